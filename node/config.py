@@ -1,0 +1,171 @@
+"""Node settings: one TOML file per node home, parsed into frozen objects.
+
+These are local choices (addresses, peers, timeouts); the protocol lives in
+the genesis document. A node home holds:
+
+- ``config.toml``  this file
+- ``genesis.toml`` the chain's genesis document
+- ``node_key``     the node's Ed25519 seed, hex, mode 0600 (validators sign votes with it)
+- ``data/``        the LevelDB store
+- ``sign_state``   the signer's durable record of what it last signed
+
+Pure: parses and renders text; the daemon reads the files.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from typing import Final
+
+from node.crypto import PUBLIC_KEY_BYTES, PublicKey
+
+CONFIG_FILE: Final = "config.toml"
+GENESIS_FILE: Final = "genesis.toml"
+NODE_KEY_FILE: Final = "node_key"
+DATA_DIR: Final = "data"
+SIGN_STATE_FILE: Final = "sign_state"
+
+
+class ConfigError(ValueError):
+    """The node configuration is not valid; the message says where."""
+
+
+@dataclass(frozen=True, slots=True)
+class PeerAddress:
+    public_key: PublicKey
+    host: str
+    port: int
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """Tendermint timeouts: ``base + round * delta`` for each step, in milliseconds."""
+
+    propose_ms: int = 1_000
+    propose_delta_ms: int = 500
+    prevote_ms: int = 500
+    prevote_delta_ms: int = 500
+    precommit_ms: int = 500
+    precommit_delta_ms: int = 500
+    commit_ms: int = 200  # pause after a decision before the next height
+    time_drift_max_ms: int = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class NodeConfig:
+    moniker: str
+    validator: bool  # False: an observer that syncs and verifies but never votes
+    p2p_host: str
+    p2p_port: int
+    api_host: str
+    api_port: int
+    peers: tuple[PeerAddress, ...]
+    timeouts: Timeouts = field(default_factory=Timeouts)
+
+
+def parse(text: str) -> NodeConfig:
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not TOML: {exc}") from None
+    p2p = _table(doc, "p2p")
+    api = _table(doc, "api")
+    timeouts = doc.get("timeouts", {})
+    if not isinstance(timeouts, dict):
+        raise ConfigError("timeouts must be a table")
+    defaults = Timeouts()
+    return NodeConfig(
+        moniker=_str(doc, "moniker"),
+        validator=_bool(doc, "validator"),
+        p2p_host=_str(p2p, "host", "p2p"),
+        p2p_port=_port(p2p, "port", "p2p"),
+        api_host=_str(api, "host", "api"),
+        api_port=_port(api, "port", "api"),
+        peers=tuple(_peer(p, n) for n, p in enumerate(_list(p2p, "peers"))),
+        timeouts=Timeouts(
+            **{
+                name: _int(timeouts, name, getattr(defaults, name))
+                for name in Timeouts.__dataclass_fields__
+            }
+        ),
+    )
+
+
+def render(config: NodeConfig) -> str:
+    lines = [
+        "# Relance node settings (local to this node; the protocol is in genesis.toml).",
+        f'moniker = "{config.moniker}"',
+        f"validator = {'true' if config.validator else 'false'}",
+        "",
+        "[p2p]",
+        f'host = "{config.p2p_host}"',
+        f"port = {config.p2p_port}",
+    ]
+    lines.append("peers = [")
+    for peer in config.peers:
+        lines.append(
+            f'  {{ public_key = "{peer.public_key.hex()}", host = "{peer.host}", '
+            f"port = {peer.port} }},"
+        )
+    lines += ["]", "", "[api]", f'host = "{config.api_host}"', f"port = {config.api_port}", ""]
+    lines.append("[timeouts]")
+    for name in Timeouts.__dataclass_fields__:
+        lines.append(f"{name} = {getattr(config.timeouts, name)}")
+    return "\n".join(lines) + "\n"
+
+
+def _peer(value: object, n: int) -> PeerAddress:
+    if not isinstance(value, dict):
+        raise ConfigError(f"p2p.peers[{n}] must be a table")
+    where = f"p2p.peers[{n}]"
+    text = _str(value, "public_key", where)
+    try:
+        key = bytes.fromhex(text)
+    except ValueError:
+        raise ConfigError(f"{where}.public_key is not hex") from None
+    if len(key) != PUBLIC_KEY_BYTES:
+        raise ConfigError(f"{where}.public_key must be 32 bytes of hex")
+    return PeerAddress(PublicKey(key), _str(value, "host", where), _port(value, "port", where))
+
+
+def _table(doc: dict[str, object], name: str) -> dict[str, object]:
+    value = doc.get(name)
+    if not isinstance(value, dict):
+        raise ConfigError(f"[{name}] is missing")
+    return value
+
+
+def _list(doc: dict[str, object], name: str) -> list[object]:
+    value = doc.get(name, [])
+    if not isinstance(value, list):
+        raise ConfigError(f"{name} must be a list")
+    return value
+
+
+def _str(t: dict[str, object], name: str, where: str = "") -> str:
+    value = t.get(name)
+    if not isinstance(value, str) or not value or len(value) > 255:
+        raise ConfigError(f"{where + '.' if where else ''}{name} must be a non-empty string")
+    return value
+
+
+def _bool(t: dict[str, object], name: str) -> bool:
+    value = t.get(name)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{name} must be true or false")
+    return value
+
+
+def _port(t: dict[str, object], name: str, where: str) -> int:
+    value = t.get(name)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 65535:
+        raise ConfigError(f"{where}.{name} must be a port number")
+    return value
+
+
+def _int(t: dict[str, object], name: str, default: int) -> int:
+    value = t.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 3_600_000:
+        raise ConfigError(f"timeouts.{name} must be milliseconds from 0 to 3600000")
+    return value

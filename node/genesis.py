@@ -1,0 +1,276 @@
+"""The genesis document: the one file every participant and auditor holds.
+
+It fixes the chain id, the validators (with the role of their operator), the
+bank, the issuers with their territories and zone codes, the auditors and
+the protocol limits. It is TOML for people; its canonical msgpack encoding
+is hashed into ``genesis_hash`` so that nodes and auditors can tell at once
+whether they hold the same one.
+
+Pure: parses and renders text, reads no file. Imports only the pure leaves.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from typing import Final
+
+from node import codec, limits
+from node.crypto import PUBLIC_KEY_BYTES, Digest, PublicKey, digest
+
+VERSION: Final = 1
+VALIDATOR_ROLES: Final = ("bank", "commune", "region")
+
+
+class GenesisError(ValueError):
+    """The genesis document is not valid; the message says where."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProtocolLimits:
+    amount_max_cents: int = limits.AMOUNT_MAX_CENTS
+    tx_bytes_max: int = limits.TX_BYTES_MAX
+    block_txs_max: int = limits.BLOCK_TXS_MAX
+    block_bytes_max: int = limits.BLOCK_BYTES_MAX
+    state_tree_levels: int = limits.STATE_TREE_LEVELS
+
+
+@dataclass(frozen=True, slots=True)
+class GenesisValidator:
+    name: str
+    role: str
+    public_key: PublicKey
+    power: int
+
+
+@dataclass(frozen=True, slots=True)
+class GenesisIssuer:
+    name: str
+    territory: str
+    public_key: PublicKey
+    zones: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class GenesisAccount:
+    name: str
+    public_key: PublicKey
+
+
+@dataclass(frozen=True, slots=True)
+class Genesis:
+    chain_id: str
+    genesis_time_ms: int
+    limits: ProtocolLimits
+    bank: GenesisAccount
+    validators: tuple[GenesisValidator, ...]
+    issuers: tuple[GenesisIssuer, ...]
+    auditors: tuple[GenesisAccount, ...]
+
+    def encode(self) -> bytes:
+        lim = self.limits
+        return codec.encode(
+            [
+                VERSION,
+                self.chain_id,
+                self.genesis_time_ms,
+                [
+                    lim.amount_max_cents,
+                    lim.tx_bytes_max,
+                    lim.block_txs_max,
+                    lim.block_bytes_max,
+                    lim.state_tree_levels,
+                ],
+                [self.bank.name, self.bank.public_key],
+                [[v.name, v.role, v.public_key, v.power] for v in self.validators],
+                [[i.name, i.territory, i.public_key, list(i.zones)] for i in self.issuers],
+                [[a.name, a.public_key] for a in self.auditors],
+            ]
+        )
+
+    @property
+    def genesis_hash(self) -> Digest:
+        return digest(self.encode())
+
+
+# --- parsing ----------------------------------------------------------------------
+
+
+def parse(text: str) -> Genesis:
+    """Parse and validate a genesis TOML document."""
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise GenesisError(f"not TOML: {exc}") from None
+    genesis = Genesis(
+        chain_id=_str(doc, "chain_id", 64),
+        genesis_time_ms=_int(doc, "genesis_time_ms", 0, 2**63 - 1),
+        limits=_limits(doc.get("limits", {})),
+        bank=_account(_table(doc, "bank"), "bank"),
+        validators=tuple(
+            _validator(v, f"validators[{n}]") for n, v in enumerate(_array(doc, "validators"))
+        ),
+        issuers=tuple(_issuer(i, f"issuers[{n}]") for n, i in enumerate(_array(doc, "issuers"))),
+        auditors=tuple(
+            _account(a, f"auditors[{n}]") for n, a in enumerate(doc.get("auditors", []))
+        ),
+    )
+    _check_whole(genesis)
+    return genesis
+
+
+def _check_whole(genesis: Genesis) -> None:
+    if not genesis.validators:
+        raise GenesisError("at least one validator is needed")
+    if len(genesis.validators) > limits.VALIDATORS_MAX:
+        raise GenesisError(f"at most {limits.VALIDATORS_MAX} validators")
+    accounts = [genesis.bank.public_key]
+    accounts += [i.public_key for i in genesis.issuers]
+    accounts += [a.public_key for a in genesis.auditors]
+    if len(set(accounts)) != len(accounts):
+        raise GenesisError("bank, issuers and auditors need distinct keys")
+    node_keys = [v.public_key for v in genesis.validators]
+    if len(set(node_keys)) != len(node_keys):
+        raise GenesisError("validators need distinct keys")
+    zones = [z for i in genesis.issuers for z in i.zones]
+    if len(set(zones)) != len(zones):
+        raise GenesisError("a zone code belongs to one issuer only")
+
+
+def _limits(table: object) -> ProtocolLimits:
+    if not isinstance(table, dict):
+        raise GenesisError("limits must be a table")
+    default = ProtocolLimits()
+    return ProtocolLimits(
+        amount_max_cents=_int(table, "amount_max_cents", 1, 10**12, default.amount_max_cents),
+        tx_bytes_max=_int(table, "tx_bytes_max", 1024, 2**24, default.tx_bytes_max),
+        block_txs_max=_int(table, "block_txs_max", 1, 100_000, default.block_txs_max),
+        block_bytes_max=_int(table, "block_bytes_max", 4096, 2**26, default.block_bytes_max),
+        state_tree_levels=_int(table, "state_tree_levels", 1, 7, default.state_tree_levels),
+    )
+
+
+def _validator(table: object, where: str) -> GenesisValidator:
+    t = _as_table(table, where)
+    role = _str(t, "role", 16, where)
+    if role not in VALIDATOR_ROLES:
+        raise GenesisError(f"{where}.role must be one of {', '.join(VALIDATOR_ROLES)}")
+    return GenesisValidator(
+        name=_str(t, "name", limits.NAME_CHARS_MAX, where),
+        role=role,
+        public_key=_key(t, where),
+        power=_int(t, "power", 1, 1_000_000, 1, where),
+    )
+
+
+def _issuer(table: object, where: str) -> GenesisIssuer:
+    t = _as_table(table, where)
+    zones = t.get("zones")
+    if not isinstance(zones, list) or not zones or len(zones) > limits.ZONES_PER_ISSUER_MAX:
+        raise GenesisError(f"{where}.zones must be a non-empty list of zone codes")
+    if not all(isinstance(z, str) and 0 < len(z) <= limits.CODE_CHARS_MAX for z in zones):
+        raise GenesisError(f"{where}.zones holds an invalid zone code")
+    return GenesisIssuer(
+        name=_str(t, "name", limits.NAME_CHARS_MAX, where),
+        territory=_str(t, "territory", limits.NAME_CHARS_MAX, where),
+        public_key=_key(t, where),
+        zones=tuple(sorted(zones)),
+    )
+
+
+def _account(table: object, where: str) -> GenesisAccount:
+    t = _as_table(table, where)
+    return GenesisAccount(_str(t, "name", limits.NAME_CHARS_MAX, where), _key(t, where))
+
+
+def _key(t: dict[str, object], where: str) -> PublicKey:
+    text = _str(t, "public_key", 2 * PUBLIC_KEY_BYTES, where)
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError:
+        raise GenesisError(f"{where}.public_key is not hex") from None
+    if len(raw) != PUBLIC_KEY_BYTES:
+        raise GenesisError(f"{where}.public_key must be 32 bytes of hex")
+    return PublicKey(raw)
+
+
+def _as_table(value: object, where: str) -> dict[str, object]:
+    if not isinstance(value, dict):
+        raise GenesisError(f"{where} must be a table")
+    return value
+
+
+def _table(doc: dict[str, object], name: str) -> dict[str, object]:
+    return _as_table(doc.get(name), name)
+
+
+def _array(doc: dict[str, object], name: str) -> list[object]:
+    value = doc.get(name)
+    if not isinstance(value, list):
+        raise GenesisError(f"{name} must be an array of tables")
+    return value
+
+
+def _str(t: dict[str, object], name: str, max_chars: int, where: str = "") -> str:
+    value = t.get(name)
+    label = f"{where}.{name}" if where else name
+    if not isinstance(value, str) or not 0 < len(value) <= max_chars:
+        raise GenesisError(f"{label} must be a string of 1 to {max_chars} characters")
+    return value
+
+
+def _int(
+    t: dict[str, object],
+    name: str,
+    low: int,
+    high: int,
+    default: int | None = None,
+    where: str = "",
+) -> int:
+    value = t.get(name, default)
+    label = f"{where}.{name}" if where else name
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise GenesisError(f"{label} must be an integer from {low} to {high}")
+    return value
+
+
+# --- rendering ------------------------------------------------------------------------
+
+
+def render(genesis: Genesis) -> str:
+    """The TOML text of ``genesis``; ``parse(render(g)) == g``."""
+    lim = genesis.limits
+    lines = [
+        "# Relance genesis document. Every node and auditor must hold the same one.",
+        f"chain_id = {_q(genesis.chain_id)}",
+        f"genesis_time_ms = {genesis.genesis_time_ms}",
+        "",
+        "[limits]",
+        f"amount_max_cents = {lim.amount_max_cents}",
+        f"tx_bytes_max = {lim.tx_bytes_max}",
+        f"block_txs_max = {lim.block_txs_max}",
+        f"block_bytes_max = {lim.block_bytes_max}",
+        f"state_tree_levels = {lim.state_tree_levels}",
+        "",
+        "[bank]",
+        f"name = {_q(genesis.bank.name)}",
+        f"public_key = {_q(genesis.bank.public_key.hex())}",
+    ]
+    for v in genesis.validators:
+        lines += ["", "[[validators]]", f"name = {_q(v.name)}", f"role = {_q(v.role)}"]
+        lines += [f"public_key = {_q(v.public_key.hex())}", f"power = {v.power}"]
+    for i in genesis.issuers:
+        lines += ["", "[[issuers]]", f"name = {_q(i.name)}", f"territory = {_q(i.territory)}"]
+        lines += [f"public_key = {_q(i.public_key.hex())}"]
+        lines += [f"zones = [{', '.join(_q(z) for z in i.zones)}]"]
+    for a in genesis.auditors:
+        lines += ["", "[[auditors]]", f"name = {_q(a.name)}"]
+        lines += [f"public_key = {_q(a.public_key.hex())}"]
+    return "\n".join(lines) + "\n"
+
+
+def _q(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+    if any(ord(c) < 0x20 for c in escaped):
+        raise GenesisError("control characters are not allowed in genesis strings")
+    return f'"{escaped}"'

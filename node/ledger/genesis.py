@@ -1,0 +1,22 @@
+"""The ledger state at height 0, derived from the genesis document."""
+
+from __future__ import annotations
+
+from node.genesis import Genesis
+from node.ledger import records as r
+
+
+def initial_state(genesis: Genesis) -> dict[bytes, bytes]:
+    """Every key and value the ledger holds before the first block."""
+    state: dict[bytes, bytes] = {
+        r.params_key(): r.Params(
+            genesis.chain_id, genesis.bank.public_key, genesis.limits.amount_max_cents
+        ).encode(),
+        r.bank_key(genesis.bank.public_key): r.Bank(genesis.bank.name, 0).encode(),
+    }
+    for issuer in genesis.issuers:
+        record = r.Issuer(issuer.name, issuer.territory, issuer.zones, 0, 0, 0, 0, 0)
+        state[r.issuer_key(issuer.public_key)] = record.encode()
+    for auditor in genesis.auditors:
+        state[r.auditor_key(auditor.public_key)] = r.Auditor(auditor.name).encode()
+    return state

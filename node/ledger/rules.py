@@ -1,0 +1,596 @@
+"""The state transition, one ``process_*`` function per transaction kind.
+
+Each function reads like a spec: a column of single-condition checks, each
+returning its result code, then the mutation. Nothing is staged before the
+last check passes, so a rejected transaction changes nothing. The sender's
+signature and sequence are checked by ``node.ledger.execute`` before these
+run; these functions do not bump the sequence either.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from typing import Final
+
+from node import limits
+from node.crypto import Digest, PublicKey
+from node.ledger import records as r
+from node.ledger import tx as t
+from node.ledger.codes import Result
+from node.ledger.state import BlockState
+
+_CODE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
+
+
+@dataclass(frozen=True, slots=True)
+class TxContext:
+    """What a transaction sees besides its payload: who signed it, its id, the block time."""
+
+    sender: PublicKey
+    tx_id: Digest
+    time_ms: int
+
+
+# --- pure predicates ------------------------------------------------------------
+
+
+def is_code(text: str) -> bool:
+    return _CODE.fullmatch(text) is not None
+
+
+def is_name(text: str) -> bool:
+    return len(text.strip()) > 0 and text.isprintable()
+
+
+def is_amount(cents: int, amount_max_cents: int) -> bool:
+    return 0 < cents <= amount_max_cents
+
+
+def is_in_category(category: str, prefixes: tuple[str, ...]) -> bool:
+    return not prefixes or any(category.startswith(prefix) for prefix in prefixes)
+
+
+def eligibility(campaign: r.Campaign, merchant: r.Merchant) -> Result:
+    if not merchant.active:
+        return Result.MERCHANT_SUSPENDED
+    if merchant.zone not in campaign.zones:
+        return Result.MERCHANT_NOT_ELIGIBLE
+    if not is_in_category(merchant.category, campaign.categories):
+        return Result.MERCHANT_NOT_ELIGIBLE
+    return Result.OK
+
+
+# --- merchants --------------------------------------------------------------------
+
+
+def process_register_merchant(state: BlockState, ctx: TxContext, p: t.RegisterMerchant) -> Result:
+    issuer = state.issuer(ctx.sender)
+    if issuer is None:
+        return Result.NOT_AUTHORIZED
+    if state.has_role(p.merchant) or state.holder(p.merchant) is not None:
+        return Result.ACCOUNT_EXISTS
+    if not is_name(p.name) or not is_code(p.category):
+        return Result.INVALID_FIELD
+    if p.zone not in issuer.zones:
+        return Result.INVALID_ZONE
+    merchant = r.Merchant(
+        issuer=ctx.sender,
+        name=p.name,
+        category=p.category,
+        zone=p.zone,
+        payout_ref_hash=p.payout_ref_hash,
+        auto_redeem=p.auto_redeem,
+        active=True,
+        sequence=0,
+        balances=(),
+    )
+    state.store(r.merchant_key(p.merchant), merchant)
+    return Result.OK
+
+
+def process_update_merchant(state: BlockState, ctx: TxContext, p: t.UpdateMerchant) -> Result:
+    merchant = state.merchant(p.merchant)
+    if merchant is None:
+        return Result.UNKNOWN_MERCHANT
+    if ctx.sender not in (merchant.issuer, p.merchant):
+        return Result.NOT_AUTHORIZED
+    profile_changed = (p.name, p.category, p.zone) != (
+        merchant.name,
+        merchant.category,
+        merchant.zone,
+    )
+    if ctx.sender == p.merchant and profile_changed:
+        return Result.NOT_AUTHORIZED
+    if not is_name(p.name) or not is_code(p.category):
+        return Result.INVALID_FIELD
+    issuer = state.issuer(merchant.issuer)
+    if issuer is None or p.zone not in issuer.zones:
+        return Result.INVALID_ZONE
+    state.store(
+        r.merchant_key(p.merchant),
+        replace(
+            merchant,
+            name=p.name,
+            category=p.category,
+            zone=p.zone,
+            payout_ref_hash=p.payout_ref_hash,
+            auto_redeem=p.auto_redeem,
+        ),
+    )
+    return Result.OK
+
+
+def process_suspend_merchant(state: BlockState, ctx: TxContext, p: t.SuspendMerchant) -> Result:
+    merchant = state.merchant(p.merchant)
+    if merchant is None:
+        return Result.UNKNOWN_MERCHANT
+    if ctx.sender != merchant.issuer:
+        return Result.NOT_AUTHORIZED
+    state.store(r.merchant_key(p.merchant), replace(merchant, active=not p.suspended))
+    return Result.OK
+
+
+# --- campaigns ----------------------------------------------------------------------
+
+
+def process_create_campaign(state: BlockState, ctx: TxContext, p: t.CreateCampaign) -> Result:
+    issuer = state.issuer(ctx.sender)
+    if issuer is None:
+        return Result.NOT_AUTHORIZED
+    if not is_code(p.campaign) or not is_name(p.name):
+        return Result.INVALID_FIELD
+    if state.campaign(p.campaign) is not None:
+        return Result.CAMPAIGN_EXISTS
+    if len(set(p.zones)) != len(p.zones) or len(set(p.categories)) != len(p.categories):
+        return Result.DUPLICATE_ENTRY
+    if any(zone not in issuer.zones for zone in p.zones):
+        return Result.INVALID_ZONE
+    if len(p.categories) > limits.CATEGORIES_PER_CAMPAIGN_MAX:
+        return Result.LIMIT_EXCEEDED
+    if not all(is_code(category) for category in p.categories):
+        return Result.INVALID_FIELD
+    if p.valid_from_ms >= p.valid_until_ms:
+        return Result.INVALID_FIELD
+    if not is_amount(p.max_per_holder_cents, state.params().amount_max_cents):
+        return Result.BAD_AMOUNT
+    campaign = r.Campaign(
+        issuer=ctx.sender,
+        name=p.name,
+        zones=tuple(sorted(p.zones)) if p.zones else issuer.zones,
+        categories=tuple(sorted(p.categories)),
+        valid_from_ms=p.valid_from_ms,
+        valid_until_ms=p.valid_until_ms,
+        max_per_holder_cents=p.max_per_holder_cents,
+        closed=False,
+        budget_cents=0,
+        outstanding_cents=0,
+        funded_cents=0,
+        allocated_cents=0,
+        spent_cents=0,
+        refunded_cents=0,
+        returned_cents=0,
+        withdrawn_cents=0,
+    )
+    state.store(r.campaign_key(p.campaign), campaign)
+    return Result.OK
+
+
+def process_fund(state: BlockState, ctx: TxContext, p: t.Fund) -> Result:
+    if ctx.sender != state.params().bank:
+        return Result.NOT_AUTHORIZED
+    if not is_amount(p.amount_cents, state.params().amount_max_cents):
+        return Result.BAD_AMOUNT
+    if not p.bank_reference.strip():
+        return Result.INVALID_FIELD
+    if state.counter(r.reference_key(p.bank_reference)) != 0:
+        return Result.DUPLICATE_REFERENCE
+    campaign = state.campaign(p.campaign)
+    if campaign is None:
+        return Result.UNKNOWN_CAMPAIGN
+    if campaign.closed:
+        return Result.CAMPAIGN_CLOSED
+    issuer = state.issuer(campaign.issuer)
+    if issuer is None:
+        raise RuntimeError("campaign without issuer")
+    if issuer.escrow_cents + p.amount_cents > limits.BALANCE_MAX_CENTS:
+        return Result.LIMIT_EXCEEDED
+    state.store(r.reference_key(p.bank_reference), r.Counter(p.amount_cents))
+    state.store(
+        r.campaign_key(p.campaign),
+        replace(
+            campaign,
+            budget_cents=campaign.budget_cents + p.amount_cents,
+            funded_cents=campaign.funded_cents + p.amount_cents,
+        ),
+    )
+    state.store(
+        r.issuer_key(campaign.issuer),
+        replace(issuer, escrow_cents=issuer.escrow_cents + p.amount_cents),
+    )
+    return Result.OK
+
+
+def process_allocate(state: BlockState, ctx: TxContext, p: t.Allocate) -> Result:
+    issuer = state.issuer(ctx.sender)
+    if issuer is None:
+        return Result.NOT_AUTHORIZED
+    campaign = state.campaign(p.campaign)
+    if campaign is None:
+        return Result.UNKNOWN_CAMPAIGN
+    if campaign.issuer != ctx.sender:
+        return Result.NOT_AUTHORIZED
+    if campaign.closed:
+        return Result.CAMPAIGN_CLOSED
+    if ctx.time_ms >= campaign.valid_until_ms:
+        return Result.CAMPAIGN_NOT_ACTIVE
+    if not p.allocations:
+        return Result.INVALID_FIELD
+    amount_max = state.params().amount_max_cents
+    if any(not is_amount(a.amount_cents, amount_max) for a in p.allocations):
+        return Result.BAD_AMOUNT
+    if len({a.holder for a in p.allocations}) != len(p.allocations):
+        return Result.DUPLICATE_ENTRY
+    if any(a.zone not in issuer.zones for a in p.allocations):
+        return Result.INVALID_ZONE
+    total = sum(a.amount_cents for a in p.allocations)
+    if total > campaign.budget_cents:
+        return Result.INSUFFICIENT_BUDGET
+    updated: list[tuple[t.Allocation, r.Holder]] = []
+    for allocation in p.allocations:
+        if state.has_role(allocation.holder):
+            return Result.NOT_A_HOLDER
+        holder = state.holder(allocation.holder) or r.EMPTY_HOLDER
+        result = _receive_check(holder, campaign, p.campaign, allocation.amount_cents)
+        if result != Result.OK:
+            return result
+        updated.append((allocation, holder))
+    for allocation, holder in updated:
+        _credit_holder(state, allocation.holder, holder, p.campaign, allocation.amount_cents)
+    state.store(
+        r.campaign_key(p.campaign),
+        replace(
+            campaign,
+            budget_cents=campaign.budget_cents - total,
+            outstanding_cents=campaign.outstanding_cents + total,
+            allocated_cents=campaign.allocated_cents + total,
+        ),
+    )
+    return Result.OK
+
+
+def process_close_campaign(state: BlockState, ctx: TxContext, p: t.CloseCampaign) -> Result:
+    campaign = state.campaign(p.campaign)
+    if campaign is None:
+        return Result.UNKNOWN_CAMPAIGN
+    if campaign.issuer != ctx.sender:
+        return Result.NOT_AUTHORIZED
+    if campaign.closed:
+        return Result.CAMPAIGN_CLOSED
+    if ctx.time_ms < campaign.valid_until_ms:
+        return Result.CAMPAIGN_STILL_RUNNING
+    returned = 0
+    for key in state.keys_with_prefix(r.campaign_holders_prefix(p.campaign)):
+        pk = key[-32:]
+        holder = state.holder(pk) or r.EMPTY_HOLDER
+        returned += holder.balance(p.campaign)
+        state.store(r.holder_key(pk), holder.with_balance(p.campaign, 0))
+        state.store(key, None)
+    if returned != campaign.outstanding_cents:
+        raise RuntimeError("campaign outstanding total does not match holder balances")
+    state.store(
+        r.campaign_key(p.campaign),
+        replace(
+            campaign,
+            closed=True,
+            outstanding_cents=0,
+            budget_cents=campaign.budget_cents + returned,
+            returned_cents=campaign.returned_cents + returned,
+        ),
+    )
+    return Result.OK
+
+
+def process_withdraw(state: BlockState, ctx: TxContext, p: t.Withdraw) -> Result:
+    if ctx.sender != state.params().bank:
+        return Result.NOT_AUTHORIZED
+    if not is_amount(p.amount_cents, state.params().amount_max_cents):
+        return Result.BAD_AMOUNT
+    if not p.bank_reference.strip():
+        return Result.INVALID_FIELD
+    if state.counter(r.reference_key(p.bank_reference)) != 0:
+        return Result.DUPLICATE_REFERENCE
+    campaign = state.campaign(p.campaign)
+    if campaign is None:
+        return Result.UNKNOWN_CAMPAIGN
+    if p.amount_cents > campaign.budget_cents:
+        return Result.INSUFFICIENT_BUDGET
+    issuer = state.issuer(campaign.issuer)
+    if issuer is None:
+        raise RuntimeError("campaign without issuer")
+    state.store(r.reference_key(p.bank_reference), r.Counter(p.amount_cents))
+    state.store(
+        r.campaign_key(p.campaign),
+        replace(
+            campaign,
+            budget_cents=campaign.budget_cents - p.amount_cents,
+            withdrawn_cents=campaign.withdrawn_cents + p.amount_cents,
+        ),
+    )
+    state.store(
+        r.issuer_key(campaign.issuer),
+        replace(issuer, escrow_cents=issuer.escrow_cents - p.amount_cents),
+    )
+    return Result.OK
+
+
+# --- holders ---------------------------------------------------------------------------
+
+
+def process_pay(state: BlockState, ctx: TxContext, p: t.Pay) -> Result:
+    return _pay(state, ctx, ctx.sender, p.campaign, p.merchant, p.amount_cents)
+
+
+def process_pay_authorized(state: BlockState, ctx: TxContext, p: t.PayAuthorized) -> Result:
+    auth = p.authorization
+    if auth.merchant and auth.merchant != ctx.sender:
+        return Result.BAD_AUTHORIZATION
+    if state.merchant(ctx.sender) is None:
+        return Result.NOT_AUTHORIZED
+    if ctx.time_ms > auth.expires_ms:
+        return Result.AUTHORIZATION_EXPIRED
+    if p.amount_cents > auth.max_cents:
+        return Result.AUTHORIZATION_EXCEEDED
+    if state.counter(r.authorization_key(auth.authorization_id)) != 0:
+        return Result.AUTHORIZATION_USED
+    if not auth.verify(state.params().chain_id, p.holder_signature):
+        return Result.BAD_AUTHORIZATION
+    result = _pay(state, ctx, auth.holder, auth.campaign, ctx.sender, p.amount_cents)
+    if result == Result.OK:
+        state.store(r.authorization_key(auth.authorization_id), r.Counter(max(ctx.time_ms, 1)))
+    return result
+
+
+def _pay(
+    state: BlockState,
+    ctx: TxContext,
+    payer: PublicKey,
+    code: str,
+    merchant_pk: PublicKey,
+    cents: int,
+) -> Result:
+    """Holder to merchant; with auto-redeem the payment opens a payout named by the tx id."""
+    if not is_amount(cents, state.params().amount_max_cents):
+        return Result.BAD_AMOUNT
+    holder = state.holder(payer)
+    if holder is None:
+        return Result.NOT_AUTHORIZED if state.has_role(payer) else Result.INSUFFICIENT_FUNDS
+    campaign = state.campaign(code)
+    if campaign is None:
+        return Result.UNKNOWN_CAMPAIGN
+    if campaign.closed:
+        return Result.CAMPAIGN_CLOSED
+    if not campaign.is_active(ctx.time_ms):
+        return Result.CAMPAIGN_NOT_ACTIVE
+    merchant = state.merchant(merchant_pk)
+    if merchant is None:
+        return Result.UNKNOWN_MERCHANT
+    eligible = eligibility(campaign, merchant)
+    if eligible != Result.OK:
+        return eligible
+    balance = holder.balance(code)
+    if cents > balance:
+        return Result.INSUFFICIENT_FUNDS
+    state.store(r.holder_key(payer), holder.with_balance(code, balance - cents))
+    spent_key = r.spent_at_key(payer, merchant_pk, code)
+    state.store(spent_key, r.Counter(state.counter(spent_key) + cents))
+    state.store(r.campaign_key(code), campaign.after_payment(cents))
+    if merchant.auto_redeem:
+        _open_payout(state, ctx.tx_id, merchant_pk, campaign.issuer, cents, ctx.time_ms)
+    else:
+        state.store(
+            r.merchant_key(merchant_pk),
+            merchant.with_balance(campaign.issuer, merchant.balance(campaign.issuer) + cents),
+        )
+    return Result.OK
+
+
+def process_sweep(state: BlockState, ctx: TxContext, p: t.Sweep) -> Result:
+    return _move_holder_balance(state, p.campaign, ctx.sender, p.to)
+
+
+def _move_holder_balance(
+    state: BlockState, code: str, source: PublicKey, target: PublicKey
+) -> Result:
+    if source == target:
+        return Result.SELF_TRANSFER
+    if state.has_role(target):
+        return Result.NOT_A_HOLDER
+    campaign = state.campaign(code)
+    if campaign is None:
+        return Result.UNKNOWN_CAMPAIGN
+    if campaign.closed:
+        return Result.CAMPAIGN_CLOSED
+    holder = state.holder(source)
+    cents = 0 if holder is None else holder.balance(code)
+    if holder is None or cents == 0:
+        return Result.NOTHING_TO_MOVE
+    receiver = state.holder(target) or r.EMPTY_HOLDER
+    result = _receive_check(receiver, campaign, code, cents)
+    if result != Result.OK:
+        return result
+    state.store(r.holder_key(source), holder.with_balance(code, 0))
+    _credit_holder(state, target, receiver, code, cents)
+    return Result.OK
+
+
+def _receive_check(holder: r.Holder, campaign: r.Campaign, code: str, cents: int) -> Result:
+    after = holder.balance(code) + cents
+    if after > campaign.max_per_holder_cents:
+        return Result.HOLDER_CAP_EXCEEDED
+    new_row = holder.balance(code) == 0
+    if new_row and len(holder.balances) >= limits.BALANCE_ROWS_PER_ACCOUNT_MAX:
+        return Result.LIMIT_EXCEEDED
+    return Result.OK
+
+
+def _credit_holder(
+    state: BlockState, pk: PublicKey, holder: r.Holder, code: str, cents: int
+) -> None:
+    current = state.holder(pk) or holder
+    state.store(r.holder_key(pk), current.with_balance(code, current.balance(code) + cents))
+    state.store(r.campaign_holder_key(code, pk), r.Counter(1))
+
+
+# --- issuers on holders' behalf -----------------------------------------------------------
+
+
+def process_reissue(state: BlockState, ctx: TxContext, p: t.Reissue) -> Result:
+    campaign = state.campaign(p.campaign)
+    if campaign is None:
+        return Result.UNKNOWN_CAMPAIGN
+    if campaign.issuer != ctx.sender:
+        return Result.NOT_AUTHORIZED
+    return _move_holder_balance(state, p.campaign, p.lost, p.replacement)
+
+
+# --- merchants' money -----------------------------------------------------------------------
+
+
+def process_refund(state: BlockState, ctx: TxContext, p: t.Refund) -> Result:
+    merchant = state.merchant(ctx.sender)
+    if merchant is None:
+        return Result.NOT_AUTHORIZED
+    if not is_amount(p.amount_cents, state.params().amount_max_cents):
+        return Result.BAD_AMOUNT
+    campaign = state.campaign(p.campaign)
+    if campaign is None:
+        return Result.UNKNOWN_CAMPAIGN
+    if campaign.closed:
+        return Result.CAMPAIGN_CLOSED
+    spent_key = r.spent_at_key(p.holder, ctx.sender, p.campaign)
+    paid = state.counter(spent_key)
+    if p.amount_cents > paid:
+        return Result.REFUND_EXCEEDS_PAYMENTS
+    available = merchant.balance(campaign.issuer)
+    if p.amount_cents > available:
+        return Result.INSUFFICIENT_FUNDS
+    holder = state.holder(p.holder) or r.EMPTY_HOLDER
+    state.store(
+        r.merchant_key(ctx.sender),
+        merchant.with_balance(campaign.issuer, available - p.amount_cents),
+    )
+    state.store(spent_key, None if paid == p.amount_cents else r.Counter(paid - p.amount_cents))
+    _credit_holder(state, p.holder, holder, p.campaign, p.amount_cents)
+    state.store(
+        r.campaign_key(p.campaign),
+        replace(
+            campaign,
+            outstanding_cents=campaign.outstanding_cents + p.amount_cents,
+            refunded_cents=campaign.refunded_cents + p.amount_cents,
+        ),
+    )
+    return Result.OK
+
+
+def process_transfer(state: BlockState, ctx: TxContext, p: t.Transfer) -> Result:
+    merchant = state.merchant(ctx.sender)
+    if merchant is None:
+        return Result.NOT_AUTHORIZED
+    if not is_amount(p.amount_cents, state.params().amount_max_cents):
+        return Result.BAD_AMOUNT
+    if p.to == ctx.sender:
+        return Result.SELF_TRANSFER
+    supplier = state.merchant(p.to)
+    if supplier is None:
+        return Result.UNKNOWN_MERCHANT
+    if not supplier.active:
+        return Result.MERCHANT_SUSPENDED
+    available = merchant.balance(p.issuer)
+    if p.amount_cents > available:
+        return Result.INSUFFICIENT_FUNDS
+    received = supplier.balance(p.issuer) + p.amount_cents
+    if received > limits.BALANCE_MAX_CENTS:
+        return Result.LIMIT_EXCEEDED
+    if supplier.balance(p.issuer) == 0 and len(supplier.balances) >= (
+        limits.BALANCE_ROWS_PER_ACCOUNT_MAX
+    ):
+        return Result.LIMIT_EXCEEDED
+    state.store(
+        r.merchant_key(ctx.sender), merchant.with_balance(p.issuer, available - p.amount_cents)
+    )
+    supplier = state.merchant(p.to) or supplier
+    state.store(r.merchant_key(p.to), supplier.with_balance(p.issuer, received))
+    return Result.OK
+
+
+def process_redeem(state: BlockState, ctx: TxContext, p: t.Redeem) -> Result:
+    merchant = state.merchant(ctx.sender)
+    if merchant is None:
+        return Result.NOT_AUTHORIZED
+    if not is_amount(p.amount_cents, state.params().amount_max_cents):
+        return Result.BAD_AMOUNT
+    available = merchant.balance(p.issuer)
+    if p.amount_cents > available:
+        return Result.INSUFFICIENT_FUNDS
+    state.store(
+        r.merchant_key(ctx.sender), merchant.with_balance(p.issuer, available - p.amount_cents)
+    )
+    _open_payout(state, ctx.tx_id, ctx.sender, p.issuer, p.amount_cents, ctx.time_ms)
+    return Result.OK
+
+
+def _open_payout(
+    state: BlockState,
+    payout_id: Digest,
+    merchant: PublicKey,
+    issuer_pk: PublicKey,
+    cents: int,
+    time_ms: int,
+) -> None:
+    issuer = state.issuer(issuer_pk)
+    if issuer is None:
+        raise RuntimeError("units of an unknown issuer")
+    payout = r.Payout(merchant, issuer_pk, cents, time_ms, "", 0)
+    state.store(r.payout_key(payout_id), payout)
+    state.store(r.issuer_key(issuer_pk), issuer.after_redeem(cents))
+
+
+# --- the bank ------------------------------------------------------------------------------
+
+
+def process_settle(state: BlockState, ctx: TxContext, p: t.Settle) -> Result:
+    if ctx.sender != state.params().bank:
+        return Result.NOT_AUTHORIZED
+    if not p.settlements:
+        return Result.INVALID_FIELD
+    if len({s.payout_id for s in p.settlements}) != len(p.settlements):
+        return Result.DUPLICATE_ENTRY
+    payouts: list[tuple[t.Settlement, r.Payout]] = []
+    for settlement in p.settlements:
+        if not settlement.bank_reference.strip():
+            return Result.INVALID_FIELD
+        payout = state.payout(settlement.payout_id)
+        if payout is None:
+            return Result.UNKNOWN_PAYOUT
+        if payout.settled:
+            return Result.PAYOUT_ALREADY_SETTLED
+        payouts.append((settlement, payout))
+    for settlement, payout in payouts:
+        state.store(
+            r.payout_key(settlement.payout_id),
+            replace(payout, bank_reference=settlement.bank_reference, settled_ms=ctx.time_ms),
+        )
+        issuer = state.issuer(payout.issuer)
+        if issuer is None:
+            raise RuntimeError("payout of an unknown issuer")
+        state.store(
+            r.issuer_key(payout.issuer),
+            replace(
+                issuer,
+                escrow_cents=issuer.escrow_cents - payout.amount_cents,
+                pending_cents=issuer.pending_cents - payout.amount_cents,
+                settled_cents=issuer.settled_cents + payout.amount_cents,
+            ),
+        )
+    return Result.OK

@@ -1,0 +1,148 @@
+"""The node's LevelDB: committed blocks, certificates, state and indexes.
+
+Layout (every key starts with a one-byte table name and a slash):
+
+- ``m/height``            the last committed height (u64, big-endian)
+- ``m/genesis``           the genesis hash this store was created for
+- ``s/<state key>``       ledger state, exactly the map the state tree commits to
+- ``b/<height>``          block bytes;  ``c/<height>`` its commit certificate
+- ``r/<height>``          the state root after that block
+- ``x/<tx id>``           where a transaction sits: height (u64) and index (u32)
+
+Each block is one synced write batch, so after a crash at any instant the
+store is at a block boundary. Holds bytes only: no domain rules.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Final
+
+import plyvel
+
+_HEIGHT: Final = b"m/height"
+_GENESIS: Final = b"m/genesis"
+_STATE: Final = b"s/"
+_BLOCK: Final = b"b/"
+_CERT: Final = b"c/"
+_ROOT: Final = b"r/"
+_TX: Final = b"x/"
+
+
+class StoreError(RuntimeError):
+    """The data directory is missing, corrupt, or belongs to another chain."""
+
+
+def _h(height: int) -> bytes:
+    return struct.pack(">Q", height)
+
+
+class BlockStore:
+    """One LevelDB database. Not thread-safe; one writer (the node's loop)."""
+
+    def __init__(self, db: plyvel.DB) -> None:
+        self._db = db
+
+    @classmethod
+    def open(cls, path: Path, genesis_hash: bytes, create: bool) -> BlockStore:
+        """Open (or with ``create``, create) the store for ``genesis_hash``."""
+        if not create and not (path / "CURRENT").exists():
+            raise StoreError(f"no store at {path}: run 'relance-node init' first")
+        try:
+            db = plyvel.DB(str(path), create_if_missing=create)
+        except plyvel.Error as exc:
+            raise StoreError(f"cannot open the store at {path}: {exc}") from None
+        store = cls(db)
+        found = db.get(_GENESIS)
+        if found is None:
+            with db.write_batch(sync=True) as batch:
+                batch.put(_GENESIS, genesis_hash)
+                batch.put(_HEIGHT, _h(0))
+        elif found != genesis_hash:
+            db.close()
+            raise StoreError(
+                f"the store at {path} was made for genesis {found.hex()[:16]}…, "
+                f"not {genesis_hash.hex()[:16]}…"
+            )
+        return store
+
+    def close(self) -> None:
+        self._db.close()
+
+    # --- reading ----------------------------------------------------------------
+
+    def height(self) -> int:
+        raw = self._db.get(_HEIGHT)
+        if raw is None:
+            raise StoreError("the store has no height record")
+        return int(struct.unpack(">Q", raw)[0])
+
+    def get(self, key: bytes) -> bytes | None:
+        """Committed ledger state (the ledger's ``View``)."""
+        value: bytes | None = self._db.get(_STATE + key)
+        return value
+
+    def iter_prefix(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        start = len(_STATE)
+        for key, value in self._db.iterator(prefix=_STATE + prefix):
+            yield key[start:], value
+
+    def state_items(self) -> Iterator[tuple[bytes, bytes]]:
+        return self.iter_prefix(b"")
+
+    def block(self, height: int) -> bytes | None:
+        value: bytes | None = self._db.get(_BLOCK + _h(height))
+        return value
+
+    def certificate(self, height: int) -> bytes | None:
+        value: bytes | None = self._db.get(_CERT + _h(height))
+        return value
+
+    def state_root(self, height: int) -> bytes | None:
+        value: bytes | None = self._db.get(_ROOT + _h(height))
+        return value
+
+    def tx_location(self, tx_id: bytes) -> tuple[int, int] | None:
+        raw = self._db.get(_TX + tx_id)
+        if raw is None:
+            return None
+        height, index = struct.unpack(">QI", raw)
+        return int(height), int(index)
+
+    # --- writing ----------------------------------------------------------------
+
+    def write_genesis_state(self, items: Mapping[bytes, bytes], root: bytes) -> None:
+        """Write the height-0 state once, in one synced batch."""
+        if self.height() != 0 or self.state_root(0) is not None:
+            raise StoreError("genesis state is already written")
+        with self._db.write_batch(sync=True) as batch:
+            for key, value in items.items():
+                batch.put(_STATE + key, value)
+            batch.put(_ROOT + _h(0), root)
+
+    def commit_block(
+        self,
+        height: int,
+        block: bytes,
+        certificate: bytes,
+        state_root: bytes,
+        writes: Mapping[bytes, bytes | None],
+        tx_ids: Sequence[bytes],
+    ) -> None:
+        """Persist one block and its effects atomically and durably."""
+        if height != self.height() + 1:
+            raise StoreError(f"block {height} does not follow {self.height()}")
+        with self._db.write_batch(sync=True) as batch:
+            for key, value in writes.items():
+                if value is None:
+                    batch.delete(_STATE + key)
+                else:
+                    batch.put(_STATE + key, value)
+            for index, tx_id in enumerate(tx_ids):
+                batch.put(_TX + tx_id, struct.pack(">QI", height, index))
+            batch.put(_BLOCK + _h(height), block)
+            batch.put(_CERT + _h(height), certificate)
+            batch.put(_ROOT + _h(height), state_root)
+            batch.put(_HEIGHT, _h(height))

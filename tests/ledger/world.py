@@ -1,0 +1,154 @@
+"""A small, deterministic world for ledger tests: keys, genesis, and a chain of blocks.
+
+Keys come from fixed seeds so every run (and every golden vector) is identical.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from node.crypto import PublicKey, Signer, digest
+from node.genesis import Genesis, GenesisAccount, GenesisIssuer, GenesisValidator, ProtocolLimits
+from node.ledger import records as r
+from node.ledger import tx as t
+from node.ledger.codes import Result
+from node.ledger.execute import BlockExecutor, BlockOutcome, execute_block
+from node.ledger.genesis import initial_state
+from node.ledger.state import DictView
+from node.state_tree import StateTree
+
+CHAIN_ID = "relance-test"
+DAY_MS = 86_400_000
+_R = TypeVar("_R", bound=r.Record)
+T0_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+
+
+def signer(name: str) -> Signer:
+    """A deterministic key for ``name``."""
+    return Signer(digest(b"relance-test-key:" + name.encode()))
+
+
+@dataclass
+class World:
+    """The ledger state after genesis and the blocks applied so far."""
+
+    bank: Signer = field(default_factory=lambda: signer("bank"))
+    namur: Signer = field(default_factory=lambda: signer("namur"))
+    liege: Signer = field(default_factory=lambda: signer("liege"))
+    auditor: Signer = field(default_factory=lambda: signer("auditor"))
+    time_ms: int = T0_MS
+    height: int = 0
+    sequences: dict[bytes, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.genesis = Genesis(
+            chain_id=CHAIN_ID,
+            genesis_time_ms=T0_MS,
+            limits=ProtocolLimits(),
+            bank=GenesisAccount("Banque Test", self.bank.public_key),
+            validators=tuple(
+                GenesisValidator(f"v{n}", "commune", signer(f"validator{n}").public_key, 1)
+                for n in range(4)
+            ),
+            issuers=(
+                GenesisIssuer("Namur", "Ville de Namur", self.namur.public_key, ("NA-1", "NA-2")),
+                GenesisIssuer("Liège", "Ville de Liège", self.liege.public_key, ("LG-1",)),
+            ),
+            auditors=(GenesisAccount("Cour des comptes", self.auditor.public_key),),
+        )
+        self.view = DictView(initial_state(self.genesis))
+        self.tree = StateTree.from_items(self.view.items().items())
+
+    # --- building transactions ----------------------------------------------------
+
+    def sign(self, who: Signer, payload: t.Payload, sequence: int | None = None) -> bytes:
+        """Sign ``payload`` by ``who`` with its next sequence (or the one given)."""
+        seq = self.sequences.get(who.public_key, 0) if sequence is None else sequence
+        return t.Tx(CHAIN_ID, who.public_key, seq, payload).sign(who).encode()
+
+    # --- applying ---------------------------------------------------------------------
+
+    def check(self, data: bytes) -> Result:
+        """The result ``data`` would get in the next block; changes nothing."""
+        return BlockExecutor(self.view, self.time_ms).execute(data).result
+
+    def apply(self, *txs: bytes) -> BlockOutcome:
+        """Apply one block holding ``txs`` if every one applies; else change nothing."""
+        outcome = execute_block(self.view, self.time_ms, txs)
+        if outcome.all_ok:
+            self.view.apply(outcome.writes)
+            self.tree.update(outcome.writes)
+            self.height += 1
+            for o in outcome.outcomes:
+                if o.sender is not None:
+                    self.sequences[o.sender] = self.sequences.get(o.sender, 0) + 1
+        return outcome
+
+    def do(self, who: Signer, payload: t.Payload) -> Result:
+        """Sign and apply one transaction in its own block; return its result."""
+        outcome = self.apply(self.sign(who, payload))
+        return outcome.outcomes[0].result
+
+    def root(self) -> bytes:
+        return self.tree.root()
+
+    # --- helpers added for the kind tests (read-only unless named otherwise) -------
+
+    def sign_block(self, *steps: tuple[Signer, t.Payload]) -> list[bytes]:
+        """Sign several transactions for one block, each sender's sequences consecutive."""
+        next_seq: dict[bytes, int] = {}
+        out = []
+        for who, payload in steps:
+            seq = next_seq.get(who.public_key, self.sequences.get(who.public_key, 0))
+            next_seq[who.public_key] = seq + 1
+            out.append(self.sign(who, payload, sequence=seq))
+        return out
+
+    def read(self, key: bytes, decode: Callable[[bytes], _R]) -> _R | None:
+        raw = self.view.get(key)
+        return None if raw is None else decode(raw)
+
+    def merchant(self, who: Signer | bytes) -> r.Merchant | None:
+        return self.read(r.merchant_key(_pk_of(who)), r.Merchant.decode)
+
+    def holder(self, who: Signer | bytes) -> r.Holder | None:
+        return self.read(r.holder_key(_pk_of(who)), r.Holder.decode)
+
+    def issuer(self, who: Signer | bytes) -> r.Issuer | None:
+        return self.read(r.issuer_key(_pk_of(who)), r.Issuer.decode)
+
+    def bank_record(self) -> r.Bank | None:
+        return self.read(r.bank_key(self.bank.public_key), r.Bank.decode)
+
+    def campaign(self, code: str) -> r.Campaign | None:
+        return self.read(r.campaign_key(code), r.Campaign.decode)
+
+    def payout(self, payout_id: bytes) -> r.Payout | None:
+        return self.read(r.payout_key(payout_id), r.Payout.decode)
+
+    def counter(self, key: bytes) -> int:
+        found = self.read(key, r.Counter.decode)
+        return 0 if found is None else found.value
+
+    def seed(self, key: bytes, record: r.Record | None) -> None:
+        """Write one record directly, bypassing the rules (changes state and root).
+
+        Only for limits no transaction sequence reaches in a test's time budget.
+        """
+        writes = {key: None if record is None else record.encode()}
+        self.view.apply(writes)
+        self.tree.update(writes)
+
+
+def holder_keys(n: int, prefix: str = "holder") -> list[Signer]:
+    return [signer(f"{prefix}{i}") for i in range(n)]
+
+
+def pk(s: Signer) -> PublicKey:
+    return s.public_key
+
+
+def _pk_of(who: Signer | bytes) -> bytes:
+    return who if isinstance(who, bytes) else who.public_key

@@ -1,0 +1,151 @@
+"""LevelDB store: one synced batch per block, reopen, determinism, crash consistency."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from node.ledger import tx as t
+from node.ledger.execute import execute_block
+from node.ledger.genesis import initial_state
+from node.state_tree import StateTree
+from node.store.blockstore import BlockStore, StoreError
+from tests.ledger.world import CHAIN_ID, DAY_MS, T0_MS, World, holder_keys, signer
+from tools.audit import check_state_root
+
+
+def _scripted_blocks(world: World, blocks: int) -> list[list[bytes]]:
+    """A deterministic history: set-up, then blocks of payments."""
+    shop = signer("shop")
+    w = world
+    history: list[list[bytes]] = []
+
+    def block(*payloads: tuple[object, t.Payload]) -> None:
+        txs = [w.sign(who, p) for who, p in payloads]  # type: ignore[arg-type]
+        outcome = w.apply(*txs)
+        assert outcome.all_ok, [o.result for o in outcome.outcomes]
+        history.append(txs)
+
+    people = holder_keys(20)
+    block((w.namur, t.RegisterMerchant(shop.public_key, "Shop", "47.11", "NA-1", bytes(32), False)))
+    block((w.namur, t.CreateCampaign("c1", "Campaign", (), (), T0_MS, T0_MS + DAY_MS, 10_000)))
+    block((w.bank, t.Fund("c1", 500_000, "ref-1")))
+    allocs = tuple(t.Allocation(h.public_key, 10_000, "NA-2") for h in people)
+    block((w.namur, t.Allocate("c1", allocs)))
+    for n in range(blocks):
+        block(*((h, t.Pay("c1", shop.public_key, 1 + n % 7, "")) for h in people[: 1 + n % 20]))
+    return history
+
+
+def _commit_history(
+    store: BlockStore, world: World, history: list[list[bytes]], announce: bool = False
+) -> list[bytes]:
+    items = initial_state(world.genesis)
+    tree = StateTree.from_items(items.items())
+    store.write_genesis_state(items, tree.root())
+    roots = []
+    time_ms = T0_MS
+    for height, txs in enumerate(history, start=1):
+        outcome = execute_block(store, time_ms, txs)
+        assert outcome.all_ok
+        root = tree.update(outcome.writes)
+        ids = [o.tx_id for o in outcome.outcomes if o.tx_id is not None]
+        store.commit_block(height, b"block", b"cert", root, outcome.writes, ids)
+        roots.append(root)
+        if announce:
+            print(height, flush=True)
+    return roots
+
+
+def test_same_blocks_in_two_fresh_stores_give_identical_roots(tmp_path: Path) -> None:
+    world = World()
+    history = _scripted_blocks(World(), 12)
+    stores = [BlockStore.open(tmp_path / n, world.genesis.genesis_hash, True) for n in "ab"]
+    roots = [_commit_history(s, world, history) for s in stores]
+    assert roots[0] == roots[1]
+    assert list(stores[0].state_items()) == list(stores[1].state_items())
+    for s in stores:
+        s.close()
+
+
+def test_reopening_gives_the_same_root(tmp_path: Path) -> None:
+    world = World()
+    history = _scripted_blocks(World(), 6)
+    store = BlockStore.open(tmp_path / "db", world.genesis.genesis_hash, True)
+    roots = _commit_history(store, world, history)
+    store.close()
+    reopened = BlockStore.open(tmp_path / "db", world.genesis.genesis_hash, False)
+    assert reopened.height() == len(history)
+    assert reopened.state_root(len(history)) == roots[-1]
+    assert check_state_root(reopened, 4)["ok"] is True
+    assert reopened.tx_location(t.decode_tx(history[-1][0], CHAIN_ID).tx_id) == (  # type: ignore[union-attr]
+        len(history),
+        0,
+    )
+    reopened.close()
+
+
+def test_a_store_refuses_another_genesis_and_a_missing_directory(tmp_path: Path) -> None:
+    store = BlockStore.open(tmp_path / "db", b"a" * 32, True)
+    store.close()
+    with pytest.raises(StoreError, match="was made for genesis"):
+        BlockStore.open(tmp_path / "db", b"b" * 32, False)
+    with pytest.raises(StoreError, match="relance-node init"):
+        BlockStore.open(tmp_path / "nothing", b"a" * 32, False)
+
+
+def test_blocks_must_follow_each_other(tmp_path: Path) -> None:
+    store = BlockStore.open(tmp_path / "db", b"a" * 32, True)
+    with pytest.raises(StoreError, match="does not follow"):
+        store.commit_block(2, b"", b"", b"r" * 32, {}, [])
+    store.close()
+
+
+_WRITER = """
+import sys
+from pathlib import Path
+from tests.test_store import _scripted_blocks, _commit_history
+from tests.ledger.world import World
+from node.store.blockstore import BlockStore
+world = World()
+history = _scripted_blocks(World(), 300)
+store = BlockStore.open(Path(sys.argv[1]), world.genesis.genesis_hash, True)
+_commit_history(store, world, history, announce=True)
+print("done", flush=True)
+"""
+
+
+@pytest.mark.parametrize("kill_after", [3, 41, 170])
+def test_sigkill_while_writing_leaves_the_store_at_a_block_boundary(
+    tmp_path: Path, kill_after: int
+) -> None:
+    db = tmp_path / "db"
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _WRITER, str(db)],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if int(line) >= kill_after:
+                break
+        proc.send_signal(signal.SIGKILL)  # it is writing the next blocks right now
+    finally:
+        proc.wait(timeout=30)
+        if proc.stdout is not None:
+            proc.stdout.close()
+    world = World()
+    store = BlockStore.open(db, world.genesis.genesis_hash, False)
+    report = check_state_root(store, 4)
+    store.close()
+    assert report["ok"] is True, report
+    assert isinstance(report["height"], int)
+    assert kill_after <= report["height"] < 304, "the kill must land before the last block"

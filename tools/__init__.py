@@ -1,0 +1,1 @@
+"""Operator tools: audit, benchmarks, load and fault harnesses. Nothing imports tools."""

@@ -1,0 +1,285 @@
+"""``relance-bench``: measured figures, each against a limit from the same run.
+
+``relance-bench ledger`` pre-signs payments spread over many holders and
+merchants, then applies them through the node's real path — decode, verify,
+apply, state root, transaction root, one synced LevelDB write per block —
+and compares the rate with bare PyNaCl verifications on the same core. Its
+last line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+from node import codec, merkle
+from node.crypto import Domain, Signer, digest, signing_bytes, verify_raw
+from node.genesis import Genesis, GenesisAccount, GenesisIssuer, GenesisValidator, ProtocolLimits
+from node.ledger import tx as t
+from node.ledger.codes import Result
+from node.ledger.execute import BlockExecutor, TxOutcome
+from node.ledger.genesis import initial_state
+from node.sigverify import SignatureVerifier
+from node.state_tree import StateTree
+from node.store.blockstore import BlockStore
+
+CHAIN_ID = "relance-bench"
+T0_MS = 1_767_225_600_000
+CAMPAIGN = "bench"
+ZONES = ("Z-1", "Z-2", "Z-3", "Z-4")
+
+
+def _key(name: str) -> Signer:
+    return Signer(digest(b"relance-bench:" + name.encode()))
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerFigures:
+    transactions: int
+    block_size: int
+    seconds: float
+    tx_per_s: float
+    verify_per_s: float
+    ratio: float
+
+
+class _Chain:
+    """A store, a state tree and a height: the node's commit path without consensus."""
+
+    def __init__(self, home: Path, genesis: Genesis) -> None:
+        self.store = BlockStore.open(home, genesis.genesis_hash, create=True)
+        items = initial_state(genesis)
+        self.tree = StateTree.from_items(items.items(), genesis.limits.state_tree_levels)
+        self.store.write_genesis_state(items, self.tree.root())
+        self.height = 0
+        self.time_ms = T0_MS
+
+    def commit(self, txs: Sequence[bytes], verified: Sequence[bool] | None = None) -> list[Result]:
+        """Execute, root and durably write one block; return each transaction's code.
+
+        ``verified`` holds the signature verdicts computed ahead (on other cores);
+        without it each signature is verified inline, on this thread.
+        """
+        self.time_ms += 1000
+        executor = BlockExecutor(self.store, self.time_ms)
+        if verified is None:
+            outcomes = [executor.execute(data) for data in txs]
+        else:
+            outcomes = []
+            for data, ok in zip(txs, verified, strict=True):
+                decoded = t.decode_tx(data, CHAIN_ID)
+                outcome = (
+                    executor.execute_decoded(decoded, signature_checked=True)
+                    if ok
+                    else t_bad_signature(decoded)
+                )
+                outcomes.append(outcome)
+        writes = executor.writes()
+        state_root = self.tree.apply(self.tree.stage(writes))
+        tx_root = merkle.root(txs)
+        block = codec.encode([self.height + 1, self.time_ms, tx_root, state_root, list(txs)])
+        tx_ids = [o.tx_id for o in outcomes if o.tx_id is not None]
+        self.height += 1
+        self.store.commit_block(self.height, block, b"", state_root, writes, tx_ids)
+        return [o.result for o in outcomes]
+
+
+def t_bad_signature(decoded: t.SignedTx | Result) -> TxOutcome:
+    if isinstance(decoded, Result):
+        return TxOutcome(decoded, None, None, None)
+    return TxOutcome(Result.BAD_SIGNATURE, decoded.tx_id, decoded.tx.payload.KIND, None)
+
+
+def _setup(
+    home: Path, holders: int, merchants: int
+) -> tuple[_Chain, list[Signer], list[Signer], Signer]:
+    bank, commune = _key("bank"), _key("commune")
+    genesis = Genesis(
+        chain_id=CHAIN_ID,
+        genesis_time_ms=T0_MS,
+        limits=ProtocolLimits(),
+        bank=GenesisAccount("Bench bank", bank.public_key),
+        validators=(GenesisValidator("v0", "bank", _key("v0").public_key, 1),),
+        issuers=(GenesisIssuer("Bench", "Bench town", commune.public_key, ZONES),),
+        auditors=(),
+    )
+    chain = _Chain(home, genesis)
+    shops = [_key(f"merchant{i}") for i in range(merchants)]
+    people = [_key(f"holder{i}") for i in range(holders)]
+    seq = iter(range(10**9))
+    register = [
+        t.Tx(
+            CHAIN_ID,
+            commune.public_key,
+            next(seq),
+            t.RegisterMerchant(
+                m.public_key, f"Shop {i}", "47.11", ZONES[i % 4], digest(b"iban"), i % 2 == 0
+            ),
+        )
+        .sign(commune)
+        .encode()
+        for i, m in enumerate(shops)
+    ]
+    campaign = t.CreateCampaign(CAMPAIGN, "Bench", (), (), T0_MS, T0_MS + 10**12, 10**6)
+    setup = [t.Tx(CHAIN_ID, commune.public_key, next(seq), campaign).sign(commune).encode()]
+    fund = t.Fund(CAMPAIGN, 10_000 * holders, "bench-fund")
+    setup.append(t.Tx(CHAIN_ID, bank.public_key, 0, fund).sign(bank).encode())
+    _commit_all(chain, register + setup)
+    for start in range(0, holders, 5000):
+        batch = tuple(
+            t.Allocation(h.public_key, 10_000, ZONES[i % 4])
+            for i, h in enumerate(people[start : start + 5000])
+        )
+        alloc = t.Tx(CHAIN_ID, commune.public_key, next(seq), t.Allocate(CAMPAIGN, batch))
+        _commit_all(chain, [alloc.sign(commune).encode()])
+    return chain, people, shops, commune
+
+
+def _commit_all(chain: _Chain, txs: Sequence[bytes]) -> None:
+    _check_all(chain.commit(txs))
+
+
+def _payments(people: Sequence[Signer], shops: Sequence[Signer], count: int) -> list[bytes]:
+    sequences = [0] * len(people)
+    out = []
+    for n in range(count):
+        h = n % len(people)
+        m = (n * 7919) % len(shops)
+        pay = t.Pay(CAMPAIGN, shops[m].public_key, 100 + n % 500, "")
+        tx = t.Tx(CHAIN_ID, people[h].public_key, sequences[h], pay)
+        sequences[h] += 1
+        out.append(tx.sign(people[h]).encode())
+    return out
+
+
+def _verify_rate(txs: Sequence[bytes]) -> float:
+    """Bare PyNaCl verifications per second over the same signed messages."""
+    triples = []
+    for data in txs:
+        body, signature = codec.as_list(codec.decode(data, 1 << 20), 2)
+        if not isinstance(body, bytes) or not isinstance(signature, bytes):
+            raise RuntimeError("bad benchmark transaction")
+        sender = codec.as_list(codec.decode(body, 1 << 20), 9)[3]
+        if not isinstance(sender, bytes):
+            raise RuntimeError("bad benchmark transaction")
+        triples.append((signing_bytes(Domain.TX, CHAIN_ID, body), sender, signature))
+    start = time.perf_counter()
+    for message, key, signature in triples:
+        if not verify_raw(message, key, signature):
+            raise RuntimeError("benchmark signature does not verify")
+    return len(triples) / (time.perf_counter() - start)
+
+
+def run_ledger(
+    transactions: int, block_size: int, holders: int, merchants: int, verify_threads: int
+) -> LedgerFigures:
+    """Apply ``transactions`` payments; ``verify_threads`` 0 verifies inline on one thread."""
+    with tempfile.TemporaryDirectory(prefix="relance-bench-") as tmp:
+        chain, people, shops, _ = _setup(Path(tmp) / "db", holders, merchants)
+        txs = _payments(people, shops, transactions)
+        blocks = [txs[i : i + block_size] for i in range(0, len(txs), block_size)]
+        verify_before = _verify_rate(txs[: min(len(txs), 5000)])
+        start = time.perf_counter()
+        if verify_threads == 0:
+            for block in blocks:
+                _check_all(chain.commit(block))
+        else:
+            _pipelined(chain, blocks, verify_threads)
+        seconds = time.perf_counter() - start
+        verify_after = _verify_rate(txs[: min(len(txs), 5000)])
+        chain.store.close()
+    verify_per_s = (verify_before + verify_after) / 2
+    tx_per_s = transactions / seconds
+    return LedgerFigures(
+        transactions, block_size, seconds, tx_per_s, verify_per_s, tx_per_s / verify_per_s
+    )
+
+
+def _pipelined(chain: _Chain, blocks: Sequence[Sequence[bytes]], threads: int) -> None:
+    """The node's path: signatures of block k+1 verify on the pool while block k executes."""
+    verifier = SignatureVerifier(threads)
+    try:
+        decoded = [_decoded(b) for b in blocks[:1]]
+        pending = verifier.submit(decoded[0]) if decoded else None
+        for k, block in enumerate(blocks):
+            assert pending is not None
+            verdicts = pending.result()
+            if k + 1 < len(blocks):
+                pending = verifier.submit(_decoded(blocks[k + 1]))
+            _check_all(chain.commit(block, verdicts))
+    finally:
+        verifier.close()
+
+
+def _decoded(block: Sequence[bytes]) -> list[t.SignedTx]:
+    out = []
+    for data in block:
+        decoded = t.decode_tx(data, CHAIN_ID)
+        if isinstance(decoded, Result):
+            raise RuntimeError(f"benchmark transaction does not decode: {decoded.name}")
+        out.append(decoded)
+    return out
+
+
+def _check_all(results: Sequence[Result]) -> None:
+    if any(r != Result.OK for r in results):
+        raise RuntimeError(f"benchmark block rejected: {results}")
+
+
+def _pin_to_one_core() -> None:
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+
+
+@click.group(help="Benchmarks. Each prints figures and, last, one JSON object.")
+def main() -> None:
+    pass
+
+
+@main.command(help="Apply pre-signed payments through the real commit path.")
+@click.option("--transactions", "-n", default=20_000, show_default=True, help="Payments.")
+@click.option("--block-size", "-b", default=1_000, show_default=True, help="Txs per block.")
+@click.option("--holders", default=5_000, show_default=True, help="Distinct payers.")
+@click.option("--merchants", default=200, show_default=True, help="Distinct merchants.")
+@click.option(
+    "--verify-threads",
+    default=-1,
+    show_default=True,
+    help="Signature threads ahead of execution, as the node runs (-1: one per core; "
+    "0: verify inline on the ledger thread, pinned to one core).",
+)
+def ledger(
+    transactions: int, block_size: int, holders: int, merchants: int, verify_threads: int
+) -> None:
+    """Example: relance-bench ledger -n 20000 -b 1000"""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    threads = cores if verify_threads < 0 else verify_threads
+    if threads == 0:
+        _pin_to_one_core()
+    figures = run_ledger(transactions, block_size, holders, merchants, threads)
+    mode = "inline, one core" if threads == 0 else f"{threads} verify threads on {cores} cores"
+    click.echo(f"transactions:         {figures.transactions} in blocks of {figures.block_size}")
+    click.echo(f"signature checks:     {mode}")
+    click.echo(f"applied:              {figures.tx_per_s:,.0f} tx/s ({figures.seconds:.2f} s)")
+    click.echo(f"PyNaCl verify:        {figures.verify_per_s:,.0f} verifications/s on one core")
+    click.echo(f"ratio:                {figures.ratio:.3f}")
+    click.echo(
+        json.dumps(
+            {
+                "bench": "ledger",
+                "transactions": figures.transactions,
+                "block_size": figures.block_size,
+                "verify_threads": threads,
+                "tx_per_s": round(figures.tx_per_s, 1),
+                "verify_per_s": round(figures.verify_per_s, 1),
+                "ratio": round(figures.ratio, 4),
+            }
+        )
+    )
