@@ -1,0 +1,236 @@
+"""The one adapter between consensus and the voucher ledger.
+
+Consensus sees opaque transactions and blocks; the ledger sees payloads and
+state. This module is the only place that imports both: it executes
+proposals (immediate execution: a header carries the state root after its
+own transactions), persists decided blocks in one synced batch, keeps the
+state tree, and admits transactions to the mempool through the ledger's
+checks, against the committed state plus what is already admitted.
+
+Signatures are verified on a thread pool ahead of execution and remembered,
+so a transaction checked when it entered the mempool is not checked again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from node.consensus.app_interface import LastBlock, PreparedBlock
+from node.consensus.mempool import Mempool, Verdict
+from node.consensus.types import Block, Certificate, CertifiedBlock, Validator, ValidatorSet
+from node.crypto import Digest
+from node.genesis import Genesis
+from node.ledger import tx as t
+from node.ledger.codes import Result
+from node.ledger.execute import BlockExecutor, TxOutcome
+from node.ledger.genesis import initial_state
+from node.merkle import root as merkle_root
+from node.sigverify import SignatureVerifier
+from node.state_tree import StagedUpdate, StateTree
+from node.store.blockstore import BlockStore, StoreError
+
+logger = logging.getLogger(__name__)
+
+EXECUTIONS_KEPT = 8  # executed proposals remembered until one is decided
+
+
+@dataclass(frozen=True, slots=True)
+class Execution:
+    """A block executed on the last finalised state, ready to persist if decided."""
+
+    outcomes: tuple[TxOutcome, ...]
+    writes: dict[bytes, bytes | None]
+    staged: StagedUpdate
+
+    @property
+    def all_ok(self) -> bool:
+        return all(o.result == Result.OK for o in self.outcomes)
+
+
+CommitListener = Callable[[Block, tuple[TxOutcome, ...]], None]
+"""Told of every finalised block (API streams, metrics, indexes)."""
+
+
+def genesis_validator_set(genesis: Genesis) -> ValidatorSet:
+    return ValidatorSet(tuple(Validator(v.public_key, v.power, v.name) for v in genesis.validators))
+
+
+class LedgerApp:
+    """Implements ``node.consensus.app_interface.Application`` over the ledger and store."""
+
+    def __init__(
+        self,
+        genesis: Genesis,
+        store: BlockStore,
+        mempool: Mempool,
+        verifier: SignatureVerifier,
+    ) -> None:
+        self.genesis = genesis
+        self.store = store
+        self.mempool = mempool
+        self._verifier = verifier
+        self._validators = genesis_validator_set(genesis)
+        self.tree = self._open_tree()
+        self._last = self._read_last_block()
+        self._executions: OrderedDict[Digest, Execution] = OrderedDict()
+        self._checker = BlockExecutor(self.store, self._last.time_ms)
+        self.committed_listeners: list[CommitListener] = []
+
+    # --- start-up -----------------------------------------------------------------
+
+    def _open_tree(self) -> StateTree:
+        levels = self.genesis.limits.state_tree_levels
+        if self.store.height() == 0 and self.store.state_root(0) is None:
+            items = initial_state(self.genesis)
+            tree = StateTree.from_items(items.items(), levels)
+            self.store.write_genesis_state(items, tree.root())
+            return tree
+        tree = StateTree.from_items(self.store.state_items(), levels)
+        recorded = self.store.state_root(self.store.height())
+        if recorded != tree.root():
+            raise StoreError("the stored state does not match its recorded root: run an audit")
+        return tree
+
+    def _read_last_block(self) -> LastBlock:
+        height = self.store.height()
+        if height == 0:
+            return LastBlock(0, self.genesis.genesis_hash, self.genesis.genesis_time_ms)
+        raw = self.store.block(height)
+        if raw is None:
+            raise StoreError(f"block {height} is missing from the store")
+        header = Block.decode(raw).header
+        return LastBlock(height, header.hash(), header.time_ms)
+
+    # --- mempool ----------------------------------------------------------------------
+
+    def check(self, data: bytes) -> Verdict:
+        """Admission check against committed state plus the admitted transactions."""
+        decoded = t.decode_tx(data, self.genesis.chain_id)
+        if isinstance(decoded, Result):
+            return Verdict(None, int(decoded))
+        known = self._verifier.is_known_good(decoded)
+        if not known:
+            ok = decoded.signature_ok()
+            if not ok:
+                return Verdict(decoded.tx_id, int(Result.BAD_SIGNATURE))
+            self._verifier.remember([decoded], [True])
+        outcome = self._checker.execute_decoded(decoded, signature_checked=True)
+        return Verdict(decoded.tx_id, int(outcome.result))
+
+    def check_tx(self, tx: bytes) -> bool:
+        return self.check(tx).code == 0
+
+    def submit(self, data: bytes) -> Verdict:
+        """Admit one transaction to the mempool; the verdict says why not."""
+        added = self.mempool.add(data, self.check)
+        return added.verdict
+
+    # --- consensus ----------------------------------------------------------------------
+
+    def last_block(self) -> LastBlock:
+        return self._last
+
+    def validator_set(self, height: int) -> ValidatorSet:
+        return self._validators
+
+    def prepare_proposal(
+        self, height: int, time_ms: int, previous_block_hash: bytes
+    ) -> PreparedBlock:
+        limits = self.genesis.limits
+        candidates = self.mempool.reap(limits.block_txs_max, limits.block_bytes_max)
+        decoded = [t.decode_tx(data, self.genesis.chain_id) for data in candidates]
+        verdicts = self._verify(decoded)
+        executor = BlockExecutor(self.store, time_ms)
+        chosen: list[bytes] = []
+        outcomes: list[TxOutcome] = []
+        for data, signed, ok in zip(candidates, decoded, verdicts, strict=True):
+            if not ok:
+                continue
+            outcome = executor.execute_decoded(signed, signature_checked=True)
+            if outcome.result == Result.OK:
+                chosen.append(data)
+                outcomes.append(outcome)
+        staged = self.tree.stage(executor.writes())
+        return PreparedBlock(tuple(chosen), staged.root, self._validators.hash())
+
+    def process_proposal(self, block: Block) -> bool:
+        header = block.header
+        if header.height != self._last.height + 1:
+            return False
+        if header.previous_block_hash != self._last.block_hash:
+            return False
+        if header.tx_root != merkle_root(block.txs):
+            return False
+        if header.validators_hash != self._validators.hash():
+            return False
+        if header.next_validators_hash != self._validators.hash():
+            return False
+        execution = self._execute(block)
+        return execution.all_ok and execution.staged.root == header.state_root
+
+    def finalize_block(self, block: Block, certificate: Certificate) -> None:
+        header = block.header
+        if header.height != self._last.height + 1:
+            raise StoreError(f"block {header.height} does not follow {self._last.height}")
+        execution = self._execute(block)
+        if not execution.all_ok or execution.staged.root != header.state_root:
+            raise RuntimeError(f"a certified block {header.height} does not execute here")
+        self.tree.apply(execution.staged)
+        tx_ids = [o.tx_id for o in execution.outcomes if o.tx_id is not None]
+        self.store.commit_block(
+            header.height,
+            block.encode(),
+            certificate.encode(),
+            header.state_root,
+            execution.writes,
+            tx_ids,
+        )
+        self._last = LastBlock(header.height, header.hash(), header.time_ms)
+        self._executions.clear()
+        self.mempool.remove_committed(tx_ids)
+        self._checker = BlockExecutor(self.store, header.time_ms)
+        self.mempool.recheck(self.check)
+        for listener in self.committed_listeners:
+            listener(block, execution.outcomes)
+
+    def certified_block(self, height: int) -> CertifiedBlock | None:
+        raw_block = self.store.block(height)
+        raw_cert = self.store.certificate(height)
+        if raw_block is None or raw_cert is None:
+            return None
+        return CertifiedBlock(Block.decode(raw_block), Certificate.decode(raw_cert))
+
+    # --- execution --------------------------------------------------------------------
+
+    def _execute(self, block: Block) -> Execution:
+        key = block.hash()
+        cached = self._executions.get(key)
+        if cached is not None:
+            return cached
+        decoded = [t.decode_tx(data, self.genesis.chain_id) for data in block.txs]
+        verdicts = self._verify(decoded)
+        executor = BlockExecutor(self.store, block.header.time_ms)
+        outcomes = []
+        for signed, ok in zip(decoded, verdicts, strict=True):
+            if isinstance(signed, Result) or not ok:
+                code = signed if isinstance(signed, Result) else Result.BAD_SIGNATURE
+                outcomes.append(TxOutcome(code, None, None, None))
+                break  # one bad transaction makes the block invalid
+            outcomes.append(executor.execute_decoded(signed, signature_checked=True))
+        writes = executor.writes()
+        execution = Execution(tuple(outcomes), writes, self.tree.stage(writes))
+        self._executions[key] = execution
+        while len(self._executions) > EXECUTIONS_KEPT:
+            self._executions.popitem(last=False)
+        return execution
+
+    def _verify(self, decoded: Sequence[t.SignedTx | Result]) -> list[bool]:
+        signed = [d for d in decoded if not isinstance(d, Result)]
+        todo = [s for s in signed if not self._verifier.is_known_good(s)]
+        verdicts = self._verifier.verify(todo) if todo else []
+        self._verifier.remember(todo, verdicts)
+        bad = {id(s) for s, ok in zip(todo, verdicts, strict=True) if not ok}
+        return [not isinstance(d, Result) and id(d) not in bad for d in decoded]
