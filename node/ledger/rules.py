@@ -2,7 +2,12 @@
 
 Each function reads like a spec: a column of single-condition checks, each
 returning its result code, then the mutation. Nothing is staged before the
-last check passes, so a rejected transaction changes nothing. The sender's
+last check passes, so a rejected transaction changes nothing.
+
+Policies worth knowing: a suspended merchant accepts no new payment but may
+still refund, transfer and redeem what it holds; a refund gives back the
+holder's own money, so the campaign's per-holder maximum does not apply to
+it; one bank transfer reference may settle several payouts (a batch). The sender's
 signature and sequence are checked by ``node.ledger.execute`` before these
 run; these functions do not bump the sequence either.
 """
@@ -476,6 +481,9 @@ def process_refund(state: BlockState, ctx: TxContext, p: t.Refund) -> Result:
     if p.amount_cents > available:
         return Result.INSUFFICIENT_FUNDS
     holder = state.holder(p.holder) or r.EMPTY_HOLDER
+    new_row = holder.balance(p.campaign) == 0
+    if new_row and len(holder.balances) >= limits.BALANCE_ROWS_PER_ACCOUNT_MAX:
+        return Result.LIMIT_EXCEEDED
     state.store(
         r.merchant_key(ctx.sender),
         merchant.with_balance(campaign.issuer, available - p.amount_cents),

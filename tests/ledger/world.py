@@ -96,6 +96,16 @@ class World:
 
     # --- helpers added for the kind tests (read-only unless named otherwise) -------
 
+    def copy(self) -> World:
+        """An independent World in the same state (same keys, clock, height, sequences)."""
+        other = World(
+            self.bank, self.namur, self.liege, self.auditor,
+            self.time_ms, self.height, dict(self.sequences),
+        )  # fmt: skip
+        other.view = DictView(self.view.items())
+        other.tree = StateTree.from_items(other.view.items().items())
+        return other
+
     def sign_block(self, *steps: tuple[Signer, t.Payload]) -> list[bytes]:
         """Sign several transactions for one block, each sender's sequences consecutive."""
         next_seq: dict[bytes, int] = {}

@@ -1,0 +1,401 @@
+"""Golden vectors of the voucher ledger: ``python -m tools.make_vectors`` rewrites them.
+
+Writes two files into ``tests/vectors/`` (or ``--out DIR``):
+
+- ``encodings.json``: one transaction of every kind, built from fixed keys,
+  with its body, wire form, transaction id and signature in hex;
+- ``transitions.json``: a scripted history from genesis, one transaction per
+  block, giving for each step the state root before, the wire bytes, the
+  result code name and the state root after (rejections included).
+
+``--check`` compares instead of writing and exits 1 on any difference.
+Ed25519 signatures are deterministic, so the output is stable: any change in
+it is a protocol change (see ``tests/vectors/README.md``).
+
+Imports only ``node``. The keys and genesis are those of ``tests/ledger/world.py``,
+copied here because tools never import tests; ``tests/ledger/test_vectors.py``
+checks that the two agree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+from node import limits
+from node.crypto import Digest, PublicKey, Signer, digest
+from node.genesis import Genesis, GenesisAccount, GenesisIssuer, GenesisValidator, ProtocolLimits
+from node.ledger import tx as t
+from node.ledger.codes import Result
+from node.ledger.execute import execute_block
+from node.ledger.genesis import initial_state
+from node.ledger.state import DictView
+from node.state_tree import StateTree
+
+CHAIN_ID: Final = "relance-test"
+DAY_MS: Final = 86_400_000
+T0_MS: Final = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+VECTORS_DIR: Final = Path(__file__).resolve().parent.parent / "tests" / "vectors"
+FILES: Final = ("encodings.json", "transitions.json")
+FORMAT_VERSION: Final = 1
+
+
+def signer(name: str) -> Signer:
+    """The deterministic key for ``name`` (as ``tests.ledger.world.signer``)."""
+    return Signer(digest(b"relance-test-key:" + name.encode()))
+
+
+def pk(name: str) -> PublicKey:
+    return signer(name).public_key
+
+
+def genesis() -> Genesis:
+    """The genesis of ``tests.ledger.world.World``."""
+    return Genesis(
+        chain_id=CHAIN_ID,
+        genesis_time_ms=T0_MS,
+        limits=ProtocolLimits(),
+        bank=GenesisAccount("Banque Test", pk("bank")),
+        validators=tuple(
+            GenesisValidator(f"v{n}", "commune", pk(f"validator{n}"), 1) for n in range(4)
+        ),
+        issuers=(
+            GenesisIssuer("Namur", "Ville de Namur", pk("namur"), ("NA-1", "NA-2")),
+            GenesisIssuer("Liège", "Ville de Liège", pk("liege"), ("LG-1",)),
+        ),
+        auditors=(GenesisAccount("Cour des comptes", pk("auditor")),),
+    )
+
+
+# --- shared payloads ---------------------------------------------------------------------
+
+NAM: Final = "NAM"
+NAM_UNTIL_MS: Final = T0_MS + 30 * DAY_MS
+
+
+def _register(name: str, display: str, category: str, zone: str, auto: bool) -> t.RegisterMerchant:
+    return t.RegisterMerchant(
+        pk(name), display, category, zone, digest(f"payout:{name}".encode()), auto
+    )
+
+
+def _campaign() -> t.CreateCampaign:
+    return t.CreateCampaign(
+        NAM, "Chèques Relance Namur", (), ("10.7", "47"), T0_MS, NAM_UNTIL_MS, 50_00
+    )
+
+
+def _allocate(*rows: tuple[str, int, str]) -> t.Allocate:
+    return t.Allocate(NAM, tuple(t.Allocation(pk(n), cents, zone) for n, cents, zone in rows))
+
+
+def _authorized(holder: str, merchant: str, max_cents: int, cents: int) -> t.PayAuthorized:
+    auth = t.Authorization(
+        pk(holder), NAM, pk(merchant) if merchant else b"", max_cents, T0_MS + 2 * DAY_MS,
+        digest(f"nonce:{holder}".encode())[: t.NONCE_BYTES],
+    )  # fmt: skip
+    return t.PayAuthorized(auth, auth.sign(signer(holder), CHAIN_ID), cents, "caisse 1")
+
+
+# --- encodings ---------------------------------------------------------------------------
+
+
+def _encoding_cases() -> list[tuple[str, int, t.Payload]]:
+    """(signer, sequence, payload): one of each kind, in kind order."""
+    namur = pk("namur")
+    return [
+        ("namur", 0, _register("bakery", "Boulangerie Lion", "10.71", "NA-1", False)),
+        ("namur", 1, t.UpdateMerchant(
+            pk("bakery"), "Boulangerie du Lion", "10.71", "NA-2", digest(b"payout:new"), True)),
+        ("namur", 2, t.SuspendMerchant(pk("bakery"), True)),
+        ("namur", 3, _campaign()),
+        ("bank", 0, t.Fund(NAM, 1000_00, "DEP-2026-0001")),
+        ("namur", 4, _allocate(("alice", 50_00, "NA-1"), ("bob", 20_00, "NA-2"))),
+        ("alice", 0, t.Pay(NAM, pk("bakery"), 12_34, "pain et croissants")),
+        ("bakery", 0, _authorized("alice", "bakery", 20_00, 15_00)),
+        ("voucher", 0, t.Sweep(NAM, pk("app"))),
+        ("bakery", 1, t.Refund(pk("alice"), NAM, 2_00, "retour")),
+        ("namur", 5, t.Reissue(NAM, pk("voucher"), pk("app"))),
+        ("bakery", 2, t.Transfer(pk("supplier"), namur, 5_00, "farine")),
+        ("bakery", 3, t.Redeem(namur, 10_00)),
+        ("bank", 1, t.Settle((t.Settlement(Digest(digest(b"payout")), "VIR-2026-0001"),))),
+        ("namur", 6, t.CloseCampaign(NAM)),
+        ("bank", 2, t.Withdraw(NAM, 100_00, "RET-2026-0001")),
+    ]  # fmt: skip
+
+
+def encodings() -> dict[str, object]:
+    vectors = []
+    for name, sequence, payload in _encoding_cases():
+        signed = t.Tx(CHAIN_ID, pk(name), sequence, payload).sign(signer(name))
+        vectors.append(
+            {
+                "kind": payload.KIND.name.lower(),
+                "kind_number": int(payload.KIND),
+                "signer": name,
+                "sender": signed.tx.sender.hex(),
+                "sequence": sequence,
+                "body": signed.body.hex(),
+                "wire": signed.encode().hex(),
+                "tx_id": signed.tx_id.hex(),
+                "signature": signed.signature.hex(),
+            }
+        )
+    return {
+        "format": FORMAT_VERSION,
+        "chain_id": CHAIN_ID,
+        "key_derivation": "Ed25519 seed = sha256('relance-test-key:' + signer)",
+        "vectors": vectors,
+    }
+
+
+# --- transitions ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Chain:
+    """Genesis, then one transaction per block (applied only when it is OK)."""
+
+    time_ms: int = T0_MS
+    sequences: dict[bytes, int] = field(default_factory=dict)
+    steps: list[dict[str, object]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.view = DictView(initial_state(genesis()))
+        self.tree = StateTree.from_items(self.view.items().items())
+        self.applied: list[bytes] = []
+
+    def sign(self, name: str, payload: t.Payload, sequence: int | None = None) -> bytes:
+        key = pk(name)
+        seq = self.sequences.get(key, 0) if sequence is None else sequence
+        return t.Tx(CHAIN_ID, key, seq, payload).sign(signer(name)).encode()
+
+    def step(self, label: str, data: bytes, expected: Result) -> None:
+        pre = self.tree.root()
+        outcome = execute_block(self.view, self.time_ms, [data])
+        (result,) = outcome.outcomes
+        if result.result != expected:
+            raise RuntimeError(f"step {label!r}: {result.result.name}, expected {expected.name}")
+        if outcome.all_ok:
+            self.view.apply(outcome.writes)
+            self.tree.update(outcome.writes)
+            assert result.sender is not None
+            self.sequences[result.sender] = self.sequences.get(result.sender, 0) + 1
+            self.applied.append(data)
+        self.steps.append(
+            {
+                "step": len(self.steps) + 1,
+                "label": label,
+                "time_ms": self.time_ms,
+                "pre_root": pre.hex(),
+                "tx": data.hex(),
+                "tx_id": None if result.tx_id is None else result.tx_id.hex(),
+                "result": result.result.name,
+                "post_root": self.tree.root().hex(),
+            }
+        )
+
+    def do(self, label: str, name: str, payload: t.Payload, expected: Result = Result.OK) -> bytes:
+        data = self.sign(name, payload)
+        self.step(label, data, expected)
+        return data
+
+
+def _tx_id(data: bytes) -> Digest:
+    decoded = t.decode_tx(data, CHAIN_ID)
+    if isinstance(decoded, Result):
+        raise RuntimeError(decoded.name)
+    return decoded.tx_id
+
+
+def transitions() -> dict[str, object]:
+    c = _Chain()
+    genesis_root = c.tree.root()
+    namur = pk("namur")
+
+    c.do(
+        "namur registers the bakery (auto-redeem off)",
+        "namur",
+        _register("bakery", "Boulangerie Lion", "10.71", "NA-1", False),
+    )
+    c.do(
+        "namur registers the grocer (auto-redeem on)",
+        "namur",
+        _register("grocer", "Épicerie Jambes", "47.11", "NA-2", True),
+    )
+    c.do(
+        "namur registers a supplier",
+        "namur",
+        _register("supplier", "Grossiste Meuse", "46.39", "NA-2", False),
+    )
+    c.do(
+        "liège may not register in a Namur zone",
+        "liege",
+        _register("intruder", "Intrus", "47.11", "NA-1", False),
+        Result.INVALID_ZONE,
+    )
+    c.do("namur creates campaign NAM", "namur", _campaign())
+    c.do("the bank confirms the deposit", "bank", t.Fund(NAM, 1000_00, "DEP-2026-0001"))
+    c.do(
+        "the same bank reference again",
+        "bank",
+        t.Fund(NAM, 1000_00, "DEP-2026-0001"),
+        Result.DUPLICATE_REFERENCE,
+    )
+    c.do(
+        "namur allocates three pots",
+        "namur",
+        _allocate(("alice", 50_00, "NA-1"), ("bob", 20_00, "NA-2"), ("voucher", 30_00, "NA-1")),
+    )
+    c.do(
+        "a pot above the cap",
+        "namur",
+        _allocate(("carol", 50_01, "NA-1")),
+        Result.HOLDER_CAP_EXCEEDED,
+    )
+
+    c.time_ms = T0_MS + DAY_MS
+    pay = c.do("alice pays the bakery", "alice", t.Pay(NAM, pk("bakery"), 10_00, "pain"))
+    bob_pay = c.do("bob pays the grocer: a payout", "bob", t.Pay(NAM, pk("grocer"), 5_00, "fruits"))
+    c.step("alice's payment replayed", pay, Result.BAD_SEQUENCE)
+    c.do(
+        "alice overspends by one cent",
+        "alice",
+        t.Pay(NAM, pk("bakery"), 40_01, ""),
+        Result.INSUFFICIENT_FUNDS,
+    )
+    c.do(
+        "alice pays bob, a holder",
+        "alice",
+        t.Pay(NAM, pk("bob"), 1_00, ""),
+        Result.UNKNOWN_MERCHANT,
+    )
+    c.do(
+        "alice pays the supplier, outside the categories",
+        "alice",
+        t.Pay(NAM, pk("supplier"), 1_00, ""),
+        Result.MERCHANT_NOT_ELIGIBLE,
+    )
+    bad = bytearray(c.sign("alice", t.Pay(NAM, pk("bakery"), 1_00, "")))
+    bad[-1] ^= 1
+    c.step("a flipped signature bit", bytes(bad), Result.BAD_SIGNATURE)
+    c.step(
+        "truncated bytes",
+        c.sign("alice", t.Pay(NAM, pk("bakery"), 1_00, ""))[:-1],
+        Result.MALFORMED,
+    )
+    c.do("the voucher is swept into an app key", "voucher", t.Sweep(NAM, pk("app")))
+    c.do(
+        "the bakery completes the app key's authorization",
+        "bakery",
+        _authorized("app", "bakery", 8_00, 8_00),
+    )
+    c.do("the bakery refunds alice in part", "bakery", t.Refund(pk("alice"), NAM, 4_00, "retour"))
+    c.do(
+        "a refund above what alice paid, net",
+        "bakery",
+        t.Refund(pk("alice"), NAM, 6_01, ""),
+        Result.REFUND_EXCEEDS_PAYMENTS,
+    )
+    c.do(
+        "the bakery pays its supplier", "bakery", t.Transfer(pk("supplier"), namur, 5_00, "farine")
+    )
+    c.do(
+        "the bakery tries to pay alice",
+        "bakery",
+        t.Transfer(pk("alice"), namur, 1_00, ""),
+        Result.UNKNOWN_MERCHANT,
+    )
+    redeem = c.do("the supplier redeems", "supplier", t.Redeem(namur, 5_00))
+    settle = t.Settle(
+        (t.Settlement(_tx_id(bob_pay), "VIR-0001"), t.Settlement(_tx_id(redeem), "VIR-0002"))
+    )
+    c.do("the bank settles both payouts", "bank", settle)
+    c.do(
+        "the bank settles one again",
+        "bank",
+        t.Settle((t.Settlement(_tx_id(bob_pay), "VIR-0003"),)),
+        Result.PAYOUT_ALREADY_SETTLED,
+    )
+    c.do("namur closes too early", "namur", t.CloseCampaign(NAM), Result.CAMPAIGN_STILL_RUNNING)
+
+    c.time_ms = NAM_UNTIL_MS
+    c.do(
+        "alice pays after the end",
+        "alice",
+        t.Pay(NAM, pk("bakery"), 1_00, ""),
+        Result.CAMPAIGN_NOT_ACTIVE,
+    )
+    c.do("namur closes the campaign", "namur", t.CloseCampaign(NAM))
+    last = c.do("the bakery redeems the rest", "bakery", t.Redeem(namur, 9_00))
+    c.do("the bank settles it", "bank", t.Settle((t.Settlement(_tx_id(last), "VIR-0004"),)))
+    c.do(
+        "the bank withdraws more than the budget",
+        "bank",
+        t.Withdraw(NAM, 1000_00, "RET-2026-0001"),
+        Result.INSUFFICIENT_BUDGET,
+    )
+    c.do("the bank withdraws the budget", "bank", t.Withdraw(NAM, 981_00, "RET-2026-0001"))
+
+    return {
+        "format": FORMAT_VERSION,
+        "chain_id": CHAIN_ID,
+        "genesis_hash": genesis().genesis_hash.hex(),
+        "genesis_root": genesis_root.hex(),
+        "state_tree_levels": limits.STATE_TREE_LEVELS,
+        "steps": c.steps,
+    }
+
+
+# --- files ---------------------------------------------------------------------------------
+
+
+def render(value: object) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False) + "\n"
+
+
+def rendered() -> dict[str, str]:
+    return {"encodings.json": render(encodings()), "transitions.json": render(transitions())}
+
+
+def write(directory: Path = VECTORS_DIR) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in rendered().items():
+        path = directory / name
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def differences(directory: Path = VECTORS_DIR) -> list[str]:
+    out = []
+    for name, text in rendered().items():
+        path = directory / name
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            out.append(name)
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--out", type=Path, default=VECTORS_DIR, help="directory of the vectors")
+    parser.add_argument("--check", action="store_true", help="compare, do not write")
+    args = parser.parse_args(argv)
+    if args.check:
+        diff = differences(args.out)
+        for name in diff:
+            print(f"{args.out / name}: differs from what the code produces", file=sys.stderr)
+        return 1 if diff else 0
+    for path in write(args.out):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
