@@ -1,0 +1,1 @@
+"""Consensus tests: records, the pure state machine, the signer, seeded simulations."""
