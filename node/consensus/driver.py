@@ -67,8 +67,8 @@ from node.consensus.types import (
     Block,
     CertifiedBlock,
     Header,
-    Lock,
     Proposal,
+    Resume,
     Vote,
     VoteKind,
     is_proposal_signed,
@@ -118,7 +118,7 @@ class ConsensusSigner(Protocol):
 
     def observe_own_vote(self, height: int, round: int, step: SignStep) -> None: ...
 
-    def locked_at(self, height: int) -> Lock | None: ...
+    def resume_at(self, height: int) -> Resume: ...
 
 
 class LoopClock:
@@ -187,7 +187,7 @@ class Driver:
             chain_id,
             signer.public_key,
             context,
-            signer.locked_at(context.height),  # a restart within a height keeps the lock
+            signer.resume_at(context.height),  # a restart within a height: later round, lock
         )
         self._started = False
         self._own_messages: deque[bytes] = deque(maxlen=OWN_MESSAGES_MAX)

@@ -29,12 +29,14 @@ from typing import Final, Protocol
 from node import codec, crypto
 from node.codec import DecodeError, Value
 from node.consensus.types import (
+    FRESH,
     HEIGHT_MAX,
     NIL_ROUND,
     ROUND_MAX,
     Lock,
     Proposal,
     RecordKind,
+    Resume,
     Vote,
     VoteKind,
     as_hash_or_nil,
@@ -185,6 +187,13 @@ class GuardedSigner:
         """Our lock at ``height`` as recorded before signing (None: not locked there)."""
         record = self._record
         return record.lock if record is not None and record.height == height else None
+
+    def resume_at(self, height: int) -> Resume:
+        """After a restart at ``height``: the round after the last we signed in, and our lock."""
+        record = self._record
+        if record is None or record.height != height:
+            return FRESH
+        return Resume(record.round + 1, record.lock)
 
     def sign_proposal(
         self, height: int, round: int, block_hash: bytes, valid_round: int

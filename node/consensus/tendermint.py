@@ -17,8 +17,9 @@ Local choices around the paper's rules (the rules themselves are as written):
   ``RequestBlock`` and the driver answers with ``BlockBuilt``.
 - The proposer schedules ``TimeoutPropose`` too; it is a no-op once its own
   proposal arrived, and covers a proposer whose signer refuses (restart).
-- A node restarted within a height resumes its lock (``start(lock=...)``,
-  kept by the signer with each precommit), not its valid value.
+- A node restarted within a height resumes in the round after the last it
+  signed in, with its lock (``start(resume=...)``; the signer records both),
+  not its valid value.
 - Deciding ends the height (``Decide``). The driver finalises the block and
   feeds ``StartHeight`` with the next validator set.
 - ``CommitReceived``: a verified certificate for a block of this height
@@ -47,11 +48,12 @@ from typing import Final, assert_never
 
 from node import merkle
 from node.consensus.types import (
+    FRESH,
     NIL_ROUND,
     Block,
     Certificate,
-    Lock,
     Proposal,
+    Resume,
     ValidatorSet,
     Vote,
     VoteKind,
@@ -355,13 +357,16 @@ def start(
     chain_id: str,
     own_key: bytes,
     context: HeightContext,
-    lock: Lock | None = None,
+    resume: Resume = FRESH,
 ) -> Fired:
-    """The state of a node starting at ``context.height``, round 0 (line 10: upon start).
+    """The state of a node starting at ``context.height`` (line 10: upon start).
 
-    ``lock``: after a restart within a height, the lock the signer recorded
-    (lines 22 and 28 still honour it; the valid value is not kept).
+    A fresh height starts at round 0. After a restart within a height,
+    ``resume`` (from the signer's record) gives a round the node has not signed
+    in yet and its lock: lines 22 and 28 still honour it; the valid value is
+    not kept. Starting in a later round is what a round skip does anyway.
     """
+    lock = resume.lock
     state = State(
         config=config,
         chain_id=chain_id,
@@ -379,7 +384,7 @@ def start(
         votes={},
         guards=frozenset(),
     )
-    state, effects = _start_round(state, 0)
+    state, effects = _start_round(state, resume.round)
     return _settle(state, effects)
 
 

@@ -513,6 +513,20 @@ class Lock:
         _require(_is_bytes(self.block_hash, HASH_BYTES), "a block hash is 32 bytes")
 
 
+@dataclass(frozen=True, slots=True)
+class Resume:
+    """Where a node restarted within a height picks up: a round not signed in yet, its lock."""
+
+    round: int
+    lock: Lock | None
+
+    def __post_init__(self) -> None:
+        _require(_is_int(self.round, 0, ROUND_MAX), "round out of range")
+
+
+FRESH: Final = Resume(0, None)
+
+
 # --- certificates ------------------------------------------------------------------
 
 

@@ -109,6 +109,7 @@ def test_a_restart_within_a_height_keeps_the_lock() -> None:
     node.restart()
     state = node.driver.state
     assert (state.height, state.locked_round, state.locked_hash) == (1, 0, SOME_BLOCK)
+    assert state.round == 1  # it signed in round 0 already: it resumes in round 1
 
 
 def test_a_forged_own_vote_does_not_move_the_signer() -> None:

@@ -18,7 +18,7 @@ from node.consensus.signer import (
     SignRefused,
     SignStep,
 )
-from node.consensus.types import Lock, VoteKind, is_proposal_signed, is_vote_signed
+from node.consensus.types import FRESH, Lock, Resume, VoteKind, is_proposal_signed, is_vote_signed
 from node.crypto import Signer, digest
 
 CHAIN = "relance-test"
@@ -194,3 +194,11 @@ def test_a_lock_has_a_round_and_a_value_or_neither() -> None:
     half = codec.encode([1, 11, 5, 1, 3, A, -1, A])
     with pytest.raises(DecodeError):
         SignRecord.decode(half)
+
+
+def test_a_restart_resumes_after_the_last_round_signed(tmp_path: Path) -> None:
+    path = tmp_path / "s"
+    assert guarded(path).resume_at(5) == FRESH
+    guarded(path).sign_vote(VoteKind.PRECOMMIT, 5, 2, A)
+    assert guarded(path).resume_at(5) == Resume(3, Lock(2, A))
+    assert guarded(path).resume_at(6) == FRESH

@@ -44,6 +44,7 @@ from node.consensus.types import (
     Header,
     Lock,
     Proposal,
+    Resume,
     Validator,
     ValidatorSet,
     Vote,
@@ -314,7 +315,7 @@ def test_line_28_the_locked_value_comes_back() -> None:
 
 
 def test_a_restarted_node_keeps_the_lock_the_signer_recorded() -> None:
-    state, _ = start(CONFIG, CHAIN, KEYS[0].public_key, CONTEXT, Lock(0, A.hash()))
+    state, _ = start(CONFIG, CHAIN, KEYS[0].public_key, CONTEXT, Resume(0, Lock(0, A.hash())))
     assert (state.locked_round, state.locked_hash, state.valid_hash) == (0, A.hash(), None)
     _, effects = feed(state, proposed(B))
     assert effects == [vote_effect(PREVOTE, 0, None)]
