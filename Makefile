@@ -4,7 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit clean
+.PHONY: run test lint typecheck unit clean system-deps system-tools soak
+
+# Debian tools the wallet tests use for real: a QR decoder (zbarimg), PDF to text and to PNG
+# (poppler), the DejaVu font letters embed, openssl for a test certificate (SMTP STARTTLS).
+# Installs only what is missing (as root).
+SYSTEM_PACKAGES := zbar-tools poppler-utils fonts-dejavu-core openssl
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,10 +28,30 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+system-tools:
+	@if command -v zbarimg >/dev/null && command -v pdftoppm >/dev/null \
+		&& command -v pdftotext >/dev/null && command -v openssl >/dev/null \
+		&& [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]; then :; else \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES); fi
+
+# Debian tools the API tests drive: promtool (checks /metrics) and chromium (Playwright drives
+# it; no browser is ever downloaded). Installs only what is missing (as root).
+system-deps:
+	@if command -v promtool >/dev/null && [ -x /usr/bin/chromium ]; then :; else \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq prometheus chromium; fi
+
+unit: $(STAMP) system-tools system-deps
 	$(BIN)/pytest -q
 
 test: lint typecheck unit
+
+# Nightly-style, not in CI: 5 minutes of validators SIGKILLed and restarted under a client
+# workload, then every checker and an audit of each node (tools/faults). SEED=n replays.
+SEED ?= 1
+soak: $(STAMP)
+	$(BIN)/python -m tools.faults run repeated-kills --duration 300 --seed $(SEED)
 
 clean:
 	rm -rf $(VENV) .devnet

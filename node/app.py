@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from node.consensus.app_interface import LastBlock, PreparedBlock
 from node.consensus.mempool import Mempool, Verdict
 from node.consensus.types import Block, Certificate, CertifiedBlock, Validator, ValidatorSet
-from node.crypto import Digest
+from node.crypto import Digest, Signer
 from node.genesis import Genesis
+from node.ledger import records as r
 from node.ledger import tx as t
 from node.ledger.codes import Result
 from node.ledger.execute import BlockExecutor, TxOutcome
@@ -44,6 +45,7 @@ class Execution:
     outcomes: tuple[TxOutcome, ...]
     writes: dict[bytes, bytes | None]
     staged: StagedUpdate
+    next_validators: ValidatorSet  # the set in force at the following height
 
     @property
     def all_ok(self) -> bool:
@@ -56,6 +58,14 @@ CommitListener = Callable[[Block, tuple[TxOutcome, ...]], None]
 
 def genesis_validator_set(genesis: Genesis) -> ValidatorSet:
     return ValidatorSet(tuple(Validator(v.public_key, v.power, v.name) for v in genesis.validators))
+
+
+def to_validator_set(entries: Sequence[r.Validator]) -> ValidatorSet:
+    """The consensus view of the ledger's validator records."""
+    return ValidatorSet(tuple(Validator(v.public_key, v.power, v.name) for v in entries))
+
+
+SETS_KEPT = 1_024  # validator sets of recent heights, for peers' certified blocks
 
 
 class LedgerApp:
@@ -72,11 +82,12 @@ class LedgerApp:
         self.store = store
         self.mempool = mempool
         self._verifier = verifier
-        self._validators = genesis_validator_set(genesis)
         self.tree = self._open_tree()
         self._last = self._read_last_block()
+        self._sets: OrderedDict[int, ValidatorSet] = OrderedDict()
+        self._remember_sets()
         self._executions: OrderedDict[Digest, Execution] = OrderedDict()
-        self._checker = BlockExecutor(self.store, self._last.time_ms)
+        self._checker = self._new_checker()
         self.committed_listeners: list[CommitListener] = []
 
     # --- start-up -----------------------------------------------------------------
@@ -120,6 +131,21 @@ class LedgerApp:
         outcome = self._checker.execute_decoded(decoded, signature_checked=True)
         return Verdict(decoded.tx_id, int(outcome.result))
 
+    def report_evidence(
+        self,
+        statements: tuple[tuple[bytes, bytes], tuple[bytes, bytes]],
+        node_key: Signer,
+    ) -> Verdict:
+        """Turn two conflicting signed statements into an evidence transaction
+        signed by this node's key, and admit it to the mempool."""
+        (first, first_sig), (second, second_sig) = statements
+        sequence = self._checker.sequence_of(t.Kind.EVIDENCE, node_key.public_key)
+        if isinstance(sequence, Result):
+            return Verdict(None, int(sequence))
+        payload = t.Evidence(first, first_sig, second, second_sig)
+        tx = t.Tx(self.genesis.chain_id, node_key.public_key, sequence, payload)
+        return self.submit(tx.sign(node_key).encode())
+
     def check_tx(self, tx: bytes) -> bool:
         return self.check(tx).code == 0
 
@@ -134,7 +160,36 @@ class LedgerApp:
         return self._last
 
     def validator_set(self, height: int) -> ValidatorSet:
-        return self._validators
+        """The set in force at ``height``: for the next heights from the ledger's
+        current record (with a scheduled change), for past ones from its history."""
+        known = self._sets.get(height)
+        if known is not None:
+            return known
+        if height > self._last.height:
+            record = r.Validators.decode(self._raw(r.validators_key()))
+            return to_validator_set(record.at(height))
+        eras = [
+            (int.from_bytes(key[1:], "big"), value)
+            for key, value in self.store.iter_prefix(r.validator_history_prefix())
+        ]
+        _, raw = max((e for e in eras if e[0] <= height), default=eras[0])
+        return to_validator_set(r.ValidatorEra.decode(raw).validators)
+
+    def _remember_sets(self) -> None:
+        for height in (self._last.height + 1, self._last.height + 2):
+            self._sets[height] = self.validator_set(height)
+        while len(self._sets) > SETS_KEPT:
+            self._sets.popitem(last=False)
+
+    def _raw(self, key: bytes) -> bytes:
+        value = self.store.get(key)
+        if value is None:
+            raise StoreError(f"the state lacks {key!r}")
+        return value
+
+    def _new_checker(self) -> BlockExecutor:
+        """Admission checks run as if in the next block."""
+        return BlockExecutor(self.store, self._last.time_ms, self._last.height + 1)
 
     def prepare_proposal(
         self, height: int, time_ms: int, previous_block_hash: bytes
@@ -143,7 +198,7 @@ class LedgerApp:
         candidates = self.mempool.reap(limits.block_txs_max, limits.block_bytes_max)
         decoded = [t.decode_tx(data, self.genesis.chain_id) for data in candidates]
         verdicts = self._verify(decoded)
-        executor = BlockExecutor(self.store, time_ms)
+        executor = BlockExecutor(self.store, time_ms, height)
         chosen: list[bytes] = []
         outcomes: list[TxOutcome] = []
         for data, signed, ok in zip(candidates, decoded, verdicts, strict=True):
@@ -154,7 +209,8 @@ class LedgerApp:
                 chosen.append(data)
                 outcomes.append(outcome)
         staged = self.tree.stage(executor.writes())
-        return PreparedBlock(tuple(chosen), staged.root, self._validators.hash())
+        following = to_validator_set(executor.validators_at(height + 1))
+        return PreparedBlock(tuple(chosen), staged.root, following.hash())
 
     def process_proposal(self, block: Block) -> bool:
         header = block.header
@@ -164,12 +220,14 @@ class LedgerApp:
             return False
         if header.tx_root != merkle_root(block.txs):
             return False
-        if header.validators_hash != self._validators.hash():
-            return False
-        if header.next_validators_hash != self._validators.hash():
+        if header.validators_hash != self.validator_set(header.height).hash():
             return False
         execution = self._execute(block)
-        return execution.all_ok and execution.staged.root == header.state_root
+        return (
+            execution.all_ok
+            and execution.staged.root == header.state_root
+            and execution.next_validators.hash() == header.next_validators_hash
+        )
 
     def finalize_block(self, block: Block, certificate: Certificate) -> None:
         header = block.header
@@ -189,9 +247,10 @@ class LedgerApp:
             tx_ids,
         )
         self._last = LastBlock(header.height, header.hash(), header.time_ms)
+        self._remember_sets()
         self._executions.clear()
         self.mempool.remove_committed(tx_ids)
-        self._checker = BlockExecutor(self.store, header.time_ms)
+        self._checker = self._new_checker()
         self.mempool.recheck(self.check)
         for listener in self.committed_listeners:
             listener(block, execution.outcomes)
@@ -212,7 +271,7 @@ class LedgerApp:
             return cached
         decoded = [t.decode_tx(data, self.genesis.chain_id) for data in block.txs]
         verdicts = self._verify(decoded)
-        executor = BlockExecutor(self.store, block.header.time_ms)
+        executor = BlockExecutor(self.store, block.header.time_ms, block.header.height)
         outcomes = []
         for signed, ok in zip(decoded, verdicts, strict=True):
             if isinstance(signed, Result) or not ok:
@@ -221,7 +280,8 @@ class LedgerApp:
                 break  # one bad transaction makes the block invalid
             outcomes.append(executor.execute_decoded(signed, signature_checked=True))
         writes = executor.writes()
-        execution = Execution(tuple(outcomes), writes, self.tree.stage(writes))
+        following = to_validator_set(executor.validators_at(block.header.height + 1))
+        execution = Execution(tuple(outcomes), writes, self.tree.stage(writes), following)
         self._executions[key] = execution
         while len(self._executions) > EXECUTIONS_KEPT:
             self._executions.popitem(last=False)

@@ -2,50 +2,204 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import logging
+import signal
 import sys
+import time
 from pathlib import Path
 
 import click
 
-from node.genesis import GenesisError, parse
+from node import config, daemon, devnet
+from node import demo as demo_module
+from node.crypto import Signer
+from node.genesis import (
+    Genesis,
+    GenesisAccount,
+    GenesisError,
+    GenesisIssuer,
+    GenesisValidator,
+    ProtocolLimits,
+    parse,
+)
+from node.settlement.cli import settlement_group
+
+HomeOption = click.option(
+    "--home",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The node's home directory.",
+)
 
 
 @click.group(
-    help="Run and manage a Relance node.\n\nExample: relance-node genesis check genesis.toml"
+    help="Run and manage a Relance node.\n\n"
+    "Examples:\n\n"
+    "  relance-node devnet --nodes 4 --home .devnet --demo\n\n"
+    "  relance-node init --home ~/relance --genesis genesis.toml\n\n"
+    "  relance-node start --home ~/relance"
 )
 @click.version_option(package_name="relance")
 def main() -> None:
-    pass
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
 
 
-@main.group(help="Inspect genesis documents.")
-def genesis() -> None:
-    pass
+@main.command(help="Create a node home: key, configuration, genesis and an empty store.")
+@HomeOption
+@click.option(
+    "--genesis",
+    "genesis_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The chain's genesis file. Without it, a one-validator chain for trying things out.",
+)
+@click.option("--moniker", default="relance-node", show_default=True, help="This node's name.")
+@click.option("--p2p-port", default=26656, show_default=True, help="Port for other nodes.")
+@click.option("--api-port", default=26657, show_default=True, help="Port of the HTTP API.")
+@click.option("--observer", is_flag=True, help="Sync and verify only; never vote.")
+def init(
+    home: Path,
+    genesis_path: Path | None,
+    moniker: str,
+    p2p_port: int,
+    api_port: int,
+    observer: bool,
+) -> None:
+    """Example: relance-node init --home ~/relance --genesis genesis.toml"""
+    if home.exists() and any(home.iterdir()):
+        _fail(f"{home} is not empty; pick a new --home")
+    key = Signer.generate()
+    if genesis_path is not None:
+        try:
+            genesis = parse(genesis_path.read_text(encoding="utf-8"))
+        except GenesisError as exc:
+            _fail(f"{genesis_path}: {exc}")
+    else:
+        genesis = _solo_genesis(key, home)
+    settings = config.NodeConfig(
+        moniker=moniker,
+        validator=not observer,
+        p2p_host="127.0.0.1",
+        p2p_port=p2p_port,
+        api_host="127.0.0.1",
+        api_port=api_port,
+        peers=(),
+    )
+    devnet.init_home(home, settings, genesis, key)
+    click.echo(f"home:        {home}")
+    click.echo(f"node key:    {key.public_key.hex()}  (put it in genesis to make a validator)")
+    click.echo(f"chain id:    {genesis.chain_id}")
+    click.echo(f"start with:  relance-node start --home {home}")
 
 
-@genesis.command("check", help="Validate a genesis file and print its hash.")
-@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def genesis_check(path: Path, as_json: bool) -> None:
-    """Example: relance-node genesis check configs/genesis.example.toml"""
+def _solo_genesis(key: Signer, home: Path) -> Genesis:
+    bank, issuer = Signer.generate(), Signer.generate()
+    home.mkdir(parents=True, exist_ok=True)
+    accounts = {"bank": bank.seed.hex(), "issuer0": issuer.seed.hex()}
+    devnet._write_private(home / devnet.DEMO_KEYS_FILE, json.dumps(accounts, indent=2))
+    return Genesis(
+        chain_id=f"relance-solo-{int(time.time())}",
+        genesis_time_ms=time.time_ns() // 1_000_000,
+        limits=ProtocolLimits(),
+        bank=GenesisAccount("Bank", bank.public_key),
+        validators=(GenesisValidator("solo", "bank", key.public_key, 1),),
+        issuers=(GenesisIssuer("Commune", "Commune", issuer.public_key, ("ZONE-1",)),),
+        auditors=(),
+    )
+
+
+@main.command(help="Run a node in the foreground until SIGTERM or Ctrl-C.")
+@HomeOption
+def start(home: Path) -> None:
+    """Example: relance-node start --home ~/relance"""
+    sys.exit(daemon.run(home))
+
+
+@main.command(help="Run a local network of validators on 127.0.0.1.")
+@click.option("--nodes", default=4, show_default=True, help="Validators: a bank and N-1 communes.")
+@HomeOption
+@click.option("--demo", is_flag=True, help="Also create demo data and a stream of payments.")
+@click.option("--no-start", is_flag=True, help="Only write the homes; start nothing.")
+@click.option("--base-port", default=26600, show_default=True, help="First of 2N ports used.")
+@click.option("--observers", default=0, show_default=True, help="Non-voting nodes that sync.")
+def devnet_command(
+    home: Path, nodes: int, demo: bool, no_start: bool, base_port: int, observers: int
+) -> None:
+    """Example: relance-node devnet --nodes 4 --home .devnet --demo"""
+    now_ms = time.time_ns() // 1_000_000
     try:
-        doc = parse(path.read_text(encoding="utf-8"))
-    except GenesisError as exc:
-        click.echo(f"error: {path}: {exc}", err=True)
-        sys.exit(2)
-    summary = {
-        "chain_id": doc.chain_id,
-        "genesis_hash": doc.genesis_hash.hex(),
-        "validators": len(doc.validators),
-        "issuers": [i.name for i in doc.issuers],
-        "auditors": len(doc.auditors),
-    }
-    if as_json:
-        click.echo(json.dumps(summary))
+        members = (
+            devnet.node_homes(home)
+            if (home / "node0").exists()
+            else devnet.write_devnet(home, nodes, base_port, now_ms, observers)
+        )
+    except (devnet.DevnetError, config.ConfigError) as exc:
+        _fail(str(exc))
+    for node in members:
+        click.echo(f"{node.name:<22} API {node.api_url}   home {node.home}")
+    if no_start:
         return
-    click.echo(f"chain id:     {doc.chain_id}")
-    click.echo(f"genesis hash: {doc.genesis_hash.hex()}")
-    click.echo(f"validators:   {len(doc.validators)}")
-    click.echo(f"issuers:      {', '.join(summary['issuers']) or '-'}")  # type: ignore[arg-type]
-    click.echo(f"auditors:     {len(doc.auditors)}")
+    supervisor = devnet.Supervisor(members)
+    supervisor.start()
+    click.echo("Validators started; Ctrl-C stops them all.")
+    try:
+        asyncio.run(_watch(supervisor, home, members, demo, now_ms))
+    finally:
+        supervisor.stop()
+        click.echo("Validators stopped.")
+
+
+main.add_command(devnet_command, name="devnet")
+main.add_command(settlement_group)
+
+
+async def _watch(
+    supervisor: devnet.Supervisor,
+    home: Path,
+    members: list[devnet.DevnetNode],
+    demo: bool,
+    now_ms: int,
+) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    tasks = []
+    if demo:
+        genesis = parse((members[0].home / config.GENESIS_FILE).read_text(encoding="utf-8"))
+        state = demo_module.Demo(
+            genesis,
+            [m.api_url for m in members],
+            demo_module.load_keys(home / devnet.DEMO_KEYS_FILE),
+        )
+        urls = [m.api_url for m in members]
+        try:
+            await devnet.wait_ready(urls, stop, lambda: not supervisor.exited())
+        except devnet.DevnetError as exc:
+            click.echo(f"error: {exc}", err=True)
+            return
+        tasks.append(asyncio.create_task(demo_module.run_demo(state, stop, now_ms)))
+    while not stop.is_set():
+        if exited := supervisor.exited():
+            click.echo(f"A validator exited: {exited}; stopping the devnet.", err=True)
+            break
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(1.0):
+                await stop.wait()
+    stop.set()
+    for task in tasks:
+        with contextlib.suppress(Exception):
+            await task
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -62,6 +62,7 @@ class NodeConfig:
     api_port: int
     peers: tuple[PeerAddress, ...]
     timeouts: Timeouts = field(default_factory=Timeouts)
+    accept_from: tuple[PublicKey, ...] = ()  # observers allowed to connect (never dialed)
 
 
 def parse(text: str) -> NodeConfig:
@@ -83,6 +84,9 @@ def parse(text: str) -> NodeConfig:
         api_host=_str(api, "host", "api"),
         api_port=_port(api, "port", "api"),
         peers=tuple(_peer(p, n) for n, p in enumerate(_list(p2p, "peers"))),
+        accept_from=tuple(
+            _hex_key(k, f"p2p.accept_from[{n}]") for n, k in enumerate(_list(p2p, "accept_from"))
+        ),
         timeouts=Timeouts(
             **{
                 name: _int(timeouts, name, getattr(defaults, name))
@@ -108,7 +112,9 @@ def render(config: NodeConfig) -> str:
             f'  {{ public_key = "{peer.public_key.hex()}", host = "{peer.host}", '
             f"port = {peer.port} }},"
         )
-    lines += ["]", "", "[api]", f'host = "{config.api_host}"', f"port = {config.api_port}", ""]
+    lines.append("]")
+    lines.append(f"accept_from = [{', '.join(repr(k.hex()) for k in config.accept_from)}]")
+    lines += ["", "[api]", f'host = "{config.api_host}"', f"port = {config.api_port}", ""]
     lines.append("[timeouts]")
     for name in Timeouts.__dataclass_fields__:
         lines.append(f"{name} = {getattr(config.timeouts, name)}")
@@ -119,14 +125,20 @@ def _peer(value: object, n: int) -> PeerAddress:
     if not isinstance(value, dict):
         raise ConfigError(f"p2p.peers[{n}] must be a table")
     where = f"p2p.peers[{n}]"
-    text = _str(value, "public_key", where)
+    key = _hex_key(value.get("public_key"), f"{where}.public_key")
+    return PeerAddress(key, _str(value, "host", where), _port(value, "port", where))
+
+
+def _hex_key(text: object, where: str) -> PublicKey:
+    if not isinstance(text, str):
+        raise ConfigError(f"{where} must be a hex string")
     try:
         key = bytes.fromhex(text)
     except ValueError:
-        raise ConfigError(f"{where}.public_key is not hex") from None
+        raise ConfigError(f"{where} is not hex") from None
     if len(key) != PUBLIC_KEY_BYTES:
-        raise ConfigError(f"{where}.public_key must be 32 bytes of hex")
-    return PeerAddress(PublicKey(key), _str(value, "host", where), _port(value, "port", where))
+        raise ConfigError(f"{where} must be 32 bytes of hex")
+    return PublicKey(key)
 
 
 def _table(doc: dict[str, object], name: str) -> dict[str, object]:

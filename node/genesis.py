@@ -50,6 +50,10 @@ class GenesisIssuer:
     public_key: PublicKey
     zones: tuple[str, ...]
 
+    def __post_init__(self) -> None:
+        # One order for zones, so that equal documents hash equally.
+        object.__setattr__(self, "zones", tuple(sorted(self.zones)))
+
 
 @dataclass(frozen=True, slots=True)
 class GenesisAccount:

@@ -33,6 +33,10 @@ BALANCE_ROWS_PER_ACCOUNT_MAX: Final = 64  # campaigns a holder key may hold at o
 BLOCK_TXS_MAX: Final = 2_000
 BLOCK_BYTES_MAX: Final = 4 * 1024 * 1024
 VALIDATORS_MAX: Final = 64
+VALIDATOR_POWER_MAX: Final = 1_000_000
+EVIDENCE_AGE_MAX_BLOCKS: Final = 100_000  # older double signatures are no longer accepted
+GOVERNANCE_DELAY_MIN_BLOCKS: Final = 2  # a validator change takes effect this far ahead, or more
+GOVERNANCE_DELAY_MAX_BLOCKS: Final = 100_000
 STATE_TREE_LEVELS: Final = 4  # 16-ary levels above the buckets: 16**4 = 65 536 buckets
 
 # --- node: network ----------------------------------------------------------
@@ -48,3 +52,24 @@ MEMPOOL_BYTES_MAX: Final = 64 * 1024 * 1024
 HTTP_BODY_BYTES_MAX: Final = 2 * 1024 * 1024
 HTTP_PAGE_ITEMS_MAX: Final = 500
 HTTP_REQUESTS_PER_CLIENT_PER_S_MAX: Final = 50
+HTTP_BURST_REQUESTS_MAX: Final = (
+    100  # a client's bucket: bursts up to this, refilled at the rate above
+)
+HTTP_RATE_CLIENTS_MAX: Final = (
+    10_000  # clients tracked by the rate limiter (oldest forgotten first)
+)
+HTTP_SUBMIT_BATCH_TXS_MAX: Final = 1_000
+HTTP_COMMIT_WAIT_MAX_MS: Final = 30_000  # ?wait=true gives up after this
+HTTP_SCAN_ITEMS_MAX: Final = 20_000  # entries one list request may read before it returns a cursor
+HTTP_STREAM_SUBSCRIBERS_MAX: Final = 256
+HTTP_STREAM_QUEUE_EVENTS_MAX: Final = 1_000  # a slower reader is disconnected
+HTTP_CSV_ROWS_MAX: Final = 100_000
+HTTP_BLOCKS_CACHED_MAX: Final = 32  # decoded blocks kept for history pages
+
+# --- node: API tokens and balance codes -------------------------------------
+API_TOKEN_TTL_MAX_MS: Final = 8 * 3_600_000  # a login lasts a working day at most
+API_TOKEN_CHARS_MAX: Final = 512
+API_TOKEN_CLOCK_SKEW_MS: Final = 60_000  # a token may be issued this far in our future
+API_LOGINS_REMEMBERED_MAX: Final = 10_000  # one-time login links already used
+BALANCE_CODE_TTL_MAX_MS: Final = 2 * 366 * 86_400_000  # a paper letter's code: two years at most
+BALANCE_CODE_CHARS_MAX: Final = 256

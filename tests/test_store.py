@@ -51,7 +51,7 @@ def _commit_history(
     roots = []
     time_ms = T0_MS
     for height, txs in enumerate(history, start=1):
-        outcome = execute_block(store, time_ms, txs)
+        outcome = execute_block(store, time_ms, txs, height=height)
         assert outcome.all_ok
         root = tree.update(outcome.writes)
         ids = [o.tx_id for o in outcome.outcomes if o.tx_id is not None]
@@ -88,6 +88,38 @@ def test_reopening_gives_the_same_root(tmp_path: Path) -> None:
         0,
     )
     reopened.close()
+
+
+def test_a_validator_change_through_the_store(tmp_path: Path) -> None:
+    """A change scheduled in block 1 is in force from block 3, also after a reopen: the
+    store serves as the executor's view and the World replays to the same roots."""
+    world = World()
+    v = world.validators
+    newcomer = signer("validator4")
+    entries = tuple(
+        t.ValidatorEntry(k.public_key, 1, f"n{i}", "commune")
+        for i, k in enumerate((v[0], v[1], v[2], newcomer))
+    )
+    bare = t.ChangeValidators(entries, 3, ())
+    payload = t.ChangeValidators(entries, 3, tuple(t.approve(bare, k, CHAIN_ID) for k in v[:3]))
+    history = [[world.sign(v[0], payload)], [], []]
+    store = BlockStore.open(tmp_path / "db", world.genesis.genesis_hash, True)
+    roots = _commit_history(store, world, history[:2])
+    store.close()
+    store = BlockStore.open(tmp_path / "db", world.genesis.genesis_hash, False)
+    outcome = execute_block(store, T0_MS, history[2], height=3)
+    assert outcome.all_ok and outcome.writes  # an empty block that starts the new set
+    items = dict(store.state_items())
+    tree = StateTree.from_items(items.items())
+    root = tree.update(outcome.writes)
+    store.commit_block(3, b"block", b"cert", root, outcome.writes, [])
+    roots.append(root)
+    store.close()
+    for txs, expected in zip(history, roots, strict=True):
+        assert world.apply(*txs).all_ok
+        assert world.root() == expected
+    record = world.validators_record()
+    assert [x.public_key for x in record.current] == [e.public_key for e in entries]
 
 
 def test_a_store_refuses_another_genesis_and_a_missing_directory(tmp_path: Path) -> None:

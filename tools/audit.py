@@ -1,22 +1,157 @@
-"""``relance-audit``: check a node's data against the genesis file alone."""
+"""``relance-audit``: check a node's data against the genesis file alone.
+
+``verify`` replays the whole history (``tools.audit_chain``) from a data
+directory or from nodes' API and writes reports (``tools.audit_report``);
+``state`` only recomputes the current state root of a store. Exit codes:
+0 everything checks, 1 a divergence or a figure that does not reconcile,
+2 the audit could not run (bad genesis, unreadable source).
+"""
 
 from __future__ import annotations
 
 import json
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
-from node.genesis import GenesisError, parse
+from node.genesis import Genesis, GenesisError, parse
 from node.state_tree import StateTree
 from node.store.blockstore import BlockStore, StoreError
+from tools.audit_chain import Auditor, AuditResult
+from tools.audit_report import reconcile, render_html, render_markdown, to_json
+from tools.audit_sources import DataDirSource, HttpSource, SourceError
 
 
 @click.group(help="Independent checks of a Relance ledger. Trust nothing but the genesis file.")
 @click.version_option(package_name="relance")
 def main() -> None:
     pass
+
+
+@main.command("verify", help="Replay and check the whole history from the genesis file alone.")
+@click.option(
+    "--genesis",
+    "genesis_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The genesis file of the chain: the only thing trusted.",
+)
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="A node's data directory (stop the node first, or use --copy).",
+)
+@click.option(
+    "--node", "node_urls", multiple=True, help="A node's API URL (repeat for several nodes)."
+)
+@click.option("--copy", is_flag=True, help="Audit a temporary copy of --data (node running).")
+@click.option("--to-height", type=click.IntRange(min=1), help="Stop after this height.")
+@click.option("--workers", type=click.IntRange(min=1), help="Signature threads (default: cores).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the treasurer's report here (.md or .html).",
+)
+@click.option("--issuer", help="Limit the report to the commune whose name contains this.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def verify(
+    genesis_path: Path,
+    data_dir: Path | None,
+    node_urls: tuple[str, ...],
+    copy: bool,
+    to_height: int | None,
+    workers: int | None,
+    as_json: bool,
+    report_path: Path | None,
+    issuer: str | None,
+    quiet: bool,
+) -> None:
+    """Examples:
+
+    \b
+      relance-audit verify --genesis genesis.toml --data ~/.relance/data
+      relance-audit verify --genesis genesis.toml --data DIR --report audit.html
+      relance-audit verify --genesis genesis.toml --node http://127.0.0.1:26601 --json
+    """
+    if (data_dir is None) == (not node_urls):
+        _fail("give either --data DIR or --node URL (one or more)")
+    if report_path is not None and report_path.suffix.lower() not in (".md", ".html", ".htm"):
+        _fail("--report must end in .md or .html")
+    try:
+        genesis = parse(genesis_path.read_text(encoding="utf-8"))
+    except (GenesisError, OSError) as exc:
+        _fail(f"genesis: {exc}")
+    try:
+        result = _run(genesis, data_dir, node_urls, copy, to_height, workers, quiet)
+    except SourceError as exc:
+        _fail(str(exc))
+    reconciled = all(c.ok for c in reconcile(result.books))
+    if report_path is not None:
+        html = report_path.suffix.lower() in (".html", ".htm")
+        text = render_html(result, issuer) if html else render_markdown(result, issuer)
+        report_path.write_text(text, encoding="utf-8")
+    if as_json:
+        click.echo(json.dumps(to_json(result), ensure_ascii=False))
+    else:
+        _print_summary(result, reconciled)
+    sys.exit(0 if result.ok and reconciled else 1)
+
+
+def _run(
+    genesis: Genesis,
+    data_dir: Path | None,
+    node_urls: tuple[str, ...],
+    copy: bool,
+    to_height: int | None,
+    workers: int | None,
+    quiet: bool,
+) -> AuditResult:
+    source: DataDirSource | HttpSource
+    if data_dir is not None:
+        source = DataDirSource(data_dir, genesis.genesis_hash, copy)
+        stored: DataDirSource | None = source
+    else:
+        source = HttpSource(node_urls, genesis.genesis_hash)
+        stored = None
+    try:
+        auditor = Auditor(genesis, source, stored, workers=workers)
+        top = source.top_height() if to_height is None else min(to_height, source.top_height())
+        if quiet:
+            return auditor.run(to_height)
+        with click.progressbar(
+            length=top, label="auditing", file=sys.stderr, show_pos=True, show_eta=True
+        ) as bar:
+            return auditor.run(to_height, bar.update)
+    finally:
+        source.close()
+
+
+def _print_summary(result: AuditResult, reconciled: bool) -> None:
+    if result.divergence is not None:
+        click.echo("FAILED at the first divergence:")
+        click.echo(result.divergence.describe())
+    elif not reconciled:
+        click.echo("FAILED: the figures do not reconcile (see --report or --json)")
+    else:
+        click.echo("PASSED: every check holds")
+    rate = result.transactions / result.seconds if result.seconds else 0.0
+    click.echo(
+        f"heights {result.heights_checked}/{result.top_height}, "
+        f"{result.transactions} transactions, {result.signatures_verified} signatures, "
+        f"{result.seconds:.2f} s ({rate:,.0f} tx/s)"
+    )
+    click.echo(f"last block {result.last_block_hash}")
+    click.echo(f"state root {result.state_root}")
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(2)
 
 
 @main.command("state", help="Recompute the state root of a store and compare it with its record.")

@@ -13,7 +13,7 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,9 +26,10 @@ from node.ledger import tx as t
 from node.ledger.codes import Result
 from node.ledger.execute import BlockExecutor, TxOutcome
 from node.ledger.genesis import initial_state
-from node.sigverify import SignatureVerifier
+from node.sigverify import ProcessVerifier, SignatureVerifier
 from node.state_tree import StateTree
 from node.store.blockstore import BlockStore
+from tools.bench_audit import cores, run_audit
 
 CHAIN_ID = "relance-bench"
 T0_MS = 1_767_225_600_000
@@ -61,26 +62,29 @@ class _Chain:
         self.height = 0
         self.time_ms = T0_MS
 
-    def commit(self, txs: Sequence[bytes], verified: Sequence[bool] | None = None) -> list[Result]:
+    def commit(
+        self,
+        txs: Sequence[bytes],
+        verified: Sequence[bool] | None = None,
+        decoded: Sequence[t.SignedTx] | None = None,
+    ) -> list[Result]:
         """Execute, root and durably write one block; return each transaction's code.
 
-        ``verified`` holds the signature verdicts computed ahead (on other cores);
-        without it each signature is verified inline, on this thread.
+        ``verified`` holds the signature verdicts computed ahead (elsewhere), for
+        the ``decoded`` transactions; without them each transaction is decoded
+        and its signature verified inline, on this thread.
         """
         self.time_ms += 1000
         executor = BlockExecutor(self.store, self.time_ms)
-        if verified is None:
+        if verified is None or decoded is None:
             outcomes = [executor.execute(data) for data in txs]
         else:
-            outcomes = []
-            for data, ok in zip(txs, verified, strict=True):
-                decoded = t.decode_tx(data, CHAIN_ID)
-                outcome = (
-                    executor.execute_decoded(decoded, signature_checked=True)
-                    if ok
-                    else t_bad_signature(decoded)
-                )
-                outcomes.append(outcome)
+            outcomes = [
+                executor.execute_decoded(signed, signature_checked=True)
+                if ok
+                else t_bad_signature(signed)
+                for signed, ok in zip(decoded, verified, strict=True)
+            ]
         writes = executor.writes()
         state_root = self.tree.apply(self.tree.stage(writes))
         tx_root = merkle.root(txs)
@@ -178,21 +182,28 @@ def _verify_rate(txs: Sequence[bytes]) -> float:
 
 
 def run_ledger(
-    transactions: int, block_size: int, holders: int, merchants: int, verify_threads: int
+    transactions: int, block_size: int, holders: int, merchants: int, mode: str, workers: int
 ) -> LedgerFigures:
-    """Apply ``transactions`` payments; ``verify_threads`` 0 verifies inline on one thread."""
+    """Apply ``transactions`` payments with signatures checked ``mode``-wise:
+    ``inline`` on the ledger thread, or ahead of execution by ``workers``
+    ``threads`` or ``processes`` (the node checks them at mempool admission)."""
     with tempfile.TemporaryDirectory(prefix="relance-bench-") as tmp:
         chain, people, shops, _ = _setup(Path(tmp) / "db", holders, merchants)
         txs = _payments(people, shops, transactions)
         blocks = [txs[i : i + block_size] for i in range(0, len(txs), block_size)]
         verify_before = _verify_rate(txs[: min(len(txs), 5000)])
-        start = time.perf_counter()
-        if verify_threads == 0:
-            for block in blocks:
-                _check_all(chain.commit(block))
-        else:
-            _pipelined(chain, blocks, verify_threads)
-        seconds = time.perf_counter() - start
+        processes = ProcessVerifier(workers) if mode == "processes" else None
+        try:
+            start = time.perf_counter()
+            if mode == "inline":
+                for block in blocks:
+                    _check_all(chain.commit(block))
+            else:
+                _pipelined(chain, blocks, workers, processes)
+            seconds = time.perf_counter() - start
+        finally:
+            if processes is not None:
+                processes.close()
         verify_after = _verify_rate(txs[: min(len(txs), 5000)])
         chain.store.close()
     verify_per_s = (verify_before + verify_after) / 2
@@ -202,20 +213,34 @@ def run_ledger(
     )
 
 
-def _pipelined(chain: _Chain, blocks: Sequence[Sequence[bytes]], threads: int) -> None:
-    """The node's path: signatures of block k+1 verify on the pool while block k executes."""
-    verifier = SignatureVerifier(threads)
+def _pipelined(
+    chain: _Chain,
+    blocks: Sequence[Sequence[bytes]],
+    workers: int,
+    processes: ProcessVerifier | None,
+) -> None:
+    """The node's path: signatures of block k+1 verify elsewhere while block k executes."""
+    threads = SignatureVerifier(workers) if processes is None else None
+
+    def submit(block: Sequence[bytes]) -> tuple[list[t.SignedTx], Callable[[], list[bool]]]:
+        decoded = _decoded(block)
+        if processes is not None:
+            parts = processes.submit(decoded)
+            return decoded, lambda: [ok for part in parts for ok in part.result()]
+        assert threads is not None
+        return decoded, threads.submit(decoded).result
+
     try:
-        decoded = [_decoded(b) for b in blocks[:1]]
-        pending = verifier.submit(decoded[0]) if decoded else None
+        pending = submit(blocks[0]) if blocks else None
         for k, block in enumerate(blocks):
             assert pending is not None
-            verdicts = pending.result()
+            decoded, verdicts = pending[0], pending[1]()
             if k + 1 < len(blocks):
-                pending = verifier.submit(_decoded(blocks[k + 1]))
-            _check_all(chain.commit(block, verdicts))
+                pending = submit(blocks[k + 1])
+            _check_all(chain.commit(block, verdicts, decoded))
     finally:
-        verifier.close()
+        if threads is not None:
+            threads.close()
 
 
 def _decoded(block: Sequence[bytes]) -> list[t.SignedTx]:
@@ -249,24 +274,27 @@ def main() -> None:
 @click.option("--holders", default=5_000, show_default=True, help="Distinct payers.")
 @click.option("--merchants", default=200, show_default=True, help="Distinct merchants.")
 @click.option(
-    "--verify-threads",
-    default=-1,
+    "--verify",
+    "mode",
+    type=click.Choice(["processes", "threads", "inline"]),
+    default="processes",
     show_default=True,
-    help="Signature threads ahead of execution, as the node runs (-1: one per core; "
-    "0: verify inline on the ledger thread, pinned to one core).",
+    help="Where signatures are checked: ahead of execution in worker processes (as the "
+    "node does at mempool admission), in threads, or inline on the ledger thread.",
 )
+@click.option("--workers", default=-1, show_default=True, help="-1: one per other core.")
 def ledger(
-    transactions: int, block_size: int, holders: int, merchants: int, verify_threads: int
+    transactions: int, block_size: int, holders: int, merchants: int, mode: str, workers: int
 ) -> None:
     """Example: relance-bench ledger -n 20000 -b 1000"""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
-    threads = cores if verify_threads < 0 else verify_threads
-    if threads == 0:
+    count = max(1, cores - 1) if workers < 0 else workers
+    if mode == "inline":
         _pin_to_one_core()
-    figures = run_ledger(transactions, block_size, holders, merchants, threads)
-    mode = "inline, one core" if threads == 0 else f"{threads} verify threads on {cores} cores"
+    figures = run_ledger(transactions, block_size, holders, merchants, mode, count)
+    where = "inline, one core" if mode == "inline" else f"{count} worker {mode}"
     click.echo(f"transactions:         {figures.transactions} in blocks of {figures.block_size}")
-    click.echo(f"signature checks:     {mode}")
+    click.echo(f"signature checks:     {where} ({cores} cores)")
     click.echo(f"applied:              {figures.tx_per_s:,.0f} tx/s ({figures.seconds:.2f} s)")
     click.echo(f"PyNaCl verify:        {figures.verify_per_s:,.0f} verifications/s on one core")
     click.echo(f"ratio:                {figures.ratio:.3f}")
@@ -276,7 +304,39 @@ def ledger(
                 "bench": "ledger",
                 "transactions": figures.transactions,
                 "block_size": figures.block_size,
-                "verify_threads": threads,
+                "verify": mode,
+                "workers": count if mode != "inline" else 0,
+                "tx_per_s": round(figures.tx_per_s, 1),
+                "verify_per_s": round(figures.verify_per_s, 1),
+                "ratio": round(figures.ratio, 4),
+            }
+        )
+    )
+
+
+@main.command(help="Audit a certified history of payments; compare with raw PyNaCl on every core.")
+@click.option("--transactions", "-n", default=20_000, show_default=True, help="Payments.")
+@click.option("--block-size", "-b", default=1_000, show_default=True, help="Txs per block.")
+@click.option("--holders", default=5_000, show_default=True, help="Distinct payers.")
+@click.option("--workers", default=0, help="Signature threads (0: one per core).")
+def audit(transactions: int, block_size: int, holders: int, workers: int) -> None:
+    """Example: relance-bench audit -n 20000 -b 1000"""
+    threads = workers or cores()
+    figures = run_audit(transactions, block_size, holders, threads)
+    click.echo(f"transactions:         {figures.transactions} in {figures.blocks} blocks")
+    click.echo(f"signature threads:    {threads} on {cores()} cores")
+    click.echo(f"audited:              {figures.tx_per_s:,.0f} tx/s ({figures.seconds:.2f} s)")
+    click.echo(
+        f"PyNaCl verify:        {figures.verify_per_s:,.0f} verifications/s, {threads} threads"
+    )
+    click.echo(f"ratio:                {figures.ratio:.3f}")
+    click.echo(
+        json.dumps(
+            {
+                "bench": "audit",
+                "transactions": figures.transactions,
+                "blocks": figures.blocks,
+                "workers": threads,
                 "tx_per_s": round(figures.tx_per_s, 1),
                 "verify_per_s": round(figures.verify_per_s, 1),
                 "ratio": round(figures.ratio, 4),

@@ -5,8 +5,11 @@ Writes two files into ``tests/vectors/`` (or ``--out DIR``):
 - ``encodings.json``: one transaction of every kind, built from fixed keys,
   with its body, wire form, transaction id and signature in hex;
 - ``transitions.json``: a scripted history from genesis, one transaction per
-  block, giving for each step the state root before, the wire bytes, the
-  result code name and the state root after (rejections included).
+  block, giving for each step the block height and time, the state root
+  before, the wire bytes, the result code name and the state root after
+  (rejections included: a rejected block is not committed, so the next step
+  runs at the same height). The validator kinds (evidence, admit_issuer,
+  change_validators) depend on the height.
 
 ``--check`` compares instead of writing and exits 1 on any difference.
 Ed25519 signatures are deterministic, so the output is stable: any change in
@@ -28,21 +31,22 @@ from pathlib import Path
 from typing import Final
 
 from node import limits
-from node.crypto import Digest, PublicKey, Signer, digest
+from node.crypto import Digest, Domain, PublicKey, Signer, digest
 from node.genesis import Genesis, GenesisAccount, GenesisIssuer, GenesisValidator, ProtocolLimits
 from node.ledger import tx as t
 from node.ledger.codes import Result
-from node.ledger.execute import execute_block
+from node.ledger.execute import VALIDATOR_KINDS, execute_block
 from node.ledger.genesis import initial_state
 from node.ledger.state import DictView
 from node.state_tree import StateTree
+from node.statements import Step, proposal_signing_body, vote_signing_body
 
 CHAIN_ID: Final = "relance-test"
 DAY_MS: Final = 86_400_000
 T0_MS: Final = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 VECTORS_DIR: Final = Path(__file__).resolve().parent.parent / "tests" / "vectors"
 FILES: Final = ("encodings.json", "transitions.json")
-FORMAT_VERSION: Final = 1
+FORMAT_VERSION: Final = 2  # 2: steps carry the block height; kinds 17-19
 
 
 def signer(name: str) -> Signer:
@@ -102,6 +106,46 @@ def _authorized(holder: str, merchant: str, max_cents: int, cents: int) -> t.Pay
     return t.PayAuthorized(auth, auth.sign(signer(holder), CHAIN_ID), cents, "caisse 1")
 
 
+def _block(label: str) -> bytes:
+    return digest(b"block:" + label.encode())
+
+
+def _vote(
+    name: str, step: Step, height: int, round: int, block: bytes | None
+) -> tuple[bytes, bytes]:
+    body = vote_signing_body(step, height, round, block, pk(name))
+    return body, signer(name).sign(Domain.VOTE, CHAIN_ID, body)
+
+
+def _proposal(
+    name: str, height: int, round: int, block: bytes, valid_round: int
+) -> tuple[bytes, bytes]:
+    body = proposal_signing_body(height, round, block, valid_round, pk(name))
+    return body, signer(name).sign(Domain.PROPOSAL, CHAIN_ID, body)
+
+
+def _evidence(first: tuple[bytes, bytes], second: tuple[bytes, bytes]) -> t.Evidence:
+    return t.Evidence(first[0], first[1], second[0], second[1])
+
+
+def _approved(payload: t.AdmitIssuer | t.ChangeValidators, *names: str) -> t.Payload:
+    approvals = tuple(t.approve(payload, signer(n), CHAIN_ID) for n in names)
+    if isinstance(payload, t.AdmitIssuer):
+        return t.AdmitIssuer(
+            payload.issuer, payload.name, payload.territory, payload.zones, approvals
+        )
+    return t.ChangeValidators(payload.validators, payload.effective_height, approvals)
+
+
+def _admit(issuer: str, name: str, zones: tuple[str, ...], *approvers: str) -> t.Payload:
+    return _approved(t.AdmitIssuer(pk(issuer), name, f"Ville de {name}", zones, ()), *approvers)
+
+
+def _change(members: tuple[str, ...], effective_height: int, *approvers: str) -> t.Payload:
+    entries = tuple(t.ValidatorEntry(pk(n), 1, n, "commune") for n in members)
+    return _approved(t.ChangeValidators(entries, effective_height, ()), *approvers)
+
+
 # --- encodings ---------------------------------------------------------------------------
 
 
@@ -126,6 +170,14 @@ def _encoding_cases() -> list[tuple[str, int, t.Payload]]:
         ("bank", 1, t.Settle((t.Settlement(Digest(digest(b"payout")), "VIR-2026-0001"),))),
         ("namur", 6, t.CloseCampaign(NAM)),
         ("bank", 2, t.Withdraw(NAM, 100_00, "RET-2026-0001")),
+        ("validator0", 0, _evidence(
+            _vote("validator3", Step.PRECOMMIT, 12, 1, _block("a")),
+            _vote("validator3", Step.PRECOMMIT, 12, 1, None))),
+        ("validator0", 1, _admit(
+            "charleroi", "Charleroi", ("CH-1", "CH-2"), "validator0", "validator1", "validator2")),
+        ("validator0", 2, _change(
+            ("validator0", "validator1", "validator2", "validator4"), 40,
+            "validator0", "validator1", "validator2")),
     ]  # fmt: skip
 
 
@@ -162,7 +214,9 @@ class _Chain:
     """Genesis, then one transaction per block (applied only when it is OK)."""
 
     time_ms: int = T0_MS
+    height: int = 0  # of the last committed block; a step runs at height + 1
     sequences: dict[bytes, int] = field(default_factory=dict)
+    node_sequences: dict[bytes, int] = field(default_factory=dict)  # validator kinds
     steps: list[dict[str, object]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -172,25 +226,32 @@ class _Chain:
 
     def sign(self, name: str, payload: t.Payload, sequence: int | None = None) -> bytes:
         key = pk(name)
-        seq = self.sequences.get(key, 0) if sequence is None else sequence
+        counters = self.node_sequences if payload.KIND in VALIDATOR_KINDS else self.sequences
+        seq = counters.get(key, 0) if sequence is None else sequence
         return t.Tx(CHAIN_ID, key, seq, payload).sign(signer(name)).encode()
 
     def step(self, label: str, data: bytes, expected: Result) -> None:
         pre = self.tree.root()
-        outcome = execute_block(self.view, self.time_ms, [data])
+        height = self.height + 1
+        outcome = execute_block(self.view, self.time_ms, [data], height=height)
         (result,) = outcome.outcomes
         if result.result != expected:
             raise RuntimeError(f"step {label!r}: {result.result.name}, expected {expected.name}")
         if outcome.all_ok:
             self.view.apply(outcome.writes)
             self.tree.update(outcome.writes)
-            assert result.sender is not None
-            self.sequences[result.sender] = self.sequences.get(result.sender, 0) + 1
+            self.height = height
+            if result.sender is None or result.kind is None:
+                raise RuntimeError(f"step {label!r}: applied without a sender")
+            validator_kind = result.kind in VALIDATOR_KINDS
+            counters = self.node_sequences if validator_kind else self.sequences
+            counters[result.sender] = counters.get(result.sender, 0) + 1
             self.applied.append(data)
         self.steps.append(
             {
                 "step": len(self.steps) + 1,
                 "label": label,
+                "height": height,
                 "time_ms": self.time_ms,
                 "pre_root": pre.hex(),
                 "tx": data.hex(),
@@ -341,6 +402,7 @@ def transitions() -> dict[str, object]:
         Result.INSUFFICIENT_BUDGET,
     )
     c.do("the bank withdraws the budget", "bank", t.Withdraw(NAM, 981_00, "RET-2026-0001"))
+    _governance(c)
 
     return {
         "format": FORMAT_VERSION,
@@ -350,6 +412,86 @@ def transitions() -> dict[str, object]:
         "state_tree_levels": limits.STATE_TREE_LEVELS,
         "steps": c.steps,
     }
+
+
+def _governance(c: _Chain) -> None:
+    """Evidence, the admission of Charleroi, and validator4 replacing validator3."""
+    h = c.height  # the last committed block; validator3 double-signs there
+    prevote_a = _vote("validator3", Step.PREVOTE, h, 0, _block("a"))
+    prevote_b = _vote("validator3", Step.PREVOTE, h, 0, _block("b"))
+    c.do("validator1 reports validator3's double prevote", "validator1",
+         _evidence(prevote_a, prevote_b))  # fmt: skip
+    c.do("validator2 reports it again, swapped", "validator2",
+         _evidence(prevote_b, prevote_a), Result.EVIDENCE_KNOWN)  # fmt: skip
+    c.do("a double proposal by validator2", "validator0", _evidence(
+        _proposal("validator2", h, 2, _block("a"), -1),
+        _proposal("validator2", h, 2, _block("b"), 1)))  # fmt: skip
+    c.do("two prevotes of different rounds are no offence", "validator0", _evidence(
+        _vote("validator1", Step.PREVOTE, h, 0, _block("a")),
+        _vote("validator1", Step.PREVOTE, h, 1, _block("b"))), Result.EVIDENCE_INVALID)  # fmt: skip
+    c.do("the bank is no validator", "bank", _evidence(
+        _vote("validator1", Step.PRECOMMIT, h, 0, _block("a")),
+        _vote("validator1", Step.PRECOMMIT, h, 0, None)), Result.NOT_AUTHORIZED)  # fmt: skip
+    c.do("statements of a later height", "validator0", _evidence(
+        _vote("validator1", Step.PREVOTE, c.height + 2, 0, _block("a")),
+        _vote("validator1", Step.PREVOTE, c.height + 2, 0, _block("b"))),
+        Result.INVALID_HEIGHT)  # fmt: skip
+
+    zones = ("CH-1", "CH-2")
+    c.do("admit Charleroi with 2 of 4 approvals", "validator0",
+         _admit("charleroi", "Charleroi", zones, "validator0", "validator1"),
+         Result.INSUFFICIENT_APPROVALS)  # fmt: skip
+    c.do("admit Charleroi with a zone of Namur", "validator0",
+         _admit("charleroi", "Charleroi", ("NA-2",), "validator0", "validator1", "validator2"),
+         Result.INVALID_ZONE)  # fmt: skip
+    c.do(
+        "admit Charleroi with 3 of 4 approvals",
+        "validator0",
+        _admit("charleroi", "Charleroi", zones, "validator3", "validator1", "validator2"),
+    )
+    c.do("Charleroi registers a merchant", "charleroi",
+         _register("friterie", "Friterie du Centre", "56.10", "CH-1", True))  # fmt: skip
+
+    effective = c.height + 3
+    members = ("validator0", "validator1", "validator2", "validator4")
+    c.do("too soon: effective one block later", "validator0",
+         _change(members, c.height + 2, "validator0", "validator1", "validator2"),
+         Result.INVALID_HEIGHT)  # fmt: skip
+    c.do("validator4 replaces validator3 two blocks later", "validator0",
+         _change(members, effective, "validator0", "validator1", "validator2"))  # fmt: skip
+    c.do("a second change while one is pending", "validator1",
+         _change(members[:3], effective + 5, "validator0", "validator1", "validator2"),
+         Result.VALIDATOR_CHANGE_PENDING)  # fmt: skip
+    c.do("validator4 may not act yet", "validator4", _evidence(
+        _vote("validator0", Step.PREVOTE, h, 5, _block("a")),
+        _vote("validator0", Step.PREVOTE, h, 5, _block("b"))), Result.NOT_AUTHORIZED)  # fmt: skip
+    c.do("validator3 still reports, in the last block before the change", "validator3", _evidence(
+        _vote("validator0", Step.PREVOTE, h, 5, _block("a")),
+        _vote("validator0", Step.PREVOTE, h, 5, _block("b"))))  # fmt: skip
+    if c.height + 1 != effective:
+        raise RuntimeError("the script lost track of the effective height")
+    c.do("validator3 has left", "validator3", _evidence(
+        _vote("validator0", Step.PRECOMMIT, h, 5, _block("a")),
+        _vote("validator0", Step.PRECOMMIT, h, 5, None)), Result.NOT_AUTHORIZED)  # fmt: skip
+    c.do("the old majority no longer approves", "validator0",
+         _admit("mons", "Mons", ("MO-1",), "validator1", "validator2", "validator3"),
+         Result.INSUFFICIENT_APPROVALS)  # fmt: skip
+    c.do("validator4 acts in the block of the change", "validator4", _evidence(
+        _vote("validator0", Step.PRECOMMIT, h, 5, _block("a")),
+        _vote("validator0", Step.PRECOMMIT, h, 5, None)))  # fmt: skip
+    c.do(
+        "the new majority admits Mons",
+        "validator4",
+        _admit("mons", "Mons", ("MO-1",), "validator4", "validator1", "validator2"),
+    )
+
+    c.do(
+        "Charleroi creates a campaign",
+        "charleroi",
+        t.CreateCampaign(
+            "CHR", "Relance Charleroi", (), (), NAM_UNTIL_MS, NAM_UNTIL_MS + 30 * DAY_MS, 20_00
+        ),
+    )
 
 
 # --- files ---------------------------------------------------------------------------------

@@ -173,6 +173,7 @@ class Driver:
         app: ConsensusApplication,
         transport: Transport,
         clock: Clock,
+        on_evidence: Callable[[Evidence], None] | None = None,
     ) -> None:
         self._chain_id = chain_id
         self._config = config
@@ -180,6 +181,7 @@ class Driver:
         self._app = app
         self._transport = transport
         self._clock = clock
+        self._on_evidence = on_evidence  # e.g. turn it into an evidence transaction
         self._queue: asyncio.Queue[QueueItem] = asyncio.Queue(maxsize=limits.CONSENSUS_QUEUE_MAX)
         context = self._next_context()
         self._state, self._initial_effects = tendermint.start(
@@ -288,6 +290,8 @@ class Driver:
             case Equivocation() | ConflictingProposals():
                 self._log_evidence(effect)
                 self.evidence.append(effect)
+                if self._on_evidence is not None:
+                    self._on_evidence(effect)
             case _:
                 assert_never(effect)
 

@@ -42,9 +42,8 @@ from node.consensus.types import (
     as_hash_or_nil,
     make_record,
     open_record,
-    proposal_signing_body,
-    vote_signing_body,
 )
+from node.statements import proposal_signing_body, vote_signing_body
 
 RECORD_BYTES_MAX: Final = 128
 

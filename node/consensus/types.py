@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
-from node import codec, limits
+from node import codec, limits, statements
 from node.codec import DecodeError, Value
 from node.crypto import (
     HASH_BYTES,
@@ -32,13 +32,15 @@ from node.crypto import (
     digest,
     verify,
 )
+from node.statements import proposal_signing_body as proposal_signing_body
+from node.statements import vote_signing_body as vote_signing_body
 
 VERSION: Final = 1
 
 # Caps of consensus records that node.limits does not hold yet (they belong there).
 CHAIN_ID_CHARS_MAX: Final = 48  # 4 bytes a char at most: fits the signing prefix (255 bytes)
 HEIGHT_MAX: Final = 2**62
-ROUND_MAX: Final = 2**20  # growing timeouts make this unreachable in practice
+ROUND_MAX: Final = statements.ROUND_MAX  # growing timeouts make it unreachable in practice
 TIME_MS_MAX: Final = 2**62
 POWER_MAX: Final = 2**40
 VOTE_BYTES_MAX: Final = 256
@@ -348,15 +350,6 @@ class Block:
 # --- proposals and votes -----------------------------------------------------------
 
 
-def proposal_signing_body(
-    height: int, round: int, block_hash: bytes, valid_round: int, proposer: bytes
-) -> bytes:
-    """The bytes a proposer signs (with ``Domain.PROPOSAL`` and the chain id)."""
-    return codec.encode(
-        make_record(RecordKind.PROPOSAL, height, round, block_hash, valid_round, proposer)
-    )
-
-
 @dataclass(frozen=True, slots=True)
 class Proposal:
     height: int
@@ -413,15 +406,6 @@ class Proposal:
 
     def id(self) -> Digest:
         return digest(self.encode())
-
-
-def vote_signing_body(
-    kind: VoteKind, height: int, round: int, block_hash: bytes | None, validator: bytes
-) -> bytes:
-    """The bytes a validator signs (with ``Domain.VOTE`` and the chain id). nil is ``None``."""
-    return codec.encode(
-        make_record(RecordKind.VOTE, kind.value, height, round, block_hash, validator)
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -629,3 +613,9 @@ def verify_certified_block(
     return certified.block.header.chain_id == chain_id and verify_certificate(
         certified.certificate, chain_id, validator_set
     )
+
+
+# The signed bodies live in the pure leaf ``node.statements`` (the ledger judges
+# evidence with them); their record numbers must stay those of this module.
+if (RecordKind.PROPOSAL, RecordKind.VOTE) != (5, 6):
+    raise RuntimeError("consensus record numbers diverge from node.statements")

@@ -47,6 +47,13 @@ class Result(enum.IntEnum):
     SELF_TRANSFER = 34
     DUPLICATE_ENTRY = 35
     NOTHING_TO_MOVE = 36
+    EVIDENCE_INVALID = 37
+    EVIDENCE_KNOWN = 38
+    EVIDENCE_TOO_OLD = 39
+    INSUFFICIENT_APPROVALS = 40
+    VALIDATOR_CHANGE_PENDING = 41
+    INVALID_HEIGHT = 42
+    INVALID_VALIDATOR_SET = 43
 
     @property
     def message(self) -> str:
@@ -91,4 +98,11 @@ MESSAGES: dict[Result, str] = {
     Result.SELF_TRANSFER: "sender and recipient are the same",
     Result.DUPLICATE_ENTRY: "the same entry appears twice in one transaction",
     Result.NOTHING_TO_MOVE: "there is no balance to move",
+    Result.EVIDENCE_INVALID: "the two statements are not a proven double signature",
+    Result.EVIDENCE_KNOWN: "this double signature is already on the ledger",
+    Result.EVIDENCE_TOO_OLD: "the double signature is older than the evidence age limit",
+    Result.INSUFFICIENT_APPROVALS: "governance needs signatures of more than 2/3 of voting power",
+    Result.VALIDATOR_CHANGE_PENDING: "a validator set change is already scheduled",
+    Result.INVALID_HEIGHT: "the height is not allowed here",
+    Result.INVALID_VALIDATOR_SET: "the validator set is empty, too large or malformed",
 }

@@ -26,6 +26,7 @@ BANK_KINDS: Final = frozenset({t.Kind.FUND, t.Kind.SETTLE, t.Kind.WITHDRAW})
 MERCHANT_KINDS: Final = frozenset(
     {t.Kind.PAY_AUTHORIZED, t.Kind.REFUND, t.Kind.TRANSFER, t.Kind.REDEEM}
 )
+VALIDATOR_KINDS: Final = frozenset({t.Kind.EVIDENCE, t.Kind.ADMIT_ISSUER, t.Kind.CHANGE_VALIDATORS})
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,12 +48,28 @@ class BlockOutcome:
 
 
 class BlockExecutor:
-    """Applies transactions of one block at ``time_ms`` above ``view``."""
+    """Applies transactions of block ``height`` at ``time_ms`` above ``view``.
 
-    def __init__(self, view: View, time_ms: int) -> None:
+    ``height`` starts a scheduled validator change and dates evidence and
+    governance; callers that do not know it (some tests) pass None, and then
+    those kinds are refused.
+    """
+
+    def __init__(self, view: View, time_ms: int, height: int | None = None) -> None:
         self._state = BlockState(view)
         self._time_ms = time_ms
+        self._height = height
         self._chain_id = self._state.params().chain_id
+        if height is not None:
+            rules.begin_block(self._state, height)
+
+    def sequence_of(self, kind: t.Kind, sender: PublicKey) -> int | Result:
+        """The sender's next sequence as of the transactions applied so far."""
+        return sequence_of(self._state, kind, sender)
+
+    def validators_at(self, height: int) -> tuple[r.Validator, ...]:
+        """The validator set in force at ``height``, given this block's changes."""
+        return self._state.validators().at(height)
 
     @property
     def chain_id(self) -> str:
@@ -89,16 +106,18 @@ class BlockExecutor:
             return expected
         if tx.sequence != expected:
             return Result.BAD_SEQUENCE
-        ctx = TxContext(tx.sender, signed.tx_id, self._time_ms)
+        ctx = TxContext(tx.sender, signed.tx_id, self._time_ms, self._height)
         result = _PROCESSORS[tx.payload.KIND](self._state, ctx, tx.payload)
         if result == Result.OK:
             bump_sequence(self._state, tx.payload.KIND, tx.sender)
         return result
 
 
-def execute_block(view: View, time_ms: int, txs: Sequence[bytes]) -> BlockOutcome:
+def execute_block(
+    view: View, time_ms: int, txs: Sequence[bytes], height: int | None = None
+) -> BlockOutcome:
     """Apply every transaction of a block; the block is valid when ``all_ok``."""
-    executor = BlockExecutor(view, time_ms)
+    executor = BlockExecutor(view, time_ms, height)
     outcomes = tuple(executor.execute(data) for data in txs)
     return BlockOutcome(outcomes, executor.writes())
 
@@ -119,6 +138,8 @@ def sequence_of(state: BlockState, kind: t.Kind, sender: PublicKey) -> int | Res
     if kind in MERCHANT_KINDS:
         merchant = state.merchant(sender)
         return Result.NOT_AUTHORIZED if merchant is None else merchant.sequence
+    if kind in VALIDATOR_KINDS:
+        return state.counter(r.node_key(sender))
     issuer = state.issuer(sender)
     if issuer is not None:
         return issuer.sequence
@@ -138,6 +159,10 @@ def bump_sequence(state: BlockState, kind: t.Kind, sender: PublicKey) -> None:
         if bank is None:
             raise RuntimeError("bank vanished")
         state.store(r.bank_key(sender), replace(bank, sequence=bank.sequence + 1))
+        return
+    if kind in VALIDATOR_KINDS:
+        key = r.node_key(sender)
+        state.store(key, r.Counter(state.counter(key) + 1))
         return
     issuer = state.issuer(sender)
     if issuer is not None and kind not in MERCHANT_KINDS:
@@ -168,6 +193,9 @@ _PROCESSORS: Final[dict[t.Kind, _Processor]] = {
     t.Kind.SETTLE: rules.process_settle,  # type: ignore[dict-item]
     t.Kind.CLOSE_CAMPAIGN: rules.process_close_campaign,  # type: ignore[dict-item]
     t.Kind.WITHDRAW: rules.process_withdraw,  # type: ignore[dict-item]
+    t.Kind.EVIDENCE: rules.process_evidence,  # type: ignore[dict-item]
+    t.Kind.ADMIT_ISSUER: rules.process_admit_issuer,  # type: ignore[dict-item]
+    t.Kind.CHANGE_VALIDATORS: rules.process_change_validators,  # type: ignore[dict-item]
 }
 # Each processor takes the payload type of its kind; the table is checked
 # against PAYLOAD_TYPES at import so a kind can never reach the wrong one.

@@ -17,6 +17,13 @@ def initial_state(genesis: Genesis) -> dict[bytes, bytes]:
     for issuer in genesis.issuers:
         record = r.Issuer(issuer.name, issuer.territory, issuer.zones, 0, 0, 0, 0, 0)
         state[r.issuer_key(issuer.public_key)] = record.encode()
+        for zone in issuer.zones:
+            state[r.zone_key(zone)] = r.ZoneOwner(issuer.public_key).encode()
+    validators = tuple(
+        r.Validator(v.public_key, v.power, v.name, v.role) for v in genesis.validators
+    )
+    state[r.validators_key()] = r.Validators(validators, (), 0).encode()
+    state[r.validator_history_key(1)] = r.ValidatorEra(validators).encode()
     for auditor in genesis.auditors:
         state[r.auditor_key(auditor.public_key)] = r.Auditor(auditor.name).encode()
     return state

@@ -32,6 +32,11 @@ class Prefix(bytes, enum.Enum):
     REFERENCE = b"R"  # bank references already used by fund / withdraw
     AUTHORIZATION = b"Q"  # spending authorizations already used
     CAMPAIGN_HOLDER = b"h"  # (campaign, holder) -> marker: who may hold a campaign balance
+    VALIDATORS = b"V"  # the validator set in force, and a scheduled change
+    NODE = b"N"  # a validator node key's sequence (evidence and governance senders)
+    ZONE = b"Z"  # zone code -> the issuer owning it
+    EVIDENCE = b"E"  # (validator, height, round, step) -> height the evidence was committed
+    VALIDATOR_HISTORY = b"W"  # first height -> the validator set from that height on
 
 
 # Plain bytes for the key builders: enum attribute access is slow on the hot path.
@@ -47,6 +52,11 @@ _PAYOUT: Final = Prefix.PAYOUT.value
 _REFERENCE: Final = Prefix.REFERENCE.value
 _AUTHORIZATION: Final = Prefix.AUTHORIZATION.value
 _CAMPAIGN_HOLDER: Final = Prefix.CAMPAIGN_HOLDER.value
+_VALIDATORS: Final = Prefix.VALIDATORS.value
+_NODE: Final = Prefix.NODE.value
+_ZONE: Final = Prefix.ZONE.value
+_EVIDENCE: Final = Prefix.EVIDENCE.value
+_VALIDATOR_HISTORY: Final = Prefix.VALIDATOR_HISTORY.value
 
 
 def params_key() -> bytes:
@@ -91,6 +101,32 @@ def reference_key(reference: str) -> bytes:
 
 def authorization_key(authorization_id: bytes) -> bytes:
     return _AUTHORIZATION + authorization_id
+
+
+def validators_key() -> bytes:
+    return _VALIDATORS
+
+
+def validator_history_key(first_height: int) -> bytes:
+    return _VALIDATOR_HISTORY + first_height.to_bytes(8, "big")
+
+
+def validator_history_prefix() -> bytes:
+    return _VALIDATOR_HISTORY
+
+
+def node_key(pk: bytes) -> bytes:
+    return _NODE + pk
+
+
+def zone_key(zone: str) -> bytes:
+    return _ZONE + zone.encode()
+
+
+def evidence_key(validator: bytes, height: int, round: int, step: int) -> bytes:
+    return (
+        _EVIDENCE + validator + height.to_bytes(8, "big") + round.to_bytes(4, "big") + bytes([step])
+    )
 
 
 def campaign_holders_prefix(campaign: str) -> bytes:
@@ -483,7 +519,109 @@ class Counter:
         return Counter(codec.as_int(_items(data, 2)[1], 0, _BIG))
 
 
-Record = Params | Bank | Issuer | Merchant | Holder | Auditor | Campaign | Payout | Counter
+@dataclass(frozen=True, slots=True)
+class Validator:
+    public_key: PublicKey
+    power: int
+    name: str
+    role: str
+
+
+@dataclass(frozen=True, slots=True)
+class Validators:
+    """The set in force and, when ``pending_height`` > 0, the set from that height on."""
+
+    current: tuple[Validator, ...]
+    pending: tuple[Validator, ...]
+    pending_height: int
+
+    def at(self, height: int) -> tuple[Validator, ...]:
+        """The set in force at ``height`` (this record's own height or later)."""
+        if self.pending_height and height >= self.pending_height:
+            return self.pending
+        return self.current
+
+    def encode(self) -> bytes:
+        return codec.encode(
+            [
+                VERSION,
+                [_validator_value(v) for v in self.current],
+                [_validator_value(v) for v in self.pending],
+                self.pending_height,
+            ]
+        )
+
+    @staticmethod
+    def decode(data: bytes) -> Validators:
+        items = _items(data, 4)
+        return Validators(
+            current=_validator_list(items[1]),
+            pending=_validator_list(items[2]),
+            pending_height=codec.as_int(items[3], 0, _BIG),
+        )
+
+
+def _validator_value(v: Validator) -> list[Value]:
+    return [v.public_key, v.power, v.name, v.role]
+
+
+def _validator_list(value: Value) -> tuple[Validator, ...]:
+    if not isinstance(value, list):
+        raise DecodeError("validators")
+    out = []
+    for item in value:
+        key, power, name, role = codec.as_list(item, 4)
+        out.append(
+            Validator(
+                _key(key),
+                codec.as_int(power, 1, _BIG),
+                codec.as_str(name, limits.NAME_CHARS_MAX),
+                codec.as_str(role, limits.CODE_CHARS_MAX),
+            )
+        )
+    return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
+class ValidatorEra:
+    """One validator set of the chain's history (keyed by its first height)."""
+
+    validators: tuple[Validator, ...]
+
+    def encode(self) -> bytes:
+        return codec.encode([VERSION, [_validator_value(v) for v in self.validators]])
+
+    @staticmethod
+    def decode(data: bytes) -> ValidatorEra:
+        return ValidatorEra(_validator_list(_items(data, 2)[1]))
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneOwner:
+    issuer: PublicKey
+
+    def encode(self) -> bytes:
+        return codec.encode([VERSION, self.issuer])
+
+    @staticmethod
+    def decode(data: bytes) -> ZoneOwner:
+        return ZoneOwner(_key(_items(data, 2)[1]))
+
+
+Record = (
+    Params
+    | Bank
+    | Issuer
+    | Merchant
+    | Holder
+    | Auditor
+    | Campaign
+    | Payout
+    | Counter
+    | Validators
+    | ValidatorEra
+    | ZoneOwner
+)
 
 
 # --- helpers ---------------------------------------------------------------------

@@ -19,11 +19,13 @@ from dataclasses import dataclass, replace
 from typing import Final
 
 from node import limits
-from node.crypto import Digest, PublicKey
+from node.crypto import Digest, Domain, PublicKey, verify
+from node.genesis import VALIDATOR_ROLES
 from node.ledger import records as r
 from node.ledger import tx as t
 from node.ledger.codes import Result
 from node.ledger.state import BlockState
+from node.statements import is_equivocation
 
 _CODE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
 
@@ -35,6 +37,7 @@ class TxContext:
     sender: PublicKey
     tx_id: Digest
     time_ms: int
+    height: int | None  # None where the caller does not know it (then height rules refuse)
 
 
 # --- pure predicates ------------------------------------------------------------
@@ -601,4 +604,134 @@ def process_settle(state: BlockState, ctx: TxContext, p: t.Settle) -> Result:
                 settled_cents=issuer.settled_cents + payout.amount_cents,
             ),
         )
+    return Result.OK
+
+
+# --- validators: evidence and governance -----------------------------------------------
+
+
+def process_evidence(state: BlockState, ctx: TxContext, p: t.Evidence) -> Result:
+    if ctx.height is None:
+        return Result.INVALID_HEIGHT
+    if not _is_validator(state, ctx.sender, ctx.height):
+        return Result.NOT_AUTHORIZED
+    chain_id = state.params().chain_id
+    first = is_equivocation(chain_id, p.first, p.first_signature, p.second, p.second_signature)
+    if first is None:
+        return Result.EVIDENCE_INVALID
+    if first.height > ctx.height:
+        return Result.INVALID_HEIGHT
+    if ctx.height - first.height > limits.EVIDENCE_AGE_MAX_BLOCKS:
+        return Result.EVIDENCE_TOO_OLD
+    if not any(v.public_key == first.signer for v in validators_in_era(state, first.height)):
+        return Result.EVIDENCE_INVALID
+    key = r.evidence_key(first.signer, first.height, first.round, int(first.step))
+    if state.counter(key) != 0:
+        return Result.EVIDENCE_KNOWN
+    state.store(key, r.Counter(ctx.height))
+    return Result.OK
+
+
+def process_admit_issuer(state: BlockState, ctx: TxContext, p: t.AdmitIssuer) -> Result:
+    if ctx.height is None:
+        return Result.INVALID_HEIGHT
+    if not _is_validator(state, ctx.sender, ctx.height):
+        return Result.NOT_AUTHORIZED
+    if not is_name(p.name) or not is_name(p.territory):
+        return Result.INVALID_FIELD
+    if not p.zones or len(p.zones) > limits.ZONES_PER_ISSUER_MAX:
+        return Result.INVALID_FIELD
+    if not all(is_code(zone) for zone in p.zones):
+        return Result.INVALID_FIELD
+    if len(set(p.zones)) != len(p.zones):
+        return Result.DUPLICATE_ENTRY
+    if state.has_role(p.issuer) or state.holder(p.issuer) is not None:
+        return Result.ACCOUNT_EXISTS
+    if any(state.zone_owner(zone) is not None for zone in p.zones):
+        return Result.INVALID_ZONE
+    approved = _approved(state, ctx.height, p.approval_body(), p.approvals)
+    if approved != Result.OK:
+        return approved
+    zones = tuple(sorted(p.zones))
+    issuer = r.Issuer(p.name, p.territory, zones, 0, 0, 0, 0, 0)
+    state.store(r.issuer_key(p.issuer), issuer)
+    for zone in zones:
+        state.store(r.zone_key(zone), r.ZoneOwner(p.issuer))
+    return Result.OK
+
+
+def process_change_validators(state: BlockState, ctx: TxContext, p: t.ChangeValidators) -> Result:
+    if ctx.height is None:
+        return Result.INVALID_HEIGHT
+    if not _is_validator(state, ctx.sender, ctx.height):
+        return Result.NOT_AUTHORIZED
+    if not is_validator_set(p.validators):
+        return Result.INVALID_VALIDATOR_SET
+    delay = p.effective_height - ctx.height
+    if not limits.GOVERNANCE_DELAY_MIN_BLOCKS <= delay <= limits.GOVERNANCE_DELAY_MAX_BLOCKS:
+        return Result.INVALID_HEIGHT
+    record = state.validators()
+    if record.pending_height:
+        return Result.VALIDATOR_CHANGE_PENDING
+    approved = _approved(state, ctx.height, p.approval_body(), p.approvals)
+    if approved != Result.OK:
+        return approved
+    pending = tuple(r.Validator(v.public_key, v.power, v.name, v.role) for v in p.validators)
+    state.store(r.validators_key(), r.Validators(record.current, pending, p.effective_height))
+    return Result.OK
+
+
+def is_validator_set(entries: tuple[t.ValidatorEntry, ...]) -> bool:
+    if not 1 <= len(entries) <= limits.VALIDATORS_MAX:
+        return False
+    if len({v.public_key for v in entries}) != len(entries):
+        return False
+    return all(
+        1 <= v.power <= limits.VALIDATOR_POWER_MAX and is_name(v.name) and v.role in VALIDATOR_ROLES
+        for v in entries
+    )
+
+
+def begin_block(state: BlockState, height: int) -> None:
+    """What a block does before its transactions: a scheduled validator change starts."""
+    record = state.validators()
+    if record.pending_height and record.pending_height <= height:
+        state.store(r.validators_key(), r.Validators(record.pending, (), 0))
+        state.store(r.validator_history_key(height), r.ValidatorEra(record.pending))
+
+
+def validators_in_era(state: BlockState, height: int) -> tuple[r.Validator, ...]:
+    """The validator set that was in force at a past (or the current) ``height``."""
+    first_heights = [
+        int.from_bytes(key[1:], "big")
+        for key in state.keys_with_prefix(r.validator_history_prefix())
+    ]
+    eligible = [h for h in first_heights if h <= height]
+    if not eligible:
+        return ()
+    era = state.load(r.validator_history_key(max(eligible)), r.ValidatorEra.decode)
+    return () if era is None else era.validators
+
+
+def _is_validator(state: BlockState, key: bytes, height: int) -> bool:
+    return any(v.public_key == key for v in state.validators().at(height))
+
+
+def _approved(
+    state: BlockState, height: int, body: bytes, approvals: tuple[t.Approval, ...]
+) -> Result:
+    """More than 2/3 of the voting power in force at ``height`` signed ``body``."""
+    validators = {v.public_key: v.power for v in state.validators().at(height)}
+    if len({a.validator for a in approvals}) != len(approvals):
+        return Result.DUPLICATE_ENTRY
+    chain_id = state.params().chain_id
+    power = 0
+    for approval in approvals:
+        if approval.validator not in validators:
+            return Result.INSUFFICIENT_APPROVALS
+        if not verify(Domain.GOVERNANCE, chain_id, body, approval.validator, approval.signature):
+            return Result.INSUFFICIENT_APPROVALS
+        power += validators[approval.validator]
+    if 3 * power <= 2 * sum(validators.values()):
+        return Result.INSUFFICIENT_APPROVALS
     return Result.OK

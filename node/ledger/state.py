@@ -119,6 +119,15 @@ class BlockState:
     def payout(self, payout_id: bytes) -> r.Payout | None:
         return self.load(r.payout_key(payout_id), r.Payout.decode)
 
+    def validators(self) -> r.Validators:
+        found = self.load(r.validators_key(), r.Validators.decode)
+        if found is None:
+            raise RuntimeError("state has no validator set")
+        return found
+
+    def zone_owner(self, zone: str) -> r.ZoneOwner | None:
+        return self.load(r.zone_key(zone), r.ZoneOwner.decode)
+
     def counter(self, key: bytes) -> int:
         found = self.load(key, r.Counter.decode)
         return 0 if found is None else found.value

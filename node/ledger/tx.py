@@ -30,6 +30,7 @@ from node.crypto import (
     verify,
 )
 from node.ledger.codes import Result
+from node.statements import STATEMENT_BYTES_MAX
 
 VERSION: Final = 1
 INT64_MIN: Final = -(2**63)
@@ -56,6 +57,9 @@ class Kind(enum.IntEnum):
     SETTLE = 14
     CLOSE_CAMPAIGN = 15
     WITHDRAW = 16
+    EVIDENCE = 17
+    ADMIT_ISSUER = 18
+    CHANGE_VALIDATORS = 19
 
 
 # --- field codecs -------------------------------------------------------------
@@ -83,6 +87,9 @@ class Field(enum.Enum):
     SETTLEMENTS = "settlements"
     AUTHORIZATION = "authorization"
     SIGNATURE = "signature"
+    STATEMENT = "statement"
+    APPROVALS = "approvals"
+    VALIDATORS = "validators"
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +160,60 @@ class Authorization:
         return verify(Domain.AUTHORIZATION, chain_id, self.encode(), self.holder, signature)
 
 
+@dataclass(frozen=True, slots=True)
+class Approval:
+    """A validator's signature over a governance proposal (``Domain.GOVERNANCE``)."""
+
+    validator: PublicKey
+    signature: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ValidatorEntry:
+    public_key: PublicKey
+    power: int
+    name: str
+    role: str
+
+
+def _approvals(value: Value) -> tuple[Approval, ...]:
+    if not isinstance(value, list) or len(value) > limits.VALIDATORS_MAX:
+        raise DecodeError("expected a bounded list of approvals")
+    out = []
+    for item in value:
+        key, signature = codec.as_list(item, 2)
+        out.append(
+            Approval(
+                PublicKey(codec.as_bytes(key, PUBLIC_KEY_BYTES)),
+                codec.as_bytes(signature, SIGNATURE_BYTES),
+            )
+        )
+    return tuple(out)
+
+
+def _validators(value: Value) -> tuple[ValidatorEntry, ...]:
+    if not isinstance(value, list) or len(value) > limits.VALIDATORS_MAX:
+        raise DecodeError("expected a bounded list of validators")
+    out = []
+    for item in value:
+        key, power, name, role = codec.as_list(item, 4)
+        out.append(
+            ValidatorEntry(
+                PublicKey(codec.as_bytes(key, PUBLIC_KEY_BYTES)),
+                codec.as_int(power, INT64_MIN, INT64_MAX),
+                codec.as_str(name, limits.NAME_CHARS_MAX),
+                codec.as_str(role, limits.CODE_CHARS_MAX),
+            )
+        )
+    return tuple(out)
+
+
+def _statement(value: Value) -> bytes:
+    if not isinstance(value, bytes) or not 1 <= len(value) <= STATEMENT_BYTES_MAX:
+        raise DecodeError("expected a signed consensus statement")
+    return value
+
+
 def _codes(value: Value, max_count: int) -> tuple[str, ...]:
     if not isinstance(value, list) or len(value) > max_count:
         raise DecodeError("expected a short list of codes")
@@ -205,6 +266,9 @@ _DECODERS: dict[Field, Callable[[Value], object]] = {
     Field.SETTLEMENTS: _settlements,
     Field.AUTHORIZATION: Authorization.decode_value,
     Field.SIGNATURE: lambda v: codec.as_bytes(v, SIGNATURE_BYTES),
+    Field.STATEMENT: _statement,
+    Field.APPROVALS: _approvals,
+    Field.VALIDATORS: _validators,
 }
 
 
@@ -213,6 +277,10 @@ def _encode_field(value: object) -> Value:
         return [value.holder, value.amount_cents, value.zone]
     if isinstance(value, Settlement):
         return [value.payout_id, value.bank_reference]
+    if isinstance(value, Approval):
+        return [value.validator, value.signature]
+    if isinstance(value, ValidatorEntry):
+        return [value.public_key, value.power, value.name, value.role]
     if isinstance(value, Authorization):
         return codec.decode(value.encode(), limits.TX_BYTES_MAX)
     if isinstance(value, tuple):
@@ -393,6 +461,62 @@ class Withdraw:
     bank_reference: str
 
 
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """Two different consensus statements signed by one validator for one slot."""
+
+    KIND: ClassVar[Kind] = Kind.EVIDENCE
+    SPEC: ClassVar[tuple[Field, ...]] = (
+        Field.STATEMENT, Field.SIGNATURE, Field.STATEMENT, Field.SIGNATURE,
+    )  # fmt: skip
+    first: bytes
+    first_signature: bytes
+    second: bytes
+    second_signature: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class AdmitIssuer:
+    """A new commune or region, approved by more than 2/3 of the voting power."""
+
+    KIND: ClassVar[Kind] = Kind.ADMIT_ISSUER
+    SPEC: ClassVar[tuple[Field, ...]] = (
+        Field.KEY, Field.NAME, Field.NAME, Field.CODES, Field.APPROVALS,
+    )  # fmt: skip
+    issuer: PublicKey
+    name: str
+    territory: str
+    zones: tuple[str, ...]
+    approvals: tuple[Approval, ...]
+
+    def approval_body(self) -> bytes:
+        """What each approving validator signs (``Domain.GOVERNANCE``)."""
+        return codec.encode(
+            [VERSION, int(self.KIND), self.issuer, self.name, self.territory, list(self.zones)]
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeValidators:
+    """The validator set from ``effective_height`` on, approved by more than 2/3."""
+
+    KIND: ClassVar[Kind] = Kind.CHANGE_VALIDATORS
+    SPEC: ClassVar[tuple[Field, ...]] = (Field.VALIDATORS, Field.TIME, Field.APPROVALS)
+    validators: tuple[ValidatorEntry, ...]
+    effective_height: int
+    approvals: tuple[Approval, ...]
+
+    def approval_body(self) -> bytes:
+        entries: list[Value] = [[v.public_key, v.power, v.name, v.role] for v in self.validators]
+        return codec.encode([VERSION, int(self.KIND), entries, self.effective_height])
+
+
+def approve(payload: AdmitIssuer | ChangeValidators, signer: Signer, chain_id: str) -> Approval:
+    """A validator's approval of a governance proposal."""
+    signature = signer.sign(Domain.GOVERNANCE, chain_id, payload.approval_body())
+    return Approval(signer.public_key, signature)
+
+
 Payload = (
     RegisterMerchant
     | UpdateMerchant
@@ -410,6 +534,9 @@ Payload = (
     | Settle
     | CloseCampaign
     | Withdraw
+    | Evidence
+    | AdmitIssuer
+    | ChangeValidators
 )
 
 PAYLOAD_TYPES: Final[dict[Kind, type[Payload]]] = {
@@ -417,7 +544,7 @@ PAYLOAD_TYPES: Final[dict[Kind, type[Payload]]] = {
     for cls in (
         RegisterMerchant, UpdateMerchant, SuspendMerchant, CreateCampaign, Fund, Allocate,
         Pay, PayAuthorized, Sweep, Refund, Reissue, Transfer, Redeem, Settle, CloseCampaign,
-        Withdraw,
+        Withdraw, Evidence, AdmitIssuer, ChangeValidators,
     )
 }  # fmt: skip
 

@@ -23,20 +23,29 @@ allocations             alice NAM 50.00, NA1 40.00, LATER 10.00; bob NAM 20.00;
 payments at T0+1d       alice -> bakery 10.00 NAM (bakery's balance)
                         bob -> grocer 5.00 NAM (a pending payout: ``bob_payout``)
                         dora -> liege_shop 15.00 LG (liege_shop's balance)
+validators              v0..v3 (genesis, power 1 each; 3 of 4 is > 2/3);
+                        v4, v5 are keys that may join; charleroi may be admitted
+height                  4 blocks applied: the next block is height 5
 ======================  ====================================================
+
+Blocks run at ``World.next_height``; a rejected block is not committed.
 """
 
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
+from typing import TypeVar
 
 import pytest
 
 from node import limits
-from node.crypto import Digest, Signer, digest
+from node.crypto import Digest, Domain, Signer, digest
+from node.ledger import records as r
 from node.ledger import tx as t
 from node.ledger.codes import Result
-from node.ledger.execute import BlockExecutor, BlockOutcome
+from node.ledger.execute import BlockOutcome
+from node.statements import Step, proposal_signing_body, vote_signing_body
 from tests.ledger.invariants import check_invariants
 from tests.ledger.world import CHAIN_ID, DAY_MS, T0_MS, World, signer
 
@@ -103,6 +112,11 @@ class Scene:
         self.voucher = signer("voucher")
         self.app = signer("app")
         self.stranger = signer("stranger")
+        # Validator node keys: v0..v3 are genesis's (power 1 each); v4, v5 are not (yet).
+        self.v0, self.v1, self.v2, self.v3 = w.validators
+        self.v4 = signer("validator4")
+        self.v5 = signer("validator5")
+        self.charleroi = signer("charleroi")  # an issuer the validators may admit
 
         self.block(
             (self.namur, register(self.bakery, "Boulangerie Lion", "10.71", "NA-1", False)),
@@ -242,13 +256,95 @@ class Scene:
         return full
 
 
+# --- consensus statements and governance ---------------------------------------------
+
+
+Statement = tuple[bytes, bytes]  # (signing body, signature)
+BLOCK_A = digest(b"block A")
+BLOCK_B = digest(b"block B")
+BLOCK_C = digest(b"block C")
+
+
+def vote(
+    v: Signer,
+    step: Step,
+    height: int,
+    round: int = 0,
+    block: bytes | None = BLOCK_A,
+    chain_id: str = CHAIN_ID,
+    domain: Domain = Domain.VOTE,
+) -> Statement:
+    """``v``'s signed prevote or precommit (``block`` None is nil)."""
+    body = vote_signing_body(step, height, round, block, v.public_key)
+    return body, v.sign(domain, chain_id, body)
+
+
+def proposal(
+    v: Signer,
+    height: int,
+    round: int = 0,
+    block: bytes = BLOCK_A,
+    valid_round: int = -1,
+    domain: Domain = Domain.PROPOSAL,
+) -> Statement:
+    """``v``'s signed proposal."""
+    body = proposal_signing_body(height, round, block, valid_round, v.public_key)
+    return body, v.sign(domain, CHAIN_ID, body)
+
+
+def evidence(first: Statement, second: Statement) -> t.Evidence:
+    return t.Evidence(first[0], first[1], second[0], second[1])
+
+
+def double_prevote(v: Signer, height: int, round: int = 0) -> t.Evidence:
+    """``v`` prevoted for two different blocks at (height, round)."""
+    return evidence(
+        vote(v, Step.PREVOTE, height, round, BLOCK_A), vote(v, Step.PREVOTE, height, round, BLOCK_B)
+    )
+
+
+_Governance = TypeVar("_Governance", t.AdmitIssuer, t.ChangeValidators)
+
+
+def approved(payload: _Governance, *by: Signer) -> _Governance:
+    """``payload`` with the approvals of ``by`` (in that order), each over ``payload`` itself."""
+    bare = replace(payload, approvals=())
+    return replace(payload, approvals=tuple(t.approve(bare, v, CHAIN_ID) for v in by))
+
+
+def admit(
+    issuer: Signer,
+    *by: Signer,
+    zones: tuple[str, ...] = ("CH-1", "CH-2"),
+    name: str = "Charleroi",
+    territory: str = "Ville de Charleroi",
+) -> t.AdmitIssuer:
+    return approved(t.AdmitIssuer(issuer.public_key, name, territory, zones, ()), *by)
+
+
+def entry(v: Signer, power: int = 1, role: str = "commune", name: str = "") -> t.ValidatorEntry:
+    return t.ValidatorEntry(v.public_key, power, name or f"node {v.public_key.hex()[:6]}", role)
+
+
+def change(
+    entries: tuple[t.ValidatorEntry, ...], effective_height: int, *by: Signer
+) -> t.ChangeValidators:
+    return approved(t.ChangeValidators(entries, effective_height, ()), *by)
+
+
+def as_records(entries: tuple[t.ValidatorEntry, ...]) -> tuple[r.Validator, ...]:
+    return tuple(r.Validator(e.public_key, e.power, e.name, e.role) for e in entries)
+
+
 def assert_rejected(w: World, data: bytes, code: Result) -> None:
     """``data`` gets ``code``, stages nothing, and its block changes nothing at all."""
-    items, root, height, sequences = w.view.items(), w.root(), w.height, dict(w.sequences)
+    items, root, height = w.view.items(), w.root(), w.height
+    sequences, node_sequences = dict(w.sequences), dict(w.node_sequences)
     assert w.check(data) == code
-    executor = BlockExecutor(w.view, w.time_ms)
+    executor = w.executor()
+    block_start = executor.writes()  # what the block does before its transactions
     assert executor.execute(data).result == code
-    assert executor.writes() == {}
+    assert executor.writes() == block_start
     outcome = w.apply(data)
     assert [o.result for o in outcome.outcomes] == [code]
     assert not outcome.all_ok
@@ -256,6 +352,7 @@ def assert_rejected(w: World, data: bytes, code: Result) -> None:
     assert w.height == height
     assert w.view.items() == items
     assert w.sequences == sequences
+    assert w.node_sequences == node_sequences
 
 
 _TEMPLATE: list[Scene] = []

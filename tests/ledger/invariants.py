@@ -13,10 +13,12 @@ record that breaks a rule.
 from __future__ import annotations
 
 from collections import Counter as Tally
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 
+from node import limits
 from node.crypto import PUBLIC_KEY_BYTES
+from node.genesis import VALIDATOR_ROLES
 from node.ledger import records as r
 
 P = r.Prefix
@@ -40,14 +42,27 @@ class DecodedState:
     authorizations: dict[bytes, int] = field(default_factory=dict)
     # (campaign, holder) markers
     markers: set[tuple[str, bytes]] = field(default_factory=set)
+    validators: r.Validators | None = None
+    # validator node key -> its next sequence (evidence and governance senders)
+    nodes: dict[bytes, int] = field(default_factory=dict)
+    # zone code -> owning issuer
+    zones: dict[str, bytes] = field(default_factory=dict)
+    # (validator, height, round, step) -> height the evidence was committed
+    evidence: dict[tuple[bytes, int, int, int], int] = field(default_factory=dict)
+    # first height -> the validator set in force from that height on
+    eras: dict[int, tuple[r.Validator, ...]] = field(default_factory=dict)
 
     def sequences(self) -> dict[bytes, int]:
-        """Every account's next sequence (bank, issuers, merchants, holders)."""
+        """Every key's next sequence: its account's (bank, issuer, merchant, holder)
+        plus its validator node sequence, which is separate but also bumped by
+        exactly one per applied transaction of that key."""
         out: dict[bytes, int] = {}
         for table in (self.banks, self.issuers, self.merchants, self.holders):
             for pk, record in table.items():
                 assert pk not in out, f"key {pk.hex()} has two sequence-carrying roles"
                 out[pk] = record.sequence
+        for pk, seq in self.nodes.items():
+            out[pk] = out.get(pk, 0) + seq
         return out
 
 
@@ -96,6 +111,23 @@ def decode_state(items: Mapping[bytes, bytes]) -> DecodedState:
             assert sep, "campaign-holder marker without separator"
             s.markers.add((code.decode(), _pk(holder, "marker")))
             assert r.Counter.decode(value).value == 1, "marker value is not 1"
+        elif prefix == P.VALIDATORS.value:
+            assert rest == b"", "validators key with a suffix"
+            s.validators = r.Validators.decode(value)
+        elif prefix == P.NODE.value:
+            s.nodes[_pk(rest, "node")] = r.Counter.decode(value).value
+        elif prefix == P.ZONE.value:
+            s.zones[rest.decode()] = r.ZoneOwner.decode(value).issuer
+        elif prefix == P.EVIDENCE.value:
+            assert len(rest) == PUBLIC_KEY_BYTES + 8 + 4 + 1, "evidence key of a wrong length"
+            validator = rest[:PUBLIC_KEY_BYTES]
+            height = int.from_bytes(rest[PUBLIC_KEY_BYTES : PUBLIC_KEY_BYTES + 8], "big")
+            round_ = int.from_bytes(rest[PUBLIC_KEY_BYTES + 8 : PUBLIC_KEY_BYTES + 12], "big")
+            step = rest[-1]
+            s.evidence[(validator, height, round_, step)] = r.Counter.decode(value).value
+        elif prefix == P.VALIDATOR_HISTORY.value:
+            assert len(rest) == 8, "validator era key is not a height"
+            s.eras[int.from_bytes(rest, "big")] = r.ValidatorEra.decode(value).validators
         else:
             raise AssertionError(f"unknown key prefix {prefix!r}")
     return s
@@ -116,8 +148,38 @@ def _check_non_negative(what: str, record: object) -> None:
             assert value >= 0, f"{what}.{f.name} is negative: {value}"
 
 
+_DECODERS: dict[bytes, Callable[[bytes], r.Record]] = {
+    P.PARAMS.value: r.Params.decode,
+    P.BANK.value: r.Bank.decode,
+    P.ISSUER.value: r.Issuer.decode,
+    P.MERCHANT.value: r.Merchant.decode,
+    P.HOLDER.value: r.Holder.decode,
+    P.AUDITOR.value: r.Auditor.decode,
+    P.CAMPAIGN.value: r.Campaign.decode,
+    P.SPENT_AT.value: r.Counter.decode,
+    P.PAYOUT.value: r.Payout.decode,
+    P.REFERENCE.value: r.Counter.decode,
+    P.AUTHORIZATION.value: r.Counter.decode,
+    P.CAMPAIGN_HOLDER.value: r.Counter.decode,
+    P.VALIDATORS.value: r.Validators.decode,
+    P.NODE.value: r.Counter.decode,
+    P.ZONE.value: r.ZoneOwner.decode,
+    P.EVIDENCE.value: r.Counter.decode,
+    P.VALIDATOR_HISTORY.value: r.ValidatorEra.decode,
+}
+
+
+def _check_canonical(items: Mapping[bytes, bytes]) -> None:
+    """Every stored value is the one encoding of its record (state is compared byte for byte)."""
+    for key, value in items.items():
+        decode = _DECODERS.get(key[:1])
+        assert decode is not None, f"unknown key prefix {key[:1]!r}"
+        assert decode(value).encode() == value, f"value of {key!r} is not canonical"
+
+
 def check_invariants(items: Mapping[bytes, bytes]) -> None:
     """Assert DESIGN.md's money invariants over a whole state."""
+    _check_canonical(items)
     s = decode_state(items)
     assert s.params is not None, "no params"
     assert s.params.bank in s.banks, "params name a bank that has no record"
@@ -157,6 +219,7 @@ def check_invariants(items: Mapping[bytes, bytes]) -> None:
     for code, _holder in s.markers:
         assert code in s.campaigns, f"marker for unknown campaign {code}"
         assert not s.campaigns[code].closed, f"marker kept after campaign {code} closed"
+    _check_validators(s)
 
     # Holder balances per campaign; merchant units and pending payouts per issuer.
     held: Tally[str] = Tally()
@@ -194,6 +257,48 @@ def check_invariants(items: Mapping[bytes, bytes]) -> None:
         )
     for issuer_pk in units:
         assert issuer_pk in s.issuers, "merchant units of an unknown issuer"
+
+
+def _check_validator_list(what: str, validators: tuple[r.Validator, ...]) -> None:
+    keys = [v.public_key for v in validators]
+    assert len(set(keys)) == len(keys), f"{what}: a validator appears twice"
+    for v in validators:
+        assert 1 <= v.power <= limits.VALIDATOR_POWER_MAX, f"{what}: power {v.power}"
+        assert v.role in VALIDATOR_ROLES, f"{what}: role {v.role!r}"
+
+
+def _check_validators(s: DecodedState) -> None:
+    """The validator set, its scheduled change, the zone index, evidence and node sequences."""
+    v = s.validators
+    assert v is not None, "no validator set"
+    assert 1 <= len(v.current) <= limits.VALIDATORS_MAX, "validator set empty or too large"
+    _check_validator_list("current validators", v.current)
+    if v.pending_height:
+        assert 1 <= len(v.pending) <= limits.VALIDATORS_MAX, "pending set empty or too large"
+        _check_validator_list("pending validators", v.pending)
+    else:
+        assert v.pending == (), "a pending set without a height"
+    # History: from height 1 on, the last era is the set in force; a pending set is not in it.
+    assert 1 in s.eras, "no validator era from height 1"
+    for first, era in s.eras.items():
+        assert first >= 1, "a validator era before height 1"
+        assert 1 <= len(era) <= limits.VALIDATORS_MAX, f"era {first}: empty or too large"
+        _check_validator_list(f"era {first}", era)
+    assert s.eras[max(s.eras)] == v.current, "the last era is not the set in force"
+    if v.pending_height:
+        assert v.pending_height > max(s.eras), "a pending set already in the history"
+    # Zone index: exactly the issuers' zones, each pointing at its issuer.
+    owned: dict[str, bytes] = {
+        zone: pk for pk, issuer in s.issuers.items() for zone in issuer.zones
+    }
+    assert sum(len(i.zones) for i in s.issuers.values()) == len(owned), "a zone has two owners"
+    assert s.zones == owned, "the zone index disagrees with the issuers' zones"
+    for (_, height, _, step), committed in s.evidence.items():
+        assert height >= 1, "evidence at height 0"
+        assert step in (0, 1, 2), f"evidence of step {step}"
+        assert committed >= height, "evidence committed before the statements' height"
+    for pk, seq in s.nodes.items():
+        assert seq > 0, f"node {pk.hex()[:8]}: sequence stored as {seq}"
 
 
 def check_sequences_monotonic(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import struct
 from collections.abc import Callable
+from typing import cast
 
 import pytest
 from nacl.signing import SigningKey
@@ -19,7 +20,8 @@ from node import codec, limits
 from node.crypto import Domain, Signer, signing_bytes, verify
 from node.ledger import tx as t
 from node.ledger.codes import Result
-from node.ledger.execute import BlockExecutor, execute_block
+from node.ledger.execute import execute_block
+from node.statements import STATEMENT_BYTES_MAX, vote_signing_body
 from tests.ledger.conftest import (
     AMOUNT_MAX,
     LATER,
@@ -358,8 +360,8 @@ def test_5001_allocations_are_malformed(scene: Scene) -> None:
 
 @pytest.mark.parametrize(
     "kind",
-    [enc(0), enc(17), enc(99), enc(255), enc(65_535), enc(-1), enc(2**63 - 1), b"\xc3", b"\xc2"],
-    ids=["0", "17", "99", "255", "65535", "minus-1", "int64-max", "true", "false"],
+    [enc(0), enc(20), enc(99), enc(255), enc(65_535), enc(-1), enc(2**63 - 1), b"\xc3", b"\xc2"],
+    ids=["0", "20", "99", "255", "65535", "minus-1", "int64-max", "true", "false"],
 )
 def test_unknown_kind(scene: Scene, kind: bytes) -> None:
     parts = pay_parts(scene)
@@ -603,14 +605,15 @@ def test_one_bad_transaction_rejects_the_block(
     first = s.tx(s.voucher, t.Sweep(NAM, pk(s.app)))
     last = s.tx(s.bank, t.Fund(NAM, 1_00, "DEP-BLOCK"))
     items, root, height = s.w.view.items(), s.w.root(), s.w.height
-    outcome = execute_block(s.w.view, s.w.time_ms, [first, build(s), last])
+    outcome = execute_block(s.w.view, s.w.time_ms, [first, build(s), last], s.w.next_height)
     assert [o.result for o in outcome.outcomes] == [Result.OK, code, Result.OK]
     assert outcome.all_ok is False
     applied = s.w.apply(first, build(s), last)
     assert applied.all_ok is False
     assert (s.w.view.items(), s.w.root(), s.w.height) == (items, root, height)
     # A proposer dropping the bad one gets exactly the writes of the two good ones.
-    assert outcome.writes == execute_block(s.w.view, s.w.time_ms, [first, last]).writes
+    without = execute_block(s.w.view, s.w.time_ms, [first, last], s.w.next_height)
+    assert outcome.writes == without.writes
     s.apply_ok(first, last)
 
 
@@ -628,7 +631,7 @@ def test_two_good_payments_that_overspend_together(scene: Scene) -> None:
 
 def test_rejected_transaction_in_an_executor_stages_nothing(scene: Scene) -> None:
     s = scene
-    executor = BlockExecutor(s.w.view, s.w.time_ms)
+    executor = s.w.executor()
     assert executor.execute(s.tx(s.voucher, t.Sweep(NAM, pk(s.app)))).result == Result.OK
     staged = executor.writes()
     for data in (_pay(s, s.bakery, 40_01), _good(s)[:-1], _pay(s, s.stranger)):
@@ -644,3 +647,88 @@ def test_decode_tx_never_raises_on_prefixes(scene: Scene) -> None:
     assert isinstance(decoded, t.SignedTx)
     assert decoded.encode() == data
     assert decoded.tx.body() == decoded.body
+
+
+# --- validator kinds: shapes the decoder refuses --------------------------------------------
+
+
+def _validator_tx(s: Scene, kind: t.Kind, fields: list[codec.Value]) -> bytes:
+    """A body of ``kind`` with raw ``fields``, signed by validator v0 at its next sequence."""
+    values: list[codec.Value] = [1, int(kind), CHAIN_ID, pk(s.v0), 0, *fields]
+    return signed(s.v0, enc(values))
+
+
+_VOTE = vote_signing_body(1, 4, 0, bytes(32), signer("validator3").public_key)
+_SIG = bytes(64)
+_APPROVAL: list[codec.Value] = [signer("validator1").public_key, _SIG]
+_ENTRY: list[codec.Value] = [signer("validator1").public_key, 1, "v1", "commune"]
+_MAP = cast(codec.Value, {})  # msgpack maps are no field's shape
+
+
+def _ev_fields(first: codec.Value = _VOTE, sig: codec.Value = _SIG) -> list[codec.Value]:
+    return [first, sig, _VOTE, _SIG]
+
+
+def _admit_fields(**changes: codec.Value) -> list[codec.Value]:
+    fields: dict[str, codec.Value] = {"zones": ["CH-1"], "approvals": [_APPROVAL], **changes}
+    return [signer("charleroi").public_key, "Charleroi", "Ville", fields["zones"],
+            fields["approvals"]]  # fmt: skip
+
+
+def _change_fields(**changes: codec.Value) -> list[codec.Value]:
+    fields: dict[str, codec.Value] = {"validators": [_ENTRY], "height": 7, **changes}
+    return [fields["validators"], fields["height"], []]
+
+
+VALIDATOR_SHAPES: dict[str, tuple[t.Kind, list[codec.Value]]] = {
+    "evidence-empty-statement": (t.Kind.EVIDENCE, _ev_fields(b"")),
+    "evidence-statement-over-the-cap": (
+        t.Kind.EVIDENCE, _ev_fields(b"\x00" * (STATEMENT_BYTES_MAX + 1))),
+    "evidence-statement-as-str": (t.Kind.EVIDENCE, _ev_fields("vote")),
+    "evidence-statement-as-list": (t.Kind.EVIDENCE, _ev_fields([1, 6])),
+    "evidence-signature-63-bytes": (t.Kind.EVIDENCE, _ev_fields(sig=_SIG[:63])),
+    "evidence-signature-nil": (t.Kind.EVIDENCE, _ev_fields(sig=None)),
+    "evidence-three-fields": (t.Kind.EVIDENCE, _ev_fields()[:3]),
+    "admit-zones-as-str": (t.Kind.ADMIT_ISSUER, _admit_fields(zones="CH-1")),
+    "admit-zone-as-int": (t.Kind.ADMIT_ISSUER, _admit_fields(zones=[1])),
+    "admit-zone-too-long": (
+        t.Kind.ADMIT_ISSUER, _admit_fields(zones=["Z" * (limits.CODE_CHARS_MAX + 1)])),
+    "admit-approvals-as-map": (t.Kind.ADMIT_ISSUER, _admit_fields(approvals=_MAP)),
+    "admit-approval-three-items": (t.Kind.ADMIT_ISSUER, _admit_fields(
+        approvals=[[*_APPROVAL, b""]])),
+    "admit-approval-key-31-bytes": (t.Kind.ADMIT_ISSUER, _admit_fields(
+        approvals=[[signer("validator1").public_key[:31], _SIG]])),
+    "admit-approval-signature-65-bytes": (t.Kind.ADMIT_ISSUER, _admit_fields(
+        approvals=[[signer("validator1").public_key, _SIG + b"\x00"]])),
+    "change-validators-as-map": (t.Kind.CHANGE_VALIDATORS, _change_fields(validators=_MAP)),
+    "change-entry-three-items": (t.Kind.CHANGE_VALIDATORS, _change_fields(
+        validators=[_ENTRY[:3]])),
+    "change-power-as-str": (t.Kind.CHANGE_VALIDATORS, _change_fields(
+        validators=[[_ENTRY[0], "1", "v1", "commune"]])),
+    "change-power-above-int64": (t.Kind.CHANGE_VALIDATORS, _change_fields(
+        validators=[[_ENTRY[0], 2**64 - 1, "v1", "commune"]])),
+    "change-name-too-long": (t.Kind.CHANGE_VALIDATORS, _change_fields(
+        validators=[[_ENTRY[0], 1, "n" * (limits.NAME_CHARS_MAX + 1), "commune"]])),
+    "change-height-negative": (t.Kind.CHANGE_VALIDATORS, _change_fields(height=-1)),
+    "change-height-as-nil": (t.Kind.CHANGE_VALIDATORS, _change_fields(height=None)),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("shape", VALIDATOR_SHAPES.values(), ids=VALIDATOR_SHAPES.keys())
+def test_validator_kind_shapes_are_malformed(
+    scene: Scene, shape: tuple[t.Kind, list[codec.Value]]
+) -> None:
+    kind, fields = shape
+    assert_rejected(scene.w, _validator_tx(scene, kind, fields), Result.MALFORMED)
+
+
+def test_the_shape_builder_makes_decodable_validator_bodies(scene: Scene) -> None:
+    """The unaltered fields decode: the cases above fail on their one change only."""
+    for kind, fields in (
+        (t.Kind.EVIDENCE, _ev_fields()),
+        (t.Kind.ADMIT_ISSUER, _admit_fields()),
+        (t.Kind.CHANGE_VALIDATORS, _change_fields()),
+    ):
+        decoded = t.decode_tx(_validator_tx(scene, kind, fields), CHAIN_ID)
+        assert isinstance(decoded, t.SignedTx), kind
+        assert scene.w.check(_validator_tx(scene, kind, fields)) != Result.MALFORMED

@@ -5,6 +5,11 @@ Each rejection is its own case and goes through ``assert_rejected``: the exact
 code from ``check`` and from a block, nothing staged, the block refused, the
 state root, height, items and sequences unchanged. Each accepted case checks
 the records it wrote and the money invariants of DESIGN.md.
+
+The validator kinds (evidence, admit_issuer, change_validators) are sent by
+validator node keys with their own sequence; their table cases are here, and
+what happens across blocks (a change in force from its height) is in
+``test_governance.py``.
 """
 
 from __future__ import annotations
@@ -15,13 +20,17 @@ from dataclasses import replace
 import pytest
 from _pytest.mark import ParameterSet
 
-from node import limits
+from node import codec, limits
 from node.crypto import Digest, Domain, Signer, digest
 from node.ledger import records as r
 from node.ledger import tx as t
 from node.ledger.codes import Result
+from node.statements import ROUND_MAX, Step
 from tests.ledger.conftest import (
     AMOUNT_MAX,
+    BLOCK_A,
+    BLOCK_B,
+    BLOCK_C,
     LATER,
     LATER_FROM_MS,
     LATER_UNTIL_MS,
@@ -33,13 +42,21 @@ from tests.ledger.conftest import (
     NOW_MS,
     REF_HASH,
     Scene,
+    Statement,
+    admit,
     allocate,
     assert_rejected,
     campaign,
+    change,
+    double_prevote,
+    entry,
+    evidence,
+    proposal,
     register,
+    vote,
 )
 from tests.ledger.invariants import check_invariants, check_sequences_monotonic
-from tests.ledger.world import CHAIN_ID, T0_MS, holder_keys, pk
+from tests.ledger.world import CHAIN_ID, T0_MS, holder_keys, pk, signer
 
 Build = Callable[[Scene], bytes]
 
@@ -70,6 +87,19 @@ def _close(s: Scene) -> tuple[Signer, t.Payload]:
     return s.namur, t.CloseCampaign(NAM)
 
 
+def _replace_v3(
+    s: Scene,
+    *by: Signer,
+    delay: int = limits.GOVERNANCE_DELAY_MIN_BLOCKS,
+    entries: tuple[t.ValidatorEntry, ...] | None = None,
+) -> t.ChangeValidators:
+    """v4 replaces v3, from ``delay`` blocks after the next one; approved by v0..v2 by default."""
+    new_set = entries if entries is not None else (
+        entry(s.v0), entry(s.v1), entry(s.v2), entry(s.v4)
+    )  # fmt: skip
+    return change(new_set, s.w.next_height + delay, *(by or (s.v0, s.v1, s.v2)))
+
+
 GOOD: dict[t.Kind, Callable[[Scene], tuple[Signer, t.Payload]]] = {
     t.Kind.REGISTER_MERCHANT: lambda s: (
         s.namur, register(s.stranger, "Fromagerie", "47.29", "NA-2", True)
@@ -89,6 +119,9 @@ GOOD: dict[t.Kind, Callable[[Scene], tuple[Signer, t.Payload]]] = {
     t.Kind.SETTLE: lambda s: (s.bank, t.Settle((t.Settlement(s.bob_payout, "VIR-1"),))),
     t.Kind.CLOSE_CAMPAIGN: _close,
     t.Kind.WITHDRAW: lambda s: (s.bank, t.Withdraw(NAM, 100_00, "RET-1")),
+    t.Kind.EVIDENCE: lambda s: (s.v0, double_prevote(s.v3, s.w.height)),
+    t.Kind.ADMIT_ISSUER: lambda s: (s.v0, admit(s.charleroi, s.v0, s.v1, s.v2)),
+    t.Kind.CHANGE_VALIDATORS: lambda s: (s.v0, _replace_v3(s)),
 }  # fmt: skip
 KINDS = [pytest.param(kind, id=kind.name.lower()) for kind in t.Kind]
 
@@ -109,7 +142,7 @@ def test_good_case_applies(scene: Scene, kind: t.Kind) -> None:
 @pytest.mark.parametrize("kind", KINDS)
 def test_skipped_sequence(scene: Scene, kind: t.Kind) -> None:
     who, payload = GOOD[kind](scene)
-    seq = scene.w.sequences.get(who.public_key, 0)
+    seq = scene.w.next_sequence(who, payload.KIND)
     assert_rejected(scene.w, scene.tx(who, payload, seq + 1), Result.BAD_SEQUENCE)
 
 
@@ -128,14 +161,14 @@ def test_earlier_sequence_with_new_content(scene: Scene, kind: t.Kind) -> None:
     scene.apply_ok(scene.tx(who, payload))
     _, payload2 = GOOD[kind](scene)  # the same shape, different sequence number below
     assert_rejected(
-        scene.w, scene.tx(who, payload2, scene.w.sequences[who.public_key] - 1), Result.BAD_SEQUENCE
+        scene.w, scene.tx(who, payload2, scene.w.next_sequence(who, kind) - 1), Result.BAD_SEQUENCE
     )
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_flipped_signature_bit(scene: Scene, kind: t.Kind) -> None:
     who, payload = GOOD[kind](scene)
-    body = t.Tx(CHAIN_ID, who.public_key, scene.w.sequences.get(who.public_key, 0), payload).body()
+    body = t.Tx(CHAIN_ID, who.public_key, scene.w.next_sequence(who, kind), payload).body()
     sig = bytearray(who.sign(Domain.TX, CHAIN_ID, body))
     sig[5] ^= 0x01
     assert_rejected(scene.w, t.codec.encode([body, bytes(sig)]), Result.BAD_SIGNATURE)
@@ -144,7 +177,7 @@ def test_flipped_signature_bit(scene: Scene, kind: t.Kind) -> None:
 @pytest.mark.parametrize("kind", KINDS)
 def test_signed_by_another_key(scene: Scene, kind: t.Kind) -> None:
     who, payload = GOOD[kind](scene)
-    body = t.Tx(CHAIN_ID, who.public_key, scene.w.sequences.get(who.public_key, 0), payload).body()
+    body = t.Tx(CHAIN_ID, who.public_key, scene.w.next_sequence(who, kind), payload).body()
     sig = scene.stranger.sign(Domain.TX, CHAIN_ID, body)
     assert_rejected(scene.w, t.codec.encode([body, sig]), Result.BAD_SIGNATURE)
 
@@ -166,6 +199,11 @@ _WRONG_ROLES: dict[t.Kind, tuple[str, ...]] = {
         for k in (t.Kind.PAY_AUTHORIZED, t.Kind.REFUND, t.Kind.TRANSFER, t.Kind.REDEEM)
     },
     **{k: ("namur", "bank", "bakery", "auditor") for k in (t.Kind.PAY, t.Kind.SWEEP)},
+    # Validator kinds: any key may hold a node sequence, only a validator in force may send.
+    **{
+        k: ("namur", "bank", "bakery", "alice", "auditor", "stranger", "v4")
+        for k in (t.Kind.EVIDENCE, t.Kind.ADMIT_ISSUER, t.Kind.CHANGE_VALIDATORS)
+    },
 }
 WRONG_ROLE_CASES = [
     pytest.param(kind, role, id=f"{kind.name.lower()}-by-{role}")
@@ -741,6 +779,325 @@ WITHDRAW_CASES = [
     case("after-close-plus-one-cent", Result.INSUFFICIENT_BUDGET, _withdraw_after_close),
 ]  # fmt: skip
 
+# --- evidence ----------------------------------------------------------------------------
+#
+# The scene is at height 4 (four blocks), so the next block is 5. v3 double-signs
+# at height 4 by default; v0 reports it.
+
+H = 4  # the scene's last committed height
+
+
+def _ev(s: Scene, first: Statement, second: Statement, by: Signer | None = None) -> bytes:
+    return s.tx(by or s.v0, evidence(first, second))
+
+
+def _pv(s: Scene, block: bytes | None = BLOCK_A, height: int = H, round: int = 0,
+        v: Signer | None = None, **kw: object) -> Statement:  # fmt: skip
+    return vote(v or s.v3, Step.PREVOTE, height, round, block, **kw)  # type: ignore[arg-type]
+
+
+def _pc(s: Scene, block: bytes | None = BLOCK_A, height: int = H, round: int = 0,
+        v: Signer | None = None) -> Statement:  # fmt: skip
+    return vote(v or s.v3, Step.PRECOMMIT, height, round, block)
+
+
+def _signed_raw(
+    s: Scene, body: bytes, v: Signer | None = None, domain: Domain = Domain.VOTE
+) -> Statement:
+    """Any bytes as a statement body, with a valid signature (by v3, vote domain by default)."""
+    return body, (v or s.v3).sign(domain, CHAIN_ID, body)
+
+
+def _vote_items(s: Scene, **changes: codec.Value) -> bytes:
+    """A prevote body by v3 for block B at height 4 with some items changed (by index name)."""
+    items: list[codec.Value] = [1, 6, int(Step.PREVOTE), H, 0, BLOCK_B, pk(s.v3)]
+    names = ["version", "record", "kind", "height", "round", "block", "validator"]
+    for name, value in changes.items():
+        items[names.index(name)] = value
+    return codec.encode(items)
+
+
+def _malformed(s: Scene, **changes: codec.Value) -> bytes:
+    return _ev(s, _pv(s), _signed_raw(s, _vote_items(s, **changes)))
+
+
+def _flip_sig(st: Statement, index: int = 7) -> Statement:
+    sig = bytearray(st[1])
+    sig[index] ^= 0x01
+    return st[0], bytes(sig)
+
+
+def _ev_too_old(s: Scene, age: int) -> bytes:
+    s.w.height = H + age - 1  # the next block is H + age
+    return _ev(s, _pv(s), _pv(s, BLOCK_B))
+
+
+def _ev_known(s: Scene, swapped: bool = False, third: bool = False) -> bytes:
+    s.do(s.v0, double_prevote(s.v3, H))
+    if third:  # another pair for the same slot is the same offence
+        return _ev(s, _pv(s, BLOCK_C), _pv(s, None), by=s.v1)
+    if swapped:
+        return _ev(s, _pv(s, BLOCK_B), _pv(s, BLOCK_A), by=s.v2)
+    return _ev(s, _pv(s), _pv(s, BLOCK_B))
+
+
+def _ev_signed_elsewhere(s: Scene, st: Statement) -> bytes:
+    return _ev(s, _pv(s), st)
+
+
+EVIDENCE_CASES = [
+    case("same-body-twice", Result.EVIDENCE_INVALID, lambda s: _ev(s, _pv(s), _pv(s))),
+    case("same-nil-vote-twice", Result.EVIDENCE_INVALID, lambda s: _ev(
+        s, _pv(s, None), _pv(s, None))),
+    case("same-proposal-twice", Result.EVIDENCE_INVALID, lambda s: _ev(
+        s, proposal(s.v3, H), proposal(s.v3, H))),
+    case("proposals-same-block-other-valid-round", Result.EVIDENCE_INVALID, lambda s: _ev(
+        s, proposal(s.v3, H, 1), proposal(s.v3, H, 1, valid_round=0))),
+    case("different-heights", Result.EVIDENCE_INVALID, lambda s: _ev(
+        s, _pv(s), _pv(s, BLOCK_B, height=H - 1))),
+    case("round-over-max", Result.EVIDENCE_INVALID, lambda s: _ev(
+        s, _pv(s, round=ROUND_MAX + 1), _pv(s, BLOCK_B, round=ROUND_MAX + 1))),
+    case("different-rounds", Result.EVIDENCE_INVALID, lambda s: _ev(
+        s, _pv(s), _pv(s, BLOCK_B, round=1))),
+    case("prevote-and-precommit", Result.EVIDENCE_INVALID, lambda s: _ev(
+        s, _pv(s), _pc(s, BLOCK_B))),
+    case("proposal-and-prevote", Result.EVIDENCE_INVALID, lambda s: _ev(
+        s, proposal(s.v3, H), _pv(s, BLOCK_B))),
+    case("different-signers", Result.EVIDENCE_INVALID, lambda s: _ev(
+        s, _pv(s), _pv(s, BLOCK_B, v=s.v2))),
+    case("second-signature-flipped", Result.EVIDENCE_INVALID, lambda s: _ev(
+        s, _pv(s), _flip_sig(_pv(s, BLOCK_B)))),
+    case("first-signature-flipped", Result.EVIDENCE_INVALID, lambda s: _ev(
+        s, _flip_sig(_pv(s), 60), _pv(s, BLOCK_B))),
+    case("signatures-swapped", Result.EVIDENCE_INVALID, lambda s: s.tx(s.v0, t.Evidence(
+        _pv(s)[0], _pv(s, BLOCK_B)[1], _pv(s, BLOCK_B)[0], _pv(s)[1]))),
+    case("signed-by-another-validator", Result.EVIDENCE_INVALID, lambda s: _ev_signed_elsewhere(
+        s, _signed_raw(s, _pv(s, BLOCK_B)[0], v=s.v2))),
+    case("signed-for-another-chain", Result.EVIDENCE_INVALID, lambda s: _ev_signed_elsewhere(
+        s, _pv(s, BLOCK_B, chain_id="relance-other"))),
+    case("vote-signed-in-proposal-domain", Result.EVIDENCE_INVALID, lambda s: _ev_signed_elsewhere(
+        s, _pv(s, BLOCK_B, domain=Domain.PROPOSAL))),
+    case("vote-signed-in-tx-domain", Result.EVIDENCE_INVALID, lambda s: _ev_signed_elsewhere(
+        s, _pv(s, BLOCK_B, domain=Domain.TX))),
+    case("proposal-signed-in-vote-domain", Result.EVIDENCE_INVALID, lambda s: _ev(
+        s, proposal(s.v3, H), proposal(s.v3, H, block=BLOCK_B, domain=Domain.VOTE))),
+    case("signature-all-zero", Result.EVIDENCE_INVALID, lambda s: _ev_signed_elsewhere(
+        s, (_pv(s, BLOCK_B)[0], bytes(64)))),
+    case("stranger-double-signs", Result.EVIDENCE_INVALID, lambda s: _ev(
+        s, _pv(s, v=s.stranger), _pv(s, BLOCK_B, v=s.stranger))),
+    case("future-validator-double-signs", Result.EVIDENCE_INVALID, lambda s: _ev(
+        s, _pv(s, v=s.v4), _pv(s, BLOCK_B, v=s.v4))),
+    case("issuer-double-signs", Result.EVIDENCE_INVALID, lambda s: _ev(
+        s, _pv(s, v=s.namur), _pv(s, BLOCK_B, v=s.namur))),
+    case("body-not-msgpack-list", Result.EVIDENCE_INVALID, lambda s: _ev_signed_elsewhere(
+        s, _signed_raw(s, b"\x01"))),
+    case("body-not-msgpack", Result.EVIDENCE_INVALID, lambda s: _ev_signed_elsewhere(
+        s, _signed_raw(s, b"\xc1\xc1"))),
+    case("body-trailing-byte", Result.EVIDENCE_INVALID, lambda s: _ev_signed_elsewhere(
+        s, _signed_raw(s, _vote_items(s) + b"\xc0"))),
+    case("body-six-items", Result.EVIDENCE_INVALID, lambda s: _ev_signed_elsewhere(
+        s, _signed_raw(s, codec.encode([1, 6, 1, H, 0, BLOCK_B])))),
+    case("version-2", Result.EVIDENCE_INVALID, lambda s: _malformed(s, version=2)),
+    case("record-7", Result.EVIDENCE_INVALID, lambda s: _malformed(s, record=7)),
+    case("vote-kind-0", Result.EVIDENCE_INVALID, lambda s: _malformed(s, kind=0)),
+    case("vote-kind-3", Result.EVIDENCE_INVALID, lambda s: _malformed(s, kind=3)),
+    case("height-0", Result.EVIDENCE_INVALID, lambda s: _ev(
+        s, _signed_raw(s, _vote_items(s, height=0, block=BLOCK_A)),
+        _signed_raw(s, _vote_items(s, height=0)))),
+    case("height-as-str", Result.EVIDENCE_INVALID, lambda s: _malformed(s, height="4")),
+    case("round-negative", Result.EVIDENCE_INVALID, lambda s: _ev(
+        s, _signed_raw(s, _vote_items(s, round=-1, block=BLOCK_A)),
+        _signed_raw(s, _vote_items(s, round=-1)))),
+    case("block-hash-31-bytes", Result.EVIDENCE_INVALID, lambda s: _malformed(
+        s, block=BLOCK_B[:31])),
+    case("block-hash-as-str", Result.EVIDENCE_INVALID, lambda s: _malformed(s, block="B")),
+    case("validator-31-bytes", Result.EVIDENCE_INVALID, lambda s: _malformed(
+        s, validator=pk(s.v3)[:31])),
+    case("nil-proposal", Result.EVIDENCE_INVALID, lambda s: _ev_signed_elsewhere(s, _signed_raw(
+        s, codec.encode([1, 5, H, 0, None, -1, pk(s.v3)]), None, Domain.PROPOSAL))),
+    case("proposal-valid-round-minus-2", Result.EVIDENCE_INVALID, lambda s: _ev(
+        s, proposal(s.v3, H), _signed_raw(s, codec.encode(
+            [1, 5, H, 0, BLOCK_B, -2, pk(s.v3)]), None, Domain.PROPOSAL))),
+    case("known", Result.EVIDENCE_KNOWN, _ev_known),
+    case("known-swapped", Result.EVIDENCE_KNOWN, lambda s: _ev_known(s, swapped=True)),
+    case("known-other-pair-same-slot", Result.EVIDENCE_KNOWN, lambda s: _ev_known(s, third=True)),
+    case("one-block-too-old", Result.EVIDENCE_TOO_OLD, lambda s: _ev_too_old(
+        s, limits.EVIDENCE_AGE_MAX_BLOCKS + 1)),
+    case("far-too-old", Result.EVIDENCE_TOO_OLD, lambda s: _ev_too_old(s, 10**9)),
+    case("next-height-plus-one", Result.INVALID_HEIGHT, lambda s: _ev(
+        s, _pv(s, height=H + 2), _pv(s, BLOCK_B, height=H + 2))),
+    case("far-future", Result.INVALID_HEIGHT, lambda s: _ev(
+        s, _pv(s, height=2**40), _pv(s, BLOCK_B, height=2**40))),
+]  # fmt: skip
+
+
+# --- admit_issuer ----------------------------------------------------------------------------
+
+
+def _admit(s: Scene, *by: Signer, issuer: Signer | None = None, **kw: object) -> bytes:
+    payload = admit(issuer or s.charleroi, *(by or (s.v0, s.v1, s.v2)), **kw)  # type: ignore[arg-type]
+    return s.tx(s.v0, payload)
+
+
+def _admit_approvals(s: Scene, *approvals: t.Approval) -> bytes:
+    return s.tx(s.v0, replace(admit(s.charleroi), approvals=approvals))
+
+
+def _approval(
+    s: Scene,
+    v: Signer,
+    payload: t.AdmitIssuer | t.ChangeValidators | None = None,
+    chain_id: str = CHAIN_ID,
+    domain: Domain = Domain.GOVERNANCE,
+) -> t.Approval:
+    """``v``'s approval of Charleroi's admission (or of ``payload``)."""
+    body = (payload or admit(s.charleroi)).approval_body()
+    return t.Approval(v.public_key, v.sign(domain, chain_id, body))
+
+
+def _good_approvals(s: Scene, *by: Signer) -> tuple[t.Approval, ...]:
+    return tuple(_approval(s, v) for v in by)
+
+
+def _flipped(a: t.Approval) -> t.Approval:
+    sig = bytearray(a.signature)
+    sig[3] ^= 0x40
+    return t.Approval(a.validator, bytes(sig))
+
+
+def _admit_zone_taken(s: Scene) -> bytes:
+    s.do(s.v1, admit(s.stranger, s.v0, s.v1, s.v2, zones=("CH-2",), name="Autre"))
+    return _admit(s)
+
+
+ADMIT_CASES = [
+    case("two-of-four", Result.INSUFFICIENT_APPROVALS, lambda s: _admit(s, s.v0, s.v1)),
+    case("one-of-four", Result.INSUFFICIENT_APPROVALS, lambda s: _admit(s, s.v3)),
+    case("no-approvals", Result.INSUFFICIENT_APPROVALS, _admit_approvals),
+    case("two-plus-a-stranger", Result.INSUFFICIENT_APPROVALS, lambda s: _admit(
+        s, s.v0, s.v1, s.stranger)),
+    case("three-plus-a-stranger", Result.INSUFFICIENT_APPROVALS, lambda s: _admit(
+        s, s.v0, s.v1, s.v2, s.stranger)),
+    case("two-plus-a-future-validator", Result.INSUFFICIENT_APPROVALS, lambda s: _admit(
+        s, s.v0, s.v1, s.v4)),
+    case("two-plus-an-issuer", Result.INSUFFICIENT_APPROVALS, lambda s: _admit(
+        s, s.v0, s.v1, s.namur)),
+    case("one-signature-flipped", Result.INSUFFICIENT_APPROVALS, lambda s: _admit_approvals(
+        s, *_good_approvals(s, s.v0, s.v1), _flipped(_approval(s, s.v2)))),
+    case("four-one-signature-flipped", Result.INSUFFICIENT_APPROVALS, lambda s: _admit_approvals(
+        s, *_good_approvals(s, s.v0, s.v1, s.v2), _flipped(_approval(s, s.v3)))),
+    case("approval-of-other-zones", Result.INSUFFICIENT_APPROVALS, lambda s: _admit_approvals(
+        s, *_good_approvals(s, s.v0, s.v1),
+        _approval(s, s.v2, admit(s.charleroi, zones=("CH-1",))))),
+    case("approval-of-other-name", Result.INSUFFICIENT_APPROVALS, lambda s: _admit_approvals(
+        s, *_good_approvals(s, s.v0, s.v1),
+        _approval(s, s.v2, admit(s.charleroi, name="Charleroi-Sud")))),
+    case("approval-of-a-validator-change", Result.INSUFFICIENT_APPROVALS, lambda s: (
+        _admit_approvals(s, *_good_approvals(s, s.v0, s.v1), _approval(s, s.v2, _replace_v3(s))))),
+    case("approval-for-another-chain", Result.INSUFFICIENT_APPROVALS, lambda s: _admit_approvals(
+        s, *_good_approvals(s, s.v0, s.v1), _approval(s, s.v2, chain_id="relance-other"))),
+    case("approval-in-tx-domain", Result.INSUFFICIENT_APPROVALS, lambda s: _admit_approvals(
+        s, *_good_approvals(s, s.v0, s.v1), _approval(s, s.v2, domain=Domain.TX))),
+    case("approval-in-vote-domain", Result.INSUFFICIENT_APPROVALS, lambda s: _admit_approvals(
+        s, *_good_approvals(s, s.v0, s.v1), _approval(s, s.v2, domain=Domain.VOTE))),
+    case("approval-signed-by-another-validator", Result.INSUFFICIENT_APPROVALS,
+         lambda s: _admit_approvals(s, *_good_approvals(s, s.v0, s.v1),
+                                    t.Approval(pk(s.v2), _approval(s, s.v3).signature))),
+    case("same-validator-twice", Result.DUPLICATE_ENTRY, lambda s: _admit(s, s.v0, s.v0, s.v1)),
+    case("four-with-one-twice", Result.DUPLICATE_ENTRY, lambda s: _admit(
+        s, s.v0, s.v1, s.v2, s.v2)),
+    case("zone-of-namur", Result.INVALID_ZONE, lambda s: _admit(s, zones=("NA-1",))),
+    case("one-zone-of-liege", Result.INVALID_ZONE, lambda s: _admit(s, zones=("CH-1", "LG-1"))),
+    case("zone-admitted-before", Result.INVALID_ZONE, _admit_zone_taken),
+    case("issuer-key", Result.ACCOUNT_EXISTS, lambda s: _admit(s, issuer=s.namur)),
+    case("other-issuer-key", Result.ACCOUNT_EXISTS, lambda s: _admit(s, issuer=s.liege)),
+    case("bank-key", Result.ACCOUNT_EXISTS, lambda s: _admit(s, issuer=s.bank)),
+    case("merchant-key", Result.ACCOUNT_EXISTS, lambda s: _admit(s, issuer=s.bakery)),
+    case("auditor-key", Result.ACCOUNT_EXISTS, lambda s: _admit(s, issuer=s.auditor)),
+    case("holder-key", Result.ACCOUNT_EXISTS, lambda s: _admit(s, issuer=s.alice)),
+    case("bearer-voucher-key", Result.ACCOUNT_EXISTS, lambda s: _admit(s, issuer=s.voucher)),
+    case("blank-name", Result.INVALID_FIELD, lambda s: _admit(s, name="  ")),
+    case("empty-name", Result.INVALID_FIELD, lambda s: _admit(s, name="")),
+    case("control-char-name", Result.INVALID_FIELD, lambda s: _admit(s, name="Char\nleroi")),
+    case("blank-territory", Result.INVALID_FIELD, lambda s: _admit(s, territory=" ")),
+    case("no-zones", Result.INVALID_FIELD, lambda s: _admit(s, zones=())),
+    case("empty-zone", Result.INVALID_FIELD, lambda s: _admit(s, zones=("",))),
+    case("spaced-zone", Result.INVALID_FIELD, lambda s: _admit(s, zones=("CH 1",))),
+    case("dash-first-zone", Result.INVALID_FIELD, lambda s: _admit(s, zones=("-CH",))),
+    case("duplicate-zone", Result.DUPLICATE_ENTRY, lambda s: _admit(
+        s, zones=("CH-1", "CH-2", "CH-1"))),
+    case("257-zones", Result.MALFORMED, lambda s: _admit(
+        s, zones=tuple(f"CH-{n}" for n in range(limits.ZONES_PER_ISSUER_MAX + 1)))),
+    case("65-approvals", Result.MALFORMED, lambda s: _admit_approvals(
+        s, *(_approval(s, s.v0),) * (limits.VALIDATORS_MAX + 1))),
+]  # fmt: skip
+
+
+# --- change_validators ----------------------------------------------------------------------
+
+
+def _change(s: Scene, by: tuple[Signer, ...] = (), **kw: object) -> bytes:
+    return s.tx(s.v0, _replace_v3(s, *by, **kw))  # type: ignore[arg-type]
+
+
+def _change_set(s: Scene, *entries: t.ValidatorEntry) -> bytes:
+    return _change(s, entries=entries)
+
+
+def _change_pending(s: Scene) -> bytes:
+    s.do(s.v0, _replace_v3(s, delay=5))
+    other = (entry(s.v0), entry(s.v1), entry(s.v2), entry(s.v5))
+    return s.tx(s.v1, _replace_v3(s, s.v1, s.v2, s.v3, entries=other))
+
+
+def _change_approvals(s: Scene, *approvals: t.Approval) -> bytes:
+    return s.tx(s.v0, replace(_replace_v3(s), approvals=approvals))
+
+
+CHANGE_CASES = [
+    case("effective-next-block", Result.INVALID_HEIGHT, lambda s: _change(s, delay=0)),
+    case("effective-one-after-next", Result.INVALID_HEIGHT, lambda s: _change(s, delay=1)),
+    case("effective-in-the-past", Result.INVALID_HEIGHT, lambda s: _change(s, delay=-2)),
+    case("effective-at-genesis", Result.INVALID_HEIGHT, lambda s: _change(s, delay=-H - 1)),
+    case("effective-too-far", Result.INVALID_HEIGHT, lambda s: _change(
+        s, delay=limits.GOVERNANCE_DELAY_MAX_BLOCKS + 1)),
+    case("effective-int64-max", Result.INVALID_HEIGHT, lambda s: _change(
+        s, delay=2**63 - 1 - H - 1)),
+    case("second-change-while-pending", Result.VALIDATOR_CHANGE_PENDING, _change_pending),
+    case("empty-set", Result.INVALID_VALIDATOR_SET, _change_set),
+    case("duplicated-key", Result.INVALID_VALIDATOR_SET, lambda s: _change_set(
+        s, entry(s.v0), entry(s.v1), entry(s.v1, name="again"))),
+    case("zero-power", Result.INVALID_VALIDATOR_SET, lambda s: _change_set(
+        s, entry(s.v0), entry(s.v1), entry(s.v2, power=0))),
+    case("negative-power", Result.INVALID_VALIDATOR_SET, lambda s: _change_set(
+        s, entry(s.v0), entry(s.v1, power=-1))),
+    case("power-over-max", Result.INVALID_VALIDATOR_SET, lambda s: _change_set(
+        s, entry(s.v0, power=limits.VALIDATOR_POWER_MAX + 1))),
+    case("role-merchant", Result.INVALID_VALIDATOR_SET, lambda s: _change_set(
+        s, entry(s.v0), entry(s.v1, role="merchant"))),
+    case("role-empty", Result.INVALID_VALIDATOR_SET, lambda s: _change_set(
+        s, entry(s.v0, role=""))),
+    case("role-capitalised", Result.INVALID_VALIDATOR_SET, lambda s: _change_set(
+        s, entry(s.v0, role="Commune"))),
+    case("blank-name", Result.INVALID_VALIDATOR_SET, lambda s: _change_set(
+        s, entry(s.v0, name=" "))),
+    case("two-of-four", Result.INSUFFICIENT_APPROVALS, lambda s: _change(s, by=(s.v0, s.v1))),
+    case("two-plus-the-newcomer", Result.INSUFFICIENT_APPROVALS, lambda s: _change(
+        s, by=(s.v0, s.v1, s.v4))),
+    case("one-signature-flipped", Result.INSUFFICIENT_APPROVALS, lambda s: _change_approvals(
+        s, *(_approval(s, v, _replace_v3(s)) for v in (s.v0, s.v1)),
+        _flipped(_approval(s, s.v2, _replace_v3(s))))),
+    case("approval-of-another-height", Result.INSUFFICIENT_APPROVALS, lambda s: _change_approvals(
+        s, *(_approval(s, v, _replace_v3(s)) for v in (s.v0, s.v1)),
+        _approval(s, s.v2, _replace_v3(s, delay=3)))),
+    case("approval-of-an-admission", Result.INSUFFICIENT_APPROVALS, lambda s: _change_approvals(
+        s, *(_approval(s, v, _replace_v3(s)) for v in (s.v0, s.v1)), _approval(s, s.v2))),
+    case("same-validator-twice", Result.DUPLICATE_ENTRY, lambda s: _change(
+        s, by=(s.v0, s.v1, s.v1, s.v2))),
+    case("65-validators", Result.MALFORMED, lambda s: _change_set(
+        s, *(entry(signer(f"many{n}")) for n in range(limits.VALIDATORS_MAX + 1)))),
+]  # fmt: skip
+
 RULE_CASES = {
     t.Kind.REGISTER_MERCHANT: REGISTER_CASES,
     t.Kind.UPDATE_MERCHANT: UPDATE_CASES,
@@ -758,6 +1115,9 @@ RULE_CASES = {
     t.Kind.SETTLE: SETTLE_CASES,
     t.Kind.CLOSE_CAMPAIGN: CLOSE_CASES,
     t.Kind.WITHDRAW: WITHDRAW_CASES,
+    t.Kind.EVIDENCE: EVIDENCE_CASES,
+    t.Kind.ADMIT_ISSUER: ADMIT_CASES,
+    t.Kind.CHANGE_VALIDATORS: CHANGE_CASES,
 }
 ALL_RULE_CASES = [
     pytest.param(*p.values, id=f"{kind.name.lower()}-{p.id}")

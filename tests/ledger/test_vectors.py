@@ -11,6 +11,7 @@ test ``World`` (its own genesis and keys) and the public ledger API.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any
 import pytest
 
 from node.crypto import digest
+from node.ledger import records as r
 from node.ledger import tx as t
 from node.ledger.codes import Result
 from tests.ledger.invariants import check_invariants
@@ -49,8 +51,11 @@ def test_tool_and_world_share_keys_and_genesis() -> None:
     w = World()
     assert make_vectors.genesis() == w.genesis
     assert make_vectors.CHAIN_ID == CHAIN_ID
-    for name in ("bank", "namur", "liege", "alice", "bakery", "voucher"):
+    for name in ("bank", "namur", "liege", "alice", "bakery", "voucher", "charleroi"):
         assert make_vectors.pk(name) == signer(name).public_key
+    assert tuple(make_vectors.pk(f"validator{n}") for n in range(4)) == tuple(
+        v.public_key for v in w.validators
+    )
 
 
 # --- encodings ----------------------------------------------------------------------------
@@ -96,6 +101,7 @@ def test_transitions_replay_on_the_test_world(files: dict[str, Any]) -> None:
     for step in data["steps"]:
         where = f"step {step['step']} ({step['label']})"
         assert w.root().hex() == step["pre_root"], where
+        assert w.next_height == step["height"], where
         w.time_ms = step["time_ms"]
         outcome = w.apply(bytes.fromhex(step["tx"]))
         (result,) = outcome.outcomes
@@ -120,10 +126,36 @@ def test_transitions_cover_the_story(files: dict[str, Any]) -> None:
         t.Kind.REGISTER_MERCHANT, t.Kind.CREATE_CAMPAIGN, t.Kind.FUND, t.Kind.ALLOCATE,
         t.Kind.PAY, t.Kind.PAY_AUTHORIZED, t.Kind.SWEEP, t.Kind.REFUND, t.Kind.TRANSFER,
         t.Kind.REDEEM, t.Kind.SETTLE, t.Kind.CLOSE_CAMPAIGN, t.Kind.WITHDRAW,
+        t.Kind.EVIDENCE, t.Kind.ADMIT_ISSUER, t.Kind.CHANGE_VALIDATORS,
     } <= kinds  # fmt: skip
     rejected = {step["result"] for step in steps} - {"OK"}
     assert len(rejected) >= 10
     assert rejected <= {code.name for code in Result}
+    assert {
+        "EVIDENCE_KNOWN", "EVIDENCE_INVALID", "INSUFFICIENT_APPROVALS", "INVALID_HEIGHT",
+        "VALIDATOR_CHANGE_PENDING", "NOT_AUTHORIZED",
+    } <= rejected  # fmt: skip
+    # Heights: a rejected step does not commit, so the next one runs at the same height.
+    for before, after in itertools.pairwise(steps):
+        grew = 1 if before["result"] == "OK" else 0
+        assert after["height"] == before["height"] + grew, after["label"]
+
+
+def test_transitions_end_with_the_new_validator_set(files: dict[str, Any]) -> None:
+    w = World()
+    for step in files["transitions.json"]["steps"]:
+        w.time_ms = step["time_ms"]
+        w.apply(bytes.fromhex(step["tx"]))
+    record = w.validators_record()
+    keys = [v.public_key for v in record.current]
+    assert keys == [signer(f"validator{n}").public_key for n in (0, 1, 2, 4)]
+    assert (record.pending, record.pending_height) == ((), 0)
+    for name, zones in (("charleroi", ("CH-1", "CH-2")), ("mons", ("MO-1",))):
+        issuer = w.issuer(signer(name).public_key)
+        assert issuer is not None and issuer.zones == zones
+    evidence = [k for k in w.view.items() if k[:1] == r.Prefix.EVIDENCE.value]
+    assert len(evidence) == 4
+    check_invariants(w.view.items())
 
 
 def test_transitions_end_with_empty_escrow(files: dict[str, Any]) -> None:

@@ -14,7 +14,7 @@ from node.genesis import Genesis, GenesisAccount, GenesisIssuer, GenesisValidato
 from node.ledger import records as r
 from node.ledger import tx as t
 from node.ledger.codes import Result
-from node.ledger.execute import BlockExecutor, BlockOutcome, execute_block
+from node.ledger.execute import VALIDATOR_KINDS, BlockExecutor, BlockOutcome, execute_block
 from node.ledger.genesis import initial_state
 from node.ledger.state import DictView
 from node.state_tree import StateTree
@@ -40,17 +40,20 @@ class World:
     auditor: Signer = field(default_factory=lambda: signer("auditor"))
     time_ms: int = T0_MS
     height: int = 0
-    sequences: dict[bytes, int] = field(default_factory=dict)
+    sequences: dict[bytes, int] = field(default_factory=dict)  # accounts' next sequences
+    # validator node keys' next sequences (evidence and governance: a separate counter)
+    node_sequences: dict[bytes, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self.validators = validator_signers()
         self.genesis = Genesis(
             chain_id=CHAIN_ID,
             genesis_time_ms=T0_MS,
             limits=ProtocolLimits(),
             bank=GenesisAccount("Banque Test", self.bank.public_key),
             validators=tuple(
-                GenesisValidator(f"v{n}", "commune", signer(f"validator{n}").public_key, 1)
-                for n in range(4)
+                GenesisValidator(f"v{n}", "commune", v.public_key, 1)
+                for n, v in enumerate(self.validators)
             ),
             issuers=(
                 GenesisIssuer("Namur", "Ville de Namur", self.namur.public_key, ("NA-1", "NA-2")),
@@ -63,27 +66,52 @@ class World:
 
     # --- building transactions ----------------------------------------------------
 
+    def _counters(self, kind: t.Kind) -> dict[bytes, int]:
+        return self.node_sequences if kind in VALIDATOR_KINDS else self.sequences
+
+    def next_sequence(self, who: Signer | bytes, kind: t.Kind) -> int:
+        """``who``'s next sequence for a transaction of ``kind``, as this World tracks it.
+
+        Accounts have one sequence; a validator node key has its own for the
+        validator kinds, whatever other role the same key has.
+        """
+        return self._counters(kind).get(_pk_of(who), 0)
+
     def sign(self, who: Signer, payload: t.Payload, sequence: int | None = None) -> bytes:
         """Sign ``payload`` by ``who`` with its next sequence (or the one given)."""
-        seq = self.sequences.get(who.public_key, 0) if sequence is None else sequence
+        seq = self.next_sequence(who, payload.KIND) if sequence is None else sequence
         return t.Tx(CHAIN_ID, who.public_key, seq, payload).sign(who).encode()
 
     # --- applying ---------------------------------------------------------------------
 
+    @property
+    def next_height(self) -> int:
+        """The height of the next block (genesis is height 0)."""
+        return self.height + 1
+
+    def executor(self) -> BlockExecutor:
+        """An executor for the next block (its height and time); changes nothing by itself."""
+        return BlockExecutor(self.view, self.time_ms, self.next_height)
+
     def check(self, data: bytes) -> Result:
         """The result ``data`` would get in the next block; changes nothing."""
-        return BlockExecutor(self.view, self.time_ms).execute(data).result
+        return self.executor().execute(data).result
 
     def apply(self, *txs: bytes) -> BlockOutcome:
-        """Apply one block holding ``txs`` if every one applies; else change nothing."""
-        outcome = execute_block(self.view, self.time_ms, txs)
+        """Apply one block holding ``txs`` if every one applies; else change nothing.
+
+        A rejected block is not committed: the height stays, so the next block
+        (at the same height) starts from the same state.
+        """
+        outcome = execute_block(self.view, self.time_ms, txs, height=self.next_height)
         if outcome.all_ok:
             self.view.apply(outcome.writes)
             self.tree.update(outcome.writes)
             self.height += 1
             for o in outcome.outcomes:
-                if o.sender is not None:
-                    self.sequences[o.sender] = self.sequences.get(o.sender, 0) + 1
+                if o.sender is not None and o.kind is not None:
+                    counters = self._counters(o.kind)
+                    counters[o.sender] = counters.get(o.sender, 0) + 1
         return outcome
 
     def do(self, who: Signer, payload: t.Payload) -> Result:
@@ -100,7 +128,7 @@ class World:
         """An independent World in the same state (same keys, clock, height, sequences)."""
         other = World(
             self.bank, self.namur, self.liege, self.auditor,
-            self.time_ms, self.height, dict(self.sequences),
+            self.time_ms, self.height, dict(self.sequences), dict(self.node_sequences),
         )  # fmt: skip
         other.view = DictView(self.view.items())
         other.tree = StateTree.from_items(other.view.items().items())
@@ -108,11 +136,12 @@ class World:
 
     def sign_block(self, *steps: tuple[Signer, t.Payload]) -> list[bytes]:
         """Sign several transactions for one block, each sender's sequences consecutive."""
-        next_seq: dict[bytes, int] = {}
+        next_seq: dict[tuple[bool, bytes], int] = {}
         out = []
         for who, payload in steps:
-            seq = next_seq.get(who.public_key, self.sequences.get(who.public_key, 0))
-            next_seq[who.public_key] = seq + 1
+            counter = (payload.KIND in VALIDATOR_KINDS, who.public_key)
+            seq = next_seq.get(counter, self.next_sequence(who, payload.KIND))
+            next_seq[counter] = seq + 1
             out.append(self.sign(who, payload, sequence=seq))
         return out
 
@@ -138,6 +167,15 @@ class World:
     def payout(self, payout_id: bytes) -> r.Payout | None:
         return self.read(r.payout_key(payout_id), r.Payout.decode)
 
+    def validators_record(self) -> r.Validators:
+        found = self.read(r.validators_key(), r.Validators.decode)
+        assert found is not None, "the state has no validator set"
+        return found
+
+    def node_sequence(self, who: Signer | bytes) -> int:
+        """A validator node key's sequence (evidence and governance senders)."""
+        return self.counter(r.node_key(_pk_of(who)))
+
     def counter(self, key: bytes) -> int:
         found = self.read(key, r.Counter.decode)
         return 0 if found is None else found.value
@@ -150,6 +188,14 @@ class World:
         writes = {key: None if record is None else record.encode()}
         self.view.apply(writes)
         self.tree.update(writes)
+
+
+VALIDATOR_COUNT = 4
+
+
+def validator_signers(n: int = VALIDATOR_COUNT) -> tuple[Signer, ...]:
+    """The genesis validators' node keys: ``validator0`` .. ``validator{n-1}``, power 1 each."""
+    return tuple(signer(f"validator{i}") for i in range(n))
 
 
 def holder_keys(n: int, prefix: str = "holder") -> list[Signer]:

@@ -1,0 +1,279 @@
+"""The fold: committed transactions in, per-issuer analytics events out.
+
+Every transaction in a finalised block was applied by the ledger, so the
+fold trusts payloads and never re-checks rules. It keeps just enough state to
+place each euro: the merchants' zones and categories, each campaign's issuer,
+each (campaign, holder) pot with the holder zone recorded at allocation, and
+the merchants' balances as FIFO lots that remember the round they were
+received in (1: paid by a holder; n + 1: transferred from a round-n lot).
+
+Lots are a convention (first in, first out), not ledger state: merchant
+units are fungible. Their totals always equal the merchants' balances.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from node.ledger import tx as t
+
+
+@dataclass(frozen=True, slots=True)
+class MerchantInfo:
+    issuer: bytes
+    zone: str
+    category: str
+    auto_redeem: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Allocated:
+    campaign: str
+    holder: bytes
+    zone: str
+    cents: int
+    time_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Spent:
+    """A holder paid a merchant (``pay`` or ``pay_authorized``)."""
+
+    campaign: str
+    holder: bytes
+    holder_zone: str
+    merchant: bytes
+    merchant_zone: str
+    category: str
+    cents: int
+    time_ms: int
+    local: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Refunded:
+    campaign: str
+    holder: bytes
+    merchant: bytes
+    cents: int
+    time_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Piece:
+    """Part of a lot taken by a transfer or a redemption."""
+
+    campaign: str
+    round: int
+    cents: int
+    age_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Moved:
+    """Merchant to merchant (``transfer``) in the issuer's units."""
+
+    sender: bytes
+    sender_category: str
+    receiver: bytes
+    receiver_category: str
+    receiver_zone: str
+    local: bool
+    cents: int
+    time_ms: int
+    pieces: tuple[Piece, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Redeemed:
+    """Units burnt into a payout (``redeem``, or a payment to an auto-redeeming merchant)."""
+
+    merchant: bytes
+    cents: int
+    time_ms: int
+    pieces: tuple[Piece, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Returned:
+    """Unspent holder balances returned to the budget when a campaign closed."""
+
+    campaign: str
+    cents: int
+    time_ms: int
+
+
+Event = Allocated | Spent | Refunded | Moved | Redeemed | Returned
+
+
+@dataclass(slots=True)
+class Pot:
+    """One holder's pot in one campaign."""
+
+    zone: str
+    allocated_ms: int
+    allocated_cents: int = 0
+    balance_cents: int = 0
+    first_spend_ms: int | None = None
+    moved_out: bool = False  # swept into an app wallet or reissued
+
+
+@dataclass(slots=True)
+class Lot:
+    campaign: str
+    round: int
+    cents: int
+    received_ms: int
+
+
+@dataclass(slots=True)
+class IssuerHistory:
+    """What one issuer's analytics are computed from."""
+
+    zones: tuple[str, ...]
+    campaigns: dict[str, str] = field(default_factory=dict)  # code -> name
+    events: list[Event] = field(default_factory=list)
+    pots: dict[tuple[str, bytes], Pot] = field(default_factory=dict)
+
+
+class Tracker:
+    """The fold's state. One writer: the index (see ``node.analytics.index``)."""
+
+    def __init__(self, issuers: Iterable[tuple[bytes, tuple[str, ...]]]) -> None:
+        self.histories: dict[bytes, IssuerHistory] = {
+            bytes(key): IssuerHistory(tuple(zones)) for key, zones in issuers
+        }
+        self.merchants: dict[bytes, MerchantInfo] = {}
+        self.campaign_issuer: dict[str, bytes] = {}
+        self.lots: dict[tuple[bytes, bytes], deque[Lot]] = {}
+
+    # --- the fold ---------------------------------------------------------------------
+
+    def apply(self, signed: t.SignedTx, time_ms: int) -> None:
+        """Fold one committed transaction at its block time."""
+        sender, p = bytes(signed.tx.sender), signed.tx.payload
+        match p:
+            case t.RegisterMerchant() | t.UpdateMerchant():
+                known = self.merchants.get(p.merchant)
+                issuer = known.issuer if known is not None else sender
+                self.merchants[p.merchant] = MerchantInfo(issuer, p.zone, p.category, p.auto_redeem)
+            case t.CreateCampaign():
+                self.campaign_issuer[p.campaign] = sender
+                self._history(sender).campaigns[p.campaign] = p.name
+            case t.Allocate():
+                self._allocate(p, time_ms)
+            case t.Pay():
+                self._pay(p.campaign, sender, p.merchant, p.amount_cents, time_ms)
+            case t.PayAuthorized():
+                auth = p.authorization
+                self._pay(auth.campaign, auth.holder, sender, p.amount_cents, time_ms)
+            case t.Sweep():
+                self._move_pot(p.campaign, sender, p.to)
+            case t.Reissue():
+                self._move_pot(p.campaign, p.lost, p.replacement)
+            case t.Refund():
+                self._refund(p, sender, time_ms)
+            case t.Transfer():
+                self._transfer(p, sender, time_ms)
+            case t.Redeem():
+                pieces = self._take(sender, p.issuer, p.amount_cents, time_ms)
+                self._history(p.issuer).events.append(
+                    Redeemed(sender, p.amount_cents, time_ms, pieces)
+                )
+            case t.CloseCampaign():
+                self._close(p.campaign, time_ms)
+            case t.AdmitIssuer():
+                self.histories.setdefault(p.issuer, IssuerHistory(tuple(p.zones)))
+            case _:
+                pass
+
+    def _history(self, issuer: bytes) -> IssuerHistory:
+        return self.histories.setdefault(bytes(issuer), IssuerHistory(()))
+
+    def _allocate(self, p: t.Allocate, time_ms: int) -> None:
+        history = self._history(self.campaign_issuer[p.campaign])
+        for a in p.allocations:
+            pot = history.pots.setdefault((p.campaign, a.holder), Pot(a.zone, time_ms))
+            pot.allocated_cents += a.amount_cents
+            pot.balance_cents += a.amount_cents
+            history.events.append(Allocated(p.campaign, a.holder, a.zone, a.amount_cents, time_ms))
+
+    def _pay(self, campaign: str, holder: bytes, merchant: bytes, cents: int, time_ms: int) -> None:
+        issuer = self.campaign_issuer[campaign]
+        history = self._history(issuer)
+        info = self.merchants[merchant]
+        pot = history.pots[(campaign, holder)]
+        pot.balance_cents -= cents
+        if pot.first_spend_ms is None:
+            pot.first_spend_ms = time_ms
+        local = info.zone in history.zones
+        history.events.append(
+            Spent(campaign, holder, pot.zone, merchant, info.zone, info.category, cents, time_ms,
+                  local)
+        )  # fmt: skip
+        if info.auto_redeem:
+            piece = Piece(campaign, 1, cents, 0)
+            history.events.append(Redeemed(merchant, cents, time_ms, (piece,)))
+        else:
+            self.lots.setdefault((merchant, issuer), deque()).append(
+                Lot(campaign, 1, cents, time_ms)
+            )
+
+    def _move_pot(self, campaign: str, source: bytes, target: bytes) -> None:
+        history = self._history(self.campaign_issuer[campaign])
+        pot = history.pots[(campaign, source)]
+        moved, pot.balance_cents, pot.moved_out = pot.balance_cents, 0, True
+        receiver = history.pots.setdefault((campaign, target), Pot(pot.zone, pot.allocated_ms))
+        receiver.balance_cents += moved
+
+    def _refund(self, p: t.Refund, merchant: bytes, time_ms: int) -> None:
+        issuer = self.campaign_issuer[p.campaign]
+        history = self._history(issuer)
+        self._take(merchant, issuer, p.amount_cents, time_ms)
+        history.pots[(p.campaign, p.holder)].balance_cents += p.amount_cents
+        history.events.append(Refunded(p.campaign, p.holder, merchant, p.amount_cents, time_ms))
+
+    def _transfer(self, p: t.Transfer, sender: bytes, time_ms: int) -> None:
+        history = self._history(p.issuer)
+        pieces = self._take(sender, p.issuer, p.amount_cents, time_ms)
+        lots = self.lots.setdefault((p.to, p.issuer), deque())
+        for piece in pieces:
+            lots.append(Lot(piece.campaign, piece.round + 1, piece.cents, time_ms))
+        source, target = self.merchants[sender], self.merchants[p.to]
+        history.events.append(
+            Moved(sender, source.category, p.to, target.category, target.zone,
+                  target.zone in history.zones, p.amount_cents, time_ms, pieces)
+        )  # fmt: skip
+
+    def _take(self, merchant: bytes, issuer: bytes, cents: int, time_ms: int) -> tuple[Piece, ...]:
+        """Consume ``cents`` of the merchant's lots of ``issuer``, oldest first."""
+        lots = self.lots.get((bytes(merchant), bytes(issuer)))
+        pieces: list[Piece] = []
+        left = cents
+        while left > 0:
+            if not lots:
+                raise RuntimeError("a merchant spent more than its lots: the fold is broken")
+            lot = lots[0]
+            taken = min(left, lot.cents)
+            pieces.append(Piece(lot.campaign, lot.round, taken, time_ms - lot.received_ms))
+            lot.cents -= taken
+            left -= taken
+            if lot.cents == 0:
+                lots.popleft()
+        return tuple(pieces)
+
+    def _close(self, campaign: str, time_ms: int) -> None:
+        history = self._history(self.campaign_issuer[campaign])
+        returned = 0
+        for (code, _), pot in history.pots.items():
+            if code == campaign:
+                returned += pot.balance_cents
+                pot.balance_cents = 0
+        history.events.append(Returned(campaign, returned, time_ms))
+
+    # --- checks -------------------------------------------------------------------------
+
+    def lot_cents(self, merchant: bytes, issuer: bytes) -> int:
+        return sum(lot.cents for lot in self.lots.get((merchant, issuer), ()))

@@ -1,0 +1,431 @@
+"""Dashboards served by the node: server-rendered (jinja2), a little JavaScript.
+
+Pages, each for one role (the role is read from the ledger, as for the API):
+commune (``/ui/commune``: campaigns and totals, a chart, transactions with
+filters, merchants, CSV export), merchant (``/ui/merchant``), holder
+(``/ui/holder``; a paper voucher reaches it through ``/b/<balance code>``),
+auditor (``/ui/auditor``; the bank sees it too). ``/ui/login`` takes a
+wallet token once (a login link cannot be replayed) and keeps it in an
+HttpOnly, SameSite=Strict cookie. ``static/live.js`` listens to the event
+stream and refreshes the page's live region after each visible commit.
+
+The chart is a small SVG drawn here on the server (no chart library to pin
+or ship); the same numbers are in the table next to it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import jinja2
+from aiohttp import web
+
+from node import limits
+from node.api import fmt, tokens, views
+from node.api import models as m
+from node.api.access import BALANCE_COOKIE, TOKEN_COOKIE, Role, Scope, Viewer, role_of
+from node.api.core import Api, parse_kinds
+from node.api.problems import ApiError
+from node.ledger import records as r
+from node.ledger import tx as t
+
+STATIC_DIR: Final = Path(__file__).parent / "static"
+LANG_COOKIE: Final = "relance_lang"
+HOME_OF: Final = {
+    Role.HOLDER: "/ui/holder",
+    Role.MERCHANT: "/ui/merchant",
+    Role.ISSUER: "/ui/commune",
+    Role.AUDITOR: "/ui/auditor",
+    Role.BANK: "/ui/auditor",
+}
+PAGE_ITEMS: Final = 50
+
+_env = jinja2.Environment(
+    loader=jinja2.PackageLoader("node.api", "templates"),
+    autoescape=jinja2.select_autoescape(["html"]),
+    undefined=jinja2.StrictUndefined,
+)
+_env.filters["money"] = fmt.money
+_env.filters["group"] = fmt.group
+_env.filters["date"] = fmt.date
+_env.filters["datetime"] = fmt.datetime_text
+_env.filters["short"] = fmt.short_key
+_env.filters["iso"] = fmt.iso
+
+_Page = Callable[[Api, web.Request, Viewer, fmt.Lang], Awaitable[web.StreamResponse]]
+
+
+def add_routes(app: web.Application, api: Api) -> None:
+    def bind(
+        page: _Page, roles: frozenset[Role]
+    ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            return await _guard_page(api, request, page, roles)
+
+        return handle
+
+    def with_api(
+        fn: Callable[[Api, web.Request], Awaitable[web.StreamResponse]],
+    ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            return await fn(api, request)
+
+        return handle
+
+    app.router.add_get("/", _to_ui)
+    app.router.add_get("/ui", with_api(_home))
+    app.router.add_get("/ui/login", with_api(login))
+    app.router.add_post("/ui/login", with_api(login))
+    app.router.add_get("/ui/logout", logout)
+    app.router.add_get("/b/{code}", with_api(balance_code))
+    app.router.add_get("/ui/holder", bind(holder_page, frozenset(Role)))
+    app.router.add_get("/ui/merchant", bind(merchant_page, frozenset({Role.MERCHANT})))
+    app.router.add_get("/ui/commune", bind(commune_page, frozenset({Role.ISSUER})))
+    app.router.add_get("/ui/commune/transactions.csv", bind(commune_csv, frozenset({Role.ISSUER})))
+    app.router.add_get("/ui/auditor", bind(auditor_page, frozenset({Role.AUDITOR, Role.BANK})))
+    app.router.add_static("/ui/static", STATIC_DIR, show_index=False)
+
+
+def language(request: web.Request) -> fmt.Lang:
+    asked = request.query.get("lang") or request.cookies.get(LANG_COOKIE)
+    if asked in fmt.LANGS:
+        return "en" if asked == "en" else "fr"
+    accept = request.headers.get("Accept-Language", "fr").lower()
+    return "en" if accept.startswith("en") else "fr"
+
+
+def render(
+    request: web.Request, lang: fmt.Lang, template: str, status: int = 200, **context: object
+) -> web.Response:
+    def t(key: str) -> str:
+        return fmt.translate(lang, key)
+
+    html = _env.get_template(template).render(
+        t=t, lang=lang, other_lang="en" if lang == "fr" else "fr", path=request.path, **context
+    )
+    response = web.Response(text=html, content_type="text/html", status=status)
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "frame-ancestors 'none'"
+    )
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    if "lang" in request.query and request.query["lang"] in fmt.LANGS:
+        response.set_cookie(LANG_COOKIE, lang, samesite="Strict", max_age=365 * 86_400)
+    return response
+
+
+def redirect(location: str) -> web.Response:
+    return web.Response(status=303, headers={"Location": location, "Cache-Control": "no-store"})
+
+
+async def _to_ui(request: web.Request) -> web.StreamResponse:
+    return redirect("/ui")
+
+
+async def _home(api: Api, request: web.Request) -> web.StreamResponse:
+    try:
+        viewer = api.viewer(request)
+    except ApiError:
+        viewer = None
+    if viewer is None:
+        return redirect("/ui/login")
+    return redirect(HOME_OF[viewer.role] if viewer.scope is Scope.ACCOUNT else "/ui/holder")
+
+
+async def _guard_page(
+    api: Api, request: web.Request, page: _Page, roles: frozenset[Role]
+) -> web.StreamResponse:
+    lang = language(request)
+    try:
+        viewer = api.viewer(request)
+    except ApiError as error:
+        return _login_form(request, lang, error.detail, 401)
+    if viewer is None:
+        return _login_form(request, lang, None, 200)
+    if viewer.role not in roles or (viewer.scope is Scope.BALANCE and page is not holder_page):
+        return render(request, lang, "forbidden.html", 403, viewer=viewer)
+    return await page(api, request, viewer, lang)
+
+
+# --- logging in -----------------------------------------------------------------------------
+
+
+def _login_form(
+    request: web.Request, lang: fmt.Lang, error: str | None, status: int
+) -> web.Response:
+    return render(request, lang, "login.html", status, error=error, viewer=None)
+
+
+async def login(api: Api, request: web.Request) -> web.StreamResponse:
+    lang = language(request)
+    token: str | None
+    if request.method == "POST":
+        form = await request.post()
+        value = form.get("token")
+        token = value.strip() if isinstance(value, str) else None
+    else:
+        token = request.query.get("token")
+    if not token:
+        return _login_form(request, lang, None, 200)
+    now = api.now_ms()
+    account = tokens.check_token(token, api.chain_id, api.status.node_key, now)
+    if isinstance(account, tokens.TokenError):
+        return _login_form(request, lang, account.message, 401)
+    if not _first_use(api, tokens.token_id(token), now):
+        return _login_form(request, lang, "this login link was already used: log in again", 401)
+    viewer = Viewer(account, _role(api, account), Scope.ACCOUNT)
+    response = redirect(HOME_OF[viewer.role])
+    response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="Strict", path="/")
+    response.del_cookie(BALANCE_COOKIE, path="/")
+    return response
+
+
+def _role(api: Api, key: bytes) -> Role:
+    return role_of(api.ledger.store, key)
+
+
+def _first_use(api: Api, token_id: bytes, now_ms: int) -> bool:
+    used = api.used_logins
+    while used:
+        oldest, at = next(iter(used.items()))
+        if (
+            now_ms - at <= limits.API_TOKEN_TTL_MAX_MS
+            and len(used) < limits.API_LOGINS_REMEMBERED_MAX
+        ):
+            break
+        del used[oldest]
+    if token_id in used:
+        return False
+    used[token_id] = now_ms
+    return True
+
+
+async def logout(request: web.Request) -> web.StreamResponse:
+    response = redirect("/ui/login")
+    response.del_cookie(TOKEN_COOKIE, path="/")
+    response.del_cookie(BALANCE_COOKIE, path="/")
+    return response
+
+
+async def balance_code(api: Api, request: web.Request) -> web.StreamResponse:
+    code = request.match_info["code"]
+    lang = language(request)
+    voucher = tokens.check_balance_code(code, api.chain_id, api.now_ms())
+    if isinstance(voucher, tokens.TokenError):
+        return _login_form(request, lang, voucher.message, 401)
+    response = redirect("/ui/holder")
+    response.set_cookie(BALANCE_COOKIE, code, httponly=True, samesite="Strict", path="/")
+    response.del_cookie(TOKEN_COOKIE, path="/")
+    return response
+
+
+# --- pages --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """A transaction as one table row, from the reader's side."""
+
+    tx: m.Transaction
+    signed_cents: int  # + received, - sent, 0 neutral
+    counterparty: str
+
+
+def rows(items: list[m.Transaction], me: bytes) -> list[Row]:
+    mine = me.hex()
+    out = []
+    for tx in items:
+        cents = tx.amount_cents or 0
+        if tx.kind in ("pay", "pay_authorized"):
+            sign = 1 if tx.merchant == mine else -1 if tx.holder == mine else 0
+            other = tx.holder if tx.merchant == mine else tx.merchant
+        elif tx.kind == "refund":
+            sign = 1 if tx.holder == mine else -1 if tx.merchant == mine else 0
+            other = tx.merchant if tx.holder == mine else tx.holder
+        elif tx.kind == "transfer":
+            sign = -1 if tx.sender == mine else 1 if tx.merchant == mine else 0
+            other = tx.merchant if tx.sender == mine else tx.sender
+        elif tx.kind == "allocate":
+            sign, other = (1 if tx.holder == mine else 0), tx.sender
+        elif tx.kind in ("redeem",):
+            sign, other = (-1 if tx.sender == mine else 0), ""
+        else:
+            sign, other = 0, tx.sender if tx.sender != mine else ""
+        out.append(Row(tx, sign * cents, other or ""))
+    return out
+
+
+def _campaign_names(api: Api) -> dict[str, r.Campaign]:
+    prefix = r.campaign_key("")
+    return {
+        key[len(prefix) :].decode(): r.Campaign.decode(raw)
+        for key, raw in api.ledger.store.iter_prefix(prefix)
+    }
+
+
+async def holder_page(
+    api: Api, request: web.Request, viewer: Viewer, lang: fmt.Lang
+) -> web.StreamResponse:
+    account = views.account(api.ledger.store, viewer.key)
+    page = api.history(
+        viewer, viewer.key, frozenset(), None, request.query.get("cursor"), PAGE_ITEMS
+    )
+    return render(
+        request, lang, "holder.html", viewer=viewer, account=account,
+        campaigns=_campaign_names(api), rows=rows(page.items, viewer.key),
+        next_cursor=page.next_cursor, height=api.ledger.last_block().height,
+    )  # fmt: skip
+
+
+async def merchant_page(
+    api: Api, request: web.Request, viewer: Viewer, lang: fmt.Lang
+) -> web.StreamResponse:
+    account = views.account(api.ledger.store, viewer.key)
+    page = api.history(
+        viewer, viewer.key, frozenset(), None, request.query.get("cursor"), PAGE_ITEMS
+    )
+    prefix = r.payout_key(b"")
+    payouts = []
+    for key, raw in api.ledger.store.iter_prefix(prefix):
+        p = r.Payout.decode(raw)
+        if p.merchant == viewer.key:
+            payouts.append(views.payout(key[len(prefix) :], p))
+        if len(payouts) >= limits.HTTP_PAGE_ITEMS_MAX:
+            break
+    payouts.sort(key=lambda p: p.created_ms, reverse=True)
+    all_rows = rows(page.items, viewer.key)
+    received = sum(x.signed_cents for x in all_rows if x.tx.kind in ("pay", "pay_authorized"))
+    refunded = -sum(x.signed_cents for x in all_rows if x.tx.kind == "refund")
+    issuers = {key.hex(): r.Issuer.decode(raw).name for key, raw in _issuers(api)}
+    return render(
+        request, lang, "merchant.html", viewer=viewer, account=account, rows=all_rows,
+        next_cursor=page.next_cursor, payouts=payouts, received=received, refunded=refunded,
+        issuers=issuers, height=api.ledger.last_block().height,
+    )  # fmt: skip
+
+
+def _issuers(api: Api) -> list[tuple[bytes, bytes]]:
+    prefix = r.issuer_key(b"")
+    return [(key[len(prefix) :], raw) for key, raw in api.ledger.store.iter_prefix(prefix)]
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    label: str
+    spent: int
+    outstanding: int
+    budget: int
+    y: int
+    spent_w: float
+    outstanding_w: float
+    budget_w: float
+
+
+def chart(campaigns: list[m.Campaign], width: float = 560.0) -> list[Bar]:
+    top = max([c.spent_cents + c.outstanding_cents + c.budget_cents for c in campaigns] or [1]) or 1
+    bars = []
+    for n, c in enumerate(campaigns):
+        scale = width / top
+        bars.append(
+            Bar(c.name, c.spent_cents, c.outstanding_cents, c.budget_cents, 28 * n + 4,
+                c.spent_cents * scale, c.outstanding_cents * scale, c.budget_cents * scale)
+        )  # fmt: skip
+    return bars
+
+
+async def commune_page(
+    api: Api, request: web.Request, viewer: Viewer, lang: fmt.Lang
+) -> web.StreamResponse:
+    now = api.ledger.last_block().time_ms
+    campaigns = [
+        views.campaign(code, c, now) for code, c in _campaign_names(api).items()
+        if c.issuer == viewer.key
+    ]  # fmt: skip
+    issuer_raw = api.ledger.store.get(r.issuer_key(viewer.key))
+    issuer = None if issuer_raw is None else r.Issuer.decode(issuer_raw)
+    kinds = parse_kinds(request)
+    chosen_campaign = request.query.get("campaign") or None
+    page = api.history(
+        viewer, viewer.key, kinds, chosen_campaign, request.query.get("cursor"), PAGE_ITEMS
+    )
+    prefix = r.merchant_key(b"")
+    merchants = []
+    for key, raw in api.ledger.store.iter_prefix(prefix):
+        merchant = r.Merchant.decode(raw)
+        if merchant.issuer == viewer.key:
+            merchants.append((key[len(prefix) :].hex(), merchant))
+        if len(merchants) >= limits.HTTP_PAGE_ITEMS_MAX:
+            break
+    query = "&".join(
+        [f"kind={k.name.lower()}" for k in sorted(kinds)]
+        + ([f"campaign={chosen_campaign}"] if chosen_campaign else [])
+    )
+    return render(
+        request, lang, "commune.html", viewer=viewer, issuer=issuer, campaigns=campaigns,
+        bars=chart(campaigns), rows=rows(page.items, viewer.key), next_cursor=page.next_cursor,
+        merchants=merchants, kinds=[k.name.lower() for k in kinds], all_kinds=_KIND_NAMES,
+        chosen_campaign=chosen_campaign, query=query, height=api.ledger.last_block().height,
+    )  # fmt: skip
+
+
+_KIND_NAMES: Final = tuple(k.name.lower() for k in t.Kind)
+CSV_COLUMNS: Final = (
+    "tx_id", "height", "index", "time", "kind", "sender", "holder", "merchant", "campaign",
+    "amount_cents", "memo",
+)  # fmt: skip
+
+
+async def commune_csv(
+    api: Api, request: web.Request, viewer: Viewer, lang: fmt.Lang
+) -> web.StreamResponse:
+    kinds = parse_kinds(request)
+    campaign = request.query.get("campaign") or None
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    cursor: str | None = None
+    written = 0
+    while written < limits.HTTP_CSV_ROWS_MAX:
+        page = api.history(viewer, viewer.key, kinds, campaign, cursor, limits.HTTP_PAGE_ITEMS_MAX)
+        for tx in page.items:
+            writer.writerow([
+                tx.tx_id, tx.height, tx.index, fmt.iso(tx.time_ms), tx.kind, tx.sender,
+                tx.holder or "", tx.merchant or "", tx.campaign or "",
+                "" if tx.amount_cents is None else tx.amount_cents, tx.memo or "",
+            ])  # fmt: skip
+            written += 1
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    return web.Response(
+        text=out.getvalue(),
+        content_type="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="relance-transactions.csv"'},
+    )
+
+
+async def auditor_page(
+    api: Api, request: web.Request, viewer: Viewer, lang: fmt.Lang
+) -> web.StreamResponse:
+    ledger = api.ledger
+    last = ledger.last_block()
+    latest = []
+    for height in range(last.height, max(0, last.height - 10), -1):
+        block = api.block(height)
+        certificate = api.certificate(height)
+        if block is not None and certificate is not None:
+            latest.append(
+                (views.header(block.header, len(block.txs)), views.certificate(certificate))
+            )
+    return render(
+        request, lang, "auditor.html", viewer=viewer, chain_id=api.chain_id, last=last,
+        block_hash=last.block_hash.hex(), state_root=ledger.tree.root().hex(),
+        validators=ledger.validator_set(last.height + 1).validators, latest=latest,
+        mempool=len(ledger.mempool), peers=api.status.peers(), height=last.height,
+    )  # fmt: skip

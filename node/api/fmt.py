@@ -1,0 +1,162 @@
+"""Belgian formats and the dashboards' two languages (French first, English).
+
+Numbers: ``1 234,56 €`` (no-break spaces: a group separator and before the
+sign). Dates: ``29/11/2026`` and ``29/11/2026 14:05`` in Europe/Brussels time.
+Both languages use the Belgian formats; only the words change.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Final, Literal
+from zoneinfo import ZoneInfo
+
+Lang = Literal["fr", "en"]
+LANGS: Final[tuple[Lang, ...]] = ("fr", "en")
+NBSP: Final = "\u00a0"
+BRUSSELS: Final = ZoneInfo("Europe/Brussels")
+
+
+def group(n: int) -> str:
+    """``1234567`` -> ``1 234 567`` (no-break spaces)."""
+    sign = "-" if n < 0 else ""
+    digits = str(abs(n))
+    groups = []
+    while len(digits) > 3:
+        groups.append(digits[-3:])
+        digits = digits[:-3]
+    groups.append(digits)
+    return sign + NBSP.join(reversed(groups))
+
+
+def money(cents: int) -> str:
+    """``123456`` -> ``1 234,56 €``."""
+    sign = "-" if cents < 0 else ""
+    euros, rest = divmod(abs(cents), 100)
+    return f"{sign}{group(euros)},{rest:02d}{NBSP}€"
+
+
+def date(ms: int) -> str:
+    return _local(ms).strftime("%d/%m/%Y")
+
+
+def datetime_text(ms: int) -> str:
+    return _local(ms).strftime("%d/%m/%Y %H:%M")
+
+
+def iso(ms: int) -> str:
+    return _local(ms).isoformat(timespec="seconds")
+
+
+def _local(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC).astimezone(BRUSSELS)
+
+
+def short_key(hex_key: str) -> str:
+    return hex_key[:8] + "…" + hex_key[-4:]
+
+
+MESSAGES: Final[dict[str, tuple[str, str]]] = {
+    # key: (French, English)
+    "app": ("Relance", "Relance"),
+    "skip": ("Aller au contenu", "Skip to content"),
+    "login.title": ("Connexion", "Log in"),
+    "login.intro": (
+        "Collez le jeton imprimé par « relance-wallet login », ou ouvrez le lien de votre lettre.",
+        "Paste the token printed by “relance-wallet login”, or open the link on your letter.",
+    ),
+    "login.token": ("Jeton d'accès", "Access token"),
+    "login.submit": ("Se connecter", "Log in"),
+    "logout": ("Se déconnecter", "Log out"),
+    "lang.switch": ("English", "Français"),
+    "role.holder": ("Bénéficiaire", "Holder"),
+    "role.merchant": ("Commerçant", "Merchant"),
+    "role.issuer": ("Commune", "Commune"),
+    "role.bank": ("Banque", "Bank"),
+    "role.auditor": ("Auditeur", "Auditor"),
+    "account": ("Compte", "Account"),
+    "height": ("Hauteur", "Height"),
+    "balance": ("Solde", "Balance"),
+    "balances": ("Soldes", "Balances"),
+    "history": ("Historique", "History"),
+    "campaign": ("Campagne", "Campaign"),
+    "campaigns": ("Campagnes", "Campaigns"),
+    "amount": ("Montant", "Amount"),
+    "date": ("Date", "Date"),
+    "kind": ("Type", "Kind"),
+    "counterparty": ("Contrepartie", "Counterparty"),
+    "memo": ("Communication", "Memo"),
+    "none": ("Aucune opération pour le moment.", "Nothing yet."),
+    "no_balance": ("Aucun solde.", "No balance."),
+    "valid_until": ("Valable jusqu'au", "Valid until"),
+    "funded": ("Financé", "Funded"),
+    "budget": ("Budget non attribué", "Unallocated budget"),
+    "allocated": ("Attribué", "Allocated"),
+    "spent": ("Dépensé", "Spent"),
+    "refunded": ("Remboursé", "Refunded"),
+    "unspent": ("Non dépensé", "Unspent"),
+    "returned": ("Récupéré", "Returned"),
+    "withdrawn": ("Retiré", "Withdrawn"),
+    "redeemed": ("Converti en euros", "Redeemed"),
+    "settled": ("Versé", "Settled"),
+    "pending": ("En attente", "Pending"),
+    "escrow": ("Provision à la banque", "Escrow at the bank"),
+    "totals": ("Totaux de la commune", "Commune totals"),
+    "chart": ("Dépenses par campagne", "Spending per campaign"),
+    "transactions": ("Opérations", "Transactions"),
+    "filter": ("Filtrer", "Filter"),
+    "all": ("Toutes", "All"),
+    "export": ("Exporter en CSV", "Export as CSV"),
+    "merchants": ("Commerçants", "Merchants"),
+    "name": ("Nom", "Name"),
+    "category": ("Catégorie (NACE)", "Category (NACE)"),
+    "zone": ("Quartier", "Zone"),
+    "status": ("État", "Status"),
+    "active": ("Actif", "Active"),
+    "suspended": ("Suspendu", "Suspended"),
+    "received": ("Paiements reçus", "Payments received"),
+    "transfers": ("Transferts", "Transfers"),
+    "payouts": ("Versements", "Payouts"),
+    "chain": ("Chaîne", "Chain"),
+    "validators": ("Validateurs", "Validators"),
+    "power": ("Poids", "Power"),
+    "blocks": ("Derniers blocs", "Latest blocks"),
+    "block_hash": ("Empreinte", "Hash"),
+    "round": ("Tour", "Round"),
+    "signatures": ("Signatures", "Signatures"),
+    "time": ("Heure du bloc", "Block time"),
+    "state_root": ("Racine d'état", "State root"),
+    "live": ("Mis à jour en direct", "Updated live"),
+    "forbidden": ("Accès refusé", "Access refused"),
+    "forbidden.detail": (
+        "Ce tableau de bord n'est pas celui de votre rôle.",
+        "This dashboard is not the one of your role.",
+    ),
+    "more": ("Plus anciennes", "Older"),
+    "kind.pay": ("Paiement", "Payment"),
+    "kind.pay_authorized": ("Paiement autorisé", "Authorised payment"),
+    "kind.refund": ("Remboursement", "Refund"),
+    "kind.allocate": ("Attribution", "Allocation"),
+    "kind.sweep": ("Regroupement", "Sweep"),
+    "kind.transfer": ("Transfert", "Transfer"),
+    "kind.redeem": ("Conversion", "Redemption"),
+    "kind.settle": ("Versement", "Settlement"),
+    "kind.fund": ("Provision", "Funding"),
+    "kind.withdraw": ("Retrait", "Withdrawal"),
+    "kind.create_campaign": ("Création de campagne", "Campaign created"),
+    "kind.close_campaign": ("Clôture de campagne", "Campaign closed"),
+    "kind.register_merchant": ("Inscription commerçant", "Merchant registered"),
+    "kind.update_merchant": ("Modification commerçant", "Merchant updated"),
+    "kind.suspend_merchant": ("Suspension commerçant", "Merchant suspended"),
+    "kind.reissue": ("Réémission", "Reissue"),
+    "kind.evidence": ("Preuve de faute", "Evidence"),
+    "kind.admit_issuer": ("Admission d'un émetteur", "Issuer admitted"),
+    "kind.change_validators": ("Changement de validateurs", "Validators changed"),
+}
+
+
+def translate(lang: Lang, key: str) -> str:
+    pair = MESSAGES.get(key)
+    if pair is None:
+        return key
+    return pair[0] if lang == "fr" else pair[1]

@@ -1,0 +1,170 @@
+"""The node's HTTP face (aiohttp): the ``/v1`` API, ``/metrics``, the dashboards.
+
+One middleware guards every request, in this order: per-client rate limit
+(429), declared body size (413; aiohttp's ``client_max_size`` enforces it
+while reading too), the handler, then any error as a problem document
+(RFC 9457), the latency metric, and CORS headers only for configured origins
+(CORS is off by default).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Final
+
+from aiohttp import web
+
+from node import limits
+from node.api import analytics_routes, dashboards
+from node.api.core import Api, ApiConfig, NodeStatus
+from node.api.problems import ApiError
+from node.api.routes import OPERATIONS, Operation, json_response, openapi_document
+from node.app import LedgerApp
+from node.indexes import HistoryIndex
+from node.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from node.metrics import NodeMetrics
+
+__all__ = ["API_KEY", "ApiConfig", "NodeStatus", "create_app"]
+
+logger = logging.getLogger(__name__)
+
+API_KEY: Final = web.AppKey("api", Api)
+API_VERSION: Final = "1.0.0"
+UNLIMITED_PATHS: Final = frozenset({"/metrics", "/v1/health"})
+_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def create_app(
+    ledger: LedgerApp,
+    status: NodeStatus,
+    index: HistoryIndex,
+    config: ApiConfig | None = None,
+    metrics: NodeMetrics | None = None,
+    extra_operations: Sequence[Operation] = (),
+) -> web.Application:
+    """The aiohttp application of one node. Catches the index up with the store first.
+
+    ``extra_operations`` are routes only some nodes serve (the bank's settlement routes);
+    they are documented in that node's OpenAPI document like the others."""
+    api = Api(ledger, status, index, config or ApiConfig(), metrics)
+    api.catch_up_index()
+    ledger.committed_listeners.append(api.on_block)
+    app = web.Application(client_max_size=limits.HTTP_BODY_BYTES_MAX, middlewares=[guard])
+    app[API_KEY] = api
+    extra = (*analytics_routes.ANALYTICS_OPERATIONS, *extra_operations)
+    for op in (*OPERATIONS, *extra):
+        app.router.add_route(op.method, op.path, _bind(api, op))
+    document = openapi_document(API_VERSION, extra)
+
+    async def openapi(request: web.Request) -> web.Response:
+        return web.json_response(document)
+
+    async def metrics_page(request: web.Request) -> web.Response:
+        if api.metrics is None:
+            raise ApiError(404, "metrics are not enabled on this node")
+        return web.Response(
+            body=api.metrics.render(), headers={"Content-Type": METRICS_CONTENT_TYPE}
+        )
+
+    app.router.add_get("/v1/openapi.json", openapi)
+    app.router.add_get("/metrics", metrics_page)
+    dashboards.add_routes(app, api)
+    analytics_routes.install(app, api)
+    app.on_shutdown.append(_close_streams)
+    return app
+
+
+async def _close_streams(app: web.Application) -> None:
+    app[API_KEY].hub.close_all()
+
+
+def _bind(api: Api, op: Operation) -> _Handler:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        result = await op.handler(api, request)
+        if isinstance(result, web.StreamResponse):
+            return result
+        return json_response(result, op.ok_status)
+
+    handle.__name__ = op.handler.__name__
+    return handle
+
+
+def client_of(request: web.Request, config: ApiConfig) -> str:
+    if config.trust_forwarded_for:
+        forwarded = request.headers.get("X-Forwarded-For", "")
+        first = forwarded.split(",")[0].strip()
+        if first:
+            return first
+    return request.remote or "unknown"
+
+
+@web.middleware
+async def guard(request: web.Request, handler: _Handler) -> web.StreamResponse:
+    api = request.app[API_KEY]
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource is not None else "unmatched"
+    started = time.perf_counter()
+    response: web.StreamResponse
+    try:
+        response = await _guarded(api, request, handler)
+    except ApiError as error:
+        response = error.response()
+    except web.HTTPException as exc:
+        response = _from_http_exception(exc)
+    except Exception:
+        logger.exception("API %s %s failed", request.method, request.path)
+        response = ApiError(500, "the node failed to answer; see its log").response()
+    if api.metrics is not None:
+        api.metrics.api_latency.labels(route=route, method=request.method).observe(
+            time.perf_counter() - started
+        )
+        api.metrics.api_responses.labels(
+            route=route, method=request.method, status=str(response.status)
+        ).inc()
+    origin = request.headers.get("Origin")
+    if origin is not None and origin in api.config.cors_origins and not response.prepared:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Vary"] = "Origin"
+    return response
+
+
+async def _guarded(api: Api, request: web.Request, handler: _Handler) -> web.StreamResponse:
+    if request.path not in UNLIMITED_PATHS and not api.limiter.allow(
+        client_of(request, api.config)
+    ):
+        raise ApiError(
+            429,
+            f"more than {api.config.requests_per_s:g} requests a second from this client",
+            slug="rate-limited",
+            headers={"Retry-After": str(api.limiter.retry_after_s())},
+        )
+    declared = request.content_length
+    if declared is not None and declared > limits.HTTP_BODY_BYTES_MAX:
+        raise ApiError(413, f"bodies are at most {limits.HTTP_BODY_BYTES_MAX} bytes")
+    if request.method == "OPTIONS" and request.headers.get("Origin") in api.config.cors_origins:
+        return web.Response(
+            status=204,
+            headers={
+                "Access-Control-Allow-Methods": "GET, POST",
+                "Access-Control-Allow-Headers": "Authorization, Content-Type",
+                "Access-Control-Max-Age": "600",
+            },
+        )
+    return await handler(request)
+
+
+def _from_http_exception(exc: web.HTTPException) -> web.StreamResponse:
+    if exc.status < 400:  # a redirect (aiohttp's static files raise them)
+        return web.Response(status=exc.status, headers=exc.headers)
+    if exc.status == 413:
+        detail = f"bodies are at most {limits.HTTP_BODY_BYTES_MAX} bytes"
+    elif exc.status == 404:
+        detail = "no such route"
+    elif exc.status == 405:
+        detail = "this route does not take this method"
+    else:
+        detail = exc.reason
+    headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+    return ApiError(exc.status, detail, headers=headers).response()

@@ -1,0 +1,93 @@
+"""The server-sent-events stream of committed blocks and transactions.
+
+Each subscriber has a bounded queue (``limits.HTTP_STREAM_QUEUE_EVENTS_MAX``);
+a reader too slow to keep up is disconnected rather than letting memory grow,
+and it resumes from the history endpoints. Each committed transaction is
+offered to a subscriber only if the subscriber may read it (auditor, or a
+party to it); block headers are public.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from node import limits
+from node.api.access import Viewer
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    name: str  # "block" or "tx"
+    data: object  # JSON-ready
+    readers: frozenset[bytes] | None  # None: public
+
+    def encode(self, event_id: str) -> bytes:
+        return f"id: {event_id}\nevent: {self.name}\ndata: {json.dumps(self.data)}\n\n".encode()
+
+
+@dataclass(eq=False)
+class Subscriber:
+    viewer: Viewer | None
+    queue: asyncio.Queue[Event | None] = field(
+        default_factory=lambda: asyncio.Queue(limits.HTTP_STREAM_QUEUE_EVENTS_MAX)
+    )
+
+    def may_read(self, event: Event) -> bool:
+        if event.readers is None:
+            return True
+        viewer = self.viewer
+        return viewer is not None and (viewer.reads_all or viewer.key in event.readers)
+
+
+class Hub:
+    """Fans committed events out to subscribers (on the node's loop only)."""
+
+    def __init__(self, on_count: Callable[[int], None] | None = None) -> None:
+        self._subscribers: set[Subscriber] = set()
+        self._on_count = on_count
+
+    def __len__(self) -> int:
+        return len(self._subscribers)
+
+    def subscribe(self, viewer: Viewer | None) -> Subscriber | None:
+        if len(self._subscribers) >= limits.HTTP_STREAM_SUBSCRIBERS_MAX:
+            return None
+        subscriber = Subscriber(viewer)
+        self._subscribers.add(subscriber)
+        self._count()
+        return subscriber
+
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        self._subscribers.discard(subscriber)
+        self._count()
+
+    def publish(self, event: Event) -> None:
+        for subscriber in list(self._subscribers):
+            if not subscriber.may_read(event):
+                continue
+            try:
+                subscriber.queue.put_nowait(event)
+            except asyncio.QueueFull:
+                self._subscribers.discard(subscriber)
+                _close(subscriber)
+        self._count()
+
+    def close_all(self) -> None:
+        for subscriber in self._subscribers:
+            _close(subscriber)
+        self._subscribers.clear()
+        self._count()
+
+    def _count(self) -> None:
+        if self._on_count is not None:
+            self._on_count(len(self._subscribers))
+
+
+def _close(subscriber: Subscriber) -> None:
+    """Wake the reader with the end marker (dropping one event if the queue is full)."""
+    if subscriber.queue.full():
+        subscriber.queue.get_nowait()
+    subscriber.queue.put_nowait(None)

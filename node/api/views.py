@@ -1,0 +1,275 @@
+"""Ledger records and transactions as API models (presentation only)."""
+
+from __future__ import annotations
+
+from dataclasses import fields, is_dataclass
+
+from node.api import models as m
+from node.api.access import Role, Viewer
+from node.consensus.types import Block, Certificate, Header
+from node.ledger import records as r
+from node.ledger import tx as t
+from node.ledger.codes import Result
+from node.ledger.rules import eligibility  # the one definition of "accepted"
+from node.ledger.state import View
+
+
+def present(value: object) -> object:
+    """Bytes as hex, tuples as lists, dataclasses as objects."""
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, (tuple, list)):
+        return [present(v) for v in value]
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: present(getattr(value, f.name)) for f in fields(value)}
+    return value
+
+
+def record_fields(record: object) -> dict[str, object]:
+    shown = present(record)
+    return shown if isinstance(shown, dict) else {}
+
+
+# --- accounts ----------------------------------------------------------------------------
+
+
+def account(view: View, key: bytes) -> m.Account:
+    hexkey = key.hex()
+    if (raw := view.get(r.merchant_key(key))) is not None:
+        merchant = r.Merchant.decode(raw)
+        return m.Account(
+            key=hexkey,
+            role="merchant",
+            sequence=merchant.sequence,
+            name=merchant.name,
+            balances=[m.Balance(cents=n, issuer=i.hex()) for i, n in merchant.balances],
+            merchant=m.MerchantInfo(
+                issuer=merchant.issuer.hex(),
+                name=merchant.name,
+                category=merchant.category,
+                zone=merchant.zone,
+                auto_redeem=merchant.auto_redeem,
+                active=merchant.active,
+            ),
+        )
+    if (raw := view.get(r.issuer_key(key))) is not None:
+        issuer = r.Issuer.decode(raw)
+        return m.Account(
+            key=hexkey,
+            role="issuer",
+            sequence=issuer.sequence,
+            name=issuer.name,
+            balances=[],
+            issuer=m.IssuerInfo(
+                name=issuer.name,
+                territory=issuer.territory,
+                zones=list(issuer.zones),
+                escrow_cents=issuer.escrow_cents,
+                pending_cents=issuer.pending_cents,
+                redeemed_cents=issuer.redeemed_cents,
+                settled_cents=issuer.settled_cents,
+            ),
+        )
+    if (raw := view.get(r.bank_key(key))) is not None:
+        bank = r.Bank.decode(raw)
+        return m.Account(hexkey, "bank", bank.sequence, [], name=bank.name)
+    if (raw := view.get(r.auditor_key(key))) is not None:
+        return m.Account(hexkey, "auditor", 0, [], name=r.Auditor.decode(raw).name)
+    raw = view.get(r.holder_key(key))
+    holder = r.EMPTY_HOLDER if raw is None else r.Holder.decode(raw)
+    return m.Account(
+        key=hexkey,
+        role="holder",
+        sequence=holder.sequence,
+        balances=[m.Balance(cents=n, campaign=c) for c, n in holder.balances],
+    )
+
+
+# --- campaigns, merchants, payouts ------------------------------------------------------------
+
+
+def campaign(code: str, c: r.Campaign, now_ms: int) -> m.Campaign:
+    return m.Campaign(
+        code=code,
+        issuer=c.issuer.hex(),
+        name=c.name,
+        zones=list(c.zones),
+        categories=list(c.categories),
+        valid_from_ms=c.valid_from_ms,
+        valid_until_ms=c.valid_until_ms,
+        max_per_holder_cents=c.max_per_holder_cents,
+        closed=c.closed,
+        active=c.is_active(now_ms),
+        budget_cents=c.budget_cents,
+        outstanding_cents=c.outstanding_cents,
+        funded_cents=c.funded_cents,
+        allocated_cents=c.allocated_cents,
+        spent_cents=c.spent_cents,
+        refunded_cents=c.refunded_cents,
+        returned_cents=c.returned_cents,
+        withdrawn_cents=c.withdrawn_cents,
+    )
+
+
+def directory_entry(
+    key: bytes, merchant: r.Merchant, campaigns: list[tuple[str, r.Campaign]], now_ms: int
+) -> m.DirectoryEntry:
+    accepted = [
+        code
+        for code, c in campaigns
+        if c.issuer == merchant.issuer
+        and c.is_active(now_ms)
+        and eligibility(c, merchant) == Result.OK
+    ]
+    return m.DirectoryEntry(
+        key=key.hex(),
+        name=merchant.name,
+        category=merchant.category,
+        zone=merchant.zone,
+        issuer=merchant.issuer.hex(),
+        active=merchant.active,
+        campaigns=accepted,
+    )
+
+
+def payout(payout_id: bytes, p: r.Payout) -> m.Payout:
+    return m.Payout(
+        payout_id=payout_id.hex(),
+        merchant=p.merchant.hex(),
+        issuer=p.issuer.hex(),
+        amount_cents=p.amount_cents,
+        created_ms=p.created_ms,
+        settled=p.settled,
+        bank_reference=p.bank_reference if p.settled else None,
+        settled_ms=p.settled_ms if p.settled else None,
+    )
+
+
+def may_read_payout(viewer: Viewer, p: r.Payout) -> bool:
+    if viewer.role in (Role.AUDITOR, Role.BANK):
+        return True
+    return viewer.key in (p.merchant, p.issuer)
+
+
+# --- blocks ---------------------------------------------------------------------------------
+
+
+def header(h: Header, txs: int) -> m.BlockHeader:
+    return m.BlockHeader(
+        height=h.height,
+        hash=h.hash().hex(),
+        time_ms=h.time_ms,
+        previous_block_hash=h.previous_block_hash.hex(),
+        tx_root=h.tx_root.hex(),
+        state_root=h.state_root.hex(),
+        validators_hash=h.validators_hash.hex(),
+        next_validators_hash=h.next_validators_hash.hex(),
+        proposer=h.proposer.hex(),
+        txs=txs,
+    )
+
+
+def certificate(c: Certificate) -> m.CertificateView:
+    return m.CertificateView(
+        height=c.height,
+        round=c.round,
+        block_hash=c.block_hash.hex(),
+        signatures=[m.Signature(k.hex(), s.hex()) for k, s in c.signatures],
+    )
+
+
+def block(b: Block, c: Certificate) -> m.Block:
+    h = header(b.header, len(b.txs))
+    return m.Block(
+        height=h.height,
+        hash=h.hash,
+        time_ms=h.time_ms,
+        previous_block_hash=h.previous_block_hash,
+        tx_root=h.tx_root,
+        state_root=h.state_root,
+        validators_hash=h.validators_hash,
+        next_validators_hash=h.next_validators_hash,
+        proposer=h.proposer,
+        txs=h.txs,
+        certificate=certificate(c),
+        header_bytes=b.header.encode().hex(),
+        certificate_bytes=c.encode().hex(),
+    )
+
+
+# --- transactions -------------------------------------------------------------------------
+
+
+def transaction(
+    signed: t.SignedTx,
+    height: int,
+    index: int,
+    time_ms: int,
+    viewer: Viewer | None,
+    view: View,
+) -> m.Transaction:
+    """``signed`` as ``viewer`` may see it (lists of other people's entries are cut)."""
+    tx, p = signed.tx, signed.tx.payload
+    shown = record_fields(p)
+    campaign_code: str | None = getattr(p, "campaign", None)
+    holder: bytes | None = None
+    merchant: bytes | None = None
+    amount: int | None = getattr(p, "amount_cents", None)
+    memo: str | None = getattr(p, "memo", None)
+    sees_lists = viewer is not None and (
+        viewer.role in (Role.AUDITOR, Role.BANK) or viewer.key == tx.sender
+    )
+    match p:
+        case t.Pay():
+            holder, merchant = tx.sender, p.merchant
+        case t.PayAuthorized():
+            holder, merchant = p.authorization.holder, tx.sender
+            campaign_code = p.authorization.campaign
+        case t.Refund():
+            holder, merchant = p.holder, tx.sender
+        case t.Sweep():
+            holder = tx.sender
+        case t.Transfer():
+            merchant = p.to
+        case t.Redeem():
+            merchant = tx.sender
+        case t.RegisterMerchant() | t.UpdateMerchant() | t.SuspendMerchant():
+            merchant = p.merchant
+        case t.Allocate():
+            amount = sum(a.amount_cents for a in p.allocations)
+            if not sees_lists:
+                mine = [a for a in p.allocations if viewer is not None and a.holder == viewer.key]
+                shown["allocations"] = present(mine)
+                amount = sum(a.amount_cents for a in mine)
+                holder = mine[0].holder if mine else None
+        case t.Settle():
+            total = 0
+            kept = []
+            for s in p.settlements:
+                raw = view.get(r.payout_key(s.payout_id))
+                found = None if raw is None else r.Payout.decode(raw)
+                visible = sees_lists or (
+                    found is not None and viewer is not None and may_read_payout(viewer, found)
+                )
+                if visible:
+                    kept.append(s)
+                    total += 0 if found is None else found.amount_cents
+            shown["settlements"] = present(kept)
+            amount = total
+        case _:
+            pass
+    return m.Transaction(
+        tx_id=signed.tx_id.hex(),
+        height=height,
+        index=index,
+        time_ms=time_ms,
+        kind=p.KIND.name.lower(),
+        sender=tx.sender.hex(),
+        sequence=tx.sequence,
+        fields=shown,
+        campaign=campaign_code,
+        holder=None if holder is None else holder.hex(),
+        merchant=None if merchant is None else merchant.hex(),
+        amount_cents=amount,
+        memo=memo,
+    )

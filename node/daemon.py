@@ -1,0 +1,334 @@
+"""The composition root: reads a node home, wires the parts, runs until stopped.
+
+Parts, from the bottom: the LevelDB store, the ledger adapter (with mempool
+and signature pool), the guarded signer, the p2p peer manager, the consensus
+driver, the HTTP API. Messages between nodes are msgpack ``[channel, bytes]``:
+consensus traffic goes to the driver, gossiped transactions to the mempool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import os
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from node import codec, config, limits
+from node.api.server import ApiConfig, NodeStatus, create_app
+from node.api.settlement_routes import operations as settlement_operations
+from node.app import LedgerApp
+from node.consensus import byzantine
+from node.consensus.app_interface import ConsensusApplication
+from node.consensus.driver import ConsensusSigner, Driver, DriverConfig, LoopClock, Transport
+from node.consensus.mempool import Admission, Mempool
+from node.consensus.signer import FileRecordStore, GuardedSigner
+from node.consensus.tendermint import ConflictingProposals, ConsensusConfig, Equivocation
+from node.consensus.types import Vote
+from node.crypto import PublicKey, Signer
+from node.genesis import Genesis, GenesisError
+from node.genesis import parse as parse_genesis
+from node.indexes import HistoryIndex
+from node.ledger.codes import Result
+from node.metrics import CountingRecordStore, NodeMetrics, Sources
+from node.p2p.peers import PeerAddress, PeerManager, PeerManagerConfig
+from node.settlement.service import SettingsError
+from node.settlement.service import open_service as open_settlement
+from node.sigverify import SignatureVerifier
+from node.store.blockstore import BlockStore, StoreError
+
+logger = logging.getLogger(__name__)
+
+
+INDEX_DIR = "index"  # the history index: derived, rebuilt from the blocks if removed
+
+
+class HomeError(RuntimeError):
+    """The node home is missing, incomplete or inconsistent; the message says how."""
+
+
+class Channel(enum.IntEnum):
+    CONSENSUS = 1
+    TX = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Home:
+    """A node home read from disk and validated."""
+
+    path: Path
+    settings: config.NodeConfig
+    genesis: Genesis
+    node_key: Signer
+
+
+def read_home(path: Path) -> Home:
+    if not path.is_dir():
+        raise HomeError(f"{path} is not a node home: run 'relance-node init --home {path}'")
+    try:
+        settings = config.parse((path / config.CONFIG_FILE).read_text(encoding="utf-8"))
+        genesis = parse_genesis((path / config.GENESIS_FILE).read_text(encoding="utf-8"))
+        seed = bytes.fromhex((path / config.NODE_KEY_FILE).read_text(encoding="ascii").strip())
+        key = Signer(seed)
+    except FileNotFoundError as exc:
+        raise HomeError(f"{path} lacks {Path(str(exc.filename)).name}") from None
+    except (config.ConfigError, GenesisError) as exc:
+        raise HomeError(f"{path}: {exc}") from None
+    except ValueError:
+        raise HomeError(f"{path / config.NODE_KEY_FILE} is not a 32-byte hex seed") from None
+    return Home(path, settings, genesis, key)
+
+
+def consensus_config(settings: config.NodeConfig) -> DriverConfig:
+    tm = settings.timeouts
+    return DriverConfig(
+        consensus=ConsensusConfig(
+            timeout_propose_base_ms=tm.propose_ms,
+            timeout_propose_delta_ms=tm.propose_delta_ms,
+            timeout_prevote_base_ms=tm.prevote_ms,
+            timeout_prevote_delta_ms=tm.prevote_delta_ms,
+            timeout_precommit_base_ms=tm.precommit_ms,
+            timeout_precommit_delta_ms=tm.precommit_delta_ms,
+            clock_drift_max_ms=tm.time_drift_max_ms,
+        ),
+        timeout_commit_ms=tm.commit_ms,
+        gossip_interval_ms=max(500, tm.propose_ms),
+    )
+
+
+async def serve(home: Home, stop: asyncio.Event) -> None:
+    """Run the node of ``home`` until ``stop`` is set; close everything cleanly."""
+    settings, genesis = home.settings, home.genesis
+    store = BlockStore.open(home.path / config.DATA_DIR, genesis.genesis_hash, create=False)
+    verifier = SignatureVerifier()
+    try:
+        ledger = LedgerApp(genesis, store, Mempool(), verifier)
+        await _run_parts(home, ledger, stop)
+    finally:
+        verifier.close()
+        store.close()
+        logger.info("%s stopped at height %d", settings.moniker, store_height_safe(store))
+
+
+def store_height_safe(store: BlockStore) -> int:
+    with contextlib.suppress(Exception):
+        return store.height()
+    return -1
+
+
+async def _run_parts(home: Home, ledger: LedgerApp, stop: asyncio.Event) -> None:
+    settings, genesis = home.settings, home.genesis
+    metrics = NodeMetrics()
+    sign_state = CountingRecordStore(
+        FileRecordStore(home.path / config.SIGN_STATE_FILE), metrics.sign_state_writes
+    )
+    signer = GuardedSigner(home.node_key, genesis.chain_id, sign_state)
+    # Tests only: None unless RELANCE_TEST_BYZANTINE or RELANCE_TEST_JOURNAL is set.
+    instruments = byzantine.from_environment(os.environ, home.node_key, genesis.chain_id)
+    driver_box: list[Driver] = []
+
+    def on_message(peer: PublicKey, payload: bytes) -> None:
+        channel, data = _open(payload)
+        if channel == Channel.CONSENSUS and driver_box:
+            if instruments is not None:
+                instruments.observe(data)
+            driver_box[0].submit(data)
+        elif channel == Channel.TX:
+            added = ledger.mempool.add(data, ledger.check)
+            if added.admission == Admission.ADMITTED:
+                peers.broadcast(_frame(Channel.TX, data))
+            elif added.admission == Admission.REJECTED:
+                metrics.observe_rejection(_code_name(added.verdict.code))
+
+    peers = PeerManager(
+        home.node_key,
+        PeerManagerConfig(
+            chain_id=genesis.chain_id,
+            listen_port=settings.p2p_port,
+            listen_host=settings.p2p_host,
+            peers=tuple(PeerAddress(p.public_key, p.host, p.port) for p in settings.peers),
+            accept_from=frozenset(settings.accept_from),
+        ),
+        on_message,
+    )
+
+    class _Transport:
+        def broadcast(self, data: bytes) -> None:
+            peers.broadcast(_frame(Channel.CONSENSUS, data))
+
+    def on_evidence(evidence: Equivocation | ConflictingProposals) -> None:
+        first, second = evidence.first, evidence.second
+        statements = (
+            (first.signing_body(), first.signature),
+            (second.signing_body(), second.signature),
+        )
+        verdict = ledger.report_evidence(statements, home.node_key)
+        if verdict.code == 0:
+            peers.broadcast(_frame(Channel.TX, ledger.mempool.get(verdict.tx_id or b"") or b""))
+        logger.warning("evidence against %s submitted: code %d", first_key(evidence), verdict.code)
+
+    parts: tuple[ConsensusSigner, ConsensusApplication, Transport] = (signer, ledger, _Transport())
+    if instruments is not None:  # tests only: see node/consensus/byzantine.py
+        parts = instruments.install(
+            *parts,
+            send_to=lambda key, data: _discard(
+                peers.send(PublicKey(key), _frame(Channel.CONSENSUS, data))
+            ),
+            peer_keys=peers.connected_peers,
+        )
+    driver = Driver(
+        chain_id=genesis.chain_id,
+        config=consensus_config(settings),
+        signer=parts[0],
+        app=parts[1],
+        transport=parts[2],
+        clock=LoopClock(),
+        on_evidence=on_evidence,
+    )
+    driver_box.append(driver)
+    status = NodeStatus(
+        moniker=settings.moniker,
+        validator=settings.validator,
+        node_key=home.node_key.public_key,
+        consensus_height=lambda: driver.height,
+        peers=lambda: len(peers.connected_peers()),
+        gossip_tx=lambda data: _discard(peers.broadcast(_frame(Channel.TX, data))),
+    )
+    metrics.attach(
+        Sources(
+            mempool_txs=lambda: len(ledger.mempool),
+            mempool_bytes=lambda: ledger.mempool.size_bytes,
+            peers=lambda: len(peers.connected_peers()),
+            p2p_sent_bytes=lambda: sum(s.bytes_sent for s in peers.all_stats()),
+            p2p_received_bytes=lambda: sum(s.bytes_received for s in peers.all_stats()),
+        )
+    )
+    settlement = open_settlement(home.path, ledger, status.gossip_tx)  # the bank's node only
+    index = HistoryIndex.open(home.path / INDEX_DIR)
+    try:
+        extra = () if settlement is None else settlement_operations(settlement)
+        app = create_app(ledger, status, index, ApiConfig(), metrics, extra)
+        await _serve_api(home, ledger, app, driver, peers, stop)
+    finally:
+        index.close()
+        if settlement is not None:
+            settlement.close()
+
+
+async def _serve_api(
+    home: Home,
+    ledger: LedgerApp,
+    app: web.Application,
+    driver: Driver,
+    peers: PeerManager,
+    stop: asyncio.Event,
+) -> None:
+    settings = home.settings
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, settings.api_host, settings.api_port)
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise HomeError(
+            f"cannot listen on {settings.api_host}:{settings.api_port}: {exc}"
+        ) from None
+    try:
+        try:
+            await peers.start()
+        except OSError as exc:
+            raise HomeError(
+                f"cannot listen on {settings.p2p_host}:{settings.p2p_port}: {exc}"
+            ) from None
+        task = asyncio.create_task(driver.run(), name="consensus")
+        logger.info(
+            "%s: API http://%s:%d, p2p %s:%d, height %d",
+            settings.moniker,
+            settings.api_host,
+            settings.api_port,
+            settings.p2p_host,
+            settings.p2p_port,
+            ledger.last_block().height,
+        )
+        stopped = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        if task in done:
+            task.result()  # a crashed consensus loop stops the node with its error
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        stopped.cancel()
+    finally:
+        await peers.close()
+        await runner.cleanup()
+
+
+def _code_name(code: int) -> str:
+    try:
+        return Result(code).name
+    except ValueError:
+        return str(code)
+
+
+def first_key(evidence: Equivocation | ConflictingProposals) -> str:
+    first = evidence.first
+    key = first.validator if isinstance(first, Vote) else first.proposer
+    return key.hex()[:16]
+
+
+def _discard(_: object) -> None:
+    return None
+
+
+def _frame(channel: Channel, data: bytes) -> bytes:
+    return codec.encode([int(channel), data])
+
+
+def _open(payload: bytes) -> tuple[int, bytes]:
+    try:
+        channel, data = codec.as_list(codec.decode(payload, limits.FRAME_BYTES_MAX), 2)
+    except codec.DecodeError:
+        return -1, b""
+    if not isinstance(channel, int) or not isinstance(data, bytes):
+        return -1, b""
+    return channel, data
+
+
+def run(home_path: Path) -> int:
+    """Run a node in the foreground until SIGTERM or SIGINT. Returns the exit code."""
+    try:
+        home = read_home(home_path)
+    except HomeError as exc:
+        logger.error("%s", exc)
+        return 2
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(home, stop)
+
+    try:
+        asyncio.run(main())
+    except (HomeError, StoreError, SettingsError) as exc:
+        logger.error("%s", exc)
+        return 2
+    return 0
+
+
+def write_key(path: Path, seed: bytes) -> None:
+    """Write a secret seed atomically, readable by its owner only."""
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(seed.hex() + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)

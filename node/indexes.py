@@ -1,0 +1,211 @@
+"""The history index: which committed transactions each account is party to.
+
+Derived data, rebuildable from the blocks at any time, kept in its own
+LevelDB next to the block store (so the block store's layout and its one
+batch per block stay untouched). Each block is indexed in one synced batch
+that also records the indexed height; at start-up the index catches up from
+its height to the store's, so a crash between the two stores loses nothing.
+
+Layout (keys start with a one-byte table name and a slash):
+
+- ``m/height``                            the last indexed height
+- ``a/<account 32><height u64><index u32>`` -> kind (u8): a tx the account is party to
+- ``g/<height u64><index u32>``           -> kind (u8): every tx (the auditor's feed)
+
+"Party" is the privacy rule of the design, computed once here: the sender,
+the accounts whose balances the transaction moves, and the issuer of every
+campaign and merchant it touches (an issuer reads its campaigns and its
+merchants). The bank is party to what it signs and to every payout.
+
+Imports the ledger (to read transactions and records) and plyvel.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import plyvel
+
+from node.consensus.types import Block
+from node.crypto import PublicKey
+from node.ledger import records as r
+from node.ledger import tx as t
+from node.ledger.codes import Result
+from node.ledger.state import View
+
+_HEIGHT: Final = b"m/height"
+_ACCOUNT: Final = b"a/"
+_GLOBAL: Final = b"g/"
+_POSITION: Final = struct.Struct(">QI")
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class TxRef:
+    """Where a committed transaction sits, and its kind."""
+
+    height: int
+    index: int
+    kind: t.Kind
+
+    @property
+    def position(self) -> tuple[int, int]:
+        return (self.height, self.index)
+
+
+# --- parties -------------------------------------------------------------------------
+
+
+def parties(signed: t.SignedTx, view: View) -> frozenset[PublicKey]:
+    """Every account that may read ``signed`` besides auditors (see the module docstring).
+
+    ``view`` is the state after the transaction's block (records never vanish:
+    campaigns, merchants and payouts are kept for ever).
+    """
+    tx, p = signed.tx, signed.tx.payload
+    found: set[bytes] = {tx.sender}
+    campaign: str | None = None
+    merchants: list[bytes] = []
+    match p:
+        case t.RegisterMerchant() | t.UpdateMerchant() | t.SuspendMerchant():
+            merchants.append(p.merchant)
+        case t.CreateCampaign() | t.Fund() | t.CloseCampaign() | t.Withdraw():
+            campaign = p.campaign
+        case t.Allocate():
+            campaign = p.campaign
+            found.update(a.holder for a in p.allocations)
+        case t.Pay():
+            campaign = p.campaign
+            merchants.append(p.merchant)
+        case t.PayAuthorized():
+            campaign = p.authorization.campaign
+            found.add(p.authorization.holder)
+            merchants.append(tx.sender)
+        case t.Sweep():
+            campaign = p.campaign
+            found.add(p.to)
+        case t.Refund():
+            campaign = p.campaign
+            found.add(p.holder)
+            merchants.append(tx.sender)
+        case t.Reissue():
+            campaign = p.campaign
+            found.update((p.lost, p.replacement))
+        case t.Transfer():
+            merchants += (tx.sender, p.to)
+            found.add(p.issuer)
+        case t.Redeem():
+            merchants.append(tx.sender)
+            found.add(p.issuer)
+        case t.Settle():
+            for settlement in p.settlements:
+                payout = _payout(view, settlement.payout_id)
+                if payout is not None:
+                    found.update((payout.merchant, payout.issuer))
+    if campaign is not None:
+        raw = view.get(r.campaign_key(campaign))
+        if raw is not None:
+            found.add(r.Campaign.decode(raw).issuer)
+    for merchant in merchants:
+        found.add(merchant)
+        raw = view.get(r.merchant_key(merchant))
+        if raw is not None:
+            found.add(r.Merchant.decode(raw).issuer)
+    return frozenset(PublicKey(key) for key in found)
+
+
+def _payout(view: View, payout_id: bytes) -> r.Payout | None:
+    raw = view.get(r.payout_key(payout_id))
+    return None if raw is None else r.Payout.decode(raw)
+
+
+# --- the index -------------------------------------------------------------------------
+
+
+class HistoryIndex:
+    """The index's own LevelDB. One writer (the node's loop)."""
+
+    def __init__(self, db: plyvel.DB) -> None:
+        self._db = db
+
+    @classmethod
+    def open(cls, path: Path) -> HistoryIndex:
+        path.mkdir(parents=True, exist_ok=True)
+        db = plyvel.DB(str(path), create_if_missing=True)
+        if db.get(_HEIGHT) is None:
+            db.put(_HEIGHT, struct.pack(">Q", 0), sync=True)
+        return cls(db)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def height(self) -> int:
+        raw = self._db.get(_HEIGHT)
+        return 0 if raw is None else int(struct.unpack(">Q", raw)[0])
+
+    def add_block(self, block: Block, chain_id: str, view: View) -> None:
+        """Index one committed block (its height must follow the indexed one)."""
+        height = block.header.height
+        if height != self.height() + 1:
+            raise RuntimeError(f"index at {self.height()} cannot take block {height}")
+        with self._db.write_batch(sync=True) as batch:
+            for index, data in enumerate(block.txs):
+                signed = t.decode_tx(data, chain_id)
+                if isinstance(signed, Result):
+                    raise RuntimeError(f"a committed transaction does not decode at {height}")
+                position = _POSITION.pack(height, index)
+                kind = bytes([int(signed.tx.payload.KIND)])
+                batch.put(_GLOBAL + position, kind)
+                for account in parties(signed, view):
+                    batch.put(_ACCOUNT + account + position, kind)
+            batch.put(_HEIGHT, struct.pack(">Q", height))
+
+    def catch_up(self, blocks: Iterable[Block], chain_id: str, view: View) -> int:
+        """Index ``blocks`` (those above the indexed height, in order); returns how many."""
+        count = 0
+        for block in blocks:
+            self.add_block(block, chain_id, view)
+            count += 1
+        return count
+
+    def history(
+        self,
+        account: bytes | None,
+        before: tuple[int, int] | None,
+        kinds: frozenset[t.Kind],
+        limit: int,
+        scan_max: int,
+    ) -> tuple[list[TxRef], tuple[int, int] | None]:
+        """Newest first: up to ``limit`` refs strictly before ``before`` (None: the top),
+        of ``kinds`` (empty: all), for ``account`` (None: every transaction).
+
+        Returns the refs and the cursor to continue from (None: the end).
+        Reads at most ``scan_max`` entries.
+        """
+        prefix = _GLOBAL if account is None else _ACCOUNT + account
+        stop = prefix + (b"\xff" * 12 if before is None else _POSITION.pack(*before))
+        out: list[TxRef] = []
+        last: tuple[int, int] | None = None
+        for scanned, (key, value) in enumerate(self._iterate(prefix, stop), start=1):
+            height, index = _POSITION.unpack(key[len(prefix) :])
+            last = (height, index)
+            kind = t.Kind(value[0])
+            if not kinds or kind in kinds:
+                out.append(TxRef(height, index, kind))
+                if len(out) >= limit:
+                    return out, last
+            if scanned >= scan_max:
+                return out, last
+        return out, None
+
+    def is_party(self, account: bytes, height: int, index: int) -> bool:
+        return self._db.get(_ACCOUNT + account + _POSITION.pack(height, index)) is not None
+
+    def _iterate(self, prefix: bytes, stop: bytes) -> Iterator[tuple[bytes, bytes]]:
+        iterator: Iterator[tuple[bytes, bytes]] = self._db.iterator(
+            start=prefix, stop=stop, reverse=True
+        )
+        return iterator

@@ -1,0 +1,188 @@
+"""The light client: check a node's answer against the genesis file, without trusting the node.
+
+A node answers with a value, a proof and the certified header it is proven
+against. The light client checks, in order: the header is of this chain; its
+commit certificate is for this header and carries more than 2/3 of the
+voting power of the validator set in force at its height (from genesis, or
+from ``validators_at`` once validator changes exist); and the proof ties the
+value to the header's root — the state root for a balance, campaign or
+payout (``node.state_tree`` proof of presence or absence), the transaction
+root for a transaction (``node.merkle`` inclusion proof). Any failure raises
+``NodeLied`` with the reason: the node is lying or broken, and nothing it
+said may be used.
+
+Pure: no I/O. Imports the pure leaves, the consensus records and the
+ledger's record decoders.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from node import merkle
+from node.codec import DecodeError
+from node.consensus.types import (
+    Certificate,
+    Header,
+    Validator,
+    ValidatorSet,
+    verify_certificate,
+)
+from node.genesis import Genesis
+from node.ledger import records as r
+from node.ledger import tx as t
+from node.ledger.codes import Result
+from node.state_tree import StateProof, verify_state_proof
+
+ValidatorsAt = Callable[[int], ValidatorSet]
+_R = TypeVar("_R")
+
+
+class NodeLied(ValueError):
+    """The node's answer does not verify against the genesis file; ``reason`` says how."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class CertifiedHeader:
+    """A header and the commit certificate a node presents with it."""
+
+    header: Header
+    certificate: Certificate
+
+
+def genesis_validators(genesis: Genesis) -> ValidatorsAt:
+    """The validator set of every height, while the protocol has no validator changes."""
+    validator_set = ValidatorSet(
+        tuple(Validator(v.public_key, v.power, v.name) for v in genesis.validators)
+    )
+    return lambda _height: validator_set
+
+
+def verify_header(
+    genesis: Genesis, anchor: CertifiedHeader, validators_at: ValidatorsAt | None = None
+) -> Header:
+    """The header, once its certificate proves that the validators decided it."""
+    header, cert = anchor.header, anchor.certificate
+    if header.chain_id != genesis.chain_id:
+        raise NodeLied(f"the header is of chain {header.chain_id!r}, not {genesis.chain_id!r}")
+    if cert.height != header.height or cert.block_hash != header.hash():
+        raise NodeLied("the certificate is not for this header")
+    validators = (validators_at or genesis_validators(genesis))(header.height)
+    if header.validators_hash != validators.hash():
+        raise NodeLied("the header names a validator set other than the one in force")
+    if not verify_certificate(cert, genesis.chain_id, validators):
+        raise NodeLied("the certificate does not carry valid signatures of more than 2/3")
+    return header
+
+
+def verify_state(
+    genesis: Genesis,
+    anchor: CertifiedHeader,
+    key: bytes,
+    value: bytes | None,
+    proof: StateProof,
+    validators_at: ValidatorsAt | None = None,
+) -> Header:
+    """``key`` holds ``value`` (None: nothing) in the state after the certified block."""
+    header = verify_header(genesis, anchor, validators_at)
+    if not verify_state_proof(header.state_root, key, value, proof):
+        raise NodeLied("the value does not match the proof and the certified state root")
+    return header
+
+
+def verify_holder(
+    genesis: Genesis,
+    anchor: CertifiedHeader,
+    holder: bytes,
+    value: bytes | None,
+    proof: StateProof,
+    validators_at: ValidatorsAt | None = None,
+) -> r.Holder:
+    """A holder's balances and sequence (an absent record is an empty holder)."""
+    verify_state(genesis, anchor, r.holder_key(holder), value, proof, validators_at)
+    return r.EMPTY_HOLDER if value is None else _decode(r.Holder.decode, value)
+
+
+def verify_merchant(
+    genesis: Genesis,
+    anchor: CertifiedHeader,
+    merchant: bytes,
+    value: bytes | None,
+    proof: StateProof,
+    validators_at: ValidatorsAt | None = None,
+) -> r.Merchant | None:
+    verify_state(genesis, anchor, r.merchant_key(merchant), value, proof, validators_at)
+    return None if value is None else _decode(r.Merchant.decode, value)
+
+
+def verify_campaign(
+    genesis: Genesis,
+    anchor: CertifiedHeader,
+    code: str,
+    value: bytes | None,
+    proof: StateProof,
+    validators_at: ValidatorsAt | None = None,
+) -> r.Campaign | None:
+    verify_state(genesis, anchor, r.campaign_key(code), value, proof, validators_at)
+    return None if value is None else _decode(r.Campaign.decode, value)
+
+
+def verify_payout(
+    genesis: Genesis,
+    anchor: CertifiedHeader,
+    payout_id: bytes,
+    value: bytes | None,
+    proof: StateProof,
+    validators_at: ValidatorsAt | None = None,
+) -> r.Payout | None:
+    verify_state(genesis, anchor, r.payout_key(payout_id), value, proof, validators_at)
+    return None if value is None else _decode(r.Payout.decode, value)
+
+
+def verify_transaction(
+    genesis: Genesis,
+    anchor: CertifiedHeader,
+    tx_bytes: bytes,
+    proof: merkle.InclusionProof,
+    validators_at: ValidatorsAt | None = None,
+) -> t.SignedTx:
+    """The transaction sits at ``proof.index`` of the certified block."""
+    header = verify_header(genesis, anchor, validators_at)
+    if not merkle.verify_inclusion(header.tx_root, tx_bytes, proof):
+        raise NodeLied("the transaction is not in the certified block at the place claimed")
+    signed = t.decode_tx(tx_bytes, genesis.chain_id)
+    if isinstance(signed, Result):
+        raise NodeLied(f"the certified transaction does not decode: {signed.name}")
+    return signed
+
+
+def verify_block_transactions(
+    genesis: Genesis,
+    anchor: CertifiedHeader,
+    txs: Sequence[bytes],
+    validators_at: ValidatorsAt | None = None,
+) -> list[t.SignedTx]:
+    """A block's whole transaction list, as a node shows it: none hidden, added or moved."""
+    header = verify_header(genesis, anchor, validators_at)
+    if merkle.root(txs) != header.tx_root:
+        raise NodeLied("the block's transactions are not the certified ones (hidden or altered)")
+    out = []
+    for data in txs:
+        signed = t.decode_tx(data, genesis.chain_id)
+        if isinstance(signed, Result):
+            raise NodeLied(f"a certified transaction does not decode: {signed.name}")
+        out.append(signed)
+    return out
+
+
+def _decode(decode: Callable[[bytes], _R], value: bytes) -> _R:
+    try:
+        return decode(value)
+    except DecodeError as exc:
+        raise NodeLied(f"the proven record does not decode: {exc}") from None

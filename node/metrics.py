@@ -1,0 +1,159 @@
+"""The node's Prometheus metrics (prometheus-client), served at ``/metrics``.
+
+Names follow Prometheus conventions: a ``relance_`` prefix, base units
+(seconds, bytes) in the name, ``_total`` on counters. Each node owns one
+registry (no process-global state), so tests can run several nodes.
+
+Values that live elsewhere (mempool, peers, link byte counters) are read at
+scrape time through callbacks, so nothing has to push them.
+
+May import the consensus signer's record types (to count sign-state writes);
+knows nothing of HTTP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Final
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from node.consensus.signer import RecordStore, SignRecord
+
+CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
+ROUND_BUCKETS: Final = (1.0, 2.0, 3.0, 4.0, 6.0, 10.0)
+INTERVAL_BUCKETS_S: Final = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+LATENCY_BUCKETS_S: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Sources:
+    """Callbacks read at scrape time."""
+
+    mempool_txs: Callable[[], int]
+    mempool_bytes: Callable[[], int]
+    peers: Callable[[], int]
+    p2p_sent_bytes: Callable[[], int]
+    p2p_received_bytes: Callable[[], int]
+
+
+class _Live(Collector):
+    def __init__(self) -> None:
+        self.sources: Sources | None = None
+
+    def collect(self) -> Iterable[Metric]:
+        s = self.sources
+        if s is None:
+            return
+        yield GaugeMetricFamily(
+            "relance_mempool_transactions", "Transactions waiting in the mempool", s.mempool_txs()
+        )
+        yield GaugeMetricFamily(
+            "relance_mempool_bytes", "Bytes of the transactions in the mempool", s.mempool_bytes()
+        )
+        yield GaugeMetricFamily("relance_peers", "Connected validator peers", s.peers())
+        yield CounterMetricFamily(
+            "relance_p2p_sent_bytes", "Bytes sent to peers (wire)", s.p2p_sent_bytes()
+        )
+        yield CounterMetricFamily(
+            "relance_p2p_received_bytes", "Bytes received from peers (wire)", s.p2p_received_bytes()
+        )
+
+
+class NodeMetrics:
+    """Every metric of one node, in its own registry."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        reg = self.registry
+        self.height = Gauge("relance_height", "Height of the last finalised block", registry=reg)
+        self.block_time = Gauge(
+            "relance_block_time_seconds", "Block time of the last finalised block", registry=reg
+        )
+        self.rounds = Histogram(
+            "relance_consensus_rounds",
+            "Rounds needed to decide a height (1: decided in round 0)",
+            buckets=ROUND_BUCKETS,
+            registry=reg,
+        )
+        self.block_interval = Histogram(
+            "relance_block_interval_seconds",
+            "Block time between consecutive finalised blocks",
+            buckets=INTERVAL_BUCKETS_S,
+            registry=reg,
+        )
+        self.committed = Counter(
+            "relance_transactions_committed",
+            "Transactions in finalised blocks, by kind",
+            ["kind"],
+            registry=reg,
+        )
+        self.rejected = Counter(
+            "relance_transactions_rejected",
+            "Transactions refused at admission (API or gossip), by result code",
+            ["code"],
+            registry=reg,
+        )
+        self.api_latency = Histogram(
+            "relance_api_request_duration_seconds",
+            "HTTP API latency, by route template and method",
+            ["route", "method"],
+            buckets=LATENCY_BUCKETS_S,
+            registry=reg,
+        )
+        self.api_responses = Counter(
+            "relance_api_responses",
+            "HTTP API responses, by route template, method and status",
+            ["route", "method", "status"],
+            registry=reg,
+        )
+        self.sign_state_writes = Counter(
+            "relance_signer_state_writes",
+            "Durable writes of the signer's last-signed record",
+            registry=reg,
+        )
+        self.stream_subscribers = Gauge(
+            "relance_api_stream_subscribers", "Open server-sent-event streams", registry=reg
+        )
+        self._live = _Live()
+        reg.register(self._live)
+        self._last_time_ms: int | None = None
+
+    def attach(self, sources: Sources) -> None:
+        self._live.sources = sources
+
+    def observe_block(self, height: int, time_ms: int, round: int, kinds: Iterable[str]) -> None:
+        self.height.set(height)
+        self.block_time.set(time_ms / 1000)
+        self.rounds.observe(round + 1)
+        if self._last_time_ms is not None and time_ms >= self._last_time_ms:
+            self.block_interval.observe((time_ms - self._last_time_ms) / 1000)
+        self._last_time_ms = time_ms
+        for kind in kinds:
+            self.committed.labels(kind=kind).inc()
+
+    def observe_rejection(self, code_name: str) -> None:
+        self.rejected.labels(code=code_name).inc()
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class CountingRecordStore:
+    """A ``RecordStore`` that counts its durable writes."""
+
+    __slots__ = ("_counter", "_inner")
+
+    def __init__(self, inner: RecordStore, counter: Counter) -> None:
+        self._inner = inner
+        self._counter = counter
+
+    def load(self) -> SignRecord | None:
+        return self._inner.load()
+
+    def save(self, record: SignRecord) -> None:
+        self._inner.save(record)
+        self._counter.inc()

@@ -1,0 +1,414 @@
+"""The settlement service: part of the bank's node when its home holds ``settlement.toml``.
+
+After every finalised block (and once at start) it runs one ``step``:
+
+1. ingest the blocks it has not seen: payouts opened by ``pay`` (auto-redeem),
+   ``pay_authorized`` and ``redeem``, and payouts settled by ``settle``;
+2. follow its settle transactions: committed ones settle their payouts; one
+   that can no longer commit (its sequence was used by another bank
+   transaction) is abandoned and its payouts wait for a new one;
+3. finish files left half-way by a crash (``assigned -> built -> written``);
+4. batch the payouts that are due on their merchant's schedule into one
+   pain.001 file per issuer (one transfer per merchant), if the merchant's
+   IBAN is registered with the bank and its salted hash is the one on the
+   ledger, and the issuer's escrow account is known;
+5. post one ``settle`` transaction for confirmed payouts (journaled first),
+   with each transfer's end-to-end id as the bank reference.
+
+Schedules use block time (the consensus clock): ``daily`` payouts are due at
+the first block after the day (``day_ms``) in which they were opened ends,
+``weekly`` at the first block of the next week (weeks start on Monday 00:00 UTC
+when ``day_ms`` is a real day).
+
+Crash safety: every transition is journaled (fsynced) before its effect, and
+every effect is idempotent or checked against the ledger on the next step, so
+the process may be killed at any instant. For tests, the environment variable
+``RELANCE_TEST_SETTLEMENT_CRASH`` names a point where the process SIGKILLs itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+import os
+import signal
+import tomllib
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from node import limits
+from node.app import LedgerApp
+from node.consensus.mempool import Verdict
+from node.consensus.types import Block
+from node.crypto import Digest, Signer
+from node.ledger import records as r
+from node.ledger import tx as t
+from node.ledger.codes import Result
+from node.ledger.execute import TxOutcome
+from node.settlement import pain001
+from node.settlement.journal import (
+    FileState,
+    Journal,
+    NewPayout,
+    PayoutRow,
+    PayoutState,
+    Schedule,
+    SettleTxState,
+    TransferPlan,
+    open_journal,
+)
+from node.settlement.refhash import matches
+
+logger = logging.getLogger(__name__)
+
+SETTINGS_FILE: Final = "settlement.toml"
+SETTLEMENT_DIR: Final = "settlement"
+OUTBOX_DIR: Final = "outbox"
+CRASH_ENV: Final = "RELANCE_TEST_SETTLEMENT_CRASH"
+DAY_MS: Final = 86_400_000
+WEEK_OFFSET_DAYS: Final = 4  # 1970-01-01 was a Thursday; weeks start on Mondays
+TRANSFERS_PER_FILE_MAX: Final = 1_000
+PAYOUT_KINDS: Final = frozenset({t.Kind.PAY, t.Kind.PAY_AUTHORIZED, t.Kind.REDEEM})
+CRASH_POINTS: Final = (
+    "file-assigned",
+    "file-built",
+    "file-on-disk",
+    "file-written",
+    "settle-recorded",
+    "settle-submitted",
+)
+
+
+class SettingsError(ValueError):
+    """``settlement.toml`` is not valid; the message says where."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    bank_key: Signer
+    day_ms: int
+    directory: Path  # the journal and the outbox live here
+
+    @property
+    def outbox(self) -> Path:
+        return self.directory / OUTBOX_DIR
+
+
+def read_settings(home: Path) -> Settings:
+    """``home/settlement.toml``: ``bank_key_file`` (hex seed, relative to the home) and an
+    optional ``day_ms`` (the length of a "day" for schedules; tests shorten it)."""
+    try:
+        doc = tomllib.loads((home / SETTINGS_FILE).read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{SETTINGS_FILE}: not TOML: {exc}") from None
+    key_file = doc.get("bank_key_file")
+    if not isinstance(key_file, str) or not key_file:
+        raise SettingsError(f"{SETTINGS_FILE}: bank_key_file must name the bank key's file")
+    day_ms = doc.get("day_ms", DAY_MS)
+    if isinstance(day_ms, bool) or not isinstance(day_ms, int) or not 1_000 <= day_ms <= DAY_MS:
+        raise SettingsError(f"{SETTINGS_FILE}: day_ms is from 1000 to {DAY_MS}")
+    try:
+        seed = bytes.fromhex((home / key_file).read_text(encoding="ascii").strip())
+        key = Signer(seed)
+    except (OSError, ValueError) as exc:
+        raise SettingsError(f"{SETTINGS_FILE}: cannot read the bank key: {exc}") from None
+    return Settings(key, day_ms, home / SETTLEMENT_DIR)
+
+
+def write_settings(home: Path, bank_key_file: str, day_ms: int = DAY_MS) -> None:
+    (home / SETTINGS_FILE).write_text(
+        "# The bank's settlement service (issue 8): present only in the bank node's home.\n"
+        f'bank_key_file = "{bank_key_file}"\n'
+        f"day_ms = {day_ms}\n",
+        encoding="utf-8",
+    )
+
+
+def is_due(schedule: Schedule, created_ms: int, now_ms: int, day_ms: int) -> bool:
+    """Whether a payout opened at ``created_ms`` is due at block time ``now_ms``."""
+    if schedule is Schedule.IMMEDIATE:
+        return True
+    if schedule is Schedule.DAILY:
+        return now_ms // day_ms > created_ms // day_ms
+    week, offset = 7 * day_ms, WEEK_OFFSET_DAYS * day_ms
+    return (now_ms - offset) // week > (created_ms - offset) // week
+
+
+def execution_date(time_ms: int) -> str:
+    return datetime.datetime.fromtimestamp(time_ms / 1000, tz=datetime.UTC).date().isoformat()
+
+
+def crash_point(name: str) -> None:
+    """Tests only: SIGKILL this process at ``name`` when the environment asks for it."""
+    if os.environ.get(CRASH_ENV) == name:
+        logger.warning("settlement: SIGKILL at %s (%s)", name, CRASH_ENV)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+class SettlementService:
+    """See the module docstring. Runs on the node's event loop."""
+
+    def __init__(
+        self,
+        ledger: LedgerApp,
+        journal: Journal,
+        settings: Settings,
+        gossip: Callable[[bytes], None],
+    ) -> None:
+        self.ledger = ledger
+        self.journal = journal
+        self.settings = settings
+        self._gossip = gossip
+        self._scheduled = False
+        self.bank = settings.bank_key.public_key
+
+    def start(self) -> None:
+        """Recover from any crash, catch up with the ledger, then follow each block."""
+        params = r.Params.decode(self._raw(r.params_key()))
+        if params.bank != self.bank:
+            raise SettingsError("the settlement key is not the bank's key in genesis")
+        self.settings.outbox.mkdir(parents=True, exist_ok=True)
+        self._ingest_to_tip()
+        self._reconcile_with_ledger()
+        self.step()
+        self.ledger.committed_listeners.append(self.on_block)
+
+    def close(self) -> None:
+        self.journal.close()
+
+    def on_block(self, block: Block, outcomes: tuple[TxOutcome, ...]) -> None:
+        if self._scheduled:
+            return
+        self._scheduled = True
+        asyncio.get_running_loop().call_soon(self._run_step)
+
+    def _run_step(self) -> None:
+        self._scheduled = False
+        try:
+            self.step()
+        except Exception:  # the bank's service must not stop consensus; the journal is safe
+            logger.exception("settlement step failed; retrying at the next block")
+
+    def step(self) -> None:
+        self._ingest_to_tip()
+        self._follow_settle_txs()
+        self._finish_files()
+        self._batch_due()
+        self._submit_settlements()
+
+    # --- 1. following the ledger ----------------------------------------------------------------
+
+    def _raw(self, key: bytes) -> bytes:
+        value = self.ledger.store.get(key)
+        if value is None:
+            raise RuntimeError(f"the state lacks {key!r}")
+        return value
+
+    def _ingest_to_tip(self) -> None:
+        store = self.ledger.store
+        for height in range(self.journal.ingested_height() + 1, store.height() + 1):
+            raw = store.block(height)
+            if raw is None:
+                raise RuntimeError(f"block {height} is missing")
+            self._ingest(height, Block.decode(raw))
+
+    def _ingest(self, height: int, block: Block) -> None:
+        chain_id = self.ledger.genesis.chain_id
+        opened: list[NewPayout] = []
+        settled: list[tuple[bytes, str, bytes]] = []
+        for data in block.txs:
+            signed = t.decode_tx(data, chain_id)
+            if isinstance(signed, Result):
+                raise RuntimeError(f"a committed transaction does not decode at {height}")
+            payload = signed.tx.payload
+            if payload.KIND in PAYOUT_KINDS:
+                raw = self.ledger.store.get(r.payout_key(signed.tx_id))
+                if raw is not None:
+                    p = r.Payout.decode(raw)
+                    opened.append(
+                        NewPayout(
+                            signed.tx_id, p.merchant, p.issuer, p.amount_cents, p.created_ms, height
+                        )
+                    )
+            elif isinstance(payload, t.Settle):
+                settled.extend(
+                    (s.payout_id, s.bank_reference, signed.tx_id) for s in payload.settlements
+                )
+        self.journal.ingest_block(height, opened, settled)
+
+    def _reconcile_with_ledger(self) -> None:
+        """At start: any payout the ledger shows settled is settled in the journal too."""
+        open_states = [s for s in PayoutState if s is not PayoutState.SETTLED]
+        for payout in self.journal.payouts(*open_states):
+            raw = self.ledger.store.get(r.payout_key(payout.payout_id))
+            if raw is None:
+                raise RuntimeError(f"journal payout {payout.payout_id.hex()} is not on the ledger")
+            record = r.Payout.decode(raw)
+            if record.settled:
+                self.journal.mark_settled_from_ledger(
+                    payout.payout_id, record.bank_reference, self.ledger.store.height()
+                )
+
+    # --- 2. settle transactions in flight --------------------------------------------------------
+
+    def _bank_sequence(self) -> int:
+        return r.Bank.decode(self._raw(r.bank_key(self.bank))).sequence
+
+    def _follow_settle_txs(self) -> None:
+        for pending in self.journal.settle_txs(SettleTxState.PENDING):
+            if self.ledger.store.tx_location(pending.tx_id) is not None:
+                continue  # ingested with its block
+            if pending.sequence < self._bank_sequence():
+                logger.warning("settle tx %s can no longer commit", pending.tx_id.hex()[:16])
+                self.journal.abandon_settle_tx(pending.tx_id)
+                self._reconcile_with_ledger()
+                continue
+            if pending.tx_id in self.ledger.mempool:
+                continue
+            verdict = self.ledger.submit(pending.data)
+            self._after_submit(pending.tx_id, pending.data, verdict)
+
+    def _after_submit(self, tx_id: bytes, data: bytes, verdict: Verdict) -> None:
+        if verdict.code == Result.OK:
+            self._gossip(data)
+            return
+        code = Result(verdict.code)
+        logger.warning("settle tx %s refused: %s", tx_id.hex()[:16], code.name)
+        if code in (Result.PAYOUT_ALREADY_SETTLED, Result.UNKNOWN_PAYOUT):
+            self.journal.abandon_settle_tx(tx_id)
+            self._reconcile_with_ledger()
+        elif code is Result.BAD_SEQUENCE and tx_id not in self.ledger.mempool:
+            pass  # another bank transaction holds this sequence: abandoned once it commits
+
+    # --- 3, 4. files ------------------------------------------------------------------------
+
+    def _finish_files(self) -> None:
+        for file in self.journal.files(FileState.ASSIGNED):
+            built = pain001.build(file, self.journal.transfers_of_file(file.file_id))
+            self.journal.store_built(file.file_id, built.msg_id, built.xml)
+            crash_point("file-built")
+        for file in self.journal.files(FileState.BUILT):
+            if file.xml is None:
+                raise RuntimeError(f"built file {file.file_id} has no bytes")
+            name = f"pain001-{file.file_id:07d}.xml"
+            _write_durably(self.settings.outbox / name, file.xml)
+            crash_point("file-on-disk")
+            self.journal.mark_written(file.file_id, name)
+            crash_point("file-written")
+            logger.info(
+                "settlement: wrote %s (%d transfers, %d cents)",
+                name,
+                file.transfers,
+                file.total_cents,
+            )
+
+    def _batch_due(self) -> None:
+        now_ms = self.ledger.last_block().time_ms
+        due: dict[bytes, dict[bytes, list[PayoutRow]]] = defaultdict(lambda: defaultdict(list))
+        for payout in self.journal.payouts(PayoutState.SEEN):
+            registered = self.journal.merchant(payout.merchant)
+            if registered is None:
+                continue  # no IBAN yet: held
+            if not is_due(registered.schedule, payout.created_ms, now_ms, self.settings.day_ms):
+                continue
+            due[payout.issuer][payout.merchant].append(payout)
+        for issuer, by_merchant in sorted(due.items()):
+            escrow = self.journal.escrow(issuer)
+            if escrow is None:
+                continue  # the issuer's escrow account is not configured: held
+            plans = [
+                plan
+                for merchant, payouts in sorted(by_merchant.items())
+                if (plan := self._plan(merchant, payouts)) is not None
+            ][:TRANSFERS_PER_FILE_MAX]
+            if plans:
+                self.journal.assign_file(escrow, now_ms, execution_date(now_ms), plans)
+                crash_point("file-assigned")
+        self._finish_files()
+
+    def _plan(self, merchant: bytes, payouts: list[PayoutRow]) -> TransferPlan | None:
+        registered = self.journal.merchant(merchant)
+        raw = self.ledger.store.get(r.merchant_key(merchant))
+        if registered is None or raw is None:
+            return None
+        record = r.Merchant.decode(raw)
+        if not matches(record.payout_ref_hash, registered.iban, registered.salt):
+            return None  # the ledger does not (yet) name this IBAN: held
+        ids = []
+        for payout in payouts:
+            onchain = r.Payout.decode(self._raw(r.payout_key(payout.payout_id)))
+            if onchain.settled:
+                raise RuntimeError(f"payout {payout.payout_id.hex()} settled behind the journal")
+            ids.append(payout.payout_id)
+        return TransferPlan(merchant, record.name, registered.iban, registered.bic, tuple(ids))
+
+    # --- 5. settling ------------------------------------------------------------------------
+
+    def _submit_settlements(self) -> None:
+        if self.journal.settle_txs(SettleTxState.PENDING):
+            return  # one settle transaction in flight at a time
+        confirmed = self.journal.payouts(PayoutState.CONFIRMED)[: limits.SETTLEMENTS_PER_TX_MAX]
+        if not confirmed:
+            return
+        references: dict[int, str] = {}
+        settlements = []
+        for payout in confirmed:
+            if payout.transfer_id is None:
+                raise RuntimeError(f"confirmed payout {payout.payout_id.hex()} has no transfer")
+            if payout.transfer_id not in references:
+                transfer = self.journal.transfer(payout.transfer_id)
+                if transfer is None:
+                    raise RuntimeError(f"no transfer {payout.transfer_id}")
+                references[payout.transfer_id] = transfer.end_to_end_id
+            settlements.append(
+                t.Settlement(Digest(payout.payout_id), references[payout.transfer_id])
+            )
+        sequence = self._bank_sequence()
+        tx = t.Tx(self.ledger.genesis.chain_id, self.bank, sequence, t.Settle(tuple(settlements)))
+        signed = tx.sign(self.settings.bank_key)
+        data = signed.encode()
+        self.journal.record_settle_tx(
+            signed.tx_id, data, sequence, [s.payout_id for s in settlements]
+        )
+        crash_point("settle-recorded")
+        verdict = self.ledger.submit(data)
+        self._after_submit(signed.tx_id, data, verdict)
+        crash_point("settle-submitted")
+
+
+def _write_durably(path: Path, data: bytes) -> None:
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+def open_service(
+    home: Path, ledger: LedgerApp, gossip: Callable[[bytes], None]
+) -> SettlementService | None:
+    """The bank node's settlement service, started; None unless ``settlement.toml`` exists."""
+    if not (home / SETTINGS_FILE).exists():
+        return None
+    settings = read_settings(home)
+    journal = open_journal(settings.directory)
+    service = SettlementService(ledger, journal, settings, gossip)
+    try:
+        service.start()
+    except BaseException:
+        journal.close()
+        raise
+    logger.info("settlement service on: journal %s", settings.directory)
+    return service

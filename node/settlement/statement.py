@@ -1,0 +1,382 @@
+"""The commune statement: per issuer, campaign and period, from the committed blocks
+and the bank's journal, as JSON-ready dataclasses, CSV and PDF (reportlab).
+
+Per campaign: unspent at the start of the period, deposits (``fund``), spending
+at merchants (``pay``), purchase refunds (``refund``), withdrawals
+(``withdraw``), unspent at the end, and per merchant what it received and
+refunded. By construction ``closing = opening + deposits - spent + refunds -
+withdrawals``; when the period reaches the last block, ``closing`` is checked
+against the ledger's own ``budget + outstanding``.
+
+For the issuer's escrow account: payouts per merchant opened and settled in the
+period, and the bank reconciliation: every ``settle`` reference of the period
+must be a transfer of the bank's pain.001 files, confirmed by a statement, of
+exactly the settled amount. Periods are ``[from_ms, to_ms)`` in block time.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Final
+
+from reportlab.lib import colors
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import getSampleStyleSheet
+from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+
+from node.consensus.types import Block
+from node.ledger import records as r
+from node.ledger import tx as t
+from node.ledger.codes import Result
+from node.settlement.journal import Journal, TransferState
+from node.settlement.money import to_decimal
+from node.store.blockstore import BlockStore
+
+BLOCKS_SCANNED_MAX: Final = 1_000_000
+
+
+@dataclass(slots=True)
+class MerchantLine:
+    merchant: str
+    name: str
+    payments: int = 0
+    paid_cents: int = 0
+    refunded_cents: int = 0
+
+
+@dataclass(slots=True)
+class CampaignLine:
+    campaign: str
+    name: str
+    opening_unspent_cents: int = 0
+    deposits_cents: int = 0
+    spent_cents: int = 0
+    refunds_cents: int = 0
+    withdrawals_cents: int = 0
+    closing_unspent_cents: int = 0
+    ledger_unspent_cents: int | None = None  # budget + outstanding, when the period is current
+    merchants: list[MerchantLine] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class PayoutLine:
+    merchant: str
+    name: str
+    opened: int = 0
+    opened_cents: int = 0
+    settled: int = 0
+    settled_cents: int = 0
+
+
+@dataclass(slots=True)
+class BankLine:
+    reference: str
+    settled_cents: int
+    bank_cents: int | None  # the confirmed transfer's amount; None when unknown to the bank
+    file_id: int | None
+    booked: str
+
+
+@dataclass(slots=True)
+class CommuneStatement:
+    issuer: str
+    issuer_name: str
+    from_ms: int
+    to_ms: int
+    height: int
+    campaigns: list[CampaignLine]
+    payouts: list[PayoutLine]
+    bank: list[BankLine]
+    settled_cents: int
+    bank_confirmed_cents: int
+    reconciled: bool
+    differences: list[str]
+
+
+def _merchant_name(store: BlockStore, key: bytes) -> str:
+    raw = store.get(r.merchant_key(key))
+    return "?" if raw is None else r.Merchant.decode(raw).name
+
+
+def compute(
+    store: BlockStore,
+    chain_id: str,
+    journal: Journal | None,
+    issuer: bytes,
+    campaign: str | None,
+    from_ms: int,
+    to_ms: int,
+) -> CommuneStatement:
+    raw_issuer = store.get(r.issuer_key(issuer))
+    if raw_issuer is None:
+        raise ValueError("no issuer has this key")
+    issuer_name = r.Issuer.decode(raw_issuer).name
+    campaigns: dict[str, CampaignLine] = {}
+    for key, raw in store.iter_prefix(r.campaign_key("")):
+        code = key[1:].decode()
+        record = r.Campaign.decode(raw)
+        if record.issuer == issuer and campaign in (None, code):
+            campaigns[code] = CampaignLine(code, record.name)
+    merchants: dict[tuple[str, bytes], MerchantLine] = {}
+    payouts: dict[bytes, PayoutLine] = {}
+    settled_refs: dict[str, int] = defaultdict(int)
+    height = 0
+    last_time = 0
+    for h in range(1, min(store.height(), BLOCKS_SCANNED_MAX) + 1):
+        raw_block = store.block(h)
+        if raw_block is None:
+            raise RuntimeError(f"block {h} is missing")
+        block = Block.decode(raw_block)
+        time_ms = block.header.time_ms
+        if time_ms >= to_ms:
+            break
+        height, last_time = h, time_ms
+        inside = time_ms >= from_ms
+        for data in block.txs:
+            signed = t.decode_tx(data, chain_id)
+            if isinstance(signed, Result):
+                raise RuntimeError(f"a committed transaction does not decode at {h}")
+            _campaign_flows(signed, inside, campaigns, merchants, store)
+            if inside:
+                _payout_flows(signed, store, issuer, payouts, settled_refs)
+    current = height == store.height()
+    for code, line in campaigns.items():
+        line.closing_unspent_cents = (
+            line.opening_unspent_cents + line.deposits_cents - line.spent_cents
+            + line.refunds_cents - line.withdrawals_cents
+        )  # fmt: skip
+        if current:
+            raw_campaign = store.get(r.campaign_key(code))
+            if raw_campaign is not None:
+                record = r.Campaign.decode(raw_campaign)
+                line.ledger_unspent_cents = record.budget_cents + record.outstanding_cents
+        line.merchants = sorted(
+            (m for (c, _), m in merchants.items() if c == code), key=lambda m: m.merchant
+        )
+    bank, differences = _bank_lines(journal, settled_refs)
+    for line in campaigns.values():
+        if line.ledger_unspent_cents not in (None, line.closing_unspent_cents):
+            differences.append(f"campaign {line.campaign}: unspent differs from the ledger")
+    del last_time
+    return CommuneStatement(
+        issuer=issuer.hex(),
+        issuer_name=issuer_name,
+        from_ms=from_ms,
+        to_ms=to_ms,
+        height=height,
+        campaigns=[campaigns[c] for c in sorted(campaigns)],
+        payouts=[payouts[k] for k in sorted(payouts)],
+        bank=bank,
+        settled_cents=sum(settled_refs.values()),
+        bank_confirmed_cents=sum(b.bank_cents or 0 for b in bank),
+        reconciled=not differences,
+        differences=differences,
+    )
+
+
+def _campaign_flows(
+    signed: t.SignedTx,
+    inside: bool,
+    campaigns: dict[str, CampaignLine],
+    merchants: dict[tuple[str, bytes], MerchantLine],
+    store: BlockStore,
+) -> None:
+    p = signed.tx.payload
+    if isinstance(p, t.Fund | t.Withdraw) and p.campaign in campaigns:
+        line = campaigns[p.campaign]
+        sign = 1 if isinstance(p, t.Fund) else -1
+        if not inside:
+            line.opening_unspent_cents += sign * p.amount_cents
+        elif sign > 0:
+            line.deposits_cents += p.amount_cents
+        else:
+            line.withdrawals_cents += p.amount_cents
+        return
+    if isinstance(p, t.Pay | t.PayAuthorized | t.Refund):
+        code = p.authorization.campaign if isinstance(p, t.PayAuthorized) else p.campaign
+        if code not in campaigns:
+            return
+        line = campaigns[code]
+        merchant = p.merchant if isinstance(p, t.Pay) else signed.tx.sender
+        refund = isinstance(p, t.Refund)
+        if not inside:
+            line.opening_unspent_cents += p.amount_cents if refund else -p.amount_cents
+            return
+        row = merchants.get((code, merchant))
+        if row is None:
+            row = MerchantLine(merchant.hex(), _merchant_name(store, merchant))
+            merchants[(code, merchant)] = row
+        if refund:
+            line.refunds_cents += p.amount_cents
+            row.refunded_cents += p.amount_cents
+        else:
+            line.spent_cents += p.amount_cents
+            row.payments += 1
+            row.paid_cents += p.amount_cents
+
+
+def _payout_flows(
+    signed: t.SignedTx,
+    store: BlockStore,
+    issuer: bytes,
+    payouts: dict[bytes, PayoutLine],
+    settled_refs: dict[str, int],
+) -> None:
+    p = signed.tx.payload
+    if isinstance(p, t.Pay | t.PayAuthorized | t.Redeem):
+        found = store.get(r.payout_key(signed.tx_id))
+        if found is None:
+            return
+        record = r.Payout.decode(found)
+        if record.issuer != issuer:
+            return
+        line = _payout_line(payouts, record.merchant, store)
+        line.opened += 1
+        line.opened_cents += record.amount_cents
+    elif isinstance(p, t.Settle):
+        for s in p.settlements:
+            found = store.get(r.payout_key(s.payout_id))
+            if found is None:
+                raise RuntimeError("a settled payout is missing")
+            record = r.Payout.decode(found)
+            if record.issuer != issuer:
+                continue
+            line = _payout_line(payouts, record.merchant, store)
+            line.settled += 1
+            line.settled_cents += record.amount_cents
+            settled_refs[s.bank_reference] += record.amount_cents
+
+
+def _payout_line(
+    payouts: dict[bytes, PayoutLine], merchant: bytes, store: BlockStore
+) -> PayoutLine:
+    line = payouts.get(merchant)
+    if line is None:
+        line = PayoutLine(merchant.hex(), _merchant_name(store, merchant))
+        payouts[merchant] = line
+    return line
+
+
+def _bank_lines(
+    journal: Journal | None, settled_refs: dict[str, int]
+) -> tuple[list[BankLine], list[str]]:
+    lines, differences = [], []
+    for reference, cents in sorted(settled_refs.items()):
+        transfer = None if journal is None else journal.transfer_by_reference(reference)
+        if transfer is None or transfer.state is not TransferState.CONFIRMED:
+            lines.append(BankLine(reference, cents, None, None, ""))
+            differences.append(f"{reference}: settled on the ledger, not confirmed by the bank")
+            continue
+        lines.append(
+            BankLine(reference, cents, transfer.amount_cents, transfer.file_id, transfer.booked)
+        )
+        if transfer.amount_cents != cents:
+            differences.append(
+                f"{reference}: ledger {to_decimal(cents)} EUR, bank "
+                f"{to_decimal(transfer.amount_cents)} EUR"
+            )
+    return lines, differences
+
+
+# --- renderings -------------------------------------------------------------------------------
+
+
+CSV_COLUMNS: Final = ("section", "key", "name", "item", "cents", "euros")
+
+
+def to_csv(s: CommuneStatement) -> bytes:
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(CSV_COLUMNS)
+
+    def row(section: str, key: str, name: str, item: str, cents: int) -> None:
+        w.writerow((section, key, name, item, cents, to_decimal(cents)))
+
+    w.writerow(("statement", s.issuer, s.issuer_name, f"{s.from_ms}-{s.to_ms}", s.height, ""))
+    for c in s.campaigns:
+        for item in ("opening_unspent", "deposits", "spent", "refunds", "withdrawals",
+                     "closing_unspent"):  # fmt: skip
+            row("campaign", c.campaign, c.name, item, getattr(c, f"{item}_cents"))
+        for m in c.merchants:
+            row("campaign_merchant", f"{c.campaign}/{m.merchant}", m.name, "paid", m.paid_cents)
+            row("campaign_merchant", f"{c.campaign}/{m.merchant}", m.name, "refunded",
+                m.refunded_cents)  # fmt: skip
+    for p in s.payouts:
+        row("payouts", p.merchant, p.name, "opened", p.opened_cents)
+        row("payouts", p.merchant, p.name, "settled", p.settled_cents)
+    for b in s.bank:
+        row("bank", b.reference, f"file {b.file_id}" if b.file_id else "", "settled",
+            b.settled_cents)  # fmt: skip
+        if b.bank_cents is not None:
+            row("bank", b.reference, b.booked, "bank_confirmed", b.bank_cents)
+    row("total", "", "", "settled", s.settled_cents)
+    row("total", "", "", "bank_confirmed", s.bank_confirmed_cents)
+    w.writerow(("total", "", "", "reconciled", "yes" if s.reconciled else "no", ""))
+    return out.getvalue().encode()
+
+
+def to_pdf(s: CommuneStatement) -> bytes:
+    styles = getSampleStyleSheet()
+    buffer = io.BytesIO()
+    doc = SimpleDocTemplate(buffer, pagesize=A4, title=f"Relance statement {s.issuer_name}")
+    style = TableStyle(
+        [
+            ("GRID", (0, 0), (-1, -1), 0.25, colors.grey),
+            ("BACKGROUND", (0, 0), (-1, 0), colors.lightgrey),
+            ("ALIGN", (-1, 1), (-1, -1), "RIGHT"),
+            ("FONTSIZE", (0, 0), (-1, -1), 8),
+        ]
+    )
+    story: list[object] = [
+        Paragraph(f"Statement of {s.issuer_name}", styles["Title"]),
+        Paragraph(
+            f"Block time {s.from_ms} to {s.to_ms} (up to block {s.height})", styles["Normal"]
+        ),
+        Spacer(1, 8),
+    ]
+    for c in s.campaigns:
+        story.append(Paragraph(f"Campaign {c.campaign}: {c.name}", styles["Heading2"]))
+        rows = [["", "EUR"]] + [
+            [label, to_decimal(cents)]
+            for label, cents in (
+                ("Unspent at start", c.opening_unspent_cents),
+                ("Deposits", c.deposits_cents),
+                ("Spent at merchants", c.spent_cents),
+                ("Purchase refunds", c.refunds_cents),
+                ("Withdrawals", c.withdrawals_cents),
+                ("Unspent at end", c.closing_unspent_cents),
+            )
+        ]
+        story.append(Table(rows, style=style))
+        if c.merchants:
+            merchant_rows = [["Merchant", "Payments", "Paid EUR", "Refunded EUR"]] + [
+                [m.name, str(m.payments), to_decimal(m.paid_cents), to_decimal(m.refunded_cents)]
+                for m in c.merchants
+            ]
+            story += [Spacer(1, 6), Table(merchant_rows, style=style)]
+    story.append(Paragraph("Payouts from the escrow account", styles["Heading2"]))
+    payout_rows = [["Merchant", "Opened", "Opened EUR", "Settled", "Settled EUR"]] + [
+        [p.name, str(p.opened), to_decimal(p.opened_cents), str(p.settled),
+         to_decimal(p.settled_cents)]
+        for p in s.payouts
+    ]  # fmt: skip
+    story.append(Table(payout_rows, style=style))
+    story.append(Paragraph("Bank reconciliation", styles["Heading2"]))
+    bank_rows = [["Reference", "File", "Booked", "Ledger EUR", "Bank EUR"]] + [
+        [b.reference, str(b.file_id or "-"), b.booked or "-", to_decimal(b.settled_cents),
+         "-" if b.bank_cents is None else to_decimal(b.bank_cents)]
+        for b in s.bank
+    ]  # fmt: skip
+    bank_rows.append(
+        ["Total", "", "", to_decimal(s.settled_cents), to_decimal(s.bank_confirmed_cents)]
+    )
+    story.append(Table(bank_rows, style=style))
+    verdict = (
+        "Reconciled to the cent." if s.reconciled else "NOT reconciled: " + "; ".join(s.differences)
+    )
+    story += [Spacer(1, 8), Paragraph(verdict, styles["Normal"])]
+    doc.build(story)  # type: ignore[arg-type]  # platypus flowables
+    return buffer.getvalue()

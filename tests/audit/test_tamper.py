@@ -1,0 +1,227 @@
+"""Tampering with a node's data directory: each change is caught, at the right place.
+
+The history (``tools.audit_history.demo_history``) is 12 certified blocks;
+block 8 holds three payments, the first two by the same holder.
+"""
+
+from __future__ import annotations
+
+import plyvel
+
+from node import codec, merkle
+from node.consensus.types import Block, Header
+from node.crypto import digest
+from node.ledger import records as r
+from node.ledger import tx as t
+from tests.audit.conftest import History, audit, edit, height_key, read_block
+from tools.audit_history import certify
+
+
+def _put_block(history: History, block: Block, cert_bytes: bytes | None = None) -> None:
+    h = block.header.height
+
+    def change(db: plyvel.DB) -> None:
+        db.put(height_key(b"b/", h), block.encode())
+        if cert_bytes is not None:
+            db.put(height_key(b"c/", h), cert_bytes)
+
+    edit(history.data, change)
+
+
+def _with_txs(block: Block, txs: list[bytes]) -> Block:
+    return Block(block.header, tuple(txs))
+
+
+def test_the_untouched_history_passes(history: History) -> None:
+    result = audit(history)
+    assert result.ok, result.divergence
+    assert result.heights_checked == 12
+    assert result.transactions == 30
+    assert result.stored_state_checked
+    assert result.books.payouts_settled == result.books.payouts_opened == 7
+    assert result.payments_rule_checked == 7
+
+
+def test_a_changed_amount_in_a_stored_transaction(history: History) -> None:
+    block, _ = read_block(history.data, 5)
+    body, signature = codec.as_list(codec.decode(block.txs[1], 1 << 20), 2)
+    assert isinstance(body, bytes)
+    items = codec.as_list(codec.decode(body, 1 << 20), 9)
+    assert items[7] == 4_000
+    items[7] = 40_000
+    altered_body = codec.encode(items)
+    altered = codec.encode([altered_body, signature])
+    _put_block(history, _with_txs(block, [block.txs[0], altered, block.txs[2]]))
+
+    d = audit(history).divergence
+    assert d is not None
+    assert (d.height, d.tx_index, d.check) == (5, 1, "tx_signature")
+    assert d.tx_id == digest(altered_body).hex()
+
+
+def test_a_flipped_signature_byte(history: History) -> None:
+    block, _ = read_block(history.data, 8)
+    signed = t.decode_tx(block.txs[2], history.genesis.chain_id)
+    assert not isinstance(signed, t.Result)
+    flipped = bytearray(signed.signature)
+    flipped[10] ^= 0x01
+    forged = codec.encode([signed.body, bytes(flipped)])
+    _put_block(history, _with_txs(block, [*block.txs[:2], forged]))
+
+    d = audit(history).divergence
+    assert d is not None
+    assert (d.height, d.tx_index, d.check) == (8, 2, "tx_signature")
+    assert d.tx_id == signed.tx_id.hex()
+
+
+def test_a_forged_certificate_signature(history: History) -> None:
+    block, cert = read_block(history.data, 6)
+    pairs = list(cert.signatures)
+    key, _ = pairs[1]
+    pairs[1] = (key, bytes(64 - 1) + b"\x01")
+    forged = type(cert)(cert.height, cert.round, cert.block_hash, tuple(pairs))
+    _put_block(history, block, forged.encode())
+
+    d = audit(history).divergence
+    assert d is not None
+    assert (d.height, d.check) == (6, "certificate")
+    assert "does not verify" in d.message
+    assert d.found == key.hex()
+
+
+def test_a_short_certificate(history: History) -> None:
+    block, cert = read_block(history.data, 6)
+    short = type(cert)(cert.height, cert.round, cert.block_hash, cert.signatures[:2])
+    _put_block(history, block, short.encode())
+
+    d = audit(history).divergence
+    assert d is not None
+    assert (d.height, d.check) == (6, "certificate")
+    assert "2 of 4" in d.message
+    assert d.expected == ">= 3"
+
+
+def test_a_certificate_for_another_block(history: History) -> None:
+    _, cert5 = read_block(history.data, 5)
+    block6, _ = read_block(history.data, 6)
+    _put_block(history, block6, cert5.encode())
+
+    d = audit(history).divergence
+    assert d is not None
+    assert (d.height, d.check) == (6, "certificate")
+    assert "another height" in d.message
+
+
+def test_a_changed_state_value(history: History) -> None:
+    holder = history.actors.holders[5].public_key
+    key = b"s/" + r.holder_key(holder)
+
+    def change(db: plyvel.DB) -> None:
+        record = r.Holder.decode(db.get(key))
+        code, cents = record.balances[0]
+        db.put(key, r.Holder(record.sequence, ((code, cents + 100_000),)).encode())
+
+    edit(history.data, change)
+
+    d = audit(history).divergence
+    assert d is not None
+    assert (d.height, d.check) == (12, "stored_state")
+    assert f"holder {holder.hex()[:16]}" in d.message
+
+
+def test_two_transactions_swapped(history: History) -> None:
+    block, _ = read_block(history.data, 8)
+    first, second, third = block.txs
+    _put_block(history, _with_txs(block, [third, second, first]))
+    moved = t.decode_tx(third, history.genesis.chain_id)
+    assert not isinstance(moved, t.Result)
+
+    d = audit(history).divergence
+    assert d is not None
+    assert (d.height, d.tx_index, d.check) == (8, 0, "tx_order")
+    assert d.tx_id == moved.tx_id.hex()
+    assert "height 8, transaction 2" in d.message
+
+
+def test_two_transactions_of_one_sender_swapped(history: History) -> None:
+    block, _ = read_block(history.data, 8)
+    first, second, third = block.txs
+    _put_block(history, _with_txs(block, [second, first, third]))
+
+    d = audit(history).divergence
+    assert d is not None
+    assert (d.height, d.tx_index, d.check) == (8, 0, "tx_order")
+
+
+def test_a_block_dropped_and_the_rest_renumbered(history: History) -> None:
+    def change(db: plyvel.DB) -> None:
+        for h in range(7, 12):
+            for table in (b"b/", b"c/", b"r/"):
+                db.put(height_key(table, h), db.get(height_key(table, h + 1)))
+        for table in (b"b/", b"c/", b"r/"):
+            db.delete(height_key(table, 12))
+        db.put(b"m/height", (11).to_bytes(8, "big"))
+
+    edit(history.data, change)
+
+    d = audit(history).divergence
+    assert d is not None
+    assert (d.height, d.check) == (7, "header_height")
+
+
+def test_a_block_missing(history: History) -> None:
+    edit(history.data, lambda db: db.delete(height_key(b"b/", 7)))
+
+    d = audit(history).divergence
+    assert d is not None
+    assert (d.height, d.check) == (7, "block_missing")
+
+
+def test_a_block_replaced_by_one_signed_by_fewer_than_two_thirds(history: History) -> None:
+    block, _ = read_block(history.data, 9)
+    previous, _ = read_block(history.data, 8)
+    # A valid-looking block 9: right parent, time and roots, but no settlements.
+    header = block.header
+    fake = Block(
+        Header(
+            header.chain_id,
+            9,
+            header.time_ms,
+            previous.hash(),
+            merkle.root([]),
+            previous.header.state_root,
+            header.validators_hash,
+            header.next_validators_hash,
+            header.proposer,
+        ),
+        (),
+    )
+    signers = history.actors.validators[:2]
+    cert = certify(history.genesis.chain_id, 9, 0, fake.hash(), signers)
+    _put_block(history, fake, cert.encode())
+
+    d = audit(history).divergence
+    assert d is not None
+    assert (d.height, d.check) == (9, "certificate")
+    assert "2 of 4" in d.message
+
+
+def test_a_block_signed_by_an_outsider(history: History) -> None:
+    block, _ = read_block(history.data, 9)
+    outsider = type(history.actors.bank)(digest(b"not a validator"))
+    signers = [*history.actors.validators[:2], outsider]
+    cert = certify(history.genesis.chain_id, 9, 0, block.hash(), signers)
+    _put_block(history, block, cert.encode())
+
+    d = audit(history).divergence
+    assert d is not None
+    assert (d.height, d.check) == (9, "certificate")
+    assert "not a validator" in d.message
+
+
+def test_a_recorded_state_root_changed(history: History) -> None:
+    edit(history.data, lambda db: db.put(height_key(b"r/", 4), bytes(32)))
+
+    d = audit(history).divergence
+    assert d is not None
+    assert (d.height, d.check) == (4, "stored_state_root")

@@ -1,0 +1,133 @@
+"""A real 4-validator devnet on 127.0.0.1: each validator its own process.
+
+Transactions submitted to different nodes are committed by all; every node
+holds the same blocks and state roots; a validator stopped with SIGTERM
+exits cleanly, the others go on, and after a restart it catches up. A
+fifth, non-voting observer node syncs every block (verifying each commit
+certificate) and agrees with the validators.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from node.crypto import Signer, digest
+from node.demo import load_keys
+from node.devnet import DEMO_KEYS_FILE, DevnetNode, Supervisor, write_devnet
+from node.genesis import parse
+from node.ledger import tx as t
+from tests.node.netutil import eventually, free_base_port, get_json, post_json
+
+DAY_MS = 86_400_000
+
+
+@pytest.fixture
+def devnet(tmp_path: Path) -> Iterator[tuple[list[DevnetNode], Supervisor]]:
+    nodes = write_devnet(
+        tmp_path / "net", 4, free_base_port(10), time.time_ns() // 1_000_000, observers=1
+    )
+    supervisor = Supervisor(nodes)
+    supervisor.start()
+    try:
+        for node in nodes:
+            eventually(lambda n=node: get_json(n.api_url + "/v1/health"), 30, f"{node.name} up")
+        yield nodes, supervisor
+    finally:
+        supervisor.stop()
+
+
+def _height(node: DevnetNode) -> int:
+    height = get_json(node.api_url + "/v1/status")["height"]
+    assert isinstance(height, int)
+    return height
+
+
+def _committed(node: DevnetNode, tx_id: str) -> bool | None:
+    receipt = get_json(f"{node.api_url}/v1/transactions/{tx_id}")
+    return True if receipt["status"] == "committed" else None
+
+
+def _submit(node: DevnetNode, chain: str, who: Signer, seq: int, payload: t.Payload) -> str:
+    data = t.Tx(chain, who.public_key, seq, payload).sign(who).encode()
+    status, body = post_json(node.api_url + "/v1/transactions?wait=true", {"tx": data.hex()})
+    assert status == 200, body
+    assert body["height"] is not None, body
+    return str(body["tx_id"])
+
+
+def test_four_validators_agree_and_a_restarted_one_catches_up(
+    devnet: tuple[list[DevnetNode], Supervisor],
+) -> None:
+    nodes, supervisor = devnet
+    genesis = parse((nodes[0].home / "genesis.toml").read_text(encoding="utf-8"))
+    keys = load_keys(nodes[0].home.parent / DEMO_KEYS_FILE)
+    chain, issuer, bank = genesis.chain_id, keys["issuer0"], keys["bank"]
+    zone = genesis.issuers[0].zones[0]
+    shop, holder = Signer(digest(b"shop")), Signer(digest(b"holder"))
+    now = genesis.genesis_time_ms
+
+    eventually(lambda: all(_height(n) >= 2 for n in nodes) or None, 60, "first blocks")
+    _submit(nodes[1], chain, issuer, 0, t.RegisterMerchant(
+        shop.public_key, "Shop", "47.11", zone, bytes(32), False))  # fmt: skip
+    _submit(nodes[2], chain, issuer, 1, t.CreateCampaign(
+        "c", "Campaign", (), (), now - DAY_MS, now + DAY_MS, 10_000))  # fmt: skip
+    _submit(nodes[3], chain, bank, 0, t.Fund("c", 100_000, "dep-1"))
+    _submit(
+        nodes[0], chain, issuer, 2, t.Allocate("c", (t.Allocation(holder.public_key, 5_000, zone),))
+    )
+    pay_id = _submit(nodes[1], chain, holder, 0, t.Pay("c", shop.public_key, 1_234, "bread"))
+
+    for node in nodes:  # every node sees the payment and the balances
+        eventually(lambda n=node: _committed(n, pay_id), 30, "tx")
+        account = get_json(f"{node.api_url}/v1/accounts/{holder.public_key.hex()}")
+        assert account["balances"] == [{"campaign": "c", "cents": 5_000 - 1_234}]
+
+    # SIGTERM one validator: it exits cleanly; the other three keep committing.
+    stopped = nodes[3]
+    supervisor.stop_one(3)
+    assert supervisor.exit_code(3) == 0
+    base = _height(nodes[0])
+    eventually(lambda: _height(nodes[0]) >= base + 3 or None, 60, "progress with 3 of 4")
+    _submit(nodes[0], chain, holder, 1, t.Pay("c", shop.public_key, 100, "coffee"))
+
+    # Restart it: it syncs the blocks it missed and rejoins.
+    supervisor.restart_one(3)
+    target = _height(nodes[0])
+    eventually(lambda: _height(stopped) >= target or None, 90, "catch-up after restart")
+
+    observer = nodes[4]
+    assert get_json(observer.api_url + "/v1/status")["validator"] is False
+    eventually(lambda: _height(observer) >= target or None, 60, "observer sync")
+
+    # Agreement: same block hash and state root at every height on every node.
+    top = min(_height(n) for n in nodes)
+    for height in range(1, top + 1):
+        seen = {
+            (b["hash"], b["state_root"])
+            for b in (get_json(f"{n.api_url}/v1/blocks/{height}") for n in nodes)
+        }
+        assert len(seen) == 1, f"nodes disagree at height {height}: {seen}"
+
+    # A real validator's metrics: promtool accepts them, and they count real work.
+    with urllib.request.urlopen(nodes[0].api_url + "/metrics", timeout=10) as response:
+        text = response.read()
+    promtool = shutil.which("promtool")
+    assert promtool is not None, "promtool is installed by 'make test' (Debian's prometheus)"
+    checked = subprocess.run(
+        [promtool, "check", "metrics"], input=text, capture_output=True, timeout=60, check=False
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    samples = dict(
+        line.rsplit(" ", 1) for line in text.decode().splitlines() if not line.startswith("#")
+    )
+    assert float(samples["relance_peers"]) >= 1
+    assert float(samples["relance_signer_state_writes_total"]) > 0
+    assert float(samples["relance_p2p_sent_bytes_total"]) > 0
+    assert float(samples['relance_transactions_committed_total{kind="pay"}']) >= 2

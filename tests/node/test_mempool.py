@@ -1,0 +1,89 @@
+"""The mempool: caps, deduplication, admission through the ledger, recheck, reaping."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from node.app import LedgerApp
+from node.consensus.mempool import Admission, Mempool, Verdict
+from node.crypto import Signer, digest
+from node.ledger import tx as t
+from node.ledger.codes import Result
+from node.sigverify import SignatureVerifier
+from node.store.blockstore import BlockStore
+from tests.ledger.world import DAY_MS, T0_MS, World, holder_keys, signer
+
+
+def _ok(tx: bytes) -> Verdict:
+    return Verdict(digest(tx), 0)
+
+
+def test_caps_by_count_and_bytes() -> None:
+    pool = Mempool(max_txs=3, max_bytes=10_000)
+    results = [pool.add(bytes([i]) * 10, _ok).admission for i in range(5)]
+    assert results == [Admission.ADMITTED] * 3 + [Admission.FULL] * 2
+    small = Mempool(max_txs=100, max_bytes=25)
+    results = [small.add(bytes([i]) * 10, _ok).admission for i in range(3)]
+    assert results == [Admission.ADMITTED, Admission.ADMITTED, Admission.FULL]
+    assert small.size_bytes == 20
+
+
+def test_duplicates_are_recognised_and_rejections_keep_their_code() -> None:
+    pool = Mempool()
+    assert pool.add(b"a", _ok).admission == Admission.ADMITTED
+    assert pool.add(b"a", _ok).admission == Admission.DUPLICATE
+    bad = pool.add(b"b", lambda tx: Verdict(digest(tx), int(Result.BAD_SEQUENCE)))
+    assert bad.admission == Admission.REJECTED
+    assert bad.verdict.code == Result.BAD_SEQUENCE
+    assert len(pool) == 1
+
+
+def test_reap_respects_block_caps_in_arrival_order() -> None:
+    pool = Mempool()
+    for i in range(10):
+        pool.add(bytes([i]) * 10, _ok)
+    assert pool.reap(3, 10_000) == [bytes([i]) * 10 for i in range(3)]
+    assert pool.reap(100, 25) == [bytes([0]) * 10, bytes([1]) * 10]
+    assert len(pool) == 10  # reaping does not remove
+
+
+def test_admission_sees_queued_sequences_and_recheck_drops_what_a_block_spent(
+    tmp_path: Path,
+) -> None:
+    w = World()
+    store = BlockStore.open(tmp_path / "db", w.genesis.genesis_hash, True)
+    verifier = SignatureVerifier(1)
+    app = LedgerApp(w.genesis, store, Mempool(), verifier)
+    try:
+        shop = signer("shop")
+        (h,) = holder_keys(1)
+        chain = w.genesis.chain_id
+
+        def tx(who: Signer, seq: int, p: t.Payload) -> bytes:
+            return t.Tx(chain, who.public_key, seq, p).sign(who).encode()
+
+        setup = [
+            tx(
+                w.namur,
+                0,
+                t.RegisterMerchant(shop.public_key, "S", "47.11", "NA-1", bytes(32), False),
+            ),
+            tx(w.namur, 1, t.CreateCampaign("c", "C", (), (), T0_MS, T0_MS + DAY_MS, 1_000)),
+            tx(w.bank, 0, t.Fund("c", 5_000, "r")),
+            tx(w.namur, 2, t.Allocate("c", (t.Allocation(h.public_key, 1_000, "NA-1"),))),
+        ]
+        # Sequences 0, 1, 2 of one issuer are all admitted: each sees the previous.
+        for data in setup:
+            assert app.submit(data).code == 0, Result(app.submit(data).code)
+        assert len(app.mempool) == 4
+        skipped = tx(w.namur, 9, t.CloseCampaign("c"))
+        assert app.submit(skipped).code == Result.BAD_SEQUENCE
+        pay_all = tx(h, 0, t.Pay("c", shop.public_key, 1_000, ""))
+        assert app.submit(pay_all).code == 0
+        # The same holder's second spend of the same money is refused at admission.
+        assert app.submit(tx(h, 1, t.Pay("c", shop.public_key, 1, ""))).code == (
+            Result.INSUFFICIENT_FUNDS
+        )
+    finally:
+        verifier.close()
+        store.close()

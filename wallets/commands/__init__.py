@@ -1,0 +1,1 @@
+"""One module per role group of ``relance-wallet``; each exposes a click group."""

@@ -1,0 +1,728 @@
+"""``relance-wallet issuer``: a commune's merchants, campaigns, vouchers and letters."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Final
+
+import click
+
+from node.crypto import PublicKey, Signer
+from node.ledger import tx as t
+from wallets.book import Entry, VoucherBook, book_path, read_csv, read_households
+from wallets.client import NodeClient
+from wallets.commands.merchant import payout_ref_hash
+from wallets.context import (
+    BatchItem,
+    Settings,
+    Summary,
+    common_options,
+    confirm,
+    emit,
+    key_option,
+    passphrase,
+    quiet,
+    settings,
+    sign_submit,
+    submit_many,
+)
+from wallets.exits import Exit, WalletError
+from wallets.keystore import write_atomic
+from wallets.letters import CampaignText, write_letters
+from wallets.mail import Journal, MailOutcome, SmtpSettings, journal_path, send
+from wallets.units import format_euros, format_time, parse_euros, parse_time_ms
+from wallets.voucher import Voucher
+
+ALLOCATIONS_PER_TX: Final = 1_000  # well under the protocol cap and the transaction size cap
+MERCHANT_COLUMNS: Final = ("public_key", "name", "category", "zone", "payout_ref")
+TRUE_WORDS: Final = ("1", "yes", "y", "true", "oui", "on")
+
+
+@click.group("issuer", help="A commune: merchants, campaigns, allocations, letters, e-mails.")
+@common_options
+def issuer_group() -> None:
+    pass
+
+
+def _unlock(key_name: str) -> tuple[Signer, str]:
+    store = settings().keystore()
+    store.info(key_name)
+    secret = passphrase(f"key {key_name!r}")
+    return store.open(key_name, secret), secret
+
+
+# --- merchants ---------------------------------------------------------------------------
+
+
+@issuer_group.command(
+    "register-merchants",
+    epilog="""\b
+CSV columns: public_key,name,category,zone,payout_ref[,auto_redeem]
+  (category is a NACE code such as 47.11; payout_ref is the IBAN, of which only
+  the hash goes on the ledger; auto_redeem yes/no, default yes)
+Examples:
+  relance-wallet issuer register-merchants --key namur merchants.csv
+  relance-wallet issuer register-merchants --key namur merchants.csv --yes --json""",
+)
+@click.argument("csv_file", type=click.Path(path_type=Path, dir_okay=False))
+@key_option
+@common_options
+def issuer_register_merchants(csv_file: Path, key_name: str) -> None:
+    """Register every merchant of a CSV file (those already registered are skipped)."""
+    try:
+        text = csv_file.read_text(encoding="utf-8-sig")
+    except (FileNotFoundError, UnicodeDecodeError) as error:
+        raise WalletError(Exit.USAGE, f"cannot read {csv_file}: {error}") from None
+    rows = read_csv(text, MERCHANT_COLUMNS, csv_file.name)
+    client = settings().client()
+    signer, _ = _unlock(key_name)
+    items, skipped = [], []
+    for line, row in rows:
+        payload = _merchant_payload(line, row, csv_file.name)
+        if client.account(payload.merchant).role == "merchant":
+            skipped.append(payload.name)
+            continue
+        items.append(BatchItem(payload.name, payload))
+    results: list[dict[str, object]] = [
+        {"merchant": name, "result": "SKIPPED", "detail": "already registered"} for name in skipped
+    ]
+    if items:
+        confirm(
+            client.chain_id(),
+            signer.public_key,
+            key_name,
+            Summary(f"register {len(items)} merchant(s)", details=(("file", str(csv_file)),)),
+        )
+        for outcome in submit_many(client, signer, items, "registering"):
+            results.append(
+                {"merchant": outcome.label, "result": outcome.result, "tx_id": outcome.tx_id}
+            )
+    _report(results, "merchant")
+
+
+def _merchant_payload(line: int, row: dict[str, str], where: str) -> t.RegisterMerchant:
+    at = f"{where} line {line}"
+    try:
+        key = bytes.fromhex(row["public_key"])
+    except ValueError:
+        key = b""
+    if len(key) != 32:
+        raise WalletError(Exit.USAGE, f"{at}: public_key must be 64 hex digits")
+    if not row["name"] or not row["category"] or not row["zone"] or not row["payout_ref"]:
+        raise WalletError(Exit.USAGE, f"{at}: name, category, zone and payout_ref are required")
+    auto = row.get("auto_redeem", "yes").lower() or "yes"
+    return t.RegisterMerchant(
+        PublicKey(key),
+        row["name"],
+        row["category"],
+        row["zone"],
+        payout_ref_hash(row["payout_ref"]),
+        auto in TRUE_WORDS,
+    )
+
+
+def _report(results: list[dict[str, object]], what: str) -> None:
+    failed = [r for r in results if r["result"] not in ("OK", "SKIPPED")]
+    lines = [f"{r['result']:<24} {r[what]}" for r in results]
+    counts = Counter(str(r["result"]) for r in results)
+    lines.append(", ".join(f"{n} {k.lower()}" for k, n in sorted(counts.items())))
+    failure = None
+    if failed:
+        failure = WalletError(Exit.PARTIAL, f"{len(failed)} of {len(results)} {what}(s) failed")
+    emit({"results": results, "failed": len(failed)}, lines, failure)
+
+
+# --- campaigns ---------------------------------------------------------------------------
+
+
+def _campaign_file(s: Settings, chain_id: str, code: str) -> Path:
+    return s.data_dir("campaigns", chain_id, f"{code}.json")
+
+
+@issuer_group.command(
+    "create-campaign",
+    epilog="""\b
+Times: ISO dates (2026-03-31: that whole day), ISO date-times, or +90d / -1d from now.
+Examples:
+  relance-wallet issuer create-campaign --key namur NAM-2026 --name "Chèques relance Namur" \\
+      --zone NAM-CENTRE --category 47 --category 56 --from 2026-01-05 --until 2026-03-31 \\
+      --max-per-holder 150""",
+)
+@click.argument("code")
+@click.option("--name", required=True, help="The campaign's name, as letters show it.")
+@click.option("--zone", "zones", multiple=True, help="A zone where it may be spent (repeat).")
+@click.option("--category", "categories", multiple=True, help="A NACE prefix (repeat).")
+@click.option("--from", "valid_from", default="now", show_default=True, help="Start.")
+@click.option("--until", "valid_until", required=True, help="End (exclusive time, or last day).")
+@click.option("--max-per-holder", required=True, help="Most one holder may hold (EUR).")
+@key_option
+@common_options
+def issuer_create_campaign(
+    code: str,
+    name: str,
+    zones: tuple[str, ...],
+    categories: tuple[str, ...],
+    valid_from: str,
+    valid_until: str,
+    max_per_holder: str,
+    key_name: str,
+) -> None:
+    """Create a campaign: where, on what, when, and how much per holder."""
+    now_ms = time.time_ns() // 1_000_000
+    start = parse_time_ms(valid_from, now_ms)
+    end = parse_time_ms(valid_until, now_ms, end_of_day=True)
+    if end <= start:
+        raise WalletError(Exit.USAGE, "--until must be after --from")
+    cap = parse_euros(max_per_holder)
+    payload = t.CreateCampaign(code, name, zones, categories, start, end, cap)
+    s = settings()
+    client = s.client()
+    signer, _ = _unlock(key_name)
+    details = (
+        ("code", code),
+        ("zones", ", ".join(zones) or "the whole territory"),
+        ("categories", ", ".join(categories) or "all"),
+        ("valid", f"{format_time(start)} .. {format_time(end)}"),
+        ("per holder", format_euros(cap)),
+    )
+    done = sign_submit(
+        client, signer, key_name, payload, Summary("create a campaign", "", None, details)
+    )
+    record = {
+        "code": code,
+        "name": name,
+        "issuer": signer.public_key.hex(),
+        "zones": list(zones),
+        "categories": list(categories),
+        "valid_from_ms": start,
+        "valid_until_ms": end,
+        "max_per_holder_cents": cap,
+    }
+    write_atomic(_campaign_file(s, client.chain_id(), code), json.dumps(record, indent=2).encode())
+    emit(
+        {"tx_id": done.tx_id, "height": done.height, "campaign": record},
+        [f"campaign {code} created", f"tx id  {done.tx_id}"],
+    )
+
+
+def campaign_text(
+    client: NodeClient, s: Settings, code: str, balance_url: str = ""
+) -> CampaignText:
+    """The campaign as letters describe it: from the node when it offers campaigns,
+    else from the record kept when this wallet created it."""
+    record = client.campaign(code)
+    if record is None:
+        path = _campaign_file(s, client.chain_id(), code)
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise WalletError(
+                Exit.USAGE,
+                f"campaign {code} is unknown here (the node has no campaign route "
+                "and this wallet did not create it)",
+            ) from None
+    if not isinstance(record, dict):
+        raise WalletError(Exit.UNREACHABLE, "the campaign record is not understood")
+    issuer = record.get("issuer")
+    issuer_name = "Votre commune"
+    if isinstance(issuer, str):
+        account = client.account(bytes.fromhex(issuer))
+        issuer_name = str(account.raw.get("name") or issuer_name)
+    return CampaignText(
+        code=code,
+        name=str(record.get("name", code)),
+        issuer_name=issuer_name,
+        zones=tuple(str(z) for z in _list(record.get("zones"))),
+        categories=tuple(str(c) for c in _list(record.get("categories"))),
+        valid_from_ms=_int(record.get("valid_from_ms")),
+        valid_until_ms=_int(record.get("valid_until_ms")),
+        chain_id=client.chain_id(),
+        balance_url=balance_url,
+    )
+
+
+def _list(value: object) -> list[object]:
+    return value if isinstance(value, list) else []
+
+
+def _int(value: object) -> int:
+    if not isinstance(value, int):
+        raise WalletError(Exit.UNREACHABLE, "the campaign record lacks its dates")
+    return value
+
+
+# --- allocation --------------------------------------------------------------------------
+
+
+@issuer_group.command(
+    "allocate",
+    epilog="""\b
+CSV columns: amount,zone,channel[,name,address,email,holder,household_id]
+  channel app: holder = the citizen's app public key
+  channel email / post: a voucher key is generated and kept in the encrypted
+  voucher book; then use `issuer letters` and `issuer mail`.
+A rerun skips the rows already allocated.
+Examples:
+  relance-wallet issuer allocate --key namur NAM-2026 households.csv
+  relance-wallet issuer allocate --key namur NAM-2026 households.csv --yes --json""",
+)
+@click.argument("campaign")
+@click.argument("csv_file", type=click.Path(path_type=Path, dir_okay=False))
+@key_option
+@common_options
+def issuer_allocate(campaign: str, csv_file: Path, key_name: str) -> None:
+    """Allocate pots to the households of a CSV file (app keys, e-mail and paper vouchers)."""
+    households = read_households(csv_file)
+    s = settings()
+    client = s.client()
+    chain_id = client.chain_id()
+    signer, secret = _unlock(key_name)
+    book = VoucherBook(book_path(s.home, chain_id, campaign), chain_id, campaign, secret)
+    known = book.by_row()
+    todo: list[Entry] = []
+    for household in households:
+        entry = known.get(household.row_id)
+        if entry is None:
+            todo.append(book.add(household))
+        elif entry.status == "new":
+            todo.append(entry)  # kept by an earlier run that did not finish
+    todo = _not_yet_allocated(client, book, todo)
+    skipped = len(households) - len(todo)
+    if not todo:
+        emit(
+            {"allocated": 0, "skipped": skipped, "book": str(book.path)},
+            [f"nothing to allocate: the {skipped} row(s) were allocated before"],
+        )
+        return
+    book.save()  # the keys are safe on disk before any money reaches them
+    total = sum(e.amount_cents for e in todo)
+    confirm(
+        chain_id,
+        signer.public_key,
+        key_name,
+        Summary(f"allocate to {len(todo)} household(s)", "", total, (("campaign", campaign),)),
+    )
+    chunks = [todo[i : i + ALLOCATIONS_PER_TX] for i in range(0, len(todo), ALLOCATIONS_PER_TX)]
+    items = [
+        BatchItem(
+            f"{chunk[0].serial}..{chunk[-1].serial}",
+            t.Allocate(
+                campaign,
+                tuple(
+                    t.Allocation(PublicKey(bytes.fromhex(e.public_key)), e.amount_cents, e.zone)
+                    for e in chunk
+                ),
+            ),
+        )
+        for chunk in chunks
+    ]
+
+    def journal(index: int, signed: t.SignedTx) -> None:
+        for entry in chunks[index]:
+            book.update(entry, tx_id=signed.tx_id.hex())
+        book.save()  # before it leaves: a rerun asks the node about this id
+
+    outcomes = submit_many(client, signer, items, "allocating", journal)
+    failures = []
+    for chunk, outcome in zip(chunks, outcomes, strict=True):
+        if outcome.result == "OK":
+            for entry in chunk:
+                book.update(entry, status="allocated", tx_id=outcome.tx_id or "")
+        else:
+            failures.append(outcome.result)
+    book.save()
+    done = [e for e in book.entries if e.status == "allocated"]
+    per_channel = Counter(e.channel for e in todo)
+    data: dict[str, object] = {
+        "campaign": campaign,
+        "allocated": sum(len(c) for c, o in zip(chunks, outcomes, strict=True) if o.result == "OK"),
+        "skipped": skipped,
+        "total_cents": total,
+        "by_channel": dict(per_channel),
+        "transactions": [
+            {"tx_id": o.tx_id, "result": o.result, "height": o.height} for o in outcomes
+        ],
+        "book": str(book.path),
+        "vouchers_in_book": len(done),
+        "book_entries": len(book.entries),
+    }
+    lines = [
+        f"allocated {data['allocated']} of {len(todo)} ({format_euros(total)}), skipped {skipped}",
+        *[f"  {channel:<6} {n}" for channel, n in sorted(per_channel.items())],
+        *[f"  tx {o.tx_id} {o.result} block {o.height}" for o in outcomes],
+        f"voucher book: {book.path}",
+    ]
+    failure = None
+    if failures and len(failures) == len(outcomes):
+        failure = WalletError(Exit.REJECTED, "the allocation was refused", failures[0])
+    elif failures:
+        failure = WalletError(Exit.PARTIAL, f"{len(failures)} allocation transaction(s) refused")
+    emit(data, lines, failure)
+
+
+def _not_yet_allocated(client: NodeClient, book: VoucherBook, todo: list[Entry]) -> list[Entry]:
+    """Entries an earlier run signed an allocation for (their ``tx_id``) are marked
+    allocated when that transaction is in a block: a rerun never pays twice."""
+    out = []
+    committed: dict[str, bool] = {}
+    for entry in todo:
+        if entry.tx_id and entry.tx_id not in committed:
+            try:
+                status = client.transaction(entry.tx_id).get("status", "committed")
+            except WalletError as error:
+                if error.code != Exit.USAGE:  # 404: the node never saw it
+                    raise
+                status = "unknown"
+            if status == "pending":
+                raise WalletError(Exit.PENDING, f"allocation {entry.tx_id} is still pending")
+            committed[entry.tx_id] = status == "committed"
+        if entry.tx_id and committed[entry.tx_id]:
+            book.update(entry, status="allocated")
+        else:
+            out.append(entry)
+    return out
+
+
+def _vouchers(
+    book: VoucherBook, chain_id: str, channel: str, serials: tuple[str, ...]
+) -> list[tuple[Entry, Voucher]]:
+    chosen = (
+        [book.find(s) for s in serials]
+        if serials
+        else [e for e in book.entries if e.channel == channel and e.status == "allocated"]
+    )
+    out = []
+    for entry in chosen:
+        if not entry.seed:
+            raise WalletError(Exit.USAGE, f"{entry.serial} is an app key, not a voucher")
+        if entry.status != "allocated":
+            raise WalletError(Exit.USAGE, f"{entry.serial} is {entry.status}, not deliverable")
+        out.append((entry, Voucher(chain_id.upper(), bytes.fromhex(entry.seed))))
+    return out
+
+
+def _open_book(
+    s: Settings, client: NodeClient, campaign: str, key_name: str
+) -> tuple[VoucherBook, Signer]:
+    """The campaign's voucher book, sealed under the issuer key's passphrase."""
+    chain_id = client.chain_id()
+    path = book_path(s.home, chain_id, campaign)
+    if not path.exists():
+        raise WalletError(Exit.USAGE, f"no voucher book for {campaign} here ({path})")
+    signer, secret = _unlock(key_name)
+    return VoucherBook(path, chain_id, campaign, secret), signer
+
+
+@issuer_group.command(
+    "letters",
+    epilog="""\b
+Examples:
+  relance-wallet issuer letters --key namur NAM-2026 --out letters/          (one PDF each)
+  relance-wallet issuer letters --key namur NAM-2026 --merged --out print.pdf
+  relance-wallet issuer letters --key namur NAM-2026 --serial NAM-2026-000012 --out one/""",
+)
+@click.argument("campaign")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Folder, or file.")
+@click.option("--merged", is_flag=True, help="One PDF for the print shop instead of one each.")
+@click.option("--serial", "serials", multiple=True, help="Only these serials (repeat).")
+@click.option(
+    "--balance-url",
+    help="Public address of a node for the balance link printed on letters "
+    "(default: --node; 'none' prints no link).",
+)
+@key_option
+@common_options
+def issuer_letters(
+    campaign: str,
+    out: Path,
+    merged: bool,
+    serials: tuple[str, ...],
+    balance_url: str | None,
+    key_name: str,
+) -> None:
+    """Print the paper letters (PDF) of the campaign's postal vouchers."""
+    s = settings()
+    client = s.client()
+    book, _signer = _open_book(s, client, campaign, key_name)
+    items = _vouchers(book, client.chain_id(), "post", serials)
+    if not items:
+        raise WalletError(Exit.USAGE, "no postal vouchers to print")
+    link_base = client.url if balance_url is None else balance_url
+    text = campaign_text(client, s, campaign, "" if link_base == "none" else link_base)
+    with click.progressbar(
+        length=len(items), label="letters", file=sys.stderr, hidden=quiet()
+    ) as bar:
+        paths = write_letters(items, text, out, merged, lambda entry: bar.update(1))
+    emit(
+        {"letters": len(items), "files": [str(p) for p in paths]},
+        [f"{len(items)} letter(s) written: {out}"],
+    )
+
+
+@issuer_group.command(
+    "mail",
+    epilog="""\b
+The SMTP password comes from RELANCE_SMTP_PASSWORD or a prompt. Reruns skip what
+the journal says was sent.
+Examples:
+  relance-wallet issuer mail --key namur NAM-2026 --smtp-host smtp.namur.be \\
+      --smtp-port 587 --starttls --smtp-user relance --from "Ville de Namur <relance@namur.be>"
+  relance-wallet issuer mail --key namur NAM-2026 --smtp-host 127.0.0.1 --smtp-port 2525 \\
+      --from relance@example.be --json""",
+)
+@click.argument("campaign")
+@click.option("--smtp-host", required=True, help="SMTP server.")
+@click.option("--smtp-port", default=587, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--starttls", is_flag=True, help="Upgrade the connection with STARTTLS.")
+@click.option("--tls", is_flag=True, help="Implicit TLS (usually port 465).")
+@click.option("--smtp-user", help="Log in with this user name.")
+@click.option(
+    "--smtp-cafile",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Also trust this CA bundle (PEM) for the server's certificate.",
+)
+@click.option("--from", "sender", required=True, help="The From address.")
+@click.option(
+    "--balance-url",
+    help="Public address of a node for the balance link in each mail "
+    "(default: --node; 'none' for no link).",
+)
+@click.option("--serial", "serials", multiple=True, help="Only these serials (repeat).")
+@click.option("--report", type=click.Path(path_type=Path, dir_okay=False), help="Save the report.")
+@key_option
+@common_options
+def issuer_mail(
+    campaign: str,
+    smtp_host: str,
+    smtp_port: int,
+    starttls: bool,
+    tls: bool,
+    smtp_user: str | None,
+    smtp_cafile: str | None,
+    sender: str,
+    balance_url: str | None,
+    serials: tuple[str, ...],
+    report: Path | None,
+    key_name: str,
+) -> None:
+    """E-mail the campaign's e-mail vouchers, the QR inline; report what was sent and failed."""
+    s = settings()
+    client = s.client()
+    book, _signer = _open_book(s, client, campaign, key_name)
+    items = _vouchers(book, client.chain_id(), "email", serials)
+    link_base = client.url if balance_url is None else balance_url
+    text = campaign_text(client, s, campaign, "" if link_base == "none" else link_base)
+    password = None
+    if smtp_user is not None:
+        password = os.environ.get("RELANCE_SMTP_PASSWORD") or click.prompt(
+            "SMTP password", hide_input=True, err=True
+        )
+    smtp = SmtpSettings(
+        smtp_host, smtp_port, sender, smtp_user, password, starttls, tls, smtp_cafile
+    )
+    journal = Journal(journal_path(s.home, client.chain_id(), campaign))
+    with click.progressbar(
+        length=len(items), label="e-mails", file=sys.stderr, hidden=quiet()
+    ) as bar:
+
+        def advance(outcome: MailOutcome) -> None:
+            bar.update(1)
+
+        outcomes = send(items, text, smtp, journal, advance)
+    rows = [
+        {"serial": o.serial, "email": o.email, "status": o.status, "detail": o.detail}
+        for o in outcomes
+    ]
+    counts = Counter(o.status for o in outcomes)
+    summary = {k: counts.get(k, 0) for k in ("sent", "skipped", "failed")}
+    if report is not None:
+        write_atomic(
+            report,
+            json.dumps(
+                {"campaign": campaign, "summary": summary, "items": rows},
+                indent=2,
+                ensure_ascii=False,
+            ).encode(),
+        )
+    lines = [f"{o.status:<8} {o.serial}  {o.email}  {o.detail}" for o in outcomes]
+    lines.append(
+        f"sent {summary['sent']}, skipped {summary['skipped']}, failed {summary['failed']}"
+    )
+    failure = None
+    if summary["failed"]:
+        failure = WalletError(
+            Exit.PARTIAL, f"{summary['failed']} e-mail(s) not sent (see the report)"
+        )
+    emit({"summary": summary, "items": rows, "journal": str(journal.path)}, lines, failure)
+
+
+# --- after the fact ------------------------------------------------------------------------
+
+
+@issuer_group.command(
+    "reissue",
+    epilog="""\b
+The lost voucher's remaining balance moves to a new voucher (new serial); the
+old one is then worth nothing. For an app key, give the citizen's new key with --to.
+Examples:
+  relance-wallet issuer reissue --key namur NAM-2026 NAM-2026-000012 --out new-letter.pdf
+  relance-wallet issuer reissue --key namur NAM-2026 NAM-2026-000040 --to 7be1...90""",
+)
+@click.argument("campaign")
+@click.argument("serial")
+@click.option("--to", "to_key", help="Move to this public key instead of a new voucher.")
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), help="Print its letter.")
+@key_option
+@common_options
+def issuer_reissue(
+    campaign: str, serial: str, to_key: str | None, out: Path | None, key_name: str
+) -> None:
+    """Reissue a lost voucher by its serial number."""
+    s = settings()
+    client = s.client()
+    book, signer = _open_book(s, client, campaign, key_name)
+    lost = book.find(serial)
+    if lost.status == "lost":
+        raise WalletError(Exit.USAGE, f"{lost.serial} was already reissued as {lost.replaced_by}")
+    remaining = sum(
+        b.cents
+        for b in client.account(bytes.fromhex(lost.public_key)).balances
+        if b.key == campaign
+    )
+    if remaining == 0:
+        raise WalletError(Exit.REJECTED, f"{lost.serial} holds nothing any more", "NOTHING_TO_MOVE")
+    new = book.replacement(lost)
+    if to_key is not None:
+        new = book.update(new, public_key=to_key.lower(), seed="", channel="app")
+    new = book.update(new, amount_cents=remaining)
+    book.save()
+    payload = t.Reissue(
+        campaign,
+        PublicKey(bytes.fromhex(lost.public_key)),
+        PublicKey(bytes.fromhex(new.public_key)),
+    )
+    done = sign_submit(
+        client,
+        signer,
+        key_name,
+        payload,
+        Summary(
+            "reissue a lost voucher",
+            f"{new.public_key} ({new.serial})",
+            remaining,
+            (("lost", lost.serial), ("campaign", campaign)),
+        ),
+    )
+    book.update(lost, status="lost", replaced_by=new.serial)
+    new = book.update(new, status="allocated", tx_id=done.tx_id)
+    book.save()
+    files = []
+    if out is not None and new.seed:
+        text = campaign_text(client, s, campaign, client.url)
+        files = write_letters(
+            [(new, Voucher(client.chain_id().upper(), bytes.fromhex(new.seed)))],
+            text,
+            out,
+            merged=True,
+        )
+    emit(
+        {
+            "tx_id": done.tx_id,
+            "height": done.height,
+            "lost": lost.serial,
+            "serial": new.serial,
+            "public_key": new.public_key,
+            "amount_cents": remaining,
+            "letter": str(files[0]) if files else None,
+        },
+        [
+            f"{lost.serial} reissued as {new.serial} ({format_euros(remaining)})",
+            f"tx id  {done.tx_id}",
+            *[f"letter {f}" for f in files],
+        ],
+    )
+
+
+@issuer_group.command(
+    "close",
+    epilog="""\b
+Only after the campaign's end; unspent balances return to its budget.
+Example:
+  relance-wallet issuer close --key namur NAM-2026""",
+)
+@click.argument("campaign")
+@key_option
+@common_options
+def issuer_close(campaign: str, key_name: str) -> None:
+    """Close a campaign after its end date."""
+    client = settings().client()
+    signer, _ = _unlock(key_name)
+    done = sign_submit(
+        client,
+        signer,
+        key_name,
+        t.CloseCampaign(campaign),
+        Summary("close a campaign", "", None, (("campaign", campaign),)),
+    )
+    emit(
+        {"tx_id": done.tx_id, "height": done.height}, [f"{campaign} closed", f"tx id  {done.tx_id}"]
+    )
+
+
+@issuer_group.command(
+    "campaign-report",
+    epilog="""\b
+Examples:
+  relance-wallet issuer campaign-report --key namur NAM-2026
+  relance-wallet issuer campaign-report --key namur NAM-2026 --balances --json""",
+)
+@click.argument("campaign")
+@click.option("--balances", is_flag=True, help="Also read every voucher's remaining balance.")
+@key_option
+@common_options
+def issuer_report(campaign: str, balances: bool, key_name: str) -> None:
+    """What the campaign allocated per channel, and what is left (totals from the node
+    when it offers campaigns)."""
+    s = settings()
+    client = s.client()
+    book, _signer = _open_book(s, client, campaign, key_name)
+    live = [e for e in book.entries if e.status == "allocated"]
+    per: dict[str, dict[str, int]] = defaultdict(lambda: {"count": 0, "allocated_cents": 0})
+    for entry in live:
+        per[entry.channel]["count"] += 1
+        per[entry.channel]["allocated_cents"] += entry.amount_cents
+    if balances:
+        with click.progressbar(live, label="balances", file=sys.stderr, hidden=quiet()) as bar:
+            for entry in bar:
+                account = client.account(bytes.fromhex(entry.public_key))
+                left = sum(b.cents for b in account.balances if b.key == campaign)
+                per[entry.channel]["remaining_cents"] = (
+                    per[entry.channel].get("remaining_cents", 0) + left
+                )
+    totals = client.campaign(campaign)
+    lost = sum(1 for e in book.entries if e.status == "lost")
+    data: dict[str, object] = {
+        "campaign": campaign,
+        "by_channel": dict(per),
+        "lost_reissued": lost,
+        "ledger": totals,
+    }
+    lines = [f"campaign {campaign}"]
+    for channel, row in sorted(per.items()):
+        line = (
+            f"  {channel:<6} {row['count']:>6} vouchers  {format_euros(row['allocated_cents']):>16}"
+        )
+        if "remaining_cents" in row:
+            line += f"  left {format_euros(row['remaining_cents'])}"
+        lines.append(line)
+    lines.append(f"  reissued after loss: {lost}")
+    if totals is None:
+        lines.append("  (this node offers no campaign totals yet)")
+    else:
+        lines += [f"  {k}: {v}" for k, v in totals.items() if k.endswith("_cents")]
+    emit(data, lines)

@@ -1,0 +1,151 @@
+"""``relance-wallet key``: create, import, list and show keys of the keystore."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from node.crypto import SEED_BYTES, Signer
+from wallets import keystore as ks
+from wallets.context import common_options, emit, note, passphrase, settings, unlock
+from wallets.exits import Exit, WalletError
+
+LANGUAGE = click.Choice(sorted(ks.LANGUAGES))
+
+
+@click.group(
+    "key",
+    help="Keys in the encrypted keystore (Argon2id + XSalsa20-Poly1305, files mode 0600).",
+)
+@common_options
+def key_group() -> None:
+    pass
+
+
+@key_group.command(
+    "new",
+    epilog="""\b
+Examples:
+  relance-wallet key new alice
+  relance-wallet key new boulangerie --phrase-language fr
+  RELANCE_PASSPHRASE=... relance-wallet key new bank --no-phrase --json""",
+)
+@click.argument("name")
+@click.option(
+    "--phrase-language",
+    type=LANGUAGE,
+    default="en",
+    show_default=True,
+    help="Language of the 24-word recovery phrase.",
+)
+@click.option("--no-phrase", is_flag=True, help="Do not print the recovery phrase.")
+@common_options
+def key_new(name: str, phrase_language: str, no_phrase: bool) -> None:
+    """Create a new key, sealed with a passphrase; print its public key and recovery phrase."""
+    store = settings().keystore()
+    store.path(name)  # validates the name before asking anything
+    if store.path(name).exists():
+        raise WalletError(Exit.USAGE, f"a key named {name!r} already exists")
+    signer = Signer.generate()
+    info = store.add(name, signer, passphrase(f"new key {name!r}", new=True))
+    phrase = None if no_phrase else ks.to_phrase(signer.seed, phrase_language)
+    lines = [f"key {name!r} created in {info.path}", f"public key  {info.public_key.hex()}"]
+    if phrase is not None:
+        lines += [
+            "",
+            "Recovery phrase: write these 24 words on paper and keep them safe.",
+            "Anyone who has them can spend with this key.",
+            "",
+            phrase,
+        ]
+    data: dict[str, object] = {"name": name, "public_key": info.public_key.hex()}
+    data["path"] = str(info.path)
+    if phrase is not None:
+        data["recovery_phrase"] = phrase
+    emit(data, lines)
+
+
+@key_group.command(
+    "import",
+    epilog="""\b
+Examples:
+  relance-wallet key import alice --phrase          (asks for the 24 words)
+  relance-wallet key import bank --seed-hex 9f1c...  (64 hex digits; '-' reads stdin)""",
+)
+@click.argument("name")
+@click.option(
+    "--seed-hex",
+    metavar="HEX",
+    help="The 32-byte seed in hex, or '-' to read it from stdin (safer: not in the process list).",
+)
+@click.option("--phrase", "from_phrase", is_flag=True, help="Type the recovery phrase.")
+@click.option("--phrase-language", type=LANGUAGE, help="Language of the phrase (else detected).")
+@click.option("--replace", is_flag=True, help="Overwrite a key with the same name.")
+@common_options
+def key_import(
+    name: str, seed_hex: str | None, from_phrase: bool, phrase_language: str | None, replace: bool
+) -> None:
+    """Import a key from its recovery phrase or its seed."""
+    if (seed_hex is None) == (not from_phrase):
+        raise WalletError(Exit.USAGE, "give exactly one of --seed-hex or --phrase")
+    store = settings().keystore()
+    store.path(name)
+    if seed_hex is not None:
+        text = sys.stdin.readline() if seed_hex == "-" else seed_hex
+        try:
+            seed = bytes.fromhex(text.strip())
+        except ValueError:
+            seed = b""
+        if len(seed) != SEED_BYTES:
+            raise WalletError(Exit.USAGE, "a seed is 64 hex digits")
+    else:
+        words = click.prompt("Recovery phrase (24 words)", err=True, hide_input=False)
+        seed = ks.from_phrase(words, phrase_language)
+    signer = Signer(seed)
+    info = store.add(name, signer, passphrase(f"new key {name!r}", new=True), replace=replace)
+    emit(
+        {"name": name, "public_key": info.public_key.hex(), "path": str(info.path)},
+        [f"key {name!r} imported", f"public key  {info.public_key.hex()}"],
+    )
+
+
+@key_group.command(
+    "list",
+    epilog="""\b
+Examples:
+  relance-wallet key list
+  relance-wallet key list --json --keystore ./keys""",
+)
+@common_options
+def key_list() -> None:
+    """List the keystore's keys (no passphrase needed)."""
+    infos = settings().keystore().list()
+    rows = [{"name": i.name, "public_key": i.public_key.hex(), "created": i.created} for i in infos]
+    human = [f"{i.name:<24} {i.public_key.hex()}  {i.created}" for i in infos]
+    if not infos:
+        note(f"no keys in {settings().keystore_dir}")
+    emit({"keys": rows}, human)
+
+
+@key_group.command(
+    "show",
+    epilog="""\b
+Examples:
+  relance-wallet key show alice
+  relance-wallet key show alice --phrase fr      (asks the passphrase)""",
+)
+@click.argument("name")
+@click.option("--phrase", "phrase_language", type=LANGUAGE, help="Also print the recovery phrase.")
+@common_options
+def key_show(name: str, phrase_language: str | None) -> None:
+    """Print a key's public key (and, after the passphrase, its recovery phrase)."""
+    info = settings().keystore().info(name)
+    data: dict[str, object] = {"name": name, "public_key": info.public_key.hex()}
+    lines = [info.public_key.hex()]
+    if phrase_language is not None:
+        signer = unlock(name)
+        phrase = ks.to_phrase(signer.seed, phrase_language)
+        data["recovery_phrase"] = phrase
+        lines.append(phrase)
+    emit(data, lines)

@@ -1,0 +1,54 @@
+"""``relance-wallet login``: a short-lived dashboard token signed with the account's key."""
+
+from __future__ import annotations
+
+import time
+import urllib.parse
+
+import click
+
+from node import limits
+from node.api import tokens
+from wallets.context import common_options, emit, key_option, settings, unlock
+from wallets.exits import Exit, WalletError
+from wallets.units import format_time
+
+TTL_DEFAULT_MIN = 60
+
+
+@click.command(
+    "login",
+    epilog="""\b
+The link opens the dashboard of your role once; the token also works with
+'Authorization: Bearer <token>' on the API until it expires.
+Examples:
+  relance-wallet login --key namur
+  relance-wallet login --key shop --ttl 480 --node http://127.0.0.1:26603 --json""",
+)
+@click.option(
+    "--ttl",
+    "ttl_min",
+    default=TTL_DEFAULT_MIN,
+    show_default=True,
+    type=click.IntRange(1, limits.API_TOKEN_TTL_MAX_MS // 60_000),
+    help="Minutes the token lives.",
+)
+@key_option
+@common_options
+def login_command(ttl_min: int, key_name: str) -> None:
+    """Print a dashboard link and an API token for this node."""
+    client = settings().client()
+    signer = unlock(key_name)
+    chain_id = client.chain_id()
+    node_key = client.node_key()
+    now_ms = time.time_ns() // 1_000_000
+    try:
+        token = tokens.make_token(signer, chain_id, node_key, now_ms, ttl_min * 60_000)
+    except ValueError as error:
+        raise WalletError(Exit.USAGE, str(error)) from None
+    link = f"{client.url}/ui/login?{urllib.parse.urlencode({'token': token})}"
+    expires = now_ms + ttl_min * 60_000
+    emit(
+        {"token": token, "link": link, "expires_ms": expires, "node_key": node_key.hex()},
+        [f"dashboard  {link}", f"token      {token}", f"expires    {format_time(expires)}"],
+    )

@@ -1,0 +1,89 @@
+"""Amounts and times as people type and read them.
+
+Amounts are typed in euros (``12``, ``12.5``, ``12,50``) and become integer
+cents without floats; they print the Belgian way (``1 234,50 €``). Times are
+ISO 8601 dates or date-times (UTC unless an offset is given) or offsets from
+now (``now``, ``+90d``, ``-1h``, ``+30m``, ``+10s``); a date alone given as an
+end means the end of that day.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Final
+
+from node import limits
+from wallets.exits import Exit, WalletError
+
+_EUROS: Final = re.compile(r"(\d{1,10})(?:[.,](\d{1,2}))?")
+_OFFSET: Final = re.compile(r"([+-])(\d{1,6})([smhd])")
+_UNIT_MS: Final = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+_MONTHS_FR: Final = (
+    "janvier",
+    "février",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "août",
+    "septembre",
+    "octobre",
+    "novembre",
+    "décembre",
+)
+
+
+def parse_euros(text: str) -> int:
+    """``"12,50"`` -> 1250. Rejects zero, negatives, more than two decimals and huge amounts."""
+    match = _EUROS.fullmatch(text.strip().replace(" ", "").removesuffix("€"))
+    if match is None:
+        raise WalletError(Exit.USAGE, f"not an amount in euros: {text!r} (e.g. 12,50)")
+    whole, fraction = match.group(1), (match.group(2) or "0")
+    cents = int(whole) * 100 + int(fraction.ljust(2, "0"))
+    if not 0 < cents <= limits.AMOUNT_MAX_CENTS:
+        raise WalletError(Exit.USAGE, f"an amount must be above 0 and at most 1 000 000 €: {text}")
+    return cents
+
+
+def format_euros(cents: int) -> str:
+    """1234550 -> ``"12 345,50 €"`` (Belgian style, narrow no-break space for thousands)."""
+    sign = "-" if cents < 0 else ""
+    whole, rest = divmod(abs(cents), 100)
+    grouped = f"{whole:,}".replace(",", "\u202f")
+    return f"{sign}{grouped},{rest:02d}\u00a0€"
+
+
+def parse_time_ms(text: str, now_ms: int, end_of_day: bool = False) -> int:
+    """A time typed by a person, as milliseconds since the epoch (UTC)."""
+    value = text.strip()
+    if value == "now":
+        return now_ms
+    offset = _OFFSET.fullmatch(value)
+    if offset is not None:
+        sign = 1 if offset.group(1) == "+" else -1
+        return now_ms + sign * int(offset.group(2)) * _UNIT_MS[offset.group(3)]
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise WalletError(
+            Exit.USAGE, f"not a time: {text!r} (e.g. 2026-03-31, 2026-03-31T18:00+01:00, +90d)"
+        ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    if end_of_day and len(value) == 10:  # a bare date as an end: the whole day is included
+        parsed += timedelta(days=1)
+    return int(parsed.timestamp() * 1000)
+
+
+def format_time(ms: int) -> str:
+    """ISO 8601 in UTC, to the second."""
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def format_date_fr(ms: int) -> str:
+    """``"31 mars 2026"``, ``"1er avril 2026"`` (UTC)."""
+    day = datetime.fromtimestamp(ms / 1000, UTC)
+    number = "1er" if day.day == 1 else str(day.day)
+    return f"{number} {_MONTHS_FR[day.month - 1]} {day.year}"

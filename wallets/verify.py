@@ -1,0 +1,201 @@
+"""``relance-wallet verify``: check a node's answer against the genesis file alone.
+
+Each command asks the node for a value with its proof (``/v1/proofs/...``)
+and checks it with ``node.lightclient``: the commit certificate against the
+validators of the genesis file, then the proof against the certified root.
+The anchor's ``validator_set_bytes`` sent by the node is never trusted. A
+node whose answer does not verify is reported as lying, with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import NoReturn
+
+import click
+
+from node import merkle
+from node.codec import DecodeError
+from node.consensus.types import Certificate, Header
+from node.genesis import Genesis, GenesisError, parse
+from node.ledger import records as r
+from node.lightclient import (
+    CertifiedHeader,
+    NodeLied,
+    verify_campaign,
+    verify_holder,
+    verify_merchant,
+    verify_payout,
+    verify_transaction,
+)
+from node.state_tree import StateProof, decode_proof
+from wallets.client import Json
+from wallets.context import common_options, settings
+from wallets.exits import Exit, WalletError
+
+LIED = Exit.UNREACHABLE  # "answered something unexpected"; a lie is the worst of those
+
+
+@click.group("verify", help="Check a node's answer with its proof, trusting only genesis.")
+@common_options
+def verify_group() -> None:
+    pass
+
+
+def _genesis_option(function: click.decorators.FC) -> click.decorators.FC:
+    return click.option(
+        "--genesis",
+        "genesis_path",
+        required=True,
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        help="The chain's genesis file: the only thing trusted.",
+    )(function)
+
+
+@verify_group.command("balance", help="A holder's balances (or a merchant's), proven.")
+@_genesis_option
+@click.argument("public_key")
+@common_options
+def verify_balance(genesis_path: Path, public_key: str) -> None:
+    """Example: relance-wallet verify balance --genesis genesis.toml 3f1c…"""
+    genesis, key = _genesis(genesis_path), _hex(public_key, 32, "public key")
+    answer = settings().client().get(f"/v1/proofs/accounts/{key.hex()}")
+    value, proof, anchor = _state_answer(answer)
+    try:
+        holder = verify_holder(genesis, anchor, key, value, proof)
+        balances = [{"campaign": c, "cents": n} for c, n in holder.balances]
+    except NodeLied as lie:
+        merchant_key = r.merchant_key(key).hex()
+        if answer.get("key") != merchant_key:
+            _lied(lie)
+        try:
+            merchant = verify_merchant(genesis, anchor, key, value, proof)
+        except NodeLied as lie2:
+            _lied(lie2)
+        holder_balances = [] if merchant is None else merchant.balances
+        balances = [{"issuer": i.hex(), "cents": n} for i, n in holder_balances]
+    _say(anchor, {"verified": True, "public_key": key.hex(), "balances": balances})
+
+
+@verify_group.command("payout", help="A payout: amount, and whether the bank settled it.")
+@_genesis_option
+@click.argument("payout_id")
+@common_options
+def verify_payout_command(genesis_path: Path, payout_id: str) -> None:
+    genesis, pid = _genesis(genesis_path), _hex(payout_id, 32, "payout id")
+    value, proof, anchor = _state_answer(settings().client().get(f"/v1/proofs/payouts/{pid.hex()}"))
+    try:
+        payout = verify_payout(genesis, anchor, pid, value, proof)
+    except NodeLied as lie:
+        _lied(lie)
+    found: Json = {"verified": True, "payout_id": pid.hex(), "exists": payout is not None}
+    if payout is not None:
+        found |= {
+            "amount_cents": payout.amount_cents,
+            "settled": payout.settled,
+            "bank_reference": payout.bank_reference,
+        }
+    _say(anchor, found)
+
+
+@verify_group.command("campaign", help="A campaign's rules and totals, proven.")
+@_genesis_option
+@click.argument("code")
+@common_options
+def verify_campaign_command(genesis_path: Path, code: str) -> None:
+    genesis = _genesis(genesis_path)
+    value, proof, anchor = _state_answer(settings().client().get(f"/v1/proofs/campaigns/{code}"))
+    try:
+        campaign = verify_campaign(genesis, anchor, code, value, proof)
+    except NodeLied as lie:
+        _lied(lie)
+    found: Json = {"verified": True, "campaign": code, "exists": campaign is not None}
+    if campaign is not None:
+        found |= {"funded_cents": campaign.funded_cents, "spent_cents": campaign.spent_cents}
+    _say(anchor, found)
+
+
+@verify_group.command("tx", help="A transaction's inclusion in a certified block.")
+@_genesis_option
+@click.argument("tx_id")
+@click.option("--tx-hex", help="The transaction's bytes, if the node does not show them to you.")
+@common_options
+def verify_tx(genesis_path: Path, tx_id: str, tx_hex: str | None) -> None:
+    genesis, tid = _genesis(genesis_path), _hex(tx_id, 32, "transaction id")
+    answer = settings().client().get(f"/v1/proofs/transactions/{tid.hex()}")
+    try:
+        data = bytes.fromhex(str(tx_hex or answer.get("tx") or ""))
+        siblings = tuple(bytes.fromhex(s) for s in answer["siblings"])  # type: ignore[attr-defined]
+        index, size = answer["index"], answer["size"]
+        anchor = _anchor(answer["anchor"])
+    except (KeyError, TypeError, ValueError, DecodeError):
+        _lied(NodeLied("the answer is not a well-formed inclusion proof"))
+    if not data:
+        raise WalletError(Exit.USAGE, "the node does not show this transaction: give --tx-hex")
+    if not isinstance(index, int) or not isinstance(size, int):
+        _lied(NodeLied("the inclusion proof has no index or size"))
+    try:
+        signed = verify_transaction(
+            genesis, anchor, data, merkle.InclusionProof(index, size, siblings)
+        )
+    except NodeLied as lie:
+        _lied(lie)
+    if signed.tx_id != tid:
+        _lied(NodeLied("the proven transaction is not the one asked for"))
+    kind = signed.tx.payload.KIND.name.lower()
+    _say(anchor, {"verified": True, "tx_id": tid.hex(), "index": index, "kind": kind})
+
+
+# --- plumbing ----------------------------------------------------------------------
+
+
+def _genesis(path: Path) -> Genesis:
+    try:
+        return parse(path.read_text(encoding="utf-8"))
+    except (GenesisError, OSError) as exc:
+        raise WalletError(Exit.USAGE, f"genesis: {exc}") from None
+
+
+def _hex(text: str, length: int, what: str) -> bytes:
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError:
+        raw = b""
+    if len(raw) != length:
+        raise WalletError(Exit.USAGE, f"a {what} is {length} bytes of hex")
+    return raw
+
+
+def _anchor(value: object) -> CertifiedHeader:
+    if not isinstance(value, dict):
+        raise ValueError("no anchor")
+    return CertifiedHeader(
+        Header.decode(bytes.fromhex(str(value["header_bytes"]))),
+        Certificate.decode(bytes.fromhex(str(value["certificate_bytes"]))),
+    )
+
+
+def _state_answer(answer: Json) -> tuple[bytes | None, StateProof, CertifiedHeader]:
+    try:
+        raw = answer.get("value")
+        value = None if raw is None else bytes.fromhex(str(raw))
+        proof = decode_proof(bytes.fromhex(str(answer["proof"])))
+        return value, proof, _anchor(answer["anchor"])
+    except (KeyError, TypeError, ValueError, DecodeError):
+        _lied(NodeLied("the answer is not a well-formed state proof"))
+
+
+def _lied(lie: NodeLied) -> NoReturn:
+    raise WalletError(LIED, f"THE NODE LIED: {lie.reason}", "NODE_LIED")
+
+
+def _say(anchor: CertifiedHeader, found: Json) -> None:
+    found = {**found, "height": anchor.header.height, "block_hash": anchor.header.hash().hex()}
+    if settings().json:
+        click.echo(json.dumps(found))
+        return
+    click.echo(f"VERIFIED against the genesis validators at height {anchor.header.height}")
+    for name, value in found.items():
+        if name != "verified":
+            click.echo(f"  {name}: {value}")

@@ -1,0 +1,207 @@
+"""Voucher and authorization URIs, their QR codes, and reading QR images.
+
+Voucher URI (version 1), printed on letters and sent by e-mail::
+
+    RLV1:<CHAIN>:<SEED>:<CHECK>
+
+- ``CHAIN`` is the chain id in upper case (chain ids that a voucher can carry
+  use only letters, digits, ``.`` and ``-``, and are compared without case);
+- ``SEED`` is the voucher key's 32-byte Ed25519 seed in RFC 4648 base32
+  without padding (52 characters);
+- ``CHECK`` is the first 4 base32 characters of SHA-256 over everything
+  before the last ``:`` (``RLV1:<CHAIN>:<SEED>``): it catches a mistyped code.
+
+Every character is in the QR alphanumeric set (``0-9 A-Z $%*+-./:`` and
+space), so the QR is alphanumeric mode: about 88 characters fit a version 4
+symbol (33x33 modules) at error correction M, which scans from paper at 3 cm.
+
+Authorization URI (version 1), shown by a holder's phone to a merchant::
+
+    RLA1:<CHAIN>:<BODY>:<CHECK>
+
+``BODY`` is base32 of the canonical msgpack ``[authorization bytes,
+signature]``; ``CHECK`` as above. The bearer may take up to the maximum once,
+before the expiry; the ledger checks the signature again.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import segno
+
+from node import codec, limits
+from node.codec import DecodeError
+from node.crypto import SEED_BYTES, Signer
+from node.ledger.tx import Authorization
+from wallets.exits import Exit, WalletError
+
+VOUCHER_SCHEME: Final = "RLV1"
+AUTHORIZATION_SCHEME: Final = "RLA1"
+CHECK_CHARS: Final = 4
+QR_ERROR: Final = "m"  # the minimum; segno boosts it when the same version allows
+QR_ALPHANUMERIC: Final = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:")
+URI_CHARS_MAX: Final = 1_000
+ZBAR_TIMEOUT_S: Final = 30.0
+_CHAIN: Final = re.compile(r"[A-Za-z0-9.-]{1,64}")
+_B32: Final = re.compile(r"[A-Z2-7]+")
+
+
+@dataclass(frozen=True, slots=True)
+class Voucher:
+    """A bearer voucher: whoever holds the seed may spend its balance."""
+
+    chain_id: str  # as carried: upper case
+    seed: bytes
+
+    @property
+    def signer(self) -> Signer:
+        return Signer(self.seed)
+
+    def uri(self) -> str:
+        head = f"{VOUCHER_SCHEME}:{_chain(self.chain_id)}:{_b32(self.seed)}"
+        return f"{head}:{_check(head)}"
+
+    def matches(self, chain_id: str) -> bool:
+        return self.chain_id.upper() == chain_id.upper()
+
+
+@dataclass(frozen=True, slots=True)
+class SignedAuthorization:
+    chain_id: str
+    authorization: Authorization
+    signature: bytes
+
+    def uri(self) -> str:
+        body = codec.encode([self.authorization.encode(), self.signature])
+        head = f"{AUTHORIZATION_SCHEME}:{_chain(self.chain_id)}:{_b32(body)}"
+        return f"{head}:{_check(head)}"
+
+
+def new_voucher(chain_id: str) -> Voucher:
+    _chain(chain_id)
+    return Voucher(chain_id.upper(), Signer.generate().seed)
+
+
+def parse_voucher(text: str) -> Voucher:
+    chain, body = _parse(text, VOUCHER_SCHEME, "voucher code")
+    seed = _unb32(body, "voucher code")
+    if len(seed) != SEED_BYTES:
+        raise WalletError(Exit.USAGE, "the voucher code does not hold a 32-byte key")
+    return Voucher(chain, seed)
+
+
+def parse_authorization(text: str) -> SignedAuthorization:
+    chain, body = _parse(text, AUTHORIZATION_SCHEME, "authorization code")
+    raw = _unb32(body, "authorization code")
+    try:
+        auth_bytes, signature = codec.as_list(codec.decode(raw, limits.TX_BYTES_MAX), 2)
+        if not isinstance(auth_bytes, bytes) or not isinstance(signature, bytes):
+            raise DecodeError("authorization parts")
+        authorization = Authorization.decode_value(codec.decode(auth_bytes, limits.TX_BYTES_MAX))
+    except DecodeError:
+        raise WalletError(Exit.USAGE, "the authorization code is damaged") from None
+    return SignedAuthorization(chain, authorization, signature)
+
+
+def is_voucher_uri(text: str) -> bool:
+    return text.strip().upper().startswith(VOUCHER_SCHEME + ":")
+
+
+def _parse(text: str, scheme: str, what: str) -> tuple[str, str]:
+    value = text.strip().upper()
+    if len(value) > URI_CHARS_MAX:
+        raise WalletError(Exit.USAGE, f"the {what} is too long")
+    parts = value.split(":")
+    if len(parts) != 4 or parts[0] != scheme:
+        raise WalletError(Exit.USAGE, f"not a {what} (expected {scheme}:CHAIN:...:CHECK)")
+    head = ":".join(parts[:3])
+    if _check(head) != parts[3]:
+        raise WalletError(Exit.USAGE, f"the {what} checksum does not match: a character is wrong")
+    if _CHAIN.fullmatch(parts[1]) is None:
+        raise WalletError(Exit.USAGE, f"the {what} names an invalid chain")
+    return parts[1], parts[2]
+
+
+def _chain(chain_id: str) -> str:
+    if _CHAIN.fullmatch(chain_id) is None:
+        raise WalletError(
+            Exit.USAGE, f"chain id {chain_id!r} cannot be carried by a QR code (A-Z 0-9 . -)"
+        )
+    return chain_id.upper()
+
+
+def _b32(data: bytes) -> str:
+    return base64.b32encode(data).decode().rstrip("=")
+
+
+def _unb32(text: str, what: str) -> bytes:
+    if _B32.fullmatch(text) is None:
+        raise WalletError(Exit.USAGE, f"the {what} is not base32")
+    try:
+        return base64.b32decode(text + "=" * (-len(text) % 8))
+    except ValueError:
+        raise WalletError(Exit.USAGE, f"the {what} is not base32") from None
+
+
+def _check(head: str) -> str:
+    return _b32(hashlib.sha256(head.encode()).digest())[:CHECK_CHARS]
+
+
+# --- QR codes --------------------------------------------------------------------------
+
+
+def make_qr(uri: str) -> segno.QRCode:
+    """A QR code in alphanumeric mode, error correction M or better."""
+    if not set(uri) <= QR_ALPHANUMERIC:
+        raise ValueError("a Relance URI uses only the QR alphanumeric characters")
+    qr = segno.make_qr(uri, mode="alphanumeric", error=QR_ERROR, boost_error=True)
+    if qr.mode != "alphanumeric" or qr.error not in ("M", "Q", "H"):
+        raise RuntimeError("segno did not make an alphanumeric QR code with EC M or better")
+    return qr
+
+
+def qr_png(uri: str, scale: int = 8) -> bytes:
+    buffer = io.BytesIO()
+    make_qr(uri).save(buffer, kind="png", scale=scale, border=4)
+    return buffer.getvalue()
+
+
+def qr_text(uri: str) -> str:
+    """The QR drawn with block characters, for a terminal."""
+    buffer = io.StringIO()
+    make_qr(uri).terminal(out=buffer, compact=True, border=2)
+    return buffer.getvalue()
+
+
+def read_qr_image(path: Path) -> list[str]:
+    """Every QR code zbarimg (Debian zbar-tools) finds in an image file."""
+    zbarimg = shutil.which("zbarimg")
+    if zbarimg is None:
+        raise WalletError(
+            Exit.USAGE, "reading a QR image needs zbarimg: apt-get install zbar-tools"
+        )
+    if not path.is_file():
+        raise WalletError(Exit.USAGE, f"no such image: {path}")
+    try:
+        done = subprocess.run(
+            [zbarimg, "--quiet", "--raw", "-Sdisable", "-Sqrcode.enable", str(path)],
+            capture_output=True,
+            timeout=ZBAR_TIMEOUT_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise WalletError(Exit.USAGE, f"zbarimg took too long on {path}") from None
+    codes = [line.strip() for line in done.stdout.decode(errors="replace").splitlines()]
+    codes = [code for code in codes if code]
+    if not codes:
+        raise WalletError(Exit.USAGE, f"no QR code found in {path}")
+    return codes
