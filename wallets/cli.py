@@ -7,6 +7,8 @@ one line and its exit code (see ``wallets.exits``).
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import json
 import sys
 from typing import Any
@@ -15,7 +17,7 @@ import click
 from click.shell_completion import get_completion_class
 
 from node.ledger.codes import Result
-from node.ledger.tx import Allocation, Authorization, Settlement, SignedTx, decode_tx
+from node.ledger.tx import SignedTx, decode_tx
 from wallets.analytics_report import analytics_command
 from wallets.commands.bank import bank_group
 from wallets.commands.holder import holder_group
@@ -123,8 +125,8 @@ def describe(signed: SignedTx) -> dict[str, object]:
     """A JSON-ready view of a transaction (presentation only)."""
     payload = signed.tx.payload
     fields: dict[str, object] = {}
-    for name in payload.__dataclass_fields__:
-        fields[name] = _present(getattr(payload, name))
+    for field in dataclasses.fields(payload):  # ClassVars (KIND, SPEC) are not fields
+        fields[field.name] = _present(getattr(payload, field.name))
     return {
         "tx_id": signed.tx_id.hex(),
         "kind": payload.KIND.name.lower(),
@@ -141,6 +143,8 @@ def _present(value: object) -> object:
         return value.hex()
     if isinstance(value, tuple):
         return [_present(v) for v in value]
-    if isinstance(value, (Allocation, Settlement, Authorization)):
-        return {name: _present(getattr(value, name)) for name in value.__dataclass_fields__}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _present(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, enum.Enum):
+        return value.name.lower()
     return value

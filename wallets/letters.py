@@ -207,7 +207,7 @@ def _page(canvas: Canvas, entry: Entry, voucher: Voucher, campaign: CampaignText
     )
     canvas.setFont(FONT, 8)
     canvas.drawCentredString(
-        qr_left + QR_SIZE_MM * mm / 2, qr_top - QR_SIZE_MM * mm - 11 * mm, f"Zone {entry.zone}"
+        qr_left + QR_SIZE_MM * mm / 2, qr_top - QR_SIZE_MM * mm - 11 * mm, "à montrer en caisse"
     )
     # Balance and safety, bottom.
     y = min(y, qr_top - QR_SIZE_MM * mm - 20 * mm) - 6 * mm

@@ -1,0 +1,171 @@
+"""Vouchers by e-mail against a real SMTP server (aiosmtpd on 127.0.0.1): multipart
+messages with the QR inline, a journal so reruns send nothing twice, and a report
+that names the address the server refused."""
+
+from __future__ import annotations
+
+import ssl
+import subprocess
+from collections.abc import Iterator
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from tests.node.netutil import free_base_port
+from tests.wallet.support import Inbox, start_smtp, tool, zbar
+from wallets.book import Entry
+from wallets.letters import CampaignText
+from wallets.mail import Journal, SmtpSettings, send
+from wallets.voucher import Voucher, new_voucher
+
+CHAIN = "relance-devnet-1764431234"
+CAMPAIGN = CampaignText(
+    "NAM-2026", "Chèques relance Namur 2026", "Ville de Namur", ("NAM-CENTRE",), (),
+    1_767_225_600_000, 1_767_225_600_000 + 90 * 86_400_000,
+)  # fmt: skip
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Inbox, int]]:
+    inbox = Inbox(refuse={"nobody@example.be"})
+    port = free_base_port(1)
+    controller = start_smtp(inbox, port)
+    try:
+        yield inbox, port
+    finally:
+        controller.stop()
+
+
+def _item(n: int, email: str) -> tuple[Entry, Voucher]:
+    voucher = new_voucher(CHAIN)
+    entry = Entry(
+        serial=f"NAM-2026-{n:06d}", row_id=str(n), channel="email",
+        public_key=voucher.signer.public_key.hex(), seed=voucher.seed.hex(), amount_cents=4_000,
+        zone="NAM-CENTRE", name="Zoë Lefèvre", address=(), email=email, status="allocated",
+    )  # fmt: skip
+    return entry, voucher
+
+
+def _inline_qr(message: EmailMessage, tmp_path: Path) -> str:
+    assert message.get_content_type() == "multipart/alternative"
+    plain = message.get_body(("plain",))
+    html = message.get_body(("html",))
+    assert plain is not None and html is not None
+    images = [p for p in message.walk() if p.get_content_type() == "image/png"]
+    assert len(images) == 1
+    cid = str(images[0]["Content-ID"]).strip("<>")
+    assert f'src="cid:{cid}"' in html.get_content()
+    png = tmp_path / f"{message['X-Relance-Serial']}.png"
+    payload = images[0].get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    png.write_bytes(payload)
+    (code,) = zbar(png)
+    assert code in plain.get_content()  # the code is also written out for manual entry
+    return code
+
+
+def test_mails_are_sent_once_with_the_qr_inline_and_failures_reported(
+    smtp: tuple[Inbox, int], tmp_path: Path
+) -> None:
+    inbox, port = smtp
+    items = [_item(1, "zoe@example.be"), _item(2, "nobody@example.be"), _item(3, "jean@example.be")]
+    settings = SmtpSettings("127.0.0.1", port, "Ville de Namur <relance@namur.be>")
+    journal_file = tmp_path / "journal.jsonl"
+
+    first = send(items, CAMPAIGN, settings, Journal(journal_file))
+    assert [(o.serial, o.status) for o in first] == [
+        ("NAM-2026-000001", "sent"), ("NAM-2026-000002", "failed"), ("NAM-2026-000003", "sent"),
+    ]  # fmt: skip
+    assert "550" in first[1].detail
+    received = inbox.received()
+    assert sorted(str(m["To"]) for m in received) == ["jean@example.be", "zoe@example.be"]
+    for message in received:
+        assert "40,00" in str(message["Subject"]) and "€" in str(message["Subject"])
+        serial = str(message["X-Relance-Serial"])
+        expected = next(v for e, v in items if e.serial == serial)
+        assert _inline_qr(message, tmp_path) == expected.uri()
+
+    # A rerun sends nothing twice; the refused address is tried again and reported again.
+    second = send(items, CAMPAIGN, settings, Journal(journal_file))
+    assert [(o.serial, o.status) for o in second] == [
+        ("NAM-2026-000001", "skipped"), ("NAM-2026-000003", "skipped"),
+        ("NAM-2026-000002", "failed"),
+    ]  # fmt: skip
+    assert len(inbox.received()) == 2
+
+
+def test_an_unreachable_server_fails_every_message_without_raising(tmp_path: Path) -> None:
+    settings = SmtpSettings("127.0.0.1", free_base_port(1), "relance@namur.be")
+    outcomes = send([_item(1, "zoe@example.be")], CAMPAIGN, settings, Journal(tmp_path / "j"))
+    assert [o.status for o in outcomes] == ["failed"]
+    assert not (tmp_path / "j").exists()
+
+
+def test_the_sender_logs_in_when_asked(tmp_path: Path) -> None:
+    seen: list[tuple[str, bytes, bytes]] = []
+
+    def authenticator(
+        server: object, session: object, envelope: object, mechanism: str, data: object
+    ) -> AuthResult:
+        assert isinstance(data, LoginPassword)
+        seen.append((mechanism, data.login, data.password))
+        return AuthResult(success=data.password == b"s3cret", handled=False)
+
+    inbox = Inbox()
+    port = free_base_port(1)
+    controller = Controller(inbox, hostname="127.0.0.1", port=port,
+                            authenticator=authenticator, auth_require_tls=False)  # fmt: skip
+    controller.start()
+    try:
+        good = SmtpSettings("127.0.0.1", port, "relance@namur.be", "relance", "s3cret")
+        outcomes = send([_item(1, "zoe@example.be")], CAMPAIGN, good, Journal(tmp_path / "a"))
+        assert [o.status for o in outcomes] == ["sent"]
+        bad = SmtpSettings("127.0.0.1", port, "relance@namur.be", "relance", "wrong")
+        refused = send([_item(2, "zoe@example.be")], CAMPAIGN, bad, Journal(tmp_path / "b"))
+        assert [o.status for o in refused] == ["failed"]
+    finally:
+        controller.stop()
+    assert seen[0][1:] == (b"relance", b"s3cret")
+    assert len(inbox.received()) == 1
+
+
+def test_starttls_then_login_with_the_communes_own_ca(tmp_path: Path) -> None:
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        [tool("openssl"), "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(str(cert), str(key))
+
+    def authenticator(
+        server: object, session: object, envelope: object, mechanism: str, data: object
+    ) -> AuthResult:
+        ok = isinstance(data, LoginPassword) and data.password == b"s3cret"
+        return AuthResult(success=ok, handled=False)
+
+    inbox = Inbox()
+    port = free_base_port(1)
+    controller = Controller(inbox, hostname="127.0.0.1", port=port, tls_context=server_tls,
+                            require_starttls=True, authenticator=authenticator)  # fmt: skip
+    controller.start()
+    try:
+        secure = SmtpSettings("127.0.0.1", port, "relance@namur.be", "relance", "s3cret",
+                              starttls=True, cafile=str(cert))  # fmt: skip
+        sent = send([_item(1, "zoe@example.be")], CAMPAIGN, secure, Journal(tmp_path / "a"))
+        assert [o.status for o in sent] == ["sent"]
+        plain = SmtpSettings("127.0.0.1", port, "relance@namur.be", "relance", "s3cret")
+        refused = send([_item(2, "zoe@example.be")], CAMPAIGN, plain, Journal(tmp_path / "b"))
+        assert [o.status for o in refused] == ["failed"]  # the server insists on STARTTLS
+        untrusted = SmtpSettings("127.0.0.1", port, "relance@namur.be", "relance", "s3cret",
+                                 starttls=True)  # fmt: skip
+        failed = send([_item(3, "zoe@example.be")], CAMPAIGN, untrusted, Journal(tmp_path / "c"))
+        assert [o.status for o in failed] == ["failed"]  # a certificate nobody vouches for
+    finally:
+        controller.stop()
+    assert len(inbox.received()) == 1
