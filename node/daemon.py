@@ -4,6 +4,10 @@ Parts, from the bottom: the LevelDB store, the ledger adapter (with mempool
 and signature pool), the guarded signer, the p2p peer manager, the consensus
 driver, the HTTP API. Messages between nodes are msgpack ``[channel, bytes]``:
 consensus traffic goes to the driver, gossiped transactions to the mempool.
+
+Tests only: ``RELANCE_TEST_BYZANTINE`` and ``RELANCE_TEST_JOURNAL`` make this
+node a byzantine validator or journal its consensus signatures
+(``node.consensus.byzantine``); unset, the driver is wired as without them.
 """
 
 from __future__ import annotations

@@ -40,6 +40,7 @@ LOG_FILE: Final = "node.log"
 POLL_S: Final = 0.2  # real processes: their progress over HTTP is all there is to wait on
 HTTP_TIMEOUT_S: Final = 2.0
 READY_TIMEOUT_S: Final = 60.0
+READ_TIMEOUT_S: Final = 15.0
 
 
 class ClusterError(RuntimeError):
@@ -216,8 +217,23 @@ class Cluster:
         self.wait_for(reached, timeout_s, f"nodes {list(indices)} at height {at_least}")
         return time.monotonic() - start
 
+    def read_height(self, index: int, timeout_s: float = READ_TIMEOUT_S) -> int:
+        """A running node's height, asking again while it does not answer (a loaded machine)."""
+        return self.wait_for(partial(self.height, index), timeout_s, f"node {index}'s height")
+
+    def read_heights(self, indices: Iterable[int] | None = None) -> dict[int, int]:
+        chosen = range(self.size) if indices is None else indices
+        return {i: self.read_height(i) for i in chosen}
+
     def top(self, indices: Iterable[int] | None = None) -> int:
-        return max((h or 0) for h in self.heights(indices).values())
+        """The highest height among ``indices`` (all nodes by default) that answer."""
+        chosen = list(range(self.size) if indices is None else indices)
+
+        def answered() -> int | None:
+            heights = [h for h in self.heights(chosen).values() if h is not None]
+            return max(heights) if heights else None
+
+        return self.wait_for(answered, READ_TIMEOUT_S, f"a height from nodes {chosen}")
 
     # --- the links ---------------------------------------------------------------------
 
