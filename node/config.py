@@ -8,6 +8,7 @@ the genesis document. A node home holds:
 - ``node_key``     the node's Ed25519 seed, hex, mode 0600 (validators sign votes with it)
 - ``data/``        the LevelDB store
 - ``sign_state``   the signer's durable record of what it last signed
+- ``locked_block`` the block it last precommitted (re-proposed after a full restart)
 
 Pure: parses and renders text; the daemon reads the files.
 """
@@ -25,6 +26,7 @@ GENESIS_FILE: Final = "genesis.toml"
 NODE_KEY_FILE: Final = "node_key"
 DATA_DIR: Final = "data"
 SIGN_STATE_FILE: Final = "sign_state"
+LOCKED_BLOCK_FILE: Final = "locked_block"
 
 
 class ConfigError(ValueError):

@@ -31,7 +31,7 @@ from node.consensus import byzantine
 from node.consensus.app_interface import ConsensusApplication
 from node.consensus.driver import ConsensusSigner, Driver, DriverConfig, LoopClock, Transport
 from node.consensus.mempool import Admission, Mempool
-from node.consensus.signer import FileRecordStore, GuardedSigner
+from node.consensus.signer import FileLockedBlockStore, FileRecordStore, GuardedSigner
 from node.consensus.tendermint import ConflictingProposals, ConsensusConfig, Equivocation
 from node.consensus.types import Vote
 from node.crypto import PublicKey, Signer
@@ -193,6 +193,7 @@ async def _run_parts(home: Home, ledger: LedgerApp, stop: asyncio.Event) -> None
         transport=parts[2],
         clock=LoopClock(),
         on_evidence=on_evidence,
+        locked_blocks=FileLockedBlockStore(home.path / config.LOCKED_BLOCK_FILE),
     )
     driver_box.append(driver)
     status = NodeStatus(

@@ -121,6 +121,20 @@ class ConsensusSigner(Protocol):
     def resume_at(self, height: int) -> Resume: ...
 
 
+class LockedBlockStore(Protocol):
+    """Keeps the block a validator last precommitted, across a crash.
+
+    A validator locked on a block that nobody else holds can re-propose it after
+    a restart of the whole network (otherwise that height could stall for good).
+    """
+
+    def save(self, block: Block) -> None:
+        """Durable when it returns."""
+        ...
+
+    def load(self) -> Block | None: ...
+
+
 class LoopClock:
     """The production clock: wall time and timers on the running asyncio loop."""
 
@@ -174,6 +188,7 @@ class Driver:
         transport: Transport,
         clock: Clock,
         on_evidence: Callable[[Evidence], None] | None = None,
+        locked_blocks: LockedBlockStore | None = None,
     ) -> None:
         self._chain_id = chain_id
         self._config = config
@@ -182,14 +197,13 @@ class Driver:
         self._transport = transport
         self._clock = clock
         self._on_evidence = on_evidence  # e.g. turn it into an evidence transaction
+        self._locked_blocks = locked_blocks
         self._queue: asyncio.Queue[QueueItem] = asyncio.Queue(maxsize=limits.CONSENSUS_QUEUE_MAX)
         context = self._next_context()
+        resume = signer.resume_at(context.height)  # a restart within a height: later round, lock
+        self._recovered = self._recover_locked_block(context.height, resume)
         self._state, self._initial_effects = tendermint.start(
-            config.consensus,
-            chain_id,
-            signer.public_key,
-            context,
-            signer.resume_at(context.height),  # a restart within a height: later round, lock
+            config.consensus, chain_id, signer.public_key, context, resume
         )
         self._started = False
         self._own_messages: deque[bytes] = deque(maxlen=OWN_MESSAGES_MAX)
@@ -322,6 +336,8 @@ class Driver:
         pending.append(ProposalReceived(proposal, effect.block, valid, self._clock.now_ms()))
 
     def _send_vote(self, effect: SendVote, pending: deque[Event]) -> None:
+        if effect.kind == VoteKind.PRECOMMIT and effect.block_hash is not None:
+            self._keep_locked_block(effect.block_hash)
         try:
             vote = self._signer.sign_vote(
                 effect.kind, effect.height, effect.round, effect.block_hash
@@ -332,13 +348,41 @@ class Driver:
         self._send(VoteMessage(vote))
         pending.append(VoteReceived(vote))
 
+    def _keep_locked_block(self, block_hash: bytes) -> None:
+        """Persist the block we are about to lock on, before the precommit is signed."""
+        if self._locked_blocks is None:
+            return
+        entry = self._state.blocks.get(block_hash)
+        if entry is not None:
+            self._locked_blocks.save(entry.block)
+
     def _send(self, message: Message) -> None:
         data = encode_message(message)
         self._own_messages.append(data)
         self._transport.broadcast(data)
 
+    def _recover_locked_block(self, height: int, resume: Resume) -> Block | None:
+        """The block we were locked on before a restart within ``height``, if kept."""
+        if self._locked_blocks is None or resume.lock is None:
+            return None
+        block = self._locked_blocks.load()
+        if block is None or block.header.height != height:
+            return None
+        return block if block.hash() == resume.lock.block_hash else None
+
     def _build_block(self, request: RequestBlock) -> BlockBuilt:
-        """getValue(): the application picks and executes; we stamp time and roots."""
+        """getValue(): the application picks and executes; we stamp time and roots.
+
+        After a restart within a height, the block we were locked on is proposed
+        again instead (safe: our lock binds our own votes to it anyway)."""
+        recovered = self._recovered
+        if (
+            recovered is not None
+            and recovered.header.height == request.height
+            and self._app.process_proposal(recovered)
+        ):
+            self._verdicts[recovered.hash()] = True
+            return BlockBuilt(request.height, request.round, recovered)
         time_ms = tendermint.compute_block_time_ms(self._clock.now_ms(), request.previous_time_ms)
         prepared = self._app.prepare_proposal(request.height, time_ms, request.previous_block_hash)
         header = Header(

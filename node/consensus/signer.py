@@ -33,6 +33,7 @@ from node.consensus.types import (
     HEIGHT_MAX,
     NIL_ROUND,
     ROUND_MAX,
+    Block,
     Lock,
     Proposal,
     RecordKind,
@@ -150,17 +151,42 @@ class FileRecordStore:
             raise SignerStateError(f"{self._path}: unreadable signer state: {exc}") from None
 
     def save(self, record: SignRecord) -> None:
-        temporary = self._path.with_name(self._path.name + ".tmp")
-        with open(temporary, "wb") as file:
-            file.write(record.encode())
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, self._path)
-        directory = os.open(self._path.parent, os.O_RDONLY)
+        write_durably(self._path, record.encode())
+
+
+def write_durably(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` atomically; durable when it returns."""
+    temporary = path.with_name(path.name + ".tmp")
+    with open(temporary, "wb") as file:
+        file.write(data)
+        file.flush()
+        os.fsync(file.fileno())
+    os.replace(temporary, path)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+class FileLockedBlockStore:
+    """The block last precommitted, in one file (``driver.LockedBlockStore``)."""
+
+    __slots__ = ("_path",)
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+
+    def save(self, block: Block) -> None:
+        write_durably(self._path, block.encode())
+
+    def load(self) -> Block | None:
+        if not self._path.exists():
+            return None
         try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
+            return Block.decode(self._path.read_bytes())
+        except (DecodeError, ValueError):
+            return None  # an unreadable copy only costs the chance to re-propose it
 
 
 class GuardedSigner:

@@ -276,8 +276,22 @@ class SimTransport:
 # --- nodes -----------------------------------------------------------------------
 
 
+class MemoryLockedBlockStore:
+    """The block last precommitted, surviving a simulated crash (like a file would)."""
+
+    def __init__(self) -> None:
+        self.block: Block | None = None
+
+    def save(self, block: Block) -> None:
+        self.block = block
+
+    def load(self) -> Block | None:
+        return self.block
+
+
 class SimNode:
-    """One validator: its app and signer record survive a crash; its driver does not."""
+    """One validator: its app, signer record and locked block survive a crash; its
+    driver does not."""
 
     def __init__(
         self,
@@ -297,6 +311,7 @@ class SimNode:
         self.transport = transport
         self.app = CounterApp(sim.validator_set, tx_maker, lambda: sim.scheduler.now_ms)
         self.records = records
+        self.locked_blocks = MemoryLockedBlockStore()
         self.inline = inline
         self.alive = alive
         self.epoch = 0
@@ -340,6 +355,7 @@ class SimNode:
             app=self.app,
             transport=self.transport,
             clock=self,
+            locked_blocks=self.locked_blocks,
         )
 
     def boot(self) -> None:
