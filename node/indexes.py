@@ -105,6 +105,10 @@ def parties(signed: t.SignedTx, view: View) -> frozenset[PublicKey]:
                 payout = _payout(view, settlement.payout_id)
                 if payout is not None:
                     found.update((payout.merchant, payout.issuer))
+        case t.ReturnPayout():
+            payout = _payout(view, p.payout_id)
+            if payout is not None:
+                found.update((payout.merchant, payout.issuer))
     if campaign is not None:
         raw = view.get(r.campaign_key(campaign))
         if raw is not None:

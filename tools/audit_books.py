@@ -5,8 +5,11 @@ DESIGN.md is stated over (unallocated budgets, holder balances, merchant
 units, unsettled payouts) and updates them from the writes of every block,
 so the invariant is checked after every block at the cost of the block's
 changes, not of the whole state. It also checks what a change may never do
-(a payout deleted, changed after settlement, or settled twice; a holder above
-a campaign's cap), and tallies the figures of the treasurer's report.
+(a payout deleted, changed after it was settled or returned, settled or
+returned twice; a holder above a campaign's cap), and tallies the figures of
+the treasurer's report. A returned payout (the bank's transfer was rejected)
+is closed: its amount is back in the merchant's balance, so it counts
+neither as pending nor as settled, and no longer as redeemed.
 
 Pure: written against the ledger's record decoders, it shares no code with
 the rules it cross-checks. Imports ``node.ledger.records`` only.
@@ -42,14 +45,15 @@ class CampaignTally:
     spent: int = 0
     refunded: int = 0
     withdrawn: int = 0
-    redeemed_direct: int = 0  # payments that became payouts at once (auto-redeem)
+    redeemed_direct: int = 0  # payments that became payouts at once (auto-redeem), net of returns
     settled_direct: int = 0  # of those, settled by the bank
 
 
 @dataclass
 class IssuerTally:
-    redeemed: int = 0  # every payout opened (auto-redeem and merchant redemptions)
+    redeemed: int = 0  # payouts opened (auto-redeem and redemptions) minus those returned
     settled: int = 0
+    returned: int = 0  # payouts the bank returned to the merchants' balances
     funded: int = 0
     withdrawn: int = 0
 
@@ -67,6 +71,7 @@ class Books:
     unsettled: Counter[bytes] = field(default_factory=Counter)
     payouts_settled: int = 0
     payouts_opened: int = 0
+    payouts_returned: int = 0
     holder_caps_checked: int = 0
     campaign_tallies: dict[str, CampaignTally] = field(default_factory=dict)
     issuer_tallies: dict[bytes, IssuerTally] = field(default_factory=dict)
@@ -199,10 +204,12 @@ class Books:
         new = r.Payout.decode(after)
         if new.settled != (new.settled_ms > 0):
             raise BooksError(f"{name}: settlement reference and time disagree")
+        if new.settled and new.returned:
+            raise BooksError(f"{name} is both settled and returned")
         if before is None:
             self.payouts_opened += 1
-            if new.settled:
-                raise BooksError(f"{name} was opened already settled")
+            if new.settled or new.returned:
+                raise BooksError(f"{name} was opened already settled or returned")
             self.unsettled[new.issuer] += new.amount_cents
             self.issuer_tally(new.issuer).redeemed += new.amount_cents
             issuers.add(new.issuer)
@@ -213,6 +220,11 @@ class Books:
             raise BooksError(f"{name}: merchant, issuer, amount or time changed")
         if old.settled:
             raise BooksError(f"{name} was settled twice ({old.bank_reference!r} before)")
+        if old.returned:
+            raise BooksError(f"{name} changed after it was returned ({old.returned_reason})")
+        if new.returned:
+            self._returned(key, new, issuers)
+            return
         if not new.settled:
             return
         self.payouts_settled += 1
@@ -221,6 +233,18 @@ class Books:
         campaign = self.direct_payouts.get(key[1:])
         if campaign is not None:
             self.campaign_tallies[campaign].settled_direct += new.amount_cents
+        issuers.add(new.issuer)
+
+    def _returned(self, key: bytes, new: r.Payout, issuers: set[bytes]) -> None:
+        """The bank returned the payout: closed, its amount back in the merchant's balance."""
+        self.payouts_returned += 1
+        self.unsettled[new.issuer] -= new.amount_cents
+        tally = self.issuer_tally(new.issuer)
+        tally.redeemed -= new.amount_cents
+        tally.returned += new.amount_cents
+        campaign = self.direct_payouts.get(key[1:])
+        if campaign is not None:
+            self.campaign_tallies[campaign].redeemed_direct -= new.amount_cents
         issuers.add(new.issuer)
 
     # --- checks ----------------------------------------------------------------

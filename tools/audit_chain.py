@@ -10,16 +10,19 @@ known validators, more than 2/3 of the voting power); the transaction root;
 every transaction's signature; re-execution of every transaction with the
 ledger (which also enforces sequences and every campaign rule); independent
 cross-checks (each sender's sequence counts up by one; each payment's
-campaign window and merchant eligibility; payouts opened once, settled at
-most once, with unchanged amounts and the bank reference of the settling
-transaction; no holder above a campaign's cap); the state root after the
-block; and the money invariant of every touched issuer. It stops at the
-first divergence, named by height, transaction index and id, and what
-differs. At the end, a data directory's current state and recorded roots
-are compared with the re-executed ones.
+campaign window and merchant eligibility; payouts opened once, then settled
+or returned at most once, with unchanged amounts, the bank reference of the
+settling transaction or the reason of the returning one; no holder above a
+campaign's cap); the state root after the block; and the money invariant
+of every touched issuer. It stops at the first divergence, named by height,
+transaction index and id, and what differs. At the end, a data directory's
+current state and recorded roots are compared with the re-executed ones.
 
 Signatures (transactions and certificates) are verified a few blocks ahead
-on a thread pool, one thread per core: libsodium releases the GIL.
+on a thread pool, one thread per core: libsodium releases the GIL. With
+``processes=True`` transaction signatures go to worker processes instead
+(``node.sigverify.ProcessVerifier``), free of the GIL that decoding and
+re-execution hold; certificate votes, a handful per block, stay on threads.
 
 Imports the node's pure modules and the ledger; never its daemon or API.
 """
@@ -53,6 +56,7 @@ from node.ledger import tx as t
 from node.ledger.codes import Result
 from node.ledger.execute import BlockExecutor
 from node.ledger.genesis import initial_state
+from node.sigverify import ProcessVerifier
 from node.state_tree import StateTree
 from tools.audit_books import Books, BooksError, CampaignTally, describe_key
 
@@ -179,14 +183,22 @@ def _verify_all(triples: Sequence[_Triple]) -> list[bool]:
 
 
 class SignaturePool:
-    """Verifies batches of signatures on ``workers`` threads; results in order."""
+    """Verifies batches of signatures ahead of execution; results in order.
 
-    def __init__(self, workers: int | None = None) -> None:
+    Threads by default (``workers`` of them); with ``processes``, transaction
+    signatures go to ``workers`` worker processes and only certificate votes
+    stay on the threads.
+    """
+
+    def __init__(self, workers: int | None = None, processes: bool = False) -> None:
         self.workers = workers or max(1, len(os.sched_getaffinity(0)))
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="audit-verify")
+        self._processes = ProcessVerifier(self.workers) if processes else None
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._processes is not None:
+            self._processes.close()
 
     def submit(self, triples: Sequence[_Triple]) -> list[Future[list[bool]]]:
         size = max(CHUNK_MIN, -(-len(triples) // self.workers))
@@ -194,6 +206,23 @@ class SignaturePool:
             self._pool.submit(_verify_all, triples[i : i + size])
             for i in range(0, len(triples), size)
         ]
+
+    def submit_block(
+        self, votes: Sequence[_Triple], txs: Sequence[t.SignedTx], chain_id: str
+    ) -> list[Future[list[bool]]]:
+        """Certificate votes, then transactions: the futures' results concatenate in order."""
+        if self._processes is not None:
+            return self.submit(votes) + self._processes.submit(txs)
+        triples = list(votes)
+        for signed in txs:
+            triples.append(
+                (
+                    signing_bytes(Domain.TX, chain_id, signed.body),
+                    signed.tx.sender,
+                    signed.signature,
+                )
+            )
+        return self.submit(triples)
 
 
 # --- one height, prepared ahead ------------------------------------------------------
@@ -248,12 +277,9 @@ def _prepare(source: BlockSource, chain_id: str, height: int, pool: SignaturePoo
         for k, s in cert.signatures
     ]
     out.decoded = [t.decode_tx(data, chain_id) for data in out.block.txs]
-    for signed in out.decoded:
-        if not isinstance(signed, Result):
-            message = signing_bytes(Domain.TX, chain_id, signed.body)
-            triples.append((message, signed.tx.sender, signed.signature))
+    txs = [d for d in out.decoded if not isinstance(d, Result)]
     out.tx_root = merkle.root(out.block.txs)
-    out.verdicts = pool.submit(triples)
+    out.verdicts = pool.submit_block(triples, txs, chain_id)
     return out
 
 
@@ -287,8 +313,10 @@ class Auditor:
         stored: StoredState | None = None,
         schedule: ValidatorSchedule | None = None,
         workers: int | None = None,
+        processes: bool = False,
     ) -> None:
         self.genesis = genesis
+        self.processes = processes
         self.source = source
         self.stored = stored
         self.schedule = schedule or ValidatorSchedule(genesis)
@@ -307,8 +335,8 @@ class Auditor:
             top = min(top, to_height)
         result = AuditResult(self.genesis.chain_id, self.genesis.genesis_hash.hex(), top)
         result.books = self.books
+        pool = SignaturePool(self.workers, self.processes)  # worker start-up is not timed
         start = time.perf_counter()
-        pool = SignaturePool(self.workers)
         try:
             self._check_genesis_root()
             self._replay(top, pool, result, progress)
@@ -527,6 +555,7 @@ class Auditor:
         self._merchants_seen: dict[bytes, r.Merchant] = {}
         block_merchant_changes: set[bytes] = set()
         settlements: dict[bytes, str] = {}
+        returns: dict[bytes, str] = {}  # payout id -> the return reason
         pays: list[tuple[bytes, str]] = []
         for index, (signed, ok) in enumerate(zip(p.decoded, signature_ok, strict=True)):
             if isinstance(signed, Result):
@@ -558,10 +587,10 @@ class Auditor:
                         outcome.result.name,
                     )
                 )
-            self._tally(signed, settlements, pays, block_merchant_changes, result)
+            self._tally(signed, settlements, returns, pays, block_merchant_changes, result)
         writes = executor.writes()
         self._follow_validator_changes(p.height, header, executor)
-        self._check_books(p.height, writes, settlements, pays)
+        self._check_books(p.height, writes, settlements, returns, pays)
         for key, value in writes.items():
             if value is None:
                 self.view.items.pop(key, None)
@@ -666,6 +695,7 @@ class Auditor:
         self,
         signed: t.SignedTx,
         settlements: dict[bytes, str],
+        returns: dict[bytes, str],
         pays: list[tuple[bytes, str]],
         changed_merchants: set[bytes],
         result: AuditResult,
@@ -695,6 +725,8 @@ class Auditor:
         elif isinstance(p, t.Settle):
             for s in p.settlements:
                 settlements[s.payout_id] = s.bank_reference
+        elif isinstance(p, t.ReturnPayout):
+            returns[p.payout_id] = p.reason
 
     def _campaign_tally(self, code: str) -> CampaignTally:
         tally = self.books.campaign_tallies.get(code)
@@ -710,6 +742,7 @@ class Auditor:
         height: int,
         writes: dict[bytes, bytes | None],
         settlements: dict[bytes, str],
+        returns: dict[bytes, str],
         pays: list[tuple[bytes, str]],
     ) -> None:
         books = self.books
@@ -732,6 +765,13 @@ class Auditor:
                     raise BooksError(
                         f"payout {payout_id.hex()[:16]} does not carry the reference "
                         f"{reference!r} of the transaction that settled it"
+                    )
+            for payout_id, reason in returns.items():
+                raw = writes.get(r.payout_key(payout_id))
+                if raw is None or r.Payout.decode(raw).returned_reason != reason:
+                    raise BooksError(
+                        f"payout {payout_id.hex()[:16]} does not carry the reason "
+                        f"{reason!r} of the transaction that returned it"
                     )
             books.check(issuers, campaigns)
         except BooksError as exc:

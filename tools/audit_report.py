@@ -28,8 +28,9 @@ CHECKS_DONE = (
     ),
     (
         "payouts",
-        "opened once, never changed, settled at most once with the bank reference "
-        "of the settling transaction",
+        "opened once, never changed, then settled with the bank reference of the "
+        "settling transaction or returned to the merchant with the bank's reason, "
+        "at most once",
     ),
     (
         "conservation",
@@ -67,6 +68,7 @@ class IssuerFigures:
     withdrawn: int
     redeemed: int
     settled: int
+    returned: int
     pending: int
     merchant_balances: int
     escrow: int
@@ -119,6 +121,7 @@ def issuer_figures(books: Books) -> list[IssuerFigures]:
                 withdrawn=sum(c.withdrawn_cents for c in mine),
                 redeemed=issuer.redeemed_cents,
                 settled=issuer.settled_cents,
+                returned=books.issuer_tallies.get(pk, IssuerTally()).returned,
                 pending=issuer.pending_cents,
                 merchant_balances=books.merchant_units[pk],
                 escrow=issuer.escrow_cents,
@@ -190,7 +193,7 @@ def reconcile(books: Books) -> list[Check]:
             f"{label} redeemed",
             issuer_tally.redeemed,
             issuer.redeemed_cents,
-            "payouts opened in the history = issuer record",
+            "payouts opened minus returned in the history = issuer record",
         )
         check(
             f"{label} settled",
@@ -225,6 +228,7 @@ def to_json(result: AuditResult) -> dict[str, object]:
         "payments_rule_by_execution_only": result.payments_rule_by_execution_only,
         "payouts_opened": result.books.payouts_opened,
         "payouts_settled": result.books.payouts_settled,
+        "payouts_returned": result.books.payouts_returned,
         "evidence": result.evidence,
         "stored_state_checked": result.stored_state_checked,
         "last_block_hash": result.last_block_hash,
@@ -260,6 +264,7 @@ _ISSUER_COLUMNS = (
     ("withdrawn", "Withdrawn"),
     ("redeemed", "Redeemed"),
     ("settled", "Settled"),
+    ("returned", "Returned by the bank"),
     ("pending", "Pending payouts"),
     ("merchant_balances", "Merchant balances"),
     ("escrow", "Escrow at the bank"),

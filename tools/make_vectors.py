@@ -178,6 +178,7 @@ def _encoding_cases() -> list[tuple[str, int, t.Payload]]:
         ("validator0", 2, _change(
             ("validator0", "validator1", "validator2", "validator4"), 40,
             "validator0", "validator1", "validator2")),
+        ("bank", 3, t.ReturnPayout(Digest(digest(b"payout")), "AC04", "RLF0000001T00001")),
     ]  # fmt: skip
 
 
@@ -382,6 +383,24 @@ def transitions() -> dict[str, object]:
         "bank",
         t.Settle((t.Settlement(_tx_id(bob_pay), "VIR-0003"),)),
         Result.PAYOUT_ALREADY_SETTLED,
+    )
+    returned = c.do("the bakery redeems 2.00", "bakery", t.Redeem(namur, 2_00))
+    c.do(
+        "the bank returns it: the merchant's account is closed",
+        "bank",
+        t.ReturnPayout(_tx_id(returned), "AC04", "RLF0000001T00001"),
+    )
+    c.do(
+        "the bank settles the returned payout",
+        "bank",
+        t.Settle((t.Settlement(_tx_id(returned), "VIR-0005"),)),
+        Result.PAYOUT_RETURNED,
+    )
+    c.do(
+        "the bank returns it again",
+        "bank",
+        t.ReturnPayout(_tx_id(returned), "AC01", "RLF0000002T00001"),
+        Result.PAYOUT_RETURNED,
     )
     c.do("namur closes too early", "namur", t.CloseCampaign(NAM), Result.CAMPAIGN_STILL_RUNNING)
 

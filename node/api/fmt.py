@@ -100,6 +100,7 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
     "redeemed": ("Converti en euros", "Redeemed"),
     "settled": ("Versé", "Settled"),
     "pending": ("En attente", "Pending"),
+    "payout_returned": ("Refusé par la banque, recrédité", "Returned by the bank, re-credited"),
     "escrow": ("Provision à la banque", "Escrow at the bank"),
     "totals": ("Totaux de la commune", "Commune totals"),
     "chart": ("Dépenses par campagne", "Spending per campaign"),
@@ -152,6 +153,7 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
     "kind.evidence": ("Preuve de faute", "Evidence"),
     "kind.admit_issuer": ("Admission d'un émetteur", "Issuer admitted"),
     "kind.change_validators": ("Changement de validateurs", "Validators changed"),
+    "kind.return_payout": ("Versement refusé, recrédité", "Payout returned"),
 }
 
 

@@ -210,6 +210,7 @@ class Payout:
     settled: bool
     bank_reference: str | None
     settled_ms: int | None
+    returned_reason: str | None  # the bank's ISO 20022 return reason when it returned the payout
 
 
 @dataclass(frozen=True, slots=True)

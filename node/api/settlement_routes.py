@@ -50,7 +50,6 @@ class IbanStatus:
     schedule: ScheduleName
     ref_hash: str
     ledger_matches: bool
-    released_payouts: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +76,7 @@ def _merchant_viewer(api: Api, request: web.Request) -> Viewer:
     return viewer
 
 
-def _status(api: Api, row: MerchantRow, released: int) -> IbanStatus:
+def _status(api: Api, row: MerchantRow) -> IbanStatus:
     raw = api.ledger.store.get(r.merchant_key(row.merchant))
     ledger_hash = b"" if raw is None else r.Merchant.decode(raw).payout_ref_hash
     return IbanStatus(
@@ -87,7 +86,6 @@ def _status(api: Api, row: MerchantRow, released: int) -> IbanStatus:
         schedule=row.schedule.value,
         ref_hash=row.ref_hash.hex(),
         ledger_matches=refhash.matches(ledger_hash, row.iban, row.salt) if raw else False,
-        released_payouts=released,
     )
 
 
@@ -129,15 +127,15 @@ def operations(service: SettlementService) -> tuple[Operation, ...]:
             Schedule(schedule),
             api.ledger.last_block().time_ms,
         )
-        released = journal.register_merchant(row)
-        return _status(api, row, released)
+        journal.register_merchant(row)
+        return _status(api, row)
 
     async def registered_iban(api: Api, request: web.Request) -> object:
         viewer = _merchant_viewer(api, request)
         row = journal.merchant(viewer.key)
         if row is None:
             raise ApiError(404, "no IBAN is registered for this merchant")
-        return _status(api, row, 0)
+        return _status(api, row)
 
     async def settlement_summary(api: Api, request: web.Request) -> object:
         viewer = require(api.viewer(request))

@@ -142,6 +142,7 @@ def payout(payout_id: bytes, p: r.Payout) -> m.Payout:
         settled=p.settled,
         bank_reference=p.bank_reference if p.settled else None,
         settled_ms=p.settled_ms if p.settled else None,
+        returned_reason=p.returned_reason if p.returned else None,
     )
 
 
@@ -256,6 +257,11 @@ def transaction(
                     total += 0 if found is None else found.amount_cents
             shown["settlements"] = present(kept)
             amount = total
+        case t.ReturnPayout():
+            raw = view.get(r.payout_key(p.payout_id))
+            returned = None if raw is None else r.Payout.decode(raw)
+            if returned is not None:
+                merchant, amount = returned.merchant, returned.amount_cents
         case _:
             pass
     return m.Transaction(

@@ -54,6 +54,7 @@ class Result(enum.IntEnum):
     VALIDATOR_CHANGE_PENDING = 41
     INVALID_HEIGHT = 42
     INVALID_VALIDATOR_SET = 43
+    PAYOUT_RETURNED = 44
 
     @property
     def message(self) -> str:
@@ -105,4 +106,5 @@ MESSAGES: dict[Result, str] = {
     Result.VALIDATOR_CHANGE_PENDING: "a validator set change is already scheduled",
     Result.INVALID_HEIGHT: "the height is not allowed here",
     Result.INVALID_VALIDATOR_SET: "the validator set is empty, too large or malformed",
+    Result.PAYOUT_RETURNED: "the bank returned this payout to the merchant's balance",
 }

@@ -22,7 +22,7 @@ from node.ledger.rules import TxContext
 from node.ledger.state import BlockState, View
 
 HOLDER_KINDS: Final = frozenset({t.Kind.PAY, t.Kind.SWEEP})
-BANK_KINDS: Final = frozenset({t.Kind.FUND, t.Kind.SETTLE, t.Kind.WITHDRAW})
+BANK_KINDS: Final = frozenset({t.Kind.FUND, t.Kind.SETTLE, t.Kind.WITHDRAW, t.Kind.RETURN_PAYOUT})
 MERCHANT_KINDS: Final = frozenset(
     {t.Kind.PAY_AUTHORIZED, t.Kind.REFUND, t.Kind.TRANSFER, t.Kind.REDEEM}
 )
@@ -196,6 +196,7 @@ _PROCESSORS: Final[dict[t.Kind, _Processor]] = {
     t.Kind.EVIDENCE: rules.process_evidence,  # type: ignore[dict-item]
     t.Kind.ADMIT_ISSUER: rules.process_admit_issuer,  # type: ignore[dict-item]
     t.Kind.CHANGE_VALIDATORS: rules.process_change_validators,  # type: ignore[dict-item]
+    t.Kind.RETURN_PAYOUT: rules.process_return_payout,  # type: ignore[dict-item]
 }
 # Each processor takes the payload type of its kind; the table is checked
 # against PAYLOAD_TYPES at import so a kind can never reach the wrong one.

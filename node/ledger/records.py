@@ -464,7 +464,10 @@ class Campaign:
 class Payout:
     """Units burnt by a merchant, owed in euros by the bank from the issuer's escrow.
 
-    ``bank_reference`` is empty until settled.
+    ``bank_reference`` is empty until settled. ``returned_reason`` is empty unless
+    the bank returned the payout (a rejected transfer: its ISO 20022 return reason
+    code); a returned payout's units are back in the merchant's balance, and it can
+    be neither settled nor returned again.
     """
 
     merchant: PublicKey
@@ -473,10 +476,15 @@ class Payout:
     created_ms: int
     bank_reference: str
     settled_ms: int
+    returned_reason: str
 
     @property
     def settled(self) -> bool:
         return self.bank_reference != ""
+
+    @property
+    def returned(self) -> bool:
+        return self.returned_reason != ""
 
     def encode(self) -> bytes:
         return codec.encode(
@@ -488,12 +496,13 @@ class Payout:
                 self.created_ms,
                 self.bank_reference,
                 self.settled_ms,
+                self.returned_reason,
             ]
         )
 
     @staticmethod
     def decode(data: bytes) -> Payout:
-        items = _items(data, 7)
+        items = _items(data, 8)
         return Payout(
             merchant=_key(items[1]),
             issuer=_key(items[2]),
@@ -501,6 +510,7 @@ class Payout:
             created_ms=codec.as_int(items[4], 0, _BIG),
             bank_reference=codec.as_str(items[5], limits.REFERENCE_CHARS_MAX),
             settled_ms=codec.as_int(items[6], 0, _BIG),
+            returned_reason=codec.as_str(items[7], limits.CODE_CHARS_MAX),
         )
 
 

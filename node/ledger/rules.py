@@ -9,7 +9,9 @@ still refund, transfer and redeem what it holds; a refund gives back the
 holder's own money, so the campaign's per-holder maximum does not apply to
 it; one bank transfer reference may settle several payouts (a batch). The sender's
 signature and sequence are checked by ``node.ledger.execute`` before these
-run; these functions do not bump the sequence either.
+run; these functions do not bump the sequence either. A payout ends settled
+(paid) or returned (the bank's transfer was rejected; its units are back in
+the merchant's balance), never both.
 """
 
 from __future__ import annotations
@@ -562,7 +564,7 @@ def _open_payout(
     issuer = state.issuer(issuer_pk)
     if issuer is None:
         raise RuntimeError("units of an unknown issuer")
-    payout = r.Payout(merchant, issuer_pk, cents, time_ms, "", 0)
+    payout = r.Payout(merchant, issuer_pk, cents, time_ms, "", 0, "")
     state.store(r.payout_key(payout_id), payout)
     state.store(r.issuer_key(issuer_pk), issuer.after_redeem(cents))
 
@@ -586,6 +588,8 @@ def process_settle(state: BlockState, ctx: TxContext, p: t.Settle) -> Result:
             return Result.UNKNOWN_PAYOUT
         if payout.settled:
             return Result.PAYOUT_ALREADY_SETTLED
+        if payout.returned:
+            return Result.PAYOUT_RETURNED
         payouts.append((settlement, payout))
     for settlement, payout in payouts:
         state.store(
@@ -604,6 +608,47 @@ def process_settle(state: BlockState, ctx: TxContext, p: t.Settle) -> Result:
                 settled_cents=issuer.settled_cents + payout.amount_cents,
             ),
         )
+    return Result.OK
+
+
+def process_return_payout(state: BlockState, ctx: TxContext, p: t.ReturnPayout) -> Result:
+    """A transfer the bank could not make: the payout's units go back to the merchant."""
+    if ctx.sender != state.params().bank:
+        return Result.NOT_AUTHORIZED
+    if not is_code(p.reason):
+        return Result.INVALID_FIELD
+    if not p.bank_reference.strip():
+        return Result.INVALID_FIELD
+    payout = state.payout(p.payout_id)
+    if payout is None:
+        return Result.UNKNOWN_PAYOUT
+    if payout.settled:
+        return Result.PAYOUT_ALREADY_SETTLED
+    if payout.returned:
+        return Result.PAYOUT_RETURNED
+    merchant = state.merchant(payout.merchant)
+    if merchant is None:
+        raise RuntimeError("payout of an unknown merchant")
+    received = merchant.balance(payout.issuer) + payout.amount_cents
+    if received > limits.BALANCE_MAX_CENTS:
+        return Result.LIMIT_EXCEEDED
+    if merchant.balance(payout.issuer) == 0 and len(merchant.balances) >= (
+        limits.BALANCE_ROWS_PER_ACCOUNT_MAX
+    ):
+        return Result.LIMIT_EXCEEDED
+    issuer = state.issuer(payout.issuer)
+    if issuer is None:
+        raise RuntimeError("payout of an unknown issuer")
+    state.store(r.payout_key(p.payout_id), replace(payout, returned_reason=p.reason))
+    state.store(r.merchant_key(payout.merchant), merchant.with_balance(payout.issuer, received))
+    state.store(
+        r.issuer_key(payout.issuer),
+        replace(
+            issuer,
+            pending_cents=issuer.pending_cents - payout.amount_cents,
+            redeemed_cents=issuer.redeemed_cents - payout.amount_cents,
+        ),
+    )
     return Result.OK
 
 

@@ -60,6 +60,7 @@ class Kind(enum.IntEnum):
     EVIDENCE = 17
     ADMIT_ISSUER = 18
     CHANGE_VALIDATORS = 19
+    RETURN_PAYOUT = 20
 
 
 # --- field codecs -------------------------------------------------------------
@@ -511,6 +512,19 @@ class ChangeValidators:
         return codec.encode([VERSION, int(self.KIND), entries, self.effective_height])
 
 
+@dataclass(frozen=True, slots=True)
+class ReturnPayout:
+    """The bank could not pay a payout (a transfer rejected: closed account, bad IBAN):
+    its units go back to the merchant's balance. ``reason`` is the ISO 20022 return
+    reason code (``AC04`` closed account, ``AC01`` wrong IBAN)."""
+
+    KIND: ClassVar[Kind] = Kind.RETURN_PAYOUT
+    SPEC: ClassVar[tuple[Field, ...]] = (Field.DIGEST, Field.CODE, Field.REFERENCE)
+    payout_id: Digest
+    reason: str
+    bank_reference: str
+
+
 def approve(payload: AdmitIssuer | ChangeValidators, signer: Signer, chain_id: str) -> Approval:
     """A validator's approval of a governance proposal."""
     signature = signer.sign(Domain.GOVERNANCE, chain_id, payload.approval_body())
@@ -537,6 +551,7 @@ Payload = (
     | Evidence
     | AdmitIssuer
     | ChangeValidators
+    | ReturnPayout
 )
 
 PAYLOAD_TYPES: Final[dict[Kind, type[Payload]]] = {
@@ -544,7 +559,7 @@ PAYLOAD_TYPES: Final[dict[Kind, type[Payload]]] = {
     for cls in (
         RegisterMerchant, UpdateMerchant, SuspendMerchant, CreateCampaign, Fund, Allocate,
         Pay, PayAuthorized, Sweep, Refund, Reissue, Transfer, Redeem, Settle, CloseCampaign,
-        Withdraw, Evidence, AdmitIssuer, ChangeValidators,
+        Withdraw, Evidence, AdmitIssuer, ChangeValidators, ReturnPayout,
     )
 }  # fmt: skip
 

@@ -5,11 +5,14 @@ issuer's escrow account at the bank, the debtor of its pain.001 files),
 ``payouts`` (the journal), ``files`` (pain.001 files, with their exact bytes),
 ``transfers`` (one credit transfer per merchant per file, named by its
 end-to-end id), ``settle_txs`` (settle transactions, journaled before they
-are submitted) and ``imports`` (bank statements already imported).
+are submitted), ``return_txs`` (``return_payout`` transactions, one payout
+each, journaled before they are submitted) and ``imports`` (bank statements
+already imported).
 
 A payout moves ``seen -> in_file -> confirmed -> settle_submitted -> settled``;
-a transfer the bank rejected moves its payouts to ``rejected`` until the
-merchant registers another IBAN (then back to ``seen``). A file moves
+a transfer the bank rejected moves its payouts ``in_file -> rejected ->
+return_submitted -> returned``: each is returned on the ledger to the
+merchant's balance, with the bank's return reason. A file moves
 ``assigned -> built -> written``. Every transition is one SQLite transaction
 in WAL mode with ``synchronous=FULL``: fsynced when it returns, so a SIGKILL
 at any instant leaves the journal at a transition boundary. Nothing here
@@ -59,6 +62,11 @@ CREATE INDEX IF NOT EXISTS payouts_state ON payouts (state);
 CREATE TABLE IF NOT EXISTS settle_txs (
     tx_id BLOB PRIMARY KEY, data BLOB NOT NULL, sequence INTEGER NOT NULL,
     state TEXT NOT NULL, height INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS return_txs (
+    tx_id BLOB PRIMARY KEY, payout_id BLOB NOT NULL, data BLOB NOT NULL,
+    sequence INTEGER NOT NULL, reason TEXT NOT NULL, state TEXT NOT NULL,
+    height INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS return_txs_state ON return_txs (state);
 CREATE TABLE IF NOT EXISTS imports (
     import_id INTEGER PRIMARY KEY AUTOINCREMENT, sha256 TEXT NOT NULL UNIQUE,
     statement_id TEXT NOT NULL, kind TEXT NOT NULL, imported_ms INTEGER NOT NULL,
@@ -72,7 +80,9 @@ class PayoutState(enum.StrEnum):
     CONFIRMED = "confirmed"
     SETTLE_SUBMITTED = "settle_submitted"
     SETTLED = "settled"
-    REJECTED = "rejected"
+    REJECTED = "rejected"  # the bank rejected its transfer: to be returned on the ledger
+    RETURN_SUBMITTED = "return_submitted"
+    RETURNED = "returned"  # back in the merchant's balance on the ledger
 
 
 class FileState(enum.StrEnum):
@@ -88,6 +98,8 @@ class TransferState(enum.StrEnum):
 
 
 class SettleTxState(enum.StrEnum):
+    """Of a journaled bank transaction (``settle`` or ``return_payout``)."""
+
     PENDING = "pending"
     COMMITTED = "committed"
     ABANDONED = "abandoned"
@@ -199,6 +211,16 @@ class SettleTxRow:
     state: SettleTxState
 
 
+@dataclass(frozen=True, slots=True)
+class ReturnTxRow:
+    tx_id: bytes
+    payout_id: bytes
+    data: bytes
+    sequence: int
+    reason: str
+    state: SettleTxState
+
+
 def end_to_end_id(file_id: int, n: int) -> str:
     """The transfer's end-to-end id (ISO 20022 Max35Text), also its ledger bank reference."""
     return f"RLF{file_id:07d}T{n:05d}"
@@ -250,9 +272,9 @@ class Journal:
 
     # --- merchants and escrow accounts -----------------------------------------------------
 
-    def register_merchant(self, row: MerchantRow) -> int:
-        """Store (or replace) a merchant's IBAN; payouts held after a rejected transfer
-        go back to ``seen``. Returns how many were released."""
+    def register_merchant(self, row: MerchantRow) -> None:
+        """Store (or replace) a merchant's IBAN. Payouts of a rejected transfer are not
+        held for it: they are returned to the merchant's balance on the ledger."""
         with self._tx() as db:
             db.execute(
                 "INSERT INTO merchants VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (merchant) DO "
@@ -262,11 +284,6 @@ class Journal:
                 (row.merchant, row.iban, row.bic, row.salt, row.ref_hash, row.schedule.value,
                  row.registered_ms),
             )  # fmt: skip
-            released = db.execute(
-                "UPDATE payouts SET state = ?, transfer_id = NULL WHERE merchant = ? AND state = ?",
-                (PayoutState.SEEN.value, row.merchant, PayoutState.REJECTED.value),
-            ).rowcount
-        return released
 
     def merchant(self, merchant: bytes) -> MerchantRow | None:
         row = self._db.execute(
@@ -311,9 +328,11 @@ class Journal:
         height: int,
         opened: Sequence[NewPayout],
         settled: Sequence[tuple[bytes, str, bytes]],
+        returned: Sequence[tuple[bytes, str, bytes]] = (),
     ) -> None:
-        """Record a finalised block: payouts it opened, and (payout id, reference, settle tx
-        id) it settled. Idempotent; moves the watermark to ``height``."""
+        """Record a finalised block: payouts it opened, (payout id, reference, settle tx
+        id) it settled and (payout id, reason, return tx id) it returned. Idempotent;
+        moves the watermark to ``height``."""
         with self._tx() as db:
             if height <= self._ingested(db):
                 return
@@ -326,6 +345,8 @@ class Journal:
                 )  # fmt: skip
             for payout_id, reference, tx_id in settled:
                 self._mark_settled(db, payout_id, reference, tx_id, height)
+            for payout_id, reason, tx_id in returned:
+                self._mark_returned(db, payout_id, reason, tx_id, height)
             db.execute("INSERT OR REPLACE INTO meta VALUES ('ingested_height', ?)", (height,))
 
     @staticmethod
@@ -351,6 +372,31 @@ class Journal:
         db.execute(
             "UPDATE settle_txs SET state = ?, height = ? WHERE tx_id = ?",
             (SettleTxState.COMMITTED.value, height, tx_id),
+        )
+
+    @staticmethod
+    def _mark_returned(
+        db: sqlite3.Connection, payout_id: bytes, reason: str, tx_id: bytes, height: int
+    ) -> None:
+        """The ledger returned the payout (``reference`` keeps the return reason)."""
+        row = db.execute("SELECT state FROM payouts WHERE payout_id = ?", (payout_id,)).fetchone()
+        if row is None or row[0] == PayoutState.RETURNED.value:
+            return
+        ours = db.execute(
+            "SELECT 1 FROM return_txs WHERE tx_id = ? AND payout_id = ?", (tx_id, payout_id)
+        ).fetchone()
+        db.execute(
+            "UPDATE payouts SET state = ?, reference = ?, settled_height = ?, outside = ? "
+            "WHERE payout_id = ?",
+            (PayoutState.RETURNED.value, reason, height, 0 if ours else 1, payout_id),
+        )
+        db.execute(
+            "UPDATE return_txs SET state = ?, height = ? WHERE tx_id = ?",
+            (SettleTxState.COMMITTED.value, height, tx_id),
+        )
+        db.execute(
+            "UPDATE return_txs SET state = ? WHERE payout_id = ? AND state = ?",
+            (SettleTxState.ABANDONED.value, payout_id, SettleTxState.PENDING.value),
         )
 
     # --- payouts -----------------------------------------------------------------------------
@@ -614,6 +660,63 @@ class Journal:
                 ).rowcount  # fmt: skip
                 if changed != 1:
                     raise JournalError(f"payout {payout_id.hex()} is not confirmed")
+
+    def record_return_tx(
+        self, tx_id: bytes, data: bytes, sequence: int, payout_id: bytes, reason: str
+    ) -> None:
+        """Journal a signed ``return_payout`` transaction before it is submitted."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO return_txs (tx_id, payout_id, data, sequence, reason, state) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (tx_id, payout_id, data, sequence, reason, SettleTxState.PENDING.value),
+            )
+            changed = db.execute(
+                "UPDATE payouts SET state = ? WHERE payout_id = ? AND state = ?",
+                (PayoutState.RETURN_SUBMITTED.value, payout_id, PayoutState.REJECTED.value),
+            ).rowcount
+            if changed != 1:
+                raise JournalError(f"payout {payout_id.hex()} is not waiting to be returned")
+
+    def return_txs(self, state: SettleTxState) -> list[ReturnTxRow]:
+        rows = self._db.execute(
+            "SELECT tx_id, payout_id, data, sequence, reason, state FROM return_txs "
+            "WHERE state = ? ORDER BY sequence",
+            (state.value,),
+        ).fetchall()
+        return [
+            ReturnTxRow(bytes(row[0]), bytes(row[1]), bytes(row[2]), row[3], row[4],
+                        SettleTxState(row[5]))
+            for row in rows
+        ]  # fmt: skip
+
+    def abandon_return_tx(self, tx_id: bytes) -> None:
+        """A return transaction that can never commit: its payout waits for a new one."""
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT payout_id FROM return_txs WHERE tx_id = ? AND state = ?",
+                (tx_id, SettleTxState.PENDING.value),
+            ).fetchone()
+            if row is None:
+                return
+            db.execute(
+                "UPDATE return_txs SET state = ? WHERE tx_id = ?",
+                (SettleTxState.ABANDONED.value, tx_id),
+            )
+            db.execute(
+                "UPDATE payouts SET state = ? WHERE payout_id = ? AND state = ?",
+                (PayoutState.REJECTED.value, row[0], PayoutState.RETURN_SUBMITTED.value),
+            )
+
+    def mark_returned_from_ledger(self, payout_id: bytes, reason: str, height: int) -> None:
+        """Reconciliation: the ledger says this payout was returned."""
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT tx_id FROM return_txs WHERE payout_id = ? AND state = ?",
+                (payout_id, SettleTxState.PENDING.value),
+            ).fetchone()
+            tx_id = b"" if row is None else bytes(row[0])
+            self._mark_returned(db, payout_id, reason, tx_id, height)
 
     def settle_txs(self, state: SettleTxState) -> list[SettleTxRow]:
         rows = self._db.execute(

@@ -3,17 +3,26 @@
 After every finalised block (and once at start) it runs one ``step``:
 
 1. ingest the blocks it has not seen: payouts opened by ``pay`` (auto-redeem),
-   ``pay_authorized`` and ``redeem``, and payouts settled by ``settle``;
-2. follow its settle transactions: committed ones settle their payouts; one
-   that can no longer commit (its sequence was used by another bank
-   transaction) is abandoned and its payouts wait for a new one;
+   ``pay_authorized`` and ``redeem``, payouts settled by ``settle`` and payouts
+   returned by ``return_payout``;
+2. follow its settle and return transactions: committed ones settle or return
+   their payouts; one that can no longer commit (its sequence was used by
+   another bank transaction) is abandoned and its payouts wait for a new one;
 3. finish files left half-way by a crash (``assigned -> built -> written``);
 4. batch the payouts that are due on their merchant's schedule into one
    pain.001 file per issuer (one transfer per merchant), if the merchant's
    IBAN is registered with the bank and its salted hash is the one on the
    ledger, and the issuer's escrow account is known;
 5. post one ``settle`` transaction for confirmed payouts (journaled first),
-   with each transfer's end-to-end id as the bank reference.
+   with each transfer's end-to-end id as the bank reference;
+6. post one ``return_payout`` transaction for a payout whose transfer the bank
+   rejected (journaled first): the payout's units go back to the merchant's
+   balance on the ledger, with the bank's ISO 20022 return reason (``AC04``
+   closed account, ``AC01`` wrong IBAN; ``NARR`` when the statement gave none
+   that is a code) and the transfer's end-to-end id as the bank reference.
+
+One bank transaction (settle or return) is in flight at a time: they share the
+bank's sequence.
 
 Schedules use block time (the consensus clock): ``daily`` payouts are due at
 the first block after the day (``day_ms``) in which they were opened ends,
@@ -49,6 +58,7 @@ from node.ledger import records as r
 from node.ledger import tx as t
 from node.ledger.codes import Result
 from node.ledger.execute import TxOutcome
+from node.ledger.rules import is_code
 from node.settlement import pain001
 from node.settlement.journal import (
     FileState,
@@ -80,7 +90,10 @@ CRASH_POINTS: Final = (
     "file-written",
     "settle-recorded",
     "settle-submitted",
+    "return-recorded",
+    "return-submitted",
 )
+RETURN_REASON_UNKNOWN: Final = "NARR"  # ISO 20022: the reason is given as narrative only
 
 
 class SettingsError(ValueError):
@@ -199,6 +212,7 @@ class SettlementService:
         self._finish_files()
         self._batch_due()
         self._submit_settlements()
+        self._submit_returns()
 
     # --- 1. following the ledger ----------------------------------------------------------------
 
@@ -220,6 +234,7 @@ class SettlementService:
         chain_id = self.ledger.genesis.chain_id
         opened: list[NewPayout] = []
         settled: list[tuple[bytes, str, bytes]] = []
+        returned: list[tuple[bytes, str, bytes]] = []
         for data in block.txs:
             signed = t.decode_tx(data, chain_id)
             if isinstance(signed, Result):
@@ -238,11 +253,14 @@ class SettlementService:
                 settled.extend(
                     (s.payout_id, s.bank_reference, signed.tx_id) for s in payload.settlements
                 )
-        self.journal.ingest_block(height, opened, settled)
+            elif isinstance(payload, t.ReturnPayout):
+                returned.append((payload.payout_id, payload.reason, signed.tx_id))
+        self.journal.ingest_block(height, opened, settled, returned)
 
     def _reconcile_with_ledger(self) -> None:
-        """At start: any payout the ledger shows settled is settled in the journal too."""
-        open_states = [s for s in PayoutState if s is not PayoutState.SETTLED]
+        """At start: any payout the ledger shows settled (returned) is so in the journal too."""
+        closed = (PayoutState.SETTLED, PayoutState.RETURNED)
+        open_states = [s for s in PayoutState if s not in closed]
         for payout in self.journal.payouts(*open_states):
             raw = self.ledger.store.get(r.payout_key(payout.payout_id))
             if raw is None:
@@ -251,6 +269,10 @@ class SettlementService:
             if record.settled:
                 self.journal.mark_settled_from_ledger(
                     payout.payout_id, record.bank_reference, self.ledger.store.height()
+                )
+            elif record.returned:
+                self.journal.mark_returned_from_ledger(
+                    payout.payout_id, record.returned_reason, self.ledger.store.height()
                 )
 
     # --- 2. settle transactions in flight --------------------------------------------------------
@@ -271,15 +293,33 @@ class SettlementService:
                 continue
             verdict = self.ledger.submit(pending.data)
             self._after_submit(pending.tx_id, pending.data, verdict)
+        for returning in self.journal.return_txs(SettleTxState.PENDING):
+            if self.ledger.store.tx_location(returning.tx_id) is not None:
+                continue  # ingested with its block
+            if returning.sequence < self._bank_sequence():
+                logger.warning("return tx %s can no longer commit", returning.tx_id.hex()[:16])
+                self.journal.abandon_return_tx(returning.tx_id)
+                self._reconcile_with_ledger()
+                continue
+            if returning.tx_id in self.ledger.mempool:
+                continue
+            verdict = self.ledger.submit(returning.data)
+            self._after_submit(returning.tx_id, returning.data, verdict, returning=True)
 
-    def _after_submit(self, tx_id: bytes, data: bytes, verdict: Verdict) -> None:
+    def _after_submit(
+        self, tx_id: bytes, data: bytes, verdict: Verdict, returning: bool = False
+    ) -> None:
         if verdict.code == Result.OK:
             self._gossip(data)
             return
         code = Result(verdict.code)
-        logger.warning("settle tx %s refused: %s", tx_id.hex()[:16], code.name)
-        if code in (Result.PAYOUT_ALREADY_SETTLED, Result.UNKNOWN_PAYOUT):
-            self.journal.abandon_settle_tx(tx_id)
+        what = "return" if returning else "settle"
+        logger.warning("%s tx %s refused: %s", what, tx_id.hex()[:16], code.name)
+        if code in (Result.PAYOUT_ALREADY_SETTLED, Result.UNKNOWN_PAYOUT, Result.PAYOUT_RETURNED):
+            if returning:
+                self.journal.abandon_return_tx(tx_id)
+            else:
+                self.journal.abandon_settle_tx(tx_id)
             self._reconcile_with_ledger()
         elif code is Result.BAD_SEQUENCE and tx_id not in self.ledger.mempool:
             pass  # another bank transaction holds this sequence: abandoned once it commits
@@ -341,16 +381,23 @@ class SettlementService:
         ids = []
         for payout in payouts:
             onchain = r.Payout.decode(self._raw(r.payout_key(payout.payout_id)))
-            if onchain.settled:
-                raise RuntimeError(f"payout {payout.payout_id.hex()} settled behind the journal")
+            if onchain.settled or onchain.returned:
+                raise RuntimeError(f"payout {payout.payout_id.hex()} closed behind the journal")
             ids.append(payout.payout_id)
         return TransferPlan(merchant, record.name, registered.iban, registered.bic, tuple(ids))
 
     # --- 5. settling ------------------------------------------------------------------------
 
+    def _in_flight(self) -> bool:
+        """One bank transaction (settle or return) at a time: they share its sequence."""
+        return bool(
+            self.journal.settle_txs(SettleTxState.PENDING)
+            or self.journal.return_txs(SettleTxState.PENDING)
+        )
+
     def _submit_settlements(self) -> None:
-        if self.journal.settle_txs(SettleTxState.PENDING):
-            return  # one settle transaction in flight at a time
+        if self._in_flight():
+            return
         confirmed = self.journal.payouts(PayoutState.CONFIRMED)[: limits.SETTLEMENTS_PER_TX_MAX]
         if not confirmed:
             return
@@ -378,6 +425,32 @@ class SettlementService:
         verdict = self.ledger.submit(data)
         self._after_submit(signed.tx_id, data, verdict)
         crash_point("settle-submitted")
+
+    # --- 6. returning -----------------------------------------------------------------------
+
+    def _submit_returns(self) -> None:
+        """The first payout of a rejected transfer goes back to the merchant's balance."""
+        if self._in_flight():
+            return
+        rejected = self.journal.payouts(PayoutState.REJECTED)
+        if not rejected:
+            return
+        payout = rejected[0]
+        transfer = None if payout.transfer_id is None else self.journal.transfer(payout.transfer_id)
+        if transfer is None:
+            raise RuntimeError(f"rejected payout {payout.payout_id.hex()} has no transfer")
+        reason = transfer.reason if is_code(transfer.reason) else RETURN_REASON_UNKNOWN
+        payload = t.ReturnPayout(Digest(payout.payout_id), reason, transfer.end_to_end_id)
+        sequence = self._bank_sequence()
+        signed = t.Tx(self.ledger.genesis.chain_id, self.bank, sequence, payload).sign(
+            self.settings.bank_key
+        )
+        data = signed.encode()
+        self.journal.record_return_tx(signed.tx_id, data, sequence, payout.payout_id, reason)
+        crash_point("return-recorded")
+        verdict = self.ledger.submit(data)
+        self._after_submit(signed.tx_id, data, verdict, returning=True)
+        crash_point("return-submitted")
 
 
 def _write_durably(path: Path, data: bytes) -> None:

@@ -8,10 +8,13 @@ refunded. By construction ``closing = opening + deposits - spent + refunds -
 withdrawals``; when the period reaches the last block, ``closing`` is checked
 against the ledger's own ``budget + outstanding``.
 
-For the issuer's escrow account: payouts per merchant opened and settled in the
-period, and the bank reconciliation: every ``settle`` reference of the period
-must be a transfer of the bank's pain.001 files, confirmed by a statement, of
-exactly the settled amount. Periods are ``[from_ms, to_ms)`` in block time.
+For the issuer's escrow account: payouts per merchant opened, settled and
+returned in the period, and the bank reconciliation: every ``settle`` reference
+of the period must be a transfer of the bank's pain.001 files, confirmed by a
+statement, of exactly the settled amount; every ``return_payout`` reference a
+transfer the bank rejected, of exactly the returned amount (a returned payout
+left the escrow account for no one: its units are back in the merchant's
+balance). Periods are ``[from_ms, to_ms)`` in block time.
 """
 
 from __future__ import annotations
@@ -69,6 +72,8 @@ class PayoutLine:
     opened_cents: int = 0
     settled: int = 0
     settled_cents: int = 0
+    returned: int = 0  # payouts the bank returned to the merchant's balance (transfer rejected)
+    returned_cents: int = 0
 
 
 @dataclass(slots=True)
@@ -81,6 +86,15 @@ class BankLine:
 
 
 @dataclass(slots=True)
+class ReturnLine:
+    reference: str  # the rejected transfer's end-to-end id
+    reason: str  # ISO 20022 return reason code
+    returned_cents: int
+    bank_cents: int | None  # the rejected transfer's amount; None when unknown to the bank
+    file_id: int | None
+
+
+@dataclass(slots=True)
 class CommuneStatement:
     issuer: str
     issuer_name: str
@@ -90,8 +104,10 @@ class CommuneStatement:
     campaigns: list[CampaignLine]
     payouts: list[PayoutLine]
     bank: list[BankLine]
+    returns: list[ReturnLine]
     settled_cents: int
     bank_confirmed_cents: int
+    returned_cents: int
     reconciled: bool
     differences: list[str]
 
@@ -123,6 +139,7 @@ def compute(
     merchants: dict[tuple[str, bytes], MerchantLine] = {}
     payouts: dict[bytes, PayoutLine] = {}
     settled_refs: dict[str, int] = defaultdict(int)
+    returned_refs: dict[tuple[str, str], int] = defaultdict(int)
     height = 0
     last_time = 0
     for h in range(1, min(store.height(), BLOCKS_SCANNED_MAX) + 1):
@@ -141,7 +158,7 @@ def compute(
                 raise RuntimeError(f"a committed transaction does not decode at {h}")
             _campaign_flows(signed, inside, campaigns, merchants, store)
             if inside:
-                _payout_flows(signed, store, issuer, payouts, settled_refs)
+                _payout_flows(signed, store, issuer, payouts, settled_refs, returned_refs)
     current = height == store.height()
     for code, line in campaigns.items():
         line.closing_unspent_cents = (
@@ -157,6 +174,7 @@ def compute(
             (m for (c, _), m in merchants.items() if c == code), key=lambda m: m.merchant
         )
     bank, differences = _bank_lines(journal, settled_refs)
+    returns = _return_lines(journal, returned_refs, differences)
     for line in campaigns.values():
         if line.ledger_unspent_cents not in (None, line.closing_unspent_cents):
             differences.append(f"campaign {line.campaign}: unspent differs from the ledger")
@@ -170,8 +188,10 @@ def compute(
         campaigns=[campaigns[c] for c in sorted(campaigns)],
         payouts=[payouts[k] for k in sorted(payouts)],
         bank=bank,
+        returns=returns,
         settled_cents=sum(settled_refs.values()),
         bank_confirmed_cents=sum(b.bank_cents or 0 for b in bank),
+        returned_cents=sum(returned_refs.values()),
         reconciled=not differences,
         differences=differences,
     )
@@ -224,6 +244,7 @@ def _payout_flows(
     issuer: bytes,
     payouts: dict[bytes, PayoutLine],
     settled_refs: dict[str, int],
+    returned_refs: dict[tuple[str, str], int],
 ) -> None:
     p = signed.tx.payload
     if isinstance(p, t.Pay | t.PayAuthorized | t.Redeem):
@@ -248,6 +269,17 @@ def _payout_flows(
             line.settled += 1
             line.settled_cents += record.amount_cents
             settled_refs[s.bank_reference] += record.amount_cents
+    elif isinstance(p, t.ReturnPayout):
+        found = store.get(r.payout_key(p.payout_id))
+        if found is None:
+            raise RuntimeError("a returned payout is missing")
+        record = r.Payout.decode(found)
+        if record.issuer != issuer:
+            return
+        line = _payout_line(payouts, record.merchant, store)
+        line.returned += 1
+        line.returned_cents += record.amount_cents
+        returned_refs[(p.bank_reference, p.reason)] += record.amount_cents
 
 
 def _payout_line(
@@ -281,6 +313,25 @@ def _bank_lines(
     return lines, differences
 
 
+def _return_lines(
+    journal: Journal | None, returned_refs: dict[tuple[str, str], int], differences: list[str]
+) -> list[ReturnLine]:
+    lines = []
+    for (reference, reason), cents in sorted(returned_refs.items()):
+        transfer = None if journal is None else journal.transfer_by_reference(reference)
+        if transfer is None or transfer.state is not TransferState.REJECTED:
+            lines.append(ReturnLine(reference, reason, cents, None, None))
+            differences.append(f"{reference}: returned on the ledger, not rejected by the bank")
+            continue
+        lines.append(ReturnLine(reference, reason, cents, transfer.amount_cents, transfer.file_id))
+        if transfer.amount_cents != cents:
+            differences.append(
+                f"{reference}: returned {to_decimal(cents)} EUR on the ledger, the bank "
+                f"rejected {to_decimal(transfer.amount_cents)} EUR"
+            )
+    return lines
+
+
 # --- renderings -------------------------------------------------------------------------------
 
 
@@ -307,12 +358,18 @@ def to_csv(s: CommuneStatement) -> bytes:
     for p in s.payouts:
         row("payouts", p.merchant, p.name, "opened", p.opened_cents)
         row("payouts", p.merchant, p.name, "settled", p.settled_cents)
+        row("payouts", p.merchant, p.name, "returned", p.returned_cents)
     for b in s.bank:
         row("bank", b.reference, f"file {b.file_id}" if b.file_id else "", "settled",
             b.settled_cents)  # fmt: skip
         if b.bank_cents is not None:
             row("bank", b.reference, b.booked, "bank_confirmed", b.bank_cents)
+    for x in s.returns:
+        row("returned", x.reference, x.reason, "returned", x.returned_cents)
+        if x.bank_cents is not None:
+            row("returned", x.reference, f"file {x.file_id}", "bank_rejected", x.bank_cents)
     row("total", "", "", "settled", s.settled_cents)
+    row("total", "", "", "returned", s.returned_cents)
     row("total", "", "", "bank_confirmed", s.bank_confirmed_cents)
     w.writerow(("total", "", "", "reconciled", "yes" if s.reconciled else "no", ""))
     return out.getvalue().encode()
@@ -358,9 +415,10 @@ def to_pdf(s: CommuneStatement) -> bytes:
             ]
             story += [Spacer(1, 6), Table(merchant_rows, style=style)]
     story.append(Paragraph("Payouts from the escrow account", styles["Heading2"]))
-    payout_rows = [["Merchant", "Opened", "Opened EUR", "Settled", "Settled EUR"]] + [
+    payout_rows = [["Merchant", "Opened", "Opened EUR", "Settled", "Settled EUR", "Returned",
+                    "Returned EUR"]] + [
         [p.name, str(p.opened), to_decimal(p.opened_cents), str(p.settled),
-         to_decimal(p.settled_cents)]
+         to_decimal(p.settled_cents), str(p.returned), to_decimal(p.returned_cents)]
         for p in s.payouts
     ]  # fmt: skip
     story.append(Table(payout_rows, style=style))
@@ -374,6 +432,14 @@ def to_pdf(s: CommuneStatement) -> bytes:
         ["Total", "", "", to_decimal(s.settled_cents), to_decimal(s.bank_confirmed_cents)]
     )
     story.append(Table(bank_rows, style=style))
+    if s.returns:
+        story.append(Paragraph("Transfers rejected by the bank, returned", styles["Heading2"]))
+        return_rows = [["Reference", "Reason", "File", "Ledger EUR", "Bank EUR"]] + [
+            [x.reference, x.reason, str(x.file_id or "-"), to_decimal(x.returned_cents),
+             "-" if x.bank_cents is None else to_decimal(x.bank_cents)]
+            for x in s.returns
+        ]  # fmt: skip
+        story.append(Table(return_rows, style=style))
     verdict = (
         "Reconciled to the cent." if s.reconciled else "NOT reconciled: " + "; ".join(s.differences)
     )

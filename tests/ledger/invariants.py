@@ -211,6 +211,7 @@ def check_invariants(items: Mapping[bytes, bytes]) -> None:
         assert payout.issuer in s.issuers, "payout of unknown issuer"
         assert payout.merchant in s.merchants, "payout to unknown merchant"
         assert payout.settled == (payout.settled_ms > 0), "payout settlement fields disagree"
+        assert not (payout.settled and payout.returned), "payout both settled and returned"
     for spent_key, cents in s.spent.items():
         assert cents > 0, f"spent-at row {spent_key!r} kept at {cents}"
         assert spent_key[2] in s.campaigns, "spent-at row for unknown campaign"
@@ -230,9 +231,14 @@ def check_invariants(items: Mapping[bytes, bytes]) -> None:
     for merchant in s.merchants.values():
         for issuer_pk, cents in merchant.balances:
             units[issuer_pk] += cents
+    # A returned payout is closed: its units are back in the merchant's balance, so it
+    # counts neither as pending nor as settled (nor as redeemed).
     unsettled: Tally[bytes] = Tally()
+    settled: Tally[bytes] = Tally()
     for payout in s.payouts.values():
-        if not payout.settled:
+        if payout.settled:
+            settled[payout.issuer] += payout.amount_cents
+        elif not payout.returned:
             unsettled[payout.issuer] += payout.amount_cents
 
     for code, campaign in s.campaigns.items():
@@ -249,6 +255,13 @@ def check_invariants(items: Mapping[bytes, bytes]) -> None:
         assert issuer.pending_cents == unsettled[pk], (
             f"issuer {issuer.name}: pending {issuer.pending_cents} != "
             f"unsettled payouts {unsettled[pk]}"
+        )
+        assert issuer.settled_cents == settled[pk], (
+            f"issuer {issuer.name}: settled {issuer.settled_cents} != settled payouts {settled[pk]}"
+        )
+        assert issuer.redeemed_cents == issuer.pending_cents + issuer.settled_cents, (
+            f"issuer {issuer.name}: redeemed {issuer.redeemed_cents} != pending "
+            f"{issuer.pending_cents} + settled {issuer.settled_cents}"
         )
         total = budgets + holders + units[pk] + issuer.pending_cents
         assert issuer.escrow_cents == total, (

@@ -61,7 +61,7 @@ SCENE: tuple[tuple[str, t.Payload], ...] = (
 
 KINDS = (
     "pay", "pay_authorized", "sweep", "refund", "transfer", "redeem", "settle", "allocate",
-    "fund", "withdraw", "close", "reissue", "suspend", "update",
+    "return_payout", "fund", "withdraw", "close", "reissue", "suspend", "update",
     "evidence", "admit_issuer", "change_validators",
 )  # fmt: skip
 
@@ -93,7 +93,10 @@ class Script:
     def payouts(self) -> list[Digest]:
         found = []
         for key, value in sorted(self.world.view.items().items()):
-            if key[:1] == r.Prefix.PAYOUT.value and not r.Payout.decode(value).settled:
+            if key[:1] != r.Prefix.PAYOUT.value:
+                continue
+            payout = r.Payout.decode(value)
+            if not payout.settled and not payout.returned:
                 found.append(Digest(key[1:]))
         return found
 
@@ -149,6 +152,9 @@ class Script:
         if kind == "settle":
             ids = self.payouts()[: whom + 1] or [Digest(digest(b"none"))]
             return "bank", t.Settle(tuple(t.Settlement(i, f"bt-{who}") for i in ids))
+        if kind == "return_payout":
+            ids = self.payouts() or [Digest(digest(b"none"))]
+            return "bank", t.ReturnPayout(ids[whom % len(ids)], "AC04", f"rt-{who}")
         if kind == "allocate":
             zone = "LG-1" if issuer == "liege" else "NA-1"
             rows = tuple(t.Allocation(pk(HOLDERS[(who + i) % 4]), cents, zone) for i in range(whom))

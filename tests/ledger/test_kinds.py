@@ -122,6 +122,7 @@ GOOD: dict[t.Kind, Callable[[Scene], tuple[Signer, t.Payload]]] = {
     t.Kind.EVIDENCE: lambda s: (s.v0, double_prevote(s.v3, s.w.height)),
     t.Kind.ADMIT_ISSUER: lambda s: (s.v0, admit(s.charleroi, s.v0, s.v1, s.v2)),
     t.Kind.CHANGE_VALIDATORS: lambda s: (s.v0, _replace_v3(s)),
+    t.Kind.RETURN_PAYOUT: lambda s: (s.bank, t.ReturnPayout(s.bob_payout, "AC04", "RLF1T1")),
 }  # fmt: skip
 KINDS = [pytest.param(kind, id=kind.name.lower()) for kind in t.Kind]
 
@@ -192,7 +193,7 @@ _WRONG_ROLES: dict[t.Kind, tuple[str, ...]] = {
     t.Kind.UPDATE_MERCHANT: ("bank", "alice", "auditor", "stranger"),
     **{
         k: ("namur", "bakery", "alice", "auditor", "stranger")
-        for k in (t.Kind.FUND, t.Kind.SETTLE, t.Kind.WITHDRAW)
+        for k in (t.Kind.FUND, t.Kind.SETTLE, t.Kind.WITHDRAW, t.Kind.RETURN_PAYOUT)
     },
     **{
         k: ("namur", "bank", "alice", "auditor", "stranger")
@@ -709,6 +710,17 @@ def _settle_a_pay_without_payout(s: Scene) -> bytes:
     return _settle(s, (pay_id, "VIR-1"))
 
 
+def _settle_after_return(s: Scene, payout: bytes) -> bytes:
+    s.do(s.bank, t.ReturnPayout(Digest(payout), "AC04", "RLF1T1"))
+    return _settle(s, (payout, "VIR-1"))
+
+
+def _settle_batch_with_returned(s: Scene) -> bytes:
+    fresh = s.do(s.bakery, t.Redeem(pk(s.namur), 3_00))
+    s.do(s.bank, t.ReturnPayout(s.bob_payout, "AC01", "RLF1T1"))
+    return _settle(s, (fresh, "VIR-2"), (s.bob_payout, "VIR-3"))
+
+
 SETTLE_CASES = [
     case("empty", Result.INVALID_FIELD, _settle),
     case("empty-reference", Result.INVALID_FIELD, lambda s: _settle(s, (s.bob_payout, ""))),
@@ -720,6 +732,59 @@ SETTLE_CASES = [
     case("pay-without-auto-redeem", Result.UNKNOWN_PAYOUT, _settle_a_pay_without_payout),
     case("settled-twice", Result.PAYOUT_ALREADY_SETTLED, _settle_twice),
     case("one-settled-in-batch", Result.PAYOUT_ALREADY_SETTLED, _settle_batch_with_settled),
+    case("returned", Result.PAYOUT_RETURNED, lambda s: _settle_after_return(s, s.bob_payout)),
+    case("one-returned-in-batch", Result.PAYOUT_RETURNED, _settle_batch_with_returned),
+]  # fmt: skip
+
+
+def _return(s: Scene, payout: bytes | None = None, reason: str = "AC04",
+            ref: str = "RLF1T1") -> bytes:  # fmt: skip
+    return s.tx(s.bank, t.ReturnPayout(Digest(payout or s.bob_payout), reason, ref))
+
+
+def _return_settled(s: Scene) -> bytes:
+    s.do(s.bank, t.Settle((t.Settlement(s.bob_payout, "VIR-1"),)))
+    return _return(s)
+
+
+def _return_twice(s: Scene) -> bytes:
+    s.do(s.bank, t.ReturnPayout(s.bob_payout, "AC04", "RLF1T1"))
+    return _return(s, reason="AC01", ref="RLF2T1")
+
+
+def _return_to_a_full_merchant(s: Scene) -> bytes:
+    """The grocer already holds ``BALANCE_ROWS_PER_ACCOUNT_MAX`` issuers' units (seeded)."""
+    grocer = s.w.merchant(s.grocer)
+    assert grocer is not None
+    rows = tuple(
+        sorted((digest(bytes([n])), 1) for n in range(limits.BALANCE_ROWS_PER_ACCOUNT_MAX))
+    )
+    s.w.seed(r.merchant_key(pk(s.grocer)), replace(grocer, balances=rows))  # type: ignore[arg-type]
+    return _return(s)
+
+
+def _return_over_balance_max(s: Scene) -> bytes:
+    """The grocer's Namur balance is one payout short of ``BALANCE_MAX_CENTS`` (seeded)."""
+    grocer = s.w.merchant(s.grocer)
+    assert grocer is not None
+    rich = grocer.with_balance(pk(s.namur), limits.BALANCE_MAX_CENTS - 4_99)
+    s.w.seed(r.merchant_key(pk(s.grocer)), rich)
+    return _return(s)  # bob's payout is 5.00: one cent over the cap
+
+
+RETURN_CASES = [
+    case("empty-reason", Result.INVALID_FIELD, lambda s: _return(s, reason="")),
+    case("blank-reason", Result.INVALID_FIELD, lambda s: _return(s, reason="  ")),
+    case("spaced-reason", Result.INVALID_FIELD, lambda s: _return(s, reason="closed account")),
+    case("empty-reference", Result.INVALID_FIELD, lambda s: _return(s, ref="")),
+    case("blank-reference", Result.INVALID_FIELD, lambda s: _return(s, ref=" ")),
+    case("unknown-payout", Result.UNKNOWN_PAYOUT, lambda s: _return(s, digest(b"x"))),
+    case("pay-without-auto-redeem", Result.UNKNOWN_PAYOUT, lambda s: _return(
+        s, s.do(s.alice, t.Pay(NAM, pk(s.bakery), 1_00, "")))),
+    case("settled", Result.PAYOUT_ALREADY_SETTLED, _return_settled),
+    case("returned-twice", Result.PAYOUT_RETURNED, _return_twice),
+    case("merchant-rows-full", Result.LIMIT_EXCEEDED, _return_to_a_full_merchant),
+    case("merchant-balance-max", Result.LIMIT_EXCEEDED, _return_over_balance_max),
 ]  # fmt: skip
 
 
@@ -1118,6 +1183,7 @@ RULE_CASES = {
     t.Kind.EVIDENCE: EVIDENCE_CASES,
     t.Kind.ADMIT_ISSUER: ADMIT_CASES,
     t.Kind.CHANGE_VALIDATORS: CHANGE_CASES,
+    t.Kind.RETURN_PAYOUT: RETURN_CASES,
 }
 ALL_RULE_CASES = [
     pytest.param(*p.values, id=f"{kind.name.lower()}-{p.id}")
@@ -1349,7 +1415,7 @@ def test_pay_with_auto_redeem_opens_a_payout_named_by_the_tx_id(scene: Scene) ->
     assert issuer_before is not None
     s.apply_ok(data)
     check_invariants(s.w.view.items())
-    assert s.w.payout(tx_id) == r.Payout(pk(s.grocer), pk(s.namur), 12_00, NOW_MS, "", 0)
+    assert s.w.payout(tx_id) == r.Payout(pk(s.grocer), pk(s.namur), 12_00, NOW_MS, "", 0, "")
     assert s.w.merchant(s.grocer).balances == ()  # type: ignore[union-attr]
     issuer = s.w.issuer(s.namur)
     assert issuer is not None
@@ -1427,7 +1493,7 @@ def test_pay_authorized_for_any_merchant(scene: Scene) -> None:
     s = scene
     auth = s.authorization(holder=s.bob, max_cents=15_00)
     pay_id = applied(s, s.grocer, s.pay_authorized(auth, 15_00, signed_by=s.bob))
-    assert s.w.payout(pay_id) == r.Payout(pk(s.grocer), pk(s.namur), 15_00, NOW_MS, "", 0)
+    assert s.w.payout(pay_id) == r.Payout(pk(s.grocer), pk(s.namur), 15_00, NOW_MS, "", 0, "")
     assert s.w.holder(s.bob) == r.Holder(1, ())
     assert_rejected(s.w, s.tx(s.bakery, s.pay_authorized(auth, 1, signed_by=s.bob)),
                     Result.AUTHORIZATION_USED)  # fmt: skip
@@ -1537,7 +1603,7 @@ def test_transfer_between_merchants(scene: Scene) -> None:
     }  # fmt: skip
     # And the supplier redeems them.
     payout_id = applied(s, s.supplier, t.Redeem(pk(s.liege), 15_00))
-    assert s.w.payout(payout_id) == r.Payout(pk(s.supplier), pk(s.liege), 15_00, NOW_MS, "", 0)
+    assert s.w.payout(payout_id) == r.Payout(pk(s.supplier), pk(s.liege), 15_00, NOW_MS, "", 0, "")
 
 
 def test_transfer_to_an_auto_redeem_merchant_credits_units(scene: Scene) -> None:
@@ -1550,7 +1616,7 @@ def test_redeem(scene: Scene) -> None:
     issuer_before = s.w.issuer(s.namur)
     assert issuer_before is not None
     payout_id = applied(s, s.bakery, t.Redeem(pk(s.namur), 6_00))
-    assert s.w.payout(payout_id) == r.Payout(pk(s.bakery), pk(s.namur), 6_00, NOW_MS, "", 0)
+    assert s.w.payout(payout_id) == r.Payout(pk(s.bakery), pk(s.namur), 6_00, NOW_MS, "", 0, "")
     assert s.w.merchant(s.bakery).balances == ((pk(s.namur), 4_00),)  # type: ignore[union-attr]
     issuer = s.w.issuer(s.namur)
     assert issuer is not None
@@ -1567,7 +1633,7 @@ def test_settle_exactly_once(scene: Scene) -> None:
     applied(s, s.bank, t.Settle((t.Settlement(s.bob_payout, "VIR-1"),
                                  t.Settlement(redeem_id, "VIR-2"))))  # fmt: skip
     assert s.w.payout(s.bob_payout) == r.Payout(
-        pk(s.grocer), pk(s.namur), 5_00, NOW_MS, "VIR-1", NOW_MS + 5
+        pk(s.grocer), pk(s.namur), 5_00, NOW_MS, "VIR-1", NOW_MS + 5, ""
     )
     assert s.w.payout(redeem_id).bank_reference == "VIR-2"  # type: ignore[union-attr]
     issuer = s.w.issuer(s.namur)
@@ -1577,6 +1643,37 @@ def test_settle_exactly_once(scene: Scene) -> None:
     assert issuer.settled_cents == before.settled_cents + 15_00
     for payout in (s.bob_payout, redeem_id):
         assert_rejected(s.w, _settle(s, (payout, "VIR-9")), Result.PAYOUT_ALREADY_SETTLED)
+
+
+def test_return_payout_credits_the_merchant_once(scene: Scene) -> None:
+    s = scene
+    redeem_id = s.do(s.bakery, t.Redeem(pk(s.namur), 6_00))
+    before, bakery_before = s.w.issuer(s.namur), s.w.merchant(s.bakery)
+    assert before is not None and bakery_before is not None
+    assert bakery_before.balances == ((pk(s.namur), 4_00),)
+    applied(s, s.bank, t.ReturnPayout(redeem_id, "AC04", "RLF1T1"))
+    assert s.w.payout(redeem_id) == r.Payout(pk(s.bakery), pk(s.namur), 6_00, NOW_MS, "", 0, "AC04")
+    assert s.w.payout(redeem_id).returned  # type: ignore[union-attr]
+    assert not s.w.payout(redeem_id).settled  # type: ignore[union-attr]
+    assert s.w.merchant(s.bakery).balances == ((pk(s.namur), 10_00),)  # type: ignore[union-attr]
+    issuer = s.w.issuer(s.namur)
+    assert issuer is not None
+    assert issuer.escrow_cents == before.escrow_cents
+    assert issuer.pending_cents == before.pending_cents - 6_00
+    assert issuer.redeemed_cents == before.redeemed_cents - 6_00
+    assert issuer.settled_cents == before.settled_cents
+    # An auto-redeem payout opens a balance row for a merchant that held none.
+    assert s.w.merchant(s.grocer).balances == ()  # type: ignore[union-attr]
+    applied(s, s.bank, t.ReturnPayout(s.bob_payout, "AC01", "RLF1T2"))
+    assert s.w.merchant(s.grocer).balances == ((pk(s.namur), 5_00),)  # type: ignore[union-attr]
+    assert s.w.issuer(s.namur).pending_cents == 0  # type: ignore[union-attr]
+    # Closed for good: neither settled nor returned again; the units can be redeemed anew.
+    for payout in (s.bob_payout, redeem_id):
+        assert_rejected(s.w, _settle(s, (payout, "VIR-9")), Result.PAYOUT_RETURNED)
+        assert_rejected(s.w, _return(s, payout, ref="RLF9T9"), Result.PAYOUT_RETURNED)
+    again = applied(s, s.bakery, t.Redeem(pk(s.namur), 10_00))
+    applied(s, s.bank, t.Settle((t.Settlement(again, "VIR-10"),)))
+    assert s.w.issuer(s.namur).settled_cents == before.settled_cents + 10_00  # type: ignore[union-attr]
 
 
 def test_close_campaign_returns_every_unspent_holder_balance(scene: Scene) -> None:

@@ -126,14 +126,14 @@ def test_transitions_cover_the_story(files: dict[str, Any]) -> None:
         t.Kind.REGISTER_MERCHANT, t.Kind.CREATE_CAMPAIGN, t.Kind.FUND, t.Kind.ALLOCATE,
         t.Kind.PAY, t.Kind.PAY_AUTHORIZED, t.Kind.SWEEP, t.Kind.REFUND, t.Kind.TRANSFER,
         t.Kind.REDEEM, t.Kind.SETTLE, t.Kind.CLOSE_CAMPAIGN, t.Kind.WITHDRAW,
-        t.Kind.EVIDENCE, t.Kind.ADMIT_ISSUER, t.Kind.CHANGE_VALIDATORS,
+        t.Kind.EVIDENCE, t.Kind.ADMIT_ISSUER, t.Kind.CHANGE_VALIDATORS, t.Kind.RETURN_PAYOUT,
     } <= kinds  # fmt: skip
     rejected = {step["result"] for step in steps} - {"OK"}
     assert len(rejected) >= 10
     assert rejected <= {code.name for code in Result}
     assert {
         "EVIDENCE_KNOWN", "EVIDENCE_INVALID", "INSUFFICIENT_APPROVALS", "INVALID_HEIGHT",
-        "VALIDATOR_CHANGE_PENDING", "NOT_AUTHORIZED",
+        "VALIDATOR_CHANGE_PENDING", "NOT_AUTHORIZED", "PAYOUT_RETURNED",
     } <= rejected  # fmt: skip
     # Heights: a rejected step does not commit, so the next one runs at the same height.
     for before, after in itertools.pairwise(steps):
