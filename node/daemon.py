@@ -24,6 +24,8 @@ from pathlib import Path
 from aiohttp import web
 
 from node import codec, config, limits
+from node.api.analytics_routes import SETTINGS_KEY as ANALYTICS_SETTINGS_KEY
+from node.api.analytics_routes import AnalyticsSettings
 from node.api.server import ApiConfig, NodeStatus, create_app
 from node.api.settlement_routes import operations as settlement_operations
 from node.app import LedgerApp
@@ -115,8 +117,14 @@ async def serve(home: Home, stop: asyncio.Event) -> None:
         await _run_parts(home, ledger, stop)
     finally:
         verifier.close()
+        height = store_height_safe(store)
         store.close()
-        logger.info("%s stopped at height %d", settings.moniker, store_height_safe(store))
+        logger.info("%s stopped at height %d", settings.moniker, height)
+
+
+def analytics_settings(settings: config.AnalyticsConfig) -> AnalyticsSettings:
+    """The ``[analytics]`` section as the API reads it (k per issuer, 5 by default)."""
+    return AnalyticsSettings(settings.k_default, {bytes(k): n for k, n in settings.k_by_issuer})
 
 
 def store_height_safe(store: BlockStore) -> int:
@@ -218,6 +226,7 @@ async def _run_parts(home: Home, ledger: LedgerApp, stop: asyncio.Event) -> None
     try:
         extra = () if settlement is None else settlement_operations(settlement)
         app = create_app(ledger, status, index, ApiConfig(), metrics, extra)
+        app[ANALYTICS_SETTINGS_KEY] = analytics_settings(home.settings.analytics)
         await _serve_api(home, ledger, app, driver, peers, stop)
     finally:
         index.close()

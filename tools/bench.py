@@ -30,6 +30,7 @@ from node.sigverify import ProcessVerifier, SignatureVerifier
 from node.state_tree import StateTree
 from node.store.blockstore import BlockStore
 from tools.bench_audit import cores, run_audit
+from tools.bench_cluster import cluster
 
 CHAIN_ID = "relance-bench"
 T0_MS = 1_767_225_600_000
@@ -343,3 +344,6 @@ def audit(transactions: int, block_size: int, holders: int, workers: int) -> Non
             }
         )
     )
+
+
+main.add_command(cluster)  # relance-bench cluster: tools/bench_cluster.py
