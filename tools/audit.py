@@ -10,18 +10,25 @@ directory or from nodes' API and writes reports (``tools.audit_report``);
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import NoReturn
 
 import click
 
+from node.crypto import Signer
 from node.genesis import Genesis, GenesisError, parse
 from node.state_tree import StateTree
 from node.store.blockstore import BlockStore, StoreError
 from tools.audit_chain import Auditor, AuditResult
+from tools.audit_pdf import render_pdf
 from tools.audit_report import reconcile, render_html, render_markdown, to_json
 from tools.audit_sources import DataDirSource, HttpSource, SourceError
+from wallets.exits import WalletError
+from wallets.keystore import Keystore
+
+REPORT_SUFFIXES = (".md", ".html", ".htm", ".pdf")
 
 
 @click.group(help="Independent checks of a Relance ledger. Trust nothing but the genesis file.")
@@ -47,6 +54,21 @@ def main() -> None:
 @click.option(
     "--node", "node_urls", multiple=True, help="A node's API URL (repeat for several nodes)."
 )
+@click.option(
+    "--key",
+    "key_name",
+    envvar="RELANCE_KEY",
+    metavar="NAME",
+    help="With --node: the wallet keystore key of an auditor (or the bank), which signs "
+    "the API tokens whole blocks need; passphrase from RELANCE_PASSPHRASE or a prompt "
+    "[env RELANCE_KEY].",
+)
+@click.option(
+    "--keystore",
+    "keystore_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Keystore folder [env RELANCE_KEYSTORE; default RELANCE_HOME/keys, ~/.relance/keys].",
+)
 @click.option("--copy", is_flag=True, help="Audit a temporary copy of --data (node running).")
 @click.option("--to-height", type=click.IntRange(min=1), help="Stop after this height.")
 @click.option("--workers", type=click.IntRange(min=1), help="Signature threads (default: cores).")
@@ -55,7 +77,7 @@ def main() -> None:
     "--report",
     "report_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Write the treasurer's report here (.md or .html).",
+    help="Write the treasurer's report here (.md, .html or .pdf).",
 )
 @click.option("--issuer", help="Limit the report to the commune whose name contains this.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
@@ -63,6 +85,8 @@ def verify(
     genesis_path: Path,
     data_dir: Path | None,
     node_urls: tuple[str, ...],
+    key_name: str | None,
+    keystore_dir: Path | None,
     copy: bool,
     to_height: int | None,
     workers: int | None,
@@ -76,25 +100,28 @@ def verify(
     \b
       relance-audit verify --genesis genesis.toml --data ~/.relance/data
       relance-audit verify --genesis genesis.toml --data DIR --report audit.html
-      relance-audit verify --genesis genesis.toml --node http://127.0.0.1:26601 --json
+      relance-audit verify --genesis genesis.toml --data DIR --report audit.pdf
+      RELANCE_PASSPHRASE=... relance-audit verify --genesis genesis.toml \\
+        --node http://127.0.0.1:26601 --node http://127.0.0.1:26602 --key auditor --json
     """
     if (data_dir is None) == (not node_urls):
         _fail("give either --data DIR or --node URL (one or more)")
-    if report_path is not None and report_path.suffix.lower() not in (".md", ".html", ".htm"):
-        _fail("--report must end in .md or .html")
+    if node_urls and key_name is None:
+        _fail("--node needs --key NAME: nodes serve whole blocks to auditors and the bank only")
+    signer = _unlock(key_name, keystore_dir) if node_urls and key_name is not None else None
+    if report_path is not None and report_path.suffix.lower() not in REPORT_SUFFIXES:
+        _fail("--report must end in .md, .html or .pdf")
     try:
         genesis = parse(genesis_path.read_text(encoding="utf-8"))
     except (GenesisError, OSError) as exc:
         _fail(f"genesis: {exc}")
     try:
-        result = _run(genesis, data_dir, node_urls, copy, to_height, workers, quiet)
+        result = _run(genesis, data_dir, node_urls, signer, copy, to_height, workers, quiet)
     except SourceError as exc:
         _fail(str(exc))
     reconciled = all(c.ok for c in reconcile(result.books))
     if report_path is not None:
-        html = report_path.suffix.lower() in (".html", ".htm")
-        text = render_html(result, issuer) if html else render_markdown(result, issuer)
-        report_path.write_text(text, encoding="utf-8")
+        _write_report(report_path, result, issuer)
     if as_json:
         click.echo(json.dumps(to_json(result), ensure_ascii=False))
     else:
@@ -102,10 +129,21 @@ def verify(
     sys.exit(0 if result.ok and reconciled else 1)
 
 
+def _write_report(path: Path, result: AuditResult, issuer: str | None) -> None:
+    suffix = path.suffix.lower()
+    if suffix == ".pdf":
+        path.write_bytes(render_pdf(result, issuer))
+    elif suffix in (".html", ".htm"):
+        path.write_text(render_html(result, issuer), encoding="utf-8")
+    else:
+        path.write_text(render_markdown(result, issuer), encoding="utf-8")
+
+
 def _run(
     genesis: Genesis,
     data_dir: Path | None,
     node_urls: tuple[str, ...],
+    signer: Signer | None,
     copy: bool,
     to_height: int | None,
     workers: int | None,
@@ -116,7 +154,7 @@ def _run(
         source = DataDirSource(data_dir, genesis.genesis_hash, copy)
         stored: DataDirSource | None = source
     else:
-        source = HttpSource(node_urls, genesis.genesis_hash)
+        source = HttpSource(node_urls, genesis.genesis_hash, signer)
         stored = None
     try:
         auditor = Auditor(genesis, source, stored, workers=workers)
@@ -129,6 +167,25 @@ def _run(
             return auditor.run(to_height, bar.update)
     finally:
         source.close()
+
+
+def _unlock(name: str, keystore_dir: Path | None) -> Signer:
+    """The keystore key ``name``, opened as ``relance-wallet login`` opens it."""
+    if keystore_dir is None:
+        from_env = os.environ.get("RELANCE_KEYSTORE")
+        home = Path(os.environ.get("RELANCE_HOME") or "~/.relance").expanduser()
+        keystore_dir = Path(from_env).expanduser() if from_env else home / "keys"
+    keystore = Keystore(keystore_dir)
+    try:
+        keystore.info(name)  # a missing key fails before any prompt
+        passphrase = os.environ.get("RELANCE_PASSPHRASE")
+        if passphrase is None:
+            passphrase = click.prompt(f"Passphrase for key {name!r}", hide_input=True, err=True)
+        return keystore.open(name, passphrase)
+    except WalletError as exc:
+        _fail(f"keystore: {exc.format_message()}")
+    except click.Abort:
+        _fail("no passphrase given (set RELANCE_PASSPHRASE for scripts)")
 
 
 def _print_summary(result: AuditResult, reconciled: bool) -> None:

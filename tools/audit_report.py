@@ -1,4 +1,5 @@
-"""Audit reports: one JSON object for machines, Markdown or HTML for a commune's treasurer.
+"""Audit reports: one JSON object for machines, Markdown or HTML for a commune's treasurer
+(the PDF, from the same figures and checks, is drawn by ``tools.audit_pdf``).
 
 The figures come from the re-executed state (campaign and issuer records) and
 from the auditor's own tallies of the transaction history; ``reconcile``
@@ -246,7 +247,7 @@ def to_json(result: AuditResult) -> dict[str, object]:
 
 # --- for people ----------------------------------------------------------------------
 
-_CAMPAIGN_COLUMNS = (
+CAMPAIGN_COLUMNS = (
     ("funded", "Funded"),
     ("allocated", "Allocated"),
     ("spent", "Spent"),
@@ -259,7 +260,7 @@ _CAMPAIGN_COLUMNS = (
     ("held_by_holders", "Held by citizens"),
     ("unspent", "Unspent"),
 )
-_ISSUER_COLUMNS = (
+ISSUER_COLUMNS = (
     ("funded", "Funded"),
     ("withdrawn", "Withdrawn"),
     ("redeemed", "Redeemed"),
@@ -271,7 +272,7 @@ _ISSUER_COLUMNS = (
 )
 
 
-def _verdict(result: AuditResult, checks: list[Check]) -> str:
+def verdict(result: AuditResult, checks: list[Check]) -> str:
     if result.divergence is not None:
         return "FAILED: the history does not verify"
     if not all(c.ok for c in checks):
@@ -279,7 +280,7 @@ def _verdict(result: AuditResult, checks: list[Check]) -> str:
     return "PASSED: every check holds"
 
 
-def _summary_lines(result: AuditResult) -> list[str]:
+def summary_lines(result: AuditResult) -> list[str]:
     return [
         f"Chain `{result.chain_id}`, genesis hash `{result.genesis_hash[:16]}…`",
         f"Heights checked: {result.heights_checked} of {result.top_height}; "
@@ -291,8 +292,8 @@ def _summary_lines(result: AuditResult) -> list[str]:
 
 def render_markdown(result: AuditResult, issuer: str | None = None) -> str:
     checks = reconcile(result.books)
-    lines = ["# Relance audit report", "", f"**{_verdict(result, checks)}**", ""]
-    lines += [f"- {line}" for line in _summary_lines(result)]
+    lines = ["# Relance audit report", "", f"**{verdict(result, checks)}**", ""]
+    lines += [f"- {line}" for line in summary_lines(result)]
     if result.divergence is not None:
         lines += ["", "## First divergence", "", "```", result.divergence.describe(), "```"]
         lines += ["", f"Figures below are as of height {result.heights_checked}."]
@@ -306,22 +307,22 @@ def render_markdown(result: AuditResult, issuer: str | None = None) -> str:
         "payments paid out directly (auto-redeem); the commune-wide totals are below.",
         "",
     ]
-    campaigns = [c for c in campaign_figures(result.books) if _wanted(c.issuer, issuer)]
-    lines.append("| Campaign | Commune | " + " | ".join(t for _, t in _CAMPAIGN_COLUMNS) + " |")
-    lines.append("|---|---|" + "---:|" * len(_CAMPAIGN_COLUMNS))
+    campaigns = [c for c in campaign_figures(result.books) if wanted(c.issuer, issuer)]
+    lines.append("| Campaign | Commune | " + " | ".join(t for _, t in CAMPAIGN_COLUMNS) + " |")
+    lines.append("|---|---|" + "---:|" * len(CAMPAIGN_COLUMNS))
     for c in campaigns:
-        cells = " | ".join(money(getattr(c, f)) for f, _ in _CAMPAIGN_COLUMNS)
+        cells = " | ".join(money(getattr(c, f)) for f, _ in CAMPAIGN_COLUMNS)
         lines.append(f"| {_md(c.code)} ({_md(c.name)}) | {_md(c.issuer)} | {cells} |")
     lines += ["", "## Communes", ""]
-    lines.append("| Commune | " + " | ".join(t for _, t in _ISSUER_COLUMNS) + " |")
-    lines.append("|---|" + "---:|" * len(_ISSUER_COLUMNS))
+    lines.append("| Commune | " + " | ".join(t for _, t in ISSUER_COLUMNS) + " |")
+    lines.append("|---|" + "---:|" * len(ISSUER_COLUMNS))
     for i in issuer_figures(result.books):
-        if _wanted(i.name, issuer):
-            row = " | ".join(money(getattr(i, f)) for f, _ in _ISSUER_COLUMNS)
+        if wanted(i.name, issuer):
+            row = " | ".join(money(getattr(i, f)) for f, _ in ISSUER_COLUMNS)
             lines.append(f"| {_md(i.name)} | {row} |")
     lines += ["", "## Reconciliation (to the cent)", ""]
     for check in checks:
-        if _wanted(check.name, issuer, campaigns):
+        if wanted(check.name, issuer, campaigns):
             mark = "✅" if check.ok else "❌"
             lines.append(f"- {mark} **{_md(check.name)}** — {_md(check.detail)}")
     return "\n".join(lines) + "\n"
@@ -338,31 +339,31 @@ def render_html(result: AuditResult, issuer: str | None = None) -> str:
         "td,th{border:1px solid #bbb;padding:.3em .6em}td.n{text-align:right}"
         ".ok{color:#075}.bad{color:#b00}code{font-size:90%}</style></head><body>",
         "<h1>Relance audit report</h1>",
-        f'<p class="{"ok" if ok else "bad"}"><strong>{e(_verdict(result, checks))}</strong></p>',
-        "<ul>" + "".join(f"<li>{e(line)}</li>" for line in _summary_lines(result)) + "</ul>",
+        f'<p class="{"ok" if ok else "bad"}"><strong>{e(verdict(result, checks))}</strong></p>',
+        "<ul>" + "".join(f"<li>{e(line)}</li>" for line in summary_lines(result)) + "</ul>",
     ]
     if result.divergence is not None:
         parts += ["<h2>First divergence</h2>", f"<pre>{e(result.divergence.describe())}</pre>"]
     parts += ["<h2>What was checked</h2><ul>"]
     parts += [f"<li><strong>{e(n)}</strong>: {e(w)}</li>" for n, w in CHECKS_DONE]
     parts += ["</ul><h2>Campaigns</h2><table><tr><th>Campaign</th><th>Commune</th>"]
-    parts += [f"<th>{e(t)}</th>" for _, t in _CAMPAIGN_COLUMNS]
+    parts += [f"<th>{e(t)}</th>" for _, t in CAMPAIGN_COLUMNS]
     parts.append("</tr>")
-    campaigns = [c for c in campaign_figures(result.books) if _wanted(c.issuer, issuer)]
+    campaigns = [c for c in campaign_figures(result.books) if wanted(c.issuer, issuer)]
     for campaign in campaigns:
-        cells = _html_cells(campaign, _CAMPAIGN_COLUMNS)
+        cells = _html_cells(campaign, CAMPAIGN_COLUMNS)
         name = f"{e(campaign.code)} ({e(campaign.name)})"
         parts.append(f"<tr><td>{name}</td><td>{e(campaign.issuer)}</td>{cells}</tr>")
     parts += ["</table><h2>Communes</h2><table><tr><th>Commune</th>"]
-    parts += [f"<th>{e(t)}</th>" for _, t in _ISSUER_COLUMNS]
+    parts += [f"<th>{e(t)}</th>" for _, t in ISSUER_COLUMNS]
     parts.append("</tr>")
     for i in issuer_figures(result.books):
-        if _wanted(i.name, issuer):
-            cells = _html_cells(i, _ISSUER_COLUMNS)
+        if wanted(i.name, issuer):
+            cells = _html_cells(i, ISSUER_COLUMNS)
             parts.append(f"<tr><td>{e(i.name)}</td>{cells}</tr>")
     parts += ["</table><h2>Reconciliation (to the cent)</h2><ul>"]
     for check in checks:
-        if _wanted(check.name, issuer, campaigns):
+        if wanted(check.name, issuer, campaigns):
             mark = '<span class="ok">✔</span>' if check.ok else '<span class="bad">✘</span>'
             parts.append(f"<li>{mark} <strong>{e(check.name)}</strong> — {e(check.detail)}</li>")
     parts.append("</ul></body></html>")
@@ -373,7 +374,7 @@ def _html_cells(row: object, columns: tuple[tuple[str, str], ...]) -> str:
     return "".join(f'<td class="n">{html.escape(money(getattr(row, f)))}</td>' for f, _ in columns)
 
 
-def _wanted(name: str, issuer: str | None, campaigns: list[CampaignFigures] | None = None) -> bool:
+def wanted(name: str, issuer: str | None, campaigns: list[CampaignFigures] | None = None) -> bool:
     """With ``issuer``, keep that commune's rows (and its campaigns' checks) only."""
     if issuer is None:
         return True

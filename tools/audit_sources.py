@@ -7,8 +7,13 @@ copy of it (``cp -r``), or ask the node over HTTP. ``--copy`` makes the copy.
 ``HttpSource`` downloads certified blocks from one or more nodes. It needs
 the API to serve each height's exact block and certificate bytes
 (``GET /v1/blocks/{height}/certified`` → ``{"block": hex, "certificate":
-hex}``); a node that does not is reported as such. With several nodes, each
-height is asked of them in turn; the audit trusts none of them.
+hex}``); a node that does not is reported as such. That route reads
+everyone's transactions, so nodes serve it to auditors and the bank only: the
+source signs one short-lived API token per node (``node.api.tokens``, bound
+to the node's key from ``/v1/status``) with the auditor's key and sends it as
+``Authorization: Bearer <token>``, renewed before it expires. With several
+nodes, each height is asked of them in turn, and the next one answers when
+one fails; the audit trusts none of them.
 """
 
 from __future__ import annotations
@@ -16,21 +21,31 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 from node import limits
+from node.api import tokens
+from node.crypto import PUBLIC_KEY_BYTES, Signer
 from node.store.blockstore import BlockStore, StoreError
 
 HTTP_TIMEOUT_S: Final = 30.0
 RESPONSE_BYTES_MAX: Final = 4 * limits.BLOCK_BYTES_MAX
+TOKEN_TTL_MS: Final = min(600_000, limits.API_TOKEN_TTL_MAX_MS)
+TOKEN_RENEW_MS: Final = TOKEN_TTL_MS // 2  # a token older than this is replaced
 
 
 class SourceError(RuntimeError):
     """The history cannot be read; the message says why and what to do."""
+
+
+class WrongChainError(SourceError):
+    """A node runs another chain: never skipped over, always reported."""
 
 
 class DataDirSource:
@@ -85,24 +100,76 @@ class DataDirSource:
         return self.store.tx_location(tx_id)
 
 
-class HttpSource:
-    """Certified blocks downloaded from nodes' API (trusting none of them)."""
+@dataclass(slots=True)
+class _Node:
+    url: str
+    node_key: bytes
+    token: str = ""
+    token_issued_ms: int = -1
 
-    def __init__(self, urls: Sequence[str], genesis_hash: bytes) -> None:
+
+class HttpSource:
+    """Certified blocks downloaded from nodes' API (trusting none of them).
+
+    ``signer`` is an auditor's (or the bank's) key: it signs the API tokens the
+    certified-block route requires. ``clock_ms`` is the wall clock, an input.
+    """
+
+    def __init__(
+        self,
+        urls: Sequence[str],
+        genesis_hash: bytes,
+        signer: Signer | None = None,
+        clock_ms: Callable[[], int] | None = None,
+    ) -> None:
         if not urls:
             raise SourceError("at least one node URL is needed")
-        self.urls = [u.rstrip("/") for u in urls]
+        self.signer = signer
+        self.clock_ms = clock_ms or _wall_clock_ms
         self._cache: dict[int, tuple[bytes, bytes]] = {}
+        self.nodes: list[_Node] = []
         heights = []
-        for url in self.urls:
-            status = self._json(f"{url}/v1/status")
-            if status.get("genesis_hash") != genesis_hash.hex():
-                raise SourceError(f"{url} runs another chain (genesis hash differs)")
-            height = status.get("height")
-            if not isinstance(height, int):
-                raise SourceError(f"{url}/v1/status has no height")
+        errors = []
+        for raw_url in urls:
+            url = raw_url.rstrip("/")
+            try:
+                node, height, chain_id = self._introduce(url, genesis_hash)
+            except WrongChainError:
+                raise
+            except SourceError as exc:
+                errors.append(str(exc))  # unreachable: the others may answer
+                continue
+            self.chain_id = chain_id
+            self.nodes.append(node)
             heights.append(height)
+        if not self.nodes:
+            raise SourceError("no node answers: " + "; ".join(errors))
         self._top = max(heights)
+
+    @property
+    def urls(self) -> list[str]:
+        return [n.url for n in self.nodes]
+
+    def _introduce(self, url: str, genesis_hash: bytes) -> tuple[_Node, int, str]:
+        status = self._json(f"{url}/v1/status")
+        if status.get("genesis_hash") != genesis_hash.hex():
+            raise WrongChainError(f"{url} runs another chain (genesis hash differs)")
+        height, chain_id, node_key = (
+            status.get("height"),
+            status.get("chain_id"),
+            status.get("node_key"),
+        )
+        if not isinstance(height, int):
+            raise SourceError(f"{url}/v1/status has no height")
+        if not isinstance(chain_id, str):
+            raise SourceError(f"{url}/v1/status has no chain_id")
+        try:
+            key = bytes.fromhex(node_key) if isinstance(node_key, str) else b""
+        except ValueError:
+            key = b""
+        if len(key) != PUBLIC_KEY_BYTES:
+            raise SourceError(f"{url}/v1/status has no node_key of 32 bytes")
+        return _Node(url, key), height, chain_id
 
     def close(self) -> None:
         self._cache.clear()
@@ -124,10 +191,11 @@ class HttpSource:
         if cached is not None:
             return cached
         errors = []
-        for shift in range(len(self.urls)):
-            url = self.urls[(height + shift) % len(self.urls)]
+        for shift in range(len(self.nodes)):
+            node = self.nodes[(height + shift) % len(self.nodes)]
+            url = f"{node.url}/v1/blocks/{height}/certified"
             try:
-                body = self._json(f"{url}/v1/blocks/{height}/certified")
+                body = self._json(url, self._authorization(node))
                 block, cert = body.get("block"), body.get("certificate")
                 if not isinstance(block, str) or not isinstance(cert, str):
                     raise SourceError(f"{url}: block {height} without hex bytes")
@@ -139,16 +207,34 @@ class HttpSource:
             return pair
         raise SourceError(f"no node serves block {height}: " + "; ".join(errors))
 
+    def _authorization(self, node: _Node) -> dict[str, str]:
+        """The Bearer header for ``node``: a fresh token when the last one is old."""
+        if self.signer is None:
+            return {}
+        now_ms = self.clock_ms()
+        if not node.token or now_ms - node.token_issued_ms >= TOKEN_RENEW_MS:
+            node.token = tokens.make_token(
+                self.signer, self.chain_id, node.node_key, now_ms, TOKEN_TTL_MS
+            )
+            node.token_issued_ms = now_ms
+        return {"Authorization": f"Bearer {node.token}"}
+
     @staticmethod
-    def _json(url: str) -> dict[str, object]:
+    def _json(url: str, headers: dict[str, str] | None = None) -> dict[str, object]:
+        request = urllib.request.Request(url, headers=headers or {})
         try:
-            with urllib.request.urlopen(url, timeout=HTTP_TIMEOUT_S) as response:
+            with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S) as response:
                 raw = response.read(RESPONSE_BYTES_MAX + 1)
         except urllib.error.HTTPError as exc:
             if exc.code == 404 and url.endswith("/certified"):
                 raise SourceError(
                     f"{url}: 404 — this node does not serve certified block bytes "
                     "(needs GET /v1/blocks/{height}/certified)"
+                ) from None
+            if exc.code in (401, 403) and url.endswith("/certified"):
+                raise SourceError(
+                    f"{url}: HTTP {exc.code} — whole blocks are for auditors and the bank: "
+                    "give --key NAME, an auditor's key"
                 ) from None
             raise SourceError(f"{url}: HTTP {exc.code}") from None
         except (urllib.error.URLError, OSError) as exc:
@@ -162,3 +248,7 @@ class HttpSource:
         if not isinstance(body, dict):
             raise SourceError(f"{url}: answer is not a JSON object")
         return body
+
+
+def _wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000

@@ -2,9 +2,12 @@
 
 Writes a certified history of pre-signed payments (``tools.audit_history``),
 then audits it from its data directory exactly as ``relance-audit verify``
-does, and measures, in the same run, bare PyNaCl verifications per second
-with one thread per core over the same signed messages (before and after the
-audit, averaged). ``ratio`` is the first rate over the second.
+does, with transaction signatures verified ahead of re-execution in worker
+processes (``node.sigverify.ProcessVerifier``: threads contend for the GIL
+with decoding and re-execution). It measures, in the same run, bare PyNaCl
+verifications per second with one thread per core over the same signed
+messages (before and after the audit, averaged). ``ratio`` is the first rate
+over the second.
 """
 
 from __future__ import annotations
@@ -131,7 +134,7 @@ def run_audit(transactions: int, block_size: int, holders: int, workers: int) ->
         before = raw_verify_rate(sample, workers)
         source = DataDirSource(path, genesis.genesis_hash)
         try:
-            result = Auditor(genesis, source, source, workers=workers).run()
+            result = Auditor(genesis, source, source, workers=workers, processes=True).run()
         finally:
             source.close()
         after = raw_verify_rate(sample, workers)

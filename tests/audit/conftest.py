@@ -68,9 +68,9 @@ def read_block(path: Path, height: int) -> tuple[Block, Certificate]:
     return block, cert
 
 
-def audit(history: History) -> AuditResult:
+def audit(history: History, processes: bool = False) -> AuditResult:
     source = DataDirSource(history.data, history.genesis.genesis_hash)
     try:
-        return Auditor(history.genesis, source, source, workers=2).run()
+        return Auditor(history.genesis, source, source, workers=2, processes=processes).run()
     finally:
         source.close()

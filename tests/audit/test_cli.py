@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import plyvel
@@ -10,6 +11,7 @@ from click.testing import CliRunner
 
 from tests.audit.conftest import History, edit, height_key
 from tools.audit import main
+from tools.audit_report import money
 
 
 def _verify(history: History, *extra: str) -> tuple[int, str, str]:
@@ -76,3 +78,35 @@ def test_a_running_node_s_lock_is_explained_and_copy_works(history: History) -> 
         assert code == 0, out
     finally:
         db.close()
+
+
+def _pdf_text(path: Path) -> str:
+    done = subprocess.run(
+        ["pdftotext", "-layout", str(path), "-"], capture_output=True, check=True, timeout=30
+    )
+    return done.stdout.decode("utf-8")
+
+
+def test_the_pdf_report_has_the_same_figures_and_verdict(history: History, tmp_path: Path) -> None:
+    pdf = tmp_path / "audit.pdf"
+    code, out, err = _verify(history, "--json", "--quiet", "--report", str(pdf))
+    assert code == 0, err
+    report = json.loads(out)
+    assert pdf.read_bytes().startswith(b"%PDF-")
+    text = _pdf_text(pdf)
+    assert "PASSED: every check holds" in text
+    assert "Reconciliation (to the cent)" in text and "MISMATCH" not in text
+    assert "Ville de Liège" in text and "€" in text  # the embedded font prints both
+    for campaign in report["campaigns"]:
+        assert f"{campaign['code']} ({campaign['name']})" in text
+        for field in ("funded", "allocated", "spent", "refunded", "withdrawn", "unspent"):
+            assert money(campaign[field]) in text, (campaign["code"], field)
+    for check in report["reconciliation"]:
+        assert check["name"] in text
+    assert b"FontFile2" in pdf.read_bytes()  # a TrueType font, embedded
+
+    edit(history.data, lambda db: db.delete(height_key(b"c/", 3)))
+    code, _, _ = _verify(history, "--quiet", "--report", str(pdf))
+    assert code == 1
+    text = _pdf_text(pdf)
+    assert "FAILED: the history does not verify" in text and "certificate_missing" in text

@@ -7,6 +7,7 @@ block 8 holds three payments, the first two by the same holder.
 from __future__ import annotations
 
 import plyvel
+import pytest
 
 from node import codec, merkle
 from node.consensus.types import Block, Header
@@ -59,7 +60,9 @@ def test_a_changed_amount_in_a_stored_transaction(history: History) -> None:
     assert d.tx_id == digest(altered_body).hex()
 
 
-def test_a_flipped_signature_byte(history: History) -> None:
+@pytest.mark.parametrize("processes", [False, True], ids=["threads", "processes"])
+def test_a_flipped_signature_byte(history: History, processes: bool) -> None:
+    assert audit(history, processes).ok
     block, _ = read_block(history.data, 8)
     signed = t.decode_tx(block.txs[2], history.genesis.chain_id)
     assert not isinstance(signed, t.Result)
@@ -68,7 +71,7 @@ def test_a_flipped_signature_byte(history: History) -> None:
     forged = codec.encode([signed.body, bytes(flipped)])
     _put_block(history, _with_txs(block, [*block.txs[:2], forged]))
 
-    d = audit(history).divergence
+    d = audit(history, processes).divergence
     assert d is not None
     assert (d.height, d.tx_index, d.check) == (8, 2, "tx_signature")
     assert d.tx_id == signed.tx_id.hex()
