@@ -19,6 +19,7 @@ import tomllib
 from dataclasses import dataclass, field
 from typing import Final
 
+from node.analytics.privacy import K_DEFAULT, K_MAX
 from node.crypto import PUBLIC_KEY_BYTES, PublicKey
 
 CONFIG_FILE: Final = "config.toml"
@@ -55,6 +56,19 @@ class Timeouts:
 
 
 @dataclass(frozen=True, slots=True)
+class AnalyticsConfig:
+    """``[analytics]``: how many distinct holders a published cell needs (k), per issuer.
+
+    Optional: a config without the section gets k = 5 for every issuer."""
+
+    k_default: int = K_DEFAULT
+    k_by_issuer: tuple[tuple[PublicKey, int], ...] = ()  # (issuer key, k), keys distinct
+
+
+K_MIN: Final = K_DEFAULT  # a node may be stricter than the default, never looser
+
+
+@dataclass(frozen=True, slots=True)
 class NodeConfig:
     moniker: str
     validator: bool  # False: an observer that syncs and verifies but never votes
@@ -65,6 +79,7 @@ class NodeConfig:
     peers: tuple[PeerAddress, ...]
     timeouts: Timeouts = field(default_factory=Timeouts)
     accept_from: tuple[PublicKey, ...] = ()  # observers allowed to connect (never dialed)
+    analytics: AnalyticsConfig = field(default_factory=AnalyticsConfig)
 
 
 def parse(text: str) -> NodeConfig:
@@ -95,6 +110,7 @@ def parse(text: str) -> NodeConfig:
                 for name in Timeouts.__dataclass_fields__
             }
         ),
+        analytics=_analytics(doc.get("analytics", {})),
     )
 
 
@@ -120,7 +136,39 @@ def render(config: NodeConfig) -> str:
     lines.append("[timeouts]")
     for name in Timeouts.__dataclass_fields__:
         lines.append(f"{name} = {getattr(config.timeouts, name)}")
+    k_by_issuer = ", ".join(f'"{key.hex()}" = {k}' for key, k in config.analytics.k_by_issuer)
+    lines += [
+        "",
+        "[analytics]",
+        "# distinct holders a published cell needs; stricter per issuer if listed",
+        f"k_default = {config.analytics.k_default}",
+        f"k_by_issuer = {{ {k_by_issuer} }}" if k_by_issuer else "k_by_issuer = {}",
+    ]
     return "\n".join(lines) + "\n"
+
+
+def _analytics(value: object) -> AnalyticsConfig:
+    if not isinstance(value, dict):
+        raise ConfigError("analytics must be a table")
+    if set(value) - {"k_default", "k_by_issuer"}:
+        raise ConfigError("analytics has only k_default and k_by_issuer")
+    by_issuer = value.get("k_by_issuer", {})
+    if not isinstance(by_issuer, dict):
+        raise ConfigError("analytics.k_by_issuer must be a table of issuer key = k")
+    k_default = _k(value.get("k_default", K_DEFAULT), "analytics.k_default")
+    pairs = []
+    for text, k in by_issuer.items():
+        where = f"analytics.k_by_issuer.{text}"
+        pairs.append((_hex_key(text.lower(), where), _k(k, where)))
+    if len({key for key, _ in pairs}) != len(pairs):
+        raise ConfigError("analytics.k_by_issuer names an issuer twice")
+    return AnalyticsConfig(k_default, tuple(pairs))
+
+
+def _k(value: object, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not K_MIN <= value <= K_MAX:
+        raise ConfigError(f"{where} must be a whole number of holders from {K_MIN} to {K_MAX}")
+    return value
 
 
 def _peer(value: object, n: int) -> PeerAddress:

@@ -1,7 +1,7 @@
-"""``tools.simulate``: a realistic town (``town``) and its drivers (``drive``).
+"""``tools.simulate``: the command line over the simulated town (``node.town``).
 
-The town is a seeded plan of transactions with block times; ``drive`` submits
-it to a running devnet through the HTTP API (``python -m tools.simulate``).
-Tests feed the same plan to an in-process node with a fake block clock.
-May import ``node`` (transactions, keys); nothing imports it.
+``python -m tools.simulate --devnet D`` plays the town's seeded plan on a
+running devnet through the HTTP API (``node.town.drive``). The town itself
+lives in ``node.town`` so the devnet demo (``make run``) plays it too.
+May import ``node``; nothing imports it.
 """

@@ -22,7 +22,7 @@ from node.crypto import Signer
 from node.devnet import DEMO_KEYS_FILE, node_homes
 from node.genesis import parse as parse_genesis
 from node.ledger import tx as t
-from tools.simulate.town import Town, plan, sign
+from node.town.model import Town, plan, sign
 
 BATCH_TXS: Final = 200
 TIMEOUT_S: Final = 60.0
