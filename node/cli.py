@@ -140,7 +140,15 @@ def devnet_command(
     except (devnet.DevnetError, config.ConfigError) as exc:
         _fail(str(exc))
     for node in members:
-        click.echo(f"{node.name:<22} API {node.api_url}   home {node.home}")
+        click.echo(
+            f"{node.name:<22} API {node.api_url}/v1   dashboard {node.api_url}/ui   "
+            f"home {node.home}"
+        )
+    click.echo(
+        f"Dashboards open with a token: relance-wallet key import NAME --seed-hex <seed from "
+        f"{home / devnet.DEMO_KEYS_FILE}>, then relance-wallet login --key NAME "
+        f"--node {members[0].api_url}"
+    )
     if no_start:
         return
     supervisor = devnet.Supervisor(members)
