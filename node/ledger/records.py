@@ -659,8 +659,11 @@ _K = TypeVar("_K", bound=str | bytes)
 
 def _set_row(rows: tuple[tuple[_K, int], ...], key: _K, cents: int) -> tuple[tuple[_K, int], ...]:
     """Rows sorted by key, without zero rows."""
-    kept = [(k, c) for k, c in rows if k != key]
-    if cents > 0:
-        kept.append((key, cents))
-    kept.sort()
-    return tuple(kept)
+    for index, (k, _) in enumerate(rows):
+        if k == key:  # the common case: a balance that changes in place keeps its order
+            if cents > 0:
+                return (*rows[:index], (key, cents), *rows[index + 1 :])
+            return rows[:index] + rows[index + 1 :]
+    if cents <= 0:
+        return rows
+    return tuple(sorted((*rows, (key, cents))))
