@@ -71,6 +71,31 @@ def eligibility(campaign: r.Campaign, merchant: r.Merchant) -> Result:
     return Result.OK
 
 
+def reference_check(state: BlockState, reference: str) -> Result:
+    """A bank reference must be given and never used before (fund and withdraw share them)."""
+    if not reference.strip():
+        return Result.INVALID_FIELD
+    if state.counter(r.reference_key(reference)) != 0:
+        return Result.DUPLICATE_REFERENCE
+    return Result.OK
+
+
+def has_row_for(holder: r.Holder, code: str) -> bool:
+    """The holder has, or may open, a balance row for campaign ``code``."""
+    return holder.balance(code) != 0 or len(holder.balances) < limits.BALANCE_ROWS_PER_ACCOUNT_MAX
+
+
+def merchant_can_receive(merchant: r.Merchant, issuer: bytes, cents: int) -> Result:
+    """Within the balance cap and the merchant's row limit."""
+    if merchant.balance(issuer) + cents > limits.BALANCE_MAX_CENTS:
+        return Result.LIMIT_EXCEEDED
+    if merchant.balance(issuer) == 0 and len(merchant.balances) >= (
+        limits.BALANCE_ROWS_PER_ACCOUNT_MAX
+    ):
+        return Result.LIMIT_EXCEEDED
+    return Result.OK
+
+
 # --- merchants --------------------------------------------------------------------
 
 
@@ -191,10 +216,9 @@ def process_fund(state: BlockState, ctx: TxContext, p: t.Fund) -> Result:
         return Result.NOT_AUTHORIZED
     if not is_amount(p.amount_cents, state.params().amount_max_cents):
         return Result.BAD_AMOUNT
-    if not p.bank_reference.strip():
-        return Result.INVALID_FIELD
-    if state.counter(r.reference_key(p.bank_reference)) != 0:
-        return Result.DUPLICATE_REFERENCE
+    reference = reference_check(state, p.bank_reference)
+    if reference != Result.OK:
+        return reference
     campaign = state.campaign(p.campaign)
     if campaign is None:
         return Result.UNKNOWN_CAMPAIGN
@@ -246,7 +270,6 @@ def process_allocate(state: BlockState, ctx: TxContext, p: t.Allocate) -> Result
     total = sum(a.amount_cents for a in p.allocations)
     if total > campaign.budget_cents:
         return Result.INSUFFICIENT_BUDGET
-    updated: list[tuple[t.Allocation, r.Holder]] = []
     for allocation in p.allocations:
         if state.has_role(allocation.holder):
             return Result.NOT_A_HOLDER
@@ -254,9 +277,8 @@ def process_allocate(state: BlockState, ctx: TxContext, p: t.Allocate) -> Result
         result = _receive_check(holder, campaign, p.campaign, allocation.amount_cents)
         if result != Result.OK:
             return result
-        updated.append((allocation, holder))
-    for allocation, holder in updated:
-        _credit_holder(state, allocation.holder, holder, p.campaign, allocation.amount_cents)
+    for allocation in p.allocations:
+        _credit_holder(state, allocation.holder, p.campaign, allocation.amount_cents)
     state.store(
         r.campaign_key(p.campaign),
         replace(
@@ -306,10 +328,9 @@ def process_withdraw(state: BlockState, ctx: TxContext, p: t.Withdraw) -> Result
         return Result.NOT_AUTHORIZED
     if not is_amount(p.amount_cents, state.params().amount_max_cents):
         return Result.BAD_AMOUNT
-    if not p.bank_reference.strip():
-        return Result.INVALID_FIELD
-    if state.counter(r.reference_key(p.bank_reference)) != 0:
-        return Result.DUPLICATE_REFERENCE
+    reference = reference_check(state, p.bank_reference)
+    if reference != Result.OK:
+        return reference
     campaign = state.campaign(p.campaign)
     if campaign is None:
         return Result.UNKNOWN_CAMPAIGN
@@ -430,7 +451,7 @@ def _move_holder_balance(
     if result != Result.OK:
         return result
     state.store(r.holder_key(source), holder.with_balance(code, 0))
-    _credit_holder(state, target, receiver, code, cents)
+    _credit_holder(state, target, code, cents)
     return Result.OK
 
 
@@ -438,16 +459,11 @@ def _receive_check(holder: r.Holder, campaign: r.Campaign, code: str, cents: int
     after = holder.balance(code) + cents
     if after > campaign.max_per_holder_cents:
         return Result.HOLDER_CAP_EXCEEDED
-    new_row = holder.balance(code) == 0
-    if new_row and len(holder.balances) >= limits.BALANCE_ROWS_PER_ACCOUNT_MAX:
-        return Result.LIMIT_EXCEEDED
-    return Result.OK
+    return Result.OK if has_row_for(holder, code) else Result.LIMIT_EXCEEDED
 
 
-def _credit_holder(
-    state: BlockState, pk: PublicKey, holder: r.Holder, code: str, cents: int
-) -> None:
-    current = state.holder(pk) or holder
+def _credit_holder(state: BlockState, pk: PublicKey, code: str, cents: int) -> None:
+    current = state.holder(pk) or r.EMPTY_HOLDER
     state.store(r.holder_key(pk), current.with_balance(code, current.balance(code) + cents))
     state.store(r.campaign_holder_key(code, pk), r.Counter(1))
 
@@ -485,16 +501,14 @@ def process_refund(state: BlockState, ctx: TxContext, p: t.Refund) -> Result:
     available = merchant.balance(campaign.issuer)
     if p.amount_cents > available:
         return Result.INSUFFICIENT_FUNDS
-    holder = state.holder(p.holder) or r.EMPTY_HOLDER
-    new_row = holder.balance(p.campaign) == 0
-    if new_row and len(holder.balances) >= limits.BALANCE_ROWS_PER_ACCOUNT_MAX:
+    if not has_row_for(state.holder(p.holder) or r.EMPTY_HOLDER, p.campaign):
         return Result.LIMIT_EXCEEDED
     state.store(
         r.merchant_key(ctx.sender),
         merchant.with_balance(campaign.issuer, available - p.amount_cents),
     )
     state.store(spent_key, None if paid == p.amount_cents else r.Counter(paid - p.amount_cents))
-    _credit_holder(state, p.holder, holder, p.campaign, p.amount_cents)
+    _credit_holder(state, p.holder, p.campaign, p.amount_cents)
     state.store(
         r.campaign_key(p.campaign),
         replace(
@@ -522,13 +536,10 @@ def process_transfer(state: BlockState, ctx: TxContext, p: t.Transfer) -> Result
     available = merchant.balance(p.issuer)
     if p.amount_cents > available:
         return Result.INSUFFICIENT_FUNDS
+    receivable = merchant_can_receive(supplier, p.issuer, p.amount_cents)
+    if receivable != Result.OK:
+        return receivable
     received = supplier.balance(p.issuer) + p.amount_cents
-    if received > limits.BALANCE_MAX_CENTS:
-        return Result.LIMIT_EXCEEDED
-    if supplier.balance(p.issuer) == 0 and len(supplier.balances) >= (
-        limits.BALANCE_ROWS_PER_ACCOUNT_MAX
-    ):
-        return Result.LIMIT_EXCEEDED
     state.store(
         r.merchant_key(ctx.sender), merchant.with_balance(p.issuer, available - p.amount_cents)
     )
@@ -629,17 +640,14 @@ def process_return_payout(state: BlockState, ctx: TxContext, p: t.ReturnPayout) 
     merchant = state.merchant(payout.merchant)
     if merchant is None:
         raise RuntimeError("payout of an unknown merchant")
-    received = merchant.balance(payout.issuer) + payout.amount_cents
-    if received > limits.BALANCE_MAX_CENTS:
-        return Result.LIMIT_EXCEEDED
-    if merchant.balance(payout.issuer) == 0 and len(merchant.balances) >= (
-        limits.BALANCE_ROWS_PER_ACCOUNT_MAX
-    ):
-        return Result.LIMIT_EXCEEDED
+    receivable = merchant_can_receive(merchant, payout.issuer, payout.amount_cents)
+    if receivable != Result.OK:
+        return receivable
     issuer = state.issuer(payout.issuer)
     if issuer is None:
         raise RuntimeError("payout of an unknown issuer")
     state.store(r.payout_key(p.payout_id), replace(payout, returned_reason=p.reason))
+    received = merchant.balance(payout.issuer) + payout.amount_cents
     state.store(r.merchant_key(payout.merchant), merchant.with_balance(payout.issuer, received))
     state.store(
         r.issuer_key(payout.issuer),
