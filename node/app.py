@@ -28,6 +28,7 @@ from node.ledger import tx as t
 from node.ledger.codes import Result
 from node.ledger.execute import BlockExecutor, TxOutcome
 from node.ledger.genesis import initial_state
+from node.ledger.state import RecordCache
 from node.merkle import root as merkle_root
 from node.sigverify import SignatureVerifier
 from node.state_tree import StagedUpdate, StateTree
@@ -44,6 +45,7 @@ class Execution:
 
     outcomes: tuple[TxOutcome, ...]
     writes: dict[bytes, bytes | None]
+    changes: dict[bytes, r.Record | None]  # the same changes, decoded (for the record cache)
     staged: StagedUpdate
     next_validators: ValidatorSet  # the set in force at the following height
 
@@ -83,6 +85,7 @@ class LedgerApp:
         self.mempool = mempool
         self._verifier = verifier
         self.tree = self._open_tree()
+        self.records = RecordCache()  # decoded committed state, shared by every execution
         self._last = self._read_last_block()
         self._sets: OrderedDict[int, ValidatorSet] = OrderedDict()
         self._remember_sets()
@@ -189,7 +192,7 @@ class LedgerApp:
 
     def _new_checker(self) -> BlockExecutor:
         """Admission checks run as if in the next block."""
-        return BlockExecutor(self.store, self._last.time_ms, self._last.height + 1)
+        return BlockExecutor(self.store, self._last.time_ms, self._last.height + 1, self.records)
 
     def prepare_proposal(
         self, height: int, time_ms: int, previous_block_hash: bytes
@@ -198,7 +201,7 @@ class LedgerApp:
         candidates = self.mempool.reap(limits.block_txs_max, limits.block_bytes_max)
         decoded = [t.decode_tx(data, self.genesis.chain_id) for data in candidates]
         verdicts = self._verify(decoded)
-        executor = BlockExecutor(self.store, time_ms, height)
+        executor = BlockExecutor(self.store, time_ms, height, self.records)
         chosen: list[bytes] = []
         outcomes: list[TxOutcome] = []
         for data, signed, ok in zip(candidates, decoded, verdicts, strict=True):
@@ -246,6 +249,7 @@ class LedgerApp:
             execution.writes,
             tx_ids,
         )
+        self.records.commit(execution.changes)
         self._last = LastBlock(header.height, header.hash(), header.time_ms)
         self._remember_sets()
         self._executions.clear()
@@ -271,7 +275,9 @@ class LedgerApp:
             return cached
         decoded = [t.decode_tx(data, self.genesis.chain_id) for data in block.txs]
         verdicts = self._verify(decoded)
-        executor = BlockExecutor(self.store, block.header.time_ms, block.header.height)
+        executor = BlockExecutor(
+            self.store, block.header.time_ms, block.header.height, self.records
+        )
         outcomes = []
         for signed, ok in zip(decoded, verdicts, strict=True):
             if isinstance(signed, Result) or not ok:
@@ -281,7 +287,9 @@ class LedgerApp:
             outcomes.append(executor.execute_decoded(signed, signature_checked=True))
         writes = executor.writes()
         following = to_validator_set(executor.validators_at(block.header.height + 1))
-        execution = Execution(tuple(outcomes), writes, self.tree.stage(writes), following)
+        execution = Execution(
+            tuple(outcomes), writes, executor.changes(), self.tree.stage(writes), following
+        )
         self._executions[key] = execution
         while len(self._executions) > EXECUTIONS_KEPT:
             self._executions.popitem(last=False)

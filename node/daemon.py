@@ -23,7 +23,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from node import codec, config, limits
+from node import codec, config, heap, limits
 from node.api.analytics_routes import SETTINGS_KEY as ANALYTICS_SETTINGS_KEY
 from node.api.analytics_routes import AnalyticsSettings
 from node.api.server import ApiConfig, NodeStatus, create_app
@@ -114,6 +114,8 @@ async def serve(home: Home, stop: asyncio.Event) -> None:
     verifier = SignatureVerifier()
     try:
         ledger = LedgerApp(genesis, store, Mempool(), verifier)
+        heap.settle()  # the loaded state is long-lived: out of the collector's way
+        ledger.committed_listeners.append(lambda block, _: heap.after_block(block.header.height))
         await _run_parts(home, ledger, stop)
     finally:
         verifier.close()

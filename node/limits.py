@@ -48,6 +48,9 @@ CONSENSUS_QUEUE_MAX: Final = 10_000
 MEMPOOL_TXS_MAX: Final = 20_000
 MEMPOOL_BYTES_MAX: Final = 64 * 1024 * 1024
 
+# --- node: state --------------------------------------------------------------
+RECORD_CACHE_MAX: Final = 250_000  # decoded committed records shared across blocks
+
 # --- node: HTTP -------------------------------------------------------------
 HTTP_BODY_BYTES_MAX: Final = 2 * 1024 * 1024
 HTTP_PAGE_ITEMS_MAX: Final = 500

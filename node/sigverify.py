@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
@@ -85,9 +87,12 @@ class SignatureVerifier:
         return digest(signed.tx_id + signed.signature)
 
 
-def _verify_triples(triples: Sequence[tuple[bytes, bytes, bytes]]) -> list[bool]:
-    """In a worker process: bare verifications of (message, public key, signature)."""
-    return [verify_raw(message, key, signature) for message, key, signature in triples]
+def _verify_triples(triples: Sequence[tuple[bytes, bytes, bytes]]) -> tuple[list[bool], float]:
+    """In a worker process: bare verifications of (message, public key, signature),
+    and the CPU time they took on that worker's core."""
+    start = time.thread_time()
+    verdicts = [verify_raw(message, key, signature) for message, key, signature in triples]
+    return verdicts, time.thread_time() - start
 
 
 class ProcessVerifier:
@@ -96,6 +101,10 @@ class ProcessVerifier:
     Threads share the interpreter lock with the ledger thread, which hands it over
     only every few milliseconds; separate processes verify at full speed on the
     other cores. Each batch ships (message, key, signature) triples.
+
+    The workers also time their bare verifications (CPU time of their core), so
+    a benchmark learns the verification rate of one core *while* the workload
+    runs, under the same machine conditions: ``rate``.
     """
 
     def __init__(self, workers: int) -> None:
@@ -103,9 +112,19 @@ class ProcessVerifier:
         self.workers = workers
         self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
         self._pool.submit(_verify_triples, []).result()  # start the workers now
+        self._lock = threading.Lock()
+        self._verified = 0
+        self._cpu_seconds = 0.0
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def rate(self) -> float | None:
+        """Bare verifications per CPU-second of one worker core so far (None: none yet)."""
+        with self._lock:
+            if self._verified == 0 or self._cpu_seconds <= 0:
+                return None
+            return self._verified / self._cpu_seconds
 
     def submit(self, txs: Sequence[SignedTx]) -> list[Future[list[bool]]]:
         """Verify ``txs`` split over the workers; the futures' results concatenate in order."""
@@ -115,6 +134,24 @@ class ProcessVerifier:
         ]
         size = max(1, -(-len(triples) // self.workers))
         return [
-            self._pool.submit(_verify_triples, triples[i : i + size])
+            self._verdicts(self._pool.submit(_verify_triples, triples[i : i + size]))
             for i in range(0, len(triples), size)
         ]
+
+    def _verdicts(self, timed: Future[tuple[list[bool], float]]) -> Future[list[bool]]:
+        """The verdicts of a worker's batch, its timing added to ``rate``."""
+        out: Future[list[bool]] = Future()
+
+        def done(_: object) -> None:
+            try:
+                verdicts, seconds = timed.result()
+            except BaseException as exc:  # handed to the waiter (cancelled included)
+                out.set_exception(exc)
+                return
+            with self._lock:
+                self._verified += len(verdicts)
+                self._cpu_seconds += seconds
+            out.set_result(verdicts)
+
+        timed.add_done_callback(done)
+        return out

@@ -110,6 +110,12 @@ def _hash_buckets(
             hashes[index] = EMPTY_HASHES[0]
             emptied.append(index)
             continue
+        if len(entries) == 1:  # the common case: spread keys, one per bucket
+            for key, value_hash in entries.items():
+                hashes[index] = sha256(
+                    b"".join((_BUCKET_TAG, u16[len(key)], key, value_hash))
+                ).digest()
+            continue
         parts = [_BUCKET_TAG]
         for key in sorted(entries):
             parts += (u16[len(key)], key, entries[key])

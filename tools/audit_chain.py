@@ -56,6 +56,7 @@ from node.ledger import tx as t
 from node.ledger.codes import Result
 from node.ledger.execute import BlockExecutor
 from node.ledger.genesis import initial_state
+from node.ledger.state import RecordCache
 from node.sigverify import ProcessVerifier
 from node.state_tree import StateTree
 from tools.audit_books import Books, BooksError, CampaignTally, describe_key
@@ -323,6 +324,7 @@ class Auditor:
         self.workers = workers
         items = initial_state(genesis)
         self.view = _AuditView(dict(items))
+        self.records = RecordCache()  # decoded records of the replayed state
         self.tree = StateTree.from_items(items.items(), genesis.limits.state_tree_levels)
         self.books = Books.from_state(items)
         self.sequences: dict[bytes, int] = {}
@@ -551,7 +553,7 @@ class Auditor:
     def _execute(
         self, p: _Prepared, header: Header, signature_ok: Sequence[bool], result: AuditResult
     ) -> None:
-        executor = BlockExecutor(self.view, header.time_ms, header.height)
+        executor = BlockExecutor(self.view, header.time_ms, header.height, self.records)
         self._merchants_seen: dict[bytes, r.Merchant] = {}
         block_merchant_changes: set[bytes] = set()
         settlements: dict[bytes, str] = {}
@@ -596,6 +598,7 @@ class Auditor:
                 self.view.items.pop(key, None)
             else:
                 self.view.items[key] = value
+        self.records.commit(executor.changes())
         root = self.tree.update(writes)
         if root != header.state_root:
             raise _Stop(

@@ -19,7 +19,7 @@ from node.ledger import rules
 from node.ledger import tx as t
 from node.ledger.codes import Result
 from node.ledger.rules import TxContext
-from node.ledger.state import BlockState, View
+from node.ledger.state import BlockState, RecordCache, View
 
 HOLDER_KINDS: Final = frozenset({t.Kind.PAY, t.Kind.SWEEP})
 BANK_KINDS: Final = frozenset({t.Kind.FUND, t.Kind.SETTLE, t.Kind.WITHDRAW, t.Kind.RETURN_PAYOUT})
@@ -52,11 +52,18 @@ class BlockExecutor:
 
     ``height`` starts a scheduled validator change and dates evidence and
     governance; callers that do not know it (some tests) pass None, and then
-    those kinds are refused.
+    those kinds are refused. ``records`` is the committed state's record cache,
+    when ``view`` is the committed state (the node's store).
     """
 
-    def __init__(self, view: View, time_ms: int, height: int | None = None) -> None:
-        self._state = BlockState(view)
+    def __init__(
+        self,
+        view: View,
+        time_ms: int,
+        height: int | None = None,
+        records: RecordCache | None = None,
+    ) -> None:
+        self._state = BlockState(view, records)
         self._time_ms = time_ms
         self._height = height
         self._chain_id = self._state.params().chain_id
@@ -96,6 +103,10 @@ class BlockExecutor:
 
     def writes(self) -> dict[bytes, bytes | None]:
         return self._state.writes()
+
+    def changes(self) -> dict[bytes, r.Record | None]:
+        """The changed records, for the ``RecordCache`` once the block is committed."""
+        return self._state.changes()
 
     def _apply(self, signed: t.SignedTx, signature_checked: bool) -> Result:
         if not signature_checked and not signed.signature_ok():

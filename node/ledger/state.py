@@ -10,8 +10,9 @@ touched by many transactions (a campaign's totals) is written once.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from typing import Protocol, TypeVar
+from typing import Final, Protocol, TypeVar
 
+from node import limits
 from node.ledger import records as r
 from node.ledger.records import Record
 
@@ -50,22 +51,74 @@ class DictView:
 _R = TypeVar("_R", bound=Record)
 
 
-class BlockState:
-    """Staged changes of one block above a committed view."""
+class _Missing:
+    """Not in a cache (as opposed to a cached None: known to be absent)."""
 
-    def __init__(self, view: View) -> None:
+
+MISSING: Final = _Missing()
+
+
+class RecordCache:
+    """Decoded records of the committed state, shared by every block executed on it.
+
+    A state read costs a LevelDB lookup and a decode (about 6 us, more than the
+    rest of a payment's reads together), and most payments read a holder or a
+    merchant that was read or written a few blocks before. Records are frozen,
+    so one object serves every reader. Reads fill the cache (None: known to be
+    absent); once a block is committed to the view, ``commit`` puts in that
+    block's new records. Use one only with the view of the committed state
+    (the node's store), never above staged changes. Cleared whole when it
+    outgrows ``limits.RECORD_CACHE_MAX`` (cheaper than keeping an LRU order).
+    """
+
+    def __init__(self, max_records: int = limits.RECORD_CACHE_MAX) -> None:
+        self._records: dict[bytes, Record | None] = {}
+        self._max = max_records
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def items(self) -> list[tuple[bytes, Record | None]]:
+        return list(self._records.items())
+
+    def get(self, key: bytes) -> Record | _Missing | None:
+        return self._records.get(key, MISSING)
+
+    def put(self, key: bytes, record: Record | None) -> None:
+        if len(self._records) >= self._max:
+            self._records.clear()
+        self._records[key] = record
+
+    def commit(self, changes: Mapping[bytes, Record | None]) -> None:
+        """The records a block committed to the view (None: deleted)."""
+        if len(self._records) + len(changes) > self._max:
+            self._records.clear()
+        self._records.update(changes)
+
+
+class BlockState:
+    """Staged changes of one block above a committed view (and its record cache)."""
+
+    def __init__(self, view: View, records: RecordCache | None = None) -> None:
         self._view = view
+        self._records = records
         self._cache: dict[bytes, Record | None] = {}
         self._dirty: set[bytes] = set()
 
     def load(self, key: bytes, decode: Callable[[bytes], _R]) -> _R | None:
         if key in self._cache:
-            record = self._cache[key]
-        else:
+            return self._cache[key]  # type: ignore[return-value]  # one record type per prefix
+        shared = self._records
+        found = MISSING if shared is None else shared.get(key)
+        if isinstance(found, _Missing):
             raw = self._view.get(key)
             record = None if raw is None else decode(raw)
-            self._cache[key] = record
-        return record  # type: ignore[return-value]  # each key prefix has one record type
+            if shared is not None:
+                shared.put(key, record)
+        else:
+            record = found  # type: ignore[assignment]  # one record type per prefix
+        self._cache[key] = record
+        return record
 
     def store(self, key: bytes, record: Record | None) -> None:
         self._cache[key] = record
@@ -81,6 +134,10 @@ class BlockState:
                 else:
                     found.add(key)
         return sorted(found)
+
+    def changes(self) -> dict[bytes, Record | None]:
+        """The block's changed records (None deletes), for ``RecordCache.commit``."""
+        return {key: self._cache[key] for key in self._dirty}
 
     def writes(self) -> dict[bytes, bytes | None]:
         """The block's changes as encoded bytes (None deletes), in key order."""

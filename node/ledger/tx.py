@@ -636,19 +636,29 @@ def _decode_body(items: Value, body: bytes, signature: bytes, chain_id: str) -> 
     version, kind = items[0], items[1]
     if version != VERSION or isinstance(version, bool):
         return Result.UNSUPPORTED_VERSION
-    if not isinstance(kind, int) or isinstance(kind, bool) or kind not in PAYLOAD_TYPES:
+    plan = _DECODE_PLANS.get(kind) if type(kind) is int else None
+    if plan is None:
         return Result.UNKNOWN_KIND
-    cls = PAYLOAD_TYPES[Kind(kind)]
-    if len(items) != _HEADER_FIELDS + len(cls.SPEC):
+    cls, decoders = plan
+    if len(items) != _HEADER_FIELDS + len(decoders):
         return Result.MALFORMED
     try:
         tx_chain = codec.as_str(items[2], 255)
         sender = PublicKey(codec.as_bytes(items[3], PUBLIC_KEY_BYTES))
         sequence = codec.as_int(items[4], 0, INT64_MAX)
-        values = [_DECODERS[spec](item) for spec, item in zip(cls.SPEC, items[5:], strict=True)]
+        pairs = zip(decoders, items[_HEADER_FIELDS:], strict=True)
+        values = [decode(item) for decode, item in pairs]
     except DecodeError:
         return Result.MALFORMED
     if tx_chain != chain_id:
         return Result.WRONG_CHAIN
     payload = cls(*values)  # type: ignore[arg-type]  # SPEC fixes each value's type; round-trip tested
     return SignedTx(Tx(tx_chain, sender, sequence, payload), body, signature, digest(body))
+
+
+# Per kind number: the payload class and its fields' decoders, resolved once
+# (the hot path of every transaction looks up neither enum).
+_DECODE_PLANS: Final[dict[int, tuple[type[Payload], tuple[Callable[[Value], object], ...]]]] = {
+    int(kind): (cls, tuple(_DECODERS[spec] for spec in cls.SPEC))
+    for kind, cls in PAYLOAD_TYPES.items()
+}

@@ -193,6 +193,7 @@ class LiveNode:
         if not ledger.process_proposal(block):
             raise AssertionError("our own proposal does not process")
         ledger.finalize_block(block, certificate)
+        _check_record_cache(ledger)
         return block
 
     def commit(self, *signed: t.SignedTx) -> int:
@@ -279,3 +280,13 @@ class Account:
         signed = t.Tx(chain_id, self.signer.public_key, self.sequence, payload).sign(self.signer)
         self.sequence += 1
         return signed
+
+
+def _check_record_cache(ledger: LedgerApp) -> None:
+    """The node's cache of decoded records holds the committed records only."""
+    for key, record in ledger.records.items():
+        stored = ledger.store.get(key)
+        if record is None:
+            assert stored is None, f"the node's cache says {key!r} is absent"
+        else:
+            assert record.encode() == stored, f"the node's cache holds a stale {key!r}"

@@ -1234,6 +1234,7 @@ class LedgerMachine(RuleBasedStateMachine):
             applied = Tally()
         check_sequences_monotonic(before, after, applied)
         check_invariants(after)
+        self.world.check_record_cache()
         got_view = ledger_view(decode_state(after))
         want_view = self.model.view()
         for section, want_section in want_view.items():

@@ -14,9 +14,9 @@ from node.genesis import Genesis, GenesisAccount, GenesisIssuer, GenesisValidato
 from node.ledger import records as r
 from node.ledger import tx as t
 from node.ledger.codes import Result
-from node.ledger.execute import VALIDATOR_KINDS, BlockExecutor, BlockOutcome, execute_block
+from node.ledger.execute import VALIDATOR_KINDS, BlockExecutor, BlockOutcome
 from node.ledger.genesis import initial_state
-from node.ledger.state import DictView
+from node.ledger.state import DictView, RecordCache
 from node.state_tree import StateTree
 
 CHAIN_ID = "relance-test"
@@ -63,6 +63,9 @@ class World:
         )
         self.view = DictView(initial_state(self.genesis))
         self.tree = StateTree.from_items(self.view.items().items())
+        # Every ledger test executes as the node does: above a cache of decoded
+        # committed records that outlives blocks (a stale entry fails the tests).
+        self.records: RecordCache | None = RecordCache()
 
     # --- building transactions ----------------------------------------------------
 
@@ -91,7 +94,7 @@ class World:
 
     def executor(self) -> BlockExecutor:
         """An executor for the next block (its height and time); changes nothing by itself."""
-        return BlockExecutor(self.view, self.time_ms, self.next_height)
+        return BlockExecutor(self.view, self.time_ms, self.next_height, self.records)
 
     def check(self, data: bytes) -> Result:
         """The result ``data`` would get in the next block; changes nothing."""
@@ -103,9 +106,12 @@ class World:
         A rejected block is not committed: the height stays, so the next block
         (at the same height) starts from the same state.
         """
-        outcome = execute_block(self.view, self.time_ms, txs, height=self.next_height)
+        executor = self.executor()
+        outcome = BlockOutcome(tuple(executor.execute(data) for data in txs), executor.writes())
         if outcome.all_ok:
             self.view.apply(outcome.writes)
+            if self.records is not None:
+                self.records.commit(executor.changes())
             self.tree.update(outcome.writes)
             self.height += 1
             for o in outcome.outcomes:
@@ -188,6 +194,17 @@ class World:
         writes = {key: None if record is None else record.encode()}
         self.view.apply(writes)
         self.tree.update(writes)
+        if self.records is not None:
+            self.records.commit({key: record})
+
+    def check_record_cache(self) -> None:
+        """Every record the cache holds is the committed one (None: absent)."""
+        for key, record in [] if self.records is None else self.records.items():
+            stored = self.view.get(key)
+            if record is None:
+                assert stored is None, f"the cache says {key!r} is absent"
+            else:
+                assert record.encode() == stored, f"the cache holds a stale {key!r}"
 
 
 VALIDATOR_COUNT = 4

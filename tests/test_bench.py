@@ -1,0 +1,43 @@
+"""`relance-bench ledger` and `audit` run end to end on a small load and report
+consistent figures (behaviour only: the figures themselves go in notes).
+
+Each runs as its own process, as a user runs it (the ledger bench freezes the
+process's heap, and the inline mode pins it to one core)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+BENCH = [sys.executable, "-m", "tools.bench"]
+
+
+def _run(*args: str) -> dict[str, object]:
+    done = subprocess.run([*BENCH, *args], check=False, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stdout + done.stderr
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert isinstance(found, dict)
+    return found
+
+
+@pytest.mark.parametrize("mode", ["processes", "inline"])
+def test_ledger_bench_applies_every_payment_and_reports_its_ratio(mode: str) -> None:
+    figures = _run(
+        "ledger", "-n", "600", "-b", "200", "--holders", "150", "--merchants", "12",
+        "--verify", mode,
+    )  # fmt: skip
+    assert figures["transactions"] == 600 and figures["verify"] == mode
+    tx_per_s, verify_per_s = figures["tx_per_s"], figures["verify_per_s"]
+    assert isinstance(tx_per_s, float) and isinstance(verify_per_s, float)
+    assert tx_per_s > 0 and verify_per_s > 0
+    assert figures["ratio"] == pytest.approx(tx_per_s / verify_per_s, rel=1e-3)
+    assert (figures["verify_worker_per_s"] is None) == (mode == "inline")
+
+
+def test_audit_bench_audits_the_whole_history() -> None:
+    figures = _run("audit", "-n", "400", "-b", "100", "--holders", "100")
+    assert isinstance(figures["transactions"], int) and figures["transactions"] >= 400
+    assert isinstance(figures["ratio"], float) and figures["ratio"] > 0
