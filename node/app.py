@@ -13,6 +13,7 @@ so a transaction checked when it entered the mempool is not checked again.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -133,6 +134,21 @@ class LedgerApp:
             self._verifier.remember([decoded], [True])
         outcome = self._checker.execute_decoded(decoded, signature_checked=True)
         return Verdict(decoded.tx_id, int(outcome.result))
+
+    async def verify_ahead(self, datas: Sequence[bytes]) -> None:
+        """Check the signatures of ``datas`` on the verifier's workers, off this thread.
+
+        Call before admitting them: ``check`` then finds the good ones known and
+        does not verify them again on the loop thread (a bad one is verified
+        again there, and rejected). Undecodable bytes are left to ``check``.
+        """
+        decoded = [t.decode_tx(data, self.genesis.chain_id) for data in datas]
+        todo = [
+            d for d in decoded if not isinstance(d, Result) and not self._verifier.is_known_good(d)
+        ]
+        if todo:
+            verdicts = await asyncio.wrap_future(self._verifier.submit(todo))
+            self._verifier.remember(todo, verdicts)
 
     def report_evidence(
         self,

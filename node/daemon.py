@@ -18,6 +18,7 @@ import enum
 import logging
 import os
 import signal
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,7 +112,7 @@ async def serve(home: Home, stop: asyncio.Event) -> None:
     """Run the node of ``home`` until ``stop`` is set; close everything cleanly."""
     settings, genesis = home.settings, home.genesis
     store = BlockStore.open(home.path / config.DATA_DIR, genesis.genesis_hash, create=False)
-    verifier = SignatureVerifier()
+    verifier = SignatureVerifier(processes=True)  # checks off the loop thread, on other cores
     try:
         ledger = LedgerApp(genesis, store, Mempool(), verifier)
         heap.settle()  # the loaded state is long-lived: out of the collector's way
@@ -153,11 +154,16 @@ async def _run_parts(home: Home, ledger: LedgerApp, stop: asyncio.Event) -> None
                 instruments.observe(data)
             driver_box[0].submit(data)
         elif channel == Channel.TX:
-            added = ledger.mempool.add(data, ledger.check)
-            if added.admission == Admission.ADMITTED:
-                peers.broadcast(_frame(Channel.TX, data))
-            elif added.admission == Admission.REJECTED:
-                metrics.observe_rejection(_code_name(added.verdict.code))
+            gossip.push(data)
+
+    def admit_gossiped(data: bytes) -> None:
+        added = ledger.mempool.add(data, ledger.check)
+        if added.admission == Admission.ADMITTED:
+            peers.broadcast(_frame(Channel.TX, data))
+        elif added.admission == Admission.REJECTED:
+            metrics.observe_rejection(_code_name(added.verdict.code))
+
+    gossip = GossipAdmission(ledger.verify_ahead, admit_gossiped)
 
     peers = PeerManager(
         home.node_key,
@@ -225,15 +231,54 @@ async def _run_parts(home: Home, ledger: LedgerApp, stop: asyncio.Event) -> None
     )
     settlement = open_settlement(home.path, ledger, status.gossip_tx)  # the bank's node only
     index = HistoryIndex.open(home.path / INDEX_DIR)
+    admitting = asyncio.create_task(gossip.run(), name="gossip-admission")
     try:
         extra = () if settlement is None else settlement_operations(settlement)
         app = create_app(ledger, status, index, ApiConfig(), metrics, extra)
         app[ANALYTICS_SETTINGS_KEY] = analytics_settings(home.settings.analytics)
         await _serve_api(home, ledger, app, driver, peers, stop)
     finally:
+        admitting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await admitting
         index.close()
         if settlement is not None:
             settlement.close()
+
+
+class GossipAdmission:
+    """Transactions gossiped by peers, admitted in arrival order in batches.
+
+    Each batch's signatures are checked on the verifier's workers first
+    (``verify_ahead``), so the loop thread only decodes and executes them.
+    At most ``limits.MEMPOOL_TXS_MAX`` wait; beyond, new ones are dropped (the
+    mempool could not take them either, and their senders' nodes keep them).
+    """
+
+    def __init__(
+        self,
+        verify_ahead: Callable[[Sequence[bytes]], Awaitable[None]],
+        admit: Callable[[bytes], None],
+    ) -> None:
+        self._verify_ahead = verify_ahead
+        self._admit = admit
+        self._waiting: asyncio.Queue[bytes] = asyncio.Queue(limits.MEMPOOL_TXS_MAX)
+        self.dropped = 0
+
+    def push(self, data: bytes) -> None:
+        try:
+            self._waiting.put_nowait(data)
+        except asyncio.QueueFull:
+            self.dropped += 1
+
+    async def run(self) -> None:
+        while True:
+            batch = [await self._waiting.get()]
+            while not self._waiting.empty() and len(batch) < limits.GOSSIP_ADMISSION_BATCH_TXS_MAX:
+                batch.append(self._waiting.get_nowait())
+            await self._verify_ahead(batch)
+            for data in batch:
+                self._admit(data)
 
 
 async def _serve_api(

@@ -47,6 +47,7 @@ CONSENSUS_QUEUE_MAX: Final = 10_000
 # --- node: mempool ----------------------------------------------------------
 MEMPOOL_TXS_MAX: Final = 20_000
 MEMPOOL_BYTES_MAX: Final = 64 * 1024 * 1024
+GOSSIP_ADMISSION_BATCH_TXS_MAX: Final = 500  # gossiped txs whose signatures are checked at once
 
 # --- node: state --------------------------------------------------------------
 RECORD_CACHE_MAX: Final = 250_000  # decoded committed records shared across blocks

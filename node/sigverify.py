@@ -17,7 +17,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 
 from node import limits
@@ -26,40 +26,51 @@ from node.ledger.tx import SignedTx
 
 
 class SignatureVerifier:
-    """A pool of verifying threads and a cache of good signatures."""
+    """A pool of verifiers and a cache of good signatures.
 
-    def __init__(self, workers: int | None = None, cache_max: int = 2 * limits.MEMPOOL_TXS_MAX):
-        self.workers = workers or max(1, len(os.sched_getaffinity(0)))
+    Threads by default; with ``processes``, worker processes (one per other
+    core unless ``workers`` says), so that checks never take the interpreter
+    lock from the thread that runs the ledger: the node's choice.
+    """
+
+    def __init__(
+        self,
+        workers: int | None = None,
+        cache_max: int = 2 * limits.MEMPOOL_TXS_MAX,
+        processes: bool = False,
+    ) -> None:
+        cores = len(os.sched_getaffinity(0))
+        self.workers = workers or (max(1, cores - 1) if processes else max(1, cores))
         self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="sigverify")
+        self._processes = ProcessVerifier(self.workers) if processes else None
         self._good: OrderedDict[bytes, None] = OrderedDict()
         self._cache_max = cache_max
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._processes is not None:
+            self._processes.close()
 
     def is_known_good(self, signed: SignedTx) -> bool:
         return self._key(signed) in self._good
 
     def submit(self, txs: Sequence[SignedTx]) -> Future[list[bool]]:
         """Verify ``txs`` in the background, split over the pool; results in order."""
+        if self._processes is not None:
+            known = [self.is_known_good(s) for s in txs]
+            todo = [s for s, k in zip(txs, known, strict=True) if not k]
+            parts = self._processes.submit(todo) if todo else []
+
+            def merge(verdicts: list[bool]) -> list[bool]:
+                checked = iter(verdicts)
+                return [True if k else next(checked) for k in known]
+
+            return _gathered(parts, merge)
         size = max(1, -(-len(txs) // self.workers))
-        parts = [
-            self._pool.submit(self._verify, txs[i : i + size]) for i in range(0, len(txs), size)
-        ]
-        result: Future[list[bool]] = Future()
-
-        def gather(_: object) -> None:
-            if all(p.done() for p in parts) and not result.done():
-                try:
-                    result.set_result([ok for p in parts for ok in p.result()])
-                except BaseException as exc:  # handed to the waiter
-                    result.set_exception(exc)
-
-        if not parts:
-            result.set_result([])
-        for part in parts:
-            part.add_done_callback(gather)
-        return result
+        return _gathered(
+            [self._pool.submit(self._verify, txs[i : i + size]) for i in range(0, len(txs), size)],
+            lambda verdicts: verdicts,
+        )
 
     def verify(self, txs: Sequence[SignedTx]) -> list[bool]:
         return self.submit(txs).result()
@@ -87,6 +98,45 @@ class SignatureVerifier:
         return digest(signed.tx_id + signed.signature)
 
 
+def _gathered(
+    parts: Sequence[Future[list[bool]]], finish: Callable[[list[bool]], list[bool]]
+) -> Future[list[bool]]:
+    """One future for the concatenated results of ``parts``, passed through ``finish``."""
+    result: Future[list[bool]] = Future()
+
+    def gather(_: object) -> None:
+        if all(p.done() for p in parts) and not result.done():
+            try:
+                result.set_result(finish([ok for p in parts for ok in p.result()]))
+            except BaseException as exc:  # handed to the waiter
+                result.set_exception(exc)
+
+    if not parts:
+        result.set_result(finish([]))
+    for part in parts:
+        part.add_done_callback(gather)
+    return result
+
+
+PARENT_POLL_S = 0.5  # how often a worker process looks whether its parent is still alive
+
+
+def _exit_with_parent() -> None:
+    """In a new worker process: end it when the process that started it dies.
+
+    A node SIGKILLed (a crash, a fault test) must not leave its verifiers
+    running: nothing would ever stop them.
+    """
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_S)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 def _verify_triples(triples: Sequence[tuple[bytes, bytes, bytes]]) -> tuple[list[bool], float]:
     """In a worker process: bare verifications of (message, public key, signature),
     and the CPU time they took on that worker's core."""
@@ -110,7 +160,9 @@ class ProcessVerifier:
     def __init__(self, workers: int) -> None:
         context = multiprocessing.get_context("spawn")
         self.workers = workers
-        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+        self._pool = ProcessPoolExecutor(
+            max_workers=workers, mp_context=context, initializer=_exit_with_parent
+        )
         self._pool.submit(_verify_triples, []).result()  # start the workers now
         self._lock = threading.Lock()
         self._verified = 0

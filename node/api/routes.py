@@ -148,7 +148,9 @@ async def submit(api: Api, request: web.Request) -> object:
         raise ApiError(
             400, f"between 1 and {limits.HTTP_SUBMIT_BATCH_TXS_MAX} transactions", slug="bad-body"
         )
-    admitted = [_admit(api, item) for item in items]
+    datas = [_hex_tx(item) for item in items]
+    await api.ledger.verify_ahead([d for d in datas if d is not None])
+    admitted = [_admit(api, data) for data in datas]
     if wait:
         admitted = list(await asyncio.gather(*(_wait(api, a) for a in admitted)))
     if batch:
@@ -175,13 +177,19 @@ def _flag(request: web.Request, name: str) -> bool:
     return value in ("true", "1")
 
 
-def _admit(api: Api, item: object) -> m.SubmitResult:
-    malformed = m.SubmitResult(False, None, Result.MALFORMED.name, int(Result.MALFORMED), None)
+def _hex_tx(item: object) -> bytes | None:
+    """A transaction's bytes from its hex, or None."""
     if not isinstance(item, str) or len(item) > 2 * limits.TX_BYTES_MAX:
-        return _rejected(api, malformed)
+        return None
     try:
-        data = bytes.fromhex(item)
+        return bytes.fromhex(item)
     except ValueError:
+        return None
+
+
+def _admit(api: Api, data: bytes | None) -> m.SubmitResult:
+    if data is None:
+        malformed = m.SubmitResult(False, None, Result.MALFORMED.name, int(Result.MALFORMED), None)
         return _rejected(api, malformed)
     decoded = t.decode_tx(data, api.chain_id)
     if not isinstance(decoded, Result):
