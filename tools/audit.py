@@ -17,6 +17,7 @@ from typing import NoReturn
 
 import click
 
+from node import heap
 from node.crypto import Signer
 from node.genesis import Genesis, GenesisError, parse
 from node.state_tree import StateTree
@@ -71,7 +72,12 @@ def main() -> None:
 )
 @click.option("--copy", is_flag=True, help="Audit a temporary copy of --data (node running).")
 @click.option("--to-height", type=click.IntRange(min=1), help="Stop after this height.")
-@click.option("--workers", type=click.IntRange(min=1), help="Signature threads (default: cores).")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    help="Worker processes checking transaction signatures (default: one per other core; "
+    "this process re-executes the history meanwhile).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @click.option(
     "--report",
@@ -157,7 +163,7 @@ def _run(
         source = HttpSource(node_urls, genesis.genesis_hash, signer)
         stored = None
     try:
-        auditor = Auditor(genesis, source, stored, workers=workers)
+        auditor = Auditor(genesis, source, stored, workers=workers or other_cores(), processes=True)
         top = source.top_height() if to_height is None else min(to_height, source.top_height())
         if quiet:
             return auditor.run(to_height)
@@ -252,3 +258,14 @@ def check_state_root(store: BlockStore, levels: int) -> dict[str, object]:
         "computed": computed.hex(),
         "ok": recorded == computed,
     }
+
+
+def other_cores() -> int:
+    """Signature workers beside the process that re-executes: one per other core."""
+    return max(1, len(os.sched_getaffinity(0)) - 1)
+
+
+def console() -> None:
+    """The ``relance-audit`` command: a process of its own, so its heap is tuned first."""
+    heap.settle()
+    main()

@@ -397,16 +397,17 @@ def ledger(
 @click.option("--transactions", "-n", default=20_000, show_default=True, help="Payments.")
 @click.option("--block-size", "-b", default=1_000, show_default=True, help="Txs per block.")
 @click.option("--holders", default=5_000, show_default=True, help="Distinct payers.")
-@click.option("--workers", default=0, help="Signature threads (0: one per core).")
+@click.option("--workers", default=0, help="Signature worker processes (0: one per other core).")
 def audit(transactions: int, block_size: int, holders: int, workers: int) -> None:
     """Example: relance-bench audit -n 20000 -b 1000"""
-    threads = workers or cores()
-    figures = run_audit(transactions, block_size, holders, threads)
+    processes = workers or max(1, cores() - 1)
+    figures = run_audit(transactions, block_size, holders, processes)
     click.echo(f"transactions:         {figures.transactions} in {figures.blocks} blocks")
-    click.echo(f"signature threads:    {threads} on {cores()} cores")
+    click.echo(f"signature workers:    {processes} processes on {cores()} cores")
     click.echo(f"audited:              {figures.tx_per_s:,.0f} tx/s ({figures.seconds:.2f} s)")
     click.echo(
-        f"PyNaCl verify:        {figures.verify_per_s:,.0f} verifications/s, {threads} threads"
+        f"PyNaCl verify:        {figures.verify_per_s:,.0f} verifications/s, "
+        f"one thread on each of the {cores()} cores"
     )
     click.echo(f"ratio:                {figures.ratio:.3f}")
     click.echo(
@@ -415,7 +416,7 @@ def audit(transactions: int, block_size: int, holders: int, workers: int) -> Non
                 "bench": "audit",
                 "transactions": figures.transactions,
                 "blocks": figures.blocks,
-                "workers": threads,
+                "workers": processes,
                 "tx_per_s": round(figures.tx_per_s, 1),
                 "verify_per_s": round(figures.verify_per_s, 1),
                 "ratio": round(figures.ratio, 4),

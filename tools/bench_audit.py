@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from node import heap
 from node.crypto import Digest, Domain, Signer, signing_bytes, verify_raw
 from node.ledger import tx as t
 from node.ledger.codes import Result
@@ -131,13 +132,15 @@ def run_audit(transactions: int, block_size: int, holders: int, workers: int) ->
         payments = _history(path, transactions, block_size, holders)
         genesis, _ = fixture_genesis()
         sample = payments[: min(len(payments), 10_000)]
-        before = raw_verify_rate(sample, workers)
+        before = raw_verify_rate(sample, cores())
         source = DataDirSource(path, genesis.genesis_hash)
         try:
-            result = Auditor(genesis, source, source, workers=workers, processes=True).run()
+            heap.settle()  # as `relance-audit` does
+            auditor = Auditor(genesis, source, source, workers=workers, processes=True)
+            result = auditor.run()
         finally:
             source.close()
-        after = raw_verify_rate(sample, workers)
+        after = raw_verify_rate(sample, cores())
     if not result.ok:
         raise RuntimeError(f"the benchmark history does not audit: {result.divergence}")
     verify_per_s = (before + after) / 2
