@@ -23,7 +23,7 @@ from node.consensus.app_interface import LastBlock, PreparedBlock
 from node.consensus.mempool import Mempool, Verdict
 from node.consensus.types import Block, Certificate, CertifiedBlock, Validator, ValidatorSet
 from node.crypto import Digest, Signer
-from node.genesis import Genesis
+from node.genesis import Genesis, GenesisValidator
 from node.ledger import records as r
 from node.ledger import tx as t
 from node.ledger.codes import Result
@@ -60,11 +60,11 @@ CommitListener = Callable[[Block, tuple[TxOutcome, ...]], None]
 
 
 def genesis_validator_set(genesis: Genesis) -> ValidatorSet:
-    return ValidatorSet(tuple(Validator(v.public_key, v.power, v.name) for v in genesis.validators))
+    return to_validator_set(genesis.validators)
 
 
-def to_validator_set(entries: Sequence[r.Validator]) -> ValidatorSet:
-    """The consensus view of the ledger's validator records."""
+def to_validator_set(entries: Sequence[r.Validator | GenesisValidator]) -> ValidatorSet:
+    """The consensus view of the ledger's (or the genesis file's) validators."""
     return ValidatorSet(tuple(Validator(v.public_key, v.power, v.name) for v in entries))
 
 

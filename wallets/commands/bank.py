@@ -10,6 +10,7 @@ import click
 from node.crypto import Digest
 from node.ledger import tx as t
 from wallets.book import read_csv
+from wallets.client import Submitted
 from wallets.context import (
     BatchItem,
     Summary,
@@ -50,15 +51,7 @@ Example:
 def bank_fund(campaign: str, amount: str, reference: str, key_name: str) -> None:
     """Confirm a commune's euro deposit for a campaign (budget and escrow grow)."""
     cents = parse_euros(amount)
-    client = settings().client()
-    signer = unlock(key_name)
-    done = sign_submit(
-        client,
-        signer,
-        key_name,
-        t.Fund(campaign, cents, reference),
-        Summary("fund a campaign", campaign, cents, (("reference", reference),)),
-    )
+    done = _budget_change(key_name, "fund a campaign", t.Fund(campaign, cents, reference))
     emit(
         {"tx_id": done.tx_id, "height": done.height, "campaign": campaign, "amount_cents": cents},
         [f"{campaign} funded with {format_euros(cents)}", f"tx id  {done.tx_id}"],
@@ -173,16 +166,17 @@ Example:
 def bank_withdraw(campaign: str, amount: str, reference: str, key_name: str) -> None:
     """Return unallocated budget to the commune's bank account."""
     cents = parse_euros(amount)
-    client = settings().client()
-    signer = unlock(key_name)
-    done = sign_submit(
-        client,
-        signer,
-        key_name,
-        t.Withdraw(campaign, cents, reference),
-        Summary("withdraw unallocated budget", campaign, cents, (("reference", reference),)),
-    )
+    withdraw = t.Withdraw(campaign, cents, reference)
+    done = _budget_change(key_name, "withdraw unallocated budget", withdraw)
     emit(
         {"tx_id": done.tx_id, "height": done.height, "amount_cents": cents},
         [f"{format_euros(cents)} returned from {campaign}", f"tx id  {done.tx_id}"],
     )
+
+
+def _budget_change(key_name: str, action: str, payload: t.Fund | t.Withdraw) -> Submitted:
+    """Sign and submit a deposit or a withdrawal of a campaign's budget, after confirmation."""
+    summary = Summary(
+        action, payload.campaign, payload.amount_cents, (("reference", payload.bank_reference),)
+    )
+    return sign_submit(settings().client(), unlock(key_name), key_name, payload, summary)
