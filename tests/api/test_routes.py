@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
@@ -114,6 +116,35 @@ def test_a_batch_answers_one_result_per_transaction(world: World) -> None:
     assert [r["result"] for r in results] == ["OK", "MALFORMED", "OK", "INSUFFICIENT_FUNDS"]
     assert results[0]["height"] == results[2]["height"]
     assert results[3]["code"] == int(Result.INSUFFICIENT_FUNDS) and results[3]["height"] is None
+
+
+def test_a_batch_is_verified_ahead_and_a_forged_signature_is_still_refused(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent: list[bytes] = []
+    submit = world.node.verifier.submit
+
+    def recording(txs: Sequence[t.SignedTx]) -> Future[list[bool]]:
+        sent.extend(s.tx_id for s in txs)
+        return submit(txs)
+
+    monkeypatch.setattr(world.node.verifier, "submit", recording)
+    holder = Signer(digest(b"verified-ahead holder"))
+    allocate = t.Allocation(holder.public_key, 300, "NAM-2")
+    fund = world.namur.sign(world.chain, t.Allocate(CAMPAIGN, (allocate,)))
+    pay = t.Tx(world.chain, holder.public_key, 0, t.Pay(CAMPAIGN, world.brasserie.pk, 100, "a"))
+    signed = pay.sign(holder)
+    forged = t.SignedTx(signed.tx, signed.body, bytes(64), signed.tx_id)
+    payload = {"txs": [fund.encode().hex(), forged.encode().hex(), signed.encode().hex()]}
+    response = world.node.post_json("/v1/transactions?wait=true", payload)
+    assert response.status == 200
+    results = response.json()["results"]
+    assert [r["result"] for r in results] == ["OK", "BAD_SIGNATURE", "OK"]
+    # All three went to the verifier's workers before admission, in one batch; the good
+    # ones are known from then on (admission does not check them again on the loop thread).
+    assert sent == [fund.tx_id, forged.tx_id, signed.tx_id]
+    assert world.node.verifier.is_known_good(fund) and world.node.verifier.is_known_good(signed)
+    assert not world.node.verifier.is_known_good(forged)
 
 
 @pytest.mark.parametrize(
