@@ -132,7 +132,8 @@ def test_the_sender_logs_in_when_asked(tmp_path: Path) -> None:
     assert len(inbox.received()) == 1
 
 
-def test_starttls_then_login_with_the_communes_own_ca(tmp_path: Path) -> None:
+def _self_signed(tmp_path: Path) -> tuple[Path, ssl.SSLContext]:
+    """A certificate for 127.0.0.1 (the commune's own CA) and a server context using it."""
     key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
     subprocess.run(
         [tool("openssl"), "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
@@ -142,17 +143,45 @@ def test_starttls_then_login_with_the_communes_own_ca(tmp_path: Path) -> None:
     )  # fmt: skip
     server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_tls.load_cert_chain(str(cert), str(key))
+    return cert, server_tls
 
-    def authenticator(
-        server: object, session: object, envelope: object, mechanism: str, data: object
-    ) -> AuthResult:
-        ok = isinstance(data, LoginPassword) and data.password == b"s3cret"
-        return AuthResult(success=ok, handled=False)
 
+def _authenticator(
+    server: object, session: object, envelope: object, mechanism: str, data: object
+) -> AuthResult:
+    ok = isinstance(data, LoginPassword) and data.password == b"s3cret"
+    return AuthResult(success=ok, handled=False)
+
+
+def test_implicit_tls_then_login_with_the_communes_own_ca(tmp_path: Path) -> None:
+    cert, server_tls = _self_signed(tmp_path)
+    inbox = Inbox()
+    port = free_base_port(1)
+    # aiosmtpd offers AUTH only after its own STARTTLS; here the whole connection is TLS.
+    controller = Controller(inbox, hostname="127.0.0.1", port=port, ssl_context=server_tls,
+                            authenticator=_authenticator, auth_require_tls=False)  # fmt: skip
+    controller.start()
+    try:
+        secure = SmtpSettings("127.0.0.1", port, "relance@namur.be", "relance", "s3cret",
+                              tls=True, cafile=str(cert))  # fmt: skip
+        sent = send([_item(1, "zoe@example.be")], CAMPAIGN, secure, Journal(tmp_path / "a"))
+        assert [o.status for o in sent] == ["sent"]
+        untrusted = SmtpSettings("127.0.0.1", port, "relance@namur.be", "relance", "s3cret",
+                                 tls=True)  # fmt: skip
+        failed = send([_item(2, "zoe@example.be")], CAMPAIGN, untrusted, Journal(tmp_path / "b"))
+        assert [o.status for o in failed] == ["failed"]  # a certificate nobody vouches for
+    finally:
+        controller.stop()
+    (message,) = inbox.received()
+    assert message["X-Relance-Serial"] == "NAM-2026-000001"
+
+
+def test_starttls_then_login_with_the_communes_own_ca(tmp_path: Path) -> None:
+    cert, server_tls = _self_signed(tmp_path)
     inbox = Inbox()
     port = free_base_port(1)
     controller = Controller(inbox, hostname="127.0.0.1", port=port, tls_context=server_tls,
-                            require_starttls=True, authenticator=authenticator)  # fmt: skip
+                            require_starttls=True, authenticator=_authenticator)  # fmt: skip
     controller.start()
     try:
         secure = SmtpSettings("127.0.0.1", port, "relance@namur.be", "relance", "s3cret",
