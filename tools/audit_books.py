@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from node.codec import DecodeError
 from node.ledger import records as r
@@ -29,6 +30,9 @@ _HOLDER = r.Prefix.HOLDER.value
 _MERCHANT = r.Prefix.MERCHANT.value
 _PAYOUT = r.Prefix.PAYOUT.value
 _ISSUER = r.Prefix.ISSUER.value
+
+
+_R = TypeVar("_R", r.Holder, r.Payout, r.Campaign)
 
 
 class BooksError(ValueError):
@@ -78,6 +82,7 @@ class Books:
     direct_payouts: dict[bytes, str] = field(default_factory=dict)  # payout id -> campaign
     # Each holder's rows as last seen, so a change decodes only the new record.
     _holder_rows: dict[bytes, tuple[tuple[str, int], ...]] = field(default_factory=dict)
+    _written: Mapping[bytes, r.Record | None] = field(default_factory=dict)
 
     @classmethod
     def from_state(cls, items: Mapping[bytes, bytes]) -> Books:
@@ -89,14 +94,20 @@ class Books:
     # --- changes ---------------------------------------------------------------
 
     def apply(
-        self, writes: Mapping[bytes, bytes | None], old: Callable[[bytes], bytes | None]
+        self,
+        writes: Mapping[bytes, bytes | None],
+        old: Callable[[bytes], bytes | None],
+        records: Mapping[bytes, r.Record | None] | None = None,
     ) -> tuple[set[bytes], set[str]]:
         """Account for ``writes`` (``old`` reads the value before them).
 
+        ``records`` may give the written records already decoded (the re-execution's
+        ``changes()``, whose encodings are ``writes``): they are not decoded again.
         Returns the issuers and campaigns whose totals moved. Campaign records
         go first so that holder rows of a campaign created in the same block
         find their issuer.
         """
+        self._written = {} if records is None else records
         touched_issuers: set[bytes] = set()
         touched_campaigns: set[str] = set()
         ordered = sorted(writes, key=lambda k: k[:1] != _CAMPAIGN)
@@ -148,7 +159,7 @@ class Books:
     ) -> None:
         if after is None:
             raise BooksError(f"campaign {code} was deleted")
-        new = r.Campaign.decode(after)
+        new = self._after(r.campaign_key(code), after, r.Campaign)
         if before is not None:
             old = r.Campaign.decode(before)
             self.budgets[old.issuer] -= old.budget_cents
@@ -164,6 +175,11 @@ class Books:
         issuers.add(new.issuer)
         campaigns.add(code)
 
+    def _after(self, key: bytes, raw: bytes, kind: type[_R]) -> _R:
+        """The record written at ``key``: as re-execution decoded it, else from ``raw``."""
+        found = self._written.get(key)
+        return found if isinstance(found, kind) else kind.decode(raw)
+
     def _holder(
         self,
         key: bytes,
@@ -175,7 +191,7 @@ class Books:
         old_rows = self._holder_rows.pop(key, None)
         if old_rows is None and before is not None:
             old_rows = r.Holder.decode(before).balances
-        new_rows = () if after is None else r.Holder.decode(after).balances
+        new_rows = () if after is None else self._after(key, after, r.Holder).balances
         if after is not None:
             self._holder_rows[key] = new_rows
         for sign, rows in ((-1, old_rows or ()), (1, new_rows)):
@@ -201,7 +217,7 @@ class Books:
         name = _describe(key)
         if after is None:
             raise BooksError(f"{name} was deleted")
-        new = r.Payout.decode(after)
+        new = self._after(key, after, r.Payout)
         if new.settled != (new.settled_ms > 0):
             raise BooksError(f"{name}: settlement reference and time disagree")
         if new.settled and new.returned:

@@ -590,15 +590,15 @@ class Auditor:
                     )
                 )
             self._tally(signed, settlements, returns, pays, block_merchant_changes, result)
-        writes = executor.writes()
+        writes, changes = executor.writes(), executor.changes()
         self._follow_validator_changes(p.height, header, executor)
-        self._check_books(p.height, writes, settlements, returns, pays)
+        self._check_books(p.height, writes, changes, settlements, returns, pays)
         for key, value in writes.items():
             if value is None:
                 self.view.items.pop(key, None)
             else:
                 self.view.items[key] = value
-        self.records.commit(executor.changes())
+        self.records.commit(changes)
         root = self.tree.update(writes)
         if root != header.state_root:
             raise _Stop(
@@ -744,34 +744,43 @@ class Auditor:
         self,
         height: int,
         writes: dict[bytes, bytes | None],
+        changes: dict[bytes, r.Record | None],
         settlements: dict[bytes, str],
         returns: dict[bytes, str],
         pays: list[tuple[bytes, str]],
     ) -> None:
         books = self.books
+
+        def payout(payout_id: bytes) -> r.Payout | None:
+            """The payout this block wrote (decoded by re-execution), or None."""
+            key = r.payout_key(payout_id)
+            found = changes.get(key)
+            if isinstance(found, r.Payout):
+                return found
+            raw = writes.get(key)
+            return None if raw is None else r.Payout.decode(raw)
+
         try:
-            issuers, campaigns = books.apply(writes, self.view.get)
+            issuers, campaigns = books.apply(writes, self.view.get, changes)
             for code in campaigns:
                 tally = books.campaign_tallies[code]
                 if not tally.issuer:
                     tally.issuer = books.campaigns[code].issuer
             for payout_id, code in pays:
-                raw = writes.get(r.payout_key(payout_id))
-                if raw is not None:  # auto-redeem: the payment opened a payout
+                opened = payout(payout_id)
+                if opened is not None:  # auto-redeem: the payment opened a payout
                     books.direct_payouts[payout_id] = code
-                    books.campaign_tallies[code].redeemed_direct += r.Payout.decode(
-                        raw
-                    ).amount_cents
+                    books.campaign_tallies[code].redeemed_direct += opened.amount_cents
             for payout_id, reference in settlements.items():
-                raw = writes.get(r.payout_key(payout_id))
-                if raw is None or r.Payout.decode(raw).bank_reference != reference:
+                settled = payout(payout_id)
+                if settled is None or settled.bank_reference != reference:
                     raise BooksError(
                         f"payout {payout_id.hex()[:16]} does not carry the reference "
                         f"{reference!r} of the transaction that settled it"
                     )
             for payout_id, reason in returns.items():
-                raw = writes.get(r.payout_key(payout_id))
-                if raw is None or r.Payout.decode(raw).returned_reason != reason:
+                returned = payout(payout_id)
+                if returned is None or returned.returned_reason != reason:
                     raise BooksError(
                         f"payout {payout_id.hex()[:16]} does not carry the reason "
                         f"{reason!r} of the transaction that returned it"
