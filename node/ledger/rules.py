@@ -211,17 +211,26 @@ def process_create_campaign(state: BlockState, ctx: TxContext, p: t.CreateCampai
     return Result.OK
 
 
-def process_fund(state: BlockState, ctx: TxContext, p: t.Fund) -> Result:
+def _bank_budget_move(
+    state: BlockState, ctx: TxContext, code: str, cents: int, reference: str
+) -> r.Campaign | Result:
+    """What fund and withdraw check first: the bank sends, a sane amount, a fresh
+    reference, a known campaign (in this order: the codes are protocol)."""
     if ctx.sender != state.params().bank:
         return Result.NOT_AUTHORIZED
-    if not is_amount(p.amount_cents, state.params().amount_max_cents):
+    if not is_amount(cents, state.params().amount_max_cents):
         return Result.BAD_AMOUNT
-    reference = reference_check(state, p.bank_reference)
-    if reference != Result.OK:
-        return reference
-    campaign = state.campaign(p.campaign)
-    if campaign is None:
-        return Result.UNKNOWN_CAMPAIGN
+    checked = reference_check(state, reference)
+    if checked != Result.OK:
+        return checked
+    campaign = state.campaign(code)
+    return Result.UNKNOWN_CAMPAIGN if campaign is None else campaign
+
+
+def process_fund(state: BlockState, ctx: TxContext, p: t.Fund) -> Result:
+    campaign = _bank_budget_move(state, ctx, p.campaign, p.amount_cents, p.bank_reference)
+    if isinstance(campaign, Result):
+        return campaign
     if campaign.closed:
         return Result.CAMPAIGN_CLOSED
     issuer = state.issuer(campaign.issuer)
@@ -324,16 +333,9 @@ def process_close_campaign(state: BlockState, ctx: TxContext, p: t.CloseCampaign
 
 
 def process_withdraw(state: BlockState, ctx: TxContext, p: t.Withdraw) -> Result:
-    if ctx.sender != state.params().bank:
-        return Result.NOT_AUTHORIZED
-    if not is_amount(p.amount_cents, state.params().amount_max_cents):
-        return Result.BAD_AMOUNT
-    reference = reference_check(state, p.bank_reference)
-    if reference != Result.OK:
-        return reference
-    campaign = state.campaign(p.campaign)
-    if campaign is None:
-        return Result.UNKNOWN_CAMPAIGN
+    campaign = _bank_budget_move(state, ctx, p.campaign, p.amount_cents, p.bank_reference)
+    if isinstance(campaign, Result):
+        return campaign
     if p.amount_cents > campaign.budget_cents:
         return Result.INSUFFICIENT_BUDGET
     issuer = state.issuer(campaign.issuer)
