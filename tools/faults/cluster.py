@@ -50,6 +50,7 @@ class ClusterError(RuntimeError):
 @dataclass(frozen=True, slots=True)
 class ClusterSpec:
     validators: int = 4
+    observers: int = 0  # non-voting nodes after the validators, dialling each of them
     seed: int = 1
     byzantine: Mapping[int, str] = field(default_factory=dict)  # index -> switches
     journal: bool = True
@@ -85,10 +86,12 @@ class Cluster:
 
     @classmethod
     def create(cls, root: Path, spec: ClusterSpec) -> Cluster:
-        n = spec.validators
+        n, total = spec.validators, spec.validators + spec.observers
+        # Every node dials every validator but itself, each dial through its own proxy.
+        dials = [(i, j) for i in range(total) for j in range(n) if i != j]
         now_ms = time.time_ns() // 1_000_000
-        base = free_base_port(2 * n + n * (n - 1), spec.seed)  # nodes' ports, then proxies'
-        nodes = write_devnet(root, n, base, now_ms)
+        base = free_base_port(2 * total + len(dials), spec.seed)  # nodes' ports, then proxies'
+        nodes = write_devnet(root, n, base, now_ms, observers=spec.observers)
         genesis = parse_genesis((nodes[0].home / config.GENESIS_FILE).read_text(encoding="utf-8"))
         keys = load_keys(root / DEMO_KEYS_FILE)
         node_keys = [_node_key(node.home) for node in nodes]
@@ -98,15 +101,12 @@ class Cluster:
         loop = LoopThread()
         net = ProxyNet(spec.seed)
         try:
-            listen_ports = iter(range(base + 2 * n, base + 2 * n + n * (n - 1)))
-            for i in range(n):
-                addresses = {}
-                for j in range(n):
-                    if i != j:
-                        port = next(listen_ports)
-                        loop.call(net.start(i, j, nodes[j].p2p_port, port), 10)
-                        addresses[node_keys[j]] = (HOST, port)
-                reroute_peers(nodes[i].home, addresses)
+            addresses: list[dict[bytes, tuple[str, int]]] = [{} for _ in range(total)]
+            for port, (i, j) in enumerate(dials, start=base + 2 * total):
+                loop.call(net.start(i, j, nodes[j].p2p_port, port), 10)
+                addresses[i][node_keys[j]] = (HOST, port)
+            for i, node in enumerate(nodes):
+                reroute_peers(node.home, addresses[i])
         except BaseException:
             loop.call(net.close(), 10)
             loop.stop()

@@ -23,7 +23,6 @@ import json
 import sys
 import tempfile
 import time
-import traceback
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -34,27 +33,18 @@ from typing import Final
 import click
 
 from node import config
-from node.consensus.byzantine import ENV_JOURNAL
 from node.consensus.types import Validator, ValidatorSet, verify_certificate
 from node.crypto import Signer
-from node.demo import load_keys
-from node.devnet import DEMO_KEYS_FILE, HOST, reroute_peers, write_devnet
 from node.genesis import Genesis
-from node.genesis import parse as parse_genesis
 from node.ledger import tx as t
 from tools.faults import checkers as ck
-from tools.faults.cluster import JOURNAL_FILE, Cluster, ClusterSpec, free_base_port
-from tools.faults.loop import LoopThread
-from tools.faults.procs import NodeProcesses
-from tools.faults.proxy import ProxyNet
+from tools.faults.cluster import Cluster, ClusterSpec
 from tools.faults.scenarios import (
     PROGRESS_BOUND_S,
-    SETUP_BOUND_S,
     Report,
     Run,
-    _final_checks,
+    run_on_cluster,
 )
-from tools.faults.workload import Workload, WorkloadSpec
 
 NAME: Final = "governance-under-kills"
 VALIDATORS: Final = 4
@@ -80,34 +70,7 @@ class Change:
     data: bytes
 
 
-# --- the cluster: 4 validators and 1 observer, every dial through a proxy -------------------
-
-
-def create_cluster(root: Path, spec: ClusterSpec) -> Cluster:
-    """Like ``Cluster.create``, plus an observer that dials every validator through a proxy."""
-    n, total = VALIDATORS, VALIDATORS + 1
-    dials = [(i, j) for i in range(total) for j in range(n) if i != j]
-    base = free_base_port(2 * total + len(dials), spec.seed)
-    nodes = write_devnet(root, n, base, time.time_ns() // 1_000_000, observers=1)
-    genesis = parse_genesis((nodes[0].home / config.GENESIS_FILE).read_text(encoding="utf-8"))
-    keys = load_keys(root / DEMO_KEYS_FILE)
-    node_keys: list[bytes] = [node_signer(node.home).public_key for node in nodes]
-    loop = LoopThread()
-    net = ProxyNet(spec.seed)
-    try:
-        addresses: list[dict[bytes, tuple[str, int]]] = [{} for _ in range(total)]
-        for port, (i, j) in enumerate(dials, start=base + 2 * total):
-            loop.call(net.start(i, j, nodes[j].p2p_port, port), 10)
-            addresses[i][node_keys[j]] = (HOST, port)
-        for i, node in enumerate(nodes):
-            reroute_peers(node.home, addresses[i])
-    except BaseException:
-        loop.call(net.close(), 10)
-        loop.stop()
-        raise
-    env = [{ENV_JOURNAL: str(node.home / JOURNAL_FILE)} for node in nodes]
-    procs = NodeProcesses([node.home for node in nodes], env)
-    return Cluster(root, spec, nodes, genesis, keys, node_keys, loop, net, procs)
+# --- the cluster: Cluster.create with one observer; its nodes' keys --------------------------
 
 
 def node_signer(home: Path) -> Signer:
@@ -282,44 +245,10 @@ def check_sets(
 
 def run_governance(workdir: Path, seed: int = 1, duration_s: float | None = None) -> Report:
     """The scenario in ``workdir/NAME`` (which must not exist yet); its report."""
-    report = Report(NAME, seed)
     started = time.monotonic()
-    cluster = create_cluster(workdir / NAME, ClusterSpec(seed=seed))
-    workload = Workload(
-        [cluster.url(i) for i in range(cluster.size)],
-        cluster.genesis,
-        cluster.keys,
-        seed,
-        WorkloadSpec(),
-    )
-    run = Run(cluster, workload, report, seed, DURATION_S if duration_s is None else duration_s)
-    try:
-        try:
-            cluster.start()
-            cluster.loop.call(workload.setup(), SETUP_BOUND_S)
-            run.start_workload()
-            governance_under_kills(run)
-        except Exception as exc:  # the report says what went wrong; the checks still run
-            report.error = f"{type(exc).__name__}: {exc}"
-            report.figures["traceback"] = traceback.format_exc(limit=6)
-        finally:
-            run.stop_workload()
-            codes = cluster.stop_nodes()
-        report.findings.append(
-            ck.Finding(
-                "clean-exit",
-                all(code == 0 for code in codes.values()),
-                f"exit codes after SIGTERM: {codes}",
-            )
-        )
-        _final_checks(run)
-    finally:
-        cluster.close()
-        report.seconds = time.monotonic() - started
-        (workdir / NAME / "report.json").write_text(
-            json.dumps(report.to_json(), indent=2), encoding="utf-8"
-        )
-    return report
+    cluster = Cluster.create(workdir / NAME, ClusterSpec(observers=1, seed=seed))
+    duration = DURATION_S if duration_s is None else duration_s
+    return run_on_cluster(cluster, NAME, seed, started, duration, governance_under_kills)
 
 
 @click.command(help="A validator-set change under repeated kills; prints the report.")

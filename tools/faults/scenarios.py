@@ -439,10 +439,25 @@ def run_scenario(
 ) -> Report:
     """Run one scenario in ``workdir/name`` (which must not exist yet); its report."""
     scenario = SCENARIOS[name]
-    report = Report(name, seed)
     started = time.monotonic()
     spec = ClusterSpec(seed=seed, byzantine=scenario.byzantine)
     cluster = Cluster.create(workdir / name, spec)
+    return run_on_cluster(
+        cluster, name, seed, started, duration_s or scenario.duration_s, scenario.body
+    )
+
+
+def run_on_cluster(
+    cluster: Cluster,
+    name: str,
+    seed: int,
+    started: float,
+    duration_s: float,
+    body: Callable[[Run], None],
+) -> Report:
+    """Start ``cluster``, set up and run the workload, play ``body``, stop every node, run
+    every check; the report, also written to ``report.json`` in the cluster's folder."""
+    report = Report(name, seed)
     workload = Workload(
         [cluster.url(i) for i in range(cluster.size)],
         cluster.genesis,
@@ -450,13 +465,13 @@ def run_scenario(
         seed,
         WorkloadSpec(),
     )
-    run = Run(cluster, workload, report, seed, duration_s or scenario.duration_s)
+    run = Run(cluster, workload, report, seed, duration_s)
     try:
         try:
             cluster.start()
             cluster.loop.call(workload.setup(), SETUP_BOUND_S)
             run.start_workload()
-            scenario.body(run)
+            body(run)
         except Exception as exc:  # the report says what went wrong; the checks still run
             report.error = f"{type(exc).__name__}: {exc}"
             report.figures["traceback"] = traceback.format_exc(limit=6)
@@ -474,7 +489,7 @@ def run_scenario(
     finally:
         cluster.close()
         report.seconds = time.monotonic() - started
-        (workdir / name / "report.json").write_text(
+        (cluster.root / "report.json").write_text(
             json.dumps(report.to_json(), indent=2), encoding="utf-8"
         )
     return report
