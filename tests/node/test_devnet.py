@@ -11,42 +11,17 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import time
 import urllib.request
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 
 from node.crypto import Signer, digest
 from node.demo import load_keys
-from node.devnet import DEMO_KEYS_FILE, DevnetNode, Supervisor, write_devnet
+from node.devnet import DEMO_KEYS_FILE, DevnetNode, Supervisor
 from node.genesis import parse
 from node.ledger import tx as t
-from tests.node.netutil import eventually, free_base_port, get_json, post_json
+from tests.node.conftest import node_height
+from tests.node.netutil import eventually, get_json, post_json
 
 DAY_MS = 86_400_000
-
-
-@pytest.fixture
-def devnet(tmp_path: Path) -> Iterator[tuple[list[DevnetNode], Supervisor]]:
-    nodes = write_devnet(
-        tmp_path / "net", 4, free_base_port(10), time.time_ns() // 1_000_000, observers=1
-    )
-    supervisor = Supervisor(nodes)
-    supervisor.start()
-    try:
-        for node in nodes:
-            eventually(lambda n=node: get_json(n.api_url + "/v1/health"), 30, f"{node.name} up")
-        yield nodes, supervisor
-    finally:
-        supervisor.stop()
-
-
-def _height(node: DevnetNode) -> int:
-    height = get_json(node.api_url + "/v1/status")["height"]
-    assert isinstance(height, int)
-    return height
 
 
 def _committed(node: DevnetNode, tx_id: str) -> bool | None:
@@ -73,7 +48,7 @@ def test_four_validators_agree_and_a_restarted_one_catches_up(
     shop, holder = Signer(digest(b"shop")), Signer(digest(b"holder"))
     now = genesis.genesis_time_ms
 
-    eventually(lambda: all(_height(n) >= 2 for n in nodes) or None, 60, "first blocks")
+    eventually(lambda: all(node_height(n) >= 2 for n in nodes) or None, 60, "first blocks")
     _submit(nodes[1], chain, issuer, 0, t.RegisterMerchant(
         shop.public_key, "Shop", "47.11", zone, bytes(32), False))  # fmt: skip
     _submit(nodes[2], chain, issuer, 1, t.CreateCampaign(
@@ -93,21 +68,21 @@ def test_four_validators_agree_and_a_restarted_one_catches_up(
     stopped = nodes[3]
     supervisor.stop_one(3)
     assert supervisor.exit_code(3) == 0
-    base = _height(nodes[0])
-    eventually(lambda: _height(nodes[0]) >= base + 3 or None, 60, "progress with 3 of 4")
+    base = node_height(nodes[0])
+    eventually(lambda: node_height(nodes[0]) >= base + 3 or None, 60, "progress with 3 of 4")
     _submit(nodes[0], chain, holder, 1, t.Pay("c", shop.public_key, 100, "coffee"))
 
     # Restart it: it syncs the blocks it missed and rejoins.
     supervisor.restart_one(3)
-    target = _height(nodes[0])
-    eventually(lambda: _height(stopped) >= target or None, 90, "catch-up after restart")
+    target = node_height(nodes[0])
+    eventually(lambda: node_height(stopped) >= target or None, 90, "catch-up after restart")
 
     observer = nodes[4]
     assert get_json(observer.api_url + "/v1/status")["validator"] is False
-    eventually(lambda: _height(observer) >= target or None, 60, "observer sync")
+    eventually(lambda: node_height(observer) >= target or None, 60, "observer sync")
 
     # Agreement: same block hash and state root at every height on every node.
-    top = min(_height(n) for n in nodes)
+    top = min(node_height(n) for n in nodes)
     for height in range(1, top + 1):
         seen = {
             (b["hash"], b["state_root"])

@@ -5,38 +5,12 @@ removed validator can be stopped without stopping the chain."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-
 from node.crypto import Signer
-from node.devnet import DevnetNode, Supervisor, write_devnet
+from node.devnet import DevnetNode, Supervisor
 from node.genesis import parse
 from node.ledger import tx as t
-from tests.node.netutil import eventually, free_base_port, get_json, post_json
-
-
-@pytest.fixture
-def net(tmp_path: Path) -> Iterator[tuple[list[DevnetNode], Supervisor]]:
-    nodes = write_devnet(
-        tmp_path / "net", 4, free_base_port(10), time.time_ns() // 1_000_000, observers=1
-    )
-    supervisor = Supervisor(nodes)
-    supervisor.start()
-    try:
-        for node in nodes:
-            eventually(lambda n=node: get_json(n.api_url + "/v1/health"), 30, f"{node.name} up")
-        yield nodes, supervisor
-    finally:
-        supervisor.stop()
-
-
-def _height(node: DevnetNode) -> int:
-    value = get_json(node.api_url + "/v1/status")["height"]
-    assert isinstance(value, int)
-    return value
+from tests.node.conftest import node_height
+from tests.node.netutil import eventually, get_json, post_json
 
 
 def _node_key(node: DevnetNode) -> Signer:
@@ -50,12 +24,12 @@ def _validator_keys(node: DevnetNode) -> set[str]:
 
 
 def test_a_validator_change_takes_effect_at_its_height(
-    net: tuple[list[DevnetNode], Supervisor],
+    devnet: tuple[list[DevnetNode], Supervisor],
 ) -> None:
-    nodes, supervisor = net
+    nodes, supervisor = devnet
     genesis = parse((nodes[0].home / "genesis.toml").read_text(encoding="utf-8"))
     keys = [_node_key(n) for n in nodes]
-    eventually(lambda: _height(nodes[0]) >= 2 or None, 60, "first blocks")
+    eventually(lambda: node_height(nodes[0]) >= 2 or None, 60, "first blocks")
 
     # Replace validator 3 by the observer (node 4).
     entries = tuple(
@@ -63,7 +37,7 @@ def test_a_validator_change_takes_effect_at_its_height(
         for k, n in zip(keys, nodes, strict=True)
         if k is not keys[3]
     )
-    effective = _height(nodes[0]) + 6
+    effective = node_height(nodes[0]) + 6
     change = t.ChangeValidators(entries, effective, ())
     approvals = tuple(t.approve(change, k, genesis.chain_id) for k in keys[:3])
     change = t.ChangeValidators(entries, effective, approvals)
@@ -73,27 +47,29 @@ def test_a_validator_change_takes_effect_at_its_height(
 
     before = _validator_keys(nodes[0])
     assert keys[3].public_key.hex() in before
-    eventually(lambda: _height(nodes[0]) >= effective + 2 or None, 90, "the change height")
+    eventually(lambda: node_height(nodes[0]) >= effective + 2 or None, 90, "the change height")
     after = _validator_keys(nodes[0])
     assert keys[3].public_key.hex() not in after
     assert keys[4].public_key.hex() in after
 
     # The removed validator can go; the new set (0, 1, 2 and the former observer) goes on.
     supervisor.stop_one(3)
-    base = _height(nodes[0])
-    eventually(lambda: _height(nodes[0]) >= base + 3 or None, 90, "progress with the new set")
-    eventually(lambda: _height(nodes[4]) >= base + 3 or None, 90, "the new validator follows")
+    base = node_height(nodes[0])
+    eventually(lambda: node_height(nodes[0]) >= base + 3 or None, 90, "progress with the new set")
+    eventually(lambda: node_height(nodes[4]) >= base + 3 or None, 90, "the new validator follows")
 
     # With validator 2 stopped too, only 0, 1 and the former observer remain: 3 of 4
     # is a quorum only if the former observer now votes.
     supervisor.stop_one(2)
-    base = _height(nodes[0])
-    eventually(lambda: _height(nodes[0]) >= base + 3 or None, 90, "progress needs node 4's votes")
+    base = node_height(nodes[0])
+    eventually(
+        lambda: node_height(nodes[0]) >= base + 3 or None, 90, "progress needs node 4's votes"
+    )
     supervisor.restart_one(2)
 
     # Everyone still agrees, across the change.
-    eventually(lambda: _height(nodes[2]) >= base + 3 or None, 90, "validator 2 catches up")
-    top = min(_height(n) for i, n in enumerate(nodes) if i != 3)
+    eventually(lambda: node_height(nodes[2]) >= base + 3 or None, 90, "validator 2 catches up")
+    top = min(node_height(n) for i, n in enumerate(nodes) if i != 3)
     for height in range(1, top + 1):
         seen = {
             get_json(f"{n.api_url}/v1/blocks/{height}")["hash"]
