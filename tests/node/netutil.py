@@ -3,34 +3,17 @@
 from __future__ import annotations
 
 import json
-import random
-import socket
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from typing import TypeVar
 
+from tools.faults.cluster import free_base_port
+
+__all__ = ["eventually", "free_base_port", "get_json", "post_json"]
+
 T = TypeVar("T")
-
-
-def free_base_port(count: int) -> int:
-    """A base port with ``count`` consecutive free ports on 127.0.0.1."""
-    rng = random.Random()
-    for _ in range(200):
-        base = rng.randrange(20_000, 60_000 - count)
-        if all(_is_free(base + i) for i in range(count)):
-            return base
-    raise RuntimeError("no free port range")
-
-
-def _is_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def get_json(url: str) -> dict[str, object]:

@@ -289,14 +289,32 @@ def _set_timeouts(home: Path, timeouts: config.Timeouts) -> None:
     path.write_text(config.render(replace(settings, timeouts=timeouts)), encoding="utf-8")
 
 
-def free_base_port(count: int, seed: int) -> int:
-    """A base port with ``count`` consecutive free ports on 127.0.0.1."""
+PORTS_LOW = 20_000  # where listening ports are looked for, up to the kernel's ephemeral range
+_EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+
+
+def free_base_port(count: int, seed: int | None = None) -> int:
+    """A base port with ``count`` consecutive free ports on 127.0.0.1.
+
+    Only below the kernel's ephemeral range: a port picked there could be taken,
+    before our node binds it, by any outgoing connection (a peer dialling, a client).
+    """
     rng = random.Random(f"{seed}:{time.time_ns()}")
+    high = _ephemeral_low() - count
     for _ in range(200):
-        base = rng.randrange(20_000, 60_000 - count)
+        base = rng.randrange(PORTS_LOW, high)
         if all(_is_free(base + i) for i in range(count)):
             return base
     raise ClusterError("no free port range on 127.0.0.1")
+
+
+def _ephemeral_low() -> int:
+    """The first port the kernel hands to outgoing connections (Linux default 32768)."""
+    try:
+        low = int(_EPHEMERAL_RANGE.read_text(encoding="ascii").split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32_768
+    return low if low > PORTS_LOW + 1_000 else 60_000
 
 
 def _is_free(port: int) -> bool:
