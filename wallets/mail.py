@@ -33,6 +33,7 @@ from wallets.units import format_euros
 from wallets.voucher import Voucher, qr_png
 
 SMTP_TIMEOUT_S: Final = 30.0
+SMTP_CLOSE_WAIT_S: Final = 5.0  # for a TLS goodbye before the connection is cut
 JOURNAL_LINE_BYTES_MAX: Final = 4096
 
 
@@ -189,8 +190,7 @@ async def send_all(
     try:
         await _connect(client, smtp)
     except (aiosmtplib.SMTPException, OSError) as error:
-        if client.is_connected:
-            client.close()  # e.g. connected, then the login was refused
+        await _hang_up(client, quit=False)  # e.g. connected, then the login was refused
         for entry, _ in todo:
             outcome = MailOutcome(entry.serial, entry.email, "failed", f"SMTP server: {error}")
             outcomes.append(outcome)
@@ -202,12 +202,35 @@ async def send_all(
             outcomes.append(outcome)
             progress(outcome)
     finally:
-        if client.is_connected:
-            try:
-                await client.quit()
-            except aiosmtplib.SMTPException:
-                client.close()
+        await _hang_up(client, quit=True)
     return outcomes
+
+
+async def _hang_up(client: aiosmtplib.SMTP, *, quit: bool) -> None:
+    """Say QUIT (if asked and still connected), close, and wait until the socket is shut.
+
+    A TLS connection closes its socket only after the TLS goodbye (close_notify)
+    round trip; a caller's event loop ending first leaves the socket open (seen
+    on a loaded machine), so wait for it, bounded, then cut the connection.
+    """
+    if not client.is_connected:
+        return
+    sock = client.get_transport_info("socket")
+    transport = client.transport
+    try:
+        if quit:
+            await client.quit()
+    except (aiosmtplib.SMTPException, OSError):
+        pass
+    finally:
+        client.close()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + SMTP_CLOSE_WAIT_S
+    while sock is not None and sock.fileno() != -1 and loop.time() < deadline:
+        await asyncio.sleep(0.01)
+    if sock is not None and sock.fileno() != -1 and isinstance(transport, asyncio.Transport):
+        transport.abort()  # the server never said goodbye: cut the connection
+        await asyncio.sleep(0)  # the loop closes the socket on its next turn
 
 
 async def _connect(client: aiosmtplib.SMTP, smtp: SmtpSettings) -> None:

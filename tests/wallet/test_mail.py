@@ -4,18 +4,22 @@ that names the address the server refused."""
 
 from __future__ import annotations
 
+import gc
+import socket
 import ssl
 import subprocess
+import time
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 from tests.node.netutil import free_base_port
 from tests.wallet.support import Inbox, start_smtp, tool, zbar
+from wallets import mail
 from wallets.book import Entry
 from wallets.letters import CampaignText
 from wallets.mail import Journal, SmtpSettings, send
@@ -195,6 +199,59 @@ def test_starttls_then_login_with_the_communes_own_ca(tmp_path: Path) -> None:
                                  starttls=True)  # fmt: skip
         failed = send([_item(3, "zoe@example.be")], CAMPAIGN, untrusted, Journal(tmp_path / "c"))
         assert [o.status for o in failed] == ["failed"]  # a certificate nobody vouches for
+    finally:
+        controller.stop()
+    assert len(inbox.received()) == 1
+
+
+class _SlowGoodbye(SMTP):
+    """Answers QUIT, then stalls its loop for a second before the TLS goodbye, as a busy
+    server (or a loaded CI machine) does."""
+
+    async def smtp_QUIT(self, arg: str) -> None:
+        await self.push("221 Bye")
+        time.sleep(1.0)  # blocks this server's loop: no close_notify answered meanwhile
+        assert self.transport is not None
+        self.transport.close()
+
+
+class _SlowGoodbyeController(Controller):
+    def factory(self) -> SMTP:
+        return _SlowGoodbye(self.handler, **self.SMTP_kwargs)
+
+
+def _open_sockets_to(port: int) -> int:
+    count = 0
+    for thing in gc.get_objects():
+        if isinstance(thing, socket.socket) and thing.fileno() != -1:
+            try:
+                peer = thing.getpeername()
+            except OSError:
+                continue
+            count += isinstance(peer, tuple) and peer[1] == port
+    return count
+
+
+@pytest.mark.parametrize("close_wait_s", [mail.SMTP_CLOSE_WAIT_S, 0.1])
+def test_the_sender_waits_for_the_servers_tls_goodbye_and_leaks_no_socket(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, close_wait_s: float
+) -> None:
+    """Waiting (the default), or past the wait the connection is cut: no socket left open."""
+    monkeypatch.setattr(mail, "SMTP_CLOSE_WAIT_S", close_wait_s)
+    cert, server_tls = _self_signed(tmp_path)
+    inbox = Inbox()
+    port = free_base_port(1)
+    controller = _SlowGoodbyeController(inbox, hostname="127.0.0.1", port=port,
+                                        tls_context=server_tls, require_starttls=True,
+                                        authenticator=_authenticator)  # fmt: skip
+    controller.start()
+    try:
+        secure = SmtpSettings("127.0.0.1", port, "relance@namur.be", "relance", "s3cret",
+                              starttls=True, cafile=str(cert))  # fmt: skip
+        sent = send([_item(1, "zoe@example.be")], CAMPAIGN, secure, Journal(tmp_path / "a"))
+        assert [o.status for o in sent] == ["sent"]
+        # The event loop of send() is gone: a socket still open now would never be closed.
+        assert _open_sockets_to(port) == 0
     finally:
         controller.stop()
     assert len(inbox.received()) == 1
