@@ -19,6 +19,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from node import limits
 from node.consensus.app_interface import LastBlock, PreparedBlock
 from node.consensus.mempool import Mempool, Verdict
 from node.consensus.types import Block, Certificate, CertifiedBlock, Validator, ValidatorSet
@@ -71,6 +72,55 @@ def to_validator_set(entries: Sequence[r.Validator | GenesisValidator]) -> Valid
 SETS_KEPT = 1_024  # validator sets of recent heights, for peers' certified blocks
 
 
+class DecodedTxs:
+    """Transactions decoded once on their way through this node, by their bytes.
+
+    A transaction is decoded when its signature is checked ahead, at admission, at
+    every recheck of the mempool after a commit, in a proposal and when its block
+    executes; decoding is a pure function of the bytes, so the first decode serves
+    every later step. Only successes are kept, oldest out first beyond
+    ``limits.DECODED_TXS_MAX`` transactions or ``limits.DECODED_TX_BYTES_MAX`` bytes;
+    a committed block's transactions leave.
+    """
+
+    def __init__(
+        self,
+        chain_id: str,
+        count_max: int = limits.DECODED_TXS_MAX,
+        bytes_max: int = limits.DECODED_TX_BYTES_MAX,
+    ) -> None:
+        self.chain_id = chain_id
+        self._txs: OrderedDict[bytes, t.SignedTx] = OrderedDict()
+        self._bytes = 0
+        self._count_max = count_max
+        self._bytes_max = bytes_max
+
+    def __len__(self) -> int:
+        return len(self._txs)
+
+    def __contains__(self, data: bytes) -> bool:
+        return data in self._txs
+
+    def decode(self, data: bytes) -> t.SignedTx | Result:
+        known = self._txs.get(data)
+        if known is not None:
+            return known
+        decoded = t.decode_tx(data, self.chain_id)
+        if isinstance(decoded, Result):
+            return decoded
+        self._txs[data] = decoded
+        self._bytes += len(data)
+        while len(self._txs) > self._count_max or self._bytes > self._bytes_max:
+            oldest, _ = self._txs.popitem(last=False)
+            self._bytes -= len(oldest)
+        return decoded
+
+    def forget(self, datas: Sequence[bytes]) -> None:
+        for data in datas:
+            if self._txs.pop(data, None) is not None:
+                self._bytes -= len(data)
+
+
 class LedgerApp:
     """Implements ``node.consensus.app_interface.Application`` over the ledger and store."""
 
@@ -85,6 +135,7 @@ class LedgerApp:
         self.store = store
         self.mempool = mempool
         self._verifier = verifier
+        self.decoded = DecodedTxs(genesis.chain_id)
         self.tree = self._open_tree()
         self.records = RecordCache()  # decoded committed state, shared by every execution
         self._last = self._read_last_block()
@@ -123,7 +174,7 @@ class LedgerApp:
 
     def check(self, data: bytes) -> Verdict:
         """Admission check against committed state plus the admitted transactions."""
-        decoded = t.decode_tx(data, self.genesis.chain_id)
+        decoded = self.decoded.decode(data)
         if isinstance(decoded, Result):
             return Verdict(None, int(decoded))
         known = self._verifier.is_known_good(decoded)
@@ -142,7 +193,7 @@ class LedgerApp:
         does not verify them again on the loop thread (a bad one is verified
         again there, and rejected). Undecodable bytes are left to ``check``.
         """
-        decoded = [t.decode_tx(data, self.genesis.chain_id) for data in datas]
+        decoded = [self.decoded.decode(data) for data in datas]
         todo = [
             d for d in decoded if not isinstance(d, Result) and not self._verifier.is_known_good(d)
         ]
@@ -215,7 +266,7 @@ class LedgerApp:
     ) -> PreparedBlock:
         limits = self.genesis.limits
         candidates = self.mempool.reap(limits.block_txs_max, limits.block_bytes_max)
-        decoded = [t.decode_tx(data, self.genesis.chain_id) for data in candidates]
+        decoded = [self.decoded.decode(data) for data in candidates]
         verdicts = self._verify(decoded)
         executor = BlockExecutor(self.store, time_ms, height, self.records)
         chosen: list[bytes] = []
@@ -274,6 +325,7 @@ class LedgerApp:
         self.mempool.recheck(self.check)
         for listener in self.committed_listeners:
             listener(block, execution.outcomes)
+        self.decoded.forget(block.txs)
 
     def certified_block(self, height: int) -> CertifiedBlock | None:
         raw_block = self.store.block(height)
@@ -289,7 +341,7 @@ class LedgerApp:
         cached = self._executions.get(key)
         if cached is not None:
             return cached
-        decoded = [t.decode_tx(data, self.genesis.chain_id) for data in block.txs]
+        decoded = [self.decoded.decode(data) for data in block.txs]
         verdicts = self._verify(decoded)
         executor = BlockExecutor(
             self.store, block.header.time_ms, block.header.height, self.records

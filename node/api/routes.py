@@ -191,7 +191,7 @@ def _admit(api: Api, data: bytes | None) -> m.SubmitResult:
     if data is None:
         malformed = m.SubmitResult(False, None, Result.MALFORMED.name, int(Result.MALFORMED), None)
         return _rejected(api, malformed)
-    decoded = t.decode_tx(data, api.chain_id)
+    decoded = api.ledger.decoded.decode(data)
     if not isinstance(decoded, Result):
         location = api.ledger.store.tx_location(decoded.tx_id)
         if location is not None:  # idempotent: already in a block

@@ -194,6 +194,8 @@ class LiveNode:
             raise AssertionError("our own proposal does not process")
         ledger.finalize_block(block, certificate)
         _check_record_cache(ledger)
+        if any(data in ledger.decoded for data in block.txs):
+            raise AssertionError("a committed transaction is still kept decoded")
         return block
 
     def commit(self, *signed: t.SignedTx) -> int:
