@@ -23,7 +23,7 @@ Imports the ledger (to read transactions and records) and plyvel.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -32,10 +32,9 @@ import plyvel
 
 from node.consensus.types import Block
 from node.crypto import PublicKey
-from node.ledger import records as r
 from node.ledger import tx as t
 from node.ledger.codes import Result
-from node.ledger.state import View
+from node.ledger.state import BlockState, RecordCache, View
 
 _HEIGHT: Final = b"m/height"
 _ACCOUNT: Final = b"a/"
@@ -59,10 +58,10 @@ class TxRef:
 # --- parties -------------------------------------------------------------------------
 
 
-def parties(signed: t.SignedTx, view: View) -> frozenset[PublicKey]:
+def parties(signed: t.SignedTx, state: BlockState) -> frozenset[PublicKey]:
     """Every account that may read ``signed`` besides auditors (see the module docstring).
 
-    ``view`` is the state after the transaction's block (records never vanish:
+    ``state`` reads the state after the transaction's block (records never vanish:
     campaigns, merchants and payouts are kept for ever).
     """
     tx, p = signed.tx, signed.tx.payload
@@ -102,28 +101,54 @@ def parties(signed: t.SignedTx, view: View) -> frozenset[PublicKey]:
             found.add(p.issuer)
         case t.Settle():
             for settlement in p.settlements:
-                payout = _payout(view, settlement.payout_id)
+                payout = state.payout(settlement.payout_id)
                 if payout is not None:
                     found.update((payout.merchant, payout.issuer))
         case t.ReturnPayout():
-            payout = _payout(view, p.payout_id)
+            payout = state.payout(p.payout_id)
             if payout is not None:
                 found.update((payout.merchant, payout.issuer))
     if campaign is not None:
-        raw = view.get(r.campaign_key(campaign))
-        if raw is not None:
-            found.add(r.Campaign.decode(raw).issuer)
+        record = state.campaign(campaign)
+        if record is not None:
+            found.add(record.issuer)
     for merchant in merchants:
         found.add(merchant)
-        raw = view.get(r.merchant_key(merchant))
-        if raw is not None:
-            found.add(r.Merchant.decode(raw).issuer)
+        shop = state.merchant(merchant)
+        if shop is not None:
+            found.add(shop.issuer)
     return frozenset(PublicKey(key) for key in found)
 
 
-def _payout(view: View, payout_id: bytes) -> r.Payout | None:
-    raw = view.get(r.payout_key(payout_id))
-    return None if raw is None else r.Payout.decode(raw)
+Decode = Callable[[bytes], "t.SignedTx | Result"]
+
+
+@dataclass(frozen=True, slots=True)
+class Committed:
+    """One committed transaction, decoded, and the accounts party to it."""
+
+    signed: t.SignedTx
+    readers: frozenset[PublicKey]
+
+
+def read_block(
+    block: Block, decode: Decode, view: View, records: RecordCache | None = None
+) -> list[Committed]:
+    """Decode a committed block's transactions and find their parties, in order.
+
+    ``view`` is the committed state at or after the block (``records``: its record
+    cache, when there is one). The node passes its memo of decoded transactions
+    and its record cache, so a block just executed is neither decoded nor read again.
+    """
+    state = BlockState(view, records)
+    out = []
+    for data in block.txs:
+        signed = decode(data)
+        if isinstance(signed, Result):
+            height = block.header.height
+            raise RuntimeError(f"a committed transaction does not decode at {height}")
+        out.append(Committed(signed, parties(signed, state)))
+    return out
 
 
 # --- the index -------------------------------------------------------------------------
@@ -150,20 +175,16 @@ class HistoryIndex:
         raw = self._db.get(_HEIGHT)
         return 0 if raw is None else int(struct.unpack(">Q", raw)[0])
 
-    def add_block(self, block: Block, chain_id: str, view: View) -> None:
+    def add_block(self, height: int, txs: Sequence[Committed]) -> None:
         """Index one committed block (its height must follow the indexed one)."""
-        height = block.header.height
         if height != self.height() + 1:
             raise RuntimeError(f"index at {self.height()} cannot take block {height}")
         with self._db.write_batch(sync=True) as batch:
-            for index, data in enumerate(block.txs):
-                signed = t.decode_tx(data, chain_id)
-                if isinstance(signed, Result):
-                    raise RuntimeError(f"a committed transaction does not decode at {height}")
+            for index, committed in enumerate(txs):
                 position = _POSITION.pack(height, index)
-                kind = bytes([int(signed.tx.payload.KIND)])
+                kind = bytes([int(committed.signed.tx.payload.KIND)])
                 batch.put(_GLOBAL + position, kind)
-                for account in parties(signed, view):
+                for account in committed.readers:
                     batch.put(_ACCOUNT + account + position, kind)
             batch.put(_HEIGHT, struct.pack(">Q", height))
 
@@ -171,7 +192,8 @@ class HistoryIndex:
         """Index ``blocks`` (those above the indexed height, in order); returns how many."""
         count = 0
         for block in blocks:
-            self.add_block(block, chain_id, view)
+            txs = read_block(block, lambda data: t.decode_tx(data, chain_id), view)
+            self.add_block(block.header.height, txs)
             count += 1
         return count
 

@@ -10,7 +10,7 @@ the events and cached per (issuer, k) until the next block.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Final
 
 from node.analytics import report
@@ -35,13 +35,16 @@ class AnalyticsIndex:
     def height(self) -> int:
         return self._height
 
-    def add_block(self, block: Block) -> None:
-        """Fold one finalised block (its height must follow the indexed one)."""
+    def add_block(
+        self, block: Block, decode: Callable[[bytes], t.SignedTx | Result] | None = None
+    ) -> None:
+        """Fold one finalised block (its height must follow the indexed one); ``decode``
+        (the node's memo of decoded transactions) saves decoding them again."""
         height = block.header.height
         if height != self._height + 1:
             raise RuntimeError(f"analytics at {self._height} cannot take block {height}")
         for data in block.txs:
-            signed = t.decode_tx(data, self.chain_id)
+            signed = t.decode_tx(data, self.chain_id) if decode is None else decode(data)
             if isinstance(signed, Result):
                 raise RuntimeError(f"a committed transaction does not decode at {height}")
             self.tracker.apply(signed, block.header.time_ms)

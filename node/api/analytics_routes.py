@@ -65,7 +65,10 @@ def install(app: web.Application, api: Api, settings: AnalyticsSettings | None =
     index.catch_up(_blocks_after(api, 0))
 
     def on_block(block: Block, outcomes: tuple[TxOutcome, ...]) -> None:
-        index.catch_up(_blocks_after(api, index.height()))
+        if index.height() == block.header.height - 1:
+            index.add_block(block, api.ledger.decoded.decode)
+        else:
+            index.catch_up(_blocks_after(api, index.height()))
 
     api.ledger.committed_listeners.append(on_block)
     app[INDEX_KEY] = index

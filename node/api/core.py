@@ -29,7 +29,7 @@ from node.api.stream import Event, Hub
 from node.app import LedgerApp
 from node.consensus.types import Block, Certificate
 from node.crypto import PUBLIC_KEY_BYTES, PublicKey
-from node.indexes import HistoryIndex, TxRef, parties
+from node.indexes import HistoryIndex, TxRef, read_block
 from node.ledger import tx as t
 from node.ledger.codes import Result
 from node.ledger.execute import TxOutcome
@@ -289,24 +289,23 @@ class Api:
 
     def on_block(self, block: Block, outcomes: tuple[TxOutcome, ...]) -> None:
         """After each finalised block: index it, wake waiters, stream it, count it."""
-        store = self.ledger.store
-        if self.index.height() < block.header.height:
-            self.index.catch_up(self._blocks_after(self.index.height()), self.chain_id, store)
+        ledger, height = self.ledger, block.header.height
+        committed = read_block(block, ledger.decoded.decode, ledger.store, ledger.records)
+        if self.index.height() == height - 1:
+            self.index.add_block(height, committed)
+        elif self.index.height() < height:
+            self.catch_up_index()  # behind by more than this block (should not happen)
         self.waiters.on_block(block, outcomes)
         header = views.header(block.header, len(block.txs))
         self.hub.publish(Event("block", _jsonable(header), None))
-        for index, data in enumerate(block.txs):
-            signed = t.decode_tx(data, self.chain_id)
-            if isinstance(signed, Result):
-                continue
-            readers = parties(signed, store)
+        for index, tx in enumerate(committed):
             public = {
-                "tx_id": signed.tx_id.hex(),
-                "height": block.header.height,
+                "tx_id": tx.signed.tx_id.hex(),
+                "height": height,
                 "index": index,
-                "kind": signed.tx.payload.KIND.name.lower(),
+                "kind": tx.signed.tx.payload.KIND.name.lower(),
             }
-            self.hub.publish(Event("tx", public, frozenset(readers)))
+            self.hub.publish(Event("tx", public, tx.readers))
         if self.metrics is not None:
             certificate = self.certificate(block.header.height)
             self.metrics.observe_block(
