@@ -2,8 +2,8 @@
 
 Parts, from the bottom: the LevelDB store, the ledger adapter (with mempool
 and signature pool), the guarded signer, the p2p peer manager, the consensus
-driver, the HTTP API. Messages between nodes are msgpack ``[channel, bytes]``:
-consensus traffic goes to the driver, gossiped transactions to the mempool.
+driver, the HTTP API. Messages between nodes (``node.gossip``): consensus
+traffic goes to the driver, gossiped transactions to the mempool.
 
 Tests only: ``RELANCE_TEST_BYZANTINE`` and ``RELANCE_TEST_JOURNAL`` make this
 node a byzantine validator or journal its consensus signatures
@@ -14,17 +14,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import logging
 import os
 import signal
-from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import web
 
-from node import codec, config, heap, limits
+from node import config, heap
 from node.api.analytics_routes import SETTINGS_KEY as ANALYTICS_SETTINGS_KEY
 from node.api.analytics_routes import AnalyticsSettings
 from node.api.server import ApiConfig, NodeStatus, create_app
@@ -40,6 +38,7 @@ from node.consensus.types import Vote
 from node.crypto import PublicKey, Signer
 from node.genesis import Genesis, GenesisError
 from node.genesis import parse as parse_genesis
+from node.gossip import Channel, GossipAdmission, GossipOutbox, consensus_frame, read_frame
 from node.indexes import HistoryIndex
 from node.ledger.codes import Result
 from node.metrics import CountingRecordStore, NodeMetrics, Sources
@@ -57,11 +56,6 @@ INDEX_DIR = "index"  # the history index: derived, rebuilt from the blocks if re
 
 class HomeError(RuntimeError):
     """The node home is missing, incomplete or inconsistent; the message says how."""
-
-
-class Channel(enum.IntEnum):
-    CONSENSUS = 1
-    TX = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,18 +142,22 @@ async def _run_parts(home: Home, ledger: LedgerApp, stop: asyncio.Event) -> None
     driver_box: list[Driver] = []
 
     def on_message(peer: PublicKey, payload: bytes) -> None:
-        channel, data = _open(payload)
+        frame = read_frame(payload)
+        if frame is None:
+            return
+        channel, items = frame
         if channel == Channel.CONSENSUS and driver_box:
             if instruments is not None:
-                instruments.observe(data)
-            driver_box[0].submit(data)
-        elif channel == Channel.TX:
-            gossip.push(data)
+                instruments.observe(items[0])
+            driver_box[0].submit(items[0])
+        elif channel == Channel.TXS:
+            for data in items:
+                gossip.push(data)
 
     def admit_gossiped(data: bytes) -> None:
         added = ledger.mempool.add(data, ledger.check)
         if added.admission == Admission.ADMITTED:
-            peers.broadcast(_frame(Channel.TX, data))
+            outbox.push(data)
         elif added.admission == Admission.REJECTED:
             metrics.observe_rejection(_code_name(added.verdict.code))
 
@@ -176,10 +174,11 @@ async def _run_parts(home: Home, ledger: LedgerApp, stop: asyncio.Event) -> None
         ),
         on_message,
     )
+    outbox = GossipOutbox(peers.broadcast)
 
     class _Transport:
         def broadcast(self, data: bytes) -> None:
-            peers.broadcast(_frame(Channel.CONSENSUS, data))
+            peers.broadcast(consensus_frame(data))
 
     def on_evidence(evidence: Equivocation | ConflictingProposals) -> None:
         first, second = evidence.first, evidence.second
@@ -189,16 +188,14 @@ async def _run_parts(home: Home, ledger: LedgerApp, stop: asyncio.Event) -> None
         )
         verdict = ledger.report_evidence(statements, home.node_key)
         if verdict.code == 0:
-            peers.broadcast(_frame(Channel.TX, ledger.mempool.get(verdict.tx_id or b"") or b""))
+            outbox.push(ledger.mempool.get(verdict.tx_id or b"") or b"")
         logger.warning("evidence against %s submitted: code %d", first_key(evidence), verdict.code)
 
     parts: tuple[ConsensusSigner, ConsensusApplication, Transport] = (signer, ledger, _Transport())
     if instruments is not None:  # tests only: see node/consensus/byzantine.py
         parts = instruments.install(
             *parts,
-            send_to=lambda key, data: _discard(
-                peers.send(PublicKey(key), _frame(Channel.CONSENSUS, data))
-            ),
+            send_to=lambda key, data: _discard(peers.send(PublicKey(key), consensus_frame(data))),
             peer_keys=peers.connected_peers,
         )
     driver = Driver(
@@ -218,7 +215,7 @@ async def _run_parts(home: Home, ledger: LedgerApp, stop: asyncio.Event) -> None
         node_key=home.node_key.public_key,
         consensus_height=lambda: driver.height,
         peers=lambda: len(peers.connected_peers()),
-        gossip_tx=lambda data: _discard(peers.broadcast(_frame(Channel.TX, data))),
+        gossip_tx=outbox.push,
     )
     metrics.attach(
         Sources(
@@ -244,41 +241,6 @@ async def _run_parts(home: Home, ledger: LedgerApp, stop: asyncio.Event) -> None
         index.close()
         if settlement is not None:
             settlement.close()
-
-
-class GossipAdmission:
-    """Transactions gossiped by peers, admitted in arrival order in batches.
-
-    Each batch's signatures are checked on the verifier's workers first
-    (``verify_ahead``), so the loop thread only decodes and executes them.
-    At most ``limits.MEMPOOL_TXS_MAX`` wait; beyond, new ones are dropped (the
-    mempool could not take them either, and their senders' nodes keep them).
-    """
-
-    def __init__(
-        self,
-        verify_ahead: Callable[[Sequence[bytes]], Awaitable[None]],
-        admit: Callable[[bytes], None],
-    ) -> None:
-        self._verify_ahead = verify_ahead
-        self._admit = admit
-        self._waiting: asyncio.Queue[bytes] = asyncio.Queue(limits.MEMPOOL_TXS_MAX)
-        self.dropped = 0
-
-    def push(self, data: bytes) -> None:
-        try:
-            self._waiting.put_nowait(data)
-        except asyncio.QueueFull:
-            self.dropped += 1
-
-    async def run(self) -> None:
-        while True:
-            batch = [await self._waiting.get()]
-            while not self._waiting.empty() and len(batch) < limits.GOSSIP_ADMISSION_BATCH_TXS_MAX:
-                batch.append(self._waiting.get_nowait())
-            await self._verify_ahead(batch)
-            for data in batch:
-                self._admit(data)
 
 
 async def _serve_api(
@@ -345,20 +307,6 @@ def first_key(evidence: Equivocation | ConflictingProposals) -> str:
 
 def _discard(_: object) -> None:
     return None
-
-
-def _frame(channel: Channel, data: bytes) -> bytes:
-    return codec.encode([int(channel), data])
-
-
-def _open(payload: bytes) -> tuple[int, bytes]:
-    try:
-        channel, data = codec.as_list(codec.decode(payload, limits.FRAME_BYTES_MAX), 2)
-    except codec.DecodeError:
-        return -1, b""
-    if not isinstance(channel, int) or not isinstance(data, bytes):
-        return -1, b""
-    return channel, data
 
 
 def run(home_path: Path) -> int:

@@ -48,6 +48,8 @@ CONSENSUS_QUEUE_MAX: Final = 10_000
 MEMPOOL_TXS_MAX: Final = 20_000
 MEMPOOL_BYTES_MAX: Final = 64 * 1024 * 1024
 GOSSIP_ADMISSION_BATCH_TXS_MAX: Final = 500  # gossiped txs whose signatures are checked at once
+GOSSIP_FRAME_TXS_MAX: Final = 500  # transactions gossiped in one frame
+GOSSIP_FRAME_BYTES_MAX: Final = 1024 * 1024  # ... and their bytes, at most (over one tx's cap)
 DECODED_TXS_MAX: Final = 2 * MEMPOOL_TXS_MAX  # transactions kept decoded on their way through
 DECODED_TX_BYTES_MAX: Final = 32 * 1024 * 1024  # ... and their encoded bytes, at most
 

@@ -1,5 +1,5 @@
 """Signature checks ahead of execution (``node.sigverify``) and the daemon's
-admission of gossiped transactions (``node.daemon.GossipAdmission``)."""
+admission of gossiped transactions (``node.gossip.GossipAdmission``)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from node import limits
-from node.daemon import GossipAdmission
+from node.gossip import GossipAdmission
 from node.ledger import tx as t
 from node.sigverify import ProcessVerifier, SignatureVerifier
 from tests.ledger.world import CHAIN_ID, signer
