@@ -150,6 +150,15 @@ def _self_signed(tmp_path: Path) -> tuple[Path, ssl.SSLContext]:
     return cert, server_tls
 
 
+def _login(
+    port: int, *, tls: bool = False, starttls: bool = False, cafile: str | None = None
+) -> SmtpSettings:
+    """Settings that log in as relance/s3cret, with the TLS options given."""
+    return SmtpSettings(
+        "127.0.0.1", port, "relance@namur.be", "relance", "s3cret", starttls, tls, cafile
+    )
+
+
 def _authenticator(
     server: object, session: object, envelope: object, mechanism: str, data: object
 ) -> AuthResult:
@@ -166,12 +175,10 @@ def test_implicit_tls_then_login_with_the_communes_own_ca(tmp_path: Path) -> Non
                             authenticator=_authenticator, auth_require_tls=False)  # fmt: skip
     controller.start()
     try:
-        secure = SmtpSettings("127.0.0.1", port, "relance@namur.be", "relance", "s3cret",
-                              tls=True, cafile=str(cert))  # fmt: skip
+        secure = _login(port, tls=True, cafile=str(cert))
         sent = send([_item(1, "zoe@example.be")], CAMPAIGN, secure, Journal(tmp_path / "a"))
         assert [o.status for o in sent] == ["sent"]
-        untrusted = SmtpSettings("127.0.0.1", port, "relance@namur.be", "relance", "s3cret",
-                                 tls=True)  # fmt: skip
+        untrusted = _login(port, tls=True)
         failed = send([_item(2, "zoe@example.be")], CAMPAIGN, untrusted, Journal(tmp_path / "b"))
         assert [o.status for o in failed] == ["failed"]  # a certificate nobody vouches for
     finally:
@@ -188,15 +195,13 @@ def test_starttls_then_login_with_the_communes_own_ca(tmp_path: Path) -> None:
                             require_starttls=True, authenticator=_authenticator)  # fmt: skip
     controller.start()
     try:
-        secure = SmtpSettings("127.0.0.1", port, "relance@namur.be", "relance", "s3cret",
-                              starttls=True, cafile=str(cert))  # fmt: skip
+        secure = _login(port, starttls=True, cafile=str(cert))
         sent = send([_item(1, "zoe@example.be")], CAMPAIGN, secure, Journal(tmp_path / "a"))
         assert [o.status for o in sent] == ["sent"]
-        plain = SmtpSettings("127.0.0.1", port, "relance@namur.be", "relance", "s3cret")
+        plain = _login(port)
         refused = send([_item(2, "zoe@example.be")], CAMPAIGN, plain, Journal(tmp_path / "b"))
         assert [o.status for o in refused] == ["failed"]  # the server insists on STARTTLS
-        untrusted = SmtpSettings("127.0.0.1", port, "relance@namur.be", "relance", "s3cret",
-                                 starttls=True)  # fmt: skip
+        untrusted = _login(port, starttls=True)
         failed = send([_item(3, "zoe@example.be")], CAMPAIGN, untrusted, Journal(tmp_path / "c"))
         assert [o.status for o in failed] == ["failed"]  # a certificate nobody vouches for
     finally:
@@ -246,8 +251,7 @@ def test_the_sender_waits_for_the_servers_tls_goodbye_and_leaks_no_socket(
                                         authenticator=_authenticator)  # fmt: skip
     controller.start()
     try:
-        secure = SmtpSettings("127.0.0.1", port, "relance@namur.be", "relance", "s3cret",
-                              starttls=True, cafile=str(cert))  # fmt: skip
+        secure = _login(port, starttls=True, cafile=str(cert))
         sent = send([_item(1, "zoe@example.be")], CAMPAIGN, secure, Journal(tmp_path / "a"))
         assert [o.status for o in sent] == ["sent"]
         # The event loop of send() is gone: a socket still open now would never be closed.
