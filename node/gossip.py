@@ -68,7 +68,6 @@ class GossipOutbox:
         self._broadcast = broadcast
         self._pending: list[bytes] = []
         self._scheduled = False
-        self.frames_sent = 0
 
     def push(self, data: bytes) -> None:
         self._pending.append(data)
@@ -83,16 +82,12 @@ class GossipOutbox:
         for data in pending:
             full = len(batch) >= limits.GOSSIP_FRAME_TXS_MAX
             if batch and (full or size + len(data) > limits.GOSSIP_FRAME_BYTES_MAX):
-                self._send(batch)
+                self._broadcast(txs_frame(batch))
                 batch, size = [], 0
             batch.append(data)
             size += len(data)
         if batch:
-            self._send(batch)
-
-    def _send(self, batch: list[bytes]) -> None:
-        self._broadcast(txs_frame(batch))
-        self.frames_sent += 1
+            self._broadcast(txs_frame(batch))
 
 
 class GossipAdmission:
