@@ -41,3 +41,10 @@ def test_audit_bench_audits_the_whole_history() -> None:
     figures = _run("audit", "-n", "400", "-b", "100", "--holders", "100")
     assert isinstance(figures["transactions"], int) and figures["transactions"] >= 400
     assert isinstance(figures["ratio"], float) and figures["ratio"] > 0
+    phase_us = figures["phase_us"]
+    assert isinstance(phase_us, dict)
+    assert {"fetch_decode", "execute", "state_tree", "cross_checks"} <= set(phase_us)
+    ceiling, decode_state = figures["ceiling"], figures["ceiling_decode_state"]
+    assert isinstance(ceiling, float) and isinstance(decode_state, float)
+    # Less work can only allow more: decoding and state roots alone bound above all of it.
+    assert 0 < ceiling <= decode_state < 1

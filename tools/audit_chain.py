@@ -63,6 +63,14 @@ from tools.audit_books import Books, BooksError, CampaignTally, describe_key
 
 LOOKAHEAD_BLOCKS: Final = 4  # blocks decoded and verifying ahead of execution
 CHUNK_MIN: Final = 64  # signatures per pool task, at least
+# Where the auditing process's time goes (``AuditResult.phase_seconds``):
+PHASES: Final = (
+    "fetch_decode",  # read blocks and certificates, decode them, transaction roots
+    "signature_wait",  # waiting for signature verdicts from the workers
+    "execute",  # the ledger's re-execution, its writes and decoded records
+    "state_tree",  # the state root after each block
+    "cross_checks",  # header, certificate, sequences, payment rules, books, stored state
+)
 
 
 # --- where blocks come from -----------------------------------------------------------
@@ -167,6 +175,7 @@ class AuditResult:
     stored_state_checked: bool = False
     kinds: dict[str, int] = field(default_factory=dict)
     books: Books = field(default_factory=Books)
+    phase_seconds: dict[str, float] = field(default_factory=dict)  # of PHASES
 
     @property
     def ok(self) -> bool:
@@ -304,6 +313,21 @@ class _AuditView:
 Progress = Callable[[int], None]
 
 
+class _Laps:
+    """The auditing process's time by phase: each lap charges the time since the last."""
+
+    __slots__ = ("_last", "seconds")
+
+    def __init__(self) -> None:
+        self.seconds = dict.fromkeys(PHASES, 0.0)
+        self._last = time.perf_counter()
+
+    def lap(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.seconds[phase] += now - self._last
+        self._last = now
+
+
 class Auditor:
     """Replays a chain from genesis; one instance audits one history once."""
 
@@ -330,6 +354,7 @@ class Auditor:
         self.sequences: dict[bytes, int] = {}
         self.previous_hash: bytes = genesis.genesis_hash
         self.previous_time_ms = genesis.genesis_time_ms
+        self.laps = _Laps()
 
     def run(self, to_height: int | None = None, progress: Progress | None = None) -> AuditResult:
         top = self.source.top_height()
@@ -339,6 +364,7 @@ class Auditor:
         result.books = self.books
         pool = SignaturePool(self.workers, self.processes)  # worker start-up is not timed
         start = time.perf_counter()
+        self.laps = laps = _Laps()
         try:
             self._check_genesis_root()
             self._replay(top, pool, result, progress)
@@ -348,8 +374,10 @@ class Auditor:
         except _Stop as stop:
             result.divergence = stop.divergence
         finally:
+            laps.lap("cross_checks")
             pool.close()
             result.seconds = time.perf_counter() - start
+            result.phase_seconds = laps.seconds
         result.last_block_hash = self.previous_hash.hex()
         result.state_root = self.tree.root().hex()
         return result
@@ -362,10 +390,13 @@ class Auditor:
         chain_id = self.genesis.chain_id
         ahead: deque[_Prepared] = deque()
         next_height = 1
+        lap = self.laps.lap
         for height in range(1, top + 1):
+            lap("cross_checks")
             while next_height <= top and len(ahead) < LOOKAHEAD_BLOCKS:
                 ahead.append(_prepare(self.source, chain_id, next_height, pool))
                 next_height += 1
+            lap("fetch_decode")
             prepared = ahead.popleft()
             if prepared.height != height:
                 raise RuntimeError("audit pipeline out of order")
@@ -383,7 +414,9 @@ class Auditor:
         header = block.header
         validators = self.schedule.at(p.height)
         self._check_header(p.height, header, validators)
+        self.laps.lap("cross_checks")
         verdicts = p.results()
+        self.laps.lap("signature_wait")
         n_cert = len(cert.signatures)
         self._check_certificate(p.height, header, cert, validators, verdicts[:n_cert])
         result.certificates += 1
@@ -559,6 +592,7 @@ class Auditor:
         settlements: dict[bytes, str] = {}
         returns: dict[bytes, str] = {}  # payout id -> the return reason
         pays: list[tuple[bytes, str]] = []
+        lap = self.laps.lap
         for index, (signed, ok) in enumerate(zip(p.decoded, signature_ok, strict=True)):
             if isinstance(signed, Result):
                 raise _Stop(
@@ -575,7 +609,9 @@ class Auditor:
             self._check_payment_rules(
                 p.height, index, signed, header.time_ms, block_merchant_changes, result
             )
+            lap("cross_checks")
             outcome = executor.execute_decoded(signed, signature_checked=True)
+            lap("execute")
             if outcome.result != Result.OK:
                 raise _Stop(
                     Divergence(
@@ -590,16 +626,21 @@ class Auditor:
                     )
                 )
             self._tally(signed, settlements, returns, pays, block_merchant_changes, result)
+        lap("cross_checks")
         writes, changes = executor.writes(), executor.changes()
+        lap("execute")
         self._follow_validator_changes(p.height, header, executor)
         self._check_books(p.height, writes, changes, settlements, returns, pays)
+        lap("cross_checks")
         for key, value in writes.items():
             if value is None:
                 self.view.items.pop(key, None)
             else:
                 self.view.items[key] = value
         self.records.commit(changes)
+        lap("execute")
         root = self.tree.update(writes)
+        lap("state_tree")
         if root != header.state_root:
             raise _Stop(
                 Divergence(

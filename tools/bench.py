@@ -410,6 +410,12 @@ def audit(transactions: int, block_size: int, holders: int, workers: int) -> Non
         f"one thread on each of the {cores()} cores"
     )
     click.echo(f"ratio:                {figures.ratio:.3f}")
+    phases = ", ".join(f"{k} {v:.1f}" for k, v in figures.phase_us.items())
+    click.echo(f"auditing process:     {phases} (us per transaction)")
+    click.echo(
+        f"ceiling:              {figures.ceiling:.3f} with the auditing process's work; "
+        f"{figures.ceiling_decode_state:.3f} if it only decoded and computed state roots"
+    )
     click.echo(
         json.dumps(
             {
@@ -420,6 +426,9 @@ def audit(transactions: int, block_size: int, holders: int, workers: int) -> Non
                 "tx_per_s": round(figures.tx_per_s, 1),
                 "verify_per_s": round(figures.verify_per_s, 1),
                 "ratio": round(figures.ratio, 4),
+                "phase_us": {k: round(v, 1) for k, v in figures.phase_us.items()},
+                "ceiling": round(figures.ceiling, 4),
+                "ceiling_decode_state": round(figures.ceiling_decode_state, 4),
             }
         )
     )

@@ -8,6 +8,15 @@ with decoding and re-execution). It measures, in the same run, bare PyNaCl
 verifications per second with one thread per core over the same signed
 messages (before and after the audit, averaged). ``ratio`` is the first rate
 over the second.
+
+It also says where the auditing process's time went (``phase_us``: its
+microseconds per transaction by phase, signature waits apart) and the ratio
+that work allows at best (``ceiling``): the signatures need one
+verification's time per transaction on some core and the auditing process
+``m`` more (its work in units of one verification on one core), so ``cores``
+cores audit at most ``cores / (1 + m)`` verifications' time worth, a ratio of
+at most ``1 / (1 + m)``. ``ceiling_decode_state`` is that bound if decoding
+and the state root were all the auditing process had to do.
 """
 
 from __future__ import annotations
@@ -24,7 +33,7 @@ from node import heap
 from node.crypto import Digest, Domain, Signer, signing_bytes, verify_raw
 from node.ledger import tx as t
 from node.ledger.codes import Result
-from tools.audit_chain import Auditor
+from tools.audit_chain import Auditor, AuditResult
 from tools.audit_history import (
     CHAIN_ID,
     DAY_MS,
@@ -49,6 +58,9 @@ class AuditFigures:
     tx_per_s: float
     verify_per_s: float
     ratio: float
+    phase_us: dict[str, float]  # the auditing process's microseconds per transaction
+    ceiling: float  # the best ratio the auditing process's work allows
+    ceiling_decode_state: float  # the same if decoding and the state root were all it did
 
 
 def _history(path: Path, transactions: int, block_size: int, holders: int) -> list[bytes]:
@@ -145,6 +157,7 @@ def run_audit(transactions: int, block_size: int, holders: int, workers: int) ->
         raise RuntimeError(f"the benchmark history does not audit: {result.divergence}")
     verify_per_s = (before + after) / 2
     tx_per_s = result.transactions / result.seconds
+    phase_us = {k: 1e6 * v / result.transactions for k, v in result.phase_seconds.items()}
     return AuditFigures(
         result.transactions,
         result.heights_checked,
@@ -153,7 +166,17 @@ def run_audit(transactions: int, block_size: int, holders: int, workers: int) ->
         tx_per_s,
         verify_per_s,
         tx_per_s / verify_per_s,
+        phase_us,
+        ceiling(result, verify_per_s, ("fetch_decode", "execute", "state_tree", "cross_checks")),
+        ceiling(result, verify_per_s, ("fetch_decode", "state_tree")),
     )
+
+
+def ceiling(result: AuditResult, verify_per_s: float, phases: Sequence[str]) -> float:
+    """The best ratio if the auditing process did only ``phases`` (see the module doc)."""
+    one_verification_s = cores() / verify_per_s  # on one core
+    work_s = sum(result.phase_seconds[p] for p in phases) / result.transactions
+    return 1 / (1 + work_s / one_verification_s)
 
 
 def cores() -> int:

@@ -15,6 +15,7 @@ from node.crypto import digest
 from node.ledger import records as r
 from node.ledger import tx as t
 from tests.audit.conftest import History, audit, edit, height_key, read_block
+from tools.audit_chain import PHASES
 from tools.audit_history import certify
 
 
@@ -41,6 +42,17 @@ def test_the_untouched_history_passes(history: History) -> None:
     assert result.stored_state_checked
     assert result.books.payouts_settled == result.books.payouts_opened == 7
     assert result.payments_rule_checked == 7
+
+
+def test_the_audit_says_where_its_time_went(history: History) -> None:
+    result = audit(history, processes=True)
+    assert result.ok, result.divergence
+    assert set(result.phase_seconds) == set(PHASES)
+    assert all(s >= 0 for s in result.phase_seconds.values())
+    # Every phase that has work in this history was charged, and laps never overlap.
+    for phase in ("fetch_decode", "execute", "state_tree", "cross_checks"):
+        assert result.phase_seconds[phase] > 0, phase
+    assert sum(result.phase_seconds.values()) <= result.seconds
 
 
 def test_a_changed_amount_in_a_stored_transaction(history: History) -> None:
