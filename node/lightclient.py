@@ -11,12 +11,23 @@ root for a transaction (``node.merkle`` inclusion proof). Any failure raises
 ``NodeLied`` with the reason: the node is lying or broken, and nothing it
 said may be used.
 
+Validator changes are followed from the genesis set, one handover at a time
+(``follow_validator_changes``): for each later set, the node shows the
+certified header of the block before its first height, whose
+``next_validators_hash`` names it. That header is checked against the set
+already known, so each set is vouched for by more than 2/3 of the one before.
+A node that hides a change cannot make an answer after it verify: its header
+names a set the client does not hold. What stays assumed, as for any light
+client that does not read every header: a set that has left office never
+gathers more than 2/3 of its power to sign a forged history after it.
+
 Pure: no I/O. Imports the pure leaves, the consensus records and the
 ledger's record decoders.
 """
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
@@ -56,12 +67,60 @@ class CertifiedHeader:
     certificate: Certificate
 
 
+@dataclass(frozen=True, slots=True)
+class Handover:
+    """A validator set in force from ``first_height``, as a node shows it, and the
+    certified header of the block before, whose ``next_validators_hash`` names it."""
+
+    first_height: int
+    validators: ValidatorSet
+    before: CertifiedHeader
+
+
+def genesis_validator_set(genesis: Genesis) -> ValidatorSet:
+    return ValidatorSet(tuple(Validator(v.public_key, v.power, v.name) for v in genesis.validators))
+
+
 def genesis_validators(genesis: Genesis) -> ValidatorsAt:
-    """The validator set of every height, while the protocol has no validator changes."""
-    validator_set = ValidatorSet(
-        tuple(Validator(v.public_key, v.power, v.name) for v in genesis.validators)
-    )
+    """The validator set of every height, while the chain has had no validator change."""
+    validator_set = genesis_validator_set(genesis)
     return lambda _height: validator_set
+
+
+def follow_validator_changes(genesis: Genesis, handovers: Sequence[Handover]) -> ValidatorsAt:
+    """The set in force at every height, from the genesis set through ``handovers``.
+
+    ``handovers`` are the changes after genesis, oldest first. Each must be
+    vouched for by the set before it (see the module doc); any that is not
+    raises ``NodeLied``.
+    """
+    firsts, sets = [1], [genesis_validator_set(genesis)]
+
+    def at(height: int) -> ValidatorSet:
+        return sets[bisect.bisect_right(firsts, height) - 1]
+
+    for handover in handovers:
+        first = handover.first_height
+        if first <= firsts[-1]:
+            raise NodeLied(
+                f"validator changes out of order: a set from height {first} "
+                f"after one from height {firsts[-1]}"
+            )
+        before = handover.before
+        if before.header.height != first - 1:
+            raise NodeLied(
+                f"the handover to the validator set of height {first} is not "
+                f"the header of height {first - 1}"
+            )
+        header = verify_header(genesis, before, at)
+        if header.next_validators_hash != handover.validators.hash():
+            raise NodeLied(
+                f"the certified header of height {first - 1} does not name the "
+                f"validator set shown from height {first}"
+            )
+        firsts.append(first)
+        sets.append(handover.validators)
+    return at
 
 
 def verify_header(
@@ -75,7 +134,10 @@ def verify_header(
         raise NodeLied("the certificate is not for this header")
     validators = (validators_at or genesis_validators(genesis))(header.height)
     if header.validators_hash != validators.hash():
-        raise NodeLied("the header names a validator set other than the one in force")
+        raise NodeLied(
+            f"the header of height {header.height} names a validator set other than "
+            "the one in force (a validator change hidden, or a forged header)"
+        )
     if not verify_certificate(cert, genesis.chain_id, validators):
         raise NodeLied("the certificate does not carry valid signatures of more than 2/3")
     return header

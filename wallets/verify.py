@@ -2,9 +2,12 @@
 
 Each command asks the node for a value with its proof (``/v1/proofs/...``)
 and checks it with ``node.lightclient``: the commit certificate against the
-validators of the genesis file, then the proof against the certified root.
-The anchor's ``validator_set_bytes`` sent by the node is never trusted. A
-node whose answer does not verify is reported as lying, with the reason.
+validator set in force at its height, then the proof against the certified
+root. That set comes from the genesis file, through the validator changes
+since (``/v1/validators``: each later set with the certified header that
+handed over to it, checked against the set before). The anchor's
+``validator_set_bytes`` sent by the node is never trusted. A node whose
+answer does not verify is reported as lying, with the reason.
 """
 
 from __future__ import annotations
@@ -17,12 +20,15 @@ import click
 
 from node import merkle
 from node.codec import DecodeError
-from node.consensus.types import Certificate, Header
+from node.consensus.types import Certificate, Header, ValidatorSet
 from node.genesis import Genesis, GenesisError, parse
 from node.ledger import records as r
 from node.lightclient import (
     CertifiedHeader,
+    Handover,
     NodeLied,
+    ValidatorsAt,
+    follow_validator_changes,
     verify_campaign,
     verify_holder,
     verify_merchant,
@@ -35,6 +41,7 @@ from wallets.context import common_options, settings
 from wallets.exits import Exit, WalletError
 
 LIED = Exit.UNREACHABLE  # "answered something unexpected"; a lie is the worst of those
+ERAS_PAGES_MAX = 1_000  # pages of validator sets read before calling the node a liar
 
 
 @click.group("verify", help="Check a node's answer with its proof, trusting only genesis.")
@@ -62,15 +69,16 @@ def verify_balance(genesis_path: Path, public_key: str) -> None:
     genesis, key = _genesis(genesis_path), _hex(public_key, 32, "public key")
     answer = settings().client().get(f"/v1/proofs/accounts/{key.hex()}")
     value, proof, anchor = _state_answer(answer)
+    validators_at = _validators_at(genesis)
     try:
-        holder = verify_holder(genesis, anchor, key, value, proof)
+        holder = verify_holder(genesis, anchor, key, value, proof, validators_at)
         balances = [{"campaign": c, "cents": n} for c, n in holder.balances]
     except NodeLied as lie:
         merchant_key = r.merchant_key(key).hex()
         if answer.get("key") != merchant_key:
             _lied(lie)
         try:
-            merchant = verify_merchant(genesis, anchor, key, value, proof)
+            merchant = verify_merchant(genesis, anchor, key, value, proof, validators_at)
         except NodeLied as lie2:
             _lied(lie2)
         holder_balances = [] if merchant is None else merchant.balances
@@ -86,7 +94,7 @@ def verify_payout_command(genesis_path: Path, payout_id: str) -> None:
     genesis, pid = _genesis(genesis_path), _hex(payout_id, 32, "payout id")
     value, proof, anchor = _state_answer(settings().client().get(f"/v1/proofs/payouts/{pid.hex()}"))
     try:
-        payout = verify_payout(genesis, anchor, pid, value, proof)
+        payout = verify_payout(genesis, anchor, pid, value, proof, _validators_at(genesis))
     except NodeLied as lie:
         _lied(lie)
     found: Json = {"verified": True, "payout_id": pid.hex(), "exists": payout is not None}
@@ -107,7 +115,7 @@ def verify_campaign_command(genesis_path: Path, code: str) -> None:
     genesis = _genesis(genesis_path)
     value, proof, anchor = _state_answer(settings().client().get(f"/v1/proofs/campaigns/{code}"))
     try:
-        campaign = verify_campaign(genesis, anchor, code, value, proof)
+        campaign = verify_campaign(genesis, anchor, code, value, proof, _validators_at(genesis))
     except NodeLied as lie:
         _lied(lie)
     found: Json = {"verified": True, "campaign": code, "exists": campaign is not None}
@@ -137,7 +145,11 @@ def verify_tx(genesis_path: Path, tx_id: str, tx_hex: str | None) -> None:
         _lied(NodeLied("the inclusion proof has no index or size"))
     try:
         signed = verify_transaction(
-            genesis, anchor, data, merkle.InclusionProof(index, size, siblings)
+            genesis,
+            anchor,
+            data,
+            merkle.InclusionProof(index, size, siblings),
+            _validators_at(genesis),
         )
     except NodeLied as lie:
         _lied(lie)
@@ -165,6 +177,44 @@ def _hex(text: str, length: int, what: str) -> bytes:
     if len(raw) != length:
         raise WalletError(Exit.USAGE, f"a {what} is {length} bytes of hex")
     return raw
+
+
+def _validators_at(genesis: Genesis) -> ValidatorsAt:
+    """The validator set of every height, from genesis through the node's handovers."""
+    client = settings().client()
+    handovers: list[Handover] = []
+    cursor: str | None = None
+    for _ in range(ERAS_PAGES_MAX):
+        page = client.get("/v1/validators" + (f"?cursor={cursor}" if cursor else ""))
+        try:
+            items, following = page["items"], page.get("next_cursor")
+            if not isinstance(items, list) or not (following is None or isinstance(following, str)):
+                raise TypeError("not a page")
+            handovers += [_handover(item) for item in items if item["first_height"] != 1]
+            cursor = following
+        except (KeyError, TypeError, ValueError, DecodeError):
+            _lied(NodeLied("the list of validator sets is not well formed"))
+        if cursor is None:
+            break
+    else:
+        _lied(NodeLied(f"more than {ERAS_PAGES_MAX} pages of validator sets"))
+    try:
+        return follow_validator_changes(genesis, handovers)
+    except NodeLied as lie:
+        _lied(lie)
+
+
+def _handover(item: object) -> Handover:
+    if not isinstance(item, dict) or not isinstance(item["first_height"], int):
+        raise TypeError("not a validator set")
+    before = item["handover"]
+    if not isinstance(before, dict):
+        raise TypeError("a later validator set without its handover")
+    return Handover(
+        item["first_height"],
+        ValidatorSet.decode(bytes.fromhex(str(item["validator_set_bytes"]))),
+        _anchor(before),
+    )
 
 
 def _anchor(value: object) -> CertifiedHeader:
@@ -195,7 +245,10 @@ def _say(anchor: CertifiedHeader, found: Json) -> None:
     if settings().json:
         click.echo(json.dumps(found))
         return
-    click.echo(f"VERIFIED against the genesis validators at height {anchor.header.height}")
+    click.echo(
+        f"VERIFIED against the validators in force at height {anchor.header.height}, "
+        "from the genesis file"
+    )
     for name, value in found.items():
         if name != "verified":
             click.echo(f"  {name}: {value}")

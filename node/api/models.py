@@ -324,6 +324,33 @@ class Receipt:
     transaction: Transaction | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Handover:
+    """The certified header of the last block before a validator set took office:
+    its ``next_validators_hash`` names that set."""
+
+    height: int
+    header_bytes: str = field(metadata={"description": "canonical header bytes, hex"})
+    certificate_bytes: str = field(metadata={"description": "canonical certificate, hex"})
+
+
+@dataclass(frozen=True, slots=True)
+class ValidatorEra:
+    """A validator set of the chain's history, in force from ``first_height`` until the
+    next one's. ``handover`` is absent for the genesis set (height 1)."""
+
+    first_height: int
+    validators: list[ValidatorView]
+    validator_set_bytes: str = field(metadata={"description": "canonical validator set, hex"})
+    handover: Handover | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ValidatorEraPage:
+    items: list[ValidatorEra]
+    next_cursor: str | None
+
+
 # --- proofs ------------------------------------------------------------------------------
 
 

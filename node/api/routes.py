@@ -481,6 +481,42 @@ async def certified_block(api: Api, request: web.Request) -> object:
     return m.CertifiedBlock(height, raw_block.hex(), raw_certificate.hex())
 
 
+async def validator_eras(api: Api, request: web.Request) -> object:
+    """Every validator set since genesis, oldest first, each with its handover: what a
+    light client needs to follow validator changes from the genesis file."""
+    limit = parse_limit(request, 100)
+    after = 0
+    cursor = request.query.get("cursor")
+    if cursor is not None:
+        raw = decode_cursor(cursor)
+        if len(raw) != 8:
+            raise ApiError(400, "the cursor is not one this node gave", slug="bad-cursor")
+        after = int.from_bytes(raw, "big")
+    firsts = [
+        first
+        for key, _ in api.ledger.store.iter_prefix(r.validator_history_prefix())
+        if (first := int.from_bytes(key[1:], "big")) > after
+    ]
+    items = []
+    for first in sorted(firsts)[:limit]:
+        validator_set = api.ledger.validator_set(first)
+        handover = None
+        if first > 1:
+            found, certificate = api.block(first - 1), api.certificate(first - 1)
+            if found is None or certificate is None:
+                raise RuntimeError(f"no certified block before the validator set of {first}")
+            handover = m.Handover(
+                first - 1, found.header.encode().hex(), certificate.encode().hex()
+            )
+        validators = [
+            m.ValidatorView(v.name, v.public_key.hex(), v.power) for v in validator_set.validators
+        ]
+        items.append(m.ValidatorEra(first, validators, validator_set.encode().hex(), handover))
+    more = len(firsts) > limit
+    next_cursor = encode_cursor(items[-1].first_height.to_bytes(8, "big")) if more else None
+    return m.ValidatorEraPage(items, next_cursor)
+
+
 # --- proofs --------------------------------------------------------------------------------------
 
 
@@ -777,6 +813,21 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
         params=(_p("height", {"type": "integer", "minimum": 1}, "block height"),),
         errors=(400, 401, 403, 404),
         auth="required",
+    ),
+    Operation(
+        "GET",
+        "/v1/validators",
+        validator_eras,
+        "Every validator set since genesis, with the certified header that handed over to it",
+        "blocks",
+        m.ValidatorEraPage,
+        params=(CURSOR, LIMIT),
+        errors=(400,),
+        description=(
+            "Oldest first. A light client starts from the genesis file's set and, for each "
+            "later set, checks the handover header's certificate against the set before and "
+            "its next_validators_hash against this set."
+        ),
     ),
     Operation(
         "GET",

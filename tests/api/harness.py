@@ -112,6 +112,8 @@ class LiveNode:
         self.port = free_base_port(1)
         self.url = f"http://127.0.0.1:{self.port}"
         self.metrics = NodeMetrics()
+        # Who signs certificates: the keys of every validator set the tests bring in.
+        self.signers: dict[bytes, Signer] = {VALIDATOR.public_key: VALIDATOR}
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self._thread.start()
         self.call(self._start())
@@ -184,12 +186,15 @@ class LiveNode:
             state_root=prepared.state_root,
             validators_hash=validators.hash(),
             next_validators_hash=prepared.next_validators_hash,
-            proposer=VALIDATOR.public_key,
+            proposer=validators.proposer(height, 0).public_key,
         )
         block = Block(header, prepared.txs)
-        body = vote_signing_body(VoteKind.PRECOMMIT, height, 0, block.hash(), VALIDATOR.public_key)
-        signature = VALIDATOR.sign(Domain.VOTE, self.genesis.chain_id, body)
-        certificate = Certificate(height, 0, block.hash(), ((VALIDATOR.public_key, signature),))
+        votes = []
+        for v in validators.validators:
+            body = vote_signing_body(VoteKind.PRECOMMIT, height, 0, block.hash(), v.public_key)
+            signer = self.signers[v.public_key]
+            votes.append((v.public_key, signer.sign(Domain.VOTE, self.genesis.chain_id, body)))
+        certificate = Certificate(height, 0, block.hash(), tuple(sorted(votes)))
         if not ledger.process_proposal(block):
             raise AssertionError("our own proposal does not process")
         ledger.finalize_block(block, certificate)

@@ -15,6 +15,7 @@ import pytest
 from aiohttp import web
 from click.testing import CliRunner
 
+from node.app import genesis_validator_set
 from node.ledger import records as r
 from node.ledger import tx as t
 from tests.audit.conftest import History
@@ -54,9 +55,16 @@ def _app(node: Node) -> web.Application:
                     return web.json_response({**answer, "anchor": _anchor(answer)})
         raise web.HTTPNotFound()
 
+    async def validators(request: web.Request) -> web.Response:
+        """The demo history has had no validator change: the genesis set alone."""
+        genesis_set = genesis_validator_set(node.history.genesis).encode().hex()
+        era = {"first_height": 1, "validator_set_bytes": genesis_set, "handover": None}
+        return web.json_response({"items": [era], "next_cursor": None})
+
     app = web.Application()
     app.add_routes(
         [
+            web.get("/v1/validators", validators),
             web.get("/v1/proofs/accounts/{key}", account),
             web.get("/v1/proofs/payouts/{id}", payout),
             web.get("/v1/proofs/transactions/{id}", transaction),
