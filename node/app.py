@@ -174,6 +174,8 @@ class LedgerApp:
 
     def check(self, data: bytes) -> Verdict:
         """Admission check against committed state plus the admitted transactions."""
+        if len(data) > self.genesis.limits.tx_bytes_max:
+            return Verdict(None, int(Result.TOO_LARGE))
         decoded = self.decoded.decode(data)
         if isinstance(decoded, Result):
             return Verdict(None, int(decoded))
@@ -289,6 +291,8 @@ class LedgerApp:
         if header.previous_block_hash != self._last.block_hash:
             return False
         if header.tx_root != merkle_root(block.txs):
+            return False
+        if self.genesis.limits.block_excess(block.txs) is not None:
             return False
         if header.validators_hash != self.validator_set(header.height).hash():
             return False

@@ -11,7 +11,9 @@ Pure: parses and renders text, reads no file. Imports only the pure leaves.
 
 from __future__ import annotations
 
+import re
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -20,6 +22,7 @@ from node.crypto import PUBLIC_KEY_BYTES, Digest, PublicKey, digest
 
 VERSION: Final = 1
 VALIDATOR_ROLES: Final = ("bank", "commune", "region")
+_CHAIN_ID: Final = re.compile(r"[A-Za-z0-9.-]+")  # voucher QR codes carry it in capitals
 
 
 class GenesisError(ValueError):
@@ -33,6 +36,18 @@ class ProtocolLimits:
     block_txs_max: int = limits.BLOCK_TXS_MAX
     block_bytes_max: int = limits.BLOCK_BYTES_MAX
     state_tree_levels: int = limits.STATE_TREE_LEVELS
+
+    def block_excess(self, txs: Sequence[bytes]) -> str | None:
+        """Why a block of ``txs`` breaks these limits, or None when it keeps them."""
+        if len(txs) > self.block_txs_max:
+            return f"{len(txs)} transactions, more than {self.block_txs_max}"
+        size = sum(len(tx) for tx in txs)
+        if size > self.block_bytes_max:
+            return f"{size} bytes of transactions, more than {self.block_bytes_max}"
+        for index, tx in enumerate(txs):
+            if len(tx) > self.tx_bytes_max:
+                return f"transaction {index} is {len(tx)} bytes, more than {self.tx_bytes_max}"
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +122,7 @@ def parse(text: str) -> Genesis:
     except tomllib.TOMLDecodeError as exc:
         raise GenesisError(f"not TOML: {exc}") from None
     genesis = Genesis(
-        chain_id=_str(doc, "chain_id", 64),
+        chain_id=_chain_id(doc),
         genesis_time_ms=_int(doc, "genesis_time_ms", 0, 2**63 - 1),
         limits=_limits(doc.get("limits", {})),
         bank=_account(_table(doc, "bank"), "bank"),
@@ -147,9 +162,12 @@ def _limits(table: object) -> ProtocolLimits:
     default = ProtocolLimits()
     return ProtocolLimits(
         amount_max_cents=_int(table, "amount_max_cents", 1, 10**12, default.amount_max_cents),
-        tx_bytes_max=_int(table, "tx_bytes_max", 1024, 2**24, default.tx_bytes_max),
-        block_txs_max=_int(table, "block_txs_max", 1, 100_000, default.block_txs_max),
-        block_bytes_max=_int(table, "block_bytes_max", 4096, 2**26, default.block_bytes_max),
+        # A genesis may lower the node's caps on transactions and blocks, never raise them.
+        tx_bytes_max=_int(table, "tx_bytes_max", 1024, limits.TX_BYTES_MAX, default.tx_bytes_max),
+        block_txs_max=_int(table, "block_txs_max", 1, limits.BLOCK_TXS_MAX, default.block_txs_max),
+        block_bytes_max=_int(
+            table, "block_bytes_max", 4096, limits.BLOCK_BYTES_MAX, default.block_bytes_max
+        ),
         state_tree_levels=_int(table, "state_tree_levels", 1, 7, default.state_tree_levels),
     )
 
@@ -212,6 +230,13 @@ def _array(doc: dict[str, object], name: str) -> list[object]:
     value = doc.get(name)
     if not isinstance(value, list):
         raise GenesisError(f"{name} must be an array of tables")
+    return value
+
+
+def _chain_id(doc: dict[str, object]) -> str:
+    value = _str(doc, "chain_id", limits.CHAIN_ID_CHARS_MAX)
+    if not _CHAIN_ID.fullmatch(value):
+        raise GenesisError("chain_id may hold only letters A-Z and a-z, digits, '.' and '-'")
     return value
 
 

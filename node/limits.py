@@ -17,6 +17,7 @@ AMOUNT_MAX_CENTS: Final = 100_000_000  # one transaction moves at most 1 000 000
 BALANCE_MAX_CENTS: Final = 10**15  # no balance, budget or escrow may exceed this
 
 # --- protocol: transactions -------------------------------------------------
+CHAIN_ID_CHARS_MAX: Final = 48  # [A-Za-z0-9.-]: fits signing prefixes and voucher QR codes
 TX_BYTES_MAX: Final = 256 * 1024
 ALLOCATIONS_PER_TX_MAX: Final = 5_000
 NAME_CHARS_MAX: Final = 120
@@ -30,6 +31,7 @@ SETTLEMENTS_PER_TX_MAX: Final = 1_000
 BALANCE_ROWS_PER_ACCOUNT_MAX: Final = 64  # campaigns a holder key may hold at once
 
 # --- protocol: blocks -------------------------------------------------------
+# TX_BYTES_MAX, BLOCK_TXS_MAX and BLOCK_BYTES_MAX are also the most a genesis may set.
 BLOCK_TXS_MAX: Final = 2_000
 BLOCK_BYTES_MAX: Final = 4 * 1024 * 1024
 VALIDATORS_MAX: Final = 64

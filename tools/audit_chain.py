@@ -5,6 +5,7 @@ data directory, or blocks downloaded from nodes) and checks, in this order
 for each height: the block and certificate decode canonically; the header
 chain (chain id, height, previous block hash, strictly increasing time,
 validator hashes of the validator set in force, a known proposer); the
+block within the genesis file's limits (transactions, bytes); the
 commit certificate (its height and block hash, every signature, distinct
 known validators, more than 2/3 of the voting power); the transaction root;
 every transaction's signature; re-execution of every transaction with the
@@ -414,6 +415,9 @@ class Auditor:
         header = block.header
         validators = self.schedule.at(p.height)
         self._check_header(p.height, header, validators)
+        excess = self.genesis.limits.block_excess(block.txs)
+        if excess is not None:
+            raise _Stop(Divergence(p.height, "block_limits", f"the block holds {excess}"))
         self.laps.lap("cross_checks")
         verdicts = p.results()
         self.laps.lap("signature_wait")

@@ -51,7 +51,7 @@ QR_ERROR: Final = "m"  # the minimum; segno boosts it when the same version allo
 QR_ALPHANUMERIC: Final = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:")
 URI_CHARS_MAX: Final = 1_000
 ZBAR_TIMEOUT_S: Final = 30.0
-_CHAIN: Final = re.compile(r"[A-Za-z0-9.-]{1,64}")
+_CHAIN: Final = re.compile(rf"[A-Za-z0-9.-]{{1,{limits.CHAIN_ID_CHARS_MAX}}}")
 _B32: Final = re.compile(r"[A-Z2-7]+")
 
 

@@ -38,7 +38,7 @@ from node.statements import vote_signing_body as vote_signing_body
 VERSION: Final = 1
 
 # Caps of consensus records that node.limits does not hold yet (they belong there).
-CHAIN_ID_CHARS_MAX: Final = 48  # 4 bytes a char at most: fits the signing prefix (255 bytes)
+CHAIN_ID_CHARS_MAX: Final = limits.CHAIN_ID_CHARS_MAX
 HEIGHT_MAX: Final = 2**62
 ROUND_MAX: Final = statements.ROUND_MAX  # growing timeouts make it unreachable in practice
 TIME_MS_MAX: Final = 2**62

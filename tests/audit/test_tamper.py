@@ -6,17 +6,22 @@ block 8 holds three payments, the first two by the same holder.
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+
 import plyvel
 import pytest
 
 from node import codec, merkle
 from node.consensus.types import Block, Header
 from node.crypto import digest
+from node.genesis import ProtocolLimits
 from node.ledger import records as r
 from node.ledger import tx as t
 from tests.audit.conftest import History, audit, edit, height_key, read_block
-from tools.audit_chain import PHASES
-from tools.audit_history import certify
+from tools.audit_chain import PHASES, Auditor
+from tools.audit_history import HistoryWriter, certify, fixed_key, fixture_genesis
+from tools.audit_sources import DataDirSource
 
 
 def _put_block(history: History, block: Block, cert_bytes: bytes | None = None) -> None:
@@ -240,3 +245,41 @@ def test_a_recorded_state_root_changed(history: History) -> None:
     d = audit(history).divergence
     assert d is not None
     assert (d.height, d.check) == (4, "stored_state_root")
+
+
+def test_a_block_over_the_genesis_limits(tmp_path: Path) -> None:
+    """Certified by every validator and valid transaction by transaction, a block still
+    may not hold more than the genesis file allows."""
+    genesis, actors = fixture_genesis()
+    genesis = replace(genesis, limits=ProtocolLimits(block_txs_max=2))
+    writer = HistoryWriter(tmp_path / "data", genesis, actors.validators)
+    zone = genesis.issuers[0].zones[0]
+    shops = [fixed_key(f"limits-shop{i}") for i in range(3)]
+    registrations = [
+        actors.tx(
+            actors.issuers[0],
+            t.RegisterMerchant(s.public_key, f"Shop {i}", "47.11", zone, digest(b"iban"), False),
+        )
+        for i, s in enumerate(shops)
+    ]
+    writer.commit(registrations[:2])
+    writer.commit(registrations[2:])
+    writer.close()
+    source = DataDirSource(tmp_path / "data", genesis.genesis_hash)
+    try:
+        result = Auditor(genesis, source, source).run()
+    finally:
+        source.close()
+    assert result.ok, result.divergence
+
+    writer = HistoryWriter(tmp_path / "over", genesis, actors.validators)
+    writer.commit(registrations)
+    writer.close()
+    source = DataDirSource(tmp_path / "over", genesis.genesis_hash)
+    try:
+        result = Auditor(genesis, source, source).run()
+    finally:
+        source.close()
+    assert result.divergence is not None
+    assert (result.divergence.height, result.divergence.check) == (1, "block_limits")
+    assert "3 transactions, more than 2" in result.divergence.describe()

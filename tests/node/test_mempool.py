@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
+from node import limits
 from node.app import LedgerApp
 from node.consensus.mempool import Admission, Mempool, Verdict
+from node.consensus.types import Block, Header
 from node.crypto import Signer, digest
+from node.genesis import ProtocolLimits
 from node.ledger import tx as t
 from node.ledger.codes import Result
+from node.merkle import root as merkle_root
 from node.sigverify import SignatureVerifier
 from node.store.blockstore import BlockStore
 from tests.ledger.world import DAY_MS, T0_MS, World, holder_keys, signer
@@ -84,6 +89,65 @@ def test_admission_sees_queued_sequences_and_recheck_drops_what_a_block_spent(
         assert app.submit(tx(h, 1, t.Pay("c", shop.public_key, 1, ""))).code == (
             Result.INSUFFICIENT_FUNDS
         )
+    finally:
+        verifier.close()
+        store.close()
+
+
+def test_a_genesis_s_lower_limits_bind_admission_and_proposals(tmp_path: Path) -> None:
+    w = World()
+    lowered = replace(w.genesis, limits=ProtocolLimits(tx_bytes_max=1_024, block_txs_max=2))
+    store = BlockStore.open(tmp_path / "db", lowered.genesis_hash, True)
+    verifier = SignatureVerifier(1)
+    app = LedgerApp(lowered, store, Mempool(), verifier)
+    try:
+        chain = w.genesis.chain_id
+
+        def tx(who: Signer, seq: int, p: t.Payload) -> bytes:
+            return t.Tx(chain, who.public_key, seq, p).sign(who).encode()
+
+        shops = [signer(f"shop{i}") for i in range(3)]
+        register = [
+            tx(w.namur, i, t.RegisterMerchant(s.public_key, "S", "47.11", "NA-1", bytes(32), False))
+            for i, s in enumerate(shops)
+        ]
+        for data in register:
+            assert app.submit(data).code == 0
+        # Over the genesis's 1 024 bytes, though well under the node's own cap.
+        people = holder_keys(40)
+        big = tx(
+            w.namur,
+            3,
+            t.Allocate("c", tuple(t.Allocation(h.public_key, 1, "NA-1") for h in people)),
+        )
+        assert 1_024 < len(big) <= limits.TX_BYTES_MAX
+        assert app.submit(big).code == Result.TOO_LARGE
+
+        # A block of the three registrations: proposed under the default limits, it is
+        # refused under the genesis's limit of two, and the same block passes without it.
+        last = app.last_block()
+        app.genesis = replace(lowered, limits=ProtocolLimits())
+        prepared = app.prepare_proposal(1, last.time_ms + 1_000, last.block_hash)
+        assert len(prepared.txs) == 3
+        validators = app.validator_set(1)
+        block = Block(
+            Header(
+                chain_id=chain,
+                height=1,
+                time_ms=last.time_ms + 1_000,
+                previous_block_hash=last.block_hash,
+                tx_root=merkle_root(prepared.txs),
+                state_root=prepared.state_root,
+                validators_hash=validators.hash(),
+                next_validators_hash=prepared.next_validators_hash,
+                proposer=validators.proposer(1, 0).public_key,
+            ),
+            prepared.txs,
+        )
+        assert app.process_proposal(block)
+        app.genesis = lowered
+        assert not app.process_proposal(block)
+        assert len(app.prepare_proposal(1, last.time_ms + 1_000, last.block_hash).txs) == 2
     finally:
         verifier.close()
         store.close()
