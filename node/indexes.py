@@ -9,8 +9,11 @@ its height to the store's, so a crash between the two stores loses nothing.
 Layout (keys start with a one-byte table name and a slash):
 
 - ``m/height``                            the last indexed height
+- ``m/version``                           the layout's version (u32); another is rebuilt
 - ``a/<account 32><height u64><index u32>`` -> kind (u8): a tx the account is party to
 - ``g/<height u64><index u32>``           -> kind (u8): every tx (the auditor's feed)
+- ``t/<merchant 32><r|f>``                -> cents (u64): all payments a merchant
+  received (``r``: pay, pay_authorized) and all it refunded (``f``)
 
 "Party" is the privacy rule of the design, computed once here: the sender,
 the accounts whose balances the transaction moves, and the issuer of every
@@ -37,9 +40,33 @@ from node.ledger.codes import Result
 from node.ledger.state import BlockState, RecordCache, View
 
 _HEIGHT: Final = b"m/height"
+_VERSION: Final = b"m/version"
 _ACCOUNT: Final = b"a/"
 _GLOBAL: Final = b"g/"
+_TOTAL: Final = b"t/"
 _POSITION: Final = struct.Struct(">QI")
+_U64: Final = struct.Struct(">Q")
+LAYOUT_VERSION: Final = 2  # 2: merchants' totals
+
+
+@dataclass(frozen=True, slots=True)
+class MerchantTotals:
+    """Everything a merchant was paid by holders, and everything it refunded, in cents."""
+
+    received_cents: int
+    refunded_cents: int
+
+
+def _money(signed: t.SignedTx) -> tuple[bytes, int] | None:
+    """The merchant total a transaction adds to, and by how much."""
+    p = signed.tx.payload
+    if isinstance(p, t.Pay):
+        return _TOTAL + p.merchant + b"r", p.amount_cents
+    if isinstance(p, t.PayAuthorized):
+        return _TOTAL + signed.tx.sender + b"r", p.amount_cents
+    if isinstance(p, t.Refund):
+        return _TOTAL + signed.tx.sender + b"f", p.amount_cents
+    return None
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -164,8 +191,14 @@ class HistoryIndex:
     def open(cls, path: Path) -> HistoryIndex:
         path.mkdir(parents=True, exist_ok=True)
         db = plyvel.DB(str(path), create_if_missing=True)
-        if db.get(_HEIGHT) is None:
-            db.put(_HEIGHT, struct.pack(">Q", 0), sync=True)
+        version = struct.pack(">I", LAYOUT_VERSION)
+        if db.get(_VERSION) != version:
+            # Another layout (or a new index): start again; the node re-indexes its blocks.
+            with db.write_batch(sync=True) as batch:
+                for key in db.iterator(include_value=False):
+                    batch.delete(key)
+                batch.put(_VERSION, version)
+                batch.put(_HEIGHT, _U64.pack(0))
         return cls(db)
 
     def close(self) -> None:
@@ -173,12 +206,13 @@ class HistoryIndex:
 
     def height(self) -> int:
         raw = self._db.get(_HEIGHT)
-        return 0 if raw is None else int(struct.unpack(">Q", raw)[0])
+        return 0 if raw is None else int(_U64.unpack(raw)[0])
 
     def add_block(self, height: int, txs: Sequence[Committed]) -> None:
         """Index one committed block (its height must follow the indexed one)."""
         if height != self.height() + 1:
             raise RuntimeError(f"index at {self.height()} cannot take block {height}")
+        totals: dict[bytes, int] = {}
         with self._db.write_batch(sync=True) as batch:
             for index, committed in enumerate(txs):
                 position = _POSITION.pack(height, index)
@@ -186,7 +220,22 @@ class HistoryIndex:
                 batch.put(_GLOBAL + position, kind)
                 for account in committed.readers:
                     batch.put(_ACCOUNT + account + position, kind)
-            batch.put(_HEIGHT, struct.pack(">Q", height))
+                money = _money(committed.signed)
+                if money is not None:
+                    key, cents = money
+                    totals[key] = totals.get(key, self._total(key)) + cents
+            for key, cents in totals.items():
+                batch.put(key, _U64.pack(cents))
+            batch.put(_HEIGHT, _U64.pack(height))
+
+    def merchant_totals(self, merchant: bytes) -> MerchantTotals:
+        return MerchantTotals(
+            self._total(_TOTAL + merchant + b"r"), self._total(_TOTAL + merchant + b"f")
+        )
+
+    def _total(self, key: bytes) -> int:
+        raw = self._db.get(key)
+        return 0 if raw is None else int(_U64.unpack(raw)[0])
 
     def catch_up(self, blocks: Iterable[Block], chain_id: str, view: View) -> int:
         """Index ``blocks`` (those above the indexed height, in order); returns how many."""

@@ -44,6 +44,8 @@ HOME_OF: Final = {
     Role.BANK: "/ui/auditor",
 }
 PAGE_ITEMS: Final = 50
+PAYOUTS_SHOWN: Final = 100  # transactions that may have opened a payout, newest first
+PAYOUT_OPENERS: Final = frozenset({t.Kind.REDEEM, t.Kind.PAY, t.Kind.PAY_AUTHORIZED})
 
 _env = jinja2.Environment(
     loader=jinja2.PackageLoader("node.api", "templates"),
@@ -290,18 +292,17 @@ async def merchant_page(
     page = api.history(
         viewer, viewer.key, frozenset(), None, request.query.get("cursor"), PAGE_ITEMS
     )
-    prefix = r.payout_key(b"")
+    # A payout is named by the transaction that opened it: a redemption, or a payment to
+    # a merchant that redeems automatically. The newest of those, newest first.
+    openers = api.history(viewer, viewer.key, PAYOUT_OPENERS, None, None, PAYOUTS_SHOWN)
     payouts = []
-    for key, raw in api.ledger.store.iter_prefix(prefix):
-        p = r.Payout.decode(raw)
-        if p.merchant == viewer.key:
-            payouts.append(views.payout(key[len(prefix) :], p))
-        if len(payouts) >= limits.HTTP_PAGE_ITEMS_MAX:
-            break
-    payouts.sort(key=lambda p: p.created_ms, reverse=True)
+    for item in openers.items:
+        raw = api.ledger.store.get(r.payout_key(bytes.fromhex(item.tx_id)))
+        if raw is not None:
+            payouts.append(views.payout(bytes.fromhex(item.tx_id), r.Payout.decode(raw)))
+    totals = api.index.merchant_totals(viewer.key)
+    received, refunded = totals.received_cents, totals.refunded_cents
     all_rows = rows(page.items, viewer.key)
-    received = sum(x.signed_cents for x in all_rows if x.tx.kind in ("pay", "pay_authorized"))
-    refunded = -sum(x.signed_cents for x in all_rows if x.tx.kind == "refund")
     issuers = {key.hex(): r.Issuer.decode(raw).name for key, raw in _issuers(api)}
     return render(
         request, lang, "merchant.html", viewer=viewer, account=account, rows=all_rows,

@@ -1,0 +1,81 @@
+"""The merchant's page with more history than one page: its totals count every payment
+and refund ever made (from the history index), and its payouts list starts with the
+newest. A node of its own: the payments here would change the shared world's figures."""
+
+from __future__ import annotations
+
+import re
+import struct
+from collections.abc import Iterator
+from pathlib import Path
+
+import plyvel
+import pytest
+
+from node.api.fmt import money
+from node.indexes import HistoryIndex
+from node.ledger import tx as t
+from tests.api.harness import LiveNode
+from tests.api.test_dashboards import page
+from tests.api.world import CAMPAIGN, World, seed
+
+PAYMENTS = 60  # more than a page of history (dashboards.PAGE_ITEMS = 50)
+
+
+@pytest.fixture(scope="module")
+def busy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    node = LiveNode(Path(tmp_path_factory.mktemp("merchant-page")))
+    try:
+        world = seed(node)
+        chain = node.genesis.chain_id
+        for n in range(PAYMENTS):
+            node.commit(
+                world.carol.sign(chain, t.Pay(CAMPAIGN, world.bakery.pk, 10, f"#{n}")),
+                world.carol.sign(chain, t.Pay(CAMPAIGN, world.brasserie.pk, 1 + n, f"#{n}")),
+            )
+        node.commit(world.bakery.sign(chain, t.Refund(world.carol.pk, CAMPAIGN, 25, "retour")))
+        yield world
+    finally:
+        node.close()
+
+
+def _tile(html: str, testid: str) -> str:
+    found = re.search(rf'data-testid="{testid}">([^<]*)<', html)
+    assert found, testid
+    return found.group(1)
+
+
+def test_the_totals_count_every_payment_not_one_page(busy: World) -> None:
+    html = page(busy.node, "/ui/merchant", busy.node.token(busy.bakery.signer)).body.decode()
+    # Alice paid 12,34 in the seed; then 60 payments of 0,10.
+    assert _tile(html, "received") == money(1_234 + PAYMENTS * 10)
+    assert _tile(html, "refunded") == money(25)
+    totals = busy.node.run(lambda: busy.node.index.merchant_totals(busy.bakery.pk))
+    assert (totals.received_cents, totals.refunded_cents) == (1_234 + PAYMENTS * 10, 25)
+
+
+def test_the_newest_payouts_come_first(busy: World) -> None:
+    html = page(busy.node, "/ui/merchant", busy.node.token(busy.brasserie.signer)).body.decode()
+    # The brasserie redeems automatically: each payment opened a payout of its amount.
+    amounts = re.findall(r'data-testid="payout-amount">([^<]*)<', html)
+    assert amounts[:3] == [money(PAYMENTS), money(PAYMENTS - 1), money(PAYMENTS - 2)]
+    assert len(amounts) == PAYMENTS + 1  # and Bob's payout of the seed, the oldest
+    assert amounts[-1] == money(2_000)
+
+
+def test_an_index_of_another_layout_is_rebuilt(tmp_path: Path) -> None:
+    db = plyvel.DB(str(tmp_path / "index"), create_if_missing=True)
+    db.put(b"m/height", struct.pack(">Q", 7))
+    db.put(b"a/" + bytes(32) + struct.pack(">QI", 7, 0), b"\x07")
+    db.close()
+    index = HistoryIndex.open(tmp_path / "index")
+    try:
+        assert index.height() == 0  # the node indexes its blocks again from the start
+        assert index.history(bytes(32), None, frozenset(), 10, 100) == ([], None)
+    finally:
+        index.close()
+    index = HistoryIndex.open(tmp_path / "index")  # its own layout: kept
+    try:
+        assert index.height() == 0
+    finally:
+        index.close()
