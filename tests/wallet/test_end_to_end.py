@@ -430,3 +430,45 @@ def test_a_large_allocation_is_chunked_and_a_refused_one_keeps_its_keys(world: W
     assert allocated["book_entries"] == 1_200  # the keys kept by the refused run were reused
     campaign = get_json(f"{world.nodes[3].api_url}/v1/campaigns/NAM-MASS")
     assert campaign["allocated_cents"] == 600_000 and campaign["budget_cents"] == 0
+
+
+def test_the_commune_suspends_updates_and_reinstates_a_merchant(world: World) -> None:
+    """Leaves the barber as it found it: active, 96.02, in NAM-CENTRE."""
+    cli, keys = world.cli, world.keys
+    barber = keys["barber"]
+
+    def profile() -> dict[str, object]:
+        found = world.account(barber)["merchant"]
+        assert isinstance(found, dict)
+        return found
+
+    suspended = cli.json("--yes", "issuer", "suspend-merchant", "--key", "issuer0", barber)
+    assert suspended["active"] is False and profile()["active"] is False
+    pay = ("--yes", "holder", "pay", "--key", "alice", "--campaign", CAMPAIGN, barber, "1")
+    refused = cli(*pay)
+    assert refused.exit_code == Exit.REJECTED
+    assert refused.stderr.startswith("error: MERCHANT_SUSPENDED"), refused.stderr
+    cli.json("--yes", "issuer", "reinstate-merchant", "--key", "issuer0", barber)
+    assert profile()["active"] is True
+    refused = cli(*pay)  # active again, and still outside the campaign's categories
+    assert refused.stderr.startswith("error: MERCHANT_NOT_ELIGIBLE"), refused.stderr
+
+    updated = cli.json("--yes", "issuer", "update-merchant", "--key", "issuer0", barber,
+                       "--name", "Coiffure & Parfums", "--category", "47.75",
+                       "--zone", "NAM-JAMBES")  # fmt: skip
+    assert updated["category"] == "47.75"
+    assert {k: profile()[k] for k in ("name", "category", "zone", "auto_redeem")} == {
+        "name": "Coiffure & Parfums", "category": "47.75", "zone": "NAM-JAMBES",
+        "auto_redeem": False,
+    }  # fmt: skip
+    # The merchant's own key is not its commune's: the ledger refuses, the profile stays.
+    own = cli("--yes", "issuer", "update-merchant", "--key", "barber", barber, "--name", "Moi")
+    assert own.exit_code == Exit.REJECTED and "NOT_AUTHORIZED" in own.stderr
+    usage = cli("--yes", "issuer", "update-merchant", "--key", "issuer0", barber)
+    assert usage.exit_code == Exit.USAGE
+    unknown = cli("--yes", "issuer", "suspend-merchant", "--key", "issuer0", "ab" * 32)
+    assert unknown.exit_code == Exit.REJECTED and "UNKNOWN_MERCHANT" in unknown.stderr
+    cli.json("--yes", "issuer", "update-merchant", "--key", "issuer0", barber,
+             "--name", "Coiffure Élégance", "--category", "96.02",
+             "--zone", "NAM-CENTRE")  # fmt: skip
+    assert profile()["category"] == "96.02" and profile()["name"] == "Coiffure Élégance"

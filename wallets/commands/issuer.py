@@ -12,10 +12,12 @@ from typing import Final
 
 import click
 
+from node.codec import DecodeError
 from node.crypto import PublicKey, Signer
+from node.ledger import records as r
 from node.ledger import tx as t
 from wallets.book import Entry, VoucherBook, book_path, read_csv, read_households
-from wallets.client import NodeClient
+from wallets.client import Json, NodeClient
 from wallets.commands.merchant import payout_ref_hash
 from wallets.context import (
     BatchItem,
@@ -135,6 +137,153 @@ def _report(results: list[dict[str, object]], what: str) -> None:
     if failed:
         failure = WalletError(Exit.PARTIAL, f"{len(failed)} of {len(results)} {what}(s) failed")
     emit({"results": results, "failed": len(failed)}, lines, failure)
+
+
+def _registered(client: NodeClient, merchant: str) -> tuple[PublicKey, Json]:
+    """A merchant's key (hex argument) and its record as the node shows it."""
+    try:
+        key = bytes.fromhex(merchant)
+    except ValueError:
+        key = b""
+    if len(key) != 32:
+        raise WalletError(Exit.USAGE, "a merchant's public key is 64 hex digits")
+    account = client.account(key)
+    if account.role != "merchant":
+        raise WalletError(Exit.REJECTED, "no merchant has this key", "UNKNOWN_MERCHANT")
+    return PublicKey(key), account.profile
+
+
+def _merchant_record(client: NodeClient, key: PublicKey) -> r.Merchant:
+    """The merchant's whole ledger record (with its payout hash), as its proof shows it."""
+    answer = client.get(f"/v1/proofs/accounts/{key.hex()}")
+    try:
+        if answer.get("key") != r.merchant_key(key).hex():
+            raise ValueError("not a merchant record")
+        return r.Merchant.decode(bytes.fromhex(str(answer["value"])))
+    except (KeyError, ValueError, DecodeError):
+        raise WalletError(
+            Exit.UNREACHABLE, "the node's merchant record is not understood"
+        ) from None
+
+
+def _set_suspended(merchant: str, key_name: str, suspended: bool) -> None:
+    client = settings().client()
+    key, profile = _registered(client, merchant)
+    signer, _ = _unlock(key_name)
+    action = "suspend" if suspended else "reinstate"
+    name = str(profile.get("name", ""))
+    done = sign_submit(
+        client,
+        signer,
+        key_name,
+        t.SuspendMerchant(key, suspended),
+        Summary(f"{action} a merchant", name, None, (("merchant", key.hex()),)),
+    )
+    emit(
+        {"tx_id": done.tx_id, "height": done.height, "merchant": key.hex(),
+         "active": not suspended},
+        [f"{name or key.hex()} is {'suspended' if suspended else 'active again'}",
+         f"tx id  {done.tx_id}"],
+    )  # fmt: skip
+
+
+@issuer_group.command(
+    "suspend-merchant",
+    epilog="""\b
+A suspended merchant can no longer be paid, redeem or transfer; its balance stays.
+Examples:
+  relance-wallet issuer suspend-merchant --key namur 3f1c…
+  relance-wallet issuer reinstate-merchant --key namur 3f1c…""",
+)
+@click.argument("merchant")
+@key_option
+@common_options
+def issuer_suspend_merchant(merchant: str, key_name: str) -> None:
+    """Suspend one of your merchants (by its public key)."""
+    _set_suspended(merchant, key_name, True)
+
+
+@issuer_group.command(
+    "reinstate-merchant",
+    epilog="""\b
+Examples:
+  relance-wallet issuer reinstate-merchant --key namur 3f1c…""",
+)
+@click.argument("merchant")
+@key_option
+@common_options
+def issuer_reinstate_merchant(merchant: str, key_name: str) -> None:
+    """Let a suspended merchant of yours take payments again."""
+    _set_suspended(merchant, key_name, False)
+
+
+@issuer_group.command(
+    "update-merchant",
+    epilog="""\b
+What is not given stays as it is. The merchant itself may change only its payout
+reference and auto-redeem (relance-wallet merchant auto-redeem).
+Examples:
+  relance-wallet issuer update-merchant --key namur 3f1c… --category 47.24
+  relance-wallet issuer update-merchant --key namur 3f1c… --name "Boulangerie Zoë" \\
+      --zone NAM-JAMBES --payout-ref BE71096123456769""",
+)
+@click.argument("merchant")
+@click.option("--name", help="The shop's name, as the directory shows it.")
+@click.option("--category", help="Its NACE code, such as 47.24.")
+@click.option("--zone", help="One of your zones.")
+@click.option("--payout-ref", help="Its payout IBAN (the ledger keeps only the hash).")
+@key_option
+@common_options
+def issuer_update_merchant(
+    merchant: str,
+    name: str | None,
+    category: str | None,
+    zone: str | None,
+    payout_ref: str | None,
+    key_name: str,
+) -> None:
+    """Change one of your merchants' name, category, zone or payout reference."""
+    if name is None and category is None and zone is None and payout_ref is None:
+        raise WalletError(
+            Exit.USAGE, "give at least one of --name, --category, --zone, --payout-ref"
+        )
+    client = settings().client()
+    key, profile = _registered(client, merchant)
+    current = _merchant_record(client, key)
+    payload = t.UpdateMerchant(
+        key,
+        current.name if name is None else name,
+        current.category if category is None else category,
+        current.zone if zone is None else zone,
+        current.payout_ref_hash if payout_ref is None else payout_ref_hash(payout_ref),
+        current.auto_redeem,
+    )
+    changes = tuple(
+        (field, value)
+        for field, value in (
+            ("name", name), ("category", category), ("zone", zone),
+            ("payout ref", None if payout_ref is None else "(new IBAN)"),
+        )
+        if value is not None
+    )  # fmt: skip
+    signer, _ = _unlock(key_name)
+    done = sign_submit(
+        client,
+        signer,
+        key_name,
+        payload,
+        Summary("update a merchant", str(profile.get("name", "")), None, changes),
+    )
+    record = {
+        "merchant": key.hex(),
+        "name": payload.name,
+        "category": payload.category,
+        "zone": payload.zone,
+    }
+    emit(
+        {"tx_id": done.tx_id, "height": done.height, **record},
+        [f"{payload.name}: {payload.category}, {payload.zone}", f"tx id  {done.tx_id}"],
+    )
 
 
 # --- campaigns ---------------------------------------------------------------------------
