@@ -25,6 +25,7 @@ from node.genesis import (
     ProtocolLimits,
     parse,
 )
+from node.governance_cli import governance_group
 from node.settlement.cli import settlement_group
 
 HomeOption = click.option(
@@ -163,6 +164,7 @@ def devnet_command(
 
 main.add_command(devnet_command, name="devnet")
 main.add_command(settlement_group)
+main.add_command(governance_group)
 
 
 async def _watch(

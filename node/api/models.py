@@ -133,6 +133,13 @@ class Account:
     name: str | None = None
     merchant: MerchantInfo | None = None
     issuer: IssuerInfo | None = None
+    node_sequence: int | None = field(
+        default=None,
+        metadata={
+            "description": "for a validator's node key: the next sequence of the governance "
+            "and evidence transactions it signs (a counter of their own)"
+        },
+    )
 
 
 @dataclass(frozen=True, slots=True)

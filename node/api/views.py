@@ -82,7 +82,20 @@ def account(view: View, key: bytes) -> m.Account:
         role="holder",
         sequence=holder.sequence,
         balances=[m.Balance(cents=n, campaign=c) for c, n in holder.balances],
+        node_sequence=_node_sequence(view, key),
     )
+
+
+def _node_sequence(view: View, key: bytes) -> int | None:
+    """A validator node key's next governance or evidence sequence (None: not a validator)."""
+    counter = view.get(r.node_key(key))
+    if counter is not None:
+        return r.Counter.decode(counter).value
+    raw = view.get(r.validators_key())
+    record = None if raw is None else r.Validators.decode(raw)
+    if record is not None and any(v.public_key == key for v in (*record.current, *record.pending)):
+        return 0
+    return None
 
 
 # --- campaigns, merchants, payouts ------------------------------------------------------------

@@ -232,3 +232,16 @@ def test_the_wallet_verifies_after_the_changes(changed: Changed) -> None:
     assert result.exit_code == 0, result.output
     assert "VERIFIED against the validators in force" in result.output
     assert f"campaign: {CAMPAIGN}" in result.output
+
+
+def test_a_node_key_shows_its_own_sequence(changed: Changed) -> None:
+    """Governance and evidence count apart from an account's sequence: the tools read it."""
+    node = changed.node
+
+    def node_sequence(key: bytes) -> object:
+        return node.get(f"/v1/accounts/{key.hex()}").json().get("node_sequence")
+
+    assert node_sequence(VALIDATOR.public_key) == 1  # it sent the first change
+    assert node_sequence(A.public_key) == 1  # and A the second
+    assert node_sequence(D.public_key) == 0  # a validator that has sent nothing
+    assert node_sequence(changed.world.alice.pk) is None  # not a validator

@@ -1,0 +1,199 @@
+"""Governance proposals as a file the validators pass around: propose, approve, submit.
+
+Admitting a commune or region (``admit_issuer``) and changing the validator
+set (``change_validators``) need the approvals of validators holding more
+than 2/3 of the voting power, each signing the proposal with its node key
+(``Domain.GOVERNANCE``). A proposal is a small JSON document: one validator
+writes it, each approving validator adds its signature (``relance-node
+governance approve``, on its own host: the node key never leaves it), and
+any validator submits it as a transaction signed by its node key.
+
+The document (``relance-governance`` version 1)::
+
+    {"format": "relance-governance", "version": 1, "chain_id": "...",
+     "kind": "change_validators",
+     "validators": [{"public_key": hex, "power": 1, "name": "...", "role": "commune"}],
+     "effective_height": 1200,
+     "approvals": [{"validator": hex, "signature": hex}]}
+
+    {"format": "relance-governance", "version": 1, "chain_id": "...",
+     "kind": "admit_issuer", "issuer": hex, "name": "...", "territory": "...",
+     "zones": ["..."], "approvals": [...]}
+
+Reading a document checks its shape and every approval's signature, so a
+broken one is named before anything is submitted. Whether the approvals
+carry more than 2/3 of the power is the ledger's to decide at the height
+the transaction lands. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Final
+
+from node.crypto import PUBLIC_KEY_BYTES, SIGNATURE_BYTES, Domain, PublicKey, Signer, verify
+from node.ledger import tx as t
+
+FORMAT: Final = "relance-governance"
+VERSION: Final = 1
+KINDS: Final = ("change_validators", "admit_issuer")
+
+GovernancePayload = t.ChangeValidators | t.AdmitIssuer
+
+
+class ProposalError(ValueError):
+    """The document is not a valid proposal; the message says where."""
+
+
+@dataclass(frozen=True, slots=True)
+class Proposal:
+    chain_id: str
+    payload: GovernancePayload
+
+    @property
+    def approvers(self) -> tuple[bytes, ...]:
+        return tuple(a.validator for a in self.payload.approvals)
+
+    def approved_by(self, signer: Signer) -> Proposal:
+        """This proposal with ``signer``'s approval (replacing an earlier one of it)."""
+        approval = t.approve(self.payload, signer, self.chain_id)
+        others = [a for a in self.payload.approvals if a.validator != signer.public_key]
+        approvals = tuple(sorted([*others, approval], key=lambda a: a.validator))
+        return replace(self, payload=replace(self.payload, approvals=approvals))
+
+    def transaction(self, signer: Signer, sequence: int) -> t.SignedTx:
+        """The transaction a validator submits, signed by its node key."""
+        return t.Tx(self.chain_id, signer.public_key, sequence, self.payload).sign(signer)
+
+    def describe(self) -> list[str]:
+        p = self.payload
+        if isinstance(p, t.ChangeValidators):
+            lines = [f"change the validator set from height {p.effective_height} to:"]
+            lines += [
+                f"  {v.name} ({v.role}, power {v.power}) {v.public_key.hex()}" for v in p.validators
+            ]
+        else:
+            lines = [
+                f"admit the issuer {p.name!r} ({p.territory}) {p.issuer.hex()}",
+                f"  zones: {', '.join(p.zones)}",
+            ]
+        lines.append(f"approvals: {len(p.approvals)}")
+        lines += [f"  {a.validator.hex()}" for a in p.approvals]
+        return lines
+
+
+def to_json(proposal: Proposal) -> dict[str, object]:
+    p = proposal.payload
+    doc: dict[str, object] = {"format": FORMAT, "version": VERSION, "chain_id": proposal.chain_id}
+    if isinstance(p, t.ChangeValidators):
+        doc["kind"] = "change_validators"
+        doc["validators"] = [
+            {"public_key": v.public_key.hex(), "power": v.power, "name": v.name, "role": v.role}
+            for v in p.validators
+        ]
+        doc["effective_height"] = p.effective_height
+    else:
+        doc["kind"] = "admit_issuer"
+        doc["issuer"] = p.issuer.hex()
+        doc["name"] = p.name
+        doc["territory"] = p.territory
+        doc["zones"] = list(p.zones)
+    doc["approvals"] = [
+        {"validator": a.validator.hex(), "signature": a.signature.hex()} for a in p.approvals
+    ]
+    return doc
+
+
+def from_json(doc: object) -> Proposal:
+    """A proposal from its document; every approval's signature is checked."""
+    d = _object(doc, "the document")
+    if d.get("format") != FORMAT or d.get("version") != VERSION:
+        raise ProposalError(f"not a {FORMAT} document of version {VERSION}")
+    chain_id = _text(d, "chain_id")
+    approvals = tuple(_approval(a, n) for n, a in enumerate(_list(d, "approvals")))
+    kind = d.get("kind")
+    payload: GovernancePayload
+    if kind == "change_validators":
+        validators = tuple(_validator(v, n) for n, v in enumerate(_list(d, "validators")))
+        height = d.get("effective_height")
+        if type(height) is not int or height < 1:
+            raise ProposalError("effective_height must be a positive integer")
+        payload = t.ChangeValidators(validators, height, approvals)
+    elif kind == "admit_issuer":
+        zones = tuple(_zone(z) for z in _list(d, "zones"))
+        issuer = _key(d.get("issuer"), "issuer")
+        payload = t.AdmitIssuer(issuer, _text(d, "name"), _text(d, "territory"), zones, approvals)
+    else:
+        raise ProposalError(f"kind must be one of {', '.join(KINDS)}")
+    body = payload.approval_body()
+    for a in approvals:
+        if not verify(Domain.GOVERNANCE, chain_id, body, a.validator, a.signature):
+            raise ProposalError(
+                f"the approval of {a.validator.hex()} does not verify: the proposal changed "
+                "after it was signed, or it is of another chain"
+            )
+    if len({a.validator for a in approvals}) != len(approvals):
+        raise ProposalError("a validator approved twice")
+    return Proposal(chain_id, payload)
+
+
+def _object(value: object, what: str) -> Mapping[str, object]:
+    if not isinstance(value, dict):
+        raise ProposalError(f"{what} must be a JSON object")
+    return value
+
+
+def _list(d: Mapping[str, object], name: str) -> list[object]:
+    value = d.get(name)
+    if not isinstance(value, list):
+        raise ProposalError(f"{name} must be a list")
+    return value
+
+
+def _text(d: Mapping[str, object], name: str) -> str:
+    value = d.get(name)
+    if not isinstance(value, str) or not value:
+        raise ProposalError(f"{name} must be a non-empty string")
+    return value
+
+
+def _key(value: object, what: str) -> PublicKey:
+    raw = _hex(value, what)
+    if len(raw) != PUBLIC_KEY_BYTES:
+        raise ProposalError(f"{what} must be {PUBLIC_KEY_BYTES} bytes of hex")
+    return PublicKey(raw)
+
+
+def _hex(value: object, what: str) -> bytes:
+    try:
+        return bytes.fromhex(value) if isinstance(value, str) else b""
+    except ValueError:
+        raise ProposalError(f"{what} is not hex") from None
+
+
+def _zone(value: object) -> str:
+    if not isinstance(value, str) or not value:
+        raise ProposalError("a zone must be a non-empty string")
+    return value
+
+
+def _validator(value: object, n: int) -> t.ValidatorEntry:
+    d = _object(value, f"validators[{n}]")
+    power = d.get("power")
+    if type(power) is not int or power < 1:
+        raise ProposalError(f"validators[{n}].power must be a positive integer")
+    return t.ValidatorEntry(
+        _key(d.get("public_key"), f"validators[{n}].public_key"),
+        power,
+        _text(d, "name"),
+        _text(d, "role"),
+    )
+
+
+def _approval(value: object, n: int) -> t.Approval:
+    d = _object(value, f"approvals[{n}]")
+    signature = _hex(d.get("signature"), f"approvals[{n}].signature")
+    if len(signature) != SIGNATURE_BYTES:
+        raise ProposalError(f"approvals[{n}].signature must be {SIGNATURE_BYTES} bytes of hex")
+    return t.Approval(_key(d.get("validator"), f"approvals[{n}].validator"), signature)

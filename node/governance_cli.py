@@ -1,0 +1,249 @@
+"""``relance-node governance``: validators admit issuers and change the validator set.
+
+A proposal travels as a file (``node.governance``): a validator writes it
+(with its own approval), every approving validator adds its signature on its
+own host (its node key never leaves the home), and one of them submits it to
+its node. Each command reads the node key from ``--home``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Final, NoReturn
+
+import click
+
+from node.crypto import PublicKey
+from node.daemon import Home, HomeError, read_home
+from node.governance import Proposal, ProposalError, from_json, to_json
+from node.ledger import tx as t
+
+HTTP_TIMEOUT_S: Final = 60.0  # a submission waits for its block
+
+HomeOption = click.option(
+    "--home",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="This validator's node home (its node key signs).",
+)
+NodeOption = click.option(
+    "--node",
+    "node_url",
+    help="The node's API address [default: this home's own API].",
+)
+
+
+@click.group(
+    "governance",
+    help="Admit a commune or region, or change the validator set: more than 2/3 of the "
+    "validators' power must approve.\n\n"
+    "Examples:\n\n"
+    "  relance-node governance propose-issuer --home ~/relance --issuer 3f1c… "
+    '--name "Ville de Dinant" --territory Dinant --zone DIN-1 --out dinant.json\n\n'
+    "  relance-node governance approve --home ~/relance dinant.json\n\n"
+    "  relance-node governance show dinant.json\n\n"
+    "  relance-node governance submit --home ~/relance dinant.json",
+)
+def governance_group() -> None:
+    pass
+
+
+@governance_group.command(
+    "propose-validators",
+    help="Write a proposal for a new validator set, approved by this node.",
+    epilog="\b\nEach --validator is NAME,ROLE,PUBLIC_KEY[,POWER] (role: bank, commune or "
+    "region; power 1 by default), the whole new set.\nExample:\n"
+    "  relance-node governance propose-validators --home ~/relance --in-blocks 100 \\\n"
+    "      --validator Banque,bank,49c2…,1 --validator Namur,commune,7a01… --out change.json",
+)
+@HomeOption
+@click.option("--validator", "validators", multiple=True, required=True, help="A member (repeat).")
+@click.option("--effective-height", type=click.IntRange(1), help="The first height of the new set.")
+@click.option("--in-blocks", type=click.IntRange(2), help="Or: this many blocks from now.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@NodeOption
+def propose_validators(
+    home: Path,
+    validators: tuple[str, ...],
+    effective_height: int | None,
+    in_blocks: int | None,
+    out: Path,
+    node_url: str | None,
+) -> None:
+    h = _home(home)
+    if (effective_height is None) == (in_blocks is None):
+        _fail("give one of --effective-height and --in-blocks")
+    if effective_height is None:
+        status = _request(f"{_url(h, node_url)}/v1/status")
+        effective_height = _int(status.get("height")) + 1 + (in_blocks or 0)
+    entries = tuple(_entry(text) for text in validators)
+    _propose(h, t.ChangeValidators(entries, effective_height, ()), out)
+
+
+@governance_group.command(
+    "propose-issuer",
+    help="Write a proposal to admit a commune or region, approved by this node.",
+)
+@HomeOption
+@click.option("--issuer", required=True, help="The issuer's public key (64 hex digits).")
+@click.option("--name", required=True, help="Its name, such as 'Ville de Dinant'.")
+@click.option("--territory", required=True, help="The territory it covers.")
+@click.option("--zone", "zones", multiple=True, required=True, help="A zone code (repeat).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+def propose_issuer(
+    home: Path, issuer: str, name: str, territory: str, zones: tuple[str, ...], out: Path
+) -> None:
+    h = _home(home)
+    payload = t.AdmitIssuer(_key(issuer), name, territory, zones, ())
+    _propose(h, payload, out)
+
+
+@governance_group.command(help="Add this validator's approval to a proposal file.")
+@HomeOption
+@click.argument("proposal_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def approve(home: Path, proposal_file: Path) -> None:
+    h = _home(home)
+    proposal = _read(proposal_file)
+    _check_chain(h, proposal)
+    approved = proposal.approved_by(h.node_key)
+    _write(proposal_file, approved)
+    click.echo("\n".join(approved.describe()))
+    click.echo(f"approved by {h.node_key.public_key.hex()} in {proposal_file}")
+
+
+@governance_group.command(help="Say what a proposal file changes and who approved it.")
+@click.argument("proposal_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def show(proposal_file: Path) -> None:
+    proposal = _read(proposal_file)
+    click.echo(f"chain {proposal.chain_id}")
+    click.echo("\n".join(proposal.describe()))
+
+
+@governance_group.command(help="Submit an approved proposal, signed by this node's key.")
+@HomeOption
+@click.argument("proposal_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@NodeOption
+def submit(home: Path, proposal_file: Path, node_url: str | None) -> None:
+    h = _home(home)
+    proposal = _read(proposal_file)
+    _check_chain(h, proposal)
+    url = _url(h, node_url)
+    account = _request(f"{url}/v1/accounts/{h.node_key.public_key.hex()}")
+    sequence = account.get("node_sequence")
+    if type(sequence) is not int:
+        _fail(f"{h.node_key.public_key.hex()} is not a validator of this chain now")
+    signed = proposal.transaction(h.node_key, sequence)
+    answer = _request(f"{url}/v1/transactions?wait=true", {"tx": signed.encode().hex()})
+    if answer.get("accepted") is not True:
+        result = answer.get("result") or answer.get("title") or "refused"
+        click.echo(f"error: {result}: {answer.get('detail', '')}", err=True)
+        sys.exit(1)
+    height = answer.get("height")
+    where = "not in a block yet" if height is None else f"in block {height}"
+    click.echo(f"submitted {signed.tx_id.hex()}: {where}")
+
+
+# --- plumbing --------------------------------------------------------------------------
+
+
+def _home(path: Path) -> Home:
+    try:
+        return read_home(path)
+    except HomeError as exc:
+        _fail(str(exc))
+
+
+def _propose(h: Home, payload: t.ChangeValidators | t.AdmitIssuer, out: Path) -> None:
+    if out.exists():
+        _fail(f"{out} exists; pick another --out")
+    proposal = Proposal(h.genesis.chain_id, payload).approved_by(h.node_key)
+    _write(out, proposal)
+    click.echo("\n".join(proposal.describe()))
+    click.echo(f"written to {out}: pass it to the other validators ('governance approve')")
+
+
+def _read(path: Path) -> Proposal:
+    try:
+        return from_json(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        _fail(f"{path}: {exc}")
+    except ProposalError as exc:
+        _fail(f"{path}: {exc}")
+
+
+def _write(path: Path, proposal: Proposal) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps(to_json(proposal), indent=2) + "\n", encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def _check_chain(h: Home, proposal: Proposal) -> None:
+    if proposal.chain_id != h.genesis.chain_id:
+        _fail(
+            f"the proposal is for chain {proposal.chain_id!r}, "
+            f"this node is on {h.genesis.chain_id!r}"
+        )
+
+
+def _url(h: Home, node_url: str | None) -> str:
+    if node_url:
+        return node_url.rstrip("/")
+    host = h.settings.api_host if h.settings.api_host not in ("0.0.0.0", "::") else "127.0.0.1"
+    return f"http://{host}:{h.settings.api_port}"
+
+
+def _entry(text: str) -> t.ValidatorEntry:
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) not in (3, 4) or not parts[0] or not parts[1]:
+        raise click.BadParameter(f"{text!r}: expected NAME,ROLE,PUBLIC_KEY[,POWER]")
+    power = parts[3] if len(parts) == 4 else "1"
+    if not power.isdigit() or int(power) < 1:
+        raise click.BadParameter(f"{text!r}: the power is a positive integer")
+    return t.ValidatorEntry(_key(parts[2]), int(power), parts[0], parts[1])
+
+
+def _key(text: str) -> PublicKey:
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError:
+        raw = b""
+    if len(raw) != 32:
+        raise click.BadParameter(f"{text!r} is not a public key of 64 hex digits")
+    return PublicKey(raw)
+
+
+def _int(value: object) -> int:
+    if type(value) is not int:
+        _fail("the node's status has no height")
+    return value
+
+
+def _request(url: str, payload: object | None = None) -> dict[str, object]:
+    data = None if payload is None else json.dumps(payload).encode()
+    request = urllib.request.Request(
+        url, data=data, method="GET" if data is None else "POST",
+        headers={"Content-Type": "application/json"},
+    )  # fmt: skip
+    try:
+        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S) as response:
+            body = json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        try:
+            body = json.loads(error.read() or b"{}")
+        except json.JSONDecodeError:
+            _fail(f"{url}: HTTP {error.code}")
+    except (urllib.error.URLError, TimeoutError, json.JSONDecodeError) as error:
+        _fail(f"cannot reach the node at {url}: {error}")
+    if not isinstance(body, dict):
+        _fail(f"{url}: unexpected answer")
+    return body
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(2)

@@ -1,0 +1,91 @@
+"""Governance proposal files (``node.governance``): what validators pass around.
+
+Round trips, approvals added and replaced, and every way a file can be wrong named
+before anything reaches the ledger; a file approved by more than 2/3 is accepted by
+the ledger as a transaction."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from node.governance import Proposal, ProposalError, from_json, to_json
+from node.ledger import tx as t
+from node.ledger.codes import Result
+from tests.ledger.world import CHAIN_ID, World, signer
+
+NEW = signer("dinant")
+
+
+def _admit() -> Proposal:
+    return Proposal(CHAIN_ID, t.AdmitIssuer(NEW.public_key, "Ville de Dinant", "Dinant",
+                                            ("DIN-1", "DIN-2"), ()))  # fmt: skip
+
+
+def test_a_proposal_survives_its_file_with_its_approvals() -> None:
+    w = World()
+    proposal = _admit()
+    for v in w.validators[:3]:
+        proposal = proposal.approved_by(v)
+    text = json.dumps(to_json(proposal))
+    assert from_json(json.loads(text)) == proposal
+    assert set(proposal.approvers) == {v.public_key for v in w.validators[:3]}
+    again = proposal.approved_by(w.validators[0])  # approving twice replaces
+    assert len(again.payload.approvals) == 3
+
+    change = Proposal(
+        CHAIN_ID,
+        t.ChangeValidators((t.ValidatorEntry(NEW.public_key, 2, "Dinant", "commune"),), 40, ()),
+    ).approved_by(w.validators[1])
+    assert from_json(to_json(change)) == change
+    assert "from height 40" in change.describe()[0]
+
+
+def _broken(change: str) -> dict[str, object]:
+    doc = to_json(_admit().approved_by(World().validators[0]))
+    edited = copy.deepcopy(doc)
+    if change == "name after approval":
+        edited["name"] = "Ville de Ciney"
+    elif change == "other chain":
+        edited["chain_id"] = "another-chain"
+    elif change == "format":
+        edited["format"] = "something-else"
+    elif change == "kind":
+        edited["kind"] = "fund"
+    elif change == "short signature":
+        edited["approvals"][0]["signature"] = "ab"  # type: ignore[index]
+    elif change == "approved twice":
+        edited["approvals"] = [*edited["approvals"], *edited["approvals"]]  # type: ignore[misc]
+    elif change == "bad key":
+        edited["issuer"] = "zz"
+    return edited
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("name after approval", "does not verify"),
+        ("other chain", "does not verify"),
+        ("format", "relance-governance"),
+        ("kind", "kind must be"),
+        ("short signature", "signature"),
+        ("approved twice", "approved twice"),
+        ("bad key", "issuer"),
+    ],
+)
+def test_a_broken_file_is_named(change: str, message: str) -> None:
+    with pytest.raises(ProposalError, match=message):
+        from_json(_broken(change))
+
+
+def test_the_ledger_takes_a_file_approved_by_more_than_two_thirds() -> None:
+    w = World()
+    proposal = _admit()
+    short = proposal.approved_by(w.validators[0]).approved_by(w.validators[1])
+    sender = w.validators[0]
+    refused = w.apply(short.transaction(sender, 0).encode())
+    assert [o.result for o in refused.outcomes] == [Result.INSUFFICIENT_APPROVALS]
+    enough = short.approved_by(w.validators[2])
+    assert w.apply(enough.transaction(sender, 0).encode()).all_ok
