@@ -82,6 +82,9 @@ class SubmitResult:
     result: str
     code: int
     height: int | None
+    message: str | None = field(
+        default=None, metadata={"description": "why it was refused, for people"}
+    )
 
 
 @dataclass(frozen=True, slots=True)

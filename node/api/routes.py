@@ -189,8 +189,7 @@ def _hex_tx(item: object) -> bytes | None:
 
 def _admit(api: Api, data: bytes | None) -> m.SubmitResult:
     if data is None:
-        malformed = m.SubmitResult(False, None, Result.MALFORMED.name, int(Result.MALFORMED), None)
-        return _rejected(api, malformed)
+        return _rejected(api, _refusal(None, Result.MALFORMED))
     decoded = api.ledger.decoded.decode(data)
     if not isinstance(decoded, Result):
         location = api.ledger.store.tx_location(decoded.tx_id)
@@ -200,13 +199,17 @@ def _admit(api: Api, data: bytes | None) -> m.SubmitResult:
     verdict = added.verdict
     tx_id = None if verdict.tx_id is None else verdict.tx_id.hex()
     if added.admission == Admission.FULL:
-        return m.SubmitResult(False, tx_id, "MEMPOOL_FULL", -1, None)
+        full = "the node's queue of waiting transactions is full: try again in a few seconds"
+        return m.SubmitResult(False, tx_id, "MEMPOOL_FULL", -1, None, full)
     if added.admission == Admission.REJECTED:
-        code = Result(verdict.code)
-        return _rejected(api, m.SubmitResult(False, tx_id, code.name, int(code), None))
+        return _rejected(api, _refusal(tx_id, Result(verdict.code)))
     if added.admission == Admission.ADMITTED:
         api.status.gossip_tx(data)
     return m.SubmitResult(True, tx_id, "OK", 0, None)
+
+
+def _refusal(tx_id: str | None, code: Result) -> m.SubmitResult:
+    return m.SubmitResult(False, tx_id, code.name, int(code), None, code.message)
 
 
 def _rejected(api: Api, result: m.SubmitResult) -> m.SubmitResult:

@@ -140,6 +140,9 @@ def test_a_batch_is_verified_ahead_and_a_forged_signature_is_still_refused(
     assert response.status == 200
     results = response.json()["results"]
     assert [r["result"] for r in results] == ["OK", "BAD_SIGNATURE", "OK"]
+    # A refused item says why, for people, as a single submission's problem does.
+    assert results[1]["message"] == Result.BAD_SIGNATURE.message
+    assert "message" not in results[0]
     # All three went to the verifier's workers before admission, in one batch; the good
     # ones are known from then on (admission does not check them again on the loop thread).
     assert sent == [fund.tx_id, forged.tx_id, signed.tx_id]
