@@ -44,6 +44,7 @@ HOME_OF: Final = {
     Role.BANK: "/ui/auditor",
 }
 PAGE_ITEMS: Final = 50
+MERCHANTS_SHOWN: Final = 100  # a commune's merchants a page
 PAYOUTS_SHOWN: Final = 100  # transactions that may have opened a payout, newest first
 PAYOUT_OPENERS: Final = frozenset({t.Kind.REDEEM, t.Kind.PAY, t.Kind.PAY_AUTHORIZED})
 
@@ -355,14 +356,7 @@ async def commune_page(
     page = api.history(
         viewer, viewer.key, kinds, chosen_campaign, request.query.get("cursor"), PAGE_ITEMS
     )
-    prefix = r.merchant_key(b"")
-    merchants = []
-    for key, raw in api.ledger.store.iter_prefix(prefix):
-        merchant = r.Merchant.decode(raw)
-        if merchant.issuer == viewer.key:
-            merchants.append((key[len(prefix) :].hex(), merchant))
-        if len(merchants) >= limits.HTTP_PAGE_ITEMS_MAX:
-            break
+    merchants, merchants_after = _merchants_of(api, viewer.key, request.query.get("merchants"))
     query = "&".join(
         [f"kind={k.name.lower()}" for k in sorted(kinds)]
         + ([f"campaign={chosen_campaign}"] if chosen_campaign else [])
@@ -370,9 +364,33 @@ async def commune_page(
     return render(
         request, lang, "commune.html", viewer=viewer, issuer=issuer, campaigns=campaigns,
         bars=chart(campaigns), rows=rows(page.items, viewer.key), next_cursor=page.next_cursor,
-        merchants=merchants, kinds=[k.name.lower() for k in kinds], all_kinds=_KIND_NAMES,
+        merchants=merchants, merchants_after=merchants_after,
+        kinds=[k.name.lower() for k in kinds], all_kinds=_KIND_NAMES,
         chosen_campaign=chosen_campaign, query=query, height=api.ledger.last_block().height,
     )  # fmt: skip
+
+
+def _merchants_of(
+    api: Api, issuer: bytes, after: str | None
+) -> tuple[list[tuple[str, r.Merchant]], str | None]:
+    """A page of the issuer's merchants in key order (after the key ``after``, in hex),
+    and the key to continue after (None: the last page)."""
+    prefix = r.merchant_key(b"")
+    start = None
+    if after is not None:
+        try:
+            start = prefix + bytes.fromhex(after)
+        except ValueError:
+            raise ApiError(400, "merchants= is a merchant's key", slug="bad-cursor") from None
+    found: list[tuple[str, r.Merchant]] = []
+    for key, raw in api.ledger.store.iter_prefix(prefix, start):
+        merchant = r.Merchant.decode(raw)
+        if merchant.issuer != issuer:
+            continue
+        if len(found) == MERCHANTS_SHOWN:
+            return found, found[-1][0]
+        found.append((key[len(prefix) :].hex(), merchant))
+    return found, None
 
 
 _KIND_NAMES: Final = tuple(k.name.lower() for k in t.Kind)

@@ -109,6 +109,11 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
     "all": ("Toutes", "All"),
     "export": ("Exporter en CSV", "Export as CSV"),
     "merchants": ("Commerçants", "Merchants"),
+    "more_merchants": ("Commerçants suivants", "More merchants"),
+    "analytics_link": (
+        "Analyses : où et comment les chèques sont dépensés",
+        "Analytics: where and how the vouchers are spent",
+    ),
     "name": ("Nom", "Name"),
     "category": ("Catégorie (NACE)", "Category (NACE)"),
     "zone": ("Quartier", "Zone"),

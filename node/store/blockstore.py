@@ -97,9 +97,19 @@ class BlockStore:
         value: bytes | None = self._db.get(_STATE + key)
         return value
 
-    def iter_prefix(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+    def iter_prefix(
+        self, prefix: bytes, after: bytes | None = None
+    ) -> Iterator[tuple[bytes, bytes]]:
+        """State entries under ``prefix`` in key order; with ``after``, those past that key."""
         start = len(_STATE)
-        for key, value in self._db.iterator(prefix=_STATE + prefix):
+        if after is None:
+            for key, value in self._db.iterator(prefix=_STATE + prefix):
+                yield key[start:], value
+            return
+        within = _STATE + prefix
+        for key, value in self._db.iterator(start=_STATE + after, include_start=False):
+            if not key.startswith(within):
+                return
             yield key[start:], value
 
     def state_items(self) -> Iterator[tuple[bytes, bytes]]:

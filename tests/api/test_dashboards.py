@@ -6,6 +6,9 @@ import csv
 import io
 import re
 
+import pytest
+
+from node.api import dashboards
 from node.api.fmt import date, money, translate
 from node.api.tokens import make_balance_code
 from node.ledger.tx import Kind
@@ -126,3 +129,22 @@ def test_a_paper_voucher_reaches_its_balance_with_the_code_on_its_letter(world: 
     assert node.get("/v1/session").status == 401
     forged = node.http("GET", f"/b/{code[:-6]}AAAAAA")
     assert forged.status == 401
+
+
+def test_the_commune_pages_through_its_merchants_and_links_its_analytics(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(dashboards, "MERCHANTS_SHOWN", 2)
+    node, token = world.node, world.node.token(world.namur.signer)
+    first = page(node, "/ui/commune", token).body.decode()
+    assert 'href="/ui/commune/analytics"' in first
+    names = {"Boulangerie du Marché", "Brasserie de la Place", "Grossiste Alimentaire"}
+    shown = {n for n in names if f'<th scope="row">{n}</th>' in first}
+    assert len(shown) == 2 and "Librairie Liège" not in first  # Namur's own, two a page
+    more = re.search(r'href="\?merchants=([0-9a-f]{64})#merchants-title"', first)
+    assert more, "a link to the next merchants"
+    second = page(node, f"/ui/commune?merchants={more.group(1)}", token).body.decode()
+    rest = {n for n in names if f'<th scope="row">{n}</th>' in second}
+    assert rest == names - shown
+    assert "?merchants=" not in second  # the last page
+    assert page(node, "/ui/commune?merchants=zz", token).status == 400
