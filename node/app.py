@@ -60,10 +60,6 @@ CommitListener = Callable[[Block, tuple[TxOutcome, ...]], None]
 """Told of every finalised block (API streams, metrics, indexes)."""
 
 
-def genesis_validator_set(genesis: Genesis) -> ValidatorSet:
-    return to_validator_set(genesis.validators)
-
-
 def to_validator_set(entries: Sequence[r.Validator | GenesisValidator]) -> ValidatorSet:
     """The consensus view of the ledger's (or the genesis file's) validators."""
     return ValidatorSet(tuple(Validator(v.public_key, v.power, v.name) for v in entries))

@@ -22,7 +22,8 @@ from node.crypto import PUBLIC_KEY_BYTES, Digest, PublicKey, digest
 
 VERSION: Final = 1
 VALIDATOR_ROLES: Final = ("bank", "commune", "region")
-_CHAIN_ID: Final = re.compile(r"[A-Za-z0-9.-]+")  # voucher QR codes carry it in capitals
+# A chain id: voucher QR codes carry it in capitals, headers and signatures hold it.
+CHAIN_ID_PATTERN: Final = re.compile(rf"[A-Za-z0-9.-]{{1,{limits.CHAIN_ID_CHARS_MAX}}}")
 
 
 class GenesisError(ValueError):
@@ -235,7 +236,7 @@ def _array(doc: dict[str, object], name: str) -> list[object]:
 
 def _chain_id(doc: dict[str, object]) -> str:
     value = _str(doc, "chain_id", limits.CHAIN_ID_CHARS_MAX)
-    if not _CHAIN_ID.fullmatch(value):
+    if not CHAIN_ID_PATTERN.fullmatch(value):
         raise GenesisError("chain_id may hold only letters A-Z and a-z, digits, '.' and '-'")
     return value
 

@@ -32,11 +32,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Final
 
+from node import limits
 from node.crypto import PUBLIC_KEY_BYTES, SIGNATURE_BYTES, Domain, PublicKey, Signer, verify
 from node.ledger import tx as t
 
 FORMAT: Final = "relance-governance"
 VERSION: Final = 1
+HEIGHT_MAX: Final = 2**62  # as block headers
 KINDS: Final = ("change_validators", "admit_issuer")
 
 GovernancePayload = t.ChangeValidators | t.AdmitIssuer
@@ -110,23 +112,31 @@ def from_json(doc: object) -> Proposal:
     d = _object(doc, "the document")
     if d.get("format") != FORMAT or d.get("version") != VERSION:
         raise ProposalError(f"not a {FORMAT} document of version {VERSION}")
-    chain_id = _text(d, "chain_id")
-    approvals = tuple(_approval(a, n) for n, a in enumerate(_list(d, "approvals")))
+    chain_id = _text(d, "chain_id", limits.CHAIN_ID_CHARS_MAX)
+    approvals = tuple(
+        _approval(a, n) for n, a in enumerate(_list(d, "approvals", limits.VALIDATORS_MAX))
+    )
     kind = d.get("kind")
     payload: GovernancePayload
     if kind == "change_validators":
-        validators = tuple(_validator(v, n) for n, v in enumerate(_list(d, "validators")))
+        members = _list(d, "validators", limits.VALIDATORS_MAX)
+        validators = tuple(_validator(v, n) for n, v in enumerate(members))
         height = d.get("effective_height")
-        if type(height) is not int or height < 1:
-            raise ProposalError("effective_height must be a positive integer")
+        if type(height) is not int or not 1 <= height <= HEIGHT_MAX:
+            raise ProposalError(f"effective_height must be an integer from 1 to {HEIGHT_MAX}")
         payload = t.ChangeValidators(validators, height, approvals)
     elif kind == "admit_issuer":
-        zones = tuple(_zone(z) for z in _list(d, "zones"))
+        zones = tuple(_zone(z) for z in _list(d, "zones", limits.ZONES_PER_ISSUER_MAX))
         issuer = _key(d.get("issuer"), "issuer")
-        payload = t.AdmitIssuer(issuer, _text(d, "name"), _text(d, "territory"), zones, approvals)
+        name = _text(d, "name", limits.NAME_CHARS_MAX)
+        territory = _text(d, "territory", limits.NAME_CHARS_MAX)
+        payload = t.AdmitIssuer(issuer, name, territory, zones, approvals)
     else:
         raise ProposalError(f"kind must be one of {', '.join(KINDS)}")
-    body = payload.approval_body()
+    try:
+        body = payload.approval_body()
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ProposalError(f"the proposal does not encode: {exc}") from None
     for a in approvals:
         if not verify(Domain.GOVERNANCE, chain_id, body, a.validator, a.signature):
             raise ProposalError(
@@ -144,17 +154,17 @@ def _object(value: object, what: str) -> Mapping[str, object]:
     return value
 
 
-def _list(d: Mapping[str, object], name: str) -> list[object]:
+def _list(d: Mapping[str, object], name: str, most: int) -> list[object]:
     value = d.get(name)
-    if not isinstance(value, list):
-        raise ProposalError(f"{name} must be a list")
+    if not isinstance(value, list) or len(value) > most:
+        raise ProposalError(f"{name} must be a list of at most {most}")
     return value
 
 
-def _text(d: Mapping[str, object], name: str) -> str:
+def _text(d: Mapping[str, object], name: str, most: int) -> str:
     value = d.get(name)
-    if not isinstance(value, str) or not value:
-        raise ProposalError(f"{name} must be a non-empty string")
+    if not isinstance(value, str) or not 0 < len(value) <= most:
+        raise ProposalError(f"{name} must be a string of 1 to {most} characters")
     return value
 
 
@@ -173,21 +183,23 @@ def _hex(value: object, what: str) -> bytes:
 
 
 def _zone(value: object) -> str:
-    if not isinstance(value, str) or not value:
-        raise ProposalError("a zone must be a non-empty string")
+    if not isinstance(value, str) or not 0 < len(value) <= limits.CODE_CHARS_MAX:
+        raise ProposalError(f"a zone must be a string of 1 to {limits.CODE_CHARS_MAX} characters")
     return value
 
 
 def _validator(value: object, n: int) -> t.ValidatorEntry:
     d = _object(value, f"validators[{n}]")
     power = d.get("power")
-    if type(power) is not int or power < 1:
-        raise ProposalError(f"validators[{n}].power must be a positive integer")
+    if type(power) is not int or not 1 <= power <= limits.VALIDATOR_POWER_MAX:
+        raise ProposalError(
+            f"validators[{n}].power must be an integer from 1 to {limits.VALIDATOR_POWER_MAX}"
+        )
     return t.ValidatorEntry(
         _key(d.get("public_key"), f"validators[{n}].public_key"),
         power,
-        _text(d, "name"),
-        _text(d, "role"),
+        _text(d, "name", limits.NAME_CHARS_MAX),
+        _text(d, "role", limits.CODE_CHARS_MAX),
     )
 
 

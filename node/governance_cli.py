@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -20,8 +21,9 @@ import click
 
 from node.crypto import PublicKey
 from node.daemon import Home, HomeError, read_home
-from node.governance import Proposal, ProposalError, from_json, to_json
+from node.governance import HEIGHT_MAX, Proposal, ProposalError, from_json, to_json
 from node.ledger import tx as t
+from node.limits import GOVERNANCE_DELAY_MAX_BLOCKS, VALIDATOR_POWER_MAX
 
 HTTP_TIMEOUT_S: Final = 60.0  # a submission waits for its block
 
@@ -63,8 +65,16 @@ def governance_group() -> None:
 )
 @HomeOption
 @click.option("--validator", "validators", multiple=True, required=True, help="A member (repeat).")
-@click.option("--effective-height", type=click.IntRange(1), help="The first height of the new set.")
-@click.option("--in-blocks", type=click.IntRange(2), help="Or: this many blocks from now.")
+@click.option(
+    "--effective-height",
+    type=click.IntRange(1, HEIGHT_MAX),
+    help="The first height of the new set.",
+)
+@click.option(
+    "--in-blocks",
+    type=click.IntRange(2, GOVERNANCE_DELAY_MAX_BLOCKS),
+    help="Or: this many blocks from now.",
+)
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
 @NodeOption
 def propose_validators(
@@ -103,16 +113,23 @@ def propose_issuer(
     _propose(h, payload, out)
 
 
-@governance_group.command(help="Add this validator's approval to a proposal file.")
+@governance_group.command(
+    help="Add this validator's approval to a proposal file (after showing what it approves).",
+    epilog="\b\nPass the file from one validator to the next: each approval is added to it.",
+)
 @HomeOption
 @click.argument("proposal_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def approve(home: Path, proposal_file: Path) -> None:
+@click.option("--yes", "-y", is_flag=True, help="Approve without asking.")
+def approve(home: Path, proposal_file: Path, yes: bool) -> None:
     h = _home(home)
     proposal = _read(proposal_file)
     _check_chain(h, proposal)
+    click.echo("\n".join(proposal.describe()), err=True)
+    if not yes and not click.confirm("Approve it with this node's key?", default=False, err=True):
+        click.echo("not approved", err=True)
+        sys.exit(7)
     approved = proposal.approved_by(h.node_key)
-    _write(proposal_file, approved)
-    click.echo("\n".join(approved.describe()))
+    _replace(proposal_file, approved)
     click.echo(f"approved by {h.node_key.public_key.hex()} in {proposal_file}")
 
 
@@ -159,10 +176,14 @@ def _home(path: Path) -> Home:
 
 
 def _propose(h: Home, payload: t.ChangeValidators | t.AdmitIssuer, out: Path) -> None:
-    if out.exists():
-        _fail(f"{out} exists; pick another --out")
     proposal = Proposal(h.genesis.chain_id, payload).approved_by(h.node_key)
-    _write(out, proposal)
+    temporary = _written(out, proposal)
+    try:
+        os.link(temporary, out)  # never over an existing file, even one made meanwhile
+    except FileExistsError:
+        _fail(f"{out} exists; pick another --out")
+    finally:
+        temporary.unlink()
     click.echo("\n".join(proposal.describe()))
     click.echo(f"written to {out}: pass it to the other validators ('governance approve')")
 
@@ -176,10 +197,18 @@ def _read(path: Path) -> Proposal:
         _fail(f"{path}: {exc}")
 
 
-def _write(path: Path, proposal: Proposal) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(to_json(proposal), indent=2) + "\n", encoding="utf-8")
-    os.replace(temporary, path)
+def _written(beside: Path, proposal: Proposal) -> Path:
+    """The proposal in a new file of its own next to ``beside``, on disk."""
+    fd, name = tempfile.mkstemp(dir=beside.parent or Path("."), prefix=f".{beside.name}.")
+    with os.fdopen(fd, "w", encoding="utf-8") as file:
+        file.write(json.dumps(to_json(proposal), indent=2) + "\n")
+        file.flush()
+        os.fsync(file.fileno())
+    return Path(name)
+
+
+def _replace(path: Path, proposal: Proposal) -> None:
+    os.replace(_written(path, proposal), path)
 
 
 def _check_chain(h: Home, proposal: Proposal) -> None:
@@ -202,8 +231,8 @@ def _entry(text: str) -> t.ValidatorEntry:
     if len(parts) not in (3, 4) or not parts[0] or not parts[1]:
         raise click.BadParameter(f"{text!r}: expected NAME,ROLE,PUBLIC_KEY[,POWER]")
     power = parts[3] if len(parts) == 4 else "1"
-    if not power.isdigit() or int(power) < 1:
-        raise click.BadParameter(f"{text!r}: the power is a positive integer")
+    if not (power.isascii() and power.isdigit() and 1 <= int(power) <= VALIDATOR_POWER_MAX):
+        raise click.BadParameter(f"{text!r}: the power is 1 to {VALIDATOR_POWER_MAX}")
     return t.ValidatorEntry(_key(parts[2]), int(power), parts[0], parts[1])
 
 

@@ -28,11 +28,13 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Final
 
 import plyvel
 
+from node import limits
 from node.consensus.types import Block
 from node.crypto import PublicKey
 from node.ledger import tx as t
@@ -194,11 +196,18 @@ class HistoryIndex:
         version = struct.pack(">I", LAYOUT_VERSION)
         if db.get(_VERSION) != version:
             # Another layout (or a new index): start again; the node re-indexes its blocks.
-            with db.write_batch(sync=True) as batch:
-                for key in db.iterator(include_value=False):
-                    batch.delete(key)
-                batch.put(_VERSION, version)
+            # The version goes first, so a crash halfway through starts the wipe again.
+            db.delete(_VERSION, sync=True)
+            while True:
+                keys = list(islice(db.iterator(include_value=False), limits.INDEX_WIPE_BATCH_KEYS))
+                if not keys:
+                    break
+                with db.write_batch(transaction=True) as batch:
+                    for key in keys:
+                        batch.delete(key)
+            with db.write_batch(transaction=True, sync=True) as batch:
                 batch.put(_HEIGHT, _U64.pack(0))
+                batch.put(_VERSION, version)
         return cls(db)
 
     def close(self) -> None:
@@ -213,7 +222,8 @@ class HistoryIndex:
         if height != self.height() + 1:
             raise RuntimeError(f"index at {self.height()} cannot take block {height}")
         totals: dict[bytes, int] = {}
-        with self._db.write_batch(sync=True) as batch:
+        # All or nothing: the totals are running sums, so half a block must never land.
+        with self._db.write_batch(transaction=True, sync=True) as batch:
             for index, committed in enumerate(txs):
                 position = _POSITION.pack(height, index)
                 kind = bytes([int(committed.signed.tx.payload.KIND)])
@@ -223,7 +233,9 @@ class HistoryIndex:
                 money = _money(committed.signed)
                 if money is not None:
                     key, cents = money
-                    totals[key] = totals.get(key, self._total(key)) + cents
+                    if key not in totals:
+                        totals[key] = self._total(key)
+                    totals[key] += cents
             for key, cents in totals.items():
                 batch.put(key, _U64.pack(cents))
             batch.put(_HEIGHT, _U64.pack(height))

@@ -75,6 +75,11 @@ HTTP_STREAM_SUBSCRIBERS_MAX: Final = 256
 HTTP_STREAM_QUEUE_EVENTS_MAX: Final = 1_000  # a slower reader is disconnected
 HTTP_CSV_ROWS_MAX: Final = 100_000
 HTTP_BLOCKS_CACHED_MAX: Final = 32  # decoded blocks kept for history pages
+UI_MERCHANTS_PER_PAGE: Final = 100  # a commune's merchants on its dashboard, a page
+UI_PAYOUTS_SHOWN: Final = 100  # a merchant's newest payouts on its dashboard
+UI_PAYOUT_SCAN_MAX: Final = 5_000  # of its transactions read to find them
+LIGHT_CLIENT_ERA_PAGES_MAX: Final = 1_000  # pages of validator sets a wallet reads, at most
+INDEX_WIPE_BATCH_KEYS: Final = 10_000  # history index keys deleted a batch on a layout change
 
 # --- node: API tokens and balance codes -------------------------------------
 API_TOKEN_TTL_MAX_MS: Final = 8 * 3_600_000  # a login lasts a working day at most

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from typing import Final, Protocol
 
 from node import merkle
-from node.app import genesis_validator_set, to_validator_set
+from node.app import to_validator_set
 from node.codec import DecodeError
 from node.consensus.types import (
     Block,
@@ -58,6 +58,7 @@ from node.ledger.codes import Result
 from node.ledger.execute import BlockExecutor
 from node.ledger.genesis import initial_state
 from node.ledger.state import RecordCache
+from node.lightclient import genesis_validator_set
 from node.sigverify import ProcessVerifier
 from node.state_tree import StateTree
 from tools.audit_books import Books, BooksError, CampaignTally, describe_key

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Final
 
 from node import merkle
-from node.app import genesis_validator_set
 from node.consensus.types import Block, Certificate, Header, VoteKind, vote_signing_body
 from node.crypto import Digest, Domain, Signer, digest
 from node.genesis import Genesis, GenesisAccount, GenesisIssuer, GenesisValidator, ProtocolLimits
@@ -26,6 +25,7 @@ from node.ledger import tx as t
 from node.ledger.codes import Result
 from node.ledger.execute import BlockExecutor
 from node.ledger.genesis import initial_state
+from node.lightclient import genesis_validator_set
 from node.state_tree import StateTree
 from node.store.blockstore import BlockStore
 

@@ -423,6 +423,7 @@ def audit(transactions: int, block_size: int, holders: int, workers: int) -> Non
                 "transactions": figures.transactions,
                 "blocks": figures.blocks,
                 "workers": processes,
+                "cores": cores(),
                 "tx_per_s": round(figures.tx_per_s, 1),
                 "verify_per_s": round(figures.verify_per_s, 1),
                 "ratio": round(figures.ratio, 4),

@@ -15,8 +15,9 @@ that work allows at best (``ceiling``): the signatures need one
 verification's time per transaction on some core and the auditing process
 ``m`` more (its work in units of one verification on one core), so ``cores``
 cores audit at most ``cores / (1 + m)`` verifications' time worth, a ratio of
-at most ``1 / (1 + m)``. ``ceiling_decode_state`` is that bound if decoding
-and the state root were all the auditing process had to do.
+at most ``1 / (1 + m)``; and the auditing process, one thread, at most
+``1 / (cores * m)``. ``ceiling`` is the smaller; ``ceiling_decode_state`` the
+same bound if decoding and the state root were all that process had to do.
 """
 
 from __future__ import annotations
@@ -174,9 +175,15 @@ def run_audit(transactions: int, block_size: int, holders: int, workers: int) ->
 
 def ceiling(result: AuditResult, verify_per_s: float, phases: Sequence[str]) -> float:
     """The best ratio if the auditing process did only ``phases`` (see the module doc)."""
-    one_verification_s = cores() / verify_per_s  # on one core
-    work_s = sum(result.phase_seconds[p] for p in phases) / result.transactions
-    return 1 / (1 + work_s / one_verification_s)
+    m = work_in_verifications(result, verify_per_s, phases)
+    # All cores share the work; and the auditing process is one thread on one of them.
+    return min(1 / (1 + m), 1 / (cores() * m))
+
+
+def work_in_verifications(result: AuditResult, verify_per_s: float, phases: Sequence[str]) -> float:
+    """The auditing process's time a transaction in ``phases``, in verifications on one core."""
+    one_verification_s = cores() / verify_per_s
+    return sum(result.phase_seconds[p] for p in phases) / result.transactions / one_verification_s
 
 
 def cores() -> int:

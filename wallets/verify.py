@@ -18,7 +18,7 @@ from typing import NoReturn
 
 import click
 
-from node import merkle
+from node import limits, merkle
 from node.codec import DecodeError
 from node.consensus.types import Certificate, Header, ValidatorSet
 from node.genesis import Genesis, GenesisError, parse
@@ -41,7 +41,6 @@ from wallets.context import common_options, settings
 from wallets.exits import Exit, WalletError
 
 LIED = Exit.UNREACHABLE  # "answered something unexpected"; a lie is the worst of those
-ERAS_PAGES_MAX = 1_000  # pages of validator sets read before calling the node a liar
 
 
 @click.group("verify", help="Check a node's answer with its proof, trusting only genesis.")
@@ -184,7 +183,7 @@ def _validators_at(genesis: Genesis) -> ValidatorsAt:
     client = settings().client()
     handovers: list[Handover] = []
     cursor: str | None = None
-    for _ in range(ERAS_PAGES_MAX):
+    for _ in range(limits.LIGHT_CLIENT_ERA_PAGES_MAX):
         page = client.get("/v1/validators" + (f"?cursor={cursor}" if cursor else ""))
         try:
             items, following = page["items"], page.get("next_cursor")
@@ -197,7 +196,7 @@ def _validators_at(genesis: Genesis) -> ValidatorsAt:
         if cursor is None:
             break
     else:
-        _lied(NodeLied(f"more than {ERAS_PAGES_MAX} pages of validator sets"))
+        _lied(NodeLied(f"more than {limits.LIGHT_CLIENT_ERA_PAGES_MAX} pages of validator sets"))
     try:
         return follow_validator_changes(genesis, handovers)
     except NodeLied as lie:

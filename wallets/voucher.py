@@ -41,6 +41,7 @@ import segno
 from node import codec, limits
 from node.codec import DecodeError
 from node.crypto import SEED_BYTES, Signer
+from node.genesis import CHAIN_ID_PATTERN
 from node.ledger.tx import Authorization
 from wallets.exits import Exit, WalletError
 
@@ -51,7 +52,7 @@ QR_ERROR: Final = "m"  # the minimum; segno boosts it when the same version allo
 QR_ALPHANUMERIC: Final = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:")
 URI_CHARS_MAX: Final = 1_000
 ZBAR_TIMEOUT_S: Final = 30.0
-_CHAIN: Final = re.compile(rf"[A-Za-z0-9.-]{{1,{limits.CHAIN_ID_CHARS_MAX}}}")
+_CHAIN: Final = CHAIN_ID_PATTERN
 _B32: Final = re.compile(r"[A-Z2-7]+")
 
 

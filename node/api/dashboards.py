@@ -44,8 +44,7 @@ HOME_OF: Final = {
     Role.BANK: "/ui/auditor",
 }
 PAGE_ITEMS: Final = 50
-MERCHANTS_SHOWN: Final = 100  # a commune's merchants a page
-PAYOUTS_SHOWN: Final = 100  # transactions that may have opened a payout, newest first
+MERCHANTS_SHOWN: Final = limits.UI_MERCHANTS_PER_PAGE
 PAYOUT_OPENERS: Final = frozenset({t.Kind.REDEEM, t.Kind.PAY, t.Kind.PAY_AUTHORIZED})
 
 _env = jinja2.Environment(
@@ -293,14 +292,7 @@ async def merchant_page(
     page = api.history(
         viewer, viewer.key, frozenset(), None, request.query.get("cursor"), PAGE_ITEMS
     )
-    # A payout is named by the transaction that opened it: a redemption, or a payment to
-    # a merchant that redeems automatically. The newest of those, newest first.
-    openers = api.history(viewer, viewer.key, PAYOUT_OPENERS, None, None, PAYOUTS_SHOWN)
-    payouts = []
-    for item in openers.items:
-        raw = api.ledger.store.get(r.payout_key(bytes.fromhex(item.tx_id)))
-        if raw is not None:
-            payouts.append(views.payout(bytes.fromhex(item.tx_id), r.Payout.decode(raw)))
+    payouts = _newest_payouts(api, viewer.key)
     totals = api.index.merchant_totals(viewer.key)
     received, refunded = totals.received_cents, totals.refunded_cents
     all_rows = rows(page.items, viewer.key)
@@ -310,6 +302,23 @@ async def merchant_page(
         next_cursor=page.next_cursor, payouts=payouts, received=received, refunded=refunded,
         issuers=issuers, height=api.ledger.last_block().height,
     )  # fmt: skip
+
+
+def _newest_payouts(api: Api, merchant: bytes) -> list[m.Payout]:
+    """A merchant's newest payouts, newest first. A payout is named by the transaction
+    that opened it: a redemption, or a payment while the merchant redeems automatically."""
+    found: list[m.Payout] = []
+    refs, _ = api.index.history(
+        merchant, None, PAYOUT_OPENERS, limits.UI_PAYOUT_SCAN_MAX, limits.UI_PAYOUT_SCAN_MAX
+    )
+    for ref in refs:
+        signed, _ = api.signed_at(ref.height, ref.index)
+        raw = api.ledger.store.get(r.payout_key(signed.tx_id))
+        if raw is not None:
+            found.append(views.payout(signed.tx_id, r.Payout.decode(raw)))
+            if len(found) == limits.UI_PAYOUTS_SHOWN:
+                break
+    return found
 
 
 def _issuers(api: Api) -> list[tuple[bytes, bytes]]:

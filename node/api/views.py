@@ -87,7 +87,8 @@ def account(view: View, key: bytes) -> m.Account:
 
 
 def _node_sequence(view: View, key: bytes) -> int | None:
-    """A validator node key's next governance or evidence sequence (None: not a validator)."""
+    """A node key's next governance or evidence sequence: for a validator, or a key that
+    sent such transactions while it was one (None: neither)."""
     counter = view.get(r.node_key(key))
     if counter is not None:
         return r.Counter.decode(counter).value

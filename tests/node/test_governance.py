@@ -55,7 +55,7 @@ def test_a_validator_change_takes_effect_at_its_height(
                 "--name", "Ville de Dinant", "--territory", "Dinant", "--zone", "DIN-1",
                 "--out", str(admit))  # fmt: skip
     for node in nodes[1:3]:
-        _governance("approve", "--home", str(node.home), str(admit))
+        _governance("approve", "--yes", "--home", str(node.home), str(admit))
     assert "approvals: 3" in _governance("show", str(admit))
     assert "in block" in _governance("submit", "--home", str(nodes[2].home), str(admit))
     account = get_json(f"{nodes[3].api_url}/v1/accounts/{dinant}")
@@ -73,7 +73,7 @@ def test_a_validator_change_takes_effect_at_its_height(
                                       str(change)])  # fmt: skip
     assert early.exit_code == 1 and "INSUFFICIENT_APPROVALS" in early.output
     for node in nodes[1:3]:
-        _governance("approve", "--home", str(node.home), str(change))
+        _governance("approve", "--yes", "--home", str(node.home), str(change))
     # The node key's own sequence counter: validator 0 has not sent anything yet.
     assert "in block" in _governance("submit", "--home", str(nodes[0].home), str(change))
 

@@ -89,3 +89,26 @@ def test_the_ledger_takes_a_file_approved_by_more_than_two_thirds() -> None:
     assert [o.result for o in refused.outcomes] == [Result.INSUFFICIENT_APPROVALS]
     enough = short.approved_by(w.validators[2])
     assert w.apply(enough.transaction(sender, 0).encode()).all_ok
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("power", 2**64, "power must be an integer from 1"),
+        ("effective_height", 2**63, "effective_height must be an integer from 1"),
+        ("chain_id", "c" * 49, "chain_id must be a string of 1 to 48"),
+        ("name", "n" * 121, "name must be a string of 1 to 120"),
+    ],
+)
+def test_values_out_of_range_are_named_not_crashes(field: str, value: object, message: str) -> None:
+    change = Proposal(
+        CHAIN_ID,
+        t.ChangeValidators((t.ValidatorEntry(NEW.public_key, 1, "Dinant", "commune"),), 40, ()),
+    )
+    doc = to_json(change)
+    if field in ("power", "name"):
+        doc["validators"][0][field] = value  # type: ignore[index]
+    else:
+        doc[field] = value
+    with pytest.raises(ProposalError, match=message):
+        from_json(doc)

@@ -24,6 +24,7 @@ from aiosmtpd.controller import Controller
 from node.demo import load_keys
 from node.devnet import DEMO_KEYS_FILE, DevnetNode, Supervisor, write_devnet
 from node.genesis import parse
+from node.ledger import records as r
 from tests.node.netutil import eventually, free_base_port, get_json
 from tests.wallet.support import Cli, Inbox, cli_env, pdf_text, pdf_to_png, start_smtp, zbar
 from wallets.exits import Exit
@@ -453,6 +454,13 @@ def test_the_commune_suspends_updates_and_reinstates_a_merchant(world: World) ->
     refused = cli(*pay)  # active again, and still outside the campaign's categories
     assert refused.stderr.startswith("error: MERCHANT_NOT_ELIGIBLE"), refused.stderr
 
+    proof = f"{world.nodes[0].api_url}/v1/proofs/accounts/{barber}"
+    payout_hash = r.Merchant.decode(bytes.fromhex(str(get_json(proof)["value"]))).payout_ref_hash
+    asked = cli("issuer", "update-merchant", "--key", "issuer0", barber, "--zone", "NAM-JAMBES",
+                input="n\n")  # fmt: skip
+    assert asked.exit_code == Exit.ABORTED  # declined: the confirmation showed every field
+    for shown in ("NAM-CENTRE -> NAM-JAMBES", payout_hash.hex()[:16], "auto-redeem"):
+        assert shown in asked.stderr, asked.stderr
     updated = cli.json("--yes", "issuer", "update-merchant", "--key", "issuer0", barber,
                        "--name", "Coiffure & Parfums", "--category", "47.75",
                        "--zone", "NAM-JAMBES")  # fmt: skip
@@ -472,3 +480,6 @@ def test_the_commune_suspends_updates_and_reinstates_a_merchant(world: World) ->
              "--name", "Coiffure Élégance", "--category", "96.02",
              "--zone", "NAM-CENTRE")  # fmt: skip
     assert profile()["category"] == "96.02" and profile()["name"] == "Coiffure Élégance"
+    # What the commune did not touch stayed: the payout hash the merchant registered.
+    after = r.Merchant.decode(bytes.fromhex(str(get_json(proof)["value"])))
+    assert after.payout_ref_hash == payout_hash and after.auto_redeem is False

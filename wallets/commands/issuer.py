@@ -220,59 +220,52 @@ def issuer_reinstate_merchant(merchant: str, key_name: str) -> None:
 @issuer_group.command(
     "update-merchant",
     epilog="""\b
-What is not given stays as it is. The merchant itself may change only its payout
-reference and auto-redeem (relance-wallet merchant auto-redeem).
+What is not given stays as it is; the confirmation shows every field signed. The
+payout IBAN is the merchant's to change, with the bank (relance-wallet settlement
+register-iban), as is auto-redeem (relance-wallet merchant auto-redeem).
 Examples:
   relance-wallet issuer update-merchant --key namur 3f1c… --category 47.24
   relance-wallet issuer update-merchant --key namur 3f1c… --name "Boulangerie Zoë" \\
-      --zone NAM-JAMBES --payout-ref BE71096123456769""",
+      --zone NAM-JAMBES""",
 )
 @click.argument("merchant")
 @click.option("--name", help="The shop's name, as the directory shows it.")
 @click.option("--category", help="Its NACE code, such as 47.24.")
 @click.option("--zone", help="One of your zones.")
-@click.option("--payout-ref", help="Its payout IBAN (the ledger keeps only the hash).")
 @key_option
 @common_options
 def issuer_update_merchant(
-    merchant: str,
-    name: str | None,
-    category: str | None,
-    zone: str | None,
-    payout_ref: str | None,
-    key_name: str,
+    merchant: str, name: str | None, category: str | None, zone: str | None, key_name: str
 ) -> None:
-    """Change one of your merchants' name, category, zone or payout reference."""
-    if name is None and category is None and zone is None and payout_ref is None:
-        raise WalletError(
-            Exit.USAGE, "give at least one of --name, --category, --zone, --payout-ref"
-        )
+    """Change one of your merchants' name, category or zone."""
+    if name is None and category is None and zone is None:
+        raise WalletError(Exit.USAGE, "give at least one of --name, --category, --zone")
     client = settings().client()
-    key, profile = _registered(client, merchant)
+    key, _ = _registered(client, merchant)
     current = _merchant_record(client, key)
     payload = t.UpdateMerchant(
         key,
         current.name if name is None else name,
         current.category if category is None else category,
         current.zone if zone is None else zone,
-        current.payout_ref_hash if payout_ref is None else payout_ref_hash(payout_ref),
+        current.payout_ref_hash,
         current.auto_redeem,
     )
-    changes = tuple(
-        (field, value)
-        for field, value in (
-            ("name", name), ("category", category), ("zone", zone),
-            ("payout ref", None if payout_ref is None else "(new IBAN)"),
-        )
-        if value is not None
-    )  # fmt: skip
+
+    def shown(old: str, new: str) -> str:
+        return new if old == new else f"{old} -> {new}"
+
+    # The update rewrites the whole record: every field signed is shown.
+    details = (
+        ("name", shown(current.name, payload.name)),
+        ("category", shown(current.category, payload.category)),
+        ("zone", shown(current.zone, payload.zone)),
+        ("payout hash", f"{current.payout_ref_hash.hex()[:16]}… (unchanged)"),
+        ("auto-redeem", f"{'on' if current.auto_redeem else 'off'} (unchanged)"),
+    )
     signer, _ = _unlock(key_name)
     done = sign_submit(
-        client,
-        signer,
-        key_name,
-        payload,
-        Summary("update a merchant", str(profile.get("name", "")), None, changes),
+        client, signer, key_name, payload, Summary("update a merchant", "", None, details)
     )
     record = {
         "merchant": key.hex(),
