@@ -12,8 +12,6 @@ import json
 import os
 import sys
 import tempfile
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Final, NoReturn
 
@@ -22,6 +20,7 @@ import click
 from node.crypto import PublicKey
 from node.daemon import Home, HomeError, read_home
 from node.governance import HEIGHT_MAX, Proposal, ProposalError, from_json, to_json
+from node.http_json import Unreachable, request_json
 from node.ledger import tx as t
 from node.limits import GOVERNANCE_DELAY_MAX_BLOCKS, VALIDATOR_POWER_MAX
 
@@ -253,24 +252,10 @@ def _int(value: object) -> int:
 
 
 def _request(url: str, payload: object | None = None) -> dict[str, object]:
-    data = None if payload is None else json.dumps(payload).encode()
-    request = urllib.request.Request(
-        url, data=data, method="GET" if data is None else "POST",
-        headers={"Content-Type": "application/json"},
-    )  # fmt: skip
     try:
-        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S) as response:
-            body = json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        try:
-            body = json.loads(error.read() or b"{}")
-        except json.JSONDecodeError:
-            _fail(f"{url}: HTTP {error.code}")
-    except (urllib.error.URLError, TimeoutError, json.JSONDecodeError) as error:
-        _fail(f"cannot reach the node at {url}: {error}")
-    if not isinstance(body, dict):
-        _fail(f"{url}: unexpected answer")
-    return body
+        return request_json(url, payload, HTTP_TIMEOUT_S)
+    except Unreachable as error:
+        _fail(f"cannot reach the node: {error}")
 
 
 def _fail(message: str) -> NoReturn:

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -21,6 +19,7 @@ from node import config
 from node.crypto import Signer
 from node.devnet import DEMO_KEYS_FILE, node_homes
 from node.genesis import parse as parse_genesis
+from node.http_json import Unreachable, request_json
 from node.ledger import tx as t
 from node.town.model import Town, plan, sign
 
@@ -40,21 +39,10 @@ class Outcome:
 
 
 def _request(url: str, payload: object | None = None) -> dict[str, object]:
-    data = None if payload is None else json.dumps(payload).encode()
-    request = urllib.request.Request(
-        url, data=data, method="GET" if data is None else "POST",
-        headers={"Content-Type": "application/json"},
-    )  # fmt: skip
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
-            body = json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        body = json.loads(error.read() or b"{}")
-    except (urllib.error.URLError, TimeoutError) as error:
-        raise DriveError(f"{url}: {error}") from None
-    if not isinstance(body, dict):
-        raise DriveError(f"{url}: unexpected answer")
-    return body
+        return request_json(url, payload, TIMEOUT_S)
+    except Unreachable as error:
+        raise DriveError(str(error)) from None
 
 
 def drive(

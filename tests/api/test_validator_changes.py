@@ -29,7 +29,7 @@ from node.lightclient import (
     follow_validator_changes,
     verify_holder,
 )
-from node.state_tree import decode_proof
+from node.state_tree import StateProof, decode_proof
 from tests.api.harness import VALIDATOR, Account, LiveNode, key
 from tests.api.world import CAMPAIGN, World, seed
 from tools.audit_history import certify
@@ -111,6 +111,19 @@ def _handovers(eras: list[dict[str, object]]) -> list[Handover]:
     return out
 
 
+def _alice_proven(changed: Changed) -> tuple[CertifiedHeader, bytes, StateProof]:
+    """Alice's holder record as the node proves it: anchor, value and proof."""
+    doc = changed.node.get(f"/v1/proofs/accounts/{changed.world.alice.pk.hex()}").json()
+    anchor = doc["anchor"]
+    assert isinstance(anchor, dict)
+    certified = CertifiedHeader(
+        Header.decode(bytes.fromhex(anchor["header_bytes"])),
+        Certificate.decode(bytes.fromhex(anchor["certificate_bytes"])),
+    )
+    value = bytes.fromhex(str(doc["value"]))
+    return certified, value, decode_proof(bytes.fromhex(str(doc["proof"])))
+
+
 def _keys(validators: ValidatorSet) -> set[bytes]:
     return {v.public_key for v in validators.validators}
 
@@ -142,16 +155,8 @@ def test_the_light_client_follows_the_changes_from_genesis(changed: Changed) -> 
     assert _keys(at(second)) == _keys(at(second + 50)) == {B.public_key, C.public_key, D.public_key}
 
     # Alice's balance, proven after both changes: it verifies only with the changes followed.
-    doc = changed.node.get(f"/v1/proofs/accounts/{changed.world.alice.pk.hex()}").json()
-    anchor_doc = doc["anchor"]
-    assert isinstance(anchor_doc, dict)
-    anchor = CertifiedHeader(
-        Header.decode(bytes.fromhex(anchor_doc["header_bytes"])),
-        Certificate.decode(bytes.fromhex(anchor_doc["certificate_bytes"])),
-    )
+    anchor, value, proof = _alice_proven(changed)
     assert anchor.header.height > second
-    value = bytes.fromhex(str(doc["value"]))
-    proof = decode_proof(bytes.fromhex(str(doc["proof"])))
     holder = verify_holder(genesis, anchor, changed.world.alice.pk, value, proof, at)
     assert holder.balance(CAMPAIGN) == 3_766 - 66
     with pytest.raises(NodeLied, match="other than the one in force"):
@@ -161,16 +166,8 @@ def test_the_light_client_follows_the_changes_from_genesis(changed: Changed) -> 
 def test_a_hidden_change_is_caught(changed: Changed) -> None:
     genesis = changed.node.genesis
     handovers = _handovers(_eras(changed.node))
-    doc = changed.node.get(f"/v1/proofs/accounts/{changed.world.alice.pk.hex()}").json()
-    anchor_doc = doc["anchor"]
-    assert isinstance(anchor_doc, dict)
-    anchor = CertifiedHeader(
-        Header.decode(bytes.fromhex(anchor_doc["header_bytes"])),
-        Certificate.decode(bytes.fromhex(anchor_doc["certificate_bytes"])),
-    )
+    anchor, value, proof = _alice_proven(changed)
     at = follow_validator_changes(genesis, handovers[:1])  # the last change hidden
-    value = bytes.fromhex(str(doc["value"]))
-    proof = decode_proof(bytes.fromhex(str(doc["proof"])))
     with pytest.raises(NodeLied, match="validator change hidden"):
         verify_holder(genesis, anchor, changed.world.alice.pk, value, proof, at)
 

@@ -15,11 +15,11 @@ import pytest
 from node import codec, merkle
 from node.consensus.types import Block, Header
 from node.crypto import digest
-from node.genesis import ProtocolLimits
+from node.genesis import Genesis, ProtocolLimits
 from node.ledger import records as r
 from node.ledger import tx as t
 from tests.audit.conftest import History, audit, edit, height_key, read_block
-from tools.audit_chain import PHASES, Auditor
+from tools.audit_chain import PHASES, Auditor, AuditResult
 from tools.audit_history import HistoryWriter, certify, fixed_key, fixture_genesis
 from tools.audit_sources import DataDirSource
 
@@ -247,6 +247,14 @@ def test_a_recorded_state_root_changed(history: History) -> None:
     assert (d.height, d.check) == (4, "stored_state_root")
 
 
+def _audit_dir(path: Path, genesis: Genesis) -> AuditResult:
+    source = DataDirSource(path, genesis.genesis_hash)
+    try:
+        return Auditor(genesis, source, source).run()
+    finally:
+        source.close()
+
+
 def test_a_block_over_the_genesis_limits(tmp_path: Path) -> None:
     """Certified by every validator and valid transaction by transaction, a block still
     may not hold more than the genesis file allows."""
@@ -265,21 +273,13 @@ def test_a_block_over_the_genesis_limits(tmp_path: Path) -> None:
     writer.commit(registrations[:2])
     writer.commit(registrations[2:])
     writer.close()
-    source = DataDirSource(tmp_path / "data", genesis.genesis_hash)
-    try:
-        result = Auditor(genesis, source, source).run()
-    finally:
-        source.close()
+    result = _audit_dir(tmp_path / "data", genesis)
     assert result.ok, result.divergence
 
     writer = HistoryWriter(tmp_path / "over", genesis, actors.validators)
     writer.commit(registrations)
     writer.close()
-    source = DataDirSource(tmp_path / "over", genesis.genesis_hash)
-    try:
-        result = Auditor(genesis, source, source).run()
-    finally:
-        source.close()
+    result = _audit_dir(tmp_path / "over", genesis)
     assert result.divergence is not None
     assert (result.divergence.height, result.divergence.check) == (1, "block_limits")
     assert "3 transactions, more than 2" in result.divergence.describe()
