@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import logging
 import struct
 import time
 from collections import OrderedDict
@@ -36,6 +37,8 @@ from node.ledger.execute import TxOutcome
 from node.metrics import NodeMetrics
 
 _POSITION = struct.Struct(">QI")
+
+logger = logging.getLogger(__name__)
 
 
 def wall_clock_ms() -> int:
@@ -316,9 +319,10 @@ class Api:
             )
 
     def catch_up_index(self) -> int:
-        return self.index.catch_up(
-            self._blocks_after(self.index.height()), self.chain_id, self.ledger.store
-        )
+        indexed, top = self.index.height(), self.ledger.store.height()
+        if top > indexed:
+            logger.info("history index: indexing blocks %d to %d", indexed + 1, top)
+        return self.index.catch_up(self._blocks_after(indexed), self.chain_id, self.ledger.store)
 
     def _blocks_after(self, height: int) -> Iterator[Block]:
         top = self.ledger.store.height()
