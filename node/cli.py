@@ -59,8 +59,9 @@ def main() -> None:
     help="The chain's genesis file. Without it, a one-validator chain for trying things out.",
 )
 @click.option("--moniker", default="relance-node", show_default=True, help="This node's name.")
-@click.option("--p2p-port", default=26656, show_default=True, help="Port for other nodes.")
-@click.option("--api-port", default=26657, show_default=True, help="Port of the HTTP API.")
+# The devnet's first node's ports: the wallet's default node address finds either.
+@click.option("--p2p-port", default=26600, show_default=True, help="Port for other nodes.")
+@click.option("--api-port", default=26601, show_default=True, help="Port of the HTTP API.")
 @click.option("--observer", is_flag=True, help="Sync and verify only; never vote.")
 def init(
     home: Path,

@@ -9,7 +9,9 @@ import sys
 import time
 from pathlib import Path
 
+from node import config
 from tests.node.netutil import free_base_port
+from wallets.context import DEFAULT_NODE
 
 BIN = Path(sys.executable).parent
 
@@ -101,3 +103,10 @@ def test_devnet_no_start_writes_homes_and_prints_addresses(tmp_path: Path) -> No
     for i in range(4):
         assert (tmp_path / "n" / f"node{i}" / "genesis.toml").exists()
         assert (tmp_path / "n" / f"node{i}" / "node_key").stat().st_mode & 0o777 == 0o600
+
+
+def test_the_wallet_finds_a_node_made_with_the_defaults(tmp_path: Path) -> None:
+    """``relance-node init`` then ``start``: the wallet reaches it without --node."""
+    assert _node("init", "--home", str(tmp_path / "h")).returncode == 0
+    settings = config.parse((tmp_path / "h" / "config.toml").read_text(encoding="utf-8"))
+    assert f"http://127.0.0.1:{settings.api_port}" == DEFAULT_NODE
