@@ -139,14 +139,19 @@ def _report(results: list[dict[str, object]], what: str) -> None:
     emit({"results": results, "failed": len(failed)}, lines, failure)
 
 
-def _registered(client: NodeClient, merchant: str) -> tuple[PublicKey, Json]:
-    """A merchant's key (hex argument) and its record as the node shows it."""
+def _merchant_key(text: str) -> PublicKey:
     try:
-        key = bytes.fromhex(merchant)
+        key = bytes.fromhex(text)
     except ValueError:
         key = b""
     if len(key) != 32:
         raise WalletError(Exit.USAGE, "a merchant's public key is 64 hex digits")
+    return PublicKey(key)
+
+
+def _registered(client: NodeClient, merchant: str) -> tuple[PublicKey, Json]:
+    """A merchant's key (hex argument) and its record as the node shows it."""
+    key = _merchant_key(merchant)
     account = client.account(key)
     if account.role != "merchant":
         raise WalletError(Exit.REJECTED, "no merchant has this key", "UNKNOWN_MERCHANT")
@@ -156,9 +161,9 @@ def _registered(client: NodeClient, merchant: str) -> tuple[PublicKey, Json]:
 def _merchant_record(client: NodeClient, key: PublicKey) -> r.Merchant:
     """The merchant's whole ledger record (with its payout hash), as its proof shows it."""
     answer = client.get(f"/v1/proofs/accounts/{key.hex()}")
+    if answer.get("key") != r.merchant_key(key).hex():  # the node proves another record
+        raise WalletError(Exit.REJECTED, "no merchant has this key", "UNKNOWN_MERCHANT")
     try:
-        if answer.get("key") != r.merchant_key(key).hex():
-            raise ValueError("not a merchant record")
         return r.Merchant.decode(bytes.fromhex(str(answer["value"])))
     except (KeyError, ValueError, DecodeError):
         raise WalletError(
@@ -241,7 +246,7 @@ def issuer_update_merchant(
     if name is None and category is None and zone is None:
         raise WalletError(Exit.USAGE, "give at least one of --name, --category, --zone")
     client = settings().client()
-    key, _ = _registered(client, merchant)
+    key = _merchant_key(merchant)
     current = _merchant_record(client, key)
     payload = t.UpdateMerchant(
         key,
