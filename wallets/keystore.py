@@ -11,6 +11,17 @@ public key and creation time in clear, and the Ed25519 seed sealed; opening
 checks that the seed gives the stored public key. Every file is written
 atomically (temporary file, fsync, rename, fsync of the folder) with mode 0600.
 
+Folders: every folder the wallet creates on the way to a file (the keystore,
+``~/.relance`` itself, the voucher books, the journal) is created 0700, the
+topmost missing one first. A folder that already exists is never changed: it
+may be the user's home or a shared folder named with ``--keystore``, and the
+wallet cannot tell whether it is its own; the files in it are 0600 anyway.
+
+Reading: a file that is not a sealed or key document of a sane shape (not
+JSON, nested deeper than Python parses, an integer of more than
+``JSON_INTEGER_DIGITS_MAX`` digits, ``NaN``, too large, a folder, unreadable)
+is a keystore error (exit code 4), never an uncaught exception.
+
 Recovery phrases are BIP39: the 32-byte seed is the entropy of 24 words, in
 English or French.
 """
@@ -46,6 +57,9 @@ MEMLIMIT: Final = nacl.pwhash.argon2id.MEMLIMIT_INTERACTIVE
 OPSLIMIT_MAX: Final = nacl.pwhash.argon2id.OPSLIMIT_SENSITIVE
 MEMLIMIT_MAX: Final = nacl.pwhash.argon2id.MEMLIMIT_SENSITIVE
 SEALED_BYTES_MAX: Final = 64 * 1024 * 1024  # a voucher book of a large commune
+KEY_FILE_BYTES_MAX: Final = 64 * 1024  # a key file is under 1 KiB
+JSON_INTEGER_DIGITS_MAX: Final = 32  # the largest integer a sealed file holds is memlimit
+FOLDER_MODE: Final = 0o700
 PASSPHRASE_CHARS_MIN: Final = 8
 LANGUAGES: Final = {"en": "english", "fr": "french"}
 _NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -54,9 +68,26 @@ _NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 # --- atomic files -------------------------------------------------------------------
 
 
+def make_private_folder(folder: Path) -> None:
+    """Create ``folder`` and its missing parents, each 0700; existing folders are left alone."""
+    missing = []
+    for candidate in (folder, *folder.parents):
+        if candidate.is_dir():
+            break
+        missing.append(candidate)
+    for candidate in reversed(missing):
+        try:
+            candidate.mkdir(mode=FOLDER_MODE)
+        except FileExistsError:
+            if not candidate.is_dir():
+                raise
+            continue  # made meanwhile by someone else: not ours to change
+        os.chmod(candidate, FOLDER_MODE)  # exactly 0700, whatever the umask
+
+
 def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
     """Write ``data`` to ``path`` so that a crash leaves the old file or the new one."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    make_private_folder(path.parent)
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, mode)
@@ -146,18 +177,35 @@ def write_sealed(path: Path, plaintext: bytes, passphrase: str) -> None:
 
 
 def read_sealed(path: Path, passphrase: str, what: str) -> bytes:
-    return unseal(_read_json(path, what), passphrase, what)
+    return unseal(_read_json(path, what, SEALED_BYTES_MAX), passphrase, what)
 
 
-def _read_json(path: Path, what: str) -> object:
+def _read_json(path: Path, what: str, bytes_max: int) -> object:
     try:
-        if path.stat().st_size > SEALED_BYTES_MAX:
-            raise WalletError(Exit.KEYSTORE, f"{what} is larger than a sealed file may be")
-        return json.loads(path.read_bytes())
+        if path.stat().st_size > bytes_max:
+            raise WalletError(Exit.KEYSTORE, f"{what} is larger than such a file may be")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise WalletError(Exit.KEYSTORE, f"{what} does not exist ({path})") from None
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise WalletError(Exit.KEYSTORE, f"{what} cannot be read ({path}: {reason})") from None
+    try:
+        return json.loads(data, parse_int=_bounded_int, parse_constant=_no_constant)
+    except RecursionError:
+        raise WalletError(Exit.KEYSTORE, f"{what} is damaged (JSON nested too deep)") from None
+    except (ValueError, UnicodeDecodeError):  # JSONDecodeError is a ValueError
         raise WalletError(Exit.KEYSTORE, f"{what} is damaged (not JSON)") from None
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > JSON_INTEGER_DIGITS_MAX:
+        raise ValueError("integer too long")
+    return int(text)
+
+
+def _no_constant(text: str) -> object:
+    raise ValueError(f"{text} is not JSON")
 
 
 # --- the keystore ----------------------------------------------------------------------
@@ -197,7 +245,6 @@ class Keystore:
             "created": created,
             "sealed": seal(signer.seed, passphrase),
         }
-        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         write_atomic(path, json.dumps(document, indent=2).encode())
         return KeyInfo(name, signer.public_key, created, path)
 
@@ -216,7 +263,7 @@ class Keystore:
 
     def _document(self, name: str) -> tuple[dict[str, object], KeyInfo]:
         path = self.path(name)
-        document = _read_json(path, f"key {name!r}")
+        document = _read_json(path, f"key {name!r}", KEY_FILE_BYTES_MAX)
         if not isinstance(document, dict) or document.get("format") != KEY_FORMAT:
             raise WalletError(Exit.KEYSTORE, f"key {name!r} is not a Relance key file")
         try:

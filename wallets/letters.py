@@ -29,7 +29,7 @@ from reportlab.pdfgen.canvas import Canvas
 
 from node.api import tokens
 from wallets.book import Entry
-from wallets.keystore import write_atomic
+from wallets.keystore import make_private_folder, write_atomic
 from wallets.units import format_date_fr, format_euros
 from wallets.voucher import Voucher, make_qr
 
@@ -157,7 +157,7 @@ def write_letters(
     if merged:
         write_atomic(out, render(entries, campaign, progress), 0o600)
         return [out]
-    out.mkdir(parents=True, exist_ok=True, mode=0o700)
+    make_private_folder(out)
     paths = []
     for entry, voucher in entries:
         path = out / f"{entry.serial}.pdf"

@@ -28,6 +28,7 @@ from typing import Final
 import aiosmtplib
 
 from wallets.book import Entry
+from wallets.keystore import make_private_folder
 from wallets.letters import CampaignText, balance_link, rules_fr
 from wallets.units import format_euros
 from wallets.voucher import Voucher, qr_png
@@ -143,7 +144,7 @@ class Journal:
                         self.sent.add(item["serial"])
 
     def record(self, serial: str, message_id: str) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        make_private_folder(self.path.parent)
         line = json.dumps(
             {
                 "serial": serial,
