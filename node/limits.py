@@ -46,6 +46,17 @@ FRAME_BYTES_MAX: Final = BLOCK_BYTES_MAX + 64 * 1024
 PEER_SEND_QUEUE_MAX: Final = 1_024
 CONSENSUS_QUEUE_MAX: Final = 10_000
 
+# --- node: p2p handshakes (before the far end is authenticated) -------------
+P2P_HANDSHAKE_TIMEOUT_S: Final = 5.0  # a whole handshake, either side
+P2P_HELLO_TIMEOUT_S: Final = 1.0  # an inbound connection's first message (sent at once)
+P2P_HANDSHAKES_PENDING_MAX: Final = 64  # inbound, from addresses that are no peer's
+P2P_HANDSHAKES_PER_ADDRESS_MAX: Final = 4  # ... from one such address
+P2P_HANDSHAKES_PER_PEER_MAX: Final = 4  # from a peer's address, per peer there, outside that pool
+P2P_PEER_ADDRESSES_PER_HOST_MAX: Final = 8  # addresses kept for one configured peer host
+P2P_PEER_RESOLVE_TIMEOUT_S: Final = 5.0  # resolving a configured peer host at start
+P2P_REFUSAL_LOG_INTERVAL_S: Final = 10.0  # refused connections: one summary line per interval
+P2P_REFUSAL_LOG_ADDRESSES_MAX: Final = 1_000  # distinct addresses counted in one summary
+
 # --- node: mempool ----------------------------------------------------------
 MEMPOOL_TXS_MAX: Final = 20_000
 MEMPOOL_BYTES_MAX: Final = 64 * 1024 * 1024

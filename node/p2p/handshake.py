@@ -18,9 +18,14 @@ accept the peer. Wire format, in order:
 
 A peer is accepted only with the same chain id, a valid signature, a key the
 caller allows and, for the dialer, exactly the key it meant to reach. Any
-failure, or the timeout, closes the connection and logs the reason.
+failure, or the timeout, closes the connection and logs the reason (through
+the caller's ``RefusalLog`` when it gives one: an acceptor faces strangers).
+The acceptor may also give a shorter timeout for the peer's hello, the first
+message, which a real peer sends at once: an idle connection is then dropped
+early (``HELLO_TIMEOUT``).
 
-May import the pure leaves (``node.crypto``, ``node.codec``) and ``link``.
+May import the pure leaves (``node.crypto``, ``node.codec``, ``node.limits``),
+``link`` and ``admission``.
 """
 
 from __future__ import annotations
@@ -45,11 +50,13 @@ from node.crypto import (
     digest,
     verify,
 )
+from node.limits import P2P_HANDSHAKE_TIMEOUT_S
+from node.p2p.admission import RefusalLog, address_of
 from node.p2p.link import CipherState, CloseReason, Link
 
 logger = logging.getLogger(__name__)
 
-HANDSHAKE_TIMEOUT_S: Final = 5.0  # default; not (yet) in node.limits
+HANDSHAKE_TIMEOUT_S: Final = P2P_HANDSHAKE_TIMEOUT_S  # the default
 HELLO_MAGIC: Final = b"RLNCp2p1"
 EPHEMERAL_KEY_BYTES: Final = nacl.bindings.crypto_kx_PUBLIC_KEY_BYTES
 HELLO_BYTES: Final = len(HELLO_MAGIC) + EPHEMERAL_KEY_BYTES
@@ -80,6 +87,7 @@ class HandshakeFailure(enum.Enum):
     UNKNOWN_KEY = 8
     UNEXPECTED_KEY = 9
     SELF_CONNECTION = 10
+    HELLO_TIMEOUT = 11
 
 
 class _Refused(Exception):
@@ -99,7 +107,7 @@ async def dial_handshake(
     timeout_s: float = HANDSHAKE_TIMEOUT_S,
 ) -> Session | HandshakeFailure:
     """Run the dialer's side on a fresh connection; the session or why it was refused."""
-    context = _Context(signer, chain_id, allowed, expected_key, Role.DIALER)
+    context = _Context(signer, chain_id, allowed, expected_key, Role.DIALER, None, None)
     return await _run(reader, writer, context, timeout_s)
 
 
@@ -110,9 +118,16 @@ async def accept_handshake(
     chain_id: str,
     allowed: Allowed,
     timeout_s: float = HANDSHAKE_TIMEOUT_S,
+    *,
+    hello_timeout_s: float | None = None,
+    refusals: RefusalLog | None = None,
 ) -> Session | HandshakeFailure:
-    """Run the acceptor's side on a fresh connection; the session or why it was refused."""
-    context = _Context(signer, chain_id, allowed, None, Role.ACCEPTOR)
+    """Run the acceptor's side on a fresh connection; the session or why it was refused.
+
+    ``hello_timeout_s``: the dialer's hello must arrive this soon (None: the
+    whole timeout). ``refusals``: where refusals are logged (None: each one).
+    """
+    context = _Context(signer, chain_id, allowed, None, Role.ACCEPTOR, hello_timeout_s, refusals)
     return await _run(reader, writer, context, timeout_s)
 
 
@@ -131,6 +146,8 @@ class _Context:
     allowed: Allowed
     expected_key: PublicKey | None  # None for the acceptor
     role: Role
+    hello_timeout_s: float | None
+    refusals: RefusalLog | None
 
 
 async def _run(
@@ -153,14 +170,13 @@ async def _run(
     except asyncio.CancelledError:
         writer.transport.abort()
         raise
-    logger.warning(
-        "handshake as %s with %s refused: %s%s",
-        context.role.name.lower(),
-        address,
-        failure.name.lower(),
-        detail,
-    )
     writer.transport.abort()
+    line = f"handshake as {context.role.name.lower()} with {address} refused: "
+    line += failure.name.lower() + detail
+    if context.refusals is None:
+        logger.warning("%s", line)
+    else:
+        context.refusals.refused(failure.name.lower(), address_of(_peername(writer)), line)
     return failure
 
 
@@ -172,7 +188,7 @@ async def _exchange(
 ) -> Session:
     public, secret = nacl.bindings.crypto_kx_keypair()
     writer.write(HELLO_MAGIC + public)
-    hello = await reader.readexactly(HELLO_BYTES)
+    hello = await _read_hello(reader, context.hello_timeout_s)
     peer_public = _parse_hello(hello, public)
     if context.role is Role.DIALER:
         transcript = compute_transcript_hash(public, peer_public)
@@ -191,6 +207,16 @@ async def _exchange(
     label = f"{peer_key.hex()[:16]}@{address}"
     logger.info("handshake as %s: linked to %s", context.role.name.lower(), label)
     return Session(Link(reader, writer, *states, label), peer_key)
+
+
+async def _read_hello(reader: asyncio.StreamReader, timeout_s: float | None) -> bytes:
+    if timeout_s is None:
+        return await reader.readexactly(HELLO_BYTES)
+    try:
+        async with asyncio.timeout(timeout_s):
+            return await reader.readexactly(HELLO_BYTES)
+    except TimeoutError:
+        raise _Refused(HandshakeFailure.HELLO_TIMEOUT) from None
 
 
 def compute_transcript_hash(dialer_ephemeral: bytes, acceptor_ephemeral: bytes) -> bytes:
@@ -289,8 +315,12 @@ def is_allowed(allowed: Allowed, peer_key: PublicKey) -> bool:
     return allowed(peer_key)
 
 
+def _peername(writer: asyncio.StreamWriter) -> object:
+    return writer.get_extra_info("peername")
+
+
 def _address_of(writer: asyncio.StreamWriter) -> str:
-    peer = writer.get_extra_info("peername")
+    peer = _peername(writer)
     if isinstance(peer, tuple) and len(peer) >= 2:
         return f"{peer[0]}:{peer[1]}"
     return "unknown"

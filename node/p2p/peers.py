@@ -20,6 +20,12 @@ The higher key dials only while disconnected; the lower key also dials
 while connected over a link the higher key dialed, so every pair settles on
 the link the lower key dialed whenever that one can be made.
 
+Inbound connections before their handshake ends (issue 15, finding 5): slots
+are counted per remote address, with slots kept for the configured peers'
+addresses (``admission``); the peer's hello must come within
+``hello_timeout_s``; refusals are logged in full once, then summarised once
+per interval.
+
 May import the pure leaves and the rest of ``node.p2p`` only.
 """
 
@@ -30,12 +36,27 @@ import collections
 import enum
 import logging
 import random
+import socket
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Final
 
 from node.crypto import PUBLIC_KEY_BYTES, PublicKey, Signer
-from node.limits import PEER_SEND_QUEUE_MAX
+from node.limits import (
+    P2P_HELLO_TIMEOUT_S,
+    P2P_PEER_ADDRESSES_PER_HOST_MAX,
+    P2P_PEER_RESOLVE_TIMEOUT_S,
+    P2P_REFUSAL_LOG_INTERVAL_S,
+    PEER_SEND_QUEUE_MAX,
+)
+from node.p2p.admission import (
+    HandshakeSlots,
+    RefusalLog,
+    Slot,
+    SlotRefusal,
+    address_of,
+    is_ip_literal,
+)
 from node.p2p.backoff import BackoffPolicy, compute_delay_s
 from node.p2p.handshake import (
     HANDSHAKE_TIMEOUT_S,
@@ -48,7 +69,6 @@ from node.p2p.link import PAYLOAD_BYTES_MAX, CloseReason, Link, frame_bytes_for
 
 logger = logging.getLogger(__name__)
 
-HANDSHAKES_PENDING_MAX: Final = 64  # inbound connections not yet authenticated
 CHAIN_ID_BYTES_MAX: Final = 255
 DEFAULT_BACKOFF: Final = BackoffPolicy()
 
@@ -88,6 +108,8 @@ class PeerManagerConfig:
     accept_from: frozenset[PublicKey] = frozenset()
     listen_host: str = "127.0.0.1"
     handshake_timeout_s: float = HANDSHAKE_TIMEOUT_S
+    hello_timeout_s: float = P2P_HELLO_TIMEOUT_S
+    refusal_log_interval_s: float = P2P_REFUSAL_LOG_INTERVAL_S
     send_queue_max: int = PEER_SEND_QUEUE_MAX
     backoff: BackoffPolicy = DEFAULT_BACKOFF
 
@@ -98,6 +120,10 @@ class PeerManagerConfig:
             raise ValueError("listen port is within [0, 65535]")
         if self.handshake_timeout_s <= 0:
             raise ValueError("handshake timeout must be positive")
+        if not 0 < self.hello_timeout_s <= self.handshake_timeout_s:
+            raise ValueError("hello timeout must be positive and at most the handshake timeout")
+        if self.refusal_log_interval_s <= 0:
+            raise ValueError("refusal log interval must be positive")
         if not 1 <= self.send_queue_max <= PEER_SEND_QUEUE_MAX:
             raise ValueError(f"send queue cap is within [1, {PEER_SEND_QUEUE_MAX}]")
         keys = [peer.public_key for peer in self.peers]
@@ -254,6 +280,9 @@ class PeerManager:
         self._tasks: set[asyncio.Task[None]] = set()
         self._links: set[Link] = set()  # adopted, not yet known to be closed
         self._pending: set[asyncio.StreamWriter] = set()  # inbound, handshake running
+        self._slots = HandshakeSlots()
+        self._slots.add_configured(p.host for p in self._dial_targets if is_ip_literal(p.host))
+        self._refusals = RefusalLog(logger, config.refusal_log_interval_s)
         self._server: asyncio.Server | None = None  # None until started
         self._closing = False
         self._changed = asyncio.Event()
@@ -269,6 +298,8 @@ class PeerManager:
         )
         logger.info("listening on %s:%d", self._config.listen_host, self.listen_port)
         for address in self._dial_targets:
+            if not is_ip_literal(address.host):
+                self._spawn(self._resolve(address))
             self._spawn(self._dial_loop(address))
 
     async def close(self) -> None:
@@ -288,6 +319,7 @@ class PeerManager:
         self._links.clear()
         if self._server is not None:
             await self._server.wait_closed()
+        self._refusals.close()
 
     # --- reading state ------------------------------------------------------
 
@@ -363,15 +395,37 @@ class PeerManager:
 
     # --- accepting and dialing ----------------------------------------------
 
+    async def _resolve(self, address: PeerAddress) -> None:
+        """Keep handshake slots for the addresses a configured peer's host name has."""
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(P2P_PEER_RESOLVE_TIMEOUT_S):
+                infos = await loop.getaddrinfo(address.host, address.port, type=socket.SOCK_STREAM)
+        except (OSError, TimeoutError) as error:
+            logger.warning("peer host %s not resolved (%s): no slots kept", address.host, error)
+            return
+        found = sorted({str(info[4][0]) for info in infos})
+        self._slots.add_configured(found[:P2P_PEER_ADDRESSES_PER_HOST_MAX])  # one peer
+
     def _on_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self._closing or len(self._pending) >= HANDSHAKES_PENDING_MAX:
-            logger.warning("inbound connection refused: closing or too many handshakes")
+        if self._closing:
             writer.transport.abort()
             return
+        peername = writer.get_extra_info("peername")
+        slot = self._slots.take(address_of(peername))
+        if isinstance(slot, SlotRefusal):
+            writer.transport.abort()
+            reason = slot.name.lower()
+            label = f"{peername[0]}:{peername[1]}" if isinstance(peername, tuple) else "unknown"
+            line = f"inbound connection from {label} refused: {reason}"
+            self._refusals.refused(reason, address_of(peername), line)
+            return
         self._pending.add(writer)
-        self._spawn(self._accept(reader, writer))
+        self._spawn(self._accept(reader, writer, slot))
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _accept(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, slot: Slot
+    ) -> None:
         try:
             result = await accept_handshake(
                 reader,
@@ -380,10 +434,14 @@ class PeerManager:
                 self._config.chain_id,
                 self._allowed,
                 self._config.handshake_timeout_s,
+                hello_timeout_s=self._config.hello_timeout_s,
+                refusals=self._refusals,
             )
         finally:
             self._pending.discard(writer)
+            self._slots.release(slot)
         if isinstance(result, Session):
+            self._slots.learn(result.peer_key, slot.address)
             self._adopt(result, LinkOrigin.ACCEPTED)
 
     async def _dial_loop(self, address: PeerAddress) -> None:
@@ -424,6 +482,7 @@ class PeerManager:
         )
         if isinstance(result, HandshakeFailure):
             return False
+        self._slots.learn(result.peer_key, address_of(writer.get_extra_info("peername")))
         return self._adopt(result, LinkOrigin.DIALED)
 
     # --- links --------------------------------------------------------------

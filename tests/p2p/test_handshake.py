@@ -140,13 +140,15 @@ def test_dialer_refuses_a_node_with_another_key(caplog: pytest.LogCaptureFixture
     assert "refused: unexpected_key" in caplog.text
 
 
-async def accept_raw(data: bytes) -> Result:
+async def accept_raw(data: bytes, hello_timeout_s: float | None = None) -> Result:
     """Run an acceptor against a client that sends ``data`` then waits."""
     accepted: asyncio.Queue[Result] = asyncio.Queue(1)
 
     async def on_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         allowed = frozenset({DIALER.public_key})
-        result = await accept_handshake(reader, writer, ACCEPTOR, CHAIN_ID, allowed, 0.2)
+        result = await accept_handshake(
+            reader, writer, ACCEPTOR, CHAIN_ID, allowed, 0.2, hello_timeout_s=hello_timeout_s
+        )
         accepted.put_nowait(result)
 
     server = await asyncio.start_server(on_connection, HOST, 0)
@@ -169,6 +171,18 @@ def test_silent_peer_times_out(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING):
         asyncio.run(scenario())
     assert "refused: timeout" in caplog.text
+
+
+def test_an_idle_connection_is_dropped_at_the_hello_timeout() -> None:
+    async def scenario() -> None:
+        async with asyncio.timeout(5):
+            started = asyncio.get_running_loop().time()
+            assert await accept_raw(b"", hello_timeout_s=0.05) is HandshakeFailure.HELLO_TIMEOUT
+            assert asyncio.get_running_loop().time() - started < 0.2  # before the whole timeout
+            half_hello = b"RLNCp2p1"  # a hello that stalls counts as none
+            assert await accept_raw(half_hello, 0.05) is HandshakeFailure.HELLO_TIMEOUT
+
+    asyncio.run(scenario())
 
 
 def test_garbage_hello_is_refused() -> None:

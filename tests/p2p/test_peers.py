@@ -380,6 +380,9 @@ def test_simultaneous_dials_leave_exactly_one_link_per_pair() -> None:
         {"chain_id": ""},
         {"listen_port": 70000},
         {"handshake_timeout_s": 0.0},
+        {"hello_timeout_s": 0.0},
+        {"hello_timeout_s": 6.0},  # longer than the whole handshake
+        {"refusal_log_interval_s": 0.0},
         {"send_queue_max": 0},
         {"send_queue_max": 10**9},
         {"peers": (PeerAddress(make_signer(1).public_key, HOST, 1),) * 2},
