@@ -26,7 +26,7 @@ from node.p2p.handshake import Session, dial_handshake
 from node.p2p.peers import PeerAddress, PeerManager, PeerManagerConfig
 from tests.p2p.support import CHAIN_ID, HOST, Inbox, free_port, make_signer
 
-ATTACK_WARMUP_S = 0.5  # the attacker fills every slot it can before the peer dials
+ATTACK_WARMUP_S = 0.3  # after each attacking connection opened once: the slots are taken
 LINK_BOUND_S = 3.0  # the first dial links within this (it takes milliseconds when idle)
 TEST_TIMEOUT_S = 20.0
 RECONNECT_PAUSE_S = 0.2  # the attacker's pause after a refused connection (keeps CPU low)
@@ -117,6 +117,8 @@ def test_idle_strangers_cannot_keep_a_validator_out(
                 await manager.start()
                 attack = Attack(manager.listen_port, sources, per_source)
                 attacking = asyncio.create_task(attack.run(stop))
+                while attack.opened < len(sources) * per_source:  # every one connected once
+                    await asyncio.sleep(0.02)
                 await asyncio.sleep(ATTACK_WARMUP_S)
                 signer, source = (
                     (peer, PEER_ADDRESS) if dialer == "peer" else (observer, OBSERVER_ADDRESS)
