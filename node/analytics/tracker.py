@@ -320,10 +320,10 @@ class Tracker:
         if pending is None:
             raise RuntimeError("a payout returned that the fold never saw opened")
         key = (pending.merchant, pending.issuer)
-        held = self.lots.setdefault(key, deque())
         back = [Lot(lot.campaign, lot.round, lot.cents, lot.received_ms) for lot in pending.lots]
         # Oldest first, as if they had never left (a stable sort keeps equal times in order).
-        self.lots[key] = deque(sorted([*held, *back], key=lambda lot: lot.received_ms))
+        merged = sorted([*self.lots.get(key, ()), *back], key=lambda lot: lot.received_ms)
+        self.lots[key] = deque(merged)
         self._history(pending.issuer).events.append(
             PayoutReturned(payout, pending.merchant, pending.cents, time_ms)
         )
