@@ -87,7 +87,8 @@ class AnalyticsIndex:
             for key, queue in sorted(tr.lots.items())
             if queue
         )
+        pending = tuple(sorted((key, repr(p)) for key, p in tr.pending.items()))
         return (
             self._height, histories, tuple(sorted(tr.merchants.items())),
-            tuple(sorted(tr.campaign_issuer.items())), lots,
+            tuple(sorted(tr.campaign_issuer.items())), lots, pending,
         )  # fmt: skip

@@ -15,7 +15,11 @@ module. Conventions:
   what holders paid to merchants in the issuer's territory, rounds 2 and 3
   what merchants then transferred, from round-1 then round-2 money, to
   merchants in the territory, before redemption. Per euro allocated, in
-  thousandths; LM3 = (round 1 + round 2 + round 3) / round 1, in thousandths.
+  thousandths; LM3 = (round 1 + round 2 + round 3) / round 1, in thousandths;
+- a payout the bank returned was not a redemption (its units went back to
+  the merchant): hops and delays before redemption count only the others,
+  and the returned units count when they are redeemed again, by the round
+  and time of receipt they had.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from node.analytics.tracker import (
     Allocated,
     IssuerHistory,
     Moved,
+    PayoutReturned,
     Redeemed,
     Refunded,
     Returned,
@@ -304,9 +309,15 @@ def rounds_raw(history: IssuerHistory, campaign: str | None = None) -> Rounds:
     return Rounds(allocated, round1, by_round[2], by_round[3], leaked, spenders)
 
 
+def redemptions(events: Sequence[TrackerEvent]) -> list[Redeemed]:
+    """The redemptions whose payout the bank did not return."""
+    returned = {e.payout for e in of_type(events, PayoutReturned)}
+    return [e for e in of_type(events, Redeemed) if e.payout not in returned]
+
+
 def hops_raw(history: IssuerHistory) -> tuple[list[RawCell], RawCell]:
     items = []
-    for e in of_type(history.events, Redeemed):
+    for e in redemptions(history.events):
         for piece in e.pieces:
             items.append((HOPS[min(piece.round, 4) - 1], piece.cents, e.merchant))
     return raw_series(items, HOPS)
@@ -331,7 +342,7 @@ def first_spend_raw(history: IssuerHistory) -> tuple[list[RawCell], RawCell]:
 def redemption_raw(history: IssuerHistory) -> tuple[list[RawCell], RawCell]:
     items = [
         (bucket(piece.age_ms, REDEMPTION_BUCKETS), piece.cents, e.merchant)
-        for e in of_type(history.events, Redeemed)
+        for e in redemptions(history.events)
         for piece in e.pieces
     ]
     return raw_series(items, [label for label, _ in REDEMPTION_BUCKETS])

@@ -5,10 +5,16 @@ fold trusts payloads and never re-checks rules. It keeps just enough state to
 place each euro: the merchants' zones and categories, each campaign's issuer,
 each (campaign, holder) pot with the holder zone recorded at allocation, and
 the merchants' balances as FIFO lots that remember the round they were
-received in (1: paid by a holder; n + 1: transferred from a round-n lot).
+received in (1: paid by a holder; n + 1: transferred from a round-n lot),
+and the lots each pending payout took.
 
 Lots are a convention (first in, first out), not ledger state: merchant
-units are fungible. Their totals always equal the merchants' balances.
+units are fungible. Their totals always equal the merchants' balances, and
+the pending payouts' lots the issuers' pending payouts. A payout the bank
+returned (``return_payout``) gives its lots back to the merchant as they
+were (campaign, round, time of receipt): the units never left, so they are
+not redeemed (the report leaves out a returned payout's ``Redeemed``), and
+when they are spent again they count from where they came from.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import assert_never
 
 from node.ledger import tx as t
 
@@ -88,12 +95,24 @@ class Moved:
 
 @dataclass(frozen=True, slots=True)
 class Redeemed:
-    """Units burnt into a payout (``redeem``, or a payment to an auto-redeeming merchant)."""
+    """Units burnt into a payout (``redeem``, or a payment to an auto-redeeming merchant);
+    ``payout`` is the payout's id (the transaction's)."""
 
+    payout: bytes
     merchant: bytes
     cents: int
     time_ms: int
     pieces: tuple[Piece, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PayoutReturned:
+    """The bank could not pay ``payout``: its units went back to the merchant."""
+
+    payout: bytes
+    merchant: bytes
+    cents: int
+    time_ms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +124,7 @@ class Returned:
     time_ms: int
 
 
-Event = Allocated | Spent | Refunded | Moved | Redeemed | Returned
+Event = Allocated | Spent | Refunded | Moved | Redeemed | PayoutReturned | Returned
 
 
 @dataclass(slots=True)
@@ -128,6 +147,16 @@ class Lot:
     received_ms: int
 
 
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A payout not yet settled nor returned, and the lots it took."""
+
+    merchant: bytes
+    issuer: bytes
+    cents: int
+    lots: tuple[Lot, ...]
+
+
 @dataclass(slots=True)
 class IssuerHistory:
     """What one issuer's analytics are computed from."""
@@ -148,12 +177,13 @@ class Tracker:
         self.merchants: dict[bytes, MerchantInfo] = {}
         self.campaign_issuer: dict[str, bytes] = {}
         self.lots: dict[tuple[bytes, bytes], deque[Lot]] = {}
+        self.pending: dict[bytes, Pending] = {}  # payout id -> its lots, until settled or returned
 
     # --- the fold ---------------------------------------------------------------------
 
     def apply(self, signed: t.SignedTx, time_ms: int) -> None:
         """Fold one committed transaction at its block time."""
-        sender, p = bytes(signed.tx.sender), signed.tx.payload
+        sender, p, tx_id = bytes(signed.tx.sender), signed.tx.payload, bytes(signed.tx_id)
         match p:
             case t.RegisterMerchant() | t.UpdateMerchant():
                 known = self.merchants.get(p.merchant)
@@ -165,10 +195,10 @@ class Tracker:
             case t.Allocate():
                 self._allocate(p, time_ms)
             case t.Pay():
-                self._pay(p.campaign, sender, p.merchant, p.amount_cents, time_ms)
+                self._pay(tx_id, p.campaign, sender, p.merchant, p.amount_cents, time_ms)
             case t.PayAuthorized():
                 auth = p.authorization
-                self._pay(auth.campaign, auth.holder, sender, p.amount_cents, time_ms)
+                self._pay(tx_id, auth.campaign, auth.holder, sender, p.amount_cents, time_ms)
             case t.Sweep():
                 self._move_pot(p.campaign, sender, p.to)
             case t.Reissue():
@@ -178,16 +208,24 @@ class Tracker:
             case t.Transfer():
                 self._transfer(p, sender, time_ms)
             case t.Redeem():
-                pieces = self._take(sender, p.issuer, p.amount_cents, time_ms)
-                self._history(p.issuer).events.append(
-                    Redeemed(sender, p.amount_cents, time_ms, pieces)
-                )
+                lots = self._take(sender, p.issuer, p.amount_cents)
+                self._redeem(tx_id, sender, bytes(p.issuer), p.amount_cents, time_ms, lots)
+            case t.Settle():
+                for settlement in p.settlements:
+                    self.pending.pop(bytes(settlement.payout_id), None)
+            case t.ReturnPayout():
+                self._return(bytes(p.payout_id), time_ms)
             case t.CloseCampaign():
                 self._close(p.campaign, time_ms)
             case t.AdmitIssuer():
                 self.histories.setdefault(p.issuer, IssuerHistory(tuple(p.zones)))
+            case (
+                t.SuspendMerchant() | t.Fund() | t.Withdraw() | t.Evidence()
+                | t.ChangeValidators()
+            ):  # fmt: skip
+                pass  # no euro moves between holders, merchants and payouts
             case _:
-                pass
+                assert_never(p)
 
     def _history(self, issuer: bytes) -> IssuerHistory:
         return self.histories.setdefault(bytes(issuer), IssuerHistory(()))
@@ -200,7 +238,9 @@ class Tracker:
             pot.balance_cents += a.amount_cents
             history.events.append(Allocated(p.campaign, a.holder, a.zone, a.amount_cents, time_ms))
 
-    def _pay(self, campaign: str, holder: bytes, merchant: bytes, cents: int, time_ms: int) -> None:
+    def _pay(
+        self, tx_id: bytes, campaign: str, holder: bytes, merchant: bytes, cents: int, time_ms: int
+    ) -> None:
         issuer = self.campaign_issuer[campaign]
         history = self._history(issuer)
         info = self.merchants[merchant]
@@ -213,13 +253,11 @@ class Tracker:
             Spent(campaign, holder, pot.zone, merchant, info.zone, info.category, cents, time_ms,
                   local)
         )  # fmt: skip
+        lot = Lot(campaign, 1, cents, time_ms)
         if info.auto_redeem:
-            piece = Piece(campaign, 1, cents, 0)
-            history.events.append(Redeemed(merchant, cents, time_ms, (piece,)))
+            self._redeem(tx_id, merchant, issuer, cents, time_ms, (lot,))
         else:
-            self.lots.setdefault((merchant, issuer), deque()).append(
-                Lot(campaign, 1, cents, time_ms)
-            )
+            self.lots.setdefault((merchant, issuer), deque()).append(lot)
 
     def _move_pot(self, campaign: str, source: bytes, target: bytes) -> None:
         history = self._history(self.campaign_issuer[campaign])
@@ -231,38 +269,64 @@ class Tracker:
     def _refund(self, p: t.Refund, merchant: bytes, time_ms: int) -> None:
         issuer = self.campaign_issuer[p.campaign]
         history = self._history(issuer)
-        self._take(merchant, issuer, p.amount_cents, time_ms)
+        self._take(merchant, issuer, p.amount_cents)
         history.pots[(p.campaign, p.holder)].balance_cents += p.amount_cents
         history.events.append(Refunded(p.campaign, p.holder, merchant, p.amount_cents, time_ms))
 
     def _transfer(self, p: t.Transfer, sender: bytes, time_ms: int) -> None:
         history = self._history(p.issuer)
-        pieces = self._take(sender, p.issuer, p.amount_cents, time_ms)
+        taken = self._take(sender, p.issuer, p.amount_cents)
+        pieces = _pieces(taken, time_ms)
         lots = self.lots.setdefault((p.to, p.issuer), deque())
-        for piece in pieces:
-            lots.append(Lot(piece.campaign, piece.round + 1, piece.cents, time_ms))
+        for lot in taken:
+            lots.append(Lot(lot.campaign, lot.round + 1, lot.cents, time_ms))
         source, target = self.merchants[sender], self.merchants[p.to]
         history.events.append(
             Moved(sender, source.category, p.to, target.category, target.zone,
                   target.zone in history.zones, p.amount_cents, time_ms, pieces)
         )  # fmt: skip
 
-    def _take(self, merchant: bytes, issuer: bytes, cents: int, time_ms: int) -> tuple[Piece, ...]:
-        """Consume ``cents`` of the merchant's lots of ``issuer``, oldest first."""
+    def _take(self, merchant: bytes, issuer: bytes, cents: int) -> tuple[Lot, ...]:
+        """Consume ``cents`` of the merchant's lots of ``issuer``, oldest first; the parts
+        taken, as lots (campaign, round and time of receipt kept)."""
         lots = self.lots.get((bytes(merchant), bytes(issuer)))
-        pieces: list[Piece] = []
+        taken: list[Lot] = []
         left = cents
         while left > 0:
             if not lots:
                 raise RuntimeError("a merchant spent more than its lots: the fold is broken")
             lot = lots[0]
-            taken = min(left, lot.cents)
-            pieces.append(Piece(lot.campaign, lot.round, taken, time_ms - lot.received_ms))
-            lot.cents -= taken
-            left -= taken
+            part = min(left, lot.cents)
+            taken.append(Lot(lot.campaign, lot.round, part, lot.received_ms))
+            lot.cents -= part
+            left -= part
             if lot.cents == 0:
                 lots.popleft()
-        return tuple(pieces)
+        return tuple(taken)
+
+    def _redeem(
+        self, payout: bytes, merchant: bytes, issuer: bytes, cents: int, time_ms: int,
+        lots: tuple[Lot, ...],
+    ) -> None:  # fmt: skip
+        """A payout opened (named by its transaction's id) from ``lots``."""
+        self.pending[payout] = Pending(merchant, issuer, cents, lots)
+        self._history(issuer).events.append(
+            Redeemed(payout, merchant, cents, time_ms, _pieces(lots, time_ms))
+        )
+
+    def _return(self, payout: bytes, time_ms: int) -> None:
+        """The bank returned ``payout``: its lots go back to the merchant as they were."""
+        pending = self.pending.pop(payout, None)
+        if pending is None:
+            raise RuntimeError("a payout returned that the fold never saw opened")
+        key = (pending.merchant, pending.issuer)
+        back = [Lot(lot.campaign, lot.round, lot.cents, lot.received_ms) for lot in pending.lots]
+        # Oldest first, as if they had never left (a stable sort keeps equal times in order).
+        merged = sorted([*self.lots.get(key, ()), *back], key=lambda lot: lot.received_ms)
+        self.lots[key] = deque(merged)
+        self._history(pending.issuer).events.append(
+            PayoutReturned(payout, pending.merchant, pending.cents, time_ms)
+        )
 
     def _close(self, campaign: str, time_ms: int) -> None:
         history = self._history(self.campaign_issuer[campaign])
@@ -277,3 +341,14 @@ class Tracker:
 
     def lot_cents(self, merchant: bytes, issuer: bytes) -> int:
         return sum(lot.cents for lot in self.lots.get((merchant, issuer), ()))
+
+    def pending_cents(self, issuer: bytes) -> int:
+        """What the issuer's payouts not yet settled nor returned hold."""
+        return sum(p.cents for p in self.pending.values() if p.issuer == bytes(issuer))
+
+
+def _pieces(lots: tuple[Lot, ...], time_ms: int) -> tuple[Piece, ...]:
+    """The parts of lots taken at ``time_ms``, with their ages."""
+    return tuple(
+        Piece(lot.campaign, lot.round, lot.cents, time_ms - lot.received_ms) for lot in lots
+    )
