@@ -20,6 +20,8 @@ from lxml import etree
 from node import limits
 from node.cli import main as node_cli
 from node.crypto import Digest
+from node.genesis import GenesisError, parse
+from node.governance import Proposal, ProposalError, from_json, to_json
 from node.ledger import tx as t
 from node.ledger.codes import Result
 from node.names import UNICODE_VERSION, is_name, name_problem
@@ -37,6 +39,9 @@ from node.settlement.journal import (
 from node.settlement.reconcile import import_statement
 from node.settlement.service import Settings, SettlementService
 from tests.api.harness import BANK, DAY_MS, LIEGE, NAMUR, Account, LiveNode, key
+from wallets.cli import main as wallet_cli
+from wallets.exits import Exit, WalletError
+from wallets.units import parse_name
 
 PIZZA_IBAN = "BE28001123456020"
 LIBRARY_IBAN = "DE89370400440532013000"
@@ -240,3 +245,31 @@ def test_the_ledger_refuses_a_bidi_name_with_its_own_code(node: LiveNode) -> Non
     signed = namur.sign(chain, payload)
     verdict = node.run(lambda: node.ledger.check(signed.encode()))
     assert verdict.code == Result.INVALID_NAME
+
+
+# --- the same rule before anything is signed --------------------------------------------------
+
+
+def test_the_wallet_puts_names_in_nfc_and_refuses_bidi_before_signing(tmp_path: Path) -> None:
+    assert parse_name("  Cafe\u0301 du coin ", "--name") == "Café du coin"
+    with pytest.raises(WalletError) as caught:
+        parse_name("Shop\u202egnp.exe", "--name")
+    assert caught.value.exit_code == Exit.USAGE and "U+202E" in caught.value.message
+    result = CliRunner().invoke(
+        wallet_cli,
+        ["issuer", "create-campaign", "--key", "nobody", "C1", "--name", "Relance\u2067",
+         "--until", "+30d", "--max-per-holder", "150", "--yes"],
+        env={"RELANCE_NODE": "http://127.0.0.1:9", "RELANCE_KEYSTORE": str(tmp_path)},
+    )  # fmt: skip
+    assert result.exit_code == Exit.USAGE, result.output
+    assert "U+2067" in result.output
+
+
+def test_genesis_and_governance_refuse_bad_names() -> None:
+    bad = t.AdmitIssuer(key("dinant").public_key, "Ville\u202e", "Dinant", ("DIN-1",), ())
+    with pytest.raises(ProposalError, match="U\\+202E"):
+        from_json(to_json(Proposal("relance-test", bad)))
+    text = (Path(__file__).parents[2] / "configs" / "genesis.example.toml").read_text("utf-8")
+    assert parse(text).issuers
+    with pytest.raises(GenesisError, match="NFC"):
+        parse(text.replace('"Ville de Liège"', '"Ville de Lie\u0300ge"', 1))
