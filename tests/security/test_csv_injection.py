@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -47,16 +45,6 @@ def test_the_writer_neutralises_every_text_cell_and_keeps_numbers() -> None:
     writer = csv_writer(out)
     writer.writerow(["=1+1", -1250, "-12.50", None, "@x"])
     assert out.getvalue() == "'=1+1,-1250,-12.50,,'@x\r\n"
-
-
-@pytest.fixture
-def node(tmp_path: Path) -> Iterator[LiveNode]:
-    (tmp_path / "node").mkdir()
-    live = LiveNode(tmp_path / "node")
-    try:
-        yield live
-    finally:
-        live.close()
 
 
 def test_the_commune_transactions_csv_neutralises_holders_memos(node: LiveNode) -> None:

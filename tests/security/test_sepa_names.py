@@ -9,7 +9,6 @@ and the service goes on with every other file, settlement and return, across res
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -112,16 +111,6 @@ def test_names_are_transliterated_to_the_epc_set(name: str, sepa: str) -> None:
 
 
 # --- the settlement service -------------------------------------------------------------------
-
-
-@pytest.fixture
-def node(tmp_path: Path) -> Iterator[LiveNode]:
-    (tmp_path / "node").mkdir()
-    live = LiveNode(tmp_path / "node")
-    try:
-        yield live
-    finally:
-        live.close()
 
 
 def _service(node: LiveNode, directory: Path) -> SettlementService:
