@@ -19,6 +19,7 @@ from typing import Final
 
 from node import codec, limits
 from node.crypto import PUBLIC_KEY_BYTES, Digest, PublicKey, digest
+from node.names import name_problem
 
 VERSION: Final = 1
 VALIDATOR_ROLES: Final = ("bank", "commune", "region")
@@ -179,7 +180,7 @@ def _validator(table: object, where: str) -> GenesisValidator:
     if role not in VALIDATOR_ROLES:
         raise GenesisError(f"{where}.role must be one of {', '.join(VALIDATOR_ROLES)}")
     return GenesisValidator(
-        name=_str(t, "name", limits.NAME_CHARS_MAX, where),
+        name=_name(t, "name", where),
         role=role,
         public_key=_key(t, where),
         power=_int(t, "power", 1, 1_000_000, 1, where),
@@ -194,8 +195,8 @@ def _issuer(table: object, where: str) -> GenesisIssuer:
     if not all(isinstance(z, str) and 0 < len(z) <= limits.CODE_CHARS_MAX for z in zones):
         raise GenesisError(f"{where}.zones holds an invalid zone code")
     return GenesisIssuer(
-        name=_str(t, "name", limits.NAME_CHARS_MAX, where),
-        territory=_str(t, "territory", limits.NAME_CHARS_MAX, where),
+        name=_name(t, "name", where),
+        territory=_name(t, "territory", where),
         public_key=_key(t, where),
         zones=tuple(sorted(zones)),
     )
@@ -203,7 +204,7 @@ def _issuer(table: object, where: str) -> GenesisIssuer:
 
 def _account(table: object, where: str) -> GenesisAccount:
     t = _as_table(table, where)
-    return GenesisAccount(_str(t, "name", limits.NAME_CHARS_MAX, where), _key(t, where))
+    return GenesisAccount(_name(t, "name", where), _key(t, where))
 
 
 def _key(t: dict[str, object], where: str) -> PublicKey:
@@ -246,6 +247,15 @@ def _str(t: dict[str, object], name: str, max_chars: int, where: str = "") -> st
     label = f"{where}.{name}" if where else name
     if not isinstance(value, str) or not 0 < len(value) <= max_chars:
         raise GenesisError(f"{label} must be a string of 1 to {max_chars} characters")
+    return value
+
+
+def _name(t: dict[str, object], name: str, where: str) -> str:
+    """A name as the ledger accepts it (``node.names``)."""
+    value = _str(t, name, limits.NAME_CHARS_MAX, where)
+    problem = name_problem(value)
+    if problem is not None:
+        raise GenesisError(f"{where}.{name}: {problem}")
     return value
 
 

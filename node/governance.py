@@ -35,6 +35,7 @@ from typing import Final
 from node import limits
 from node.crypto import PUBLIC_KEY_BYTES, SIGNATURE_BYTES, Domain, PublicKey, Signer, verify
 from node.ledger import tx as t
+from node.names import name_problem
 
 FORMAT: Final = "relance-governance"
 VERSION: Final = 1
@@ -128,8 +129,8 @@ def from_json(doc: object) -> Proposal:
     elif kind == "admit_issuer":
         zones = tuple(_zone(z) for z in _list(d, "zones", limits.ZONES_PER_ISSUER_MAX))
         issuer = _key(d.get("issuer"), "issuer")
-        name = _text(d, "name", limits.NAME_CHARS_MAX)
-        territory = _text(d, "territory", limits.NAME_CHARS_MAX)
+        name = _name(d, "name")
+        territory = _name(d, "territory")
         payload = t.AdmitIssuer(issuer, name, territory, zones, approvals)
     else:
         raise ProposalError(f"kind must be one of {', '.join(KINDS)}")
@@ -168,6 +169,15 @@ def _text(d: Mapping[str, object], name: str, most: int) -> str:
     return value
 
 
+def _name(d: Mapping[str, object], name: str) -> str:
+    """A name as the ledger accepts it (``node.names``)."""
+    value = _text(d, name, limits.NAME_CHARS_MAX)
+    problem = name_problem(value)
+    if problem is not None:
+        raise ProposalError(f"{name}: {problem}")
+    return value
+
+
 def _key(value: object, what: str) -> PublicKey:
     raw = _hex(value, what)
     if len(raw) != PUBLIC_KEY_BYTES:
@@ -198,7 +208,7 @@ def _validator(value: object, n: int) -> t.ValidatorEntry:
     return t.ValidatorEntry(
         _key(d.get("public_key"), f"validators[{n}].public_key"),
         power,
-        _text(d, "name", limits.NAME_CHARS_MAX),
+        _name(d, "name"),
         _text(d, "role", limits.CODE_CHARS_MAX),
     )
 

@@ -23,6 +23,7 @@ from node.governance import HEIGHT_MAX, Proposal, ProposalError, from_json, to_j
 from node.http_json import Unreachable, request_json
 from node.ledger import tx as t
 from node.limits import GOVERNANCE_DELAY_MAX_BLOCKS, VALIDATOR_POWER_MAX
+from node.names import name_problem
 
 HTTP_TIMEOUT_S: Final = 60.0  # a submission waits for its block
 
@@ -107,6 +108,10 @@ def propose_validators(
 def propose_issuer(
     home: Path, issuer: str, name: str, territory: str, zones: tuple[str, ...], out: Path
 ) -> None:
+    for label, text in (("--name", name), ("--territory", territory)):
+        problem = name_problem(text)
+        if problem is not None:
+            _fail(f"{label}: {problem}")
     h = _home(home)
     payload = t.AdmitIssuer(_key(issuer), name, territory, zones, ())
     _propose(h, payload, out)
@@ -232,6 +237,9 @@ def _entry(text: str) -> t.ValidatorEntry:
     power = parts[3] if len(parts) == 4 else "1"
     if not (power.isascii() and power.isdigit() and 1 <= int(power) <= VALIDATOR_POWER_MAX):
         raise click.BadParameter(f"{text!r}: the power is 1 to {VALIDATOR_POWER_MAX}")
+    problem = name_problem(parts[0])
+    if problem is not None:
+        raise click.BadParameter(f"{text!r}: {problem}")
     return t.ValidatorEntry(_key(parts[2]), int(power), parts[0], parts[1])
 
 

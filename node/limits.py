@@ -21,6 +21,7 @@ CHAIN_ID_CHARS_MAX: Final = 48  # [A-Za-z0-9.-]: fits signing prefixes and vouch
 TX_BYTES_MAX: Final = 256 * 1024
 ALLOCATIONS_PER_TX_MAX: Final = 5_000
 NAME_CHARS_MAX: Final = 120
+NAME_BYTES_MAX: Final = 240  # ... and its UTF-8 bytes (node/names.py says what a name is)
 CODE_CHARS_MAX: Final = 32  # campaign codes, zone codes, NACE categories
 MEMO_CHARS_MAX: Final = 140
 REFERENCE_CHARS_MAX: Final = 64  # the bank's references

@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 from pathlib import Path
 from typing import Final
-from xml.sax.saxutils import escape
 
 import reportlab
 from reportlab.lib import colors
@@ -31,6 +30,7 @@ from reportlab.platypus import (
     TableStyle,
 )
 
+from node.escape import pdf_markup
 from tools.audit_chain import AuditResult
 from tools.audit_report import (
     CAMPAIGN_COLUMNS,
@@ -107,24 +107,25 @@ def render_pdf(result: AuditResult, issuer: str | None = None) -> bytes:
         Spacer(1, 3 * mm),
         Paragraph(
             f'<font color="#{(_GREEN if ok else _RED).hexval()[2:]}">'
-            f"<b>{escape(verdict(result, checks))}</b></font>",
+            f"<b>{pdf_markup(verdict(result, checks))}</b></font>",
             ParagraphStyle("verdict", parent=s["body"], fontName=FONT_BOLD, fontSize=12),
         ),
         Spacer(1, 2 * mm),
     ]
     story += [
-        Paragraph("• " + escape(line.replace("`", "")), s["body"]) for line in summary_lines(result)
+        Paragraph("• " + pdf_markup(line.replace("`", "")), s["body"])
+        for line in summary_lines(result)
     ]
     if result.divergence is not None:
         story.append(Paragraph("First divergence", s["h2"]))
-        text = escape(result.divergence.describe()).replace("\n", "<br/>")
+        text = pdf_markup(result.divergence.describe()).replace("\n", "<br/>")
         story.append(Paragraph(text, s["pre"]))
         story.append(
             Paragraph(f"Figures below are as of height {result.heights_checked}.", s["body"])
         )
     story.append(Paragraph("What was checked", s["h2"]))
     story += [
-        Paragraph(f"• <b>{escape(name)}</b>: {escape(what)}", s["body"])
+        Paragraph(f"• <b>{pdf_markup(name)}</b>: {pdf_markup(what)}", s["body"])
         for name, what in CHECKS_DONE
     ]
     story.append(Paragraph("Campaigns", s["h2"]))
@@ -137,14 +138,14 @@ def render_pdf(result: AuditResult, issuer: str | None = None) -> bytes:
     )
     campaigns = [c for c in campaign_figures(result.books) if wanted(c.issuer, issuer)]
     for c in campaigns:
-        heading = Paragraph(escape(f"{c.code} ({c.name}) — {c.issuer}"), s["h3"])
+        heading = Paragraph(pdf_markup(f"{c.code} ({c.name}) — {c.issuer}"), s["h3"])
         rows = [[t, money(getattr(c, f))] for f, t in CAMPAIGN_COLUMNS]
         story.append(KeepTogether([heading, _table(rows, 45)]))
     story.append(Paragraph("Communes", s["h2"]))
     for i in issuer_figures(result.books):
         if wanted(i.name, issuer):
             rows = [[t, money(getattr(i, f))] for f, t in ISSUER_COLUMNS]
-            story.append(KeepTogether([Paragraph(escape(i.name), s["h3"]), _table(rows, 45)]))
+            story.append(KeepTogether([Paragraph(pdf_markup(i.name), s["h3"]), _table(rows, 45)]))
     story.append(Paragraph("Reconciliation (to the cent)", s["h2"]))
     for check in checks:
         if wanted(check.name, issuer, campaigns):
@@ -152,7 +153,7 @@ def render_pdf(result: AuditResult, issuer: str | None = None) -> bytes:
             story.append(
                 Paragraph(
                     f'<font color="#{color.hexval()[2:]}"><b>{mark}</b></font> '
-                    f"<b>{escape(check.name)}</b> — {escape(check.detail)}",
+                    f"<b>{pdf_markup(check.name)}</b> — {pdf_markup(check.detail)}",
                     s["body"],
                 )
             )

@@ -1,19 +1,22 @@
-"""Amounts and times as people type and read them.
+"""Amounts, times and names as people type and read them.
 
 Amounts are typed in euros (``12``, ``12.5``, ``12,50``) and become integer
 cents without floats; they print the Belgian way (``1 234,50 €``). Times are
 ISO 8601 dates or date-times (UTC unless an offset is given) or offsets from
 now (``now``, ``+90d``, ``-1h``, ``+30m``, ``+10s``); a date alone given as an
-end means the end of that day.
+end means the end of that day. Names are put in NFC form and trimmed, then
+checked against the ledger's rule (``node.names``) before anything is signed.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from node import limits
+from node.names import name_problem
 from wallets.exits import Exit, WalletError
 
 _EUROS: Final = re.compile(r"(\d{1,10})(?:[.,](\d{1,2}))?")
@@ -45,6 +48,15 @@ def parse_euros(text: str) -> int:
     if not 0 < cents <= limits.AMOUNT_MAX_CENTS:
         raise WalletError(Exit.USAGE, f"an amount must be above 0 and at most 1 000 000 €: {text}")
     return cents
+
+
+def parse_name(text: str, what: str) -> str:
+    """A name as the ledger will accept it: NFC, trimmed, or a usage error saying why not."""
+    name = unicodedata.normalize("NFC", text).strip()
+    problem = name_problem(name)
+    if problem is not None:
+        raise WalletError(Exit.USAGE, f"{what}: {problem}: {text!r}")
+    return name
 
 
 def format_euros(cents: int) -> str:

@@ -16,7 +16,6 @@ up to date as a listener of finalised blocks.
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from node.api.core import Api, parse_key
 from node.api.problems import ApiError
 from node.api.routes import HEX32, Operation, Param
 from node.consensus.types import Block
+from node.escape import csv_writer
 from node.ledger import records as r
 from node.ledger.execute import TxOutcome
 
@@ -136,7 +136,7 @@ def _reader(
 async def export_csv(api: Api, request: web.Request) -> object:
     report = current_report(api, request, require(api.viewer(request)))
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
+    writer = csv_writer(out, lineterminator="\r\n")
     writer.writerow(rep.LONG_COLUMNS)
     for row in rep.long_rows(report):
         writer.writerow(["" if v is None else str(v).lower() if isinstance(v, bool) else v

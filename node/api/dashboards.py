@@ -15,7 +15,6 @@ or ship); the same numbers are in the table next to it.
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from node.api import models as m
 from node.api.access import BALANCE_COOKIE, TOKEN_COOKIE, Role, Scope, Viewer, role_of
 from node.api.core import Api, parse_kinds
 from node.api.problems import ApiError
+from node.escape import csv_writer
 from node.ledger import records as r
 from node.ledger import tx as t
 
@@ -415,7 +415,7 @@ async def commune_csv(
     kinds = parse_kinds(request)
     campaign = request.query.get("campaign") or None
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
+    writer = csv_writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     cursor: str | None = None
     written = 0

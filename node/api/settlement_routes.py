@@ -61,6 +61,7 @@ class FileView:
     transfers: int
     total_cents: int
     execution_date: str
+    failure: str  # why a failed file could not be built (empty otherwise)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +146,7 @@ def operations(service: SettlementService) -> tuple[Operation, ...]:
             counts=dict(journal.counts()),
             files=[
                 FileView(f.file_id, f.issuer.hex(), f.name or "", f.state.value, f.transfers,
-                         f.total_cents, f.execution_date)
+                         f.total_cents, f.execution_date, f.failure)
                 for f in journal.files(*FileState)
             ],
         )  # fmt: skip

@@ -55,6 +55,7 @@ class Result(enum.IntEnum):
     INVALID_HEIGHT = 42
     INVALID_VALIDATOR_SET = 43
     PAYOUT_RETURNED = 44
+    INVALID_NAME = 45
 
     @property
     def message(self) -> str:
@@ -107,4 +108,5 @@ MESSAGES: dict[Result, str] = {
     Result.INVALID_HEIGHT: "the height is not allowed here",
     Result.INVALID_VALIDATOR_SET: "the validator set is empty, too large or malformed",
     Result.PAYOUT_RETURNED: "the bank returned this payout to the merchant's balance",
+    Result.INVALID_NAME: "a name is empty, too long, not NFC, or holds control or bidi characters",
 }

@@ -27,6 +27,7 @@ from node.ledger import records as r
 from node.ledger import tx as t
 from node.ledger.codes import Result
 from node.ledger.state import BlockState
+from node.names import is_name
 from node.statements import is_equivocation
 
 _CODE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
@@ -47,10 +48,6 @@ class TxContext:
 
 def is_code(text: str) -> bool:
     return _CODE.fullmatch(text) is not None
-
-
-def is_name(text: str) -> bool:
-    return len(text.strip()) > 0 and text.isprintable()
 
 
 def is_amount(cents: int, amount_max_cents: int) -> bool:
@@ -105,7 +102,9 @@ def process_register_merchant(state: BlockState, ctx: TxContext, p: t.RegisterMe
         return Result.NOT_AUTHORIZED
     if state.has_role(p.merchant) or state.holder(p.merchant) is not None:
         return Result.ACCOUNT_EXISTS
-    if not is_name(p.name) or not is_code(p.category):
+    if not is_name(p.name):
+        return Result.INVALID_NAME
+    if not is_code(p.category):
         return Result.INVALID_FIELD
     if p.zone not in issuer.zones:
         return Result.INVALID_ZONE
@@ -137,7 +136,9 @@ def process_update_merchant(state: BlockState, ctx: TxContext, p: t.UpdateMercha
     )
     if ctx.sender == p.merchant and profile_changed:
         return Result.NOT_AUTHORIZED
-    if not is_name(p.name) or not is_code(p.category):
+    if not is_name(p.name):
+        return Result.INVALID_NAME
+    if not is_code(p.category):
         return Result.INVALID_FIELD
     issuer = state.issuer(merchant.issuer)
     if issuer is None or p.zone not in issuer.zones:
@@ -173,8 +174,10 @@ def process_create_campaign(state: BlockState, ctx: TxContext, p: t.CreateCampai
     issuer = state.issuer(ctx.sender)
     if issuer is None:
         return Result.NOT_AUTHORIZED
-    if not is_code(p.campaign) or not is_name(p.name):
+    if not is_code(p.campaign):
         return Result.INVALID_FIELD
+    if not is_name(p.name):
+        return Result.INVALID_NAME
     if state.campaign(p.campaign) is not None:
         return Result.CAMPAIGN_EXISTS
     if len(set(p.zones)) != len(p.zones) or len(set(p.categories)) != len(p.categories):
@@ -693,7 +696,7 @@ def process_admit_issuer(state: BlockState, ctx: TxContext, p: t.AdmitIssuer) ->
     if not _is_validator(state, ctx.sender, ctx.height):
         return Result.NOT_AUTHORIZED
     if not is_name(p.name) or not is_name(p.territory):
-        return Result.INVALID_FIELD
+        return Result.INVALID_NAME
     if not p.zones or len(p.zones) > limits.ZONES_PER_ISSUER_MAX:
         return Result.INVALID_FIELD
     if not all(is_code(zone) for zone in p.zones):

@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from node.settlement import banksim, camt, refhash
-from node.settlement.journal import EscrowRow, FileState, Schedule, open_journal
+from node.settlement.journal import EscrowRow, FileState, JournalError, Schedule, open_journal
 from node.settlement.reconcile import import_statement
 from node.settlement.service import SETTLEMENT_DIR, SettingsError, read_settings, write_settings
 
@@ -136,6 +136,26 @@ def import_command(home: Path, files: tuple[Path, ...]) -> None:
     sys.exit(0 if ok else 1)
 
 
+@settlement_group.command(
+    help="Put the held payouts of a failed file (see `status`: state failed, with its "
+    "failure) back in the queue, once what made it fail is fixed. The service batches them "
+    "into a new file at its next step.\n\nExample:\n\n"
+    "  relance-node settlement release --home bank 12"
+)
+@HomeOption
+@click.argument("file_id", type=click.IntRange(min=1))
+def release(home: Path, file_id: int) -> None:
+    journal = open_journal(home / SETTLEMENT_DIR)
+    try:
+        released = journal.release_file(file_id)
+    except JournalError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    finally:
+        journal.close()
+    click.echo(f"file {file_id}: {released} payouts released")
+
+
 @settlement_group.command(help="Counts of payouts per state, and the files written.")
 @HomeOption
 def status(home: Path) -> None:
@@ -145,7 +165,7 @@ def status(home: Path) -> None:
             "payouts": journal.counts(),
             "files": [
                 {"file_id": f.file_id, "name": f.name, "state": f.state.value,
-                 "transfers": f.transfers, "total_cents": f.total_cents}
+                 "transfers": f.transfers, "total_cents": f.total_cents, "failure": f.failure}
                 for f in journal.files(*FileState)
             ],
         }  # fmt: skip

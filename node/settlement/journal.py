@@ -13,10 +13,14 @@ A payout moves ``seen -> in_file -> confirmed -> settle_submitted -> settled``;
 a transfer the bank rejected moves its payouts ``in_file -> rejected ->
 return_submitted -> returned``: each is returned on the ledger to the
 merchant's balance, with the bank's return reason. A file moves
-``assigned -> built -> written``. Every transition is one SQLite transaction
-in WAL mode with ``synchronous=FULL``: fsynced when it returns, so a SIGKILL
-at any instant leaves the journal at a transition boundary. Nothing here
-reads the ledger; ``node.settlement.service`` does.
+``assigned -> built -> written``, or ``assigned -> failed`` when it cannot be
+made a valid pain.001 (the reason is kept in ``files.failure``): its transfers
+are ``failed`` and its payouts ``held`` until the bank releases the file
+(``relance-node settlement release``), which puts them back to ``seen``.
+Every transition is one SQLite transaction in WAL mode with
+``synchronous=FULL``: fsynced when it returns, so a SIGKILL at any instant
+leaves the journal at a transition boundary. Nothing here reads the ledger;
+``node.settlement.service`` does.
 """
 
 from __future__ import annotations
@@ -29,7 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2  # 2: files.failure (a file that could not be built)
+FAILURE_CHARS_MAX: Final = 500
 BUSY_TIMEOUT_MS: Final = 10_000
 FILE_NAME: Final = "bank.sqlite"
 
@@ -45,7 +50,7 @@ CREATE TABLE IF NOT EXISTS files (
     created_ms INTEGER NOT NULL, execution_date TEXT NOT NULL, state TEXT NOT NULL,
     debtor_name TEXT NOT NULL, debtor_iban TEXT NOT NULL, debtor_bic TEXT NOT NULL,
     transfers INTEGER NOT NULL DEFAULT 0, total_cents INTEGER NOT NULL DEFAULT 0,
-    msg_id TEXT, xml BLOB, name TEXT);
+    msg_id TEXT, xml BLOB, name TEXT, failure TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS transfers (
     transfer_id INTEGER PRIMARY KEY AUTOINCREMENT, file_id INTEGER NOT NULL,
     merchant BLOB NOT NULL, issuer BLOB NOT NULL, creditor_name TEXT NOT NULL,
@@ -83,18 +88,21 @@ class PayoutState(enum.StrEnum):
     REJECTED = "rejected"  # the bank rejected its transfer: to be returned on the ledger
     RETURN_SUBMITTED = "return_submitted"
     RETURNED = "returned"  # back in the merchant's balance on the ledger
+    HELD = "held"  # its file could not be built: waits for the bank to release it
 
 
 class FileState(enum.StrEnum):
     ASSIGNED = "assigned"
     BUILT = "built"
     WRITTEN = "written"
+    FAILED = "failed"  # could not be made a valid pain.001; ``failure`` says why
 
 
 class TransferState(enum.StrEnum):
     SENT = "sent"
     CONFIRMED = "confirmed"
     REJECTED = "rejected"
+    FAILED = "failed"  # its file could not be built: never sent
 
 
 class SettleTxState(enum.StrEnum):
@@ -174,6 +182,7 @@ class FileRow:
     msg_id: str | None
     xml: bytes | None
     name: str | None
+    failure: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,6 +256,10 @@ class Journal:
         with self._tx() as db:
             db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
             row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            if int(row[0]) == 1:  # schema 1 had no files.failure
+                db.execute("ALTER TABLE files ADD COLUMN failure TEXT NOT NULL DEFAULT ''")
+                db.execute("UPDATE meta SET value = 2 WHERE key = 'schema_version'")
+                row = (2,)
             if int(row[0]) != SCHEMA_VERSION:
                 raise JournalError(f"the bank store has schema {row[0]}, not {SCHEMA_VERSION}")
 
@@ -496,7 +509,7 @@ class Journal:
         marks = ",".join("?" * len(states))
         rows = self._db.execute(
             "SELECT file_id, issuer, created_ms, execution_date, state, debtor_name, debtor_iban, "
-            "debtor_bic, transfers, total_cents, msg_id, xml, name FROM files "
+            "debtor_bic, transfers, total_cents, msg_id, xml, name, failure FROM files "
             f"WHERE state IN ({marks}) ORDER BY file_id",
             [s.value for s in states],
         ).fetchall()
@@ -515,6 +528,7 @@ class Journal:
                 msg_id=row[10],
                 xml=None if row[11] is None else bytes(row[11]),
                 name=row[12],
+                failure=row[13],
             )
             for row in rows
         ]
@@ -586,6 +600,40 @@ class Journal:
             ).rowcount
             if changed != 1:
                 raise JournalError(f"file {file_id} is not waiting to be written")
+
+    def mark_failed(self, file_id: int, reason: str) -> None:
+        """The file cannot be made valid pain.001: it is ``failed`` with ``reason``, its
+        transfers ``failed`` (never sent) and its payouts ``held``. One transition."""
+        with self._tx() as db:
+            changed = db.execute(
+                "UPDATE files SET state = ?, failure = ? WHERE file_id = ? AND state = ?",
+                (FileState.FAILED.value, reason[:FAILURE_CHARS_MAX], file_id,
+                 FileState.ASSIGNED.value),
+            ).rowcount  # fmt: skip
+            if changed != 1:
+                raise JournalError(f"file {file_id} is not waiting to be built")
+            db.execute(
+                "UPDATE payouts SET state = ? WHERE state = ? AND transfer_id IN "
+                "(SELECT transfer_id FROM transfers WHERE file_id = ?)",
+                (PayoutState.HELD.value, PayoutState.IN_FILE.value, file_id),
+            )
+            db.execute(
+                "UPDATE transfers SET state = ? WHERE file_id = ? AND state = ?",
+                (TransferState.FAILED.value, file_id, TransferState.SENT.value),
+            )
+
+    def release_file(self, file_id: int) -> int:
+        """The bank fixed what made the file fail: its held payouts wait for a new file
+        (``seen``). Returns how many were released."""
+        with self._tx() as db:
+            row = db.execute("SELECT state FROM files WHERE file_id = ?", (file_id,)).fetchone()
+            if row is None or row[0] != FileState.FAILED.value:
+                raise JournalError(f"file {file_id} has not failed")
+            return db.execute(
+                "UPDATE payouts SET state = ?, transfer_id = NULL WHERE state = ? AND "
+                "transfer_id IN (SELECT transfer_id FROM transfers WHERE file_id = ?)",
+                (PayoutState.SEEN.value, PayoutState.HELD.value, file_id),
+            ).rowcount
 
     # --- confirmations ---------------------------------------------------------------------------
 

@@ -7,17 +7,26 @@ and which becomes the ``bank_reference`` of the ``settle`` transaction.
 
 Every file is validated against the pain.001.001.03 XSD that sepaxml ships
 (``sepaxml/schemas/pain.001.001.03.xsd``) with xmlschema before it is stored.
+
+Names (the merchant's, the escrow account's) are whatever the ledger accepts
+(``node.names``: any Unicode). Banks accept only the EPC SEPA character set
+(Latin letters, digits, ``/ - ? : ( ) . , ' +`` and space), so ``sepa_name``
+transliterates (anyascii: é -> e, ß -> ss, œ -> oe, 北京 -> BeiJing), drops what
+is left outside the set (``& < > = | ! "`` ..., emoji), and falls back to a name made
+of the key's prefix when nothing is left (a name of emoji or punctuation only).
 """
 
 from __future__ import annotations
 
 import datetime
 import functools
+import re
 from dataclasses import dataclass
 from importlib import resources
 from typing import Final
 
 import xmlschema
+from anyascii import anyascii
 from sepaxml import SepaTransfer
 
 from node.settlement.journal import FileRow, TransferRow
@@ -25,6 +34,9 @@ from node.settlement.journal import FileRow, TransferRow
 SCHEMA: Final = "pain.001.001.03"
 NAMESPACE: Final = f"urn:iso:std:iso:20022:tech:xsd:{SCHEMA}"
 CURRENCY: Final = "EUR"
+NAME_CHARS_MAX: Final = 70  # EPC: Nm of the debtor and creditor, at most 70 characters
+_OUTSIDE_EPC_SET: Final = re.compile(r"[^A-Za-z0-9/?:().,'+ -]+")
+_EMOJI_SHORTCODE: Final = re.compile(r":[a-z0-9_+-]+:")  # anyascii spells emoji :pizza:
 
 
 class Pain001Error(ValueError):
@@ -50,15 +62,42 @@ def validate(xml: bytes) -> None:
     """Raise ``Pain001Error`` unless ``xml`` is valid against the pain.001.001.03 XSD."""
     errors = list(_schema().iter_errors(xml.decode("utf-8")))
     if errors:
-        raise Pain001Error(f"not valid {SCHEMA}: {errors[0].reason}")
+        where = errors[0].path or "the document"
+        raise Pain001Error(f"not valid {SCHEMA}: {where}: {errors[0].reason}")
+
+
+def sepa_name(name: str, fallback: str) -> str:
+    """``name`` in the EPC SEPA character set, at most 70 characters; ``fallback`` (itself
+    in the set) when nothing of the name is left. Never starts with ``/`` nor holds ``//``
+    (the EPC rules for references; harmless for names)."""
+    latin = "".join(" " if _EMOJI_SHORTCODE.fullmatch(a := anyascii(c)) else a for c in name)
+    text = _OUTSIDE_EPC_SET.sub(" ", latin)
+    text = re.sub(r"/{2,}", "/", text)
+    text = " ".join(text.split()).lstrip("/ ")[:NAME_CHARS_MAX].rstrip()
+    if not any(c.isalnum() for c in text):
+        return fallback
+    return text
 
 
 def build(file: FileRow, transfers: list[TransferRow]) -> Built:
-    """The file's XML (validated). ``MsgId`` and timestamps come from sepaxml."""
+    """The file's XML (validated). ``MsgId`` and timestamps come from sepaxml.
+
+    Raises ``Pain001Error`` with the reason when the file cannot be made valid."""
     if not transfers:
         raise Pain001Error("a file needs at least one transfer")
+    try:
+        xml, msg_id = _export(file, transfers)
+    except Pain001Error:
+        raise
+    except Exception as exc:  # sepaxml raises what it likes (ValueError, KeyError...)
+        raise Pain001Error(f"sepaxml refused the file: {type(exc).__name__}: {exc}") from None
+    validate(xml)
+    return Built(msg_id, xml)
+
+
+def _export(file: FileRow, transfers: list[TransferRow]) -> tuple[bytes, str]:
     config: dict[str, object] = {
-        "name": file.debtor_name,
+        "name": sepa_name(file.debtor_name, f"Relance escrow {file.issuer.hex()[:8]}"),
         "IBAN": file.debtor_iban,
         "batch": True,
         "currency": CURRENCY,
@@ -69,7 +108,7 @@ def build(file: FileRow, transfers: list[TransferRow]) -> Built:
     execution = datetime.date.fromisoformat(file.execution_date)
     for transfer in transfers:
         payment: dict[str, object] = {
-            "name": transfer.creditor_name,
+            "name": sepa_name(transfer.creditor_name, f"Merchant {transfer.merchant.hex()[:8]}"),
             "IBAN": transfer.iban,
             "amount": transfer.amount_cents,
             "execution_date": execution,
@@ -79,6 +118,4 @@ def build(file: FileRow, transfers: list[TransferRow]) -> Built:
         if transfer.bic:
             payment["BIC"] = transfer.bic
         sepa.add_payment(payment)
-    xml = bytes(sepa.export(validate=False))
-    validate(xml)
-    return Built(str(sepa.msg_id), xml)
+    return bytes(sepa.export(validate=False)), str(sepa.msg_id)

@@ -8,7 +8,10 @@ After every finalised block (and once at start) it runs one ``step``:
 2. follow its settle and return transactions: committed ones settle or return
    their payouts; one that can no longer commit (its sequence was used by
    another bank transaction) is abandoned and its payouts wait for a new one;
-3. finish files left half-way by a crash (``assigned -> built -> written``);
+3. finish files left half-way by a crash (``assigned -> built -> written``); a
+   file that cannot be made valid pain.001 is ``failed`` with its reason and its
+   payouts ``held`` (``relance-node settlement release`` re-queues them): it never
+   stops the other files, settlements or returns;
 4. batch the payouts that are due on their merchant's schedule into one
    pain.001 file per issuer (one transfer per merchant), if the merchant's
    IBAN is registered with the bank and its salted hash is the one on the
@@ -328,7 +331,13 @@ class SettlementService:
 
     def _finish_files(self) -> None:
         for file in self.journal.files(FileState.ASSIGNED):
-            built = pain001.build(file, self.journal.transfers_of_file(file.file_id))
+            try:
+                built = pain001.build(file, self.journal.transfers_of_file(file.file_id))
+            except pain001.Pain001Error as exc:
+                logger.error("settlement: file %d failed, its payouts are held: %s",
+                             file.file_id, exc)  # fmt: skip
+                self.journal.mark_failed(file.file_id, str(exc))
+                continue
             self.journal.store_built(file.file_id, built.msg_id, built.xml)
             crash_point("file-built")
         for file in self.journal.files(FileState.BUILT):

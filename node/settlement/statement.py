@@ -19,7 +19,6 @@ balance). Periods are ``[from_ms, to_ms)`` in block time.
 
 from __future__ import annotations
 
-import csv
 import io
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from reportlab.lib.styles import getSampleStyleSheet
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from node.consensus.types import Block
+from node.escape import csv_writer, pdf_markup
 from node.ledger import records as r
 from node.ledger import tx as t
 from node.ledger.codes import Result
@@ -340,7 +340,7 @@ CSV_COLUMNS: Final = ("section", "key", "name", "item", "cents", "euros")
 
 def to_csv(s: CommuneStatement) -> bytes:
     out = io.StringIO()
-    w = csv.writer(out, lineterminator="\n")
+    w = csv_writer(out, lineterminator="\n")
     w.writerow(CSV_COLUMNS)
 
     def row(section: str, key: str, name: str, item: str, cents: int) -> None:
@@ -388,14 +388,15 @@ def to_pdf(s: CommuneStatement) -> bytes:
         ]
     )
     story: list[object] = [
-        Paragraph(f"Statement of {s.issuer_name}", styles["Title"]),
+        Paragraph(f"Statement of {pdf_markup(s.issuer_name)}", styles["Title"]),
         Paragraph(
             f"Block time {s.from_ms} to {s.to_ms} (up to block {s.height})", styles["Normal"]
         ),
         Spacer(1, 8),
     ]
     for c in s.campaigns:
-        story.append(Paragraph(f"Campaign {c.campaign}: {c.name}", styles["Heading2"]))
+        heading = f"Campaign {pdf_markup(c.campaign)}: {pdf_markup(c.name)}"
+        story.append(Paragraph(heading, styles["Heading2"]))
         rows = [["", "EUR"]] + [
             [label, to_decimal(cents)]
             for label, cents in (
@@ -443,6 +444,6 @@ def to_pdf(s: CommuneStatement) -> bytes:
     verdict = (
         "Reconciled to the cent." if s.reconciled else "NOT reconciled: " + "; ".join(s.differences)
     )
-    story += [Spacer(1, 8), Paragraph(verdict, styles["Normal"])]
+    story += [Spacer(1, 8), Paragraph(pdf_markup(verdict), styles["Normal"])]
     doc.build(story)  # type: ignore[arg-type]  # platypus flowables
     return buffer.getvalue()

@@ -303,3 +303,22 @@ def test_the_journal_refuses_a_payout_in_two_files(tmp_path: Path) -> None:
         journal.assign_file(ESCROW, 2, "2025-06-16", [plan])
     assert len(journal.files(*FileState)) == 1  # the refused file left nothing behind
     journal.close()
+
+
+def test_a_bank_store_of_schema_1_gains_the_failure_column(tmp_path: Path) -> None:
+    journal = _journal(tmp_path)
+    file_id = _file(journal, _payouts(journal, 1, {b"A" * 32: [100]}))
+    db = journal._db  # the test makes the store of the version before
+    db.execute("ALTER TABLE files DROP COLUMN failure")
+    db.execute("UPDATE meta SET value = 1 WHERE key = 'schema_version'")
+    journal.close()
+    reopened = open_journal(tmp_path / "settlement")
+    try:
+        [file] = reopened.files(*FileState)
+        assert (file.file_id, file.state, file.failure) == (file_id, FileState.BUILT, "")
+        version = reopened._db.execute(
+            "SELECT value FROM meta WHERE key = 'schema_version'"
+        ).fetchone()
+        assert version == (2,)
+    finally:
+        reopened.close()

@@ -37,7 +37,7 @@ from wallets.exits import Exit, WalletError
 from wallets.keystore import write_atomic
 from wallets.letters import CampaignText, write_letters
 from wallets.mail import Journal, MailOutcome, SmtpSettings, journal_path, send
-from wallets.units import format_euros, format_time, parse_euros, parse_time_ms
+from wallets.units import format_euros, format_time, parse_euros, parse_name, parse_time_ms
 from wallets.voucher import Voucher
 
 ALLOCATIONS_PER_TX: Final = 1_000  # well under the protocol cap and the transaction size cap
@@ -120,7 +120,7 @@ def _merchant_payload(line: int, row: dict[str, str], where: str) -> t.RegisterM
     auto = row.get("auto_redeem", "yes").lower() or "yes"
     return t.RegisterMerchant(
         PublicKey(key),
-        row["name"],
+        parse_name(row["name"], f"{at}: name"),
         row["category"],
         row["zone"],
         payout_ref_hash(row["payout_ref"]),
@@ -250,7 +250,7 @@ def issuer_update_merchant(
     current = _merchant_record(client, key)
     payload = t.UpdateMerchant(
         key,
-        current.name if name is None else name,
+        current.name if name is None else parse_name(name, "--name"),
         current.category if category is None else category,
         current.zone if zone is None else zone,
         current.payout_ref_hash,
@@ -326,7 +326,7 @@ def issuer_create_campaign(
     if end <= start:
         raise WalletError(Exit.USAGE, "--until must be after --from")
     cap = parse_euros(max_per_holder)
-    payload = t.CreateCampaign(code, name, zones, categories, start, end, cap)
+    payload = t.CreateCampaign(code, parse_name(name, "--name"), zones, categories, start, end, cap)
     s = settings()
     client = s.client()
     signer, _ = _unlock(key_name)
