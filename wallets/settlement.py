@@ -18,6 +18,7 @@ from pathlib import Path
 import click
 
 from node.crypto import Digest, PublicKey
+from node.http_json import urlopen
 from node.ledger import tx as t
 from node.settlement import refhash
 from wallets.client import NodeClient
@@ -50,7 +51,7 @@ def _call(
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
     )
     try:
-        with urllib.request.urlopen(request, timeout=client.timeout_s) as response:
+        with urlopen(request, client.timeout_s) as response:
             return response.status, response.read(RESPONSE_BYTES_MAX)
     except urllib.error.HTTPError as error:
         return error.code, error.read(RESPONSE_BYTES_MAX)

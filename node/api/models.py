@@ -292,6 +292,15 @@ class CertifiedBlock:
 
 
 @dataclass(frozen=True, slots=True)
+class CertifiedBlockRange:
+    """Consecutive certified blocks from a height, oldest first; ``next_from`` is the
+    height to ask next (None: this was the last committed block)."""
+
+    items: list[CertifiedBlock]
+    next_from: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class BlockPage:
     items: list[BlockHeader]
     next_cursor: str | None

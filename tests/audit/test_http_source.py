@@ -1,6 +1,7 @@
 """``HttpSource`` against small stand-in nodes: tokens, renewal, fall-back.
 
-Each stand-in serves ``/v1/status`` and ``/v1/blocks/{h}/certified`` from a
+Each stand-in serves ``/v1/status`` and ``/v1/blocks/{h}/certified`` (not the
+ranges of newer nodes: the source falls back to one height at a time) from a
 certified history and checks the Bearer token as a node does (bound to its
 own key). One of them fails every block; the audit goes to the next node.
 """
@@ -60,6 +61,9 @@ def _serve(node: _Node) -> Iterator[str]:
                     },
                 )
                 return
+            if self.path.startswith("/v1/blocks/certified?"):
+                self._send(404, {"title": "Not Found", "detail": "no such route"})
+                return  # an older node: one height at a time
             header = self.headers.get("Authorization", "")
             if not header.startswith("Bearer "):
                 self._send(401, {"title": "token required"})
