@@ -29,6 +29,10 @@ class Problem:
     code: int | None = None
     result: str | None = None
     tx_id: str | None = None
+    available_cents: int | None = field(
+        default=None,
+        metadata={"description": "INSUFFICIENT_FUNDS: what the sender has left to spend"},
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +88,10 @@ class SubmitResult:
     height: int | None
     message: str | None = field(
         default=None, metadata={"description": "why it was refused, for people"}
+    )
+    available_cents: int | None = field(
+        default=None,
+        metadata={"description": "INSUFFICIENT_FUNDS: what the sender has left to spend"},
     )
 
 

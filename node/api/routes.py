@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Final, Literal
 
 from aiohttp import web
@@ -168,7 +168,13 @@ async def submit(api: Api, request: web.Request) -> object:
             headers={"Retry-After": "1"},
         )
     code = Result[only.result]
-    raise ApiError(422, code.message, result=code, tx_id=only.tx_id)
+    raise ApiError(
+        422,
+        only.message or code.message,
+        result=code,
+        tx_id=only.tx_id,
+        available_cents=only.available_cents,
+    )
 
 
 def _flag(request: web.Request, name: str) -> bool:
@@ -203,7 +209,12 @@ def _admit(api: Api, data: bytes | None) -> m.SubmitResult:
         full = "the node's queue of waiting transactions is full: try again in a few seconds"
         return m.SubmitResult(False, tx_id, "MEMPOOL_FULL", -1, None, full)
     if added.admission == Admission.REJECTED:
-        return _rejected(api, _refusal(tx_id, Result(verdict.code)))
+        refused = _refusal(tx_id, Result(verdict.code))
+        if refused.code == Result.INSUFFICIENT_FUNDS and not isinstance(decoded, Result):
+            explained = views.shortfall(api.ledger.admitted_state(), decoded)
+            if explained is not None:
+                refused = replace(refused, message=explained[0], available_cents=explained[1])
+        return _rejected(api, refused)
     if added.admission == Admission.ADMITTED:
         api.status.gossip_tx(data)
     return m.SubmitResult(True, tx_id, "OK", 0, None)

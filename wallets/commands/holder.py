@@ -13,7 +13,7 @@ from node.crypto import PublicKey
 from node.ledger import tx as t
 from node.ledger.tx import NONCE_BYTES, Authorization
 from wallets.client import NodeClient
-from wallets.commands.common import code_text, pick_campaign, voucher_for
+from wallets.commands.common import code_text, pick_campaign, remaining_after, voucher_for
 from wallets.context import (
     Summary,
     authenticate,
@@ -152,9 +152,21 @@ def holder_pay(merchant: str, amount: str, campaign: str | None, memo: str, key_
         payload,
         Summary("pay a merchant", f"{merchant_key.hex()} ({name})", cents, (("campaign", code),)),
     )
+    left = remaining_after(client, done, signer.public_key, code)
     emit(
-        {"tx_id": done.tx_id, "height": done.height, "amount_cents": cents, "campaign": code},
-        [f"paid {format_euros(cents)} to {name}", f"tx id  {done.tx_id}", f"block  {done.height}"],
+        {
+            "tx_id": done.tx_id,
+            "height": done.height,
+            "amount_cents": cents,
+            "campaign": code,
+            "remaining_cents": left,
+        },
+        [
+            f"paid {format_euros(cents)} to {name}",
+            f"left   {'once in a block' if left is None else format_euros(left)} on {code}",
+            f"tx id  {done.tx_id}",
+            f"block  {done.height}",
+        ],
     )
 
 
