@@ -55,6 +55,7 @@ _env = jinja2.Environment(
 _env.filters["money"] = fmt.money
 _env.filters["group"] = fmt.group
 _env.filters["date"] = fmt.date
+_env.filters["last_day"] = fmt.last_day
 _env.filters["datetime"] = fmt.datetime_text
 _env.filters["short"] = fmt.short_key
 _env.filters["iso"] = fmt.iso

@@ -188,6 +188,13 @@ class Campaign:
     refunded_cents: int
     returned_cents: int
     withdrawn_cents: int
+    last_valid_day: str = field(
+        default="",
+        metadata={
+            "description": "the last Brussels day the vouchers work all day (YYYY-MM-DD): "
+            "what letters, wallets and dashboards print"
+        },
+    )
 
 
 @dataclass(frozen=True, slots=True)

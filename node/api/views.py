@@ -123,6 +123,7 @@ def campaign(code: str, c: r.Campaign, now_ms: int) -> m.Campaign:
         refunded_cents=c.refunded_cents,
         returned_cents=c.returned_cents,
         withdrawn_cents=c.withdrawn_cents,
+        last_valid_day=fmt.last_valid_day(c.valid_until_ms).isoformat(),
     )
 
 

@@ -28,7 +28,13 @@ from wallets.context import (
 )
 from wallets.exits import Exit, WalletError
 from wallets.keystore import write_atomic
-from wallets.units import format_euros, format_time, parse_euros, parse_time_ms
+from wallets.units import (
+    format_euros,
+    format_last_day,
+    format_time,
+    parse_euros,
+    parse_time_ms,
+)
 from wallets.voucher import VOUCHER_SCHEME, SignedAuthorization, qr_png, qr_text
 
 
@@ -62,11 +68,18 @@ def holder_balance(key_name: str | None, voucher: str | None) -> None:
     client = settings().client()
     public_key, label = _holder_key(key_name, voucher, client)
     account = client.account(public_key)
-    rows = [{"campaign": b.key, "cents": b.cents} for b in account.balances]
-    total = sum(b.cents for b in account.balances)
+    rows: list[dict[str, object]] = []
     lines = [f"{label}  {public_key.hex()}"]
-    lines += [f"  {b.key:<32} {format_euros(b.cents):>14}" for b in account.balances]
-    lines.append(f"  {'total':<32} {format_euros(total):>14}")
+    for b in account.balances:
+        campaign = client.campaign(b.key) or {}
+        name, until = campaign.get("name"), campaign.get("valid_until_ms")
+        last_day = format_last_day(until) if isinstance(until, int) else None
+        rows.append({"campaign": b.key, "cents": b.cents, "name": name, "last_valid_day": last_day})
+        shown = f"{name} ({b.key})" if isinstance(name, str) and name else b.key
+        through = f"  valid through {last_day}" if last_day else ""
+        lines.append(f"  {shown:<40} {format_euros(b.cents):>14}{through}")
+    total = sum(b.cents for b in account.balances)
+    lines.append(f"  {'total':<40} {format_euros(total):>14}")
     emit(
         {
             "public_key": public_key.hex(),
