@@ -168,6 +168,21 @@ def may_read_payout(viewer: Viewer, p: r.Payout) -> bool:
     return viewer.key in (p.merchant, p.issuer)
 
 
+def party_name(view: View, key: bytes) -> str | None:
+    """The name an account is known by (a merchant's, a commune's, the bank's, an
+    auditor's), or None for a holder or voucher (they have keys only)."""
+    for record_key, decode in (
+        (r.merchant_key, r.Merchant.decode),
+        (r.issuer_key, r.Issuer.decode),
+        (r.bank_key, r.Bank.decode),
+        (r.auditor_key, r.Auditor.decode),
+    ):
+        raw = view.get(record_key(key))
+        if raw is not None:
+            return decode(raw).name
+    return None
+
+
 # --- refusals -------------------------------------------------------------------------------
 
 

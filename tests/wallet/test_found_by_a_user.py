@@ -17,10 +17,12 @@ import pytest
 from node.crypto import digest
 from node.genesis import render
 from node.ledger import tx as t
-from tests.api.harness import LiveNode
+from tests.api.harness import NAMUR, LiveNode
 from tests.api.world import CAMPAIGN, World, seed
 from tests.wallet.support import Cli, cli_env
 from wallets.voucher import Voucher
+
+NAMUR_KEY = NAMUR.public_key.hex()
 
 
 @dataclass
@@ -155,3 +157,41 @@ def test_verify_balance_prints_euros_not_a_python_repr(scene: Scene) -> None:
     assert "namur-2026  34,66\u00a0€" in holder.stdout
     proven = _json(scene, "verify", "balance", "--genesis", str(scene.genesis), scene.key("alice"))
     assert proven["balances"] == [{"campaign": CAMPAIGN, "cents": 3_466}]
+
+
+# --- names where people expect them ---------------------------------------------------------------
+
+
+def test_holder_history_and_balance_name_merchants_and_communes(scene: Scene) -> None:
+    bakery = scene.key("bakery")
+    history = scene.cli.ok("holder", "history", "--key", "alice").stdout
+    assert "Boulangerie du Marché" in history and "Brasserie de la Place" in history
+    assert "Ville de Namur" in history  # the allocation
+    assert bakery not in history
+    with_keys = scene.cli.ok("holder", "history", "--key", "alice", "--keys").stdout
+    assert bakery in with_keys
+    rows = scene.cli.json("holder", "history", "--key", "alice")["items"]
+    assert isinstance(rows, list)
+    assert {"counterparty": bakery, "counterparty_name": "Boulangerie du Marché"}.items() <= next(
+        r for r in rows if r["kind"] == "pay" and r["merchant"] == bakery
+    ).items()
+    balance = scene.cli.ok("holder", "balance", "--key", "alice").stdout
+    assert "Chèques relance Namur (namur-2026)" in balance and "Ville de Namur" in balance
+    assert scene.key("alice") not in balance and NAMUR_KEY not in balance
+    keys = scene.cli.ok("holder", "balance", "--key", "alice", "--keys").stdout
+    assert scene.key("alice") in keys and NAMUR_KEY in keys
+
+
+def test_the_pages_name_merchants_and_communes_with_keys_on_demand(scene: Scene) -> None:
+    world = scene.world
+    for who, path, names in (
+        (world.alice, "/ui/holder", ("Boulangerie du Marché", "Ville de Namur")),
+        (world.bakery, "/ui/merchant", ("Grossiste Alimentaire",)),  # its transfer
+        (world.namur, "/ui/commune", ("Boulangerie du Marché", "Brasserie de la Place")),
+    ):
+        cookie = f"relance_token={world.node.token(who.signer)}"
+        html = world.node.http("GET", path, headers={"Cookie": cookie}).body.decode()
+        history = html[html.index('id="history-title"') :]
+        for name in names:
+            assert f"<summary>{name}</summary>" in history, (path, name)
+        assert '<details class="party">' in history and "<code>" in history  # the key, on demand
