@@ -9,16 +9,16 @@ own key). One of them fails every block; the audit goes to the next node.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
 from node.api import tokens
 from node.crypto import Signer
 from tests.audit.conftest import History
+from tests.node.netutil import stand_in
 from tools.audit_chain import Auditor
 from tools.audit_sources import TOKEN_RENEW_MS, DataDirSource, HttpSource, SourceError
 
@@ -83,15 +83,8 @@ def _serve(node: _Node) -> Iterator[str]:
             assert block is not None and cert is not None
             self._send(200, {"height": height, "block": block.hex(), "certificate": cert.hex()})
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with stand_in(Handler) as url:
+        yield url
 
 
 def test_tokens_are_sent_renewed_and_a_failing_node_is_skipped(history: History) -> None:

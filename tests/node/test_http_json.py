@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
 from node.http_json import RETRIES_MAX, RETRY_WAIT_MAX_S, urlopen
+from tests.node.netutil import stand_in
 
 
 @contextmanager
@@ -33,15 +33,8 @@ def _busy_node(refusals: int, retry_after: str | None) -> Iterator[tuple[str, li
             self.end_headers()
             self.wfile.write(b"{}")
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/", seen
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with stand_in(Handler) as url:
+        yield url + "/", seen
 
 
 def test_retry_after_is_honoured_then_the_answer_comes() -> None:

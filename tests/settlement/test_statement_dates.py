@@ -5,11 +5,10 @@ settlement statement`` takes days (``--from``, ``--to``), not Unix milliseconds.
 from __future__ import annotations
 
 import json
-import threading
 import urllib.parse
 from collections.abc import Iterator
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -20,6 +19,7 @@ from node.crypto import digest
 from node.settlement import statement
 from tests.api.harness import NAMUR, VALIDATOR, LiveNode
 from tests.api.world import seed
+from tests.node.netutil import stand_in
 from tests.wallet.support import Cli, cli_env, pdf_text
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
@@ -77,15 +77,8 @@ def bank_node() -> Iterator[tuple[str, list[dict[str, list[str]]]]]:
             self.end_headers()
             self.wfile.write(raw)
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", asked
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with stand_in(Handler) as url:
+        yield url, asked
 
 
 def test_the_wallet_asks_for_a_statement_by_days(
