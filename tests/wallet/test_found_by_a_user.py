@@ -124,6 +124,11 @@ def test_an_auto_redeem_shop_is_told_why_it_cannot_pay_a_supplier(scene: Scene) 
     assert done.exit_code == 1
     said = _refusal(done.stderr)
     assert "7,00 € left" in said and "auto-redeem on" in said
+    refund = scene.cli("--yes", "merchant", "refund", "--key", "brasserie", scene.key("bob"),
+                       "10", "--campaign", CAMPAIGN)  # fmt: skip
+    assert refund.exit_code == 1  # bob paid it 20,00: the refund is within his payments
+    said = _refusal(refund.stderr)
+    assert "INSUFFICIENT_FUNDS" in said and "7,00 € left" in said and "auto-redeem on" in said
 
 
 def test_receipts_show_the_remaining_balance(scene: Scene) -> None:
