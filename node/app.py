@@ -30,7 +30,7 @@ from node.ledger import tx as t
 from node.ledger.codes import Result
 from node.ledger.execute import BlockExecutor, TxOutcome
 from node.ledger.genesis import initial_state
-from node.ledger.state import RecordCache
+from node.ledger.state import BlockState, RecordCache
 from node.merkle import root as merkle_root
 from node.sigverify import SignatureVerifier
 from node.state_tree import StagedUpdate, StateTree
@@ -213,6 +213,11 @@ class LedgerApp:
         payload = t.Evidence(first, first_sig, second, second_sig)
         tx = t.Tx(self.genesis.chain_id, node_key.public_key, sequence, payload)
         return self.submit(tx.sign(node_key).encode())
+
+    def admitted_state(self) -> BlockState:
+        """Committed state plus the admitted transactions: what ``check`` judged against
+        (read only, on this thread, e.g. to explain a refusal)."""
+        return self._checker.state()
 
     def check_tx(self, tx: bytes) -> bool:
         return self.check(tx).code == 0

@@ -156,15 +156,26 @@ def _genesis(
     )
 
 
+def port_is_free(port: int, host: str = HOST) -> bool:
+    """Whether a node could listen on ``port`` now. Probed as the node binds (asyncio and
+    aiohttp set ``SO_REUSEADDR``): a port whose last connections linger in TIME_WAIT,
+    after a previous run stopped, is free for it."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+            probe.listen(1)  # a listener of another process refuses this, even with the option
+        except OSError:
+            return False
+    return True
+
+
 def _check_free(ports: list[int]) -> None:
     for port in ports:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            try:
-                probe.bind((HOST, port))
-            except OSError:
-                raise DevnetError(
-                    f"port {port} on {HOST} is busy: stop what uses it or pick --base-port"
-                ) from None
+        if not port_is_free(port):
+            raise DevnetError(
+                f"port {port} on {HOST} is busy: stop what uses it or pick --base-port"
+            )
 
 
 def _write_private(path: Path, text: str) -> None:

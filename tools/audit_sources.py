@@ -5,9 +5,13 @@ time: a running node holds the lock, so audit a stopped node's data, or a
 copy of it (``cp -r``), or ask the node over HTTP. ``--copy`` makes the copy.
 
 ``HttpSource`` downloads certified blocks from one or more nodes. It needs
-the API to serve each height's exact block and certificate bytes
-(``GET /v1/blocks/{height}/certified`` → ``{"block": hex, "certificate":
-hex}``); a node that does not is reported as such. That route reads
+the API to serve the exact block and certificate bytes: many heights at a time
+(``GET /v1/blocks/certified?from=H&limit=N`` → ``{"items": [{"height", "block",
+"certificate"}], "next_from"}``), so that a long history fits in an auditor's
+rate budget, or else one height at a time (``GET /v1/blocks/{height}/certified``,
+older nodes); a node that serves neither is reported as such. A node that
+answers "too many requests" (429, ``Retry-After``) is asked again after the
+delay it gives, with backoff, a bounded number of times (``node.http_json``). That route reads
 everyone's transactions, so nodes serve it to auditors and the bank only: the
 source signs one short-lived API token per node (``node.api.tokens``, bound
 to the node's key from ``/v1/status``) with the auditor's key and sends it as
@@ -32,12 +36,14 @@ from typing import Final
 from node import limits
 from node.api import tokens
 from node.crypto import PUBLIC_KEY_BYTES, Signer
+from node.http_json import urlopen
 from node.store.blockstore import BlockStore, StoreError
 
 HTTP_TIMEOUT_S: Final = 30.0
 RESPONSE_BYTES_MAX: Final = 4 * limits.BLOCK_BYTES_MAX
 TOKEN_TTL_MS: Final = min(600_000, limits.API_TOKEN_TTL_MAX_MS)
 TOKEN_RENEW_MS: Final = TOKEN_TTL_MS // 2  # a token older than this is replaced
+RANGE_BLOCKS: Final = limits.HTTP_CERTIFIED_RANGE_BLOCKS_MAX  # heights asked for at once
 
 
 class SourceError(RuntimeError):
@@ -46,6 +52,10 @@ class SourceError(RuntimeError):
 
 class WrongChainError(SourceError):
     """A node runs another chain: never skipped over, always reported."""
+
+
+class _NoRangeRoute(SourceError):
+    """The node does not serve certified blocks in ranges (an older node)."""
 
 
 class DataDirSource:
@@ -106,6 +116,7 @@ class _Node:
     node_key: bytes
     token: str = ""
     token_issued_ms: int = -1
+    serves_ranges: bool = True
 
 
 class HttpSource:
@@ -121,11 +132,13 @@ class HttpSource:
         genesis_hash: bytes,
         signer: Signer | None = None,
         clock_ms: Callable[[], int] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if not urls:
             raise SourceError("at least one node URL is needed")
         self.signer = signer
         self.clock_ms = clock_ms or _wall_clock_ms
+        self.sleep = sleep  # waits out a node's Retry-After
         self._cache: dict[int, tuple[bytes, bytes]] = {}
         self.nodes: list[_Node] = []
         heights = []
@@ -186,26 +199,48 @@ class HttpSource:
         return self._certified(height)[1]
 
     def _certified(self, height: int) -> tuple[bytes, bytes]:
-        """One height's bytes, from the first node (in turn) that serves them."""
+        """One height's bytes, from the first node (in turn) that serves them; the
+        heights after it that came in the same answer are kept for the next calls."""
         cached = self._cache.pop(height, None)
         if cached is not None:
             return cached
+        for old in [h for h in self._cache if h < height]:
+            del self._cache[old]  # never asked for: the cache stays one range at most
         errors = []
+        turn = height // RANGE_BLOCKS
         for shift in range(len(self.nodes)):
-            node = self.nodes[(height + shift) % len(self.nodes)]
-            url = f"{node.url}/v1/blocks/{height}/certified"
+            node = self.nodes[(turn + shift) % len(self.nodes)]
             try:
-                body = self._json(url, self._authorization(node))
-                block, cert = body.get("block"), body.get("certificate")
-                if not isinstance(block, str) or not isinstance(cert, str):
-                    raise SourceError(f"{url}: block {height} without hex bytes")
-                pair = (bytes.fromhex(block), bytes.fromhex(cert))
+                pairs = self._download(node, height)
             except (SourceError, ValueError) as exc:
                 errors.append(str(exc))
                 continue
-            self._cache[height] = pair  # the certificate is asked for next
-            return pair
+            self._cache.update(pairs)  # the certificate is asked for next, then the heights after
+            return pairs[height]
         raise SourceError(f"no node serves block {height}: " + "; ".join(errors))
+
+    def _download(self, node: _Node, height: int) -> dict[int, tuple[bytes, bytes]]:
+        """``height``'s bytes and, when the node serves ranges, those of the heights after."""
+        if node.serves_ranges:
+            try:
+                return self._range(node, height)
+            except _NoRangeRoute:
+                node.serves_ranges = False
+        url = f"{node.url}/v1/blocks/{height}/certified"
+        return {height: _pair(url, height, self._json(url, self._authorization(node)))}
+
+    def _range(self, node: _Node, height: int) -> dict[int, tuple[bytes, bytes]]:
+        limit = min(RANGE_BLOCKS, max(1, self._top - height + 1))
+        url = f"{node.url}/v1/blocks/certified?from={height}&limit={limit}"
+        items = self._json(url, self._authorization(node)).get("items")
+        if not isinstance(items, list) or not items:
+            raise SourceError(f"{url}: no blocks in the answer")
+        pairs = {}
+        for expected, item in enumerate(items, start=height):
+            if not isinstance(item, dict):
+                raise SourceError(f"{url}: an item is not an object")
+            pairs[expected] = _pair(url, expected, item)
+        return pairs
 
     def _authorization(self, node: _Node) -> dict[str, str]:
         """The Bearer header for ``node``: a fresh token when the last one is old."""
@@ -219,13 +254,20 @@ class HttpSource:
             node.token_issued_ms = now_ms
         return {"Authorization": f"Bearer {node.token}"}
 
-    @staticmethod
-    def _json(url: str, headers: dict[str, str] | None = None) -> dict[str, object]:
+    def _json(self, url: str, headers: dict[str, str] | None = None) -> dict[str, object]:
         request = urllib.request.Request(url, headers=headers or {})
         try:
-            with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S) as response:
+            with urlopen(request, HTTP_TIMEOUT_S, self.sleep) as response:
                 raw = response.read(RESPONSE_BYTES_MAX + 1)
         except urllib.error.HTTPError as exc:
+            if exc.code in (400, 404, 405) and "/v1/blocks/certified?" in url:
+                # an older node: no such route, or "certified" read as a height
+                raise _NoRangeRoute(url) from None
+            if exc.code == 429:
+                raise SourceError(
+                    f"{url}: HTTP 429 — the node still says too many requests after "
+                    "waiting out its Retry-After"
+                ) from None
             if exc.code == 404 and url.endswith("/certified"):
                 raise SourceError(
                     f"{url}: 404 — this node does not serve certified block bytes "
@@ -248,6 +290,16 @@ class HttpSource:
         if not isinstance(body, dict):
             raise SourceError(f"{url}: answer is not a JSON object")
         return body
+
+
+def _pair(url: str, height: int, item: dict[str, object]) -> tuple[bytes, bytes]:
+    """A block's and its certificate's bytes from an answer's hex."""
+    block, cert = item.get("block"), item.get("certificate")
+    if item.get("height", height) != height:
+        raise SourceError(f"{url}: block {item.get('height')} where {height} was expected")
+    if not isinstance(block, str) or not isinstance(cert, str):
+        raise SourceError(f"{url}: block {height} without hex bytes")
+    return bytes.fromhex(block), bytes.fromhex(cert)
 
 
 def _wall_clock_ms() -> int:

@@ -9,7 +9,6 @@ not offer (exit 8).
 from __future__ import annotations
 
 import json
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -17,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from node.http_json import urlopen
 from node.ledger.tx import SignedTx
 from wallets.exits import Exit, WalletError
 
@@ -24,8 +24,6 @@ TIMEOUT_S: Final = 45.0  # the node waits at most 30 s for a block
 RESPONSE_BYTES_MAX: Final = 8 * 1024 * 1024
 BATCH_TXS_MAX: Final = 1_000  # the node's cap on one batch
 PAGE_ITEMS_MAX: Final = 100_000  # what one listing command reads at most
-RETRIES_MAX: Final = 30  # answers "too many requests" waited out before giving up
-RETRY_AFTER_MAX_S: Final = 5.0
 
 Json = dict[str, object]
 
@@ -212,17 +210,8 @@ class NodeClient:
 
     def _request(self, method: str, path: str, payload: Json | None) -> tuple[int, Json]:
         """One request; a node that says "too many requests" or "busy" (429, 503 with
-        Retry-After) is asked again after the delay it gives, a bounded number of times."""
-        for _ in range(RETRIES_MAX):
-            status, body, retry_after_s = self._request_once(method, path, payload)
-            if status not in (429, 503) or retry_after_s is None:
-                return status, body
-            time.sleep(min(retry_after_s, RETRY_AFTER_MAX_S))  # the node asked us to wait
-        return status, body
-
-    def _request_once(
-        self, method: str, path: str, payload: Json | None
-    ) -> tuple[int, Json, float | None]:
+        Retry-After) is asked again after the delay it gives, a bounded number of times
+        (``node.http_json.urlopen``)."""
         data = None if payload is None else json.dumps(payload).encode()
         request = urllib.request.Request(
             self.url + path,
@@ -235,23 +224,15 @@ class NodeClient:
             },
         )
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                return response.status, _json(response.read(RESPONSE_BYTES_MAX)), None
+            with urlopen(request, self.timeout_s) as response:
+                return response.status, _json(response.read(RESPONSE_BYTES_MAX))
         except urllib.error.HTTPError as error:
-            body = _json(error.read(RESPONSE_BYTES_MAX), unparsed_ok=True)
-            return error.code, body, _seconds(error.headers.get("Retry-After"))
+            return error.code, _json(error.read(RESPONSE_BYTES_MAX), unparsed_ok=True)
         except (urllib.error.URLError, ConnectionError, TimeoutError) as error:
             reason = getattr(error, "reason", error)
             raise WalletError(
                 Exit.UNREACHABLE, f"node unreachable at {self.url}: {reason}"
             ) from None
-
-
-def _seconds(value: str | None) -> float | None:
-    try:
-        return None if value is None else max(0.0, float(value))
-    except ValueError:
-        return None
 
 
 def _json(data: bytes, unparsed_ok: bool = False) -> Json:

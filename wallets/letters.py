@@ -27,7 +27,7 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 
-from node.api import tokens
+from node.api import fmt, tokens
 from wallets.book import Entry
 from wallets.keystore import make_private_folder, write_atomic
 from wallets.units import format_date_fr, format_euros
@@ -83,7 +83,7 @@ def balance_link(campaign: CampaignText, voucher: Voucher) -> str:
 
 def rules_fr(campaign: CampaignText) -> list[str]:
     """The campaign's rules in plain words (French)."""
-    last_day = format_date_fr(campaign.valid_until_ms - 1)
+    last_day = format_date_fr(fmt.last_valid_day(campaign.valid_until_ms))
     where = (
         "dans les commerces participants des quartiers " + ", ".join(campaign.zones)
         if campaign.zones
@@ -95,7 +95,7 @@ def rules_fr(campaign: CampaignText) -> list[str]:
     else:
         what = "Tous les secteurs sont acceptés."
     return [
-        f"Valable du {format_date_fr(campaign.valid_from_ms)} au {last_day} inclus.",
+        f"Valable du {format_date_fr(fmt.local_day(campaign.valid_from_ms))} au {last_day} inclus.",
         f"À dépenser en une ou plusieurs fois, {where}.",
         what,
         "Le commerçant scanne le code QR et déduit le montant de vos achats ; le solde reste "

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -18,6 +19,7 @@ from pathlib import Path
 import click
 
 from node.crypto import Digest, PublicKey
+from node.http_json import urlopen
 from node.ledger import tx as t
 from node.settlement import refhash
 from wallets.client import NodeClient
@@ -32,6 +34,7 @@ from wallets.context import (
     unlock,
 )
 from wallets.exits import Exit, WalletError
+from wallets.units import parse_time_ms
 
 RESPONSE_BYTES_MAX = 16 * 1024 * 1024
 
@@ -50,7 +53,7 @@ def _call(
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
     )
     try:
-        with urllib.request.urlopen(request, timeout=client.timeout_s) as response:
+        with urlopen(request, client.timeout_s) as response:
             return response.status, response.read(RESPONSE_BYTES_MAX)
     except urllib.error.HTTPError as error:
         return error.code, error.read(RESPONSE_BYTES_MAX)
@@ -141,11 +144,20 @@ def register_iban(iban: str, schedule: str, bank_node: str | None, key_name: str
     epilog="""\b
 Examples:
   relance-wallet settlement statement --key namur --format pdf --out statement.pdf
-  relance-wallet settlement statement --key namur --campaign noel --format csv --out s.csv""",
+  relance-wallet settlement statement --key namur --campaign noel --format csv --out s.csv
+  relance-wallet settlement statement --key namur --from 2026-01-01 --to 2026-03-31 \
+      --format pdf --out q1.pdf""",
 )
 @click.option("--campaign", help="Only this campaign.")
-@click.option("--from-ms", type=int, help="Period start (block time, Unix ms).")
-@click.option("--to-ms", type=int, help="Period end, excluded.")
+@click.option(
+    "--from",
+    "from_text",
+    metavar="DATE",
+    help="First day of the period (2026-01-01, Brussels time; or a date-time, or -30d).",
+)
+@click.option(
+    "--to", "to_text", metavar="DATE", help="Last day of the period, included (2026-03-31)."
+)
 @click.option("--issuer", help="The issuer (default: the signing key; the bank may ask any).")
 @click.option("--format", "fmt", type=click.Choice(["json", "csv", "pdf"]), default="json")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file.")
@@ -154,15 +166,22 @@ Examples:
 @common_options
 def statement(
     campaign: str | None,
-    from_ms: int | None,
-    to_ms: int | None,
+    from_text: str | None,
+    to_text: str | None,
     issuer: str | None,
     fmt: str,
     out: Path | None,
     bank_node: str | None,
     key_name: str,
 ) -> None:
-    """The commune statement from the bank's node."""
+    """The commune statement from the bank's node, over a period of days (default: all)."""
+    now_ms = time.time_ns() // 1_000_000
+    from_ms = None if from_text is None else parse_time_ms(from_text, now_ms)
+    to_ms = None if to_text is None else parse_time_ms(to_text, now_ms, end_of_day=True)
+    if from_ms is not None and to_ms is not None and from_ms >= to_ms:
+        raise WalletError(Exit.USAGE, "--to is a day on or after --from")
+    if from_ms is not None and from_ms < 0:
+        raise WalletError(Exit.USAGE, "--from is after 1970")
     signer = unlock(key_name)
     bank = _bank_client(bank_node)
     token = authenticate(bank, signer)

@@ -2,20 +2,22 @@
 
 Amounts are typed in euros (``12``, ``12.5``, ``12,50``) and become integer
 cents without floats; they print the Belgian way (``1 234,50 €``). Times are
-ISO 8601 dates or date-times (UTC unless an offset is given) or offsets from
-now (``now``, ``+90d``, ``-1h``, ``+30m``, ``+10s``); a date alone given as an
-end means the end of that day. Names are put in NFC form and trimmed, then
-checked against the ledger's rule (``node.names``) before anything is signed.
+ISO 8601 dates or date-times (Brussels time unless an offset is given) or offsets
+from now (``now``, ``+90d``, ``-1h``, ``+30m``, ``+10s``); a date, or a number of
+days, given as an end means the end of that day in Brussels. Names are put in NFC
+form and trimmed, then checked against the ledger's rule (``node.names``) before
+anything is signed.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Final
 
 from node import limits
+from node.api import fmt
 from node.names import name_problem
 from wallets.exits import Exit, WalletError
 
@@ -68,24 +70,30 @@ def format_euros(cents: int) -> str:
 
 
 def parse_time_ms(text: str, now_ms: int, end_of_day: bool = False) -> int:
-    """A time typed by a person, as milliseconds since the epoch (UTC)."""
+    """A time typed by a person, as milliseconds since the epoch. Dates and times
+    without an offset are Brussels time. As an end (``end_of_day``), a date or a
+    whole number of days from now (``+90d``) means the end of that Brussels day:
+    the voucher works all of it (``node.api.fmt.last_valid_day`` prints that day)."""
     value = text.strip()
     if value == "now":
         return now_ms
     offset = _OFFSET.fullmatch(value)
     if offset is not None:
         sign = 1 if offset.group(1) == "+" else -1
-        return now_ms + sign * int(offset.group(2)) * _UNIT_MS[offset.group(3)]
+        instant_ms = now_ms + sign * int(offset.group(2)) * _UNIT_MS[offset.group(3)]
+        if end_of_day and offset.group(3) == "d":
+            return fmt.day_start_ms(fmt.local_day(instant_ms) + timedelta(days=1))
+        return instant_ms
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         raise WalletError(
             Exit.USAGE, f"not a time: {text!r} (e.g. 2026-03-31, 2026-03-31T18:00+01:00, +90d)"
         ) from None
+    if len(value) == 10:  # a bare date: the day in Brussels, and as an end the whole of it
+        return fmt.day_start_ms(parsed.date() + timedelta(days=1 if end_of_day else 0))
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    if end_of_day and len(value) == 10:  # a bare date as an end: the whole day is included
-        parsed += timedelta(days=1)
+        parsed = parsed.replace(tzinfo=fmt.BRUSSELS)
     return int(parsed.timestamp() * 1000)
 
 
@@ -94,8 +102,13 @@ def format_time(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def format_date_fr(ms: int) -> str:
-    """``"31 mars 2026"``, ``"1er avril 2026"`` (UTC)."""
-    day = datetime.fromtimestamp(ms / 1000, UTC)
+def format_date_fr(day: date) -> str:
+    """``"31 mars 2026"``, ``"1er avril 2026"``."""
     number = "1er" if day.day == 1 else str(day.day)
     return f"{number} {_MONTHS_FR[day.month - 1]} {day.year}"
+
+
+def format_last_day(valid_until_ms: int) -> str:
+    """A campaign's last valid day, as the wallet prints it (``31/03/2026``, the
+    dashboards' format; one rule: ``node.api.fmt.last_valid_day``)."""
+    return fmt.last_day(valid_until_ms)

@@ -37,8 +37,9 @@ from node.lightclient import (
 )
 from node.state_tree import StateProof, decode_proof
 from wallets.client import Json
-from wallets.context import common_options, settings
+from wallets.context import authenticate, common_options, settings, unlock
 from wallets.exits import Exit, WalletError
+from wallets.units import format_euros
 
 LIED = Exit.UNREACHABLE  # "answered something unexpected"; a lie is the worst of those
 
@@ -81,11 +82,16 @@ def verify_balance(genesis_path: Path, public_key: str) -> None:
         except NodeLied as lie2:
             _lied(lie2)
         holder_balances = [] if merchant is None else merchant.balances
-        balances = [{"issuer": i.hex(), "cents": n} for i, n in holder_balances]
+        names = {i.public_key: i.name for i in genesis.issuers}
+        balances = [
+            {"issuer": i.hex(), "issuer_name": names.get(i), "cents": n} for i, n in holder_balances
+        ]
     _say(anchor, {"verified": True, "public_key": key.hex(), "balances": balances})
 
 
-@verify_group.command("payout", help="A payout: amount, and whether the bank settled it.")
+@verify_group.command(
+    "payout", help="A payout: amount, and whether the bank settled or returned it."
+)
 @_genesis_option
 @click.argument("payout_id")
 @common_options
@@ -102,6 +108,8 @@ def verify_payout_command(genesis_path: Path, payout_id: str) -> None:
             "amount_cents": payout.amount_cents,
             "settled": payout.settled,
             "bank_reference": payout.bank_reference,
+            "returned": payout.returned,
+            "returned_reason": payout.returned_reason or None,
         }
     _say(anchor, found)
 
@@ -127,10 +135,21 @@ def verify_campaign_command(genesis_path: Path, code: str) -> None:
 @_genesis_option
 @click.argument("tx_id")
 @click.option("--tx-hex", help="The transaction's bytes, if the node does not show them to you.")
+@click.option(
+    "--key",
+    "key_name",
+    metavar="NAME",
+    help="A party's key (or an auditor's): the node shows a private transaction's bytes "
+    "to its readers (the wallet signs a short-lived token).",
+)
 @common_options
-def verify_tx(genesis_path: Path, tx_id: str, tx_hex: str | None) -> None:
+def verify_tx(genesis_path: Path, tx_id: str, tx_hex: str | None, key_name: str | None) -> None:
+    """Example: relance-wallet verify tx --genesis genesis.toml --key alice 5e3c…"""
     genesis, tid = _genesis(genesis_path), _hex(tx_id, 32, "transaction id")
-    answer = settings().client().get(f"/v1/proofs/transactions/{tid.hex()}")
+    client = settings().client()
+    if key_name is not None:
+        authenticate(client, unlock(key_name))
+    answer = client.get(f"/v1/proofs/transactions/{tid.hex()}")
     try:
         data = bytes.fromhex(str(tx_hex or answer.get("tx") or ""))
         siblings = tuple(bytes.fromhex(s) for s in answer["siblings"])  # type: ignore[attr-defined]
@@ -139,7 +158,11 @@ def verify_tx(genesis_path: Path, tx_id: str, tx_hex: str | None) -> None:
     except (KeyError, TypeError, ValueError, DecodeError):
         _lied(NodeLied("the answer is not a well-formed inclusion proof"))
     if not data:
-        raise WalletError(Exit.USAGE, "the node does not show this transaction: give --tx-hex")
+        raise WalletError(
+            Exit.USAGE,
+            "the node shows this transaction's bytes to its readers only: give --key NAME "
+            "(a party's or an auditor's key) or --tx-hex",
+        )
     if not isinstance(index, int) or not isinstance(size, int):
         _lied(NodeLied("the inclusion proof has no index or size"))
     try:
@@ -250,4 +273,27 @@ def _say(anchor: CertifiedHeader, found: Json) -> None:
     )
     for name, value in found.items():
         if name != "verified":
-            click.echo(f"  {name}: {value}")
+            click.echo("\n".join(_human(name, value)))
+
+
+def _human(name: str, value: object) -> list[str]:
+    """One field for people: amounts in euros, each balance on its own line (no repr)."""
+    if isinstance(value, int) and not isinstance(value, bool) and name.endswith("_cents"):
+        return [f"  {name.removesuffix('_cents')}: {format_euros(value)}"]
+    if value is None or isinstance(value, (str, int, bool)):
+        shown = (
+            "—"
+            if value is None
+            else ("yes" if value is True else "no" if value is False else value)
+        )
+        return [f"  {name}: {shown}"]
+    if name == "balances" and isinstance(value, list):
+        rows = [f"  {name}:"] if value else [f"  {name}: none"]
+        for row in value:
+            if isinstance(row, dict):
+                label = row.get("campaign") or row.get("issuer_name") or row.get("issuer")
+                cents = row.get("cents")
+                amount = format_euros(cents) if isinstance(cents, int) else "?"
+                rows.append(f"    {label}  {amount}")
+        return rows
+    return [f"  {name}: {json.dumps(value, ensure_ascii=False)}"]

@@ -167,6 +167,12 @@ def parse_limit(request: web.Request, default: int = 50) -> int:
     return int(text)
 
 
+def parse_height(text: str, what: str = "a height") -> int:
+    if not text.isdigit() or len(text) > 19:
+        raise ApiError(400, f"{what} is a positive integer", slug="bad-height")
+    return int(text)
+
+
 def parse_kinds(request: web.Request) -> frozenset[t.Kind]:
     names = [n for value in request.query.getall("kind", []) for n in value.split(",") if n]
     try:

@@ -33,6 +33,7 @@ from node.api.problems import ApiError
 from node.escape import csv_writer
 from node.ledger import records as r
 from node.ledger import tx as t
+from node.ledger.state import View
 
 STATIC_DIR: Final = Path(__file__).parent / "static"
 LANG_COOKIE: Final = "relance_lang"
@@ -55,6 +56,7 @@ _env = jinja2.Environment(
 _env.filters["money"] = fmt.money
 _env.filters["group"] = fmt.group
 _env.filters["date"] = fmt.date
+_env.filters["last_day"] = fmt.last_day
 _env.filters["datetime"] = fmt.datetime_text
 _env.filters["short"] = fmt.short_key
 _env.filters["iso"] = fmt.iso
@@ -237,10 +239,13 @@ class Row:
     tx: m.Transaction
     signed_cents: int  # + received, - sent, 0 neutral
     counterparty: str
+    counterparty_name: str | None = None  # a merchant's or commune's name; its key on demand
 
 
-def rows(items: list[m.Transaction], me: bytes) -> list[Row]:
+def rows(items: list[m.Transaction], me: bytes, view: View | None = None) -> list[Row]:
+    """Table rows from ``me``'s side; with ``view``, counterparties named from the ledger."""
     mine = me.hex()
+    names: dict[str, str | None] = {}
     out = []
     for tx in items:
         cents = tx.amount_cents or 0
@@ -259,7 +264,10 @@ def rows(items: list[m.Transaction], me: bytes) -> list[Row]:
             sign, other = (-1 if tx.sender == mine else 0), ""
         else:
             sign, other = 0, tx.sender if tx.sender != mine else ""
-        out.append(Row(tx, sign * cents, other or ""))
+        other = other or ""
+        if view is not None and other and other not in names:
+            names[other] = views.party_name(view, bytes.fromhex(other))
+        out.append(Row(tx, sign * cents, other, names.get(other)))
     return out
 
 
@@ -280,7 +288,7 @@ async def holder_page(
     )
     return render(
         request, lang, "holder.html", viewer=viewer, account=account,
-        campaigns=_campaign_names(api), rows=rows(page.items, viewer.key),
+        campaigns=_campaign_names(api), rows=rows(page.items, viewer.key, api.ledger.store),
         next_cursor=page.next_cursor, height=api.ledger.last_block().height,
     )  # fmt: skip
 
@@ -295,7 +303,7 @@ async def merchant_page(
     payouts = _newest_payouts(api, viewer.key)
     totals = api.index.merchant_totals(viewer.key)
     received, refunded = totals.received_cents, totals.refunded_cents
-    all_rows = rows(page.items, viewer.key)
+    all_rows = rows(page.items, viewer.key, api.ledger.store)
     issuers = {key.hex(): r.Issuer.decode(raw).name for key, raw in _issuers(api)}
     return render(
         request, lang, "merchant.html", viewer=viewer, account=account, rows=all_rows,
@@ -372,8 +380,8 @@ async def commune_page(
     )
     return render(
         request, lang, "commune.html", viewer=viewer, issuer=issuer, campaigns=campaigns,
-        bars=chart(campaigns), rows=rows(page.items, viewer.key), next_cursor=page.next_cursor,
-        merchants=merchants, merchants_after=merchants_after,
+        bars=chart(campaigns), rows=rows(page.items, viewer.key, api.ledger.store),
+        next_cursor=page.next_cursor, merchants=merchants, merchants_after=merchants_after,
         kinds=[k.name.lower() for k in kinds], all_kinds=_KIND_NAMES,
         chosen_campaign=chosen_campaign, query=query, height=api.ledger.last_block().height,
     )  # fmt: skip

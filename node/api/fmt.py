@@ -3,11 +3,15 @@
 Numbers: ``1 234,56 €`` (no-break spaces: a group separator and before the
 sign). Dates: ``29/11/2026`` and ``29/11/2026 14:05`` in Europe/Brussels time.
 Both languages use the Belgian formats; only the words change.
+
+``last_valid_day`` is the one rule for the last day a campaign's vouchers work, which
+letters, the wallet and the dashboards all print.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
+from datetime import date as Date
 from typing import Final, Literal
 from zoneinfo import ZoneInfo
 
@@ -38,6 +42,29 @@ def money(cents: int) -> str:
 
 def date(ms: int) -> str:
     return _local(ms).strftime("%d/%m/%Y")
+
+
+def last_valid_day(valid_until_ms: int) -> Date:
+    """The last Brussels calendar day on which a voucher works all day long: the day
+    before the one in which the (exclusive) end instant falls. An end at midnight makes
+    the day before it the last; an end early on a morning (``--until +90d`` typed at
+    6 a.m.) makes the day before that morning the last, never a day cut short."""
+    return (_local(valid_until_ms) - timedelta(days=1)).date()
+
+
+def local_day(ms: int) -> Date:
+    """The Brussels calendar day ``ms`` falls in (a campaign's first day, for one)."""
+    return _local(ms).date()
+
+
+def day_start_ms(day: Date) -> int:
+    """The instant ``day`` begins in Brussels (ms since the epoch)."""
+    return int(datetime.combine(day, time(0), BRUSSELS).timestamp() * 1000)
+
+
+def last_day(valid_until_ms: int) -> str:
+    """``last_valid_day`` as the dashboards print dates (``31/03/2026``)."""
+    return last_valid_day(valid_until_ms).strftime("%d/%m/%Y")
 
 
 def datetime_text(ms: int) -> str:
@@ -88,7 +115,7 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
     "memo": ("Communication", "Memo"),
     "none": ("Aucune opération pour le moment.", "Nothing yet."),
     "no_balance": ("Aucun solde.", "No balance."),
-    "valid_until": ("Valable jusqu'au", "Valid until"),
+    "valid_until": ("Valable jusqu'au", "Valid through"),
     "funded": ("Financé", "Funded"),
     "budget": ("Budget non attribué", "Unallocated budget"),
     "allocated": ("Attribué", "Allocated"),

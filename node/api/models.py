@@ -29,6 +29,10 @@ class Problem:
     code: int | None = None
     result: str | None = None
     tx_id: str | None = None
+    available_cents: int | None = field(
+        default=None,
+        metadata={"description": "INSUFFICIENT_FUNDS: what the sender has left to spend"},
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +88,10 @@ class SubmitResult:
     height: int | None
     message: str | None = field(
         default=None, metadata={"description": "why it was refused, for people"}
+    )
+    available_cents: int | None = field(
+        default=None,
+        metadata={"description": "INSUFFICIENT_FUNDS: what the sender has left to spend"},
     )
 
 
@@ -180,6 +188,13 @@ class Campaign:
     refunded_cents: int
     returned_cents: int
     withdrawn_cents: int
+    last_valid_day: str = field(
+        default="",
+        metadata={
+            "description": "the last Brussels day the vouchers work all day (YYYY-MM-DD): "
+            "what letters, wallets and dashboards print"
+        },
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,6 +304,15 @@ class CertifiedBlock:
     height: int
     block: str
     certificate: str
+
+
+@dataclass(frozen=True, slots=True)
+class CertifiedBlockRange:
+    """Consecutive certified blocks from a height, oldest first; ``next_from`` is the
+    height to ask next (None: this was the last committed block)."""
+
+    items: list[CertifiedBlock]
+    next_from: int | None
 
 
 @dataclass(frozen=True, slots=True)

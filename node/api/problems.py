@@ -40,6 +40,7 @@ class ApiError(Exception):
         result: Result | None = None,
         tx_id: str | None = None,
         headers: dict[str, str] | None = None,
+        available_cents: int | None = None,
     ) -> None:
         super().__init__(detail)
         self.status = status
@@ -48,6 +49,7 @@ class ApiError(Exception):
         self.result = result
         self.tx_id = tx_id
         self.headers = headers or {}
+        self.available_cents = available_cents
 
     def problem(self) -> Problem:
         title = TITLES.get(self.status, "Error")
@@ -63,6 +65,7 @@ class ApiError(Exception):
             code=None if self.result is None else int(self.result),
             result=None if self.result is None else self.result.name,
             tx_id=self.tx_id,
+            available_cents=self.available_cents,
         )
 
     def response(self) -> web.Response:

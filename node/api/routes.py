@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Final, Literal
 
 from aiohttp import web
@@ -20,6 +20,7 @@ from node.api.core import (
     Api,
     decode_cursor,
     encode_cursor,
+    parse_height,
     parse_id,
     parse_key,
     parse_kinds,
@@ -167,7 +168,13 @@ async def submit(api: Api, request: web.Request) -> object:
             headers={"Retry-After": "1"},
         )
     code = Result[only.result]
-    raise ApiError(422, code.message, result=code, tx_id=only.tx_id)
+    raise ApiError(
+        422,
+        only.message or code.message,
+        result=code,
+        tx_id=only.tx_id,
+        available_cents=only.available_cents,
+    )
 
 
 def _flag(request: web.Request, name: str) -> bool:
@@ -202,7 +209,12 @@ def _admit(api: Api, data: bytes | None) -> m.SubmitResult:
         full = "the node's queue of waiting transactions is full: try again in a few seconds"
         return m.SubmitResult(False, tx_id, "MEMPOOL_FULL", -1, None, full)
     if added.admission == Admission.REJECTED:
-        return _rejected(api, _refusal(tx_id, Result(verdict.code)))
+        refused = _refusal(tx_id, Result(verdict.code))
+        if refused.code == Result.INSUFFICIENT_FUNDS and not isinstance(decoded, Result):
+            explained = views.shortfall(api.ledger.admitted_state(), decoded)
+            if explained is not None:
+                refused = replace(refused, message=explained[0], available_cents=explained[1])
+        return _rejected(api, refused)
     if added.admission == Admission.ADMITTED:
         api.status.gossip_tx(data)
     return m.SubmitResult(True, tx_id, "OK", 0, None)
@@ -457,14 +469,8 @@ async def blocks(api: Api, request: web.Request) -> object:
     return m.BlockPage(items, next_cursor)
 
 
-def _height(text: str) -> int:
-    if not text.isdigit() or len(text) > 19:
-        raise ApiError(400, "a height is a positive integer", slug="bad-height")
-    return int(text)
-
-
 async def block(api: Api, request: web.Request) -> object:
-    height = _height(request.match_info["height"])
+    height = parse_height(request.match_info["height"])
     found = api.block(height) if height >= 1 else None
     certificate = api.certificate(height) if found is not None else None
     if found is None or certificate is None:
@@ -472,16 +478,47 @@ async def block(api: Api, request: web.Request) -> object:
     return views.block(found, certificate)
 
 
-async def certified_block(api: Api, request: web.Request) -> object:
-    height = _height(request.match_info["height"])
+def _require_auditor(api: Api, request: web.Request) -> None:
     viewer = require(api.viewer(request))
     if viewer.role not in (Role.AUDITOR, Role.BANK):
         raise ApiError(403, "whole blocks hold everyone's transactions: auditors and the bank only")
+
+
+async def certified_block(api: Api, request: web.Request) -> object:
+    height = parse_height(request.match_info["height"])
+    _require_auditor(api, request)
     raw_block = api.ledger.store.block(height) if height >= 1 else None
     raw_certificate = api.ledger.store.certificate(height) if height >= 1 else None
     if raw_block is None or raw_certificate is None:
         raise ApiError(404, f"no block at height {height}")
     return m.CertifiedBlock(height, raw_block.hex(), raw_certificate.hex())
+
+
+async def certified_blocks(api: Api, request: web.Request) -> object:
+    """Certified blocks from ``from`` on, as many as ``limit`` and the byte cap allow (at
+    least one): an audit downloads a long history in few requests, within its rate."""
+    first = parse_height(request.query.get("from", "1"), "from")
+    limit = parse_limit(request, limits.HTTP_CERTIFIED_RANGE_BLOCKS_MAX)
+    _require_auditor(api, request)
+    top = api.ledger.last_block().height
+    if not 1 <= first <= top:
+        raise ApiError(404, f"no block at height {first} (the last is {top})")
+    items: list[m.CertifiedBlock] = []
+    size = 0
+    height = first
+    while height <= top and len(items) < min(limit, limits.HTTP_CERTIFIED_RANGE_BLOCKS_MAX):
+        raw_block, raw_certificate = (
+            api.ledger.store.block(height),
+            api.ledger.store.certificate(height),
+        )
+        if raw_block is None or raw_certificate is None:
+            raise RuntimeError(f"committed block {height} is missing from the store")
+        size += len(raw_block) + len(raw_certificate)
+        if items and size > limits.HTTP_CERTIFIED_RANGE_BYTES_MAX:
+            break
+        items.append(m.CertifiedBlock(height, raw_block.hex(), raw_certificate.hex()))
+        height += 1
+    return m.CertifiedBlockRange(items, height if height <= top else None)
 
 
 async def validator_eras(api: Api, request: web.Request) -> object:
@@ -795,6 +832,30 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
         m.BlockPage,
         params=(CURSOR, LIMIT),
         errors=(400,),
+    ),
+    Operation(  # before /v1/blocks/{height}, which would take "certified" for a height
+        "GET",
+        "/v1/blocks/certified",
+        certified_blocks,
+        "Consecutive blocks' exact bytes and certificates, for audits",
+        "blocks",
+        m.CertifiedBlockRange,
+        params=(
+            _q("from", {"type": "integer", "minimum": 1}, "the first height (default 1)"),
+            _q(
+                "limit",
+                {"type": "integer", "minimum": 1, "maximum": limits.HTTP_PAGE_ITEMS_MAX},
+                f"blocks at most (at most {limits.HTTP_CERTIFIED_RANGE_BLOCKS_MAX} are sent, "
+                f"and {limits.HTTP_CERTIFIED_RANGE_BYTES_MAX} bytes of blocks unless one is "
+                "larger)",
+            ),
+        ),
+        errors=(400, 401, 403, 404),
+        auth="required",
+        description=(
+            "Oldest first, from `from`; `next_from` is the height to ask next (null after the "
+            "last committed block). Auditors and the bank only."
+        ),
     ),
     Operation(
         "GET",

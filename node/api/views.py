@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import fields, is_dataclass
 
+from node.api import fmt
 from node.api import models as m
 from node.api.access import Role, Viewer
 from node.consensus.types import Block, Certificate, Header
@@ -11,7 +12,7 @@ from node.ledger import records as r
 from node.ledger import tx as t
 from node.ledger.codes import Result
 from node.ledger.rules import eligibility  # the one definition of "accepted"
-from node.ledger.state import View
+from node.ledger.state import BlockState, View
 
 
 def present(value: object) -> object:
@@ -122,6 +123,7 @@ def campaign(code: str, c: r.Campaign, now_ms: int) -> m.Campaign:
         refunded_cents=c.refunded_cents,
         returned_cents=c.returned_cents,
         withdrawn_cents=c.withdrawn_cents,
+        last_valid_day=fmt.last_valid_day(c.valid_until_ms).isoformat(),
     )
 
 
@@ -164,6 +166,60 @@ def may_read_payout(viewer: Viewer, p: r.Payout) -> bool:
     if viewer.role in (Role.AUDITOR, Role.BANK):
         return True
     return viewer.key in (p.merchant, p.issuer)
+
+
+def party_name(view: View, key: bytes) -> str | None:
+    """The name an account is known by (a merchant's, a commune's, the bank's, an
+    auditor's), or None for a holder or voucher (they have keys only)."""
+    for record_key, decode in (
+        (r.merchant_key, r.Merchant.decode),
+        (r.issuer_key, r.Issuer.decode),
+        (r.bank_key, r.Bank.decode),
+        (r.auditor_key, r.Auditor.decode),
+    ):
+        raw = view.get(record_key(key))
+        if raw is not None:
+            return decode(raw).name
+    return None
+
+
+# --- refusals -------------------------------------------------------------------------------
+
+
+def shortfall(state: BlockState, signed: t.SignedTx) -> tuple[str, int] | None:
+    """Why a transaction was refused INSUFFICIENT_FUNDS, for people: how much its sender
+    has left of what it spends (after the transactions already admitted) and, for a shop
+    whose payments turn into payouts at once (auto-redeem), that this is why it holds
+    nothing. With the cents left; None when the kind does not spend a balance."""
+    payload, sender = signed.tx.payload, signed.tx.sender
+    if isinstance(payload, (t.Pay, t.PayAuthorized)):
+        holder, code = (
+            (sender, payload.campaign)
+            if isinstance(payload, t.Pay)
+            else (payload.authorization.holder, payload.authorization.campaign)
+        )
+        found = state.holder(holder)
+        left = 0 if found is None else found.balance(code)
+        return f"the balance is too low: {fmt.money(left)} left on {code}", left
+    if isinstance(payload, (t.Refund, t.Transfer, t.Redeem)):
+        merchant = state.merchant(sender)
+        if merchant is None:
+            return None
+        if isinstance(payload, t.Refund):
+            campaign = state.campaign(payload.campaign)
+            issuer = None if campaign is None else campaign.issuer
+        else:
+            issuer = payload.issuer
+        left = 0 if issuer is None else merchant.balance(issuer)
+        detail = f"the balance is too low: {fmt.money(left)} left in units of this commune"
+        if merchant.auto_redeem:
+            detail += (
+                " — this shop has auto-redeem on: every payment it receives becomes a payout "
+                "to its bank at once, so it keeps no units to refund or pay a supplier with; "
+                "turn it off (relance-wallet merchant auto-redeem off) to keep them"
+            )
+        return detail, left
+    return None
 
 
 # --- blocks ---------------------------------------------------------------------------------

@@ -70,6 +70,10 @@ class BlockExecutor:
         if height is not None:
             rules.begin_block(self._state, height)
 
+    def state(self) -> BlockState:
+        """The state as of the transactions applied so far: to read, never to write."""
+        return self._state
+
     def sequence_of(self, kind: t.Kind, sender: PublicKey) -> int | Result:
         """The sender's next sequence as of the transactions applied so far."""
         return sequence_of(self._state, kind, sender)

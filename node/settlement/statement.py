@@ -29,6 +29,7 @@ from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import getSampleStyleSheet
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
+from node.api import fmt
 from node.consensus.types import Block
 from node.escape import csv_writer, pdf_markup
 from node.ledger import records as r
@@ -39,6 +40,7 @@ from node.settlement.money import to_decimal
 from node.store.blockstore import BlockStore
 
 BLOCKS_SCANNED_MAX: Final = 1_000_000
+OPEN_END_MS: Final = 253_402_300_800_000  # year 10000: an end past it is "no end" (the default)
 
 
 @dataclass(slots=True)
@@ -110,6 +112,20 @@ class CommuneStatement:
     returned_cents: int
     reconciled: bool
     differences: list[str]
+    last_block_ms: int = 0  # the time of block ``height``, the last one of the period
+
+
+def period_text(s: CommuneStatement) -> str:
+    """The period as people read it: dates and times in Brussels, the dashboards' format
+    (an open start or end, as the API's defaults make, is said in words)."""
+    start = "the first block" if s.from_ms <= 0 else fmt.datetime_text(s.from_ms)
+    end = "now" if s.to_ms >= OPEN_END_MS else f"{fmt.datetime_text(s.to_ms)} (excluded)"
+    last = (
+        f"block {s.height} of {fmt.datetime_text(s.last_block_ms)}"
+        if s.height
+        else "no block in the period"
+    )
+    return f"From {start} to {end}, Brussels time; up to {last}"
 
 
 def _merchant_name(store: BlockStore, key: bytes) -> str:
@@ -178,7 +194,6 @@ def compute(
     for line in campaigns.values():
         if line.ledger_unspent_cents not in (None, line.closing_unspent_cents):
             differences.append(f"campaign {line.campaign}: unspent differs from the ledger")
-    del last_time
     return CommuneStatement(
         issuer=issuer.hex(),
         issuer_name=issuer_name,
@@ -194,6 +209,7 @@ def compute(
         returned_cents=sum(returned_refs.values()),
         reconciled=not differences,
         differences=differences,
+        last_block_ms=last_time,
     )
 
 
@@ -389,9 +405,7 @@ def to_pdf(s: CommuneStatement) -> bytes:
     )
     story: list[object] = [
         Paragraph(f"Statement of {pdf_markup(s.issuer_name)}", styles["Title"]),
-        Paragraph(
-            f"Block time {s.from_ms} to {s.to_ms} (up to block {s.height})", styles["Normal"]
-        ),
+        Paragraph(period_text(s), styles["Normal"]),
         Spacer(1, 8),
     ]
     for c in s.campaigns:

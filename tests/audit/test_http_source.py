@@ -1,6 +1,7 @@
 """``HttpSource`` against small stand-in nodes: tokens, renewal, fall-back.
 
-Each stand-in serves ``/v1/status`` and ``/v1/blocks/{h}/certified`` from a
+Each stand-in serves ``/v1/status`` and ``/v1/blocks/{h}/certified`` (not the
+ranges of newer nodes: the source falls back to one height at a time) from a
 certified history and checks the Bearer token as a node does (bound to its
 own key). One of them fails every block; the audit goes to the next node.
 """
@@ -8,16 +9,16 @@ own key). One of them fails every block; the audit goes to the next node.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
 from node.api import tokens
 from node.crypto import Signer
 from tests.audit.conftest import History
+from tests.node.netutil import stand_in
 from tools.audit_chain import Auditor
 from tools.audit_sources import TOKEN_RENEW_MS, DataDirSource, HttpSource, SourceError
 
@@ -60,6 +61,9 @@ def _serve(node: _Node) -> Iterator[str]:
                     },
                 )
                 return
+            if self.path.startswith("/v1/blocks/certified?"):
+                self._send(404, {"title": "Not Found", "detail": "no such route"})
+                return  # an older node: one height at a time
             header = self.headers.get("Authorization", "")
             if not header.startswith("Bearer "):
                 self._send(401, {"title": "token required"})
@@ -79,15 +83,8 @@ def _serve(node: _Node) -> Iterator[str]:
             assert block is not None and cert is not None
             self._send(200, {"height": height, "block": block.hex(), "certificate": cert.hex()})
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with stand_in(Handler) as url:
+        yield url
 
 
 def test_tokens_are_sent_renewed_and_a_failing_node_is_skipped(history: History) -> None:

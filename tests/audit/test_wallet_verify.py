@@ -120,7 +120,7 @@ def test_honest_answers_verify(history: History, serve: object) -> None:
 
     payout_id = next(k for k in node.items if k[:1] == r.Prefix.PAYOUT.value)[1:].hex()
     code, out = _wallet(url, history, "payout", payout_id)
-    assert code == 0 and "VERIFIED" in out and "settled: True" in out
+    assert code == 0 and "VERIFIED" in out and "settled: yes" in out
 
     signed = t.decode_tx(node.blocks[8].txs[2], history.genesis.chain_id)
     assert not isinstance(signed, t.Result)

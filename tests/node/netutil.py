@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TypeVar
 
 from tools.faults.cluster import free_base_port
 
-__all__ = ["eventually", "free_base_port", "get_json", "post_json"]
+__all__ = ["eventually", "free_base_port", "get_json", "post_json", "stand_in"]
 
 T = TypeVar("T")
 
@@ -50,3 +53,17 @@ def eventually(check: Callable[[], T | None], timeout_s: float, what: str) -> T:
             last_error = exc
         time.sleep(0.2)
     raise AssertionError(f"timed out after {timeout_s} s waiting for {what} ({last_error})")
+
+
+@contextmanager
+def stand_in(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """A small HTTP server on 127.0.0.1 in a thread (a stand-in node); its base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 
 from wallets.exits import WalletError
@@ -33,9 +35,10 @@ def test_times() -> None:
     assert parse_time_ms("now", NOW) == NOW
     assert parse_time_ms("+90d", NOW) == NOW + 90 * 86_400_000
     assert parse_time_ms("-1h", NOW) == NOW - 3_600_000
-    assert parse_time_ms("2026-01-01", NOW) == NOW
-    assert parse_time_ms("2026-01-01", NOW, end_of_day=True) == NOW + 86_400_000
+    brussels_midnight = NOW - 3_600_000  # dates are Brussels days (UTC+1 in winter)
+    assert parse_time_ms("2026-01-01", NOW) == brussels_midnight
+    assert parse_time_ms("2026-01-01", NOW, end_of_day=True) == brussels_midnight + 86_400_000
     assert parse_time_ms("2026-01-01T01:00:00+01:00", NOW) == NOW
-    assert format_date_fr(NOW + 86_400_000 * 31 + 5) == "1er février 2026"
+    assert format_date_fr(date(2026, 2, 1)) == "1er février 2026"
     with pytest.raises(WalletError):
         parse_time_ms("next tuesday", NOW)

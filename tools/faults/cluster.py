@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import random
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -26,7 +25,14 @@ from node import config
 from node.consensus.byzantine import ENV_BYZANTINE, ENV_JOURNAL
 from node.crypto import Signer
 from node.demo import load_keys
-from node.devnet import DEMO_KEYS_FILE, HOST, DevnetNode, reroute_peers, write_devnet
+from node.devnet import (
+    DEMO_KEYS_FILE,
+    HOST,
+    DevnetNode,
+    port_is_free,
+    reroute_peers,
+    write_devnet,
+)
 from node.genesis import Genesis
 from node.genesis import parse as parse_genesis
 from tools.faults.loop import LoopThread
@@ -303,7 +309,7 @@ def free_base_port(count: int, seed: int | None = None) -> int:
     high = _ephemeral_low() - count
     for _ in range(200):
         base = rng.randrange(PORTS_LOW, high)
-        if all(_is_free(base + i) for i in range(count)):
+        if all(port_is_free(base + i) for i in range(count)):
             return base
     raise ClusterError("no free port range on 127.0.0.1")
 
@@ -315,12 +321,3 @@ def _ephemeral_low() -> int:
     except (OSError, ValueError, IndexError):
         low = 32_768
     return low if low > PORTS_LOW + 1_000 else 60_000
-
-
-def _is_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        try:
-            probe.bind((HOST, port))
-        except OSError:
-            return False
-    return True

@@ -36,6 +36,7 @@ from node import config
 from node.consensus.types import Validator, ValidatorSet, verify_certificate
 from node.crypto import Signer
 from node.genesis import Genesis
+from node.http_json import urlopen
 from node.ledger import tx as t
 from tools.faults import checkers as ck
 from tools.faults.cluster import Cluster, ClusterSpec
@@ -116,7 +117,7 @@ def submit_waiting(url: str, data: bytes) -> dict[str, object]:
         method="POST",
     )
     try:
-        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S) as response:
+        with urlopen(request, HTTP_TIMEOUT_S) as response:
             answer: dict[str, object] = json.load(response)
             return answer
     except urllib.error.HTTPError as error:

@@ -11,6 +11,7 @@ from node.crypto import Digest
 from node.ledger import tx as t
 from wallets.book import read_csv
 from wallets.client import Submitted
+from wallets.commands.common import payout_is_pending
 from wallets.context import (
     BatchItem,
     Summary,
@@ -89,7 +90,7 @@ def bank_settle(
     if pending:
         authenticate(client, signer)
         rows = client.pages("/v1/payouts?settled=false")
-        payout_ids += tuple(str(r.get("payout_id")) for r in rows)
+        payout_ids += tuple(str(r.get("payout_id")) for r in rows if payout_is_pending(r))
         if not payout_ids and csv_file is None:
             emit({"settled": 0, "transactions": []}, ["no pending payouts"])
             return

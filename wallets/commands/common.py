@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from wallets.client import Account, NodeClient, Submitted
+from wallets.client import Account, Json, NodeClient, Submitted
 from wallets.exits import Exit, WalletError
 from wallets.units import format_euros
 from wallets.voucher import Voucher, parse_voucher, read_qr_image
@@ -70,9 +70,23 @@ def balance_of(account: Account, key: str) -> int:
     return sum(b.cents for b in account.balances if b.key == key)
 
 
+def remaining_after(client: NodeClient, done: Submitted, payer: bytes, campaign: str) -> int | None:
+    """What ``payer`` has left on ``campaign`` once ``done`` is in a block (None before)."""
+    if done.height is None:
+        return None
+    return balance_of(client.account(payer), campaign)
+
+
 def receipt(
-    title: str, merchant: str, amount_cents: int, campaign: str, payer: str, done: Submitted
+    title: str,
+    merchant: str,
+    amount_cents: int,
+    campaign: str,
+    payer: str,
+    done: Submitted,
+    remaining_cents: int | None,
 ) -> tuple[dict[str, object], list[str]]:
+    """A payment's receipt, with what the voucher (or holder) has left on the campaign."""
     data: dict[str, object] = {
         "tx_id": done.tx_id,
         "height": done.height,
@@ -80,15 +94,30 @@ def receipt(
         "amount_cents": amount_cents,
         "campaign": campaign,
         "payer": payer,
+        "remaining_cents": remaining_cents,
     }
+    left = "once in a block" if remaining_cents is None else format_euros(remaining_cents)
     lines = [
         f"---- {title} ----",
         f"merchant   {merchant}",
         f"amount     {format_euros(amount_cents)}",
         f"campaign   {campaign}",
         f"payer      {payer}",
+        f"left       {left}",
         f"block      {done.height}",
         f"tx id      {done.tx_id}",
         "-" * (len(title) + 10),
     ]
     return data, lines
+
+
+def payout_is_pending(row: Json) -> bool:
+    """Waiting for the bank: neither settled nor returned (a returned payout is closed)."""
+    return not row.get("settled") and not row.get("returned_reason")
+
+
+def payout_state(row: Json) -> str:
+    reason = row.get("returned_reason")
+    if reason:
+        return f"returned by the bank ({reason}), units back in the balance"
+    return str(row.get("bank_reference") or "") if row.get("settled") else "pending"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import Final
 
 import click
 
@@ -12,8 +13,8 @@ from node.api import tokens
 from node.crypto import PublicKey
 from node.ledger import tx as t
 from node.ledger.tx import NONCE_BYTES, Authorization
-from wallets.client import NodeClient
-from wallets.commands.common import code_text, pick_campaign, voucher_for
+from wallets.client import Json, NodeClient
+from wallets.commands.common import code_text, pick_campaign, remaining_after, voucher_for
 from wallets.context import (
     Summary,
     authenticate,
@@ -28,8 +29,16 @@ from wallets.context import (
 )
 from wallets.exits import Exit, WalletError
 from wallets.keystore import write_atomic
-from wallets.units import format_euros, format_time, parse_euros, parse_time_ms
+from wallets.units import (
+    format_euros,
+    format_last_day,
+    format_time,
+    parse_euros,
+    parse_time_ms,
+)
 from wallets.voucher import VOUCHER_SCHEME, SignedAuthorization, qr_png, qr_text
+
+NAMES_CACHED_MAX: Final = 1_000  # account names one listing keeps
 
 
 @click.group("holder", help="A citizen's wallet: balance, history, pay, authorize, sweep.")
@@ -56,17 +65,43 @@ Examples:
 )
 @click.option("--key", "key_name", envvar="RELANCE_KEY", metavar="NAME", help="An app key.")
 @click.option("--voucher", metavar="CODE", help="A paper or e-mail voucher code (RLV1:...).")
+@click.option("--keys", "show_keys", is_flag=True, help="Show the public keys too.")
 @common_options
-def holder_balance(key_name: str | None, voucher: str | None) -> None:
-    """Balance per campaign (no passphrase needed)."""
+def holder_balance(key_name: str | None, voucher: str | None, show_keys: bool) -> None:
+    """Balance per campaign, with the campaign's and the commune's names (no passphrase
+    needed)."""
     client = settings().client()
     public_key, label = _holder_key(key_name, voucher, client)
     account = client.account(public_key)
-    rows = [{"campaign": b.key, "cents": b.cents} for b in account.balances]
+    names = PartyNames(client)
+    rows: list[dict[str, object]] = []
+    lines = [f"{label}  {public_key.hex()}" if show_keys else label]
+    for b in account.balances:
+        campaign = client.campaign(b.key) or {}
+        name, until, issuer = (
+            campaign.get("name"),
+            campaign.get("valid_until_ms"),
+            campaign.get("issuer"),
+        )
+        commune = names.of(issuer) if isinstance(issuer, str) else None
+        last_day = format_last_day(until) if isinstance(until, int) else None
+        rows.append(
+            {
+                "campaign": b.key,
+                "cents": b.cents,
+                "name": name,
+                "issuer": issuer,
+                "issuer_name": commune,
+                "last_valid_day": last_day,
+            }
+        )
+        shown = f"{name} ({b.key})" if isinstance(name, str) and name else b.key
+        through = f"  valid through {last_day}" if last_day else ""
+        lines.append(f"  {shown:<40} {format_euros(b.cents):>14}{through}")
+        if commune:
+            lines.append(f"    {commune}" + (f"  {issuer}" if show_keys else ""))
     total = sum(b.cents for b in account.balances)
-    lines = [f"{label}  {public_key.hex()}"]
-    lines += [f"  {b.key:<32} {format_euros(b.cents):>14}" for b in account.balances]
-    lines.append(f"  {'total':<32} {format_euros(total):>14}")
+    lines.append(f"  {'total':<40} {format_euros(total):>14}")
     emit(
         {
             "public_key": public_key.hex(),
@@ -87,8 +122,9 @@ Examples:
 )
 @click.option("--key", "key_name", envvar="RELANCE_KEY", metavar="NAME", help="An app key.")
 @click.option("--voucher", metavar="CODE", help="A voucher code (RLV1:...).")
+@click.option("--keys", "show_keys", is_flag=True, help="Show keys and transaction ids too.")
 @common_options
-def holder_history(key_name: str | None, voucher: str | None) -> None:
+def holder_history(key_name: str | None, voucher: str | None, show_keys: bool) -> None:
     """Payments, refunds and sweeps of this key, newest first (a private read: the wallet
     signs a short-lived token, or the voucher a balance code)."""
     client = settings().client()
@@ -106,14 +142,21 @@ def holder_history(key_name: str | None, voucher: str | None) -> None:
     else:
         raise WalletError(Exit.USAGE, "give --key NAME or --voucher CODE")
     rows = client.pages(f"/v1/accounts/{public_key.hex()}/transactions")
-    lines = [f"{label}  {public_key.hex()}"]
+    names = PartyNames(client)
+    lines = [f"{label}  {public_key.hex()}" if show_keys else label]
     for row in rows:
+        other = counterparty(row, public_key.hex())
+        row["counterparty"], row["counterparty_name"] = other, names.of(other)
         amount = row.get("amount_cents")
         shown = format_euros(amount) if isinstance(amount, int) else ""
-        lines.append(
+        party = row["counterparty_name"] or (other[:8] + "…" if other else "")
+        line = (
             f"  {format_time(_int(row.get('time_ms')))}  {row.get('kind', ''):<14} "
-            f"{shown:>12}  {row.get('campaign') or ''}  {row.get('tx_id', '')}"
+            f"{shown:>12}  {row.get('campaign') or '':<12}  {party}"
         )
+        if show_keys:
+            line += f"  {other}  tx {row.get('tx_id', '')}"
+        lines.append(line)
     if not rows:
         lines.append("  no transactions")
     emit({"public_key": public_key.hex(), "items": rows}, lines)
@@ -121,6 +164,38 @@ def holder_history(key_name: str | None, voucher: str | None) -> None:
 
 def _int(value: object) -> int:
     return value if isinstance(value, int) else 0
+
+
+def counterparty(row: Json, me: str) -> str:
+    """The other party of a history row: the merchant paid or refunding, the commune
+    allocating; "" when none."""
+    for field in ("merchant", "sender", "holder"):
+        value = row.get(field)
+        if isinstance(value, str) and value and value != me:
+            return value
+    return ""
+
+
+class PartyNames:
+    """Names of accounts (merchants, communes, the bank) read once each from the node."""
+
+    def __init__(self, client: NodeClient) -> None:
+        self._client = client
+        self._names: dict[str, str | None] = {}
+
+    def of(self, key: str) -> str | None:
+        if not key:
+            return None
+        if key not in self._names:
+            if len(self._names) >= NAMES_CACHED_MAX:
+                self._names.clear()
+            try:
+                raw = self._client.account(bytes.fromhex(key)).raw
+            except (ValueError, WalletError):
+                raw = {}
+            name = raw.get("name")
+            self._names[key] = name if isinstance(name, str) and name else None
+        return self._names[key]
 
 
 @holder_group.command(
@@ -152,9 +227,21 @@ def holder_pay(merchant: str, amount: str, campaign: str | None, memo: str, key_
         payload,
         Summary("pay a merchant", f"{merchant_key.hex()} ({name})", cents, (("campaign", code),)),
     )
+    left = remaining_after(client, done, signer.public_key, code)
     emit(
-        {"tx_id": done.tx_id, "height": done.height, "amount_cents": cents, "campaign": code},
-        [f"paid {format_euros(cents)} to {name}", f"tx id  {done.tx_id}", f"block  {done.height}"],
+        {
+            "tx_id": done.tx_id,
+            "height": done.height,
+            "amount_cents": cents,
+            "campaign": code,
+            "remaining_cents": left,
+        },
+        [
+            f"paid {format_euros(cents)} to {name}",
+            f"left   {'once in a block' if left is None else format_euros(left)} on {code}",
+            f"tx id  {done.tx_id}",
+            f"block  {done.height}",
+        ],
     )
 
 

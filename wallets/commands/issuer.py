@@ -12,6 +12,7 @@ from typing import Final
 
 import click
 
+from node.api import fmt
 from node.codec import DecodeError
 from node.crypto import PublicKey, Signer
 from node.ledger import records as r
@@ -37,7 +38,14 @@ from wallets.exits import Exit, WalletError
 from wallets.keystore import write_atomic
 from wallets.letters import CampaignText, write_letters
 from wallets.mail import Journal, MailOutcome, SmtpSettings, journal_path, send
-from wallets.units import format_euros, format_time, parse_euros, parse_name, parse_time_ms
+from wallets.units import (
+    format_euros,
+    format_last_day,
+    format_time,
+    parse_euros,
+    parse_name,
+    parse_time_ms,
+)
 from wallets.voucher import Voucher
 
 ALLOCATIONS_PER_TX: Final = 1_000  # well under the protocol cap and the transaction size cap
@@ -335,6 +343,7 @@ def issuer_create_campaign(
         ("zones", ", ".join(zones) or "the whole territory"),
         ("categories", ", ".join(categories) or "all"),
         ("valid", f"{format_time(start)} .. {format_time(end)}"),
+        ("last valid day", format_last_day(end)),
         ("per holder", format_euros(cap)),
     )
     done = sign_submit(
@@ -348,12 +357,17 @@ def issuer_create_campaign(
         "categories": list(categories),
         "valid_from_ms": start,
         "valid_until_ms": end,
+        "last_valid_day": fmt.last_valid_day(end).isoformat(),
         "max_per_holder_cents": cap,
     }
     write_atomic(_campaign_file(s, client.chain_id(), code), json.dumps(record, indent=2).encode())
     emit(
         {"tx_id": done.tx_id, "height": done.height, "campaign": record},
-        [f"campaign {code} created", f"tx id  {done.tx_id}"],
+        [
+            f"campaign {code} created",
+            f"last valid day  {format_last_day(end)} (vouchers work until {format_time(end)})",
+            f"tx id  {done.tx_id}",
+        ],
     )
 
 

@@ -13,9 +13,12 @@ from wallets.client import Account, NodeClient
 from wallets.commands.common import (
     balance_of,
     code_text,
+    payout_is_pending,
+    payout_state,
     pick_campaign,
     pick_issuer,
     receipt,
+    remaining_after,
     voucher_for,
 )
 from wallets.context import (
@@ -98,7 +101,8 @@ def merchant_charge(
         t.Pay(code, PublicKey(merchant_key), cents, memo),
         Summary("charge a voucher", f"{merchant_key.hex()} ({name})", cents, (("campaign", code),)),
     )
-    data, lines = receipt("RECEIPT", name, cents, code, signer.public_key.hex(), done)
+    left = remaining_after(client, done, signer.public_key, code)
+    data, lines = receipt("RECEIPT", name, cents, code, signer.public_key.hex(), done, left)
     emit(data, lines)
 
 
@@ -157,7 +161,8 @@ def merchant_complete(args: tuple[str, ...], image: Path | None, memo: str, key_
             ),
         ),
     )
-    data, lines = receipt("RECEIPT", name, cents, auth.campaign, auth.holder.hex(), done)
+    left = remaining_after(client, done, auth.holder, auth.campaign)
+    data, lines = receipt("RECEIPT", name, cents, auth.campaign, auth.holder.hex(), done, left)
     emit(data, lines)
 
 
@@ -308,12 +313,18 @@ def merchant_payouts(key_name: str) -> None:
     lines = []
     for row in rows:
         cents = row.get("amount_cents", 0)
-        state = row.get("bank_reference") or "pending"
         amount = format_euros(cents) if isinstance(cents, int) else "?"
-        lines.append(f"{row.get('payout_id', '')}  {amount:>14}  {state}")
-    pending = sum(int(str(r.get("amount_cents", 0))) for r in rows if not r.get("settled"))
+        lines.append(f"{row.get('payout_id', '')}  {amount:>14}  {payout_state(row)}")
+    pending = sum(_int(r.get("amount_cents")) for r in rows if payout_is_pending(r))
+    returned = sum(_int(r.get("amount_cents")) for r in rows if r.get("returned_reason"))
     lines.append(f"{len(rows)} payout(s), {format_euros(pending)} not yet settled")
-    emit({"payouts": rows, "pending_cents": pending}, lines)
+    if returned:
+        lines.append(f"{format_euros(returned)} returned by the bank, back in your balance")
+    emit({"payouts": rows, "pending_cents": pending, "returned_cents": returned}, lines)
+
+
+def _int(value: object) -> int:
+    return value if isinstance(value, int) else 0
 
 
 @merchant_group.command(
