@@ -396,7 +396,7 @@ class EquivocatingTransport:
             replace(
                 header,
                 time_ms=time_ms,
-                tx_root=merkle.root(prepared.txs),
+                tx_root=merkle.tx_root(prepared.txs),
                 state_root=prepared.state_root,
                 next_validators_hash=prepared.next_validators_hash,
             ),
