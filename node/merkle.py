@@ -111,6 +111,41 @@ def prove(leaves: Sequence[bytes], index: int) -> InclusionProof:
     return InclusionProof(index=index, size=len(leaves), siblings=tuple(path))
 
 
+def prove_many(leaves: Sequence[bytes], indexes: Sequence[int]) -> list[InclusionProof]:
+    """``prove`` for several leaves of one list, each subtree hashed once (O(n + k log n))."""
+    hashes = [leaf_hash(leaf) for leaf in leaves]
+    memo: dict[tuple[int, int], bytes] = {}
+
+    def subtree(low: int, high: int) -> bytes:
+        found = memo.get((low, high))
+        if found is None:
+            if high - low == 1:
+                found = hashes[low]
+            else:
+                k = _split(high - low)
+                found = node_hash(subtree(low, low + k), subtree(low + k, high))
+            memo[(low, high)] = found
+        return found
+
+    out = []
+    for index in indexes:
+        if not 0 <= index < len(leaves):
+            raise IndexError("leaf index out of range")
+        path: list[bytes] = []
+        low, high = 0, len(leaves)
+        while high - low > 1:
+            k = _split(high - low)
+            if index < low + k:
+                path.append(subtree(low + k, high))
+                high = low + k
+            else:
+                path.append(subtree(low, low + k))
+                low = low + k
+        path.reverse()  # leaf first
+        out.append(InclusionProof(index=index, size=len(leaves), siblings=tuple(path)))
+    return out
+
+
 def _path(hashes: Sequence[bytes], index: int, out: list[bytes]) -> None:
     if len(hashes) == 1:
         return

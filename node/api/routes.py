@@ -32,7 +32,7 @@ from node.indexes import TxRef
 from node.ledger import records as r
 from node.ledger import tx as t
 from node.ledger.codes import Result
-from node.merkle import leaf_hash, tx_leaf
+from node.merkle import leaf_hash, prove_many, tx_leaf
 from node.merkle import prove as merkle_prove
 from node.state_tree import encode_proof
 
@@ -629,8 +629,8 @@ def _items_shown(signed: t.SignedTx, seen: Sequence[int]) -> _Partial:
         items_digest=(signed.items_digest() or b"").hex(),
         item_count=len(items),
         items=[
-            m.ItemProof(n, items[n].hex(), [s.hex() for s in merkle_prove(items, n).siblings])
-            for n in seen
+            m.ItemProof(p.index, items[p.index].hex(), [s.hex() for s in p.siblings])
+            for p in prove_many(items, seen)
         ],
     )
 
