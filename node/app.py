@@ -31,7 +31,7 @@ from node.ledger.codes import Result
 from node.ledger.execute import BlockExecutor, TxOutcome
 from node.ledger.genesis import initial_state
 from node.ledger.state import BlockState, RecordCache
-from node.merkle import root as merkle_root
+from node.merkle import tx_root as merkle_tx_root
 from node.sigverify import SignatureVerifier
 from node.state_tree import StagedUpdate, StateTree
 from node.store.blockstore import BlockStore, StoreError
@@ -291,7 +291,7 @@ class LedgerApp:
             return False
         if header.previous_block_hash != self._last.block_hash:
             return False
-        if header.tx_root != merkle_root(block.txs):
+        if header.tx_root != merkle_tx_root(block.txs):
             return False
         if self.genesis.limits.block_excess(block.txs) is not None:
             return False

@@ -207,6 +207,15 @@ def verify_payout(
     return None if value is None else _decode(r.Payout.decode, value)
 
 
+@dataclass(frozen=True, slots=True)
+class PartialTx:
+    """What a reader of part of a list transaction is shown instead of its bytes."""
+
+    body: bytes
+    signature: bytes
+    items_digest: bytes  # sha256 of the encoded item list (the block's leaf binds it)
+
+
 def verify_transaction(
     genesis: Genesis,
     anchor: CertifiedHeader,
@@ -216,12 +225,49 @@ def verify_transaction(
 ) -> t.SignedTx:
     """The transaction sits at ``proof.index`` of the certified block."""
     header = verify_header(genesis, anchor, validators_at)
-    if not merkle.verify_inclusion(header.tx_root, tx_bytes, proof):
+    if not merkle.verify_inclusion(header.tx_root, merkle.tx_leaf(tx_bytes), proof):
         raise NodeLied("the transaction is not in the certified block at the place claimed")
     signed = t.decode_tx(tx_bytes, genesis.chain_id)
     if isinstance(signed, Result):
         raise NodeLied(f"the certified transaction does not decode: {signed.name}")
     return signed
+
+
+@dataclass(frozen=True, slots=True)
+class ItemProof:
+    """One item of a list transaction and its path under the body's items root."""
+
+    data: bytes
+    proof: merkle.InclusionProof
+
+
+def verify_transaction_items(
+    genesis: Genesis,
+    anchor: CertifiedHeader,
+    committed: PartialTx,
+    proof: merkle.InclusionProof,
+    items: Sequence[ItemProof],
+    validators_at: ValidatorsAt | None = None,
+) -> tuple[t.CommittedTx, list[tuple[int, t.Item]]]:
+    """A list transaction shown in part: its committed body sits at ``proof.index``
+    of the certified block, its sender signed it, and each item sits at its index of
+    the committed list. The other items are seen only as hashes (``node.ledger.tx``)."""
+    header = verify_header(genesis, anchor, validators_at)
+    leaf = merkle.detached_leaf(committed.body, committed.signature, committed.items_digest)
+    if not merkle.verify_inclusion(header.tx_root, leaf, proof):
+        raise NodeLied("the transaction is not in the certified block at the place claimed")
+    found = t.decode_committed(committed.body, committed.signature, genesis.chain_id)
+    if isinstance(found, Result):
+        raise NodeLied(f"the certified transaction body does not decode: {found.name}")
+    if not found.signature_ok():
+        raise NodeLied("the certified transaction's signature does not verify")
+    out = []
+    for shown in items:
+        try:
+            out.append((shown.proof.index, found.item(shown.data, shown.proof)))
+        except DecodeError as exc:
+            raise NodeLied(f"an item shown is not the transaction's: {exc}") from None
+    return found, out
 
 
 def verify_block_transactions(
@@ -232,7 +278,7 @@ def verify_block_transactions(
 ) -> list[t.SignedTx]:
     """A block's whole transaction list, as a node shows it: none hidden, added or moved."""
     header = verify_header(genesis, anchor, validators_at)
-    if merkle.root(txs) != header.tx_root:
+    if merkle.tx_root(txs) != header.tx_root:
         raise NodeLied("the block's transactions are not the certified ones (hidden or altered)")
     out = []
     for data in txs:

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import os
 import signal
+import struct
 import subprocess
 import sys
 from pathlib import Path
 
+import plyvel
 import pytest
 
 from node.ledger import tx as t
 from node.ledger.execute import execute_block
 from node.ledger.genesis import initial_state
 from node.state_tree import StateTree
-from node.store.blockstore import BlockStore, StoreError
+from node.store.blockstore import FORMAT, BlockStore, StoreError
 from tests.ledger.world import CHAIN_ID, DAY_MS, T0_MS, World, holder_keys, signer
 from tools.audit import check_state_root
 
@@ -129,6 +131,23 @@ def test_a_store_refuses_another_genesis_and_a_missing_directory(tmp_path: Path)
         BlockStore.open(tmp_path / "db", b"b" * 32, False)
     with pytest.raises(StoreError, match="relance-node init"):
         BlockStore.open(tmp_path / "nothing", b"a" * 32, False)
+
+
+def test_a_store_of_the_protocol_before_item_roots_is_refused_clearly(tmp_path: Path) -> None:
+    """A home made before protocol 2 (no ``m/format``: format 1) holds blocks whose list
+    transactions would be misread: opening it says so instead of running on them."""
+    store = BlockStore.open(tmp_path / "db", b"a" * 32, True)
+    store.close()
+    db = plyvel.DB(str(tmp_path / "db"))
+    db.delete(b"m/format")  # as every store written before the format existed
+    db.close()
+    with pytest.raises(StoreError, match=r"format 1.*reads format 2 only.*relance-node init"):
+        BlockStore.open(tmp_path / "db", b"a" * 32, False)
+    db = plyvel.DB(str(tmp_path / "db"))
+    db.put(b"m/format", struct.pack(">I", FORMAT + 1))
+    db.close()
+    with pytest.raises(StoreError, match=f"format {FORMAT + 1}"):
+        BlockStore.open(tmp_path / "db", b"a" * 32, False)
 
 
 def test_blocks_must_follow_each_other(tmp_path: Path) -> None:

@@ -290,7 +290,7 @@ def _prepare(source: BlockSource, chain_id: str, height: int, pool: SignaturePoo
     ]
     out.decoded = [t.decode_tx(data, chain_id) for data in out.block.txs]
     txs = [d for d in out.decoded if not isinstance(d, Result)]
-    out.tx_root = merkle.root(out.block.txs)
+    out.tx_root = merkle.tx_root(out.block.txs)
     out.verdicts = pool.submit_block(triples, txs, chain_id)
     return out
 

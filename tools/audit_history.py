@@ -107,7 +107,7 @@ class HistoryWriter:
             height=height,
             time_ms=time_ms,
             previous_block_hash=self.previous_hash,
-            tx_root=merkle.root(txs),
+            tx_root=merkle.tx_root(txs),
             state_root=staged.root,
             validators_hash=self.validator_set.hash(),
             next_validators_hash=self.validator_set.hash(),

@@ -96,7 +96,7 @@ class _Chain:
             ]
         writes = executor.writes()
         state_root = self.tree.apply(self.tree.stage(writes))
-        tx_root = merkle.root(txs)
+        tx_root = merkle.tx_root(txs)
         block = codec.encode([self.height + 1, self.time_ms, tx_root, state_root, list(txs)])
         tx_ids = [o.tx_id for o in outcomes if o.tx_id is not None]
         self.height += 1

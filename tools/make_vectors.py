@@ -3,7 +3,7 @@
 Writes two files into ``tests/vectors/`` (or ``--out DIR``):
 
 - ``encodings.json``: one transaction of every kind, built from fixed keys,
-  with its body, wire form, transaction id and signature in hex;
+  with its body, wire form, block leaf, transaction id and signature in hex;
 - ``transitions.json``: a scripted history from genesis, one transaction per
   block, giving for each step the block height and time, the state root
   before, the wire bytes, the result code name and the state root after
@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from node import limits
+from node import limits, merkle
 from node.crypto import Digest, Domain, PublicKey, Signer, digest
 from node.genesis import Genesis, GenesisAccount, GenesisIssuer, GenesisValidator, ProtocolLimits
 from node.ledger import tx as t
@@ -46,7 +46,7 @@ DAY_MS: Final = 86_400_000
 T0_MS: Final = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 VECTORS_DIR: Final = Path(__file__).resolve().parent.parent / "tests" / "vectors"
 FILES: Final = ("encodings.json", "transitions.json")
-FORMAT_VERSION: Final = 2  # 2: steps carry the block height; kinds 17-19
+FORMAT_VERSION: Final = 3  # 3: protocol 2 (item roots), leaves; 2: steps carry heights
 
 
 def signer(name: str) -> Signer:
@@ -195,6 +195,7 @@ def encodings() -> dict[str, object]:
                 "sequence": sequence,
                 "body": signed.body.hex(),
                 "wire": signed.encode().hex(),
+                "leaf": merkle.tx_leaf(signed.encode()).hex(),
                 "tx_id": signed.tx_id.hex(),
                 "signature": signed.signature.hex(),
             }

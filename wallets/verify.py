@@ -23,10 +23,13 @@ from node.codec import DecodeError
 from node.consensus.types import Certificate, Header, ValidatorSet
 from node.genesis import Genesis, GenesisError, parse
 from node.ledger import records as r
+from node.ledger.tx import Allocation, Item
 from node.lightclient import (
     CertifiedHeader,
     Handover,
+    ItemProof,
     NodeLied,
+    PartialTx,
     ValidatorsAt,
     follow_validator_changes,
     verify_campaign,
@@ -34,6 +37,7 @@ from node.lightclient import (
     verify_merchant,
     verify_payout,
     verify_transaction,
+    verify_transaction_items,
 )
 from node.state_tree import StateProof, decode_proof
 from wallets.client import Json
@@ -131,7 +135,11 @@ def verify_campaign_command(genesis_path: Path, code: str) -> None:
     _say(anchor, found)
 
 
-@verify_group.command("tx", help="A transaction's inclusion in a certified block.")
+@verify_group.command(
+    "tx",
+    help="A transaction's inclusion in a certified block. Of an allocate or settle that "
+    "is not yours, the node shows only your items: each is checked under the signed body.",
+)
 @_genesis_option
 @click.argument("tx_id")
 @click.option("--tx-hex", help="The transaction's bytes, if the node does not show them to you.")
@@ -139,8 +147,8 @@ def verify_campaign_command(genesis_path: Path, code: str) -> None:
     "--key",
     "key_name",
     metavar="NAME",
-    help="A party's key (or an auditor's): the node shows a private transaction's bytes "
-    "to its readers (the wallet signs a short-lived token).",
+    help="Ask as this keystore key: a party (or an auditor) sees its transactions, or its "
+    "items of one (the wallet signs a short-lived token).",
 )
 @common_options
 def verify_tx(genesis_path: Path, tx_id: str, tx_hex: str | None, key_name: str | None) -> None:
@@ -155,30 +163,87 @@ def verify_tx(genesis_path: Path, tx_id: str, tx_hex: str | None, key_name: str 
         siblings = tuple(bytes.fromhex(s) for s in answer["siblings"])  # type: ignore[attr-defined]
         index, size = answer["index"], answer["size"]
         anchor = _anchor(answer["anchor"])
+        partial = None if data else _partial(answer)
     except (KeyError, TypeError, ValueError, DecodeError):
         _lied(NodeLied("the answer is not a well-formed inclusion proof"))
+    if not isinstance(index, int) or not isinstance(size, int):
+        _lied(NodeLied("the inclusion proof has no index or size"))
+    proof = merkle.InclusionProof(index, size, siblings)
+    if partial is not None:
+        _verify_items(genesis, tid, anchor, proof, *partial)
+        return
     if not data:
         raise WalletError(
             Exit.USAGE,
             "the node shows this transaction's bytes to its readers only: give --key NAME "
             "(a party's or an auditor's key) or --tx-hex",
         )
-    if not isinstance(index, int) or not isinstance(size, int):
-        _lied(NodeLied("the inclusion proof has no index or size"))
     try:
-        signed = verify_transaction(
-            genesis,
-            anchor,
-            data,
-            merkle.InclusionProof(index, size, siblings),
-            _validators_at(genesis),
-        )
+        signed = verify_transaction(genesis, anchor, data, proof, _validators_at(genesis))
     except NodeLied as lie:
         _lied(lie)
     if signed.tx_id != tid:
         _lied(NodeLied("the proven transaction is not the one asked for"))
     kind = signed.tx.payload.KIND.name.lower()
     _say(anchor, {"verified": True, "tx_id": tid.hex(), "index": index, "kind": kind})
+
+
+def _partial(answer: Json) -> tuple[PartialTx, list[ItemProof]] | None:
+    """A list transaction shown in part (``body`` and the reader's ``items``), if so."""
+    if answer.get("body") is None:
+        return None
+    shown = PartialTx(
+        bytes.fromhex(str(answer["body"])),
+        bytes.fromhex(str(answer["signature"])),
+        bytes.fromhex(str(answer["items_digest"])),
+    )
+    count, items = answer["item_count"], answer["items"]
+    if not isinstance(count, int) or not isinstance(items, list):
+        raise TypeError("no item count or items")
+    if len(items) > limits.ALLOCATIONS_PER_TX_MAX:
+        raise ValueError("more items than a transaction holds")
+    out = []
+    for item in items:
+        path = tuple(bytes.fromhex(s) for s in item["siblings"])
+        at = merkle.InclusionProof(int(item["index"]), count, path)
+        out.append(ItemProof(bytes.fromhex(str(item["item"])), at))
+    return shown, out
+
+
+def _verify_items(
+    genesis: Genesis,
+    tid: bytes,
+    anchor: CertifiedHeader,
+    proof: merkle.InclusionProof,
+    shown: PartialTx,
+    items: list[ItemProof],
+) -> None:
+    try:
+        committed, found = verify_transaction_items(
+            genesis, anchor, shown, proof, items, _validators_at(genesis)
+        )
+    except NodeLied as lie:
+        _lied(lie)
+    if committed.tx_id != tid:
+        _lied(NodeLied("the proven transaction is not the one asked for"))
+    listed: list[Json] = [{"index": n, **_item_fields(item)} for n, item in found]
+    _say(
+        anchor,
+        {
+            "verified": True,
+            "tx_id": tid.hex(),
+            "index": proof.index,
+            "kind": committed.kind.name.lower(),
+            "item_count": committed.item_count,
+            "items": listed,
+        },
+    )
+
+
+def _item_fields(item: Item) -> Json:
+    if isinstance(item, Allocation):
+        return {"holder": item.holder.hex(), "amount_cents": item.amount_cents, "zone": item.zone}
+    return {"payout_id": item.payout_id.hex(), "bank_reference": item.bank_reference}
 
 
 # --- plumbing ----------------------------------------------------------------------

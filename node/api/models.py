@@ -415,10 +415,24 @@ class StateProof:
 
 
 @dataclass(frozen=True, slots=True)
+class ItemProof:
+    """One item of a list transaction (``allocate``, ``settle``) under the body's items
+    root: ``item`` its canonical bytes, ``siblings`` from the leaf up (RFC 6962 shape)."""
+
+    index: int
+    item: str
+    siblings: list[str]
+
+
+@dataclass(frozen=True, slots=True)
 class InclusionProof:
     """A transaction's inclusion in the anchor's ``tx_root`` (RFC 6962 shape: the leaf
-    is the transaction's wire bytes, ``leaf_hash`` its hash, ``siblings`` from the leaf
-    up). ``tx`` (the wire bytes) only for a reader who may see the transaction."""
+    is ``node.merkle.tx_leaf`` of the transaction's wire bytes, ``leaf_hash`` its hash,
+    ``siblings`` from the leaf up). ``tx`` (the wire bytes) only for a reader who may see
+    the whole transaction. A party who may see only some items of a list transaction
+    gets instead ``body`` (the signed, committed body), ``signature``, ``items_digest``
+    (SHA-256 of the encoded item list, bound by the leaf), ``item_count`` and ``items``:
+    its own items with their paths; the others only as hashes inside those paths."""
 
     tx_id: str
     index: int
@@ -427,3 +441,8 @@ class InclusionProof:
     siblings: list[str]
     anchor: Anchor
     tx: str | None = None
+    body: str | None = None
+    signature: str | None = None
+    items_digest: str | None = None
+    item_count: int | None = None
+    items: list[ItemProof] | None = None

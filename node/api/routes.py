@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Final, Literal
 
@@ -33,7 +33,7 @@ from node.indexes import TxRef
 from node.ledger import records as r
 from node.ledger import tx as t
 from node.ledger.codes import Result
-from node.merkle import leaf_hash
+from node.merkle import leaf_hash, prove_many, tx_leaf
 from node.merkle import prove as merkle_prove
 from node.state_tree import encode_proof
 
@@ -619,17 +619,56 @@ async def prove_transaction(api: Api, request: web.Request) -> object:
     found = api.block(height)
     if found is None:
         raise RuntimeError(f"the store locates {tx_id.hex()} in a missing block")
-    proof = merkle_prove(found.txs, index)
+    leaves = [tx_leaf(tx) for tx in found.txs]
+    proof = merkle_prove(leaves, index)
     viewer = api.viewer(request)
-    readable = api.may_read(viewer, height, index)
+    whole: str | None = None
+    partial: _Partial | None = None
+    if api.may_read(viewer, height, index):
+        signed, _ = api.signed_at(height, index)
+        seen = views.visible_items(signed, viewer, api.ledger.store)
+        if seen is None:
+            whole = found.txs[index].hex()
+        else:
+            partial = _items_shown(signed, seen)
     return m.InclusionProof(
         tx_id=tx_id.hex(),
         index=index,
         size=proof.size,
-        leaf_hash=leaf_hash(found.txs[index]).hex(),
+        leaf_hash=leaf_hash(leaves[index]).hex(),
         siblings=[s.hex() for s in proof.siblings],
         anchor=_anchor(api, height),
-        tx=found.txs[index].hex() if readable else None,
+        tx=whole,
+        body=None if partial is None else partial.body,
+        signature=None if partial is None else partial.signature,
+        items_digest=None if partial is None else partial.items_digest,
+        item_count=None if partial is None else partial.item_count,
+        items=None if partial is None else partial.items,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Partial:
+    body: str
+    signature: str
+    items_digest: str
+    item_count: int
+    items: list[m.ItemProof]
+
+
+def _items_shown(signed: t.SignedTx, seen: Sequence[int]) -> _Partial:
+    """A list transaction for a reader of the items at ``seen`` only: the committed body,
+    and those items with their paths; the other items never leave the node."""
+    items = [t.encode_item(item) for item in signed.tx.items() or ()]
+    return _Partial(
+        body=signed.body.hex(),
+        signature=signed.signature.hex(),
+        items_digest=(signed.items_digest() or b"").hex(),
+        item_count=len(items),
+        items=[
+            m.ItemProof(p.index, items[p.index].hex(), [s.hex() for s in p.siblings])
+            for p in prove_many(items, seen)
+        ],
     )
 
 

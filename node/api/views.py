@@ -271,6 +271,35 @@ def block(b: Block, c: Certificate) -> m.Block:
 # --- transactions -------------------------------------------------------------------------
 
 
+def visible_items(signed: t.SignedTx, viewer: Viewer | None, view: View) -> list[int] | None:
+    """The positions of the per-party list items ``viewer`` may see (``t.DETACHED_FIELDS``:
+    a holder its own allocations, a merchant or commune the settlements of its payouts),
+    or None when it may see the whole transaction: a kind without such a list, its
+    sender, the bank and auditors. The one rule for the transaction view and its proof."""
+    p = signed.tx.payload
+    if not isinstance(p, (t.Allocate, t.Settle)):
+        return None
+    if viewer is not None and (
+        viewer.role in (Role.AUDITOR, Role.BANK) or viewer.key == signed.tx.sender
+    ):
+        return None
+    if viewer is None:
+        return []
+    if isinstance(p, t.Allocate):
+        return [n for n, a in enumerate(p.allocations) if a.holder == viewer.key]
+    out = []
+    for n, s in enumerate(p.settlements):
+        found = _payout(view, s.payout_id)
+        if found is not None and may_read_payout(viewer, found):
+            out.append(n)
+    return out
+
+
+def _payout(view: View, payout_id: bytes) -> r.Payout | None:
+    raw = view.get(r.payout_key(payout_id))
+    return None if raw is None else r.Payout.decode(raw)
+
+
 def transaction(
     signed: t.SignedTx,
     height: int,
@@ -287,9 +316,7 @@ def transaction(
     merchant: bytes | None = None
     amount: int | None = getattr(p, "amount_cents", None)
     memo: str | None = getattr(p, "memo", None)
-    sees_lists = viewer is not None and (
-        viewer.role in (Role.AUDITOR, Role.BANK) or viewer.key == tx.sender
-    )
+    seen = visible_items(signed, viewer, view)
     match p:
         case t.Pay():
             holder, merchant = tx.sender, p.merchant
@@ -308,23 +335,17 @@ def transaction(
             merchant = p.merchant
         case t.Allocate():
             amount = sum(a.amount_cents for a in p.allocations)
-            if not sees_lists:
-                mine = [a for a in p.allocations if viewer is not None and a.holder == viewer.key]
+            if seen is not None:
+                mine = [p.allocations[n] for n in seen]
                 shown["allocations"] = present(mine)
                 amount = sum(a.amount_cents for a in mine)
                 holder = mine[0].holder if mine else None
         case t.Settle():
+            kept = list(p.settlements) if seen is None else [p.settlements[n] for n in seen]
             total = 0
-            kept = []
-            for s in p.settlements:
-                raw = view.get(r.payout_key(s.payout_id))
-                found = None if raw is None else r.Payout.decode(raw)
-                visible = sees_lists or (
-                    found is not None and viewer is not None and may_read_payout(viewer, found)
-                )
-                if visible:
-                    kept.append(s)
-                    total += 0 if found is None else found.amount_cents
+            for s in kept:
+                found = _payout(view, s.payout_id)
+                total += 0 if found is None else found.amount_cents
             shown["settlements"] = present(kept)
             amount = total
         case t.ReturnPayout():

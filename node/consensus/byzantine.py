@@ -80,7 +80,7 @@ REPLAY_SEARCH_BLOCKS_MAX: Final = 64  # how far back a replayed transaction is l
 PHANTOM_HASH: Final = digest(b"relance/test/a block nobody proposed")
 
 PAY_KIND: Final = 7  # node.ledger.tx.Kind.PAY (protocol number)
-TX_VERSION: Final = 1
+TX_VERSION: Final = 2  # node.ledger.tx.VERSION (protocol 2)
 OVERSPEND_CENTS: Final = 1_000_000
 
 
@@ -396,7 +396,7 @@ class EquivocatingTransport:
             replace(
                 header,
                 time_ms=time_ms,
-                tx_root=merkle.root(prepared.txs),
+                tx_root=merkle.tx_root(prepared.txs),
                 state_root=prepared.state_root,
                 next_validators_hash=prepared.next_validators_hash,
             ),

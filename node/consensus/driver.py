@@ -390,7 +390,7 @@ class Driver:
             height=request.height,
             time_ms=time_ms,
             previous_block_hash=request.previous_block_hash,
-            tx_root=merkle.root(prepared.txs),
+            tx_root=merkle.tx_root(prepared.txs),
             state_root=prepared.state_root,
             validators_hash=self._state.context.validator_set.hash(),
             next_validators_hash=prepared.next_validators_hash,

@@ -154,7 +154,7 @@ def check_block_structure(chain_id: str, context: HeightContext, block: Block) -
         return BlockVerdict.UNKNOWN_PROPOSER
     if header.time_ms <= context.previous_time_ms:
         return BlockVerdict.TIME_NOT_AFTER_PARENT
-    if header.tx_root != merkle.root(block.txs):
+    if header.tx_root != merkle.tx_root(block.txs):
         return BlockVerdict.WRONG_TX_ROOT
     return BlockVerdict.VALID
 

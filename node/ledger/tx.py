@@ -5,6 +5,16 @@ A transaction's body is the msgpack array
 ``[body, signature]``. The transaction id is the SHA-256 of the body (the
 unsigned part). The signature covers the body under ``Domain.TX``.
 
+List transactions (protocol 2). A list whose items belong to different parties
+(``allocate``'s allocations, ``settle``'s settlements: ``DETACHED_FIELDS``) is
+*committed* in the body as ``[count, items_root]``, ``items_root`` being the
+``node.merkle`` root of the items' canonical encodings, in order. The wire form
+of such a transaction is ``[body, signature, items]``: the items travel beside
+the body (the ledger executes them) and decoding recomputes their root. So the
+body, its id and its signature, and the block's leaf for it
+(``node.merkle.tx_leaf``), can be checked by a reader who is shown one item
+and its Merkle path, and the other items only as hashes (``CommittedTx``).
+
 Decoding is strict and returns a ``Result`` instead of raising, so any bytes
 from the network map to one stable code.
 """
@@ -16,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import ClassVar, Final
 
-from node import codec, limits
+from node import codec, limits, merkle
 from node.codec import DecodeError, Value
 from node.crypto import (
     HASH_BYTES,
@@ -32,7 +42,7 @@ from node.crypto import (
 from node.ledger.codes import Result
 from node.statements import STATEMENT_BYTES_MAX
 
-VERSION: Final = 1
+VERSION: Final = 2  # 2: per-party lists committed by a Merkle root of their items
 INT64_MIN: Final = -(2**63)
 INT64_MAX: Final = 2**63 - 1
 NONCE_BYTES: Final = 16
@@ -221,35 +231,39 @@ def _codes(value: Value, max_count: int) -> tuple[str, ...]:
     return tuple(codec.as_str(item, limits.CODE_CHARS_MAX) for item in value)
 
 
-def _allocations(value: Value) -> tuple[Allocation, ...]:
-    if not isinstance(value, list) or len(value) > limits.ALLOCATIONS_PER_TX_MAX:
-        raise DecodeError("expected a bounded list of allocations")
-    out = []
-    for item in value:
-        holder, amount, zone = codec.as_list(item, 3)
-        out.append(
-            Allocation(
-                PublicKey(codec.as_bytes(holder, PUBLIC_KEY_BYTES)),
-                codec.as_int(amount, INT64_MIN, INT64_MAX),
-                codec.as_str(zone, limits.CODE_CHARS_MAX),
-            )
-        )
-    return tuple(out)
+def _allocation(value: Value) -> Allocation:
+    holder, amount, zone = codec.as_list(value, 3)
+    return Allocation(
+        PublicKey(codec.as_bytes(holder, PUBLIC_KEY_BYTES)),
+        codec.as_int(amount, INT64_MIN, INT64_MAX),
+        codec.as_str(zone, limits.CODE_CHARS_MAX),
+    )
 
 
-def _settlements(value: Value) -> tuple[Settlement, ...]:
-    if not isinstance(value, list) or len(value) > limits.SETTLEMENTS_PER_TX_MAX:
-        raise DecodeError("expected a bounded list of settlements")
-    out = []
-    for item in value:
-        payout, reference = codec.as_list(item, 2)
-        out.append(
-            Settlement(
-                Digest(codec.as_bytes(payout, HASH_BYTES)),
-                codec.as_str(reference, limits.REFERENCE_CHARS_MAX),
-            )
-        )
-    return tuple(out)
+def _settlement(value: Value) -> Settlement:
+    payout, reference = codec.as_list(value, 2)
+    return Settlement(
+        Digest(codec.as_bytes(payout, HASH_BYTES)),
+        codec.as_str(reference, limits.REFERENCE_CHARS_MAX),
+    )
+
+
+Item = Allocation | Settlement
+
+
+@dataclass(frozen=True, slots=True)
+class DetachedList:
+    """How one per-party list is decoded: each item, and the most items a transaction holds."""
+
+    item: Callable[[Value], Item]
+    count_max: int
+
+
+DETACHED_FIELDS: Final[dict[Field, DetachedList]] = {
+    Field.ALLOCATIONS: DetachedList(_allocation, limits.ALLOCATIONS_PER_TX_MAX),
+    Field.SETTLEMENTS: DetachedList(_settlement, limits.SETTLEMENTS_PER_TX_MAX),
+}
+"""The lists whose items belong to different parties: committed by a root of their items."""
 
 
 _DECODERS: dict[Field, Callable[[Value], object]] = {
@@ -263,14 +277,22 @@ _DECODERS: dict[Field, Callable[[Value], object]] = {
     Field.REFERENCE: lambda v: codec.as_str(v, limits.REFERENCE_CHARS_MAX),
     Field.BOOL: codec.as_bool,
     Field.CODES: lambda v: _codes(v, max(limits.ZONES_PER_CAMPAIGN_MAX, 64)),
-    Field.ALLOCATIONS: _allocations,
-    Field.SETTLEMENTS: _settlements,
     Field.AUTHORIZATION: Authorization.decode_value,
     Field.SIGNATURE: lambda v: codec.as_bytes(v, SIGNATURE_BYTES),
     Field.STATEMENT: _statement,
     Field.APPROVALS: _approvals,
     Field.VALIDATORS: _validators,
 }
+
+
+def encode_item(item: Item) -> bytes:
+    """An item's canonical encoding: the leaf of its list's items root."""
+    return codec.encode(_encode_field(item))
+
+
+def decode_item(field: Field, data: bytes) -> Item:
+    """One item of a detached list from its canonical bytes; raises ``DecodeError``."""
+    return DETACHED_FIELDS[field].item(codec.decode(data, limits.TX_BYTES_MAX))
 
 
 def _encode_field(value: object) -> Value:
@@ -579,6 +601,7 @@ class Tx:
     payload: Payload
 
     def body(self) -> bytes:
+        """The committed body: what is signed and hashed (per-party lists as their roots)."""
         values: list[Value] = [
             VERSION,
             int(self.payload.KIND),
@@ -586,8 +609,22 @@ class Tx:
             self.sender,
             self.sequence,
         ]
-        values.extend(_encode_field(getattr(self.payload, f.name)) for f in fields(self.payload))
+        for spec, f in zip(self.payload.SPEC, fields(self.payload), strict=True):
+            value = getattr(self.payload, f.name)
+            if spec in DETACHED_FIELDS:
+                encoded = [encode_item(item) for item in value]
+                values.append([len(encoded), merkle.root(encoded)])
+            else:
+                values.append(_encode_field(value))
         return codec.encode(values)
+
+    def items(self) -> tuple[Item, ...] | None:
+        """The items of the kind's per-party list, or None for a kind without one."""
+        for spec, f in zip(self.payload.SPEC, fields(self.payload), strict=True):
+            if spec in DETACHED_FIELDS:
+                found: tuple[Item, ...] = getattr(self.payload, f.name)
+                return found
+        return None
 
     def sign(self, signer: Signer) -> SignedTx:
         if signer.public_key != self.sender:
@@ -600,26 +637,71 @@ class Tx:
 @dataclass(frozen=True, slots=True)
 class SignedTx:
     tx: Tx
-    body: bytes
+    body: bytes  # the committed body
     signature: bytes
     tx_id: Digest
 
     def encode(self) -> bytes:
-        return codec.encode([self.body, self.signature])
+        """The wire bytes: ``[body, signature]``; ``[body, signature, items]`` for a list kind."""
+        items = self.tx.items()
+        if items is None:
+            return codec.encode([self.body, self.signature])
+        return codec.encode([self.body, self.signature, _detached(items)])
+
+    def items_digest(self) -> Digest | None:
+        """SHA-256 of the encoded item list (what ``node.merkle.tx_leaf`` binds), if any."""
+        items = self.tx.items()
+        return None if items is None else digest(codec.encode(_detached(items)))
 
     def signature_ok(self) -> bool:
         return verify(Domain.TX, self.tx.chain_id, self.body, self.tx.sender, self.signature)
 
 
+def _detached(items: tuple[Item, ...]) -> list[Value]:
+    return [_encode_field(item) for item in items]
+
+
+@dataclass(frozen=True, slots=True)
+class CommittedTx:
+    """A list transaction as its committed body shows it: everything but the items,
+    which are ``item_count`` leaves under ``items_root``. What a reader of some of
+    the items is given, with each item it may see and its Merkle path."""
+
+    chain_id: str
+    sender: PublicKey
+    sequence: int
+    kind: Kind
+    list_field: Field
+    item_count: int
+    items_root: Digest
+    body: bytes
+    signature: bytes
+    tx_id: Digest
+
+    def signature_ok(self) -> bool:
+        return verify(Domain.TX, self.chain_id, self.body, self.sender, self.signature)
+
+    def item(self, data: bytes, proof: merkle.InclusionProof) -> Item:
+        """The item ``data`` at ``proof.index`` of the committed list; ``DecodeError`` if not."""
+        if proof.size != self.item_count or not merkle.verify_inclusion(
+            self.items_root, data, proof
+        ):
+            raise DecodeError("the item is not in the committed list at the place claimed")
+        return decode_item(self.list_field, data)
+
+
 def decode_tx(data: bytes, chain_id: str) -> SignedTx | Result:
     """Decode wire bytes into a transaction for ``chain_id``, or the code that rejects them.
 
-    Checks shape and chain only; the signature is checked by ``SignedTx.signature_ok``.
+    Checks shape, chain and a list kind's items root; the signature is checked by
+    ``SignedTx.signature_ok``.
     """
     if len(data) > limits.TX_BYTES_MAX:
         return Result.TOO_LARGE
     try:
-        outer = codec.as_list(codec.decode(data, limits.TX_BYTES_MAX), 2)
+        outer = codec.decode(data, limits.TX_BYTES_MAX)
+        if not isinstance(outer, list) or len(outer) not in (2, 3):
+            return Result.MALFORMED
         body = outer[0]
         if not isinstance(body, bytes):
             return Result.MALFORMED
@@ -627,10 +709,49 @@ def decode_tx(data: bytes, chain_id: str) -> SignedTx | Result:
         items = codec.decode(body, limits.TX_BYTES_MAX)
     except DecodeError:
         return Result.MALFORMED
-    return _decode_body(items, body, signature, chain_id)
+    detached = outer[2] if len(outer) == 3 else None
+    return _decode_body(items, body, signature, chain_id, detached)
 
 
-def _decode_body(items: Value, body: bytes, signature: bytes, chain_id: str) -> SignedTx | Result:
+def decode_committed(body: bytes, signature: bytes, chain_id: str) -> CommittedTx | Result:
+    """A list transaction's committed body (as a reader of some items is shown it)."""
+    if len(body) > limits.TX_BYTES_MAX or len(signature) != SIGNATURE_BYTES:
+        return Result.MALFORMED
+    try:
+        items = codec.decode(body, limits.TX_BYTES_MAX)
+    except DecodeError:
+        return Result.MALFORMED
+    parsed = _parse_body(items, chain_id)
+    if isinstance(parsed, Result):
+        return parsed
+    cls, tx_chain, sender, sequence, values = parsed
+    for spec, value in zip(cls.SPEC, values, strict=True):
+        if isinstance(value, _Commitment):
+            return CommittedTx(
+                tx_chain, sender, sequence, cls.KIND, spec, value.count, value.root,
+                body, signature, digest(body),
+            )  # fmt: skip
+    return Result.MALFORMED  # a kind without a per-party list is shown whole
+
+
+@dataclass(frozen=True, slots=True)
+class _Commitment:
+    """A per-party list as the body commits to it."""
+
+    count: int
+    root: Digest
+
+
+def _commitment(value: Value, count_max: int) -> _Commitment:
+    count, root = codec.as_list(value, 2)
+    return _Commitment(codec.as_int(count, 0, count_max), Digest(codec.as_bytes(root, HASH_BYTES)))
+
+
+_Parsed = tuple[type["Payload"], str, PublicKey, int, list[object]]
+
+
+def _parse_body(items: Value, chain_id: str) -> _Parsed | Result:
+    """The header and fields of a body; a per-party list stays a ``_Commitment``."""
     if not isinstance(items, list) or len(items) < _HEADER_FIELDS:
         return Result.MALFORMED
     version, kind = items[0], items[1]
@@ -652,13 +773,56 @@ def _decode_body(items: Value, body: bytes, signature: bytes, chain_id: str) -> 
         return Result.MALFORMED
     if tx_chain != chain_id:
         return Result.WRONG_CHAIN
+    return cls, tx_chain, sender, sequence, values
+
+
+def _decode_body(
+    items: Value, body: bytes, signature: bytes, chain_id: str, detached: Value | None
+) -> SignedTx | Result:
+    parsed = _parse_body(items, chain_id)
+    if isinstance(parsed, Result):
+        return parsed
+    cls, tx_chain, sender, sequence, values = parsed
+    for position, value in enumerate(values):
+        if isinstance(value, _Commitment):
+            found = _attach(value, DETACHED_FIELDS[cls.SPEC[position]], detached)
+            if isinstance(found, Result):
+                return found
+            values[position] = found
+            break
+    else:
+        if detached is not None:
+            return Result.MALFORMED
     payload = cls(*values)  # type: ignore[arg-type]  # SPEC fixes each value's type; round-trip tested
     return SignedTx(Tx(tx_chain, sender, sequence, payload), body, signature, digest(body))
+
+
+def _attach(
+    commitment: _Commitment, spec: DetachedList, detached: Value | None
+) -> tuple[Item, ...] | Result:
+    """The items the body commits to, checked against its count and root."""
+    if not isinstance(detached, list) or len(detached) != commitment.count:
+        return Result.MALFORMED
+    try:
+        items = tuple(spec.item(item) for item in detached)
+    except DecodeError:
+        return Result.MALFORMED
+    if merkle.root([codec.encode(item) for item in detached]) != commitment.root:
+        return Result.MALFORMED
+    return items
+
+
+def _decoder(spec: Field) -> Callable[[Value], object]:
+    found = DETACHED_FIELDS.get(spec)
+    if found is None:
+        return _DECODERS[spec]
+    count_max = found.count_max
+    return lambda value: _commitment(value, count_max)
 
 
 # Per kind number: the payload class and its fields' decoders, resolved once
 # (the hot path of every transaction looks up neither enum).
 _DECODE_PLANS: Final[dict[int, tuple[type[Payload], tuple[Callable[[Value], object], ...]]]] = {
-    int(kind): (cls, tuple(_DECODERS[spec] for spec in cls.SPEC))
+    int(kind): (cls, tuple(_decoder(spec) for spec in cls.SPEC))
     for kind, cls in PAYLOAD_TYPES.items()
 }

@@ -4,6 +4,7 @@ Layout (every key starts with a one-byte table name and a slash):
 
 - ``m/height``            the last committed height (u64, big-endian)
 - ``m/genesis``           the genesis hash this store was created for
+- ``m/format``            the store's format (u32): ``FORMAT`` of the code that created it
 - ``s/<state key>``       ledger state, exactly the map the state tree commits to
 - ``b/<height>``          block bytes;  ``c/<height>`` its commit certificate
 - ``r/<height>``          the state root after that block
@@ -29,6 +30,11 @@ _BLOCK: Final = b"b/"
 _CERT: Final = b"c/"
 _ROOT: Final = b"r/"
 _TX: Final = b"x/"
+_FORMAT: Final = b"m/format"
+FORMAT: Final = 2
+"""The store's format. 2: blocks of transaction protocol 2 (list transactions commit their
+items by a Merkle root, see ``node.ledger.tx``); a store without the key is of format 1.
+Another format is refused at open: its blocks would be misread, not converted."""
 # LevelDB tuning. A bloom filter answers most reads of absent keys (a first
 # payment to a merchant, a new holder) without touching a table file; the
 # block cache keeps the hot part of the state decoded in memory; a larger
@@ -73,11 +79,21 @@ class BlockStore:
             with db.write_batch(sync=True) as batch:
                 batch.put(_GENESIS, genesis_hash)
                 batch.put(_HEIGHT, _h(0))
+                batch.put(_FORMAT, struct.pack(">I", FORMAT))
         elif found != genesis_hash:
             db.close()
             raise StoreError(
                 f"the store at {path} was made for genesis {found.hex()[:16]}…, "
                 f"not {genesis_hash.hex()[:16]}…"
+            )
+        raw = db.get(_FORMAT)
+        made = 1 if raw is None or len(raw) != 4 else struct.unpack(">I", raw)[0]
+        if made != FORMAT:
+            db.close()
+            raise StoreError(
+                f"the store at {path} is of format {made}, written by another version of "
+                f"Relance; this one reads format {FORMAT} only (the transaction protocol "
+                "changed): make a new home with 'relance-node init' or a new devnet"
             )
         return store
 

@@ -36,7 +36,7 @@ from node.crypto import Domain, Signer, digest
 from node.genesis import Genesis, GenesisAccount, GenesisIssuer, GenesisValidator, ProtocolLimits
 from node.indexes import HistoryIndex
 from node.ledger import tx as t
-from node.merkle import root as merkle_root
+from node.merkle import tx_root as merkle_tx_root
 from node.metrics import NodeMetrics, Sources
 from node.sigverify import SignatureVerifier
 from node.store.blockstore import BlockStore
@@ -182,7 +182,7 @@ class LiveNode:
             height=height,
             time_ms=time_ms,
             previous_block_hash=last.block_hash,
-            tx_root=merkle_root(prepared.txs),
+            tx_root=merkle_tx_root(prepared.txs),
             state_root=prepared.state_root,
             validators_hash=validators.hash(),
             next_validators_hash=prepared.next_validators_hash,

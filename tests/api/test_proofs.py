@@ -6,7 +6,7 @@ from __future__ import annotations
 from node.consensus.types import Certificate, Header, ValidatorSet, verify_certificate
 from node.ledger import records as r
 from node.lightclient import genesis_validator_set
-from node.merkle import InclusionProof, leaf_hash, verify_inclusion
+from node.merkle import InclusionProof, leaf_hash, tx_leaf, verify_inclusion
 from node.state_tree import decode_proof, verify_state_proof
 from tests.api.world import CAMPAIGN, World
 
@@ -68,7 +68,7 @@ def test_a_transaction_inclusion_proof(world: World) -> None:
     assert "tx" not in public  # the transaction's content stays with its parties
     doc = node.get(path, node.token(world.alice.signer)).json()
     header = checked_anchor(world, doc["anchor"])  # type: ignore[arg-type]
-    leaf = bytes.fromhex(str(doc["tx"]))
+    leaf = tx_leaf(bytes.fromhex(str(doc["tx"])))
     assert leaf_hash(leaf).hex() == doc["leaf_hash"] == public["leaf_hash"]
     siblings = doc["siblings"]
     assert isinstance(siblings, list)

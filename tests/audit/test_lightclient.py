@@ -93,7 +93,7 @@ class Node:
         block = self.blocks[height]
         txs = list(block.txs)
         proven = index - 1 if self.lie is Lie.WRONG_INDEX else index
-        proof = merkle.prove(txs, proven)
+        proof = merkle.prove([merkle.tx_leaf(tx) for tx in txs], proven)
         return {
             "header": block.header.encode().hex(),
             "certificate": self.certificate(height),

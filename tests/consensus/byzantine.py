@@ -78,7 +78,7 @@ class TwoBlockProposer:
         block, proposal = message.block, message.proposal
         txs = (f"alt:{block.header.height}:{proposal.round}".encode(),)
         root = execute(self.sim.nodes[self.index].app.root, txs)
-        header = replace(block.header, tx_root=merkle.root(txs), state_root=root)
+        header = replace(block.header, tx_root=merkle.tx_root(txs), state_root=root)
         other = Block(header, txs)
         body = proposal_signing_body(
             proposal.height, proposal.round, other.hash(), NIL_ROUND, proposal.proposer

@@ -87,7 +87,7 @@ def make_block(
         height=1,
         time_ms=time_ms,
         previous_block_hash=previous,
-        tx_root=merkle.root(txs) if tx_root is None else tx_root,
+        tx_root=merkle.tx_root(txs) if tx_root is None else tx_root,
         state_root=digest(b"state-" + tag),
         validators_hash=VS.hash() if validators_hash is None else validators_hash,
         next_validators_hash=VS.hash(),

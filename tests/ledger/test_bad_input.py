@@ -172,7 +172,9 @@ def signed(who: Signer, body: bytes, chain_id: str = CHAIN_ID) -> bytes:
 def pay_parts(s: Scene, amount: int = 5_00, sequence: int | None = None) -> list[bytes]:
     """Alice pays the bakery: the canonical encoding of each body item."""
     seq = s.w.sequences.get(pk(s.alice), 0) if sequence is None else sequence
-    values: list[codec.Value] = [1, 7, CHAIN_ID, pk(s.alice), seq, NAM, pk(s.bakery), amount, "hi"]
+    values: list[codec.Value] = [
+        t.VERSION, 7, CHAIN_ID, pk(s.alice), seq, NAM, pk(s.bakery), amount, "hi",
+    ]  # fmt: skip
     return [enc(v) for v in values]
 
 
@@ -215,7 +217,7 @@ NON_CANONICAL = {
     "amount-as-int64": _variant(AMOUNT, _u(0xD3, 500, 8)),
     "kind-as-uint8": _variant(KIND, _u(0xCC, 7, 1)),
     "kind-as-int8": _variant(KIND, _u(0xD0, 7, 1)),
-    "version-as-uint16": _variant(VERSION, _u(0xCD, 1, 2)),
+    "version-as-uint16": _variant(VERSION, _u(0xCD, t.VERSION, 2)),
     # strings and bytes in a wider form than needed
     "memo-as-str8": _variant(MEMO, b"\xd9\x02hi"),
     "memo-as-str16": _variant(MEMO, b"\xda\x00\x02hi"),
@@ -371,8 +373,8 @@ def test_unknown_kind(scene: Scene, kind: bytes) -> None:
 
 @pytest.mark.parametrize(
     "version",
-    [enc(0), enc(2), enc(255), enc(-1), b"\xc3", enc("1"), b"\xc0", enc(b"\x01")],
-    ids=["0", "2", "255", "minus-1", "true", "str-1", "nil", "bin-1"],
+    [enc(0), enc(1), enc(3), enc(255), enc(-1), b"\xc3", enc("2"), b"\xc0", enc(b"\x02")],
+    ids=["0", "1-before-item-roots", "3", "255", "minus-1", "true", "str-2", "nil", "bin-2"],
 )
 def test_unsupported_version(scene: Scene, version: bytes) -> None:
     parts = pay_parts(scene)
@@ -654,7 +656,7 @@ def test_decode_tx_never_raises_on_prefixes(scene: Scene) -> None:
 
 def _validator_tx(s: Scene, kind: t.Kind, fields: list[codec.Value]) -> bytes:
     """A body of ``kind`` with raw ``fields``, signed by validator v0 at its next sequence."""
-    values: list[codec.Value] = [1, int(kind), CHAIN_ID, pk(s.v0), 0, *fields]
+    values: list[codec.Value] = [t.VERSION, int(kind), CHAIN_ID, pk(s.v0), 0, *fields]
     return signed(s.v0, enc(values))
 
 

@@ -169,18 +169,21 @@ def test_earlier_sequence_with_new_content(scene: Scene, kind: t.Kind) -> None:
 @pytest.mark.parametrize("kind", KINDS)
 def test_flipped_signature_bit(scene: Scene, kind: t.Kind) -> None:
     who, payload = GOOD[kind](scene)
-    body = t.Tx(CHAIN_ID, who.public_key, scene.w.next_sequence(who, kind), payload).body()
+    tx = t.Tx(CHAIN_ID, who.public_key, scene.w.next_sequence(who, kind), payload)
+    body = tx.body()
     sig = bytearray(who.sign(Domain.TX, CHAIN_ID, body))
     sig[5] ^= 0x01
-    assert_rejected(scene.w, t.codec.encode([body, bytes(sig)]), Result.BAD_SIGNATURE)
+    wire = t.SignedTx(tx, body, bytes(sig), digest(body)).encode()
+    assert_rejected(scene.w, wire, Result.BAD_SIGNATURE)
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_signed_by_another_key(scene: Scene, kind: t.Kind) -> None:
     who, payload = GOOD[kind](scene)
-    body = t.Tx(CHAIN_ID, who.public_key, scene.w.next_sequence(who, kind), payload).body()
+    tx = t.Tx(CHAIN_ID, who.public_key, scene.w.next_sequence(who, kind), payload)
+    body = tx.body()
     sig = scene.stranger.sign(Domain.TX, CHAIN_ID, body)
-    assert_rejected(scene.w, t.codec.encode([body, sig]), Result.BAD_SIGNATURE)
+    assert_rejected(scene.w, t.SignedTx(tx, body, sig, digest(body)).encode(), Result.BAD_SIGNATURE)
 
 
 # Which roles may never send which kind (execute.sequence_of refuses them).

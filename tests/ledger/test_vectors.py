@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from node import merkle
 from node.crypto import digest
 from node.ledger import records as r
 from node.ledger import tx as t
@@ -77,6 +78,13 @@ def test_encoding_vector(files: dict[str, Any], index: int) -> None:
     assert isinstance(decoded, t.SignedTx)
     assert (decoded.body, decoded.signature, decoded.tx_id) == (body, signature, tx_id)
     assert digest(body) == tx_id
+    assert merkle.tx_leaf(wire).hex() == v["leaf"]
+    items = decoded.tx.items()
+    if items is not None:  # a list kind: the body commits to [count, root of the items]
+        committed = t.decode_committed(body, signature, files["encodings.json"]["chain_id"])
+        assert isinstance(committed, t.CommittedTx)
+        assert committed.item_count == len(items)
+        assert committed.items_root == merkle.root([t.encode_item(i) for i in items])
     assert int(decoded.tx.payload.KIND) == v["kind_number"]
     assert decoded.tx.sender.hex() == v["sender"]
     assert decoded.tx.sequence == v["sequence"]

@@ -13,7 +13,7 @@ from node.crypto import Signer, digest
 from node.genesis import ProtocolLimits
 from node.ledger import tx as t
 from node.ledger.codes import Result
-from node.merkle import root as merkle_root
+from node.merkle import tx_root as merkle_tx_root
 from node.sigverify import SignatureVerifier
 from node.store.blockstore import BlockStore
 from tests.ledger.world import DAY_MS, T0_MS, World, holder_keys, signer
@@ -136,7 +136,7 @@ def test_a_genesis_s_lower_limits_bind_admission_and_proposals(tmp_path: Path) -
                 height=1,
                 time_ms=last.time_ms + 1_000,
                 previous_block_hash=last.block_hash,
-                tx_root=merkle_root(prepared.txs),
+                tx_root=merkle_tx_root(prepared.txs),
                 state_root=prepared.state_root,
                 validators_hash=validators.hash(),
                 next_validators_hash=prepared.next_validators_hash,

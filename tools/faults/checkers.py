@@ -87,10 +87,11 @@ class NodeChain:
 
 
 def _body(data: bytes) -> bytes:
-    body = codec.as_list(codec.decode(data, len(data)), 2)[0]
-    if not isinstance(body, bytes):
-        raise DecodeError("a transaction is [body, signature]")
-    return body
+    """A transaction's body (``[body, signature]``, or ``[body, signature, items]``)."""
+    outer = codec.decode(data, len(data))
+    if not isinstance(outer, list) or len(outer) not in (2, 3) or not isinstance(outer[0], bytes):
+        raise DecodeError("a transaction is [body, signature] or [body, signature, items]")
+    return outer[0]
 
 
 def read_chain(index: int, home: Path, genesis: Genesis) -> NodeChain:
