@@ -192,23 +192,27 @@ class HistoryIndex:
     @classmethod
     def open(cls, path: Path) -> HistoryIndex:
         path.mkdir(parents=True, exist_ok=True)
-        db = plyvel.DB(str(path), create_if_missing=True)
-        version = struct.pack(">I", LAYOUT_VERSION)
-        if db.get(_VERSION) != version:
+        index = cls(plyvel.DB(str(path), create_if_missing=True))
+        if index._db.get(_VERSION) != struct.pack(">I", LAYOUT_VERSION):
             # Another layout (or a new index): start again; the node re-indexes its blocks.
-            # The version goes first, so a crash halfway through starts the wipe again.
-            db.delete(_VERSION, sync=True)
-            while True:
-                keys = list(islice(db.iterator(include_value=False), limits.INDEX_WIPE_BATCH_KEYS))
-                if not keys:
-                    break
-                with db.write_batch(transaction=True) as batch:
-                    for key in keys:
-                        batch.delete(key)
-            with db.write_batch(transaction=True, sync=True) as batch:
-                batch.put(_HEIGHT, _U64.pack(0))
-                batch.put(_VERSION, version)
-        return cls(db)
+            index.wipe()
+        return index
+
+    def wipe(self) -> None:
+        """Forget everything (height 0): the node re-indexes its blocks.
+        The version goes first, so a crash halfway through starts the wipe again."""
+        db = self._db
+        db.delete(_VERSION, sync=True)
+        while True:
+            keys = list(islice(db.iterator(include_value=False), limits.INDEX_WIPE_BATCH_KEYS))
+            if not keys:
+                break
+            with db.write_batch(transaction=True) as batch:
+                for key in keys:
+                    batch.delete(key)
+        with db.write_batch(transaction=True, sync=True) as batch:
+            batch.put(_HEIGHT, _U64.pack(0))
+            batch.put(_VERSION, struct.pack(">I", LAYOUT_VERSION))
 
     def close(self) -> None:
         self._db.close()

@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import Final, TypeVar
 
 from node import config
-from node.consensus.byzantine import ENV_BYZANTINE, ENV_JOURNAL
 from node.crypto import Signer
 from node.demo import load_keys
 from node.devnet import DEMO_KEYS_FILE, HOST, DevnetNode, reroute_peers, write_devnet
 from node.genesis import Genesis
 from node.genesis import parse as parse_genesis
+from tools.faults.byzantine import ENV_BYZANTINE, ENV_JOURNAL
 from tools.faults.loop import LoopThread
 from tools.faults.procs import NodeProcesses
 from tools.faults.proxy import CALM, CUT, Fault, ProxyNet
