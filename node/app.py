@@ -56,10 +56,11 @@ class Execution:
         return all(o.result == Result.OK for o in self.outcomes)
 
 
-CommitNotice = Callable[[int], None]
-"""Told the height of every finalised block, after it is stored. It must do no work
-(the derived views' runner sets an event: ``node.views.runner.ViewRunner.notify``);
-whatever it raises is logged and dropped, never seen by consensus."""
+CommitNotice = Callable[[Block, tuple[t.SignedTx, ...]], None]
+"""Told of every finalised block (and its transactions, decoded) once it is stored. It
+must do no work (the derived views' runner keeps the block and sets an event:
+``node.views.runner.ViewRunner.notify``); whatever it raises is logged and dropped,
+never seen by consensus."""
 
 
 def to_validator_set(entries: Sequence[r.Validator | GenesisValidator]) -> ValidatorSet:
@@ -325,10 +326,11 @@ class LedgerApp:
         self.mempool.remove_committed(tx_ids)
         self._checker = self._new_checker()
         self.mempool.recheck(self.check)
+        txs = tuple(s for s in map(self.decoded.decode, block.txs) if isinstance(s, t.SignedTx))
         self.decoded.forget(block.txs)
         for notice in self.commit_notices:
             try:
-                notice(header.height)
+                notice(block, txs)
             except Exception:  # a notice never stops consensus
                 logger.exception("a commit notice failed at block %d", header.height)
 

@@ -125,7 +125,7 @@ async def serve(home: Home, stop: asyncio.Event, hooks: NodeHooks = NO_HOOKS) ->
     try:
         ledger = LedgerApp(genesis, store, Mempool(), verifier)
         heap.settle()  # the loaded state is long-lived: out of the collector's way
-        ledger.commit_notices.append(heap.after_block)
+        ledger.commit_notices.append(lambda block, _: heap.after_block(block.header.height))
         await _run_parts(home, ledger, stop, hooks)
     finally:
         verifier.close()

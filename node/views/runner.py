@@ -1,8 +1,9 @@
 """Runs the derived views: one asyncio task each, fed committed blocks from the store.
 
-The commit path only calls ``notify`` (sets one event per view: no work, no
-exception). Each view's task then reads the blocks above its height from the
-store (decoded once, in a small cache every view shares) and applies them one
+The commit path only calls ``notify`` (keeps the block it just stored, already
+decoded, and sets one event per view: no work, no exception). Each view's task
+then reads the blocks above its height from that small cache every view shares,
+or from the store (decoded there) when it is further behind, and applies them one
 by one, yielding to the loop between two blocks, so consensus never waits for
 a view and never sees its errors.
 
@@ -62,6 +63,15 @@ class BlockFeed:
     def height(self) -> int:
         return self._store.height()
 
+    def offer(self, fed: FedBlock) -> None:
+        """The block just stored, decoded by the ledger (so no view decodes it again)."""
+        self._keep(fed)
+
+    def _keep(self, fed: FedBlock) -> None:
+        self._cache[fed.height] = fed
+        while len(self._cache) > self._cached_max:
+            self._cache.popitem(last=False)
+
     def get(self, height: int) -> FedBlock:
         known = self._cache.get(height)
         if known is not None:
@@ -77,9 +87,7 @@ class BlockFeed:
                 raise RuntimeError(f"a committed transaction does not decode at {height}")
             txs.append(signed)
         fed = FedBlock(block, tuple(txs))
-        self._cache[height] = fed
-        while len(self._cache) > self._cached_max:
-            self._cache.popitem(last=False)
+        self._keep(fed)
         return fed
 
     def blocks_after(self, height: int) -> Iterator[FedBlock]:
@@ -150,8 +158,10 @@ class ViewRunner:
         for slot in self._slots.values():
             slot.task = None
 
-    def notify(self, height: int = 0) -> None:
-        """A block was committed: wake every view. Never raises, does no work."""
+    def notify(self, block: Block, txs: tuple[t.SignedTx, ...]) -> None:
+        """A block was committed and stored: keep it, wake every view. Does no work."""
+        if len(txs) == len(block.txs):
+            self.feed.offer(FedBlock(block, txs))
         for slot in self._slots.values():
             slot.wake.set()
 
