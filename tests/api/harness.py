@@ -34,6 +34,7 @@ from node.consensus.mempool import Admission, Mempool
 from node.consensus.types import Block, Certificate, Header, VoteKind, vote_signing_body
 from node.crypto import Domain, Signer, digest
 from node.daemon import build_views
+from node.hooks import NO_HOOKS, NodeHooks
 from node.genesis import Genesis, GenesisAccount, GenesisIssuer, GenesisValidator, ProtocolLimits
 from node.indexes import HistoryIndex
 from node.ledger import tx as t
@@ -102,6 +103,7 @@ class HttpResult:
 class LiveNode:
     root: Path
     config_overrides: dict[str, object] = field(default_factory=dict)
+    hooks: NodeHooks = NO_HOOKS  # test hooks (a view made to raise)
 
     def __post_init__(self) -> None:
         # Block times: a fake clock one second a block, starting an hour before now
@@ -157,7 +159,7 @@ class LiveNode:
         settings: dict[str, object] = {"requests_per_s": 100_000.0, "burst_requests": 100_000}
         settings.update(self.config_overrides)
         config = ApiConfig(**settings)  # type: ignore[arg-type]  # test overrides by name
-        self.views = build_views(self.ledger, self.index, self.metrics)
+        self.views = build_views(self.ledger, self.index, self.metrics, hooks=self.hooks)
         self.views.runner.start()
         self.app = create_app(self.ledger, status, self.views, config, self.metrics)
         self.runner = web.AppRunner(self.app, access_log=None)

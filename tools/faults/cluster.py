@@ -55,6 +55,7 @@ class ClusterSpec:
     byzantine: Mapping[int, str] = field(default_factory=dict)  # index -> switches
     journal: bool = True
     timeouts: config.Timeouts | None = None  # None: the devnet's
+    env: Mapping[int, Mapping[str, str]] = field(default_factory=dict)  # index -> test switches
 
 
 class Cluster:
@@ -118,6 +119,7 @@ class Cluster:
                 extra[ENV_JOURNAL] = str(node.home / JOURNAL_FILE)
             if i in spec.byzantine:
                 extra[ENV_BYZANTINE] = spec.byzantine[i]
+            extra.update(spec.env.get(i, {}))
             env.append(extra)
         procs = NodeProcesses([node.home for node in nodes], env)
         return cls(root, spec, nodes, genesis, keys, node_keys, loop, net, procs)
