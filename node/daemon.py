@@ -20,11 +20,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import functools
 import logging
 import os
 import signal
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 from aiohttp import web
 
@@ -32,8 +35,9 @@ from node import config, heap
 from node.analytics.index import AnalyticsIndex
 from node.api.analytics_routes import SETTINGS_KEY as ANALYTICS_SETTINGS_KEY
 from node.api.analytics_routes import AnalyticsSettings
-from node.api.core import CommitWaiters
+from node.api.core import Api, CommitWaiters
 from node.api.feeds import CommitsView, EventsView
+from node.api.routes import Handler, Operation
 from node.api.server import ApiConfig, ApiViews, NodeStatus, create_app
 from node.api.settlement_routes import operations as settlement_operations
 from node.api.stream import Hub
@@ -53,7 +57,7 @@ from node.indexes import HistoryIndex
 from node.ledger.codes import Result
 from node.metrics import CountingRecordStore, NodeMetrics, Sources
 from node.p2p.peers import PeerAddress, PeerManager, PeerManagerConfig
-from node.settlement.service import SettingsError, SettlementWatcher
+from node.settlement.service import SETTLEMENT, SettingsError, SettlementWatcher
 from node.settlement.service import open_service as open_settlement
 from node.sigverify import SignatureVerifier
 from node.store.blockstore import BlockStore, StoreError
@@ -289,7 +293,7 @@ async def _run_parts(home: Home, ledger: LedgerApp, stop: asyncio.Event, hooks: 
     )
     admitting = asyncio.create_task(gossip.run(), name="gossip-admission")
     try:
-        extra = () if settlement is None else settlement_operations(settlement)
+        extra = () if settlement is None else reading_view(settlement_operations(settlement))
         app = create_app(ledger, status, views, ApiConfig(), metrics, extra)
         app[ANALYTICS_SETTINGS_KEY] = analytics_settings(home.settings.analytics)
         await _serve_api(home, ledger, app, driver, peers, stop)
@@ -353,6 +357,31 @@ async def _serve_api(
     finally:
         await peers.close()
         await runner.cleanup()
+
+
+def reading_view(
+    operations: tuple[Operation, ...], view: str = SETTLEMENT
+) -> tuple[Operation, ...]:
+    """The read routes of ``operations`` answer 503 naming ``view`` while it is not serving
+    (the settlement journal's summary and statements: the watcher feeds them)."""
+
+    def gated(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        async def handle(api: Api, request: web.Request) -> object:
+            api.require_view(view)
+            return await handler(api, request)
+
+        return handle
+
+    return tuple(
+        dataclasses.replace(op, handler=gated(op.handler), errors=(*op.errors, 503))
+        if op.method == "GET" and op.path not in VIEW_FREE_PATHS
+        else op
+        for op in operations
+    )
+
+
+VIEW_FREE_PATHS: Final = frozenset({"/v1/settlement/iban"})  # the bank's own registry
 
 
 def _code_name(code: int) -> str:

@@ -15,11 +15,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import make_mocked_request
 from click.testing import CliRunner
 
 from node.analytics.index import AnalyticsIndex
+from node.api.core import Api
+from node.api.problems import ApiError
+from node.api.routes import Operation
+from node.api.server import API_KEY
 from node.cli import main as node_cli
 from node.consensus.types import Block, Header
+from node.daemon import reading_view
 from node.ledger import tx as t
 from node.views import control
 from node.views.base import FedBlock, ViewState, ViewStatus, blame
@@ -292,3 +299,28 @@ def test_no_node_module_reads_a_test_switch() -> None:
     root = Path(__file__).resolve().parents[2] / "node"
     readers = [p for p in root.rglob("*.py") if "RELANCE_TEST_" in p.read_text(encoding="utf-8")]
     assert readers == []
+
+
+def test_the_settlement_journal_reads_answer_503_while_its_watcher_is_not_serving(
+    failing: World,
+) -> None:
+    async def summary(api: Api, request: web.Request) -> object:
+        return "read"
+
+    async def iban(api: Api, request: web.Request) -> object:
+        return "read"
+
+    ops = reading_view(
+        (
+            Operation("GET", "/v1/settlement/summary", summary, "s", "settlement", None),
+            Operation("GET", "/v1/settlement/iban", iban, "i", "settlement", None),
+        )
+    )
+    assert ops[0].handler.__name__ == "summary" and 503 in ops[0].errors
+    assert ops[1].handler is iban  # the bank's own registry reads no view
+    api = failing.node.app[API_KEY]
+    request = make_mocked_request("GET", "/v1/settlement/summary")
+    with pytest.raises(ApiError) as raised:
+        failing.node.call(ops[0].handler(api, request))  # type: ignore[arg-type]
+    assert raised.value.status == 503  # this node runs no settlement watcher at all
+    assert raised.value.detail == "this node does not run the settlement view"
