@@ -34,8 +34,8 @@ from node.consensus.mempool import Admission, Mempool
 from node.consensus.types import Block, Certificate, Header, VoteKind, vote_signing_body
 from node.crypto import Domain, Signer, digest
 from node.daemon import build_views
-from node.hooks import NO_HOOKS, NodeHooks
 from node.genesis import Genesis, GenesisAccount, GenesisIssuer, GenesisValidator, ProtocolLimits
+from node.hooks import NO_HOOKS, NodeHooks
 from node.indexes import HistoryIndex
 from node.ledger import tx as t
 from node.merkle import root as merkle_root

@@ -44,7 +44,7 @@ from __future__ import annotations
 import enum
 import itertools
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final, TextIO
@@ -69,6 +69,7 @@ from node.consensus.types import (
     vote_signing_body,
 )
 from node.crypto import Digest, Domain, Signer, digest
+from node.hooks import PeerKeys, SendTo
 
 logger = logging.getLogger(__name__)
 
@@ -307,10 +308,6 @@ class InvalidBlockApp:
 
 
 # --- equivocation ------------------------------------------------------------------------
-
-SendTo = Callable[[bytes, bytes], None]  # (peer node key, consensus message bytes)
-PeerKeys = Callable[[], Iterable[bytes]]
-
 
 class EquivocatingTransport:
     """Sends what the driver decided, plus conflicting messages signed with the raw key."""
