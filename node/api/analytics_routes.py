@@ -160,7 +160,7 @@ _PARAMS: Final = (
         "a stricter k than the commune's setting (never a looser one)",
     ),
 )  # fmt: skip
-_ERRORS: Final = (400, 401, 403, 404)
+_ERRORS: Final = (400, 401, 403, 404, 503)  # 503: the analytics view is not serving
 
 
 def _op(path: str, pick: Callable[[rep.Report], object], name: str, summary: str,
