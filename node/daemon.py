@@ -36,7 +36,7 @@ from node.analytics.index import AnalyticsIndex
 from node.api.analytics_routes import SETTINGS_KEY as ANALYTICS_SETTINGS_KEY
 from node.api.analytics_routes import AnalyticsSettings
 from node.api.core import Api, CommitWaiters
-from node.api.feeds import CommitsView, EventsView
+from node.api.feeds import CommitsView, EventsView, MetricsView
 from node.api.routes import Handler, Operation
 from node.api.server import ApiConfig, ApiViews, NodeStatus, create_app
 from node.api.settlement_routes import operations as settlement_operations
@@ -167,9 +167,11 @@ def build_views(
     waiters = CommitWaiters()
     hub = Hub(None if metrics is None else metrics.stream_subscribers.set)
     analytics = AnalyticsIndex(ledger.genesis)
+    counted = () if metrics is None else (MetricsView(metrics, store.height, round_of),)
     views: tuple[DerivedView, ...] = (
         CommitsView(waiters, store.height),  # first: a waiting client wakes at once
-        EventsView(hub, store, ledger.records, store.height, round_of, metrics),
+        *counted,
+        EventsView(hub, store, ledger.records, store.height),
         HistoryView(index, store, ledger.records),
         AnalyticsView(analytics),
         *extra,

@@ -11,14 +11,14 @@ from typing import Final, NoReturn
 
 import click
 
-from node.api.feeds import COMMITS, EVENTS
+from node.api.feeds import COMMITS, EVENTS, METRICS
 from node.settlement.service import SETTINGS_FILE as SETTLEMENT_SETTINGS
 from node.settlement.service import SETTLEMENT
 from node.views import control
 from node.views.analytics import ANALYTICS
 from node.views.history import HISTORY
 
-VIEWS: Final = (COMMITS, EVENTS, HISTORY, ANALYTICS, SETTLEMENT)
+VIEWS: Final = (COMMITS, METRICS, EVENTS, HISTORY, ANALYTICS, SETTLEMENT)
 WAIT_POLL_S: Final = 0.5
 
 HomeOption = click.option(
@@ -38,7 +38,7 @@ def views_of(home: Path) -> tuple[str, ...]:
 @click.group(
     "views",
     help="Show and rebuild a node's derived views: commits (waiters of ?wait=true), "
-    "events (the event stream and block metrics), history (the history index and "
+    "metrics (block metrics), events (the event stream), history (the history index and "
     "merchants' totals), analytics, settlement (the bank's watcher).\n\n"
     "A running node holds its stores' locks, so these commands talk to it through "
     "files in its home: it writes views/status.json every second, and takes a request "

@@ -1,4 +1,4 @@
-"""The API's live feeds as derived views: the event stream, commit waiters, block metrics.
+"""The node's live feeds as derived views: commit waiters, the event stream, block metrics.
 
 Built and owned by the node's composition root (``node.daemon.build_views``),
 run by ``node.views.runner`` like every derived view. A live feed does not
@@ -21,6 +21,7 @@ from node.views.base import FedBlock, blame
 
 EVENTS: Final = "events"
 COMMITS: Final = "commits"
+METRICS: Final = "metrics"
 
 
 class _LiveFeed:
@@ -36,26 +37,17 @@ class _LiveFeed:
 
 
 class EventsView(_LiveFeed):
-    """Publishes each block and its transactions (to their readers) on the hub, and
-    counts the block in the node's metrics."""
+    """Publishes each block and its transactions (to their readers) on the hub."""
 
     name: Final = EVENTS
 
     def __init__(
-        self,
-        hub: Hub,
-        state: View,
-        records: RecordCache | None,
-        tip: Callable[[], int],
-        certificate_round: Callable[[int], int],
-        metrics: NodeMetrics | None,
+        self, hub: Hub, state: View, records: RecordCache | None, tip: Callable[[], int]
     ) -> None:
         super().__init__(tip)
         self.hub = hub
         self._state = state
         self._records = records
-        self._round = certificate_round
-        self._metrics = metrics
 
     def apply(self, fed: FedBlock) -> None:
         block, height = fed.block, fed.height
@@ -72,14 +64,32 @@ class EventsView(_LiveFeed):
                 "kind": signed.tx.payload.KIND.name.lower(),
             }
             self.hub.publish(Event("tx", public, readers))
-        if self._metrics is not None:
-            self._metrics.observe_block(
-                height,
-                fed.time_ms,
-                self._round(height),
-                [s.tx.payload.KIND.name.lower() for s in fed.txs],
-            )
         self._height = height
+
+
+class MetricsView(_LiveFeed):
+    """Counts each block in the node's metrics (height, rounds, interval, kinds)."""
+
+    name: Final = METRICS
+
+    def __init__(
+        self,
+        metrics: NodeMetrics,
+        tip: Callable[[], int],
+        certificate_round: Callable[[int], int],
+    ) -> None:
+        super().__init__(tip)
+        self._metrics = metrics
+        self._round = certificate_round
+
+    def apply(self, fed: FedBlock) -> None:
+        self._metrics.observe_block(
+            fed.height,
+            fed.time_ms,
+            self._round(fed.height),
+            [s.tx.payload.KIND.name.lower() for s in fed.txs],
+        )
+        self._height = fed.height
 
 
 class CommitsView(_LiveFeed):

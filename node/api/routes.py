@@ -25,6 +25,7 @@ from node.api.core import (
     parse_kinds,
     parse_limit,
 )
+from node.api.feeds import EVENTS
 from node.api.problems import PROBLEM_CONTENT_TYPE, ApiError
 from node.api.schema import JsonSchema, schema_of, to_json
 from node.consensus.mempool import Admission
@@ -605,6 +606,7 @@ async def prove_transaction(api: Api, request: web.Request) -> object:
 
 
 async def stream(api: Api, request: web.Request) -> object:
+    api.require_view(EVENTS)
     viewer: Viewer | None = api.viewer(request)
     subscriber = api.hub.subscribe(viewer)
     if subscriber is None:

@@ -47,7 +47,8 @@ def test_status_and_health(world: World) -> None:
     assert (health["ok"], health["status"], health["degraded"]) == (True, "ok", [])
     top = node.ledger.last_block().height
     assert [(v["name"], v["state"], v["height"], v["lag"]) for v in health["views"]] == [
-        (name, "serving", top, 0) for name in ("commits", "events", "history", "analytics")
+        (name, "serving", top, 0)
+        for name in ("commits", "metrics", "events", "history", "analytics")
     ]
     status = node.get("/v1/status").json()
     assert status["chain_id"] == node.genesis.chain_id

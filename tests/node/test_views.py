@@ -324,3 +324,32 @@ def test_the_settlement_journal_reads_answer_503_while_its_watcher_is_not_servin
         failing.node.call(ops[0].handler(api, request))  # type: ignore[arg-type]
     assert raised.value.status == 503  # this node runs no settlement watcher at all
     assert raised.value.detail == "this node does not run the settlement view"
+
+
+def test_the_history_index_rebuilt_on_a_running_node_is_the_same(
+    failing: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    node = failing.node
+    path = f"/v1/accounts/{failing.alice.pk.hex()}/transactions"
+    token = node.token(failing.alice.signer)
+    before = node.get(path, token=token).json()
+    totals = node.run(lambda: node.views.index.merchant_totals(failing.bakery.pk))
+    assert totals.received_cents > 0
+    api = node.app[API_KEY]
+
+    def ask() -> str:
+        node.views.runner.rebuild("history")
+        try:
+            api.require_view("history")
+        except ApiError as error:
+            return error.detail
+        return "served"
+
+    with caplog.at_level(logging.INFO, logger="node.views.runner"):
+        assert node.run(ask) == "the history view is rebuilding: rebuilding from the blocks"
+        node.settle_views()
+    top = node.ledger.last_block().height
+    assert f"view history: rebuilding from block 1 to {top}" in caplog.text
+    assert node.get(path, token=token).json() == before
+    assert node.run(lambda: node.views.index.merchant_totals(failing.bakery.pk)) == totals
+    assert node.get("/v1/health").json()["status"] == "ok"

@@ -106,7 +106,7 @@ def test_a_raising_view_never_slows_the_chain_and_a_rebuild_brings_it_back(
             failed = view_state(url, "analytics")
             assert failed["state"] == "failed" and failed["height"] == FAIL_AT - 1
             assert f"at block {FAIL_AT}" in str(failed["error"])
-            for other in ("commits", "events", "history"):
+            for other in ("commits", "metrics", "events", "history"):
                 assert view_state(url, other)["state"] == "serving"
 
         keys = load_keys(tmp_path / DEMO_KEYS_FILE)
@@ -204,7 +204,7 @@ def test_relance_node_start_ignores_every_test_switch(tmp_path: Path) -> None:
         ENV_BYZANTINE: "double-prevote,invalid-block:overspend",
         ENV_JOURNAL: str(journal),
         ENV_SETTLEMENT_CRASH: "file-assigned",
-        ENV_VIEW_RAISE: "history@2,analytics@2,events@3,commits@3,settlement@2",
+        ENV_VIEW_RAISE: "history@2,analytics@2,events@3,commits@3,metrics@2,settlement@2",
     }
 
     proc = _start(node.home, "node.cli", switches)
@@ -214,7 +214,7 @@ def test_relance_node_start_ignores_every_test_switch(tmp_path: Path) -> None:
         assert (said["status"], said["degraded"]) == ("ok", [])
         views: list[dict[str, object]] = said["views"]  # type: ignore[assignment]
         assert {v["name"] for v in views} == {
-            "commits", "events", "history", "analytics", "settlement",
+            "commits", "metrics", "events", "history", "analytics", "settlement",
         }  # fmt: skip
         assert all(v["state"] == "serving" and v["failures"] == 0 for v in views)
         assert proc.poll() is None
