@@ -353,3 +353,19 @@ def test_the_history_index_rebuilt_on_a_running_node_is_the_same(
     assert node.get(path, token=token).json() == before
     assert node.run(lambda: node.views.index.merchant_totals(failing.bakery.pk)) == totals
     assert node.get("/v1/health").json()["status"] == "ok"
+
+
+def test_a_failed_event_feed_closes_the_stream_route_not_the_block_metrics(
+    tmp_path: Path,
+) -> None:
+    hooks = hooks_from_environment({"RELANCE_TEST_VIEW_RAISE": "events@2"})
+    node = LiveNode(tmp_path, hooks=hooks)
+    try:
+        seed(node)
+        answer = node.get("/v1/stream")
+        assert answer.status == 503
+        assert "the events view is failed" in str(answer.json()["detail"])
+        top = node.ledger.last_block().height
+        assert f"relance_height {float(top)}" in node.get("/metrics").body.decode()
+    finally:
+        node.close()
