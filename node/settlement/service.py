@@ -184,12 +184,16 @@ class SettlementService:
         self.bank = settings.bank_key.public_key
 
     def start(self) -> None:
-        """Recover from any crash and catch up with the ledger; the node's view runner
-        then feeds it each block (``SettlementWatcher``)."""
+        """Check the settings against the ledger (a wrong key stops the node's start).
+        Recovery waits for the node's view runner (``SettlementWatcher``), so an error
+        there marks the view failed instead of stopping the node."""
         params = r.Params.decode(self._raw(r.params_key()))
         if params.bank != self.bank:
             raise SettingsError("the settlement key is not the bank's key in genesis")
         self.settings.outbox.mkdir(parents=True, exist_ok=True)
+
+    def recover(self) -> None:
+        """Recover from any crash and catch up with the ledger, then one step."""
         self._ingest_to_tip()
         self._reconcile_with_ledger()
         self.step()
@@ -465,24 +469,30 @@ class SettlementWatcher:
     """The service as a derived view: each committed block is ingested into the journal;
     at the tip the rest of a ``step`` runs (files, settle and return transactions).
 
-    The journal is the bank's record, not derived data: a rebuild does not replay it
-    from genesis but resumes from its ingested height (after a failure, once fixed)."""
+    Fed its first block, it recovers first (``SettlementService.recover``). The journal
+    is the bank's record, not derived data: a rebuild does not replay it from genesis but
+    recovers again and resumes from its ingested height (after a failure, once fixed)."""
 
     name: Final = SETTLEMENT
 
     def __init__(self, service: SettlementService) -> None:
         self.service = service
+        self._recovered = False
 
     def height(self) -> int:
         return self.service.journal.ingested_height()
 
     def apply(self, fed: FedBlock) -> None:
+        if not self._recovered:
+            self.service.recover()  # ingests up to the tip, this block included
+            self._recovered = True
+            return
         self.service.ingest(fed.height, fed.block)
         if fed.height >= self.service.ledger.store.height():
             self.service.step()
 
     def reset(self) -> None:
-        return None
+        self._recovered = False
 
 
 def open_service(
