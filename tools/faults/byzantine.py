@@ -309,6 +309,7 @@ class InvalidBlockApp:
 
 # --- equivocation ------------------------------------------------------------------------
 
+
 class EquivocatingTransport:
     """Sends what the driver decided, plus conflicting messages signed with the raw key."""
 
