@@ -141,8 +141,13 @@ class ViewRunner:
 
     def start(self) -> None:
         """One task per view (call on the running loop); each catches up at once."""
+        top = self.feed.height()
         for name, slot in self._slots.items():
             if slot.task is None:
+                if slot.view.height() < top:
+                    logger.info(
+                        "view %s: folding blocks %d to %d", name, slot.view.height() + 1, top
+                    )
                 slot.task = asyncio.create_task(self._follow(slot), name=f"view-{name}")
                 slot.wake.set()
 
