@@ -56,8 +56,11 @@ class Execution:
         return all(o.result == Result.OK for o in self.outcomes)
 
 
-CommitListener = Callable[[Block, tuple[TxOutcome, ...]], None]
-"""Told of every finalised block (API streams, metrics, indexes)."""
+CommitNotice = Callable[[Block, tuple[t.SignedTx, ...]], None]
+"""Told of every finalised block (and its transactions, decoded) once it is stored. It
+must do no work (the derived views' runner keeps the block and sets an event:
+``node.views.runner.ViewRunner.notify``); whatever it raises is logged and dropped,
+never seen by consensus."""
 
 
 def to_validator_set(entries: Sequence[r.Validator | GenesisValidator]) -> ValidatorSet:
@@ -139,7 +142,7 @@ class LedgerApp:
         self._remember_sets()
         self._executions: OrderedDict[Digest, Execution] = OrderedDict()
         self._checker = self._new_checker()
-        self.committed_listeners: list[CommitListener] = []
+        self.commit_notices: list[CommitNotice] = []
 
     # --- start-up -----------------------------------------------------------------
 
@@ -328,9 +331,13 @@ class LedgerApp:
         self.mempool.remove_committed(tx_ids)
         self._checker = self._new_checker()
         self.mempool.recheck(self.check)
-        for listener in self.committed_listeners:
-            listener(block, execution.outcomes)
+        txs = tuple(s for s in map(self.decoded.decode, block.txs) if isinstance(s, t.SignedTx))
         self.decoded.forget(block.txs)
+        for notice in self.commit_notices:
+            try:
+                notice(block, txs)
+            except Exception:  # a notice never stops consensus
+                logger.exception("a commit notice failed at block %d", header.height)
 
     def certified_block(self, height: int) -> CertifiedBlock | None:
         raw_block = self.store.block(height)

@@ -27,6 +27,7 @@ from node.genesis import (
 )
 from node.governance_cli import governance_group
 from node.settlement.cli import settlement_group
+from node.views_cli import views_group
 
 HomeOption = click.option(
     "--home",
@@ -41,7 +42,8 @@ HomeOption = click.option(
     "Examples:\n\n"
     "  relance-node devnet --nodes 4 --home .devnet --demo\n\n"
     "  relance-node init --home ~/relance --genesis genesis.toml\n\n"
-    "  relance-node start --home ~/relance"
+    "  relance-node start --home ~/relance\n\n"
+    "  relance-node views status --home ~/relance"
 )
 @click.version_option(package_name="relance")
 def main() -> None:
@@ -166,6 +168,7 @@ def devnet_command(
 main.add_command(devnet_command, name="devnet")
 main.add_command(settlement_group)
 main.add_command(governance_group)
+main.add_command(views_group)
 
 
 async def _watch(

@@ -5,48 +5,67 @@ and signature pool), the guarded signer, the p2p peer manager, the consensus
 driver, the HTTP API. Messages between nodes (``node.gossip``): consensus
 traffic goes to the driver, gossiped transactions to the mempool.
 
-Tests only: ``RELANCE_TEST_BYZANTINE`` and ``RELANCE_TEST_JOURNAL`` make this
-node a byzantine validator or journal its consensus signatures
-(``node.consensus.byzantine``); unset, the driver is wired as without them.
+The derived views (commit waiters, the event feed, the history index, the
+analytics fold, the bank's settlement watcher) are built here
+(``build_views``) and run by ``node.views.runner`` off the commit path: the
+ledger only notifies the runner of each stored block. ``relance-node views``
+reaches them through files in the home (``node.views.control``).
+
+``run``/``serve`` take ``NodeHooks`` (``node.hooks``): only the fault tooling's
+entry point (``python -m tools.faults.node``) passes any; this module reads
+no test switch from the environment.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import functools
 import logging
 import os
 import signal
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 from aiohttp import web
 
 from node import config, heap
+from node.analytics.index import AnalyticsIndex
 from node.api.analytics_routes import SETTINGS_KEY as ANALYTICS_SETTINGS_KEY
 from node.api.analytics_routes import AnalyticsSettings
-from node.api.server import ApiConfig, NodeStatus, create_app
+from node.api.core import Api, CommitWaiters
+from node.api.feeds import CommitsView, EventsView, MetricsView
+from node.api.routes import Handler, Operation
+from node.api.server import ApiConfig, ApiViews, NodeStatus, create_app
 from node.api.settlement_routes import operations as settlement_operations
+from node.api.stream import Hub
 from node.app import LedgerApp
-from node.consensus import byzantine
 from node.consensus.app_interface import ConsensusApplication
 from node.consensus.driver import ConsensusSigner, Driver, DriverConfig, LoopClock, Transport
 from node.consensus.mempool import Admission, Mempool
 from node.consensus.signer import FileLockedBlockStore, FileRecordStore, GuardedSigner
 from node.consensus.tendermint import ConflictingProposals, ConsensusConfig, Equivocation
-from node.consensus.types import Vote
+from node.consensus.types import Certificate, Vote
 from node.crypto import PublicKey, Signer
 from node.genesis import Genesis, GenesisError
 from node.genesis import parse as parse_genesis
 from node.gossip import Channel, GossipAdmission, GossipOutbox, consensus_frame, read_frame
+from node.hooks import NO_HOOKS, NodeHooks
 from node.indexes import HistoryIndex
 from node.ledger.codes import Result
 from node.metrics import CountingRecordStore, NodeMetrics, Sources
 from node.p2p.peers import PeerAddress, PeerManager, PeerManagerConfig
-from node.settlement.service import SettingsError
+from node.settlement.service import SETTLEMENT, SettingsError, SettlementWatcher
 from node.settlement.service import open_service as open_settlement
 from node.sigverify import SignatureVerifier
 from node.store.blockstore import BlockStore, StoreError
+from node.views.analytics import AnalyticsView
+from node.views.base import DerivedView
+from node.views.control import serve_control
+from node.views.history import HistoryView
+from node.views.runner import BlockFeed, ViewRunner
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +121,7 @@ def consensus_config(settings: config.NodeConfig) -> DriverConfig:
     )
 
 
-async def serve(home: Home, stop: asyncio.Event) -> None:
+async def serve(home: Home, stop: asyncio.Event, hooks: NodeHooks = NO_HOOKS) -> None:
     """Run the node of ``home`` until ``stop`` is set; close everything cleanly."""
     settings, genesis = home.settings, home.genesis
     store = BlockStore.open(home.path / config.DATA_DIR, genesis.genesis_hash, create=False)
@@ -110,8 +129,8 @@ async def serve(home: Home, stop: asyncio.Event) -> None:
     try:
         ledger = LedgerApp(genesis, store, Mempool(), verifier)
         heap.settle()  # the loaded state is long-lived: out of the collector's way
-        ledger.committed_listeners.append(lambda block, _: heap.after_block(block.header.height))
-        await _run_parts(home, ledger, stop)
+        ledger.commit_notices.append(lambda block, _: heap.after_block(block.header.height))
+        await _run_parts(home, ledger, stop, hooks)
     finally:
         verifier.close()
         height = store_height_safe(store)
@@ -130,15 +149,52 @@ def store_height_safe(store: BlockStore) -> int:
     return -1
 
 
-async def _run_parts(home: Home, ledger: LedgerApp, stop: asyncio.Event) -> None:
+def build_views(
+    ledger: LedgerApp,
+    index: HistoryIndex,
+    metrics: NodeMetrics | None,
+    extra: tuple[DerivedView, ...] = (),
+    hooks: NodeHooks = NO_HOOKS,
+) -> ApiViews:
+    """Every derived view of a node, and the runner that feeds them (start it on the
+    node's loop). The ledger only notifies the runner of each stored block."""
+    store = ledger.store
+
+    def round_of(height: int) -> int:
+        raw = store.certificate(height)
+        return 0 if raw is None else Certificate.decode(raw).round
+
+    waiters = CommitWaiters()
+    hub = Hub(None if metrics is None else metrics.stream_subscribers.set)
+    analytics = AnalyticsIndex(ledger.genesis)
+    counted = () if metrics is None else (MetricsView(metrics, store.height, round_of),)
+    views: tuple[DerivedView, ...] = (
+        CommitsView(waiters, store.height),  # first: a waiting client wakes at once
+        *counted,
+        EventsView(hub, store, ledger.records, store.height),
+        HistoryView(index, store, ledger.records),
+        AnalyticsView(analytics),
+        *extra,
+    )
+    runner = ViewRunner(
+        BlockFeed(store, ledger.genesis.chain_id),
+        [hooks.wrap_view(v) for v in views],
+        on_failure=None if metrics is None else metrics.observe_view_failure,
+    )
+    ledger.commit_notices.append(runner.notify)
+    if metrics is not None:
+        metrics.attach_views(runner.lags)
+    return ApiViews(runner, index, analytics, hub, waiters)
+
+
+async def _run_parts(home: Home, ledger: LedgerApp, stop: asyncio.Event, hooks: NodeHooks) -> None:
     settings, genesis = home.settings, home.genesis
     metrics = NodeMetrics()
     sign_state = CountingRecordStore(
         FileRecordStore(home.path / config.SIGN_STATE_FILE), metrics.sign_state_writes
     )
     signer = GuardedSigner(home.node_key, genesis.chain_id, sign_state)
-    # Tests only: None unless RELANCE_TEST_BYZANTINE or RELANCE_TEST_JOURNAL is set.
-    instruments = byzantine.from_environment(os.environ, home.node_key, genesis.chain_id)
+    instruments = hooks.instruments(home.node_key, genesis.chain_id)  # tests only; else None
     driver_box: list[Driver] = []
 
     def on_message(peer: PublicKey, payload: bytes) -> None:
@@ -192,7 +248,7 @@ async def _run_parts(home: Home, ledger: LedgerApp, stop: asyncio.Event) -> None
         logger.warning("evidence against %s submitted: code %d", first_key(evidence), verdict.code)
 
     parts: tuple[ConsensusSigner, ConsensusApplication, Transport] = (signer, ledger, _Transport())
-    if instruments is not None:  # tests only: see node/consensus/byzantine.py
+    if instruments is not None:  # tests only: see tools/faults/byzantine.py
         parts = instruments.install(
             *parts,
             send_to=lambda key, data: _discard(peers.send(PublicKey(key), consensus_frame(data))),
@@ -226,18 +282,31 @@ async def _run_parts(home: Home, ledger: LedgerApp, stop: asyncio.Event) -> None
             p2p_received_bytes=lambda: sum(s.bytes_received for s in peers.all_stats()),
         )
     )
-    settlement = open_settlement(home.path, ledger, status.gossip_tx)  # the bank's node only
+    # the bank's node only
+    settlement = open_settlement(home.path, ledger, status.gossip_tx, hooks.settlement_crash)
     index = HistoryIndex.open(home.path / INDEX_DIR)
+    watcher = () if settlement is None else (SettlementWatcher(settlement),)
+    views = build_views(ledger, index, metrics, watcher, hooks)
+    views.runner.start()
+    runner = views.runner
+    control = asyncio.create_task(
+        serve_control(home.path, runner.names, runner.rebuild, runner.statuses),
+        name="views-control",
+    )
     admitting = asyncio.create_task(gossip.run(), name="gossip-admission")
     try:
-        extra = () if settlement is None else settlement_operations(settlement)
-        app = create_app(ledger, status, index, ApiConfig(), metrics, extra)
+        extra = () if settlement is None else reading_view(settlement_operations(settlement))
+        app = create_app(ledger, status, views, ApiConfig(), metrics, extra)
         app[ANALYTICS_SETTINGS_KEY] = analytics_settings(home.settings.analytics)
         await _serve_api(home, ledger, app, driver, peers, stop)
     finally:
-        admitting.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await admitting
+        for task in (admitting, control):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await runner.close()
+        if instruments is not None:
+            instruments.close()
         index.close()
         if settlement is not None:
             settlement.close()
@@ -292,6 +361,31 @@ async def _serve_api(
         await runner.cleanup()
 
 
+def reading_view(
+    operations: tuple[Operation, ...], view: str = SETTLEMENT
+) -> tuple[Operation, ...]:
+    """The read routes of ``operations`` answer 503 naming ``view`` while it is not serving
+    (the settlement journal's summary and statements: the watcher feeds them)."""
+
+    def gated(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        async def handle(api: Api, request: web.Request) -> object:
+            api.require_view(view)
+            return await handler(api, request)
+
+        return handle
+
+    return tuple(
+        dataclasses.replace(op, handler=gated(op.handler), errors=(*op.errors, 503))
+        if op.method == "GET" and op.path not in VIEW_FREE_PATHS
+        else op
+        for op in operations
+    )
+
+
+VIEW_FREE_PATHS: Final = frozenset({"/v1/settlement/iban"})  # the bank's own registry
+
+
 def _code_name(code: int) -> str:
     try:
         return Result(code).name
@@ -309,8 +403,10 @@ def _discard(_: object) -> None:
     return None
 
 
-def run(home_path: Path) -> int:
-    """Run a node in the foreground until SIGTERM or SIGINT. Returns the exit code."""
+def run(home_path: Path, hooks: NodeHooks = NO_HOOKS) -> int:
+    """Run a node in the foreground until SIGTERM or SIGINT. Returns the exit code.
+
+    ``relance-node start`` passes no hooks; ``tools.faults.node`` passes test hooks."""
     try:
         home = read_home(home_path)
     except HomeError as exc:
@@ -322,7 +418,7 @@ def run(home_path: Path) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await serve(home, stop)
+        await serve(home, stop, hooks)
 
     try:
         asyncio.run(main())

@@ -186,29 +186,47 @@ def read_block(
 class HistoryIndex:
     """The index's own LevelDB. One writer (the node's loop)."""
 
-    def __init__(self, db: plyvel.DB) -> None:
+    def __init__(self, db: plyvel.DB, path: Path | None = None) -> None:
         self._db = db
+        self._path = path
 
     @classmethod
     def open(cls, path: Path) -> HistoryIndex:
         path.mkdir(parents=True, exist_ok=True)
-        db = plyvel.DB(str(path), create_if_missing=True)
-        version = struct.pack(">I", LAYOUT_VERSION)
-        if db.get(_VERSION) != version:
+        index = cls(plyvel.DB(str(path), create_if_missing=True), path)
+        if index._db.get(_VERSION) != struct.pack(">I", LAYOUT_VERSION):
             # Another layout (or a new index): start again; the node re-indexes its blocks.
-            # The version goes first, so a crash halfway through starts the wipe again.
-            db.delete(_VERSION, sync=True)
-            while True:
-                keys = list(islice(db.iterator(include_value=False), limits.INDEX_WIPE_BATCH_KEYS))
-                if not keys:
-                    break
-                with db.write_batch(transaction=True) as batch:
-                    for key in keys:
-                        batch.delete(key)
-            with db.write_batch(transaction=True, sync=True) as batch:
-                batch.put(_HEIGHT, _U64.pack(0))
-                batch.put(_VERSION, version)
-        return cls(db)
+            index._delete_all()
+        return index
+
+    def wipe(self) -> None:
+        """Forget everything (height 0): the node re-indexes its blocks (a rebuild).
+
+        On a running node: the database's files are removed at once (``destroy_db``),
+        not key by key, so the wipe takes no longer than a few file deletions."""
+        if self._path is None:
+            self._delete_all()
+            return
+        self._db.close()
+        plyvel.destroy_db(str(self._path))
+        self._db = plyvel.DB(str(self._path), create_if_missing=True)
+        self._delete_all()
+
+    def _delete_all(self) -> None:
+        """Delete key by key, then write an empty index (height 0, this layout).
+        The version goes first, so a crash halfway through starts the wipe again."""
+        db = self._db
+        db.delete(_VERSION, sync=True)
+        while True:
+            keys = list(islice(db.iterator(include_value=False), limits.INDEX_WIPE_BATCH_KEYS))
+            if not keys:
+                break
+            with db.write_batch(transaction=True) as batch:
+                for key in keys:
+                    batch.delete(key)
+        with db.write_batch(transaction=True, sync=True) as batch:
+            batch.put(_HEIGHT, _U64.pack(0))
+            batch.put(_VERSION, struct.pack(">I", LAYOUT_VERSION))
 
     def close(self) -> None:
         self._db.close()

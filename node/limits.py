@@ -102,3 +102,10 @@ API_TOKEN_CLOCK_SKEW_MS: Final = 60_000  # a token may be issued this far in our
 API_LOGINS_REMEMBERED_MAX: Final = 10_000  # one-time login links already used
 BALANCE_CODE_TTL_MAX_MS: Final = 2 * 366 * 86_400_000  # a paper letter's code: two years at most
 BALANCE_CODE_CHARS_MAX: Final = 256
+
+# --- node-local: derived views (node/views) ----------------------------------
+VIEW_LAG_BLOCKS_MAX: Final = 64  # a view further behind the chain than this is not served
+VIEW_BLOCKS_CACHED_MAX: Final = 64  # decoded committed blocks shared by the views
+VIEW_ERROR_CHARS_MAX: Final = 500  # a failed view's error as health and status show it
+VIEW_CONTROL_POLL_S: Final = 1.0  # how often a node reads rebuild requests, writes status
+VIEW_RETRY_AFTER_S: Final = 5  # Retry-After of a route whose view is not serving

@@ -43,8 +43,18 @@ class Sources:
 class _Live(Collector):
     def __init__(self) -> None:
         self.sources: Sources | None = None
+        self.view_lags: Callable[[], Iterable[tuple[str, int]]] | None = None
 
     def collect(self) -> Iterable[Metric]:
+        if self.view_lags is not None:
+            lag = GaugeMetricFamily(
+                "relance_view_lag_blocks",
+                "Blocks a derived view is behind the chain, by view",
+                labels=["view"],
+            )
+            for name, blocks in self.view_lags():
+                lag.add_metric([name], blocks)
+            yield lag
         s = self.sources
         if s is None:
             return
@@ -118,12 +128,25 @@ class NodeMetrics:
         self.stream_subscribers = Gauge(
             "relance_api_stream_subscribers", "Open server-sent-event streams", registry=reg
         )
+        self.view_failures = Counter(
+            "relance_view_failures",
+            "Times a derived view raised and stopped (until rebuilt), by view",
+            ["view"],
+            registry=reg,
+        )
         self._live = _Live()
         reg.register(self._live)
         self._last_time_ms: int | None = None
 
     def attach(self, sources: Sources) -> None:
         self._live.sources = sources
+
+    def attach_views(self, lags: Callable[[], Iterable[tuple[str, int]]]) -> None:
+        """The derived views' lags, read at scrape time."""
+        self._live.view_lags = lags
+
+    def observe_view_failure(self, view: str) -> None:
+        self.view_failures.labels(view=view).inc()
 
     def observe_block(self, height: int, time_ms: int, round: int, kinds: Iterable[str]) -> None:
         self.height.set(height)

@@ -19,6 +19,7 @@ from node.consensus.types import Block
 from node.genesis import Genesis
 from node.ledger import tx as t
 from node.ledger.codes import Result
+from node.views.base import blame
 
 REPORTS_CACHED_MAX: Final = 32
 
@@ -28,9 +29,16 @@ Snapshot = tuple[object, ...]
 class AnalyticsIndex:
     def __init__(self, genesis: Genesis) -> None:
         self.chain_id = genesis.chain_id
-        self.tracker = Tracker((i.public_key, i.zones) for i in genesis.issuers)
+        self._issuers = tuple((i.public_key, i.zones) for i in genesis.issuers)
+        self.tracker = Tracker(self._issuers)
         self._height = 0
         self._reports: OrderedDict[tuple[bytes, int], report.Report] = OrderedDict()
+
+    def reset(self) -> None:
+        """Back to the genesis state (height 0), to be rebuilt from the blocks."""
+        self.tracker = Tracker(self._issuers)
+        self._height = 0
+        self._reports.clear()
 
     def height(self) -> int:
         return self._height
@@ -41,15 +49,23 @@ class AnalyticsIndex:
         """Fold one finalised block (its height must follow the indexed one); ``decode``
         (the node's memo of decoded transactions) saves decoding them again."""
         height = block.header.height
-        if height != self._height + 1:
-            raise RuntimeError(f"analytics at {self._height} cannot take block {height}")
+        txs = []
         for data in block.txs:
             signed = t.decode_tx(data, self.chain_id) if decode is None else decode(data)
             if isinstance(signed, Result):
                 raise RuntimeError(f"a committed transaction does not decode at {height}")
-            self.tracker.apply(signed, block.header.time_ms)
-        self._height = height
+            txs.append(signed)
+        self.add_decoded(height, block.header.time_ms, txs)
+
+    def add_decoded(self, height: int, time_ms: int, txs: Iterable[t.SignedTx]) -> None:
+        """Fold one finalised block's decoded transactions; an error names its transaction."""
+        if height != self._height + 1:
+            raise RuntimeError(f"analytics at {self._height} cannot take block {height}")
         self._reports.clear()
+        for signed in txs:
+            with blame(signed.tx_id):
+                self.tracker.apply(signed, time_ms)
+        self._height = height
 
     def catch_up(self, blocks: Iterable[Block]) -> int:
         count = 0

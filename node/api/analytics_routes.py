@@ -10,14 +10,14 @@ holders (``AnalyticsSettings``: 5 by default, per issuer on this node; a
 reader may ask a stricter ``?k=``, never a looser one). Nothing at holder
 level is served.
 
-``install`` builds the in-memory index from the stored blocks and keeps it
-up to date as a listener of finalised blocks.
+The index is a derived view the node runs (``node.views.analytics``): while
+it is failed or rebuilding, every route here answers 503 naming it.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -33,10 +33,8 @@ from node.api.access import Role, Scope, Viewer, require
 from node.api.core import Api, parse_key
 from node.api.problems import ApiError
 from node.api.routes import HEX32, Operation, Param
-from node.consensus.types import Block
 from node.escape import csv_writer
 from node.ledger import records as r
-from node.ledger.execute import TxOutcome
 
 PARQUET_TYPE: Final = "application/vnd.apache.parquet"
 INDEX_KEY: Final = web.AppKey("analytics", AnalyticsIndex)
@@ -60,29 +58,10 @@ SETTINGS_KEY: Final = web.AppKey("analytics_settings", AnalyticsSettings)
 
 
 def install(app: web.Application, api: Api, settings: AnalyticsSettings | None = None) -> None:
-    """Build the index from the stored blocks, follow new ones, add the routes and the page."""
-    index = AnalyticsIndex(api.ledger.genesis)
-    index.catch_up(_blocks_after(api, 0))
-
-    def on_block(block: Block, outcomes: tuple[TxOutcome, ...]) -> None:
-        if index.height() == block.header.height - 1:
-            index.add_block(block, api.ledger.decoded.decode)
-        else:
-            index.catch_up(_blocks_after(api, index.height()))
-
-    api.ledger.committed_listeners.append(on_block)
-    app[INDEX_KEY] = index
+    """Add the page; the index is the node's (``api.views.analytics``), run as a view."""
+    app[INDEX_KEY] = api.views.analytics
     app[SETTINGS_KEY] = settings or AnalyticsSettings()
     app.router.add_get("/ui/commune/analytics", _page_handler(api))
-
-
-def _blocks_after(api: Api, height: int) -> Iterator[Block]:
-    store = api.ledger.store
-    for h in range(height + 1, store.height() + 1):
-        raw = store.block(h)
-        if raw is None:
-            raise RuntimeError(f"block {h} is missing from the store")
-        yield Block.decode(raw)
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -117,7 +96,7 @@ def k_for(request: web.Request, floor: int) -> int:
 
 def current_report(api: Api, request: web.Request, viewer: Viewer) -> rep.Report:
     issuer = issuer_of(api, viewer, request.query.get("issuer"))
-    index, settings = request.app[INDEX_KEY], request.app[SETTINGS_KEY]
+    index, settings = api.analytics, request.app[SETTINGS_KEY]
     k = k_for(request, settings.k_of(issuer))
     if not index.knows_issuer(issuer):
         raise ApiError(404, "no commune has this key")
@@ -181,7 +160,7 @@ _PARAMS: Final = (
         "a stricter k than the commune's setting (never a looser one)",
     ),
 )  # fmt: skip
-_ERRORS: Final = (400, 401, 403, 404)
+_ERRORS: Final = (400, 401, 403, 404, 503)  # 503: the analytics view is not serving
 
 
 def _op(path: str, pick: Callable[[rep.Report], object], name: str, summary: str,

@@ -1,9 +1,11 @@
 """The API's state and its reads of the node: one object, built once by ``create_app``.
 
-Holds the ledger adapter, the history index, the commit waiters, the event
-hub, the rate limiter, the metrics and a small cache of decoded blocks. Every
-read happens on the node's event loop between two blocks, so the store, the
-state tree and the index agree with each other.
+Holds the ledger adapter, the derived views the node's composition root built
+(``ApiViews``: the history index, the analytics fold, the commit waiters, the
+event hub, and the runner that says whether each is serving), the rate
+limiter, the metrics and a small cache of decoded blocks. A route that reads
+a view goes through ``require_view`` (or the ``index`` and ``analytics``
+properties): a view that is failed, rebuilding or too far behind answers 503.
 """
 
 from __future__ import annotations
@@ -15,26 +17,30 @@ import logging
 import struct
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Final
 
 from aiohttp import web
 
 from node import limits
+from node.analytics.index import AnalyticsIndex
 from node.api import models as m
 from node.api import views
 from node.api.access import Credentials, Viewer, authenticate
 from node.api.problems import ApiError
-from node.api.schema import to_json
-from node.api.stream import Event, Hub
+from node.api.stream import Hub
 from node.app import LedgerApp
 from node.consensus.types import Block, Certificate
 from node.crypto import PUBLIC_KEY_BYTES, PublicKey
-from node.indexes import HistoryIndex, TxRef, read_block
+from node.indexes import HistoryIndex, TxRef
 from node.ledger import tx as t
 from node.ledger.codes import Result
-from node.ledger.execute import TxOutcome
 from node.metrics import NodeMetrics
+from node.views.analytics import ANALYTICS
+from node.views.base import ViewState
+from node.views.history import HISTORY
+from node.views.runner import ViewRunner
 
 _POSITION = struct.Struct(">QI")
 
@@ -114,14 +120,30 @@ class CommitWaiters:
             if not waiting:
                 del self._waiting[tx_id]
 
-    def on_block(self, block: Block, outcomes: tuple[TxOutcome, ...]) -> None:
-        for outcome in outcomes:
-            if outcome.tx_id is None:
-                continue
-            for future in self._waiting.pop(outcome.tx_id, []):
+    def committed(self, height: int, tx_ids: list[bytes]) -> None:
+        for tx_id in tx_ids:
+            for future in self._waiting.pop(tx_id, []):
                 self._count -= 1
                 if not future.done():
-                    future.set_result(block.header.height)
+                    future.set_result(height)
+
+
+_UNAVAILABLE: Final = {
+    ViewState.FAILED: "failed; the node's operator rebuilds it with 'relance-node views rebuild'",
+    ViewState.REBUILDING: "rebuilding from the blocks",
+    ViewState.LAGGING: "catching up with the chain",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ApiViews:
+    """The derived views the API reads, built and run by the node (``node.daemon``)."""
+
+    runner: ViewRunner
+    index: HistoryIndex
+    analytics: AnalyticsIndex
+    hub: Hub
+    waiters: CommitWaiters
 
 
 def encode_cursor(raw: bytes) -> str:
@@ -190,18 +212,17 @@ class Api:
         self,
         ledger: LedgerApp,
         status: NodeStatus,
-        index: HistoryIndex,
+        views: ApiViews,
         config: ApiConfig,
         metrics: NodeMetrics | None,
     ) -> None:
         self.ledger = ledger
         self.status = status
-        self.index = index
+        self.views = views
         self.config = config
         self.metrics = metrics
         self.creds = Credentials(ledger.genesis.chain_id, status.node_key)
-        self.waiters = CommitWaiters()
-        self.hub = Hub(None if metrics is None else metrics.stream_subscribers.set)
+        self.waiters = views.waiters
         self.limiter = RateLimiter(config.requests_per_s, config.burst_requests, config.clock_ms)
         self.used_logins: OrderedDict[bytes, int] = OrderedDict()
         self._blocks: OrderedDict[int, Block] = OrderedDict()
@@ -212,6 +233,38 @@ class Api:
 
     def now_ms(self) -> int:
         return self.config.clock_ms()
+
+    # --- derived views ------------------------------------------------------------------
+
+    def require_view(self, name: str) -> None:
+        """503 (problem+json, Retry-After) unless the view ``name`` is serving."""
+        if name not in self.views.runner.names:
+            raise ApiError(503, f"this node does not run the {name} view", slug="view-absent")
+        state = self.views.runner.status(name).state
+        if state is ViewState.SERVING:
+            return
+        raise ApiError(
+            503,
+            f"the {name} view is {state.value}: {_UNAVAILABLE[state]}",
+            slug=f"view-{state.value}",
+            headers={"Retry-After": str(limits.VIEW_RETRY_AFTER_S)},
+        )
+
+    @property
+    def index(self) -> HistoryIndex:
+        """The history index, if its view is serving (else 503)."""
+        self.require_view(HISTORY)
+        return self.views.index
+
+    @property
+    def analytics(self) -> AnalyticsIndex:
+        """The analytics fold, if its view is serving (else 503)."""
+        self.require_view(ANALYTICS)
+        return self.views.analytics
+
+    @property
+    def hub(self) -> Hub:
+        return self.views.hub
 
     def viewer(self, request: web.Request) -> Viewer | None:
         return authenticate(request, self.creds, self.ledger.store, self.now_ms())
@@ -293,51 +346,3 @@ class Api:
                 break
         next_cursor = None if before is None else encode_cursor(_POSITION.pack(*before))
         return m.TransactionPage(items, next_cursor)
-
-    # --- commits ---------------------------------------------------------------------------
-
-    def on_block(self, block: Block, outcomes: tuple[TxOutcome, ...]) -> None:
-        """After each finalised block: index it, wake waiters, stream it, count it."""
-        ledger, height = self.ledger, block.header.height
-        committed = read_block(block, ledger.decoded.decode, ledger.store, ledger.records)
-        if self.index.height() == height - 1:
-            self.index.add_block(height, committed)
-        elif self.index.height() < height:
-            self.catch_up_index()  # behind by more than this block (should not happen)
-        self.waiters.on_block(block, outcomes)
-        header = views.header(block.header, len(block.txs))
-        self.hub.publish(Event("block", _jsonable(header), None))
-        for index, tx in enumerate(committed):
-            public = {
-                "tx_id": tx.signed.tx_id.hex(),
-                "height": height,
-                "index": index,
-                "kind": tx.signed.tx.payload.KIND.name.lower(),
-            }
-            self.hub.publish(Event("tx", public, tx.readers))
-        if self.metrics is not None:
-            certificate = self.certificate(block.header.height)
-            self.metrics.observe_block(
-                block.header.height,
-                block.header.time_ms,
-                0 if certificate is None else certificate.round,
-                [o.kind.name.lower() for o in outcomes if o.kind is not None],
-            )
-
-    def catch_up_index(self) -> int:
-        indexed, top = self.index.height(), self.ledger.store.height()
-        if top > indexed:
-            logger.info("history index: indexing blocks %d to %d", indexed + 1, top)
-        return self.index.catch_up(self._blocks_after(indexed), self.chain_id, self.ledger.store)
-
-    def _blocks_after(self, height: int) -> Iterator[Block]:
-        top = self.ledger.store.height()
-        for h in range(height + 1, top + 1):
-            raw = self.ledger.store.block(h)
-            if raw is None:
-                raise RuntimeError(f"block {h} is missing from the store")
-            yield Block.decode(raw)
-
-
-def _jsonable(model: object) -> object:
-    return to_json(model)

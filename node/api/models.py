@@ -35,9 +35,32 @@ class Problem:
     )
 
 
+ViewStateName = Literal["serving", "lagging", "rebuilding", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class ViewHealth:
+    """One derived view of the node (history index, analytics, event feed, ...)."""
+
+    name: str
+    state: ViewStateName
+    height: int = field(metadata={"description": "the last block it folded in"})
+    lag: int = field(metadata={"description": "blocks behind the chain"})
+    failures: int = field(metadata={"description": "times it failed since the node started"})
+    error: str | None = field(
+        default=None, metadata={"description": "the last failure: block, transaction, message"}
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Health:
+    """``ok``: the node answers (consensus does not depend on its views). ``status`` is
+    "degraded" while a view is failed, rebuilding or lagging; ``degraded`` names them."""
+
     ok: bool
+    status: Literal["ok", "degraded"] = "ok"
+    degraded: list[str] = field(default_factory=list)
+    views: list[ViewHealth] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

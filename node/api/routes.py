@@ -26,6 +26,7 @@ from node.api.core import (
     parse_kinds,
     parse_limit,
 )
+from node.api.feeds import EVENTS
 from node.api.problems import PROBLEM_CONTENT_TYPE, ApiError
 from node.api.schema import JsonSchema, schema_of, to_json
 from node.consensus.mempool import Admission
@@ -100,7 +101,12 @@ def json_response(model: object, status: int = 200) -> web.Response:
 
 
 async def health(api: Api, request: web.Request) -> object:
-    return m.Health(ok=True)
+    views = [
+        m.ViewHealth(v.name, v.state.value, v.height, v.lag, v.failures, v.error)
+        for v in api.views.runner.statuses()
+    ]
+    degraded = [v.name for v in views if v.state != "serving"]
+    return m.Health(True, "degraded" if degraded else "ok", degraded, views)
 
 
 async def status(api: Api, request: web.Request) -> object:
@@ -676,6 +682,7 @@ def _items_shown(signed: t.SignedTx, seen: Sequence[int]) -> _Partial:
 
 
 async def stream(api: Api, request: web.Request) -> object:
+    api.require_view(EVENTS)
     viewer: Viewer | None = api.viewer(request)
     subscriber = api.hub.subscribe(viewer)
     if subscriber is None:
@@ -711,7 +718,14 @@ async def stream(api: Api, request: web.Request) -> object:
 
 KEY_P = _p("key", HEX32, "an account's public key, hex")
 OPERATIONS: Final[tuple[Operation, ...]] = (
-    Operation("GET", "/v1/health", health, "Liveness", "node", m.Health),
+    Operation(
+        "GET",
+        "/v1/health",
+        health,
+        "Liveness, and the state of each derived view",
+        "node",
+        m.Health,
+    ),
     Operation("GET", "/v1/status", status, "Chain and node status", "node", m.Status),
     Operation(
         "GET",

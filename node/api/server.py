@@ -18,15 +18,14 @@ from aiohttp import web
 
 from node import limits
 from node.api import analytics_routes, dashboards
-from node.api.core import Api, ApiConfig, NodeStatus
+from node.api.core import Api, ApiConfig, ApiViews, NodeStatus
 from node.api.problems import ApiError
 from node.api.routes import OPERATIONS, Operation, json_response, openapi_document
 from node.app import LedgerApp
-from node.indexes import HistoryIndex
 from node.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from node.metrics import NodeMetrics
 
-__all__ = ["API_KEY", "ApiConfig", "NodeStatus", "create_app"]
+__all__ = ["API_KEY", "ApiConfig", "ApiViews", "NodeStatus", "create_app"]
 
 logger = logging.getLogger(__name__)
 
@@ -39,18 +38,16 @@ _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 def create_app(
     ledger: LedgerApp,
     status: NodeStatus,
-    index: HistoryIndex,
+    views: ApiViews,
     config: ApiConfig | None = None,
     metrics: NodeMetrics | None = None,
     extra_operations: Sequence[Operation] = (),
 ) -> web.Application:
-    """The aiohttp application of one node. Catches the index up with the store first.
+    """The aiohttp application of one node, reading the derived views the node runs.
 
     ``extra_operations`` are routes only some nodes serve (the bank's settlement routes);
     they are documented in that node's OpenAPI document like the others."""
-    api = Api(ledger, status, index, config or ApiConfig(), metrics)
-    api.catch_up_index()
-    ledger.committed_listeners.append(api.on_block)
+    api = Api(ledger, status, views, config or ApiConfig(), metrics)
     app = web.Application(client_max_size=limits.HTTP_BODY_BYTES_MAX, middlewares=[guard])
     app[API_KEY] = api
     extra = (*analytics_routes.ANALYTICS_OPERATIONS, *extra_operations)

@@ -1,6 +1,8 @@
 """The settlement service: part of the bank's node when its home holds ``settlement.toml``.
 
-After every finalised block (and once at start) it runs one ``step``:
+The node runs it as a derived view (``SettlementWatcher``, named "settlement"):
+it is fed each committed block from the store, off the commit path; at the
+tip (and once at start) it runs one ``step``:
 
 1. ingest the blocks it has not seen: payouts opened by ``pay`` (auto-redeem),
    ``pay_authorized`` and ``redeem``, payouts settled by ``settle`` and payouts
@@ -34,17 +36,16 @@ when ``day_ms`` is a real day).
 
 Crash safety: every transition is journaled (fsynced) before its effect, and
 every effect is idempotent or checked against the ledger on the next step, so
-the process may be killed at any instant. For tests, the environment variable
-``RELANCE_TEST_SETTLEMENT_CRASH`` names a point where the process SIGKILLs itself.
+the process may be killed at any instant. Tests inject ``crash`` (called at each
+of ``CRASH_POINTS``) through the fault tooling's entry point (``tools.faults.node``);
+a node started by ``relance-node start`` has none.
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 import logging
 import os
-import signal
 import tomllib
 from collections import defaultdict
 from collections.abc import Callable
@@ -60,7 +61,6 @@ from node.crypto import Digest, Signer
 from node.ledger import records as r
 from node.ledger import tx as t
 from node.ledger.codes import Result
-from node.ledger.execute import TxOutcome
 from node.ledger.rules import is_code
 from node.settlement import pain001
 from node.settlement.journal import (
@@ -75,13 +75,13 @@ from node.settlement.journal import (
     open_journal,
 )
 from node.settlement.refhash import matches
+from node.views.base import FedBlock
 
 logger = logging.getLogger(__name__)
 
 SETTINGS_FILE: Final = "settlement.toml"
 SETTLEMENT_DIR: Final = "settlement"
 OUTBOX_DIR: Final = "outbox"
-CRASH_ENV: Final = "RELANCE_TEST_SETTLEMENT_CRASH"
 DAY_MS: Final = 86_400_000
 WEEK_OFFSET_DAYS: Final = 4  # 1970-01-01 was a Thursday; weeks start on Mondays
 TRANSFERS_PER_FILE_MAX: Final = 1_000
@@ -158,11 +158,14 @@ def execution_date(time_ms: int) -> str:
     return datetime.datetime.fromtimestamp(time_ms / 1000, tz=datetime.UTC).date().isoformat()
 
 
-def crash_point(name: str) -> None:
-    """Tests only: SIGKILL this process at ``name`` when the environment asks for it."""
-    if os.environ.get(CRASH_ENV) == name:
-        logger.warning("settlement: SIGKILL at %s (%s)", name, CRASH_ENV)
-        os.kill(os.getpid(), signal.SIGKILL)
+CrashHook = Callable[[str], None]
+"""Called at each of ``CRASH_POINTS`` (tests kill the process there); a no-op in a node."""
+
+SETTLEMENT: Final = "settlement"  # the name of the service's view
+
+
+def no_crash(point: str) -> None:
+    return None
 
 
 class SettlementService:
@@ -174,40 +177,32 @@ class SettlementService:
         journal: Journal,
         settings: Settings,
         gossip: Callable[[bytes], None],
+        crash: CrashHook = no_crash,
     ) -> None:
         self.ledger = ledger
         self.journal = journal
         self.settings = settings
         self._gossip = gossip
-        self._scheduled = False
+        self._crash = crash
         self.bank = settings.bank_key.public_key
 
     def start(self) -> None:
-        """Recover from any crash, catch up with the ledger, then follow each block."""
+        """Check the settings against the ledger (a wrong key stops the node's start).
+        Recovery waits for the node's view runner (``SettlementWatcher``), so an error
+        there marks the view failed instead of stopping the node."""
         params = r.Params.decode(self._raw(r.params_key()))
         if params.bank != self.bank:
             raise SettingsError("the settlement key is not the bank's key in genesis")
         self.settings.outbox.mkdir(parents=True, exist_ok=True)
+
+    def recover(self) -> None:
+        """Recover from any crash and catch up with the ledger, then one step."""
         self._ingest_to_tip()
         self._reconcile_with_ledger()
         self.step()
-        self.ledger.committed_listeners.append(self.on_block)
 
     def close(self) -> None:
         self.journal.close()
-
-    def on_block(self, block: Block, outcomes: tuple[TxOutcome, ...]) -> None:
-        if self._scheduled:
-            return
-        self._scheduled = True
-        asyncio.get_running_loop().call_soon(self._run_step)
-
-    def _run_step(self) -> None:
-        self._scheduled = False
-        try:
-            self.step()
-        except Exception:  # the bank's service must not stop consensus; the journal is safe
-            logger.exception("settlement step failed; retrying at the next block")
 
     def step(self) -> None:
         self._ingest_to_tip()
@@ -231,9 +226,10 @@ class SettlementService:
             raw = store.block(height)
             if raw is None:
                 raise RuntimeError(f"block {height} is missing")
-            self._ingest(height, Block.decode(raw))
+            self.ingest(height, Block.decode(raw))
 
-    def _ingest(self, height: int, block: Block) -> None:
+    def ingest(self, height: int, block: Block) -> None:
+        """Record the payouts block ``height`` opens, settles and returns (in order)."""
         chain_id = self.ledger.genesis.chain_id
         opened: list[NewPayout] = []
         settled: list[tuple[bytes, str, bytes]] = []
@@ -339,15 +335,15 @@ class SettlementService:
                 self.journal.mark_failed(file.file_id, str(exc))
                 continue
             self.journal.store_built(file.file_id, built.msg_id, built.xml)
-            crash_point("file-built")
+            self._crash("file-built")
         for file in self.journal.files(FileState.BUILT):
             if file.xml is None:
                 raise RuntimeError(f"built file {file.file_id} has no bytes")
             name = f"pain001-{file.file_id:07d}.xml"
             _write_durably(self.settings.outbox / name, file.xml)
-            crash_point("file-on-disk")
+            self._crash("file-on-disk")
             self.journal.mark_written(file.file_id, name)
-            crash_point("file-written")
+            self._crash("file-written")
             logger.info(
                 "settlement: wrote %s (%d transfers, %d cents)",
                 name,
@@ -376,7 +372,7 @@ class SettlementService:
             ][:TRANSFERS_PER_FILE_MAX]
             if plans:
                 self.journal.assign_file(escrow, now_ms, execution_date(now_ms), plans)
-                crash_point("file-assigned")
+                self._crash("file-assigned")
         self._finish_files()
 
     def _plan(self, merchant: bytes, payouts: list[PayoutRow]) -> TransferPlan | None:
@@ -430,10 +426,10 @@ class SettlementService:
         self.journal.record_settle_tx(
             signed.tx_id, data, sequence, [s.payout_id for s in settlements]
         )
-        crash_point("settle-recorded")
+        self._crash("settle-recorded")
         verdict = self.ledger.submit(data)
         self._after_submit(signed.tx_id, data, verdict)
-        crash_point("settle-submitted")
+        self._crash("settle-submitted")
 
     # --- 6. returning -----------------------------------------------------------------------
 
@@ -456,10 +452,10 @@ class SettlementService:
         )
         data = signed.encode()
         self.journal.record_return_tx(signed.tx_id, data, sequence, payout.payout_id, reason)
-        crash_point("return-recorded")
+        self._crash("return-recorded")
         verdict = self.ledger.submit(data)
         self._after_submit(signed.tx_id, data, verdict, returning=True)
-        crash_point("return-submitted")
+        self._crash("return-submitted")
 
 
 def _write_durably(path: Path, data: bytes) -> None:
@@ -478,15 +474,48 @@ def _write_durably(path: Path, data: bytes) -> None:
         os.close(directory)
 
 
+class SettlementWatcher:
+    """The service as a derived view: each committed block is ingested into the journal;
+    at the tip the rest of a ``step`` runs (files, settle and return transactions).
+
+    Fed its first block, it recovers first (``SettlementService.recover``). The journal
+    is the bank's record, not derived data: a rebuild does not replay it from genesis but
+    recovers again and resumes from its ingested height (after a failure, once fixed)."""
+
+    name: Final = SETTLEMENT
+
+    def __init__(self, service: SettlementService) -> None:
+        self.service = service
+        self._recovered = False
+
+    def height(self) -> int:
+        return self.service.journal.ingested_height()
+
+    def apply(self, fed: FedBlock) -> None:
+        if not self._recovered:
+            self.service.recover()  # ingests up to the tip, this block included
+            self._recovered = True
+            return
+        self.service.ingest(fed.height, fed.block)
+        if fed.height >= self.service.ledger.store.height():
+            self.service.step()
+
+    def reset(self) -> None:
+        self._recovered = False
+
+
 def open_service(
-    home: Path, ledger: LedgerApp, gossip: Callable[[bytes], None]
+    home: Path,
+    ledger: LedgerApp,
+    gossip: Callable[[bytes], None],
+    crash: CrashHook = no_crash,
 ) -> SettlementService | None:
     """The bank node's settlement service, started; None unless ``settlement.toml`` exists."""
     if not (home / SETTINGS_FILE).exists():
         return None
     settings = read_settings(home)
     journal = open_journal(settings.directory)
-    service = SettlementService(ledger, journal, settings, gossip)
+    service = SettlementService(ledger, journal, settings, gossip, crash)
     try:
         service.start()
     except BaseException:

@@ -9,8 +9,9 @@ from the current state so that most apply (a block with a rejected one is droppe
 The derived views follow the blocks one at a time, as the node feeds them:
 
 - the analytics index (``node.analytics.index``);
-- the history index with the merchants' totals, and the event stream's per-block
-  events, both through ``Api.on_block`` (``node.api.core``) as the node runs them;
+- the history index with the merchants' totals (``node.views.history``), and the
+  event stream's per-block events (``node.api.feeds``), fed as the node's view runner
+  feeds them (``node.views.runner``);
 - the settlement service's block watcher filling its journal.
 
 No view may raise; after every block the analytics, the merchants' totals and the
@@ -34,8 +35,8 @@ from hypothesis import strategies as st
 from node.analytics import report as rep
 from node.analytics.index import AnalyticsIndex
 from node.api.access import Role, Scope, Viewer
-from node.api.core import Api, ApiConfig, NodeStatus
-from node.api.stream import Event
+from node.api.feeds import EventsView
+from node.api.stream import Event, Hub
 from node.app import DecodedTxs, LedgerApp
 from node.consensus.types import Block
 from node.crypto import Digest, PublicKey, Signer
@@ -45,6 +46,8 @@ from node.ledger import records as r
 from node.ledger import tx as t
 from node.settlement.journal import Journal, PayoutState, open_journal
 from node.settlement.service import Settings, SettlementService
+from node.views.base import FedBlock
+from node.views.history import HistoryView
 from tests.analytics.chain import HOUR_MS, Chain
 from tests.ledger.invariants import DecodedState, check_invariants, decode_state
 from tests.ledger.world import CHAIN_ID, DAY_MS, T0_MS, signer
@@ -111,9 +114,10 @@ class Views:
         ledger = cast(LedgerApp, self.ledger)
         self.analytics = AnalyticsIndex(world.genesis)
         self.history = HistoryIndex.open(home / "history")
-        status = NodeStatus("n", False, bytes(32), lambda: 0, lambda: 0, lambda _: None)
-        self.api = Api(ledger, status, self.history, ApiConfig(), None)
-        feed = self.api.hub.subscribe(Viewer(world.auditor.public_key, Role.AUDITOR, Scope.ACCOUNT))
+        self.history_view = HistoryView(self.history, self.ledger.store, None)
+        hub = Hub()
+        self.events_view = EventsView(hub, self.ledger.store, None, lambda: 0)
+        feed = hub.subscribe(Viewer(world.auditor.public_key, Role.AUDITOR, Scope.ACCOUNT))
         assert feed is not None
         self._feed = feed
         self.events: list[Event] = []
@@ -124,7 +128,9 @@ class Views:
     def add(self, block: Block) -> None:
         """One finalised block, as the node's listeners take it."""
         self.analytics.add_block(block, self.ledger.decoded.decode)
-        self.api.on_block(block, ())  # the history index, then the stream's events
+        fed = self._fed(block)
+        self.history_view.apply(fed)  # the history index, then the stream's events
+        self.events_view.apply(fed)
         self._drain()
         self.settlement._ingest_to_tip()  # the bank node's block watcher
 
@@ -133,9 +139,13 @@ class Views:
         assert self.analytics.catch_up(blocks) == len(blocks)
         assert self.history.catch_up(blocks, CHAIN_ID, self.ledger.store) == len(blocks)
         for block in blocks:
-            self.api.on_block(block, ())  # the index is ahead: only the events
+            self.events_view.apply(self._fed(block))
             self._drain()
         self.settlement._ingest_to_tip()
+
+    def _fed(self, block: Block) -> FedBlock:
+        txs = [self.ledger.decoded.decode(data) for data in block.txs]
+        return FedBlock(block, tuple(s for s in txs if isinstance(s, t.SignedTx)))
 
     def _drain(self) -> None:
         queue = self._feed.queue

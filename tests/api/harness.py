@@ -33,7 +33,9 @@ from node.app import LedgerApp
 from node.consensus.mempool import Admission, Mempool
 from node.consensus.types import Block, Certificate, Header, VoteKind, vote_signing_body
 from node.crypto import Domain, Signer, digest
+from node.daemon import build_views
 from node.genesis import Genesis, GenesisAccount, GenesisIssuer, GenesisValidator, ProtocolLimits
+from node.hooks import NO_HOOKS, NodeHooks
 from node.indexes import HistoryIndex
 from node.ledger import tx as t
 from node.merkle import tx_root as merkle_tx_root
@@ -101,6 +103,7 @@ class HttpResult:
 class LiveNode:
     root: Path
     config_overrides: dict[str, object] = field(default_factory=dict)
+    hooks: NodeHooks = NO_HOOKS  # test hooks (a view made to raise)
 
     def __post_init__(self) -> None:
         # Block times: a fake clock one second a block, starting an hour before now
@@ -156,7 +159,9 @@ class LiveNode:
         settings: dict[str, object] = {"requests_per_s": 100_000.0, "burst_requests": 100_000}
         settings.update(self.config_overrides)
         config = ApiConfig(**settings)  # type: ignore[arg-type]  # test overrides by name
-        self.app = create_app(self.ledger, status, self.index, config, self.metrics)
+        self.views = build_views(self.ledger, self.index, self.metrics, hooks=self.hooks)
+        self.views.runner.start()
+        self.app = create_app(self.ledger, status, self.views, config, self.metrics)
         self.runner = web.AppRunner(self.app, access_log=None)
         await self.runner.setup()
         await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
@@ -216,12 +221,19 @@ class LiveNode:
                 raise AssertionError("not every transaction went into the block")
             return block.header.height
 
-        return self.run(go)
+        height = self.run(go)
+        self.settle_views()
+        return height
+
+    def settle_views(self) -> None:
+        """Until every derived view (not failed) has folded the stored blocks."""
+        self.call(self.views.runner.settled())
 
     def close(self) -> None:
         async def stop() -> None:
             self.producer.cancel()
             await self.runner.cleanup()
+            await self.views.runner.close()
             self.index.close()
             self.verifier.close()
             self.store.close()

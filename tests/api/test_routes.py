@@ -43,7 +43,13 @@ def items(response: HttpResult) -> list[dict[str, object]]:
 
 def test_status_and_health(world: World) -> None:
     node = world.node
-    assert node.get("/v1/health").json() == {"ok": True}
+    health = node.get("/v1/health").json()
+    assert (health["ok"], health["status"], health["degraded"]) == (True, "ok", [])
+    top = node.ledger.last_block().height
+    assert [(v["name"], v["state"], v["height"], v["lag"]) for v in health["views"]] == [
+        (name, "serving", top, 0)
+        for name in ("commits", "metrics", "events", "history", "analytics")
+    ]
     status = node.get("/v1/status").json()
     assert status["chain_id"] == node.genesis.chain_id
     assert status["height"] == node.ledger.last_block().height

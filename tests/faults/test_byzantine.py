@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from node import merkle
-from node.consensus import byzantine as byz
 from node.consensus.app_interface import LastBlock, PreparedBlock
 from node.consensus.messages import (
     ProposalMessage,
@@ -38,6 +37,7 @@ from node.ledger.execute import BlockExecutor
 from node.ledger.genesis import initial_state
 from node.ledger.state import DictView
 from tools.audit_history import fixture_genesis
+from tools.faults import byzantine as byz
 from tools.faults.checkers import read_journals
 
 CHAIN = "relance-test"

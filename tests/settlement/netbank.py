@@ -1,7 +1,8 @@
 """A real devnet whose bank node (node0) runs the settlement service, for process tests.
 
-Each node is its own ``relance-node start`` process; node0 may be started with
-``RELANCE_TEST_SETTLEMENT_CRASH`` so that it SIGKILLs itself at a named point.
+Each node is its own process of the test entry point (``python -m tools.faults.node
+start``); node0 may be started with ``RELANCE_TEST_SETTLEMENT_CRASH`` so that it
+SIGKILLs itself at a named point.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from node.demo import load_keys
 from node.devnet import DEMO_KEYS_FILE, DevnetNode, write_devnet
 from node.genesis import Genesis, parse
 from node.ledger import tx as t
-from node.settlement.service import CRASH_ENV
 from tests.node.netutil import eventually, free_base_port, get_json, post_json
+from tools.faults.node import ENV_SETTLEMENT_CRASH as CRASH_ENV
 
 ESCROW_IBAN = "BE68539007547034"
 
@@ -87,7 +88,7 @@ class BankNet:
             env[CRASH_ENV] = crash
         with (node.home / "node.log").open("ab") as log:
             self.procs[index] = subprocess.Popen(
-                [sys.executable, "-m", "node.cli", "start", "--home", str(node.home)],
+                [sys.executable, "-m", "tools.faults.node", "start", "--home", str(node.home)],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=env,

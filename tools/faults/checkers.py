@@ -4,7 +4,7 @@ Sources, none trusted blindly:
 
 - each stopped node's store (``BlockStore``): blocks, certificates, recorded
   roots, the final ledger state (read with ``node.ledger.records``);
-- each node's consensus journal (``node.consensus.byzantine``): every vote and
+- each node's consensus journal (``tools.faults.byzantine``): every vote and
   proposal it signed, and every distinct one it received. Each entry's
   signature is verified here; an entry that does not verify is counted and
   ignored, so a journal can only ever show what a key really signed;

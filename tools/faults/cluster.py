@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Final, TypeVar
 
 from node import config
-from node.consensus.byzantine import ENV_BYZANTINE, ENV_JOURNAL
 from node.crypto import Signer
 from node.demo import load_keys
 from node.devnet import (
@@ -35,6 +34,7 @@ from node.devnet import (
 )
 from node.genesis import Genesis
 from node.genesis import parse as parse_genesis
+from tools.faults.byzantine import ENV_BYZANTINE, ENV_JOURNAL
 from tools.faults.loop import LoopThread
 from tools.faults.procs import NodeProcesses
 from tools.faults.proxy import CALM, CUT, Fault, ProxyNet
@@ -61,6 +61,7 @@ class ClusterSpec:
     byzantine: Mapping[int, str] = field(default_factory=dict)  # index -> switches
     journal: bool = True
     timeouts: config.Timeouts | None = None  # None: the devnet's
+    env: Mapping[int, Mapping[str, str]] = field(default_factory=dict)  # index -> test switches
 
 
 class Cluster:
@@ -124,6 +125,7 @@ class Cluster:
                 extra[ENV_JOURNAL] = str(node.home / JOURNAL_FILE)
             if i in spec.byzantine:
                 extra[ENV_BYZANTINE] = spec.byzantine[i]
+            extra.update(spec.env.get(i, {}))
             env.append(extra)
         procs = NodeProcesses([node.home for node in nodes], env)
         return cls(root, spec, nodes, genesis, keys, node_keys, loop, net, procs)

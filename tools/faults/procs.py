@@ -1,9 +1,10 @@
 """Node processes under test control: each started here, each signalled by its own pid.
 
-``python -m node.cli start --home H`` per node, its output appended to
-``H/node.log``, in its own session (a signal to the test runner does not
-reach it), with extra environment variables per node (the byzantine
-switches, the journal). Every signal goes to the ``Popen`` this class made:
+``python -m tools.faults.node start --home H`` per node (the node's daemon
+with the test hooks that entry point reads from its environment), its output
+appended to ``H/node.log``, in its own session (a signal to the test runner
+does not reach it), with extra environment variables per node (the byzantine
+switches, the journal, a view made to raise). Every signal goes to the ``Popen`` this class made:
 never a process found by name.
 """
 
@@ -58,7 +59,7 @@ class NodeProcesses:
             raise ProcessError(f"node {index} is already running")
         with (slot.home / "node.log").open("ab") as log:
             slot.proc = subprocess.Popen(
-                [sys.executable, "-m", "node.cli", "start", "--home", str(slot.home)],
+                [sys.executable, "-m", "tools.faults.node", "start", "--home", str(slot.home)],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,

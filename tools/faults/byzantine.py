@@ -1,8 +1,9 @@
 """Test-only instruments: byzantine switches and the consensus journal. Off unless asked.
 
-Nothing here runs in a normal node. ``from_environment`` returns None unless
-one of these environment variables is set, and the daemon then wires the
-parts exactly as without this module:
+Nothing here runs in a node started by ``relance-node start``: only the test
+entry point ``python -m tools.faults.node`` reads these variables, and
+``from_environment`` returns None unless one of them is set (the daemon then
+wires the parts exactly as without this module):
 
 ``RELANCE_TEST_BYZANTINE`` — a comma-separated list of faults this validator
 commits with its raw node key, bypassing the guarded signer:
@@ -35,7 +36,7 @@ the ledger): a ``pay`` is ``[1, 7, chain_id, sender, sequence, campaign,
 merchant, cents, memo]`` signed under ``Domain.TX``; a test checks that the
 ledger decodes them as meant.
 
-May import ``node.codec``, ``node.crypto``, ``node.merkle`` and ``node.consensus``.
+Imports ``node.codec``, ``node.crypto``, ``node.merkle`` and ``node.consensus`` only.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from __future__ import annotations
 import enum
 import itertools
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final, TextIO
@@ -68,6 +69,7 @@ from node.consensus.types import (
     vote_signing_body,
 )
 from node.crypto import Digest, Domain, Signer, digest
+from node.hooks import PeerKeys, SendTo
 
 logger = logging.getLogger(__name__)
 
@@ -306,9 +308,6 @@ class InvalidBlockApp:
 
 
 # --- equivocation ------------------------------------------------------------------------
-
-SendTo = Callable[[bytes, bytes], None]  # (peer node key, consensus message bytes)
-PeerKeys = Callable[[], Iterable[bytes]]
 
 
 class EquivocatingTransport:
