@@ -31,7 +31,7 @@ from typing import Final
 
 from aiohttp import web
 
-from node import config, heap
+from node import config, heap, names
 from node.analytics.index import AnalyticsIndex
 from node.api.analytics_routes import SETTINGS_KEY as ANALYTICS_SETTINGS_KEY
 from node.api.analytics_routes import AnalyticsSettings
@@ -88,6 +88,9 @@ class Home:
 
 
 def read_home(path: Path) -> Home:
+    problem = names.unicode_problem()
+    if problem is not None:
+        raise HomeError(problem)
     if not path.is_dir():
         raise HomeError(f"{path} is not a node home: run 'relance-node init --home {path}'")
     try:

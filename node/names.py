@@ -38,6 +38,18 @@ UNICODE_VERSION: Final = "14.0.0"  # unicodedata.unidata_version of Python 3.11
 REFUSED_CATEGORIES: Final = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
 
+def unicode_problem(version: str = unicodedata.unidata_version) -> str | None:
+    """Why this interpreter may not run a node (its Unicode database is not the
+    protocol's), in words for an operator; None if it may."""
+    if version == UNICODE_VERSION:
+        return None
+    return (
+        f"this Python's Unicode database is {version}; the ledger's name rule is defined on "
+        f"Unicode {UNICODE_VERSION} (Python 3.11): run the node with Python 3.11, or it could "
+        "disagree with the others on which names are valid"
+    )
+
+
 def is_name(text: str) -> bool:
     """Whether ``text`` is a valid name (see the module docstring)."""
     return name_problem(text) is None

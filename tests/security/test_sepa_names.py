@@ -8,6 +8,7 @@ and the service goes on with every other file, settlement and return, across res
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import xmlschema
 from click.testing import CliRunner
 from lxml import etree
 
-from node import limits
+from node import daemon, limits, names
 from node.cli import main as node_cli
 from node.crypto import Digest
 from node.genesis import GenesisError, parse
@@ -262,3 +263,18 @@ def test_genesis_and_governance_refuse_bad_names() -> None:
     assert parse(text).issuers
     with pytest.raises(GenesisError, match="NFC"):
         parse(text.replace('"Ville de Liège"', '"Ville de Lie\u0300ge"', 1))
+
+
+def test_a_node_refuses_to_run_on_another_unicode_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Names are valid by the Unicode database: a node on another one could fork."""
+    assert names.unicode_problem(UNICODE_VERSION) is None
+    problem = names.unicode_problem("15.0.0")
+    assert problem is not None and "15.0.0" in problem and UNICODE_VERSION in problem
+    monkeypatch.setattr(names, "unicode_problem", functools.partial(problem_of, "15.0.0"))
+    with pytest.raises(daemon.HomeError, match=r"Unicode database is 15\.0\.0"):
+        daemon.read_home(tmp_path)
+
+
+problem_of = names.unicode_problem
