@@ -17,7 +17,7 @@ import contextlib
 import logging
 import os
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from aiohttp import web
@@ -41,6 +41,7 @@ from node.genesis import parse as parse_genesis
 from node.gossip import Channel, GossipAdmission, GossipOutbox, consensus_frame, read_frame
 from node.indexes import HistoryIndex
 from node.ledger.codes import Result
+from node.membership import MemberError, start_settings
 from node.metrics import CountingRecordStore, NodeMetrics, Sources
 from node.p2p.peers import PeerAddress, PeerManager, PeerManagerConfig
 from node.settlement.service import SettingsError
@@ -313,7 +314,10 @@ def run(home_path: Path) -> int:
     """Run a node in the foreground until SIGTERM or SIGINT. Returns the exit code."""
     try:
         home = read_home(home_path)
-    except HomeError as exc:
+        # The genesis holds this node as it signed (member.json); peers from the genesis.
+        settings = start_settings(home.path, home.settings, home.genesis, home.node_key.public_key)
+        home = replace(home, settings=settings)
+    except (HomeError, MemberError) as exc:
         logger.error("%s", exc)
         return 2
 
