@@ -1,10 +1,15 @@
 """The genesis ceremony (``relance-node genesis``, ``relance-wallet key sign-member``) on
 real node homes made by ``relance-node init``, and the start-up check and peers it
-gives a node. The four-host process test is ``test_ceremony_network.py``."""
+gives a node; then the whole ceremony with the operator's commands (docs/operating.md):
+four organisations on four loopback hosts start a network from it."""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -15,9 +20,11 @@ from node import config, membership
 from node.cli import main
 from node.crypto import Signer, digest
 from node.daemon import read_home, run
+from node.devnet import DevnetNode, Supervisor
 from node.genesis import GenesisError, parse, parse_draft, render
 from node.membership import MemberError, start_settings
 from node.store.blockstore import BlockStore
+from tests.node.netutil import eventually, free_base_port, get_json
 from wallets.cli import main as wallet_main
 
 CHAIN = "relance-test-ceremony"
@@ -320,3 +327,108 @@ def test_the_wallet_signs_a_member_file_with_the_account_key(tmp_path: Path) -> 
     assert _node("genesis", "new", "--chain-id", CHAIN, "--out", str(path)).exit_code == 0
     added = _node("genesis", "add", str(path), str(out))
     assert added.exit_code == 0 and "1 validators" in added.output, added.output
+
+
+# --- four organisations on four loopback hosts ----------------------------------------
+
+ORGS = (  # name, role, territory, zone, wallet key
+    ("Banque de la Région", "bank", "", "", "bank"),
+    ("Ville de Namur", "commune", "Namur", "NAM-CENTRE", "namur"),
+    ("Ville de Liège", "commune", "Liège", "LGE-CENTRE", "liege"),
+    ("Ville de Mons", "commune", "Mons", "MON-CENTRE", "mons"),
+)
+BIN = Path(sys.executable).parent  # relance-node and relance-wallet of this environment
+
+
+def _cli(tool: str, *args: str, env: dict[str, str] | None = None) -> str:
+    """One command as the operator types it; its output (the test fails on an error)."""
+    done = subprocess.run(
+        [str(BIN / tool), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, f"{tool} {' '.join(args)}: {done.stdout}{done.stderr}"
+    return done.stdout
+
+
+def test_four_organisations_on_four_hosts_start_a_network_from_the_ceremony(
+    tmp_path: Path,
+) -> None:
+    chain, base = "relance-wallonie", free_base_port(10)
+    nodes, wallets = [], []
+    for n, (name, role, territory, zone, key) in enumerate(ORGS):
+        org = tmp_path / key  # this organisation's host
+        host, p2p, api = f"127.0.0.{n + 2}", base + 2 * n, base + 2 * n + 1
+        home, member = org / "relance", org / "member.json"
+        wallet = {"RELANCE_KEYSTORE": str(org / "keys"), "RELANCE_PASSPHRASE": f"pass {key}"}
+        _cli("relance-node", "init", "--home", str(home), "--moniker", name, "--host", host,
+             "--p2p-port", str(p2p), "--api-port", str(api))  # fmt: skip
+        _cli("relance-wallet", "key", "new", key, "--no-phrase", env=wallet)
+        issuer = [] if role == "bank" else ["--territory", territory, "--zone", zone]
+        _cli("relance-node", "genesis", "member", "--home", str(home), "--chain-id", chain,
+             "--name", name, "--role", role, "--p2p", f"{host}:{p2p}",
+             "--api", f"http://{host}:{api}", "--account-key", str(org / "keys" / f"{key}.key"),
+             *issuer, "--out", str(member))  # fmt: skip
+        _cli("relance-wallet", "key", "sign-member", key, str(member), "--yes", env=wallet)
+        nodes.append(DevnetNode(name, home, p2p, api))
+        wallets.append({**wallet, "RELANCE_NODE": f"http://{host}:{api}"})
+
+    # The coordinator gathers the four files; each organisation checks and hashes.
+    genesis_file = tmp_path / "coordinator" / "genesis.toml"
+    genesis_file.parent.mkdir()
+    _cli("relance-node", "genesis", "new", "--chain-id", chain, "--out", str(genesis_file))
+    members = [str(tmp_path / org[4] / "member.json") for org in ORGS]
+    _cli("relance-node", "genesis", "add", str(genesis_file), *members)
+    hashes = set()
+    for node, member in zip(nodes, members, strict=True):
+        _cli("relance-node", "genesis", "check", str(genesis_file), "--member", member)
+        hashes.add(_cli("relance-node", "genesis", "hash", str(genesis_file)).strip())
+        _cli("relance-node", "genesis", "install", "--home", str(node.home), str(genesis_file))
+    assert len(hashes) == 1
+    published = hashes.pop()
+
+    # A fifth organisation, not in the genesis: its node refuses to start with it.
+    outsider, p2p, api = tmp_path / "dinant" / "relance", str(base + 8), str(base + 9)
+    _cli("relance-node", "init", "--home", str(outsider), "--moniker", "Ville de Dinant",
+         "--host", "127.0.0.6", "--p2p-port", p2p, "--api-port", api)  # fmt: skip
+    _cli("relance-node", "genesis", "member", "--home", str(outsider), "--chain-id", chain,
+         "--name", "Ville de Dinant", "--role", "commune", "--p2p", f"127.0.0.6:{p2p}",
+         "--api", f"http://127.0.0.6:{api}", "--out", str(outsider.parent / "m.json"))  # fmt: skip
+    shutil.copy(genesis_file, outsider / config.GENESIS_FILE)  # by hand, past 'install'
+    refused = subprocess.run(
+        [str(BIN / "relance-node"), "start", "--home", str(outsider)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert refused.returncode == 2
+    assert "does not hold this node as it signed" in refused.stderr
+    assert "no validator has the node key" in refused.stderr
+
+    supervisor = Supervisor(nodes)  # 'relance-node start --home …' on each host
+    supervisor.start()
+    try:
+        urls = [w["RELANCE_NODE"] for w in wallets]
+        for url in urls:  # peers come from the genesis: config.toml lists none
+            status = eventually(
+                lambda u=url: _status_at(u, height=3, peers=3), 90, f"blocks and peers at {url}"
+            )
+            assert status["genesis_hash"] == published and status["chain_id"] == chain
+        hashes_at_2 = {get_json(f"{url}/v1/blocks/2")["hash"] for url in urls}
+        assert len(hashes_at_2) == 1, hashes_at_2
+        # The account keys of the ceremony sign on this chain: a campaign, its funding.
+        _cli("relance-wallet", "issuer", "create-campaign", "--key", "namur", "NAM-2027",
+             "--name", "Chèques relance", "--zone", "NAM-CENTRE", "--category", "47",
+             "--until", "+90d", "--max-per-holder", "150", "--yes", env=wallets[1])  # fmt: skip
+        _cli("relance-wallet", "bank", "fund", "--key", "bank", "NAM-2027", "25000",
+             "--reference", "DEP-0001", "--yes", env=wallets[0])  # fmt: skip
+        assert supervisor.exited() == []
+    finally:
+        supervisor.stop()
+
+
+def _status_at(url: str, height: int, peers: int) -> dict[str, object] | None:
+    status = get_json(f"{url}/v1/status")
+    reached = int(str(status["height"])) >= height and int(str(status["peers"])) >= peers
+    return status if reached else None
