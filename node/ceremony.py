@@ -25,7 +25,7 @@ import click
 from node import config, membership
 from node.crypto import PUBLIC_KEY_BYTES, PublicKey
 from node.daemon import Home, HomeError, read_home
-from node.genesis import Draft, Genesis, GenesisError, ProtocolLimits, parse, parse_draft, render
+from node.genesis import Draft, Genesis, GenesisError, ProtocolLimits, parse_draft, render
 from node.membership import Account, Member, MemberError
 from node.store.blockstore import BlockStore, StoreError
 
@@ -239,17 +239,13 @@ def _home(path: Path) -> Home:
 def _read_draft(path: Path) -> Draft:
     try:
         return parse_draft(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        _fail(f"{path}: {exc}")
-    except GenesisError as exc:
+    except (OSError, UnicodeDecodeError, GenesisError) as exc:
         _fail(f"{path}: {exc}")
 
 
 def _read_genesis(path: Path) -> Genesis:
     try:
-        return parse(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        _fail(f"{path}: {exc}")
+        return _read_draft(path).complete()
     except GenesisError as exc:
         _fail(f"{path}: {exc}")
 

@@ -238,15 +238,8 @@ def from_json(doc: object) -> SignedMember:
 
 def read(path: Path) -> SignedMember:
     try:
-        with path.open("rb") as file:
-            data = file.read(limits.MEMBER_FILE_BYTES_MAX + 1)
-    except OSError as exc:
-        raise MemberError(f"{path}: {exc.strerror or exc}") from None
-    if len(data) > limits.MEMBER_FILE_BYTES_MAX:
-        raise MemberError(f"{path}: larger than {limits.MEMBER_FILE_BYTES_MAX} bytes")
-    try:
-        doc = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        doc = json.loads(_read_text(path, limits.MEMBER_FILE_BYTES_MAX))
+    except json.JSONDecodeError as exc:
         raise MemberError(f"{path}: not JSON: {exc}") from None
     try:
         return from_json(doc)
@@ -423,16 +416,24 @@ def start_settings(
 
 def read_peers(path: Path) -> tuple[config.PeerAddress, ...]:
     try:
+        return config.parse_peers(_read_text(path, limits.PEERS_FILE_BYTES_MAX))
+    except config.ConfigError as exc:
+        raise MemberError(f"{path}: {exc}") from None
+
+
+def _read_text(path: Path, bytes_max: int) -> str:
+    """A small UTF-8 file, refused past ``bytes_max`` without reading further."""
+    try:
         with path.open("rb") as file:
-            data = file.read(limits.PEERS_FILE_BYTES_MAX + 1)
+            data = file.read(bytes_max + 1)
     except OSError as exc:
         raise MemberError(f"{path}: {exc.strerror or exc}") from None
-    if len(data) > limits.PEERS_FILE_BYTES_MAX:
-        raise MemberError(f"{path}: larger than {limits.PEERS_FILE_BYTES_MAX} bytes")
+    if len(data) > bytes_max:
+        raise MemberError(f"{path}: larger than {bytes_max} bytes")
     try:
-        return config.parse_peers(data.decode("utf-8"))
-    except (UnicodeDecodeError, config.ConfigError) as exc:
-        raise MemberError(f"{path}: {exc}") from None
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MemberError(f"{path}: not UTF-8: {exc}") from None
 
 
 # --- plumbing ---------------------------------------------------------------------------

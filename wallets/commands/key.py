@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import click
@@ -193,24 +191,9 @@ def key_sign_member(name: str, member_file: Path) -> None:
         signed = signed.signed_by_account(unlock(name))
     except membership.MemberError as exc:
         raise WalletError(Exit.USAGE, str(exc)) from None
-    _replace_file(member_file, membership.dumps(signed))
+    mode = member_file.stat().st_mode & 0o777
+    ks.write_atomic(member_file, membership.dumps(signed).encode(), mode)
     emit(
         {"member_file": str(member_file), "public_key": info.public_key.hex()},
         f"signed {member_file} with {name!r}: send it to the coordinator",
     )
-
-
-def _replace_file(path: Path, text: str) -> None:
-    """Write ``text`` over ``path`` atomically, keeping its permissions."""
-    mode = path.stat().st_mode & 0o777
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "w", encoding="utf-8") as file:
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
