@@ -150,6 +150,24 @@ def add_command(genesis_file: Path, member_files: tuple[Path, ...]) -> None:
 
 
 @genesis_group.command(
+    "add-auditor",
+    help="Add an auditor's account key (it reads every account, block and payout).",
+    epilog="\b\nThe auditor (a court of audit, say) sends its public key; every organisation "
+    "sees it in 'genesis check' before publishing the hash.\nExample:\n"
+    '  relance-node genesis add-auditor genesis.toml --name "Cour des comptes" '
+    "--account-key 2015…",
+)
+@GenesisArgument
+@click.option("--name", required=True, help="The auditor, such as 'Cour des comptes'.")
+@click.option("--account-key", required=True, help="Its account key (hex or wallet key file).")
+def add_auditor_command(genesis_file: Path, name: str, account_key: str) -> None:
+    draft = _read_draft(genesis_file)
+    added = _checked(lambda: membership.add_auditor(draft, name, _account_key(account_key)))
+    _write_replacing(genesis_file, render(added))
+    click.echo(f"added the auditor {name!r}")
+
+
+@genesis_group.command(
     "check",
     help="Check that a genesis holds this organisation exactly as it signed (exit 1 if not).",
 )
@@ -172,6 +190,8 @@ def check_command(genesis_file: Path, member_file: Path) -> None:
         )
         sys.exit(1)
     click.echo(f"ok: {genesis_file} holds {signed.member.name!r} as signed")
+    click.echo("review the rest before publishing its hash:")
+    click.echo("\n".join(f"  {line}" for line in membership.summary(genesis)))
     click.echo(f"genesis hash {genesis.genesis_hash.hex()}")
 
 

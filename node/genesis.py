@@ -157,13 +157,6 @@ class Draft:
         )
 
 
-def draft_of(genesis: Genesis) -> Draft:
-    g = genesis
-    return Draft(
-        g.chain_id, g.genesis_time_ms, g.limits, g.bank, g.validators, g.issuers, g.auditors
-    )
-
-
 # --- parsing ----------------------------------------------------------------------
 
 
@@ -196,6 +189,8 @@ def parse_draft(text: str) -> Draft:
 def _check_whole(genesis: Draft) -> None:
     if len(genesis.validators) > limits.VALIDATORS_MAX:
         raise GenesisError(f"at most {limits.VALIDATORS_MAX} validators")
+    if len(genesis.auditors) > limits.AUDITORS_MAX:
+        raise GenesisError(f"at most {limits.AUDITORS_MAX} auditors")
     accounts = [genesis.bank.public_key] if genesis.bank is not None else []
     accounts += [i.public_key for i in genesis.issuers]
     accounts += [a.public_key for a in genesis.auditors]

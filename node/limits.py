@@ -38,6 +38,7 @@ BALANCE_ROWS_PER_ACCOUNT_MAX: Final = 64  # campaigns a holder key may hold at o
 BLOCK_TXS_MAX: Final = 2_000
 BLOCK_BYTES_MAX: Final = 4 * 1024 * 1024
 VALIDATORS_MAX: Final = 64
+AUDITORS_MAX: Final = 64  # auditors a genesis names (each reads every account)
 VALIDATOR_POWER_MAX: Final = 1_000_000
 EVIDENCE_AGE_MAX_BLOCKS: Final = 100_000  # older double signatures are no longer accepted
 GOVERNANCE_DELAY_MIN_BLOCKS: Final = 2  # a validator change takes effect this far ahead, or more

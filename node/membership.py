@@ -30,6 +30,7 @@ the home; peers written in ``config.toml`` override both.
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 from dataclasses import dataclass, replace
@@ -328,6 +329,42 @@ def add(draft: Draft, signed: SignedMember) -> Draft:
         raise MemberError(f"{m.name!r} cannot be added: {exc}") from None
 
 
+def add_auditor(draft: Draft, name: str, key: PublicKey) -> Draft:
+    """``draft`` with one more auditor; refuses a name or key the genesis already holds."""
+    if any(a.name == name for a in draft.auditors):
+        raise MemberError(f"the genesis already holds an auditor named {name!r}")
+    if len(draft.auditors) >= limits.AUDITORS_MAX:
+        raise MemberError(f"a genesis holds at most {limits.AUDITORS_MAX} auditors")
+    added = replace(draft, auditors=(*draft.auditors, GenesisAccount(name, key)))
+    try:
+        return parse_draft(render(added))
+    except GenesisError as exc:
+        raise MemberError(f"the auditor {name!r} cannot be added: {exc}") from None
+
+
+def summary(genesis: Genesis) -> list[str]:
+    """Everything a genesis grants, one line each, for people to review."""
+    lim = genesis.limits
+    lines = [
+        f"chain {genesis.chain_id}, starting {_utc(genesis.genesis_time_ms)}",
+        f"limits: {lim.amount_max_cents} cents per transaction, {lim.tx_bytes_max} bytes per "
+        f"transaction, {lim.block_txs_max} transactions and {lim.block_bytes_max} bytes "
+        f"per block, state tree of {lim.state_tree_levels} levels",
+        f"bank {genesis.bank.name!r} {genesis.bank.public_key.hex()}",
+    ]
+    for v in genesis.validators:
+        lines.append(
+            f"validator {v.name!r} ({v.role}, power {v.power}) {v.public_key.hex()} "
+            f"p2p {v.p2p or '-'} api {v.api or '-'}"
+        )
+    for i in genesis.issuers:
+        lines.append(
+            f"issuer {i.name!r} ({i.territory}) {i.public_key.hex()} zones {', '.join(i.zones)}"
+        )
+    lines += [f"auditor {a.name!r} {a.public_key.hex()}" for a in genesis.auditors]
+    return lines
+
+
 def differences(genesis: Genesis | Draft, member: Member) -> list[str]:
     """How ``genesis`` differs from ``member`` as it signed (empty: it holds it exactly)."""
     if genesis.chain_id != member.chain_id:
@@ -483,6 +520,14 @@ def _zone(value: object) -> str:
             f"zone {value!r}: 1 to {limits.CODE_CHARS_MAX} letters, digits, '.', '_' or '-'"
         )
     return value
+
+
+def _utc(ms: int) -> str:
+    try:
+        when = datetime.datetime.fromtimestamp(ms / 1000, datetime.UTC)
+    except (OverflowError, ValueError, OSError):
+        return f"at {ms} ms of Unix time"
+    return when.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _control(text: str) -> bool:

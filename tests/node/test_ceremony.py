@@ -180,6 +180,12 @@ def test_a_duplicate_member_is_refused(genesis_file: Path, orgs: list[Org], tmp_
         _sign_account(other)
         refused = _node("genesis", "add", str(genesis_file), str(other.member_file))
         assert refused.exit_code == 2 and message in refused.output, refused.output
+    elsewhere = tmp_path / "elsewhere.toml"
+    assert (
+        _node("genesis", "new", "--chain-id", "other-chain", "--out", str(elsewhere)).exit_code == 0
+    )
+    refused = _node("genesis", "add", str(elsewhere), str(orgs[1].member_file))
+    assert refused.exit_code == 2 and "signed for chain" in refused.output
     other = _org(tmp_path / "other", 1, "Ville de Dinant", "commune")  # Namur's address
     _sign_account(other)
     refused = _node("genesis", "add", str(genesis_file), str(other.member_file))
@@ -202,6 +208,28 @@ def test_check_names_what_differs(genesis_file: Path, orgs: list[Org]) -> None:
     assert bank.exit_code == 0, bank.output
 
 
+def test_an_auditor_is_added_once_and_every_organisation_reviews_it(
+    genesis_file: Path, orgs: list[Org]
+) -> None:
+    key = Signer(digest(b"cour des comptes")).public_key.hex()
+    added = _node("genesis", "add-auditor", str(genesis_file), "--name", "Cour des comptes",
+                  "--account-key", key)  # fmt: skip
+    assert added.exit_code == 0, added.output
+    assert parse(genesis_file.read_text(encoding="utf-8")).auditors[0].public_key.hex() == key
+    again = _node("genesis", "add-auditor", str(genesis_file), "--name", "Cour des comptes",
+                  "--account-key", "ef" * 32)  # fmt: skip
+    assert again.exit_code == 2 and "already holds an auditor named" in again.output
+    bank_key = orgs[0].account.public_key.hex()
+    taken = _node("genesis", "add-auditor", str(genesis_file), "--name", "Autre",
+                  "--account-key", bank_key)  # fmt: skip
+    assert taken.exit_code == 2 and "need distinct keys" in taken.output
+    checked = _node("genesis", "check", str(genesis_file), "--member", str(orgs[1].member_file))
+    assert checked.exit_code == 0, checked.output
+    assert f"auditor 'Cour des comptes' {key}" in checked.output
+    assert "chain relance-test-ceremony, starting 2027-01-04T09:00:00Z" in checked.output
+    assert "validator 'Ville de Mons' (commune, power 1)" in checked.output
+
+
 def test_hash_and_check_refuse_an_incomplete_genesis(tmp_path: Path, orgs: list[Org]) -> None:
     path = tmp_path / "genesis.toml"
     assert _node("genesis", "new", "--chain-id", CHAIN, "--out", str(path)).exit_code == 0
@@ -220,6 +248,7 @@ def test_install_checks_the_home_and_resets_its_empty_store(
     assert _node("genesis", "new", "--chain-id", CHAIN, "--out", str(without)).exit_code == 0
     members = [str(o.member_file) for o in orgs[:2]]
     assert _node("genesis", "add", str(without), *members).exit_code == 0
+    assert (home / "demo-keys.json").exists()  # init's placeholder chain
     refused = _node("genesis", "install", "--home", str(home), str(without))
     assert refused.exit_code == 2 and "no validator has the node key" in refused.output
     done = _node("genesis", "install", "--home", str(home), str(genesis_file))
@@ -382,9 +411,14 @@ def test_four_organisations_on_four_hosts_start_a_network_from_the_ceremony(
     _cli("relance-node", "genesis", "new", "--chain-id", chain, "--out", str(genesis_file))
     members = [str(tmp_path / org[4] / "member.json") for org in ORGS]
     _cli("relance-node", "genesis", "add", str(genesis_file), *members)
+    auditor = {"RELANCE_KEYSTORE": str(tmp_path / "cour" / "keys"), "RELANCE_PASSPHRASE": "p"}
+    _cli("relance-wallet", "key", "new", "cour", "--no-phrase", env=auditor)
+    _cli("relance-node", "genesis", "add-auditor", str(genesis_file), "--name",
+         "Cour des comptes", "--account-key", str(tmp_path / "cour" / "keys" / "cour.key"))  # fmt: skip
     hashes = set()
     for node, member in zip(nodes, members, strict=True):
-        _cli("relance-node", "genesis", "check", str(genesis_file), "--member", member)
+        checked = _cli("relance-node", "genesis", "check", str(genesis_file), "--member", member)
+        assert "auditor 'Cour des comptes'" in checked
         hashes.add(_cli("relance-node", "genesis", "hash", str(genesis_file)).strip())
         _cli("relance-node", "genesis", "install", "--home", str(node.home), str(genesis_file))
     assert len(hashes) == 1
