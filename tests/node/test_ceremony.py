@@ -411,14 +411,16 @@ def test_four_organisations_on_four_hosts_start_a_network_from_the_ceremony(
     _cli("relance-node", "genesis", "new", "--chain-id", chain, "--out", str(genesis_file))
     members = [str(tmp_path / org[4] / "member.json") for org in ORGS]
     _cli("relance-node", "genesis", "add", str(genesis_file), *members)
-    auditor = {"RELANCE_KEYSTORE": str(tmp_path / "cour" / "keys"), "RELANCE_PASSPHRASE": "p"}
+    keys = tmp_path / "cour" / "keys"  # the auditor's wallet, on its own host
+    auditor = {"RELANCE_KEYSTORE": str(keys), "RELANCE_PASSPHRASE": "pass cour"}
     _cli("relance-wallet", "key", "new", "cour", "--no-phrase", env=auditor)
+    cour = _cli("relance-wallet", "key", "show", "cour", env=auditor).strip()  # sent over
     _cli("relance-node", "genesis", "add-auditor", str(genesis_file), "--name",
-         "Cour des comptes", "--account-key", str(tmp_path / "cour" / "keys" / "cour.key"))  # fmt: skip
+         "Cour des comptes", "--account-key", cour)  # fmt: skip
     hashes = set()
     for node, member in zip(nodes, members, strict=True):
         checked = _cli("relance-node", "genesis", "check", str(genesis_file), "--member", member)
-        assert "auditor 'Cour des comptes'" in checked
+        assert f"auditor 'Cour des comptes' {cour}" in checked
         hashes.add(_cli("relance-node", "genesis", "hash", str(genesis_file)).strip())
         _cli("relance-node", "genesis", "install", "--home", str(node.home), str(genesis_file))
     assert len(hashes) == 1
