@@ -49,6 +49,7 @@ from node.genesis import (
     GenesisError,
     GenesisIssuer,
     GenesisValidator,
+    ProtocolLimits,
     parse_draft,
     render,
     split_host_port,
@@ -276,6 +277,7 @@ def _check_fields(m: Member) -> None:
             raise MemberError("an issuer has one or more distinct zone codes")
         for zone in a.zones:
             _zone(zone)
+    _with(Draft(m.chain_id, 0, ProtocolLimits(), None, (), (), ()), m)
 
 
 # --- the genesis ----------------------------------------------------------------------
@@ -305,28 +307,33 @@ def add(draft: Draft, signed: SignedMember) -> Draft:
         taken += [i.public_key for i in issuers]
         if m.account.public_key in taken:
             raise MemberError(f"the genesis already holds the account key of {m.name!r}")
-        if m.role == "bank":
-            if bank is not None:
-                raise MemberError(f"the genesis already has a bank: {bank.name!r}")
-            bank = GenesisAccount(m.name, m.account.public_key)
-        else:
-            owned = {z: i.name for i in issuers for z in i.zones}
-            for zone in m.account.zones:
-                if zone in owned:
-                    raise MemberError(f"zone {zone} already belongs to {owned[zone]!r}")
-            issuer = GenesisIssuer(
-                m.name, m.account.territory, m.account.public_key, m.account.zones
-            )
-            issuers = (*issuers, issuer)
+        if m.role == "bank" and bank is not None:
+            raise MemberError(f"the genesis already has a bank: {bank.name!r}")
+        owned = {z: i.name for i in issuers for z in i.zones}
+        for zone in m.account.zones:
+            if zone in owned:
+                raise MemberError(f"zone {zone} already belongs to {owned[zone]!r}")
     if len(draft.validators) >= limits.VALIDATORS_MAX:
         raise MemberError(f"a genesis holds at most {limits.VALIDATORS_MAX} validators")
+    return _with(draft, m)
+
+
+def _with(draft: Draft, m: Member) -> Draft:
+    """``draft`` with ``m``'s validator and account, checked by the genesis parser (every
+    rule of a genesis document: names, zone codes, distinct keys)."""
+    bank, issuers = draft.bank, draft.issuers
+    if m.account is not None and m.role == "bank":
+        bank = GenesisAccount(m.name, m.account.public_key)
+    elif m.account is not None:
+        a = m.account
+        issuers = (*issuers, GenesisIssuer(m.name, a.territory, a.public_key, a.zones))
     added = replace(
         draft, bank=bank, validators=(*draft.validators, m.validator()), issuers=issuers
     )
     try:
-        return parse_draft(render(added))  # every rule of a genesis document, once more
+        return parse_draft(render(added))
     except GenesisError as exc:
-        raise MemberError(f"{m.name!r} cannot be added: {exc}") from None
+        raise MemberError(f"{m.name!r} cannot be in a genesis: {exc}") from None
 
 
 def add_auditor(draft: Draft, name: str, key: PublicKey) -> Draft:

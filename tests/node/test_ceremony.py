@@ -46,7 +46,8 @@ def _org(tmp: Path, n: int, name: str, role: str) -> Org:
     made = _node("init", "--home", str(home), "--host", f"127.0.0.{n + 2}", "--moniker", name)
     assert made.exit_code == 0, made.output
     account = Signer(digest(f"account {n}".encode()))
-    issuer = [] if role == "bank" else ["--territory", name[8:], "--zone", f"Z{n}-1"]
+    territory = name.removeprefix("Ville de ")
+    issuer = [] if role == "bank" else ["--territory", territory, "--zone", f"Z{n}-1"]
     out = tmp / f"member{n}.json"
     done = _node("genesis", "member", "--home", str(home), "--chain-id", CHAIN, "--name", name,
                  "--role", role, "--p2p", f"127.0.0.{n + 2}:{26600 + 2 * n}",
