@@ -448,7 +448,8 @@ def start_settings(
         if diffs := differences(genesis, member):
             raise MemberError(
                 f"the genesis ({genesis.genesis_hash.hex()}) does not hold this node as it "
-                f"signed ({member_path}): " + "; ".join(diffs)
+                f"signed ({member_path}): " + "; ".join(diffs) + " (install the agreed "
+                "genesis with 'relance-node genesis install', or export a new membership)"
             )
     if settings.peers:
         return settings

@@ -95,6 +95,8 @@ def test_a_member_file_is_signed_by_the_node_key_and_kept_in_the_home(tmp_path: 
                   "x", "--role", "region", "--p2p", "h:1", "--api", "http://h",
                   "--out", str(org.member_file))  # fmt: skip
     assert again.exit_code == 2 and "exists" in again.output
+    quoted = _node("init", "--home", str(tmp_path / "other"), "--host", '127.0.0.1"\nx = "')
+    assert quoted.exit_code == 2 and "is not a host name" in quoted.output
 
 
 @pytest.mark.parametrize(
