@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import signal
 import sys
 import time
@@ -15,6 +16,7 @@ import click
 
 from node import config, daemon, devnet
 from node import demo as demo_module
+from node.ceremony import genesis_group
 from node.crypto import Signer
 from node.genesis import (
     Genesis,
@@ -62,6 +64,7 @@ def main() -> None:
 )
 @click.option("--moniker", default="relance-node", show_default=True, help="This node's name.")
 # The devnet's first node's ports: the wallet's default node address finds either.
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--p2p-port", default=26600, show_default=True, help="Port for other nodes.")
 @click.option("--api-port", default=26601, show_default=True, help="Port of the HTTP API.")
 @click.option("--observer", is_flag=True, help="Sync and verify only; never vote.")
@@ -69,6 +72,7 @@ def init(
     home: Path,
     genesis_path: Path | None,
     moniker: str,
+    host: str,
     p2p_port: int,
     api_port: int,
     observer: bool,
@@ -76,6 +80,8 @@ def init(
     """Example: relance-node init --home ~/relance --genesis genesis.toml"""
     if home.exists() and any(home.iterdir()):
         _fail(f"{home} is not empty; pick a new --home")
+    if not re.fullmatch(r"[A-Za-z0-9.:-]{1,255}", host):
+        _fail(f"--host {host!r} is not a host name or IP address")
     key = Signer.generate()
     if genesis_path is not None:
         try:
@@ -87,15 +93,17 @@ def init(
     settings = config.NodeConfig(
         moniker=moniker,
         validator=not observer,
-        p2p_host="127.0.0.1",
+        p2p_host=host,
         p2p_port=p2p_port,
-        api_host="127.0.0.1",
+        api_host=host,
         api_port=api_port,
         peers=(),
     )
     devnet.init_home(home, settings, genesis, key)
     click.echo(f"home:        {home}")
-    click.echo(f"node key:    {key.public_key.hex()}  (put it in genesis to make a validator)")
+    click.echo(f"node key:    {key.public_key.hex()}")
+    if genesis_path is None:
+        click.echo("validator:   export 'relance-node genesis member' for the ceremony")
     click.echo(f"chain id:    {genesis.chain_id}")
     click.echo(f"start with:  relance-node start --home {home}")
 
@@ -169,6 +177,7 @@ main.add_command(devnet_command, name="devnet")
 main.add_command(settlement_group)
 main.add_command(governance_group)
 main.add_command(views_group)
+main.add_command(genesis_group)
 
 
 async def _watch(

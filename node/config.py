@@ -114,6 +114,17 @@ def parse(text: str) -> NodeConfig:
     )
 
 
+def parse_peers(text: str) -> tuple[PeerAddress, ...]:
+    """A peers file: ``peers = [{ public_key = "hex", host = "...", port = 26600 }, ...]``."""
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not TOML: {exc}") from None
+    if set(doc) - {"peers"}:
+        raise ConfigError("a peers file holds only peers = [...]")
+    return tuple(_peer(p, n) for n, p in enumerate(_list(doc, "peers")))
+
+
 def render(config: NodeConfig) -> str:
     lines = [
         "# Relance node settings (local to this node; the protocol is in genesis.toml).",

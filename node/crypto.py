@@ -39,6 +39,7 @@ class Domain(enum.Enum):
     API_TOKEN = b"relance/api-token/v1"
     HANDSHAKE = b"relance/handshake/v1"
     GOVERNANCE = b"relance/governance/v1"
+    MEMBERSHIP = b"relance/membership/v1"  # an organisation's genesis membership file
 
 
 def digest(data: bytes) -> Digest:

@@ -25,7 +25,7 @@ import functools
 import logging
 import os
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final
 
@@ -55,6 +55,7 @@ from node.gossip import Channel, GossipAdmission, GossipOutbox, consensus_frame,
 from node.hooks import NO_HOOKS, NodeHooks
 from node.indexes import HistoryIndex
 from node.ledger.codes import Result
+from node.membership import MemberError, start_settings
 from node.metrics import CountingRecordStore, NodeMetrics, Sources
 from node.p2p.peers import PeerAddress, PeerManager, PeerManagerConfig
 from node.settlement.service import SETTLEMENT, SettingsError, SettlementWatcher
@@ -412,7 +413,10 @@ def run(home_path: Path, hooks: NodeHooks = NO_HOOKS) -> int:
     ``relance-node start`` passes no hooks; ``tools.faults.node`` passes test hooks."""
     try:
         home = read_home(home_path)
-    except HomeError as exc:
+        # The genesis holds this node as it signed (member.json); peers from the genesis.
+        settings = start_settings(home.path, home.settings, home.genesis, home.node_key.public_key)
+        home = replace(home, settings=settings)
+    except (HomeError, MemberError) as exc:
         logger.error("%s", exc)
         return 2
 

@@ -25,6 +25,12 @@ VERSION: Final = 1
 VALIDATOR_ROLES: Final = ("bank", "commune", "region")
 # A chain id: voucher QR codes carry it in capitals, headers and signatures hold it.
 CHAIN_ID_PATTERN: Final = re.compile(rf"[A-Za-z0-9.-]{{1,{limits.CHAIN_ID_CHARS_MAX}}}")
+# A validator's addresses: a host name or address ([v6] in brackets), its API a plain http(s)
+# URL (no user part, query, spaces or quotes), so that both are shown and linked as they are.
+HOST_PATTERN: Final = re.compile(r"[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]")
+API_URL_PATTERN: Final = re.compile(
+    rf"https?://(?:{HOST_PATTERN.pattern})(?::\d{{1,5}})?(?:/[A-Za-z0-9._~/-]*)?"
+)
 
 
 class GenesisError(ValueError):
@@ -58,6 +64,15 @@ class GenesisValidator:
     role: str
     public_key: PublicKey
     power: int
+    # Where the operator said its node is reached (its signed membership file): other
+    # nodes dial ``p2p`` (HOST:PORT); ``api`` is its public HTTP API. Empty: not given.
+    p2p: str = ""
+    api: str = ""
+
+    def entry(self) -> list[codec.Value]:
+        """Its canonical form; the addresses only when given (older documents hash as before)."""
+        fields: list[codec.Value] = [self.name, self.role, self.public_key, self.power]
+        return [*fields, self.p2p, self.api] if self.p2p or self.api else fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +118,7 @@ class Genesis:
                     lim.state_tree_levels,
                 ],
                 [self.bank.name, self.bank.public_key],
-                [[v.name, v.role, v.public_key, v.power] for v in self.validators],
+                [v.entry() for v in self.validators],
                 [[i.name, i.territory, i.public_key, list(i.zones)] for i in self.issuers],
                 [[a.name, a.public_key] for a in self.auditors],
             ]
@@ -114,38 +129,70 @@ class Genesis:
         return digest(self.encode())
 
 
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """A genesis being gathered (``relance-node genesis``): the bank and the validators
+    may still be missing. ``complete()`` is the genesis once they are in."""
+
+    chain_id: str
+    genesis_time_ms: int
+    limits: ProtocolLimits
+    bank: GenesisAccount | None
+    validators: tuple[GenesisValidator, ...]
+    issuers: tuple[GenesisIssuer, ...]
+    auditors: tuple[GenesisAccount, ...]
+
+    def complete(self) -> Genesis:
+        if self.bank is None:
+            raise GenesisError("bank is missing: no member with the role bank was added")
+        if not self.validators:
+            raise GenesisError("at least one validator is needed")
+        return Genesis(
+            self.chain_id,
+            self.genesis_time_ms,
+            self.limits,
+            self.bank,
+            self.validators,
+            self.issuers,
+            self.auditors,
+        )
+
+
 # --- parsing ----------------------------------------------------------------------
 
 
 def parse(text: str) -> Genesis:
     """Parse and validate a genesis TOML document."""
+    return parse_draft(text).complete()
+
+
+def parse_draft(text: str) -> Draft:
+    """Parse and validate a genesis document that may still lack its bank and validators."""
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise GenesisError(f"not TOML: {exc}") from None
-    genesis = Genesis(
+    draft = Draft(
         chain_id=_chain_id(doc),
         genesis_time_ms=_int(doc, "genesis_time_ms", 0, 2**63 - 1),
         limits=_limits(doc.get("limits", {})),
-        bank=_account(_table(doc, "bank"), "bank"),
+        bank=_account(_table(doc, "bank"), "bank") if "bank" in doc else None,
         validators=tuple(
-            _validator(v, f"validators[{n}]") for n, v in enumerate(_array(doc, "validators"))
+            _validator(v, f"validators[{n}]") for n, v in enumerate(_list(doc, "validators"))
         ),
-        issuers=tuple(_issuer(i, f"issuers[{n}]") for n, i in enumerate(_array(doc, "issuers"))),
-        auditors=tuple(
-            _account(a, f"auditors[{n}]") for n, a in enumerate(doc.get("auditors", []))
-        ),
+        issuers=tuple(_issuer(i, f"issuers[{n}]") for n, i in enumerate(_list(doc, "issuers"))),
+        auditors=tuple(_account(a, f"auditors[{n}]") for n, a in enumerate(_list(doc, "auditors"))),
     )
-    _check_whole(genesis)
-    return genesis
+    _check_whole(draft)
+    return draft
 
 
-def _check_whole(genesis: Genesis) -> None:
-    if not genesis.validators:
-        raise GenesisError("at least one validator is needed")
+def _check_whole(genesis: Draft) -> None:
     if len(genesis.validators) > limits.VALIDATORS_MAX:
         raise GenesisError(f"at most {limits.VALIDATORS_MAX} validators")
-    accounts = [genesis.bank.public_key]
+    if len(genesis.auditors) > limits.AUDITORS_MAX:
+        raise GenesisError(f"at most {limits.AUDITORS_MAX} auditors")
+    accounts = [genesis.bank.public_key] if genesis.bank is not None else []
     accounts += [i.public_key for i in genesis.issuers]
     accounts += [a.public_key for a in genesis.auditors]
     if len(set(accounts)) != len(accounts):
@@ -184,7 +231,37 @@ def _validator(table: object, where: str) -> GenesisValidator:
         role=role,
         public_key=_key(t, where),
         power=_int(t, "power", 1, 1_000_000, 1, where),
+        p2p=_p2p_address(t, where),
+        api=_api_url(t, where),
     )
+
+
+def split_host_port(text: str) -> tuple[str, int] | None:
+    """``HOST:PORT`` (``[v6]:PORT`` for IPv6) as a host and a port, or None."""
+    host, colon, port = text.rpartition(":")
+    if not colon or not HOST_PATTERN.fullmatch(host):
+        return None
+    if not (port.isascii() and port.isdigit() and len(port) <= 5 and 1 <= int(port) <= 65535):
+        return None
+    return host.removeprefix("[").removesuffix("]"), int(port)
+
+
+def _p2p_address(t: dict[str, object], where: str) -> str:
+    if "p2p" not in t:
+        return ""
+    text = _str(t, "p2p", limits.ADDRESS_CHARS_MAX, where)
+    if split_host_port(text) is None:
+        raise GenesisError(f"{where}.p2p must be HOST:PORT, such as 192.0.2.7:26600")
+    return text
+
+
+def _api_url(t: dict[str, object], where: str) -> str:
+    if "api" not in t:
+        return ""
+    text = _str(t, "api", limits.ADDRESS_CHARS_MAX, where)
+    if not API_URL_PATTERN.fullmatch(text):
+        raise GenesisError(f"{where}.api must be an http:// or https:// address")
+    return text
 
 
 def _issuer(table: object, where: str) -> GenesisIssuer:
@@ -228,8 +305,8 @@ def _table(doc: dict[str, object], name: str) -> dict[str, object]:
     return _as_table(doc.get(name), name)
 
 
-def _array(doc: dict[str, object], name: str) -> list[object]:
-    value = doc.get(name)
+def _list(doc: dict[str, object], name: str) -> list[object]:
+    value = doc.get(name, [])
     if not isinstance(value, list):
         raise GenesisError(f"{name} must be an array of tables")
     return value
@@ -277,8 +354,8 @@ def _int(
 # --- rendering ------------------------------------------------------------------------
 
 
-def render(genesis: Genesis) -> str:
-    """The TOML text of ``genesis``; ``parse(render(g)) == g``."""
+def render(genesis: Genesis | Draft) -> str:
+    """The TOML text of ``genesis``; ``parse(render(g)) == g`` (``parse_draft`` for a draft)."""
     lim = genesis.limits
     lines = [
         "# Relance genesis document. Every node and auditor must hold the same one.",
@@ -291,14 +368,15 @@ def render(genesis: Genesis) -> str:
         f"block_txs_max = {lim.block_txs_max}",
         f"block_bytes_max = {lim.block_bytes_max}",
         f"state_tree_levels = {lim.state_tree_levels}",
-        "",
-        "[bank]",
-        f"name = {_q(genesis.bank.name)}",
-        f"public_key = {_q(genesis.bank.public_key.hex())}",
     ]
+    if genesis.bank is not None:
+        lines += ["", "[bank]", f"name = {_q(genesis.bank.name)}"]
+        lines += [f"public_key = {_q(genesis.bank.public_key.hex())}"]
     for v in genesis.validators:
         lines += ["", "[[validators]]", f"name = {_q(v.name)}", f"role = {_q(v.role)}"]
         lines += [f"public_key = {_q(v.public_key.hex())}", f"power = {v.power}"]
+        lines += [f"p2p = {_q(v.p2p)}"] if v.p2p else []
+        lines += [f"api = {_q(v.api)}"] if v.api else []
     for i in genesis.issuers:
         lines += ["", "[[issuers]]", f"name = {_q(i.name)}", f"territory = {_q(i.territory)}"]
         lines += [f"public_key = {_q(i.public_key.hex())}"]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
+from node import membership
 from node.crypto import SEED_BYTES, Signer
 from wallets import keystore as ks
 from wallets.context import common_options, emit, note, passphrase, settings, unlock
@@ -149,3 +151,49 @@ def key_show(name: str, phrase_language: str | None) -> None:
         data["recovery_phrase"] = phrase
         lines.append(phrase)
     emit(data, lines)
+
+
+@key_group.command(
+    "sign-member",
+    epilog="""\b
+The genesis ceremony: the node key signed the file ('relance-node genesis member');
+this adds the signature of the account key it names (the bank's account or the
+commune's issuer key), proving the organisation holds it. The secret stays here.
+Examples:
+  relance-wallet key sign-member namur namur.json
+  relance-wallet key sign-member bank bank.json --yes""",
+)
+@click.argument("name")
+@click.argument("member_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@common_options
+def key_sign_member(name: str, member_file: Path) -> None:
+    """Sign a genesis membership file with this account key."""
+    try:
+        signed = membership.read(member_file)
+    except membership.MemberError as exc:
+        raise WalletError(Exit.USAGE, str(exc)) from None
+    account = signed.member.account
+    info = settings().keystore().info(name)
+    if account is None or account.public_key != info.public_key:
+        named = "no account key" if account is None else f"account key {account.public_key.hex()}"
+        raise WalletError(
+            Exit.USAGE, f"{member_file} names {named}, not {name!r} ({info.public_key.hex()})"
+        )
+    if not settings().yes:
+        click.echo("\n".join(signed.member.describe()), err=True)
+        try:
+            agreed = click.confirm(f"Sign this membership with {name!r}?", default=False, err=True)
+        except click.Abort:
+            agreed = False
+        if not agreed:
+            raise WalletError(Exit.ABORTED, "not signed: confirmation declined (--yes for scripts)")
+    try:
+        signed = signed.signed_by_account(unlock(name))
+    except membership.MemberError as exc:
+        raise WalletError(Exit.USAGE, str(exc)) from None
+    mode = member_file.stat().st_mode & 0o777
+    ks.write_atomic(member_file, membership.dumps(signed).encode(), mode)
+    emit(
+        {"member_file": str(member_file), "public_key": info.public_key.hex()},
+        f"signed {member_file} with {name!r}: send it to the coordinator",
+    )
