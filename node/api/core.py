@@ -1,7 +1,8 @@
 """The API's state and its reads of the node: one object, built once by ``create_app``.
 
 Holds the ledger adapter, the history index, the commit waiters, the event
-hub, the rate limiter, the metrics and a small cache of decoded blocks. Every
+hub, the rate limiter, the dashboard logins, the metrics and a small cache of
+decoded blocks. Every
 read happens on the node's event loop between two blocks, so the store, the
 state tree and the index agree with each other.
 """
@@ -9,8 +10,6 @@ state tree and the index agree with each other.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import logging
 import struct
 import time
@@ -21,9 +20,10 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from node import limits
+from node.api import inputs, views
 from node.api import models as m
-from node.api import views
 from node.api.access import Credentials, Viewer, authenticate
+from node.api.logins import Logins
 from node.api.problems import ApiError
 from node.api.schema import to_json
 from node.api.stream import Event, Hub
@@ -66,6 +66,28 @@ class ApiConfig:
     trust_forwarded_for: bool = False  # only behind a reverse proxy that sets it
     cors_origins: tuple[str, ...] = ()
     clock_ms: Callable[[], int] = field(default=wall_clock_ms)
+
+
+def client_of(request: web.Request, config: ApiConfig) -> str:
+    """Who is asking, for per-client caps: the peer address, or the first address of
+    ``X-Forwarded-For`` when the node sits behind a proxy it trusts."""
+    if config.trust_forwarded_for:
+        forwarded = request.headers.get("X-Forwarded-For", "")
+        first = forwarded.split(",")[0].strip()
+        if first:
+            return first
+    return request.remote or "unknown"
+
+
+def served_over_tls(request: web.Request, config: ApiConfig) -> bool:
+    """Whether the client reached us over TLS: directly, or through a trusted proxy
+    that says so (``X-Forwarded-Proto: https``)."""
+    if request.secure:
+        return True
+    if config.trust_forwarded_for:
+        proto = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
+        return proto == "https"
+    return False
 
 
 class RateLimiter:
@@ -125,36 +147,27 @@ class CommitWaiters:
 
 
 def encode_cursor(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+    return inputs.b64url(raw)
 
 
 def decode_cursor(text: str, max_bytes: int = 256) -> bytes:
-    try:
-        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (binascii.Error, ValueError):
-        raise ApiError(400, "the cursor is not one this node gave", slug="bad-cursor") from None
+    raw = inputs.unb64url(text) if len(text) <= 2 * max_bytes else None
     if not raw or len(raw) > max_bytes:
         raise ApiError(400, "the cursor is not one this node gave", slug="bad-cursor")
     return raw
 
 
 def parse_key(text: str, what: str = "account") -> PublicKey:
-    try:
-        raw = bytes.fromhex(text)
-    except ValueError:
-        raw = b""
-    if len(raw) != PUBLIC_KEY_BYTES:
+    raw = inputs.parse_hex(text, PUBLIC_KEY_BYTES)
+    if raw is None:
         raise ApiError(400, f"an {what} key is 32 bytes in lowercase hex", slug="bad-key")
     return PublicKey(raw)
 
 
 def parse_id(text: str, what: str) -> bytes:
-    try:
-        raw = bytes.fromhex(text)
-    except ValueError:
-        raw = b""
-    if len(raw) != 32:
-        raise ApiError(400, f"a {what} is 64 hex digits", slug="bad-id")
+    raw = inputs.parse_hex(text, 32)
+    if raw is None:
+        raise ApiError(400, f"a {what} is 64 lowercase hex digits", slug="bad-id")
     return raw
 
 
@@ -162,9 +175,8 @@ def parse_limit(request: web.Request, default: int = 50) -> int:
     text = request.query.get("limit")
     if text is None:
         return default
-    if not text.isdigit() or not 1 <= int(text) <= limits.HTTP_PAGE_ITEMS_MAX:
-        raise ApiError(400, f"limit is 1 to {limits.HTTP_PAGE_ITEMS_MAX}", slug="bad-limit")
-    return int(text)
+    top = limits.HTTP_PAGE_ITEMS_MAX
+    return inputs.parse_uint(text, 1, top, f"limit is 1 to {top}", "bad-limit")
 
 
 def parse_kinds(request: web.Request) -> frozenset[t.Kind]:
@@ -193,11 +205,11 @@ class Api:
         self.index = index
         self.config = config
         self.metrics = metrics
-        self.creds = Credentials(ledger.genesis.chain_id, status.node_key)
+        self.logins = Logins(ledger.store, config.clock_ms)
+        self.creds = Credentials(ledger.genesis.chain_id, status.node_key, self.logins)
         self.waiters = CommitWaiters()
         self.hub = Hub(None if metrics is None else metrics.stream_subscribers.set)
         self.limiter = RateLimiter(config.requests_per_s, config.burst_requests, config.clock_ms)
-        self.used_logins: OrderedDict[bytes, int] = OrderedDict()
         self._blocks: OrderedDict[int, Block] = OrderedDict()
 
     @property
