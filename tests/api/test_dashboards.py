@@ -24,16 +24,17 @@ def cookie(response: HttpResult) -> str:
     return next(line.split(";")[0] for line in lines if '=""' not in line.split(";")[0])
 
 
-_SESSIONS: dict[str, str] = {}
+_SESSIONS: dict[tuple[str, str], str] = {}
 
 
 def session(node: LiveNode, token: str) -> str:
-    """The ``relance_session=...`` cookie the node gives in exchange for ``token`` (once)."""
-    if token not in _SESSIONS:
+    """The ``relance_session=...`` cookie the node gives in exchange for ``token`` (once:
+    the token is spent by it, so the cookie is kept for the next page)."""
+    if (node.url, token) not in _SESSIONS:
         logged_in = node.http("GET", f"/ui/login?token={token}")
         assert logged_in.status == 303, logged_in.body
-        _SESSIONS[token] = cookie(logged_in)
-    return _SESSIONS[token]
+        _SESSIONS[node.url, token] = cookie(logged_in)
+    return _SESSIONS[node.url, token]
 
 
 def page(node: LiveNode, path: str, token: str, lang: str = "fr") -> HttpResult:

@@ -1,5 +1,4 @@
-"""One in-process node with the API tests' world and the bank's settlement routes, for the
-security suite (its own node: the suite spends login links and opens streams)."""
+"""Fixtures of the security suite."""
 
 from __future__ import annotations
 
@@ -18,6 +17,17 @@ from tests.api.harness import LiveNode
 from tests.api.world import World, seed
 
 
+@pytest.fixture
+def node(tmp_path: Path) -> Iterator[LiveNode]:
+    """A one-validator node in-process (``tests.api.harness``), closed after the test."""
+    (tmp_path / "node").mkdir()
+    live = LiveNode(tmp_path / "node")
+    try:
+        yield live
+    finally:
+        live.close()
+
+
 def settlement_operations(node: LiveNode) -> Sequence[Operation]:
     """The bank's routes over a real, empty settlement journal (no service running:
     the routes read the journal only)."""
@@ -28,6 +38,9 @@ def settlement_operations(node: LiveNode) -> Sequence[Operation]:
 
 @pytest.fixture(scope="session")
 def secure_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """A node with the API tests' world (``tests/api/world.py``) and the bank's settlement
+    routes, shared by the login, input, stream and fuzz tests (its own node: they spend
+    login links and open streams)."""
     node = LiveNode(
         Path(tmp_path_factory.mktemp("security-node")), extra_operations=settlement_operations
     )
