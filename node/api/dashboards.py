@@ -201,18 +201,23 @@ async def login(api: Api, request: web.Request) -> web.StreamResponse:
         if status != 401:
             response.headers["Retry-After"] = str(LOGIN_RETRY_AFTER_S)
         return response
-    response = redirect(HOME_OF[role])
+    max_age = max(1, (checked.expires_ms - api.now_ms()) // 1000)
+    return _credential(api, request, HOME_OF[role], SESSION_COOKIE, session_id, max_age)
+
+
+def _credential(
+    api: Api, request: web.Request, home: str, name: str, value: str, max_age: int | None
+) -> web.Response:
+    """A redirect to ``home`` that sets the credential cookie ``name`` (HttpOnly,
+    SameSite=Strict, Secure over TLS) and clears every other credential cookie."""
+    response = redirect(home)
+    secure = served_over_tls(request, api.config)
     response.set_cookie(
-        SESSION_COOKIE,
-        session_id,
-        httponly=True,
-        samesite="Strict",
-        path="/",
-        secure=served_over_tls(request, api.config),
-        max_age=max(1, (checked.expires_ms - api.now_ms()) // 1000),
+        name, value, httponly=True, samesite="Strict", path="/", secure=secure, max_age=max_age
     )
-    response.del_cookie(BALANCE_COOKIE, path="/")
-    response.del_cookie(OLD_TOKEN_COOKIE, path="/")
+    for other in (SESSION_COOKIE, OLD_TOKEN_COOKIE, BALANCE_COOKIE):
+        if other != name:
+            response.del_cookie(other, path="/")
     return response
 
 
@@ -244,18 +249,7 @@ async def balance_code(api: Api, request: web.Request) -> web.StreamResponse:
     voucher = tokens.check_balance_code(code, api.chain_id, api.now_ms())
     if isinstance(voucher, tokens.TokenError):
         return _login_form(request, lang, voucher.message, 401)
-    response = redirect("/ui/holder")
-    response.set_cookie(
-        BALANCE_COOKIE,
-        code,
-        httponly=True,
-        samesite="Strict",
-        path="/",
-        secure=served_over_tls(request, api.config),
-    )
-    response.del_cookie(SESSION_COOKIE, path="/")
-    response.del_cookie(OLD_TOKEN_COOKIE, path="/")
-    return response
+    return _credential(api, request, "/ui/holder", BALANCE_COOKIE, code, None)
 
 
 # --- pages --------------------------------------------------------------------------------------
