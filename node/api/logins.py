@@ -68,14 +68,19 @@ class Logins:
         self._store = store
         self._clock_ms = clock_ms
         self._by_account: Counter[bytes] = Counter()
+        self._count = -1  # counted from the store at the first login (not at start-up)
+
+    def __len__(self) -> int:
+        self._load()
+        return self._count
+
+    def _load(self) -> None:
+        if self._count >= 0:
+            return
         self._count = 0
         for _, value in self._store.local_items(_LOGIN):
             self._count += 1
             self._by_account[_record(value)[0]] += 1
-        self.prune()
-
-    def __len__(self) -> int:
-        return self._count
 
     def spent(self, login: Login) -> bool:
         """Whether this link (or token) was already exchanged for a session."""
@@ -126,6 +131,7 @@ class Logins:
     def prune(self) -> None:
         """Forget links that have expired (and their sessions): they are refused as
         expired from now on, so remembering them protects nothing."""
+        self._load()
         now = self._clock_ms()
         deletes: list[bytes] = []
         for key, value in self._store.local_items(_LOGIN):

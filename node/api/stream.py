@@ -67,7 +67,9 @@ class Hub:
     def __len__(self) -> int:
         return len(self._subscribers)
 
-    def subscribe(self, viewer: Viewer | None, client: str) -> Subscriber | Refusal:
+    def subscribe(self, viewer: Viewer | None, client: str = "") -> Subscriber | Refusal:
+        """A new subscriber, or why not. ``client`` is who asks over HTTP
+        (``core.client_of``); in-process readers share the client ``""``."""
         if self._per_client[client] >= limits.HTTP_STREAM_SUBSCRIBERS_PER_CLIENT_MAX:
             return Refusal.CLIENT_FULL
         if len(self._subscribers) >= limits.HTTP_STREAM_SUBSCRIBERS_MAX:
