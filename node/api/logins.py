@@ -74,6 +74,11 @@ class Logins:
         self._load()
         return self._count
 
+    def spent_by(self, account: bytes) -> int:
+        """How many links ``account`` has spent that have not expired yet."""
+        self._load()
+        return self._by_account[account]
+
     def _load(self) -> None:
         if self._count >= 0:
             return

@@ -7,7 +7,8 @@ merchant, an issuer, the bank, an auditor, and no token. Parameters are often sw
 real keys, ids, codes and heights of the world, so that requests reach data, not only
 404s, or for values that broke the node before (Unicode digits, 5,000-digit numbers), and
 JSON bodies for hostile ones (100,000 deep, huge numbers). A deterministic sweep then
-asks every GET route for every real value with every role.
+asks every GET route for every real value with every role, and the dashboards (not in
+the document) are asked with each role's session and drawn query strings.
 
 Every answer must be below 500, and no 2xx answer may reveal what the role may not see
 (the rules of ``node/api/access.py`` and ``views.may_read_payout``): history only of
@@ -36,8 +37,9 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
+from node.api import tokens
 from node.api.server import API_KEY
-from tests.api.harness import LiveNode
+from tests.api.harness import VALIDATOR, LiveNode
 from tests.api.world import CAMPAIGN, LIEGE_CAMPAIGN, World
 
 EXAMPLES_PER_OPERATION: Final = 6
@@ -420,3 +422,61 @@ def test_the_oracle_catches_what_it_should(
     assert list(violations(holder, facts, "/v1/payouts/{payout_id}", {}, "required", payout))
     assert not list(violations(whos["auditor"], facts, "/v1/transactions", {}, "required", leak))
     assert re.fullmatch(r"[0-9a-f]{64}", other_tx)
+
+
+# --- the dashboards (not in the OpenAPI document) ----------------------------------------------
+
+PAGES: Final = {  # page -> roles that may open it
+    "/ui/holder": frozenset(ROLES) - {"none"},
+    "/ui/merchant": frozenset({"merchant"}),
+    "/ui/commune": frozenset({"issuer"}),
+    "/ui/commune/transactions.csv": frozenset({"issuer"}),
+    "/ui/commune/analytics": frozenset({"issuer"}),
+    "/ui/auditor": frozenset({"auditor", "bank"}),
+}
+PAGE_EXAMPLES: Final = 48  # per role, over all the pages
+PAGE_QUERY_NAMES: Final = ("kind", "campaign", "cursor", "merchants", "lang", "k", "issuer")
+
+
+def page_session(world: World, who: Who) -> dict[str, str]:
+    """The cookie of a dashboard session of ``who`` (a wallet login link, exchanged once)."""
+    if who.role == "none":
+        return {}
+    name = {"holder": "alice", "merchant": "bakery", "issuer": "namur", "bank": "bank",
+            "auditor": "auditor"}[who.role]  # fmt: skip
+    node = world.node
+    link = tokens.make_token(
+        getattr(world, name).signer, node.genesis.chain_id, VALIDATOR.public_key,
+        node.wall_ms, 2 * 3_600_000 - 11, tokens.LINK_KIND,
+    )  # fmt: skip
+    landed = node.http("GET", f"/ui/login?token={link}")
+    assert landed.status == 303, landed.body[:300]
+    cookie = next(c for c in landed.headers["set-cookie"].split("\n") if "relance_session=" in c)
+    return {"relance_session": cookie.split(";")[0].split("=", 1)[1]}
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_no_dashboard_page_fails_or_opens_to_the_wrong_role(
+    secure_world: World, fuzz_setup: tuple[Any, Facts, dict[str, Who]], role: str
+) -> None:
+    _, facts, whos = fuzz_setup
+    who, node = whos[role], secure_world.node
+    http = requests.Session()
+    http.cookies.update(page_session(secure_world, who))
+    value = st.one_of(
+        st.text(max_size=40), st.sampled_from(HOSTILE_VALUES), st.sampled_from(facts.keys)
+    )
+    queries = st.dictionaries(st.sampled_from(PAGE_QUERY_NAMES), value, max_size=3)
+
+    @settings(FUZZ_SETTINGS, max_examples=PAGE_EXAMPLES)
+    @given(page=st.sampled_from(sorted(PAGES)), query=queries)
+    def run(page: str, query: dict[str, str]) -> None:
+        response = http.get(node.url + page, params=query, timeout=30, allow_redirects=False)
+        label = f"{role} {page} {query}"
+        assert response.status_code < 500, f"{label}: {response.status_code}"
+        if response.status_code == 200 and 'name="token"' not in response.text:  # not the form
+            assert role in PAGES[page], f"{label}: the page opened to the {role}"
+            for key in who.foreign:
+                assert key not in response.text, f"{label}: shows {key[:12]}…"
+
+    run()
