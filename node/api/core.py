@@ -16,6 +16,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Final
 
 from aiohttp import web
 
@@ -37,6 +38,7 @@ from node.ledger.execute import TxOutcome
 from node.metrics import NodeMetrics
 
 _POSITION = struct.Struct(">QI")
+HEIGHT_MAX: Final = 2**63 - 1
 
 logger = logging.getLogger(__name__)
 
@@ -177,6 +179,10 @@ def parse_limit(request: web.Request, default: int = 50) -> int:
         return default
     top = limits.HTTP_PAGE_ITEMS_MAX
     return inputs.parse_uint(text, 1, top, f"limit is 1 to {top}", "bad-limit")
+
+
+def parse_height(text: str, what: str = "a height") -> int:
+    return inputs.parse_uint(text, 0, HEIGHT_MAX, f"{what} is a positive integer", "bad-height")
 
 
 def parse_kinds(request: web.Request) -> frozenset[t.Kind]:

@@ -20,6 +20,7 @@ from node.api.core import (
     client_of,
     decode_cursor,
     encode_cursor,
+    parse_height,
     parse_id,
     parse_key,
     parse_kinds,
@@ -39,7 +40,6 @@ from node.state_tree import encode_proof
 
 Handler = Callable[[Api, web.Request], Awaitable[object]]
 SSE_CONTENT_TYPE: Final = "text/event-stream"
-HEIGHT_MAX: Final = 2**63 - 1
 STREAM_RETRY_AFTER_S: Final = 5
 
 
@@ -457,12 +457,8 @@ async def blocks(api: Api, request: web.Request) -> object:
     return m.BlockPage(items, next_cursor)
 
 
-def _height(text: str) -> int:
-    return inputs.parse_uint(text, 0, HEIGHT_MAX, "a height is a positive integer", "bad-height")
-
-
 async def block(api: Api, request: web.Request) -> object:
-    height = _height(request.match_info["height"])
+    height = parse_height(request.match_info["height"])
     found = api.block(height) if height >= 1 else None
     certificate = api.certificate(height) if found is not None else None
     if found is None or certificate is None:
@@ -471,7 +467,7 @@ async def block(api: Api, request: web.Request) -> object:
 
 
 async def certified_block(api: Api, request: web.Request) -> object:
-    height = _height(request.match_info["height"])
+    height = parse_height(request.match_info["height"])
     viewer = require(api.viewer(request))
     if viewer.role not in (Role.AUDITOR, Role.BANK):
         raise ApiError(403, "whole blocks hold everyone's transactions: auditors and the bank only")
