@@ -88,8 +88,12 @@ HTTP_SUBMIT_BATCH_TXS_MAX: Final = 1_000
 HTTP_COMMIT_WAIT_MAX_MS: Final = 30_000  # ?wait=true gives up after this
 HTTP_SCAN_ITEMS_MAX: Final = 20_000  # entries one list request may read before it returns a cursor
 HTTP_STREAM_SUBSCRIBERS_MAX: Final = 256
+HTTP_STREAM_SUBSCRIBERS_PER_CLIENT_MAX: Final = 8  # one client's open streams (more get 429)
 HTTP_STREAM_QUEUE_EVENTS_MAX: Final = 1_000  # a slower reader is disconnected
+HTTP_STREAM_KEEPALIVE_S: Final = 15  # a silent stream writes a comment this often
 HTTP_CSV_ROWS_MAX: Final = 100_000
+HTTP_JSON_DEPTH_MAX: Final = 16  # nesting of a JSON body (ours nest 2 or 3 deep)
+HTTP_JSON_NUMBER_DIGITS_MAX: Final = 64  # digits of one number in a JSON body
 HTTP_BLOCKS_CACHED_MAX: Final = 32  # decoded blocks kept for history pages
 HTTP_CERTIFIED_RANGE_BLOCKS_MAX: Final = 100  # certified blocks in one answer (audits)
 HTTP_CERTIFIED_RANGE_BYTES_MAX: Final = BLOCK_BYTES_MAX  # their bytes, at least one block
@@ -103,7 +107,9 @@ INDEX_WIPE_BATCH_KEYS: Final = 10_000  # history index keys deleted a batch on a
 API_TOKEN_TTL_MAX_MS: Final = 8 * 3_600_000  # a login lasts a working day at most
 API_TOKEN_CHARS_MAX: Final = 512
 API_TOKEN_CLOCK_SKEW_MS: Final = 60_000  # a token may be issued this far in our future
-API_LOGINS_REMEMBERED_MAX: Final = 10_000  # one-time login links already used
+API_LOGINS_REMEMBERED_MAX: Final = 100_000  # spent login links kept until they expire (on disk)
+API_LOGINS_PER_ACCOUNT_MAX: Final = 64  # links one account may spend within their lifetime
+API_LOGINS_PRUNED_PER_CALL_MAX: Final = 10_000  # expired links forgotten per login, at most
 BALANCE_CODE_TTL_MAX_MS: Final = 2 * 366 * 86_400_000  # a paper letter's code: two years at most
 BALANCE_CODE_CHARS_MAX: Final = 256
 

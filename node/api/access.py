@@ -1,9 +1,12 @@
 """Who is asking, and what they may read (DESIGN.md: "reading history is private").
 
 A request speaks for an account when it carries a valid API token (header
-``Authorization: Bearer <token>`` or the dashboard's cookie) or, for a paper
-voucher, a balance code. The account's role is read from the ledger at every
-request, never from the token.
+``Authorization: Bearer <token>``), a dashboard session (the cookie
+``relance_session``: a random id the node gave in exchange for a login link,
+``node.api.logins``) or, for a paper voucher, a balance code. A token is never
+read from a cookie, and a token spent on a dashboard login is no longer a Bearer
+credential. The account's role is read from the ledger at every request, never
+from the token.
 
 Rules: an account reads its own history; an issuer what touches its
 campaigns and merchants; a merchant what it received and sent; the bank what
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Protocol
 
 from aiohttp import web
 
@@ -24,7 +28,8 @@ from node.crypto import PublicKey
 from node.ledger import records as r
 from node.ledger.state import View
 
-TOKEN_COOKIE = "relance_token"
+SESSION_COOKIE = "relance_session"
+OLD_TOKEN_COOKIE = "relance_token"  # before sessions: no longer read, cleared at login
 BALANCE_COOKIE = "relance_balance"
 
 
@@ -71,22 +76,31 @@ def role_of(view: View, key: bytes) -> Role:
     return Role.HOLDER
 
 
+class Sessions(Protocol):
+    """Spent login links and open dashboard sessions (``node.api.logins.Logins``)."""
+
+    def spent(self, login: tokens.Login) -> bool: ...
+
+    def session(self, session_id: str) -> PublicKey | None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Credentials:
     """What the node needs to check a credential."""
 
     chain_id: str
     node_key: bytes
+    sessions: Sessions
 
 
 def bearer(request: web.Request) -> str | None:
     header = request.headers.get("Authorization")
-    if header is not None:
-        scheme, _, value = header.partition(" ")
-        if scheme.lower() != "bearer" or not value.strip():
-            raise ApiError(401, "use 'Authorization: Bearer <token>'", slug="malformed-token")
-        return value.strip()
-    return request.cookies.get(TOKEN_COOKIE)
+    if header is None:
+        return None
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise ApiError(401, "use 'Authorization: Bearer <token>'", slug="malformed-token")
+    return value.strip()
 
 
 def authenticate(
@@ -98,9 +112,25 @@ def authenticate(
     """
     token = bearer(request)
     if token is not None:
-        account = tokens.check_token(token, creds.chain_id, creds.node_key, now_ms)
-        if isinstance(account, tokens.TokenError):
-            raise ApiError(401, account.message, slug=account.value)
+        login = tokens.check_login(token, creds.chain_id, creds.node_key, now_ms)
+        if isinstance(login, tokens.TokenError):
+            raise ApiError(401, login.message, slug=login.value)
+        if login.kind != tokens.TOKEN_KIND:
+            error = tokens.TokenError.LOGIN_LINK
+            raise ApiError(401, error.message, slug=error.value)
+        if creds.sessions.spent(login):
+            raise ApiError(
+                401,
+                "this token was exchanged for a dashboard session: make a new one "
+                "with relance-wallet login",
+                slug="token-spent",
+            )
+        return Viewer(login.account, role_of(view, login.account), Scope.ACCOUNT)
+    session_id = request.cookies.get(SESSION_COOKIE)
+    if session_id is not None:
+        account = creds.sessions.session(session_id)
+        if account is None:
+            raise ApiError(401, "the session has ended: log in again", slug="session-ended")
         return Viewer(account, role_of(view, account), Scope.ACCOUNT)
     code = request.cookies.get(BALANCE_COOKIE)
     if code is not None:

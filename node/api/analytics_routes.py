@@ -28,7 +28,7 @@ from aiohttp import web
 from node.analytics import privacy
 from node.analytics import report as rep
 from node.analytics.index import AnalyticsIndex
-from node.api import dashboards, fmt
+from node.api import dashboards, fmt, inputs
 from node.api.access import Role, Scope, Viewer, require
 from node.api.core import Api, parse_key
 from node.api.problems import ApiError
@@ -87,11 +87,8 @@ def k_for(request: web.Request, floor: int) -> int:
     text = request.query.get("k")
     if text is None:
         return floor
-    if not text.isdigit() or not floor <= int(text) <= privacy.K_MAX:
-        raise ApiError(
-            400, f"k is {floor} (this commune's setting) to {privacy.K_MAX}", slug="bad-k"
-        )
-    return int(text)
+    detail = f"k is {floor} (this commune's setting) to {privacy.K_MAX}"
+    return inputs.parse_uint(text, floor, privacy.K_MAX, detail, "bad-k")
 
 
 def current_report(api: Api, request: web.Request, viewer: Viewer) -> rep.Report:

@@ -3,16 +3,15 @@
 Holds the ledger adapter, the derived views the node's composition root built
 (``ApiViews``: the history index, the analytics fold, the commit waiters, the
 event hub, and the runner that says whether each is serving), the rate
-limiter, the metrics and a small cache of decoded blocks. A route that reads
-a view goes through ``require_view`` (or the ``index`` and ``analytics``
-properties): a view that is failed, rebuilding or too far behind answers 503.
+limiter, the dashboard logins (``node.api.logins``), the metrics and a small
+cache of decoded blocks. A route that reads a view goes through ``require_view``
+(or the ``index`` and ``analytics`` properties): a view that is failed,
+rebuilding or too far behind answers 503.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import logging
 import struct
 import time
@@ -25,9 +24,10 @@ from aiohttp import web
 
 from node import limits
 from node.analytics.index import AnalyticsIndex
+from node.api import inputs, views
 from node.api import models as m
-from node.api import views
 from node.api.access import Credentials, Viewer, authenticate
+from node.api.logins import Logins
 from node.api.problems import ApiError
 from node.api.stream import Hub
 from node.app import LedgerApp
@@ -43,6 +43,7 @@ from node.views.history import HISTORY
 from node.views.runner import ViewRunner
 
 _POSITION = struct.Struct(">QI")
+HEIGHT_MAX: Final = 2**63 - 1
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +73,28 @@ class ApiConfig:
     trust_forwarded_for: bool = False  # only behind a reverse proxy that sets it
     cors_origins: tuple[str, ...] = ()
     clock_ms: Callable[[], int] = field(default=wall_clock_ms)
+
+
+def client_of(request: web.Request, config: ApiConfig) -> str:
+    """Who is asking, for per-client caps: the peer address, or the first address of
+    ``X-Forwarded-For`` when the node sits behind a proxy it trusts."""
+    if config.trust_forwarded_for:
+        forwarded = request.headers.get("X-Forwarded-For", "")
+        first = forwarded.split(",")[0].strip()
+        if first:
+            return first
+    return request.remote or "unknown"
+
+
+def served_over_tls(request: web.Request, config: ApiConfig) -> bool:
+    """Whether the client reached us over TLS: directly, or through a trusted proxy
+    that says so (``X-Forwarded-Proto: https``)."""
+    if request.secure:
+        return True
+    if config.trust_forwarded_for:
+        proto = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
+        return proto == "https"
+    return False
 
 
 class RateLimiter:
@@ -147,36 +170,27 @@ class ApiViews:
 
 
 def encode_cursor(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+    return inputs.b64url(raw)
 
 
 def decode_cursor(text: str, max_bytes: int = 256) -> bytes:
-    try:
-        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (binascii.Error, ValueError):
-        raise ApiError(400, "the cursor is not one this node gave", slug="bad-cursor") from None
+    raw = inputs.unb64url(text) if len(text) <= 2 * max_bytes else None
     if not raw or len(raw) > max_bytes:
         raise ApiError(400, "the cursor is not one this node gave", slug="bad-cursor")
     return raw
 
 
 def parse_key(text: str, what: str = "account") -> PublicKey:
-    try:
-        raw = bytes.fromhex(text)
-    except ValueError:
-        raw = b""
-    if len(raw) != PUBLIC_KEY_BYTES:
+    raw = inputs.parse_hex(text, PUBLIC_KEY_BYTES)
+    if raw is None:
         raise ApiError(400, f"an {what} key is 32 bytes in lowercase hex", slug="bad-key")
     return PublicKey(raw)
 
 
 def parse_id(text: str, what: str) -> bytes:
-    try:
-        raw = bytes.fromhex(text)
-    except ValueError:
-        raw = b""
-    if len(raw) != 32:
-        raise ApiError(400, f"a {what} is 64 hex digits", slug="bad-id")
+    raw = inputs.parse_hex(text, 32)
+    if raw is None:
+        raise ApiError(400, f"a {what} is 64 lowercase hex digits", slug="bad-id")
     return raw
 
 
@@ -184,15 +198,12 @@ def parse_limit(request: web.Request, default: int = 50) -> int:
     text = request.query.get("limit")
     if text is None:
         return default
-    if not text.isdigit() or not 1 <= int(text) <= limits.HTTP_PAGE_ITEMS_MAX:
-        raise ApiError(400, f"limit is 1 to {limits.HTTP_PAGE_ITEMS_MAX}", slug="bad-limit")
-    return int(text)
+    top = limits.HTTP_PAGE_ITEMS_MAX
+    return inputs.parse_uint(text, 1, top, f"limit is 1 to {top}", "bad-limit")
 
 
 def parse_height(text: str, what: str = "a height") -> int:
-    if not text.isdigit() or len(text) > 19:
-        raise ApiError(400, f"{what} is a positive integer", slug="bad-height")
-    return int(text)
+    return inputs.parse_uint(text, 0, HEIGHT_MAX, f"{what} is a positive integer", "bad-height")
 
 
 def parse_kinds(request: web.Request) -> frozenset[t.Kind]:
@@ -221,10 +232,10 @@ class Api:
         self.views = views
         self.config = config
         self.metrics = metrics
-        self.creds = Credentials(ledger.genesis.chain_id, status.node_key)
+        self.logins = Logins(ledger.store, config.clock_ms)
+        self.creds = Credentials(ledger.genesis.chain_id, status.node_key, self.logins)
         self.waiters = views.waiters
         self.limiter = RateLimiter(config.requests_per_s, config.burst_requests, config.clock_ms)
-        self.used_logins: OrderedDict[bytes, int] = OrderedDict()
         self._blocks: OrderedDict[int, Block] = OrderedDict()
 
     @property

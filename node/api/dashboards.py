@@ -4,10 +4,11 @@ Pages, each for one role (the role is read from the ledger, as for the API):
 commune (``/ui/commune``: campaigns and totals, a chart, transactions with
 filters, merchants, CSV export), merchant (``/ui/merchant``), holder
 (``/ui/holder``; a paper voucher reaches it through ``/b/<balance code>``),
-auditor (``/ui/auditor``; the bank sees it too). ``/ui/login`` takes a
-wallet token once (a login link cannot be replayed) and keeps it in an
-HttpOnly, SameSite=Strict cookie. ``static/live.js`` listens to the event
-stream and refreshes the page's live region after each visible commit.
+auditor (``/ui/auditor``; the bank sees it too). ``/ui/login`` exchanges a
+login link (or a pasted API token) once for a random session id, kept in an
+HttpOnly, SameSite=Strict cookie (Secure over TLS); ``node.api.logins``.
+``static/live.js`` listens to the event stream and refreshes the page's live
+region after each visible commit.
 
 The chart is a small SVG drawn here on the server (no chart library to pin
 or ship); the same numbers are in the table next to it.
@@ -25,11 +26,21 @@ import jinja2
 from aiohttp import web
 
 from node import limits
-from node.api import fmt, tokens, views
+from node.api import fmt, inputs, tokens, views
 from node.api import models as m
-from node.api.access import BALANCE_COOKIE, TOKEN_COOKIE, Role, Scope, Viewer, role_of
-from node.api.core import Api, parse_kinds
+from node.api.access import (
+    BALANCE_COOKIE,
+    OLD_TOKEN_COOKIE,
+    SESSION_COOKIE,
+    Role,
+    Scope,
+    Viewer,
+    role_of,
+)
+from node.api.core import Api, parse_kinds, served_over_tls
+from node.api.logins import Refusal as LoginRefusal
 from node.api.problems import ApiError
+from node.crypto import PUBLIC_KEY_BYTES
 from node.escape import csv_writer
 from node.ledger import records as r
 from node.ledger import tx as t
@@ -85,7 +96,7 @@ def add_routes(app: web.Application, api: Api) -> None:
     app.router.add_get("/ui", with_api(_home))
     app.router.add_get("/ui/login", with_api(login))
     app.router.add_post("/ui/login", with_api(login))
-    app.router.add_get("/ui/logout", logout)
+    app.router.add_get("/ui/logout", with_api(logout))
     app.router.add_get("/b/{code}", with_api(balance_code))
     app.router.add_get("/ui/holder", bind(holder_page, frozenset(Role)))
     app.router.add_get("/ui/merchant", bind(merchant_page, frozenset({Role.MERCHANT})))
@@ -125,7 +136,8 @@ def render(
 
 
 def redirect(location: str) -> web.Response:
-    return web.Response(status=303, headers={"Location": location, "Cache-Control": "no-store"})
+    headers = {"Location": location, "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+    return web.Response(status=303, headers=headers)
 
 
 async def _to_ui(request: web.Request) -> web.StreamResponse:
@@ -167,6 +179,7 @@ def _login_form(
 
 
 async def login(api: Api, request: web.Request) -> web.StreamResponse:
+    """Exchange a login link (or an API token) once for a session id in a cookie."""
     lang = language(request)
     token: str | None
     if request.method == "POST":
@@ -177,43 +190,58 @@ async def login(api: Api, request: web.Request) -> web.StreamResponse:
         token = request.query.get("token")
     if not token:
         return _login_form(request, lang, None, 200)
-    now = api.now_ms()
-    account = tokens.check_token(token, api.chain_id, api.status.node_key, now)
-    if isinstance(account, tokens.TokenError):
-        return _login_form(request, lang, account.message, 401)
-    if not _first_use(api, tokens.token_id(token), now):
-        return _login_form(request, lang, "this login link was already used: log in again", 401)
-    viewer = Viewer(account, _role(api, account), Scope.ACCOUNT)
-    response = redirect(HOME_OF[viewer.role])
-    response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="Strict", path="/")
-    response.del_cookie(BALANCE_COOKIE, path="/")
+    checked = tokens.check_login(token, api.chain_id, api.status.node_key, api.now_ms())
+    if isinstance(checked, tokens.TokenError):
+        return _login_form(request, lang, checked.message, 401)
+    role = _role(api, checked.account)
+    if role is Role.HOLDER and api.ledger.store.get(r.holder_key(checked.account)) is None:
+        return _login_form(request, lang, "this account has nothing on this ledger", 401)
+    session_id = api.logins.exchange(checked)
+    if isinstance(session_id, LoginRefusal):
+        status = LOGIN_REFUSAL_STATUS[session_id]
+        response = _login_form(request, lang, session_id.value, status)
+        if status != 401:
+            response.headers["Retry-After"] = str(LOGIN_RETRY_AFTER_S)
+        return response
+    max_age = max(1, (checked.expires_ms - api.now_ms()) // 1000)
+    return _credential(api, request, HOME_OF[role], SESSION_COOKIE, session_id, max_age)
+
+
+def _credential(
+    api: Api, request: web.Request, home: str, name: str, value: str, max_age: int | None
+) -> web.Response:
+    """A redirect to ``home`` that sets the credential cookie ``name`` (HttpOnly,
+    SameSite=Strict, Secure over TLS) and clears every other credential cookie."""
+    response = redirect(home)
+    secure = served_over_tls(request, api.config)
+    response.set_cookie(
+        name, value, httponly=True, samesite="Strict", path="/", secure=secure, max_age=max_age
+    )
+    for other in (SESSION_COOKIE, OLD_TOKEN_COOKIE, BALANCE_COOKIE):
+        if other != name:
+            response.del_cookie(other, path="/")
     return response
+
+
+LOGIN_REFUSAL_STATUS: Final = {
+    LoginRefusal.SPENT: 401,
+    LoginRefusal.ACCOUNT_FULL: 429,
+    LoginRefusal.FULL: 503,
+}
+LOGIN_RETRY_AFTER_S: Final = 60
 
 
 def _role(api: Api, key: bytes) -> Role:
     return role_of(api.ledger.store, key)
 
 
-def _first_use(api: Api, token_id: bytes, now_ms: int) -> bool:
-    used = api.used_logins
-    while used:
-        oldest, at = next(iter(used.items()))
-        if (
-            now_ms - at <= limits.API_TOKEN_TTL_MAX_MS
-            and len(used) < limits.API_LOGINS_REMEMBERED_MAX
-        ):
-            break
-        del used[oldest]
-    if token_id in used:
-        return False
-    used[token_id] = now_ms
-    return True
-
-
-async def logout(request: web.Request) -> web.StreamResponse:
+async def logout(api: Api, request: web.Request) -> web.StreamResponse:
+    session_id = request.cookies.get(SESSION_COOKIE)
+    if session_id is not None:
+        api.logins.end(session_id)
     response = redirect("/ui/login")
-    response.del_cookie(TOKEN_COOKIE, path="/")
-    response.del_cookie(BALANCE_COOKIE, path="/")
+    for name in (SESSION_COOKIE, OLD_TOKEN_COOKIE, BALANCE_COOKIE):
+        response.del_cookie(name, path="/")
     return response
 
 
@@ -223,10 +251,7 @@ async def balance_code(api: Api, request: web.Request) -> web.StreamResponse:
     voucher = tokens.check_balance_code(code, api.chain_id, api.now_ms())
     if isinstance(voucher, tokens.TokenError):
         return _login_form(request, lang, voucher.message, 401)
-    response = redirect("/ui/holder")
-    response.set_cookie(BALANCE_COOKIE, code, httponly=True, samesite="Strict", path="/")
-    response.del_cookie(TOKEN_COOKIE, path="/")
-    return response
+    return _credential(api, request, "/ui/holder", BALANCE_COOKIE, code, None)
 
 
 # --- pages --------------------------------------------------------------------------------------
@@ -395,10 +420,10 @@ def _merchants_of(
     prefix = r.merchant_key(b"")
     start = None
     if after is not None:
-        try:
-            start = prefix + bytes.fromhex(after)
-        except ValueError:
-            raise ApiError(400, "merchants= is a merchant's key", slug="bad-cursor") from None
+        raw = inputs.parse_hex(after, PUBLIC_KEY_BYTES)
+        if raw is None:
+            raise ApiError(400, "merchants= is a merchant's key", slug="bad-cursor")
+        start = prefix + raw
     found: list[tuple[str, r.Merchant]] = []
     for key, raw in api.ledger.store.iter_prefix(prefix, start):
         merchant = r.Merchant.decode(raw)

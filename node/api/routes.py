@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Final, Literal
@@ -13,11 +12,12 @@ from typing import Final, Literal
 from aiohttp import web
 
 from node import limits
+from node.api import inputs, views
 from node.api import models as m
-from node.api import views
-from node.api.access import Role, Viewer, require
+from node.api.access import SESSION_COOKIE, Role, Viewer, require
 from node.api.core import (
     Api,
+    client_of,
     decode_cursor,
     encode_cursor,
     parse_height,
@@ -29,6 +29,7 @@ from node.api.core import (
 from node.api.feeds import EVENTS
 from node.api.problems import PROBLEM_CONTENT_TYPE, ApiError
 from node.api.schema import JsonSchema, schema_of, to_json
+from node.api.stream import Refusal
 from node.consensus.mempool import Admission
 from node.indexes import TxRef
 from node.ledger import records as r
@@ -40,6 +41,7 @@ from node.state_tree import encode_proof
 
 Handler = Callable[[Api, web.Request], Awaitable[object]]
 SSE_CONTENT_TYPE: Final = "text/event-stream"
+STREAM_RETRY_AFTER_S: Final = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,10 +144,7 @@ async def session(api: Api, request: web.Request) -> object:
 
 async def submit(api: Api, request: web.Request) -> object:
     """Body: JSON ``{"tx": hex}`` or ``{"txs": [hex, ...]}``; ``?wait=true`` waits."""
-    try:
-        body = json.loads(await request.read())
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ApiError(400, "the body must be JSON", slug="malformed-json") from None
+    body = inputs.read_json(await request.read())
     if not isinstance(body, dict) or set(body) - {"tx", "txs"} or len(body) != 1:
         raise ApiError(400, 'expected {"tx": hex} or {"txs": [hex, ...]}', slug="bad-body")
     wait = _flag(request, "wait")
@@ -684,13 +683,21 @@ def _items_shown(signed: t.SignedTx, seen: Sequence[int]) -> _Partial:
 async def stream(api: Api, request: web.Request) -> object:
     api.require_view(EVENTS)
     viewer: Viewer | None = api.viewer(request)
-    subscriber = api.hub.subscribe(viewer)
-    if subscriber is None:
+    subscriber = api.hub.subscribe(viewer, client_of(request, api.config))
+    if subscriber is Refusal.CLIENT_FULL:  # others may still connect
+        raise ApiError(
+            429,
+            f"at most {limits.HTTP_STREAM_SUBSCRIBERS_PER_CLIENT_MAX} open streams a client: "
+            "close one first",
+            slug="too-many-streams-from-client",
+            headers={"Retry-After": str(STREAM_RETRY_AFTER_S)},
+        )
+    if isinstance(subscriber, Refusal):
         raise ApiError(
             503,
             "too many open streams: retry later",
             slug="too-many-streams",
-            headers={"Retry-After": "5"},
+            headers={"Retry-After": str(STREAM_RETRY_AFTER_S)},
         )
     response = web.StreamResponse(
         headers={"Content-Type": SSE_CONTENT_TYPE, "Cache-Control": "no-store"}
@@ -700,7 +707,12 @@ async def stream(api: Api, request: web.Request) -> object:
         await response.write(b": relance stream\n\n")
         sequence = 0
         while True:
-            event = await subscriber.queue.get()
+            try:
+                async with asyncio.timeout(limits.HTTP_STREAM_KEEPALIVE_S):
+                    event = await subscriber.queue.get()
+            except TimeoutError:  # a comment line: finds closed connections, keeps proxies open
+                await response.write(b": keep-alive\n\n")
+                continue
             if event is None:
                 break
             sequence += 1
@@ -1063,7 +1075,7 @@ def openapi_document(version: str, extra: tuple[Operation, ...] = ()) -> JsonSch
             "schemas": components,
             "securitySchemes": {
                 "token": {"type": "http", "scheme": "bearer", "bearerFormat": "relance-api-token"},
-                "cookie": {"type": "apiKey", "in": "cookie", "name": "relance_token"},
+                "cookie": {"type": "apiKey", "in": "cookie", "name": SESSION_COOKIE},
             },
         },
     }

@@ -18,14 +18,14 @@ from aiohttp import web
 
 from node import limits
 from node.api import analytics_routes, dashboards
-from node.api.core import Api, ApiConfig, ApiViews, NodeStatus
+from node.api.core import Api, ApiConfig, ApiViews, NodeStatus, client_of
 from node.api.problems import ApiError
 from node.api.routes import OPERATIONS, Operation, json_response, openapi_document
 from node.app import LedgerApp
 from node.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from node.metrics import NodeMetrics
 
-__all__ = ["API_KEY", "ApiConfig", "ApiViews", "NodeStatus", "create_app"]
+__all__ = ["API_KEY", "ApiConfig", "ApiViews", "NodeStatus", "client_of", "create_app"]
 
 logger = logging.getLogger(__name__)
 
@@ -86,15 +86,6 @@ def _bind(api: Api, op: Operation) -> _Handler:
 
     handle.__name__ = op.handler.__name__
     return handle
-
-
-def client_of(request: web.Request, config: ApiConfig) -> str:
-    if config.trust_forwarded_for:
-        forwarded = request.headers.get("X-Forwarded-For", "")
-        first = forwarded.split(",")[0].strip()
-        if first:
-            return first
-    return request.remote or "unknown"
 
 
 @web.middleware

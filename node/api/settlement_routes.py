@@ -13,12 +13,12 @@ settlement service runs (a home with ``settlement.toml``).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Final, Literal
 
 from aiohttp import web
 
+from node.api import inputs
 from node.api.access import Role, Scope, Viewer, require
 from node.api.core import Api, parse_key
 from node.api.problems import ApiError
@@ -95,10 +95,7 @@ def operations(service: SettlementService) -> tuple[Operation, ...]:
 
     async def register_iban(api: Api, request: web.Request) -> object:
         viewer = _merchant_viewer(api, request)
-        try:
-            body = json.loads(await request.read())
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise ApiError(400, "the body must be JSON", slug="malformed-json") from None
+        body = inputs.read_json(await request.read())
         if not isinstance(body, dict) or not {"iban", "salt"} <= set(body) <= {
             "iban", "salt", "schedule",
         }:  # fmt: skip
@@ -221,6 +218,4 @@ def _time(request: web.Request, name: str, default: int) -> int:
     text = request.query.get(name)
     if text is None:
         return default
-    if not text.isdigit() or len(text) > 18:
-        raise ApiError(400, f"{name} is Unix milliseconds", slug="bad-time")
-    return int(text)
+    return inputs.parse_uint(text, 0, TIME_MAX, f"{name} is Unix milliseconds", "bad-time")

@@ -9,6 +9,16 @@ one chain and one node (``node_key`` is that node's public key), lives at most
 the account's role on the ledger at every request; the token itself carries
 no role.
 
+**Login link** (the dashboard link ``relance-wallet login`` prints): the same
+body with the kind ``"login-link"``. The node takes it at ``/ui/login`` only,
+once, and gives the browser a random session id in exchange
+(``node.api.logins``); it is never an API token. An API token pasted into the
+login form is exchanged the same way and is spent by it.
+
+Every part is read strictly: base64url without padding or spare bits, the
+canonical msgpack encoding, so a token has exactly one spelling and its id
+(``token_id``) cannot be changed by re-spelling it.
+
 **Balance code** (printed on a paper voucher letter, next to the spending QR
 code): the voucher key signs ``[1, "balance-code", chain_id, voucher_pk,
 expires_ms]`` under ``Domain.API_TOKEN``, with ``expires_ms`` the campaign's
@@ -27,14 +37,26 @@ from __future__ import annotations
 import base64
 import binascii
 import enum
+import re
+from dataclasses import dataclass
 from typing import Final
 
 from node import codec, limits
 from node.codec import DecodeError
-from node.crypto import PUBLIC_KEY_BYTES, SIGNATURE_BYTES, Domain, PublicKey, Signer, verify
+from node.crypto import (
+    PUBLIC_KEY_BYTES,
+    SIGNATURE_BYTES,
+    Digest,
+    Domain,
+    PublicKey,
+    Signer,
+    digest,
+    verify,
+)
 
 TOKEN_VERSION: Final = 1
 TOKEN_KIND: Final = "api-token"
+LINK_KIND: Final = "login-link"
 BALANCE_CODE_KIND: Final = "balance-code"
 _INT_MAX: Final = 2**63 - 1
 _BODY_BYTES_MAX: Final = 256
@@ -50,6 +72,7 @@ class TokenError(enum.Enum):
     EXPIRED = "token-expired"
     NOT_YET_VALID = "token-not-yet-valid"
     TOO_LONG_LIVED = "token-lifetime-too-long"
+    LOGIN_LINK = "login-link-is-not-a-token"
 
     @property
     def message(self) -> str:
@@ -64,51 +87,100 @@ _MESSAGES: Final = {
     TokenError.EXPIRED: "the token has expired: log in again with the wallet",
     TokenError.NOT_YET_VALID: "the token is issued in the future (check the wallet's clock)",
     TokenError.TOO_LONG_LIVED: "the token lives longer than the node allows",
+    TokenError.LOGIN_LINK: "this is a dashboard login link, not an API token "
+    "(relance-wallet login prints both)",
 }
 
 
-def _b64(data: bytes) -> str:
+_B64URL: Final = re.compile(r"[A-Za-z0-9_-]*")
+
+
+def b64url(data: bytes) -> str:
+    """The one spelling of bytes in tokens, codes and cursors: base64url, no padding."""
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def _unb64(text: str) -> bytes:
-    if not text or not text.isascii():
-        raise DecodeError("not base64url")
+def unb64url(text: str) -> bytes | None:
+    """The bytes of canonical base64url (as ``b64url`` writes it), or None: no padding,
+    no character outside the alphabet, no non-zero spare bits."""
+    if len(text) % 4 == 1 or _B64URL.fullmatch(text) is None:
+        return None
     try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (binascii.Error, ValueError):
-        raise DecodeError("not base64url") from None
+        return None
+    return raw if b64url(raw) == text else None
+
+
+def _unb64(text: str) -> bytes:
+    raw = unb64url(text) if text else None
+    if raw is None:
+        raise DecodeError("not canonical base64url")
+    return raw
 
 
 # --- API tokens -------------------------------------------------------------------
 
 
 def token_body(
-    chain_id: str, node_key: bytes, account: bytes, issued_ms: int, expires_ms: int
+    chain_id: str,
+    node_key: bytes,
+    account: bytes,
+    issued_ms: int,
+    expires_ms: int,
+    kind: str = TOKEN_KIND,
 ) -> bytes:
-    return codec.encode(
-        [TOKEN_VERSION, TOKEN_KIND, chain_id, node_key, account, issued_ms, expires_ms]
-    )
+    return codec.encode([TOKEN_VERSION, kind, chain_id, node_key, account, issued_ms, expires_ms])
 
 
-def make_token(signer: Signer, chain_id: str, node_key: bytes, issued_ms: int, ttl_ms: int) -> str:
-    """A printable token for ``signer``'s account on the node ``node_key``."""
+def make_token(
+    signer: Signer,
+    chain_id: str,
+    node_key: bytes,
+    issued_ms: int,
+    ttl_ms: int,
+    kind: str = TOKEN_KIND,
+) -> str:
+    """A printable token (or, with ``kind=LINK_KIND``, a login link's token) for
+    ``signer``'s account on the node ``node_key``."""
+    if kind not in (TOKEN_KIND, LINK_KIND):
+        raise ValueError(f"a token's kind is {TOKEN_KIND!r} or {LINK_KIND!r}")
     if not 0 < ttl_ms <= limits.API_TOKEN_TTL_MAX_MS:
         raise ValueError(f"a token lives 1 to {limits.API_TOKEN_TTL_MAX_MS} ms")
     if len(node_key) != PUBLIC_KEY_BYTES:
         raise ValueError("a node key is 32 bytes")
-    body = token_body(chain_id, node_key, signer.public_key, issued_ms, issued_ms + ttl_ms)
+    body = token_body(chain_id, node_key, signer.public_key, issued_ms, issued_ms + ttl_ms, kind)
     signature = signer.sign(Domain.API_TOKEN, chain_id, body)
-    return _b64(body) + "." + _b64(signature)
+    return b64url(body) + "." + b64url(signature)
+
+
+@dataclass(frozen=True, slots=True)
+class Login:
+    """A checked token presented to log in: whose, until when, and its one-time id."""
+
+    account: PublicKey
+    expires_ms: int
+    token_id: Digest
+    kind: str
 
 
 def check_token(token: str, chain_id: str, node_key: bytes, now_ms: int) -> PublicKey | TokenError:
-    """The token's account, or why the token is refused (checked in this order:
-    shape, chain, node, lifetime, expiry, signature)."""
+    """The API token's account, or why the token is refused (checked in this order:
+    shape, kind, chain, node, lifetime, expiry, signature). A login link is refused."""
+    checked = check_login(token, chain_id, node_key, now_ms)
+    if isinstance(checked, TokenError):
+        return checked
+    if checked.kind != TOKEN_KIND:
+        return TokenError.LOGIN_LINK
+    return checked.account
+
+
+def check_login(token: str, chain_id: str, node_key: bytes, now_ms: int) -> Login | TokenError:
+    """A login link or an API token presented to log in, or why it is refused."""
     parsed = _parse_token(token)
     if isinstance(parsed, TokenError):
         return parsed
-    body, signature, fields = parsed
+    body, signature, kind, fields = parsed
     token_chain, token_node, account, issued_ms, expires_ms = fields
     if token_chain != chain_id:
         return TokenError.WRONG_CHAIN
@@ -122,13 +194,13 @@ def check_token(token: str, chain_id: str, node_key: bytes, now_ms: int) -> Publ
         return TokenError.EXPIRED
     if not verify(Domain.API_TOKEN, chain_id, body, account, signature):
         return TokenError.BAD_SIGNATURE
-    return PublicKey(account)
+    return Login(PublicKey(account), expires_ms, token_id(token), kind)
 
 
 _TokenFields = tuple[str, bytes, bytes, int, int]
 
 
-def _parse_token(token: str) -> tuple[bytes, bytes, _TokenFields] | TokenError:
+def _parse_token(token: str) -> tuple[bytes, bytes, str, _TokenFields] | TokenError:
     if not isinstance(token, str) or len(token) > limits.API_TOKEN_CHARS_MAX:
         return TokenError.MALFORMED
     parts = token.split(".")
@@ -140,7 +212,8 @@ def _parse_token(token: str) -> tuple[bytes, bytes, _TokenFields] | TokenError:
             return TokenError.MALFORMED
         items = codec.as_list(codec.decode(body, _BODY_BYTES_MAX), 7)
         codec.as_int(items[0], TOKEN_VERSION, TOKEN_VERSION)
-        if codec.as_str(items[1], 32) != TOKEN_KIND:
+        kind = codec.as_str(items[1], 32)
+        if kind not in (TOKEN_KIND, LINK_KIND):
             return TokenError.MALFORMED
         fields = (
             codec.as_str(items[2], 255),
@@ -151,12 +224,13 @@ def _parse_token(token: str) -> tuple[bytes, bytes, _TokenFields] | TokenError:
         )
     except DecodeError:
         return TokenError.MALFORMED
-    return body, signature, fields
+    return body, signature, kind, fields
 
 
-def token_id(token: str) -> bytes:
-    """What identifies a token for one-time use (its signature part, as bytes)."""
-    return token.rsplit(".", 1)[-1].encode("ascii", "replace")
+def token_id(token: str) -> Digest:
+    """What identifies a token for one-time use: the hash of its one canonical spelling
+    (``check_login`` has refused every other spelling before this is asked)."""
+    return digest(token.encode("ascii", "replace"))
 
 
 # --- balance codes -------------------------------------------------------------------
@@ -172,7 +246,7 @@ def make_balance_code(voucher: Signer, chain_id: str, expires_ms: int) -> str:
         raise ValueError("expires_ms must be a positive Unix time in milliseconds")
     body = balance_code_body(chain_id, voucher.public_key, expires_ms)
     signature = voucher.sign(Domain.API_TOKEN, chain_id, body)
-    return _b64(codec.encode([TOKEN_VERSION, voucher.public_key, expires_ms, signature]))
+    return b64url(codec.encode([TOKEN_VERSION, voucher.public_key, expires_ms, signature]))
 
 
 def check_balance_code(code: str, chain_id: str, now_ms: int) -> PublicKey | TokenError:

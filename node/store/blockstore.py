@@ -9,6 +9,9 @@ Layout (every key starts with a one-byte table name and a slash):
 - ``b/<height>``          block bytes;  ``c/<height>`` its commit certificate
 - ``r/<height>``          the state root after that block
 - ``x/<tx id>``           where a transaction sits: height (u64) and index (u32)
+- ``l/<key>``             node-local records outside consensus, never read by the
+                          ledger nor hashed into the state (the API's used login
+                          links and dashboard sessions)
 
 Each block is one synced write batch, so after a crash at any instant the
 store is at a block boundary. Holds bytes only: no domain rules.
@@ -30,6 +33,7 @@ _BLOCK: Final = b"b/"
 _CERT: Final = b"c/"
 _ROOT: Final = b"r/"
 _TX: Final = b"x/"
+_LOCAL: Final = b"l/"
 _FORMAT: Final = b"m/format"
 FORMAT: Final = 2
 """The store's format. 2: blocks of transaction protocol 2 (list transactions commit their
@@ -150,7 +154,26 @@ class BlockStore:
         height, index = struct.unpack(">QI", raw)
         return int(height), int(index)
 
+    def local_get(self, key: bytes) -> bytes | None:
+        """A node-local record (the ``l/`` table, outside the ledger's state)."""
+        value: bytes | None = self._db.get(_LOCAL + key)
+        return value
+
+    def local_items(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """Node-local records under ``prefix``, in key order."""
+        start = len(_LOCAL)
+        for key, value in self._db.iterator(prefix=_LOCAL + prefix):
+            yield key[start:], value
+
     # --- writing ----------------------------------------------------------------
+
+    def local_write(self, puts: Mapping[bytes, bytes], deletes: Sequence[bytes] = ()) -> None:
+        """Write and delete node-local records in one synced batch."""
+        with self._db.write_batch(sync=True) as batch:
+            for key in deletes:
+                batch.delete(_LOCAL + key)
+            for key, value in puts.items():
+                batch.put(_LOCAL + key, value)
 
     def write_genesis_state(self, items: Mapping[bytes, bytes], root: bytes) -> None:
         """Write the height-0 state once, in one synced batch."""

@@ -18,7 +18,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from email.message import Message
@@ -27,6 +27,7 @@ from typing import Final, TypeVar
 
 from aiohttp import web
 
+from node.api.routes import Operation
 from node.api.server import ApiConfig, NodeStatus, create_app
 from node.api.tokens import make_token
 from node.app import LedgerApp
@@ -104,6 +105,8 @@ class LiveNode:
     root: Path
     config_overrides: dict[str, object] = field(default_factory=dict)
     hooks: NodeHooks = NO_HOOKS  # test hooks (a view made to raise)
+    # Routes only some nodes serve (the bank's settlement routes), made on the node's loop.
+    extra_operations: Callable[[LiveNode], Sequence[Operation]] | None = None
 
     def __post_init__(self) -> None:
         # Block times: a fake clock one second a block, starting an hour before now
@@ -161,7 +164,8 @@ class LiveNode:
         config = ApiConfig(**settings)  # type: ignore[arg-type]  # test overrides by name
         self.views = build_views(self.ledger, self.index, self.metrics, hooks=self.hooks)
         self.views.runner.start()
-        self.app = create_app(self.ledger, status, self.views, config, self.metrics)
+        extra = () if self.extra_operations is None else self.extra_operations(self)
+        self.app = create_app(self.ledger, status, self.views, config, self.metrics, extra)
         self.runner = web.AppRunner(self.app, access_log=None)
         await self.runner.setup()
         await web.TCPSite(self.runner, "127.0.0.1", self.port).start()

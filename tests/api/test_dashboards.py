@@ -12,7 +12,7 @@ from node.api import dashboards
 from node.api.fmt import date, money, translate
 from node.api.tokens import make_balance_code
 from node.ledger.tx import Kind
-from tests.api.harness import HttpResult, LiveNode
+from tests.api.harness import HOUR_MS, HttpResult, LiveNode
 from tests.api.world import CAMPAIGN, World
 
 NBSP = "\u00a0"
@@ -24,8 +24,23 @@ def cookie(response: HttpResult) -> str:
     return next(line.split(";")[0] for line in lines if '=""' not in line.split(";")[0])
 
 
+_SESSIONS: dict[tuple[str, str], str] = {}
+
+
+def session(node: LiveNode, token: str) -> str:
+    """The ``relance_session=...`` cookie the node gives in exchange for ``token`` (once:
+    the token is spent by it, so the cookie is kept for the next page)."""
+    if (node.url, token) not in _SESSIONS:
+        logged_in = node.http("GET", f"/ui/login?token={token}")
+        assert logged_in.status == 303, logged_in.body
+        _SESSIONS[node.url, token] = cookie(logged_in)
+    return _SESSIONS[node.url, token]
+
+
 def page(node: LiveNode, path: str, token: str, lang: str = "fr") -> HttpResult:
-    return node.http("GET", path, headers={"Cookie": f"relance_token={token}; relance_lang={lang}"})
+    return node.http(
+        "GET", path, headers={"Cookie": f"{session(node, token)}; relance_lang={lang}"}
+    )
 
 
 def test_belgian_formats() -> None:
@@ -46,8 +61,10 @@ def test_a_login_link_works_once(world: World) -> None:
     token = node.token(world.bakery.signer)
     first = node.http("GET", f"/ui/login?token={token}")
     assert first.status == 303 and first.headers["location"] == "/ui/merchant"
-    assert cookie(first).startswith("relance_token=")
-    assert "HttpOnly; Path=/; SameSite=Strict" in first.headers["set-cookie"]
+    assert cookie(first).startswith("relance_session=")
+    assert token not in first.headers["set-cookie"]  # the cookie is a session id, not the link
+    assert "HttpOnly; Max-Age=" in first.headers["set-cookie"]
+    assert "Path=/; SameSite=Strict" in first.headers["set-cookie"]
     landed = node.http("GET", "/ui/merchant", headers={"Cookie": cookie(first)})
     assert landed.status == 200 and "Boulangerie du Marché" in landed.body.decode()
     again = node.http("GET", f"/ui/login?token={token}")
@@ -93,9 +110,10 @@ def test_the_commune_filters_and_exports_rows_that_match_the_ledger(world: World
     rows = list(csv.DictReader(io.StringIO(exported.body.decode())))
     ledger: list[dict[str, object]] = []
     cursor = None
+    bearer = node.token(world.namur.signer, ttl_ms=HOUR_MS - 1)  # not the one spent on login
     while True:
         suffix = f"&cursor={cursor}" if cursor else ""
-        body = node.get(f"/v1/transactions?limit=500{suffix}", token).json()
+        body = node.get(f"/v1/transactions?limit=500{suffix}", bearer).json()
         ledger += body["items"]  # type: ignore[arg-type]
         cursor = body["next_cursor"]
         if cursor is None:

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
 
 import pytest
 
+from node.api import settlement_routes
+from node.api.routes import Operation
+from node.settlement.journal import Journal
+from node.settlement.service import SettlementService
 from tests.api.harness import LiveNode
+from tests.api.world import World, seed
 
 
 @pytest.fixture
@@ -19,3 +26,25 @@ def node(tmp_path: Path) -> Iterator[LiveNode]:
         yield live
     finally:
         live.close()
+
+
+def settlement_operations(node: LiveNode) -> Sequence[Operation]:
+    """The bank's routes over a real, empty settlement journal (no service running:
+    the routes read the journal only)."""
+    journal = Journal.open(node.root / "bank" / "journal.sqlite")
+    journal.create_schema()
+    return settlement_routes.operations(cast(SettlementService, SimpleNamespace(journal=journal)))
+
+
+@pytest.fixture(scope="session")
+def secure_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """A node with the API tests' world (``tests/api/world.py``) and the bank's settlement
+    routes, shared by the login, input, stream and fuzz tests (its own node: they spend
+    login links and open streams)."""
+    node = LiveNode(
+        Path(tmp_path_factory.mktemp("security-node")), extra_operations=settlement_operations
+    )
+    try:
+        yield seed(node)
+    finally:
+        node.close()

@@ -19,8 +19,10 @@ TTL_DEFAULT_MIN = 60
 @click.command(
     "login",
     epilog="""\b
-The link opens the dashboard of your role once; the token also works with
-'Authorization: Bearer <token>' on the API until it expires.
+The link opens the dashboard of your role once (the node then keeps you
+logged in with a session of its own); the token, a different one, works with
+'Authorization: Bearer <token>' on the API until it expires. The link is
+not an API token, and an API token pasted into the login page is spent.
 Examples:
   relance-wallet login --key namur
   relance-wallet login --key shop --ttl 480 --node http://127.0.0.1:26603 --json""",
@@ -42,12 +44,14 @@ def login_command(ttl_min: int, key_name: str) -> None:
     chain_id = client.chain_id()
     node_key = client.node_key()
     now_ms = time.time_ns() // 1_000_000
+    ttl_ms = ttl_min * 60_000
     try:
-        token = tokens.make_token(signer, chain_id, node_key, now_ms, ttl_min * 60_000)
+        token = tokens.make_token(signer, chain_id, node_key, now_ms, ttl_ms)
+        once = tokens.make_token(signer, chain_id, node_key, now_ms, ttl_ms, tokens.LINK_KIND)
     except ValueError as error:
         raise WalletError(Exit.USAGE, str(error)) from None
-    link = f"{client.url}/ui/login?{urllib.parse.urlencode({'token': token})}"
-    expires = now_ms + ttl_min * 60_000
+    link = f"{client.url}/ui/login?{urllib.parse.urlencode({'token': once})}"
+    expires = now_ms + ttl_ms
     emit(
         {"token": token, "link": link, "expires_ms": expires, "node_key": node_key.hex()},
         [f"dashboard  {link}", f"token      {token}", f"expires    {format_time(expires)}"],
