@@ -1,0 +1,174 @@
+"""Voucher status for the commune that issued them: what the node knows per allocation.
+
+The node does not know serial numbers or delivery channels: the voucher book
+(``wallets/book.py``) is the commune's, sealed on its own machine. The node
+knows, per campaign, which keys the commune allocated to, how much, which it
+reissued (``reissue`` moved a lost voucher's balance to a new key) and what
+each key has left. ``relance-wallet issuer vouchers`` joins this with the
+book's serials and channels; the commune dashboard shows it per key.
+
+Status rules (``status``, the one definition), in this order:
+
+- ``reissued``: the key was the lost side of a ``reissue`` (its balance moved);
+- ``used``: nothing left;
+- ``expired``: the campaign is closed or past its last valid day, with money left;
+- ``untouched``: the balance is what was allocated (or more: refunds);
+- ``partly_used``: some of it spent.
+
+A replacement key counts as allocated what its lost voucher was allocated: the
+household's allocation, so a voucher partly spent before it was lost shows as
+partly used on its replacement.
+
+Per-voucher data is the issuing commune's only: the route and the page refuse
+any other reader.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import Counter
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from node import limits
+from node.api import models as m
+from node.api.access import Role, Viewer, require
+from node.api.core import Api, decode_cursor, encode_cursor, parse_limit
+from node.api.problems import ApiError
+from node.ledger import records as r
+from node.ledger import tx as t
+
+
+class Status(enum.StrEnum):
+    UNTOUCHED = "untouched"
+    PARTLY_USED = "partly_used"
+    USED = "used"
+    REISSUED = "reissued"
+    EXPIRED = "expired"
+
+
+STATUSES: tuple[str, ...] = tuple(s.value for s in Status)
+_KINDS = frozenset({t.Kind.ALLOCATE, t.Kind.REISSUE})
+
+
+def status(
+    allocated_cents: int, balance_cents: int, reissued: bool, campaign: r.Campaign, now_ms: int
+) -> Status:
+    """The status of one allocated key (see the module's rules)."""
+    if reissued:
+        return Status.REISSUED
+    if balance_cents <= 0:
+        return Status.USED
+    if campaign.closed or now_ms >= campaign.valid_until_ms:
+        return Status.EXPIRED
+    if balance_cents >= allocated_cents:
+        return Status.UNTOUCHED
+    return Status.PARTLY_USED
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    items: list[m.VoucherState]  # in key order
+    counts: dict[str, int]  # every status, zeros included
+    complete: bool  # False: a cap was reached, some allocations are missing
+
+
+def report(api: Api, code: str, campaign: r.Campaign) -> Report:
+    """Every key the campaign's issuer allocated to, with its status (bounded)."""
+    allocated: dict[bytes, int] = {}
+    reissues: list[tuple[bytes, bytes]] = []  # (lost, replacement), newest first
+    complete = True
+    before: tuple[int, int] | None = None
+    scanned = 0
+    while True:
+        refs, before = api.index.history(
+            campaign.issuer, before, _KINDS, limits.HTTP_PAGE_ITEMS_MAX, limits.HTTP_SCAN_ITEMS_MAX
+        )
+        for ref in refs:
+            payload = api.signed_at(ref.height, ref.index)[0].tx.payload
+            if isinstance(payload, t.Allocate) and payload.campaign == code:
+                for a in payload.allocations:
+                    allocated[a.holder] = allocated.get(a.holder, 0) + a.amount_cents
+            elif isinstance(payload, t.Reissue) and payload.campaign == code:
+                reissues.append((payload.lost, payload.replacement))
+        scanned += len(refs)
+        if before is None:
+            break
+        too_many = len(allocated) > limits.VOUCHERS_STATUS_MAX
+        if scanned >= limits.VOUCHERS_STATUS_SCAN_TXS_MAX or too_many:
+            complete = False
+            break
+    lost: dict[bytes, bytes] = {}
+    for old, new in reversed(reissues):  # oldest first: a replacement may be lost in turn
+        lost[old] = new
+        allocated[new] = allocated.get(new, 0) + allocated.get(old, 0)
+    keys = sorted(allocated)
+    if len(keys) > limits.VOUCHERS_STATUS_MAX:
+        keys, complete = keys[: limits.VOUCHERS_STATUS_MAX], False
+    now = api.ledger.last_block().time_ms
+    items: list[m.VoucherState] = []
+    counts: Counter[str] = Counter({s: 0 for s in STATUSES})
+    for key in keys:
+        raw = api.ledger.store.get(r.holder_key(key))
+        balance = 0 if raw is None else r.Holder.decode(raw).balance(code)
+        state = status(allocated[key], balance, key in lost, campaign, now)
+        counts[state.value] += 1
+        replaced_by = lost.get(key)
+        items.append(
+            m.VoucherState(
+                holder=key.hex(),
+                allocated_cents=allocated[key],
+                balance_cents=balance,
+                status=state.value,
+                replaced_by=None if replaced_by is None else replaced_by.hex(),
+            )
+        )
+    return Report(items, dict(counts), complete)
+
+
+def issuer_campaign(api: Api, viewer: Viewer, code: str) -> r.Campaign:
+    """The campaign ``code`` if ``viewer`` issued it; 404 otherwise (the same answer
+    for another commune's campaign: its existence is public, its vouchers are not)."""
+    if not 0 < len(code) <= limits.CODE_CHARS_MAX:
+        raise ApiError(400, "a campaign code is 1 to 32 characters", slug="bad-code")
+    raw = api.ledger.store.get(r.campaign_key(code))
+    campaign = None if raw is None else r.Campaign.decode(raw)
+    if campaign is None or viewer.role is not Role.ISSUER or campaign.issuer != viewer.key:
+        raise ApiError(404, "no campaign of yours has this code", slug="not-your-campaign")
+    return campaign
+
+
+def parse_status(text: str | None) -> str | None:
+    if text is None or text == "":
+        return None
+    if text not in STATUSES:
+        raise ApiError(400, f"status is one of {', '.join(STATUSES)}", slug="bad-status")
+    return text
+
+
+def page_of(
+    found: Report, code: str, wanted: str | None, cursor: str | None, limit: int
+) -> m.VoucherStatusPage:
+    """A page of ``found`` (only ``wanted`` statuses), after the key in ``cursor``."""
+    after = b"" if cursor is None else decode_cursor(cursor, 32)
+    chosen: list[m.VoucherState] = []
+    next_cursor = None
+    for item in found.items:
+        if bytes.fromhex(item.holder) <= after or (wanted and item.status != wanted):
+            continue
+        if len(chosen) == limit:
+            next_cursor = encode_cursor(bytes.fromhex(chosen[-1].holder))
+            break
+        chosen.append(item)
+    return m.VoucherStatusPage(code, found.counts, found.complete, chosen, next_cursor)
+
+
+async def vouchers(api: Api, request: web.Request) -> object:
+    viewer = require(api.viewer(request))
+    code = request.match_info["code"]
+    campaign = issuer_campaign(api, viewer, code)
+    wanted = parse_status(request.query.get("status"))
+    limit = parse_limit(request, limits.VOUCHERS_PER_PAGE, limits.VOUCHERS_PER_PAGE)
+    found = report(api, code, campaign)
+    return page_of(found, code, wanted, request.query.get("cursor"), limit)
