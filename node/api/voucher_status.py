@@ -15,9 +15,11 @@ Status rules (``status``, the one definition), in this order:
 - ``untouched``: the balance is what was allocated (or more: refunds);
 - ``partly_used``: some of it spent.
 
-A replacement key counts as allocated what its lost voucher was allocated: the
-household's allocation, so a voucher partly spent before it was lost shows as
-partly used on its replacement.
+``allocated_cents`` is what the key received from the commune: its allocations,
+and for a replacement what ``reissue`` moved to it (the lost key's allocation
+less what it had spent). After ``close_campaign`` (which returns every balance
+to the budget) the balance shown is what was left at closing: received less
+spent, from the ledger's per-shop spending counters.
 
 Per-voucher data is the issuing commune's only: the route and the page refuse
 any other reader.
@@ -36,8 +38,10 @@ from node.api import models as m
 from node.api.access import Role, Viewer, require
 from node.api.core import Api, decode_cursor, encode_cursor, parse_limit
 from node.api.problems import ApiError
+from node.crypto import PUBLIC_KEY_BYTES
 from node.ledger import records as r
 from node.ledger import tx as t
+from node.ledger.state import View
 
 
 class Status(enum.StrEnum):
@@ -99,32 +103,50 @@ def report(api: Api, code: str, campaign: r.Campaign) -> Report:
         if scanned >= limits.VOUCHERS_STATUS_SCAN_TXS_MAX or too_many:
             complete = False
             break
+    store = api.ledger.store
+    received = dict(allocated)
     lost: dict[bytes, bytes] = {}
     for old, new in reversed(reissues):  # oldest first: a replacement may be lost in turn
         lost[old] = new
-        allocated[new] = allocated.get(new, 0) + allocated.get(old, 0)
-    keys = sorted(allocated)
+        moved = max(0, received.get(old, 0) - spent(store, old, code))
+        received[new] = received.get(new, 0) + moved
+    keys = sorted(received)
     if len(keys) > limits.VOUCHERS_STATUS_MAX:
         keys, complete = keys[: limits.VOUCHERS_STATUS_MAX], False
     now = api.ledger.last_block().time_ms
     items: list[m.VoucherState] = []
     counts: Counter[str] = Counter({s: 0 for s in STATUSES})
     for key in keys:
-        raw = api.ledger.store.get(r.holder_key(key))
-        balance = 0 if raw is None else r.Holder.decode(raw).balance(code)
-        state = status(allocated[key], balance, key in lost, campaign, now)
+        if campaign.closed:  # closing returned every balance: what was left is what was not spent
+            left = max(0, received[key] - spent(store, key, code))
+        else:
+            raw = store.get(r.holder_key(key))
+            left = 0 if raw is None else r.Holder.decode(raw).balance(code)
+        state = status(received[key], left, key in lost, campaign, now)
         counts[state.value] += 1
         replaced_by = lost.get(key)
         items.append(
             m.VoucherState(
                 holder=key.hex(),
-                allocated_cents=allocated[key],
-                balance_cents=balance,
+                allocated_cents=received[key],
+                balance_cents=left,
                 status=state.value,
                 replaced_by=None if replaced_by is None else replaced_by.hex(),
             )
         )
     return Report(items, dict(counts), complete)
+
+
+def spent(view: View, holder: bytes, code: str) -> int:
+    """What ``holder`` spent in campaign ``code``, net of refunds (the ledger's per-shop
+    counters, kept after the campaign closes)."""
+    prefix = r.spent_at_key(holder, b"", "")
+    suffix = code.encode()
+    total = 0
+    for key, raw in view.iter_prefix(prefix):
+        if key[len(prefix) + PUBLIC_KEY_BYTES :] == suffix:
+            total += r.Counter.decode(raw).value
+    return total
 
 
 def issuer_campaign(api: Api, viewer: Viewer, code: str) -> r.Campaign:

@@ -1,0 +1,175 @@
+"""Voucher status per allocated key, for the commune that issued them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from node.api.tokens import make_balance_code
+from node.api.voucher_status import STATUSES, Status, status
+from node.crypto import PublicKey
+from node.ledger import records as r
+from node.ledger import tx as t
+from tests.api.harness import Account, LiveNode, key
+from tests.api.world import CAMPAIGN, World, seed
+
+SHORT = "namur-court"
+
+
+@dataclass
+class Scene:
+    world: World
+    used: Account
+    lost: Account
+    replacement: Account
+    kept: Account  # short campaign, money left after its end
+    spender: Account  # short campaign, spent it all
+
+
+@pytest.fixture(scope="module")
+def scene(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scene]:
+    node = LiveNode(Path(tmp_path_factory.mktemp("voucher-status")))
+    try:
+        world = seed(node)
+        chain, namur = world.chain, world.namur
+        used, lost, replacement, kept, spender = (
+            Account(key(n)) for n in ("vs-used", "vs-lost", "vs-new", "vs-kept", "vs-spender")
+        )
+        node.commit(
+            namur.sign(
+                chain,
+                t.Allocate(
+                    CAMPAIGN,
+                    (t.Allocation(used.pk, 1_000, "NAM-1"), t.Allocation(lost.pk, 2_000, "NAM-2")),
+                ),
+            )
+        )
+        node.commit(
+            used.sign(chain, t.Pay(CAMPAIGN, world.bakery.pk, 1_000, "")),
+            lost.sign(chain, t.Pay(CAMPAIGN, world.bakery.pk, 500, "")),
+        )
+        node.commit(namur.sign(chain, t.Reissue(CAMPAIGN, lost.pk, replacement.pk)))
+        # A campaign that ends four blocks from now (a block is one second).
+        start = node.next_time_ms
+        node.commit(
+            namur.sign(
+                chain,
+                t.CreateCampaign(SHORT, "Court", (), ("47",), start - 1_000, start + 4_000, 10_000),
+            )
+        )
+        node.commit(world.bank.sign(chain, t.Fund(SHORT, 100_000, "DEP-SHORT")))
+        node.commit(
+            namur.sign(
+                chain,
+                t.Allocate(
+                    SHORT,
+                    (t.Allocation(kept.pk, 3_000, "NAM-1"), t.Allocation(spender.pk, 700, "NAM-1")),
+                ),
+            )
+        )
+        node.commit(spender.sign(chain, t.Pay(SHORT, world.bakery.pk, 700, "")))
+        node.run(node.make_block)
+        node.run(node.make_block)  # now past the short campaign's end
+        yield Scene(world, used, lost, replacement, kept, spender)
+    finally:
+        node.close()
+
+
+def statuses(scene: Scene, code: str, query: str = "") -> dict[str, object]:
+    node = scene.world.node
+    answer = node.get(f"/v1/campaigns/{code}/vouchers{query}", node.token(scene.world.namur.signer))
+    assert answer.status == 200, answer.body
+    return answer.json()
+
+
+def by_key(doc: dict[str, object]) -> dict[str, dict[str, object]]:
+    items = doc["items"]
+    assert isinstance(items, list)
+    return {item["holder"]: item for item in items}
+
+
+def test_each_status_as_the_ledger_has_it(scene: Scene) -> None:
+    w = scene.world
+    doc = statuses(scene, CAMPAIGN)
+    items = by_key(doc)
+    assert items[w.carol.pk.hex()]["status"] == "untouched"
+    assert items[w.alice.pk.hex()]["status"] == "partly_used"
+    assert items[scene.used.pk.hex()]["status"] == "used"
+    lost = items[scene.lost.pk.hex()]
+    assert lost["status"] == "reissued" and lost["replaced_by"] == scene.replacement.pk.hex()
+    new = items[scene.replacement.pk.hex()]
+    assert new == {"holder": scene.replacement.pk.hex(), "allocated_cents": 1_500,
+                   "balance_cents": 1_500, "status": "untouched"}  # fmt: skip
+    assert doc["counts"] == {"untouched": 3, "partly_used": 2, "used": 1, "reissued": 1,
+                             "expired": 0}  # fmt: skip
+    assert doc["complete"] is True and doc["next_cursor"] is None
+    # Every balance is the ledger's.
+    store = w.node.ledger.store
+    for hexkey, item in items.items():
+        raw = store.get(r.holder_key(bytes.fromhex(hexkey)))
+        assert item["balance_cents"] == r.Holder.decode(raw).balance(CAMPAIGN)  # type: ignore[arg-type]
+
+
+def test_a_campaign_past_its_end_or_closed_shows_expired_and_used(scene: Scene) -> None:
+    w = scene.world
+    items = by_key(statuses(scene, SHORT))
+    assert items[scene.kept.pk.hex()]["status"] == "expired"
+    assert items[scene.spender.pk.hex()]["status"] == "used"
+    w.node.commit(w.namur.sign(w.chain, t.CloseCampaign(SHORT)))
+    closed = statuses(scene, SHORT)
+    items = by_key(closed)
+    # Closing returned the money: what was left at closing is still shown, still expired.
+    assert items[scene.kept.pk.hex()] == {"holder": scene.kept.pk.hex(), "allocated_cents": 3_000,
+                                          "balance_cents": 3_000, "status": "expired"}  # fmt: skip
+    assert items[scene.spender.pk.hex()]["status"] == "used"
+    assert closed["counts"]["expired"] == 1 and closed["counts"]["used"] == 1  # type: ignore[index]
+
+
+def test_filter_and_pages(scene: Scene) -> None:
+    only = statuses(scene, CAMPAIGN, "?status=partly_used")
+    assert {i["status"] for i in only["items"]} == {"partly_used"}  # type: ignore[union-attr]
+    assert len(only["items"]) == 2  # type: ignore[arg-type]
+    seen: list[str] = []
+    cursor = ""
+    while True:
+        doc = statuses(scene, CAMPAIGN, f"?limit=2{cursor}")
+        seen += [i["holder"] for i in doc["items"]]  # type: ignore[union-attr]
+        if doc["next_cursor"] is None:
+            break
+        cursor = f"&cursor={doc['next_cursor']}"
+    assert seen == sorted(by_key(statuses(scene, CAMPAIGN)))
+    node = scene.world.node
+    token = node.token(scene.world.namur.signer)
+    assert node.get(f"/v1/campaigns/{CAMPAIGN}/vouchers?status=lost", token).status == 400
+    assert node.get(f"/v1/campaigns/{CAMPAIGN}/vouchers?limit=0", token).status == 400
+
+
+def test_only_the_issuing_commune_reads_its_vouchers(scene: Scene) -> None:
+    w = scene.world
+    node = w.node
+    path = f"/v1/campaigns/{CAMPAIGN}/vouchers"
+    assert node.get(path).status == 401
+    for who in (w.liege, w.alice, w.bakery, w.auditor, w.bank):
+        answer = node.get(path, node.token(who.signer))
+        assert answer.status == 404, who
+        assert answer.content_type == "application/problem+json"
+    code = make_balance_code(w.voucher.signer, w.chain, w.campaign_end_ms)
+    assert node.http("GET", path, headers={"Cookie": f"relance_balance={code}"}).status == 404
+
+
+def test_the_status_rule() -> None:
+    live = r.Campaign(PublicKey(b"\x01" * 32), "C", (), (), 0, 1_000, 5_000, False,
+                      0, 0, 0, 0, 0, 0, 0, 0)  # fmt: skip
+    assert status(500, 500, False, live, 10) is Status.UNTOUCHED
+    assert status(500, 600, False, live, 10) is Status.UNTOUCHED  # a refund after a payment
+    assert status(500, 1, False, live, 10) is Status.PARTLY_USED
+    assert status(500, 0, False, live, 10) is Status.USED
+    assert status(500, 0, True, live, 10) is Status.REISSUED
+    assert status(500, 500, False, live, 1_000) is Status.EXPIRED  # valid_until is exclusive
+    assert status(500, 0, False, live, 1_000) is Status.USED
+    closed = r.Campaign(live.issuer, "C", (), (), 0, 10**12, 5_000, True, 0, 0, 0, 0, 0, 0, 0, 0)
+    assert status(500, 200, False, closed, 10) is Status.EXPIRED
+    assert set(STATUSES) == {s.value for s in Status}
