@@ -81,6 +81,26 @@ def balance_link(campaign: CampaignText, voucher: Voucher) -> str:
     return f"{campaign.balance_url.rstrip('/')}/b/{code}"
 
 
+def balance_hint(with_link: bool) -> tuple[str, str]:
+    """What the letter and the e-mail say about the balance page, in French then English.
+
+    The page (``/b/<code>`` on the commune's node) shows the balance, the purchases and
+    the shops that take the voucher, in a phone's browser: nothing to install.
+    """
+    if not with_link:
+        return (
+            "Tout commerce participant peut lire votre solde en scannant le code QR.",
+            "Any participating shop can read your balance by scanning the QR code.",
+        )
+    return (
+        "Pour voir votre solde, vos achats et les commerces où dépenser ce chèque, scannez "
+        "le code « Solde » avec l'appareil photo de votre téléphone ou ouvrez le lien "
+        "ci-dessous dans un navigateur (rien à installer). Cette page ne permet pas de payer.",
+        "In English: scan the « Solde » code or open the link below to see your balance, "
+        "your purchases and where to spend this voucher (nothing to install; it cannot pay).",
+    )
+
+
 def rules_fr(campaign: CampaignText) -> list[str]:
     """The campaign's rules in plain words (French)."""
     last_day = format_date_fr(fmt.last_valid_day(campaign.valid_until_ms))
@@ -214,17 +234,8 @@ def _page(canvas: Canvas, entry: Entry, voucher: Voucher, campaign: CampaignText
     canvas.setFont(FONT_BOLD, 11)
     canvas.drawString(left, y, "Connaître votre solde")
     canvas.setFont(FONT, 10)
-    hint = (
-        "Tout commerce participant peut lire votre solde en scannant le code QR. Vous pouvez "
-        "aussi le scanner avec l'application Relance, qui peut reprendre ce chèque sur votre "
-        "téléphone."
-    )
     link = balance_link(campaign, voucher)
-    if link:
-        hint += (
-            " Ou scannez le code « Solde » ci-contre (ou ouvrez le lien ci-dessous) : "
-            "il montre votre solde et vos achats, mais ne permet pas de payer."
-        )
+    hint = " ".join(balance_hint(bool(link)))
     text_width = width - 2 * left - (BALANCE_QR_MM + 6) * mm * bool(link)
     heading_y = y
     y = _paragraph(canvas, hint, left, y - 6 * mm, text_width)
