@@ -100,8 +100,9 @@ def test_every_serial_with_its_channel_and_status(scene: Scene) -> None:
 
 def test_filters_and_the_csv_export(scene: Scene) -> None:
     target = scene.work / "post.csv"
-    out = scene.cli.json("issuer", "vouchers", "--key", "namur", CAMPAIGN, "--channel", "post",
-                         "--status", "untouched", "--status", "reissued", "--csv", str(target))  # fmt: skip
+    filters = ("--channel", "post", "--status", "untouched", "--status", "reissued")
+    out = scene.cli.json("issuer", "vouchers", "--key", "namur", CAMPAIGN, *filters,
+                         "--csv", str(target))  # fmt: skip
     assert [r["status"] for r in out["items"]] == ["reissued", "untouched"]  # type: ignore[union-attr]
     with target.open(encoding="utf-8", newline="") as f:
         table = list(csv.DictReader(f))
