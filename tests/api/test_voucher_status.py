@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from node import limits
 from node.api.tokens import make_balance_code
 from node.api.voucher_status import STATUSES, Status, status
 from node.crypto import PublicKey
 from node.ledger import records as r
 from node.ledger import tx as t
-from tests.api.harness import Account, LiveNode, key
+from tests.api.harness import Account, HttpResult, LiveNode, key
 from tests.api.world import CAMPAIGN, World, seed
 
 SHORT = "namur-court"
@@ -173,3 +177,65 @@ def test_the_status_rule() -> None:
     closed = r.Campaign(live.issuer, "C", (), (), 0, 10**12, 5_000, True, 0, 0, 0, 0, 0, 0, 0, 0)
     assert status(500, 200, False, closed, 10) is Status.EXPIRED
     assert set(STATUSES) == {s.value for s in Status}
+
+
+# --- the commune's dashboard page and its CSV ----------------------------------------------
+
+
+def _ui(scene: Scene, path: str, who: Account, lang: str = "fr") -> HttpResult:
+    node = scene.world.node
+    token = node.token(who.signer)
+    return node.http("GET", path, headers={"Cookie": f"relance_token={token}; relance_lang={lang}"})
+
+
+def test_the_commune_page_counts_and_lists_its_vouchers(scene: Scene) -> None:
+    w = scene.world
+    home = _ui(scene, "/ui/commune", w.namur).body.decode()
+    assert 'href="/ui/commune/vouchers"' in home
+    answer = _ui(scene, f"/ui/commune/vouchers?campaign={CAMPAIGN}", w.namur)
+    html = answer.body.decode()
+    assert answer.status == 200 and "script-src 'self'" in answer.headers["content-security-policy"]
+    assert re.search(r'data-testid="count-untouched">3<', html)
+    assert re.search(r'data-testid="count-reissued">1<', html)
+    assert f'data-holder="{scene.used.pk.hex()}" data-status="used"' in html
+    english = _ui(scene, f"/ui/commune/vouchers?campaign={CAMPAIGN}&status=used", w.namur, "en")
+    text = english.body.decode()
+    assert "Partly used" in text and re.findall(r'data-status="(\w+)">\s*<td>', text) == ["used"]
+
+
+def test_the_commune_page_pages_through_keys(scene: Scene, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(limits, "UI_VOUCHERS_PER_PAGE", 4)
+    seen: list[str] = []
+    path = f"/ui/commune/vouchers?campaign={CAMPAIGN}"
+    while True:
+        html = _ui(scene, path, scene.world.namur).body.decode()
+        seen += re.findall(r'<tr data-holder="([0-9a-f]{64})"', html)
+        more = re.search(r'<a href="(/ui/commune/vouchers\?[^"]*after=[^"]*)">', html)
+        if more is None:
+            break
+        path = more.group(1).replace("&amp;", "&")
+    assert seen == sorted(by_key(statuses(scene, CAMPAIGN)))
+
+
+def test_the_commune_exports_its_vouchers_as_csv(scene: Scene) -> None:
+    answer = _ui(scene, f"/ui/commune/vouchers.csv?campaign={CAMPAIGN}&status=reissued",
+                 scene.world.namur)  # fmt: skip
+    assert answer.status == 200 and answer.content_type == "text/csv"
+    rows = list(csv.reader(io.StringIO(answer.body.decode())))
+    assert rows == [
+        ["holder", "allocated_cents", "balance_cents", "status", "replaced_by"],
+        [scene.lost.pk.hex(), "2000", "0", "reissued", scene.replacement.pk.hex()],
+    ]
+
+
+def test_no_one_else_sees_the_communes_voucher_pages(scene: Scene) -> None:
+    w = scene.world
+    for path in (f"/ui/commune/vouchers?campaign={CAMPAIGN}",
+                 f"/ui/commune/vouchers.csv?campaign={CAMPAIGN}"):  # fmt: skip
+        for who in (w.alice, w.bakery, w.auditor, w.bank):
+            assert _ui(scene, path, who).status == 403, (path, who)
+        other = _ui(scene, path, w.liege)
+        assert other.status == 404 and scene.used.pk.hex() not in other.body.decode()
+        code = make_balance_code(w.voucher.signer, w.chain, w.campaign_end_ms)
+        by_letter = w.node.http("GET", path, headers={"Cookie": f"relance_balance={code}"})
+        assert by_letter.status == 403
