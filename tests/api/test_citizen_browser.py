@@ -14,7 +14,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from node.api.fmt import money
 from node.ledger import records as r
-from tests.api.test_browser import ARGS, CHROMIUM, WAIT_MS
+from tests.api.test_browser import ARGS, CHROMIUM
 from tests.api.world import CAMPAIGN, World
 from wallets.letters import CampaignText, balance_link
 from wallets.voucher import Voucher
