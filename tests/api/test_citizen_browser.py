@@ -4,17 +4,14 @@ README, and axe-core finds no serious or critical accessibility violation."""
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
 
-import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from node.api.fmt import money
 from node.ledger import records as r
-from tests.api.test_browser import ARGS, CHROMIUM
+from tests.api import test_browser
 from tests.api.world import CAMPAIGN, World
 from wallets.letters import CampaignText, balance_link
 from wallets.voucher import Voucher
@@ -30,15 +27,7 @@ SERIOUS: Final = (
 )
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    assert shutil.which(CHROMIUM), "chromium is installed by 'make test' (Debian's package)"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            yield browser
-        finally:
-            browser.close()
+browser = test_browser.browser  # the same Chromium, launched once for this module
 
 
 def phone(browser: Browser, locale: str = "fr-BE") -> Page:

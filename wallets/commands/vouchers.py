@@ -24,9 +24,10 @@ import click
 
 from node import limits
 from node.escape import csv_writer
-from wallets.book import CHANNELS, VoucherBook, book_path
+from wallets.book import CHANNELS, VoucherBook
 from wallets.client import Json, NodeClient
-from wallets.context import authenticate, common_options, emit, key_option, passphrase, settings
+from wallets.commands.issuer import _open_book as open_book
+from wallets.context import authenticate, common_options, emit, key_option, settings
 from wallets.exits import Exit, WalletError
 from wallets.keystore import write_atomic
 from wallets.units import format_euros
@@ -154,15 +155,7 @@ def vouchers_command(
     """Each voucher's status by serial: untouched, partly used, used, reissued, expired."""
     s = settings()
     client = s.client()
-    chain_id = client.chain_id()
-    path = book_path(s.home, chain_id, campaign)
-    if not path.exists():
-        raise WalletError(Exit.USAGE, f"no voucher book for {campaign} here ({path})")
-    store = s.keystore()
-    store.info(key_name)
-    secret = passphrase(f"key {key_name!r}")
-    signer = store.open(key_name, secret)
-    book = VoucherBook(path, chain_id, campaign, secret)
+    book, signer = open_book(s, client, campaign, key_name)
     authenticate(client, signer)
     on_node, complete = node_statuses(client, campaign)
     rows = join(book, on_node)
