@@ -92,10 +92,10 @@ async def vouchers_csv(
     out = io.StringIO()
     writer = csv_writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
-    for item in found.items:
-        if wanted is None or item.status == wanted:
-            writer.writerow([item.holder, item.allocated_cents, item.balance_cents, item.status,
-                             item.replaced_by or ""])  # fmt: skip
+    shown = [item for item in found.items if wanted is None or item.status == wanted]
+    for item in shown[: limits.HTTP_CSV_ROWS_MAX]:
+        writer.writerow([item.holder, item.allocated_cents, item.balance_cents, item.status,
+                         item.replaced_by or ""])  # fmt: skip
     return web.Response(
         text=out.getvalue(),
         content_type="text/csv",

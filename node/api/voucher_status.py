@@ -28,8 +28,10 @@ any other reader.
 from __future__ import annotations
 
 import enum
-from collections import Counter
+from collections import Counter, OrderedDict
 from dataclasses import dataclass
+from typing import Final
+from weakref import WeakKeyDictionary
 
 from aiohttp import web
 
@@ -79,16 +81,38 @@ class Report:
 
 
 def report(api: Api, code: str, campaign: r.Campaign) -> Report:
-    """Every key the campaign's issuer allocated to, with its status (bounded)."""
+    """Every key the campaign's issuer allocated to, with its status (bounded: at most
+    ``VOUCHERS_STATUS_SCAN_TXS_MAX`` allocations and reissues, read among at most
+    ``VOUCHERS_STATUS_INDEX_ENTRIES_MAX`` entries of the issuer's history).
+
+    Kept per node, campaign and height (``_cache``): the pages of one report and its CSV
+    read the history once per block."""
+    height = api.ledger.last_block().height
+    cache = _cache.setdefault(api, OrderedDict())
+    found = cache.get((code, height))
+    if found is None:
+        found = _report(api, code, campaign)
+        cache[(code, height)] = found
+        while len(cache) > _CACHED_REPORTS:
+            cache.popitem(last=False)
+    return found
+
+
+_CACHED_REPORTS: Final = 4
+_cache: WeakKeyDictionary[Api, OrderedDict[tuple[str, int], Report]] = WeakKeyDictionary()
+
+
+def _report(api: Api, code: str, campaign: r.Campaign) -> Report:
     allocated: dict[bytes, int] = {}
     reissues: list[tuple[bytes, bytes]] = []  # (lost, replacement), newest first
     complete = True
     before: tuple[int, int] | None = None
-    scanned = 0
+    scanned, entries = 0, limits.VOUCHERS_STATUS_INDEX_ENTRIES_MAX
     while True:
-        refs, before = api.index.history(
-            campaign.issuer, before, _KINDS, limits.HTTP_PAGE_ITEMS_MAX, limits.HTTP_SCAN_ITEMS_MAX
-        )
+        want = min(limits.HTTP_PAGE_ITEMS_MAX, limits.VOUCHERS_STATUS_SCAN_TXS_MAX - scanned)
+        budget = min(limits.HTTP_SCAN_ITEMS_MAX, entries)
+        refs, before = api.index.history(campaign.issuer, before, _KINDS, want, budget)
+        entries -= budget
         for ref in refs:
             payload = api.signed_at(ref.height, ref.index)[0].tx.payload
             if isinstance(payload, t.Allocate) and payload.campaign == code:
@@ -100,7 +124,7 @@ def report(api: Api, code: str, campaign: r.Campaign) -> Report:
         if before is None:
             break
         too_many = len(allocated) > limits.VOUCHERS_STATUS_MAX
-        if scanned >= limits.VOUCHERS_STATUS_SCAN_TXS_MAX or too_many:
+        if scanned >= limits.VOUCHERS_STATUS_SCAN_TXS_MAX or entries <= 0 or too_many:
             complete = False
             break
     store = api.ledger.store

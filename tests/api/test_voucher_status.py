@@ -239,3 +239,17 @@ def test_no_one_else_sees_the_communes_voucher_pages(scene: Scene) -> None:
         code = make_balance_code(w.voucher.signer, w.chain, w.campaign_end_ms)
         by_letter = w.node.http("GET", path, headers={"Cookie": f"relance_balance={code}"})
         assert by_letter.status == 403
+
+
+def test_the_report_is_bounded_and_says_so(scene: Scene, monkeypatch: pytest.MonkeyPatch) -> None:
+    node = scene.world.node
+    node.commit()  # a new height: the report is read again, not taken from the cache
+    monkeypatch.setattr(limits, "VOUCHERS_STATUS_SCAN_TXS_MAX", 1)
+    doc = statuses(scene, CAMPAIGN)
+    # Only the newest allocation or reissue was read: the short campaign's allocation.
+    assert doc["complete"] is False and doc["items"] == []
+    assert set(by_key(statuses(scene, SHORT))) == {scene.kept.pk.hex(), scene.spender.pk.hex()}
+    monkeypatch.setattr(limits, "VOUCHERS_STATUS_SCAN_TXS_MAX", 100_000)
+    monkeypatch.setattr(limits, "VOUCHERS_STATUS_INDEX_ENTRIES_MAX", 1)
+    node.commit()
+    assert statuses(scene, CAMPAIGN)["complete"] is False
