@@ -43,11 +43,11 @@ def scene(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scene]:
         work = root / "work"
         work.mkdir()
         (work / "households.csv").write_text(
-            "amount,zone,channel,name,address,email,holder\n"
-            "20,NAM-1,post,Zoë Lefèvre,Rue de Fer 12;5000 Namur,,\n"
-            "30,NAM-1,email,Jean Dupont,,jean@example.be,\n"
-            '25,NAM-2,post,"=HYPERLINK(""http://x"")",Rue Haute 1;5000 Namur,,\n'
-            f"15,NAM-1,app,,,,{app.public_key.hex()}\n",
+            "amount,zone,channel,name,address,email,holder,household_id\n"
+            "20,NAM-1,post,Zoë Lefèvre,Rue de Fer 12;5000 Namur,,,h1\n"
+            "30,NAM-1,email,Jean Dupont,,jean@example.be,,h2\n"
+            "25,NAM-2,post,\"=HYPERLINK(\"\"http://x\"\")\",Rue Haute 1;5000 Namur,,,=1+2\n"
+            f"15,NAM-1,app,,,,{app.public_key.hex()},h4\n",
             encoding="utf-8",
         )
         allocated = cli.json("--yes", "issuer", "allocate", "--key", "namur", CAMPAIGN,
@@ -114,6 +114,7 @@ def test_filters_and_the_csv_export(scene: Scene) -> None:
     # Personal data stays in the sealed book; nothing in the CSV can run as a formula.
     text = target.read_text(encoding="utf-8")
     assert "HYPERLINK" not in text and "Zoë" not in text
+    assert [r["household_id"] for r in table] == ["'=1+2", "'=1+2"]  # the same household
     human = scene.cli.ok("issuer", "vouchers", "--key", "namur", CAMPAIGN, "--status", "used")
     assert f"{CAMPAIGN.upper()}-000001" in human.stdout and "used 1" in human.stdout
 
