@@ -46,7 +46,7 @@ def scene(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scene]:
             "amount,zone,channel,name,address,email,holder,household_id\n"
             "20,NAM-1,post,Zoë Lefèvre,Rue de Fer 12;5000 Namur,,,h1\n"
             "30,NAM-1,email,Jean Dupont,,jean@example.be,,h2\n"
-            "25,NAM-2,post,\"=HYPERLINK(\"\"http://x\"\")\",Rue Haute 1;5000 Namur,,,=1+2\n"
+            '25,NAM-2,post,"=HYPERLINK(""http://x"")",Rue Haute 1;5000 Namur,,,=1+2\n'
             f"15,NAM-1,app,,,,{app.public_key.hex()},h4\n",
             encoding="utf-8",
         )
