@@ -17,8 +17,9 @@ from node.api.spend import Shops, where_to_spend
 from node.ledger import records as r
 from node.ledger import tx as t
 
-_ALLOCATE = frozenset({t.Kind.ALLOCATE})
+_ZONE_KINDS = frozenset({t.Kind.ALLOCATE, t.Kind.REISSUE})
 _ALLOCATIONS_SCANNED = 20  # the newest allocations of a key read to find its zone
+_REISSUES_FOLLOWED = 4  # a replacement's zone is its lost voucher's, this far back
 
 
 def live_campaigns(api: Api, holder: bytes) -> dict[str, r.Campaign]:
@@ -37,15 +38,20 @@ def live_campaigns(api: Api, holder: bytes) -> dict[str, r.Campaign]:
     return found
 
 
-def home_zone(api: Api, holder: bytes) -> str:
-    """The zone the commune allocated ``holder`` in (its newest allocation), or ''."""
-    refs, _ = api.index.history(holder, None, _ALLOCATE, _ALLOCATIONS_SCANNED, _ALLOCATIONS_SCANNED)
+def home_zone(api: Api, holder: bytes, depth: int = 0) -> str:
+    """The zone the commune allocated ``holder`` in (its newest allocation; for a
+    replacement key, its lost voucher's), or ''."""
+    refs, _ = api.index.history(
+        holder, None, _ZONE_KINDS, _ALLOCATIONS_SCANNED, _ALLOCATIONS_SCANNED
+    )
     for ref in refs:
         payload = api.signed_at(ref.height, ref.index)[0].tx.payload
         if isinstance(payload, t.Allocate):
             for allocation in payload.allocations:
                 if allocation.holder == holder:
                     return allocation.zone
+        elif isinstance(payload, t.Reissue) and payload.replacement == holder:
+            return home_zone(api, payload.lost, depth + 1) if depth < _REISSUES_FOLLOWED else ""
     return ""
 
 

@@ -253,3 +253,13 @@ def test_the_report_is_bounded_and_says_so(scene: Scene, monkeypatch: pytest.Mon
     monkeypatch.setattr(limits, "VOUCHERS_STATUS_INDEX_ENTRIES_MAX", 1)
     node.commit()
     assert statuses(scene, CAMPAIGN)["complete"] is False
+
+
+def test_a_replacement_voucher_sees_its_households_zone_first(scene: Scene) -> None:
+    w = scene.world
+    html = _ui(scene, "/ui/holder", scene.replacement).body.decode()
+    # The lost voucher was allocated in NAM-2: the brasserie (NAM-2) comes first.
+    assert "votre quartier NAM-2" in html
+    names = re.findall(r'<span class="shop-name">([^<]*)</span>', html)
+    assert names == ["Brasserie de la Place", "Boulangerie du Marché"]
+    assert w.bakery.pk.hex() not in html
