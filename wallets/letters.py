@@ -39,23 +39,7 @@ _VERA: Final = Path(reportlab.__file__).parent / "fonts"
 _DEJAVU: Final = Path("/usr/share/fonts/truetype/dejavu")
 QR_SIZE_MM: Final = 42.0
 BALANCE_QR_MM: Final = 34.0  # a ~150-character link: version 9, 0.55 mm modules
-NACE_FR: Final = {
-    "10": "alimentation (fabrication)",
-    "45": "garages et commerce automobile",
-    "46": "commerce de gros",
-    "47": "commerce de détail",
-    "55": "hébergement",
-    "56": "restauration et cafés",
-    "59": "cinéma",
-    "77": "location",
-    "85": "enseignement",
-    "86": "santé",
-    "90": "arts et spectacles",
-    "91": "bibliothèques et musées",
-    "93": "sport et loisirs",
-    "95": "réparation",
-    "96": "services à la personne (coiffure, soins...)",
-}
+NACE_FR: Final = {division: names[0] for division, names in fmt.NACE.items()}
 
 
 @dataclass(frozen=True, slots=True)

@@ -238,6 +238,29 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
     "kind.return_payout": ("Versement refusé, recrédité", "Payout returned"),
 }
 
+# NACE divisions (the first two digits of a shop's category), for people: letters, pages.
+NACE: Final[dict[str, tuple[str, str]]] = {
+    "10": ("alimentation (fabrication)", "food manufacturing"),
+    "45": ("garages et commerce automobile", "garages and car trade"),
+    "46": ("commerce de gros", "wholesale"),
+    "47": ("commerce de détail", "retail"),
+    "55": ("hébergement", "accommodation"),
+    "56": ("restauration et cafés", "restaurants and cafés"),
+    "59": ("cinéma", "cinema"),
+    "77": ("location", "rental"),
+    "85": ("enseignement", "education"),
+    "86": ("santé", "health"),
+    "90": ("arts et spectacles", "arts and entertainment"),
+    "91": ("bibliothèques et musées", "libraries and museums"),
+    "93": ("sport et loisirs", "sport and leisure"),
+    "95": ("réparation", "repair"),
+    "96": (
+        "services à la personne (coiffure, soins...)",
+        "personal services (hairdressing, care...)",
+    ),
+}
+MESSAGES.update({f"nace.{division}": names for division, names in NACE.items()})
+
 
 def translate(lang: Lang, key: str) -> str:
     pair = MESSAGES.get(key)

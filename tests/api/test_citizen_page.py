@@ -48,6 +48,9 @@ def test_a_letter_shows_the_shops_that_take_its_voucher_and_no_others(world: Wor
     assert "Où dépenser" in html and "Valable jusqu" in html
     english = letter_page(world.node, open_letter(world), lang="en")
     assert "Where to spend" in english and "Valid through" in english
+    # Categories in words (NACE divisions), with the code.
+    assert "commerce de détail (47.24)" in html and "restauration et cafés (56.10)" in html
+    assert "retail (47.24)" in english
 
 
 def test_the_shops_are_searchable_and_filtered_by_category_and_zone(world: World) -> None:
