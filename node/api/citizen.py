@@ -62,7 +62,9 @@ def _text(request: web.Request, name: str) -> str:
 def shops_for(api: Api, request: web.Request, viewer: Viewer) -> tuple[Shops, dict[str, str]]:
     """The page of shops for the viewer's live campaigns, and the filters it applied."""
     page_text = request.query.get("page", "1")
-    page = int(page_text) if page_text.isdigit() and len(page_text) <= 6 else 1
+    page = (
+        int(page_text) if page_text.isascii() and page_text.isdigit() and len(page_text) <= 6 else 1
+    )
     filters = {"q": _text(request, "q"), "category": _text(request, "category")}
     filters["zone"] = _text(request, "zone")
     near = home_zone(api, viewer.key)

@@ -158,14 +158,12 @@ def parse_id(text: str, what: str) -> bytes:
     return raw
 
 
-def parse_limit(
-    request: web.Request, default: int = 50, most: int = limits.HTTP_PAGE_ITEMS_MAX
-) -> int:
+def parse_limit(request: web.Request, default: int = 50) -> int:
     text = request.query.get("limit")
     if text is None:
         return default
-    if not text.isdigit() or not 1 <= int(text) <= most:
-        raise ApiError(400, f"limit is 1 to {most}", slug="bad-limit")
+    if not text.isdigit() or not 1 <= int(text) <= limits.HTTP_PAGE_ITEMS_MAX:
+        raise ApiError(400, f"limit is 1 to {limits.HTTP_PAGE_ITEMS_MAX}", slug="bad-limit")
     return int(text)
 
 

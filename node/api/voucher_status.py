@@ -38,7 +38,7 @@ from aiohttp import web
 from node import limits
 from node.api import models as m
 from node.api.access import Role, Viewer, require
-from node.api.core import Api, decode_cursor, encode_cursor, parse_limit
+from node.api.core import Api, decode_cursor, encode_cursor
 from node.api.problems import ApiError
 from node.crypto import PUBLIC_KEY_BYTES
 from node.ledger import records as r
@@ -193,6 +193,16 @@ def parse_status(text: str | None) -> str | None:
     return text
 
 
+def parse_limit(text: str | None) -> int:
+    """``?limit=``: 1 to ``VOUCHERS_PER_PAGE`` (the default), ASCII digits only."""
+    most = limits.VOUCHERS_PER_PAGE
+    if text is None:
+        return most
+    if not (text.isascii() and text.isdigit() and len(text) <= 9 and 1 <= int(text) <= most):
+        raise ApiError(400, f"limit is 1 to {most}", slug="bad-limit")
+    return int(text)
+
+
 def page_of(
     found: Report, code: str, wanted: str | None, cursor: str | None, limit: int
 ) -> m.VoucherStatusPage:
@@ -215,6 +225,6 @@ async def vouchers(api: Api, request: web.Request) -> object:
     code = request.match_info["code"]
     campaign = issuer_campaign(api, viewer, code)
     wanted = parse_status(request.query.get("status"))
-    limit = parse_limit(request, limits.VOUCHERS_PER_PAGE, limits.VOUCHERS_PER_PAGE)
+    limit = parse_limit(request.query.get("limit"))
     found = report(api, code, campaign)
     return page_of(found, code, wanted, request.query.get("cursor"), limit)

@@ -18,6 +18,7 @@ from node.crypto import PublicKey
 from node.ledger import records as r
 from node.ledger import tx as t
 from tests.api.harness import Account, HttpResult, LiveNode, key
+from tests.api.test_dashboards import cookie, page
 from tests.api.world import CAMPAIGN, World, seed
 
 SHORT = "namur-court"
@@ -160,8 +161,7 @@ def test_only_the_issuing_commune_reads_its_vouchers(scene: Scene) -> None:
         answer = node.get(path, node.token(who.signer))
         assert answer.status == 404, who
         assert answer.content_type == "application/problem+json"
-    code = make_balance_code(w.voucher.signer, w.chain, w.campaign_end_ms)
-    assert node.http("GET", path, headers={"Cookie": f"relance_balance={code}"}).status == 404
+    assert node.http("GET", path, headers={"Cookie": _letter_cookie(w)}).status == 404
 
 
 def test_the_status_rule() -> None:
@@ -183,9 +183,16 @@ def test_the_status_rule() -> None:
 
 
 def _ui(scene: Scene, path: str, who: Account, lang: str = "fr") -> HttpResult:
-    node = scene.world.node
-    token = node.token(who.signer)
-    return node.http("GET", path, headers={"Cookie": f"relance_token={token}; relance_lang={lang}"})
+    """A page as ``who`` sees it, logged in the dashboards' own way."""
+    return page(scene.world.node, path, scene.world.node.token(who.signer), lang)
+
+
+def _letter_cookie(w: World) -> str:
+    """The credential a letter's balance link leaves in the browser."""
+    code = make_balance_code(w.voucher.signer, w.chain, w.campaign_end_ms)
+    opened = w.node.http("GET", f"/b/{code}")
+    assert opened.status == 303
+    return cookie(opened)
 
 
 def test_the_commune_page_counts_and_lists_its_vouchers(scene: Scene) -> None:
@@ -236,8 +243,7 @@ def test_no_one_else_sees_the_communes_voucher_pages(scene: Scene) -> None:
             assert _ui(scene, path, who).status == 403, (path, who)
         other = _ui(scene, path, w.liege)
         assert other.status == 404 and scene.used.pk.hex() not in other.body.decode()
-        code = make_balance_code(w.voucher.signer, w.chain, w.campaign_end_ms)
-        by_letter = w.node.http("GET", path, headers={"Cookie": f"relance_balance={code}"})
+        by_letter = w.node.http("GET", path, headers={"Cookie": _letter_cookie(w)})
         assert by_letter.status == 403
 
 
