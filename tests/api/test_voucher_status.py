@@ -269,3 +269,10 @@ def test_a_replacement_voucher_sees_its_households_zone_first(scene: Scene) -> N
     names = re.findall(r'<span class="shop-name">([^<]*)</span>', html)
     assert names == ["Brasserie de la Place", "Boulangerie du Marché"]
     assert w.bakery.pk.hex() not in html
+
+
+def test_a_spent_or_ended_voucher_is_told_there_is_nothing_left_to_spend(scene: Scene) -> None:
+    for who in (scene.used, scene.kept):  # all spent; money left but its campaign ended
+        html = _ui(scene, "/ui/holder", who).body.decode()
+        assert "Aucun commerce à montrer" in html
+        assert 'data-testid="shop"' not in html
