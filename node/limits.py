@@ -100,6 +100,14 @@ HTTP_CERTIFIED_RANGE_BYTES_MAX: Final = BLOCK_BYTES_MAX  # their bytes, at least
 UI_MERCHANTS_PER_PAGE: Final = 100  # a commune's merchants on its dashboard, a page
 UI_PAYOUTS_SHOWN: Final = 100  # a merchant's newest payouts on its dashboard
 UI_PAYOUT_SCAN_MAX: Final = 5_000  # of its transactions read to find them
+UI_SHOPS_PER_PAGE: Final = 30  # shops on a citizen's "where to spend", a page
+UI_SHOPS_SCAN_MAX: Final = 20_000  # merchant records read to find them
+UI_SEARCH_CHARS_MAX: Final = 60  # a search or filter typed on a page
+VOUCHERS_STATUS_MAX: Final = 200_000  # allocations of one campaign a status report covers
+VOUCHERS_STATUS_SCAN_TXS_MAX: Final = 100_000  # allocations and reissues read to find them
+VOUCHERS_STATUS_INDEX_ENTRIES_MAX: Final = 1_000_000  # ... among this many history entries
+VOUCHERS_PER_PAGE: Final = 5_000  # voucher statuses in one API answer
+UI_VOUCHERS_PER_PAGE: Final = 100  # ... on the commune dashboard, a page
 LIGHT_CLIENT_ERA_PAGES_MAX: Final = 1_000  # pages of validator sets a wallet reads, at most
 INDEX_WIPE_BATCH_KEYS: Final = 10_000  # history index keys deleted a batch on a layout change
 

@@ -25,6 +25,7 @@ from wallets.commands.issuer import issuer_group
 from wallets.commands.key import key_group
 from wallets.commands.login import login_command
 from wallets.commands.merchant import merchant_group
+from wallets.commands.vouchers import vouchers_command
 from wallets.context import META, common_options
 from wallets.exits import WalletError
 from wallets.settlement import settlement_group
@@ -73,6 +74,7 @@ main.add_command(login_command)
 main.add_command(verify_group)
 main.add_command(settlement_group)
 issuer_group.add_command(analytics_command)
+issuer_group.add_command(vouchers_command)
 
 
 @main.command(

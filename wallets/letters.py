@@ -39,23 +39,7 @@ _VERA: Final = Path(reportlab.__file__).parent / "fonts"
 _DEJAVU: Final = Path("/usr/share/fonts/truetype/dejavu")
 QR_SIZE_MM: Final = 42.0
 BALANCE_QR_MM: Final = 34.0  # a ~150-character link: version 9, 0.55 mm modules
-NACE_FR: Final = {
-    "10": "alimentation (fabrication)",
-    "45": "garages et commerce automobile",
-    "46": "commerce de gros",
-    "47": "commerce de détail",
-    "55": "hébergement",
-    "56": "restauration et cafés",
-    "59": "cinéma",
-    "77": "location",
-    "85": "enseignement",
-    "86": "santé",
-    "90": "arts et spectacles",
-    "91": "bibliothèques et musées",
-    "93": "sport et loisirs",
-    "95": "réparation",
-    "96": "services à la personne (coiffure, soins...)",
-}
+NACE_FR: Final = {division: names[0] for division, names in fmt.NACE.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +63,26 @@ def balance_link(campaign: CampaignText, voucher: Voucher) -> str:
         return ""
     code = tokens.make_balance_code(voucher.signer, campaign.chain_id, campaign.valid_until_ms)
     return f"{campaign.balance_url.rstrip('/')}/b/{code}"
+
+
+def balance_hint(with_link: bool) -> tuple[str, str]:
+    """What the letter and the e-mail say about the balance page, in French then English.
+
+    The page (``/b/<code>`` on the commune's node) shows the balance, the purchases and
+    the shops that take the voucher, in a phone's browser: nothing to install.
+    """
+    if not with_link:
+        return (
+            "Tout commerce participant peut lire votre solde en scannant le code QR.",
+            "Any participating shop can read your balance by scanning the QR code.",
+        )
+    return (
+        "Pour voir votre solde, vos achats et les commerces où dépenser ce chèque, scannez "
+        "le code « Solde » avec l'appareil photo de votre téléphone ou ouvrez le lien "
+        "ci-dessous dans un navigateur (rien à installer). Cette page ne permet pas de payer.",
+        "In English: scan the « Solde » code or open the link below to see your balance, "
+        "your purchases and where to spend this voucher (nothing to install; it cannot pay).",
+    )
 
 
 def rules_fr(campaign: CampaignText) -> list[str]:
@@ -214,17 +218,8 @@ def _page(canvas: Canvas, entry: Entry, voucher: Voucher, campaign: CampaignText
     canvas.setFont(FONT_BOLD, 11)
     canvas.drawString(left, y, "Connaître votre solde")
     canvas.setFont(FONT, 10)
-    hint = (
-        "Tout commerce participant peut lire votre solde en scannant le code QR. Vous pouvez "
-        "aussi le scanner avec l'application Relance, qui peut reprendre ce chèque sur votre "
-        "téléphone."
-    )
     link = balance_link(campaign, voucher)
-    if link:
-        hint += (
-            " Ou scannez le code « Solde » ci-contre (ou ouvrez le lien ci-dessous) : "
-            "il montre votre solde et vos achats, mais ne permet pas de payer."
-        )
+    hint = " ".join(balance_hint(bool(link)))
     text_width = width - 2 * left - (BALANCE_QR_MM + 6) * mm * bool(link)
     heading_y = y
     y = _paragraph(canvas, hint, left, y - 6 * mm, text_width)

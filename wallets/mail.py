@@ -29,7 +29,7 @@ import aiosmtplib
 
 from wallets.book import Entry
 from wallets.keystore import make_private_folder
-from wallets.letters import CampaignText, balance_link, rules_fr
+from wallets.letters import CampaignText, balance_hint, balance_link, rules_fr
 from wallets.units import format_euros
 from wallets.voucher import Voucher, qr_png
 
@@ -71,12 +71,16 @@ def build_message(
     message["X-Relance-Serial"] = entry.serial
     rules = rules_fr(campaign)
     link = balance_link(campaign, voucher)
-    balance_text = [f"Votre solde et vos achats (lecture seule) : {link}", ""] if link else []
-    balance_html = (
-        f'<p>Votre solde et vos achats&nbsp;: <a href="{html.escape(link)}">consulter</a> '
-        "(lecture seule)</p>"
+    french, english = balance_hint(bool(link))
+    balance_text = [french, english, *([link] if link else []), ""]
+    link_html = (
+        f'<p><a href="{html.escape(link)}">Mon solde et où dépenser · My balance and where to '
+        "spend</a></p>"
         if link
         else ""
+    )
+    balance_html = (
+        f'<p>{html.escape(french)}</p>\n<p lang="en">{html.escape(english)}</p>\n{link_html}'
     )
     text = "\n".join(
         [

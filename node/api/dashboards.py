@@ -26,7 +26,7 @@ import jinja2
 from aiohttp import web
 
 from node import limits
-from node.api import fmt, inputs, tokens, views
+from node.api import citizen, fmt, inputs, tokens, views
 from node.api import models as m
 from node.api.access import (
     BALANCE_COOKIE,
@@ -311,10 +311,12 @@ async def holder_page(
     page = api.history(
         viewer, viewer.key, frozenset(), None, request.query.get("cursor"), PAGE_ITEMS
     )
+    shops, filters = citizen.shops_for(api, request, viewer)
     return render(
         request, lang, "holder.html", viewer=viewer, account=account,
         campaigns=_campaign_names(api), rows=rows(page.items, viewer.key, api.ledger.store),
         next_cursor=page.next_cursor, height=api.ledger.last_block().height,
+        shops=shops, filters=filters,
     )  # fmt: skip
 
 

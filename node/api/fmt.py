@@ -116,6 +116,56 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
     "none": ("Aucune opération pour le moment.", "Nothing yet."),
     "no_balance": ("Aucun solde.", "No balance."),
     "valid_until": ("Valable jusqu'au", "Valid through"),
+    "vouchers.title": ("État des chèques", "Voucher status"),
+    "vouchers.back": ("← Tableau de bord de la commune", "← Commune dashboard"),
+    "vouchers.explain": (
+        "Par clé attribuée : ce que le registre sait. Les numéros de série et les canaux "
+        "d'envoi sont dans votre carnet de chèques : relance-wallet issuer vouchers les joint.",
+        "Per allocated key: what the ledger knows. Serial numbers and delivery channels are "
+        "in your voucher book: relance-wallet issuer vouchers joins them.",
+    ),
+    "vouchers.status": ("État", "Status"),
+    "vouchers.counts": ("Chèques par état", "Vouchers per status"),
+    "vouchers.keys": ("Clés attribuées", "Allocated keys"),
+    "vouchers.key": ("Clé", "Key"),
+    "vouchers.left": ("Solde", "Left"),
+    "vouchers.replaced_by": ("Remplacé par", "Replaced by"),
+    "vouchers.csv": ("Exporter en CSV", "Export as CSV"),
+    "vouchers.link": (
+        "État des chèques (intacts, utilisés, réémis…)",
+        "Voucher status (untouched, used, reissued…)",
+    ),
+    "vouchers.partial": (
+        "Liste partielle : la campagne dépasse ce qu'une page lit.",
+        "Partial list: the campaign is larger than one page reads.",
+    ),
+    "vstatus.untouched": ("Intact", "Untouched"),
+    "vstatus.partly_used": ("Partiellement utilisé", "Partly used"),
+    "vstatus.used": ("Utilisé", "Used"),
+    "vstatus.reissued": ("Réémis", "Reissued"),
+    "vstatus.expired": ("Expiré", "Expired"),
+    "spend.title": ("Où dépenser", "Where to spend"),
+    "spend.search": ("Nom du commerce", "Shop name"),
+    "spend.category": ("Catégorie", "Category"),
+    "spend.zone": ("Quartier", "Zone"),
+    "spend.all": ("Toutes", "All"),
+    "spend.yours": ("le vôtre", "yours"),
+    "spend.find": ("Chercher", "Search"),
+    "spend.found": ("commerce(s) acceptent vos chèques", "shop(s) accept your vouchers"),
+    "spend.near_first": ("d'abord votre quartier", "your zone first"),
+    "spend.none_match": ("Aucun commerce ne correspond.", "No shop matches."),
+    "spend.nothing": (
+        "Aucun commerce à montrer : plus de solde à dépenser, ou la campagne est terminée.",
+        "No shop to show: nothing left to spend, or the campaign has ended.",
+    ),
+    "spend.pages": ("Pages des commerces", "Shop pages"),
+    "spend.previous": ("Précédente", "Previous"),
+    "spend.next": ("Suivante", "Next"),
+    "spend.page": ("Page", "Page"),
+    "spend.truncated": (
+        "Liste partielle : la commune a enregistré plus de commerces que cette page n'en lit.",
+        "Partial list: the commune registered more shops than this page reads.",
+    ),
     "funded": ("Financé", "Funded"),
     "budget": ("Budget non attribué", "Unallocated budget"),
     "allocated": ("Attribué", "Allocated"),
@@ -187,6 +237,29 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
     "kind.change_validators": ("Changement de validateurs", "Validators changed"),
     "kind.return_payout": ("Versement refusé, recrédité", "Payout returned"),
 }
+
+# NACE divisions (the first two digits of a shop's category), for people: letters, pages.
+NACE: Final[dict[str, tuple[str, str]]] = {
+    "10": ("alimentation (fabrication)", "food manufacturing"),
+    "45": ("garages et commerce automobile", "garages and car trade"),
+    "46": ("commerce de gros", "wholesale"),
+    "47": ("commerce de détail", "retail"),
+    "55": ("hébergement", "accommodation"),
+    "56": ("restauration et cafés", "restaurants and cafés"),
+    "59": ("cinéma", "cinema"),
+    "77": ("location", "rental"),
+    "85": ("enseignement", "education"),
+    "86": ("santé", "health"),
+    "90": ("arts et spectacles", "arts and entertainment"),
+    "91": ("bibliothèques et musées", "libraries and museums"),
+    "93": ("sport et loisirs", "sport and leisure"),
+    "95": ("réparation", "repair"),
+    "96": (
+        "services à la personne (coiffure, soins...)",
+        "personal services (hairdressing, care...)",
+    ),
+}
+MESSAGES.update({f"nace.{division}": names for division, names in NACE.items()})
 
 
 def translate(lang: Lang, key: str) -> str:

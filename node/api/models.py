@@ -469,3 +469,26 @@ class InclusionProof:
     items_digest: str | None = None
     item_count: int | None = None
     items: list[ItemProof] | None = None
+
+
+# --- voucher status (the issuing commune only) --------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class VoucherState:
+    """One key a commune allocated to in a campaign (node/api/voucher_status.py)."""
+
+    holder: str
+    allocated_cents: int
+    balance_cents: int
+    status: str  # untouched | partly_used | used | reissued | expired
+    replaced_by: str | None = None  # the replacement key, for a reissued voucher
+
+
+@dataclass(frozen=True, slots=True)
+class VoucherStatusPage:
+    campaign: str
+    counts: dict[str, int]  # per status, over the whole campaign
+    complete: bool  # false: a cap was reached (node/limits.py), some keys are missing
+    items: list[VoucherState]
+    next_cursor: str | None

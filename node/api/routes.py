@@ -12,7 +12,7 @@ from typing import Final, Literal
 from aiohttp import web
 
 from node import limits
-from node.api import inputs, views
+from node.api import inputs, views, voucher_status
 from node.api import models as m
 from node.api.access import SESSION_COOKIE, Role, Viewer, require
 from node.api.core import (
@@ -833,6 +833,30 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
         m.Campaign,
         params=(_p("code", {"type": "string", "minLength": 1, "maxLength": 32}, "campaign code"),),
         errors=(400, 404),
+    ),
+    Operation(
+        "GET",
+        "/v1/campaigns/{code}/vouchers",
+        voucher_status.vouchers,
+        "Voucher status per allocated key (the issuing commune only)",
+        "campaigns",
+        m.VoucherStatusPage,
+        params=(
+            _p("code", {"type": "string", "minLength": 1, "maxLength": 32}, "campaign code"),
+            _q("status", {"type": "string", "enum": list(voucher_status.STATUSES)}, "only this"),
+            CURSOR,
+            _q(
+                "limit",
+                {"type": "integer", "minimum": 1, "maximum": limits.VOUCHERS_PER_PAGE},
+                "items per page",
+            ),
+        ),
+        errors=(400, 401, 404),
+        auth="required",
+        description="What the node knows per allocation: the key, what it was allocated, "
+        "what it has left and its status (node/api/voucher_status.py). Serials and delivery "
+        "channels are in the commune's voucher book, not on the node: `relance-wallet issuer "
+        "vouchers` joins the two. Another commune's campaign answers 404.",
     ),
     Operation(
         "GET",

@@ -68,6 +68,9 @@ def test_a_letter_prints_accents_euros_serial_and_a_qr_that_decodes(tmp_path: Pa
     assert parse_voucher(vouchers[0]).seed == voucher.seed
     links = [c for c in codes if c.startswith("https://relance.namur.be/b/")]
     assert len(links) == 1  # the read-only balance link
+    flat = " ".join(text.split())
+    assert "où dépenser ce chèque" in flat and "where to spend this voucher" in flat
+    assert "application" not in flat.lower()  # no app that does not exist
 
 
 def test_letters_one_per_household_or_merged(tmp_path: Path) -> None:

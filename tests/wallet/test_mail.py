@@ -4,6 +4,7 @@ that names the address the server refused."""
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import socket
 import ssl
@@ -21,8 +22,8 @@ from tests.node.netutil import free_base_port
 from tests.wallet.support import Inbox, start_smtp, tool, zbar
 from wallets import mail
 from wallets.book import Entry
-from wallets.letters import CampaignText
-from wallets.mail import Journal, SmtpSettings, send
+from wallets.letters import CampaignText, balance_link
+from wallets.mail import Journal, SmtpSettings, build_message, send
 from wallets.voucher import Voucher, new_voucher
 
 CHAIN = "relance-devnet-1764431234"
@@ -259,3 +260,22 @@ def test_the_sender_waits_for_the_servers_tls_goodbye_and_leaks_no_socket(
     finally:
         controller.stop()
     assert len(inbox.received()) == 1
+
+
+def test_the_mail_points_to_the_balance_page_in_french_and_english() -> None:
+    campaign = dataclasses.replace(
+        CAMPAIGN, chain_id=CHAIN, balance_url="https://relance.namur.be/"
+    )
+    entry, voucher = _item(1, "zoe@example.be")
+    message = build_message(entry, voucher, campaign, "Ville de Namur <relance@namur.be>")
+    plain, html = message.get_body(("plain",)), message.get_body(("html",))
+    assert plain is not None and html is not None
+    link = balance_link(campaign, voucher)
+    assert link.startswith("https://relance.namur.be/b/")
+    for text in (plain.get_content(), html.get_content()):
+        assert link in text
+        assert "où dépenser" in text and "where to spend" in text
+        assert "application" not in text.lower()  # no app that does not exist
+    without = build_message(entry, voucher, CAMPAIGN, "relance@namur.be").get_body(("plain",))
+    assert without is not None and "/b/" not in without.get_content()
+    assert "scanning the QR code" in without.get_content()
