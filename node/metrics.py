@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from node import version
 from node.consensus.signer import RecordStore, SignRecord
 
 CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
@@ -118,6 +119,15 @@ class NodeMetrics:
         self.stream_subscribers = Gauge(
             "relance_api_stream_subscribers", "Open server-sent-event streams", registry=reg
         )
+        self.build_info = Gauge(
+            "relance_build_info",
+            "Always 1: the node's software version and the protocol (encodings) it speaks",
+            ["software", "protocol"],
+            registry=reg,
+        )
+        self.build_info.labels(
+            software=version.SOFTWARE_VERSION, protocol=version.PROTOCOL_VERSION
+        ).set(1)
         self._live = _Live()
         reg.register(self._live)
         self._last_time_ms: int | None = None
