@@ -189,7 +189,12 @@ async def _run_parts(home: Home, ledger: LedgerApp, stop: asyncio.Event) -> None
         verdict = ledger.report_evidence(statements, home.node_key)
         if verdict.code == 0:
             outbox.push(ledger.mempool.get(verdict.tx_id or b"") or b"")
-        logger.warning("evidence against %s submitted: code %d", first_key(evidence), verdict.code)
+        logger.warning(
+            "evidence against %s submitted: code %d",
+            first_key(evidence),
+            verdict.code,
+            extra={"height": first.height, "round": first.round},
+        )
 
     parts: tuple[ConsensusSigner, ConsensusApplication, Transport] = (signer, ledger, _Transport())
     if instruments is not None:  # tests only: see node/consensus/byzantine.py
