@@ -41,7 +41,7 @@ from node.genesis import parse as parse_genesis
 from node.gossip import Channel, GossipAdmission, GossipOutbox, consensus_frame, read_frame
 from node.indexes import HistoryIndex
 from node.ledger.codes import Result
-from node.metrics import CountingRecordStore, NodeMetrics, Sources
+from node.metrics import CountingRecordStore, NodeMetrics, SettlementSources, Sources
 from node.p2p.peers import PeerAddress, PeerManager, PeerManagerConfig
 from node.settlement.service import SettingsError
 from node.settlement.service import open_service as open_settlement
@@ -232,6 +232,10 @@ async def _run_parts(home: Home, ledger: LedgerApp, stop: asyncio.Event) -> None
         )
     )
     settlement = open_settlement(home.path, ledger, status.gossip_tx)  # the bank's node only
+    if settlement is not None:
+        metrics.attach_settlement(
+            SettlementSources(settlement.journal.oldest_in_flight_ms, settlement.payout_counts)
+        )
     index = HistoryIndex.open(home.path / INDEX_DIR)
     admitting = asyncio.create_task(gossip.run(), name="gossip-admission")
     try:

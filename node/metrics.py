@@ -13,7 +13,8 @@ knows nothing of HTTP.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
@@ -39,6 +40,41 @@ class Sources:
     peers: Callable[[], int]
     p2p_sent_bytes: Callable[[], int]
     p2p_received_bytes: Callable[[], int]
+
+
+@dataclass(frozen=True, slots=True)
+class SettlementSources:
+    """The bank node's settlement journal, read at scrape time."""
+
+    oldest_in_flight_ms: Callable[[], int | None]  # block time of the oldest open file
+    payouts: Callable[[], Mapping[str, int]]  # payouts by journal state
+    now_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000
+
+
+class _Settlement(Collector):
+    def __init__(self) -> None:
+        self.sources: SettlementSources | None = None
+
+    def collect(self) -> Iterable[Metric]:
+        s = self.sources
+        if s is None:
+            return
+        oldest = s.oldest_in_flight_ms()
+        age_s = 0.0 if oldest is None else max(0, s.now_ms() - oldest) / 1000
+        yield GaugeMetricFamily(
+            "relance_settlement_oldest_pending_age_seconds",
+            "Age of the oldest payment file with a payout not yet settled or returned on the "
+            "ledger (0: none)",
+            age_s,
+        )
+        by_state = GaugeMetricFamily(
+            "relance_settlement_payouts",
+            "Payouts in the bank's journal, by state",
+            labels=["state"],
+        )
+        for state, count in sorted(s.payouts().items()):
+            by_state.add_metric([state], count)
+        yield by_state
 
 
 class _Live(Collector):
@@ -130,10 +166,16 @@ class NodeMetrics:
         ).set(1)
         self._live = _Live()
         reg.register(self._live)
+        self._settlement = _Settlement()
+        reg.register(self._settlement)
         self._last_time_ms: int | None = None
 
     def attach(self, sources: Sources) -> None:
         self._live.sources = sources
+
+    def attach_settlement(self, sources: SettlementSources) -> None:
+        """The bank's node only: settlement metrics from its journal."""
+        self._settlement.sources = sources
 
     def observe_block(self, height: int, time_ms: int, round: int, kinds: Iterable[str]) -> None:
         self.height.set(height)

@@ -193,6 +193,11 @@ class SettlementService:
     def close(self) -> None:
         self.journal.close()
 
+    def payout_counts(self) -> dict[str, int]:
+        """Payouts by journal state (for the metrics)."""
+        counts = self.journal.counts()
+        return {state.value: counts[f"{state.value}_count"] for state in PayoutState}
+
     def on_block(self, block: Block, outcomes: tuple[TxOutcome, ...]) -> None:
         if self._scheduled:
             return
