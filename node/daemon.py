@@ -41,7 +41,13 @@ from node.genesis import parse as parse_genesis
 from node.gossip import Channel, GossipAdmission, GossipOutbox, consensus_frame, read_frame
 from node.indexes import HistoryIndex
 from node.ledger.codes import Result
-from node.metrics import CountingRecordStore, NodeMetrics, SettlementSources, Sources
+from node.metrics import (
+    CountingRecordStore,
+    NodeMetrics,
+    SettlementSources,
+    Sources,
+    ValidatorSources,
+)
 from node.p2p.peers import PeerAddress, PeerManager, PeerManagerConfig
 from node.settlement.service import SettingsError
 from node.settlement.service import open_service as open_settlement
@@ -229,6 +235,13 @@ async def _run_parts(home: Home, ledger: LedgerApp, stop: asyncio.Event) -> None
             peers=lambda: len(peers.connected_peers()),
             p2p_sent_bytes=lambda: sum(s.bytes_sent for s in peers.all_stats()),
             p2p_received_bytes=lambda: sum(s.bytes_received for s in peers.all_stats()),
+        )
+    )
+    metrics.attach_validators(
+        ValidatorSources(
+            own_key=home.node_key.public_key if settings.validator else None,
+            validators=lambda: ledger.validator_set(ledger.last_block().height + 1),
+            connected=peers.connected_peers,
         )
     )
     settlement = open_settlement(home.path, ledger, status.gossip_tx)  # the bank's node only

@@ -14,7 +14,7 @@ knows nothing of HTTP.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
@@ -24,6 +24,7 @@ from prometheus_client.registry import Collector
 
 from node import version
 from node.consensus.signer import RecordStore, SignRecord
+from node.consensus.types import ValidatorSet
 
 CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
 ROUND_BUCKETS: Final = (1.0, 2.0, 3.0, 4.0, 6.0, 10.0)
@@ -49,6 +50,49 @@ class SettlementSources:
     oldest_in_flight_ms: Callable[[], int | None]  # block time of the oldest open file
     payouts: Callable[[], Mapping[str, int]]  # payouts by journal state
     now_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class ValidatorSources:
+    """Who votes next and whom this node is linked to, read at scrape time."""
+
+    own_key: bytes | None  # None: an observer (never votes)
+    validators: Callable[[], ValidatorSet]  # the set of the next height
+    connected: Callable[[], Collection[bytes]]  # keys of the peers with a live link
+
+
+class _Validators(Collector):
+    def __init__(self) -> None:
+        self.sources: ValidatorSources | None = None
+
+    def collect(self) -> Iterable[Metric]:
+        s = self.sources
+        if s is None:
+            return
+        validators = s.validators().validators
+        linked = set(s.connected())
+        own = sum(v.power for v in validators if v.public_key == s.own_key)
+        yield GaugeMetricFamily(
+            "relance_voting_power_validators", "Voting power of the next height's validators",
+            sum(v.power for v in validators),
+        )  # fmt: skip
+        yield GaugeMetricFamily(
+            "relance_voting_power_own", "This node's voting power (0: it does not vote)", own
+        )
+        yield GaugeMetricFamily(
+            "relance_voting_power_reachable",
+            "This node's voting power plus that of the validators it has a live link to",
+            own + sum(v.power for v in validators if v.public_key in linked),
+        )
+        connected = GaugeMetricFamily(
+            "relance_validator_connected",
+            "1 if this node has a live link to the validator (itself not listed)",
+            labels=["validator", "key"],
+        )
+        for v in validators:
+            if v.public_key != s.own_key:
+                connected.add_metric([v.name, v.public_key.hex()[:16]], int(v.public_key in linked))
+        yield connected
 
 
 class _Settlement(Collector):
@@ -168,10 +212,15 @@ class NodeMetrics:
         reg.register(self._live)
         self._settlement = _Settlement()
         reg.register(self._settlement)
+        self._validators = _Validators()
+        reg.register(self._validators)
         self._last_time_ms: int | None = None
 
     def attach(self, sources: Sources) -> None:
         self._live.sources = sources
+
+    def attach_validators(self, sources: ValidatorSources) -> None:
+        self._validators.sources = sources
 
     def attach_settlement(self, sources: SettlementSources) -> None:
         """The bank's node only: settlement metrics from its journal."""
