@@ -16,7 +16,7 @@ from node.metrics import NodeMetrics, SettlementSources, ValidatorSources
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "configs" / "alerts.yml"
 RULE_TESTS = ROOT / "configs" / "alerts.test.yml"
-# Used by the rules, exported elsewhere: the derived views' runner (node.views, issue 16),
+# Used by the rules, exported elsewhere: the derived views' runner (node.views, issue 14),
 # and the TLS listener (not built yet: the rule waits for it).
 ELSEWHERE = {"relance_view_failures", "relance_view_lag_blocks"}
 NOT_YET = {"relance_tls_certificate_expiry_seconds"}
