@@ -53,13 +53,27 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, ensure_ascii=True, separators=(",", ":"))
 
 
+class _Handler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The handler ``configure`` installs (and replaces when called again)."""
+
+
 def configure(log_format: str, level: int = logging.INFO) -> None:
-    """Send the process's log to standard error in ``log_format`` (replaces any handler)."""
+    """Send the process's log to standard error in ``log_format``.
+
+    Replaces the handler an earlier call installed; leaves the log alone where
+    another handler is already in place (a test harness capturing it, a program
+    embedding the CLI), as ``logging.basicConfig`` does."""
     if log_format not in FORMATS:
         raise ValueError(f"log format must be one of {', '.join(FORMATS)}")
-    handler = logging.StreamHandler(sys.stderr)
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, _Handler)]:
+        root.removeHandler(handler)
+    if root.handlers:
+        return
+    handler = _Handler(sys.stderr)
     handler.setFormatter(JsonFormatter() if log_format == JSON else logging.Formatter(TEXT_FORMAT))
-    logging.basicConfig(level=level, handlers=[handler], force=True)
+    root.addHandler(handler)
+    root.setLevel(level)
 
 
 def format_of_home(home: Path) -> str:

@@ -136,3 +136,27 @@ def test_a_bad_log_section_is_refused(section: str, error: str) -> None:
 
 def test_an_unreadable_home_logs_in_text() -> None:
     assert logs.format_of_home(Path("/nonexistent/relance-home")) == logs.TEXT
+
+
+def test_configure_leaves_a_capturing_handler_alone_and_never_doubles_its_own(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    root = logging.getLogger()
+    before, level = list(root.handlers), root.level
+    logs.configure(logs.JSON)  # pytest's handlers are in place: the log stays theirs
+    assert root.handlers == before
+    logging.getLogger("node.test").warning("still captured")
+    assert "still captured" in caplog.text
+    for handler in before:
+        root.removeHandler(handler)
+    try:
+        logs.configure(logs.TEXT)
+        logs.configure(logs.JSON)
+        [ours] = root.handlers
+        assert isinstance(ours.formatter, logs.JsonFormatter)
+    finally:
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        for handler in before:
+            root.addHandler(handler)
+        root.setLevel(level)
