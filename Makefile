@@ -35,12 +35,14 @@ system-tools:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 		apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES); fi
 
-# Debian tools the API tests drive: promtool (checks /metrics) and chromium (Playwright drives
-# it; no browser is ever downloaded). Installs only what is missing (as root).
+# Debian tools the API and operations tests drive: promtool (checks /metrics and the alert
+# rules), chromium (Playwright drives it; no browser is ever downloaded) and systemd-analyze
+# (verifies the service unit). Installs only what is missing (as root).
 system-deps:
-	@if command -v promtool >/dev/null && [ -x /usr/bin/chromium ]; then :; else \
+	@if command -v promtool >/dev/null && [ -x /usr/bin/chromium ] \
+		&& command -v systemd-analyze >/dev/null; then :; else \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-		apt-get install -y -qq prometheus chromium; fi
+		apt-get install -y -qq prometheus chromium systemd; fi
 
 unit: $(STAMP) system-tools system-deps
 	$(BIN)/pytest -q

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import re
 import signal
 import sys
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from node import config, daemon, devnet
+from node import config, daemon, devnet, logs
 from node import demo as demo_module
 from node.ceremony import genesis_group
 from node.crypto import Signer
@@ -49,9 +48,7 @@ HomeOption = click.option(
 )
 @click.version_option(package_name="relance")
 def main() -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(logs.TEXT)
 
 
 @main.command(help="Create a node home: key, configuration, genesis and an empty store.")
@@ -126,8 +123,14 @@ def _solo_genesis(key: Signer, home: Path) -> Genesis:
 
 @main.command(help="Run a node in the foreground until SIGTERM or Ctrl-C.")
 @HomeOption
-def start(home: Path) -> None:
-    """Example: relance-node start --home ~/relance"""
+@click.option(
+    "--log-format",
+    type=click.Choice(logs.FORMATS),
+    help="text, or json: one JSON object per line. Default: [log] format in config.toml.",
+)
+def start(home: Path, log_format: str | None) -> None:
+    """Example: relance-node start --home ~/relance --log-format json"""
+    logs.configure(log_format or logs.format_of_home(home))
     sys.exit(daemon.run(home))
 
 

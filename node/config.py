@@ -28,6 +28,7 @@ NODE_KEY_FILE: Final = "node_key"
 DATA_DIR: Final = "data"
 SIGN_STATE_FILE: Final = "sign_state"
 LOCKED_BLOCK_FILE: Final = "locked_block"
+LOG_FORMATS: Final = ("text", "json")  # [log] format: lines for people, JSON lines (node.logs)
 
 
 class ConfigError(ValueError):
@@ -80,6 +81,7 @@ class NodeConfig:
     timeouts: Timeouts = field(default_factory=Timeouts)
     accept_from: tuple[PublicKey, ...] = ()  # observers allowed to connect (never dialed)
     analytics: AnalyticsConfig = field(default_factory=AnalyticsConfig)
+    log_format: str = LOG_FORMATS[0]  # one of LOG_FORMATS; optional [log] section
 
 
 def parse(text: str) -> NodeConfig:
@@ -111,6 +113,7 @@ def parse(text: str) -> NodeConfig:
             }
         ),
         analytics=_analytics(doc.get("analytics", {})),
+        log_format=_log_format(doc.get("log", {})),
     )
 
 
@@ -154,6 +157,10 @@ def render(config: NodeConfig) -> str:
         "# distinct holders a published cell needs; stricter per issuer if listed",
         f"k_default = {config.analytics.k_default}",
         f"k_by_issuer = {{ {k_by_issuer} }}" if k_by_issuer else "k_by_issuer = {}",
+        "",
+        "[log]",
+        f"# {' or '.join(LOG_FORMATS)} (one JSON object per line); start --log-format overrides",
+        f'format = "{config.log_format}"',
     ]
     return "\n".join(lines) + "\n"
 
@@ -174,6 +181,17 @@ def _analytics(value: object) -> AnalyticsConfig:
     if len({key for key, _ in pairs}) != len(pairs):
         raise ConfigError("analytics.k_by_issuer names an issuer twice")
     return AnalyticsConfig(k_default, tuple(pairs))
+
+
+def _log_format(value: object) -> str:
+    if not isinstance(value, dict):
+        raise ConfigError("log must be a table")
+    if set(value) - {"format"}:
+        raise ConfigError("log has only format")
+    chosen = value.get("format", LOG_FORMATS[0])
+    if not isinstance(chosen, str) or chosen not in LOG_FORMATS:
+        raise ConfigError(f"log.format must be one of {', '.join(map(repr, LOG_FORMATS))}")
+    return chosen
 
 
 def _k(value: object, where: str) -> int:

@@ -56,7 +56,13 @@ from node.hooks import NO_HOOKS, NodeHooks
 from node.indexes import HistoryIndex
 from node.ledger.codes import Result
 from node.membership import MemberError, start_settings
-from node.metrics import CountingRecordStore, NodeMetrics, Sources
+from node.metrics import (
+    CountingRecordStore,
+    NodeMetrics,
+    SettlementSources,
+    Sources,
+    ValidatorSources,
+)
 from node.p2p.peers import PeerAddress, PeerManager, PeerManagerConfig
 from node.settlement.service import SETTLEMENT, SettingsError, SettlementWatcher
 from node.settlement.service import open_service as open_settlement
@@ -249,7 +255,12 @@ async def _run_parts(home: Home, ledger: LedgerApp, stop: asyncio.Event, hooks: 
         verdict = ledger.report_evidence(statements, home.node_key)
         if verdict.code == 0:
             outbox.push(ledger.mempool.get(verdict.tx_id or b"") or b"")
-        logger.warning("evidence against %s submitted: code %d", first_key(evidence), verdict.code)
+        logger.warning(
+            "evidence against %s submitted: code %d",
+            first_key(evidence),
+            verdict.code,
+            extra={"height": first.height, "round": first.round},
+        )
 
     parts: tuple[ConsensusSigner, ConsensusApplication, Transport] = (signer, ledger, _Transport())
     if instruments is not None:  # tests only: see tools/faults/byzantine.py
@@ -286,8 +297,19 @@ async def _run_parts(home: Home, ledger: LedgerApp, stop: asyncio.Event, hooks: 
             p2p_received_bytes=lambda: sum(s.bytes_received for s in peers.all_stats()),
         )
     )
+    metrics.attach_validators(
+        ValidatorSources(
+            own_key=home.node_key.public_key if settings.validator else None,
+            validators=lambda: ledger.validator_set(ledger.last_block().height + 1),
+            connected=peers.connected_peers,
+        )
+    )
     # the bank's node only
     settlement = open_settlement(home.path, ledger, status.gossip_tx, hooks.settlement_crash)
+    if settlement is not None:
+        metrics.attach_settlement(
+            SettlementSources(settlement.journal.oldest_in_flight_ms, settlement.payout_counts)
+        )
     index = HistoryIndex.open(home.path / INDEX_DIR)
     watcher = () if settlement is None else (SettlementWatcher(settlement),)
     views = build_views(ledger, index, metrics, watcher, hooks)

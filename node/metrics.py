@@ -13,20 +13,24 @@ knows nothing of HTTP.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Generic, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from node import version
 from node.consensus.signer import RecordStore, SignRecord
+from node.consensus.types import ValidatorSet
 
 CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
 ROUND_BUCKETS: Final = (1.0, 2.0, 3.0, 4.0, 6.0, 10.0)
 INTERVAL_BUCKETS_S: Final = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 LATENCY_BUCKETS_S: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0)
+S = TypeVar("S")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +42,82 @@ class Sources:
     peers: Callable[[], int]
     p2p_sent_bytes: Callable[[], int]
     p2p_received_bytes: Callable[[], int]
+
+
+@dataclass(frozen=True, slots=True)
+class SettlementSources:
+    """The bank node's settlement journal, read at scrape time."""
+
+    oldest_in_flight_ms: Callable[[], int | None]  # block time of the oldest open file
+    payouts: Callable[[], Mapping[str, int]]  # payouts by journal state
+    now_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class ValidatorSources:
+    """Who votes next and whom this node is linked to, read at scrape time."""
+
+    own_key: bytes | None  # None: an observer (never votes)
+    validators: Callable[[], ValidatorSet]  # the set of the next height
+    connected: Callable[[], Collection[bytes]]  # keys of the peers with a live link
+
+
+class _Attached(Collector, Generic[S]):
+    """Metrics read at scrape time from sources attached once the node is wired."""
+
+    def __init__(self, read: Callable[[S], Iterable[Metric]]) -> None:
+        self.sources: S | None = None
+        self._read = read
+
+    def collect(self) -> Iterable[Metric]:
+        return () if self.sources is None else self._read(self.sources)
+
+
+def _validator_metrics(s: ValidatorSources) -> Iterator[Metric]:
+    validators = s.validators().validators
+    linked = set(s.connected())
+    own = sum(v.power for v in validators if v.public_key == s.own_key)
+    yield GaugeMetricFamily(
+        "relance_voting_power_validators",
+        "Voting power of the next height's validators",
+        sum(v.power for v in validators),
+    )
+    yield GaugeMetricFamily(
+        "relance_voting_power_own", "This node's voting power (0: it does not vote)", own
+    )
+    yield GaugeMetricFamily(
+        "relance_voting_power_reachable",
+        "This node's voting power plus that of the validators it has a live link to",
+        own + sum(v.power for v in validators if v.public_key in linked),
+    )
+    connected = GaugeMetricFamily(
+        "relance_validator_connected",
+        "1 if this node has a live link to the validator (itself not listed)",
+        labels=["validator", "key"],
+    )
+    for v in validators:
+        if v.public_key != s.own_key:
+            connected.add_metric([v.name, v.public_key.hex()[:16]], int(v.public_key in linked))
+    yield connected
+
+
+def _settlement_metrics(s: SettlementSources) -> Iterator[Metric]:
+    oldest = s.oldest_in_flight_ms()
+    age_s = 0.0 if oldest is None else max(0, s.now_ms() - oldest) / 1000
+    yield GaugeMetricFamily(
+        "relance_settlement_oldest_pending_age_seconds",
+        "Age of the oldest payment file with a payout not yet settled or returned on the "
+        "ledger (0: none)",
+        age_s,
+    )
+    by_state = GaugeMetricFamily(
+        "relance_settlement_payouts",
+        "Payouts in the bank's journal, by state",
+        labels=["state"],
+    )
+    for state, count in sorted(s.payouts().items()):
+        by_state.add_metric([state], count)
+    yield by_state
 
 
 class _Live(Collector):
@@ -134,8 +214,21 @@ class NodeMetrics:
             ["view"],
             registry=reg,
         )
+        self.build_info = Gauge(
+            "relance_build_info",
+            "Always 1: the node's software version and the protocol (encodings) it speaks",
+            ["software", "protocol"],
+            registry=reg,
+        )
+        self.build_info.labels(
+            software=version.SOFTWARE_VERSION, protocol=version.PROTOCOL_VERSION
+        ).set(1)
         self._live = _Live()
         reg.register(self._live)
+        self._settlement = _Attached(_settlement_metrics)
+        reg.register(self._settlement)
+        self._validators = _Attached(_validator_metrics)
+        reg.register(self._validators)
         self._last_time_ms: int | None = None
 
     def attach(self, sources: Sources) -> None:
@@ -147,6 +240,13 @@ class NodeMetrics:
 
     def observe_view_failure(self, view: str) -> None:
         self.view_failures.labels(view=view).inc()
+
+    def attach_validators(self, sources: ValidatorSources) -> None:
+        self._validators.sources = sources
+
+    def attach_settlement(self, sources: SettlementSources) -> None:
+        """The bank's node only: settlement metrics from its journal."""
+        self._settlement.sources = sources
 
     def observe_block(self, height: int, time_ms: int, round: int, kinds: Iterable[str]) -> None:
         self.height.set(height)

@@ -86,6 +86,13 @@ class Status:
     mempool_bytes: int
     peers: int
     validators: list[ValidatorView]
+    software_version: str = field(metadata={"description": "the relance package's version"})
+    protocol_version: str = field(
+        metadata={
+            "description": "encodings spoken, tx<N>.block<M>: the transaction format N and "
+            "the consensus record format M (equal strings: same protocol)"
+        }
+    )
 
 
 # --- submitting -------------------------------------------------------------------

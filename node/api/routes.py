@@ -11,7 +11,7 @@ from typing import Final, Literal
 
 from aiohttp import web
 
-from node import limits
+from node import limits, version
 from node.api import inputs, views, voucher_status
 from node.api import models as m
 from node.api.access import SESSION_COOKIE, Role, Viewer, require
@@ -131,6 +131,8 @@ async def status(api: Api, request: web.Request) -> object:
             m.ValidatorView(v.name, v.public_key.hex(), v.power)
             for v in ledger.validator_set(last.height + 1).validators
         ],
+        software_version=version.SOFTWARE_VERSION,
+        protocol_version=version.PROTOCOL_VERSION,
     )
 
 

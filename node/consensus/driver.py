@@ -17,6 +17,9 @@ queue without an event loop.
 May import ``node.limits``, ``node.codec``, ``node.crypto``, ``node.merkle``
 and ``node.consensus``; reaches the network, the clock and the application
 only through the protocols below and in ``app_interface``.
+
+Every log line passes ``height`` (and ``round`` where there is one) as
+structured fields (``extra=``; ``node.logs`` writes them as JSON keys).
 """
 
 from __future__ import annotations
@@ -175,6 +178,11 @@ QueueItem = Inbound | TimeoutFired | GossipTick | NextHeight
 Evidence = Equivocation | ConflictingProposals
 
 
+def at(height: int, round: int) -> dict[str, object]:
+    """The structured fields of a consensus log line (``extra=``)."""
+    return {"height": height, "round": round}
+
+
 class Driver:
     """One node's consensus loop: build it, then ``await run()`` (or ``start()``, ``drain()``)."""
 
@@ -239,6 +247,13 @@ class Driver:
         if self._started:
             return
         self._started = True
+        state = self._state
+        logger.info(
+            "consensus starts at height %d round %d",
+            state.height,
+            state.round,
+            extra=at(state.height, state.round),
+        )
         self._carry_out(deque(), self._initial_effects)
         self._schedule(self._config.gossip_interval_ms, GossipTick())
 
@@ -299,6 +314,7 @@ class Driver:
             case RequestBlock():
                 pending.append(self._build_block(effect))
             case Decide(block, certificate):
+                self._log_decision(certificate.height, certificate.round, block.hash())
                 self._app.finalize_block(block, certificate)
                 self._schedule(self._config.timeout_commit_ms, NextHeight(block.header.height + 1))
             case Equivocation() | ConflictingProposals():
@@ -318,6 +334,18 @@ class Driver:
             signer.hex()[:16],
             first.height,
             first.round,
+            extra=at(first.height, first.round) | {"validator": signer.hex()},
+        )
+
+    def _log_decision(self, height: int, round: int, block_hash: bytes) -> None:
+        """A block decided in a later round says a proposer or the network was slow."""
+        logger.log(
+            logging.INFO if round > 0 else logging.DEBUG,
+            "height %d decided in round %d: block %s",
+            height,
+            round,
+            block_hash.hex()[:16],
+            extra=at(height, round),
         )
 
     # --- our own messages ---------------------------------------------------------
@@ -329,7 +357,13 @@ class Driver:
                 effect.height, effect.round, block_hash, effect.valid_round
             )
         except SignRefused as exc:
-            logger.warning("not proposing at height %d: %s", effect.height, exc)
+            logger.warning(
+                "not proposing at height %d round %d: %s",
+                effect.height,
+                effect.round,
+                exc,
+                extra=at(effect.height, effect.round),
+            )
             return
         self._send(ProposalMessage(proposal, effect.block))
         valid = self._verdicts.get(block_hash, False)
@@ -343,7 +377,13 @@ class Driver:
                 effect.kind, effect.height, effect.round, effect.block_hash
             )
         except SignRefused as exc:
-            logger.warning("not voting at height %d: %s", effect.height, exc)
+            logger.warning(
+                "not voting at height %d round %d: %s",
+                effect.height,
+                effect.round,
+                exc,
+                extra=at(effect.height, effect.round),
+            )
             return
         self._send(VoteMessage(vote))
         pending.append(VoteReceived(vote))
@@ -427,7 +467,9 @@ class Driver:
         try:
             message = decode_message(data)
         except DecodeError:
-            logger.debug("dropped an undecodable consensus message")
+            logger.debug(
+                "dropped an undecodable consensus message", extra=at(self.height, self._state.round)
+            )
             return
         match message:
             case VoteMessage(vote):

@@ -26,6 +26,9 @@ addresses (``admission``); the peer's hello must come within
 ``hello_timeout_s``; refusals are logged in full once, then summarised once
 per interval.
 
+Log lines about one peer pass its key (``peer``, hex) and ``address`` as
+structured fields (``extra=``; ``node.logs`` writes them as JSON keys).
+
 May import the pure leaves and the rest of ``node.p2p`` only.
 """
 
@@ -162,6 +165,12 @@ class PeerStats:
     messages_sent: int
     messages_received: int
     messages_dropped: int
+
+
+def about(peer: bytes, where: str) -> dict[str, object]:
+    """The structured fields of a log line about ``peer``; ``where``: an address or a
+    link label (``key@address``)."""
+    return {"peer": peer.hex(), "address": where.rpartition("@")[2]}
 
 
 def is_preferred(new_dialer: PublicKey, current_dialer: PublicKey) -> bool:
@@ -402,7 +411,12 @@ class PeerManager:
             async with asyncio.timeout(P2P_PEER_RESOLVE_TIMEOUT_S):
                 infos = await loop.getaddrinfo(address.host, address.port, type=socket.SOCK_STREAM)
         except (OSError, TimeoutError) as error:
-            logger.warning("peer host %s not resolved (%s): no slots kept", address.host, error)
+            logger.warning(
+                "peer host %s not resolved (%s): no slots kept",
+                address.host,
+                error,
+                extra=about(address.public_key, address.host),
+            )
             return
         found = sorted({str(info[4][0]) for info in infos})
         self._slots.add_configured(found[:P2P_PEER_ADDRESSES_PER_HOST_MAX])  # one peer
@@ -469,7 +483,13 @@ class PeerManager:
             async with asyncio.timeout(self._config.handshake_timeout_s):
                 reader, writer = await asyncio.open_connection(address.host, address.port)
         except (OSError, TimeoutError) as error:
-            logger.debug("dial %s:%d failed: %s", address.host, address.port, error)
+            logger.debug(
+                "dial %s:%d failed: %s",
+                address.host,
+                address.port,
+                error,
+                extra=about(address.public_key, f"{address.host}:{address.port}"),
+            )
             return False
         result = await dial_handshake(
             reader,
@@ -493,19 +513,20 @@ class PeerManager:
         peer = self._peers[session.peer_key]  # the handshake checked the allow-list
         dialer = self.public_key if origin is LinkOrigin.DIALED else session.peer_key
         current = peer.active
+        fields = about(session.peer_key, link.label)
         if self._closing or (current is not None and not is_preferred(dialer, current.dialer)):
-            logger.info("link %s dropped: a preferred link is live", link.label)
+            logger.info("link %s dropped: a preferred link is live", link.label, extra=fields)
             link.abort()
             return False
         self._links.add(link)
         task = self._spawn(self._serve(peer, link))
         peer.active = _Active(link, dialer, origin, task)
         if current is not None:
-            logger.info("link %s replaces %s", link.label, current.link.label)
+            logger.info("link %s replaces %s", link.label, current.link.label, extra=fields)
             current.task.cancel()
             current.link.abort()
         else:
-            logger.info("connected to %s (%s)", link.label, origin.name.lower())
+            logger.info("connected to %s (%s)", link.label, origin.name.lower(), extra=fields)
         self._notify()
         return True
 
@@ -514,7 +535,9 @@ class PeerManager:
         try:
             await self._read_loop(peer, link)
         except Exception:
-            logger.exception("link %s closed: its reader failed", link.label)
+            logger.exception(
+                "link %s closed: its reader failed", link.label, extra=about(peer.key, link.label)
+            )
         finally:
             self._release(peer, link)
             writer.cancel()
@@ -549,5 +572,5 @@ class PeerManager:
             return
         peer.active = None
         peer.counters.messages_dropped += peer.queue.clear()
-        logger.info("disconnected from %s", link.label)
+        logger.info("disconnected from %s", link.label, extra=about(peer.key, link.label))
         self._notify()

@@ -91,6 +91,15 @@ class PayoutState(enum.StrEnum):
     HELD = "held"  # its file could not be built: waits for the bank to release it
 
 
+IN_FLIGHT: Final = (  # filed, not yet settled or returned on the ledger
+    PayoutState.IN_FILE,
+    PayoutState.CONFIRMED,
+    PayoutState.SETTLE_SUBMITTED,
+    PayoutState.REJECTED,
+    PayoutState.RETURN_SUBMITTED,
+)
+
+
 class FileState(enum.StrEnum):
     ASSIGNED = "assigned"
     BUILT = "built"
@@ -445,6 +454,20 @@ class Journal:
             out[f"{state}_count"] = int(count)
             out[f"{state}_cents"] = int(cents)
         return out
+
+    def oldest_in_flight_ms(self) -> int | None:
+        """Block time of the oldest file that still has a payout neither settled nor returned
+        on the ledger (sent to the bank, confirmed or rejected by it, or its ledger
+        transaction pending); None when every filed payout is closed. Payouts not yet in a
+        file wait on their merchant's schedule, IBAN or escrow account, not on settlement."""
+        marks = ",".join("?" * len(IN_FLIGHT))
+        row = self._db.execute(
+            "SELECT MIN(f.created_ms) FROM payouts p "
+            "JOIN transfers t ON t.transfer_id = p.transfer_id "
+            f"JOIN files f ON f.file_id = t.file_id WHERE p.state IN ({marks})",
+            [state.value for state in IN_FLIGHT],
+        ).fetchone()
+        return None if row is None or row[0] is None else int(row[0])
 
     # --- files and transfers -------------------------------------------------------------------
 

@@ -204,6 +204,11 @@ class SettlementService:
     def close(self) -> None:
         self.journal.close()
 
+    def payout_counts(self) -> dict[str, int]:
+        """Payouts by journal state (for the metrics)."""
+        counts = self.journal.counts()
+        return {state.value: counts[f"{state.value}_count"] for state in PayoutState}
+
     def step(self) -> None:
         self._ingest_to_tip()
         self._follow_settle_txs()

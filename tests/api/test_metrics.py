@@ -6,12 +6,15 @@ import json
 import re
 import shutil
 import subprocess
+from importlib import metadata
 from pathlib import Path
 
+from node.consensus import types as consensus_types
 from node.ledger import tx as t
 from tests.api.world import World
 
 ROOT = Path(__file__).resolve().parents[2]
+PROTOCOL = f"tx{t.VERSION}.block{consensus_types.VERSION}"
 EXPECTED = (
     "relance_height",
     "relance_consensus_rounds_bucket",
@@ -43,6 +46,8 @@ def test_promtool_accepts_the_metrics_of_a_live_node(world: World) -> None:
     assert 'relance_transactions_rejected_total{code="BAD_SEQUENCE"}' in text
     height = node.ledger.last_block().height
     assert f"relance_height {float(height)}" in text
+    build = f'relance_build_info{{protocol="{PROTOCOL}",software="{metadata.version("relance")}"}}'
+    assert f"{build} 1.0" in text, "relance_build_info names the versions /v1/status reports"
     promtool = shutil.which("promtool")
     assert promtool is not None, "promtool is installed by 'make test' (Debian's prometheus)"
     done = subprocess.run(

@@ -6,11 +6,13 @@ import json
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future
+from importlib import metadata
 from pathlib import Path
 
 import pytest
 
 from node.api.tokens import make_token
+from node.consensus import types as consensus_types
 from node.crypto import Signer, digest
 from node.ledger import tx as t
 from node.ledger.codes import Result
@@ -57,6 +59,14 @@ def test_status_and_health(world: World) -> None:
     assert status["validators"] == [
         {"name": "Banque", "public_key": status["node_key"], "power": 1}
     ]
+
+
+def test_status_reports_the_software_and_protocol_versions(world: World) -> None:
+    status = world.node.get("/v1/status").json()
+    assert status["software_version"] == metadata.version("relance")
+    assert status["protocol_version"] == f"tx{t.VERSION}.block{consensus_types.VERSION}"
+    schema = world.node.get("/v1/openapi.json").json()["components"]["schemas"]["Status"]
+    assert {"software_version", "protocol_version"} <= set(schema["required"])
 
 
 def test_unknown_routes_and_methods_are_problems(world: World) -> None:

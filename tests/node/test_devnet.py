@@ -70,6 +70,19 @@ def test_four_validators_agree_and_a_restarted_one_catches_up(
     assert supervisor.exit_code(3) == 0
     base = node_height(nodes[0])
     eventually(lambda: node_height(nodes[0]) >= base + 3 or None, 60, "progress with 3 of 4")
+    # The others' metrics say which validator they lost, and that a quorum is still reachable.
+    gone = genesis.validators[3]
+    link = (
+        f'relance_validator_connected{{key="{gone.public_key.hex()[:16]}",validator="{gone.name}"}}'
+    )
+    power = eventually(
+        lambda: ((m := _samples(nodes[0]))[link] == "0.0" and m) or None, 30, "link to 3 down"
+    )
+    assert (
+        power["relance_voting_power_validators"] == "4.0"
+        and power["relance_voting_power_own"] == "1.0"
+    )
+    assert power["relance_voting_power_reachable"] == "3.0"
     _submit(nodes[0], chain, holder, 1, t.Pay("c", shop.public_key, 100, "coffee"))
 
     # Restart it: it syncs the blocks it missed and rejoins.
@@ -77,8 +90,11 @@ def test_four_validators_agree_and_a_restarted_one_catches_up(
     target = node_height(nodes[0])
     eventually(lambda: node_height(stopped) >= target or None, 90, "catch-up after restart")
 
+    eventually(lambda: _samples(nodes[0])["relance_voting_power_reachable"] == "4.0" or None, 30,
+               "all 4 reachable again")  # fmt: skip
     observer = nodes[4]
     assert get_json(observer.api_url + "/v1/status")["validator"] is False
+    assert _samples(observer)["relance_voting_power_own"] == "0.0"
     eventually(lambda: node_height(observer) >= target or None, 60, "observer sync")
 
     # Agreement: same block hash and state root at every height on every node.
@@ -106,3 +122,10 @@ def test_four_validators_agree_and_a_restarted_one_catches_up(
     assert float(samples["relance_signer_state_writes_total"]) > 0
     assert float(samples["relance_p2p_sent_bytes_total"]) > 0
     assert float(samples['relance_transactions_committed_total{kind="pay"}']) >= 2
+
+
+def _samples(node: DevnetNode) -> dict[str, str]:
+    """The node's /metrics samples: series (with labels) to value."""
+    with urllib.request.urlopen(node.api_url + "/metrics", timeout=10) as response:
+        lines = response.read().decode().splitlines()
+    return dict(line.rsplit(" ", 1) for line in lines if not line.startswith("#"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 
 import pytest
@@ -418,3 +419,29 @@ def test_a_failing_callback_closes_the_link_and_is_logged(
     asyncio.run(scenario())
     assert "its reader failed" in caplog.text
     assert "consumer bug" in caplog.text
+
+
+def test_log_lines_about_a_peer_carry_its_key_and_address(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="node.p2p.peers")
+    a, b = make_signer(1), make_signer(2)
+
+    async def scenario() -> None:
+        manager = PeerManager(b, make_config(0, accept_from=[a]), Inbox())
+        try:
+            async with asyncio.timeout(TEST_TIMEOUT_S):
+                await manager.start()
+                session = await dial_raw(a, manager)
+                await manager.wait_until(is_connected(manager, a.public_key))
+                await session.link.close()
+                await manager.wait_until(is_disconnected(manager, a.public_key))
+        finally:
+            await manager.close()
+
+    asyncio.run(scenario())
+    about_a = [r for r in caplog.records if r.getMessage().startswith(("connected", "disconn"))]
+    assert len(about_a) == 2, [r.getMessage() for r in caplog.records]
+    for record in about_a:
+        assert record.__dict__["peer"] == a.public_key.hex()
+        assert record.__dict__["address"].startswith(f"{HOST}:")

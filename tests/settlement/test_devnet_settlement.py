@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 import json
 import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -86,6 +87,8 @@ def _run(net: BankNet, tmp_path: Path) -> None:
         return found if sum(found.values()) == 4_000 and 2_000 in found.values() else None
 
     in_files = eventually(transfers, 60, "pain.001 files for both merchants")
+    filed = _settlement_metrics(net)  # the bank's node exports how long files stay open
+    assert filed["oldest_pending_age_seconds"] >= 0 and filed['payouts{state="in_file"}'] >= 1
     files = sorted(net.outbox.glob("*.xml"))
     for path in files:
         pain001.validate(path.read_bytes())
@@ -104,6 +107,8 @@ def _run(net: BankNet, tmp_path: Path) -> None:
         return found if len(found) == 3 and all(p["settled"] for p in found) else None
 
     payouts = eventually(all_settled, 60, "settle committed")
+    closed = _settlement_metrics(net)
+    assert closed["oldest_pending_age_seconds"] == 0 and closed['payouts{state="settled"}'] == 3
     assert {str(p["bank_reference"]) for p in payouts} == set(in_files)
 
     # The statement equals the ledger's totals and reconciles with the bank's files.
@@ -141,3 +146,14 @@ def _run(net: BankNet, tmp_path: Path) -> None:
         net.get("/v1/settlement/statement", shop_a)
     assert forbidden.value.code == 403
     forbidden.value.close()
+
+
+def _settlement_metrics(net: BankNet) -> dict[str, float]:
+    with urllib.request.urlopen(net.url + "/metrics", timeout=10) as response:
+        text = response.read().decode()
+    prefix = "relance_settlement_"
+    return {
+        name.removeprefix(prefix): float(value)
+        for name, _, value in (line.rpartition(" ") for line in text.splitlines())
+        if name.startswith(prefix)
+    }
