@@ -25,6 +25,7 @@ from aiohttp import web
 from node import config, heap
 from node.api.analytics_routes import SETTINGS_KEY as ANALYTICS_SETTINGS_KEY
 from node.api.analytics_routes import AnalyticsSettings
+from node.api.bank_page import SOURCE as BANK_SOURCE
 from node.api.server import ApiConfig, NodeStatus, create_app
 from node.api.settlement_routes import operations as settlement_operations
 from node.app import LedgerApp
@@ -232,6 +233,8 @@ async def _run_parts(home: Home, ledger: LedgerApp, stop: asyncio.Event) -> None
     try:
         extra = () if settlement is None else settlement_operations(settlement)
         app = create_app(ledger, status, index, ApiConfig(), metrics, extra)
+        if settlement is not None:
+            app[BANK_SOURCE].journal = settlement.journal  # the bank's dashboard reads it
         app[ANALYTICS_SETTINGS_KEY] = analytics_settings(home.settings.analytics)
         await _serve_api(home, ledger, app, driver, peers, stop)
     finally:

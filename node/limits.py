@@ -92,6 +92,8 @@ HTTP_CERTIFIED_RANGE_BYTES_MAX: Final = BLOCK_BYTES_MAX  # their bytes, at least
 UI_MERCHANTS_PER_PAGE: Final = 100  # a commune's merchants on its dashboard, a page
 UI_PAYOUTS_SHOWN: Final = 100  # a merchant's newest payouts on its dashboard
 UI_PAYOUT_SCAN_MAX: Final = 5_000  # of its transactions read to find them
+UI_BANK_ROWS_SHOWN: Final = 50  # the bank's dashboard: newest payouts, files, imports each
+UI_BANK_WITHDRAWALS_SHOWN: Final = 50  # the bank's dashboard: newest withdrawals
 LIGHT_CLIENT_ERA_PAGES_MAX: Final = 1_000  # pages of validator sets a wallet reads, at most
 INDEX_WIPE_BATCH_KEYS: Final = 10_000  # history index keys deleted a batch on a layout change
 
