@@ -108,10 +108,12 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
     "none": ("Rien pour le moment.", "Nothing yet."),
     "export": ("Exporter les versements en CSV", "Export the payouts as CSV"),
     "no_journal": (
-        "Le journal des versements est tenu par le nœud de la banque : ouvrez ce tableau "
-        "de bord sur ce nœud pour voir les fichiers, les relevés et l'état des versements.",
-        "The payout journal is kept by the bank's node: open this dashboard on that node "
-        "to see files, statements and the state of each payout.",
+        "Ce nœud ne tient pas de journal des versements (service de règlement éteint : "
+        "relance-node settlement init). Les fichiers, les relevés et l'état de chaque "
+        "versement se voient sur le nœud de la banque qui l'exécute.",
+        "This node keeps no payout journal (the settlement service is off: relance-node "
+        "settlement init). Files, statements and each payout's state show on the bank's "
+        "node that runs it.",
     ),
     "newest": ("les plus récents", "newest"),
     **{f"payout_state.{s.value}": pair for s, pair in {
