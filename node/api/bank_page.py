@@ -75,7 +75,7 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
     "group.in_file": ("Dans un fichier", "In a file"),
     "group.settled": ("Versés", "Settled"),
     "group.returned": ("Refusés, recrédités", "Returned"),
-    "count": ("Nombre", "Count"),
+    "n_payouts": ("versement(s)", "payout(s)"),
     "amount": ("Montant", "Amount"),
     "latest_payouts": ("Derniers versements", "Latest payouts"),
     "merchant": ("Commerçant", "Merchant"),
