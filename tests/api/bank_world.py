@@ -19,6 +19,7 @@ from tests.api.world import CAMPAIGN, World, seed
 ESCROW_IBAN = "BE68539007547034"
 SHOP_IBAN = "BE28001123456020"
 HOSTILE = '<script>alert("x")</script>'
+FORMULA = '=HYPERLINK("http://evil.example","AC04")'  # a bank's free-text return reason
 
 
 @dataclass
@@ -41,7 +42,7 @@ def fill(journal: Journal, world: World) -> dict[str, bytes]:
     bakery, brasserie = world.bakery.pk, world.brasserie.pk
     start = world.node.genesis.genesis_time_ms
     ids = {name: bytes([n + 1]) * 32 for n, name in enumerate(
-        ("waiting", "written", "rejected", "failed", "confirmed"))}  # fmt: skip
+        ("waiting", "written", "rejected", "failed", "confirmed", "formula"))}  # fmt: skip
     shop = {name: bakery if n % 2 else brasserie for n, name in enumerate(ids)}
     journal.ingest_block(
         3,
@@ -54,7 +55,7 @@ def fill(journal: Journal, world: World) -> dict[str, bytes]:
         plans = [TransferPlan(shop[name], "shop", SHOP_IBAN, "", (ids[name],)) for name in names]
         return journal.assign_file(escrow, start, "2026-03-02", plans)
 
-    written = file_of("written", "rejected", "confirmed")
+    written = file_of("written", "rejected", "confirmed", "formula")
     journal.store_built(written, "MSG-1", b"<xml/>")
     journal.mark_written(written, "pain001-0000001.xml")
     failed = file_of("failed")
@@ -64,6 +65,10 @@ def fill(journal: Journal, world: World) -> dict[str, bytes]:
         tr for tr in transfers.values() if journal.payouts_of_transfer(tr.transfer_id)[0].payout_id
         == ids["rejected"]
     )  # fmt: skip
+    formula_tr = next(
+        tr for tr in transfers.values() if journal.payouts_of_transfer(tr.transfer_id)[0].payout_id
+        == ids["formula"]
+    )  # fmt: skip
     confirmed_tr = next(
         tr for tr in transfers.values() if journal.payouts_of_transfer(tr.transfer_id)[0].payout_id
         == ids["confirmed"]
@@ -71,7 +76,8 @@ def fill(journal: Journal, world: World) -> dict[str, bytes]:
     report = {"confirmed": ["x"], "rejected": [["y", "AC04"]], "mismatches": []}
     journal.apply_import("aa" * 32, "CAMT-054-0001", "camt.054", start + 3_600_000,
                          [(confirmed_tr.transfer_id, "2026-03-02")],
-                         [(rejected_tr.transfer_id, "AC04")], json.dumps(report))  # fmt: skip
+                         [(rejected_tr.transfer_id, "AC04"), (formula_tr.transfer_id, FORMULA)],
+                         json.dumps(report))  # fmt: skip
     bad = {"confirmed": [], "rejected": [], "mismatches": [{"code": "unknown-reference"}]}
     journal.apply_import("bb" * 32, "CAMT-053-0002", "camt.053", start + 7_200_000, [], [],
                          json.dumps(bad))  # fmt: skip

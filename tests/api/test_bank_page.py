@@ -14,7 +14,7 @@ import pytest
 
 from node.api.bank_page import SOURCE
 from node.settlement.journal import PayoutState
-from tests.api.bank_world import HOSTILE, BankWorld, bank_world
+from tests.api.bank_world import FORMULA, HOSTILE, BankWorld, bank_world
 from tests.api.world import CAMPAIGN
 
 
@@ -52,7 +52,7 @@ def test_the_dashboard_shows_escrow_payouts_files_imports_and_withdrawals(
     assert 'data-commune="Ville de Namur"' in html and f'data-campaign="{CAMPAIGN}"' in html
     assert "123,45\u00a0€" in html and "RET-2026-0007" in html  # the withdrawal
     groups = {g: html.count(f'data-group="{g}"') for g in ("waiting", "in_file", "returned")}
-    assert groups == {"waiting": 1 + 2, "in_file": 1 + 2, "returned": 1 + 1}  # tile + rows
+    assert groups == {"waiting": 1 + 2, "in_file": 1 + 2, "returned": 1 + 2}  # tile + rows
     assert 'data-group="settled"' in html  # its tile, with no payout yet
     assert '<span class="badge wait" data-testid="reason">AC04</span>' in html
     assert 'data-state="written"' in html and "pain001-0000001.xml" in html
@@ -77,6 +77,7 @@ def test_the_csv_has_every_payout_with_its_state_and_reason(bank: BankWorld) -> 
     assert by_id[bank.ids["failed"]]["state"] == PayoutState.HELD.value
     assert by_id[bank.ids["waiting"]]["file_id"] == ""
     assert by_id[bank.ids["confirmed"]]["amount_eur"] == "50.00"
+    assert by_id[bank.ids["formula"]]["return_reason"] == "'" + FORMULA  # text, not a formula
     assert {row["commune"] for row in rows} == {"Ville de Namur"}
     journal_total = bank.node.run(lambda: sum(p.amount_cents for p in bank.journal.all_payouts()))
     assert sum(int(row["amount_cents"]) for row in rows) == journal_total
