@@ -130,13 +130,6 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
 }  # fmt: skip
 
 
-def translate(lang: fmt.Lang, key: str) -> str:
-    pair = MESSAGES.get(key)
-    if pair is None:
-        return key
-    return pair[0] if lang == "fr" else pair[1]
-
-
 def add_routes(app: web.Application, api: Api) -> None:
     app[SOURCE] = BankSource()
 
@@ -253,7 +246,7 @@ async def bank_page(
     )
 
     def b(key: str) -> str:
-        return translate(lang, key)
+        return fmt.translate(lang, key, MESSAGES)
 
     return dashboards.render(
         request, lang, "bank.html", viewer=viewer, b=b, communes=escrow_by_commune(api),

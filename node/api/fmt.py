@@ -189,8 +189,9 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
 }
 
 
-def translate(lang: Lang, key: str) -> str:
-    pair = MESSAGES.get(key)
+def translate(lang: Lang, key: str, messages: dict[str, tuple[str, str]] = MESSAGES) -> str:
+    """``key``'s words in ``lang`` from ``messages`` (a page's own table may be given)."""
+    pair = messages.get(key)
     if pair is None:
         return key
     return pair[0] if lang == "fr" else pair[1]

@@ -500,18 +500,7 @@ class Journal:
 
     def recent_files(self, limit: int) -> list[FileRow]:
         """The newest ``limit`` files, newest first, without their bytes."""
-        rows = self._db.execute(
-            "SELECT file_id, issuer, created_ms, execution_date, state, debtor_name, debtor_iban, "
-            "debtor_bic, transfers, total_cents, msg_id, name, failure FROM files "
-            "ORDER BY file_id DESC LIMIT ?",
-            (limit,),
-        ).fetchall()
-        return [
-            FileRow(int(row[0]), bytes(row[1]), int(row[2]), str(row[3]), FileState(row[4]),
-                    str(row[5]), str(row[6]), str(row[7]), int(row[8]), int(row[9]), row[10],
-                    None, row[11], str(row[12]))
-            for row in rows
-        ]  # fmt: skip
+        return self._files("NULL", "ORDER BY file_id DESC LIMIT ?", [limit])
 
     # --- files and transfers -------------------------------------------------------------------
 
@@ -574,11 +563,15 @@ class Journal:
 
     def files(self, *states: FileState) -> list[FileRow]:
         marks = ",".join("?" * len(states))
+        return self._files(
+            "xml", f"WHERE state IN ({marks}) ORDER BY file_id", [s.value for s in states]
+        )
+
+    def _files(self, xml: str, where: str, args: list[object]) -> list[FileRow]:
         rows = self._db.execute(
             "SELECT file_id, issuer, created_ms, execution_date, state, debtor_name, debtor_iban, "
-            "debtor_bic, transfers, total_cents, msg_id, xml, name, failure FROM files "
-            f"WHERE state IN ({marks}) ORDER BY file_id",
-            [s.value for s in states],
+            f"debtor_bic, transfers, total_cents, msg_id, {xml}, name, failure FROM files {where}",
+            args,
         ).fetchall()
         return [
             FileRow(

@@ -8,15 +8,14 @@ from __future__ import annotations
 import csv
 import io
 import json
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from tests.api.bank_world import BankWorld, bank_world
-from tests.api.test_browser import ARGS, CHROMIUM, WAIT_MS
+from tests.api.test_browser import WAIT_MS
 
 ROOT = Path(__file__).resolve().parents[2]
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
@@ -31,19 +30,8 @@ def bank(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BankWorld]:
         yield world
 
 
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    assert shutil.which(CHROMIUM), "chromium is installed by 'make test' (Debian's package)"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-def _bank_page(chromium: Browser, bank: BankWorld, viewport: dict[str, int], lang: str) -> Page:
-    context = chromium.new_context(
+def _bank_page(browser: Browser, bank: BankWorld, viewport: dict[str, int], lang: str) -> Page:
+    context = browser.new_context(
         viewport=viewport, is_mobile=viewport is PHONE, has_touch=viewport is PHONE,
         locale="fr-BE" if lang == "fr" else "en-GB", accept_downloads=True,
         bypass_csp=True,  # only so that the test can inject axe-core; the page sets its CSP
@@ -70,9 +58,9 @@ def _serious_violations(page: Page) -> list[dict[str, object]]:
 @pytest.mark.parametrize(("name", "viewport", "lang"), [("phone", PHONE, "fr"),
                                                         ("desktop", DESKTOP, "en")])  # fmt: skip
 def test_the_bank_dashboard_fits_and_passes_axe(
-    chromium: Browser, bank: BankWorld, name: str, viewport: dict[str, int], lang: str
+    browser: Browser, bank: BankWorld, name: str, viewport: dict[str, int], lang: str
 ) -> None:
-    page = _bank_page(chromium, bank, viewport, lang)
+    page = _bank_page(browser, bank, viewport, lang)
     try:
         heading = "Tableau de bord de la banque" if lang == "fr" else "Bank dashboard"
         expect(page.get_by_role("heading", level=1)).to_have_text(heading)
@@ -88,8 +76,8 @@ def test_the_bank_dashboard_fits_and_passes_axe(
         page.context.close()
 
 
-def test_the_csv_downloads_from_the_dashboard(chromium: Browser, bank: BankWorld) -> None:
-    page = _bank_page(chromium, bank, DESKTOP, "en")
+def test_the_csv_downloads_from_the_dashboard(browser: Browser, bank: BankWorld) -> None:
+    page = _bank_page(browser, bank, DESKTOP, "en")
     try:
         with page.expect_download() as download:
             page.get_by_role("link", name="Export the payouts as CSV").click()
