@@ -11,10 +11,11 @@ the other nodes get a copy of that store. The genesis time is the start of the
 month (``write_devnet`` is called with it), so every page has a month of true
 history to show: the analytics heatmap its week of hours, statements their days.
 
-Then the role keys of the demo (a merchant and a household of the first
-commune) are added to ``demo-keys.json``, and ``role_links`` prints how to open
-each role's page with a one-time login link (or, for the citizen, the balance
-link of a letter).
+The bank's node runs the settlement service (``enable_settlement``), so that its
+dashboard shows the payouts' journal. Then the role keys of the demo (a merchant
+and a household of the first commune) are added to ``demo-keys.json``, and
+``role_links`` prints how to open each role's page with a one-time login link
+(or, for the citizen, the balance link of a letter).
 """
 
 from __future__ import annotations
@@ -31,12 +32,15 @@ from node import config, limits
 from node.api import tokens
 from node.certified import BlockDraft, HistoryWriter
 from node.crypto import Signer
+from node.daemon import write_key
 from node.demo import CAMPAIGN_DAYS, SETTLE_HOURS, SETTLEMENTS_PER_TX, Demo, make_towns
 from node.devnet import DEMO_KEYS_FILE, DevnetNode
 from node.genesis import Genesis
 from node.genesis import parse as parse_genesis
 from node.ledger import tx as t
 from node.ledger.codes import Result
+from node.settlement.journal import EscrowRow, open_journal
+from node.settlement.service import read_settings, write_settings
 from node.town.model import BRUSSELS, HOUR_MS
 from node.town.rhythm import Move, Rhythm, SimHour
 
@@ -150,6 +154,26 @@ def write_history(root: Path, members: list[DevnetNode], keys: dict[str, Signer]
         shutil.rmtree(target)
         shutil.copytree(source, target)
     return history
+
+
+BANK_KEY_FILE: Final = "bank_key"
+ESCROW_IBANS: Final = ("BE68539007547034", "BE71096123456769", "BE62510007547061",
+                       "BE43068999999501", "BE32123456789002", "BE71234567890169")  # fmt: skip
+
+
+def enable_settlement(bank_home: Path, bank: Signer, genesis: Genesis) -> None:
+    """Turn the settlement service on in the bank's node (node0), so that its dashboard
+    shows the payouts' journal: every commune gets an escrow account. The demo still
+    settles payouts itself (no merchant registers an IBAN with the bank's service, so
+    the service writes no file and posts nothing: it follows the ledger)."""
+    write_key(bank_home / BANK_KEY_FILE, bank.seed)
+    write_settings(bank_home, BANK_KEY_FILE)
+    journal = open_journal(read_settings(bank_home).directory)
+    try:
+        for issuer, iban in zip(genesis.issuers, ESCROW_IBANS, strict=False):
+            journal.set_escrow(EscrowRow(issuer.public_key, f"{issuer.name} - escrow", iban, ""))
+    finally:
+        journal.close()
 
 
 def add_role_keys(root: Path, demo: Demo) -> dict[str, Signer]:

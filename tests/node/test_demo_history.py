@@ -101,10 +101,15 @@ def test_make_run_starts_on_the_month_and_prints_each_roles_page(tmp_path: Path)
             "auditor": "/ui/auditor",
             "citizen (letter's balance link)": "/ui/holder",
         }
+        pages = {}
         for role, landing in landings.items():
-            final, code = _open(links[role])
+            final, code, pages[role] = _open(links[role])
             assert (final, code) == (api + landing, 200), role
         assert links["merchant counter"] == f"{api}/ui/merchant/counter"
+        bank_page = pages["bank"]
+        assert 'data-testid="no-journal"' not in bank_page  # the bank's node keeps it
+        settled = re.search(r'data-group="settled".*?tile-note">([0-9\u00a0]+) ', bank_page, re.S)
+        assert settled is not None and int(settled.group(1).replace("\u00a0", "")) > 0
         _wait_for(f"{api}/v1/status", started, above=int(str(status["height"])))  # it goes on
     finally:
         if proc.poll() is None:
@@ -118,13 +123,15 @@ def test_make_run_starts_on_the_month_and_prints_each_roles_page(tmp_path: Path)
             proc.stdout.close()
 
 
-def _open(url: str) -> tuple[str, int]:
-    """Follow the login (or balance) link with a cookie jar, as a browser would."""
+def _open(url: str) -> tuple[str, int, str]:
+    """Follow the login (or balance) link with a cookie jar, as a browser would: where it
+    lands, the status and the page."""
     opener = urllib.request.build_opener(
         urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
     )
     with opener.open(url, timeout=10) as response:
-        return response.geturl(), response.status
+        body: bytes = response.read()
+        return response.geturl(), response.status, body.decode()
 
 
 def _wait_for(url: str, started: float, above: int = -1) -> dict[str, object]:
