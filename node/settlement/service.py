@@ -12,7 +12,9 @@ After every finalised block (and once at start) it runs one ``step``:
    file that cannot be made valid pain.001 is ``failed`` with its reason and its
    payouts ``held`` (``relance-node settlement release`` re-queues them): it never
    stops the other files, settlements or returns;
-4. batch the payouts that are due on their merchant's schedule into one
+4. batch the payouts that are due on their merchant's schedule (``daily``
+   unless the merchant chose otherwise or ``default_schedule`` says so: one file
+   a day per escrow account) into one
    pain.001 file per issuer (one transfer per merchant), if the merchant's
    IBAN is registered with the bank and its salted hash is the one on the
    ledger, and the issuer's escrow account is known;
