@@ -17,8 +17,8 @@ import pytest
 from node.crypto import digest
 from node.ledger import tx as t
 from node.town.model import Step, Town, plan, sign
-from tests.api.conftest import browser as browser
 from tests.api.harness import BANK, HOUR_MS, LIEGE, NAMUR, LiveNode, key
+from tests.api.test_browser import browser as browser
 
 CAMPAIGN = "sim-namur"
 DAYS = 28

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from tests.api import test_browser
 from tests.api.bank_world import BankWorld, bank_world
 from tests.api.test_browser import WAIT_MS
 
@@ -28,6 +29,9 @@ DESKTOP = {"width": 1280, "height": 900}
 def bank(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BankWorld]:
     with bank_world(Path(tmp_path_factory.mktemp("bank-browser"))) as world:
         yield world
+
+
+browser = test_browser.browser  # the same Chromium fixture, launched once for this module
 
 
 def _bank_page(browser: Browser, bank: BankWorld, viewport: dict[str, int], lang: str) -> Page:

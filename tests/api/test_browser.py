@@ -7,17 +7,36 @@ from __future__ import annotations
 import csv
 import io
 import os
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
-from playwright.sync_api import Browser, Page, expect
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from node.api.fmt import money
 from node.ledger import tx as t
 from tests.api.harness import LiveNode
 from tests.api.world import CAMPAIGN, World
 
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]  # fmt: skip
 WAIT_MS = 15_000
 SCREENSHOT_DIR = Path(os.environ.get("RELANCE_SCREENSHOTS", "/tmp/relance-screenshots"))
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    assert shutil.which(CHROMIUM), "chromium is installed by 'make test' (Debian's package)"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 def logged_in(browser: Browser, node: LiveNode, token: str, path: str) -> Page:
