@@ -25,11 +25,14 @@ def bank(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BankWorld]:
 
 
 def _get(bank: BankWorld, path: str, who: str = "bank", lang: str = "fr") -> tuple[int, str]:
-    signer = getattr(bank.world, who).signer
-    token = bank.node.token(signer)
-    answer = bank.node.http(
-        "GET", path, headers={"Cookie": f"relance_token={token}; relance_lang={lang}"}
-    )
+    """``path`` as ``who`` sees it, logged in the dashboards' own way: a token exchanged
+    once at /ui/login for the cookie the node sets."""
+    token = bank.node.token(getattr(bank.world, who).signer)
+    login = bank.node.http("GET", f"/ui/login?token={token}")
+    assert login.status == 303, login.body
+    lines = login.headers["set-cookie"].split("\n")
+    cookie = next(c.split(";")[0] for c in lines if '=""' not in c.split(";")[0])
+    answer = bank.node.http("GET", path, headers={"Cookie": f"{cookie}; relance_lang={lang}"})
     return answer.status, answer.body.decode()
 
 
