@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: run test lint typecheck unit clean system-deps system-tools soak
+NPM_STAMP := node_modules/.package-lock.json
 
 # Debian tools the wallet tests use for real: a QR decoder (zbarimg), PDF to text and to PNG
 # (poppler), the DejaVu font letters embed, openssl for a test certificate (SMTP STARTTLS).
@@ -16,6 +17,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+# Front-end packages (axe-core for the accessibility tests), exactly as package-lock.json pins
+# them, from the npm registry; no install script runs.
+$(NPM_STAMP): package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund
 
 run: $(STAMP)
 	$(BIN)/relance-node devnet --nodes 4 --home .devnet --demo
@@ -44,7 +50,7 @@ system-deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 		apt-get install -y -qq prometheus chromium systemd; fi
 
-unit: $(STAMP) system-tools system-deps
+unit: $(STAMP) $(NPM_STAMP) system-tools system-deps
 	$(BIN)/pytest -q
 
 test: lint typecheck unit
@@ -56,4 +62,4 @@ soak: $(STAMP)
 	$(BIN)/python -m tools.faults run repeated-kills --duration 300 --seed $(SEED)
 
 clean:
-	rm -rf $(VENV) .devnet
+	rm -rf $(VENV) .devnet node_modules

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from node import config, daemon, devnet, logs
+from node import config, daemon, demo_history, devnet, logs
 from node import demo as demo_module
 from node.ceremony import genesis_group
 from node.crypto import Signer
@@ -146,12 +146,25 @@ def devnet_command(
 ) -> None:
     """Example: relance-node devnet --nodes 4 --home .devnet --demo"""
     now_ms = time.time_ns() // 1_000_000
+    history: demo_history.History | None = None
     try:
-        members = (
-            devnet.node_homes(home)
-            if (home / "node0").exists()
-            else devnet.write_devnet(home, nodes, base_port, now_ms, observers)
-        )
+        if (home / "node0").exists():
+            members = devnet.node_homes(home)
+        elif demo:  # a month of town life, certified, before the nodes start
+            started = time.monotonic()
+            genesis_ms = demo_history.history_start(now_ms)
+            members = devnet.write_devnet(home, nodes, base_port, genesis_ms, observers)
+            keys = demo_module.load_keys(home / devnet.DEMO_KEYS_FILE)
+            history = demo_history.write_history(home, members, keys, now_ms)
+            demo_history.add_role_keys(home, history.demo)
+            demo_history.enable_settlement(members[0].home, keys["bank"], history.demo.genesis)
+            click.echo(
+                f"Demo history: {history.blocks} certified blocks, {history.txs} transactions "
+                f"over {(history.last_ms - history.first_ms) / 86_400_000:.1f} days, written "
+                f"in {time.monotonic() - started:.1f} s"
+            )
+        else:
+            members = devnet.write_devnet(home, nodes, base_port, now_ms, observers)
     except (devnet.DevnetError, config.ConfigError) as exc:
         _fail(str(exc))
     for node in members:
@@ -164,13 +177,14 @@ def devnet_command(
         f"{home / devnet.DEMO_KEYS_FILE}>, then relance-wallet login --key NAME "
         f"--node {members[0].api_url}"
     )
+    _print_role_links(home, members, now_ms)
     if no_start:
         return
     supervisor = devnet.Supervisor(members)
     supervisor.start()
     click.echo("Validators started; Ctrl-C stops them all.")
     try:
-        asyncio.run(_watch(supervisor, home, members, demo, now_ms))
+        asyncio.run(_watch(supervisor, home, members, demo, now_ms, history))
     finally:
         supervisor.stop()
         click.echo("Validators stopped.")
@@ -189,6 +203,7 @@ async def _watch(
     members: list[devnet.DevnetNode],
     demo: bool,
     now_ms: int,
+    history: demo_history.History | None = None,
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -197,10 +212,14 @@ async def _watch(
     tasks = []
     if demo:
         genesis = parse((members[0].home / config.GENESIS_FILE).read_text(encoding="utf-8"))
-        state = demo_module.Demo(
-            genesis,
-            [m.api_url for m in members],
-            demo_module.load_keys(home / devnet.DEMO_KEYS_FILE),
+        state = (
+            demo_module.Demo(
+                genesis,
+                [m.api_url for m in members],
+                demo_module.load_keys(home / devnet.DEMO_KEYS_FILE),
+            )
+            if history is None
+            else history.demo  # the towns go on from where the month left them
         )
         urls = [m.api_url for m in members]
         try:
@@ -208,7 +227,8 @@ async def _watch(
         except devnet.DevnetError as exc:
             click.echo(f"error: {exc}", err=True)
             return
-        tasks.append(asyncio.create_task(demo_module.run_demo(state, stop, now_ms)))
+        start = demo_module.SIM_START if history is None else demo_history.sim_hour(now_ms)
+        tasks.append(asyncio.create_task(demo_module.run_demo(state, stop, now_ms, start)))
     while not stop.is_set():
         if exited := supervisor.exited():
             click.echo(f"A validator exited: {exited}; stopping the devnet.", err=True)
@@ -220,6 +240,21 @@ async def _watch(
     for task in tasks:
         with contextlib.suppress(Exception):
             await task
+
+
+def _print_role_links(home: Path, members: list[devnet.DevnetNode], now_ms: int) -> None:
+    """Each role's page on node0, with the demo key that opens it (demo devnets only)."""
+    keys = demo_module.load_keys(home / devnet.DEMO_KEYS_FILE)
+    if demo_history.HOLDER_KEY not in keys:
+        return
+    genesis = parse((members[0].home / config.GENESIS_FILE).read_text(encoding="utf-8"))
+    issuer_key = devnet.issuer_key_names(genesis)[0]
+    click.echo(
+        f"Each role's page (one-time login links, valid "
+        f"{demo_history.LOGIN_TTL_MS // 3_600_000} h; keys in {home / devnet.DEMO_KEYS_FILE}):"
+    )
+    for link in demo_history.role_links(members[0], genesis, keys, issuer_key, now_ms):
+        click.echo(f"  {link.role:<32} key {link.key_name:<10} {link.url}")
 
 
 def _fail(message: str) -> None:

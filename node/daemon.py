@@ -35,6 +35,7 @@ from node import config, heap, names
 from node.analytics.index import AnalyticsIndex
 from node.api.analytics_routes import SETTINGS_KEY as ANALYTICS_SETTINGS_KEY
 from node.api.analytics_routes import AnalyticsSettings
+from node.api.bank_page import SOURCE as BANK_SOURCE
 from node.api.core import Api, CommitWaiters
 from node.api.feeds import CommitsView, EventsView, MetricsView
 from node.api.routes import Handler, Operation
@@ -323,6 +324,8 @@ async def _run_parts(home: Home, ledger: LedgerApp, stop: asyncio.Event, hooks: 
     try:
         extra = () if settlement is None else reading_view(settlement_operations(settlement))
         app = create_app(ledger, status, views, ApiConfig(), metrics, extra)
+        if settlement is not None:
+            app[BANK_SOURCE].journal = settlement.journal  # the bank's dashboard reads it
         app[ANALYTICS_SETTINGS_KEY] = analytics_settings(home.settings.analytics)
         await _serve_api(home, ledger, app, driver, peers, stop)
     finally:

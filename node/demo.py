@@ -29,6 +29,7 @@ import aiohttp
 
 from node import limits
 from node.crypto import Digest, PublicKey, Signer
+from node.devnet import COMMUNE_KEY_NAMES
 from node.genesis import Genesis
 from node.ledger import tx as t
 from node.town.model import Town
@@ -153,17 +154,27 @@ class Demo:
 
 
 def load_keys(path: Path) -> dict[str, Signer]:
+    """The demo keys by name; the communes' (named by commune) also as ``issuer0``,
+    ``issuer1``... in the devnet's order, for scripts that count communes."""
     raw = json.loads(path.read_text(encoding="utf-8"))
-    return {name: Signer(bytes.fromhex(seed)) for name, seed in raw.items()}
+    keys = {name: Signer(bytes.fromhex(seed)) for name, seed in raw.items()}
+    for n, name in enumerate(n for n in COMMUNE_KEY_NAMES if n in keys):
+        keys.setdefault(f"issuer{n}", keys[name])
+    return keys
 
 
-async def run_demo(demo: Demo, stop: asyncio.Event, now_ms: int) -> None:
+async def run_demo(
+    demo: Demo, stop: asyncio.Event, now_ms: int, start: SimHour = SIM_START
+) -> None:
+    """Open the towns (unless ``demo`` has them already, from ``node.demo_history``), then
+    play one simulated hour every ``SIM_HOUR_S`` seconds from ``start``."""
     timeout = aiohttp.ClientTimeout(total=40)
     loop = asyncio.get_running_loop()
     async with aiohttp.ClientSession(timeout=timeout) as session:
-        await _set_up(demo, session, now_ms)
+        if not demo.towns:
+            await _set_up(demo, session, now_ms)
         logger.info("demo: the towns are open; one simulated hour every %.1f s", SIM_HOUR_S)
-        now = SIM_START
+        now = start
         while not stop.is_set():
             started = loop.time()
             await _one_hour(demo, session, now)

@@ -2,7 +2,8 @@
 
 ``write_devnet`` creates, under one directory, a home per validator (keys,
 genesis with a bank and N-1 communes, configs with fixed ports) plus the
-demo accounts' keys. ``Supervisor`` runs each validator as its own process
+demo accounts' keys (``demo-keys.json``: ``bank``, ``auditor`` and each commune
+by name, ``namur``, ``liege``...). ``Supervisor`` runs each validator as its own process
 and stops them all cleanly.
 """
 
@@ -16,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -46,6 +48,23 @@ COMMUNES: Final = (
     ("Ville d'Arlon", "Arlon", ("ARL-CENTRE",)),
 )
 DEMO_KEYS_FILE: Final = "demo-keys.json"
+
+
+def commune_key_name(territory: str) -> str:
+    """A commune's key name in ``demo-keys.json``: its territory in lower-case ASCII
+    (``Liège`` -> ``liege``)."""
+    folded = unicodedata.normalize("NFKD", territory).encode("ascii", "ignore").decode()
+    return "".join(c for c in folded.lower() if c.isalnum() or c == "-") or "commune"
+
+
+COMMUNE_KEY_NAMES: Final = tuple(commune_key_name(territory) for _, territory, _ in COMMUNES)
+
+
+def issuer_key_names(genesis: Genesis) -> list[str]:
+    """The key names of the genesis communes, in genesis order."""
+    return [commune_key_name(i.territory) for i in genesis.issuers]
+
+
 STOP_GRACE_S: Final = 10.0
 
 
@@ -91,7 +110,7 @@ def write_devnet(
     accounts = {name: Signer.generate() for name in ("bank", "auditor")}
     communes = COMMUNES[: max(1, nodes - 1)]
     for i in range(len(communes)):
-        accounts[f"issuer{i}"] = Signer.generate()
+        accounts[COMMUNE_KEY_NAMES[i]] = Signer.generate()
     genesis = _genesis(now_ms, node_keys[:nodes], accounts, communes)
     validator_addresses = [
         config.PeerAddress(k.public_key, HOST, p)
@@ -149,7 +168,7 @@ def _genesis(
         bank=GenesisAccount("Banque", accounts["bank"].public_key),
         validators=tuple(validators),
         issuers=tuple(
-            GenesisIssuer(name, territory, accounts[f"issuer{i}"].public_key, zones)
+            GenesisIssuer(name, territory, accounts[COMMUNE_KEY_NAMES[i]].public_key, zones)
             for i, (name, territory, zones) in enumerate(communes)
         ),
         auditors=(GenesisAccount("Auditeur", accounts["auditor"].public_key),),

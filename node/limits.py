@@ -108,6 +108,8 @@ VOUCHERS_STATUS_SCAN_TXS_MAX: Final = 100_000  # allocations and reissues read t
 VOUCHERS_STATUS_INDEX_ENTRIES_MAX: Final = 1_000_000  # ... among this many history entries
 VOUCHERS_PER_PAGE: Final = 5_000  # voucher statuses in one API answer
 UI_VOUCHERS_PER_PAGE: Final = 100  # ... on the commune dashboard, a page
+UI_BANK_ROWS_SHOWN: Final = 50  # the bank's dashboard: newest payouts, files, imports each
+UI_BANK_WITHDRAWALS_SHOWN: Final = 50  # the bank's dashboard: newest withdrawals
 LIGHT_CLIENT_ERA_PAGES_MAX: Final = 1_000  # pages of validator sets a wallet reads, at most
 INDEX_WIPE_BATCH_KEYS: Final = 10_000  # history index keys deleted a batch on a layout change
 

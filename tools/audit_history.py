@@ -1,124 +1,35 @@
 """Certified histories for audit tests and the audit benchmark.
 
-``HistoryWriter`` commits blocks the way ``node.app.LedgerApp.finalize_block``
-does (execute, stage the state tree, one synced LevelDB batch per block) and
-signs each block's commit certificate with the given validator keys, so the
-store it leaves is a real node's data directory. ``demo_history`` writes one
-that uses every transaction kind the protocol has.
+They are written with ``node.certified.HistoryWriter`` (re-exported here with
+``certify``): certified blocks straight into a real node's data directory.
+``demo_history`` writes one that uses every transaction kind the protocol has.
 
 Keys here derive from fixed names: for tests and benchmarks, never for use.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from node import merkle
-from node.consensus.types import Block, Certificate, Header, VoteKind, vote_signing_body
-from node.crypto import Digest, Domain, Signer, digest
+from node.certified import BLOCK_STEP_MS, HistoryWriter, certify
+from node.crypto import Digest, Signer, digest
 from node.genesis import Genesis, GenesisAccount, GenesisIssuer, GenesisValidator, ProtocolLimits
 from node.ledger import records as r
 from node.ledger import tx as t
-from node.ledger.codes import Result
-from node.ledger.execute import BlockExecutor
-from node.ledger.genesis import initial_state
-from node.lightclient import genesis_validator_set
-from node.state_tree import StateTree
-from node.store.blockstore import BlockStore
 
 CHAIN_ID: Final = "relance-audit-test"
 T0_MS: Final = 1_767_225_600_000
 DAY_MS: Final = 86_400_000
-BLOCK_STEP_MS: Final = 1_000
+__all__ = [
+    "BLOCK_STEP_MS", "CHAIN_ID", "T0_MS", "Actors", "HistoryWriter", "certify", "demo_history",
+    "fixed_key", "fixture_genesis",
+]  # fmt: skip
 
 
 def fixed_key(name: str) -> Signer:
     return Signer(digest(b"relance-audit-fixture:" + name.encode()))
-
-
-def certify(
-    chain_id: str, height: int, round: int, block_hash: bytes, signers: Sequence[Signer]
-) -> Certificate:
-    """A commit certificate: the signers' precommits for ``block_hash``."""
-    pairs = sorted(
-        (
-            s.public_key,
-            s.sign(
-                Domain.VOTE,
-                chain_id,
-                vote_signing_body(VoteKind.PRECOMMIT, height, round, block_hash, s.public_key),
-            ),
-        )
-        for s in signers
-    )
-    return Certificate(height, round, block_hash, tuple(pairs))
-
-
-class HistoryWriter:
-    """Writes certified blocks into a new data directory."""
-
-    def __init__(self, path: Path, genesis: Genesis, validators: Sequence[Signer]) -> None:
-        self.genesis = genesis
-        self.validators = list(validators)
-        self.store = BlockStore.open(path, genesis.genesis_hash, create=True)
-        items = initial_state(genesis)
-        self.tree = StateTree.from_items(items.items(), genesis.limits.state_tree_levels)
-        self.store.write_genesis_state(items, self.tree.root())
-        self.validator_set = genesis_validator_set(genesis)
-        self.height = 0
-        self.time_ms = genesis.genesis_time_ms
-        self.previous_hash: bytes = genesis.genesis_hash
-
-    def close(self) -> None:
-        self.store.close()
-
-    def commit(
-        self,
-        txs: Sequence[bytes],
-        step_ms: int = BLOCK_STEP_MS,
-        verified: bool = False,
-    ) -> Block:
-        """Execute and commit one block signed by every validator; every tx must apply.
-
-        ``verified`` skips signature checks (the caller signed the transactions).
-        """
-        time_ms = self.time_ms + step_ms
-        executor = BlockExecutor(self.store, time_ms)
-        decoded = [t.decode_tx(data, self.genesis.chain_id) for data in txs]
-        tx_ids = []
-        for index, signed in enumerate(decoded):
-            if isinstance(signed, Result):
-                raise ValueError(f"transaction {index} does not decode: {signed.name}")
-            outcome = executor.execute_decoded(signed, signature_checked=verified)
-            if outcome.result != Result.OK:
-                raise ValueError(
-                    f"transaction {index} ({signed.tx.payload.KIND.name}) "
-                    f"is rejected: {outcome.result.name}"
-                )
-            tx_ids.append(signed.tx_id)
-        writes = executor.writes()
-        staged = self.tree.stage(writes)
-        height = self.height + 1
-        header = Header(
-            chain_id=self.genesis.chain_id,
-            height=height,
-            time_ms=time_ms,
-            previous_block_hash=self.previous_hash,
-            tx_root=merkle.tx_root(txs),
-            state_root=staged.root,
-            validators_hash=self.validator_set.hash(),
-            next_validators_hash=self.validator_set.hash(),
-            proposer=self.validator_set.proposer(height, 0).public_key,
-        )
-        block = Block(header, tuple(txs))
-        cert = certify(self.genesis.chain_id, height, 0, block.hash(), self.validators)
-        self.tree.apply(staged)
-        self.store.commit_block(height, block.encode(), cert.encode(), staged.root, writes, tx_ids)
-        self.height, self.time_ms, self.previous_hash = height, time_ms, block.hash()
-        return block
 
 
 # --- a history with every kind ------------------------------------------------------

@@ -43,6 +43,15 @@ def _bank_client(bank_node: str | None) -> NodeClient:
     return NodeClient(bank_node) if bank_node else settings().client()
 
 
+def _chosen_schedule(answer: bytes) -> str:
+    """The schedule the bank recorded (its default when the merchant chose none)."""
+    try:
+        chosen = json.loads(answer).get("schedule")
+    except (ValueError, AttributeError):
+        chosen = None
+    return chosen if isinstance(chosen, str) else "?"
+
+
 def _call(
     client: NodeClient, token: str, method: str, path: str, body: object | None
 ) -> tuple[int, bytes]:
@@ -93,14 +102,13 @@ Examples:
 @click.option(
     "--schedule",
     type=click.Choice(["immediate", "daily", "weekly"]),
-    default="immediate",
-    show_default=True,
-    help="How often the bank pays you.",
+    default=None,
+    help="How often the bank pays you (default: the bank's, daily unless it says otherwise).",
 )
 @bank_node_option
 @key_option
 @common_options
-def register_iban(iban: str, schedule: str, bank_node: str | None, key_name: str) -> None:
+def register_iban(iban: str, schedule: str | None, bank_node: str | None, key_name: str) -> None:
     """Register your payout IBAN with the bank; put its salted hash on the ledger."""
     try:
         account = refhash.parse_iban(iban)
@@ -110,10 +118,13 @@ def register_iban(iban: str, schedule: str, bank_node: str | None, key_name: str
     bank = _bank_client(bank_node)
     token = authenticate(bank, signer)
     salt = os.urandom(refhash.SALT_BYTES)
-    body = {"iban": account.iban, "salt": salt.hex(), "schedule": schedule}
+    body = {"iban": account.iban, "salt": salt.hex()}
+    if schedule is not None:
+        body["schedule"] = schedule
     status, data = _call(bank, token, "POST", "/v1/settlement/iban", body)
     if status != 200:
         raise _refused(status, data)
+    schedule = _chosen_schedule(data)
     ref_hash = refhash.ref_hash(account.iban, salt)
     client = settings().client()
     merchant = client.account(signer.public_key)

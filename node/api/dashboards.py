@@ -4,7 +4,8 @@ Pages, each for one role (the role is read from the ledger, as for the API):
 commune (``/ui/commune``: campaigns and totals, a chart, transactions with
 filters, merchants, CSV export), merchant (``/ui/merchant``), holder
 (``/ui/holder``; a paper voucher reaches it through ``/b/<balance code>``),
-auditor (``/ui/auditor``; the bank sees it too). ``/ui/login`` exchanges a
+auditor (``/ui/auditor``; the bank sees it too), bank (``/ui/bank``, in
+``node.api.bank_page``: the bank's login lands there). ``/ui/login`` exchanges a
 login link (or a pasted API token) once for a random session id, kept in an
 HttpOnly, SameSite=Strict cookie (Secure over TLS); ``node.api.logins``.
 ``static/live.js`` listens to the event stream and refreshes the page's live
@@ -53,7 +54,7 @@ HOME_OF: Final = {
     Role.MERCHANT: "/ui/merchant",
     Role.ISSUER: "/ui/commune",
     Role.AUDITOR: "/ui/auditor",
-    Role.BANK: "/ui/auditor",
+    Role.BANK: "/ui/bank",  # node.api.bank_page
 }
 PAGE_ITEMS: Final = 50
 MERCHANTS_SHOWN: Final = limits.UI_MERCHANTS_PER_PAGE
@@ -167,6 +168,9 @@ async def _guard_page(
     if viewer.role not in roles or (viewer.scope is Scope.BALANCE and page is not holder_page):
         return render(request, lang, "forbidden.html", 403, viewer=viewer)
     return await page(api, request, viewer, lang)
+
+
+guard_page: Final = _guard_page  # for the pages of other modules (node.api.bank_page)
 
 
 # --- logging in -----------------------------------------------------------------------------
@@ -359,6 +363,9 @@ def _newest_payouts(api: Api, merchant: bytes) -> list[m.Payout]:
 def _issuers(api: Api) -> list[tuple[bytes, bytes]]:
     prefix = r.issuer_key(b"")
     return [(key[len(prefix) :], raw) for key, raw in api.ledger.store.iter_prefix(prefix)]
+
+
+issuers: Final = _issuers
 
 
 @dataclass(frozen=True, slots=True)

@@ -262,8 +262,9 @@ NACE: Final[dict[str, tuple[str, str]]] = {
 MESSAGES.update({f"nace.{division}": names for division, names in NACE.items()})
 
 
-def translate(lang: Lang, key: str) -> str:
-    pair = MESSAGES.get(key)
+def translate(lang: Lang, key: str, messages: dict[str, tuple[str, str]] = MESSAGES) -> str:
+    """``key``'s words in ``lang`` from ``messages`` (a page's own table may be given)."""
+    pair = messages.get(key)
     if pair is None:
         return key
     return pair[0] if lang == "fr" else pair[1]

@@ -39,7 +39,7 @@ class IbanRegistration:
 
     iban: str
     salt: str
-    schedule: ScheduleName = "immediate"
+    schedule: ScheduleName = "daily"  # the bank's default_schedule when absent
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +101,7 @@ def operations(service: SettlementService) -> tuple[Operation, ...]:
         }:  # fmt: skip
             raise ApiError(400, 'expected {"iban", "salt"[, "schedule"]}', slug="bad-body")
         iban, salt_hex = body["iban"], body["salt"]
-        schedule = body.get("schedule", "immediate")
+        schedule = body.get("schedule", service.settings.default_schedule.value)
         if not isinstance(iban, str) or not isinstance(salt_hex, str):
             raise ApiError(400, "iban and salt are strings", slug="bad-body")
         if schedule not in {s.value for s in Schedule}:

@@ -61,12 +61,20 @@ def settlement_group() -> None:
     help="A file holding the bank account's 32-byte seed in hex (copied into the home).",
 )
 @click.option("--day-ms", default=86_400_000, show_default=True, help="Length of a schedule day.")
-def init(home: Path, key_path: Path, day_ms: int) -> None:
+@click.option(
+    "--default-schedule",
+    type=click.Choice([s.value for s in Schedule]),
+    default=Schedule.DAILY.value,
+    show_default=True,
+    help="Payout schedule of merchants that choose none (daily: one pain.001 a day per "
+    "escrow account).",
+)
+def init(home: Path, key_path: Path, day_ms: int, default_schedule: str) -> None:
     seed = key_path.read_text(encoding="ascii").strip()
     fd = os.open(home / BANK_KEY_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="ascii") as handle:
         handle.write(seed + "\n")
-    write_settings(home, BANK_KEY_FILE, day_ms)
+    write_settings(home, BANK_KEY_FILE, day_ms, Schedule(default_schedule))
     try:
         settings = read_settings(home)
     except SettingsError as exc:

@@ -239,6 +239,31 @@ class ReturnTxRow:
     state: SettleTxState
 
 
+@dataclass(frozen=True, slots=True)
+class PayoutLine:
+    """A payout as the bank's dashboard lists it: with its transfer, if any, and the
+    reason the bank gave when it rejected the transfer."""
+
+    payout_id: bytes
+    merchant: bytes
+    issuer: bytes
+    amount_cents: int
+    created_ms: int
+    state: PayoutState
+    file_id: int | None
+    end_to_end_id: str
+    reason: str  # the return reason (ISO 20022 code, or the bank's words) of a rejection
+
+
+@dataclass(frozen=True, slots=True)
+class ImportRow:
+    import_id: int
+    statement_id: str
+    kind: str
+    imported_ms: int
+    report: str  # the import's JSON report (``node.settlement.reconcile.ImportReport``)
+
+
 def end_to_end_id(file_id: int, n: int) -> str:
     """The transfer's end-to-end id (ISO 20022 Max35Text), also its ledger bank reference."""
     return f"RLF{file_id:07d}T{n:05d}"
@@ -469,6 +494,37 @@ class Journal:
         ).fetchone()
         return None if row is None or row[0] is None else int(row[0])
 
+    def payout_lines(self, states: Sequence[PayoutState], limit: int) -> list[PayoutLine]:
+        """The newest ``limit`` payouts in ``states``, newest first, with their transfer."""
+        marks = ",".join("?" * len(states))
+        rows = self._db.execute(
+            "SELECT p.payout_id, p.merchant, p.issuer, p.amount_cents, p.created_ms, p.state, "
+            "t.file_id, COALESCE(t.end_to_end_id, ''), COALESCE((SELECT r.reason FROM "
+            "return_txs r WHERE r.payout_id = p.payout_id AND r.state != 'abandoned' "
+            "ORDER BY r.height DESC LIMIT 1), t.reason, '') FROM payouts p "
+            "LEFT JOIN transfers t ON t.transfer_id = p.transfer_id "
+            f"WHERE p.state IN ({marks}) ORDER BY p.height DESC, p.payout_id LIMIT ?",
+            [*(s.value for s in states), limit],
+        ).fetchall()
+        return [
+            PayoutLine(bytes(row[0]), bytes(row[1]), bytes(row[2]), int(row[3]), int(row[4]),
+                       PayoutState(row[5]), row[6], str(row[7]), str(row[8]))
+            for row in rows
+        ]  # fmt: skip
+
+    def imports(self, limit: int) -> list[ImportRow]:
+        """The newest ``limit`` statements imported, newest first."""
+        rows = self._db.execute(
+            "SELECT import_id, statement_id, kind, imported_ms, report FROM imports "
+            "ORDER BY import_id DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [ImportRow(int(r[0]), str(r[1]), str(r[2]), int(r[3]), str(r[4])) for r in rows]
+
+    def recent_files(self, limit: int) -> list[FileRow]:
+        """The newest ``limit`` files, newest first, without their bytes."""
+        return self._files("NULL", "ORDER BY file_id DESC LIMIT ?", [limit])
+
     # --- files and transfers -------------------------------------------------------------------
 
     def assign_file(
@@ -530,11 +586,15 @@ class Journal:
 
     def files(self, *states: FileState) -> list[FileRow]:
         marks = ",".join("?" * len(states))
+        return self._files(
+            "xml", f"WHERE state IN ({marks}) ORDER BY file_id", [s.value for s in states]
+        )
+
+    def _files(self, xml: str, where: str, args: list[object]) -> list[FileRow]:
         rows = self._db.execute(
             "SELECT file_id, issuer, created_ms, execution_date, state, debtor_name, debtor_iban, "
-            "debtor_bic, transfers, total_cents, msg_id, xml, name, failure FROM files "
-            f"WHERE state IN ({marks}) ORDER BY file_id",
-            [s.value for s in states],
+            f"debtor_bic, transfers, total_cents, msg_id, {xml}, name, failure FROM files {where}",
+            args,
         ).fetchall()
         return [
             FileRow(

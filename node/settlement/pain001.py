@@ -29,7 +29,7 @@ import xmlschema
 from anyascii import anyascii
 from sepaxml import SepaTransfer
 
-from node.settlement.journal import FileRow, TransferRow
+from node.settlement.journal import FileRow, FileState, TransferRow, TransferState
 
 SCHEMA: Final = "pain.001.001.03"
 NAMESPACE: Final = f"urn:iso:std:iso:20022:tech:xsd:{SCHEMA}"
@@ -79,14 +79,15 @@ def sepa_name(name: str, fallback: str) -> str:
     return text
 
 
-def build(file: FileRow, transfers: list[TransferRow]) -> Built:
-    """The file's XML (validated). ``MsgId`` and timestamps come from sepaxml.
+def build(file: FileRow, transfers: list[TransferRow], purpose: str = "Relance payout") -> Built:
+    """The file's XML (validated). ``MsgId`` and timestamps come from sepaxml. Each
+    transfer's remittance text is ``purpose`` and its end-to-end id.
 
     Raises ``Pain001Error`` with the reason when the file cannot be made valid."""
     if not transfers:
         raise Pain001Error("a file needs at least one transfer")
     try:
-        xml, msg_id = _export(file, transfers)
+        xml, msg_id = _export(file, transfers, purpose)
     except Pain001Error:
         raise
     except Exception as exc:  # sepaxml raises what it likes (ValueError, KeyError...)
@@ -95,7 +96,7 @@ def build(file: FileRow, transfers: list[TransferRow]) -> Built:
     return Built(msg_id, xml)
 
 
-def _export(file: FileRow, transfers: list[TransferRow]) -> tuple[bytes, str]:
+def _export(file: FileRow, transfers: list[TransferRow], purpose: str) -> tuple[bytes, str]:
     config: dict[str, object] = {
         "name": sepa_name(file.debtor_name, f"Relance escrow {file.issuer.hex()[:8]}"),
         "IBAN": file.debtor_iban,
@@ -112,10 +113,56 @@ def _export(file: FileRow, transfers: list[TransferRow]) -> tuple[bytes, str]:
             "IBAN": transfer.iban,
             "amount": transfer.amount_cents,
             "execution_date": execution,
-            "description": f"Relance payout {transfer.end_to_end_id}",
+            "description": f"{purpose} {transfer.end_to_end_id}",
             "endtoend_id": transfer.end_to_end_id,
         }
         if transfer.bic:
             payment["BIC"] = transfer.bic
         sepa.add_payment(payment)
     return bytes(sepa.export(validate=False)), str(sepa.msg_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Party:
+    """An account holder of a single transfer: name (any Unicode), IBAN, optional BIC."""
+
+    name: str
+    iban: str
+    bic: str = ""
+
+
+REFERENCE_CHARS_MAX: Final = 35  # ISO 20022 Max35Text: the end-to-end id
+_REFERENCE: Final = re.compile(r"[A-Za-z0-9/?:().,'+ -]{1,35}")
+
+
+def check_reference(reference: str) -> str | None:
+    """Why ``reference`` cannot be an end-to-end id (EPC rules), or None if it can."""
+    if not _REFERENCE.fullmatch(reference):
+        return (
+            f"a bank reference is 1 to {REFERENCE_CHARS_MAX} characters of the SEPA set "
+            "(letters, digits, / - ? : ( ) . , ' + and space)"
+        )
+    if reference.startswith("/") or "//" in reference:
+        return "a bank reference neither starts with / nor holds //"
+    return None
+
+
+def withdrawal(
+    issuer: bytes,
+    debtor: Party,
+    creditor: Party,
+    amount_cents: int,
+    reference: str,
+    execution_date: str,
+) -> Built:
+    """The credit transfer of a ``withdraw``: unspent budget from the commune's escrow
+    account (``debtor``) back to the commune's own account (``creditor``), named by the
+    bank's reference of the withdrawal (its end-to-end id). Validated like every file."""
+    why = check_reference(reference)
+    if why is not None:
+        raise Pain001Error(why)
+    file = FileRow(0, issuer, 0, execution_date, FileState.ASSIGNED, debtor.name, debtor.iban,
+                   debtor.bic, 1, amount_cents, None, None, None)  # fmt: skip
+    transfer = TransferRow(0, 0, issuer, issuer, creditor.name, creditor.iban, creditor.bic,
+                           amount_cents, reference, TransferState.SENT, "", "")  # fmt: skip
+    return build(file, [transfer], "Relance withdrawal")

@@ -14,7 +14,9 @@ tip (and once at start) it runs one ``step``:
    file that cannot be made valid pain.001 is ``failed`` with its reason and its
    payouts ``held`` (``relance-node settlement release`` re-queues them): it never
    stops the other files, settlements or returns;
-4. batch the payouts that are due on their merchant's schedule into one
+4. batch the payouts that are due on their merchant's schedule (``daily``
+   unless the merchant chose otherwise or ``default_schedule`` says so: one file
+   a day per escrow account) into one
    pain.001 file per issuer (one transfer per merchant), if the merchant's
    IBAN is registered with the bank and its salted hash is the one on the
    ledger, and the issuer's escrow account is known;
@@ -108,6 +110,9 @@ class Settings:
     bank_key: Signer
     day_ms: int
     directory: Path  # the journal and the outbox live here
+    # The schedule of a merchant that registers its IBAN without choosing one: ``daily``
+    # (one pain.001 per day per debtor account), ``immediate`` or ``weekly``.
+    default_schedule: Schedule = Schedule.DAILY
 
     @property
     def outbox(self) -> Path:
@@ -115,8 +120,9 @@ class Settings:
 
 
 def read_settings(home: Path) -> Settings:
-    """``home/settlement.toml``: ``bank_key_file`` (hex seed, relative to the home) and an
-    optional ``day_ms`` (the length of a "day" for schedules; tests shorten it)."""
+    """``home/settlement.toml``: ``bank_key_file`` (hex seed, relative to the home), an
+    optional ``day_ms`` (the length of a "day" for schedules; tests shorten it) and an
+    optional ``default_schedule`` (``daily`` unless set)."""
     try:
         doc = tomllib.loads((home / SETTINGS_FILE).read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
@@ -127,19 +133,30 @@ def read_settings(home: Path) -> Settings:
     day_ms = doc.get("day_ms", DAY_MS)
     if isinstance(day_ms, bool) or not isinstance(day_ms, int) or not 1_000 <= day_ms <= DAY_MS:
         raise SettingsError(f"{SETTINGS_FILE}: day_ms is from 1000 to {DAY_MS}")
+    schedule = doc.get("default_schedule", Schedule.DAILY.value)
+    if schedule not in {s.value for s in Schedule}:
+        raise SettingsError(f"{SETTINGS_FILE}: default_schedule is immediate, daily or weekly")
     try:
         seed = bytes.fromhex((home / key_file).read_text(encoding="ascii").strip())
         key = Signer(seed)
     except (OSError, ValueError) as exc:
         raise SettingsError(f"{SETTINGS_FILE}: cannot read the bank key: {exc}") from None
-    return Settings(key, day_ms, home / SETTLEMENT_DIR)
+    return Settings(key, day_ms, home / SETTLEMENT_DIR, Schedule(schedule))
 
 
-def write_settings(home: Path, bank_key_file: str, day_ms: int = DAY_MS) -> None:
+def write_settings(
+    home: Path,
+    bank_key_file: str,
+    day_ms: int = DAY_MS,
+    default_schedule: Schedule = Schedule.DAILY,
+) -> None:
     (home / SETTINGS_FILE).write_text(
         "# The bank's settlement service (issue 8): present only in the bank node's home.\n"
         f'bank_key_file = "{bank_key_file}"\n'
-        f"day_ms = {day_ms}\n",
+        f"day_ms = {day_ms}\n"
+        "# Merchants that do not choose are paid daily: one pain.001 per day per debtor\n"
+        "# (escrow) account. immediate: a file after each block that opens payouts.\n"
+        f'default_schedule = "{default_schedule.value}"\n',
         encoding="utf-8",
     )
 
@@ -166,6 +183,24 @@ SETTLEMENT: Final = "settlement"  # the name of the service's view
 
 def no_crash(point: str) -> None:
     return None
+
+
+def due_payouts(
+    journal: Journal, now_ms: int, day_ms: int
+) -> dict[bytes, dict[bytes, list[PayoutRow]]]:
+    """The payouts due at block time ``now_ms``, by issuer (one debtor account, so one
+    file each) then merchant (one transfer each). Payouts of merchants without an IBAN
+    wait. On the daily schedule every payout opened during a day falls due at the same
+    block (the first after the day), so a day makes one file per debtor account."""
+    due: dict[bytes, dict[bytes, list[PayoutRow]]] = defaultdict(lambda: defaultdict(list))
+    for payout in journal.payouts(PayoutState.SEEN):
+        registered = journal.merchant(payout.merchant)
+        if registered is None:
+            continue  # no IBAN yet: held
+        if not is_due(registered.schedule, payout.created_ms, now_ms, day_ms):
+            continue
+        due[payout.issuer][payout.merchant].append(payout)
+    return due
 
 
 class SettlementService:
@@ -358,14 +393,7 @@ class SettlementService:
 
     def _batch_due(self) -> None:
         now_ms = self.ledger.last_block().time_ms
-        due: dict[bytes, dict[bytes, list[PayoutRow]]] = defaultdict(lambda: defaultdict(list))
-        for payout in self.journal.payouts(PayoutState.SEEN):
-            registered = self.journal.merchant(payout.merchant)
-            if registered is None:
-                continue  # no IBAN yet: held
-            if not is_due(registered.schedule, payout.created_ms, now_ms, self.settings.day_ms):
-                continue
-            due[payout.issuer][payout.merchant].append(payout)
+        due = due_payouts(self.journal, now_ms, self.settings.day_ms)
         for issuer, by_merchant in sorted(due.items()):
             escrow = self.journal.escrow(issuer)
             if escrow is None:

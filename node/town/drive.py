@@ -1,6 +1,6 @@
 """Drive a running devnet with the simulated town, through the HTTP API only.
 
-Reads the devnet's demo keys (``demo-keys.json``: ``bank``, ``issuer0``...) and
+Reads the devnet's demo keys (``node.demo.load_keys``: ``bank``, ``issuer0``...) and
 its genesis (for the commune's zones), then submits the town's plan in order:
 the set-up one transaction at a time, the town's life in batches, each
 waiting for its block. A devnet's block clock is the real clock, so the plan's
@@ -9,14 +9,13 @@ times of day are not reproduced there (the in-process tests do reproduce them).
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 from node import config
-from node.crypto import Signer
+from node.demo import load_keys
 from node.devnet import DEMO_KEYS_FILE, node_homes
 from node.genesis import parse as parse_genesis
 from node.http_json import Unreachable, request_json
@@ -48,9 +47,8 @@ def _request(url: str, payload: object | None = None) -> dict[str, object]:
 def drive(
     devnet: Path, node_url: str, seed: int, households: int, days: int, issuer_index: int = 0
 ) -> Outcome:
-    keys = json.loads((devnet / DEMO_KEYS_FILE).read_text(encoding="utf-8"))
-    issuer = Signer(bytes.fromhex(keys[f"issuer{issuer_index}"]))
-    bank = Signer(bytes.fromhex(keys["bank"]))
+    keys = load_keys(devnet / DEMO_KEYS_FILE)
+    issuer, bank = keys[f"issuer{issuer_index}"], keys["bank"]
     homes = node_homes(devnet)
     genesis = parse_genesis((homes[0].home / config.GENESIS_FILE).read_text(encoding="utf-8"))
     zones = next(i.zones for i in genesis.issuers if i.public_key == issuer.public_key)

@@ -20,11 +20,13 @@ from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
+from lxml import etree
 
 from node.demo import load_keys
 from node.devnet import DEMO_KEYS_FILE, DevnetNode, Supervisor, write_devnet
 from node.genesis import parse
 from node.ledger import records as r
+from node.settlement import pain001
 from tests.node.netutil import eventually, free_base_port, get_json
 from tests.wallet.support import Cli, Inbox, cli_env, pdf_text, pdf_to_png, start_smtp, zbar
 from wallets.exits import Exit
@@ -378,16 +380,57 @@ def test_the_confirmation_shows_what_is_signed(world: World) -> None:
     assert declined.exit_code == Exit.ABORTED
 
 
+ESCROW_IBAN, COMMUNE_IBAN = "BE68539007547034", "BE71096123456769"
+
+
+def _withdraw(*args: str, out: Path) -> tuple[str, ...]:
+    return (
+        "bank",
+        "withdraw",
+        "--key",
+        "bank",
+        CAMPAIGN,
+        "--escrow-iban",
+        ESCROW_IBAN,
+        "--to-iban",
+        COMMUNE_IBAN,
+        "--out",
+        str(out),
+        *args,
+    )  # fmt: skip (the last wins)
+
+
 def test_the_bank_withdraws_unallocated_budget_and_refuses_what_it_must(world: World) -> None:
     cli = world.cli
     before = get_json(f"{world.nodes[0].api_url}/v1/campaigns/{CAMPAIGN}")
-    cli.json("--yes", "bank", "withdraw", "--key", "bank", CAMPAIGN, "100", "--reference", "RET-1")
+    out = world.work / "withdraw-RET-1.xml"
+    done = cli.json("--yes", *_withdraw("100", "--reference", "RET-1", out=out))
     after = get_json(f"{world.nodes[0].api_url}/v1/campaigns/{CAMPAIGN}")
     assert after["budget_cents"] == int(str(before["budget_cents"])) - 10_000
     assert after["withdrawn_cents"] == 10_000
+    assert done["file"] == str(out)
+    xml = out.read_bytes()
+    pain001.validate(xml)  # the XSD
+    tree = etree.fromstring(xml)
+    ns = {"p": pain001.NAMESPACE}
+    assert tree.findtext(".//p:DbtrAcct/p:Id/p:IBAN", namespaces=ns) == ESCROW_IBAN
+    assert tree.findtext(".//p:CdtrAcct/p:Id/p:IBAN", namespaces=ns) == COMMUNE_IBAN
+    assert tree.findtext(".//p:CdtTrfTxInf/p:Amt/p:InstdAmt", namespaces=ns) == "100.00"
+    assert tree.findtext(".//p:EndToEndId", namespaces=ns) == "RET-1"
+    commune = str(world.account(str(after["issuer"]))["name"])
+    assert tree.findtext(".//p:Cdtr/p:Nm", namespaces=ns) == pain001.sepa_name(commune, "x")
+    for bad, why in ((("1", "--reference", "RET//3"), "//"),
+                     (("1", "--reference", "RET-3", "--to-iban", "BE00"), "IBAN")):  # fmt: skip
+        refused = cli("--yes", *_withdraw(*bad, out=world.work / "bad.xml"))
+        assert refused.exit_code == Exit.USAGE and why in refused.stderr, refused.stderr
+        assert not (world.work / "bad.xml").exists()
+    again = cli("--yes", *_withdraw("1", "--reference", "RET-4", out=out))  # never overwritten
+    assert again.exit_code == Exit.USAGE and out.read_bytes() == xml
+    unchanged = get_json(f"{world.nodes[0].api_url}/v1/campaigns/{CAMPAIGN}")
+    assert unchanged["withdrawn_cents"] == 10_000  # nothing refused went to the ledger
+    refused = cli("--yes", *_withdraw("100000", "--reference", "RET-2", out=world.work / "r2.xml"))
+    assert refused.exit_code == Exit.REJECTED and not (world.work / "r2.xml").exists()
     cases = [
-        ("INSUFFICIENT_BUDGET", ("bank", "withdraw", "--key", "bank", CAMPAIGN, "100000",
-                                 "--reference", "RET-2")),
         ("DUPLICATE_REFERENCE", ("bank", "fund", "--key", "bank", CAMPAIGN, "1",
                                  "--reference", "DEP-1")),
         ("NOT_AUTHORIZED", ("bank", "fund", "--key", "issuer0", CAMPAIGN, "1",

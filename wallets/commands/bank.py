@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+import os
 from pathlib import Path
 from typing import Final
 
@@ -9,8 +11,9 @@ import click
 
 from node.crypto import Digest
 from node.ledger import tx as t
+from node.settlement import pain001, refhash
 from wallets.book import read_csv
-from wallets.client import Submitted
+from wallets.client import NodeClient, Submitted
 from wallets.commands.common import payout_is_pending
 from wallets.context import (
     BatchItem,
@@ -156,23 +159,95 @@ def _settlements(
 @bank_group.command(
     "withdraw",
     epilog="""\b
+Writes the transfer back as a pain.001 file (withdraw-REFERENCE.xml, or --out)
+once the ledger took the withdrawal: from the commune's escrow account at the
+bank to the commune's own account, with the reference as its end-to-end id.
 Example:
-  relance-wallet bank withdraw --key bank NAM-2026 1200 --reference RET-2026-0007""",
+  relance-wallet bank withdraw --key bank NAM-2026 1200 --reference RET-2026-0007 \\
+      --escrow-iban BE68539007547034 --to-iban BE71096123456769""",
 )
 @click.argument("campaign")
 @click.argument("amount")
 @click.option("--reference", required=True, help="The bank's reference of the transfer back.")
+@click.option("--escrow-iban", required=True, help="The commune's escrow account (the debtor).")
+@click.option("--to-iban", required=True, help="The commune's own account (the creditor).")
+@click.option("--to-name", help="The creditor's name (default: the commune's, from the ledger).")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Where to write the pain.001 file (default: withdraw-REFERENCE.xml here).",
+)
 @key_option
 @common_options
-def bank_withdraw(campaign: str, amount: str, reference: str, key_name: str) -> None:
-    """Return unallocated budget to the commune's bank account."""
+def bank_withdraw(
+    campaign: str,
+    amount: str,
+    reference: str,
+    escrow_iban: str,
+    to_iban: str,
+    to_name: str | None,
+    out: Path | None,
+    key_name: str,
+) -> None:
+    """Return unallocated budget to the commune's bank account, and write its transfer."""
     cents = parse_euros(amount)
+    path = out or Path(f"withdraw-{_file_safe(reference)}.xml")
+    if path.exists():
+        raise WalletError(Exit.USAGE, f"{path} exists: choose another --out")
+    accounts = []
+    for option, text in (("--escrow-iban", escrow_iban), ("--to-iban", to_iban)):
+        try:
+            accounts.append(refhash.parse_iban(text))
+        except refhash.IbanError as exc:
+            raise WalletError(Exit.USAGE, f"{option}: {exc}") from None
+    client = settings().client()
+    issuer, commune = _commune_of(client, campaign)
+    try:  # built (and validated) before anything is signed
+        built = pain001.withdrawal(
+            issuer,
+            pain001.Party(f"{commune} - escrow", accounts[0].iban, accounts[0].bic),
+            pain001.Party(to_name or commune, accounts[1].iban, accounts[1].bic),
+            cents,
+            reference,
+            datetime.datetime.now(datetime.UTC).date().isoformat(),
+        )
+    except pain001.Pain001Error as exc:
+        raise WalletError(Exit.USAGE, f"no valid transfer file: {exc}") from None
     withdraw = t.Withdraw(campaign, cents, reference)
     done = _budget_change(key_name, "withdraw unallocated budget", withdraw)
+    _write_new(path, built.xml)
     emit(
-        {"tx_id": done.tx_id, "height": done.height, "amount_cents": cents},
-        [f"{format_euros(cents)} returned from {campaign}", f"tx id  {done.tx_id}"],
-    )
+        {"tx_id": done.tx_id, "height": done.height, "amount_cents": cents,
+         "file": str(path), "msg_id": built.msg_id},
+        [f"{format_euros(cents)} returned from {campaign}", f"tx id  {done.tx_id}",
+         f"transfer file  {path} ({accounts[0].masked} -> {accounts[1].masked})"],
+    )  # fmt: skip
+
+
+def _commune_of(client: NodeClient, campaign: str) -> tuple[bytes, str]:
+    """The campaign's issuer key and name, from the ledger."""
+    found = client.campaign(campaign)
+    issuer_hex = found.get("issuer") if isinstance(found, dict) else None
+    if not isinstance(issuer_hex, str):
+        raise WalletError(Exit.USAGE, f"no campaign {campaign!r} on the ledger")
+    name = client.account(bytes.fromhex(issuer_hex)).profile.get("name")
+    return bytes.fromhex(issuer_hex), name if isinstance(name, str) and name else "Commune"
+
+
+def _file_safe(reference: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in reference)[:64]
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    """Write ``data`` to a new file (never over another), synced."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+    except OSError as exc:
+        raise WalletError(Exit.USAGE, f"the withdrawal is on the ledger, but {exc}") from None
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def _budget_change(key_name: str, action: str, payload: t.Fund | t.Withdraw) -> Submitted:
