@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit clean system-deps system-tools soak
+.PHONY: run test lint typecheck unit clean system-deps system-tools soak frontend
 
 # Debian tools the wallet tests use for real: a QR decoder (zbarimg), PDF to text and to PNG
 # (poppler), the DejaVu font letters embed, openssl for a test certificate (SMTP STARTTLS).
@@ -17,7 +17,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-run: $(STAMP)
+# The counter page's front-end packages (jsQR, tweetnacl; axe-core for the tests), pinned
+# by package-lock.json, installed by npm ci and copied into node/api/static/vendor.
+frontend: $(STAMP)
+	$(BIN)/python -m tools.frontend
+
+run: $(STAMP) frontend
 	$(BIN)/relance-node devnet --nodes 4 --home .devnet --demo
 
 lint: $(STAMP)
@@ -42,7 +47,7 @@ system-deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 		apt-get install -y -qq prometheus chromium; fi
 
-unit: $(STAMP) system-tools system-deps
+unit: $(STAMP) system-tools system-deps frontend
 	$(BIN)/pytest -q
 
 test: lint typecheck unit
@@ -54,4 +59,4 @@ soak: $(STAMP)
 	$(BIN)/python -m tools.faults run repeated-kills --duration 300 --seed $(SEED)
 
 clean:
-	rm -rf $(VENV) .devnet
+	rm -rf $(VENV) .devnet node_modules node/api/static/vendor

@@ -17,7 +17,7 @@ from typing import Final
 from aiohttp import web
 
 from node import limits
-from node.api import analytics_routes, dashboards
+from node.api import analytics_routes, counter, dashboards
 from node.api.core import Api, ApiConfig, NodeStatus
 from node.api.problems import ApiError
 from node.api.routes import OPERATIONS, Operation, json_response, openapi_document
@@ -71,6 +71,7 @@ def create_app(
     app.router.add_get("/v1/openapi.json", openapi)
     app.router.add_get("/metrics", metrics_page)
     dashboards.add_routes(app, api)
+    counter.add_routes(app, api)
     analytics_routes.install(app, api)
     app.on_shutdown.append(_close_streams)
     return app
