@@ -240,7 +240,7 @@ def test_a_reload_in_the_middle_of_a_charge_does_not_charge_twice(
     page.get_by_role("button", name="Next customer").click()  # the same voucher, used up
     page.get_by_label("Or type the voucher code").fill(counter.uri(letter))
     page.get_by_role("button", name="Read this code").click()
-    expect(page.get_by_role("alert")).to_have_text("This voucher is already used up.")
+    expect(page.locator("#error-text")).to_have_text("This voucher is already used up.")
 
 
 def test_errors_are_in_the_merchants_words(counter: Counter, browser: Browser) -> None:
@@ -248,7 +248,7 @@ def test_errors_are_in_the_merchants_words(counter: Counter, browser: Browser) -
     page = counter_page(browser, counter)
     page.get_by_label("Ou tapez le code du chèque").fill(counter.uri(letter)[:-1] + "A")
     page.get_by_role("button", name="Lire ce code").click()
-    alert = page.get_by_role("alert")
+    alert = page.locator("#error-text")
     expect(alert).to_contain_text("Le code est abîmé")
 
     page.get_by_label("Ou tapez le code du chèque").fill(counter.uri(letter))
@@ -273,13 +273,13 @@ def test_a_refund_from_the_receipt_is_signed_by_the_shop_key_on_the_phone(
     letter = counter.letters[3]
     voucher = counter.voucher_key(letter)
     page = counter_page(browser, counter)
-    page.get_by_text("Clé du commerce sur ce téléphone").click()
+    page.get_by_text("Clé du commerce sur ce téléphone", exact=True).click()
     page.get_by_label("Clé du commerce (relance-wallet").fill("00" * 32)
-    page.get_by_label("Phrase secrète").first.fill("boulangerie 2026")
+    page.locator("#key-form").get_by_label("Phrase secrète").fill("boulangerie 2026")
     page.get_by_role("button", name="Garder la clé sur ce téléphone").click()
-    expect(page.get_by_role("alert")).to_have_text("Cette clé n'est pas celle du commerce connecté.")
+    expect(page.locator("#error-text")).to_have_text("Cette clé n'est pas celle du commerce connecté.")
     page.get_by_label("Clé du commerce (relance-wallet").fill(counter.world.bakery.signer.seed.hex())
-    page.get_by_label("Phrase secrète").first.fill("boulangerie 2026")
+    page.locator("#key-form").get_by_label("Phrase secrète").fill("boulangerie 2026")
     page.get_by_role("button", name="Garder la clé sur ce téléphone").click()
     expect(page.locator("#key-state")).to_have_text("Clé du commerce présente sur ce téléphone.")
     stored = page.evaluate("JSON.stringify(localStorage)")
@@ -294,7 +294,7 @@ def test_a_refund_from_the_receipt_is_signed_by_the_shop_key_on_the_phone(
     page.get_by_label("Montant à rembourser (€)").fill("7,25")
     page.locator("#refund-passphrase").fill("wrong passphrase")
     page.get_by_role("button", name="Rembourser").click()
-    expect(page.get_by_role("alert")).to_have_text("Phrase secrète incorrecte.")
+    expect(page.locator("#error-text")).to_have_text("Phrase secrète incorrecte.")
     page.locator("#refund-passphrase").fill("boulangerie 2026")
     page.get_by_role("button", name="Rembourser").click()
     expect(page.locator("#refunded")).to_have_text(f"Remboursé {money(725)}", timeout=WAIT_MS)
