@@ -105,7 +105,10 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
         "This voucher belongs to another ledger than this shop's.",
     ),
     "err.empty": ("Ce chèque est déjà entièrement utilisé.", "This voucher is already used up."),
-    "err.amount": ("Tapez un montant en euros, par ex. 12,50.", "Type an amount in euros, e.g. 12,50."),
+    "err.amount": (
+        "Tapez un montant en euros, par ex. 12,50.",
+        "Type an amount in euros, e.g. 12,50.",
+    ),
     "err.too_much": (
         "Solde insuffisant : il reste {balance} sur ce chèque.",
         "Balance too low: {balance} is left on this voucher.",
@@ -193,11 +196,17 @@ async def counter_page(
         "shop": account.name or "",
         "lang": lang,
         "tx_version": t.VERSION,
-        "kinds": {"pay": int(t.Kind.PAY), "pay_authorized": int(t.Kind.PAY_AUTHORIZED),
-                  "refund": int(t.Kind.REFUND)},
-        "domains": {"tx": Domain.TX.value.decode(), "authorization": Domain.AUTHORIZATION.value.decode()},
+        "kinds": {
+            "pay": int(t.Kind.PAY),
+            "pay_authorized": int(t.Kind.PAY_AUTHORIZED),
+            "refund": int(t.Kind.REFUND),
+        },
+        "domains": {
+            "tx": Domain.TX.value.decode(),
+            "authorization": Domain.AUTHORIZATION.value.decode(),
+        },
         "texts": words,
-    }  # fmt: skip
+    }
     response = dashboards.render(
         request, lang, "counter.html", viewer=viewer, account=account, config=config,
         c=words.__getitem__,

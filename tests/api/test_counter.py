@@ -26,7 +26,7 @@ from tests.api.harness import LiveNode
 from tests.api.world import CAMPAIGN, World, seed
 from tests.wallet.support import Cli, cli_env, pdf_to_png, zbar
 from tools import frontend
-from wallets.voucher import parse_voucher
+from wallets.voucher import SignedAuthorization, Voucher, parse_voucher
 
 CHROMIUM: Final = "/usr/bin/chromium"
 ARGS: Final = [
@@ -43,6 +43,8 @@ FRAME: Final = (1280, 720)
 FRAME_LEFT_MM: Final = 82
 FRAME_TOP_MM: Final = 100
 VOUCHER_CENTS: Final = 3_000
+FLASH: Final = "namur-flash"
+PASSPHRASE: Final = "boulangerie 2026"
 
 
 @dataclass
@@ -51,6 +53,7 @@ class Counter:
     cli: Cli
     letters: list[Path]  # one PDF per postal voucher
     camera: Path  # the .y4m made from the first letter
+    expired: str  # the code of a voucher whose campaign has ended
 
     def voucher_key(self, letter: Path) -> bytes:
         (png,) = pdf_to_png(letter, letter.with_suffix(""), dpi=150)
@@ -121,9 +124,33 @@ def counter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Counter]:
         assert len(paths) == 4
         (page_png,) = pdf_to_png(paths[0], root / "letter", dpi=LETTER_DPI)
         camera = y4m_from_png(page_png, root / "camera.y4m", FRAME_LEFT_MM, FRAME_TOP_MM)
-        yield Counter(world, cli, paths, camera)
+        yield Counter(world, cli, paths, camera, _expired_voucher(world))
     finally:
         node.close()
+
+
+def _expired_voucher(world: World) -> str:
+    """A voucher of a campaign that ends three blocks from now (a block a second)."""
+    node, chain = world.node, world.chain
+    end = node.next_time_ms + 3_000
+    voucher = Voucher(chain.upper(), digest(b"counter-expired"))
+    node.commit(
+        world.namur.sign(
+            chain,
+            t.CreateCampaign(FLASH, "Flash", (), (), node.genesis.genesis_time_ms, end, 10_000),
+        )
+    )
+    node.commit(world.bank.sign(chain, t.Fund(FLASH, 1_000, "DEP-FLASH")))
+    node.commit(
+        world.namur.sign(
+            chain, t.Allocate(FLASH, (t.Allocation(voucher.signer.public_key, 500, "NAM-1"),))
+        )
+    )
+    while node.next_time_ms <= end:
+        node.commit()
+    campaign = node.get(f"/v1/campaigns/{FLASH}").json()
+    assert campaign["active"] is False and campaign["outstanding_cents"] == 500
+    return voucher.uri()  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +172,11 @@ def browser(counter: Counter) -> Iterator[Browser]:
 
 
 def counter_page(
-    browser: Browser, counter: Counter, lang: str = "fr-BE", bypass_csp: bool = False
+    browser: Browser,
+    counter: Counter,
+    lang: str = "fr-BE",
+    bypass_csp: bool = False,
+    shop: Signer | None = None,
 ) -> Page:
     node = counter.world.node
     context = browser.new_context(
@@ -154,7 +185,7 @@ def counter_page(
     context.grant_permissions(["camera"], origin=node.url)
     page = context.new_page()
     page.goto(f"{node.url}/ui/login")
-    page.locator("#token").fill(node.token(counter.world.bakery.signer))
+    page.locator("#token").fill(node.token(shop or counter.world.bakery.signer))
     page.locator("form button[type=submit]").click()
     page.wait_for_url(f"{node.url}/ui/merchant")
     page.goto(f"{node.url}/ui/merchant/counter")
@@ -162,9 +193,7 @@ def counter_page(
     return page
 
 
-def test_a_letter_shown_to_the_camera_is_charged_once(
-    counter: Counter, browser: Browser
-) -> None:
+def test_a_letter_shown_to_the_camera_is_charged_once(counter: Counter, browser: Browser) -> None:
     voucher = counter.voucher_key(counter.letters[0])
     assert counter.cents(voucher) == VOUCHER_CENTS
     shop_before = counter.merchant_cents()
@@ -176,9 +205,7 @@ def test_a_letter_shown_to_the_camera_is_charged_once(
     expect(page.get_by_test_id("remaining")).to_have_text(money(VOUCHER_CENTS))
     campaign = counter.world.node.get(f"/v1/campaigns/{CAMPAIGN}").json()
     day = str(campaign["last_valid_day"])
-    expect(page.get_by_test_id("valid-until")).to_have_text(
-        f"{day[8:10]}/{day[5:7]}/{day[0:4]}"
-    )
+    expect(page.get_by_test_id("valid-until")).to_have_text(f"{day[8:10]}/{day[5:7]}/{day[0:4]}")
 
     page.get_by_label("Montant (€)").fill("12,50")
     page.get_by_role("button", name="Confirmer l'encaissement").dblclick()  # a second confirm
@@ -255,7 +282,9 @@ def test_errors_are_in_the_merchants_words(counter: Counter, browser: Browser) -
     page.get_by_role("button", name="Lire ce code").click()
     page.get_by_label("Montant (€)").fill("31")
     page.get_by_role("button", name="Confirmer l'encaissement").click()
-    expect(alert).to_have_text(f"Solde insuffisant : il reste {money(VOUCHER_CENTS)} sur ce chèque.")
+    expect(alert).to_have_text(
+        f"Solde insuffisant : il reste {money(VOUCHER_CENTS)} sur ce chèque."
+    )
 
     page.route("**/v1/transactions?wait=true", lambda route: route.abort("connectionrefused"))
     page.get_by_label("Montant (€)").fill("5")
@@ -273,15 +302,11 @@ def test_a_refund_from_the_receipt_is_signed_by_the_shop_key_on_the_phone(
     letter = counter.letters[3]
     voucher = counter.voucher_key(letter)
     page = counter_page(browser, counter)
-    page.get_by_text("Clé du commerce sur ce téléphone", exact=True).click()
-    page.get_by_label("Clé du commerce (relance-wallet").fill("00" * 32)
-    page.locator("#key-form").get_by_label("Phrase secrète").fill("boulangerie 2026")
-    page.get_by_role("button", name="Garder la clé sur ce téléphone").click()
-    expect(page.locator("#error-text")).to_have_text("Cette clé n'est pas celle du commerce connecté.")
-    page.get_by_label("Clé du commerce (relance-wallet").fill(counter.world.bakery.signer.seed.hex())
-    page.locator("#key-form").get_by_label("Phrase secrète").fill("boulangerie 2026")
-    page.get_by_role("button", name="Garder la clé sur ce téléphone").click()
-    expect(page.locator("#key-state")).to_have_text("Clé du commerce présente sur ce téléphone.")
+    keep_shop_key(page, Signer(bytes(32)), kept=False)  # not this shop's key
+    expect(page.locator("#error-text")).to_have_text(
+        "Cette clé n'est pas celle du commerce connecté."
+    )
+    keep_shop_key(page, counter.world.bakery.signer)
     stored = page.evaluate("JSON.stringify(localStorage)")
     assert counter.world.bakery.signer.seed.hex() not in stored  # sealed, not in clear
 
@@ -295,7 +320,7 @@ def test_a_refund_from_the_receipt_is_signed_by_the_shop_key_on_the_phone(
     page.locator("#refund-passphrase").fill("wrong passphrase")
     page.get_by_role("button", name="Rembourser").click()
     expect(page.locator("#error-text")).to_have_text("Phrase secrète incorrecte.")
-    page.locator("#refund-passphrase").fill("boulangerie 2026")
+    page.locator("#refund-passphrase").fill(PASSPHRASE)
     page.get_by_role("button", name="Rembourser").click()
     expect(page.locator("#refunded")).to_have_text(f"Remboursé {money(725)}", timeout=WAIT_MS)
     expect(page.get_by_test_id("receipt-left")).to_have_text(money(1_725))
@@ -318,8 +343,8 @@ def test_the_page_signs_the_bytes_the_node_expects(counter: Counter, browser: Br
          f"[R.unpack(R.unhex('{auth.encode().hex()}')), "
          f"R.unhex('{auth.sign(holder, world.chain).hex()}'), 4000, '']"),
     ]  # fmt: skip
-    for sequence, (payload, fields) in enumerate([*cases, *cases]):
-        sequence *= 70_000  # small and multi-byte sequence numbers
+    for n, (payload, fields) in enumerate([*cases, *cases]):
+        sequence = n * 70_000  # small and multi-byte sequence numbers
         expected = t.Tx(world.chain, signer.public_key, sequence, payload).sign(signer)
         got = page.evaluate(
             f"""() => {{ const R = window.relanceCounter;
@@ -346,8 +371,9 @@ def test_phone_screenshot_and_no_serious_accessibility_violation(
             ".map(v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', '))"
         )
         assert violations == [], violations
-        page.get_by_label("Ou tapez le code du chèque" if lang == "fr-BE" else
-                          "Or type the voucher code").fill(counter.uri(counter.letters[3]))
+        page.get_by_label(
+            "Ou tapez le code du chèque" if lang == "fr-BE" else "Or type the voucher code"
+        ).fill(counter.uri(counter.letters[3]))
         page.locator("#typed-form button").click()
         expect(page.locator(".counter")).to_have_attribute("data-state", "check", timeout=WAIT_MS)
         violations = page.evaluate(
@@ -355,3 +381,73 @@ def test_phone_screenshot_and_no_serious_accessibility_violation(
             ".filter(v => v.impact === 'serious' || v.impact === 'critical').map(v => v.id)"
         )
         assert violations == [], violations
+
+
+def keep_shop_key(page: Page, shop: Signer, kept: bool = True) -> None:
+    if page.locator("#key-box").get_attribute("open") is None:
+        page.get_by_text("Clé du commerce sur ce téléphone", exact=True).click()
+    page.get_by_label("Clé du commerce (relance-wallet").fill(shop.seed.hex())
+    page.locator("#key-form").get_by_label("Phrase secrète").fill(PASSPHRASE)
+    page.get_by_role("button", name="Garder la clé sur ce téléphone").click()
+    if kept:
+        expect(page.locator("#key-state")).to_have_text(
+            "Clé du commerce présente sur ce téléphone."
+        )
+
+
+def test_a_customers_authorization_is_completed_with_the_shop_key(
+    counter: Counter, browser: Browser
+) -> None:
+    world = counter.world
+    before = counter.cents(world.alice.pk)
+    expires = world.node.wall_ms + 600_000
+    auth = t.Authorization(world.alice.pk, CAMPAIGN, world.bakery.pk, 2_000, expires,
+                           bytes(16))  # fmt: skip
+    uri = SignedAuthorization(world.chain.upper(), auth, auth.sign(world.alice.signer,
+                                                                   world.chain)).uri()  # fmt: skip
+    page = counter_page(browser, counter)
+    keep_shop_key(page, world.bakery.signer)
+    page.get_by_label("Ou tapez le code du chèque").fill(uri)
+    page.get_by_role("button", name="Lire ce code").click()
+    expect(page.get_by_role("heading", name="Autorisation du client")).to_be_visible()
+    expect(page.get_by_test_id("limit-label")).to_have_text("Maximum autorisé")
+    expect(page.get_by_test_id("remaining")).to_have_text(money(2_000))
+    page.get_by_label("Montant (€)").fill("20,01")
+    page.get_by_role("button", name="Confirmer l'encaissement").click()
+    expect(page.locator("#error-text")).to_contain_text(f"autorisé ({money(2_000)})")
+    page.get_by_label("Montant (€)").fill("18,40")
+    page.locator("#charge-passphrase").fill(PASSPHRASE)
+    page.get_by_role("button", name="Confirmer l'encaissement").click()
+    expect(page.get_by_test_id("receipt-amount")).to_have_text(money(1_840), timeout=WAIT_MS)
+    expect(page.get_by_test_id("receipt-left")).to_have_text(money(before - 1_840))
+    assert counter.cents(world.alice.pk) == before - 1_840
+
+    page.get_by_role("button", name="Client suivant").click()  # the same code, once more
+    page.get_by_label("Ou tapez le code du chèque").fill(uri)
+    page.get_by_role("button", name="Lire ce code").click()
+    page.get_by_label("Montant (€)").fill("1")
+    page.locator("#charge-passphrase").fill(PASSPHRASE)
+    page.get_by_role("button", name="Confirmer l'encaissement").click()
+    expect(page.locator("#error-text")).to_have_text("Cette autorisation a déjà été utilisée.")
+    assert counter.cents(world.alice.pk) == before - 1_840
+
+
+def test_expired_and_wrong_category_in_the_merchants_words(
+    counter: Counter, browser: Browser
+) -> None:
+    page = counter_page(browser, counter)
+    page.get_by_label("Ou tapez le code du chèque").fill(counter.expired)
+    page.get_by_role("button", name="Lire ce code").click()
+    expect(page.locator("#error-text")).to_have_text("Ce chèque est expiré ou pas encore valable.")
+
+    letter = counter.letters[2]
+    before = counter.cents(counter.voucher_key(letter))
+    page = counter_page(browser, counter, shop=counter.world.supplier.signer)  # a wholesaler
+    page.get_by_label("Ou tapez le code du chèque").fill(counter.uri(letter))
+    page.get_by_role("button", name="Lire ce code").click()
+    page.get_by_label("Montant (€)").fill("1")
+    page.get_by_role("button", name="Confirmer l'encaissement").click()
+    expect(page.locator("#error-text")).to_have_text(
+        "Ce chèque n'est pas valable dans ce commerce (zone ou catégorie)."
+    )
+    assert counter.cents(counter.voucher_key(letter)) == before
