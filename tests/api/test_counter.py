@@ -45,6 +45,7 @@ FRAME_TOP_MM: Final = 100
 VOUCHER_CENTS: Final = 3_000
 FLASH: Final = "namur-flash"
 PASSPHRASE: Final = "boulangerie 2026"
+HOSTILE: Final = "Chez </script><script>alert(1)</script> & 'Zoë' \"<b>"
 
 
 @dataclass
@@ -54,16 +55,16 @@ class Counter:
     letters: list[Path]  # one PDF per postal voucher
     camera: Path  # the .y4m made from the first letter
     expired: str  # the code of a voucher whose campaign has ended
-
-    def voucher_key(self, letter: Path) -> bytes:
-        (png,) = pdf_to_png(letter, letter.with_suffix(""), dpi=150)
-        (uri,) = [code for code in zbar(png) if code.startswith("RLV1:")]
-        return bytes(parse_voucher(uri).signer.public_key)
+    hostile: Signer  # a shop whose name is markup
 
     def uri(self, letter: Path) -> str:
+        """The voucher code of a letter, read from its QR code by zbarimg."""
         (png,) = pdf_to_png(letter, letter.with_suffix(""), dpi=150)
         (uri,) = [code for code in zbar(png) if code.startswith("RLV1:")]
         return uri
+
+    def voucher_key(self, letter: Path) -> bytes:
+        return bytes(parse_voucher(self.uri(letter)).signer.public_key)
 
     def cents(self, key: bytes, campaign: str = CAMPAIGN) -> int:
         body = self.world.node.get(f"/v1/accounts/{key.hex()}").json()
@@ -124,7 +125,16 @@ def counter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Counter]:
         assert len(paths) == 4
         (page_png,) = pdf_to_png(paths[0], root / "letter", dpi=LETTER_DPI)
         camera = y4m_from_png(page_png, root / "camera.y4m", FRAME_LEFT_MM, FRAME_TOP_MM)
-        yield Counter(world, cli, paths, camera, _expired_voucher(world))
+        hostile = Signer(digest(b"counter-hostile"))
+        node.commit(
+            world.namur.sign(
+                world.chain,
+                t.RegisterMerchant(
+                    hostile.public_key, HOSTILE, "47.11", "NAM-1", digest(b"iban-h"), False
+                ),
+            )
+        )
+        yield Counter(world, cli, paths, camera, _expired_voucher(world), hostile)
     finally:
         node.close()
 
@@ -451,3 +461,18 @@ def test_expired_and_wrong_category_in_the_merchants_words(
         "Ce chèque n'est pas valable dans ce commerce (zone ou catégorie)."
     )
     assert counter.cents(counter.voucher_key(letter)) == before
+
+
+def test_a_shop_name_is_data_in_the_page_and_its_script(counter: Counter, browser: Browser) -> None:
+    page = counter_page(browser, counter, shop=counter.hostile)
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    expect(page.locator("h1 .shop")).to_have_text(HOSTILE)
+    assert (
+        page.evaluate("JSON.parse(document.getElementById('counter-config').textContent).shop")
+        == HOSTILE
+    )
+    assert page.locator("b").count() == 0 and page.locator("body script").count() == 0
+    page.reload()
+    expect(page.locator(".counter")).to_have_attribute("data-state", "scan", timeout=WAIT_MS)
+    assert dialogs == []
