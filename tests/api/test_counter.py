@@ -94,6 +94,17 @@ def y4m_from_png(png: Path, out: Path, left_mm: int, top_mm: int) -> Path:
     return out
 
 
+@pytest.fixture(autouse=True)
+def patient_expect() -> Iterator[None]:
+    """Every expectation waits up to WAIT_MS: the machine is shared, the page signs and waits
+    for a block."""
+    expect.set_options(timeout=WAIT_MS)
+    try:
+        yield
+    finally:
+        expect.set_options(timeout=5_000)  # Playwright's default
+
+
 @pytest.fixture(scope="module")
 def counter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Counter]:
     if not frontend.up_to_date():
