@@ -75,8 +75,8 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
         "sealed with your passphrase.",
     ),
     "key.seed": (
-        "Clé du commerce (relance-wallet key export, 64 caractères hexadécimaux)",
-        "Shop key (relance-wallet key export, 64 hex characters)",
+        "Clé du commerce (relance-wallet key show NOM --seed : 64 caractères hexadécimaux)",
+        "Shop key (relance-wallet key show NAME --seed: 64 hex characters)",
     ),
     "key.passphrase": ("Phrase secrète", "Passphrase"),
     "key.save": ("Garder la clé sur ce téléphone", "Keep the key on this phone"),
