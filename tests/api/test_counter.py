@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
 
-from node.api.fmt import money
+from node.api.fmt import datetime_text, money
 from node.crypto import PublicKey, Signer, digest
 from node.ledger import tx as t
 from tests.api.harness import LiveNode
@@ -237,6 +237,10 @@ def test_a_letter_shown_to_the_camera_is_charged_once(counter: Counter, browser:
     tx_id = page.get_by_test_id("receipt-tx").inner_text()
     receipt = counter.world.node.get(f"/v1/transactions/{tx_id}").json()
     assert receipt["status"] == "committed"
+    block = counter.world.node.get(f"/v1/blocks/{receipt['height']}").json()
+    expect(page.get_by_test_id("receipt-time")).to_have_text(
+        datetime_text(int(str(block["time_ms"])))
+    )
 
     assert counter.cents(voucher) == VOUCHER_CENTS - 1_250  # charged once
     assert counter.merchant_cents() == shop_before + 1_250
@@ -487,3 +491,29 @@ def test_a_shop_name_is_data_in_the_page_and_its_script(counter: Counter, browse
     page.reload()
     expect(page.locator(".counter")).to_have_attribute("data-state", "scan", timeout=WAIT_MS)
     assert dialogs == []
+
+
+def test_a_charge_not_yet_in_a_block_is_asked_again_with_the_same_bytes(
+    counter: Counter, browser: Browser
+) -> None:
+    letter = counter.letters[2]
+    before = counter.cents(counter.voucher_key(letter))
+    page = counter_page(browser, counter)
+    page.get_by_label("Ou tapez le code du chèque").fill(counter.uri(letter))
+    page.get_by_role("button", name="Lire ce code").click()
+    sent: list[str] = []
+
+    def first_not_in_a_block(route: Route) -> None:
+        sent.append(json.loads(route.request.post_data or "")["tx"])
+        if len(sent) == 1:  # admitted, its block not made yet (the node's 202)
+            route.fulfill(status=202, json={"accepted": True, "tx_id": None, "result": "OK",
+                                            "code": 0, "height": None})  # fmt: skip
+        else:
+            route.continue_()
+
+    page.route("**/v1/transactions?wait=true", first_not_in_a_block)
+    page.get_by_label("Montant (€)").fill("1")
+    page.get_by_role("button", name="Confirmer l'encaissement").click()
+    expect(page.get_by_test_id("receipt-amount")).to_have_text(money(100))
+    assert len(sent) == 2 and sent[0] == sent[1]
+    assert counter.cents(counter.voucher_key(letter)) == before - 100

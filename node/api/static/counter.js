@@ -20,6 +20,8 @@
   var SEALED = "relance.counter.key." + config.merchant;
   var CENTS_MAX = 100000000; // 1 000 000,00 EUR: no counter charge is larger
   var SCAN_EVERY_MS = 150;
+  var BLOCK_WAIT_MS = 2000; // accepted but not yet in a block: the same bytes again after this
+  var BLOCK_WAITS_MAX = 30;
   var FRAME_WIDTH_MAX = 1280;
   var PBKDF2_ROUNDS = 310000;
   var PASSPHRASE_MIN = 8;
@@ -564,7 +566,16 @@
     clearError();
     show("sending");
     submit(pending.wire).then(function (answer) {
-      if (answer.status === 200 && answer.body.accepted) return settled(pending);
+      if (answer.status === 200 && answer.body.accepted && typeof answer.body.height === "number") {
+        return settled(pending, answer.body.height);
+      }
+      if (answer.status < 300 && answer.body.accepted) { // waiting for its block: ask again
+        pending.waits = (pending.waits || 0) + 1;
+        if (pending.waits > BLOCK_WAITS_MAX) throw new Unreachable();
+        keep(pending);
+        setTimeout(function () { send(pending); }, BLOCK_WAIT_MS);
+        return null;
+      }
       localStorage.removeItem(PENDING); // refused: nothing was taken, a new try signs anew
       busy = false;
       var result = answer.body.result;
@@ -575,23 +586,29 @@
         : say("err.other", { detail: answer.body.detail || answer.body.title || answer.status });
       show(pending.what === "charge" ? "scan" : "receipt");
       showError(text);
-    }, function () {
+      return null;
+    }).catch(function () { // unreachable, or no block in time: the bytes stay kept
       busy = false;
       show(pending.what === "charge" ? "sending" : "receipt");
       showError(say("err.unreachable"), true);
     });
   }
 
-  function settled(pending) {
-    return getJson("/v1/accounts/" + pending.holder).then(function (account) {
+  function settled(pending, height) {
+    var when = getJson("/v1/blocks/" + height).then(function (block) {
+      return block.time_ms;
+    }, function () { return Date.now(); });
+    var balance = getJson("/v1/accounts/" + pending.holder).then(function (account) {
       return balanceOf(account, pending.campaign);
-    }, function () { return null; }).then(function (left) {
+    }, function () { return null; });
+    return Promise.all([balance, when]).then(function (known) {
+      var left = known[0], at = known[1];
       localStorage.removeItem(PENDING);
       busy = false;
       var receipt = JSON.parse(sessionStorage.getItem(RECEIPT) || "null");
       if (pending.what === "charge") {
         receipt = {
-          amount: pending.amount, shop: config.shop, at: Date.now(), tx_id: pending.tx_id,
+          amount: pending.amount, shop: config.shop, at: at, tx_id: pending.tx_id,
           left: left, holder: pending.holder, campaign: pending.campaign, refunded: 0,
         };
       } else if (receipt !== null) {
@@ -675,7 +692,10 @@
   $("charge-all").addEventListener("click", function () { if (current) $("amount").value = euros(current.limit); });
   $("charge-form").addEventListener("submit", confirm);
   $("cancel").addEventListener("click", next);
-  $("retry").addEventListener("click", function () { var p = kept(); if (p !== null) send(p); });
+  $("retry").addEventListener("click", function () {
+    var p = kept();
+    if (p !== null) { p.waits = 0; send(p); }
+  });
   $("refund-form").addEventListener("submit", refund);
   $("next").addEventListener("click", next);
   $("key-form").addEventListener("submit", saveKey);
