@@ -386,26 +386,46 @@ def test_phone_screenshot_and_no_serious_accessibility_violation(
 ) -> None:
     axe = frontend.AXE.read_text(encoding="utf-8")
     for lang in ("fr-BE", "en-GB"):
-        page = counter_page(browser, counter, lang=lang, bypass_csp=True)
+        page = counter_page(browser, counter, lang=lang, bypass_csp=True)  # axe is injected
         if lang == "fr-BE":
             page.screenshot(path=str(SCREENSHOTS / "counter.png"))
         page.add_script_tag(content=axe)
-        violations = page.evaluate(
-            "async () => (await axe.run(document)).violations"
-            ".filter(v => v.impact === 'serious' || v.impact === 'critical')"
-            ".map(v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', '))"
-        )
-        assert violations == [], violations
-        page.get_by_label(
-            "Ou tapez le code du chèque" if lang == "fr-BE" else "Or type the voucher code"
-        ).fill(counter.uri(counter.letters[3]))
+        assert serious_violations(page) == []  # scanning
+        page.locator("#typed").fill(counter.uri(counter.letters[3]))
         page.locator("#typed-form button").click()
-        expect(page.locator(".counter")).to_have_attribute("data-state", "check", timeout=WAIT_MS)
-        violations = page.evaluate(
-            "async () => (await axe.run(document)).violations"
-            ".filter(v => v.impact === 'serious' || v.impact === 'critical').map(v => v.id)"
-        )
-        assert violations == [], violations
+        expect(page.locator(".counter")).to_have_attribute("data-state", "check")
+        if lang == "fr-BE":
+            page.screenshot(path=str(SCREENSHOTS / "counter-check.png"))
+        assert serious_violations(page) == []  # checking
+        page.locator("#amount").fill("1")
+        page.locator("#confirm").click()
+        expect(page.locator(".counter")).to_have_attribute("data-state", "receipt")
+        page.locator("#key-box summary").click()
+        assert serious_violations(page) == []  # the receipt, the key box open
+        page.locator("#refund-amount").fill("99")
+        page.locator("#refund").click()
+        expect(page.locator("#error")).to_be_visible()
+        assert serious_violations(page) == []  # an error shown
+
+
+def serious_violations(page: Page) -> list[str]:
+    found: list[str] = page.evaluate(
+        "async () => (await axe.run(document)).violations"
+        ".filter(v => v.impact === 'serious' || v.impact === 'critical')"
+        ".map(v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', '))"
+    )
+    return found
+
+
+def test_the_counter_is_the_logged_in_shops_only(counter: Counter) -> None:
+    node, world = counter.world.node, counter.world
+    assert "login" in node.get("/ui/merchant/counter").body.decode()  # not logged in
+    holder = node.get("/ui/merchant/counter", node.token(world.alice.signer))
+    assert holder.status == 403
+    shop = node.get("/ui/merchant/counter", node.token(world.bakery.signer))
+    assert shop.status == 200 and shop.headers["cache-control"] == "no-store"
+    assert "script-src 'self'" in shop.headers["content-security-policy"]
+    assert world.bakery.signer.seed.hex() not in shop.body.decode()
 
 
 def keep_shop_key(page: Page, shop: Signer, kept: bool = True) -> None:
