@@ -209,7 +209,8 @@ def counter_page(
     page.locator("#token").fill(node.token(shop or counter.world.bakery.signer))
     page.locator("form button[type=submit]").click()
     page.wait_for_url(f"{node.url}/ui/merchant")
-    page.goto(f"{node.url}/ui/merchant/counter")
+    page.locator('a[href="/ui/merchant/counter"]').click()  # from the shop's dashboard
+    page.wait_for_url(f"{node.url}/ui/merchant/counter")
     expect(page.locator(".counter")).to_have_attribute("data-state", "scan", timeout=WAIT_MS)
     return page
 
