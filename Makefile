@@ -4,8 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit clean system-deps system-tools soak
-NPM_STAMP := node_modules/.package-lock.json
+.PHONY: run test lint typecheck unit clean system-deps system-tools soak frontend
 
 # Debian tools the wallet tests use for real: a QR decoder (zbarimg), PDF to text and to PNG
 # (poppler), the DejaVu font letters embed, openssl for a test certificate (SMTP STARTTLS).
@@ -18,12 +17,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# Front-end packages (axe-core for the accessibility tests), exactly as package-lock.json pins
-# them, from the npm registry; no install script runs.
-$(NPM_STAMP): package.json package-lock.json
-	npm ci --ignore-scripts --no-audit --no-fund
+# The counter page's front-end packages (jsQR, tweetnacl; axe-core for the tests), pinned
+# by package-lock.json, installed by npm ci and copied into node/api/static/vendor.
+frontend: $(STAMP)
+	$(BIN)/python -m tools.frontend
 
-run: $(STAMP)
+run: $(STAMP) frontend
 	$(BIN)/relance-node devnet --nodes 4 --home .devnet --demo
 
 lint: $(STAMP)
@@ -50,7 +49,7 @@ system-deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 		apt-get install -y -qq prometheus chromium systemd; fi
 
-unit: $(STAMP) $(NPM_STAMP) system-tools system-deps
+unit: $(STAMP) system-tools system-deps frontend
 	$(BIN)/pytest -q
 
 test: lint typecheck unit
@@ -62,4 +61,4 @@ soak: $(STAMP)
 	$(BIN)/python -m tools.faults run repeated-kills --duration 300 --seed $(SEED)
 
 clean:
-	rm -rf $(VENV) .devnet node_modules
+	rm -rf $(VENV) .devnet node_modules node/api/static/vendor

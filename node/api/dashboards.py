@@ -80,10 +80,7 @@ def add_routes(app: web.Application, api: Api) -> None:
     def bind(
         page: _Page, roles: frozenset[Role]
     ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-        async def handle(request: web.Request) -> web.StreamResponse:
-            return await _guard_page(api, request, page, roles)
-
-        return handle
+        return guarded(api, page, roles)
 
     def with_api(
         fn: Callable[[Api, web.Request], Awaitable[web.StreamResponse]],
@@ -153,6 +150,17 @@ async def _home(api: Api, request: web.Request) -> web.StreamResponse:
     if viewer is None:
         return redirect("/ui/login")
     return redirect(HOME_OF[viewer.role] if viewer.scope is Scope.ACCOUNT else "/ui/holder")
+
+
+def guarded(
+    api: Api, page: _Page, roles: frozenset[Role]
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """A handler serving ``page`` to logged-in viewers of ``roles`` (for pages in other modules)."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        return await _guard_page(api, request, page, roles)
+
+    return handle
 
 
 async def _guard_page(

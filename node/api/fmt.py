@@ -98,6 +98,7 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
     "lang.switch": ("English", "Français"),
     "role.holder": ("Bénéficiaire", "Holder"),
     "role.merchant": ("Commerçant", "Merchant"),
+    "counter.open": ("Encaisser un chèque (caisse)", "Charge a voucher (counter)"),
     "role.issuer": ("Commune", "Commune"),
     "role.bank": ("Banque", "Bank"),
     "role.auditor": ("Auditeur", "Auditor"),

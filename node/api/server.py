@@ -17,7 +17,7 @@ from typing import Final
 from aiohttp import web
 
 from node import limits
-from node.api import analytics_routes, bank_page, commune_vouchers, dashboards
+from node.api import analytics_routes, bank_page, commune_vouchers, counter, dashboards
 from node.api.core import Api, ApiConfig, ApiViews, NodeStatus, client_of
 from node.api.problems import ApiError
 from node.api.routes import OPERATIONS, Operation, json_response, openapi_document
@@ -69,6 +69,7 @@ def create_app(
     app.router.add_get("/metrics", metrics_page)
     dashboards.add_routes(app, api)
     bank_page.add_routes(app, api)
+    counter.add_routes(app, api)
     analytics_routes.install(app, api)
     commune_vouchers.install(app, api)
     app.on_shutdown.append(_close_streams)

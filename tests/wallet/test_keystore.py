@@ -118,6 +118,11 @@ def test_key_commands(tmp_path: Path) -> None:
         "key", "show", "alice2", "--phrase", "en", RELANCE_PASSPHRASE="another passphrase"
     )
     assert ks.from_phrase(str(shown["recovery_phrase"]), "en") == ks.from_phrase(phrase, "fr")
+    seed = cli.json("key", "show", "alice", "--seed")  # for the counter page
+    assert Signer(bytes.fromhex(str(seed["seed_hex"]))).public_key.hex() == public_key
+    assert cli("key", "show", "alice", "--seed", RELANCE_PASSPHRASE="nope").exit_code == (
+        Exit.KEYSTORE
+    )
     # Failures: one line, a stable exit code, no traceback.
     wrong = cli("key", "show", "alice", "--phrase", "en", RELANCE_PASSPHRASE="nope")
     assert wrong.exit_code == Exit.KEYSTORE

@@ -135,21 +135,32 @@ def key_list() -> None:
     epilog="""\b
 Examples:
   relance-wallet key show alice
-  relance-wallet key show alice --phrase fr      (asks the passphrase)""",
+  relance-wallet key show alice --phrase fr      (asks the passphrase)
+  relance-wallet key show shop --seed           (for the counter page: asks the passphrase)""",
 )
 @click.argument("name")
 @click.option("--phrase", "phrase_language", type=LANGUAGE, help="Also print the recovery phrase.")
+@click.option(
+    "--seed",
+    "show_seed",
+    is_flag=True,
+    help="Also print the 32-byte seed in hex (to keep a shop's key on its counter phone).",
+)
 @common_options
-def key_show(name: str, phrase_language: str | None) -> None:
-    """Print a key's public key (and, after the passphrase, its recovery phrase)."""
+def key_show(name: str, phrase_language: str | None, show_seed: bool) -> None:
+    """Print a key's public key (and, after the passphrase, its recovery phrase or seed)."""
     info = settings().keystore().info(name)
     data: dict[str, object] = {"name": name, "public_key": info.public_key.hex()}
     lines = [info.public_key.hex()]
-    if phrase_language is not None:
+    if phrase_language is not None or show_seed:
         signer = unlock(name)
-        phrase = ks.to_phrase(signer.seed, phrase_language)
-        data["recovery_phrase"] = phrase
-        lines.append(phrase)
+        if phrase_language is not None:
+            phrase = ks.to_phrase(signer.seed, phrase_language)
+            data["recovery_phrase"] = phrase
+            lines.append(phrase)
+        if show_seed:
+            data["seed_hex"] = signer.seed.hex()
+            lines.append(signer.seed.hex())
     emit(data, lines)
 
 
