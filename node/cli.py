@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from node import config, daemon, demo_history, devnet, logs
+from node import config, daemon, demo_history, devnet, limits, logs
 from node import demo as demo_module
 from node.ceremony import genesis_group
 from node.crypto import Signer
@@ -227,6 +227,8 @@ async def _watch(
         except devnet.DevnetError as exc:
             click.echo(f"error: {exc}", err=True)
             return
+        ready = asyncio.create_task(_say_when_pages_ready(urls, stop, supervisor))
+        tasks.append(ready)
         start = demo_module.SIM_START if history is None else demo_history.sim_hour(now_ms)
         tasks.append(asyncio.create_task(demo_module.run_demo(state, stop, now_ms, start)))
     while not stop.is_set():
@@ -240,6 +242,25 @@ async def _watch(
     for task in tasks:
         with contextlib.suppress(Exception):
             await task
+
+
+async def _say_when_pages_ready(
+    urls: list[str], stop: asyncio.Event, supervisor: devnet.Supervisor
+) -> None:
+    """Tell the user when every node's views have replayed the history: the pages answer."""
+    try:
+        await devnet.wait_ready(
+            urls,
+            stop,
+            lambda: not supervisor.exited(),
+            limits.DEVNET_PAGES_READY_S_MAX,
+            views_serving=True,
+        )
+    except devnet.DevnetError as exc:
+        click.echo(f"warning: {exc} (pages may answer 503 until their views catch up)", err=True)
+        return
+    if not stop.is_set():
+        click.echo("Pages ready: every node's views have caught up with the history.")
 
 
 def _print_role_links(home: Path, members: list[devnet.DevnetNode], now_ms: int) -> None:

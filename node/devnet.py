@@ -260,16 +260,25 @@ def _terminate(procs: list[subprocess.Popen[bytes]]) -> None:
 
 
 async def wait_ready(
-    urls: list[str], stop: asyncio.Event, alive: Callable[[], bool], timeout_s: float = 60.0
+    urls: list[str],
+    stop: asyncio.Event,
+    alive: Callable[[], bool],
+    timeout_s: float = 60.0,
+    views_serving: bool = False,
 ) -> None:
-    """Wait until every node's API answers (bounded), or ``stop`` is set, or one dies."""
+    """Wait until every node's API answers (bounded), or ``stop`` is set, or one dies.
+
+    With ``views_serving``, until every node's derived views serve too (health "ok"):
+    a node started on a long history replays it into its views before its pages answer."""
     deadline = time.monotonic() + timeout_s
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
         for url in urls:
             while not stop.is_set():
                 try:
                     async with session.get(url + "/v1/health") as response:
-                        if response.status == 200:
+                        if response.status == 200 and (
+                            not views_serving or (await response.json()).get("status") == "ok"
+                        ):
                             break
                 except (aiohttp.ClientError, TimeoutError):
                     pass

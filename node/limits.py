@@ -129,3 +129,4 @@ VIEW_BLOCKS_CACHED_MAX: Final = 64  # decoded committed blocks shared by the vie
 VIEW_ERROR_CHARS_MAX: Final = 500  # a failed view's error as health and status show it
 VIEW_CONTROL_POLL_S: Final = 1.0  # how often a node reads rebuild requests, writes status
 VIEW_RETRY_AFTER_S: Final = 5  # Retry-After of a route whose view is not serving
+DEVNET_PAGES_READY_S_MAX: Final = 180.0  # `make run`: the views replaying the demo month

@@ -29,7 +29,7 @@ from node.town.model import BRUSSELS
 from tests.node.netutil import free_base_port, get_json
 
 DAY_MS = 86_400_000
-START_S_MAX = 90.0  # the API answers within this (make run: ~20 s on an idle machine)
+START_S_MAX = 150.0  # pages answer within this (make run: ~20-40 s on an idle machine)
 
 
 def test_the_month_is_certified_by_the_devnets_validators_and_has_a_towns_shape(
@@ -77,7 +77,7 @@ def test_make_run_starts_on_the_month_and_prints_each_roles_page(tmp_path: Path)
     try:
         assert proc.stdout is not None
         lines = []
-        while "Validators started" not in "".join(lines[-1:]):
+        while "Pages ready" not in "".join(lines[-1:]):  # the views replayed the month
             line = proc.stdout.readline()
             assert line, "".join(lines)  # the command ended early
             lines.append(line)

@@ -102,7 +102,7 @@ class BankNet:
             eventually(lambda n=node: get_json(n.api_url + "/v1/health"), 30, "node up")
 
     def wait_up(self) -> None:
-        eventually(lambda: get_json(self.url + "/v1/health"), 30, "bank node up")
+        eventually(lambda: get_json(self.url + "/v1/health"), 60, "bank node up")
 
     def wait_killed(self, index: int = 0, timeout_s: float = 60) -> None:
         """The node SIGKILLed itself at its crash point."""
