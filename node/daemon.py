@@ -68,6 +68,7 @@ from node.settlement.service import SETTLEMENT, SettingsError, SettlementWatcher
 from node.settlement.service import open_service as open_settlement
 from node.sigverify import SignatureVerifier
 from node.store.blockstore import BlockStore, StoreError
+from node.tls import ApiTls, TlsError
 from node.views.analytics import AnalyticsView
 from node.views.base import DerivedView
 from node.views.control import serve_control
@@ -322,9 +323,13 @@ async def _run_parts(home: Home, ledger: LedgerApp, stop: asyncio.Event, hooks: 
     admitting = asyncio.create_task(gossip.run(), name="gossip-admission")
     try:
         extra = () if settlement is None else reading_view(settlement_operations(settlement))
-        app = create_app(ledger, status, views, ApiConfig(), metrics, extra)
+        api_config = ApiConfig(trust_forwarded_for=settings.api_trust_forwarded_for)
+        app = create_app(ledger, status, views, api_config, metrics, extra)
         app[ANALYTICS_SETTINGS_KEY] = analytics_settings(home.settings.analytics)
-        await _serve_api(home, ledger, app, driver, peers, stop)
+        api_tls = None if settings.api_tls is None else open_api_tls(home.path, settings.api_tls)
+        if api_tls is not None:
+            metrics.attach_tls(lambda: api_tls.not_after)
+        await _serve_api(home, ledger, app, driver, peers, stop, api_tls)
     finally:
         for task in (admitting, control):
             task.cancel()
@@ -345,12 +350,14 @@ async def _serve_api(
     driver: Driver,
     peers: PeerManager,
     stop: asyncio.Event,
+    api_tls: ApiTls | None = None,
 ) -> None:
     settings = home.settings
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
+    context = None if api_tls is None else api_tls.context
     try:
-        site = web.TCPSite(runner, settings.api_host, settings.api_port)
+        site = web.TCPSite(runner, settings.api_host, settings.api_port, ssl_context=context)
         await site.start()
     except OSError as exc:
         await runner.cleanup()
@@ -365,9 +372,12 @@ async def _serve_api(
                 f"cannot listen on {settings.p2p_host}:{settings.p2p_port}: {exc}"
             ) from None
         task = asyncio.create_task(driver.run(), name="consensus")
+        if api_tls is not None:  # new certificate files: SIGHUP, no restart
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, api_tls.reload_logged)
         logger.info(
-            "%s: API http://%s:%d, p2p %s:%d, height %d",
+            "%s: API %s://%s:%d, p2p %s:%d, height %d",
             settings.moniker,
+            "http" if api_tls is None else "https",
             settings.api_host,
             settings.api_port,
             settings.p2p_host,
@@ -383,8 +393,17 @@ async def _serve_api(
             await task
         stopped.cancel()
     finally:
+        if api_tls is not None:
+            asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
         await peers.close()
         await runner.cleanup()
+
+
+def open_api_tls(home: Path, files: config.ApiTlsFiles) -> ApiTls:
+    try:
+        return ApiTls(home, files)
+    except TlsError as exc:
+        raise HomeError(str(exc)) from None
 
 
 def reading_view(
