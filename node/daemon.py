@@ -25,6 +25,7 @@ import functools
 import logging
 import os
 import signal
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final
@@ -42,6 +43,7 @@ from node.api.server import ApiConfig, ApiViews, NodeStatus, create_app
 from node.api.settlement_routes import operations as settlement_operations
 from node.api.stream import Hub
 from node.app import LedgerApp
+from node.backup import RestoreFence, restored_height, serve_backups
 from node.consensus.app_interface import ConsensusApplication
 from node.consensus.driver import ConsensusSigner, Driver, DriverConfig, LoopClock, Transport
 from node.consensus.mempool import Admission, Mempool
@@ -205,6 +207,7 @@ async def _run_parts(home: Home, ledger: LedgerApp, stop: asyncio.Event, hooks: 
         FileRecordStore(home.path / config.SIGN_STATE_FILE), metrics.sign_state_writes
     )
     signer = GuardedSigner(home.node_key, genesis.chain_id, sign_state)
+    signing = restore_fence(home, ledger, signer)  # the signer, fenced after a restore
     instruments = hooks.instruments(home.node_key, genesis.chain_id)  # tests only; else None
     driver_box: list[Driver] = []
 
@@ -263,7 +266,7 @@ async def _run_parts(home: Home, ledger: LedgerApp, stop: asyncio.Event, hooks: 
             extra={"height": first.height, "round": first.round},
         )
 
-    parts: tuple[ConsensusSigner, ConsensusApplication, Transport] = (signer, ledger, _Transport())
+    parts: tuple[ConsensusSigner, ConsensusApplication, Transport] = (signing, ledger, _Transport())
     if instruments is not None:  # tests only: see tools/faults/byzantine.py
         parts = instruments.install(
             *parts,
@@ -321,6 +324,7 @@ async def _run_parts(home: Home, ledger: LedgerApp, stop: asyncio.Event, hooks: 
         name="views-control",
     )
     admitting = asyncio.create_task(gossip.run(), name="gossip-admission")
+    backups = asyncio.create_task(serve_backups(home.path, ledger.store), name="backups")
     try:
         extra = () if settlement is None else reading_view(settlement_operations(settlement))
         api_config = ApiConfig(trust_forwarded_for=settings.api_trust_forwarded_for)
@@ -331,7 +335,7 @@ async def _run_parts(home: Home, ledger: LedgerApp, stop: asyncio.Event, hooks: 
             metrics.attach_tls(lambda: api_tls.not_after)
         await _serve_api(home, ledger, app, driver, peers, stop, api_tls)
     finally:
-        for task in (admitting, control):
+        for task in (admitting, control, backups):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -397,6 +401,23 @@ async def _serve_api(
             asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
         await peers.close()
         await runner.cleanup()
+
+
+def restore_fence(home: Home, ledger: LedgerApp, signer: GuardedSigner) -> ConsensusSigner:
+    """A home restored from a backup (``node.backup``) signs only once the network is past
+    what its key may have signed before; any other home signs as usual."""
+    restored_at = restored_height(home.path)
+    if restored_at is None:
+        return signer
+    fence = RestoreFence(
+        signer,
+        home.path,
+        restored_at,
+        time.time_ns() // 1_000_000,
+        home.settings.timeouts.time_drift_max_ms,
+    )
+    ledger.commit_notices.append(lambda b, _: fence.on_commit(b.header.height, b.header.time_ms))
+    return fence
 
 
 def open_api_tls(home: Path, files: config.ApiTlsFiles) -> ApiTls:
