@@ -376,8 +376,9 @@ async def _serve_api(
                 f"cannot listen on {settings.p2p_host}:{settings.p2p_port}: {exc}"
             ) from None
         task = asyncio.create_task(driver.run(), name="consensus")
-        if api_tls is not None:  # new certificate files: SIGHUP, no restart
-            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, api_tls.reload_logged)
+        # New certificate files: SIGHUP (systemctl reload), no restart; never a stop.
+        reload = _no_tls_to_reload if api_tls is None else api_tls.reload_logged
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload)
         logger.info(
             "%s: API %s://%s:%d, p2p %s:%d, height %d",
             settings.moniker,
@@ -397,8 +398,7 @@ async def _serve_api(
             await task
         stopped.cancel()
     finally:
-        if api_tls is not None:
-            asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+        asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
         await peers.close()
         await runner.cleanup()
 
@@ -463,6 +463,10 @@ def first_key(evidence: Equivocation | ConflictingProposals) -> str:
     first = evidence.first
     key = first.validator if isinstance(first, Vote) else first.proposer
     return key.hex()[:16]
+
+
+def _no_tls_to_reload() -> None:
+    logger.info("SIGHUP: no [api] tls_cert configured, nothing to reload")
 
 
 def _discard(_: object) -> None:

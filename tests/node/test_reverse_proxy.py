@@ -6,6 +6,7 @@ link sent there never reaches the node)."""
 from __future__ import annotations
 
 import http.client
+import os
 import re
 import shutil
 import signal
@@ -123,6 +124,11 @@ def test_the_documented_nginx_proxy_serves_the_api_over_tls_only(tmp_path: Path)
         direct = get(settings.api_port, f"/ui/login?token={link(now + 1)}", tls=False)
         set_cookie = " ".join(direct.headers.get_all("Set-Cookie") or [])
         assert direct.status == 303 and not re.search(r"relance_session=[^,]*Secure", set_cookie)
+        # `systemctl reload` (SIGHUP) on a node without TLS of its own does not stop it.
+        os.kill(supervisor.pid(0), signal.SIGHUP)
+        time.sleep(1.0)
+        assert supervisor.exit_code(0) is None
+        assert get(tls, "/v1/health", tls=True).status == 200
     finally:
         nginx.send_signal(signal.SIGTERM)
         try:
