@@ -21,6 +21,7 @@ from node.crypto import Signer
 from node.devnet import write_devnet
 from node.genesis import parse as parse_genesis
 from node.settlement.journal import open_journal
+from tests.consensus.sim import MemoryRecordStore
 
 
 def a_home(tmp_path: Path) -> Path:
@@ -156,23 +157,12 @@ def test_a_damaged_or_padded_archive_is_refused(tmp_path: Path) -> None:
     assert backup.allowed_member("home/settlement/outbox/file.xml")
 
 
-class MemoryRecords:
-    def __init__(self) -> None:
-        self.record: SignRecord | None = None
-
-    def load(self) -> SignRecord | None:
-        return self.record
-
-    def save(self, record: SignRecord) -> None:
-        self.record = record
-
-
 def test_the_restored_validator_signs_only_past_the_network(tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()
     (home / backup.RESTORED_FILE).write_text('{"height": 10}', encoding="ascii")
     genesis_chain = "relance-test"
-    signer = GuardedSigner(Signer.generate(), genesis_chain, MemoryRecords())
+    signer = GuardedSigner(Signer.generate(), genesis_chain, MemoryRecordStore())
     start_ms, drift_ms = 1_000_000, 10_000
     fence = RestoreFence(signer, home, 10, start_ms, drift_ms)
     # Blocks synced from before the start (or within the drift) do not lift it.
