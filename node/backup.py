@@ -36,6 +36,7 @@ signed there. If the home still holds a newer ``sign_state``, the newer is kept.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import hashlib
 import io
@@ -331,7 +332,15 @@ async def _answer(home: Path, store: BlockStore, request: Path) -> None:
         out = Path(str(asked["out"]))
         if not out.is_absolute():
             raise BackupError("the archive path must be absolute")
-        made = await asyncio.to_thread(write_archive, home, store, out, asked["with_key"] is True)
+        work = asyncio.ensure_future(
+            asyncio.to_thread(write_archive, home, store, out, asked["with_key"] is True)
+        )
+        try:
+            made = await asyncio.shield(work)
+        except asyncio.CancelledError:  # the node stops: the store stays open until it is done
+            with contextlib.suppress(Exception):
+                await work
+            raise
         outcome = {"height": made.height}
         logger.info("backup written to %s at height %d", out, made.height)
     except (BackupError, OSError, ValueError, KeyError, StoreError, sqlite3.Error) as exc:

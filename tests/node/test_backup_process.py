@@ -42,6 +42,8 @@ def test_a_validator_restored_from_an_older_backup_never_signs_twice(
     key = bytes.fromhex((home / config.NODE_KEY_FILE).read_text().strip())
     eventually(lambda: all(node_height(n) >= 3 for n in nodes[:4]) or None, 90, "first blocks")
 
+    nowhere = cli("backup", "--home", str(home), "--out", str(tmp_path / "no" / "x.tar"))
+    assert nowhere.returncode == 2 and "is not a directory" in nowhere.stderr  # the node said
     archive = tmp_path / "node3.tar"
     made = cli("backup", "--home", str(home), "--out", str(archive), "--with-key")
     assert made.returncode == 0, made.stderr
