@@ -50,6 +50,9 @@ def test_a_validator_restored_from_an_older_backup_never_signs_twice(
     backup_height = int(re.search(r"at height (\d+)", made.stdout).group(1))  # type: ignore[union-attr]
     assert backup_height >= 3
 
+    busy = cli("restore", "--home", str(home), "--replace", str(archive))
+    assert busy.returncode == 2 and "is running: stop it first" in busy.stderr
+
     # The chain runs on with node3 voting; then node3's host is lost.
     eventually(lambda: node_height(nodes[0]) >= backup_height + 5 or None, 120, "chain runs")
     supervisor.stop_one(3)
