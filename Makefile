@@ -42,12 +42,13 @@ system-tools:
 
 # Debian tools the API and operations tests drive: promtool (checks /metrics and the alert
 # rules), chromium (Playwright drives it; no browser is ever downloaded) and systemd-analyze
-# (verifies the service unit). Installs only what is missing (as root).
+# (verifies the service unit), nginx (runs the documented reverse proxy on 127.0.0.1).
+# Installs only what is missing (as root).
 system-deps:
 	@if command -v promtool >/dev/null && [ -x /usr/bin/chromium ] \
-		&& command -v systemd-analyze >/dev/null; then :; else \
+		&& command -v systemd-analyze >/dev/null && [ -x /usr/sbin/nginx ]; then :; else \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-		apt-get install -y -qq prometheus chromium systemd; fi
+		apt-get install -y -qq prometheus chromium systemd nginx; fi
 
 unit: $(STAMP) system-tools system-deps frontend
 	$(BIN)/pytest -q

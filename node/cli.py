@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from node import backup as backup_module
 from node import config, daemon, demo_history, devnet, limits, logs
 from node import demo as demo_module
 from node.ceremony import genesis_group
@@ -188,6 +189,45 @@ def devnet_command(
     finally:
         supervisor.stop()
         click.echo("Validators stopped.")
+
+
+@main.command(help="Back a node home up to one archive, while the node runs or not.")
+@HomeOption
+@click.option(
+    "--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The archive."
+)
+@click.option(
+    "--with-key",
+    is_flag=True,
+    help="Also the node key and the bank's settlement key: the archive is then secret.",
+)
+def backup(home: Path, out: Path, with_key: bool) -> None:
+    """Example: relance-node backup --home ~/relance --out /backups/relance-2026-12-07.tar"""
+    try:
+        height = backup_module.backup(home, out, with_key)
+    except backup_module.BackupError as exc:
+        _fail(str(exc))
+    keys = "with the node key" if with_key else "without keys"
+    click.echo(f"backup of {home} at height {height}, {keys}: {out}")
+
+
+@main.command(help="Restore a node home from a backup archive (the node stopped).")
+@HomeOption
+@click.argument("archive", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--replace", is_flag=True, help="Replace the home's store (kept aside as data.replaced-*)."
+)
+def restore(home: Path, archive: Path, replace: bool) -> None:
+    """Example: relance-node restore --home ~/relance /backups/relance-2026-12-07.tar"""
+    try:
+        manifest = backup_module.restore(archive, home, replace)
+    except backup_module.BackupError as exc:
+        _fail(str(exc))
+    click.echo(f"restored {home} at height {manifest.height} of {manifest.chain_id}")
+    click.echo(
+        "a validator signs again only once the network is past what it may have signed "
+        f"before; start with: relance-node start --home {home}"
+    )
 
 
 main.add_command(devnet_command, name="devnet")

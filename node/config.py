@@ -70,6 +70,14 @@ K_MIN: Final = K_DEFAULT  # a node may be stricter than the default, never loose
 
 
 @dataclass(frozen=True, slots=True)
+class ApiTlsFiles:
+    """PEM files of the API's certificate chain and key, relative to the home or absolute."""
+
+    cert: str
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
 class NodeConfig:
     moniker: str
     validator: bool  # False: an observer that syncs and verifies but never votes
@@ -82,6 +90,8 @@ class NodeConfig:
     accept_from: tuple[PublicKey, ...] = ()  # observers allowed to connect (never dialed)
     analytics: AnalyticsConfig = field(default_factory=AnalyticsConfig)
     log_format: str = LOG_FORMATS[0]  # one of LOG_FORMATS; optional [log] section
+    api_tls: ApiTlsFiles | None = None  # [api] tls_cert and tls_key: serve HTTPS (node.tls)
+    api_trust_forwarded_for: bool = False  # [api] trust_forwarded_for: behind a reverse proxy
 
 
 def parse(text: str) -> NodeConfig:
@@ -114,6 +124,8 @@ def parse(text: str) -> NodeConfig:
         ),
         analytics=_analytics(doc.get("analytics", {})),
         log_format=_log_format(doc.get("log", {})),
+        api_tls=_api_tls(api),
+        api_trust_forwarded_for=_optional_bool(api, "trust_forwarded_for", "api"),
     )
 
 
@@ -146,7 +158,12 @@ def render(config: NodeConfig) -> str:
         )
     lines.append("]")
     lines.append(f"accept_from = [{', '.join(repr(k.hex()) for k in config.accept_from)}]")
-    lines += ["", "[api]", f'host = "{config.api_host}"', f"port = {config.api_port}", ""]
+    lines += ["", "[api]", f'host = "{config.api_host}"', f"port = {config.api_port}"]
+    if config.api_tls is not None:
+        lines += [f'tls_cert = "{config.api_tls.cert}"', f'tls_key = "{config.api_tls.key}"']
+    if config.api_trust_forwarded_for:
+        lines.append("trust_forwarded_for = true")
+    lines.append("")
     lines.append("[timeouts]")
     for name in Timeouts.__dataclass_fields__:
         lines.append(f"{name} = {getattr(config.timeouts, name)}")
@@ -181,6 +198,26 @@ def _analytics(value: object) -> AnalyticsConfig:
     if len({key for key, _ in pairs}) != len(pairs):
         raise ConfigError("analytics.k_by_issuer names an issuer twice")
     return AnalyticsConfig(k_default, tuple(pairs))
+
+
+API_KEYS: Final = frozenset({"host", "port", "tls_cert", "tls_key", "trust_forwarded_for"})
+
+
+def _api_tls(api: dict[str, object]) -> ApiTlsFiles | None:
+    if set(api) - API_KEYS:
+        raise ConfigError(f"[api] has only {', '.join(sorted(API_KEYS))}")
+    if "tls_cert" not in api and "tls_key" not in api:
+        return None
+    if "tls_cert" not in api or "tls_key" not in api:
+        raise ConfigError("api.tls_cert and api.tls_key go together")
+    return ApiTlsFiles(_str(api, "tls_cert", "api"), _str(api, "tls_key", "api"))
+
+
+def _optional_bool(t: dict[str, object], name: str, where: str) -> bool:
+    value = t.get(name, False)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where}.{name} must be true or false")
+    return value
 
 
 def _log_format(value: object) -> str:

@@ -25,6 +25,7 @@ import functools
 import logging
 import os
 import signal
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final
@@ -43,6 +44,7 @@ from node.api.server import ApiConfig, ApiViews, NodeStatus, create_app
 from node.api.settlement_routes import operations as settlement_operations
 from node.api.stream import Hub
 from node.app import LedgerApp
+from node.backup import RestoreFence, restored_height, serve_backups
 from node.consensus.app_interface import ConsensusApplication
 from node.consensus.driver import ConsensusSigner, Driver, DriverConfig, LoopClock, Transport
 from node.consensus.mempool import Admission, Mempool
@@ -69,6 +71,7 @@ from node.settlement.service import SETTLEMENT, SettingsError, SettlementWatcher
 from node.settlement.service import open_service as open_settlement
 from node.sigverify import SignatureVerifier
 from node.store.blockstore import BlockStore, StoreError
+from node.tls import ApiTls, TlsError
 from node.views.analytics import AnalyticsView
 from node.views.base import DerivedView
 from node.views.control import serve_control
@@ -205,6 +208,7 @@ async def _run_parts(home: Home, ledger: LedgerApp, stop: asyncio.Event, hooks: 
         FileRecordStore(home.path / config.SIGN_STATE_FILE), metrics.sign_state_writes
     )
     signer = GuardedSigner(home.node_key, genesis.chain_id, sign_state)
+    signing = restore_fence(home, ledger, signer)  # the signer, fenced after a restore
     instruments = hooks.instruments(home.node_key, genesis.chain_id)  # tests only; else None
     driver_box: list[Driver] = []
 
@@ -263,7 +267,7 @@ async def _run_parts(home: Home, ledger: LedgerApp, stop: asyncio.Event, hooks: 
             extra={"height": first.height, "round": first.round},
         )
 
-    parts: tuple[ConsensusSigner, ConsensusApplication, Transport] = (signer, ledger, _Transport())
+    parts: tuple[ConsensusSigner, ConsensusApplication, Transport] = (signing, ledger, _Transport())
     if instruments is not None:  # tests only: see tools/faults/byzantine.py
         parts = instruments.install(
             *parts,
@@ -321,15 +325,20 @@ async def _run_parts(home: Home, ledger: LedgerApp, stop: asyncio.Event, hooks: 
         name="views-control",
     )
     admitting = asyncio.create_task(gossip.run(), name="gossip-admission")
+    backups = asyncio.create_task(serve_backups(home.path, ledger.store), name="backups")
     try:
         extra = () if settlement is None else reading_view(settlement_operations(settlement))
-        app = create_app(ledger, status, views, ApiConfig(), metrics, extra)
+        api_config = ApiConfig(trust_forwarded_for=settings.api_trust_forwarded_for)
+        app = create_app(ledger, status, views, api_config, metrics, extra)
         if settlement is not None:
             app[BANK_SOURCE].journal = settlement.journal  # the bank's dashboard reads it
         app[ANALYTICS_SETTINGS_KEY] = analytics_settings(home.settings.analytics)
-        await _serve_api(home, ledger, app, driver, peers, stop)
+        api_tls = None if settings.api_tls is None else open_api_tls(home.path, settings.api_tls)
+        if api_tls is not None:
+            metrics.attach_tls(lambda: api_tls.not_after)
+        await _serve_api(home, ledger, app, driver, peers, stop, api_tls)
     finally:
-        for task in (admitting, control):
+        for task in (admitting, control, backups):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -348,12 +357,14 @@ async def _serve_api(
     driver: Driver,
     peers: PeerManager,
     stop: asyncio.Event,
+    api_tls: ApiTls | None = None,
 ) -> None:
     settings = home.settings
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
+    context = None if api_tls is None else api_tls.context
     try:
-        site = web.TCPSite(runner, settings.api_host, settings.api_port)
+        site = web.TCPSite(runner, settings.api_host, settings.api_port, ssl_context=context)
         await site.start()
     except OSError as exc:
         await runner.cleanup()
@@ -368,9 +379,13 @@ async def _serve_api(
                 f"cannot listen on {settings.p2p_host}:{settings.p2p_port}: {exc}"
             ) from None
         task = asyncio.create_task(driver.run(), name="consensus")
+        # New certificate files: SIGHUP (systemctl reload), no restart; never a stop.
+        reload = _no_tls_to_reload if api_tls is None else api_tls.reload_logged
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload)
         logger.info(
-            "%s: API http://%s:%d, p2p %s:%d, height %d",
+            "%s: API %s://%s:%d, p2p %s:%d, height %d",
             settings.moniker,
+            "http" if api_tls is None else "https",
             settings.api_host,
             settings.api_port,
             settings.p2p_host,
@@ -386,8 +401,33 @@ async def _serve_api(
             await task
         stopped.cancel()
     finally:
+        asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
         await peers.close()
         await runner.cleanup()
+
+
+def restore_fence(home: Home, ledger: LedgerApp, signer: GuardedSigner) -> ConsensusSigner:
+    """A home restored from a backup (``node.backup``) signs only once the network is past
+    what its key may have signed before; any other home signs as usual."""
+    restored_at = restored_height(home.path)
+    if restored_at is None:
+        return signer
+    fence = RestoreFence(
+        signer,
+        home.path,
+        restored_at,
+        time.time_ns() // 1_000_000,
+        home.settings.timeouts.time_drift_max_ms,
+    )
+    ledger.commit_notices.append(lambda b, _: fence.on_commit(b.header.height, b.header.time_ms))
+    return fence
+
+
+def open_api_tls(home: Path, files: config.ApiTlsFiles) -> ApiTls:
+    try:
+        return ApiTls(home, files)
+    except TlsError as exc:
+        raise HomeError(str(exc)) from None
 
 
 def reading_view(
@@ -426,6 +466,10 @@ def first_key(evidence: Equivocation | ConflictingProposals) -> str:
     first = evidence.first
     key = first.validator if isinstance(first, Vote) else first.proposer
     return key.hex()[:16]
+
+
+def _no_tls_to_reload() -> None:
+    logger.info("SIGHUP: no [api] tls_cert configured, nothing to reload")
 
 
 def _discard(_: object) -> None:

@@ -232,6 +232,10 @@ class Supervisor:
             raise DevnetError(f"{self.nodes[index].name} is still running")
         self._procs[index] = self._spawn(self.nodes[index])
 
+    def pid(self, index: int) -> int:
+        """The process id of node ``index`` (to signal it: SIGHUP reloads the API's TLS)."""
+        return self._procs[index].pid
+
     def exit_code(self, index: int) -> int | None:
         return self._procs[index].poll()
 

@@ -130,3 +130,12 @@ VIEW_ERROR_CHARS_MAX: Final = 500  # a failed view's error as health and status 
 VIEW_CONTROL_POLL_S: Final = 1.0  # how often a node reads rebuild requests, writes status
 VIEW_RETRY_AFTER_S: Final = 5  # Retry-After of a route whose view is not serving
 DEVNET_PAGES_READY_S_MAX: Final = 180.0  # `make run`: the views replaying the demo month
+
+# Backups and restore (node.backup)
+BACKUP_POLL_S: Final = 0.5  # how often a running node looks for a backup request
+BACKUP_WAIT_S: Final = 600.0  # how long `relance-node backup` waits for the running node
+BACKUP_RECORD_BYTES_MAX: Final = 64 << 20  # one store record in an archive (blocks are smaller)
+BACKUP_FILE_BYTES_MAX: Final = 64 << 20  # one home file (config, journal...) in an archive
+BACKUP_FILES_MAX: Final = 4_096  # members of an archive
+BACKUP_RESTORE_BATCH_RECORDS: Final = 10_000  # store records per synced write batch on restore
+RESTORE_MARGIN_HEIGHTS: Final = 2  # a restored validator signs only this far past the network

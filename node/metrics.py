@@ -238,6 +238,16 @@ class NodeMetrics:
         """The derived views' lags, read at scrape time."""
         self._live.view_lags = lags
 
+    def attach_tls(self, not_after: Callable[[], int]) -> None:
+        """The API serves TLS: export its certificate's notAfter (absent without TLS, so the
+        expiry alert never fires on a node behind a proxy)."""
+        gauge = Gauge(
+            "relance_tls_certificate_expiry_seconds",
+            "notAfter of the API's TLS certificate, Unix seconds (follows SIGHUP reloads)",
+            registry=self.registry,
+        )
+        gauge.set_function(lambda: float(not_after()))
+
     def observe_view_failure(self, view: str) -> None:
         self.view_failures.labels(view=view).inc()
 

@@ -20,7 +20,8 @@ store is at a block boundary. Holds bytes only: no domain rules.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Final
 
@@ -164,6 +165,41 @@ class BlockStore:
         start = len(_LOCAL)
         for key, value in self._db.iterator(prefix=_LOCAL + prefix):
             yield key[start:], value
+
+    @contextmanager
+    def snapshot(self) -> Iterator[tuple[int, Iterator[tuple[bytes, bytes]]]]:
+        """Every record as of one instant (a LevelDB snapshot), with the height then: a
+        consistent copy while blocks go on being committed (``node.backup``)."""
+        snapshot = self._db.snapshot()
+        try:
+            raw = snapshot.get(_HEIGHT)
+            if raw is None:
+                raise StoreError("the store has no height record")
+            yield int(struct.unpack(">Q", raw)[0]), snapshot.iterator()
+        finally:
+            snapshot.close()
+
+    @classmethod
+    def load_records(
+        cls, path: Path, records: Iterable[tuple[bytes, bytes]], batch_records: int
+    ) -> None:
+        """Create a new store at ``path`` holding ``records`` (from ``snapshot``); synced."""
+        try:
+            db = plyvel.DB(str(path), create_if_missing=True, error_if_exists=True)
+        except plyvel.Error as exc:
+            raise StoreError(f"cannot create a store at {path}: {exc}") from None
+        try:
+            pending = 0
+            batch = db.write_batch(sync=True)
+            for key, value in records:
+                batch.put(key, value)
+                pending += 1
+                if pending >= batch_records:
+                    batch.write()
+                    batch, pending = db.write_batch(sync=True), 0
+            batch.write()
+        finally:
+            db.close()
 
     # --- writing ----------------------------------------------------------------
 
