@@ -45,6 +45,9 @@ COMMUNES: Final = (
     ("Ville de Tournai", "Tournai", ("TRN-CENTRE",)),
     ("Ville d'Arlon", "Arlon", ("ARL-CENTRE",)),
 )
+REGION: Final = ("Région wallonne", "Wallonie", ("WAL-REGION",))
+"""The devnet's region (``--region``): an issuer like a commune, its own zone nominal; its
+campaigns reach the communes' zones where they consent (``consent_zones``)."""
 DEMO_KEYS_FILE: Final = "demo-keys.json"
 STOP_GRACE_S: Final = 10.0
 
@@ -75,9 +78,10 @@ def node_homes(root: Path) -> list[DevnetNode]:
 
 
 def write_devnet(
-    root: Path, nodes: int, base_port: int, now_ms: int, observers: int = 0
+    root: Path, nodes: int, base_port: int, now_ms: int, observers: int = 0, region: bool = False
 ) -> list[DevnetNode]:
-    """Create ``nodes`` validator homes (then ``observers`` non-voting ones) under ``root``."""
+    """Create ``nodes`` validator homes (then ``observers`` non-voting ones) under ``root``;
+    with ``region``, genesis also declares the region ``REGION`` (key ``region0``)."""
     if not 1 <= nodes <= len(COMMUNES) + 1:
         raise DevnetError(f"a devnet has 1 to {len(COMMUNES) + 1} validators")
     if not 0 <= observers <= 8:
@@ -92,6 +96,8 @@ def write_devnet(
     communes = COMMUNES[: max(1, nodes - 1)]
     for i in range(len(communes)):
         accounts[f"issuer{i}"] = Signer.generate()
+    if region:
+        accounts["region0"] = Signer.generate()
     genesis = _genesis(now_ms, node_keys[:nodes], accounts, communes)
     validator_addresses = [
         config.PeerAddress(k.public_key, HOST, p)
@@ -151,6 +157,11 @@ def _genesis(
         issuers=tuple(
             GenesisIssuer(name, territory, accounts[f"issuer{i}"].public_key, zones)
             for i, (name, territory, zones) in enumerate(communes)
+        )
+        + (
+            (GenesisIssuer(REGION[0], REGION[1], accounts["region0"].public_key, REGION[2]),)
+            if "region0" in accounts
+            else ()
         ),
         auditors=(GenesisAccount("Auditeur", accounts["auditor"].public_key),),
     )
