@@ -10,12 +10,14 @@ issuer.
 
 from __future__ import annotations
 
+from node.indexes import parties
 from node.ledger import records as r
 from node.ledger import tx as t
 from node.ledger.codes import Result
+from node.ledger.state import BlockState
 from tests.ledger.conftest import Scene, allocate, assert_rejected, campaign
 from tests.ledger.test_kinds import applied
-from tests.ledger.world import pk
+from tests.ledger.world import CHAIN_ID, pk
 
 REG = "REG"
 
@@ -93,3 +95,10 @@ def test_allocation_zone_outside_both_is_refused(scene: Scene) -> None:
     _regional(s)
     assert_rejected(s.w, s.tx(s.liege, allocate(REG, (s.app, 1_00, "NA-2"))),
                     Result.INVALID_ZONE)  # fmt: skip
+
+
+def test_the_region_reads_a_communes_consent_in_its_history(scene: Scene) -> None:
+    s = scene
+    signed = t.decode_tx(s.tx(s.namur, t.ConsentZones(pk(s.liege), ("NA-1",))), CHAIN_ID)
+    assert isinstance(signed, t.SignedTx)
+    assert parties(signed, BlockState(s.w.view)) == {pk(s.namur), pk(s.liege)}
