@@ -164,6 +164,14 @@ def test_a_regional_campaign_across_two_communes(world: World) -> None:
     assert liege["total"]["value"] == 2_500  # type: ignore[index]
     assert w.as_issuer("issuer2", "/v1/analytics/regional")["rows"] == []
 
+    # Namur revokes its consent: its shop stops taking the region's vouchers at once.
+    revoked = cli.json("--yes", "issuer", "consent", "--key", "issuer0", region, "--revoke")
+    assert revoked["zones"] == []
+    stopped = cli("--yes", "holder", "pay", "--key", "h0", "--campaign", CAMPAIGN,
+                  keys["namshop"], "1")  # fmt: skip
+    assert stopped.exit_code == Exit.REJECTED
+    assert stopped.stderr.startswith("error: ZONE_NOT_CONSENTED")
+
     # Namur's statement lists them per shop; the payouts are in the region's statement.
     w.supervisor.stop_one(1)
     home = w.nodes[1].home
