@@ -47,13 +47,17 @@ class World:
     def get(self, path: str) -> dict[str, object]:
         return get_json(f"{self.nodes[1].api_url}{path}")
 
-    def as_issuer(self, key: str, path: str) -> dict[str, object]:
+    def read_as(self, key: str, path: str) -> bytes:
         token = self.cli.json("login", "--key", key, "--ttl", "5")["token"]
         request = urllib.request.Request(
             self.nodes[1].api_url + path, headers={"Authorization": f"Bearer {token}"}
         )
         with urllib.request.urlopen(request, timeout=10) as response:
-            body = json.load(response)
+            body: bytes = response.read()
+        return body
+
+    def as_issuer(self, key: str, path: str) -> dict[str, object]:
+        body = json.loads(self.read_as(key, path))
         assert isinstance(body, dict)
         return body
 
@@ -163,6 +167,8 @@ def test_a_regional_campaign_across_two_communes(world: World) -> None:
     assert liege["rows"] == [CAMPAIGN] and liege["columns"] == ["LGE-OUTREMEUSE"]
     assert liege["total"]["value"] == 2_500  # type: ignore[index]
     assert w.as_issuer("issuer2", "/v1/analytics/regional")["rows"] == []
+    page = w.read_as("issuer0", "/ui/commune/analytics").decode()
+    assert 'data-testid="regional"' in page and CAMPAIGN in page
 
     # Namur revokes its consent: its shop stops taking the region's vouchers at once.
     revoked = cli.json("--yes", "issuer", "consent", "--key", "issuer0", region, "--revoke")

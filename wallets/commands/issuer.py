@@ -147,13 +147,13 @@ def _report(results: list[dict[str, object]], what: str) -> None:
     emit({"results": results, "failed": len(failed)}, lines, failure)
 
 
-def _merchant_key(text: str) -> PublicKey:
+def _merchant_key(text: str, who: str = "a merchant") -> PublicKey:
     try:
         key = bytes.fromhex(text)
     except ValueError:
         key = b""
     if len(key) != 32:
-        raise WalletError(Exit.USAGE, "a merchant's public key is 64 hex digits")
+        raise WalletError(Exit.USAGE, f"{who}'s public key is 64 hex digits")
     return PublicKey(key)
 
 
@@ -320,7 +320,7 @@ def issuer_consent(region: str, zones: tuple[str, ...], revoke: bool, key_name: 
         raise WalletError(Exit.USAGE, "give --zone (one or more) or --revoke")
     if len(set(zones)) != len(zones):
         raise WalletError(Exit.USAGE, "a zone is given twice")
-    region_key = _issuer_key(region)
+    region_key = _merchant_key(region, "a region")
     client = settings().client()
     if client.account(region_key).role != "issuer":
         raise WalletError(Exit.REJECTED, "no region or commune has this key", "UNKNOWN_ISSUER")
@@ -339,16 +339,6 @@ def issuer_consent(region: str, zones: tuple[str, ...], revoke: bool, key_name: 
         [f"consent to {region_key.hex()[:16]}…: {', '.join(sorted(zones)) or 'revoked'}",
          f"tx id  {done.tx_id}"],
     )  # fmt: skip
-
-
-def _issuer_key(text: str) -> PublicKey:
-    try:
-        key = bytes.fromhex(text)
-    except ValueError:
-        key = b""
-    if len(key) != 32:
-        raise WalletError(Exit.USAGE, "a region's public key is 64 hex digits")
-    return PublicKey(key)
 
 
 def _campaign_file(s: Settings, chain_id: str, code: str) -> Path:
