@@ -11,7 +11,9 @@ it; one bank transfer reference may settle several payouts (a batch). The sender
 signature and sequence are checked by ``node.ledger.execute`` before these
 run; these functions do not bump the sequence either. A payout ends settled
 (paid) or returned (the bank's transfer was rejected; its units are back in
-the merchant's balance), never both.
+the merchant's balance), never both. A region's campaign is spent at a
+commune's shop only while that commune consents (``consent_zones``) to the
+region for the shop's zone; the shop's units are the region's (its escrow pays).
 """
 
 from __future__ import annotations
