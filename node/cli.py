@@ -141,18 +141,16 @@ def start(home: Path, log_format: str | None) -> None:
 @click.option("--no-start", is_flag=True, help="Only write the homes; start nothing.")
 @click.option("--base-port", default=26600, show_default=True, help="First of 2N ports used.")
 @click.option("--observers", default=0, show_default=True, help="Non-voting nodes that sync.")
-@click.option("--region", is_flag=True, help="Also declare a region (key region0) in genesis.")
 def devnet_command(
-    home: Path, nodes: int, demo: bool, no_start: bool, base_port: int, observers: int,
-    region: bool,
-) -> None:  # fmt: skip
+    home: Path, nodes: int, demo: bool, no_start: bool, base_port: int, observers: int
+) -> None:
     """Example: relance-node devnet --nodes 4 --home .devnet --demo"""
     now_ms = time.time_ns() // 1_000_000
     try:
         members = (
             devnet.node_homes(home)
             if (home / "node0").exists()
-            else devnet.write_devnet(home, nodes, base_port, now_ms, observers, region)
+            else devnet.write_devnet(home, nodes, base_port, now_ms, observers)
         )
     except (devnet.DevnetError, config.ConfigError) as exc:
         _fail(str(exc))

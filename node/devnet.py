@@ -46,8 +46,9 @@ COMMUNES: Final = (
     ("Ville d'Arlon", "Arlon", ("ARL-CENTRE",)),
 )
 REGION: Final = ("Région wallonne", "Wallonie", ("WAL-REGION",))
-"""The devnet's region (``--region``): an issuer like a commune, its own zone nominal; its
-campaigns reach the communes' zones where they consent (``consent_zones``)."""
+"""The devnet's region (``write_devnet(region=True)``): an issuer like a commune, its own
+zone nominal; its campaigns reach the communes' zones where they consent (``consent_zones``)."""
+REGION_KEY_NAME: Final = "wallonie"  # its key in demo-keys.json
 DEMO_KEYS_FILE: Final = "demo-keys.json"
 STOP_GRACE_S: Final = 10.0
 
@@ -81,7 +82,7 @@ def write_devnet(
     root: Path, nodes: int, base_port: int, now_ms: int, observers: int = 0, region: bool = False
 ) -> list[DevnetNode]:
     """Create ``nodes`` validator homes (then ``observers`` non-voting ones) under ``root``;
-    with ``region``, genesis also declares the region ``REGION`` (key ``region0``)."""
+    with ``region``, genesis also declares the region ``REGION`` (key ``REGION_KEY_NAME``)."""
     if not 1 <= nodes <= len(COMMUNES) + 1:
         raise DevnetError(f"a devnet has 1 to {len(COMMUNES) + 1} validators")
     if not 0 <= observers <= 8:
@@ -97,7 +98,7 @@ def write_devnet(
     for i in range(len(communes)):
         accounts[f"issuer{i}"] = Signer.generate()
     if region:
-        accounts["region0"] = Signer.generate()
+        accounts[REGION_KEY_NAME] = Signer.generate()
     genesis = _genesis(now_ms, node_keys[:nodes], accounts, communes)
     validator_addresses = [
         config.PeerAddress(k.public_key, HOST, p)
@@ -159,8 +160,8 @@ def _genesis(
             for i, (name, territory, zones) in enumerate(communes)
         )
         + (
-            (GenesisIssuer(REGION[0], REGION[1], accounts["region0"].public_key, REGION[2]),)
-            if "region0" in accounts
+            (GenesisIssuer(REGION[0], REGION[1], accounts[REGION_KEY_NAME].public_key, REGION[2]),)
+            if REGION_KEY_NAME in accounts
             else ()
         ),
         auditors=(GenesisAccount("Auditeur", accounts["auditor"].public_key),),

@@ -1,6 +1,6 @@
 """A region's campaign across two communes, through the wallet, on a 4-validator devnet.
 
-Genesis declares the region (``write_devnet(region=True)``, key ``region0``) beside
+Genesis declares the region (``write_devnet(region=True)``) beside
 Namur, Liège and Mons. Namur and Liège consent to the region in one zone each (Mons
 does not); the region's campaign names those two zones; the bank funds it; the region
 allocates to five app holders (k = 5: each shop's cell has five); they pay at a Namur
@@ -24,7 +24,7 @@ import pytest
 from node import config
 from node.analytics.privacy import K_DEFAULT
 from node.demo import load_keys
-from node.devnet import DEMO_KEYS_FILE, DevnetNode, Supervisor, write_devnet
+from node.devnet import DEMO_KEYS_FILE, REGION, DevnetNode, Supervisor, write_devnet
 from node.genesis import parse
 from node.settlement import statement
 from node.store.blockstore import BlockStore
@@ -73,10 +73,15 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         for node in nodes:
             eventually(lambda n=node: get_json(n.api_url + "/v1/health"), 30, f"{node.name} up")
         cli = Cli(cli_env(root / "home", nodes[1].api_url))
-        seeds = load_keys(nodes[0].home.parent / DEMO_KEYS_FILE)
+        seeds = {s.public_key: s for s in load_keys(root / "net" / DEMO_KEYS_FILE).values()}
+        genesis = parse((nodes[0].home / config.GENESIS_FILE).read_text(encoding="utf-8"))
+        by_territory = {i.territory: i.public_key for i in genesis.issuers}
+        wanted = {"issuer0": by_territory["Namur"], "issuer1": by_territory["Liège"],
+                  "issuer2": by_territory["Mons"], "region0": by_territory[REGION[1]],
+                  "bank": genesis.bank.public_key}  # fmt: skip
         keys: dict[str, str] = {}
-        for name in ("issuer0", "issuer1", "issuer2", "region0", "bank"):
-            imported = cli.json("key", "import", name, "--seed-hex", seeds[name].seed.hex())
+        for name, public_key in wanted.items():
+            imported = cli.json("key", "import", name, "--seed-hex", seeds[public_key].seed.hex())
             keys[name] = str(imported["public_key"])
         for name in ("namshop", "lgeshop", "monshop", *HOLDERS):
             keys[name] = str(cli.json("key", "new", name, "--no-phrase")["public_key"])
