@@ -47,6 +47,10 @@ COMMUNES: Final = (
     ("Ville de Tournai", "Tournai", ("TRN-CENTRE",)),
     ("Ville d'Arlon", "Arlon", ("ARL-CENTRE",)),
 )
+REGION: Final = ("Région wallonne", "Wallonie", ("WAL-REGION",))
+"""The devnet's region (``write_devnet(region=True)``): an issuer like a commune, its own
+zone nominal; its campaigns reach the communes' zones where they consent (``consent_zones``)."""
+REGION_KEY_NAME: Final = "wallonie"  # its key in demo-keys.json
 DEMO_KEYS_FILE: Final = "demo-keys.json"
 
 
@@ -94,9 +98,10 @@ def node_homes(root: Path) -> list[DevnetNode]:
 
 
 def write_devnet(
-    root: Path, nodes: int, base_port: int, now_ms: int, observers: int = 0
+    root: Path, nodes: int, base_port: int, now_ms: int, observers: int = 0, region: bool = False
 ) -> list[DevnetNode]:
-    """Create ``nodes`` validator homes (then ``observers`` non-voting ones) under ``root``."""
+    """Create ``nodes`` validator homes (then ``observers`` non-voting ones) under ``root``;
+    with ``region``, genesis also declares the region ``REGION`` (key ``REGION_KEY_NAME``)."""
     if not 1 <= nodes <= len(COMMUNES) + 1:
         raise DevnetError(f"a devnet has 1 to {len(COMMUNES) + 1} validators")
     if not 0 <= observers <= 8:
@@ -111,6 +116,8 @@ def write_devnet(
     communes = COMMUNES[: max(1, nodes - 1)]
     for i in range(len(communes)):
         accounts[COMMUNE_KEY_NAMES[i]] = Signer.generate()
+    if region:
+        accounts[REGION_KEY_NAME] = Signer.generate()
     genesis = _genesis(now_ms, node_keys[:nodes], accounts, communes)
     validator_addresses = [
         config.PeerAddress(k.public_key, HOST, p)
@@ -170,6 +177,11 @@ def _genesis(
         issuers=tuple(
             GenesisIssuer(name, territory, accounts[COMMUNE_KEY_NAMES[i]].public_key, zones)
             for i, (name, territory, zones) in enumerate(communes)
+        )
+        + (
+            (GenesisIssuer(REGION[0], REGION[1], accounts[REGION_KEY_NAME].public_key, REGION[2]),)
+            if REGION_KEY_NAME in accounts
+            else ()
         ),
         auditors=(GenesisAccount("Auditeur", accounts["auditor"].public_key),),
     )

@@ -137,6 +137,8 @@ def parties(signed: t.SignedTx, state: BlockState) -> frozenset[PublicKey]:
             payout = state.payout(p.payout_id)
             if payout is not None:
                 found.update((payout.merchant, payout.issuer))
+        case t.ConsentZones():
+            found.add(p.region)  # the region sees the communes' consents in its history
     if campaign is not None:
         record = state.campaign(campaign)
         if record is not None:

@@ -179,6 +179,7 @@ def _encoding_cases() -> list[tuple[str, int, t.Payload]]:
             ("validator0", "validator1", "validator2", "validator4"), 40,
             "validator0", "validator1", "validator2")),
         ("bank", 3, t.ReturnPayout(Digest(digest(b"payout")), "AC04", "RLF0000001T00001")),
+        ("namur", 7, t.ConsentZones(pk("liege"), ("NA-1", "NA-2"))),
     ]  # fmt: skip
 
 
@@ -423,6 +424,7 @@ def transitions() -> dict[str, object]:
     )
     c.do("the bank withdraws the budget", "bank", t.Withdraw(NAM, 981_00, "RET-2026-0001"))
     _governance(c)
+    _regional(c)
 
     return {
         "format": FORMAT_VERSION,
@@ -432,6 +434,29 @@ def transitions() -> dict[str, object]:
         "state_tree_levels": limits.STATE_TREE_LEVELS,
         "steps": c.steps,
     }
+
+
+def _regional(c: _Chain) -> None:
+    """Liège as a region: Namur consents NA-1, Liège's campaign is spent at Namur's
+    bakery and redeemed from Liège's escrow, then Namur revokes its consent."""
+    liege = pk("liege")
+    regional = t.CreateCampaign(
+        "LG-REG", "Chèque régional", ("LG-1", "NA-1"), (), c.time_ms, c.time_ms + 30 * DAY_MS,
+        50_00,
+    )  # fmt: skip
+    c.do("namur consents a Liège zone", "namur", t.ConsentZones(liege, ("LG-1",)),
+         Result.INVALID_ZONE)  # fmt: skip
+    c.do("liège names NA-1 without consent", "liege", regional, Result.ZONE_NOT_CONSENTED)
+    c.do("namur consents NA-1 to liège", "namur", t.ConsentZones(liege, ("NA-1",)))
+    c.do("liège's campaign names NA-1", "liege", regional)
+    c.do("the bank funds it", "bank", t.Fund("LG-REG", 100_00, "DEP-REG-0001"))
+    c.do("liège allocates to dora in NA-1", "liege", t.Allocate(
+        "LG-REG", (t.Allocation(pk("dora"), 30_00, "NA-1"),)))  # fmt: skip
+    c.do("dora pays namur's bakery", "dora", t.Pay("LG-REG", pk("bakery"), 10_00, "pain"))
+    c.do("the bakery redeems liège's units", "bakery", t.Redeem(liege, 10_00))
+    c.do("namur revokes its consent", "namur", t.ConsentZones(liege, ()))
+    c.do("dora pays the bakery again", "dora", t.Pay("LG-REG", pk("bakery"), 1_00, ""),
+         Result.ZONE_NOT_CONSENTED)  # fmt: skip
 
 
 def _governance(c: _Chain) -> None:

@@ -19,7 +19,10 @@ module. Conventions:
 - a payout the bank returned was not a redemption (its units went back to
   the merchant): hops and delays before redemption count only the others,
   and the returned units count when they are redeemed again, by the round
-  and time of receipt they had.
+  and time of receipt they had;
+- a region's voucher spent at a consenting commune's shop is the region's
+  spending (local to the region) and, in the commune's report, a cell of
+  ``regional`` (the region's campaign by the shop's zone, holders counted).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from node.analytics.tracker import (
     PayoutReturned,
     Redeemed,
     Refunded,
+    RegionalSpent,
     Returned,
     Spent,
 )
@@ -154,6 +158,7 @@ class Report:
     multiplier: Multiplier
     timing: Timing
     campaigns: Campaigns
+    regional: Matrix  # regions' vouchers spent at this commune's shops: campaign x zone
 
 
 # --- raw aggregation (pure) --------------------------------------------------------------------
@@ -235,6 +240,15 @@ def flows_raw(history: IssuerHistory) -> tuple[RawMatrix, list[str], list[str]]:
     rows, columns = zone_labels(history)
     spent = of_type(history.events, Spent)
     items = ((e.holder_zone, e.merchant_zone, e.cents, e.holder) for e in spent)
+    return raw_matrix(items, rows, columns), rows, columns
+
+
+def regional_raw(history: IssuerHistory) -> tuple[RawMatrix, list[str], list[str]]:
+    """Regions' campaigns (rows) spent at this commune's shops, by shop zone (columns)."""
+    spent = of_type(history.events, RegionalSpent)
+    rows = _sorted_labels(e.campaign for e in spent)
+    columns = _sorted_labels(e.merchant_zone for e in spent)
+    items = ((e.campaign, e.merchant_zone, e.cents, e.holder) for e in spent)
     return raw_matrix(items, rows, columns), rows, columns
 
 
@@ -472,6 +486,7 @@ def build(history: IssuerHistory, issuer: bytes, k: int, height: int) -> Report:
     mflows, m_rows, m_columns = merchant_flows_raw(history)
     first_cells, first_total = first_spend_raw(history)
     red_cells, red_total = redemption_raw(history)
+    regional, reg_rows, reg_columns = regional_raw(history)
     return Report(
         issuer=issuer.hex(),
         k=k,
@@ -494,6 +509,7 @@ def build(history: IssuerHistory, issuer: bytes, k: int, height: int) -> Report:
                     red_cells, red_total, k),
         ),
         campaigns=Campaigns(campaign_rows(history, k)),
+        regional=_matrix("regional", "cents", "holders", reg_rows, reg_columns, regional, k),
     )  # fmt: skip
 
 
@@ -527,7 +543,7 @@ def long_rows(report: Report) -> list[LongRow]:
         for label, c in zip(s.labels, s.cells, strict=True):
             cell(s.name, label, "", s.unit, c)
         cell(s.name, "total", "", s.unit, s.total)
-    for m in (report.hours, report.flows, report.merchant_flows):
+    for m in (report.hours, report.flows, report.merchant_flows, report.regional):
         for row, cells, row_total in zip(m.rows, m.cells, m.row_totals, strict=True):
             for column, c in zip(m.columns, cells, strict=True):
                 cell(m.name, row, column, m.unit, c)

@@ -8,6 +8,11 @@ the merchants' balances as FIFO lots that remember the round they were
 received in (1: paid by a holder; n + 1: transferred from a round-n lot),
 and the lots each pending payout took.
 
+A region's voucher spent at a commune's shop (``consent_zones``) is the
+region's event, local to the region's territory, and also a ``RegionalSpent``
+event in the commune's history, so that the commune sees the regional flows
+at its shops.
+
 Lots are a convention (first in, first out), not ledger state: merchant
 units are fungible. Their totals always equal the merchants' balances, and
 the pending payouts' lots the issuers' pending payouts. A payout the bank
@@ -57,6 +62,20 @@ class Spent:
     cents: int
     time_ms: int
     local: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RegionalSpent:
+    """A holder paid one of this commune's shops with a region's voucher (the units are
+    the region's: its payout comes from the region's escrow)."""
+
+    campaign: str
+    holder: bytes
+    merchant: bytes
+    merchant_zone: str
+    category: str
+    cents: int
+    time_ms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +143,7 @@ class Returned:
     time_ms: int
 
 
-Event = Allocated | Spent | Refunded | Moved | Redeemed | PayoutReturned | Returned
+Event = Allocated | Spent | RegionalSpent | Refunded | Moved | Redeemed | PayoutReturned | Returned
 
 
 @dataclass(slots=True)
@@ -221,7 +240,7 @@ class Tracker:
                 self.histories.setdefault(p.issuer, IssuerHistory(tuple(p.zones)))
             case (
                 t.SuspendMerchant() | t.Fund() | t.Withdraw() | t.Evidence()
-                | t.ChangeValidators()
+                | t.ChangeValidators() | t.ConsentZones()
             ):  # fmt: skip
                 pass  # no euro moves between holders, merchants and payouts
             case _:
@@ -248,11 +267,16 @@ class Tracker:
         pot.balance_cents -= cents
         if pot.first_spend_ms is None:
             pot.first_spend_ms = time_ms
-        local = info.zone in history.zones
+        regional = info.issuer != issuer  # a region's voucher at a consenting commune's shop
+        local = regional or info.zone in history.zones
         history.events.append(
             Spent(campaign, holder, pot.zone, merchant, info.zone, info.category, cents, time_ms,
                   local)
         )  # fmt: skip
+        if regional:
+            self._history(info.issuer).events.append(
+                RegionalSpent(campaign, holder, merchant, info.zone, info.category, cents, time_ms)
+            )
         lot = Lot(campaign, 1, cents, time_ms)
         if info.auto_redeem:
             self._redeem(tx_id, merchant, issuer, cents, time_ms, (lot,))

@@ -193,6 +193,8 @@ ANALYTICS_OPERATIONS: Final[tuple[Operation, ...]] = (
     _op("campaigns", lambda x: x.campaigns, "analytics_campaigns",
         "Campaigns compared: spending, unspent and never-used vouchers, multiplier",
         rep.Campaigns),
+    _op("regional", lambda x: x.regional, "analytics_regional",
+        "Regions' vouchers spent at the commune's shops, by campaign and zone", rep.Matrix),
     _op("report", lambda x: x, "analytics_report", "Every aggregate at once", rep.Report),
     Operation(
         "GET", "/v1/analytics/export.csv", export_csv, "Every published cell as CSV",
@@ -232,6 +234,8 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
     "zones": ("Dépenses par quartier", "Spending by zone"),
     "categories": ("Dépenses par secteur (NACE)", "Spending by sector (NACE)"),
     "merchant_flows": ("Achats entre commerçants", "Merchant-to-merchant purchases"),
+    "regional": ("Chèques régionaux dépensés dans la commune",
+                 "Regional vouchers spent in the commune"),
     "campaigns": ("Comparaison des campagnes", "Campaigns compared"),
     "timing": ("Délais", "Delays"),
     "first_spend": ("De l'attribution au premier achat", "From allocation to first purchase"),

@@ -237,6 +237,7 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
     "kind.admit_issuer": ("Admission d'un émetteur", "Issuer admitted"),
     "kind.change_validators": ("Changement de validateurs", "Validators changed"),
     "kind.return_payout": ("Versement refusé, recrédité", "Payout returned"),
+    "kind.consent_zones": ("Consentement à une région", "Consent to a region"),
 }
 
 # NACE divisions (the first two digits of a shop's category), for people: letters, pages.

@@ -386,7 +386,7 @@ async def merchants(api: Api, request: web.Request) -> object:
             continue
         if issuer_key is not None and merchant.issuer != issuer_key:
             continue
-        entry = views.directory_entry(merchant_pk, merchant, open_campaigns, now)
+        entry = views.directory_entry(api.ledger.store, merchant_pk, merchant, open_campaigns, now)
         if campaign_code is not None and campaign_code not in entry.campaigns:
             continue
         items.append(entry)
@@ -399,7 +399,9 @@ async def merchant(api: Api, request: web.Request) -> object:
     if raw is None:
         raise ApiError(404, "no merchant is registered with this key")
     now = api.ledger.last_block().time_ms
-    return views.directory_entry(key, r.Merchant.decode(raw), _campaigns(api), now)
+    return views.directory_entry(
+        api.ledger.store, key, r.Merchant.decode(raw), _campaigns(api), now
+    )
 
 
 # --- payouts -----------------------------------------------------------------------------------

@@ -3,8 +3,8 @@
 A shop accepts a campaign's voucher when ``accepts`` says so: registered by the
 campaign's issuer, and eligible under the ledger's own rule (active, zone in
 the campaign's zones, category in its categories: ``node.ledger.rules.eligibility``,
-the rule a payment is checked against). Regional campaigns (several communes'
-shops) would change this one function.
+the rule a payment is checked against), and for a region's campaign at a
+commune's shop, that commune's consent (``node.ledger.rules.consent_allows``).
 
 The ledger's merchant record has no street address: a shop is shown with its
 name, its zone and its category, which is all the commune registers.
@@ -21,13 +21,19 @@ from dataclasses import dataclass
 from node import limits
 from node.ledger import records as r
 from node.ledger.codes import Result
-from node.ledger.rules import eligibility
+from node.ledger.rules import consent_allows, eligibility
 from node.ledger.state import View
 
 
-def accepts(campaign: r.Campaign, merchant: r.Merchant) -> bool:
-    """The one filter: ``merchant`` takes vouchers of ``campaign``."""
-    return merchant.issuer == campaign.issuer and eligibility(campaign, merchant) == Result.OK
+def accepts(view: View, campaign: r.Campaign, merchant: r.Merchant) -> bool:
+    """The one filter: ``merchant`` takes vouchers of ``campaign`` (a region's campaign
+    at a commune's shop: where that commune consents, ``rules.consent_allows``)."""
+    if eligibility(campaign, merchant) != Result.OK:
+        return False
+    if merchant.issuer == campaign.issuer:
+        return True
+    raw = view.get(r.consent_key(campaign.issuer, merchant.issuer))
+    return consent_allows(None if raw is None else r.Consent.decode(raw), campaign, merchant)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +90,7 @@ def where_to_spend(
             truncated = True
             break
         merchant = r.Merchant.decode(raw)
-        taken = tuple(code for code, c in sorted(campaigns.items()) if accepts(c, merchant))
+        taken = tuple(code for code, c in sorted(campaigns.items()) if accepts(view, c, merchant))
         if not taken:
             continue
         categories.add(merchant.category)

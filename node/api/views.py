@@ -7,11 +7,10 @@ from dataclasses import fields, is_dataclass
 from node.api import fmt
 from node.api import models as m
 from node.api.access import Role, Viewer
+from node.api.spend import accepts  # the one definition of "accepted"
 from node.consensus.types import Block, Certificate, Header
 from node.ledger import records as r
 from node.ledger import tx as t
-from node.ledger.codes import Result
-from node.ledger.rules import eligibility  # the one definition of "accepted"
 from node.ledger.state import BlockState, View
 
 
@@ -128,15 +127,13 @@ def campaign(code: str, c: r.Campaign, now_ms: int) -> m.Campaign:
 
 
 def directory_entry(
-    key: bytes, merchant: r.Merchant, campaigns: list[tuple[str, r.Campaign]], now_ms: int
+    view: View,
+    key: bytes,
+    merchant: r.Merchant,
+    campaigns: list[tuple[str, r.Campaign]],
+    now_ms: int,
 ) -> m.DirectoryEntry:
-    accepted = [
-        code
-        for code, c in campaigns
-        if c.issuer == merchant.issuer
-        and c.is_active(now_ms)
-        and eligibility(c, merchant) == Result.OK
-    ]
+    accepted = [code for code, c in campaigns if c.is_active(now_ms) and accepts(view, c, merchant)]
     return m.DirectoryEntry(
         key=key.hex(),
         name=merchant.name,

@@ -56,6 +56,8 @@ class Result(enum.IntEnum):
     INVALID_VALIDATOR_SET = 43
     PAYOUT_RETURNED = 44
     INVALID_NAME = 45
+    ZONE_NOT_CONSENTED = 46
+    UNKNOWN_ISSUER = 47
 
     @property
     def message(self) -> str:
@@ -109,4 +111,6 @@ MESSAGES: dict[Result, str] = {
     Result.INVALID_VALIDATOR_SET: "the validator set is empty, too large or malformed",
     Result.PAYOUT_RETURNED: "the bank returned this payout to the merchant's balance",
     Result.INVALID_NAME: "a name is empty, too long, not NFC, or holds control or bidi characters",
+    Result.ZONE_NOT_CONSENTED: "the zone's commune has not consented to this issuer's campaigns",
+    Result.UNKNOWN_ISSUER: "no issuer (commune or region) has this key",
 }

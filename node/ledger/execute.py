@@ -212,6 +212,7 @@ _PROCESSORS: Final[dict[t.Kind, _Processor]] = {
     t.Kind.ADMIT_ISSUER: rules.process_admit_issuer,  # type: ignore[dict-item]
     t.Kind.CHANGE_VALIDATORS: rules.process_change_validators,  # type: ignore[dict-item]
     t.Kind.RETURN_PAYOUT: rules.process_return_payout,  # type: ignore[dict-item]
+    t.Kind.CONSENT_ZONES: rules.process_consent_zones,  # type: ignore[dict-item]
 }
 # Each processor takes the payload type of its kind; the table is checked
 # against PAYLOAD_TYPES at import so a kind can never reach the wrong one.

@@ -37,6 +37,7 @@ class Prefix(bytes, enum.Enum):
     ZONE = b"Z"  # zone code -> the issuer owning it
     EVIDENCE = b"E"  # (validator, height, round, step) -> height the evidence was committed
     VALIDATOR_HISTORY = b"W"  # first height -> the validator set from that height on
+    CONSENT = b"K"  # (region, commune) -> the commune's zones where the region's campaigns run
 
 
 # Plain bytes for the key builders: enum attribute access is slow on the hot path.
@@ -57,6 +58,7 @@ _NODE: Final = Prefix.NODE.value
 _ZONE: Final = Prefix.ZONE.value
 _EVIDENCE: Final = Prefix.EVIDENCE.value
 _VALIDATOR_HISTORY: Final = Prefix.VALIDATOR_HISTORY.value
+_CONSENT: Final = Prefix.CONSENT.value
 
 
 def params_key() -> bytes:
@@ -121,6 +123,10 @@ def node_key(pk: bytes) -> bytes:
 
 def zone_key(zone: str) -> bytes:
     return _ZONE + zone.encode()
+
+
+def consent_key(region: bytes, commune: bytes) -> bytes:
+    return _CONSENT + region + commune
 
 
 def evidence_key(validator: bytes, height: int, round: int, step: int) -> bytes:
@@ -618,6 +624,20 @@ class ZoneOwner:
         return ZoneOwner(_key(_items(data, 2)[1]))
 
 
+@dataclass(frozen=True, slots=True)
+class Consent:
+    """A commune's zones where one region's campaigns may be spent (regional campaigns)."""
+
+    zones: tuple[str, ...]
+
+    def encode(self) -> bytes:
+        return codec.encode([VERSION, list(self.zones)])
+
+    @staticmethod
+    def decode(data: bytes) -> Consent:
+        return Consent(_strs(_items(data, 2)[1]))
+
+
 Record = (
     Params
     | Bank
@@ -631,6 +651,7 @@ Record = (
     | Validators
     | ValidatorEra
     | ZoneOwner
+    | Consent
 )
 
 

@@ -11,7 +11,9 @@ it; one bank transfer reference may settle several payouts (a batch). The sender
 signature and sequence are checked by ``node.ledger.execute`` before these
 run; these functions do not bump the sequence either. A payout ends settled
 (paid) or returned (the bank's transfer was rejected; its units are back in
-the merchant's balance), never both.
+the merchant's balance), never both. A region's campaign is spent at a
+commune's shop only while that commune consents (``consent_zones``) to the
+region for the shop's zone; the shop's units are the region's (its escrow pays).
 """
 
 from __future__ import annotations
@@ -65,6 +67,34 @@ def eligibility(campaign: r.Campaign, merchant: r.Merchant) -> Result:
         return Result.MERCHANT_NOT_ELIGIBLE
     if not is_in_category(merchant.category, campaign.categories):
         return Result.MERCHANT_NOT_ELIGIBLE
+    return Result.OK
+
+
+def consent_allows(consent: r.Consent | None, campaign: r.Campaign, merchant: r.Merchant) -> bool:
+    """A shop registered by another issuer (a commune) than the campaign's (a region)
+    takes the campaign only where that commune consents to the region, now:
+    ``consent`` is the commune's consent to the campaign's issuer, if any."""
+    if merchant.issuer == campaign.issuer:
+        return True
+    return consent is not None and merchant.zone in consent.zones
+
+
+def is_consented(state: BlockState, campaign: r.Campaign, merchant: r.Merchant) -> bool:
+    if merchant.issuer == campaign.issuer:  # the common case reads nothing more
+        return True
+    return consent_allows(state.consent(campaign.issuer, merchant.issuer), campaign, merchant)
+
+
+def zone_check(state: BlockState, issuer_pk: PublicKey, issuer: r.Issuer, zone: str) -> Result:
+    """A campaign's zone: the issuer's own, or a commune's zone consented to the issuer."""
+    if zone in issuer.zones:
+        return Result.OK
+    owner = state.zone_owner(zone)
+    if owner is None:
+        return Result.INVALID_ZONE
+    consent = state.consent(issuer_pk, owner.issuer)
+    if consent is None or zone not in consent.zones:
+        return Result.ZONE_NOT_CONSENTED
     return Result.OK
 
 
@@ -182,8 +212,10 @@ def process_create_campaign(state: BlockState, ctx: TxContext, p: t.CreateCampai
         return Result.CAMPAIGN_EXISTS
     if len(set(p.zones)) != len(p.zones) or len(set(p.categories)) != len(p.categories):
         return Result.DUPLICATE_ENTRY
-    if any(zone not in issuer.zones for zone in p.zones):
-        return Result.INVALID_ZONE
+    for zone in p.zones:
+        zone_ok = zone_check(state, ctx.sender, issuer, zone)
+        if zone_ok != Result.OK:
+            return zone_ok
     if len(p.categories) > limits.CATEGORIES_PER_CAMPAIGN_MAX:
         return Result.LIMIT_EXCEEDED
     if not all(is_code(category) for category in p.categories):
@@ -277,7 +309,7 @@ def process_allocate(state: BlockState, ctx: TxContext, p: t.Allocate) -> Result
         return Result.BAD_AMOUNT
     if len({a.holder for a in p.allocations}) != len(p.allocations):
         return Result.DUPLICATE_ENTRY
-    if any(a.zone not in issuer.zones for a in p.allocations):
+    if any(a.zone not in issuer.zones and a.zone not in campaign.zones for a in p.allocations):
         return Result.INVALID_ZONE
     total = sum(a.amount_cents for a in p.allocations)
     if total > campaign.budget_cents:
@@ -414,6 +446,8 @@ def _pay(
     eligible = eligibility(campaign, merchant)
     if eligible != Result.OK:
         return eligible
+    if not is_consented(state, campaign, merchant):
+        return Result.ZONE_NOT_CONSENTED
     balance = holder.balance(code)
     if cents > balance:
         return Result.INSUFFICIENT_FUNDS
@@ -662,6 +696,27 @@ def process_return_payout(state: BlockState, ctx: TxContext, p: t.ReturnPayout) 
             redeemed_cents=issuer.redeemed_cents - payout.amount_cents,
         ),
     )
+    return Result.OK
+
+
+# --- regions ----------------------------------------------------------------------------
+
+
+def process_consent_zones(state: BlockState, ctx: TxContext, p: t.ConsentZones) -> Result:
+    """A commune opens (or, with no zones, closes) its shops to a region's campaigns."""
+    issuer = state.issuer(ctx.sender)
+    if issuer is None:
+        return Result.NOT_AUTHORIZED
+    if p.region == ctx.sender:
+        return Result.SELF_TRANSFER
+    if state.issuer(p.region) is None:
+        return Result.UNKNOWN_ISSUER
+    if len(set(p.zones)) != len(p.zones):
+        return Result.DUPLICATE_ENTRY
+    if any(zone not in issuer.zones for zone in p.zones):
+        return Result.INVALID_ZONE
+    key = r.consent_key(p.region, ctx.sender)
+    state.store(key, r.Consent(tuple(sorted(p.zones))) if p.zones else None)
     return Result.OK
 
 

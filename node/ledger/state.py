@@ -185,6 +185,9 @@ class BlockState:
     def zone_owner(self, zone: str) -> r.ZoneOwner | None:
         return self.load(r.zone_key(zone), r.ZoneOwner.decode)
 
+    def consent(self, region: bytes, commune: bytes) -> r.Consent | None:
+        return self.load(r.consent_key(region, commune), r.Consent.decode)
+
     def counter(self, key: bytes) -> int:
         found = self.load(key, r.Counter.decode)
         return 0 if found is None else found.value

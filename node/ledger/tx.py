@@ -71,6 +71,7 @@ class Kind(enum.IntEnum):
     ADMIT_ISSUER = 18
     CHANGE_VALIDATORS = 19
     RETURN_PAYOUT = 20
+    CONSENT_ZONES = 21
 
 
 # --- field codecs -------------------------------------------------------------
@@ -547,6 +548,18 @@ class ReturnPayout:
     bank_reference: str
 
 
+@dataclass(frozen=True, slots=True)
+class ConsentZones:
+    """A commune's consent that ``region``'s campaigns be spent at its shops in
+    ``zones`` (all of them the commune's own). It replaces the commune's previous
+    consent to that region; an empty list revokes it."""
+
+    KIND: ClassVar[Kind] = Kind.CONSENT_ZONES
+    SPEC: ClassVar[tuple[Field, ...]] = (Field.KEY, Field.CODES)
+    region: PublicKey
+    zones: tuple[str, ...]
+
+
 def approve(payload: AdmitIssuer | ChangeValidators, signer: Signer, chain_id: str) -> Approval:
     """A validator's approval of a governance proposal."""
     signature = signer.sign(Domain.GOVERNANCE, chain_id, payload.approval_body())
@@ -574,6 +587,7 @@ Payload = (
     | AdmitIssuer
     | ChangeValidators
     | ReturnPayout
+    | ConsentZones
 )
 
 PAYLOAD_TYPES: Final[dict[Kind, type[Payload]]] = {
@@ -581,7 +595,7 @@ PAYLOAD_TYPES: Final[dict[Kind, type[Payload]]] = {
     for cls in (
         RegisterMerchant, UpdateMerchant, SuspendMerchant, CreateCampaign, Fund, Allocate,
         Pay, PayAuthorized, Sweep, Refund, Reissue, Transfer, Redeem, Settle, CloseCampaign,
-        Withdraw, Evidence, AdmitIssuer, ChangeValidators, ReturnPayout,
+        Withdraw, Evidence, AdmitIssuer, ChangeValidators, ReturnPayout, ConsentZones,
     )
 }  # fmt: skip
 

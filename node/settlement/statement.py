@@ -15,6 +15,11 @@ statement, of exactly the settled amount; every ``return_payout`` reference a
 transfer the bank rejected, of exactly the returned amount (a returned payout
 left the escrow account for no one: its units are back in the merchant's
 balance). Periods are ``[from_ms, to_ms)`` in block time.
+
+Regional vouchers: a region's campaign spent at the commune's shops (where the
+commune consented, ``consent_zones``) is listed per (campaign, shop) in
+``regional``; the units are the region's, so the payouts and their bank
+reconciliation are in the region's statement, not the commune's.
 """
 
 from __future__ import annotations
@@ -67,6 +72,21 @@ class CampaignLine:
 
 
 @dataclass(slots=True)
+class RegionalLine:
+    """A region's campaign spent at one of this commune's shops (the region's units:
+    its payouts come from the region's escrow and are in the region's statement)."""
+
+    campaign: str
+    region: str
+    region_name: str
+    merchant: str
+    name: str
+    payments: int = 0
+    paid_cents: int = 0
+    refunded_cents: int = 0
+
+
+@dataclass(slots=True)
 class PayoutLine:
     merchant: str
     name: str
@@ -113,6 +133,7 @@ class CommuneStatement:
     reconciled: bool
     differences: list[str]
     last_block_ms: int = 0  # the time of block ``height``, the last one of the period
+    regional: list[RegionalLine] = field(default_factory=list)  # regions' vouchers, our shops
 
 
 def period_text(s: CommuneStatement) -> str:
@@ -156,6 +177,7 @@ def compute(
     payouts: dict[bytes, PayoutLine] = {}
     settled_refs: dict[str, int] = defaultdict(int)
     returned_refs: dict[tuple[str, str], int] = defaultdict(int)
+    regional = _Regional(store, issuer)
     height = 0
     last_time = 0
     for h in range(1, min(store.height(), BLOCKS_SCANNED_MAX) + 1):
@@ -174,6 +196,7 @@ def compute(
                 raise RuntimeError(f"a committed transaction does not decode at {h}")
             _campaign_flows(signed, inside, campaigns, merchants, store)
             if inside:
+                regional.add(signed, campaigns)
                 _payout_flows(signed, store, issuer, payouts, settled_refs, returned_refs)
     current = height == store.height()
     for code, line in campaigns.items():
@@ -210,7 +233,55 @@ def compute(
         reconciled=not differences,
         differences=differences,
         last_block_ms=last_time,
+        regional=[regional.lines[k] for k in sorted(regional.lines)],
     )
+
+
+class _Regional:
+    """Regions' payments and refunds at the commune's shops, per (campaign, shop)."""
+
+    def __init__(self, store: BlockStore, issuer: bytes) -> None:
+        self.store = store
+        self.issuer = issuer
+        self.lines: dict[tuple[str, bytes], RegionalLine] = {}
+        self._issuer_of: dict[bytes, bytes] = {}  # merchant -> the commune that registered it
+        self._region_of: dict[str, bytes] = {}  # campaign -> its issuer
+
+    def add(self, signed: t.SignedTx, own: dict[str, CampaignLine]) -> None:
+        p = signed.tx.payload
+        if not isinstance(p, t.Pay | t.PayAuthorized | t.Refund):
+            return
+        code = p.authorization.campaign if isinstance(p, t.PayAuthorized) else p.campaign
+        merchant = p.merchant if isinstance(p, t.Pay) else signed.tx.sender
+        if code in own or self._merchant_issuer(merchant) != self.issuer:
+            return
+        region = self._campaign_issuer(code)
+        if region == self.issuer:
+            return  # our own campaign outside the selected one
+        line = self.lines.get((code, merchant))
+        if line is None:
+            raw = self.store.get(r.issuer_key(region))
+            region_name = "" if raw is None else r.Issuer.decode(raw).name
+            line = RegionalLine(code, region.hex(), region_name, merchant.hex(),
+                                _merchant_name(self.store, merchant))  # fmt: skip
+            self.lines[(code, merchant)] = line
+        if isinstance(p, t.Refund):
+            line.refunded_cents += p.amount_cents
+        else:
+            line.payments += 1
+            line.paid_cents += p.amount_cents
+
+    def _merchant_issuer(self, merchant: bytes) -> bytes:
+        if merchant not in self._issuer_of:
+            raw = self.store.get(r.merchant_key(merchant))
+            self._issuer_of[merchant] = b"" if raw is None else r.Merchant.decode(raw).issuer
+        return self._issuer_of[merchant]
+
+    def _campaign_issuer(self, code: str) -> bytes:
+        if code not in self._region_of:
+            raw = self.store.get(r.campaign_key(code))
+            self._region_of[code] = b"" if raw is None else r.Campaign.decode(raw).issuer
+        return self._region_of[code]
 
 
 def _campaign_flows(
@@ -371,6 +442,10 @@ def to_csv(s: CommuneStatement) -> bytes:
             row("campaign_merchant", f"{c.campaign}/{m.merchant}", m.name, "paid", m.paid_cents)
             row("campaign_merchant", f"{c.campaign}/{m.merchant}", m.name, "refunded",
                 m.refunded_cents)  # fmt: skip
+    for g in s.regional:
+        key = f"{g.campaign}/{g.merchant}"
+        row("regional", key, f"{g.region_name} / {g.name}", "paid", g.paid_cents)
+        row("regional", key, f"{g.region_name} / {g.name}", "refunded", g.refunded_cents)
     for p in s.payouts:
         row("payouts", p.merchant, p.name, "opened", p.opened_cents)
         row("payouts", p.merchant, p.name, "settled", p.settled_cents)
@@ -429,6 +504,16 @@ def to_pdf(s: CommuneStatement) -> bytes:
                 for m in c.merchants
             ]
             story += [Spacer(1, 6), Table(merchant_rows, style=style)]
+    if s.regional:
+        heading = "Regional vouchers spent at the commune's shops (paid from the region's escrow)"
+        story.append(Paragraph(heading, styles["Heading2"]))
+        regional_rows = [["Region", "Campaign", "Merchant", "Payments", "Paid EUR",
+                          "Refunded EUR"]] + [
+            [g.region_name, g.campaign, g.name, str(g.payments), to_decimal(g.paid_cents),
+             to_decimal(g.refunded_cents)]
+            for g in s.regional
+        ]  # fmt: skip
+        story.append(Table(regional_rows, style=style))
     story.append(Paragraph("Payouts from the escrow account", styles["Heading2"]))
     payout_rows = [["Merchant", "Opened", "Opened EUR", "Settled", "Settled EUR", "Returned",
                     "Returned EUR"]] + [

@@ -50,13 +50,13 @@ from node.views.base import FedBlock
 from node.views.history import HistoryView
 from tests.analytics.chain import HOUR_MS, Chain
 from tests.ledger.invariants import DecodedState, check_invariants, decode_state
-from tests.ledger.world import CHAIN_ID, DAY_MS, T0_MS, signer
+from tests.ledger.world import CHAIN_ID, DAY_MS, T0_MS, World, signer
 
 HOLDERS = tuple(signer(f"every-view-h{n}") for n in range(8))
 MERCHANTS = tuple(signer(f"every-view-m{n}") for n in range(5))
 DINANT = signer("every-view-dinant")
-LONG, SHORT, LIEGE = "nam-long", "nam-short", "lg"
-CAMPAIGNS = (LONG, SHORT, LIEGE)
+LONG, SHORT, LIEGE, REGION = "nam-long", "nam-short", "lg", "lg-region"
+CAMPAIGNS = (LONG, SHORT, LIEGE, REGION)  # REGION: Liège's, also at Namur's shops of NA-1
 IBAN = Digest(bytes(32))
 SHORT_END_MS = T0_MS + 3 * DAY_MS
 # The views' databases sync every block: on tmpfs where there is one, so the test is
@@ -273,6 +273,8 @@ def story(h: History) -> None:
         (namur, t.CreateCampaign(SHORT, "Noël", ("NA-1", "NA-2"), ("47", "56"), T0_MS,
                                  SHORT_END_MS, 5_000)),
         (liege, t.CreateCampaign(LIEGE, "Liège", (), (), T0_MS, end, 10_000)),
+        (namur, t.ConsentZones(lg, ("NA-1",))),
+        (liege, t.CreateCampaign(REGION, "Région", ("LG-1", "NA-1"), (), T0_MS, end, 10_000)),
     ])  # fmt: skip
     assert h.commit([(bank, t.Fund(code, 100_000, f"DEP-{code}")) for code in CAMPAIGNS])
     assert h.commit([
@@ -281,6 +283,8 @@ def story(h: History) -> None:
         (namur, t.Allocate(SHORT, (t.Allocation(holder(0), 2_000, "NA-1"),
                                    t.Allocation(holder(5), 3_000, "NA-2")))),
         (liege, t.Allocate(LIEGE, (t.Allocation(holder(6), 4_000, "LG-1"),))),
+        (liege, t.Allocate(REGION, (t.Allocation(holder(6), 3_000, "NA-1"),
+                                    t.Allocation(holder(2), 3_000, "LG-1")))),
     ])  # fmt: skip
     admit = t.AdmitIssuer(DINANT.public_key, "Dinant", "Ville de Dinant", ("DI-1",), ())
     approvals = tuple(t.approve(admit, v, CHAIN_ID) for v in w.validators)
@@ -315,6 +319,9 @@ def story(h: History) -> None:
     h.must(namur, t.UpdateMerchant(shop(2), "Grossiste", "47.29", "NA-2", IBAN, True))
     # Units of another commune; the short campaign ends, is closed, then withdrawn.
     h.must(HOLDERS[6], t.Pay(LIEGE, shop(3), 1_000, "livre"))
+    # A region's voucher at a commune's shop: the shop's units are Liège's.
+    h.must(HOLDERS[6], t.Pay(REGION, shop(0), 800, "pain"))
+    h.must(HOLDERS[2], t.Pay(REGION, shop(3), 300, "revue"))
     h.must(MERCHANTS[3], t.Transfer(shop(0), lg, 250, "revues"))
     w.time_ms = max(w.time_ms, SHORT_END_MS)
     h.must(namur, t.CloseCampaign(SHORT))
@@ -352,7 +359,7 @@ def build(h: History, op: Op) -> tuple[Signer, t.Payload] | None:
             if not rows:
                 return None
             spend, cents = rows[c % len(rows)]
-            shops = [m for m in MERCHANTS if _accepts(w.merchant(m), w.campaign(spend))]
+            shops = [m for m in MERCHANTS if _accepts(w, w.merchant(m), w.campaign(spend))]
             seller = shops[b % len(shops)] if shops else seller
             if name == "pay":
                 return who, t.Pay(spend, seller.public_key, part(cents), "achat")
@@ -407,15 +414,22 @@ def build(h: History, op: Op) -> tuple[Signer, t.Payload] | None:
             )
         case "close":
             return issuer, t.CloseCampaign(code)
+        case "consent":  # Namur grants or revokes its consent to Liège
+            zones = (("NA-1",), ("NA-1", "NA-2"), ())[a % 3]
+            return w.namur, t.ConsentZones(w.liege.public_key, zones)
     return None
 
 
-def _accepts(merchant: r.Merchant | None, campaign: r.Campaign | None) -> bool:
+def _accepts(w: World, merchant: r.Merchant | None, campaign: r.Campaign | None) -> bool:
     """Whether a holder of ``campaign`` may pay ``merchant`` (so that most payments apply)."""
     if merchant is None or campaign is None or not merchant.active:
         return False
     categories = campaign.categories
     in_category = not categories or any(merchant.category.startswith(p) for p in categories)
+    if merchant.issuer != campaign.issuer:
+        consent = w.read(r.consent_key(campaign.issuer, merchant.issuer), r.Consent.decode)
+        if consent is None or merchant.zone not in consent.zones:
+            return False
     return merchant.zone in campaign.zones and in_category
 
 
@@ -443,7 +457,7 @@ def play(h: History, ops: list[tuple[bool, Op]]) -> None:
 NAMES = (
     "pay", "pay", "pay", "pay_authorized", "sweep", "reissue", "refund", "refund", "transfer",
     "transfer", "redeem", "redeem", "settle", "return", "return", "fund", "allocate", "withdraw",
-    "suspend", "update", "close", "tick",
+    "suspend", "update", "close", "tick", "consent",
 )  # fmt: skip
 OPERATION = st.tuples(
     st.integers(0, 3).map(lambda n: n == 0),  # a quarter of the blocks hold several

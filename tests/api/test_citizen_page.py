@@ -118,11 +118,28 @@ def test_accepts_is_the_ledgers_eligibility_for_the_campaigns_own_issuer() -> No
     mine, other = b"\x01" * 32, b"\x02" * 32
     campaign = _campaign(mine)
     ok = r.Merchant.decode(_merchant(mine, "A", "47.11", "Z1"))
-    assert accepts(campaign, ok)
-    assert not accepts(campaign, r.Merchant.decode(_merchant(other, "A", "47.11", "Z1")))
-    assert not accepts(campaign, r.Merchant.decode(_merchant(mine, "A", "47.11", "Z9")))
-    assert not accepts(campaign, r.Merchant.decode(_merchant(mine, "A", "46.11", "Z1")))
-    assert not accepts(campaign, r.Merchant.decode(_merchant(mine, "A", "47.11", "Z1", False)))
+    empty = DictView({})
+    assert accepts(empty, campaign, ok)
+    assert not accepts(empty, campaign, r.Merchant.decode(_merchant(other, "A", "47.11", "Z1")))
+    assert not accepts(empty, campaign, r.Merchant.decode(_merchant(mine, "A", "47.11", "Z9")))
+    assert not accepts(empty, campaign, r.Merchant.decode(_merchant(mine, "A", "46.11", "Z1")))
+    assert not accepts(
+        empty, campaign, r.Merchant.decode(_merchant(mine, "A", "47.11", "Z1", False))
+    )
+
+
+def test_a_regional_campaign_is_accepted_where_the_shops_commune_consents() -> None:
+    region, commune = b"\x01" * 32, b"\x02" * 32
+    campaign = _campaign(region)  # zones Z1 and Z2
+    shop = r.Merchant.decode(_merchant(commune, "A", "47.11", "Z1"))
+    elsewhere = r.Merchant.decode(_merchant(commune, "B", "47.11", "Z2"))
+    consent = DictView({r.consent_key(region, commune): r.Consent(("Z1",)).encode()})
+    assert accepts(consent, campaign, shop)
+    assert not accepts(consent, campaign, elsewhere)  # Z2 not consented
+    assert not accepts(DictView({}), campaign, shop)  # no consent
+    view = DictView({r.merchant_key(bytes([10]) * 32): _merchant(commune, "A", "47.11", "Z1"),
+                     r.consent_key(region, commune): r.Consent(("Z1",)).encode()})  # fmt: skip
+    assert [s.name for s in where_to_spend(view, {"R": campaign}).items] == ["A"]
 
 
 def test_shops_sort_by_the_holders_zone_then_category_then_name() -> None:

@@ -51,6 +51,8 @@ class DecodedState:
     evidence: dict[tuple[bytes, int, int, int], int] = field(default_factory=dict)
     # first height -> the validator set in force from that height on
     eras: dict[int, tuple[r.Validator, ...]] = field(default_factory=dict)
+    # (region, commune) -> the commune's zones consented to the region
+    consents: dict[tuple[bytes, bytes], tuple[str, ...]] = field(default_factory=dict)
 
     def sequences(self) -> dict[bytes, int]:
         """Every key's next sequence: its account's (bank, issuer, merchant, holder)
@@ -128,6 +130,10 @@ def decode_state(items: Mapping[bytes, bytes]) -> DecodedState:
         elif prefix == P.VALIDATOR_HISTORY.value:
             assert len(rest) == 8, "validator era key is not a height"
             s.eras[int.from_bytes(rest, "big")] = r.ValidatorEra.decode(value).validators
+        elif prefix == P.CONSENT.value:
+            assert len(rest) == 2 * PUBLIC_KEY_BYTES, "consent key is not two keys"
+            region, commune = rest[:PUBLIC_KEY_BYTES], rest[PUBLIC_KEY_BYTES:]
+            s.consents[(region, commune)] = r.Consent.decode(value).zones
         else:
             raise AssertionError(f"unknown key prefix {prefix!r}")
     return s
@@ -166,6 +172,7 @@ _DECODERS: dict[bytes, Callable[[bytes], r.Record]] = {
     P.ZONE.value: r.ZoneOwner.decode,
     P.EVIDENCE.value: r.Counter.decode,
     P.VALIDATOR_HISTORY.value: r.ValidatorEra.decode,
+    P.CONSENT.value: r.Consent.decode,
 }
 
 
@@ -221,6 +228,12 @@ def check_invariants(items: Mapping[bytes, bytes]) -> None:
         assert code in s.campaigns, f"marker for unknown campaign {code}"
         assert not s.campaigns[code].closed, f"marker kept after campaign {code} closed"
     _check_validators(s)
+    for (region, commune), zones in s.consents.items():
+        assert region in s.issuers and commune in s.issuers, "consent of an unknown issuer"
+        assert region != commune, "an issuer consents to itself"
+        assert zones, "an empty consent is kept (it should be deleted)"
+        assert zones == tuple(sorted(set(zones))), "consent zones not sorted and unique"
+        assert all(s.zones.get(z) == commune for z in zones), "consent of another's zone"
 
     # Holder balances per campaign; merchant units and pending payouts per issuer.
     held: Tally[str] = Tally()

@@ -123,6 +123,7 @@ GOOD: dict[t.Kind, Callable[[Scene], tuple[Signer, t.Payload]]] = {
     t.Kind.ADMIT_ISSUER: lambda s: (s.v0, admit(s.charleroi, s.v0, s.v1, s.v2)),
     t.Kind.CHANGE_VALIDATORS: lambda s: (s.v0, _replace_v3(s)),
     t.Kind.RETURN_PAYOUT: lambda s: (s.bank, t.ReturnPayout(s.bob_payout, "AC04", "RLF1T1")),
+    t.Kind.CONSENT_ZONES: lambda s: (s.namur, t.ConsentZones(pk(s.liege), ("NA-1",))),
 }  # fmt: skip
 KINDS = [pytest.param(kind, id=kind.name.lower()) for kind in t.Kind]
 
@@ -189,7 +190,7 @@ def test_signed_by_another_key(scene: Scene, kind: t.Kind) -> None:
 # Which roles may never send which kind (execute.sequence_of refuses them).
 _ISSUER_KINDS = (
     t.Kind.REGISTER_MERCHANT, t.Kind.SUSPEND_MERCHANT, t.Kind.CREATE_CAMPAIGN,
-    t.Kind.ALLOCATE, t.Kind.REISSUE, t.Kind.CLOSE_CAMPAIGN,
+    t.Kind.ALLOCATE, t.Kind.REISSUE, t.Kind.CLOSE_CAMPAIGN, t.Kind.CONSENT_ZONES,
 )  # fmt: skip
 _WRONG_ROLES: dict[t.Kind, tuple[str, ...]] = {
     **{k: ("bank", "bakery", "alice", "auditor", "stranger") for k in _ISSUER_KINDS},
@@ -296,6 +297,14 @@ def _camp(s: Scene, code: str = "NEW", **kw: object) -> bytes:
     return s.tx(s.namur, campaign(code, **kw))  # type: ignore[arg-type]
 
 
+def _camp_after(s: Scene, *steps: tuple[Signer, t.Payload], **kw: object) -> bytes:
+    for who, payload in steps:
+        if isinstance(payload, t.ConsentZones) and payload.region == pk(s.charleroi):
+            s.do(s.v0, admit(s.charleroi, s.v0, s.v1, s.v2))
+        s.do(who, payload)
+    return _camp(s, **kw)
+
+
 def _camp_name(s: Scene, name: str) -> bytes:
     return s.tx(s.namur, replace(campaign("NEW"), name=name))
 
@@ -312,7 +321,12 @@ CREATE_CASES = [
     case("duplicate-zone", Result.DUPLICATE_ENTRY, lambda s: _camp(s, zones=("NA-1", "NA-1"))),
     case("duplicate-category", Result.DUPLICATE_ENTRY, lambda s: _camp(
         s, categories=("47", "10", "47"))),
-    case("zone-of-liege", Result.INVALID_ZONE, lambda s: _camp(s, zones=("NA-1", "LG-1"))),
+    case("zone-of-liege", Result.ZONE_NOT_CONSENTED, lambda s: _camp(s, zones=("NA-1", "LG-1"))),
+    case("zone-consented-to-another", Result.ZONE_NOT_CONSENTED, lambda s: _camp_after(
+        s, (s.liege, t.ConsentZones(pk(s.charleroi), ("LG-1",))), zones=("LG-1",))),
+    case("zone-consent-revoked", Result.ZONE_NOT_CONSENTED, lambda s: _camp_after(
+        s, (s.liege, t.ConsentZones(pk(s.namur), ("LG-1",))),
+        (s.liege, t.ConsentZones(pk(s.namur), ())), zones=("LG-1",))),
     case("unknown-zone", Result.INVALID_ZONE, lambda s: _camp(s, zones=("NA-3",))),
     case("65-categories", Result.LIMIT_EXCEEDED, lambda s: _camp(
         s, categories=tuple(f"C{n}" for n in range(limits.CATEGORIES_PER_CAMPAIGN_MAX + 1)))),
@@ -1175,6 +1189,22 @@ CHANGE_CASES = [
         s, *(entry(signer(f"many{n}")) for n in range(limits.VALIDATORS_MAX + 1)))),
 ]  # fmt: skip
 
+
+def _consent(s: Scene, *zones: str, region: Signer | None = None, by: Signer | None = None
+             ) -> bytes:  # fmt: skip
+    return s.tx(by or s.namur, t.ConsentZones(pk(region or s.liege), zones))
+
+
+CONSENT_CASES = [
+    case("to-itself", Result.SELF_TRANSFER, lambda s: _consent(s, "NA-1", region=s.namur)),
+    case("to-a-stranger", Result.UNKNOWN_ISSUER, lambda s: _consent(s, "NA-1", region=s.stranger)),
+    case("to-a-merchant", Result.UNKNOWN_ISSUER, lambda s: _consent(s, "NA-1", region=s.bakery)),
+    case("to-the-bank", Result.UNKNOWN_ISSUER, lambda s: _consent(s, "NA-1", region=s.bank)),
+    case("duplicate-zone", Result.DUPLICATE_ENTRY, lambda s: _consent(s, "NA-1", "NA-1")),
+    case("zone-of-liege", Result.INVALID_ZONE, lambda s: _consent(s, "NA-1", "LG-1")),
+    case("unknown-zone", Result.INVALID_ZONE, lambda s: _consent(s, "NA-9")),
+]  # fmt: skip
+
 RULE_CASES = {
     t.Kind.REGISTER_MERCHANT: REGISTER_CASES,
     t.Kind.UPDATE_MERCHANT: UPDATE_CASES,
@@ -1196,6 +1226,7 @@ RULE_CASES = {
     t.Kind.ADMIT_ISSUER: ADMIT_CASES,
     t.Kind.CHANGE_VALIDATORS: CHANGE_CASES,
     t.Kind.RETURN_PAYOUT: RETURN_CASES,
+    t.Kind.CONSENT_ZONES: CONSENT_CASES,
 }
 ALL_RULE_CASES = [
     pytest.param(*p.values, id=f"{kind.name.lower()}-{p.id}")

@@ -184,6 +184,8 @@ class Model:
     references: dict[str, int] = field(default_factory=dict)
     used_authorizations: set[bytes] = field(default_factory=set)
     seq: dict[bytes, int] = field(default_factory=dict)
+    # (region, commune) -> the commune's zones where the region's campaigns may be spent
+    consents: dict[tuple[bytes, bytes], tuple[str, ...]] = field(default_factory=dict)
 
     @staticmethod
     def genesis() -> Model:
@@ -201,6 +203,12 @@ class Model:
 
     def has_role(self, pk: bytes) -> bool:
         return pk == self.bank or pk in self.issuers or pk in self.merchants or pk in self.auditors
+
+    def zone_owner(self, zone: str) -> bytes | None:
+        return next((pk for pk, zones in self.issuers.items() if zone in zones), None)
+
+    def consented(self, region: bytes, commune: bytes, zone: str) -> bool:
+        return zone in self.consents.get((region, commune), ())
 
     def bal(self, holder: bytes, code: str) -> int:
         return self.balance.get((holder, code), 0)
@@ -311,8 +319,12 @@ class Model:
             fails.add(R.CAMPAIGN_EXISTS)
         if len(set(p.zones)) != len(p.zones) or len(set(p.categories)) != len(p.categories):
             fails.add(R.DUPLICATE_ENTRY)
-        if any(z not in self.issuers[sender] for z in p.zones):
-            fails.add(R.INVALID_ZONE)
+        for z in p.zones:
+            owner = self.zone_owner(z)
+            if owner is None:
+                fails.add(R.INVALID_ZONE)
+            elif owner != sender and not self.consented(sender, owner, z):
+                fails.add(R.ZONE_NOT_CONSENTED)
         if p.valid_from_ms >= p.valid_until_ms:
             fails.add(R.INVALID_FIELD)
         if not is_amount(p.max_per_holder_cents):
@@ -381,7 +393,7 @@ class Model:
             fails.add(R.BAD_AMOUNT)
         if len({a.holder for a in p.allocations}) != len(p.allocations):
             fails.add(R.DUPLICATE_ENTRY)
-        if any(a.zone not in self.issuers[sender] for a in p.allocations):
+        if any(a.zone not in self.issuers[sender] and a.zone not in c.zones for a in p.allocations):
             fails.add(R.INVALID_ZONE)
         total = sum(a.amount_cents for a in p.allocations)
         if total > c.budget:
@@ -472,11 +484,15 @@ class Model:
         in_category = not c.categories or any(m.category.startswith(x) for x in c.categories)
         if m.zone not in c.zones or not in_category:
             fails.add(R.MERCHANT_NOT_ELIGIBLE)
+        elif m.issuer != c.issuer and not self.consented(c.issuer, m.issuer, m.zone):
+            fails.add(R.ZONE_NOT_CONSENTED)
         return fails
 
     def _spend(self, payer: bytes, code: str, merchant_pk: bytes, cents: int, tx_id: bytes) -> None:
         c = self.campaigns[code]
         m = self.merchants[merchant_pk]
+        if m.issuer != c.issuer:
+            event("regional payment at another issuer's shop")
         self._add(self.balance, (payer, code), -cents)
         self._add(self.paid, (payer, merchant_pk, code), cents)
         c.spent += cents
@@ -604,6 +620,25 @@ class Model:
             self._open_payout(tx_id, sender, p.issuer, p.amount_cents)
         return fails
 
+    def _consent_zones(
+        self, sender: bytes, p: t.ConsentZones, tx_id: bytes, now: int, op: Op
+    ) -> Fails:
+        fails: Fails = set()
+        if p.region == sender:
+            fails.add(R.SELF_TRANSFER)
+        elif p.region not in self.issuers:
+            fails.add(R.UNKNOWN_ISSUER)
+        if len(set(p.zones)) != len(p.zones):
+            fails.add(R.DUPLICATE_ENTRY)
+        if any(z not in self.issuers[sender] for z in p.zones):
+            fails.add(R.INVALID_ZONE)
+        if not fails:
+            if p.zones:
+                self.consents[(p.region, sender)] = tuple(sorted(p.zones))
+            else:
+                self.consents.pop((p.region, sender), None)
+        return fails
+
     def _return_payout(
         self, sender: bytes, p: t.ReturnPayout, tx_id: bytes, now: int, op: Op
     ) -> Fails:
@@ -693,6 +728,7 @@ class Model:
             },
             "references": dict(self.references),
             "authorizations": set(self.used_authorizations),
+            "consents": {(name_of(g), name_of(c)): z for (g, c), z in self.consents.items()},
         }
 
 
@@ -757,6 +793,7 @@ def ledger_view(s: DecodedState) -> dict[str, Any]:
         },
         "references": dict(s.references),
         "authorizations": set(s.authorizations),
+        "consents": {(name_of(g), name_of(c)): z for (g, c), z in s.consents.items()},
     }
 
 
@@ -868,6 +905,11 @@ OPS: dict[str, st.SearchStrategy[tuple[Any, ...]]] = {
         st.sampled_from(("RLF1T1", "RLF1T2", "RLF2T1", "")),
     ),
     "close_campaign": st.tuples(picks, issuer_senders, campaigns),
+    "consent_zones": st.tuples(
+        issuer_senders,
+        st.sampled_from(("liege", "namur", "liege", "namur", "m0")),
+        st.sampled_from(("all", "all", "all", "one", "revoke", "foreign", "twice", "self")),
+    ),
     "withdraw": st.tuples(picks, bank_senders, campaigns, pcts, picks),
     "forged": st.tuples(
         st.sampled_from(("signature", "chain", "replay", "future")), st.integers(0, 5)
@@ -920,6 +962,7 @@ class LedgerMachine(RuleBasedStateMachine):
             for pk, m in sim.merchants.items()
             if m.active
             and m.zone in c.zones
+            and (m.issuer == c.issuer or sim.consented(c.issuer, m.issuer, m.zone))
             and (not c.categories or any(m.category.startswith(x) for x in c.categories))
         )
 
@@ -1095,6 +1138,18 @@ class LedgerMachine(RuleBasedStateMachine):
         payload = t.PayAuthorized(auth, signature, cents, "memo")
         return Op("pay_authorized", KEYS[who], payload, auth_signature_ok=signature_ok)
 
+    def build_consent_zones(self, sim: Model, who: str, region: str, mode: str) -> Op:
+        if mode == "self":
+            region = who
+        elif who == region:
+            region = "liege" if who == "namur" else "namur"
+        own = TERRITORY.get(who, ("NA-1",))
+        zones = {
+            "all": own, "one": own[-1:], "revoke": (), "foreign": (zone_for(who, 3),),
+            "twice": (own[0], own[0]), "self": own,
+        }[mode]  # fmt: skip
+        return Op("consent_zones", KEYS[who], t.ConsentZones(PK[region], tuple(zones)))
+
     def build_sweep(self, sim: Model, pick: int, who: str, code: str, to: str) -> Op:
         who, code = choose(pick, self.funded(sim), (who, code))
         return Op("sweep", KEYS[who], t.Sweep(code, PK[to]))
@@ -1242,10 +1297,12 @@ class LedgerMachine(RuleBasedStateMachine):
 
     # --- rules ----------------------------------------------------------------------------
 
-    @initialize(setup=st.sampled_from((True, True, True, False)))
-    def baseline(self, setup: bool) -> None:
-        """Optionally start from two campaigns with funds, holders and merchants."""
-        if not setup:
+    @initialize(setup=st.sampled_from(("plain", "plain", "regional", "none")))
+    def baseline(self, setup: str) -> None:
+        """Optionally start from two campaigns with funds, holders and merchants; with
+        ``regional``, also Namur's consent to Liège and Liège's campaign C1 in LG-1 and
+        Namur's NA-1, spent at Namur's m0."""
+        if setup == "none":
             return
         self.run_block(
             [
@@ -1267,6 +1324,16 @@ class LedgerMachine(RuleBasedStateMachine):
                 ("pay", (9, "h1", "C2", 9, "m2", 50)),
             ]
         )
+        if setup == "regional":
+            self.run_block(
+                [
+                    ("consent_zones", ("namur", "liege", "all")),
+                    ("create_campaign", ("liege", "C1", [0, 3], [], 0, 30 * DAY_MS, 3000)),
+                    ("fund", (9, "bank", "C1", 5_000, 0)),
+                    ("allocate", (9, "liege", "C1", [("h3", 50, 3), ("h2", 40, 0)])),
+                ]
+            )
+            self.run_block([("pay", (9, "h3", "C1", 0, "m0", 40))])
 
     @rule(dt=st.sampled_from((HOUR_MS, DAY_MS, 3 * DAY_MS, 12 * DAY_MS, 12 * DAY_MS)))
     def advance_time(self, dt: int) -> None:
@@ -1295,6 +1362,10 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(args=OPS["suspend_merchant"])
     def suspend_merchant(self, args: tuple[Any, ...]) -> None:
         self.run_block([("suspend_merchant", args)])
+
+    @rule(args=OPS["consent_zones"])
+    def consent_zones(self, args: tuple[Any, ...]) -> None:
+        self.run_block([("consent_zones", args)])
 
     @rule(args=OPS["create_campaign"])
     def create_campaign(self, args: tuple[Any, ...]) -> None:

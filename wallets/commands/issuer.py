@@ -147,13 +147,13 @@ def _report(results: list[dict[str, object]], what: str) -> None:
     emit({"results": results, "failed": len(failed)}, lines, failure)
 
 
-def _merchant_key(text: str) -> PublicKey:
+def _merchant_key(text: str, who: str = "a merchant") -> PublicKey:
     try:
         key = bytes.fromhex(text)
     except ValueError:
         key = b""
     if len(key) != 32:
-        raise WalletError(Exit.USAGE, "a merchant's public key is 64 hex digits")
+        raise WalletError(Exit.USAGE, f"{who}'s public key is 64 hex digits")
     return PublicKey(key)
 
 
@@ -295,6 +295,52 @@ def issuer_update_merchant(
 # --- campaigns ---------------------------------------------------------------------------
 
 
+# --- regions ------------------------------------------------------------------------------
+
+
+@issuer_group.command(
+    "consent",
+    epilog="""\b
+A region's campaign may name your zones, and be spent at your shops there, only with
+your consent. Each consent replaces the previous one given to that region;
+--revoke withdraws it (your shops stop taking the region's vouchers at once; what
+they already received stays theirs, paid out from the region's escrow).
+Examples:
+  relance-wallet issuer consent --key namur 9a3e… --zone NAM-CENTRE --zone NAM-JAMBES
+  relance-wallet issuer consent --key namur 9a3e… --revoke""",
+)
+@click.argument("region")
+@click.option("--zone", "zones", multiple=True, help="One of your zones (repeat).")
+@click.option("--revoke", is_flag=True, help="Withdraw the consent given to this region.")
+@key_option
+@common_options
+def issuer_consent(region: str, zones: tuple[str, ...], revoke: bool, key_name: str) -> None:
+    """Let a region's campaigns be spent at your shops in some of your zones."""
+    if revoke == bool(zones):
+        raise WalletError(Exit.USAGE, "give --zone (one or more) or --revoke")
+    if len(set(zones)) != len(zones):
+        raise WalletError(Exit.USAGE, "a zone is given twice")
+    region_key = _merchant_key(region, "a region")
+    client = settings().client()
+    if client.account(region_key).role != "issuer":
+        raise WalletError(Exit.REJECTED, "no region or commune has this key", "UNKNOWN_ISSUER")
+    signer, _ = _unlock(key_name)
+    if region_key == signer.public_key:
+        raise WalletError(Exit.USAGE, "a commune does not consent to itself")
+    action = "revoke a region's consent" if revoke else "consent to a region's campaigns"
+    details = (("region", region_key.hex()), ("zones", ", ".join(zones) or "none (revoked)"))
+    done = sign_submit(
+        client, signer, key_name, t.ConsentZones(region_key, zones),
+        Summary(action, "", None, details),
+    )  # fmt: skip
+    emit(
+        {"tx_id": done.tx_id, "height": done.height, "region": region_key.hex(),
+         "zones": sorted(zones)},
+        [f"consent to {region_key.hex()[:16]}…: {', '.join(sorted(zones)) or 'revoked'}",
+         f"tx id  {done.tx_id}"],
+    )  # fmt: skip
+
+
 def _campaign_file(s: Settings, chain_id: str, code: str) -> Path:
     return s.data_dir("campaigns", chain_id, f"{code}.json")
 
@@ -306,11 +352,16 @@ Times: ISO dates (2026-03-31: that whole day), ISO date-times, or +90d / -1d fro
 Examples:
   relance-wallet issuer create-campaign --key namur NAM-2026 --name "Chèques relance Namur" \\
       --zone NAM-CENTRE --category 47 --category 56 --from 2026-01-05 --until 2026-03-31 \\
-      --max-per-holder 150""",
+      --max-per-holder 150
+A region names its own zones and other communes' zones, where those communes
+consented (relance-wallet issuer consent); the region's escrow pays the shops.""",
 )
 @click.argument("code")
 @click.option("--name", required=True, help="The campaign's name, as letters show it.")
-@click.option("--zone", "zones", multiple=True, help="A zone where it may be spent (repeat).")
+@click.option(
+    "--zone", "zones", multiple=True,
+    help="A zone where it may be spent (repeat): yours, or a consenting commune's.",
+)  # fmt: skip
 @click.option("--category", "categories", multiple=True, help="A NACE prefix (repeat).")
 @click.option("--from", "valid_from", default="now", show_default=True, help="Start.")
 @click.option("--until", "valid_until", required=True, help="End (exclusive time, or last day).")
