@@ -1,4 +1,5 @@
-"""``relance-node governance``: validators admit issuers and change the validator set.
+"""``relance-node governance``: validators admit issuers, change the validator set and
+schedule protocol upgrades.
 
 A proposal travels as a file (``node.governance``): a validator writes it
 (with its own approval), every approving validator adds its signature on its
@@ -22,6 +23,7 @@ from node.daemon import Home, HomeError, read_home
 from node.governance import HEIGHT_MAX, Proposal, ProposalError, from_json, to_json
 from node.http_json import Unreachable, request_json
 from node.ledger import tx as t
+from node.ledger.rules import is_code
 from node.limits import GOVERNANCE_DELAY_MAX_BLOCKS, VALIDATOR_POWER_MAX
 from node.names import name_problem
 
@@ -42,7 +44,8 @@ NodeOption = click.option(
 
 @click.group(
     "governance",
-    help="Admit a commune or region, or change the validator set: more than 2/3 of the "
+    help="Admit a commune or region, change the validator set or schedule a protocol "
+    "upgrade: more than 2/3 of the "
     "validators' power must approve.\n\n"
     "Examples:\n\n"
     "  relance-node governance propose-issuer --home ~/relance --issuer 3f1c… "
@@ -118,6 +121,46 @@ def propose_issuer(
 
 
 @governance_group.command(
+    "propose-upgrade",
+    help="Write a proposal to switch to a new protocol at a height, approved by this node.",
+    epilog="\b\nNodes whose software does not know PROTOCOL stop after the block before\n"
+    "the height and name --software as the release to install. Example:\n"
+    "  relance-node governance propose-upgrade --home ~/relance --protocol tx2.block2 \\\n"
+    "      --software 0.4.0 --in-blocks 2000 --out upgrade.json",
+)
+@HomeOption
+@click.option("--protocol", required=True, help="The protocol from the height on (/v1/status).")
+@click.option("--software", required=True, help="The software release that knows it.")
+@click.option("--height", type=click.IntRange(1, HEIGHT_MAX), help="The first height under it.")
+@click.option(
+    "--in-blocks",
+    type=click.IntRange(2, GOVERNANCE_DELAY_MAX_BLOCKS),
+    help="Or: this many blocks from now.",
+)
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@NodeOption
+def propose_upgrade(
+    home: Path,
+    protocol: str,
+    software: str,
+    height: int | None,
+    in_blocks: int | None,
+    out: Path,
+    node_url: str | None,
+) -> None:
+    for label, text in (("--protocol", protocol), ("--software", software)):
+        if not is_code(text):
+            _fail(f"{label}: letters, digits, '.', '_' or '-', at most 32, as in 0.4.0")
+    h = _home(home)
+    if (height is None) == (in_blocks is None):
+        _fail("give one of --height and --in-blocks")
+    if height is None:
+        status = _request(f"{_url(h, node_url)}/v1/status")
+        height = _int(status.get("height")) + 1 + (in_blocks or 0)
+    _propose(h, t.ScheduleUpgrade(protocol, software, height, ()), out)
+
+
+@governance_group.command(
     help="Add this validator's approval to a proposal file (after showing what it approves).",
     epilog="\b\nPass the file from one validator to the next: each approval is added to it.",
 )
@@ -179,7 +222,7 @@ def _home(path: Path) -> Home:
         _fail(str(exc))
 
 
-def _propose(h: Home, payload: t.ChangeValidators | t.AdmitIssuer, out: Path) -> None:
+def _propose(h: Home, payload: t.GovernancePayload, out: Path) -> None:
     proposal = Proposal(h.genesis.chain_id, payload).approved_by(h.node_key)
     temporary = _written(out, proposal)
     try:

@@ -236,6 +236,7 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
     "kind.admit_issuer": ("Admission d'un émetteur", "Issuer admitted"),
     "kind.change_validators": ("Changement de validateurs", "Validators changed"),
     "kind.return_payout": ("Versement refusé, recrédité", "Payout returned"),
+    "kind.schedule_upgrade": ("Mise à jour du protocole planifiée", "Protocol upgrade scheduled"),
 }
 
 # NACE divisions (the first two digits of a shop's category), for people: letters, pages.

@@ -56,6 +56,7 @@ class Result(enum.IntEnum):
     INVALID_VALIDATOR_SET = 43
     PAYOUT_RETURNED = 44
     INVALID_NAME = 45
+    UPGRADE_PENDING = 46
 
     @property
     def message(self) -> str:
@@ -109,4 +110,5 @@ MESSAGES: dict[Result, str] = {
     Result.INVALID_VALIDATOR_SET: "the validator set is empty, too large or malformed",
     Result.PAYOUT_RETURNED: "the bank returned this payout to the merchant's balance",
     Result.INVALID_NAME: "a name is empty, too long, not NFC, or holds control or bidi characters",
+    Result.UPGRADE_PENDING: "a protocol upgrade is already scheduled",
 }

@@ -71,6 +71,7 @@ class Kind(enum.IntEnum):
     ADMIT_ISSUER = 18
     CHANGE_VALIDATORS = 19
     RETURN_PAYOUT = 20
+    SCHEDULE_UPGRADE = 21
 
 
 # --- field codecs -------------------------------------------------------------
@@ -547,7 +548,28 @@ class ReturnPayout:
     bank_reference: str
 
 
-def approve(payload: AdmitIssuer | ChangeValidators, signer: Signer, chain_id: str) -> Approval:
+@dataclass(frozen=True, slots=True)
+class ScheduleUpgrade:
+    """The protocol ``protocol`` takes effect at ``height``, approved by more than 2/3.
+
+    ``software`` names the release that knows it: what a node that does not know
+    ``protocol`` tells its operator to install before stopping at ``height - 1``."""
+
+    KIND: ClassVar[Kind] = Kind.SCHEDULE_UPGRADE
+    SPEC: ClassVar[tuple[Field, ...]] = (Field.CODE, Field.CODE, Field.TIME, Field.APPROVALS)
+    protocol: str
+    software: str
+    height: int
+    approvals: tuple[Approval, ...]
+
+    def approval_body(self) -> bytes:
+        return codec.encode([VERSION, int(self.KIND), self.protocol, self.software, self.height])
+
+
+GovernancePayload = AdmitIssuer | ChangeValidators | ScheduleUpgrade
+
+
+def approve(payload: GovernancePayload, signer: Signer, chain_id: str) -> Approval:
     """A validator's approval of a governance proposal."""
     signature = signer.sign(Domain.GOVERNANCE, chain_id, payload.approval_body())
     return Approval(signer.public_key, signature)
@@ -574,6 +596,7 @@ Payload = (
     | AdmitIssuer
     | ChangeValidators
     | ReturnPayout
+    | ScheduleUpgrade
 )
 
 PAYLOAD_TYPES: Final[dict[Kind, type[Payload]]] = {
@@ -581,7 +604,7 @@ PAYLOAD_TYPES: Final[dict[Kind, type[Payload]]] = {
     for cls in (
         RegisterMerchant, UpdateMerchant, SuspendMerchant, CreateCampaign, Fund, Allocate,
         Pay, PayAuthorized, Sweep, Refund, Reissue, Transfer, Redeem, Settle, CloseCampaign,
-        Withdraw, Evidence, AdmitIssuer, ChangeValidators, ReturnPayout,
+        Withdraw, Evidence, AdmitIssuer, ChangeValidators, ReturnPayout, ScheduleUpgrade,
     )
 }  # fmt: skip
 
