@@ -128,6 +128,9 @@ def decode_state(items: Mapping[bytes, bytes]) -> DecodedState:
         elif prefix == P.VALIDATOR_HISTORY.value:
             assert len(rest) == 8, "validator era key is not a height"
             s.eras[int.from_bytes(rest, "big")] = r.ValidatorEra.decode(value).validators
+        elif prefix == P.UPGRADE.value:
+            assert rest == b"", "upgrade key with a suffix"
+            r.Upgrade.decode(value)
         else:
             raise AssertionError(f"unknown key prefix {prefix!r}")
     return s
@@ -166,6 +169,7 @@ _DECODERS: dict[bytes, Callable[[bytes], r.Record]] = {
     P.ZONE.value: r.ZoneOwner.decode,
     P.EVIDENCE.value: r.Counter.decode,
     P.VALIDATOR_HISTORY.value: r.ValidatorEra.decode,
+    P.UPGRADE.value: r.Upgrade.decode,
 }
 
 
