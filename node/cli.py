@@ -27,8 +27,8 @@ from node.genesis import (
     parse,
 )
 from node.governance_cli import governance_group
-from node.store.blockstore import BlockStore, StoreError
 from node.settlement.cli import settlement_group
+from node.store.blockstore import BlockStore, StoreError
 from node.views_cli import views_group
 
 HomeOption = click.option(
@@ -143,7 +143,7 @@ def start(home: Path, log_format: str | None) -> None:
     "network's genesis); TOKEN is an auditor's or the bank's API token on the source.\n"
     "Its history, events and analytics start at the synced height.\nExample:\n"
     "  relance-node sync --home ~/relance --from https://node.namur.example "
-    "--token \"$TOKEN\"",
+    '--token "$TOKEN"',
 )
 @HomeOption
 @click.option("--from", "source", required=True, help="The source node's API address.")

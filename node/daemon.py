@@ -186,8 +186,10 @@ def build_views(
         CommitsView(waiters, store.height),  # first: a waiting client wakes at once
         *counted,
         EventsView(hub, store, ledger.records, store.height),
-        HistoryView(index, store, ledger.records),
-        AnalyticsView(analytics),
+        HistoryView(index, store, ledger.records, store.base_height()),
+        # Analytics fold every block from genesis: a node started from another's state
+        # (state sync) does not run them, and their routes say so (503, view absent).
+        *(() if store.base_height() else (AnalyticsView(analytics),)),
         *extra,
     )
     runner = ViewRunner(

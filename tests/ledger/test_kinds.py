@@ -216,7 +216,9 @@ _WRONG_ROLES: dict[t.Kind, tuple[str, ...]] = {
     **{
         k: ("namur", "bank", "bakery", "alice", "auditor", "stranger", "v4")
         for k in (
-            t.Kind.EVIDENCE, t.Kind.ADMIT_ISSUER, t.Kind.CHANGE_VALIDATORS,
+            t.Kind.EVIDENCE,
+            t.Kind.ADMIT_ISSUER,
+            t.Kind.CHANGE_VALIDATORS,
             t.Kind.SCHEDULE_UPGRADE,
         )
     },

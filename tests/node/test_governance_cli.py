@@ -89,9 +89,7 @@ def test_a_tampered_or_broken_file_is_named(home: Path, tmp_path: Path) -> None:
     assert odd.exit_code == 2 and "the power is 1 to" in odd.output
 
 
-def test_an_upgrade_proposal_names_the_protocol_and_the_release(
-    home: Path, tmp_path: Path
-) -> None:
+def test_an_upgrade_proposal_names_the_protocol_and_the_release(home: Path, tmp_path: Path) -> None:
     out = tmp_path / "upgrade.json"
     done = _run("propose-upgrade", "--home", str(home), "--protocol", "tx2.block2",
                 "--software", "0.9.0", "--height", "500", "--out", str(out))  # fmt: skip
@@ -111,8 +109,10 @@ def test_an_upgrade_proposal_names_the_protocol_and_the_release(
         (("--protocol", "tx2 block2", "--software", "0.9.0", "--height", "9"), "--protocol"),
         (("--protocol", "tx2.block2", "--software", "0.9\n", "--height", "9"), "--software"),
         (("--protocol", "tx2.block2", "--software", "0.9.0"), "one of --height"),
-        (("--protocol", "p", "--software", "0.9.0", "--height", "9", "--in-blocks", "5"),
-         "one of --height"),
+        (
+            ("--protocol", "p", "--software", "0.9.0", "--height", "9", "--in-blocks", "5"),
+            "one of --height",
+        ),
     ],
 )
 def test_a_bad_upgrade_proposal_is_refused(

@@ -10,7 +10,10 @@ state root of its own) is refused, and the home stays unsynced.
 
 from __future__ import annotations
 
+import json
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Final
 
@@ -52,6 +55,15 @@ def _history(cluster: Cluster) -> None:
         assert answer.get("accepted") is True, answer
 
 
+def _problem(url: str, token: str) -> tuple[int, str]:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=15) as response:
+            return response.status, ""
+    except urllib.error.HTTPError as error:
+        return error.code, str(json.load(error).get("detail"))
+
+
 def _root(cluster: Cluster, index: int, height: int) -> str:
     return str(get_json(f"{cluster.url(index)}/v1/blocks/{height}")["state_root"])
 
@@ -89,8 +101,8 @@ def test_an_observer_synced_from_a_node_follows_with_the_same_state(tmp_path: Pa
         for liar in (tampered, other_root):
             with pytest.raises(statesync.SyncError, match="does not rebuild the certified"):
                 statesync.fetch_state(cluster.genesis, liar)
-        refused = CliRunner().invoke(node_cli, ["sync", "--home", str(home), "--from",
-                                                cluster.url(0), "--token", "not-a-token"])  # fmt: skip
+        sync = ["sync", "--home", str(home), "--from", cluster.url(0), "--token"]
+        refused = CliRunner().invoke(node_cli, [*sync, "not-a-token"])
         assert refused.exit_code == 1 and "HTTP 401" in refused.output, refused.output
         store = BlockStore.open(home / config.DATA_DIR, cluster.genesis.genesis_hash, False)
         try:
@@ -99,8 +111,7 @@ def test_an_observer_synced_from_a_node_follows_with_the_same_state(tmp_path: Pa
             store.close()
 
         # The honest sync, then the observer follows.
-        done = CliRunner().invoke(node_cli, ["sync", "--home", str(home), "--from",
-                                             cluster.url(0), "--token", token])  # fmt: skip
+        done = CliRunner().invoke(node_cli, [*sync, token])
         assert done.exit_code == 0, done.output
         synced = int(done.output.split("synced to height ")[1].split()[0])
         assert synced >= 2
@@ -117,3 +128,17 @@ def test_an_observer_synced_from_a_node_follows_with_the_same_state(tmp_path: Pa
             roots = {_root(cluster, i, height) for i in (0, 1, 2, 3, OBSERVER)}
             assert len(roots) == 1, (height, roots)
         assert cluster.procs.crashed() == []
+
+        # Its history starts at the synced height; it runs no analytics (they need every
+        # block from genesis), and says so.
+        health = get_json(cluster.url(OBSERVER) + "/v1/health")
+        assert health["degraded"] == [], health
+        views = {v["name"]: v for v in health["views"]}  # type: ignore[attr-defined]
+        assert "analytics" not in views
+        assert views["history"]["state"] == "serving" and views["history"]["height"] > synced
+        mine = make_token(cluster.keys["auditor"], cluster.genesis.chain_id,
+                          cluster.node_keys[OBSERVER], now, TTL_MS)  # fmt: skip
+        issuer = cluster.keys["issuer0"].public_key.hex()
+        zones = f"{cluster.url(OBSERVER)}/v1/analytics/zones?issuer={issuer}"
+        status, detail = _problem(zones, mine)
+        assert status == 503 and "does not run the analytics view" in detail

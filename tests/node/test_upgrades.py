@@ -17,7 +17,6 @@ from node.app import LedgerApp
 from node.consensus.app_interface import ApplicationHalt
 from node.consensus.mempool import Mempool
 from node.consensus.types import Block, Certificate, Header
-from node.crypto import Signer
 from node.ledger import records as r
 from node.ledger import tx as t
 from node.merkle import tx_root as merkle_tx_root
@@ -137,9 +136,7 @@ def test_a_node_that_does_not_know_the_protocol_stops_before_its_height(
         old.close()
 
 
-def test_a_node_that_knows_the_protocol_runs_past_its_height(
-    world: World, tmp_path: Path
-) -> None:
+def test_a_node_that_knows_the_protocol_runs_past_its_height(world: World, tmp_path: Path) -> None:
     node = Node(world, tmp_path / "db", KNOWN_PROTOCOLS | {NEXT})
     try:
         node.finalize(node.block(_schedule(world)))
