@@ -7,7 +7,13 @@ only auditors and the bank read it; a malformed ``after`` is named.
 
 from __future__ import annotations
 
-from node.consensus.types import Block
+from collections.abc import Callable
+from dataclasses import replace
+
+import pytest
+
+from node import statesync
+from node.consensus.types import Block, Certificate
 from node.state_tree import StateTree
 from tests.api.world import World
 
@@ -71,3 +77,52 @@ def test_only_auditors_and_the_bank_and_inputs_are_checked(world: World) -> None
                   "after=" + "00" * 257 + "&height=1"):  # fmt: skip
         answer = node.get(f"/v1/state/items?{query}", token)
         assert answer.status == 400, (query, answer.json())
+
+
+def _fetch(world: World) -> statesync.Fetch:
+    token = world.node.token(world.auditor.signer)
+
+    def fetch(path: str) -> dict[str, object]:
+        answer = world.node.get(path, token)
+        assert answer.status == 200, answer.json()
+        return answer.json()
+
+    return fetch
+
+
+def test_state_sync_takes_an_honest_state_and_refuses_a_tampered_one(world: World) -> None:
+    honest = _fetch(world)
+    synced = statesync.fetch_state(world.node.genesis, honest)
+    assert dict(synced.items) == dict(world.node.ledger.store.state_items())
+    assert synced.state_root == world.node.ledger.store.state_root(synced.height)
+
+    def edited(change: Callable[[str, dict[str, object]], None]) -> statesync.Fetch:
+        def fetch(path: str) -> dict[str, object]:
+            answer = honest(path)
+            change(path, answer)
+            return answer
+
+        return fetch
+
+    def dropped(path: str, answer: dict[str, object]) -> None:
+        if path.startswith("/v1/state/items"):
+            answer["items"] = answer["items"][1:]  # type: ignore[index]
+
+    def reordered(path: str, answer: dict[str, object]) -> None:
+        if path.startswith("/v1/state/items"):
+            answer["items"] = list(reversed(answer["items"]))  # type: ignore[call-overload]
+
+    def forged(path: str, answer: dict[str, object]) -> None:
+        if path.endswith("/certified"):
+            cert = Certificate.decode(bytes.fromhex(str(answer["certificate"])))
+            signatures = tuple((k, bytes(64)) for k, _ in cert.signatures)
+            answer["certificate"] = replace(cert, signatures=signatures).encode().hex()
+
+    cases = {
+        "does not rebuild the certified state root": dropped,
+        "not in key order": reordered,
+        "do not verify": forged,
+    }
+    for message, change in cases.items():
+        with pytest.raises(statesync.SyncError, match=message):
+            statesync.fetch_state(world.node.genesis, edited(change))
