@@ -133,7 +133,16 @@ async def status(api: Api, request: web.Request) -> object:
         ],
         software_version=version.SOFTWARE_VERSION,
         protocol_version=version.PROTOCOL_VERSION,
+        upgrade=_scheduled_upgrade(api),
     )
+
+
+def _scheduled_upgrade(api: Api) -> m.ScheduledUpgrade | None:
+    raw = api.ledger.store.get(r.upgrade_key())
+    if raw is None:
+        return None
+    u = r.Upgrade.decode(raw)
+    return m.ScheduledUpgrade(u.protocol, u.software, u.height, u.protocol in api.ledger.protocols)
 
 
 async def session(api: Api, request: web.Request) -> object:

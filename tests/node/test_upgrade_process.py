@@ -73,6 +73,9 @@ def test_old_nodes_stop_before_an_unknown_protocol_and_upgraded_ones_go_on(
         data = t.Tx(chain_id, signers[0].public_key, 0, upgrade).sign(signers[0]).encode()
         answer = submit_waiting(cluster.url(0), data)
         assert answer.get("accepted") is True, answer
+        for index, known in ((0, True), (3, False)):
+            said = get_json(cluster.url(index) + "/v1/status")["upgrade"]
+            assert said == {"protocol": NEXT, "software": RELEASE, "height": at, "known": known}
 
         # The old nodes stop after block at - 1, with the release to install.
         _wait_stopped(cluster, (2, 3))
