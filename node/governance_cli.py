@@ -35,6 +35,11 @@ HomeOption = click.option(
     type=click.Path(file_okay=False, path_type=Path),
     help="This validator's node home (its node key signs).",
 )
+InBlocksOption = click.option(
+    "--in-blocks",
+    type=click.IntRange(2, GOVERNANCE_DELAY_MAX_BLOCKS),
+    help="Or: this many blocks from now.",
+)
 NodeOption = click.option(
     "--node",
     "node_url",
@@ -73,11 +78,7 @@ def governance_group() -> None:
     type=click.IntRange(1, HEIGHT_MAX),
     help="The first height of the new set.",
 )
-@click.option(
-    "--in-blocks",
-    type=click.IntRange(2, GOVERNANCE_DELAY_MAX_BLOCKS),
-    help="Or: this many blocks from now.",
-)
+@InBlocksOption
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
 @NodeOption
 def propose_validators(
@@ -89,13 +90,9 @@ def propose_validators(
     node_url: str | None,
 ) -> None:
     h = _home(home)
-    if (effective_height is None) == (in_blocks is None):
-        _fail("give one of --effective-height and --in-blocks")
-    if effective_height is None:
-        status = _request(f"{_url(h, node_url)}/v1/status")
-        effective_height = _int(status.get("height")) + 1 + (in_blocks or 0)
+    at = _height(h, node_url, "--effective-height", effective_height, in_blocks)
     entries = tuple(_entry(text) for text in validators)
-    _propose(h, t.ChangeValidators(entries, effective_height, ()), out)
+    _propose(h, t.ChangeValidators(entries, at, ()), out)
 
 
 @governance_group.command(
@@ -132,11 +129,7 @@ def propose_issuer(
 @click.option("--protocol", required=True, help="The protocol from the height on (/v1/status).")
 @click.option("--software", required=True, help="The software release that knows it.")
 @click.option("--height", type=click.IntRange(1, HEIGHT_MAX), help="The first height under it.")
-@click.option(
-    "--in-blocks",
-    type=click.IntRange(2, GOVERNANCE_DELAY_MAX_BLOCKS),
-    help="Or: this many blocks from now.",
-)
+@InBlocksOption
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
 @NodeOption
 def propose_upgrade(
@@ -152,12 +145,8 @@ def propose_upgrade(
         if not is_code(text):
             _fail(f"{label}: letters, digits, '.', '_' or '-', at most 32, as in 0.4.0")
     h = _home(home)
-    if (height is None) == (in_blocks is None):
-        _fail("give one of --height and --in-blocks")
-    if height is None:
-        status = _request(f"{_url(h, node_url)}/v1/status")
-        height = _int(status.get("height")) + 1 + (in_blocks or 0)
-    _propose(h, t.ScheduleUpgrade(protocol, software, height, ()), out)
+    at = _height(h, node_url, "--height", height, in_blocks)
+    _propose(h, t.ScheduleUpgrade(protocol, software, at, ()), out)
 
 
 @governance_group.command(
@@ -220,6 +209,18 @@ def _home(path: Path) -> Home:
         return read_home(path)
     except HomeError as exc:
         _fail(str(exc))
+
+
+def _height(
+    h: Home, node_url: str | None, option: str, height: int | None, in_blocks: int | None
+) -> int:
+    """The height given, or ``in_blocks`` after the node's next block."""
+    if (height is None) == (in_blocks is None):
+        _fail(f"give one of {option} and --in-blocks")
+    if height is not None:
+        return height
+    status = _request(f"{_url(h, node_url)}/v1/status")
+    return _int(status.get("height")) + 1 + (in_blocks or 0)
 
 
 def _propose(h: Home, payload: t.GovernancePayload, out: Path) -> None:

@@ -16,14 +16,14 @@ import pytest
 from node.app import LedgerApp
 from node.consensus.app_interface import ApplicationHalt
 from node.consensus.mempool import Mempool
-from node.consensus.types import Block, Certificate, Header
+from node.consensus.types import Block, Certificate
 from node.ledger import records as r
 from node.ledger import tx as t
-from node.merkle import tx_root as merkle_tx_root
 from node.sigverify import SignatureVerifier
 from node.store.blockstore import BlockStore
 from node.upgrades import halt_reason
 from node.version import KNOWN_PROTOCOLS, PROTOCOL_VERSION
+from tests.api.harness import proposed_block
 from tests.ledger.world import World
 
 NEXT = "tx2.block2"
@@ -59,25 +59,11 @@ class Node:
         self.store.close()
 
     def block(self, *txs: bytes) -> Block:
-        last = self.app.last_block()
-        height = last.height + 1
         for data in txs:
             assert self.app.submit(data).code == 0
-        prepared = self.app.prepare_proposal(height, last.time_ms + 1_000, last.block_hash)
-        assert len(prepared.txs) == len(txs)
-        validators = self.app.validator_set(height)
-        header = Header(
-            chain_id=self.w.genesis.chain_id,
-            height=height,
-            time_ms=last.time_ms + 1_000,
-            previous_block_hash=last.block_hash,
-            tx_root=merkle_tx_root(prepared.txs),
-            state_root=prepared.state_root,
-            validators_hash=validators.hash(),
-            next_validators_hash=prepared.next_validators_hash,
-            proposer=validators.proposer(height, 0).public_key,
-        )
-        return Block(header, prepared.txs)
+        block = proposed_block(self.app, self.app.last_block().time_ms + 1_000)
+        assert len(block.txs) == len(txs)
+        return block
 
     def finalize(self, block: Block) -> None:
         # The application does not check certificates (consensus does): any shape will do.
