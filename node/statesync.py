@@ -26,7 +26,7 @@ from typing import Final
 
 from node import limits
 from node.codec import DecodeError
-from node.consensus.types import Block, Certificate, Header, ValidatorSet
+from node.consensus.types import Block, Certificate
 from node.genesis import Genesis
 from node.http_json import urlopen
 from node.lightclient import (
@@ -34,6 +34,7 @@ from node.lightclient import (
     Handover,
     NodeLied,
     follow_validator_changes,
+    handover_from_json,
     verify_header,
 )
 from node.state_tree import StateTree
@@ -164,27 +165,11 @@ def _handovers(fetch: Fetch) -> list[Handover]:
         entries, following = page["items"], page.get("next_cursor")
         if not isinstance(entries, list) or not (following is None or isinstance(following, str)):
             raise TypeError("not a page of validator sets")
-        handovers += [_handover(entry) for entry in entries if entry["first_height"] != 1]
+        handovers += [handover_from_json(entry) for entry in entries if entry["first_height"] != 1]
         cursor = following
         if cursor is None:
             return handovers
     raise SyncError(f"more than {limits.LIGHT_CLIENT_ERA_PAGES_MAX} pages of validator sets")
-
-
-def _handover(entry: object) -> Handover:
-    if not isinstance(entry, dict) or not isinstance(entry["first_height"], int):
-        raise TypeError("not a validator set")
-    before = entry["handover"]
-    if not isinstance(before, dict):
-        raise TypeError("a later validator set without its handover")
-    return Handover(
-        entry["first_height"],
-        ValidatorSet.decode(bytes.fromhex(str(entry["validator_set_bytes"]))),
-        CertifiedHeader(
-            Header.decode(bytes.fromhex(str(before["header_bytes"]))),
-            Certificate.decode(bytes.fromhex(str(before["certificate_bytes"]))),
-        ),
-    )
 
 
 def _int(value: object) -> int:
