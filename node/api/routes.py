@@ -519,6 +519,8 @@ async def certified_blocks(api: Api, request: web.Request) -> object:
     top = api.ledger.last_block().height
     if not 1 <= first <= top:
         raise ApiError(404, f"no block at height {first} (the last is {top})")
+    if first < _base(api):
+        raise _before_base(api, f"block {first}")
     items: list[m.CertifiedBlock] = []
     size = 0
     height = first
@@ -535,6 +537,20 @@ async def certified_blocks(api: Api, request: web.Request) -> object:
         items.append(m.CertifiedBlock(height, raw_block.hex(), raw_certificate.hex()))
         height += 1
     return m.CertifiedBlockRange(items, height if height <= top else None)
+
+
+def _base(api: Api) -> int:
+    return api.ledger.store.base_height()
+
+
+def _before_base(api: Api, what: str) -> ApiError:
+    """A node started from another's state (state sync) holds no block before it."""
+    return ApiError(
+        404,
+        f"this node started from the state of height {_base(api)} (state sync) and does "
+        f"not hold {what}: ask a node that holds the chain from genesis",
+        slug="before-state-sync",
+    )
 
 
 async def validator_eras(api: Api, request: web.Request) -> object:
@@ -559,6 +575,8 @@ async def validator_eras(api: Api, request: web.Request) -> object:
         handover = None
         if first > 1:
             found, certificate = api.block(first - 1), api.certificate(first - 1)
+            if (found is None or certificate is None) and first - 1 < _base(api):
+                raise _before_base(api, f"the block before the validator set of {first}")
             if found is None or certificate is None:
                 raise RuntimeError(f"no certified block before the validator set of {first}")
             handover = m.Handover(

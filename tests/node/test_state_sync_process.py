@@ -130,7 +130,7 @@ def test_an_observer_synced_from_a_node_follows_with_the_same_state(tmp_path: Pa
         assert cluster.procs.crashed() == []
 
         # Its history starts at the synced height; it runs no analytics (they need every
-        # block from genesis), and says so.
+        # block from genesis), and says so; it says it holds no block before its start.
         health = get_json(cluster.url(OBSERVER) + "/v1/health")
         assert health["degraded"] == [], health
         views = {v["name"]: v for v in health["views"]}  # type: ignore[attr-defined]
@@ -142,3 +142,5 @@ def test_an_observer_synced_from_a_node_follows_with_the_same_state(tmp_path: Pa
         zones = f"{cluster.url(OBSERVER)}/v1/analytics/zones?issuer={issuer}"
         status, detail = _problem(zones, mine)
         assert status == 503 and "does not run the analytics view" in detail
+        status, detail = _problem(f"{cluster.url(OBSERVER)}/v1/blocks/certified?from=1", mine)
+        assert status == 404 and f"from the state of height {synced}" in detail

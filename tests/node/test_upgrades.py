@@ -17,6 +17,7 @@ from node.app import LedgerApp
 from node.consensus.app_interface import ApplicationHalt
 from node.consensus.mempool import Mempool
 from node.consensus.types import Block, Certificate
+from node.hooks import NO_HOOKS
 from node.ledger import records as r
 from node.ledger import tx as t
 from node.sigverify import SignatureVerifier
@@ -25,6 +26,7 @@ from node.upgrades import halt_reason
 from node.version import KNOWN_PROTOCOLS, PROTOCOL_VERSION
 from tests.api.harness import proposed_block
 from tests.ledger.world import World
+from tools.faults.node import ENV_NEXT_PROTOCOL, hooks_from_environment
 
 NEXT = "tx2.block2"
 RELEASE = "0.9.0"
@@ -134,3 +136,10 @@ def test_a_node_that_knows_the_protocol_runs_past_its_height(world: World, tmp_p
         assert node.app.halt_reason() is None
     finally:
         node.close()
+
+
+def test_only_the_test_entry_point_knows_a_next_protocol() -> None:
+    assert NO_HOOKS.protocols == KNOWN_PROTOCOLS == frozenset({PROTOCOL_VERSION})
+    assert hooks_from_environment({}).protocols == KNOWN_PROTOCOLS
+    upgraded = hooks_from_environment({ENV_NEXT_PROTOCOL: NEXT})
+    assert upgraded.protocols == KNOWN_PROTOCOLS | {NEXT}
