@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from node import limits
-from node.consensus.app_interface import LastBlock, PreparedBlock
+from node.consensus.app_interface import ApplicationHalt, LastBlock, PreparedBlock
 from node.consensus.mempool import Mempool, Verdict
 from node.consensus.types import Block, Certificate, CertifiedBlock, Validator, ValidatorSet
 from node.crypto import Digest, Signer
@@ -35,6 +35,8 @@ from node.merkle import tx_root as merkle_tx_root
 from node.sigverify import SignatureVerifier
 from node.state_tree import StagedUpdate, StateTree
 from node.store.blockstore import BlockStore, StoreError
+from node.upgrades import halt_reason
+from node.version import KNOWN_PROTOCOLS
 
 logger = logging.getLogger(__name__)
 
@@ -129,8 +131,10 @@ class LedgerApp:
         store: BlockStore,
         mempool: Mempool,
         verifier: SignatureVerifier,
+        protocols: frozenset[str] = KNOWN_PROTOCOLS,
     ) -> None:
         self.genesis = genesis
+        self.protocols = protocols  # the protocols this software runs (``node.upgrades``)
         self.store = store
         self.mempool = mempool
         self._verifier = verifier
@@ -232,6 +236,13 @@ class LedgerApp:
 
     # --- consensus ----------------------------------------------------------------------
 
+    def halt_reason(self) -> str | None:
+        """Why this node must not go past its last block: governance scheduled, for the
+        next height, a protocol this software does not know (``node.upgrades``)."""
+        raw = self.store.get(r.upgrade_key())
+        upgrade = None if raw is None else r.Upgrade.decode(raw)
+        return halt_reason(upgrade, self._last.height, self.protocols)
+
     def last_block(self) -> LastBlock:
         return self._last
 
@@ -270,6 +281,9 @@ class LedgerApp:
     def prepare_proposal(
         self, height: int, time_ms: int, previous_block_hash: bytes
     ) -> PreparedBlock:
+        reason = self.halt_reason()
+        if reason is not None:
+            raise ApplicationHalt(reason)  # never propose under rules we do not know
         limits = self.genesis.limits
         candidates = self.mempool.reap(limits.block_txs_max, limits.block_bytes_max)
         decoded = [self.decoded.decode(data) for data in candidates]
@@ -292,6 +306,8 @@ class LedgerApp:
         header = block.header
         if header.height != self._last.height + 1:
             return False
+        if self.halt_reason() is not None:
+            return False  # the rules of this height are unknown here: never vote for it
         if header.previous_block_hash != self._last.block_hash:
             return False
         if header.tx_root != merkle_tx_root(block.txs):
@@ -338,6 +354,9 @@ class LedgerApp:
                 notice(block, txs)
             except Exception:  # a notice never stops consensus
                 logger.exception("a commit notice failed at block %d", header.height)
+        reason = self.halt_reason()
+        if reason is not None:
+            raise ApplicationHalt(reason)  # the block is durable; the node stops here
 
     def certified_block(self, height: int) -> CertifiedBlock | None:
         raw_block = self.store.block(height)

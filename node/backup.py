@@ -159,7 +159,7 @@ def write_archive(home: Path, store: BlockStore, out: Path, with_key: bool) -> M
         staging = Path(work)
         files: dict[str, str] = {}
         records = staging / STORE_RECORDS
-        with store.snapshot() as (height, items), open(records, "wb") as file:
+        with store.records_snapshot() as (height, items), open(records, "wb") as file:
             files[STORE_RECORDS] = _write_records(file, items)
         staged = dict(_stage_home(home, staging, with_key))
         for name, path in staged.items():

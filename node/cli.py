@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from node import backup as backup_module
-from node import config, daemon, demo_history, devnet, limits, logs
+from node import config, daemon, demo_history, devnet, limits, logs, statesync
 from node import demo as demo_module
 from node.ceremony import genesis_group
 from node.crypto import Signer
@@ -29,6 +29,7 @@ from node.genesis import (
 )
 from node.governance_cli import governance_group
 from node.settlement.cli import settlement_group
+from node.store.blockstore import BlockStore, StoreError
 from node.views_cli import views_group
 
 HomeOption = click.option(
@@ -133,6 +134,40 @@ def start(home: Path, log_format: str | None) -> None:
     """Example: relance-node start --home ~/relance --log-format json"""
     logs.configure(log_format or logs.format_of_home(home))
     sys.exit(daemon.run(home))
+
+
+@main.command(
+    help="Start a new observer home from another node's state at a recent height (state "
+    "sync), checked against the genesis and that height's certified header, instead of "
+    "replaying every block: then 'relance-node start' follows from there.",
+    epilog="\b\nThe home must be new (made by 'relance-node init --observer' with the\n"
+    "network's genesis); TOKEN is an auditor's or the bank's API token on the source.\n"
+    "Its history, events and analytics start at the synced height.\nExample:\n"
+    "  relance-node sync --home ~/relance --from https://node.namur.example "
+    '--token "$TOKEN"',
+)
+@HomeOption
+@click.option("--from", "source", required=True, help="The source node's API address.")
+@click.option("--token", required=True, envvar="RELANCE_SYNC_TOKEN", help="API token.")
+def sync(home: Path, source: str, token: str) -> None:
+    try:
+        h = daemon.read_home(home)
+    except daemon.HomeError as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        synced = statesync.fetch_state(h.genesis, statesync.http_fetch(source, token))
+        store = BlockStore.open(home / config.DATA_DIR, h.genesis.genesis_hash, create=False)
+        try:
+            statesync.write_state(store, synced)
+        finally:
+            store.close()
+    except (statesync.SyncError, StoreError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(
+        f"synced to height {synced.height} ({len(synced.items)} state entries, state root "
+        f"{synced.state_root.hex()}), checked against its certified header"
+    )
+    click.echo(f"start with:  relance-node start --home {home}")
 
 
 @main.command(help="Run a local network of validators on 127.0.0.1.")

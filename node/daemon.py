@@ -45,7 +45,7 @@ from node.api.settlement_routes import operations as settlement_operations
 from node.api.stream import Hub
 from node.app import LedgerApp
 from node.backup import RestoreFence, restored_height, serve_backups
-from node.consensus.app_interface import ConsensusApplication
+from node.consensus.app_interface import ApplicationHalt, ConsensusApplication
 from node.consensus.driver import ConsensusSigner, Driver, DriverConfig, LoopClock, Transport
 from node.consensus.mempool import Admission, Mempool
 from node.consensus.signer import FileLockedBlockStore, FileRecordStore, GuardedSigner
@@ -72,6 +72,7 @@ from node.settlement.service import open_service as open_settlement
 from node.sigverify import SignatureVerifier
 from node.store.blockstore import BlockStore, StoreError
 from node.tls import ApiTls, TlsError
+from node.upgrades import HALT_EXIT_CODE
 from node.views.analytics import AnalyticsView
 from node.views.base import DerivedView
 from node.views.control import serve_control
@@ -141,7 +142,10 @@ async def serve(home: Home, stop: asyncio.Event, hooks: NodeHooks = NO_HOOKS) ->
     store = BlockStore.open(home.path / config.DATA_DIR, genesis.genesis_hash, create=False)
     verifier = SignatureVerifier(processes=True)  # checks off the loop thread, on other cores
     try:
-        ledger = LedgerApp(genesis, store, Mempool(), verifier)
+        ledger = LedgerApp(genesis, store, Mempool(), verifier, hooks.protocols)
+        reason = ledger.halt_reason()
+        if reason is not None:
+            raise ApplicationHalt(reason)  # restarted with the old software: still stopped
         heap.settle()  # the loaded state is long-lived: out of the collector's way
         ledger.commit_notices.append(lambda block, _: heap.after_block(block.header.height))
         await _run_parts(home, ledger, stop, hooks)
@@ -186,8 +190,10 @@ def build_views(
         CommitsView(waiters, store.height),  # first: a waiting client wakes at once
         *counted,
         EventsView(hub, store, ledger.records, store.height),
-        HistoryView(index, store, ledger.records),
-        AnalyticsView(analytics),
+        HistoryView(index, store, ledger.records, store.base_height()),
+        # Analytics fold every block from genesis: a node started from another's state
+        # (state sync) does not run them, and their routes say so (503, view absent).
+        *(() if store.base_height() else (AnalyticsView(analytics),)),
         *extra,
     )
     runner = ViewRunner(
@@ -501,6 +507,9 @@ def run(home_path: Path, hooks: NodeHooks = NO_HOOKS) -> int:
     except (HomeError, StoreError, SettingsError) as exc:
         logger.error("%s", exc)
         return 2
+    except ApplicationHalt as exc:
+        logger.error("%s", exc)
+        return HALT_EXIT_CODE
     return 0
 
 

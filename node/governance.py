@@ -1,7 +1,8 @@
 """Governance proposals as a file the validators pass around: propose, approve, submit.
 
-Admitting a commune or region (``admit_issuer``) and changing the validator
-set (``change_validators``) need the approvals of validators holding more
+Admitting a commune or region (``admit_issuer``), changing the validator
+set (``change_validators``) and scheduling a protocol upgrade
+(``schedule_upgrade``) need the approvals of validators holding more
 than 2/3 of the voting power, each signing the proposal with its node key
 (``Domain.GOVERNANCE``). A proposal is a small JSON document: one validator
 writes it, each approving validator adds its signature (``relance-node
@@ -20,6 +21,15 @@ The document (``relance-governance`` version 1)::
      "kind": "admit_issuer", "issuer": hex, "name": "...", "territory": "...",
      "zones": ["..."], "approvals": [...]}
 
+    {"format": "relance-governance", "version": 1, "chain_id": "...",
+     "kind": "schedule_upgrade", "protocol": "tx2.block2", "software": "0.4.0",
+     "height": 5000, "approvals": [...]}
+
+An upgrade names the protocol in force from ``height`` on and the software
+release that knows it: a node whose software does not know that protocol
+stops after block ``height - 1`` and tells its operator to install it
+(``node.upgrades``).
+
 Reading a document checks its shape and every approval's signature, so a
 broken one is named before anything is submitted. Whether the approvals
 carry more than 2/3 of the power is the ledger's to decide at the height
@@ -35,14 +45,15 @@ from typing import Final
 from node import limits
 from node.crypto import PUBLIC_KEY_BYTES, SIGNATURE_BYTES, Domain, PublicKey, Signer, verify
 from node.ledger import tx as t
+from node.ledger.rules import is_code
 from node.names import name_problem
 
 FORMAT: Final = "relance-governance"
 VERSION: Final = 1
 HEIGHT_MAX: Final = 2**62  # as block headers
-KINDS: Final = ("change_validators", "admit_issuer")
+KINDS: Final = ("change_validators", "admit_issuer", "schedule_upgrade")
 
-GovernancePayload = t.ChangeValidators | t.AdmitIssuer
+GovernancePayload = t.GovernancePayload
 
 
 class ProposalError(ValueError):
@@ -76,6 +87,11 @@ class Proposal:
             lines += [
                 f"  {v.name} ({v.role}, power {v.power}) {v.public_key.hex()}" for v in p.validators
             ]
+        elif isinstance(p, t.ScheduleUpgrade):
+            lines = [
+                f"upgrade to the protocol {p.protocol} from height {p.height}",
+                f"  software that knows it: {p.software}",
+            ]
         else:
             lines = [
                 f"admit the issuer {p.name!r} ({p.territory}) {p.issuer.hex()}",
@@ -96,6 +112,11 @@ def to_json(proposal: Proposal) -> dict[str, object]:
             for v in p.validators
         ]
         doc["effective_height"] = p.effective_height
+    elif isinstance(p, t.ScheduleUpgrade):
+        doc["kind"] = "schedule_upgrade"
+        doc["protocol"] = p.protocol
+        doc["software"] = p.software
+        doc["height"] = p.height
     else:
         doc["kind"] = "admit_issuer"
         doc["issuer"] = p.issuer.hex()
@@ -126,6 +147,13 @@ def from_json(doc: object) -> Proposal:
         if type(height) is not int or not 1 <= height <= HEIGHT_MAX:
             raise ProposalError(f"effective_height must be an integer from 1 to {HEIGHT_MAX}")
         payload = t.ChangeValidators(validators, height, approvals)
+    elif kind == "schedule_upgrade":
+        protocol = _code(d, "protocol")
+        software = _code(d, "software")
+        height = d.get("height")
+        if type(height) is not int or not 1 <= height <= HEIGHT_MAX:
+            raise ProposalError(f"height must be an integer from 1 to {HEIGHT_MAX}")
+        payload = t.ScheduleUpgrade(protocol, software, height, approvals)
     elif kind == "admit_issuer":
         zones = tuple(_zone(z) for z in _list(d, "zones", limits.ZONES_PER_ISSUER_MAX))
         issuer = _key(d.get("issuer"), "issuer")
@@ -166,6 +194,16 @@ def _text(d: Mapping[str, object], name: str, most: int) -> str:
     value = d.get(name)
     if not isinstance(value, str) or not 0 < len(value) <= most:
         raise ProposalError(f"{name} must be a string of 1 to {most} characters")
+    return value
+
+
+def _code(d: Mapping[str, object], name: str) -> str:
+    """A version or protocol name as the ledger accepts it (``rules.is_code``)."""
+    value = _text(d, name, limits.CODE_CHARS_MAX)
+    if not is_code(value):
+        raise ProposalError(
+            f"{name} must be letters, digits, '.', '_' or '-', starting with a letter or digit"
+        )
     return value
 
 

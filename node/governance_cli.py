@@ -1,4 +1,5 @@
-"""``relance-node governance``: validators admit issuers and change the validator set.
+"""``relance-node governance``: validators admit issuers, change the validator set and
+schedule protocol upgrades.
 
 A proposal travels as a file (``node.governance``): a validator writes it
 (with its own approval), every approving validator adds its signature on its
@@ -22,6 +23,7 @@ from node.daemon import Home, HomeError, read_home
 from node.governance import HEIGHT_MAX, Proposal, ProposalError, from_json, to_json
 from node.http_json import Unreachable, request_json
 from node.ledger import tx as t
+from node.ledger.rules import is_code
 from node.limits import GOVERNANCE_DELAY_MAX_BLOCKS, VALIDATOR_POWER_MAX
 from node.names import name_problem
 
@@ -33,6 +35,11 @@ HomeOption = click.option(
     type=click.Path(file_okay=False, path_type=Path),
     help="This validator's node home (its node key signs).",
 )
+InBlocksOption = click.option(
+    "--in-blocks",
+    type=click.IntRange(2, GOVERNANCE_DELAY_MAX_BLOCKS),
+    help="Or: this many blocks from now.",
+)
 NodeOption = click.option(
     "--node",
     "node_url",
@@ -42,7 +49,8 @@ NodeOption = click.option(
 
 @click.group(
     "governance",
-    help="Admit a commune or region, or change the validator set: more than 2/3 of the "
+    help="Admit a commune or region, change the validator set or schedule a protocol "
+    "upgrade: more than 2/3 of the "
     "validators' power must approve.\n\n"
     "Examples:\n\n"
     "  relance-node governance propose-issuer --home ~/relance --issuer 3f1c… "
@@ -70,11 +78,7 @@ def governance_group() -> None:
     type=click.IntRange(1, HEIGHT_MAX),
     help="The first height of the new set.",
 )
-@click.option(
-    "--in-blocks",
-    type=click.IntRange(2, GOVERNANCE_DELAY_MAX_BLOCKS),
-    help="Or: this many blocks from now.",
-)
+@InBlocksOption
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
 @NodeOption
 def propose_validators(
@@ -86,13 +90,9 @@ def propose_validators(
     node_url: str | None,
 ) -> None:
     h = _home(home)
-    if (effective_height is None) == (in_blocks is None):
-        _fail("give one of --effective-height and --in-blocks")
-    if effective_height is None:
-        status = _request(f"{_url(h, node_url)}/v1/status")
-        effective_height = _int(status.get("height")) + 1 + (in_blocks or 0)
+    at = _height(h, node_url, "--effective-height", effective_height, in_blocks)
     entries = tuple(_entry(text) for text in validators)
-    _propose(h, t.ChangeValidators(entries, effective_height, ()), out)
+    _propose(h, t.ChangeValidators(entries, at, ()), out)
 
 
 @governance_group.command(
@@ -115,6 +115,38 @@ def propose_issuer(
     h = _home(home)
     payload = t.AdmitIssuer(_key(issuer), name, territory, zones, ())
     _propose(h, payload, out)
+
+
+@governance_group.command(
+    "propose-upgrade",
+    help="Write a proposal to switch to a new protocol at a height, approved by this node.",
+    epilog="\b\nNodes whose software does not know PROTOCOL stop after the block before\n"
+    "the height and name --software as the release to install. Example:\n"
+    "  relance-node governance propose-upgrade --home ~/relance --protocol tx2.block2 \\\n"
+    "      --software 0.4.0 --in-blocks 2000 --out upgrade.json",
+)
+@HomeOption
+@click.option("--protocol", required=True, help="The protocol from the height on (/v1/status).")
+@click.option("--software", required=True, help="The software release that knows it.")
+@click.option("--height", type=click.IntRange(1, HEIGHT_MAX), help="The first height under it.")
+@InBlocksOption
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@NodeOption
+def propose_upgrade(
+    home: Path,
+    protocol: str,
+    software: str,
+    height: int | None,
+    in_blocks: int | None,
+    out: Path,
+    node_url: str | None,
+) -> None:
+    for label, text in (("--protocol", protocol), ("--software", software)):
+        if not is_code(text):
+            _fail(f"{label}: letters, digits, '.', '_' or '-', at most 32, as in 0.4.0")
+    h = _home(home)
+    at = _height(h, node_url, "--height", height, in_blocks)
+    _propose(h, t.ScheduleUpgrade(protocol, software, at, ()), out)
 
 
 @governance_group.command(
@@ -179,7 +211,19 @@ def _home(path: Path) -> Home:
         _fail(str(exc))
 
 
-def _propose(h: Home, payload: t.ChangeValidators | t.AdmitIssuer, out: Path) -> None:
+def _height(
+    h: Home, node_url: str | None, option: str, height: int | None, in_blocks: int | None
+) -> int:
+    """The height given, or ``in_blocks`` after the node's next block."""
+    if (height is None) == (in_blocks is None):
+        _fail(f"give one of {option} and --in-blocks")
+    if height is not None:
+        return height
+    status = _request(f"{_url(h, node_url)}/v1/status")
+    return _int(status.get("height")) + 1 + (in_blocks or 0)
+
+
+def _propose(h: Home, payload: t.GovernancePayload, out: Path) -> None:
     proposal = Proposal(h.genesis.chain_id, payload).approved_by(h.node_key)
     temporary = _written(out, proposal)
     try:

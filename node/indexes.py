@@ -233,6 +233,15 @@ class HistoryIndex:
     def close(self) -> None:
         self._db.close()
 
+    def start_at(self, height: int) -> None:
+        """An empty index begins after block ``height``: a store started from another
+        node's state there (state sync) holds no block before it to index."""
+        with self._db.iterator(prefix=_GLOBAL, include_value=False) as entries:
+            indexed = next(entries, None) is not None
+        if self.height() != 0 or indexed:
+            raise RuntimeError("only an empty index starts at a later height")
+        self._db.put(_HEIGHT, _U64.pack(height), sync=True)
+
     def height(self) -> int:
         raw = self._db.get(_HEIGHT)
         return 0 if raw is None else int(_U64.unpack(raw)[0])

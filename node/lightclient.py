@@ -77,6 +77,31 @@ class Handover:
     before: CertifiedHeader
 
 
+def handover_from_json(entry: object) -> Handover:
+    """One later validator set of ``GET /v1/validators`` (not the genesis one); raises
+    ``TypeError``, ``KeyError``, ``ValueError`` or ``DecodeError`` when malformed."""
+    if not isinstance(entry, dict) or not isinstance(entry["first_height"], int):
+        raise TypeError("not a validator set")
+    before = entry["handover"]
+    if not isinstance(before, dict):
+        raise TypeError("a later validator set without its handover")
+    return Handover(
+        entry["first_height"],
+        ValidatorSet.decode(bytes.fromhex(str(entry["validator_set_bytes"]))),
+        anchor_from_json(before),
+    )
+
+
+def anchor_from_json(value: object) -> CertifiedHeader:
+    """A certified header as the API shows it (``header_bytes``, ``certificate_bytes``)."""
+    if not isinstance(value, dict):
+        raise ValueError("no anchor")
+    return CertifiedHeader(
+        Header.decode(bytes.fromhex(str(value["header_bytes"]))),
+        Certificate.decode(bytes.fromhex(str(value["certificate_bytes"]))),
+    )
+
+
 def genesis_validator_set(genesis: Genesis) -> ValidatorSet:
     return ValidatorSet(tuple(Validator(v.public_key, v.power, v.name) for v in genesis.validators))
 

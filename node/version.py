@@ -31,3 +31,7 @@ def software_version() -> str:
 
 SOFTWARE_VERSION: Final = software_version()
 PROTOCOL_VERSION: Final = f"tx{TX_VERSION}.block{BLOCK_VERSION}"
+
+KNOWN_PROTOCOLS: Final = frozenset({PROTOCOL_VERSION})
+"""The protocols this software can run: a governance upgrade (``schedule_upgrade``) to any
+other stops this node before the upgrade's height (``node.upgrades``)."""

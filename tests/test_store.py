@@ -157,6 +157,52 @@ def test_blocks_must_follow_each_other(tmp_path: Path) -> None:
     store.close()
 
 
+def test_a_snapshot_pages_one_height_while_blocks_are_committed(tmp_path: Path) -> None:
+    store = BlockStore.open(tmp_path / "db", b"a" * 32, True)
+    try:
+        store.write_genesis_state({b"k1": b"one", b"k2": b"two", b"k3": b"three"}, b"r" * 32)
+        snapshot = store.snapshot()
+        assert (snapshot.height, snapshot.root) == (0, b"r" * 32)
+        first = snapshot.items(None, 2)
+        assert first == [(b"k1", b"one"), (b"k2", b"two")]
+        store.commit_block(1, b"block", b"cert", b"s" * 32, {b"k3": None, b"k4": b"four"}, [])
+        assert snapshot.items(first[-1][0], 10) == [(b"k3", b"three")]  # still height 0
+        snapshot.close()
+        later = store.snapshot()
+        assert later.height == 1 and later.root == b"s" * 32
+        assert later.items(None, 10) == [(b"k1", b"one"), (b"k2", b"two"), (b"k4", b"four")]
+        later.close()
+    finally:
+        store.close()
+
+
+def test_a_synced_store_starts_at_its_height_and_only_when_new(tmp_path: Path) -> None:
+    store = BlockStore.open(tmp_path / "db", b"a" * 32, True)
+    try:
+        assert store.base_height() == 0
+        with pytest.raises(StoreError, match="new, empty store"):
+            store.write_synced_state(0, [], b"r" * 32, b"b", b"c")
+        store.write_synced_state(7, [(b"k", b"v")], b"r" * 32, b"block7", b"cert7")
+        assert (store.height(), store.base_height()) == (7, 7)
+        assert (store.block(7), store.certificate(7), store.state_root(7)) == (
+            b"block7", b"cert7", b"r" * 32,
+        )  # fmt: skip
+        assert store.block(6) is None and list(store.state_items()) == [(b"k", b"v")]
+        with pytest.raises(StoreError, match="new, empty store"):
+            store.write_synced_state(9, [], b"r" * 32, b"b", b"c")
+        store.commit_block(8, b"block8", b"cert8", b"s" * 32, {b"k": b"w"}, [])
+        assert store.height() == 8
+    finally:
+        store.close()
+    genesis = BlockStore.open(tmp_path / "other", b"a" * 32, True)
+    try:
+        genesis.write_genesis_state({b"k": b"v"}, b"r" * 32)
+        with pytest.raises(StoreError, match="new, empty store"):
+            genesis.write_synced_state(3, [], b"r" * 32, b"b", b"c")
+    finally:
+        genesis.close()
+
+
 _WRITER = """
 import sys
 from pathlib import Path

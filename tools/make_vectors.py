@@ -128,12 +128,14 @@ def _evidence(first: tuple[bytes, bytes], second: tuple[bytes, bytes]) -> t.Evid
     return t.Evidence(first[0], first[1], second[0], second[1])
 
 
-def _approved(payload: t.AdmitIssuer | t.ChangeValidators, *names: str) -> t.Payload:
+def _approved(payload: t.GovernancePayload, *names: str) -> t.Payload:
     approvals = tuple(t.approve(payload, signer(n), CHAIN_ID) for n in names)
     if isinstance(payload, t.AdmitIssuer):
         return t.AdmitIssuer(
             payload.issuer, payload.name, payload.territory, payload.zones, approvals
         )
+    if isinstance(payload, t.ScheduleUpgrade):
+        return t.ScheduleUpgrade(payload.protocol, payload.software, payload.height, approvals)
     return t.ChangeValidators(payload.validators, payload.effective_height, approvals)
 
 
@@ -144,6 +146,10 @@ def _admit(issuer: str, name: str, zones: tuple[str, ...], *approvers: str) -> t
 def _change(members: tuple[str, ...], effective_height: int, *approvers: str) -> t.Payload:
     entries = tuple(t.ValidatorEntry(pk(n), 1, n, "commune") for n in members)
     return _approved(t.ChangeValidators(entries, effective_height, ()), *approvers)
+
+
+def _upgrade(height: int, *approvers: str) -> t.Payload:
+    return _approved(t.ScheduleUpgrade("tx2.block2", "0.9.0", height, ()), *approvers)
 
 
 # --- encodings ---------------------------------------------------------------------------
@@ -180,6 +186,7 @@ def _encoding_cases() -> list[tuple[str, int, t.Payload]]:
             "validator0", "validator1", "validator2")),
         ("bank", 3, t.ReturnPayout(Digest(digest(b"payout")), "AC04", "RLF0000001T00001")),
         ("namur", 7, t.ConsentZones(pk("liege"), ("NA-1", "NA-2"))),
+        ("validator0", 3, _upgrade(60, "validator0", "validator1", "validator2")),
     ]  # fmt: skip
 
 
@@ -460,7 +467,7 @@ def _regional(c: _Chain) -> None:
 
 
 def _governance(c: _Chain) -> None:
-    """Evidence, the admission of Charleroi, and validator4 replacing validator3."""
+    """Evidence, the admission of Charleroi, validator4 replacing validator3, an upgrade."""
     h = c.height  # the last committed block; validator3 double-signs there
     prevote_a = _vote("validator3", Step.PREVOTE, h, 0, _block("a"))
     prevote_b = _vote("validator3", Step.PREVOTE, h, 0, _block("b"))
@@ -529,6 +536,15 @@ def _governance(c: _Chain) -> None:
         "validator4",
         _admit("mons", "Mons", ("MO-1",), "validator4", "validator1", "validator2"),
     )
+    upgrade_at = c.height + 3
+    c.do("an upgrade approved by the old majority", "validator4",
+         _upgrade(upgrade_at, "validator1", "validator2", "validator3"),
+         Result.INSUFFICIENT_APPROVALS)  # fmt: skip
+    c.do("protocol tx2.block2 from two blocks later", "validator4",
+         _upgrade(upgrade_at, "validator4", "validator1", "validator2"))  # fmt: skip
+    c.do("a second upgrade while one is pending", "validator1",
+         _upgrade(upgrade_at + 5, "validator4", "validator1", "validator2"),
+         Result.UPGRADE_PENDING)  # fmt: skip
 
     c.do(
         "Charleroi creates a campaign",

@@ -20,7 +20,6 @@ import click
 
 from node import limits, merkle
 from node.codec import DecodeError
-from node.consensus.types import Certificate, Header, ValidatorSet
 from node.genesis import Genesis, GenesisError, parse
 from node.ledger import records as r
 from node.ledger.tx import Allocation, Item
@@ -31,7 +30,9 @@ from node.lightclient import (
     NodeLied,
     PartialTx,
     ValidatorsAt,
+    anchor_from_json,
     follow_validator_changes,
+    handover_from_json,
     verify_campaign,
     verify_holder,
     verify_merchant,
@@ -162,7 +163,7 @@ def verify_tx(genesis_path: Path, tx_id: str, tx_hex: str | None, key_name: str 
         data = bytes.fromhex(str(tx_hex or answer.get("tx") or ""))
         siblings = tuple(bytes.fromhex(s) for s in answer["siblings"])  # type: ignore[attr-defined]
         index, size = answer["index"], answer["size"]
-        anchor = _anchor(answer["anchor"])
+        anchor = anchor_from_json(answer["anchor"])
         partial = None if data else _partial(answer)
     except (KeyError, TypeError, ValueError, DecodeError):
         _lied(NodeLied("the answer is not a well-formed inclusion proof"))
@@ -277,7 +278,7 @@ def _validators_at(genesis: Genesis) -> ValidatorsAt:
             items, following = page["items"], page.get("next_cursor")
             if not isinstance(items, list) or not (following is None or isinstance(following, str)):
                 raise TypeError("not a page")
-            handovers += [_handover(item) for item in items if item["first_height"] != 1]
+            handovers += [handover_from_json(item) for item in items if item["first_height"] != 1]
             cursor = following
         except (KeyError, TypeError, ValueError, DecodeError):
             _lied(NodeLied("the list of validator sets is not well formed"))
@@ -291,34 +292,12 @@ def _validators_at(genesis: Genesis) -> ValidatorsAt:
         _lied(lie)
 
 
-def _handover(item: object) -> Handover:
-    if not isinstance(item, dict) or not isinstance(item["first_height"], int):
-        raise TypeError("not a validator set")
-    before = item["handover"]
-    if not isinstance(before, dict):
-        raise TypeError("a later validator set without its handover")
-    return Handover(
-        item["first_height"],
-        ValidatorSet.decode(bytes.fromhex(str(item["validator_set_bytes"]))),
-        _anchor(before),
-    )
-
-
-def _anchor(value: object) -> CertifiedHeader:
-    if not isinstance(value, dict):
-        raise ValueError("no anchor")
-    return CertifiedHeader(
-        Header.decode(bytes.fromhex(str(value["header_bytes"]))),
-        Certificate.decode(bytes.fromhex(str(value["certificate_bytes"]))),
-    )
-
-
 def _state_answer(answer: Json) -> tuple[bytes | None, StateProof, CertifiedHeader]:
     try:
         raw = answer.get("value")
         value = None if raw is None else bytes.fromhex(str(raw))
         proof = decode_proof(bytes.fromhex(str(answer["proof"])))
-        return value, proof, _anchor(answer["anchor"])
+        return value, proof, anchor_from_json(answer["anchor"])
     except (KeyError, TypeError, ValueError, DecodeError):
         _lied(NodeLied("the answer is not a well-formed state proof"))
 

@@ -240,7 +240,7 @@ class Tracker:
                 self.histories.setdefault(p.issuer, IssuerHistory(tuple(p.zones)))
             case (
                 t.SuspendMerchant() | t.Fund() | t.Withdraw() | t.Evidence()
-                | t.ChangeValidators() | t.ConsentZones()
+                | t.ChangeValidators() | t.ConsentZones() | t.ScheduleUpgrade()
             ):  # fmt: skip
                 pass  # no euro moves between holders, merchants and payouts
             case _:

@@ -238,6 +238,7 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
     "kind.change_validators": ("Changement de validateurs", "Validators changed"),
     "kind.return_payout": ("Versement refusé, recrédité", "Payout returned"),
     "kind.consent_zones": ("Consentement à une région", "Consent to a region"),
+    "kind.schedule_upgrade": ("Mise à jour du protocole planifiée", "Protocol upgrade scheduled"),
 }
 
 # NACE divisions (the first two digits of a shop's category), for people: letters, pages.

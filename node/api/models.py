@@ -71,6 +71,21 @@ class ValidatorView:
 
 
 @dataclass(frozen=True, slots=True)
+class ScheduledUpgrade:
+    """The last protocol upgrade governance scheduled (``schedule_upgrade``)."""
+
+    protocol: str
+    software: str = field(metadata={"description": "the release that knows the protocol"})
+    height: int = field(metadata={"description": "the first height under the protocol"})
+    known: bool = field(
+        metadata={
+            "description": "this node's release knows the protocol (false: it stops "
+            "after the block before the height; install the software named)"
+        }
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class Status:
     chain_id: str
     genesis_hash: str
@@ -93,6 +108,7 @@ class Status:
             "the consensus record format M (equal strings: same protocol)"
         }
     )
+    upgrade: ScheduledUpgrade | None = None
 
 
 # --- submitting -------------------------------------------------------------------

@@ -19,6 +19,7 @@ TITLES = {
     403: "Forbidden",
     404: "Not found",
     405: "Method not allowed",
+    410: "Gone",
     413: "Body too large",
     415: "Unsupported media type",
     422: "Transaction rejected",

@@ -133,7 +133,16 @@ async def status(api: Api, request: web.Request) -> object:
         ],
         software_version=version.SOFTWARE_VERSION,
         protocol_version=version.PROTOCOL_VERSION,
+        upgrade=_scheduled_upgrade(api),
     )
+
+
+def _scheduled_upgrade(api: Api) -> m.ScheduledUpgrade | None:
+    raw = api.ledger.store.get(r.upgrade_key())
+    if raw is None:
+        return None
+    u = r.Upgrade.decode(raw)
+    return m.ScheduledUpgrade(u.protocol, u.software, u.height, u.protocol in api.ledger.protocols)
 
 
 async def session(api: Api, request: web.Request) -> object:
@@ -512,6 +521,8 @@ async def certified_blocks(api: Api, request: web.Request) -> object:
     top = api.ledger.last_block().height
     if not 1 <= first <= top:
         raise ApiError(404, f"no block at height {first} (the last is {top})")
+    if first < _base(api):
+        raise _before_base(api, f"block {first}")
     items: list[m.CertifiedBlock] = []
     size = 0
     height = first
@@ -528,6 +539,20 @@ async def certified_blocks(api: Api, request: web.Request) -> object:
         items.append(m.CertifiedBlock(height, raw_block.hex(), raw_certificate.hex()))
         height += 1
     return m.CertifiedBlockRange(items, height if height <= top else None)
+
+
+def _base(api: Api) -> int:
+    return api.ledger.store.base_height()
+
+
+def _before_base(api: Api, what: str) -> ApiError:
+    """A node started from another's state (state sync) holds no block before it."""
+    return ApiError(
+        404,
+        f"this node started from the state of height {_base(api)} (state sync) and does "
+        f"not hold {what}: ask a node that holds the chain from genesis",
+        slug="before-state-sync",
+    )
 
 
 async def validator_eras(api: Api, request: web.Request) -> object:
@@ -552,6 +577,8 @@ async def validator_eras(api: Api, request: web.Request) -> object:
         handover = None
         if first > 1:
             found, certificate = api.block(first - 1), api.certificate(first - 1)
+            if (found is None or certificate is None) and first - 1 < _base(api):
+                raise _before_base(api, f"the block before the validator set of {first}")
             if found is None or certificate is None:
                 raise RuntimeError(f"no certified block before the validator set of {first}")
             handover = m.Handover(

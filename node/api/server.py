@@ -17,7 +17,14 @@ from typing import Final
 from aiohttp import web
 
 from node import limits
-from node.api import analytics_routes, bank_page, commune_vouchers, counter, dashboards
+from node.api import (
+    analytics_routes,
+    bank_page,
+    commune_vouchers,
+    counter,
+    dashboards,
+    state_routes,
+)
 from node.api.core import Api, ApiConfig, ApiViews, NodeStatus, client_of
 from node.api.problems import ApiError
 from node.api.routes import OPERATIONS, Operation, json_response, openapi_document
@@ -50,7 +57,11 @@ def create_app(
     api = Api(ledger, status, views, config or ApiConfig(), metrics)
     app = web.Application(client_max_size=limits.HTTP_BODY_BYTES_MAX, middlewares=[guard])
     app[API_KEY] = api
-    extra = (*analytics_routes.ANALYTICS_OPERATIONS, *extra_operations)
+    extra = (
+        *analytics_routes.ANALYTICS_OPERATIONS,
+        *state_routes.STATE_OPERATIONS,
+        *extra_operations,
+    )
     for op in (*OPERATIONS, *extra):
         app.router.add_route(op.method, op.path, _bind(api, op))
     document = openapi_document(API_VERSION, extra)
@@ -73,11 +84,16 @@ def create_app(
     analytics_routes.install(app, api)
     commune_vouchers.install(app, api)
     app.on_shutdown.append(_close_streams)
+    app.on_cleanup.append(_release_snapshots)
     return app
 
 
 async def _close_streams(app: web.Application) -> None:
     app[API_KEY].hub.close_all()
+
+
+async def _release_snapshots(app: web.Application) -> None:
+    state_routes.snapshots(app[API_KEY]).close()
 
 
 def _bind(api: Api, op: Operation) -> _Handler:

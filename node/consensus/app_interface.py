@@ -17,6 +17,13 @@ from typing import Protocol
 from node.consensus.types import Block, Certificate, CertifiedBlock, ValidatorSet
 
 
+class ApplicationHalt(Exception):  # a request, not an error of the caller
+    """The application asks the node to stop cleanly after the block it just finalised
+    (its software does not know the rules of the next height). Raised by
+    ``finalize_block`` once the block is durable, or before consensus starts; the
+    driver lets it through, and the node exits with its message."""
+
+
 @dataclass(frozen=True, slots=True)
 class PreparedBlock:
     """The application's content for a block we propose, already executed."""

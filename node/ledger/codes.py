@@ -58,6 +58,7 @@ class Result(enum.IntEnum):
     INVALID_NAME = 45
     ZONE_NOT_CONSENTED = 46
     UNKNOWN_ISSUER = 47
+    UPGRADE_PENDING = 48
 
     @property
     def message(self) -> str:
@@ -113,4 +114,5 @@ MESSAGES: dict[Result, str] = {
     Result.INVALID_NAME: "a name is empty, too long, not NFC, or holds control or bidi characters",
     Result.ZONE_NOT_CONSENTED: "the zone's commune has not consented to this issuer's campaigns",
     Result.UNKNOWN_ISSUER: "no issuer (commune or region) has this key",
+    Result.UPGRADE_PENDING: "a protocol upgrade is already scheduled",
 }

@@ -26,7 +26,9 @@ BANK_KINDS: Final = frozenset({t.Kind.FUND, t.Kind.SETTLE, t.Kind.WITHDRAW, t.Ki
 MERCHANT_KINDS: Final = frozenset(
     {t.Kind.PAY_AUTHORIZED, t.Kind.REFUND, t.Kind.TRANSFER, t.Kind.REDEEM}
 )
-VALIDATOR_KINDS: Final = frozenset({t.Kind.EVIDENCE, t.Kind.ADMIT_ISSUER, t.Kind.CHANGE_VALIDATORS})
+VALIDATOR_KINDS: Final = frozenset(
+    {t.Kind.EVIDENCE, t.Kind.ADMIT_ISSUER, t.Kind.CHANGE_VALIDATORS, t.Kind.SCHEDULE_UPGRADE}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +213,7 @@ _PROCESSORS: Final[dict[t.Kind, _Processor]] = {
     t.Kind.EVIDENCE: rules.process_evidence,  # type: ignore[dict-item]
     t.Kind.ADMIT_ISSUER: rules.process_admit_issuer,  # type: ignore[dict-item]
     t.Kind.CHANGE_VALIDATORS: rules.process_change_validators,  # type: ignore[dict-item]
+    t.Kind.SCHEDULE_UPGRADE: rules.process_schedule_upgrade,  # type: ignore[dict-item]
     t.Kind.RETURN_PAYOUT: rules.process_return_payout,  # type: ignore[dict-item]
     t.Kind.CONSENT_ZONES: rules.process_consent_zones,  # type: ignore[dict-item]
 }

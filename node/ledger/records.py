@@ -38,6 +38,7 @@ class Prefix(bytes, enum.Enum):
     EVIDENCE = b"E"  # (validator, height, round, step) -> height the evidence was committed
     VALIDATOR_HISTORY = b"W"  # first height -> the validator set from that height on
     CONSENT = b"K"  # (region, commune) -> the commune's zones where the region's campaigns run
+    UPGRADE = b"U"  # the last protocol upgrade scheduled by governance (pending or in force)
 
 
 # Plain bytes for the key builders: enum attribute access is slow on the hot path.
@@ -59,6 +60,7 @@ _ZONE: Final = Prefix.ZONE.value
 _EVIDENCE: Final = Prefix.EVIDENCE.value
 _VALIDATOR_HISTORY: Final = Prefix.VALIDATOR_HISTORY.value
 _CONSENT: Final = Prefix.CONSENT.value
+_UPGRADE: Final = Prefix.UPGRADE.value
 
 
 def params_key() -> bytes:
@@ -115,6 +117,10 @@ def validator_history_key(first_height: int) -> bytes:
 
 def validator_history_prefix() -> bytes:
     return _VALIDATOR_HISTORY
+
+
+def upgrade_key() -> bytes:
+    return _UPGRADE
 
 
 def node_key(pk: bytes) -> bytes:
@@ -638,6 +644,30 @@ class Consent:
         return Consent(_strs(_items(data, 2)[1]))
 
 
+@dataclass(frozen=True, slots=True)
+class Upgrade:
+    """Protocol ``protocol`` is in force from ``height`` on; ``software`` knows it."""
+
+    protocol: str
+    software: str
+    height: int
+
+    def in_force(self, height: int) -> bool:
+        return height >= self.height
+
+    def encode(self) -> bytes:
+        return codec.encode([VERSION, self.protocol, self.software, self.height])
+
+    @staticmethod
+    def decode(data: bytes) -> Upgrade:
+        items = _items(data, 4)
+        return Upgrade(
+            codec.as_str(items[1], limits.CODE_CHARS_MAX),
+            codec.as_str(items[2], limits.CODE_CHARS_MAX),
+            codec.as_int(items[3], 1, _BIG),
+        )
+
+
 Record = (
     Params
     | Bank
@@ -652,6 +682,7 @@ Record = (
     | ValidatorEra
     | ZoneOwner
     | Consent
+    | Upgrade
 )
 
 

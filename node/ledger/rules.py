@@ -794,6 +794,31 @@ def process_change_validators(state: BlockState, ctx: TxContext, p: t.ChangeVali
     return Result.OK
 
 
+def process_schedule_upgrade(state: BlockState, ctx: TxContext, p: t.ScheduleUpgrade) -> Result:
+    if ctx.height is None:
+        return Result.INVALID_HEIGHT
+    if not _is_validator(state, ctx.sender, ctx.height):
+        return Result.NOT_AUTHORIZED
+    if not is_code(p.protocol) or not is_code(p.software):
+        return Result.INVALID_FIELD
+    delay = p.height - ctx.height
+    if not limits.GOVERNANCE_DELAY_MIN_BLOCKS <= delay <= limits.GOVERNANCE_DELAY_MAX_BLOCKS:
+        return Result.INVALID_HEIGHT
+    scheduled = upgrade(state)
+    if scheduled is not None and not scheduled.in_force(ctx.height):
+        return Result.UPGRADE_PENDING
+    approved = _approved(state, ctx.height, p.approval_body(), p.approvals)
+    if approved != Result.OK:
+        return approved
+    state.store(r.upgrade_key(), r.Upgrade(p.protocol, p.software, p.height))
+    return Result.OK
+
+
+def upgrade(state: BlockState) -> r.Upgrade | None:
+    """The last protocol upgrade governance scheduled (pending or in force), if any."""
+    return state.load(r.upgrade_key(), r.Upgrade.decode)
+
+
 def is_validator_set(entries: tuple[t.ValidatorEntry, ...]) -> bool:
     if not 1 <= len(entries) <= limits.VALIDATORS_MAX:
         return False

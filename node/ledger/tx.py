@@ -72,6 +72,7 @@ class Kind(enum.IntEnum):
     CHANGE_VALIDATORS = 19
     RETURN_PAYOUT = 20
     CONSENT_ZONES = 21
+    SCHEDULE_UPGRADE = 22
 
 
 # --- field codecs -------------------------------------------------------------
@@ -560,7 +561,28 @@ class ConsentZones:
     zones: tuple[str, ...]
 
 
-def approve(payload: AdmitIssuer | ChangeValidators, signer: Signer, chain_id: str) -> Approval:
+@dataclass(frozen=True, slots=True)
+class ScheduleUpgrade:
+    """The protocol ``protocol`` takes effect at ``height``, approved by more than 2/3.
+
+    ``software`` names the release that knows it: what a node that does not know
+    ``protocol`` tells its operator to install before stopping at ``height - 1``."""
+
+    KIND: ClassVar[Kind] = Kind.SCHEDULE_UPGRADE
+    SPEC: ClassVar[tuple[Field, ...]] = (Field.CODE, Field.CODE, Field.TIME, Field.APPROVALS)
+    protocol: str
+    software: str
+    height: int
+    approvals: tuple[Approval, ...]
+
+    def approval_body(self) -> bytes:
+        return codec.encode([VERSION, int(self.KIND), self.protocol, self.software, self.height])
+
+
+GovernancePayload = AdmitIssuer | ChangeValidators | ScheduleUpgrade
+
+
+def approve(payload: GovernancePayload, signer: Signer, chain_id: str) -> Approval:
     """A validator's approval of a governance proposal."""
     signature = signer.sign(Domain.GOVERNANCE, chain_id, payload.approval_body())
     return Approval(signer.public_key, signature)
@@ -588,6 +610,7 @@ Payload = (
     | ChangeValidators
     | ReturnPayout
     | ConsentZones
+    | ScheduleUpgrade
 )
 
 PAYLOAD_TYPES: Final[dict[Kind, type[Payload]]] = {
@@ -596,6 +619,7 @@ PAYLOAD_TYPES: Final[dict[Kind, type[Payload]]] = {
         RegisterMerchant, UpdateMerchant, SuspendMerchant, CreateCampaign, Fund, Allocate,
         Pay, PayAuthorized, Sweep, Refund, Reissue, Transfer, Redeem, Settle, CloseCampaign,
         Withdraw, Evidence, AdmitIssuer, ChangeValidators, ReturnPayout, ConsentZones,
+        ScheduleUpgrade,
     )
 }  # fmt: skip
 

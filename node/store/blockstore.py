@@ -5,6 +5,10 @@ Layout (every key starts with a one-byte table name and a slash):
 - ``m/height``            the last committed height (u64, big-endian)
 - ``m/genesis``           the genesis hash this store was created for
 - ``m/format``            the store's format (u32): ``FORMAT`` of the code that created it
+- ``m/base``              the first height held, for a store started from another
+                          node's state (state sync, ``node.statesync``): it holds the
+                          block, certificate and root of that height and every block
+                          after, none before; absent for a store that starts at genesis
 - ``s/<state key>``       ledger state, exactly the map the state tree commits to
 - ``b/<height>``          block bytes;  ``c/<height>`` its commit certificate
 - ``r/<height>``          the state root after that block
@@ -36,6 +40,7 @@ _ROOT: Final = b"r/"
 _TX: Final = b"x/"
 _LOCAL: Final = b"l/"
 _FORMAT: Final = b"m/format"
+_BASE: Final = b"m/base"
 FORMAT: Final = 2
 """The store's format. 2: blocks of transaction protocol 2 (list transactions commit their
 items by a Merkle root, see ``node.ledger.tx``); a store without the key is of format 1.
@@ -55,6 +60,35 @@ class StoreError(RuntimeError):
 
 def _h(height: int) -> bytes:
     return struct.pack(">Q", height)
+
+
+class StateSnapshot:
+    """The committed state as of one block, frozen (a LevelDB snapshot): its pages stay
+    consistent while later blocks are committed. ``close`` releases it."""
+
+    def __init__(self, snapshot: plyvel.Snapshot, height: int, root: bytes) -> None:
+        self._snapshot = snapshot
+        self.height = height
+        self.root = root
+
+    def items(self, after: bytes | None, limit: int) -> list[tuple[bytes, bytes]]:
+        """Up to ``limit`` state entries in key order, past ``after`` when given."""
+        start = len(_STATE)
+        found: list[tuple[bytes, bytes]] = []
+        iterator = (
+            self._snapshot.iterator(prefix=_STATE)
+            if after is None
+            else self._snapshot.iterator(start=_STATE + after, include_start=False)
+        )
+        with iterator as entries:
+            for key, value in entries:
+                if not key.startswith(_STATE) or len(found) >= limit:
+                    break
+                found.append((key[start:], value))
+        return found
+
+    def close(self) -> None:
+        self._snapshot.close()
 
 
 class BlockStore:
@@ -136,6 +170,26 @@ class BlockStore:
     def state_items(self) -> Iterator[tuple[bytes, bytes]]:
         return self.iter_prefix(b"")
 
+    def base_height(self) -> int:
+        """0 for a store from genesis; ``H`` for one started from the state at ``H`` (state
+        sync): it holds block ``H`` and those after, none before."""
+        raw = self._db.get(_BASE)
+        return 0 if raw is None else int(struct.unpack(">Q", raw)[0])
+
+    def snapshot(self) -> StateSnapshot:
+        """The committed state and its height and root, frozen for paging through it."""
+        snapshot = self._db.snapshot()
+        raw_height = snapshot.get(_HEIGHT)
+        if raw_height is None:
+            snapshot.close()
+            raise StoreError("the store has no height record")
+        height = int(struct.unpack(">Q", raw_height)[0])
+        root = snapshot.get(_ROOT + _h(height))
+        if root is None:
+            snapshot.close()
+            raise StoreError(f"the store has no state root at height {height}")
+        return StateSnapshot(snapshot, height, root)
+
     def block(self, height: int) -> bytes | None:
         value: bytes | None = self._db.get(_BLOCK + _h(height))
         return value
@@ -167,7 +221,7 @@ class BlockStore:
             yield key[start:], value
 
     @contextmanager
-    def snapshot(self) -> Iterator[tuple[int, Iterator[tuple[bytes, bytes]]]]:
+    def records_snapshot(self) -> Iterator[tuple[int, Iterator[tuple[bytes, bytes]]]]:
         """Every record as of one instant (a LevelDB snapshot), with the height then: a
         consistent copy while blocks go on being committed (``node.backup``)."""
         snapshot = self._db.snapshot()
@@ -219,6 +273,28 @@ class BlockStore:
             for key, value in items.items():
                 batch.put(_STATE + key, value)
             batch.put(_ROOT + _h(0), root)
+
+    def write_synced_state(
+        self,
+        height: int,
+        items: Iterable[tuple[bytes, bytes]],
+        state_root: bytes,
+        block: bytes,
+        certificate: bytes,
+    ) -> None:
+        """Start this new, empty store at ``height`` with a state checked elsewhere against
+        the certified ``block`` (state sync): one synced batch, blocks follow from
+        ``height + 1``. Nothing before ``height`` is held (``base_height``)."""
+        if height < 1 or self.height() != 0 or self.state_root(0) is not None:
+            raise StoreError("state sync needs a new, empty store")
+        with self._db.write_batch(sync=True) as batch:
+            for key, value in items:
+                batch.put(_STATE + key, value)
+            batch.put(_BLOCK + _h(height), block)
+            batch.put(_CERT + _h(height), certificate)
+            batch.put(_ROOT + _h(height), state_root)
+            batch.put(_BASE, _h(height))
+            batch.put(_HEIGHT, _h(height))
 
     def commit_block(
         self,

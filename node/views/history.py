@@ -17,14 +17,22 @@ class HistoryView:
     Parties are read from the committed state at the tip (``state``, with the node's
     record cache): the records they read (campaigns, merchants, payouts) are never
     removed, and their issuers never change.
+
+    On a store started from another node's state at ``base`` (state sync), the index
+    starts after block ``base``: the history before it is not on this node.
     """
 
     name: Final = HISTORY
 
-    def __init__(self, index: HistoryIndex, state: View, records: RecordCache | None) -> None:
+    def __init__(
+        self, index: HistoryIndex, state: View, records: RecordCache | None, base: int = 0
+    ) -> None:
         self.index = index
         self._state = state
         self._records = records
+        self._base = base
+        if base and index.height() == 0:
+            index.start_at(base)
 
     def height(self) -> int:
         return self.index.height()
@@ -39,3 +47,5 @@ class HistoryView:
 
     def reset(self) -> None:
         self.index.wipe()
+        if self._base:
+            self.index.start_at(self._base)

@@ -184,22 +184,9 @@ class LiveNode:
         last = ledger.last_block()
         height, time_ms = last.height + 1, self.next_time_ms
         self.next_time_ms += 1_000
-        prepared = ledger.prepare_proposal(height, time_ms, last.block_hash)
-        validators = ledger.validator_set(height)
-        header = Header(
-            chain_id=self.genesis.chain_id,
-            height=height,
-            time_ms=time_ms,
-            previous_block_hash=last.block_hash,
-            tx_root=merkle_tx_root(prepared.txs),
-            state_root=prepared.state_root,
-            validators_hash=validators.hash(),
-            next_validators_hash=prepared.next_validators_hash,
-            proposer=validators.proposer(height, 0).public_key,
-        )
-        block = Block(header, prepared.txs)
+        block = proposed_block(ledger, time_ms)
         votes = []
-        for v in validators.validators:
+        for v in ledger.validator_set(height).validators:
             body = vote_signing_body(VoteKind.PRECOMMIT, height, 0, block.hash(), v.public_key)
             signer = self.signers[v.public_key]
             votes.append((v.public_key, signer.sign(Domain.VOTE, self.genesis.chain_id, body)))
@@ -279,6 +266,26 @@ class LiveNode:
 
     def post_json(self, path: str, payload: object, token: str | None = None) -> HttpResult:
         return self.http("POST", path, json.dumps(payload).encode(), token=token)
+
+
+def proposed_block(ledger: LedgerApp, time_ms: int) -> Block:
+    """The block ``ledger`` proposes next at ``time_ms`` (round 0's proposer)."""
+    last = ledger.last_block()
+    height = last.height + 1
+    prepared = ledger.prepare_proposal(height, time_ms, last.block_hash)
+    validators = ledger.validator_set(height)
+    header = Header(
+        chain_id=ledger.genesis.chain_id,
+        height=height,
+        time_ms=time_ms,
+        previous_block_hash=last.block_hash,
+        tx_root=merkle_tx_root(prepared.txs),
+        state_root=prepared.state_root,
+        validators_hash=validators.hash(),
+        next_validators_hash=prepared.next_validators_hash,
+        proposer=validators.proposer(height, 0).public_key,
+    )
+    return Block(header, prepared.txs)
 
 
 def _headers(message: Message) -> dict[str, str]:

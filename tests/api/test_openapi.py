@@ -13,6 +13,7 @@ from openapi_spec_validator import validate
 
 from node.api.analytics_routes import ANALYTICS_OPERATIONS
 from node.api.routes import OPERATIONS
+from node.api.state_routes import STATE_OPERATIONS
 from tests.api.world import World
 
 CHECKS = (
@@ -37,7 +38,8 @@ def test_every_route_is_documented_and_only_those(world: World) -> None:
     paths = document["paths"]
     assert isinstance(paths, dict)
     documented = {(method.upper(), path) for path, ops in paths.items() for method in ops}
-    assert documented == {(op.method, op.path) for op in (*OPERATIONS, *ANALYTICS_OPERATIONS)}
+    served = (*OPERATIONS, *ANALYTICS_OPERATIONS, *STATE_OPERATIONS)
+    assert documented == {(op.method, op.path) for op in served}
     routes = {
         (route.method, route.resource.canonical)
         for route in world.node.app.router.routes()

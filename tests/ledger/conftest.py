@@ -303,7 +303,7 @@ def double_prevote(v: Signer, height: int, round: int = 0) -> t.Evidence:
     )
 
 
-_Governance = TypeVar("_Governance", t.AdmitIssuer, t.ChangeValidators)
+_Governance = TypeVar("_Governance", t.AdmitIssuer, t.ChangeValidators, t.ScheduleUpgrade)
 
 
 def approved(payload: _Governance, *by: Signer) -> _Governance:
@@ -330,6 +330,12 @@ def change(
     entries: tuple[t.ValidatorEntry, ...], effective_height: int, *by: Signer
 ) -> t.ChangeValidators:
     return approved(t.ChangeValidators(entries, effective_height, ()), *by)
+
+
+def upgrade(
+    height: int, *by: Signer, protocol: str = "tx2.block2", software: str = "0.9.0"
+) -> t.ScheduleUpgrade:
+    return approved(t.ScheduleUpgrade(protocol, software, height, ()), *by)
 
 
 def as_records(entries: tuple[t.ValidatorEntry, ...]) -> tuple[r.Validator, ...]:

@@ -134,6 +134,9 @@ def decode_state(items: Mapping[bytes, bytes]) -> DecodedState:
             assert len(rest) == 2 * PUBLIC_KEY_BYTES, "consent key is not two keys"
             region, commune = rest[:PUBLIC_KEY_BYTES], rest[PUBLIC_KEY_BYTES:]
             s.consents[(region, commune)] = r.Consent.decode(value).zones
+        elif prefix == P.UPGRADE.value:
+            assert rest == b"", "upgrade key with a suffix"
+            r.Upgrade.decode(value)
         else:
             raise AssertionError(f"unknown key prefix {prefix!r}")
     return s
@@ -173,6 +176,7 @@ _DECODERS: dict[bytes, Callable[[bytes], r.Record]] = {
     P.EVIDENCE.value: r.Counter.decode,
     P.VALIDATOR_HISTORY.value: r.ValidatorEra.decode,
     P.CONSENT.value: r.Consent.decode,
+    P.UPGRADE.value: r.Upgrade.decode,
 }
 
 

@@ -1,4 +1,5 @@
-"""Validator kinds beyond the table: evidence, admit_issuer and change_validators over time.
+"""Validator kinds beyond the table: evidence, admit_issuer, change_validators and
+schedule_upgrade over time.
 
 The table cases (one fault each, every code) are in ``test_kinds.py``; here
 are the accepted cases record by record, and what happens across blocks: a
@@ -36,6 +37,7 @@ from tests.ledger.conftest import (
     evidence,
     proposal,
     register,
+    upgrade,
     vote,
 )
 from tests.ledger.invariants import check_invariants, check_sequences_monotonic
@@ -510,3 +512,45 @@ def test_an_old_validators_approval_cannot_be_replayed_after_it_left(scene: Scen
     empty_block(s)
     empty_block(s)
     assert_rejected(s.w, s.tx(s.v0, payload), Result.INSUFFICIENT_APPROVALS)
+
+
+# --- schedule_upgrade -------------------------------------------------------------------------
+
+
+def _upgrade_record(s: Scene) -> r.Upgrade | None:
+    raw = s.w.view.items().get(r.upgrade_key())
+    return None if raw is None else r.Upgrade.decode(raw)
+
+
+def test_an_upgrade_is_recorded_with_its_height_and_release(scene: Scene) -> None:
+    s = scene
+    assert _upgrade_record(s) is None
+    height = s.w.next_height + 2
+    applied(s, s.v0, upgrade(height, s.v0, s.v1, s.v2, protocol="tx2.block2", software="0.9.0"))
+    record = _upgrade_record(s)
+    assert record == r.Upgrade("tx2.block2", "0.9.0", height)
+    assert not record.in_force(height - 1)
+    assert record.in_force(height)
+    assert s.w.node_sequence(s.v0) == 1
+
+
+def test_a_pending_upgrade_blocks_another_until_its_height(scene: Scene) -> None:
+    s = scene
+    height = s.w.next_height + 2
+    applied(s, s.v0, upgrade(height, s.v0, s.v1, s.v2))
+    later = upgrade(s.w.next_height + 2, s.v0, s.v1, s.v2, protocol="tx2.block3")
+    assert_rejected(s.w, s.tx(s.v1, later), Result.UPGRADE_PENDING)
+    empty_block(s)
+    assert s.w.next_height == height  # in force now: the next one may be scheduled
+    applied(s, s.v1, upgrade(height + 2, s.v0, s.v1, s.v2, protocol="tx2.block3"))
+    assert _upgrade_record(s) == r.Upgrade("tx2.block3", "0.9.0", height + 2)
+
+
+def test_an_upgrade_is_approved_against_the_set_in_force(scene: Scene) -> None:
+    s = scene
+    effective = _schedule(s, _new_set(s))
+    empty_block(s)
+    assert s.w.next_height == effective  # v2 and v3 left, v4 and v5 joined
+    stale = upgrade(s.w.next_height + 2, s.v0, s.v1, s.v2)
+    assert_rejected(s.w, s.tx(s.v0, stale), Result.INSUFFICIENT_APPROVALS)
+    applied(s, s.v0, upgrade(s.w.next_height + 2, s.v0, s.v1, s.v4))

@@ -53,6 +53,7 @@ from tests.ledger.conftest import (
     evidence,
     proposal,
     register,
+    upgrade,
     vote,
 )
 from tests.ledger.invariants import check_invariants, check_sequences_monotonic
@@ -85,6 +86,13 @@ def _auth_pay(s: Scene) -> tuple[Signer, t.Payload]:
 def _close(s: Scene) -> tuple[Signer, t.Payload]:
     s.w.time_ms = NAM_UNTIL_MS
     return s.namur, t.CloseCampaign(NAM)
+
+
+def _upgrade(
+    s: Scene, *by: Signer, delay: int = limits.GOVERNANCE_DELAY_MIN_BLOCKS, **kw: str
+) -> t.ScheduleUpgrade:
+    """The protocol ``tx2.block2`` from ``delay`` blocks after the next one; by v0..v2."""
+    return upgrade(s.w.next_height + delay, *(by or (s.v0, s.v1, s.v2)), **kw)
 
 
 def _replace_v3(
@@ -124,6 +132,7 @@ GOOD: dict[t.Kind, Callable[[Scene], tuple[Signer, t.Payload]]] = {
     t.Kind.CHANGE_VALIDATORS: lambda s: (s.v0, _replace_v3(s)),
     t.Kind.RETURN_PAYOUT: lambda s: (s.bank, t.ReturnPayout(s.bob_payout, "AC04", "RLF1T1")),
     t.Kind.CONSENT_ZONES: lambda s: (s.namur, t.ConsentZones(pk(s.liege), ("NA-1",))),
+    t.Kind.SCHEDULE_UPGRADE: lambda s: (s.v0, _upgrade(s)),
 }  # fmt: skip
 KINDS = [pytest.param(kind, id=kind.name.lower()) for kind in t.Kind]
 
@@ -207,7 +216,12 @@ _WRONG_ROLES: dict[t.Kind, tuple[str, ...]] = {
     # Validator kinds: any key may hold a node sequence, only a validator in force may send.
     **{
         k: ("namur", "bank", "bakery", "alice", "auditor", "stranger", "v4")
-        for k in (t.Kind.EVIDENCE, t.Kind.ADMIT_ISSUER, t.Kind.CHANGE_VALIDATORS)
+        for k in (
+            t.Kind.EVIDENCE,
+            t.Kind.ADMIT_ISSUER,
+            t.Kind.CHANGE_VALIDATORS,
+            t.Kind.SCHEDULE_UPGRADE,
+        )
     },
 }
 WRONG_ROLE_CASES = [
@@ -1037,7 +1051,7 @@ def _admit_approvals(s: Scene, *approvals: t.Approval) -> bytes:
 def _approval(
     s: Scene,
     v: Signer,
-    payload: t.AdmitIssuer | t.ChangeValidators | None = None,
+    payload: t.GovernancePayload | None = None,
     chain_id: str = CHAIN_ID,
     domain: Domain = Domain.GOVERNANCE,
 ) -> t.Approval:
@@ -1203,6 +1217,48 @@ CONSENT_CASES = [
     case("duplicate-zone", Result.DUPLICATE_ENTRY, lambda s: _consent(s, "NA-1", "NA-1")),
     case("zone-of-liege", Result.INVALID_ZONE, lambda s: _consent(s, "NA-1", "LG-1")),
     case("unknown-zone", Result.INVALID_ZONE, lambda s: _consent(s, "NA-9")),
+
+
+# --- schedule_upgrade -------------------------------------------------------------------------
+
+
+def _up(s: Scene, by: tuple[Signer, ...] = (), **kw: object) -> bytes:
+    return s.tx(s.v0, _upgrade(s, *by, **kw))  # type: ignore[arg-type]
+
+
+def _up_pending(s: Scene) -> bytes:
+    s.do(s.v0, _upgrade(s, delay=5))
+    return s.tx(s.v1, _upgrade(s, s.v1, s.v2, s.v3, protocol="tx2.block3"))
+
+
+def _up_approvals(s: Scene, *approvals: t.Approval) -> bytes:
+    return s.tx(s.v0, replace(_upgrade(s), approvals=approvals))
+
+
+UPGRADE_CASES = [
+    case("next-block", Result.INVALID_HEIGHT, lambda s: _up(s, delay=0)),
+    case("one-after-next", Result.INVALID_HEIGHT, lambda s: _up(s, delay=1)),
+    case("in-the-past", Result.INVALID_HEIGHT, lambda s: _up(s, delay=-2)),
+    case("too-far", Result.INVALID_HEIGHT, lambda s: _up(
+        s, delay=limits.GOVERNANCE_DELAY_MAX_BLOCKS + 1)),
+    case("second-while-pending", Result.UPGRADE_PENDING, _up_pending),
+    case("empty-protocol", Result.INVALID_FIELD, lambda s: _up(s, protocol="")),
+    case("spaced-protocol", Result.INVALID_FIELD, lambda s: _up(s, protocol="tx2 block2")),
+    case("newline-software", Result.INVALID_FIELD, lambda s: _up(s, software="0.9\n")),
+    case("dash-first-software", Result.INVALID_FIELD, lambda s: _up(s, software="-0.9")),
+    case("33-char-protocol", Result.MALFORMED, lambda s: _up(s, protocol="p" * 33)),
+    case("two-of-four", Result.INSUFFICIENT_APPROVALS, lambda s: _up(s, by=(s.v0, s.v1))),
+    case("approval-of-another-protocol", Result.INSUFFICIENT_APPROVALS, lambda s: _up_approvals(
+        s, *(_approval(s, v, _upgrade(s)) for v in (s.v0, s.v1)),
+        _approval(s, s.v2, _upgrade(s, protocol="tx2.block3")))),
+    case("approval-of-another-release", Result.INSUFFICIENT_APPROVALS, lambda s: _up_approvals(
+        s, *(_approval(s, v, _upgrade(s)) for v in (s.v0, s.v1)),
+        _approval(s, s.v2, _upgrade(s, software="0.9.1")))),
+    case("approval-of-another-height", Result.INSUFFICIENT_APPROVALS, lambda s: _up_approvals(
+        s, *(_approval(s, v, _upgrade(s)) for v in (s.v0, s.v1)),
+        _approval(s, s.v2, _upgrade(s, delay=3)))),
+    case("same-validator-twice", Result.DUPLICATE_ENTRY, lambda s: _up(
+        s, by=(s.v0, s.v1, s.v1, s.v2))),
 ]  # fmt: skip
 
 RULE_CASES = {
@@ -1227,6 +1283,7 @@ RULE_CASES = {
     t.Kind.CHANGE_VALIDATORS: CHANGE_CASES,
     t.Kind.RETURN_PAYOUT: RETURN_CASES,
     t.Kind.CONSENT_ZONES: CONSENT_CASES,
+    t.Kind.SCHEDULE_UPGRADE: UPGRADE_CASES,
 }
 ALL_RULE_CASES = [
     pytest.param(*p.values, id=f"{kind.name.lower()}-{p.id}")

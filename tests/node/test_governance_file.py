@@ -112,3 +112,46 @@ def test_values_out_of_range_are_named_not_crashes(field: str, value: object, me
         doc[field] = value
     with pytest.raises(ProposalError, match=message):
         from_json(doc)
+
+
+def _upgrade() -> Proposal:
+    return Proposal(CHAIN_ID, t.ScheduleUpgrade("tx2.block2", "0.9.0", 40, ()))
+
+
+def test_an_upgrade_survives_its_file_and_says_what_to_install() -> None:
+    w = World()
+    proposal = _upgrade().approved_by(w.validators[0]).approved_by(w.validators[2])
+    doc = to_json(proposal)
+    assert (doc["kind"], doc["protocol"], doc["software"], doc["height"]) == (
+        "schedule_upgrade", "tx2.block2", "0.9.0", 40,
+    )  # fmt: skip
+    assert from_json(json.loads(json.dumps(doc))) == proposal
+    said = "\n".join(proposal.describe())
+    assert "upgrade to the protocol tx2.block2 from height 40" in said
+    assert "software that knows it: 0.9.0" in said
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("protocol", "", "protocol must be a string of 1 to 32"),
+        ("protocol", "tx2 block2", "protocol must be letters, digits"),
+        ("software", "0.9.0\n", "software must be letters, digits"),
+        ("software", 9, "software must be a string"),
+        ("height", 0, "height must be an integer from 1"),
+        ("height", True, "height must be an integer from 1"),
+        ("height", 2**63, "height must be an integer from 1"),
+    ],
+)
+def test_a_broken_upgrade_file_is_named(field: str, value: object, message: str) -> None:
+    doc = to_json(_upgrade())
+    doc[field] = value
+    with pytest.raises(ProposalError, match=message):
+        from_json(doc)
+
+
+def test_an_upgrade_changed_after_approval_does_not_verify() -> None:
+    doc = to_json(_upgrade().approved_by(World().validators[0]))
+    doc["software"] = "0.9.1"
+    with pytest.raises(ProposalError, match="does not verify"):
+        from_json(doc)

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from node.config import Timeouts
+from node.upgrades import HALT_EXIT_CODE
 from tests.node.netutil import eventually, free_base_port, get_json
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,7 +73,9 @@ def test_the_unit_is_hardened() -> None:
     for flag in ("NoNewPrivileges", "PrivateTmp", "PrivateDevices", "RestrictSUIDSGID"):
         assert one[flag] == "yes", flag
     assert one["CapabilityBoundingSet"] == "" and one["AmbientCapabilities"] == ""
-    assert one["Restart"] == "on-failure" and one["RestartPreventExitStatus"] == "2"
+    # Not restarted: a broken home (2), an upgrade this release does not know (4).
+    assert one["Restart"] == "on-failure" and one["RestartPreventExitStatus"] == "2 4"
+    assert str(HALT_EXIT_CODE) in one["RestartPreventExitStatus"].split()
     assert 1 <= int(one["RestartSec"].removesuffix("s")) <= 30
     assert one["KillSignal"] == "SIGTERM" and one["KillMode"] == "mixed"
     t = Timeouts()

@@ -11,6 +11,9 @@ Only this entry point reads these variables; an installed node started by
   ``node.settlement.service.CRASH_POINTS``): the process SIGKILLs itself there.
 - ``RELANCE_TEST_VIEW_RAISE=<view>@<height>[,...]``: that derived view raises
   ``InjectedFault`` the first time it is fed that block (a rebuild then passes it).
+- ``RELANCE_TEST_NEXT_PROTOCOL=<protocol>``: this node's software also knows that
+  protocol (the "upgraded" release of an upgrade test): a governance upgrade to it
+  does not stop this node (``node.upgrades``).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Final
 
@@ -36,7 +40,14 @@ ENV_BYZANTINE: Final = byzantine.ENV_BYZANTINE
 ENV_JOURNAL: Final = byzantine.ENV_JOURNAL
 ENV_SETTLEMENT_CRASH: Final = "RELANCE_TEST_SETTLEMENT_CRASH"
 ENV_VIEW_RAISE: Final = "RELANCE_TEST_VIEW_RAISE"
-TEST_VARIABLES: Final = (ENV_BYZANTINE, ENV_JOURNAL, ENV_SETTLEMENT_CRASH, ENV_VIEW_RAISE)
+ENV_NEXT_PROTOCOL: Final = "RELANCE_TEST_NEXT_PROTOCOL"
+TEST_VARIABLES: Final = (
+    ENV_BYZANTINE,
+    ENV_JOURNAL,
+    ENV_SETTLEMENT_CRASH,
+    ENV_VIEW_RAISE,
+    ENV_NEXT_PROTOCOL,
+)
 USAGE: Final = "usage: python -m tools.faults.node start --home DIR"
 
 
@@ -112,6 +123,9 @@ def hooks_from_environment(environ: Mapping[str, str]) -> NodeHooks:
             return view if height is None else RaisingView(view, height)
 
         hooks = NodeHooks(hooks.instruments, hooks.settlement_crash, wrap)
+    protocol = environ.get(ENV_NEXT_PROTOCOL)
+    if protocol:
+        hooks = replace(hooks, protocols=hooks.protocols | {protocol})
     return hooks
 
 

@@ -141,6 +141,10 @@ class NodeProcesses:
             raise ProcessError(f"node {index} did not exit")
         return code
 
+    def set_env(self, index: int, env: Mapping[str, str]) -> None:
+        """The test switches of node ``index`` from its next start on (an upgrade in place)."""
+        self._slots[index].env = dict(env)
+
     def restart(self, index: int) -> None:
         if self.is_running(index):
             raise ProcessError(f"node {index} is still running")
