@@ -1217,6 +1217,7 @@ CONSENT_CASES = [
     case("duplicate-zone", Result.DUPLICATE_ENTRY, lambda s: _consent(s, "NA-1", "NA-1")),
     case("zone-of-liege", Result.INVALID_ZONE, lambda s: _consent(s, "NA-1", "LG-1")),
     case("unknown-zone", Result.INVALID_ZONE, lambda s: _consent(s, "NA-9")),
+]
 
 
 # --- schedule_upgrade -------------------------------------------------------------------------

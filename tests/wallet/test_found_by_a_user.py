@@ -18,6 +18,7 @@ from node.crypto import digest
 from node.genesis import render
 from node.ledger import tx as t
 from tests.api.harness import NAMUR, LiveNode
+from tests.api.test_dashboards import page
 from tests.api.world import CAMPAIGN, World, seed
 from tests.wallet.support import Cli, cli_env
 from wallets.voucher import Voucher
@@ -194,8 +195,7 @@ def test_the_pages_name_merchants_and_communes_with_keys_on_demand(scene: Scene)
         (world.bakery, "/ui/merchant", ("Grossiste Alimentaire",)),  # its transfer
         (world.namur, "/ui/commune", ("Boulangerie du Marché", "Brasserie de la Place")),
     ):
-        cookie = f"relance_token={world.node.token(who.signer)}"
-        html = world.node.http("GET", path, headers={"Cookie": cookie}).body.decode()
+        html = page(world.node, path, world.node.token(who.signer)).body.decode()
         history = html[html.index('id="history-title"') :]
         for name in names:
             assert f"<summary>{name}</summary>" in history, (path, name)

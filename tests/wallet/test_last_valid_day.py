@@ -20,6 +20,7 @@ from node.api import fmt
 from node.crypto import digest
 from node.ledger import tx as t
 from tests.api.harness import BANK, NAMUR, Account, LiveNode
+from tests.api.test_dashboards import page
 from tests.wallet.support import Cli, cli_env
 from wallets.letters import CampaignText, rules_fr
 from wallets.units import parse_time_ms
@@ -77,9 +78,7 @@ def test_letter_wallet_api_and_dashboards_state_the_same_last_day(
     node, end, last = early_end
     belgian = last.strftime("%d/%m/%Y")
     assert node.get("/v1/campaigns/early").json()["last_valid_day"] == last.isoformat()
-    commune = node.http(
-        "GET", "/ui/commune", headers={"Cookie": f"relance_token={node.token(NAMUR)}"}
-    ).body.decode()
+    commune = page(node, "/ui/commune", node.token(NAMUR)).body.decode()
     assert belgian in commune and fmt.date(end) not in commune  # not the day cut short
     voucher = Voucher(node.genesis.chain_id.upper(), digest(b"early voucher")).uri()
     cli = Cli(cli_env(tmp_path / "home", node.url))
