@@ -16,6 +16,7 @@ from node import http_json
 from tools.audit_sources import HttpSource, SourceError
 from wallets.client import NodeClient
 from wallets.exits import Exit, WalletError
+from wallets.settlement import _chosen_schedule, _refused
 
 ANSWERS = {
     "/deep": b"[" * 100_000 + b"]" * 100_000,
@@ -74,3 +75,11 @@ def test_the_wallet_says_the_node_answered_no_json(hostile: str, kind: str) -> N
 def test_the_node_s_own_tools_say_the_node_is_unreachable(hostile: str, kind: str) -> None:
     with pytest.raises(http_json.Unreachable):
         http_json.request_json(hostile + kind + "/v1/status", None, 30)
+
+
+@pytest.mark.parametrize("kind", ["/deep", "/huge"])
+def test_the_wallet_reads_a_hostile_bank_answer_as_no_detail(kind: str) -> None:
+    answer = ANSWERS[kind]
+    assert _chosen_schedule(answer) == "?"
+    refused = _refused(500, answer)
+    assert str(refused.message) == "HTTP 500" and refused.code is Exit.UNREACHABLE
