@@ -41,6 +41,7 @@ ADDRESS_CHARS_MAX: Final = 255  # a validator's p2p HOST:PORT or API URL in the 
 MEMBER_FILE_BYTES_MAX: Final = 64 * 1024  # an organisation's genesis membership file
 PEERS_FILE_BYTES_MAX: Final = 256 * 1024  # a node home's peers.toml
 GENESIS_FILE_BYTES_MAX: Final = 1024 * 1024  # a genesis.toml handed round in the ceremony
+PROPOSAL_FILE_BYTES_MAX: Final = 256 * 1024  # a governance proposal handed round for approval
 VALIDATOR_POWER_MAX: Final = 1_000_000
 EVIDENCE_AGE_MAX_BLOCKS: Final = 100_000  # older double signatures are no longer accepted
 GOVERNANCE_DELAY_MIN_BLOCKS: Final = 2  # a validator change takes effect this far ahead, or more

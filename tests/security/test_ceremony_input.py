@@ -1,7 +1,8 @@
-"""Hostile files in the genesis ceremony: membership files, genesis documents, peers files
-and key files come from other organisations. Whatever they hold (JSON or TOML nested
-thousands deep, a 5,000-digit integer, a file of many megabytes) the command says what
-is wrong and exits 2, never a traceback; ``--out`` in a missing folder is the same."""
+"""Hostile files in the genesis ceremony and in governance: membership files, genesis
+documents, peers files, key files and proposals come from other organisations.
+Whatever they hold (JSON or TOML nested thousands deep, a 5,000-digit integer, a file
+of many megabytes) the command says what is wrong and exits 2, never a traceback;
+``--out`` in a missing folder is the same."""
 
 from __future__ import annotations
 
@@ -93,3 +94,20 @@ def test_out_in_a_missing_folder_is_an_error_not_a_traceback(tmp_path: Path) -> 
     )
     _refused(result)
     assert "cannot write beside" in result.output
+
+
+@pytest.mark.parametrize("text", [DEEP_JSON, HUGE_JSON], ids=["deep", "huge-integer"])
+def test_a_hostile_governance_proposal_is_refused(tmp_path: Path, text: str) -> None:
+    proposal = tmp_path / "proposal.json"
+    proposal.write_text(text, encoding="ascii")
+    result = _node("governance", "show", str(proposal))
+    _refused(result)
+    assert "not JSON" in result.output
+
+
+def test_an_oversized_governance_proposal_is_refused(tmp_path: Path) -> None:
+    proposal = tmp_path / "proposal.json"
+    proposal.write_text(" " * limits.PROPOSAL_FILE_BYTES_MAX + "{}", encoding="ascii")
+    result = _node("governance", "show", str(proposal))
+    _refused(result)
+    assert f"larger than {limits.PROPOSAL_FILE_BYTES_MAX} bytes" in result.output
