@@ -6,13 +6,13 @@ node among several would otherwise stop the audit the honest nodes can serve."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
 from node import http_json
+from tests.node.netutil import stand_in
 from tools.audit_sources import HttpSource, SourceError
 from wallets.client import NodeClient
 from wallets.exits import Exit, WalletError
@@ -44,16 +44,8 @@ class _Hostile(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def hostile() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hostile)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with stand_in(_Hostile) as url:
+        yield url
 
 
 @pytest.mark.parametrize("kind", ["/deep", "/huge"])

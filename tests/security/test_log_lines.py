@@ -19,24 +19,11 @@ HOSTILE = [FORGED, "a\rb", "a\u2028b", "a\u0085b", "pay \u202eRUE 01\u202c", "a\
 
 @pytest.fixture
 def text_log() -> Iterator[io.StringIO]:
-    """A logger writing through the formatter ``logs.configure(logs.TEXT)`` installs."""
-    root = logging.getLogger()
-    before, level = list(root.handlers), root.level
-    for handler in before:
-        root.removeHandler(handler)
-    try:
-        logs.configure(logs.TEXT)
-        [installed] = root.handlers
-        formatter = installed.formatter
-    finally:
-        for handler in list(root.handlers):
-            root.removeHandler(handler)
-        for handler in before:
-            root.addHandler(handler)
-        root.setLevel(level)
+    """A logger writing through the text log's formatter (the one ``logs.configure(logs.TEXT)``
+    installs: tests/node/test_logs.py)."""
     written = io.StringIO()
     handler = logging.StreamHandler(written)
-    handler.setFormatter(formatter)
+    handler.setFormatter(logs.TextFormatter())
     logger = logging.getLogger("node.api.server")
     logger.addHandler(handler)
     try:
