@@ -22,7 +22,7 @@ from typing import Final, NoReturn, TypeVar
 
 import click
 
-from node import config, membership
+from node import config, limits, membership
 from node.crypto import PUBLIC_KEY_BYTES, PublicKey
 from node.daemon import Home, HomeError, read_home
 from node.genesis import Draft, Genesis, GenesisError, ProtocolLimits, parse_draft, render
@@ -258,8 +258,8 @@ def _home(path: Path) -> Home:
 
 def _read_draft(path: Path) -> Draft:
     try:
-        return parse_draft(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, GenesisError) as exc:
+        return parse_draft(membership.read_text_capped(path, limits.GENESIS_FILE_BYTES_MAX))
+    except (MemberError, GenesisError) as exc:
         _fail(f"{path}: {exc}")
 
 
@@ -278,7 +278,8 @@ def _account_key(text: str) -> PublicKey:
     try:
         with path.open("rb") as file:
             doc = json.loads(file.read(KEY_FILE_BYTES_MAX).decode("utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:  # ValueError: not UTF-8, not JSON,
+        # a huge integer; RecursionError: nested thousands deep
         _fail(f"--account-key {text!r} is neither 64 hex digits nor a wallet key file ({exc})")
     value = doc.get("public_key") if isinstance(doc, dict) else None
     try:
@@ -325,7 +326,10 @@ def _write_replacing(path: Path, text: str) -> None:
 
 
 def _temporary(beside: Path, text: str) -> Path:
-    fd, name = tempfile.mkstemp(dir=beside.parent or Path("."), prefix=f".{beside.name}.")
+    try:
+        fd, name = tempfile.mkstemp(dir=beside.parent or Path("."), prefix=f".{beside.name}.")
+    except OSError as exc:
+        _fail(f"cannot write beside {beside}: {exc.strerror or exc}")
     with os.fdopen(fd, "w", encoding="utf-8") as file:
         file.write(text)
         file.flush()

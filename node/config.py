@@ -97,7 +97,7 @@ class NodeConfig:
 def parse(text: str) -> NodeConfig:
     try:
         doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+    except (ValueError, RecursionError) as exc:  # TOMLDecodeError, huge integers, deep arrays
         raise ConfigError(f"not TOML: {exc}") from None
     p2p = _table(doc, "p2p")
     api = _table(doc, "api")
@@ -133,7 +133,7 @@ def parse_peers(text: str) -> tuple[PeerAddress, ...]:
     """A peers file: ``peers = [{ public_key = "hex", host = "...", port = 26600 }, ...]``."""
     try:
         doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+    except (ValueError, RecursionError) as exc:  # TOMLDecodeError, huge integers, deep arrays
         raise ConfigError(f"not TOML: {exc}") from None
     if set(doc) - {"peers"}:
         raise ConfigError("a peers file holds only peers = [...]")

@@ -24,7 +24,8 @@ from node.governance import HEIGHT_MAX, Proposal, ProposalError, from_json, to_j
 from node.http_json import Unreachable, request_json
 from node.ledger import tx as t
 from node.ledger.rules import is_code
-from node.limits import GOVERNANCE_DELAY_MAX_BLOCKS, VALIDATOR_POWER_MAX
+from node.limits import GOVERNANCE_DELAY_MAX_BLOCKS, PROPOSAL_FILE_BYTES_MAX, VALIDATOR_POWER_MAX
+from node.membership import MemberError, read_text_capped
 from node.names import name_problem
 
 HTTP_TIMEOUT_S: Final = 60.0  # a submission waits for its block
@@ -237,11 +238,14 @@ def _propose(h: Home, payload: t.GovernancePayload, out: Path) -> None:
 
 
 def _read(path: Path) -> Proposal:
+    """A proposal file another validator passed on: bounded, and whatever it holds an
+    error of the command (JSON nested thousands deep, a huge integer), never a traceback."""
     try:
-        return from_json(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        _fail(f"{path}: {exc}")
-    except ProposalError as exc:
+        text = read_text_capped(path, PROPOSAL_FILE_BYTES_MAX)
+        return from_json(json.loads(text))
+    except (ValueError, RecursionError) as exc:
+        _fail(f"{path}: not JSON: {exc}")
+    except (MemberError, ProposalError) as exc:
         _fail(f"{path}: {exc}")
 
 

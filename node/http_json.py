@@ -23,6 +23,7 @@ from typing import Final
 RETRIES_MAX: Final = 8  # "too many requests" answers waited out before the last one stands
 RETRY_WAIT_MAX_S: Final = 10.0  # the longest one wait, whatever the node asks
 RETRY_BACKOFF_FIRST_S: Final = 0.5  # without Retry-After: 0.5, 1, 2, 4 ... seconds
+ANSWER_BYTES_MAX: Final = 16 * 1024 * 1024  # ``request_json`` reads no more of an answer
 
 
 def urlopen(
@@ -75,14 +76,21 @@ def request_json(url: str, payload: object | None, timeout_s: float) -> dict[str
     )  # fmt: skip
     try:
         with urlopen(request, timeout_s) as response:
-            body = json.loads(response.read())
+            body = json.loads(_capped(response.read(ANSWER_BYTES_MAX + 1)))
     except urllib.error.HTTPError as error:
         try:
-            body = json.loads(error.read() or b"{}")
-        except json.JSONDecodeError:
+            body = json.loads(_capped(error.read(ANSWER_BYTES_MAX + 1)) or b"{}")
+        except (ValueError, RecursionError):
             raise Unreachable(f"{url}: HTTP {error.code}") from None
-    except (urllib.error.URLError, TimeoutError, json.JSONDecodeError) as error:
+    except (urllib.error.URLError, TimeoutError, ValueError, RecursionError) as error:
+        # ValueError: not JSON, not UTF-8, a huge integer; RecursionError: nested too deep
         raise Unreachable(f"{url}: {error}") from None
     if not isinstance(body, dict):
         raise Unreachable(f"{url}: the answer is not a JSON object")
     return body
+
+
+def _capped(raw: bytes) -> bytes:
+    if len(raw) > ANSWER_BYTES_MAX:
+        raise ValueError(f"the answer is larger than {ANSWER_BYTES_MAX} bytes")
+    return raw

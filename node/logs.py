@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime
 import json
 import logging
+import re
 import sys
 from pathlib import Path
 from typing import Final
@@ -53,6 +54,29 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, ensure_ascii=True, separators=(",", ":"))
 
 
+# C0 and C1 controls, line and paragraph separators, bidirectional overrides and isolates
+_UNSAFE_IN_A_LINE: Final = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
+
+
+def _escaped(match: re.Match[str]) -> str:
+    return match.group().encode("unicode_escape").decode("ascii")
+
+
+class TextFormatter(logging.Formatter):
+    """``TEXT_FORMAT``, one record per line: a user string in a message (a request path,
+    a name in an error) has its control, line-breaking and bidirectional characters
+    escaped (``\\n``, ``\\u202e``), so it cannot forge a line or hide part of one.
+    A traceback that follows the line stays as Python writes it."""
+
+    def __init__(self) -> None:
+        super().__init__(TEXT_FORMAT)
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return _UNSAFE_IN_A_LINE.sub(_escaped, super().formatMessage(record))
+
+
 class _Handler(logging.StreamHandler):  # type: ignore[type-arg]
     """The handler ``configure`` installs (and replaces when called again)."""
 
@@ -71,7 +95,7 @@ def configure(log_format: str, level: int = logging.INFO) -> None:
     if root.handlers:
         return
     handler = _Handler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if log_format == JSON else logging.Formatter(TEXT_FORMAT))
+    handler.setFormatter(JsonFormatter() if log_format == JSON else TextFormatter())
     root.addHandler(handler)
     root.setLevel(level)
 

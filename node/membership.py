@@ -240,8 +240,8 @@ def from_json(doc: object) -> SignedMember:
 
 def read(path: Path) -> SignedMember:
     try:
-        doc = json.loads(_read_text(path, limits.MEMBER_FILE_BYTES_MAX))
-    except json.JSONDecodeError as exc:
+        doc = json.loads(read_text_capped(path, limits.MEMBER_FILE_BYTES_MAX))
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, huge integers, deep nesting
         raise MemberError(f"{path}: not JSON: {exc}") from None
     try:
         return from_json(doc)
@@ -461,13 +461,13 @@ def start_settings(
 
 def read_peers(path: Path) -> tuple[config.PeerAddress, ...]:
     try:
-        return config.parse_peers(_read_text(path, limits.PEERS_FILE_BYTES_MAX))
+        return config.parse_peers(read_text_capped(path, limits.PEERS_FILE_BYTES_MAX))
     except config.ConfigError as exc:
         raise MemberError(f"{path}: {exc}") from None
 
 
-def _read_text(path: Path, bytes_max: int) -> str:
-    """A small UTF-8 file, refused past ``bytes_max`` without reading further."""
+def read_text_capped(path: Path, bytes_max: int) -> str:
+    """A small UTF-8 file, refused past ``bytes_max`` without reading further (MemberError)."""
     try:
         with path.open("rb") as file:
             data = file.read(bytes_max + 1)

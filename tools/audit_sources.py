@@ -285,7 +285,8 @@ class HttpSource:
             raise SourceError(f"{url}: answer larger than {RESPONSE_BYTES_MAX} bytes")
         try:
             body = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (ValueError, RecursionError):  # also a huge integer, or JSON nested deeper
+            # than the interpreter recurses: one hostile node never stops the audit
             raise SourceError(f"{url}: answer is not JSON") from None
         if not isinstance(body, dict):
             raise SourceError(f"{url}: answer is not a JSON object")

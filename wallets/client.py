@@ -238,7 +238,8 @@ class NodeClient:
 def _json(data: bytes, unparsed_ok: bool = False) -> Json:
     try:
         body = json.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # not UTF-8, not JSON, a huge integer; nested
+        # deeper than the interpreter recurses (a hostile node: an error, never a traceback)
         if unparsed_ok:
             return {}
         raise WalletError(

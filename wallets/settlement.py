@@ -47,7 +47,7 @@ def _chosen_schedule(answer: bytes) -> str:
     """The schedule the bank recorded (its default when the merchant chose none)."""
     try:
         chosen = json.loads(answer).get("schedule")
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):  # a hostile answer: not ours
         chosen = None
     return chosen if isinstance(chosen, str) else "?"
 
@@ -73,7 +73,7 @@ def _call(
 def _refused(status: int, data: bytes) -> WalletError:
     try:
         detail = str(json.loads(data).get("detail", f"HTTP {status}"))
-    except (json.JSONDecodeError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):  # not JSON, huge numbers, too deep
         detail = f"HTTP {status}"
     if status == 404:
         return WalletError(Exit.UNSUPPORTED, f"the bank node does not offer this: {detail}")

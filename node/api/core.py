@@ -12,6 +12,7 @@ rebuilding or too far behind answers 503.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import struct
 import time
@@ -76,14 +77,28 @@ class ApiConfig:
 
 
 def client_of(request: web.Request, config: ApiConfig) -> str:
-    """Who is asking, for per-client caps: the peer address, or the first address of
-    ``X-Forwarded-For`` when the node sits behind a proxy it trusts."""
+    """Who is asking, for per-client caps: the peer address, or the last address of
+    ``X-Forwarded-For`` when the node sits behind a proxy it trusts (the one that proxy
+    appended; those before it are whatever the client wrote). One client per IPv4
+    address and per IPv6 /64 (what one subscriber is routed), IPv4-mapped as IPv4."""
     if config.trust_forwarded_for:
         forwarded = request.headers.get("X-Forwarded-For", "")
-        first = forwarded.split(",")[0].strip()
-        if first:
-            return first
-    return request.remote or "unknown"
+        last = forwarded.split(",")[-1].strip()
+        if last:
+            return _client_address(last)
+    return _client_address(request.remote or "unknown")
+
+
+def _client_address(text: str) -> str:
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return text[: limits.ADDRESS_CHARS_MAX]
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
 
 
 def served_over_tls(request: web.Request, config: ApiConfig) -> bool:

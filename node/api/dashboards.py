@@ -48,6 +48,7 @@ from node.ledger import tx as t
 from node.ledger.state import View
 
 STATIC_DIR: Final = Path(__file__).parent / "static"
+STATIC_PREFIX: Final = "/ui/static/"  # the style sheet and scripts, the same for every reader
 LANG_COOKIE: Final = "relance_lang"
 HOME_OF: Final = {
     Role.HOLDER: "/ui/holder",
@@ -101,7 +102,7 @@ def add_routes(app: web.Application, api: Api) -> None:
     app.router.add_get("/ui/commune", bind(commune_page, frozenset({Role.ISSUER})))
     app.router.add_get("/ui/commune/transactions.csv", bind(commune_csv, frozenset({Role.ISSUER})))
     app.router.add_get("/ui/auditor", bind(auditor_page, frozenset({Role.AUDITOR, Role.BANK})))
-    app.router.add_static("/ui/static", STATIC_DIR, show_index=False)
+    app.router.add_static(STATIC_PREFIX.rstrip("/"), STATIC_DIR, show_index=False)
 
 
 def language(request: web.Request) -> fmt.Lang:

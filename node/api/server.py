@@ -25,6 +25,7 @@ from node.api import (
     dashboards,
     state_routes,
 )
+from node.api.access import BALANCE_COOKIE, SESSION_COOKIE
 from node.api.core import Api, ApiConfig, ApiViews, NodeStatus, client_of
 from node.api.problems import ApiError
 from node.api.routes import OPERATIONS, Operation, json_response, openapi_document
@@ -134,7 +135,23 @@ async def guard(request: web.Request, handler: _Handler) -> web.StreamResponse:
     if origin is not None and origin in api.config.cors_origins and not response.prepared:
         response.headers["Access-Control-Allow-Origin"] = origin
         response.headers["Vary"] = "Origin"
+    if _with_credentials(request) and not response.prepared:
+        response.headers.setdefault("Cache-Control", "no-store")
     return response
+
+
+_CREDENTIAL_COOKIES: Final = (SESSION_COOKIE, BALANCE_COOKIE)
+
+
+def _with_credentials(request: web.Request) -> bool:
+    """Whether the answer may be someone's own data (a token or a dashboard cookie came
+    with the request): no cache keeps it, neither a shared proxy nor the browser's
+    history on a library computer after logout. Static files are the same for all."""
+    if request.path.startswith(dashboards.STATIC_PREFIX):
+        return False
+    return "Authorization" in request.headers or any(
+        name in request.cookies for name in _CREDENTIAL_COOKIES
+    )
 
 
 async def _guarded(api: Api, request: web.Request, handler: _Handler) -> web.StreamResponse:

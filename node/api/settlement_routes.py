@@ -19,7 +19,7 @@ from typing import Final, Literal
 from aiohttp import web
 
 from node.api import inputs
-from node.api.access import Role, Scope, Viewer, require
+from node.api.access import Role, Scope, Viewer, bearer, require
 from node.api.core import Api, parse_key
 from node.api.problems import ApiError
 from node.api.routes import HEX32, Operation, Param
@@ -95,6 +95,13 @@ def operations(service: SettlementService) -> tuple[Operation, ...]:
 
     async def register_iban(api: Api, request: web.Request) -> object:
         viewer = _merchant_viewer(api, request)
+        if bearer(request) is None:  # a dashboard session reads; it never redirects payouts
+            raise ApiError(
+                403,
+                "an IBAN is registered with the merchant's own token (relance-wallet "
+                "merchant register-iban), never with a dashboard session",
+                slug="token-required",
+            )
         body = inputs.read_json(await request.read())
         if not isinstance(body, dict) or not {"iban", "salt"} <= set(body) <= {
             "iban", "salt", "schedule",

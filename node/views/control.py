@@ -98,10 +98,15 @@ def status_document(
 
 
 def write_status(home: Path, document: dict[str, object]) -> None:
+    """Atomically, through a temporary file the node creates itself: a symlink left in
+    its place is removed, never followed (the node would write wherever it points)."""
     path = status_path(home)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(fd, "w", encoding="utf-8") as file:
+        file.write(json.dumps(document, indent=1) + "\n")
     os.replace(tmp, path)
 
 

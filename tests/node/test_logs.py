@@ -151,6 +151,8 @@ def test_configure_leaves_a_capturing_handler_alone_and_never_doubles_its_own(
         root.removeHandler(handler)
     try:
         logs.configure(logs.TEXT)
+        [text] = root.handlers
+        assert isinstance(text.formatter, logs.TextFormatter)  # escapes what users wrote
         logs.configure(logs.JSON)
         [ours] = root.handlers
         assert isinstance(ours.formatter, logs.JsonFormatter)

@@ -11,7 +11,7 @@ import pytest
 
 from node.api import settlement_routes
 from node.api.routes import Operation
-from node.settlement.journal import Journal
+from node.settlement.journal import Journal, Schedule
 from node.settlement.service import SettlementService
 from tests.api.harness import LiveNode
 from tests.api.world import World, seed
@@ -29,11 +29,13 @@ def node(tmp_path: Path) -> Iterator[LiveNode]:
 
 
 def settlement_operations(node: LiveNode) -> Sequence[Operation]:
-    """The bank's routes over a real, empty settlement journal (no service running:
-    the routes read the journal only)."""
+    """The bank's routes over a real, empty settlement journal (no service running: the
+    routes read the journal, and an IBAN registration writes it with the default schedule)."""
     journal = Journal.open(node.root / "bank" / "journal.sqlite")
     journal.create_schema()
-    return settlement_routes.operations(cast(SettlementService, SimpleNamespace(journal=journal)))
+    settings = SimpleNamespace(default_schedule=Schedule.DAILY)
+    service = SimpleNamespace(journal=journal, settings=settings)
+    return settlement_routes.operations(cast(SettlementService, service))
 
 
 @pytest.fixture(scope="session")

@@ -433,9 +433,16 @@ PAGES: Final = {  # page -> roles that may open it
     "/ui/commune/transactions.csv": frozenset({"issuer"}),
     "/ui/commune/analytics": frozenset({"issuer"}),
     "/ui/auditor": frozenset({"auditor", "bank"}),
+    "/ui/commune/vouchers": frozenset({"issuer"}),
+    "/ui/commune/vouchers.csv": frozenset({"issuer"}),
+    "/ui/bank": frozenset({"bank"}),
+    "/ui/bank/payouts.csv": frozenset({"bank"}),
 }
-PAGE_EXAMPLES: Final = 48  # per role, over all the pages
-PAGE_QUERY_NAMES: Final = ("kind", "campaign", "cursor", "merchants", "lang", "k", "issuer")
+PAGE_EXAMPLES: Final = 80  # per role, over all the pages
+PAGE_QUERY_NAMES: Final = (
+    "kind", "campaign", "cursor", "merchants", "lang", "k", "issuer",
+    "q", "category", "zone", "page", "status", "after", "day",
+)  # fmt: skip
 
 
 def page_session(world: World, who: Who) -> dict[str, str]:
