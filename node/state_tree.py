@@ -1,93 +1,83 @@
-"""The authenticated ledger state: a Merkle commitment over the key-value map, pure.
+"""The authenticated ledger state: a sparse Merkle tree over the key-value map, pure.
 
 Owns the state root that every block header commits to, its incremental
 update (stage the writes of a proposed block, apply the one that is decided)
-and the proofs of inclusion or absence that a client checks against a root.
+and the proofs of presence or absence that a client checks against a root.
 
-The shape is protocol; never change it:
+The shape is protocol (3); docs/protocol.md says why this design:
 
-- ``16**levels`` buckets; key ``k`` lives in bucket ``crc32(k) % 16**levels``.
-  Placement only balances the tree: security comes from hashing contents.
-- bucket hash: ``sha256(0x02 || u16be(len(k)) || k || sha256(v) || ...)``
-  over the bucket's entries in key order (an empty bucket: ``sha256(0x02)``).
-- inner node: ``sha256(0x03 || child_0 || ... || child_15)``; the root is the
-  single node on top.
-- a proof carries the key's whole bucket, so one format shows presence and
-  absence alike, plus the 15 sibling hashes of each level from the bottom up.
+- a key's *path* is ``sha256(key)``: 256 bits that no one can steer, so no
+  one can crowd a part of the tree by grinding keys.
+- a binary tree of depth 256 indexed by the path, with *compressed leaves*
+  (as in Diem's and Aptos' Jellyfish Merkle tree): a subtree that holds one
+  entry is that entry's leaf, placed at the shallowest depth where its path
+  prefix is alone; an empty subtree is ``EMPTY_HASH`` (32 zero bytes).
+- leaf: ``sha256(0x04 || path || sha256(value))``.
+- inner node: ``sha256(0x05 || left || right)``; the root is the node at
+  depth 0 (``EMPTY_HASH`` when the map is empty).
+- a proof is the sibling hashes from the root down to where the key's path
+  ends (an empty subtree, or a leaf: the key's own, or another key's whose
+  path shares the prefix) and that leaf. One format for presence and absence;
+  about ``log2(n)`` siblings, ``EMPTY_HASH`` ones left out on the wire.
 
-Storage is sparse, so an empty tree costs nothing at any depth: a dict of
-non-empty buckets (key -> value hash), and per height a dict from the
-position of each non-empty inner node to its preimage (``0x03`` and the 16
-child hashes, 513 contiguous bytes). Staging copies only the buckets and
-preimages it touches; applying swaps them in. Nothing held by the tree is
-ever mutated in place, so staged updates share it safely.
+Storage is one dict from a position (``(1 << depth) | prefix``: the root is 1,
+the children of ``p`` are ``2p`` and ``2p + 1``) to its entry: an inner node
+holds its hash preimage (``0x05``, left, right: 65 bytes), a leaf
+``path || value hash`` (64 bytes). Nothing is stored below a leaf or an empty
+position. Staging a block's writes is one batch: the writes are sorted by
+path and the touched positions are rehashed once each, bottom up, into a
+change set; applying swaps the changes in. Entries are immutable bytes, so
+staged updates share the tree safely.
 
-Imports only ``node.crypto``, ``node.codec`` and ``node.limits``; no I/O.
+Imports only ``node.crypto`` and ``node.codec``; no I/O.
 """
 
 from __future__ import annotations
 
 import hashlib
-import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from bisect import bisect_left
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Final, TypeVar
+from itertools import pairwise
+from typing import Final
 
 from node import codec
 from node.crypto import HASH_BYTES, Digest
-from node.limits import STATE_TREE_LEVELS
 
 KEY_BYTES_MAX: Final = 1024
-LEVELS_MIN: Final = 1
-LEVELS_MAX: Final = 7
-ARITY: Final = 16
-SIBLINGS: Final = ARITY - 1
-PROOF_VERSION: Final = 1
-# Belongs in node.limits (not this module's file to edit). A bucket holds a
-# handful of entries when keys are spread, so 1 MiB is a very wide margin.
-PROOF_BYTES_MAX: Final = 1024 * 1024
+PATH_BITS: Final = 256
+PROOF_VERSION: Final = 2
+# A proof holds at most 256 siblings and one leaf: about 8.3 KiB.
+PROOF_BYTES_MAX: Final = 16 * 1024
+EMPTY_HASH: Final = bytes(HASH_BYTES)
 
-_BUCKET_TAG: Final = b"\x02"
-_NODE_TAG: Final = b"\x03"
-_U16: Final = tuple(n.to_bytes(2, "big") for n in range(KEY_BYTES_MAX + 1))
+_LEAF_TAG: Final = b"\x04"
+_NODE_TAG: Final = b"\x05"
+_LEAF_BYTES: Final = 2 * HASH_BYTES  # path || value hash
+_NODE_BYTES: Final = 1 + 2 * HASH_BYTES  # 0x05 || left || right
 # The same function as ``crypto.digest``, unwrapped for the hot loops.
 _sha256: Final = hashlib.sha256
-_crc32: Final = zlib.crc32
-_T = TypeVar("_T")
-_NO_ENTRIES: Final[dict[bytes, bytes]] = {}  # shared: never mutated
+_from_bytes: Final = int.from_bytes
+
+# A subtree as the batch update sees it: (kind, hash, leaf entry, position
+# where that leaf entry is stored now, 0 when it is new or moved).
+_EMPTY: Final = 0
+_LEAF: Final = 1
+_INNER: Final = 2
+_KEPT: Final = 3  # an untouched, non-empty child: a leaf or an inner node, looked up if needed
+_Sub = tuple[int, bytes, bytes, int]
+_EMPTY_SUB: Final[_Sub] = (_EMPTY, EMPTY_HASH, b"", 0)
 
 
-def _empty_hashes() -> tuple[bytes, ...]:
-    """Hash of an empty subtree of each height (0: an empty bucket)."""
-    hashes = [_sha256(_BUCKET_TAG).digest()]
-    for _ in range(LEVELS_MAX):
-        hashes.append(_sha256(_NODE_TAG + hashes[-1] * ARITY).digest())
-    return tuple(hashes)
-
-
-EMPTY_HASHES: Final = _empty_hashes()
-# Preimage of an empty node at each height (index 0 unused: buckets have none).
-_EMPTY_PREIMAGES: Final = (b"", *(_NODE_TAG + h * ARITY for h in EMPTY_HASHES[:LEVELS_MAX]))
-
-
-def empty_root(levels: int = STATE_TREE_LEVELS) -> Digest:
+def empty_root() -> Digest:
     """The root of a tree with no entries."""
-    _check_levels(levels)
-    return Digest(EMPTY_HASHES[levels])
+    return Digest(EMPTY_HASH)
 
 
-def bucket_of(key: bytes, levels: int = STATE_TREE_LEVELS) -> int:
-    """The bucket index of ``key`` in a tree of ``levels`` levels."""
-    return _crc32(key) & (_bucket_count(levels) - 1)
-
-
-def _bucket_count(levels: int) -> int:
-    return 1 << (4 * levels)
-
-
-def _check_levels(levels: int) -> None:
-    if type(levels) is not int or not LEVELS_MIN <= levels <= LEVELS_MAX:
-        raise ValueError(f"levels must be an integer in {LEVELS_MIN}..{LEVELS_MAX}")
+def path_of(key: bytes) -> bytes:
+    """Where ``key`` lives: the 256 bits of ``sha256(key)``."""
+    _check_key(key)
+    return _sha256(key).digest()
 
 
 def _check_key(key: bytes) -> None:
@@ -95,40 +85,8 @@ def _check_key(key: bytes) -> None:
         raise ValueError(f"a key is 1..{KEY_BYTES_MAX} bytes")
 
 
-def _hash_buckets(
-    buckets: Mapping[int, Mapping[bytes, bytes]],
-    current: Mapping[int, Mapping[bytes, bytes]],
-    size: int,
-) -> tuple[dict[int, bytes], tuple[int, ...], int]:
-    """Hashes of the new ``buckets``, those now empty, and the new entry count."""
-    hashes: dict[int, bytes] = {}
-    emptied: list[int] = []
-    u16, sha256 = _U16, _sha256
-    for index, entries in buckets.items():
-        size += len(entries) - len(current.get(index, _NO_ENTRIES))
-        if not entries:
-            hashes[index] = EMPTY_HASHES[0]
-            emptied.append(index)
-            continue
-        if len(entries) == 1:  # the common case: spread keys, one per bucket
-            for key, value_hash in entries.items():
-                hashes[index] = sha256(
-                    b"".join((_BUCKET_TAG, u16[len(key)], key, value_hash))
-                ).digest()
-            continue
-        parts = [_BUCKET_TAG]
-        for key in sorted(entries):
-            parts += (u16[len(key)], key, entries[key])
-        hashes[index] = sha256(b"".join(parts)).digest()
-    return hashes, tuple(emptied), size
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class _LevelChange:
-    """New preimages of the touched nodes of one height, and those now empty."""
-
-    preimages: dict[int, bytearray]
-    emptied: tuple[int, ...]
+def _leaf_sub(entry: bytes, stored_at: int) -> _Sub:
+    return (_LEAF, _sha256(_LEAF_TAG + entry).digest(), entry, stored_at)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -136,76 +94,182 @@ class StagedUpdate:
     """The state after a set of writes, computed but not yet made current.
 
     Valid only against the tree and version it was staged from. Its private
-    containers are handed to the tree on ``apply`` and never mutated.
+    change set is handed to the tree on ``apply`` and never mutated.
     """
 
     root: Digest
     _origin: object = field(repr=False)
     _base_version: int = field(repr=False)
     _size: int = field(repr=False)
-    _buckets: dict[int, dict[bytes, bytes]] = field(repr=False)
-    _emptied: tuple[int, ...] = field(repr=False)
-    _heights: tuple[_LevelChange, ...] = field(repr=False)
+    _changes: dict[int, bytes | None] = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class StateProof:
-    """Inclusion or absence of one key: its whole bucket, and the path to the root.
+    """Presence or absence of one key under a root.
 
-    ``entries`` are the bucket's ``(key, sha256(value))`` in key order;
-    ``siblings[i]`` are the 15 other child hashes of the node at height
-    ``i + 1`` on the path, in position order.
+    ``siblings[d]`` is the hash beside the key's path at depth ``d + 1``, from
+    the root down (``EMPTY_HASH`` for an empty subtree). ``leaf`` is the
+    ``(path, value hash)`` found where the path ends, None for an empty
+    subtree: the key's own leaf shows presence, another's (whose path shares
+    the first ``len(siblings)`` bits) or None shows absence.
     """
 
-    levels: int
-    bucket: int
-    entries: tuple[tuple[bytes, bytes], ...]
-    siblings: tuple[tuple[bytes, ...], ...]
+    siblings: tuple[bytes, ...]
+    leaf: tuple[bytes, bytes] | None
+
+
+class _Batch:
+    """One batch update of a tree: sorted writes in, change set out."""
+
+    __slots__ = ("changes", "delta", "nodes", "paths", "pints", "vhs")
+
+    def __init__(
+        self,
+        nodes: Mapping[int, bytes],
+        pints: list[int],
+        paths: list[bytes],
+        vhs: list[bytes | None],
+    ) -> None:
+        self.nodes = nodes
+        self.pints = pints  # sorted paths as integers
+        self.paths = paths
+        self.vhs = vhs  # None deletes
+        self.changes: dict[int, bytes | None] = {}
+        self.delta = 0
+
+    def update(self, position: int, depth: int, lo: int, hi: int) -> _Sub:
+        """The subtree at ``position`` after the writes ``lo:hi`` (all below it)."""
+        entry = self.nodes.get(position)
+        if entry is None or len(entry) == _LEAF_BYTES:
+            return self._replace(position, depth, lo, hi, entry)
+        pints = self.pints
+        right = position << 1 | 1
+        boundary = (right ^ (1 << (depth + 1))) << (PATH_BITS - 1 - depth)
+        split = bisect_left(pints, boundary, lo, hi)
+        if lo < split:
+            left_sub = self.update(right - 1, depth + 1, lo, split)
+        else:
+            left_hash = entry[1:33]
+            left_sub = _EMPTY_SUB if left_hash == EMPTY_HASH else (_KEPT, left_hash, b"", 0)
+        if split < hi:
+            right_sub = self.update(right, depth + 1, split, hi)
+        else:
+            right_hash = entry[33:]
+            right_sub = _EMPTY_SUB if right_hash == EMPTY_HASH else (_KEPT, right_hash, b"", 0)
+        sub = self._join(position, left_sub, right_sub)
+        if sub[0] != _INNER:
+            self.changes[position] = None
+        return sub
+
+    def _replace(self, position: int, depth: int, lo: int, hi: int, leaf: bytes | None) -> _Sub:
+        """Rebuild an empty or one-leaf subtree with the writes ``lo:hi``."""
+        pints, paths, vhs = self.pints, self.paths, self.vhs
+        new_pints: list[int] = []
+        new_paths: list[bytes] = []
+        new_vhs: list[bytes | None] = []
+        kept = leaf
+        for index in range(lo, hi):
+            path, vh = paths[index], vhs[index]
+            if kept is not None and path == kept[:HASH_BYTES]:
+                kept = None  # overwritten or deleted
+            if vh is not None:
+                new_pints.append(pints[index])
+                new_paths.append(path)
+                new_vhs.append(vh)
+        if leaf is not None:
+            self.changes[position] = None
+            self.delta -= 1
+            if kept is not None:
+                at = bisect_left(new_paths, kept[:HASH_BYTES])
+                new_pints.insert(at, _from_bytes(kept[:HASH_BYTES], "big"))
+                new_paths.insert(at, kept[:HASH_BYTES])
+                new_vhs.insert(at, kept[HASH_BYTES:])
+        self.delta += len(new_paths)
+        return self.build(position, depth, new_pints, new_paths, new_vhs, 0, len(new_paths))
+
+    def build(
+        self,
+        position: int,
+        depth: int,
+        pints: list[int],
+        paths: list[bytes],
+        vhs: list[bytes | None],
+        lo: int,
+        hi: int,
+    ) -> _Sub:
+        """A new subtree holding the leaves ``lo:hi`` (sorted, values present)."""
+        if hi - lo == 1:
+            vh = vhs[lo]
+            assert vh is not None
+            return _leaf_sub(paths[lo] + vh, 0)
+        if lo == hi:
+            return _EMPTY_SUB
+        right = position << 1 | 1
+        boundary = (right ^ (1 << (depth + 1))) << (PATH_BITS - 1 - depth)
+        split = bisect_left(pints, boundary, lo, hi)
+        left_sub = self.build(right - 1, depth + 1, pints, paths, vhs, lo, split)
+        right_sub = self.build(right, depth + 1, pints, paths, vhs, split, hi)
+        return self._join(position, left_sub, right_sub)
+
+    def _join(self, position: int, left: _Sub, right: _Sub) -> _Sub:
+        """The node at ``position`` over two subtrees, recording what to store."""
+        changes = self.changes
+        left_kind, right_kind = left[0], right[0]
+        if _EMPTY in (left_kind, right_kind):
+            other = right if left_kind == _EMPTY else left
+            if other[0] == _KEPT:  # is the untouched child a leaf that must move up?
+                at = position << 1 | (left_kind == _EMPTY)
+                entry = self.nodes[at]
+                if len(entry) == _LEAF_BYTES:
+                    other = (_LEAF, other[1], entry, at)
+            if other[0] == _EMPTY or other[0] == _LEAF:  # empty, or one leaf that moves up here
+                if other[3]:
+                    changes[other[3]] = None
+                return other if other[0] == _EMPTY else (_LEAF, other[1], other[2], 0)
+        preimage = b"".join((_NODE_TAG, left[1], right[1]))
+        changes[position] = preimage
+        if left_kind == _LEAF and not left[3]:
+            changes[position << 1] = left[2]
+        if right_kind == _LEAF and not right[3]:
+            changes[position << 1 | 1] = right[2]
+        return (_INNER, _sha256(preimage).digest(), b"", 0)
 
 
 class StateTree:
     """The ledger state as key -> value hash, with its root kept current."""
 
-    __slots__ = ("_buckets", "_levels", "_mask", "_nodes", "_origin", "_root", "_size", "_version")
+    __slots__ = ("_nodes", "_origin", "_root", "_size", "_version")
 
-    def __init__(self, levels: int = STATE_TREE_LEVELS) -> None:
-        _check_levels(levels)
-        self._levels = levels
-        self._mask = _bucket_count(levels) - 1
-        self._buckets: dict[int, dict[bytes, bytes]] = {}
-        # _nodes[h - 1]: position at height h -> its preimage 0x03 || 16 child hashes.
-        self._nodes: list[dict[int, bytearray]] = [{} for _ in range(levels)]
-        self._root = Digest(EMPTY_HASHES[levels])
+    def __init__(self) -> None:
+        self._nodes: dict[int, bytes] = {}
+        self._root = Digest(EMPTY_HASH)
         self._size = 0
         self._version = 0
         self._origin = object()
 
     @classmethod
-    def from_items(
-        cls, items: Iterable[tuple[bytes, bytes]], levels: int = STATE_TREE_LEVELS
-    ) -> StateTree:
+    def from_items(cls, items: Iterable[tuple[bytes, bytes]]) -> StateTree:
         """A tree holding ``items`` (unique keys, non-empty values)."""
-        tree = cls(levels)
-        buckets: dict[int, dict[bytes, bytes]] = {}
-        mask, sha256, crc32 = tree._mask, _sha256, _crc32
+        tree = cls()
+        rows: list[tuple[int, bytes, bytes]] = []
+        sha256 = _sha256
         for key, value in items:
             if type(key) is not bytes or not 0 < len(key) <= KEY_BYTES_MAX:
                 raise ValueError(f"a key is 1..{KEY_BYTES_MAX} bytes")
             if type(value) is not bytes or not value:
                 raise ValueError("a value is non-empty bytes")
-            index = crc32(key) & mask
-            entries = buckets.get(index)
-            if entries is None:
-                entries = buckets[index] = {}
-            elif key in entries:
-                raise ValueError("duplicate key in items")
-            entries[key] = sha256(value).digest()
-        tree.apply(tree._stage_buckets(buckets))
+            path = sha256(key).digest()
+            rows.append((_from_bytes(path, "big"), path, sha256(value).digest()))
+        rows.sort()
+        pints = [row[0] for row in rows]
+        if any(a == b for a, b in pairwise(pints)):
+            raise ValueError("duplicate key in items")
+        paths = [row[1] for row in rows]
+        vhs: list[bytes | None] = [row[2] for row in rows]
+        del rows
+        tree.apply(tree._stage_sorted(pints, paths, vhs))
         return tree
-
-    @property
-    def levels(self) -> int:
-        return self._levels
 
     def __len__(self) -> int:
         return self._size
@@ -215,31 +279,47 @@ class StateTree:
 
     def stage(self, writes: Mapping[bytes, bytes | None]) -> StagedUpdate:
         """The state after ``writes`` (None deletes), leaving the tree unchanged."""
-        # Hot path of every block: checks and hashing are inlined on purpose.
-        buckets: dict[int, dict[bytes, bytes]] = {}
-        current, mask, sha256, crc32 = self._buckets, self._mask, _sha256, _crc32
+        rows: list[tuple[int, bytes, bytes | None]] = []
+        sha256 = _sha256
         for key, value in writes.items():
             if type(key) is not bytes or not 0 < len(key) <= KEY_BYTES_MAX:
                 raise ValueError(f"a key is 1..{KEY_BYTES_MAX} bytes")
-            index = crc32(key) & mask
-            entries = buckets.get(index)
-            if entries is None:
-                entries = buckets[index] = current.get(index, _NO_ENTRIES).copy()
             if value is None:
-                entries.pop(key, None)
+                vh = None
             elif type(value) is bytes and value:
-                entries[key] = sha256(value).digest()
+                vh = sha256(value).digest()
             else:
                 raise ValueError("a value is non-empty bytes (write None to delete)")
-        return self._stage_buckets(buckets)
+            path = sha256(key).digest()
+            rows.append((_from_bytes(path, "big"), path, vh))
+        rows.sort(key=_first)
+        return self._stage_sorted(
+            [row[0] for row in rows], [row[1] for row in rows], [row[2] for row in rows]
+        )
+
+    def _stage_sorted(
+        self, pints: list[int], paths: list[bytes], vhs: list[bytes | None]
+    ) -> StagedUpdate:
+        if not pints:
+            return StagedUpdate(self._root, self._origin, self._version, self._size, {})
+        batch = _Batch(self._nodes, pints, paths, vhs)
+        sub = batch.update(1, 0, 0, len(pints))
+        if sub[0] == _LEAF and sub[3] != 1:
+            batch.changes[1] = sub[2]
+        return StagedUpdate(
+            Digest(sub[1]), self._origin, self._version, self._size + batch.delta, batch.changes
+        )
 
     def apply(self, staged: StagedUpdate) -> Digest:
         """Make ``staged`` current. Raises ValueError if the tree changed since."""
         if staged._origin is not self._origin or staged._base_version != self._version:
             raise ValueError("stale staged update: the tree changed since it was staged")
-        _swap_in(self._buckets, staged._buckets, staged._emptied)
-        for nodes, change in zip(self._nodes, staged._heights, strict=True):
-            _swap_in(nodes, change.preimages, change.emptied)
+        nodes = self._nodes
+        for position, entry in staged._changes.items():
+            if entry is None:
+                nodes.pop(position, None)
+            else:
+                nodes[position] = entry
         self._root = staged.root
         self._size = staged._size
         self._version += 1
@@ -251,66 +331,27 @@ class StateTree:
 
     def prove(self, key: bytes) -> StateProof:
         """Proof of ``key``'s value, or of its absence, against ``root()``."""
-        _check_key(key)
-        index = _crc32(key) & self._mask
-        entries = tuple(sorted(self._buckets.get(index, _NO_ENTRIES).items()))
-        siblings: list[tuple[bytes, ...]] = []
-        position = index
-        for height, nodes in enumerate(self._nodes, start=1):
-            parent, slot = position >> 4, position & 15
-            preimage = nodes.get(parent, _EMPTY_PREIMAGES[height])
-            siblings.append(_siblings(preimage, slot))
-            position = parent
-        return StateProof(self._levels, index, entries, tuple(siblings))
-
-    def _stage_buckets(self, buckets: dict[int, dict[bytes, bytes]]) -> StagedUpdate:
-        """Rehash the given new bucket contents and every node above them."""
-        dirty, emptied, size = _hash_buckets(buckets, self._buckets, self._size)
-        changes: list[_LevelChange] = []
-        below = emptied
-        for height, nodes in enumerate(self._nodes, start=1):
-            change, dirty = _rehash_height(nodes, dirty, below, height)
-            changes.append(change)
-            below = change.emptied
-        root = Digest(dirty[0]) if dirty else self._root
-        return StagedUpdate(
-            root, self._origin, self._version, size, buckets, emptied, tuple(changes)
-        )
+        path = path_of(key)
+        bits = _from_bytes(path, "big")
+        nodes = self._nodes
+        siblings: list[bytes] = []
+        position, depth = 1, 0
+        entry = nodes.get(1)
+        while entry is not None and len(entry) == _NODE_BYTES:
+            if (bits >> (PATH_BITS - 1 - depth)) & 1:
+                siblings.append(entry[1:33])
+                position = position << 1 | 1
+            else:
+                siblings.append(entry[33:])
+                position <<= 1
+            depth += 1
+            entry = nodes.get(position)
+        leaf = None if entry is None else (entry[:HASH_BYTES], entry[HASH_BYTES:])
+        return StateProof(tuple(siblings), leaf)
 
 
-def _rehash_height(
-    nodes: Mapping[int, bytearray],
-    dirty: Mapping[int, bytes],
-    emptied_below: Sequence[int],
-    height: int,
-) -> tuple[_LevelChange, dict[int, bytes]]:
-    """New preimages and hashes of the nodes at ``height`` above ``dirty`` children."""
-    preimages: dict[int, bytearray] = {}
-    empty_preimage = _EMPTY_PREIMAGES[height]
-    for position, child_hash in dirty.items():
-        parent = position >> 4
-        preimage = preimages.get(parent)
-        if preimage is None:
-            preimage = preimages[parent] = bytearray(nodes.get(parent, empty_preimage))
-        offset = 1 + (position & 15) * HASH_BYTES
-        preimage[offset : offset + HASH_BYTES] = child_hash
-    hashes = {parent: _sha256(preimage).digest() for parent, preimage in preimages.items()}
-    empty_self = EMPTY_HASHES[height]
-    emptied = tuple(p for p in {c >> 4 for c in emptied_below} if hashes[p] == empty_self)
-    return _LevelChange(preimages, emptied), hashes
-
-
-def _siblings(preimage: bytes | bytearray, slot: int) -> tuple[bytes, ...]:
-    """The child hashes in a node's preimage, but the one at ``slot``."""
-    offsets = (1 + i * HASH_BYTES for i in range(ARITY) if i != slot)
-    return tuple(bytes(preimage[at : at + HASH_BYTES]) for at in offsets)
-
-
-def _swap_in(store: dict[int, _T], changed: Mapping[int, _T], emptied: Iterable[int]) -> None:
-    """Install ``changed``, then drop the positions that became empty."""
-    store.update(changed)
-    for position in emptied:
-        del store[position]
+def _first(row: tuple[int, bytes, bytes | None]) -> int:
+    return row[0]
 
 
 # --- proofs ---------------------------------------------------------------
@@ -325,15 +366,28 @@ def verify_state_proof(root: bytes, key: bytes, value: bytes | None, proof: Stat
         return False
     if not (isinstance(proof, StateProof) and _is_well_formed(proof)):
         return False
-    if bucket_of(key, proof.levels) != proof.bucket:
-        return False
-    found = _entry_value_hash(proof, key)
-    if found is None:  # the entries are not a valid bucket
-        return False
-    expected = b"" if value is None else _sha256(value).digest()
-    if found != expected:
-        return False
-    return _climb(_sorted_entries_hash(proof.entries), proof) == root
+    path = _sha256(key).digest()
+    bits = _from_bytes(path, "big")
+    depth = len(proof.siblings)
+    if proof.leaf is None:
+        if value is not None:
+            return False
+        node = EMPTY_HASH
+    else:
+        leaf_path, value_hash = proof.leaf
+        if leaf_path == path:
+            if value is None or _sha256(value).digest() != value_hash:
+                return False
+        elif value is not None or (_from_bytes(leaf_path, "big") ^ bits) >> (PATH_BITS - depth):
+            return False  # a value is claimed, or the other leaf is not on this path
+        node = _sha256(b"".join((_LEAF_TAG, leaf_path, value_hash))).digest()
+    for at in range(depth - 1, -1, -1):
+        sibling = proof.siblings[at]
+        if (bits >> (PATH_BITS - 1 - at)) & 1:
+            node = _sha256(b"".join((_NODE_TAG, sibling, node))).digest()
+        else:
+            node = _sha256(b"".join((_NODE_TAG, node, sibling))).digest()
+    return node == root
 
 
 def _is_digest(value: object) -> bool:
@@ -350,85 +404,65 @@ def _is_value_or_none(value: object) -> bool:
 
 def _is_well_formed(proof: StateProof) -> bool:
     """Types and sizes only; the content is checked against the root."""
-    levels, bucket = proof.levels, proof.bucket
-    if type(levels) is not int or not LEVELS_MIN <= levels <= LEVELS_MAX:
+    siblings, leaf = proof.siblings, proof.leaf
+    if type(siblings) is not tuple or len(siblings) > PATH_BITS:
         return False
-    if type(bucket) is not int or not 0 <= bucket < _bucket_count(levels):
+    if not all(_is_digest(s) for s in siblings):
         return False
-    if type(proof.entries) is not tuple or type(proof.siblings) is not tuple:
-        return False
-    if not all(type(e) is tuple and len(e) == 2 for e in proof.entries):
-        return False
-    if not all(_is_key(k) and _is_digest(vh) for k, vh in proof.entries):
-        return False
-    if len(proof.siblings) != levels:
-        return False
-    return all(
-        type(level) is tuple and len(level) == SIBLINGS and all(_is_digest(h) for h in level)
-        for level in proof.siblings
-    )
-
-
-def _entry_value_hash(proof: StateProof, key: bytes) -> bytes | None:
-    """``key``'s value hash in the proof's bucket (b"" when absent).
-
-    None when the entries are not strictly sorted or one belongs elsewhere.
-    """
-    found = b""
-    previous = b""
-    for entry_key, value_hash in proof.entries:
-        if entry_key <= previous or bucket_of(entry_key, proof.levels) != proof.bucket:
-            return None
-        if entry_key == key:
-            found = value_hash
-        previous = entry_key
-    return found
-
-
-def _sorted_entries_hash(entries: Iterable[tuple[bytes, bytes]]) -> bytes:
-    parts = [_BUCKET_TAG]
-    for key, value_hash in entries:
-        parts += (_U16[len(key)], key, value_hash)
-    return _sha256(b"".join(parts)).digest()
-
-
-def _climb(bucket_hash: bytes, proof: StateProof) -> bytes:
-    node = bucket_hash
-    position = proof.bucket
-    for level in proof.siblings:
-        slot = position & 15
-        node = _sha256(_NODE_TAG + b"".join((*level[:slot], node, *level[slot:]))).digest()
-        position >>= 4
-    return node
+    if leaf is None:
+        return True
+    return type(leaf) is tuple and len(leaf) == 2 and all(_is_digest(h) for h in leaf)
 
 
 def encode_proof(proof: StateProof) -> bytes:
-    """Canonical bytes: ``[1, levels, bucket, [[key, vh], ...], [[s0..s14], ...]]``."""
-    entries: list[codec.Value] = [[key, value_hash] for key, value_hash in proof.entries]
-    siblings: list[codec.Value] = [list(level) for level in proof.siblings]
-    return codec.encode([PROOF_VERSION, proof.levels, proof.bucket, entries, siblings])
+    """Canonical bytes: ``[2, depth, bitmap, [non-empty siblings], [] | [path, vh]]``.
+
+    Bit ``d`` of ``bitmap`` (most significant first, ``ceil(depth / 8)``
+    bytes, zero padding) is set when ``siblings[d]`` is not ``EMPTY_HASH``.
+    """
+    depth = len(proof.siblings)
+    bits = 0
+    present: list[codec.Value] = []
+    for sibling in proof.siblings:
+        bits <<= 1
+        if sibling != EMPTY_HASH:
+            bits |= 1
+            present.append(sibling)
+    width = (depth + 7) // 8
+    bitmap = (bits << (8 * width - depth)).to_bytes(width, "big")
+    leaf: list[codec.Value] = [] if proof.leaf is None else list(proof.leaf)
+    return codec.encode([PROOF_VERSION, depth, bitmap, present, leaf])
 
 
 def decode_proof(data: bytes) -> StateProof:
     """The proof in ``data``. Raises codec.DecodeError on anything malformed."""
-    version, levels_v, bucket_v, entries_v, siblings_v = codec.as_list(
+    version, depth_v, bitmap_v, present_v, leaf_v = codec.as_list(
         codec.decode(data, PROOF_BYTES_MAX), 5
     )
     codec.as_int(version, PROOF_VERSION, PROOF_VERSION)
-    levels = codec.as_int(levels_v, LEVELS_MIN, LEVELS_MAX)
-    bucket = codec.as_int(bucket_v, 0, _bucket_count(levels) - 1)
-    if not isinstance(entries_v, list):
-        raise codec.DecodeError("expected a list of entries")
-    entries = tuple(_decode_entry(entry) for entry in entries_v)
-    siblings = tuple(
-        tuple(codec.as_bytes(h, HASH_BYTES) for h in codec.as_list(level, SIBLINGS))
-        for level in codec.as_list(siblings_v, levels)
-    )
-    return StateProof(levels, bucket, entries, siblings)
-
-
-def _decode_entry(value: codec.Value) -> tuple[bytes, bytes]:
-    key, value_hash = codec.as_list(value, 2)
-    if not isinstance(key, bytes) or not 0 < len(key) <= KEY_BYTES_MAX:
-        raise codec.DecodeError(f"expected a key of 1..{KEY_BYTES_MAX} bytes")
-    return key, codec.as_bytes(value_hash, HASH_BYTES)
+    depth = codec.as_int(depth_v, 0, PATH_BITS)
+    width = (depth + 7) // 8
+    bitmap = codec.as_bytes(bitmap_v, width)
+    bits = _from_bytes(bitmap, "big")
+    padding = 8 * width - depth
+    if bits & ((1 << padding) - 1):
+        raise codec.DecodeError("the bitmap's padding is not zero")
+    bits >>= padding
+    if not isinstance(present_v, list) or len(present_v) != bits.bit_count():
+        raise codec.DecodeError("the siblings do not match the bitmap")
+    present = iter(present_v)
+    siblings: list[bytes] = []
+    for at in range(depth):
+        if (bits >> (depth - 1 - at)) & 1:
+            sibling = codec.as_bytes(next(present), HASH_BYTES)
+            if sibling == EMPTY_HASH:
+                raise codec.DecodeError("an empty sibling belongs in the bitmap")
+            siblings.append(sibling)
+        else:
+            siblings.append(EMPTY_HASH)
+    if not isinstance(leaf_v, list) or len(leaf_v) not in (0, 2):
+        raise codec.DecodeError("expected a leaf of [] or [path, value hash]")
+    leaf = None
+    if leaf_v:
+        leaf = (codec.as_bytes(leaf_v[0], HASH_BYTES), codec.as_bytes(leaf_v[1], HASH_BYTES))
+    return StateProof(tuple(siblings), leaf)

@@ -31,7 +31,7 @@ _CERT: Final = b"c/"
 _ROOT: Final = b"r/"
 _TX: Final = b"x/"
 _FORMAT: Final = b"m/format"
-FORMAT: Final = 2
+FORMAT: Final = 3
 """The store's format. 2: blocks of transaction protocol 2 (list transactions commit their
 items by a Merkle root, see ``node.ledger.tx``); a store without the key is of format 1.
 Another format is refused at open: its blocks would be misread, not converted."""
