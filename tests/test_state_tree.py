@@ -105,7 +105,33 @@ def test_a_batch_equals_its_writes_one_by_one_and_the_model(
         assert batched.root() == single.root() == reference_root(model)
         assert len(batched) == len(single) == len(model)
     # Nothing stale is left behind: the layout is that of a tree built from scratch.
-    assert batched._nodes == StateTree.from_items(model.items())._nodes
+    fresh = StateTree.from_items(model.items(), bucket_depth=batched.bucket_depth)
+    assert (batched._top, batched._buckets) == (fresh._top, fresh._buckets)
+
+
+@settings(max_examples=60, deadline=None)
+@given(contents, st.integers(4, 12))
+def test_the_storage_layout_does_not_change_the_root(
+    content: dict[bytes, bytes], depth: int
+) -> None:
+    tree = StateTree.from_items(content.items(), bucket_depth=depth)
+    assert tree.root() == reference_root(content)
+    for key in list(content)[:5]:
+        assert verify_state_proof(tree.root(), key, content[key], tree.prove(key))
+
+
+def test_a_growing_tree_deepens_its_buckets_and_keeps_its_root() -> None:
+    tree = StateTree()
+    model: dict[bytes, bytes] = {}
+    for block in range(12):
+        writes = {b"grow/%d" % n: b"v%d" % block for n in range(block * 150, block * 150 + 150)}
+        writes.update({b"grow/%d" % n: None for n in range(0, block * 150, 7)})
+        tree.update(writes)
+        _apply(model, writes)
+        assert tree.root() == reference_root(model)
+    assert tree.bucket_depth > 4 and len(tree) == len(model)
+    fresh = StateTree.from_items(model.items(), bucket_depth=tree.bucket_depth)
+    assert (tree._top, tree._buckets) == (fresh._top, fresh._buckets)
 
 
 @settings(max_examples=100, deadline=None)
@@ -128,15 +154,16 @@ def test_deleting_everything_returns_to_the_empty_tree() -> None:
     tree.update(dict.fromkeys(list(items)[:150]))
     assert tree.root() == reference_root(dict(list(items.items())[150:]))
     tree.update(dict.fromkeys(items))
-    assert tree.root() == empty_root() and len(tree) == 0 and tree._nodes == {}
+    assert tree.root() == empty_root() and len(tree) == 0
+    assert tree._top == {} and tree._buckets == {}
 
 
 def test_stage_does_not_change_the_tree_and_competing_stages_share_a_base() -> None:
     tree = StateTree.from_items((b"k%d" % n, b"v") for n in range(50))
-    before, nodes = tree.root(), dict(tree._nodes)
+    before, top, buckets = tree.root(), dict(tree._top), dict(tree._buckets)
     a = tree.stage({b"k1": b"a", b"new": b"x"})
     b = tree.stage({b"k1": None, b"k2": b"b"})
-    assert tree.root() == before and tree._nodes == nodes
+    assert tree.root() == before and (tree._top, tree._buckets) == (top, buckets)
     assert a.root != b.root
     assert tree.apply(b) == b.root
     with pytest.raises(ValueError, match="stale"):
