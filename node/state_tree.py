@@ -105,6 +105,26 @@ def _subtree(depth: int, entries: list[bytes]) -> _Sub:
         return _EMPTY_SUB
     if len(entries) == 1:
         return (_LEAF, _sha256(_LEAF_TAG + entries[0]).digest(), entries[0])
+    if len(entries) == 2:  # the common bucket: two leaves joined where their paths part
+        first, second = entries
+        sha256, tag, empty = _sha256, _NODE_TAG, EMPTY_HASH
+        bits = _from_bytes(first[:HASH_BYTES], "big")
+        parting = PATH_BITS - (bits ^ _from_bytes(second[:HASH_BYTES], "big")).bit_length()
+        node = sha256(
+            b"".join(
+                (
+                    tag,
+                    sha256(_LEAF_TAG + first).digest(),
+                    sha256(_LEAF_TAG + second).digest(),
+                )
+            )
+        ).digest()
+        for level in range(parting - 1, depth - 1, -1):  # one child empty up to ``depth``
+            if (bits >> (PATH_BITS - 1 - level)) & 1:
+                node = sha256(b"".join((tag, empty, node))).digest()
+            else:
+                node = sha256(b"".join((tag, node, empty))).digest()
+        return (_INNER, node, b"")
     byte, mask = depth >> 3, 0x80 >> (depth & 7)
     split = len(entries)
     for index, entry in enumerate(entries):
