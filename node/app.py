@@ -151,13 +151,12 @@ class LedgerApp:
     # --- start-up -----------------------------------------------------------------
 
     def _open_tree(self) -> StateTree:
-        levels = self.genesis.limits.state_tree_levels
         if self.store.height() == 0 and self.store.state_root(0) is None:
             items = initial_state(self.genesis)
-            tree = StateTree.from_items(items.items(), levels)
+            tree = StateTree.from_items(items.items())
             self.store.write_genesis_state(items, tree.root())
             return tree
-        tree = StateTree.from_items(self.store.state_items(), levels)
+        tree = StateTree.from_items(self.store.state_items())
         recorded = self.store.state_root(self.store.height())
         if recorded != tree.root():
             raise StoreError("the stored state does not match its recorded root: run an audit")

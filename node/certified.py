@@ -56,7 +56,7 @@ class HistoryWriter:
         self.validators = list(validators)
         self.store = BlockStore.open(path, genesis.genesis_hash, create=True)
         items = initial_state(genesis)
-        self.tree = StateTree.from_items(items.items(), genesis.limits.state_tree_levels)
+        self.tree = StateTree.from_items(items.items())
         self.store.write_genesis_state(items, self.tree.root())
         self.validator_set = genesis_validator_set(genesis)
         self.height = 0

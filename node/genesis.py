@@ -43,7 +43,6 @@ class ProtocolLimits:
     tx_bytes_max: int = limits.TX_BYTES_MAX
     block_txs_max: int = limits.BLOCK_TXS_MAX
     block_bytes_max: int = limits.BLOCK_BYTES_MAX
-    state_tree_levels: int = limits.STATE_TREE_LEVELS
 
     def block_excess(self, txs: Sequence[bytes]) -> str | None:
         """Why a block of ``txs`` breaks these limits, or None when it keeps them."""
@@ -115,7 +114,6 @@ class Genesis:
                     lim.tx_bytes_max,
                     lim.block_txs_max,
                     lim.block_bytes_max,
-                    lim.state_tree_levels,
                 ],
                 [self.bank.name, self.bank.public_key],
                 [v.entry() for v in self.validators],
@@ -208,6 +206,12 @@ def _check_whole(genesis: Draft) -> None:
 def _limits(table: object) -> ProtocolLimits:
     if not isinstance(table, dict):
         raise GenesisError("limits must be a table")
+    if "state_tree_levels" in table:
+        # Protocol 3: the state tree is a sparse Merkle tree with no levels to choose.
+        raise GenesisError(
+            "limits.state_tree_levels is gone since protocol 3 (the state tree has no levels "
+            "to choose): remove the line, and make a new chain with this genesis"
+        )
     default = ProtocolLimits()
     return ProtocolLimits(
         amount_max_cents=_int(table, "amount_max_cents", 1, 10**12, default.amount_max_cents),
@@ -217,7 +221,6 @@ def _limits(table: object) -> ProtocolLimits:
         block_bytes_max=_int(
             table, "block_bytes_max", 4096, limits.BLOCK_BYTES_MAX, default.block_bytes_max
         ),
-        state_tree_levels=_int(table, "state_tree_levels", 1, 7, default.state_tree_levels),
     )
 
 
@@ -367,7 +370,6 @@ def render(genesis: Genesis | Draft) -> str:
         f"tx_bytes_max = {lim.tx_bytes_max}",
         f"block_txs_max = {lim.block_txs_max}",
         f"block_bytes_max = {lim.block_bytes_max}",
-        f"state_tree_levels = {lim.state_tree_levels}",
     ]
     if genesis.bank is not None:
         lines += ["", "[bank]", f"name = {_q(genesis.bank.name)}"]

@@ -46,7 +46,6 @@ VALIDATOR_POWER_MAX: Final = 1_000_000
 EVIDENCE_AGE_MAX_BLOCKS: Final = 100_000  # older double signatures are no longer accepted
 GOVERNANCE_DELAY_MIN_BLOCKS: Final = 2  # a validator change takes effect this far ahead, or more
 GOVERNANCE_DELAY_MAX_BLOCKS: Final = 100_000
-STATE_TREE_LEVELS: Final = 4  # 16-ary levels above the buckets: 16**4 = 65 536 buckets
 
 # --- node: network ----------------------------------------------------------
 FRAME_BYTES_MAX: Final = BLOCK_BYTES_MAX + 64 * 1024

@@ -356,7 +356,7 @@ def summary(genesis: Genesis) -> list[str]:
         f"chain {genesis.chain_id}, starting {_utc(genesis.genesis_time_ms)}",
         f"limits: {lim.amount_max_cents} cents per transaction, {lim.tx_bytes_max} bytes per "
         f"transaction, {lim.block_txs_max} transactions and {lim.block_bytes_max} bytes "
-        f"per block, state tree of {lim.state_tree_levels} levels",
+        "per block",
         f"bank {genesis.bank.name!r} {genesis.bank.public_key.hex()}",
     ]
     for v in genesis.validators:

@@ -106,7 +106,7 @@ def fetch_state(genesis: Genesis, fetch: Fetch) -> SyncedState:
     if header.height != height:
         raise SyncError(f"the certified block is of height {header.height}, not {height}")
     try:
-        tree = StateTree.from_items(items, genesis.limits.state_tree_levels)
+        tree = StateTree.from_items(items)
     except ValueError as exc:
         raise SyncError(f"the source's state is not a valid state: {exc}") from None
     if tree.root() != header.state_root or claimed_root != header.state_root:

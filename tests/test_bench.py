@@ -37,6 +37,28 @@ def test_ledger_bench_applies_every_payment_and_reports_its_ratio(mode: str) -> 
     assert (figures["verify_worker_per_s"] is None) == (mode == "inline")
 
 
+def test_ledger_bench_sets_up_more_holders_than_one_fund_can_pay_for() -> None:
+    """12,000 holders of 100 EUR is above the genesis amount_max_cents of one fund (issue 18:
+    the set-up stopped with a traceback); it also reports set-up time, proof size and memory."""
+    figures = _run(
+        "ledger", "-n", "300", "-b", "100", "--holders", "12000", "--merchants", "12",
+        "--verify", "inline",
+    )  # fmt: skip
+    assert figures["transactions"] == 300 and figures["holders"] == 12_000
+    setup_s, proof_bytes, peak = figures["setup_s"], figures["proof_bytes"], figures["peak_rss_mb"]
+    assert isinstance(setup_s, float) and setup_s > 0
+    # A logarithmic proof: about 15 siblings of 32 bytes at this size, far below 1.5 KB.
+    assert isinstance(proof_bytes, int) and 200 < proof_bytes < 1000
+    assert isinstance(peak, float) and peak > 10
+
+
+def test_ledger_bench_refuses_more_holders_than_it_supports() -> None:
+    done = subprocess.run(
+        [*BENCH, "ledger", "--holders", "10000001"], check=False, capture_output=True, text=True
+    )
+    assert done.returncode == 2 and "10000001" in done.stderr
+
+
 def test_audit_bench_audits_the_whole_history() -> None:
     figures = _run("audit", "-n", "400", "-b", "100", "--holders", "100")
     assert isinstance(figures["transactions"], int) and figures["transactions"] >= 400

@@ -236,7 +236,7 @@ def state(genesis_path: Path, store_dir: Path, as_json: bool) -> None:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
     try:
-        report = check_state_root(store, genesis.limits.state_tree_levels)
+        report = check_state_root(store)
     finally:
         store.close()
     if as_json:
@@ -247,11 +247,11 @@ def state(genesis_path: Path, store_dir: Path, as_json: bool) -> None:
     sys.exit(0 if report["ok"] else 1)
 
 
-def check_state_root(store: BlockStore, levels: int) -> dict[str, object]:
+def check_state_root(store: BlockStore) -> dict[str, object]:
     """Recompute the root over every stored state entry; compare with the recorded one."""
     height = store.height()
     recorded = store.state_root(height)
-    computed = StateTree.from_items(store.state_items(), levels).root()
+    computed = StateTree.from_items(store.state_items()).root()
     return {
         "height": height,
         "recorded": None if recorded is None else recorded.hex(),

@@ -351,7 +351,7 @@ class Auditor:
         items = initial_state(genesis)
         self.view = _AuditView(dict(items))
         self.records = RecordCache()  # decoded records of the replayed state
-        self.tree = StateTree.from_items(items.items(), genesis.limits.state_tree_levels)
+        self.tree = StateTree.from_items(items.items())
         self.books = Books.from_state(items)
         self.sequences: dict[bytes, int] = {}
         self.previous_hash: bytes = genesis.genesis_hash

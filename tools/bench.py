@@ -1,10 +1,13 @@
 """``relance-bench``: measured figures, each against a limit from the same run.
 
 ``relance-bench ledger`` pre-signs payments spread over many holders and
-merchants, then applies them through the node's real path — decode, verify,
+merchants (``--holders`` up to 10,000,000: the set-up keeps the genesis
+limits, funding in several transactions and allocating 5,000 holders per
+transaction), then applies them through the node's real path — decode, verify,
 apply, state root, transaction root, one synced LevelDB write per block —
 and compares the rate with bare PyNaCl verifications on the same core. Its
-last line is one JSON object.
+last line is one JSON object, with the set-up time, the bytes of a state
+proof of a holder at that size and the process's peak resident memory.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import resource
 import tempfile
 import time
 from collections import deque
@@ -21,16 +25,17 @@ from pathlib import Path
 
 import click
 
-from node import codec, heap, merkle
-from node.crypto import Domain, Signer, digest, signing_bytes, verify_raw
+from node import codec, heap, limits, merkle
+from node.crypto import Domain, PublicKey, Signer, digest, signing_bytes, verify_raw
 from node.genesis import Genesis, GenesisAccount, GenesisIssuer, GenesisValidator, ProtocolLimits
+from node.ledger import records as r
 from node.ledger import tx as t
 from node.ledger.codes import Result
 from node.ledger.execute import BlockExecutor, TxOutcome
 from node.ledger.genesis import initial_state
 from node.ledger.state import RecordCache
 from node.sigverify import ProcessVerifier, SignatureVerifier
-from node.state_tree import StateTree
+from node.state_tree import StateTree, encode_proof
 from node.store.blockstore import BlockStore
 from tools.bench_audit import cores, run_audit
 from tools.bench_cluster import cluster
@@ -41,6 +46,9 @@ CAMPAIGN = "bench"
 LOOKAHEAD_BLOCKS = 2  # blocks whose signatures are being checked ahead of execution
 SAMPLE_PER_BLOCK = 250  # bare verifications timed on the ledger's thread after each block
 ZONES = ("Z-1", "Z-2", "Z-3", "Z-4")
+HOLDERS_MAX = 10_000_000
+HOLDER_CENTS = 10_000  # allocated to each holder; a payment spends 100..599
+ALLOCATE_TXS_PER_BLOCK = 8  # 8 x 5,000 allocations: well inside block_bytes_max
 
 
 def _key(name: str) -> Signer:
@@ -57,6 +65,10 @@ class LedgerFigures:
     verify_alone_per_s: float  # before and after the run
     verify_worker_per_s: float | None  # the worker process, during the run (CPU time)
     ratio: float
+    holders: int
+    setup_s: float  # genesis to the last allocation committed
+    proof_bytes: int  # the largest state proof of a sample of holders, encoded
+    peak_rss_mb: float  # the process's peak resident memory
 
 
 class _Chain:
@@ -65,7 +77,7 @@ class _Chain:
     def __init__(self, home: Path, genesis: Genesis) -> None:
         self.store = BlockStore.open(home, genesis.genesis_hash, create=True)
         items = initial_state(genesis)
-        self.tree = StateTree.from_items(items.items(), genesis.limits.state_tree_levels)
+        self.tree = StateTree.from_items(items.items())
         self.store.write_genesis_state(items, self.tree.root())
         self.height = 0
         self.time_ms = T0_MS
@@ -112,8 +124,13 @@ def t_bad_signature(decoded: t.SignedTx | Result) -> TxOutcome:
 
 
 def _setup(
-    home: Path, holders: int, merchants: int
+    home: Path, holders: int, merchants: int, payers: int
 ) -> tuple[_Chain, list[Signer], list[Signer], Signer]:
+    """A chain with ``holders`` allocated; the first ``payers`` of them can sign.
+
+    The others only need a public key on the ledger, so they get a hashed one
+    (the ledger never checks a holder key is a curve point before it signs).
+    """
     bank, commune = _key("bank"), _key("commune")
     genesis = Genesis(
         chain_id=CHAIN_ID,
@@ -126,7 +143,7 @@ def _setup(
     )
     chain = _Chain(home, genesis)
     shops = [_key(f"merchant{i}") for i in range(merchants)]
-    people = [_key(f"holder{i}") for i in range(holders)]
+    people = [_key(f"holder{i}") for i in range(payers)]
     seq = iter(range(10**9))
     register = [
         t.Tx(
@@ -143,17 +160,44 @@ def _setup(
     ]
     campaign = t.CreateCampaign(CAMPAIGN, "Bench", (), (), T0_MS, T0_MS + 10**12, 10**6)
     setup = [t.Tx(CHAIN_ID, commune.public_key, next(seq), campaign).sign(commune).encode()]
-    fund = t.Fund(CAMPAIGN, 10_000 * holders, "bench-fund")
-    setup.append(t.Tx(CHAIN_ID, bank.public_key, 0, fund).sign(bank).encode())
+    # One fund moves at most the genesis amount_max_cents: fund in as many as needed.
+    total, most = HOLDER_CENTS * holders, genesis.limits.amount_max_cents
+    for n, start in enumerate(range(0, total, most)):
+        fund = t.Fund(CAMPAIGN, min(most, total - start), f"bench-fund-{n}")
+        setup.append(t.Tx(CHAIN_ID, bank.public_key, n, fund).sign(bank).encode())
     _commit_all(chain, register + setup)
-    for start in range(0, holders, 5000):
+    per_tx = limits.ALLOCATIONS_PER_TX_MAX
+    block: list[bytes] = []
+    for start in range(0, holders, per_tx):
         batch = tuple(
-            t.Allocation(h.public_key, 10_000, ZONES[i % 4])
-            for i, h in enumerate(people[start : start + 5000])
+            t.Allocation(_holder_key(people, i), HOLDER_CENTS, ZONES[i % 4])
+            for i in range(start, min(holders, start + per_tx))
         )
         alloc = t.Tx(CHAIN_ID, commune.public_key, next(seq), t.Allocate(CAMPAIGN, batch))
-        _commit_all(chain, [alloc.sign(commune).encode()])
+        block.append(alloc.sign(commune).encode())
+        if len(block) == ALLOCATE_TXS_PER_BLOCK:
+            _commit_all(chain, block)
+            block = []
+    if block:
+        _commit_all(chain, block)
     return chain, people, shops, commune
+
+
+def _holder_key(people: Sequence[Signer], index: int) -> PublicKey:
+    if index < len(people):
+        return people[index].public_key
+    return PublicKey(digest(b"relance-bench-holder:%d" % index))
+
+
+def _proof_bytes(chain: _Chain, people: Sequence[Signer]) -> int:
+    """The largest encoded state proof of up to 200 holders."""
+    return max(
+        len(encode_proof(chain.tree.prove(r.holder_key(p.public_key)))) for p in people[:200]
+    )
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def _commit_all(chain: _Chain, txs: Sequence[bytes]) -> None:
@@ -227,8 +271,14 @@ def run_ledger(
     """Apply ``transactions`` payments with signatures checked ``mode``-wise:
     ``inline`` on the ledger thread, or ahead of execution by ``workers``
     ``threads`` or ``processes`` (the node checks them at mempool admission)."""
+    if not 1 <= holders <= HOLDERS_MAX:
+        raise ValueError(f"holders must be 1..{HOLDERS_MAX:,}")
     with tempfile.TemporaryDirectory(prefix="relance-bench-") as tmp:
-        chain, people, shops, _ = _setup(Path(tmp) / "db", holders, merchants)
+        set_up = time.perf_counter()
+        payers = min(holders, transactions)  # each payment from a different holder when it can
+        chain, people, shops, _ = _setup(Path(tmp) / "db", holders, merchants, payers)
+        setup_s = time.perf_counter() - set_up
+        proof_bytes = _proof_bytes(chain, people)
         txs = _payments(people, shops, transactions)
         blocks = [txs[i : i + block_size] for i in range(0, len(txs), block_size)]
         sample = _triples(txs[: min(len(txs), 5000)])
@@ -263,6 +313,10 @@ def run_ledger(
         alone.rate(),
         worker,
         tx_per_s / verify_per_s,
+        holders,
+        setup_s,
+        proof_bytes,
+        _peak_rss_mb(),
     )
 
 
@@ -340,7 +394,14 @@ def main() -> None:
 @main.command(help="Apply pre-signed payments through the real commit path.")
 @click.option("--transactions", "-n", default=20_000, show_default=True, help="Payments.")
 @click.option("--block-size", "-b", default=1_000, show_default=True, help="Txs per block.")
-@click.option("--holders", default=5_000, show_default=True, help="Distinct payers.")
+@click.option(
+    "--holders",
+    default=5_000,
+    show_default=True,
+    type=click.IntRange(1, HOLDERS_MAX),
+    help="Allocated holders; payments come from the first ones, each from a different "
+    "holder while there are holders.",
+)
 @click.option("--merchants", default=200, show_default=True, help="Distinct merchants.")
 @click.option(
     "--verify",
@@ -376,6 +437,11 @@ def ledger(
     )
     click.echo(f"ratio:                {figures.ratio:.3f}")
     click.echo(
+        f"state:                {figures.holders:,} holders set up in {figures.setup_s:.1f} s; "
+        f"a holder's state proof: {figures.proof_bytes} bytes at most"
+    )
+    click.echo(f"peak memory:          {figures.peak_rss_mb:,.0f} MB resident")
+    click.echo(
         json.dumps(
             {
                 "bench": "ledger",
@@ -388,6 +454,10 @@ def ledger(
                 "verify_alone_per_s": round(figures.verify_alone_per_s, 1),
                 "verify_worker_per_s": None if worker is None else round(worker, 1),
                 "ratio": round(figures.ratio, 4),
+                "holders": figures.holders,
+                "setup_s": round(figures.setup_s, 2),
+                "proof_bytes": figures.proof_bytes,
+                "peak_rss_mb": round(figures.peak_rss_mb, 1),
             }
         )
     )

@@ -4,7 +4,7 @@ Measures ``from_items`` for a few tree sizes and stage + apply of a block's
 worth of writes to random keys (two thirds updates, one third inserts), the
 shape of a block of payments. Seeded, so runs compare.
 
-Imports only ``node.state_tree`` and ``node.limits``.
+Imports only ``node.state_tree``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import statistics
 import time
 from collections.abc import Sequence
 
-from node.limits import STATE_TREE_LEVELS
 from node.state_tree import StateTree
 
 KEY_BYTES = 40
@@ -26,12 +25,10 @@ def _items(rng: random.Random, count: int) -> list[tuple[bytes, bytes]]:
     return [(rng.randbytes(KEY_BYTES), rng.randbytes(VALUE_BYTES)) for _ in range(count)]
 
 
-def bench_build(
-    rng: random.Random, count: int, levels: int
-) -> tuple[StateTree, list[bytes], float]:
+def bench_build(rng: random.Random, count: int) -> tuple[StateTree, list[bytes], float]:
     items = _items(rng, count)
     start = time.perf_counter()
-    tree = StateTree.from_items(items, levels)
+    tree = StateTree.from_items(items)
     elapsed = time.perf_counter() - start
     return tree, [key for key, _ in items], elapsed
 
@@ -71,12 +68,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--writes", type=int, default=3_000)
     parser.add_argument("--blocks", type=int, default=30)
-    parser.add_argument("--levels", type=int, default=STATE_TREE_LEVELS)
     args = parser.parse_args(argv)
     rng = random.Random(7)
     for size in args.sizes:
-        tree, keys, build_s = bench_build(rng, size, args.levels)
-        print(f"levels={args.levels} entries={size:,}: from_items {build_s:.2f} s")
+        tree, keys, build_s = bench_build(rng, size)
+        print(f"entries={size:,}: from_items {build_s:.2f} s")
         stage_s, apply_s = bench_blocks(rng, tree, keys, args.writes, args.blocks)
         total_s = [a + b for a, b in zip(stage_s, apply_s, strict=True)]
         print(f"  {args.writes} writes per block, {args.blocks} blocks:")

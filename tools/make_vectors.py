@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from node import limits, merkle
+from node import merkle
 from node.crypto import Digest, Domain, PublicKey, Signer, digest
 from node.genesis import Genesis, GenesisAccount, GenesisIssuer, GenesisValidator, ProtocolLimits
 from node.ledger import tx as t
@@ -38,7 +38,7 @@ from node.ledger.codes import Result
 from node.ledger.execute import VALIDATOR_KINDS, execute_block
 from node.ledger.genesis import initial_state
 from node.ledger.state import DictView
-from node.state_tree import StateTree
+from node.state_tree import StateTree, encode_proof
 from node.statements import Step, proposal_signing_body, vote_signing_body
 
 CHAIN_ID: Final = "relance-test"
@@ -46,7 +46,8 @@ DAY_MS: Final = 86_400_000
 T0_MS: Final = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 VECTORS_DIR: Final = Path(__file__).resolve().parent.parent / "tests" / "vectors"
 FILES: Final = ("encodings.json", "transitions.json")
-FORMAT_VERSION: Final = 3  # 3: protocol 2 (item roots), leaves; 2: steps carry heights
+FORMAT_VERSION: Final = 4  # 4: protocol 3 (sparse Merkle state tree), proofs
+# 3: protocol 2 (item roots), leaves; 2: steps carry heights
 
 
 def signer(name: str) -> Signer:
@@ -438,8 +439,9 @@ def transitions() -> dict[str, object]:
         "chain_id": CHAIN_ID,
         "genesis_hash": genesis().genesis_hash.hex(),
         "genesis_root": genesis_root.hex(),
-        "state_tree_levels": limits.STATE_TREE_LEVELS,
+        "state_tree": "sparse Merkle, path sha256(key), compressed leaves (docs/protocol.md)",
         "steps": c.steps,
+        "proofs": _proofs(c),
     }
 
 
@@ -464,6 +466,21 @@ def _regional(c: _Chain) -> None:
     c.do("namur revokes its consent", "namur", t.ConsentZones(liege, ()))
     c.do("dora pays the bakery again", "dora", t.Pay("LG-REG", pk("bakery"), 1_00, ""),
          Result.ZONE_NOT_CONSENTED)  # fmt: skip
+
+
+def _proofs(c: _Chain) -> list[dict[str, object]]:
+    """State proofs against the last root: the first and last keys, and absent keys."""
+    items = c.view.items()
+    keys = sorted(items)
+    chosen = [keys[0], keys[len(keys) // 2], keys[-1], b"absent", b"\xff" * 40]
+    return [
+        {
+            "key": key.hex(),
+            "value": None if key not in items else items[key].hex(),
+            "proof": encode_proof(c.tree.prove(key)).hex(),
+        }
+        for key in chosen
+    ]
 
 
 def _governance(c: _Chain) -> None:

@@ -49,8 +49,7 @@ def test_the_pages_rebuild_the_certified_state_root(world: World) -> None:
     raw = world.node.ledger.store.block(height)
     assert raw is not None
     header = Block.decode(raw).header
-    levels = world.node.genesis.limits.state_tree_levels
-    assert StateTree.from_items(items, levels).root() == header.state_root
+    assert StateTree.from_items(items).root() == header.state_root
     assert root == header.state_root.hex()
     # The bank may read it too.
     bank = world.node.token(world.bank.signer)

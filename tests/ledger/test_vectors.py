@@ -24,6 +24,7 @@ from node.crypto import digest
 from node.ledger import records as r
 from node.ledger import tx as t
 from node.ledger.codes import Result
+from node.state_tree import decode_proof, encode_proof, verify_state_proof
 from tests.ledger.invariants import check_invariants
 from tests.ledger.world import CHAIN_ID, World, signer
 from tools import make_vectors
@@ -174,3 +175,24 @@ def test_transitions_end_with_empty_escrow(files: dict[str, Any]) -> None:
     issuer = w.issuer(w.namur)
     assert issuer is not None
     assert (issuer.escrow_cents, issuer.pending_cents) == (0, 0)
+
+
+def test_state_proofs_verify_against_the_last_root(files: dict[str, Any]) -> None:
+    """Protocol 3: proofs of presence and absence, as the light client checks them."""
+    data = files["transitions.json"]
+    w = World()
+    for step in data["steps"]:
+        w.time_ms = step["time_ms"]
+        w.apply(bytes.fromhex(step["tx"]))
+    root = bytes.fromhex(data["steps"][-1]["post_root"])
+    assert w.root() == root
+    proofs = data["proofs"]
+    assert {p["value"] is None for p in proofs} == {True, False}
+    for vector in proofs:
+        key, raw = bytes.fromhex(vector["key"]), bytes.fromhex(vector["proof"])
+        value = None if vector["value"] is None else bytes.fromhex(vector["value"])
+        assert w.view.items().get(key) == value
+        proof = decode_proof(raw)
+        assert encode_proof(w.tree.prove(key)) == raw
+        assert verify_state_proof(root, key, value, proof)
+        assert not verify_state_proof(root, key, b"forged", proof)
