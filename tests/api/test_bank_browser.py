@@ -16,11 +16,11 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.api import test_browser
 from tests.api.bank_world import BankWorld, bank_world
+from tests.api.screens import SCREENSHOTS
 from tests.api.test_browser import WAIT_MS
 
 ROOT = Path(__file__).resolve().parents[2]
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
-SCREENSHOTS = ROOT / "docs" / "screenshots"
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +16,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from node.api.fmt import money
 from node.ledger import tx as t
 from tests.api.harness import LiveNode
+from tests.api.screens import SCREENSHOTS
 from tests.api.world import CAMPAIGN, World
 
 CHROMIUM = "/usr/bin/chromium"
@@ -25,7 +25,6 @@ ARGS = [
     "--disable-component-update", "--disable-sync", "--no-first-run",
 ]  # fmt: skip
 WAIT_MS = 15_000
-SCREENSHOT_DIR = Path(os.environ.get("RELANCE_SCREENSHOTS", "/tmp/relance-screenshots"))
 
 
 @pytest.fixture(scope="module")
@@ -89,9 +88,9 @@ def test_a_payment_appears_live_and_the_commune_filters_and_exports(
     ]
 
     commune.goto(f"{node.url}/ui/commune")
-    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
-    commune.screenshot(path=str(SCREENSHOT_DIR / "commune.png"), full_page=True)
-    merchant.screenshot(path=str(SCREENSHOT_DIR / "merchant.png"), full_page=True)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    commune.screenshot(path=str(SCREENSHOTS / "commune.png"), full_page=True)
+    merchant.screenshot(path=str(SCREENSHOTS / "merchant.png"), full_page=True)
 
 
 def test_a_holder_sees_its_balance_in_english(world: World, browser: Browser) -> None:
@@ -102,4 +101,4 @@ def test_a_holder_sees_its_balance_in_english(world: World, browser: Browser) ->
     tile = page.locator(f'[data-campaign="{CAMPAIGN}"] [data-testid="balance"]')
     expect(tile).to_have_text(money(3_766))  # 37,66 € in Belgian format in both languages
     expect(page.get_by_role("heading", name="History")).to_be_visible()
-    page.screenshot(path=str(SCREENSHOT_DIR / "holder.png"), full_page=True)
+    page.screenshot(path=str(SCREENSHOTS / "holder.png"), full_page=True)

@@ -12,12 +12,12 @@ from playwright.sync_api import Browser, Page, expect
 from node.api.fmt import money
 from node.ledger import records as r
 from tests.api import test_browser
+from tests.api.screens import SCREENSHOTS
 from tests.api.world import CAMPAIGN, World
 from wallets.letters import CampaignText, balance_link
 from wallets.voucher import Voucher
 
 ROOT: Final = Path(__file__).resolve().parents[2]
-SCREENSHOTS: Final = ROOT / "docs" / "screenshots"
 AXE: Final = ROOT / "node_modules" / "axe-core" / "axe.min.js"  # npm ci, pinned by the lock
 PHONE: Final = {"width": 390, "height": 844}
 SERIOUS: Final = (

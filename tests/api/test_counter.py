@@ -23,6 +23,7 @@ from node.api.fmt import datetime_text, money
 from node.crypto import PublicKey, Signer, digest
 from node.ledger import tx as t
 from tests.api.harness import LiveNode
+from tests.api.screens import SCREENSHOTS
 from tests.api.world import CAMPAIGN, World, seed
 from tests.wallet.support import Cli, cli_env, pdf_to_png, zbar
 from tools import frontend
@@ -35,7 +36,6 @@ ARGS: Final = [
 ]  # fmt: skip
 WAIT_MS: Final = 20_000
 PHONE: Final = {"width": 390, "height": 844}
-SCREENSHOTS: Final = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 LETTER_DPI: Final = 254  # 10 pixels a millimetre
 FRAME: Final = (1280, 720)
 # Where the voucher QR is on a letter (wallets/letters.py: 42 mm square, 130 mm from the
