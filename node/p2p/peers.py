@@ -343,9 +343,6 @@ class PeerManager:
         port: int = self._server.sockets[0].getsockname()[1]
         return port
 
-    def known_peers(self) -> frozenset[PublicKey]:
-        return self._allowed
-
     def connected_peers(self) -> frozenset[PublicKey]:
         return frozenset(key for key, peer in self._peers.items() if peer.active is not None)
 
