@@ -19,10 +19,10 @@ import click
 
 from node.crypto import PublicKey
 from node.daemon import Home, HomeError, read_home
-from node.governance import HEIGHT_MAX, Proposal, ProposalError, from_json, to_json
+from node.governance import Proposal, ProposalError, from_json, to_json
 from node.http_json import Unreachable, request_json
 from node.ledger import tx as t
-from node.limits import GOVERNANCE_DELAY_MAX_BLOCKS, VALIDATOR_POWER_MAX
+from node.limits import GOVERNANCE_DELAY_MAX_BLOCKS, HEIGHT_MAX, VALIDATOR_POWER_MAX
 from node.names import name_problem
 
 HTTP_TIMEOUT_S: Final = 60.0  # a submission waits for its block

@@ -17,6 +17,7 @@ AMOUNT_MAX_CENTS: Final = 100_000_000  # one transaction moves at most 1 000 000
 BALANCE_MAX_CENTS: Final = 10**15  # no balance, budget or escrow may exceed this
 
 # --- protocol: transactions -------------------------------------------------
+HEIGHT_MAX: Final = 2**62  # block heights: headers, votes, governance, the API's queries
 CHAIN_ID_CHARS_MAX: Final = 48  # [A-Za-z0-9.-]: fits signing prefixes and voucher QR codes
 TX_BYTES_MAX: Final = 256 * 1024
 ALLOCATIONS_PER_TX_MAX: Final = 5_000

@@ -16,6 +16,7 @@ from node.consensus import types as consensus_types
 from node.crypto import Signer, digest
 from node.ledger import tx as t
 from node.ledger.codes import Result
+from node.limits import HEIGHT_MAX
 from tests.api.harness import HttpResult, LiveNode
 from tests.api.world import CAMPAIGN, LIEGE_CAMPAIGN, World
 
@@ -396,6 +397,9 @@ def test_blocks_and_certificates(world: World) -> None:
     problem(node.get("/v1/blocks/0"), 404)
     problem(node.get("/v1/blocks/-1"), 400)
     problem(node.get("/v1/blocks/abc"), 400)
+    problem(node.get(f"/v1/blocks/{HEIGHT_MAX}"), 404)  # a height no chain has reached yet
+    beyond = problem(node.get(f"/v1/blocks/{HEIGHT_MAX + 1}"), 400)  # one no block may carry
+    assert beyond["detail"] == f"a height is an integer from 0 to {HEIGHT_MAX}"
     heights = []
     cursor = None
     while True:
