@@ -19,6 +19,7 @@ import tomllib
 from dataclasses import dataclass, field
 from typing import Final
 
+from node import limits
 from node.analytics.privacy import K_DEFAULT, K_MAX
 from node.crypto import PUBLIC_KEY_BYTES, PublicKey
 
@@ -46,14 +47,14 @@ class PeerAddress:
 class Timeouts:
     """Tendermint timeouts: ``base + round * delta`` for each step, in milliseconds."""
 
-    propose_ms: int = 1_000
-    propose_delta_ms: int = 500
-    prevote_ms: int = 500
-    prevote_delta_ms: int = 500
-    precommit_ms: int = 500
-    precommit_delta_ms: int = 500
-    commit_ms: int = 200  # pause after a decision before the next height
-    time_drift_max_ms: int = 10_000
+    propose_ms: int = limits.TIMEOUT_PROPOSE_MS
+    propose_delta_ms: int = limits.TIMEOUT_PROPOSE_DELTA_MS
+    prevote_ms: int = limits.TIMEOUT_PREVOTE_MS
+    prevote_delta_ms: int = limits.TIMEOUT_PREVOTE_DELTA_MS
+    precommit_ms: int = limits.TIMEOUT_PRECOMMIT_MS
+    precommit_delta_ms: int = limits.TIMEOUT_PRECOMMIT_DELTA_MS
+    commit_ms: int = limits.TIMEOUT_COMMIT_MS  # pause after a decision before the next height
+    time_drift_max_ms: int = limits.TIME_DRIFT_MAX_MS
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,6 +258,7 @@ def _port(t: dict[str, object], name: str, where: str) -> int:
 
 def _int(t: dict[str, object], name: str, default: int) -> int:
     value = t.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 3_600_000:
-        raise ConfigError(f"timeouts.{name} must be milliseconds from 0 to 3600000")
+    top = limits.TIMEOUT_MS_MAX
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= top:
+        raise ConfigError(f"timeouts.{name} must be milliseconds from 0 to {top}")
     return value

@@ -31,7 +31,7 @@ from typing import Final
 
 from aiohttp import web
 
-from node import config, heap, names
+from node import config, heap, limits, names
 from node.analytics.index import AnalyticsIndex
 from node.api.analytics_routes import SETTINGS_KEY as ANALYTICS_SETTINGS_KEY
 from node.api.analytics_routes import AnalyticsSettings
@@ -119,16 +119,16 @@ def consensus_config(settings: config.NodeConfig) -> DriverConfig:
     tm = settings.timeouts
     return DriverConfig(
         consensus=ConsensusConfig(
-            timeout_propose_base_ms=tm.propose_ms,
-            timeout_propose_delta_ms=tm.propose_delta_ms,
-            timeout_prevote_base_ms=tm.prevote_ms,
-            timeout_prevote_delta_ms=tm.prevote_delta_ms,
-            timeout_precommit_base_ms=tm.precommit_ms,
-            timeout_precommit_delta_ms=tm.precommit_delta_ms,
-            clock_drift_max_ms=tm.time_drift_max_ms,
+            propose_ms=tm.propose_ms,
+            propose_delta_ms=tm.propose_delta_ms,
+            prevote_ms=tm.prevote_ms,
+            prevote_delta_ms=tm.prevote_delta_ms,
+            precommit_ms=tm.precommit_ms,
+            precommit_delta_ms=tm.precommit_delta_ms,
+            time_drift_max_ms=tm.time_drift_max_ms,
         ),
-        timeout_commit_ms=tm.commit_ms,
-        gossip_interval_ms=max(500, tm.propose_ms),
+        commit_ms=tm.commit_ms,
+        gossip_interval_ms=max(limits.GOSSIP_INTERVAL_MIN_MS, tm.propose_ms),
     )
 
 

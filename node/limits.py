@@ -52,6 +52,18 @@ FRAME_BYTES_MAX: Final = BLOCK_BYTES_MAX + 64 * 1024
 PEER_SEND_QUEUE_MAX: Final = 1_024
 CONSENSUS_QUEUE_MAX: Final = 10_000
 
+# --- node: consensus timeouts (config.toml [timeouts]; a step waits base + round * delta) --
+TIMEOUT_PROPOSE_MS: Final = 1_000
+TIMEOUT_PROPOSE_DELTA_MS: Final = 500
+TIMEOUT_PREVOTE_MS: Final = 500
+TIMEOUT_PREVOTE_DELTA_MS: Final = 500
+TIMEOUT_PRECOMMIT_MS: Final = 500
+TIMEOUT_PRECOMMIT_DELTA_MS: Final = 500
+TIMEOUT_COMMIT_MS: Final = 200  # pause after a decision before the next height
+TIME_DRIFT_MAX_MS: Final = 10_000  # how far ahead of our clock a proposed block may be
+TIMEOUT_MS_MAX: Final = 3_600_000  # the most config.toml may set for any of them
+GOSSIP_INTERVAL_MIN_MS: Final = 500  # consensus re-gossips every max(this, propose_ms)
+
 # --- node: p2p handshakes (before the far end is authenticated) -------------
 P2P_HANDSHAKE_TIMEOUT_S: Final = 5.0  # a whole handshake, either side
 P2P_HELLO_TIMEOUT_S: Final = 1.0  # an inbound connection's first message (sent at once)
