@@ -139,7 +139,7 @@ async def serve(home: Home, stop: asyncio.Event, hooks: NodeHooks = NO_HOOKS) ->
     verifier = SignatureVerifier(processes=True)  # checks off the loop thread, on other cores
     try:
         ledger = LedgerApp(genesis, store, Mempool(), verifier)
-        heap.settle()  # the loaded state is long-lived: out of the collector's way
+        heap.freeze_loaded()  # the loaded state is long-lived: out of the collector's way
         ledger.commit_notices.append(lambda block, _: heap.after_block(block.header.height))
         await _run_parts(home, ledger, stop, hooks)
     finally:
