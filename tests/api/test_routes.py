@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 import time
 from collections.abc import Sequence
@@ -487,5 +488,19 @@ def test_a_flood_from_one_client_is_429_and_others_are_served(tmp_path: Path) ->
 
 
 def test_json_bodies_are_plain_json(world: World) -> None:
-    raw = world.node.get("/v1/campaigns").body
-    json.loads(raw)
+    response = world.node.get("/v1/campaigns")
+    assert response.status == 200 and response.content_type == "application/json"
+    assert "charset=utf-8" in response.headers["content-type"]
+    assert not response.body.startswith(codecs.BOM_UTF8)
+
+    def not_json(constant: str) -> object:
+        raise AssertionError(f"{constant} is not JSON")
+
+    body = json.loads(response.body.decode("utf-8"), parse_constant=not_json)
+    assert isinstance(body, dict) and set(body) == {"items", "next_cursor"}
+    items = body["items"]
+    assert isinstance(items, list) and items
+    for campaign in items:
+        assert isinstance(campaign, dict)
+        cents = {k: v for k, v in campaign.items() if k.endswith("_cents")}
+        assert cents and all(type(v) is int for v in cents.values()), cents  # no float, no text
