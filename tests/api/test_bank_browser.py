@@ -18,6 +18,9 @@ from tests.api import test_browser
 from tests.api.bank_world import BankWorld, bank_world
 from tests.api.test_browser import WAIT_MS
 
+# Chromium driven by Playwright (and the npm test packages): slow, skipped by make test-fast.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 SCREENSHOTS = ROOT / "docs" / "screenshots"
