@@ -21,6 +21,7 @@ from typing import Final
 
 from node import limits
 from node.analytics.privacy import K_DEFAULT, K_MAX
+from node.consensus.tendermint import ConsensusConfig
 from node.crypto import PUBLIC_KEY_BYTES, PublicKey
 
 CONFIG_FILE: Final = "config.toml"
@@ -44,17 +45,11 @@ class PeerAddress:
 
 
 @dataclass(frozen=True, slots=True)
-class Timeouts:
-    """Tendermint timeouts: ``base + round * delta`` for each step, in milliseconds."""
+class Timeouts(ConsensusConfig):
+    """``[timeouts]``: the consensus step timeouts (``base + round * delta``, milliseconds,
+    under the same names) and the pause after a decision before the next height."""
 
-    propose_ms: int = limits.TIMEOUT_PROPOSE_MS
-    propose_delta_ms: int = limits.TIMEOUT_PROPOSE_DELTA_MS
-    prevote_ms: int = limits.TIMEOUT_PREVOTE_MS
-    prevote_delta_ms: int = limits.TIMEOUT_PREVOTE_DELTA_MS
-    precommit_ms: int = limits.TIMEOUT_PRECOMMIT_MS
-    precommit_delta_ms: int = limits.TIMEOUT_PRECOMMIT_DELTA_MS
-    commit_ms: int = limits.TIMEOUT_COMMIT_MS  # pause after a decision before the next height
-    time_drift_max_ms: int = limits.TIME_DRIFT_MAX_MS
+    commit_ms: int = limits.TIMEOUT_COMMIT_MS
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +90,6 @@ def parse(text: str) -> NodeConfig:
     timeouts = doc.get("timeouts", {})
     if not isinstance(timeouts, dict):
         raise ConfigError("timeouts must be a table")
-    defaults = Timeouts()
     return NodeConfig(
         moniker=_str(doc, "moniker"),
         validator=_bool(doc, "validator"),
@@ -107,12 +101,7 @@ def parse(text: str) -> NodeConfig:
         accept_from=tuple(
             _hex_key(k, f"p2p.accept_from[{n}]") for n, k in enumerate(_list(p2p, "accept_from"))
         ),
-        timeouts=Timeouts(
-            **{
-                name: _int(timeouts, name, getattr(defaults, name))
-                for name in Timeouts.__dataclass_fields__
-            }
-        ),
+        timeouts=_timeouts(timeouts),
         analytics=_analytics(doc.get("analytics", {})),
         log_format=_log_format(doc.get("log", {})),
     )
@@ -254,6 +243,17 @@ def _port(t: dict[str, object], name: str, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 65535:
         raise ConfigError(f"{where}.{name} must be a port number")
     return value
+
+
+def _timeouts(table: dict[str, object]) -> Timeouts:
+    defaults = Timeouts()
+    chosen = {
+        name: _int(table, name, getattr(defaults, name)) for name in Timeouts.__dataclass_fields__
+    }
+    try:
+        return Timeouts(**chosen)
+    except ValueError as exc:
+        raise ConfigError(f"timeouts: {exc}") from None
 
 
 def _int(t: dict[str, object], name: str, default: int) -> int:

@@ -25,7 +25,7 @@ import functools
 import logging
 import os
 import signal
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Final
 
@@ -116,17 +116,9 @@ def read_home(path: Path) -> Home:
 
 
 def consensus_config(settings: config.NodeConfig) -> DriverConfig:
-    tm = settings.timeouts
+    tm = settings.timeouts  # a ConsensusConfig with the pause after a decision
     return DriverConfig(
-        consensus=ConsensusConfig(
-            propose_ms=tm.propose_ms,
-            propose_delta_ms=tm.propose_delta_ms,
-            prevote_ms=tm.prevote_ms,
-            prevote_delta_ms=tm.prevote_delta_ms,
-            precommit_ms=tm.precommit_ms,
-            precommit_delta_ms=tm.precommit_delta_ms,
-            time_drift_max_ms=tm.time_drift_max_ms,
-        ),
+        consensus=ConsensusConfig(**{f.name: getattr(tm, f.name) for f in fields(ConsensusConfig)}),
         commit_ms=tm.commit_ms,
         gossip_interval_ms=max(limits.GOSSIP_INTERVAL_MIN_MS, tm.propose_ms),
     )

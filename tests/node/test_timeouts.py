@@ -38,3 +38,9 @@ def test_a_timeout_above_the_cap_is_refused() -> None:
     above = text.replace("propose_ms = 1000", f"propose_ms = {limits.TIMEOUT_MS_MAX + 1}")
     with pytest.raises(config.ConfigError, match=f"from 0 to {limits.TIMEOUT_MS_MAX}"):
         config.parse(above)
+
+
+def test_a_config_the_consensus_would_refuse_is_refused_when_read() -> None:
+    text = config.render(SETTINGS).replace("prevote_ms = 500", "prevote_ms = 0")
+    with pytest.raises(config.ConfigError, match="timeouts must be positive"):
+        config.parse(text)
