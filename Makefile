@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit clean system-deps system-tools soak frontend
+.PHONY: run test test-fast lint typecheck unit unit-fast clean system-deps system-tools soak frontend
 
 # Debian tools the wallet tests use for real: a QR decoder (zbarimg), PDF to text and to PNG
 # (poppler), the DejaVu font letters embed, openssl for a test certificate (SMTP STARTTLS).
@@ -54,6 +54,12 @@ unit: $(STAMP) system-tools system-deps frontend
 	$(BIN)/pytest -q
 
 test: lint typecheck unit
+
+# For development: every test but those marked slow (devnets, fault scenarios, browsers).
+unit-fast: $(STAMP) system-tools system-deps frontend
+	$(BIN)/pytest -q -m "not slow"
+
+test-fast: lint typecheck unit-fast
 
 # Nightly-style, not in CI: 5 minutes of validators SIGKILLed and restarted under a client
 # workload, then every checker and an audit of each node (tools/faults). SEED=n replays.

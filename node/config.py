@@ -19,7 +19,9 @@ import tomllib
 from dataclasses import dataclass, field
 from typing import Final
 
+from node import limits
 from node.analytics.privacy import K_DEFAULT, K_MAX
+from node.consensus.tendermint import ConsensusConfig
 from node.crypto import PUBLIC_KEY_BYTES, PublicKey
 
 CONFIG_FILE: Final = "config.toml"
@@ -43,17 +45,11 @@ class PeerAddress:
 
 
 @dataclass(frozen=True, slots=True)
-class Timeouts:
-    """Tendermint timeouts: ``base + round * delta`` for each step, in milliseconds."""
+class Timeouts(ConsensusConfig):
+    """``[timeouts]``: the consensus step timeouts (``base + round * delta``, milliseconds,
+    under the same names) and the pause after a decision before the next height."""
 
-    propose_ms: int = 1_000
-    propose_delta_ms: int = 500
-    prevote_ms: int = 500
-    prevote_delta_ms: int = 500
-    precommit_ms: int = 500
-    precommit_delta_ms: int = 500
-    commit_ms: int = 200  # pause after a decision before the next height
-    time_drift_max_ms: int = 10_000
+    commit_ms: int = limits.TIMEOUT_COMMIT_MS
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +100,6 @@ def parse(text: str) -> NodeConfig:
     timeouts = doc.get("timeouts", {})
     if not isinstance(timeouts, dict):
         raise ConfigError("timeouts must be a table")
-    defaults = Timeouts()
     return NodeConfig(
         moniker=_str(doc, "moniker"),
         validator=_bool(doc, "validator"),
@@ -116,12 +111,7 @@ def parse(text: str) -> NodeConfig:
         accept_from=tuple(
             _hex_key(k, f"p2p.accept_from[{n}]") for n, k in enumerate(_list(p2p, "accept_from"))
         ),
-        timeouts=Timeouts(
-            **{
-                name: _int(timeouts, name, getattr(defaults, name))
-                for name in Timeouts.__dataclass_fields__
-            }
-        ),
+        timeouts=_timeouts(timeouts),
         analytics=_analytics(doc.get("analytics", {})),
         log_format=_log_format(doc.get("log", {})),
         api_tls=_api_tls(api),
@@ -292,8 +282,20 @@ def _port(t: dict[str, object], name: str, where: str) -> int:
     return value
 
 
+def _timeouts(table: dict[str, object]) -> Timeouts:
+    defaults = Timeouts()
+    chosen = {
+        name: _int(table, name, getattr(defaults, name)) for name in Timeouts.__dataclass_fields__
+    }
+    try:
+        return Timeouts(**chosen)
+    except ValueError as exc:
+        raise ConfigError(f"timeouts: {exc}") from None
+
+
 def _int(t: dict[str, object], name: str, default: int) -> int:
     value = t.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 3_600_000:
-        raise ConfigError(f"timeouts.{name} must be milliseconds from 0 to 3600000")
+    top = limits.TIMEOUT_MS_MAX
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= top:
+        raise ConfigError(f"timeouts.{name} must be milliseconds from 0 to {top}")
     return value

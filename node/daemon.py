@@ -26,13 +26,13 @@ import logging
 import os
 import signal
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Final
 
 from aiohttp import web
 
-from node import config, heap, names
+from node import config, heap, limits, names
 from node.analytics.index import AnalyticsIndex
 from node.api.analytics_routes import SETTINGS_KEY as ANALYTICS_SETTINGS_KEY
 from node.api.analytics_routes import AnalyticsSettings
@@ -120,19 +120,11 @@ def read_home(path: Path) -> Home:
 
 
 def consensus_config(settings: config.NodeConfig) -> DriverConfig:
-    tm = settings.timeouts
+    tm = settings.timeouts  # a ConsensusConfig with the pause after a decision
     return DriverConfig(
-        consensus=ConsensusConfig(
-            timeout_propose_base_ms=tm.propose_ms,
-            timeout_propose_delta_ms=tm.propose_delta_ms,
-            timeout_prevote_base_ms=tm.prevote_ms,
-            timeout_prevote_delta_ms=tm.prevote_delta_ms,
-            timeout_precommit_base_ms=tm.precommit_ms,
-            timeout_precommit_delta_ms=tm.precommit_delta_ms,
-            clock_drift_max_ms=tm.time_drift_max_ms,
-        ),
-        timeout_commit_ms=tm.commit_ms,
-        gossip_interval_ms=max(500, tm.propose_ms),
+        consensus=ConsensusConfig(**{f.name: getattr(tm, f.name) for f in fields(ConsensusConfig)}),
+        commit_ms=tm.commit_ms,
+        gossip_interval_ms=max(limits.GOSSIP_INTERVAL_MIN_MS, tm.propose_ms),
     )
 
 
@@ -146,7 +138,7 @@ async def serve(home: Home, stop: asyncio.Event, hooks: NodeHooks = NO_HOOKS) ->
         reason = ledger.halt_reason()
         if reason is not None:
             raise ApplicationHalt(reason)  # restarted with the old software: still stopped
-        heap.settle()  # the loaded state is long-lived: out of the collector's way
+        heap.freeze_loaded()  # the loaded state is long-lived: out of the collector's way
         ledger.commit_notices.append(lambda block, _: heap.after_block(block.header.height))
         await _run_parts(home, ledger, stop, hooks)
     finally:

@@ -50,7 +50,6 @@ from node.names import name_problem
 
 FORMAT: Final = "relance-governance"
 VERSION: Final = 1
-HEIGHT_MAX: Final = 2**62  # as block headers
 KINDS: Final = ("change_validators", "admit_issuer", "schedule_upgrade")
 
 GovernancePayload = t.GovernancePayload
@@ -144,15 +143,16 @@ def from_json(doc: object) -> Proposal:
         members = _list(d, "validators", limits.VALIDATORS_MAX)
         validators = tuple(_validator(v, n) for n, v in enumerate(members))
         height = d.get("effective_height")
-        if type(height) is not int or not 1 <= height <= HEIGHT_MAX:
-            raise ProposalError(f"effective_height must be an integer from 1 to {HEIGHT_MAX}")
+        top = limits.HEIGHT_MAX
+        if type(height) is not int or not 1 <= height <= top:
+            raise ProposalError(f"effective_height must be an integer from 1 to {top}")
         payload = t.ChangeValidators(validators, height, approvals)
     elif kind == "schedule_upgrade":
         protocol = _code(d, "protocol")
         software = _code(d, "software")
         height = d.get("height")
-        if type(height) is not int or not 1 <= height <= HEIGHT_MAX:
-            raise ProposalError(f"height must be an integer from 1 to {HEIGHT_MAX}")
+        if type(height) is not int or not 1 <= height <= limits.HEIGHT_MAX:
+            raise ProposalError(f"height must be an integer from 1 to {limits.HEIGHT_MAX}")
         payload = t.ScheduleUpgrade(protocol, software, height, approvals)
     elif kind == "admit_issuer":
         zones = tuple(_zone(z) for z in _list(d, "zones", limits.ZONES_PER_ISSUER_MAX))

@@ -20,11 +20,16 @@ import click
 
 from node.crypto import PublicKey
 from node.daemon import Home, HomeError, read_home
-from node.governance import HEIGHT_MAX, Proposal, ProposalError, from_json, to_json
+from node.governance import Proposal, ProposalError, from_json, to_json
 from node.http_json import Unreachable, request_json
 from node.ledger import tx as t
 from node.ledger.rules import is_code
-from node.limits import GOVERNANCE_DELAY_MAX_BLOCKS, PROPOSAL_FILE_BYTES_MAX, VALIDATOR_POWER_MAX
+from node.limits import (
+    GOVERNANCE_DELAY_MAX_BLOCKS,
+    HEIGHT_MAX,
+    PROPOSAL_FILE_BYTES_MAX,
+    VALIDATOR_POWER_MAX,
+)
 from node.membership import MemberError, read_text_capped
 from node.names import name_problem
 

@@ -11,7 +11,7 @@ bench's blocks (one process, phases timed): staging the state tree went from
 
 Our records hold no reference cycles (frozen dataclasses of ints, bytes and
 tuples), so reference counting frees them; the collector is only a safety
-net. ``settle`` runs once after the state is loaded: it collects, then
+net. ``freeze_loaded`` runs once after the state is loaded: it collects, then
 freezes what survives (``gc.freeze``: never walked again; the state tree
 replaces its containers rather than mutating them, so the frozen ones are
 freed by reference counting when replaced), and raises the youngest
@@ -35,10 +35,10 @@ OLDER_THRESHOLDS: Final = (20, 20)
 
 # The tree's replaced containers are young again; every this many blocks the
 # survivors are frozen anew (a full collection of what is not frozen yet first).
-SETTLE_EVERY_BLOCKS: Final = 256
+FREEZE_EVERY_BLOCKS: Final = 256
 
 
-def settle() -> None:
+def freeze_loaded() -> None:
     """Collect once, freeze the survivors, and collect the young less often."""
     gc.collect()
     gc.freeze()
@@ -46,6 +46,6 @@ def settle() -> None:
 
 
 def after_block(height: int) -> None:
-    """Called after each committed block: settles every ``SETTLE_EVERY_BLOCKS``."""
-    if height % SETTLE_EVERY_BLOCKS == 0:
-        settle()
+    """Called after each committed block: freezes anew every ``FREEZE_EVERY_BLOCKS``."""
+    if height % FREEZE_EVERY_BLOCKS == 0:
+        freeze_loaded()

@@ -17,6 +17,7 @@ AMOUNT_MAX_CENTS: Final = 100_000_000  # one transaction moves at most 1 000 000
 BALANCE_MAX_CENTS: Final = 10**15  # no balance, budget or escrow may exceed this
 
 # --- protocol: transactions -------------------------------------------------
+HEIGHT_MAX: Final = 2**62  # block heights: headers, votes, governance, the API's queries
 CHAIN_ID_CHARS_MAX: Final = 48  # [A-Za-z0-9.-]: fits signing prefixes and voucher QR codes
 TX_BYTES_MAX: Final = 256 * 1024
 ALLOCATIONS_PER_TX_MAX: Final = 5_000
@@ -51,6 +52,18 @@ GOVERNANCE_DELAY_MAX_BLOCKS: Final = 100_000
 FRAME_BYTES_MAX: Final = BLOCK_BYTES_MAX + 64 * 1024
 PEER_SEND_QUEUE_MAX: Final = 1_024
 CONSENSUS_QUEUE_MAX: Final = 10_000
+
+# --- node: consensus timeouts (config.toml [timeouts]; a step waits base + round * delta) --
+TIMEOUT_PROPOSE_MS: Final = 1_000
+TIMEOUT_PROPOSE_DELTA_MS: Final = 500
+TIMEOUT_PREVOTE_MS: Final = 500
+TIMEOUT_PREVOTE_DELTA_MS: Final = 500
+TIMEOUT_PRECOMMIT_MS: Final = 500
+TIMEOUT_PRECOMMIT_DELTA_MS: Final = 500
+TIMEOUT_COMMIT_MS: Final = 200  # pause after a decision before the next height
+TIME_DRIFT_MAX_MS: Final = 10_000  # how far ahead of our clock a proposed block may be
+TIMEOUT_MS_MAX: Final = 3_600_000  # the most config.toml may set for any of them
+GOSSIP_INTERVAL_MIN_MS: Final = 500  # consensus re-gossips every max(this, propose_ms)
 
 # --- node: p2p handshakes (before the far end is authenticated) -------------
 P2P_HANDSHAKE_TIMEOUT_S: Final = 5.0  # a whole handshake, either side

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
+import pytest
 from click.testing import CliRunner
 
+from node.crypto import verify_raw
+from tools import bench_cluster
 from tools.bench import main
-from tools.bench_cluster import verify_rate
 
 
 def test_cluster_is_a_bench_command() -> None:
@@ -14,5 +18,23 @@ def test_cluster_is_a_bench_command() -> None:
     assert "--duration" in result.output
 
 
-def test_verify_rate_is_measured() -> None:
-    assert verify_rate(200) > 0
+def test_verify_rate_is_the_signatures_verified_per_second(monkeypatch: pytest.MonkeyPatch) -> None:
+    verified: list[bool] = []
+
+    def counting(message: bytes, key: bytes, signature: bytes) -> bool:
+        verified.append(verify_raw(message, key, signature))
+        return verified[-1]
+
+    clock = iter((10.0, 10.5))  # the start and the end of the timed loop
+    monkeypatch.setattr(bench_cluster, "verify_raw", counting)
+    monkeypatch.setattr(bench_cluster, "time", SimpleNamespace(perf_counter=lambda: next(clock)))
+    assert bench_cluster.verify_rate(200) == 400.0
+    assert verified == [True] * 200
+
+
+def test_a_signature_that_does_not_verify_stops_the_measure(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(bench_cluster, "verify_raw", lambda *_: False)
+    with pytest.raises(RuntimeError, match="does not verify"):
+        bench_cluster.verify_rate(10)

@@ -267,5 +267,5 @@ def other_cores() -> int:
 
 def console() -> None:
     """The ``relance-audit`` command: a process of its own, so its heap is tuned first."""
-    heap.settle()
+    heap.freeze_loaded()
     main()

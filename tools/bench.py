@@ -286,7 +286,7 @@ def run_ledger(
         alone.sample(len(sample))
         between = _VerifySampler(sample)
         processes = ProcessVerifier(workers) if mode == "processes" else None
-        heap.settle()  # as the node does once its state is loaded
+        heap.freeze_loaded()  # as the node does once its state is loaded
         try:
             start = time.perf_counter()
             if mode == "inline":

@@ -148,7 +148,7 @@ def run_audit(transactions: int, block_size: int, holders: int, workers: int) ->
         before = raw_verify_rate(sample, cores())
         source = DataDirSource(path, genesis.genesis_hash)
         try:
-            heap.settle()  # as `relance-audit` does
+            heap.freeze_loaded()  # as `relance-audit` does
             auditor = Auditor(genesis, source, source, workers=workers, processes=True)
             result = auditor.run()
         finally:

@@ -113,10 +113,10 @@ def authenticate(
     token = bearer(request)
     if token is not None:
         login = tokens.check_login(token, creds.chain_id, creds.node_key, now_ms)
-        if isinstance(login, tokens.TokenError):
+        if isinstance(login, tokens.TokenProblem):
             raise ApiError(401, login.message, slug=login.value)
         if login.kind != tokens.TOKEN_KIND:
-            error = tokens.TokenError.LOGIN_LINK
+            error = tokens.TokenProblem.LOGIN_LINK
             raise ApiError(401, error.message, slug=error.value)
         if creds.sessions.spent(login):
             raise ApiError(
@@ -135,7 +135,7 @@ def authenticate(
     code = request.cookies.get(BALANCE_COOKIE)
     if code is not None:
         voucher = tokens.check_balance_code(code, creds.chain_id, now_ms)
-        if isinstance(voucher, tokens.TokenError):
+        if isinstance(voucher, tokens.TokenProblem):
             raise ApiError(401, voucher.message, slug=voucher.value)
         return Viewer(voucher, Role.HOLDER, Scope.BALANCE)
     return None

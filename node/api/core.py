@@ -44,7 +44,6 @@ from node.views.history import HISTORY
 from node.views.runner import ViewRunner
 
 _POSITION = struct.Struct(">QI")
-HEIGHT_MAX: Final = 2**63 - 1
 
 logger = logging.getLogger(__name__)
 
@@ -218,7 +217,8 @@ def parse_limit(request: web.Request, default: int = 50) -> int:
 
 
 def parse_height(text: str, what: str = "a height") -> int:
-    return inputs.parse_uint(text, 0, HEIGHT_MAX, f"{what} is a positive integer", "bad-height")
+    top = limits.HEIGHT_MAX
+    return inputs.parse_uint(text, 0, top, f"{what} is an integer from 0 to {top}", "bad-height")
 
 
 def parse_kinds(request: web.Request) -> frozenset[t.Kind]:

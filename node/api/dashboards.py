@@ -204,7 +204,7 @@ async def login(api: Api, request: web.Request) -> web.StreamResponse:
     if not token:
         return _login_form(request, lang, None, 200)
     checked = tokens.check_login(token, api.chain_id, api.status.node_key, api.now_ms())
-    if isinstance(checked, tokens.TokenError):
+    if isinstance(checked, tokens.TokenProblem):
         return _login_form(request, lang, checked.message, 401)
     role = _role(api, checked.account)
     if role is Role.HOLDER and api.ledger.store.get(r.holder_key(checked.account)) is None:
@@ -262,7 +262,7 @@ async def balance_code(api: Api, request: web.Request) -> web.StreamResponse:
     code = request.match_info["code"]
     lang = language(request)
     voucher = tokens.check_balance_code(code, api.chain_id, api.now_ms())
-    if isinstance(voucher, tokens.TokenError):
+    if isinstance(voucher, tokens.TokenProblem):
         return _login_form(request, lang, voucher.message, 401)
     return _credential(api, request, "/ui/holder", BALANCE_COOKIE, code, None)
 

@@ -62,8 +62,9 @@ _INT_MAX: Final = 2**63 - 1
 _BODY_BYTES_MAX: Final = 256
 
 
-class TokenError(enum.Enum):
-    """Why a token or code is refused. The values are the API's problem slugs."""
+class TokenProblem(enum.Enum):
+    """Why a token or code is refused: returned, never raised (``check_token`` answers a key or
+    one of these). The values are the API's problem slugs."""
 
     MALFORMED = "malformed-token"
     WRONG_CHAIN = "token-of-another-chain"
@@ -80,14 +81,14 @@ class TokenError(enum.Enum):
 
 
 _MESSAGES: Final = {
-    TokenError.MALFORMED: "the token is not one canonical, printable token",
-    TokenError.WRONG_CHAIN: "the token was made for another chain",
-    TokenError.WRONG_NODE: "the token was made for another node",
-    TokenError.BAD_SIGNATURE: "the token's signature does not verify for its account",
-    TokenError.EXPIRED: "the token has expired: log in again with the wallet",
-    TokenError.NOT_YET_VALID: "the token is issued in the future (check the wallet's clock)",
-    TokenError.TOO_LONG_LIVED: "the token lives longer than the node allows",
-    TokenError.LOGIN_LINK: "this is a dashboard login link, not an API token "
+    TokenProblem.MALFORMED: "the token is not one canonical, printable token",
+    TokenProblem.WRONG_CHAIN: "the token was made for another chain",
+    TokenProblem.WRONG_NODE: "the token was made for another node",
+    TokenProblem.BAD_SIGNATURE: "the token's signature does not verify for its account",
+    TokenProblem.EXPIRED: "the token has expired: log in again with the wallet",
+    TokenProblem.NOT_YET_VALID: "the token is issued in the future (check the wallet's clock)",
+    TokenProblem.TOO_LONG_LIVED: "the token lives longer than the node allows",
+    TokenProblem.LOGIN_LINK: "this is a dashboard login link, not an API token "
     "(relance-wallet login prints both)",
 }
 
@@ -164,57 +165,59 @@ class Login:
     kind: str
 
 
-def check_token(token: str, chain_id: str, node_key: bytes, now_ms: int) -> PublicKey | TokenError:
+def check_token(
+    token: str, chain_id: str, node_key: bytes, now_ms: int
+) -> PublicKey | TokenProblem:
     """The API token's account, or why the token is refused (checked in this order:
     shape, kind, chain, node, lifetime, expiry, signature). A login link is refused."""
     checked = check_login(token, chain_id, node_key, now_ms)
-    if isinstance(checked, TokenError):
+    if isinstance(checked, TokenProblem):
         return checked
     if checked.kind != TOKEN_KIND:
-        return TokenError.LOGIN_LINK
+        return TokenProblem.LOGIN_LINK
     return checked.account
 
 
-def check_login(token: str, chain_id: str, node_key: bytes, now_ms: int) -> Login | TokenError:
+def check_login(token: str, chain_id: str, node_key: bytes, now_ms: int) -> Login | TokenProblem:
     """A login link or an API token presented to log in, or why it is refused."""
     parsed = _parse_token(token)
-    if isinstance(parsed, TokenError):
+    if isinstance(parsed, TokenProblem):
         return parsed
     body, signature, kind, fields = parsed
     token_chain, token_node, account, issued_ms, expires_ms = fields
     if token_chain != chain_id:
-        return TokenError.WRONG_CHAIN
+        return TokenProblem.WRONG_CHAIN
     if token_node != node_key:
-        return TokenError.WRONG_NODE
+        return TokenProblem.WRONG_NODE
     if expires_ms - issued_ms > limits.API_TOKEN_TTL_MAX_MS or expires_ms <= issued_ms:
-        return TokenError.TOO_LONG_LIVED
+        return TokenProblem.TOO_LONG_LIVED
     if issued_ms > now_ms + limits.API_TOKEN_CLOCK_SKEW_MS:
-        return TokenError.NOT_YET_VALID
+        return TokenProblem.NOT_YET_VALID
     if now_ms >= expires_ms:
-        return TokenError.EXPIRED
+        return TokenProblem.EXPIRED
     if not verify(Domain.API_TOKEN, chain_id, body, account, signature):
-        return TokenError.BAD_SIGNATURE
+        return TokenProblem.BAD_SIGNATURE
     return Login(PublicKey(account), expires_ms, token_id(token), kind)
 
 
 _TokenFields = tuple[str, bytes, bytes, int, int]
 
 
-def _parse_token(token: str) -> tuple[bytes, bytes, str, _TokenFields] | TokenError:
+def _parse_token(token: str) -> tuple[bytes, bytes, str, _TokenFields] | TokenProblem:
     if not isinstance(token, str) or len(token) > limits.API_TOKEN_CHARS_MAX:
-        return TokenError.MALFORMED
+        return TokenProblem.MALFORMED
     parts = token.split(".")
     if len(parts) != 2:
-        return TokenError.MALFORMED
+        return TokenProblem.MALFORMED
     try:
         body, signature = _unb64(parts[0]), _unb64(parts[1])
         if len(signature) != SIGNATURE_BYTES:
-            return TokenError.MALFORMED
+            return TokenProblem.MALFORMED
         items = codec.as_list(codec.decode(body, _BODY_BYTES_MAX), 7)
         codec.as_int(items[0], TOKEN_VERSION, TOKEN_VERSION)
         kind = codec.as_str(items[1], 32)
         if kind not in (TOKEN_KIND, LINK_KIND):
-            return TokenError.MALFORMED
+            return TokenProblem.MALFORMED
         fields = (
             codec.as_str(items[2], 255),
             codec.as_bytes(items[3], PUBLIC_KEY_BYTES),
@@ -223,7 +226,7 @@ def _parse_token(token: str) -> tuple[bytes, bytes, str, _TokenFields] | TokenEr
             codec.as_int(items[6], 0, _INT_MAX),
         )
     except DecodeError:
-        return TokenError.MALFORMED
+        return TokenProblem.MALFORMED
     return body, signature, kind, fields
 
 
@@ -249,13 +252,13 @@ def make_balance_code(voucher: Signer, chain_id: str, expires_ms: int) -> str:
     return b64url(codec.encode([TOKEN_VERSION, voucher.public_key, expires_ms, signature]))
 
 
-def check_balance_code(code: str, chain_id: str, now_ms: int) -> PublicKey | TokenError:
+def check_balance_code(code: str, chain_id: str, now_ms: int) -> PublicKey | TokenProblem:
     """The voucher key a balance code opens, or why it is refused.
 
     A code of another chain fails its signature (the chain id is signed, not carried).
     """
     if not isinstance(code, str) or len(code) > limits.BALANCE_CODE_CHARS_MAX:
-        return TokenError.MALFORMED
+        return TokenProblem.MALFORMED
     try:
         items = codec.as_list(codec.decode(_unb64(code), _BODY_BYTES_MAX), 4)
         codec.as_int(items[0], TOKEN_VERSION, TOKEN_VERSION)
@@ -263,12 +266,12 @@ def check_balance_code(code: str, chain_id: str, now_ms: int) -> PublicKey | Tok
         expires_ms = codec.as_int(items[2], 0, _INT_MAX)
         signature = codec.as_bytes(items[3], SIGNATURE_BYTES)
     except DecodeError:
-        return TokenError.MALFORMED
+        return TokenProblem.MALFORMED
     if expires_ms - now_ms > limits.BALANCE_CODE_TTL_MAX_MS:
-        return TokenError.TOO_LONG_LIVED
+        return TokenProblem.TOO_LONG_LIVED
     if now_ms >= expires_ms:
-        return TokenError.EXPIRED
+        return TokenProblem.EXPIRED
     body = balance_code_body(chain_id, voucher, expires_ms)
     if not verify(Domain.API_TOKEN, chain_id, body, voucher, signature):
-        return TokenError.BAD_SIGNATURE
+        return TokenProblem.BAD_SIGNATURE
     return PublicKey(voucher)

@@ -151,12 +151,12 @@ class LoopClock:
 @dataclass(frozen=True, slots=True)
 class DriverConfig:
     consensus: ConsensusConfig = field(default_factory=ConsensusConfig)
-    timeout_commit_ms: int = 1_000  # pause after a decision before the next height
-    gossip_interval_ms: int = 2_000
+    commit_ms: int = limits.TIMEOUT_COMMIT_MS  # pause after a decision before the next height
+    gossip_interval_ms: int = max(limits.GOSSIP_INTERVAL_MIN_MS, limits.TIMEOUT_PROPOSE_MS)
 
     def __post_init__(self) -> None:
-        if self.timeout_commit_ms < 0 or self.gossip_interval_ms <= 0:
-            raise ValueError("timeout_commit_ms >= 0 and gossip_interval_ms > 0")
+        if self.commit_ms < 0 or self.gossip_interval_ms <= 0:
+            raise ValueError("commit_ms >= 0 and gossip_interval_ms > 0")
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,7 +316,7 @@ class Driver:
             case Decide(block, certificate):
                 self._log_decision(certificate.height, certificate.round, block.hash())
                 self._app.finalize_block(block, certificate)
-                self._schedule(self._config.timeout_commit_ms, NextHeight(block.header.height + 1))
+                self._schedule(self._config.commit_ms, NextHeight(block.header.height + 1))
             case Equivocation() | ConflictingProposals():
                 self._log_evidence(effect)
                 self.evidence.append(effect)

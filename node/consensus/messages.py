@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from node import codec, limits
 from node.codec import DecodeError
 from node.consensus.types import (
-    HEIGHT_MAX,
     Block,
     Certificate,
     CertifiedBlock,
@@ -88,7 +87,7 @@ def decode_message(data: bytes) -> Message:
         return CommitMessage(_certified(block, certificate))
     if kind == RecordKind.STATUS_MESSAGE.value:
         (height,) = open_record(value, RecordKind.STATUS_MESSAGE, 1)
-        return StatusMessage(codec.as_int(height, 1, HEIGHT_MAX))
+        return StatusMessage(codec.as_int(height, 1, limits.HEIGHT_MAX))
     raise DecodeError("unknown message kind")
 
 

@@ -26,11 +26,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final, Protocol
 
-from node import codec, crypto
+from node import codec, crypto, limits
 from node.codec import DecodeError, Value
 from node.consensus.types import (
     FRESH,
-    HEIGHT_MAX,
     NIL_ROUND,
     ROUND_MAX,
     Block,
@@ -109,7 +108,7 @@ class SignRecord:
             value, RecordKind.SIGN_STATE, 6
         )
         return cls(
-            height=codec.as_int(height, 0, HEIGHT_MAX),
+            height=codec.as_int(height, 0, limits.HEIGHT_MAX),
             round=codec.as_int(round, 0, ROUND_MAX),
             step=SignStep(codec.as_int(step, SignStep.PROPOSE.value, SignStep.PRECOMMIT.value)),
             payload_hash=as_hash_or_nil(payload_hash),

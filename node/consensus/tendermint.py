@@ -46,7 +46,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Final, assert_never
 
-from node import merkle
+from node import limits, merkle
 from node.consensus.types import (
     FRESH,
     NIL_ROUND,
@@ -77,32 +77,32 @@ class Step(enum.IntEnum):
 class ConsensusConfig:
     """Timeouts grow linearly with the round: ``base + round * delta`` (milliseconds)."""
 
-    timeout_propose_base_ms: int = 3_000
-    timeout_propose_delta_ms: int = 500
-    timeout_prevote_base_ms: int = 1_000
-    timeout_prevote_delta_ms: int = 500
-    timeout_precommit_base_ms: int = 1_000
-    timeout_precommit_delta_ms: int = 500
-    clock_drift_max_ms: int = 2_000  # how far ahead of our clock a proposed block may be
+    propose_ms: int = limits.TIMEOUT_PROPOSE_MS
+    propose_delta_ms: int = limits.TIMEOUT_PROPOSE_DELTA_MS
+    prevote_ms: int = limits.TIMEOUT_PREVOTE_MS
+    prevote_delta_ms: int = limits.TIMEOUT_PREVOTE_DELTA_MS
+    precommit_ms: int = limits.TIMEOUT_PRECOMMIT_MS
+    precommit_delta_ms: int = limits.TIMEOUT_PRECOMMIT_DELTA_MS
+    time_drift_max_ms: int = limits.TIME_DRIFT_MAX_MS  # how far ahead a proposed block may be
 
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"{f.name} must be a non-negative integer")
-        if min(self.timeout_propose_base_ms, self.timeout_prevote_base_ms) <= 0:
+        if min(self.propose_ms, self.prevote_ms) <= 0:
             raise ValueError("timeouts must be positive")
-        if self.timeout_precommit_base_ms <= 0:
+        if self.precommit_ms <= 0:
             raise ValueError("timeouts must be positive")
 
     def timeout_propose_ms(self, round: int) -> int:
-        return self.timeout_propose_base_ms + round * self.timeout_propose_delta_ms
+        return self.propose_ms + round * self.propose_delta_ms
 
     def timeout_prevote_ms(self, round: int) -> int:
-        return self.timeout_prevote_base_ms + round * self.timeout_prevote_delta_ms
+        return self.prevote_ms + round * self.prevote_delta_ms
 
     def timeout_precommit_ms(self, round: int) -> int:
-        return self.timeout_precommit_base_ms + round * self.timeout_precommit_delta_ms
+        return self.precommit_ms + round * self.precommit_delta_ms
 
     def timeout_ms(self, step: Step, round: int) -> int:
         if step is Step.PROPOSE:
@@ -493,7 +493,7 @@ def _is_valid_block(state: State, event: ProposalReceived) -> bool:
         state.context,
         event.block,
         event.received_ms,
-        state.config.clock_drift_max_ms,
+        state.config.time_drift_max_ms,
     )
     return event.app_valid and verdict is BlockVerdict.VALID
 

@@ -39,7 +39,6 @@ VERSION: Final = 1
 
 # Caps of consensus records that node.limits does not hold yet (they belong there).
 CHAIN_ID_CHARS_MAX: Final = limits.CHAIN_ID_CHARS_MAX
-HEIGHT_MAX: Final = 2**62
 ROUND_MAX: Final = statements.ROUND_MAX  # growing timeouts make it unreachable in practice
 TIME_MS_MAX: Final = 2**62
 POWER_MAX: Final = 2**40
@@ -241,7 +240,7 @@ class Header:
     def __post_init__(self) -> None:
         _require(isinstance(self.chain_id, str), "a chain id is a string")
         _require(1 <= len(self.chain_id) <= CHAIN_ID_CHARS_MAX, "chain id length")
-        _require(_is_int(self.height, 1, HEIGHT_MAX), "height out of range")
+        _require(_is_int(self.height, 1, limits.HEIGHT_MAX), "height out of range")
         _require(_is_int(self.time_ms, 0, TIME_MS_MAX), "time out of range")
         for hashed in (
             self.previous_block_hash,
@@ -277,7 +276,7 @@ class Header:
         )
         return cls(
             chain_id=_as_chain_id(chain),
-            height=codec.as_int(height, 1, HEIGHT_MAX),
+            height=codec.as_int(height, 1, limits.HEIGHT_MAX),
             time_ms=codec.as_int(time_ms, 0, TIME_MS_MAX),
             previous_block_hash=codec.as_bytes(previous, HASH_BYTES),
             tx_root=codec.as_bytes(txs, HASH_BYTES),
@@ -360,7 +359,7 @@ class Proposal:
     signature: bytes
 
     def __post_init__(self) -> None:
-        _require(_is_int(self.height, 1, HEIGHT_MAX), "height out of range")
+        _require(_is_int(self.height, 1, limits.HEIGHT_MAX), "height out of range")
         _require(_is_int(self.round, 0, ROUND_MAX), "round out of range")
         _require(_is_bytes(self.block_hash, HASH_BYTES), "a block hash is 32 bytes")
         _require(_is_int(self.valid_round, NIL_ROUND, ROUND_MAX), "valid round out of range")
@@ -389,7 +388,7 @@ class Proposal:
             value, RecordKind.PROPOSAL, 6
         )
         return cls(
-            height=codec.as_int(height, 1, HEIGHT_MAX),
+            height=codec.as_int(height, 1, limits.HEIGHT_MAX),
             round=codec.as_int(round, 0, ROUND_MAX),
             block_hash=codec.as_bytes(block_hash, HASH_BYTES),
             valid_round=codec.as_int(valid_round, NIL_ROUND, ROUND_MAX),
@@ -419,7 +418,7 @@ class Vote:
 
     def __post_init__(self) -> None:
         _require(isinstance(self.kind, VoteKind), "a vote kind is a VoteKind")
-        _require(_is_int(self.height, 1, HEIGHT_MAX), "height out of range")
+        _require(_is_int(self.height, 1, limits.HEIGHT_MAX), "height out of range")
         _require(_is_int(self.round, 0, ROUND_MAX), "round out of range")
         _require(
             self.block_hash is None or _is_bytes(self.block_hash, HASH_BYTES),
@@ -451,7 +450,7 @@ class Vote:
         )
         return cls(
             kind=VoteKind(codec.as_int(kind, VoteKind.PREVOTE.value, VoteKind.PRECOMMIT.value)),
-            height=codec.as_int(height, 1, HEIGHT_MAX),
+            height=codec.as_int(height, 1, limits.HEIGHT_MAX),
             round=codec.as_int(round, 0, ROUND_MAX),
             block_hash=as_hash_or_nil(block_hash),
             validator=codec.as_bytes(validator, PUBLIC_KEY_BYTES),
@@ -524,7 +523,7 @@ class Certificate:
     signatures: tuple[tuple[bytes, bytes], ...]
 
     def __post_init__(self) -> None:
-        _require(_is_int(self.height, 1, HEIGHT_MAX), "height out of range")
+        _require(_is_int(self.height, 1, limits.HEIGHT_MAX), "height out of range")
         _require(_is_int(self.round, 0, ROUND_MAX), "round out of range")
         _require(_is_bytes(self.block_hash, HASH_BYTES), "a block hash is 32 bytes")
         _require(1 <= len(self.signatures) <= limits.VALIDATORS_MAX, "1 to 64 signatures")
@@ -547,7 +546,7 @@ class Certificate:
         signatures = tuple(_as_signature_pair(p) for p in as_sequence(pairs, limits.VALIDATORS_MAX))
         try:
             return cls(
-                height=codec.as_int(height, 1, HEIGHT_MAX),
+                height=codec.as_int(height, 1, limits.HEIGHT_MAX),
                 round=codec.as_int(round, 0, ROUND_MAX),
                 block_hash=codec.as_bytes(block_hash, HASH_BYTES),
                 signatures=signatures,

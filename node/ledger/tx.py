@@ -802,7 +802,9 @@ def _parse_body(items: Value, chain_id: str) -> _Parsed | Result:
     if len(items) != _HEADER_FIELDS + len(decoders):
         return Result.MALFORMED
     try:
-        tx_chain = codec.as_str(items[2], 255)
+        # Any string the transaction can carry: one longer than limits.CHAIN_ID_CHARS_MAX is
+        # never this chain's and is answered WRONG_CHAIN below, as any other chain id.
+        tx_chain = codec.as_str(items[2], limits.TX_BYTES_MAX)
         sender = PublicKey(codec.as_bytes(items[3], PUBLIC_KEY_BYTES))
         sequence = codec.as_int(items[4], 0, INT64_MAX)
         pairs = zip(decoders, items[_HEADER_FIELDS:], strict=True)

@@ -132,9 +132,6 @@ class HandshakeSlots:
             self._learned[key] = address
             self._refresh()
 
-    def is_peer_address(self, address: str) -> bool:
-        return address in self._peers_at
-
     def take(self, address: str) -> Slot | SlotRefusal:
         """A slot for a new inbound connection from ``address``, or why there is none."""
         count = self._by_address[address]

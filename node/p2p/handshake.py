@@ -62,7 +62,6 @@ EPHEMERAL_KEY_BYTES: Final = nacl.bindings.crypto_kx_PUBLIC_KEY_BYTES
 HELLO_BYTES: Final = len(HELLO_MAGIC) + EPHEMERAL_KEY_BYTES
 TRANSCRIPT_TAG: Final = b"relance/p2p/transcript/v1"
 AUTH_FRAME_BYTES_MAX: Final = 1024
-CHAIN_ID_CHARS_MAX: Final = 255
 VERSION: Final = 1
 
 # The caller's allow-list: a fixed set of node keys, or a predicate over one.
@@ -284,7 +283,9 @@ def _parse_auth(frame: bytes) -> tuple[str, PublicKey, bytes]:
         codec.as_int(fields[0], VERSION, VERSION)
         if fields[1] != "auth":
             raise codec.DecodeError("not an auth frame")
-        chain_id = codec.as_str(fields[2], CHAIN_ID_CHARS_MAX)
+        # Bounded by the frame: a chain id longer than limits.CHAIN_ID_CHARS_MAX is never ours
+        # and is refused WRONG_CHAIN_ID, as any other chain id.
+        chain_id = codec.as_str(fields[2], AUTH_FRAME_BYTES_MAX)
         peer_key = PublicKey(codec.as_bytes(fields[3], PUBLIC_KEY_BYTES))
         signature = codec.as_bytes(fields[4], SIGNATURE_BYTES)
     except codec.DecodeError:

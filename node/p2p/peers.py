@@ -46,6 +46,7 @@ from typing import Final
 
 from node.crypto import PUBLIC_KEY_BYTES, PublicKey, Signer
 from node.limits import (
+    CHAIN_ID_CHARS_MAX,
     P2P_HELLO_TIMEOUT_S,
     P2P_PEER_ADDRESSES_PER_HOST_MAX,
     P2P_PEER_RESOLVE_TIMEOUT_S,
@@ -72,7 +73,6 @@ from node.p2p.link import PAYLOAD_BYTES_MAX, CloseReason, Link, frame_bytes_for
 
 logger = logging.getLogger(__name__)
 
-CHAIN_ID_BYTES_MAX: Final = 255
 DEFAULT_BACKOFF: Final = BackoffPolicy()
 
 OnMessage = Callable[[PublicKey, bytes], None]
@@ -117,8 +117,8 @@ class PeerManagerConfig:
     backoff: BackoffPolicy = DEFAULT_BACKOFF
 
     def __post_init__(self) -> None:
-        if not 0 < len(self.chain_id.encode()) <= CHAIN_ID_BYTES_MAX:
-            raise ValueError("chain id must be 1 to 255 bytes")
+        if not 0 < len(self.chain_id.encode()) <= CHAIN_ID_CHARS_MAX:
+            raise ValueError(f"chain id must be 1 to {CHAIN_ID_CHARS_MAX} bytes")
         if not 0 <= self.listen_port <= 65535:
             raise ValueError("listen port is within [0, 65535]")
         if self.handshake_timeout_s <= 0:
@@ -342,9 +342,6 @@ class PeerManager:
             raise RuntimeError("not started")
         port: int = self._server.sockets[0].getsockname()[1]
         return port
-
-    def known_peers(self) -> frozenset[PublicKey]:
-        return self._allowed
 
     def connected_peers(self) -> frozenset[PublicKey]:
         return frozenset(key for key, peer in self._peers.items() if peer.active is not None)

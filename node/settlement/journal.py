@@ -362,12 +362,6 @@ class Journal:
         ).fetchone()
         return None if row is None else EscrowRow(row[0], row[1], row[2], row[3])
 
-    def escrow_by_iban(self, iban: str) -> EscrowRow | None:
-        row = self._db.execute(
-            "SELECT issuer, name, iban, bic FROM escrow_accounts WHERE iban = ?", (iban,)
-        ).fetchone()
-        return None if row is None else EscrowRow(row[0], row[1], row[2], row[3])
-
     # --- following the ledger ----------------------------------------------------------------
 
     def ingest_block(
@@ -656,15 +650,6 @@ class Journal:
             )
             for row in rows
         ]
-
-    def payouts_of_transfer(self, transfer_id: int) -> list[PayoutRow]:
-        rows = self._db.execute(
-            "SELECT payout_id, merchant, issuer, amount_cents, created_ms, height, state, "
-            "transfer_id, settle_tx, reference, outside FROM payouts WHERE transfer_id = ? "
-            "ORDER BY payout_id",
-            (transfer_id,),
-        ).fetchall()
-        return [_payout(row) for row in rows]
 
     def store_built(self, file_id: int, msg_id: str, xml: bytes) -> None:
         with self._tx() as db:

@@ -57,6 +57,11 @@ def parse_iban(text: str) -> Account:
     return Account(str(iban.compact), "" if bic is None else str(bic))
 
 
+def compact(reference: str) -> str:
+    """A payout reference in the form that is hashed: no whitespace, upper case."""
+    return "".join(reference.split()).upper()
+
+
 def ref_hash(iban_compact: str, salt: bytes) -> bytes:
     """What the ledger keeps of an IBAN (see the module docstring)."""
     if salt and len(salt) != SALT_BYTES:

@@ -6,6 +6,7 @@ import csv
 import io
 from pathlib import Path
 
+import pytest
 from playwright.sync_api import Browser, expect
 
 from node.analytics.report import long_rows
@@ -13,6 +14,9 @@ from tests.analytics.conftest import History
 from tests.analytics.test_aggregates import index_of
 from tests.api.harness import NAMUR
 from tests.api.test_browser import SCREENSHOT_DIR, WAIT_MS, logged_in
+
+# Chromium driven by Playwright (and the npm test packages): slow, skipped by make test-fast.
+pytestmark = pytest.mark.slow
 
 
 def test_the_commune_sees_its_analytics_and_exports_them(

@@ -12,7 +12,14 @@ from pathlib import Path
 
 from node.api.bank_page import SOURCE
 from node.ledger import tx as t
-from node.settlement.journal import EscrowRow, Journal, NewPayout, TransferPlan, open_journal
+from node.settlement.journal import (
+    EscrowRow,
+    Journal,
+    NewPayout,
+    TransferPlan,
+    TransferRow,
+    open_journal,
+)
 from tests.api.harness import LiveNode
 from tests.api.world import CAMPAIGN, World, seed
 
@@ -60,19 +67,14 @@ def fill(journal: Journal, world: World) -> dict[str, bytes]:
     journal.mark_written(written, "pain001-0000001.xml")
     failed = file_of("failed")
     journal.mark_failed(failed, f"sepaxml refused the file: {HOSTILE}")
-    transfers = {tr.end_to_end_id: tr for tr in journal.transfers_of_file(written)}
-    rejected_tr = next(
-        tr for tr in transfers.values() if journal.payouts_of_transfer(tr.transfer_id)[0].payout_id
-        == ids["rejected"]
-    )  # fmt: skip
-    formula_tr = next(
-        tr for tr in transfers.values() if journal.payouts_of_transfer(tr.transfer_id)[0].payout_id
-        == ids["formula"]
-    )  # fmt: skip
-    confirmed_tr = next(
-        tr for tr in transfers.values() if journal.payouts_of_transfer(tr.transfer_id)[0].payout_id
-        == ids["confirmed"]
-    )  # fmt: skip
+    transfers = {tr.transfer_id: tr for tr in journal.transfers_of_file(written)}
+
+    def transfer_of(name: str) -> TransferRow:
+        payout = journal.payout(ids[name])
+        assert payout is not None and payout.transfer_id is not None
+        return transfers[payout.transfer_id]
+
+    rejected_tr, formula_tr, confirmed_tr = map(transfer_of, ("rejected", "formula", "confirmed"))
     report = {"confirmed": ["x"], "rejected": [["y", "AC04"]], "mismatches": []}
     journal.apply_import("aa" * 32, "CAMT-054-0001", "camt.054", start + 3_600_000,
                          [(confirmed_tr.transfer_id, "2026-03-02")],

@@ -19,6 +19,9 @@ from tests.api.bank_world import BankWorld, bank_world
 from tests.api.screens import SCREENSHOTS
 from tests.api.test_browser import WAIT_MS
 
+# Chromium driven by Playwright (and the npm test packages): slow, skipped by make test-fast.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 PHONE = {"width": 390, "height": 844}

@@ -19,6 +19,9 @@ from tests.api.harness import LiveNode
 from tests.api.screens import SCREENSHOTS
 from tests.api.world import CAMPAIGN, World
 
+# Chromium driven by Playwright (and the npm test packages): slow, skipped by make test-fast.
+pytestmark = pytest.mark.slow
+
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

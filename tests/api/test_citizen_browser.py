@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Final
 
+import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from node.api.fmt import money
@@ -16,6 +17,9 @@ from tests.api.screens import SCREENSHOTS
 from tests.api.world import CAMPAIGN, World
 from wallets.letters import CampaignText, balance_link
 from wallets.voucher import Voucher
+
+# Chromium driven by Playwright (and the npm test packages): slow, skipped by make test-fast.
+pytestmark = pytest.mark.slow
 
 ROOT: Final = Path(__file__).resolve().parents[2]
 AXE: Final = ROOT / "node_modules" / "axe-core" / "axe.min.js"  # npm ci, pinned by the lock

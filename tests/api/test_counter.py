@@ -29,6 +29,9 @@ from tests.wallet.support import Cli, cli_env, pdf_to_png, zbar
 from tools import frontend
 from wallets.voucher import SignedAuthorization, Voucher, parse_voucher
 
+# Chromium driven by Playwright (and the npm test packages): slow, skipped by make test-fast.
+pytestmark = pytest.mark.slow
+
 CHROMIUM: Final = "/usr/bin/chromium"
 ARGS: Final = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

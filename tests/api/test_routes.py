@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 import time
 from collections.abc import Sequence
@@ -16,6 +17,7 @@ from node.consensus import types as consensus_types
 from node.crypto import Signer, digest
 from node.ledger import tx as t
 from node.ledger.codes import Result
+from node.limits import HEIGHT_MAX
 from tests.api.harness import HttpResult, LiveNode
 from tests.api.world import CAMPAIGN, LIEGE_CAMPAIGN, World
 
@@ -396,6 +398,9 @@ def test_blocks_and_certificates(world: World) -> None:
     problem(node.get("/v1/blocks/0"), 404)
     problem(node.get("/v1/blocks/-1"), 400)
     problem(node.get("/v1/blocks/abc"), 400)
+    problem(node.get(f"/v1/blocks/{HEIGHT_MAX}"), 404)  # a height no chain has reached yet
+    beyond = problem(node.get(f"/v1/blocks/{HEIGHT_MAX + 1}"), 400)  # one no block may carry
+    assert beyond["detail"] == f"a height is an integer from 0 to {HEIGHT_MAX}"
     heights = []
     cursor = None
     while True:
@@ -483,5 +488,19 @@ def test_a_flood_from_one_client_is_429_and_others_are_served(tmp_path: Path) ->
 
 
 def test_json_bodies_are_plain_json(world: World) -> None:
-    raw = world.node.get("/v1/campaigns").body
-    json.loads(raw)
+    response = world.node.get("/v1/campaigns")
+    assert response.status == 200 and response.content_type == "application/json"
+    assert "charset=utf-8" in response.headers["content-type"]
+    assert not response.body.startswith(codecs.BOM_UTF8)
+
+    def not_json(constant: str) -> object:
+        raise AssertionError(f"{constant} is not JSON")
+
+    body = json.loads(response.body.decode("utf-8"), parse_constant=not_json)
+    assert isinstance(body, dict) and set(body) == {"items", "next_cursor"}
+    items = body["items"]
+    assert isinstance(items, list) and items
+    for campaign in items:
+        assert isinstance(campaign, dict)
+        cents = {k: v for k, v in campaign.items() if k.endswith("_cents")}
+        assert cents and all(type(v) is int for v in cents.values()), cents  # no float, no text

@@ -70,7 +70,7 @@ def _serve(node: _Node) -> Iterator[str]:
                 return
             token = header.removeprefix("Bearer ")
             account = tokens.check_token(token, genesis.chain_id, node.key, node.now_ms)
-            if isinstance(account, tokens.TokenError):
+            if isinstance(account, tokens.TokenProblem):
                 self._send(401, {"title": account.value})
                 return
             node.tokens_seen.append(token)

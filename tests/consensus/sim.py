@@ -50,15 +50,15 @@ EVENTS_MAX = 2_000_000
 
 SIM_CONFIG = DriverConfig(
     consensus=ConsensusConfig(
-        timeout_propose_base_ms=300,
-        timeout_propose_delta_ms=100,
-        timeout_prevote_base_ms=150,
-        timeout_prevote_delta_ms=50,
-        timeout_precommit_base_ms=150,
-        timeout_precommit_delta_ms=50,
-        clock_drift_max_ms=500,
+        propose_ms=300,
+        propose_delta_ms=100,
+        prevote_ms=150,
+        prevote_delta_ms=50,
+        precommit_ms=150,
+        precommit_delta_ms=50,
+        time_drift_max_ms=500,
     ),
-    timeout_commit_ms=20,
+    commit_ms=20,
     gossip_interval_ms=400,
 )
 

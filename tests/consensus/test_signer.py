@@ -70,11 +70,23 @@ def test_refuses_any_regression(tmp_path: Path, height: int, round: int, kind: V
 
 def test_steps_advance_within_a_round_and_rounds_within_a_height(tmp_path: Path) -> None:
     signer = guarded(tmp_path / "s")
-    signer.sign_proposal(3, 0, A, -1)
-    signer.sign_vote(VoteKind.PREVOTE, 3, 0, A)
-    signer.sign_vote(VoteKind.PRECOMMIT, 3, 0, None)
-    signer.sign_vote(VoteKind.PREVOTE, 3, 1, B)
-    signer.sign_proposal(4, 0, B, -1)
+
+    def at() -> tuple[int, int, SignStep]:
+        record = signer.last_signed
+        assert record is not None
+        return record.height, record.round, record.step
+
+    assert is_proposal_signed(signer.sign_proposal(3, 0, A, -1), CHAIN)
+    assert at() == (3, 0, SignStep.PROPOSE)
+    assert is_vote_signed(signer.sign_vote(VoteKind.PREVOTE, 3, 0, A), CHAIN)
+    assert at() == (3, 0, SignStep.PREVOTE)
+    assert is_vote_signed(signer.sign_vote(VoteKind.PRECOMMIT, 3, 0, None), CHAIN)
+    assert at() == (3, 0, SignStep.PRECOMMIT)
+    assert is_vote_signed(signer.sign_vote(VoteKind.PREVOTE, 3, 1, B), CHAIN)  # a later round
+    assert at() == (3, 1, SignStep.PREVOTE)
+    assert is_proposal_signed(signer.sign_proposal(4, 0, B, -1), CHAIN)  # a later height
+    assert at() == (4, 0, SignStep.PROPOSE)
+    assert guarded(tmp_path / "s").last_signed == signer.last_signed  # and on disk
 
 
 def test_a_restart_reloads_the_record_and_still_refuses(tmp_path: Path) -> None:

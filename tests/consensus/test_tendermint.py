@@ -59,13 +59,13 @@ CHAIN = "relance-test"
 KEYS = [Signer(digest(f"tendermint-key-{i}".encode())) for i in range(5)]
 VS = ValidatorSet(tuple(Validator(k.public_key, 1, f"v{i}") for i, k in enumerate(KEYS[:4])))
 CONFIG = ConsensusConfig(
-    timeout_propose_base_ms=1_000,
-    timeout_propose_delta_ms=100,
-    timeout_prevote_base_ms=500,
-    timeout_prevote_delta_ms=50,
-    timeout_precommit_base_ms=500,
-    timeout_precommit_delta_ms=50,
-    clock_drift_max_ms=1_000,
+    propose_ms=1_000,
+    propose_delta_ms=100,
+    prevote_ms=500,
+    prevote_delta_ms=50,
+    precommit_ms=500,
+    precommit_delta_ms=50,
+    time_drift_max_ms=1_000,
 )
 PREVIOUS = digest(b"genesis")
 CONTEXT = HeightContext(1, VS, PREVIOUS, 10_000)
@@ -169,7 +169,7 @@ def test_timeouts_grow_with_the_round() -> None:
     assert CONFIG.timeout_prevote_ms(4) == CONFIG.timeout_ms(Step.PREVOTE, 4) == 700
     assert CONFIG.timeout_precommit_ms(2) == 600
     with pytest.raises(ValueError):
-        ConsensusConfig(timeout_prevote_base_ms=0)
+        ConsensusConfig(prevote_ms=0)
 
 
 def test_line_22_prevote_for_a_valid_proposal() -> None:

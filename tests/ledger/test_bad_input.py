@@ -389,11 +389,32 @@ def test_unknown_kind_of_any_length(scene: Scene) -> None:
 
 
 @pytest.mark.parametrize(
-    "chain_id", ["relance-other", "", "Relance-test", "relance-test ", "relance-tést"]
+    "chain_id",
+    # Longer than limits.CHAIN_ID_CHARS_MAX: never this chain, answered as any other chain id.
+    ["relance-other", "", "Relance-test", "relance-test ", "relance-tést", "c" * 49, "c" * 255],
 )
 def test_wrong_chain(scene: Scene, chain_id: str) -> None:
     tx = t.Tx(chain_id, pk(scene.alice), 1, t.Pay(NAM, pk(scene.bakery), 5_00, ""))
     assert_rejected(scene.w, tx.sign(scene.alice).encode(), Result.WRONG_CHAIN)
+
+
+@pytest.mark.parametrize("chars", [256, 300, 5_000])
+def test_a_chain_id_no_signature_can_cover_is_another_chain(scene: Scene, chars: int) -> None:
+    parts = pay_parts(scene)
+    parts[2] = enc("c" * chars)
+    assert_rejected(scene.w, signed(scene.alice, fixarray(parts)), Result.WRONG_CHAIN)
+
+
+def test_a_chain_id_that_is_no_string_is_malformed(scene: Scene) -> None:
+    parts = pay_parts(scene)
+    parts[2] = enc(7)
+    assert_rejected(scene.w, signed(scene.alice, fixarray(parts)), Result.MALFORMED)
+
+
+def test_a_malformed_field_wins_over_a_long_chain_id(scene: Scene) -> None:
+    parts = pay_parts(scene)
+    parts[2], parts[3] = enc("c" * 300), enc(b"short key")
+    assert_rejected(scene.w, signed(scene.alice, fixarray(parts)), Result.MALFORMED)
 
 
 # --- signatures -----------------------------------------------------------------------------

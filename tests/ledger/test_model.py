@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule
@@ -1438,4 +1439,4 @@ LedgerMachine.TestCase.settings = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],  # the machine is shared; speed is not tested
 )
-TestLedgerModel = LedgerMachine.TestCase
+TestLedgerModel = pytest.mark.slow(LedgerMachine.TestCase)  # 200 runs of 40 steps: ~25 s

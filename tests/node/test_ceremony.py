@@ -386,6 +386,7 @@ def _cli(tool: str, *args: str, env: dict[str, str] | None = None) -> str:
     return done.stdout
 
 
+@pytest.mark.slow
 def test_four_organisations_on_four_hosts_start_a_network_from_the_ceremony(
     tmp_path: Path,
 ) -> None:

@@ -17,6 +17,8 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from node import config
 from node.consensus.types import Block, Certificate
 from node.demo import load_keys
@@ -64,6 +66,7 @@ def test_the_month_is_certified_by_the_devnets_validators_and_has_a_towns_shape(
     assert history.txs > 20 * 30  # a town's life, not a handful
 
 
+@pytest.mark.slow
 def test_make_run_starts_on_the_month_and_prints_each_roles_page(tmp_path: Path) -> None:
     home = tmp_path / "devnet"
     base = free_base_port(4)

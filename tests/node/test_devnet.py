@@ -13,6 +13,8 @@ import shutil
 import subprocess
 import urllib.request
 
+import pytest
+
 from node.crypto import Signer, digest
 from node.demo import load_keys
 from node.devnet import DEMO_KEYS_FILE, DevnetNode, Supervisor
@@ -37,6 +39,7 @@ def _submit(node: DevnetNode, chain: str, who: Signer, seq: int, payload: t.Payl
     return str(body["tx_id"])
 
 
+@pytest.mark.slow
 def test_four_validators_agree_and_a_restarted_one_catches_up(
     devnet: tuple[list[DevnetNode], Supervisor],
 ) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from node.cli import main
@@ -40,6 +41,7 @@ def _governance(*args: str) -> str:
     return result.output
 
 
+@pytest.mark.slow
 def test_a_validator_change_takes_effect_at_its_height(
     devnet: tuple[list[DevnetNode], Supervisor], tmp_path: Path
 ) -> None:

@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from node.config import Timeouts
 from node.upgrades import HALT_EXIT_CODE
 from tests.node.netutil import eventually, free_base_port, get_json
@@ -86,6 +88,7 @@ def test_the_unit_is_hardened() -> None:
     assert not hooks & set(_settings(ENV_FILE.read_text(encoding="utf-8")))
 
 
+@pytest.mark.slow
 def test_the_units_command_runs_a_node_that_stops_cleanly_on_its_kill_signal(
     tmp_path: Path,
 ) -> None:

@@ -99,6 +99,9 @@ def test_allowed_set_may_be_a_predicate() -> None:
     ("dialer", "acceptor", "acceptor_failure"),
     [
         (Side(DIALER, chain_id="another-chain"), Side(ACCEPTOR), HandshakeFailure.WRONG_CHAIN_ID),
+        # Longer than limits.CHAIN_ID_CHARS_MAX: never ours, so the same answer at any length.
+        (Side(DIALER, chain_id="c" * 49), Side(ACCEPTOR), HandshakeFailure.WRONG_CHAIN_ID),
+        (Side(DIALER, chain_id="c" * 255), Side(ACCEPTOR), HandshakeFailure.WRONG_CHAIN_ID),
         (
             Side(STRANGER),
             Side(ACCEPTOR, allowed=frozenset({DIALER.public_key})),
@@ -107,7 +110,14 @@ def test_allowed_set_may_be_a_predicate() -> None:
         (Side(ForgingSigner(DIALER.seed)), Side(ACCEPTOR), HandshakeFailure.BAD_SIGNATURE),
         (Side(ACCEPTOR), Side(ACCEPTOR, allowed=lambda _: True), HandshakeFailure.SELF_CONNECTION),
     ],
-    ids=["wrong-chain-id", "unknown-key", "bad-signature", "self-connection"],
+    ids=[
+        "wrong-chain-id",
+        "chain-id-49-chars",
+        "chain-id-255-chars",
+        "unknown-key",
+        "bad-signature",
+        "self-connection",
+    ],
 )
 def test_acceptor_refuses_and_dialer_sees_the_link_closed(
     dialer: Side,

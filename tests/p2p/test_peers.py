@@ -9,7 +9,7 @@ import socket
 import pytest
 
 from node.crypto import PublicKey, Signer
-from node.limits import FRAME_BYTES_MAX
+from node.limits import CHAIN_ID_CHARS_MAX, FRAME_BYTES_MAX
 from node.p2p.handshake import HandshakeFailure, Session, accept_handshake, dial_handshake
 from node.p2p.link import PREFIX_BYTES, CloseReason
 from node.p2p.peers import (
@@ -379,6 +379,7 @@ def test_simultaneous_dials_leave_exactly_one_link_per_pair() -> None:
     "kwargs",
     [
         {"chain_id": ""},
+        {"chain_id": "c" * (CHAIN_ID_CHARS_MAX + 1)},  # no genesis names such a chain
         {"listen_port": 70000},
         {"handshake_timeout_s": 0.0},
         {"hello_timeout_s": 0.0},
@@ -391,6 +392,7 @@ def test_simultaneous_dials_leave_exactly_one_link_per_pair() -> None:
 )
 def test_invalid_configs_are_refused(kwargs: dict[str, object]) -> None:
     base: dict[str, object] = {"chain_id": CHAIN_ID, "listen_port": 0}
+    PeerManagerConfig(**base | {"chain_id": "c" * CHAIN_ID_CHARS_MAX})  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         PeerManagerConfig(**(base | kwargs))  # type: ignore[arg-type]
 

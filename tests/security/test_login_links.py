@@ -72,8 +72,8 @@ def test_a_token_has_one_spelling() -> None:
     token = tokens.make_token(alice, CHAIN, NODE, T0, HOUR_MS)
     assert tokens.check_token(token, CHAIN, NODE, T0) == alice.public_key
     for other in respellings(token):
-        assert tokens.check_token(other, CHAIN, NODE, T0) is tokens.TokenError.MALFORMED, other
-        assert tokens.check_login(other, CHAIN, NODE, T0) is tokens.TokenError.MALFORMED, other
+        assert tokens.check_token(other, CHAIN, NODE, T0) is tokens.TokenProblem.MALFORMED, other
+        assert tokens.check_login(other, CHAIN, NODE, T0) is tokens.TokenProblem.MALFORMED, other
 
 
 def test_a_respelt_link_does_not_log_in_again(secure_world: World) -> None:

@@ -7,6 +7,10 @@ through a real SMTP server; each voucher pays an eligible merchant from its QR
 code read by zbarimg; an ineligible merchant is refused with its code; a
 merchant refunds, pays a supplier, the supplier redeems, the bank settles; every
 balance and total checks out. Failures are one line and a documented exit code.
+
+The steps share one devnet and build on each other's balances (the bakery's takings are what
+the earlier steps paid), so they are one test that runs them in the order of the story, not
+tests that would pass or fail with the order pytest picks.
 """
 
 from __future__ import annotations
@@ -60,7 +64,7 @@ class World:
         return sum(int(r["cents"]) for r in rows)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     root = tmp_path_factory.mktemp("e2e")
     nodes = write_devnet(root / "net", 4, free_base_port(8), time.time_ns() // 1_000_000)
@@ -142,7 +146,7 @@ def _set_up(
                  int(campaign_record["valid_until_ms"]))  # fmt: skip
 
 
-def test_the_commune_allocates_to_app_email_and_post_households(world: World) -> None:
+def step_the_commune_allocates_to_app_email_and_post_households(world: World) -> None:
     cli, work = world.cli, world.work
     allocated = cli.json("--yes", "issuer", "allocate", "--key", "issuer0", CAMPAIGN,
                          str(work / "households.csv"))  # fmt: skip
@@ -158,7 +162,7 @@ def test_the_commune_allocates_to_app_email_and_post_households(world: World) ->
     assert "Wałęsa" not in book.read_text()  # the book is sealed
 
 
-def test_a_paper_voucher_pays_from_the_qr_of_its_printed_letter(world: World) -> None:
+def step_a_paper_voucher_pays_from_the_qr_of_its_printed_letter(world: World) -> None:
     cli, work = world.cli, world.work
     letters = cli.json("--yes", "issuer", "letters", "--key", "issuer0", CAMPAIGN,
                        "--out", str(work / "letters"))  # fmt: skip
@@ -185,7 +189,7 @@ def test_a_paper_voucher_pays_from_the_qr_of_its_printed_letter(world: World) ->
     assert len(links) == 1 and links[0].startswith(world.nodes[1].api_url)
 
 
-def test_e_mail_vouchers_arrive_with_a_qr_that_pays(world: World) -> None:
+def step_e_mail_vouchers_arrive_with_a_qr_that_pays(world: World) -> None:
     cli, work = world.cli, world.work
     args = ("issuer", "mail", "--key", "issuer0", CAMPAIGN, "--smtp-host", "127.0.0.1",
             "--smtp-port", str(world.smtp_port), "--from", "Ville de Namur <relance@namur.be>",
@@ -216,7 +220,7 @@ def test_e_mail_vouchers_arrive_with_a_qr_that_pays(world: World) -> None:
     assert world.holder_cents(str(receipt["payer"])) == 2_500
 
 
-def test_the_app_holder_pays_and_an_ineligible_merchant_is_refused(world: World) -> None:
+def step_the_app_holder_pays_and_an_ineligible_merchant_is_refused(world: World) -> None:
     cli, keys = world.cli, world.keys
     balance = cli.json("holder", "balance", "--key", "alice")
     rows = balance["balances"]
@@ -247,7 +251,7 @@ def test_the_app_holder_pays_and_an_ineligible_merchant_is_refused(world: World)
     assert kinds.count("pay") + kinds.count("pay_authorized") == 2 and "allocate" in kinds
 
 
-def test_a_merchant_pays_its_supplier_who_redeems_and_the_bank_settles(world: World) -> None:
+def step_a_merchant_pays_its_supplier_who_redeems_and_the_bank_settles(world: World) -> None:
     cli, keys = world.cli, world.keys
     bakery_before = world.merchant_cents(keys["bakery"])
     assert bakery_before == 1_230 + 100 - 230 + 950
@@ -272,7 +276,7 @@ def test_a_merchant_pays_its_supplier_who_redeems_and_the_bank_settles(world: Wo
     assert off["auto_redeem"] is False
 
 
-def test_every_balance_and_total_checks_out(world: World) -> None:
+def step_every_balance_and_total_checks_out(world: World) -> None:
     campaign = get_json(f"{world.nodes[2].api_url}/v1/campaigns/{CAMPAIGN}")
     keys = world.keys
     paid = 1_230 + 100 - 230 + 1_500 + 800 + 950  # net of the refund
@@ -292,7 +296,7 @@ def test_every_balance_and_total_checks_out(world: World) -> None:
     assert left == campaign["outstanding_cents"]
 
 
-def test_a_lost_voucher_is_reissued_and_a_voucher_swept_into_the_app(world: World) -> None:
+def step_a_lost_voucher_is_reissued_and_a_voucher_swept_into_the_app(world: World) -> None:
     cli, work = world.cli, world.work
     reissued = cli.json("--yes", "issuer", "reissue", "--key", "issuer0", CAMPAIGN,
                         "NAM-2026-000004", "--out", str(work / "reissued.pdf"))  # fmt: skip
@@ -310,7 +314,7 @@ def test_a_lost_voucher_is_reissued_and_a_voucher_swept_into_the_app(world: Worl
     assert world.holder_cents(world.keys["alice"]) == 5_000 - 800 - 950 + 1_950
 
 
-def test_login_prints_a_token_the_node_accepts(world: World) -> None:
+def step_login_prints_a_token_the_node_accepts(world: World) -> None:
     login = world.cli.json("login", "--key", "bakery", "--ttl", "5")
     assert str(login["link"]).startswith(world.nodes[1].api_url + "/ui/login?token=")
     request = urllib.request.Request(
@@ -322,7 +326,7 @@ def test_login_prints_a_token_the_node_accepts(world: World) -> None:
     assert world.keys["bakery"] in json.dumps(session)
 
 
-def test_failures_are_one_line_with_their_exit_code(world: World) -> None:
+def step_failures_are_one_line_with_their_exit_code(world: World) -> None:
     cli, keys = world.cli, world.keys
     eventually(
         lambda: get_json(world.nodes[0].api_url + "/v1/status")["block_time_ms"]  # type: ignore[operator]
@@ -366,7 +370,7 @@ def test_failures_are_one_line_with_their_exit_code(world: World) -> None:
     assert world.holder_cents(keys["alice"], SHORT) == 0  # returned to the budget
 
 
-def test_the_confirmation_shows_what_is_signed(world: World) -> None:
+def step_the_confirmation_shows_what_is_signed(world: World) -> None:
     cli, keys = world.cli, world.keys
     answered = cli("holder", "pay", "--key", "alice", "--campaign", CAMPAIGN, keys["bakery"],
                    "0,50", input="y\n")  # fmt: skip
@@ -400,7 +404,7 @@ def _withdraw(*args: str, out: Path) -> tuple[str, ...]:
     )  # fmt: skip (the last wins)
 
 
-def test_the_bank_withdraws_unallocated_budget_and_refuses_what_it_must(world: World) -> None:
+def step_the_bank_withdraws_unallocated_budget_and_refuses_what_it_must(world: World) -> None:
     cli = world.cli
     before = get_json(f"{world.nodes[0].api_url}/v1/campaigns/{CAMPAIGN}")
     out = world.work / "withdraw-RET-1.xml"
@@ -444,7 +448,7 @@ def test_the_bank_withdraws_unallocated_budget_and_refuses_what_it_must(world: W
         assert refused.stderr.startswith(f"error: {result}:"), refused.stderr
 
 
-def test_a_voucher_reads_its_own_history_with_its_balance_code(world: World) -> None:
+def step_a_voucher_reads_its_own_history_with_its_balance_code(world: World) -> None:
     (message,) = world.inbox.received()
     image = next(p for p in message.walk() if p.get_content_type() == "image/png")
     png = world.work / "history-qr.png"
@@ -457,7 +461,7 @@ def test_a_voucher_reads_its_own_history_with_its_balance_code(world: World) -> 
     assert kinds == ["allocate", "pay"]
 
 
-def test_a_large_allocation_is_chunked_and_a_refused_one_keeps_its_keys(world: World) -> None:
+def step_a_large_allocation_is_chunked_and_a_refused_one_keeps_its_keys(world: World) -> None:
     cli, work = world.cli, world.work
     cli.json("--yes", "issuer", "create-campaign", "--key", "issuer0", "NAM-MASS", "--name",
              "Masse", "--from", "-1d", "--until", "+30d", "--max-per-holder", "10")  # fmt: skip
@@ -478,7 +482,7 @@ def test_a_large_allocation_is_chunked_and_a_refused_one_keeps_its_keys(world: W
     assert campaign["allocated_cents"] == 600_000 and campaign["budget_cents"] == 0
 
 
-def test_the_commune_suspends_updates_and_reinstates_a_merchant(world: World) -> None:
+def step_the_commune_suspends_updates_and_reinstates_a_merchant(world: World) -> None:
     """Leaves the barber as it found it: active, 96.02, in NAM-CENTRE."""
     cli, keys = world.cli, world.keys
     barber = keys["barber"]
@@ -528,3 +532,27 @@ def test_the_commune_suspends_updates_and_reinstates_a_merchant(world: World) ->
     # What the commune did not touch stayed: the payout hash the merchant registered.
     after = r.Merchant.decode(bytes.fromhex(str(get_json(proof)["value"])))
     assert after.payout_ref_hash == payout_hash and after.auto_redeem is False
+
+
+STORY = (
+    step_the_commune_allocates_to_app_email_and_post_households,
+    step_a_paper_voucher_pays_from_the_qr_of_its_printed_letter,
+    step_e_mail_vouchers_arrive_with_a_qr_that_pays,
+    step_the_app_holder_pays_and_an_ineligible_merchant_is_refused,
+    step_a_merchant_pays_its_supplier_who_redeems_and_the_bank_settles,
+    step_every_balance_and_total_checks_out,
+    step_a_lost_voucher_is_reissued_and_a_voucher_swept_into_the_app,
+    step_login_prints_a_token_the_node_accepts,
+    step_failures_are_one_line_with_their_exit_code,
+    step_the_confirmation_shows_what_is_signed,
+    step_the_bank_withdraws_unallocated_budget_and_refuses_what_it_must,
+    step_a_voucher_reads_its_own_history_with_its_balance_code,
+    step_a_large_allocation_is_chunked_and_a_refused_one_keeps_its_keys,
+    step_the_commune_suspends_updates_and_reinstates_a_merchant,
+)
+
+
+@pytest.mark.slow
+def test_the_story_from_the_commune_s_csv_to_the_bank_s_withdrawal(world: World) -> None:
+    for step in STORY:
+        step(world)

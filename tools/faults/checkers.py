@@ -213,15 +213,6 @@ def _sequence_space(kind: t.Kind) -> str:
     return "issuer"
 
 
-@dataclass
-class HistoryFigures:
-    ok: int = 0
-    failed: int = 0
-    unknown: int = 0
-    unknown_applied: int = 0
-    committed_txs: int = 0
-
-
 def check_history(chain: NodeChain, history: History, genesis: Genesis) -> list[Finding]:
     """No acknowledged transaction lost; none applied twice; refused ones never applied."""
     where = chain.tx_heights()

@@ -37,7 +37,7 @@ from node.genesis import parse as parse_genesis
 from tools.faults.byzantine import ENV_BYZANTINE, ENV_JOURNAL
 from tools.faults.loop import LoopThread
 from tools.faults.procs import NodeProcesses
-from tools.faults.proxy import CALM, CUT, Fault, ProxyNet
+from tools.faults.proxy import CUT, Fault, ProxyNet
 
 T = TypeVar("T")
 
@@ -269,21 +269,8 @@ class Cluster:
         """Every direction calm again."""
         self.net.calm()
 
-    def degrade(self, fault: Fault, directions: Iterable[tuple[int, int]] | None = None) -> None:
-        chosen = directions if directions is not None else self.directions()
-        self.net.set_faults(chosen, fault)
-
     def directions(self) -> list[tuple[int, int]]:
         return [(a, b) for a in range(self.size) for b in range(self.size) if a != b]
-
-    def reset_links(self) -> None:
-        self.loop.call(self.net.reset(), 10)
-
-    def link_fault(self, src: int, dst: int) -> Fault:
-        return self.net.fault(src, dst)
-
-    def is_calm(self) -> bool:
-        return all(self.net.fault(a, b) == CALM for a, b in self.directions())
 
 
 def _node_key(home: Path) -> bytes:

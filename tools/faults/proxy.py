@@ -133,12 +133,6 @@ class ProxyNet:
         self.proxies[(dialer, target)] = proxy
         return proxy.port
 
-    async def reset(self, directions: Iterable[Direction] | None = None) -> None:
-        """Abort the live connections of the proxies ``directions`` (all by default)."""
-        chosen = self.proxies if directions is None else {d: self.proxies[d] for d in directions}
-        for proxy in chosen.values():
-            proxy.abort_connections()
-
     async def close(self) -> None:
         for proxy in self.proxies.values():
             await proxy.close()

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import click
 
-from node.crypto import Digest, PublicKey, digest
+from node.crypto import Digest, PublicKey
 from node.ledger import tx as t
+from node.settlement import refhash
 from wallets.client import Account, NodeClient
 from wallets.commands.common import (
     balance_of,
@@ -43,11 +44,13 @@ from wallets.voucher import (
 
 
 def payout_ref_hash(payout_reference: str) -> Digest:
-    """What the ledger keeps of a payout reference (an IBAN): SHA-256 of its normal form."""
-    normal = "".join(payout_reference.split()).upper()
+    """What the ledger keeps of a payout reference given without a salt (an issuer's CSV, the
+    ``auto-redeem`` option): ``refhash.ref_hash`` of its compact form, the legacy unsalted form
+    the bank accepts."""
+    normal = refhash.compact(payout_reference)
     if not normal:
         raise WalletError(Exit.USAGE, "the payout reference is empty")
-    return digest(normal.encode())
+    return Digest(refhash.ref_hash(normal, b""))
 
 
 @click.group("merchant", help="A shop: charge vouchers, refund, pay suppliers, redeem.")
