@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Final
@@ -26,17 +27,20 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from aiohttp import web
 
+from node import limits
 from node.analytics import privacy
 from node.analytics import report as rep
-from node.analytics.index import AnalyticsIndex
+from node.analytics.index import REPORTS_CACHED_MAX, AnalyticsIndex, report_from_blocks
 from node.api import dashboards, fmt
 from node.api.access import Role, Scope, Viewer, require
 from node.api.core import Api, parse_key
+from node.api.offload import offload_of, stream
 from node.api.problems import ApiError
 from node.api.routes import HEX32, Operation, Param
 from node.consensus.types import Block
 from node.ledger import records as r
 from node.ledger.execute import TxOutcome
+from node.store.blockstore import BlockStore
 
 PARQUET_TYPE: Final = "application/vnd.apache.parquet"
 INDEX_KEY: Final = web.AppKey("analytics", AnalyticsIndex)
@@ -73,6 +77,7 @@ def install(app: web.Application, api: Api, settings: AnalyticsSettings | None =
     api.ledger.committed_listeners.append(on_block)
     app[INDEX_KEY] = index
     app[SETTINGS_KEY] = settings or AnalyticsSettings()
+    app[REPORTS_KEY] = OrderedDict()
     app.router.add_get("/ui/commune/analytics", _page_handler(api))
 
 
@@ -115,36 +120,79 @@ def k_for(request: web.Request, floor: int) -> int:
     return int(text)
 
 
-def current_report(api: Api, request: web.Request, viewer: Viewer) -> rep.Report:
+REPORTS_KEY: Final = web.AppKey(
+    "analytics_reports", OrderedDict[tuple[bytes, int, int], rep.Report]
+)
+
+
+async def current_report(api: Api, request: web.Request, viewer: Viewer) -> rep.Report:
+    """The report at the store's height: computed in a worker process from the blocks
+    (the node's own index is the loop's), then kept until the next block."""
     issuer = issuer_of(api, viewer, request.query.get("issuer"))
     index, settings = request.app[INDEX_KEY], request.app[SETTINGS_KEY]
     k = k_for(request, settings.k_of(issuer))
     if not index.knows_issuer(issuer):
         raise ApiError(404, "no commune has this key")
-    return index.report(issuer, k)
+    reports = request.app[REPORTS_KEY]
+    found = reports.get((issuer, k, api.ledger.store.height()))
+    if found is not None:
+        return found
+    offload = offload_of(request)
+    async with offload.slot():
+        top, blocks = await offload.read(_gather_blocks, api.ledger.store)
+        report = await offload.compute(report_from_blocks, api.ledger.genesis, blocks, issuer, k)
+    reports[(issuer, k, top)] = report
+    while len(reports) > REPORTS_CACHED_MAX:
+        reports.popitem(last=False)
+    return report
+
+
+def _gather_blocks(store: BlockStore) -> tuple[int, tuple[bytes, ...]]:
+    """In a reading thread: the height and every block, from one snapshot of the store."""
+    snapshot = store.snapshot()
+    try:
+        top, blocks, size = snapshot.height(), [], 0
+        for raw in snapshot.blocks(1, snapshot.height()):
+            blocks.append(raw)
+            size += len(raw)
+            if size > limits.OFFLOAD_SNAPSHOT_BYTES_MAX:
+                raise ApiError(503, "the history is more than analytics read at once",
+                               slug="history-too-large")  # fmt: skip
+    finally:
+        snapshot.close()
+    if len(blocks) != top:
+        raise RuntimeError(f"blocks are missing below {top}")
+    return top, tuple(blocks)
 
 
 def _reader(
     pick: Callable[[rep.Report], object],
 ) -> Callable[[Api, web.Request], Awaitable[object]]:
     async def handle(api: Api, request: web.Request) -> object:
-        return pick(current_report(api, request, require(api.viewer(request))))
+        return pick(await current_report(api, request, require(api.viewer(request))))
 
     return handle
 
 
-async def export_csv(api: Api, request: web.Request) -> object:
-    report = current_report(api, request, require(api.viewer(request)))
+def csv_bytes(report: rep.Report) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(rep.LONG_COLUMNS)
     for row in rep.long_rows(report):
         writer.writerow(["" if v is None else str(v).lower() if isinstance(v, bool) else v
                          for v in row])  # fmt: skip
-    return web.Response(
-        text=out.getvalue(), content_type="text/csv",
-        headers={"Content-Disposition": 'attachment; filename="relance-analytics.csv"'},
-    )  # fmt: skip
+    return out.getvalue().encode()
+
+
+async def export_csv(api: Api, request: web.Request) -> object:
+    report = await current_report(api, request, require(api.viewer(request)))
+    offload = offload_of(request)
+    async with offload.slot():
+        body = await offload.compute(csv_bytes, report)
+        return await stream(
+            request, body, "text/csv", charset="utf-8",
+            headers={"Content-Disposition": 'attachment; filename="relance-analytics.csv"'},
+        )  # fmt: skip
 
 
 def parquet_bytes(report: rep.Report) -> bytes:
@@ -162,14 +210,14 @@ def parquet_bytes(report: rep.Report) -> bytes:
 
 
 async def export_parquet(api: Api, request: web.Request) -> object:
-    report = current_report(api, request, require(api.viewer(request)))
-    return web.Response(
-        body=parquet_bytes(report),
-        headers={
-            "Content-Type": PARQUET_TYPE,
-            "Content-Disposition": 'attachment; filename="relance-analytics.parquet"',
-        },
-    )
+    report = await current_report(api, request, require(api.viewer(request)))
+    offload = offload_of(request)
+    async with offload.slot():
+        body = await offload.compute(parquet_bytes, report)
+        return await stream(
+            request, body, PARQUET_TYPE,
+            headers={"Content-Disposition": 'attachment; filename="relance-analytics.parquet"'},
+        )  # fmt: skip
 
 
 # --- the table -----------------------------------------------------------------------------------
@@ -338,7 +386,7 @@ def _page_handler(api: Api) -> Callable[[web.Request], Awaitable[web.StreamRespo
             return dashboards.render(request, lang, "login.html", 200, error=None, viewer=None)
         if viewer.role is not Role.ISSUER or viewer.scope is not Scope.ACCOUNT:
             return dashboards.render(request, lang, "forbidden.html", 403, viewer=viewer)
-        report = current_report(api, request, viewer)
+        report = await current_report(api, request, viewer)
 
         def at(key: str) -> str:
             pair = MESSAGES.get(key)

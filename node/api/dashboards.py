@@ -15,9 +15,10 @@ or ship); the same numbers are in the table next to it.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -30,6 +31,7 @@ from node.api import fmt, tokens, views
 from node.api import models as m
 from node.api.access import BALANCE_COOKIE, TOKEN_COOKIE, Role, Scope, Viewer, role_of
 from node.api.core import Api, parse_kinds
+from node.api.offload import offload_of, stream
 from node.api.problems import ApiError
 from node.ledger import records as r
 from node.ledger import tx as t
@@ -292,7 +294,7 @@ async def merchant_page(
     page = api.history(
         viewer, viewer.key, frozenset(), None, request.query.get("cursor"), PAGE_ITEMS
     )
-    payouts = _newest_payouts(api, viewer.key)
+    payouts = await _newest_payouts(api, viewer.key)
     totals = api.index.merchant_totals(viewer.key)
     received, refunded = totals.received_cents, totals.refunded_cents
     all_rows = rows(page.items, viewer.key)
@@ -304,14 +306,17 @@ async def merchant_page(
     )  # fmt: skip
 
 
-def _newest_payouts(api: Api, merchant: bytes) -> list[m.Payout]:
+async def _newest_payouts(api: Api, merchant: bytes) -> list[m.Payout]:
     """A merchant's newest payouts, newest first. A payout is named by the transaction
-    that opened it: a redemption, or a payment while the merchant redeems automatically."""
+    that opened it: a redemption, or a payment while the merchant redeems automatically.
+    The loop is let go every ``HTTP_EXPORT_PAGE_ITEMS`` transactions read."""
     found: list[m.Payout] = []
     refs, _ = api.index.history(
         merchant, None, PAYOUT_OPENERS, limits.UI_PAYOUT_SCAN_MAX, limits.UI_PAYOUT_SCAN_MAX
     )
-    for ref in refs:
+    for count, ref in enumerate(refs, 1):
+        if count % limits.HTTP_EXPORT_PAGE_ITEMS == 0:
+            await asyncio.sleep(0)
         signed, _ = api.signed_at(ref.height, ref.index)
         raw = api.ledger.store.get(r.payout_key(signed.tx_id))
         if raw is not None:
@@ -412,15 +417,27 @@ CSV_COLUMNS: Final = (
 async def commune_csv(
     api: Api, request: web.Request, viewer: Viewer, lang: fmt.Lang
 ) -> web.StreamResponse:
+    """Streamed a page of history at a time, the loop free between two pages."""
     kinds = parse_kinds(request)
     campaign = request.query.get("campaign") or None
+    async with offload_of(request).slot():
+        return await stream(
+            request, _csv_pages(api, viewer, kinds, campaign), "text/csv", charset="utf-8",
+            headers={"Content-Disposition": 'attachment; filename="relance-transactions.csv"'},
+        )  # fmt: skip
+
+
+async def _csv_pages(
+    api: Api, viewer: Viewer, kinds: frozenset[t.Kind], campaign: str | None
+) -> AsyncIterator[bytes]:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     cursor: str | None = None
     written = 0
     while written < limits.HTTP_CSV_ROWS_MAX:
-        page = api.history(viewer, viewer.key, kinds, campaign, cursor, limits.HTTP_PAGE_ITEMS_MAX)
+        size = min(limits.HTTP_EXPORT_PAGE_ITEMS, limits.HTTP_CSV_ROWS_MAX - written)
+        page = api.history(viewer, viewer.key, kinds, campaign, cursor, size)
         for tx in page.items:
             writer.writerow([
                 tx.tx_id, tx.height, tx.index, fmt.iso(tx.time_ms), tx.kind, tx.sender,
@@ -428,14 +445,13 @@ async def commune_csv(
                 "" if tx.amount_cents is None else tx.amount_cents, tx.memo or "",
             ])  # fmt: skip
             written += 1
+        yield out.getvalue().encode()
+        out.seek(0)
+        out.truncate()
+        await asyncio.sleep(0)  # other requests and the chain's work between two pages
         if page.next_cursor is None:
             break
         cursor = page.next_cursor
-    return web.Response(
-        text=out.getvalue(),
-        content_type="text/csv",
-        headers={"Content-Disposition": 'attachment; filename="relance-transactions.csv"'},
-    )
 
 
 async def auditor_page(

@@ -17,7 +17,7 @@ from typing import Final
 from aiohttp import web
 
 from node import limits
-from node.api import analytics_routes, dashboards
+from node.api import analytics_routes, dashboards, offload
 from node.api.core import Api, ApiConfig, NodeStatus
 from node.api.problems import ApiError
 from node.api.routes import OPERATIONS, Operation, json_response, openapi_document
@@ -53,6 +53,7 @@ def create_app(
     ledger.committed_listeners.append(api.on_block)
     app = web.Application(client_max_size=limits.HTTP_BODY_BYTES_MAX, middlewares=[guard])
     app[API_KEY] = api
+    offload.install(app)
     extra = (*analytics_routes.ANALYTICS_OPERATIONS, *extra_operations)
     for op in (*OPERATIONS, *extra):
         app.router.add_route(op.method, op.path, _bind(api, op))

@@ -47,7 +47,11 @@ def _h(height: int) -> bytes:
 
 
 class BlockStore:
-    """One LevelDB database. Not thread-safe; one writer (the node's loop)."""
+    """One LevelDB database. Not thread-safe; one writer (the node's loop).
+
+    ``snapshot`` gives a read-only store frozen at one instant, which any thread may
+    read while the loop commits blocks (LevelDB snapshots are consistent and safe to
+    share); its writing methods are not to be used."""
 
     def __init__(self, db: plyvel.DB) -> None:
         self._db = db
@@ -84,6 +88,10 @@ class BlockStore:
     def close(self) -> None:
         self._db.close()
 
+    def snapshot(self) -> BlockStore:
+        """The store as it is now, for reading only (from any thread); ``close`` it after."""
+        return BlockStore(self._db.snapshot())
+
     # --- reading ----------------------------------------------------------------
 
     def height(self) -> int:
@@ -118,6 +126,12 @@ class BlockStore:
     def block(self, height: int) -> bytes | None:
         value: bytes | None = self._db.get(_BLOCK + _h(height))
         return value
+
+    def blocks(self, first: int, last: int) -> Iterator[bytes]:
+        """The bytes of blocks ``first`` to ``last`` in height order (one LevelDB iterator)."""
+        stop = _BLOCK + _h(last + 1)
+        for _, value in self._db.iterator(start=_BLOCK + _h(first), stop=stop):
+            yield value
 
     def certificate(self, height: int) -> bytes | None:
         value: bytes | None = self._db.get(_CERT + _h(height))

@@ -1,0 +1,146 @@
+"""Heavy requests, off the node's event loop.
+
+Statements over many blocks, analytics reports, CSV, Parquet and PDF renderings
+never run on the loop that drives consensus and answers ``/v1/health``:
+
+- reads of the store run in a small thread pool, on a LevelDB snapshot (consistent
+  while blocks commit; LevelDB reads leave the interpreter lock to the loop);
+- computing and rendering run in worker processes, from the plain data those
+  reads gathered: a thread would compete with the loop for the interpreter lock,
+  which a busy thread hands over only every few milliseconds. The workers are
+  niced (``limits.OFFLOAD_NICE``), so the node's own process comes first on a
+  shared core, and they end with the node.
+
+One cap holds for all of it: ``limits.OFFLOAD_JOBS_MAX`` heavy requests admitted at
+once (running, or waiting for a worker); past it a request is answered 503 at once,
+with ``Retry-After``. A request keeps its slot until its answer is written, so the
+answers held in memory are bounded too; they go out in chunks (``stream``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import multiprocessing
+import os
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from typing import Final, ParamSpec, TypeVar
+
+from aiohttp import web
+
+from node import limits
+from node.api.problems import ApiError
+from node.sigverify import exit_with_parent
+
+T = TypeVar("T")
+P = ParamSpec("P")
+
+
+class Offload:
+    """The node's pools for heavy requests and their one admission cap."""
+
+    def __init__(
+        self,
+        processes: int = limits.OFFLOAD_PROCESSES,
+        threads: int = limits.OFFLOAD_THREADS,
+        jobs_max: int = limits.OFFLOAD_JOBS_MAX,
+    ) -> None:
+        self.jobs_max = jobs_max
+        self.jobs = 0  # admitted now
+        self.peak = 0  # the most admitted at once so far
+        self._process_count = processes
+        self._threads = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="offload")
+        self._processes: ProcessPoolExecutor | None = None  # started at the first job
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Hold one of the ``jobs_max`` slots for a heavy request, or answer 503."""
+        if self.jobs >= self.jobs_max:
+            raise ApiError(
+                503,
+                f"this node is already answering {self.jobs_max} statements or exports: "
+                "retry later",
+                slug="busy",
+                headers={"Retry-After": str(limits.OFFLOAD_RETRY_AFTER_S)},
+            )
+        self.jobs += 1
+        self.peak = max(self.peak, self.jobs)
+        try:
+            yield
+        finally:
+            self.jobs -= 1
+
+    async def read(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """``fn`` in a reading thread (reads of the store, a snapshot's)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._threads, lambda: fn(*args, **kwargs))
+
+    async def compute(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """``fn`` (a module-level function of plain, picklable data) in a worker process."""
+        if self._processes is None:
+            self._processes = ProcessPoolExecutor(
+                max_workers=self._process_count,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_worker_started,
+            )
+        return await asyncio.wrap_future(self._processes.submit(fn, *args, **kwargs))
+
+    def close(self) -> None:
+        """Stop taking jobs; the workers end after the one they run (or with the node)."""
+        self._threads.shutdown(wait=False, cancel_futures=True)
+        if self._processes is not None:
+            self._processes.shutdown(wait=False, cancel_futures=True)
+
+
+OFFLOAD_KEY: Final = web.AppKey("offload", Offload)
+
+
+def _worker_started() -> None:
+    os.nice(limits.OFFLOAD_NICE)
+    exit_with_parent()
+
+
+def offload_of(request: web.Request) -> Offload:
+    return request.app[OFFLOAD_KEY]
+
+
+def install(app: web.Application) -> Offload:
+    """Give ``app`` its pools; they close with it."""
+    offload = Offload()
+    app[OFFLOAD_KEY] = offload
+
+    async def close(app: web.Application) -> None:
+        offload.close()
+
+    app.on_cleanup.append(close)
+    return offload
+
+
+async def stream(
+    request: web.Request,
+    chunks: bytes | AsyncIterable[bytes] | Iterable[bytes],
+    content_type: str,
+    headers: Mapping[str, str] | None = None,
+    charset: str | None = None,
+) -> web.StreamResponse:
+    """Answer with ``chunks`` (whole bytes are cut in ``HTTP_STREAM_CHUNK_BYTES``),
+    chunked, each written as it comes."""
+    response = web.StreamResponse(headers=headers)
+    response.content_type = content_type
+    if charset is not None:
+        response.charset = charset
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    if isinstance(chunks, bytes):
+        step = limits.HTTP_STREAM_CHUNK_BYTES
+        for start in range(0, len(chunks), step):
+            await response.write(chunks[start : start + step])
+    elif isinstance(chunks, AsyncIterable):
+        async for chunk in chunks:
+            await response.write(chunk)
+    else:
+        for chunk in chunks:
+            await response.write(chunk)
+    await response.write_eof()
+    return response
