@@ -82,12 +82,14 @@ LIGHT_CLIENT_ERA_PAGES_MAX: Final = 1_000  # pages of validator sets a wallet re
 INDEX_WIPE_BATCH_KEYS: Final = 10_000  # history index keys deleted a batch on a layout change
 
 # --- node: heavy requests, off the event loop (node/api/offload.py) -----------
-OFFLOAD_PROCESSES: Final = 2  # worker processes computing and rendering (niced)
+OFFLOAD_PROCESSES_MAX: Final = 4  # worker processes computing and rendering: one per other core
 OFFLOAD_THREADS: Final = 2  # threads reading the store for them
 OFFLOAD_JOBS_MAX: Final = 6  # heavy requests admitted at once (running or waiting); then 503
 OFFLOAD_RETRY_AFTER_S: Final = 2  # what a refused heavy request is told to wait
+OFFLOAD_SWITCH_INTERVAL_S: Final = 0.0005  # a reading thread hands the interpreter back by then
 OFFLOAD_NICE: Final = 10  # the workers' niceness: the node's own loop comes first
 OFFLOAD_SNAPSHOT_BYTES_MAX: Final = 512 * 1024 * 1024  # blocks and records one job may read
+HTTP_RESULT_LAG_BLOCKS_MAX: Final = 10  # a statement or report served again until this old
 HTTP_STREAM_CHUNK_BYTES: Final = 64 * 1024  # a streamed answer's writes
 HTTP_EXPORT_PAGE_ITEMS: Final = 100  # history rows read between two writes of a CSV export
 

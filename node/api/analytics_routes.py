@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import csv
 import io
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Final
@@ -34,7 +33,7 @@ from node.analytics.index import REPORTS_CACHED_MAX, AnalyticsIndex, report_from
 from node.api import dashboards, fmt
 from node.api.access import Role, Scope, Viewer, require
 from node.api.core import Api, parse_key
-from node.api.offload import offload_of, stream
+from node.api.offload import Memo, offload_of, stream
 from node.api.problems import ApiError
 from node.api.routes import HEX32, Operation, Param
 from node.consensus.types import Block
@@ -77,7 +76,8 @@ def install(app: web.Application, api: Api, settings: AnalyticsSettings | None =
     api.ledger.committed_listeners.append(on_block)
     app[INDEX_KEY] = index
     app[SETTINGS_KEY] = settings or AnalyticsSettings()
-    app[REPORTS_KEY] = OrderedDict()
+    app[REPORTS_KEY] = Memo(REPORTS_CACHED_MAX)
+    app[EXPORTS_KEY] = Memo(REPORTS_CACHED_MAX)
     app.router.add_get("/ui/commune/analytics", _page_handler(api))
 
 
@@ -120,49 +120,42 @@ def k_for(request: web.Request, floor: int) -> int:
     return int(text)
 
 
-REPORTS_KEY: Final = web.AppKey(
-    "analytics_reports", OrderedDict[tuple[bytes, int, int], rep.Report]
-)
+REPORTS_KEY: Final = web.AppKey("analytics_reports", Memo[tuple[bytes, int], rep.Report])
 
 
 async def current_report(api: Api, request: web.Request, viewer: Viewer) -> rep.Report:
-    """The report at the store's height: computed in a worker process from the blocks
-    (the node's own index is the loop's), then kept until the next block."""
+    """The report at the store's height (or a few blocks before: ``Memo``), computed in
+    a worker process from the blocks (the node's own index is the loop's)."""
     issuer = issuer_of(api, viewer, request.query.get("issuer"))
     index, settings = request.app[INDEX_KEY], request.app[SETTINGS_KEY]
     k = k_for(request, settings.k_of(issuer))
     if not index.knows_issuer(issuer):
         raise ApiError(404, "no commune has this key")
-    reports = request.app[REPORTS_KEY]
-    found = reports.get((issuer, k, api.ledger.store.height()))
-    if found is not None:
-        return found
     offload = offload_of(request)
-    async with offload.slot():
-        top, blocks = await offload.read(_gather_blocks, api.ledger.store)
-        report = await offload.compute(report_from_blocks, api.ledger.genesis, blocks, issuer, k)
-    reports[(issuer, k, top)] = report
-    while len(reports) > REPORTS_CACHED_MAX:
-        reports.popitem(last=False)
-    return report
+
+    async def compute() -> rep.Report:
+        async with offload.slot():
+            _, blocks = await offload.read(_gather_blocks, api.ledger.store)
+            return await offload.compute(report_from_blocks, api.ledger.genesis, blocks, issuer, k)
+
+    reports = request.app[REPORTS_KEY]
+    return await reports.get((bytes(issuer), k), api.ledger.store.height(), compute)
 
 
 def _gather_blocks(store: BlockStore) -> tuple[int, tuple[bytes, ...]]:
     """In a reading thread: the height and every block, from one snapshot of the store."""
     snapshot = store.snapshot()
     try:
-        top, blocks, size = snapshot.height(), [], 0
-        for raw in snapshot.blocks(1, snapshot.height()):
-            blocks.append(raw)
-            size += len(raw)
-            if size > limits.OFFLOAD_SNAPSHOT_BYTES_MAX:
-                raise ApiError(503, "the history is more than analytics read at once",
-                               slug="history-too-large")  # fmt: skip
+        top = snapshot.height()
+        blocks = tuple(snapshot.blocks(1, top))  # LevelDB's iterator: no Python code a block
     finally:
         snapshot.close()
+    if sum(map(len, blocks)) > limits.OFFLOAD_SNAPSHOT_BYTES_MAX:
+        raise ApiError(503, "the history is more than analytics read at once",
+                       slug="history-too-large")  # fmt: skip
     if len(blocks) != top:
         raise RuntimeError(f"blocks are missing below {top}")
-    return top, tuple(blocks)
+    return top, blocks
 
 
 def _reader(
@@ -172,6 +165,22 @@ def _reader(
         return pick(await current_report(api, request, require(api.viewer(request))))
 
     return handle
+
+
+EXPORTS_KEY: Final = web.AppKey("analytics_exports", Memo[tuple[str, bytes, int, int], bytes])
+
+
+async def _rendered(api: Api, request: web.Request, render: Callable[[rep.Report], bytes]) -> bytes:
+    """``render`` of the current report in a worker process, once per report."""
+    report = await current_report(api, request, require(api.viewer(request)))
+    offload = offload_of(request)
+
+    async def make() -> bytes:
+        async with offload.slot():
+            return await offload.compute(render, report)
+
+    key = (render.__name__, bytes.fromhex(report.issuer), report.k, report.height)
+    return await request.app[EXPORTS_KEY].get(key, report.height, make)
 
 
 def csv_bytes(report: rep.Report) -> bytes:
@@ -185,11 +194,8 @@ def csv_bytes(report: rep.Report) -> bytes:
 
 
 async def export_csv(api: Api, request: web.Request) -> object:
-    report = await current_report(api, request, require(api.viewer(request)))
-    offload = offload_of(request)
-    async with offload.slot():
-        body = await offload.compute(csv_bytes, report)
-        return await stream(
+    body = await _rendered(api, request, csv_bytes)
+    return await stream(
             request, body, "text/csv", charset="utf-8",
             headers={"Content-Disposition": 'attachment; filename="relance-analytics.csv"'},
         )  # fmt: skip
@@ -210,11 +216,8 @@ def parquet_bytes(report: rep.Report) -> bytes:
 
 
 async def export_parquet(api: Api, request: web.Request) -> object:
-    report = await current_report(api, request, require(api.viewer(request)))
-    offload = offload_of(request)
-    async with offload.slot():
-        body = await offload.compute(parquet_bytes, report)
-        return await stream(
+    body = await _rendered(api, request, parquet_bytes)
+    return await stream(
             request, body, PARQUET_TYPE,
             headers={"Content-Disposition": 'attachment; filename="relance-analytics.parquet"'},
         )  # fmt: skip

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -31,10 +31,15 @@ from node.api import fmt, tokens, views
 from node.api import models as m
 from node.api.access import BALANCE_COOKIE, TOKEN_COOKIE, Role, Scope, Viewer, role_of
 from node.api.core import Api, parse_kinds
-from node.api.offload import offload_of, stream
+from node.api.offload import Memo, offload_of, stream
 from node.api.problems import ApiError
+from node.consensus.types import Block
+from node.indexes import HistoryIndex, parse_history
 from node.ledger import records as r
 from node.ledger import tx as t
+from node.ledger.codes import Result
+from node.ledger.state import DictView
+from node.store.blockstore import BlockStore
 
 STATIC_DIR: Final = Path(__file__).parent / "static"
 LANG_COOKIE: Final = "relance_lang"
@@ -48,6 +53,7 @@ HOME_OF: Final = {
 PAGE_ITEMS: Final = 50
 MERCHANTS_SHOWN: Final = limits.UI_MERCHANTS_PER_PAGE
 PAYOUT_OPENERS: Final = frozenset({t.Kind.REDEEM, t.Kind.PAY, t.Kind.PAY_AUTHORIZED})
+PAYOUT_READERS: Final = frozenset({int(t.Kind.SETTLE), int(t.Kind.RETURN_PAYOUT)})  # show payouts
 
 _env = jinja2.Environment(
     loader=jinja2.PackageLoader("node.api", "templates"),
@@ -64,7 +70,15 @@ _env.filters["iso"] = fmt.iso
 _Page = Callable[[Api, web.Request, Viewer, fmt.Lang], Awaitable[web.StreamResponse]]
 
 
+EXPORTS_KEY: Final = web.AppKey(
+    "history_exports", Memo[tuple[Viewer, frozenset[t.Kind], str | None], bytes]
+)
+EXPORTS_KEPT: Final = 16  # transactions CSVs kept (each for one height of the store)
+
+
 def add_routes(app: web.Application, api: Api) -> None:
+    app[EXPORTS_KEY] = Memo(EXPORTS_KEPT, lag_blocks=0)  # rows say no height: exact
+
     def bind(
         page: _Page, roles: frozenset[Role]
     ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
@@ -417,41 +431,99 @@ CSV_COLUMNS: Final = (
 async def commune_csv(
     api: Api, request: web.Request, viewer: Viewer, lang: fmt.Lang
 ) -> web.StreamResponse:
-    """Streamed a page of history at a time, the loop free between two pages."""
+    """The commune's history as CSV: the rows located and their blocks read in a thread
+    (one snapshot of the store), the rows written in a worker process, then streamed."""
     kinds = parse_kinds(request)
     campaign = request.query.get("campaign") or None
-    async with offload_of(request).slot():
-        return await stream(
-            request, _csv_pages(api, viewer, kinds, campaign), "text/csv", charset="utf-8",
+    offload = offload_of(request)
+
+    async def make() -> bytes:
+        async with offload.slot():
+            gathered = await offload.read(
+                _gather_history, api.index, api.ledger.store, api.chain_id, viewer, kinds,
+                campaign,
+            )  # fmt: skip
+            return await offload.compute(history_csv, gathered)
+
+    exports = request.app[EXPORTS_KEY]
+    body = await exports.get((viewer, kinds, campaign), api.ledger.store.height(), make)
+    return await stream(
+            request, body, "text/csv", charset="utf-8",
             headers={"Content-Disposition": 'attachment; filename="relance-transactions.csv"'},
         )  # fmt: skip
 
 
-async def _csv_pages(
-    api: Api, viewer: Viewer, kinds: frozenset[t.Kind], campaign: str | None
-) -> AsyncIterator[bytes]:
+@dataclass(frozen=True, slots=True)
+class HistoryRows:
+    """The newest ``HTTP_CSV_ROWS_MAX`` transactions of ``viewer``'s history as plain
+    data for a worker process: the index's entries, the blocks up to ``top`` and the
+    payout records that settlements and returns are shown with."""
+
+    chain_id: str
+    viewer: Viewer
+    kinds: frozenset[t.Kind]
+    campaign: str | None
+    top: int
+    entries: Sequence[tuple[bytes, bytes]]
+    blocks: Sequence[bytes]
+    payouts: Mapping[bytes, bytes]
+
+
+def _gather_history(
+    index: HistoryIndex,
+    store: BlockStore,
+    chain_id: str,
+    viewer: Viewer,
+    kinds: frozenset[t.Kind],
+    campaign: str | None,
+) -> HistoryRows:
+    """In a reading thread: the entries (the index) and blocks (one snapshot), read by
+    LevelDB's iterators rather than Python code, which would hold the interpreter."""
+    snapshot = store.snapshot()
+    try:
+        top = snapshot.height()
+        entries = index.raw_history(viewer.key, limits.HTTP_CSV_ROWS_MAX)
+        blocks = tuple(snapshot.blocks(1, top))
+        if sum(map(len, blocks)) > limits.OFFLOAD_SNAPSHOT_BYTES_MAX:
+            raise ApiError(503, "the history is more than one export reads at once",
+                           slug="history-too-large")  # fmt: skip
+        payouts: dict[bytes, bytes] = {}
+        if any(value[0] in PAYOUT_READERS for _, value in entries):
+            payouts = dict(snapshot.iter_prefix(r.payout_key(b"")))
+    finally:
+        snapshot.close()
+    if len(blocks) != top:
+        raise RuntimeError(f"blocks are missing below {top}")
+    return HistoryRows(chain_id, viewer, kinds, campaign, top, entries, blocks, payouts)
+
+
+def history_csv(rows: HistoryRows) -> bytes:
+    """In a worker process: the CSV of ``rows``, as their viewer may see them."""
+    view = DictView(rows.payouts)
+    decoded: dict[int, Block] = {}
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
-    cursor: str | None = None
-    written = 0
-    while written < limits.HTTP_CSV_ROWS_MAX:
-        size = min(limits.HTTP_EXPORT_PAGE_ITEMS, limits.HTTP_CSV_ROWS_MAX - written)
-        page = api.history(viewer, viewer.key, kinds, campaign, cursor, size)
-        for tx in page.items:
-            writer.writerow([
-                tx.tx_id, tx.height, tx.index, fmt.iso(tx.time_ms), tx.kind, tx.sender,
-                tx.holder or "", tx.merchant or "", tx.campaign or "",
-                "" if tx.amount_cents is None else tx.amount_cents, tx.memo or "",
-            ])  # fmt: skip
-            written += 1
-        yield out.getvalue().encode()
-        out.seek(0)
-        out.truncate()
-        await asyncio.sleep(0)  # other requests and the chain's work between two pages
-        if page.next_cursor is None:
-            break
-        cursor = page.next_cursor
+    for ref in parse_history(rows.viewer.key, rows.entries, rows.kinds):
+        if ref.height > rows.top:
+            continue  # indexed after the snapshot was taken
+        block = decoded.get(ref.height)
+        if block is None:
+            block = decoded[ref.height] = Block.decode(rows.blocks[ref.height - 1])
+        signed = t.decode_tx(block.txs[ref.index], rows.chain_id)
+        if isinstance(signed, Result):
+            raise RuntimeError(f"a committed transaction does not decode at {ref.height}")
+        tx = views.transaction(
+            signed, ref.height, ref.index, block.header.time_ms, rows.viewer, view
+        )
+        if rows.campaign is not None and tx.campaign != rows.campaign:
+            continue
+        writer.writerow([
+            tx.tx_id, tx.height, tx.index, fmt.iso(tx.time_ms), tx.kind, tx.sender,
+            tx.holder or "", tx.merchant or "", tx.campaign or "",
+            "" if tx.amount_cents is None else tx.amount_cents, tx.memo or "",
+        ])  # fmt: skip
+    return out.getvalue().encode()
 
 
 async def auditor_page(

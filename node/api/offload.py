@@ -8,8 +8,8 @@ never run on the loop that drives consensus and answers ``/v1/health``:
 - computing and rendering run in worker processes, from the plain data those
   reads gathered: a thread would compete with the loop for the interpreter lock,
   which a busy thread hands over only every few milliseconds. The workers are
-  niced (``limits.OFFLOAD_NICE``), so the node's own process comes first on a
-  shared core, and they end with the node.
+  niced (``limits.OFFLOAD_NICE``) and, on Linux, of the idle scheduling class, so the
+  node's own process comes first on a shared core; they end with the node.
 
 One cap holds for all of it: ``limits.OFFLOAD_JOBS_MAX`` heavy requests admitted at
 once (running, or waiting for a worker); past it a request is answered 503 at once,
@@ -23,9 +23,18 @@ import asyncio
 import contextlib
 import multiprocessing
 import os
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
+import sys
+from collections import OrderedDict
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Mapping,
+)
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from typing import Final, ParamSpec, TypeVar
+from typing import Final, Generic, ParamSpec, TypeVar
 
 from aiohttp import web
 
@@ -34,6 +43,8 @@ from node.api.problems import ApiError
 from node.sigverify import exit_with_parent
 
 T = TypeVar("T")
+K = TypeVar("K")
+V = TypeVar("V")
 P = ParamSpec("P")
 
 
@@ -42,14 +53,16 @@ class Offload:
 
     def __init__(
         self,
-        processes: int = limits.OFFLOAD_PROCESSES,
+        processes: int | None = None,
         threads: int = limits.OFFLOAD_THREADS,
         jobs_max: int = limits.OFFLOAD_JOBS_MAX,
     ) -> None:
         self.jobs_max = jobs_max
         self.jobs = 0  # admitted now
         self.peak = 0  # the most admitted at once so far
-        self._process_count = processes
+        cores = len(os.sched_getaffinity(0))
+        # One core stays the loop's: on it, the node's own process never waits for a worker.
+        self._process_count = processes or min(limits.OFFLOAD_PROCESSES_MAX, max(1, cores - 1))
         self._threads = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="offload")
         self._processes: ProcessPoolExecutor | None = None  # started at the first job
 
@@ -93,11 +106,53 @@ class Offload:
             self._processes.shutdown(wait=False, cancel_futures=True)
 
 
+class Memo(Generic[K, V]):
+    """Results of heavy jobs by key, each computed at a height of the store: a job asked
+    for again while it runs is awaited, not run twice, and a result is served again
+    until it is ``HTTP_RESULT_LAG_BLOCKS_MAX`` blocks behind (each says its height).
+    Twenty clients asking for one statement cost one fold, not twenty."""
+
+    def __init__(self, size: int, lag_blocks: int = limits.HTTP_RESULT_LAG_BLOCKS_MAX) -> None:
+        self.size = size
+        self.lag_blocks = lag_blocks
+        self.runs = 0  # jobs started (the other requests shared them)
+        self._done: OrderedDict[K, tuple[int, V]] = OrderedDict()
+        self._running: dict[K, asyncio.Task[V]] = {}
+
+    async def get(self, key: K, height: int, make: Callable[[], Awaitable[V]]) -> V:
+        """``key``'s result computed at ``height`` or at most ``lag_blocks`` before."""
+        done = self._done.get(key)
+        if done is not None and done[0] >= height - self.lag_blocks:
+            self._done.move_to_end(key)
+            return done[1]
+        task = self._running.get(key)
+        if task is None:
+            task = asyncio.ensure_future(self._run(key, height, make))
+            self._running[key] = task
+        return await asyncio.shield(task)
+
+    async def _run(self, key: K, height: int, make: Callable[[], Awaitable[V]]) -> V:
+        self.runs += 1
+        try:
+            value = await make()
+        finally:
+            del self._running[key]
+        self._done[key] = (height, value)
+        self._done.move_to_end(key)
+        while len(self._done) > self.size:
+            self._done.popitem(last=False)
+        return value
+
+
 OFFLOAD_KEY: Final = web.AppKey("offload", Offload)
 
 
 def _worker_started() -> None:
+    """In a new worker: the lowest CPU priority there is (Linux: SCHED_IDLE, it runs only
+    on a core nothing else wants), and an end with the node."""
     os.nice(limits.OFFLOAD_NICE)
+    with contextlib.suppress(AttributeError, OSError):
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     exit_with_parent()
 
 
@@ -106,7 +161,11 @@ def offload_of(request: web.Request) -> Offload:
 
 
 def install(app: web.Application) -> Offload:
-    """Give ``app`` its pools; they close with it."""
+    """Give ``app`` its pools; they close with it. The reading threads share the
+    interpreter lock with the loop: from now on a thread holding it is asked to hand it
+    over after ``OFFLOAD_SWITCH_INTERVAL_S`` (Python's default, 5 ms, would be paid by the
+    loop at each of its system calls while a thread reads)."""
+    sys.setswitchinterval(limits.OFFLOAD_SWITCH_INTERVAL_S)
     offload = Offload()
     app[OFFLOAD_KEY] = offload
 

@@ -14,6 +14,7 @@ settlement service runs (a home with ``settlement.toml``).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -22,7 +23,7 @@ from aiohttp import web
 from node import limits
 from node.api.access import Role, Scope, Viewer, require
 from node.api.core import Api, parse_key
-from node.api.offload import offload_of, stream
+from node.api.offload import Memo, offload_of, stream
 from node.api.problems import ApiError
 from node.api.routes import HEX32, Operation, Param
 from node.ledger import records as r
@@ -33,6 +34,7 @@ from node.store.blockstore import BlockStore
 
 ScheduleName = Literal["immediate", "daily", "weekly"]
 TIME_MAX: Final = 2**62
+STATEMENTS_KEPT: Final = 16  # folded statements kept (each for one height of the store)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +96,22 @@ def _status(api: Api, row: MerchantRow) -> IbanStatus:
 
 def operations(service: SettlementService) -> tuple[Operation, ...]:
     journal = service.journal
+    folds: Memo[tuple[bytes, str | None, int, int], statement.Folded] = Memo(STATEMENTS_KEPT)
+    renders: Memo[tuple[str, str], bytes] = Memo(STATEMENTS_KEPT)
+
+    async def rendered(
+        api: Api, request: web.Request, render: Callable[[statement.CommuneStatement], bytes]
+    ) -> bytes:
+        """``render`` of the statement asked, in a worker process; one rendering serves
+        every request for the same statement (the same figures and reconciliation)."""
+        s = await _statement(api, request)
+        offload = offload_of(request)
+
+        async def make() -> bytes:
+            async with offload.slot():
+                return await offload.compute(render, s)
+
+        return await renders.get((render.__name__, repr(s)), s.height, make)
 
     async def register_iban(api: Api, request: web.Request) -> object:
         viewer = _merchant_viewer(api, request)
@@ -169,31 +187,32 @@ def operations(service: SettlementService) -> tuple[Operation, ...]:
         if api.ledger.store.get(r.issuer_key(issuer)) is None:
             raise ApiError(404, "no issuer has this key")
         offload = offload_of(request)
-        try:
-            gathered = await offload.read(_gather, api.ledger.store, issuer)
-        except statement.TooLarge as exc:
-            raise ApiError(503, str(exc), slug="statement-too-large") from None
-        folded = await offload.compute(
-            statement.fold, gathered, api.chain_id, issuer, request.query.get("campaign"),
-            from_ms, to_ms,
-        )  # fmt: skip
+        campaign = request.query.get("campaign")
+
+        async def fold() -> statement.Folded:
+            async with offload.slot():
+                try:
+                    gathered = await offload.read(_gather, api.ledger.store, issuer)
+                except statement.TooLarge as exc:
+                    raise ApiError(503, str(exc), slug="statement-too-large") from None
+                return await offload.compute(
+                    statement.fold, gathered, api.chain_id, issuer, campaign, from_ms, to_ms
+                )
+
+        key = (bytes(issuer), campaign, from_ms, to_ms)
+        folded = await folds.get(key, api.ledger.store.height(), fold)
         return statement.reconcile(folded, journal)
 
     async def commune_statement(api: Api, request: web.Request) -> object:
-        async with offload_of(request).slot():
-            return await _statement(api, request)
+        return await _statement(api, request)
 
     async def commune_statement_csv(api: Api, request: web.Request) -> object:
-        offload = offload_of(request)
-        async with offload.slot():
-            body = await offload.compute(statement.to_csv, await _statement(api, request))
-            return await stream(request, body, "text/csv", charset="utf-8")
+        body = await rendered(api, request, statement.to_csv)
+        return await stream(request, body, "text/csv", charset="utf-8")
 
     async def commune_statement_pdf(api: Api, request: web.Request) -> object:
-        offload = offload_of(request)
-        async with offload.slot():
-            body = await offload.compute(statement.to_pdf, await _statement(api, request))
-            return await stream(request, body, "application/pdf")
+        body = await rendered(api, request, statement.to_pdf)
+        return await stream(request, body, "application/pdf")
 
     period = (
         Param("issuer", "query", HEX32, "the issuer (default: the token's account)"),

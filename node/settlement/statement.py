@@ -168,15 +168,12 @@ def gather(store: BlockStore, issuer: bytes, bytes_max: int) -> Gathered:
         for key, raw in store.iter_prefix(prefix):
             records[key] = raw
             size += len(key) + len(raw)
-    blocks = []
-    for raw_block in store.blocks(1, min(top, BLOCKS_SCANNED_MAX)):
-        blocks.append(raw_block)
-        size += len(raw_block)
-        if size > bytes_max:
-            raise TooLarge(f"a statement reads at most {bytes_max >> 20} MiB of history")
+    blocks = tuple(store.blocks(1, min(top, BLOCKS_SCANNED_MAX)))  # no Python code a block
+    if size + sum(map(len, blocks)) > bytes_max:
+        raise TooLarge(f"a statement reads at most {bytes_max >> 20} MiB of history")
     if len(blocks) != min(top, BLOCKS_SCANNED_MAX):
         raise RuntimeError(f"blocks are missing below {top}")
-    return Gathered(top, tuple(blocks), records)
+    return Gathered(top, blocks, records)
 
 
 @dataclass(slots=True)

@@ -128,10 +128,14 @@ class BlockStore:
         return value
 
     def blocks(self, first: int, last: int) -> Iterator[bytes]:
-        """The bytes of blocks ``first`` to ``last`` in height order (one LevelDB iterator)."""
+        """The bytes of blocks ``first`` to ``last`` in height order: LevelDB's own
+        iterator, so that ``tuple(store.blocks(...))`` reads them without Python code
+        (a reading thread then leaves the interpreter to the node's loop)."""
         stop = _BLOCK + _h(last + 1)
-        for _, value in self._db.iterator(start=_BLOCK + _h(first), stop=stop):
-            yield value
+        found: Iterator[bytes] = self._db.iterator(
+            start=_BLOCK + _h(first), stop=stop, include_key=False
+        )
+        return found
 
     def certificate(self, height: int) -> bytes | None:
         value: bytes | None = self._db.get(_CERT + _h(height))

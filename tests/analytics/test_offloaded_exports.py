@@ -105,13 +105,15 @@ def _refused(answer: HttpResult) -> None:
 
 def test_a_full_pool_answers_503_with_retry_after(history: History) -> None:
     node, token = history.node, history.node.token(NAMUR)
-    with _pool_full(node):
-        _refused(node.get("/v1/analytics/export.csv", token))
-        _refused(node.get("/v1/analytics/export.parquet", token))
-        _refused(node.get("/v1/analytics/zones?k=7", token))  # not computed yet at this k
-        _refused(node.http("GET", "/ui/commune/transactions.csv",
+    with _pool_full(node):  # what nobody asked yet must be computed: refused
+        _refused(node.get("/v1/analytics/export.csv?k=7", token))
+        _refused(node.get("/v1/analytics/export.parquet?k=8", token))
+        _refused(node.get("/v1/analytics/zones?k=9", token))
+        _refused(node.http("GET", "/ui/commune/transactions.csv?kind=refund",
                            headers={"Cookie": f"relance_token={token}"}))  # fmt: skip
         assert node.get("/v1/health").status == 200  # light routes are not held up
-        assert node.get("/v1/analytics/zones", token).status == 200  # already computed
-    assert node.get("/v1/analytics/zones?k=7", token).status == 200
+        assert node.get("/v1/analytics/zones", token).status == 200  # computed before
+        assert node.get("/v1/analytics/export.csv", token).status == 200  # rendered before
+    assert node.get("/v1/analytics/export.csv?k=7", token).status == 200
+    assert node.get("/v1/analytics/zones?k=9", token).status == 200
     assert node.run(lambda: node.app[OFFLOAD_KEY].jobs) == 0

@@ -10,7 +10,7 @@ import threading
 import pytest
 
 from node import limits
-from node.api.offload import Offload
+from node.api.offload import Memo, Offload
 from node.api.problems import ApiError
 
 
@@ -100,3 +100,40 @@ def test_an_error_in_a_job_frees_its_slot() -> None:
     finally:
         offload.close()
     assert offload.jobs == 0
+
+
+def test_a_memo_runs_a_job_once_for_all_who_ask_and_again_when_too_old() -> None:
+    memo: Memo[str, int] = Memo(size=2, lag_blocks=3)
+    started = 0
+
+    async def job() -> int:
+        nonlocal started
+        started += 1
+        await asyncio.sleep(0.05)
+        return started
+
+    async def scenario() -> list[int]:
+        shared = await asyncio.gather(*(memo.get("a", 10, job) for _ in range(20)))
+        kept = await memo.get("a", 13, job)  # 3 blocks on: still served
+        again = await memo.get("a", 14, job)  # 4 blocks on: computed again
+        return [*set(shared), kept, again]
+
+    assert asyncio.run(scenario()) == [1, 1, 2]
+    assert memo.runs == 2
+
+
+def test_a_failed_job_is_not_kept() -> None:
+    memo: Memo[str, int] = Memo(size=2, lag_blocks=3)
+
+    async def broken() -> int:
+        raise ApiError(503, "busy", slug="busy")
+
+    async def fine() -> int:
+        return 5
+
+    async def scenario() -> int:
+        with pytest.raises(ApiError):
+            await memo.get("a", 1, broken)
+        return await memo.get("a", 1, fine)
+
+    assert asyncio.run(scenario()) == 5
