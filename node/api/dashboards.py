@@ -71,13 +71,13 @@ _Page = Callable[[Api, web.Request, Viewer, fmt.Lang], Awaitable[web.StreamRespo
 
 
 EXPORTS_KEY: Final = web.AppKey(
-    "history_exports", Memo[tuple[Viewer, frozenset[t.Kind], str | None], bytes]
+    "history_exports", Memo[tuple[Viewer, frozenset[t.Kind], str | None, bytes], bytes]
 )
-EXPORTS_KEPT: Final = 16  # transactions CSVs kept (each for one height of the store)
+EXPORTS_KEPT: Final = 16  # transactions CSVs kept (each until its viewer's history grows)
 
 
 def add_routes(app: web.Application, api: Api) -> None:
-    app[EXPORTS_KEY] = Memo(EXPORTS_KEPT, lag_blocks=0)  # rows say no height: exact
+    app[EXPORTS_KEY] = Memo(EXPORTS_KEPT)
 
     def bind(
         page: _Page, roles: frozenset[Role]
@@ -445,8 +445,9 @@ async def commune_csv(
             )  # fmt: skip
             return await offload.compute(history_csv, gathered)
 
-    exports = request.app[EXPORTS_KEY]
-    body = await exports.get((viewer, kinds, campaign), api.ledger.store.height(), make)
+    newest = api.index.raw_history(viewer.key, 1)  # in the key: a new row, a new export
+    key = (viewer, kinds, campaign, newest[0][0] if newest else b"")
+    body = await request.app[EXPORTS_KEY].get(key, api.ledger.store.height(), make)
     return await stream(
             request, body, "text/csv", charset="utf-8",
             headers={"Content-Disposition": 'attachment; filename="relance-transactions.csv"'},
