@@ -12,22 +12,11 @@ from collections.abc import Iterator
 from node import limits
 from node.analytics import report as rep
 from node.api import fmt
-from node.api.analytics_routes import INDEX_KEY, parquet_bytes
+from node.api.analytics_routes import INDEX_KEY, csv_bytes, parquet_bytes
 from node.api.dashboards import CSV_COLUMNS
 from node.api.offload import OFFLOAD_KEY
 from tests.analytics.conftest import History
 from tests.api.harness import NAMUR, HttpResult, LiveNode
-
-
-def _whole_csv(report: rep.Report) -> bytes:
-    """The export as the node built it whole before it streamed (the reference)."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(rep.LONG_COLUMNS)
-    for row in rep.long_rows(report):
-        writer.writerow(["" if v is None else str(v).lower() if isinstance(v, bool) else v
-                         for v in row])  # fmt: skip
-    return out.getvalue().encode()
 
 
 def _live_report(node: LiveNode) -> rep.Report:
@@ -41,7 +30,7 @@ def test_exports_stream_the_same_bytes_as_the_whole_answer(history: History) -> 
     assert exported.status == 200
     assert exported.headers["transfer-encoding"] == "chunked"
     assert exported.headers["content-type"] == "text/csv; charset=utf-8"
-    assert exported.body == _whole_csv(report)
+    assert exported.body == csv_bytes(report)  # the old answer's bytes, built whole
     parquet = node.get("/v1/analytics/export.parquet", token)
     assert parquet.headers["transfer-encoding"] == "chunked"
     assert parquet.body == parquet_bytes(report)
