@@ -91,15 +91,3 @@ class AnalyticsIndex:
             self._height, histories, tuple(sorted(tr.merchants.items())),
             tuple(sorted(tr.campaign_issuer.items())), lots,
         )  # fmt: skip
-
-
-def report_from_blocks(
-    genesis: Genesis, blocks: Iterable[bytes], issuer: bytes, k: int
-) -> report.Report:
-    """``issuer``'s report over ``blocks`` (every block's bytes from height 1), from a fresh
-    index: what a worker process computes, away from the node's own index."""
-    index = AnalyticsIndex(genesis)
-    index.catch_up(Block.decode(raw) for raw in blocks)
-    if not index.knows_issuer(issuer):
-        raise ValueError("no commune has this key")
-    return index.report(issuer, k)

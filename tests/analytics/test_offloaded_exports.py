@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 from node import limits
 from node.analytics import report as rep
-from node.api import fmt
+from node.api import analytics_routes, fmt
 from node.api.analytics_routes import INDEX_KEY, csv_bytes, parquet_bytes
 from node.api.dashboards import CSV_COLUMNS
 from node.api.offload import OFFLOAD_KEY
@@ -106,3 +106,18 @@ def test_a_full_pool_answers_503_with_retry_after(history: History) -> None:
     assert node.get("/v1/analytics/export.csv?k=7", token).status == 200
     assert node.get("/v1/analytics/zones?k=9", token).status == 200
     assert node.run(lambda: node.app[OFFLOAD_KEY].jobs) == 0
+
+
+def test_a_worker_folds_only_the_blocks_it_has_not_seen(history: History) -> None:
+    node = history.node
+    blocks = node.run(lambda: tuple(node.store.blocks(1, node.store.height())))
+    expected = _live_report(node)
+    analytics_routes._worker_indexes.clear()
+    half = len(blocks) // 2
+    early = analytics_routes.report_in_worker(node.genesis, blocks[:half], NAMUR.public_key, 5)
+    assert early.height == half
+    kept = analytics_routes._worker_indexes[node.genesis.genesis_hash]
+    assert analytics_routes.report_in_worker(node.genesis, blocks, NAMUR.public_key, 5) == expected
+    assert analytics_routes._worker_indexes[node.genesis.genesis_hash] is kept  # not rebuilt
+    shorter = analytics_routes.report_in_worker(node.genesis, blocks[:half], NAMUR.public_key, 5)
+    assert shorter == early  # another chain's prefix (or a restart): a fresh index
