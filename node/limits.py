@@ -86,7 +86,6 @@ OFFLOAD_PROCESSES_MAX: Final = 4  # worker processes computing and rendering: on
 OFFLOAD_THREADS: Final = 2  # threads reading the store for them
 OFFLOAD_JOBS_MAX: Final = 6  # heavy requests admitted at once (running or waiting); then 503
 OFFLOAD_RETRY_AFTER_S: Final = 2  # what a refused heavy request is told to wait
-OFFLOAD_SWITCH_INTERVAL_S: Final = 0.0005  # a reading thread hands the interpreter back by then
 OFFLOAD_NICE: Final = 10  # the workers' niceness: the node's own loop comes first
 OFFLOAD_SNAPSHOT_BYTES_MAX: Final = 512 * 1024 * 1024  # blocks and records one job may read
 HTTP_RESULT_LAG_BLOCKS_MAX: Final = 10  # a statement or report served again until this old

@@ -11,10 +11,10 @@ never run on the loop that drives consensus and answers ``/v1/health``:
   niced (``limits.OFFLOAD_NICE``) and, on Linux, of the idle scheduling class, so the
   node's own process comes first on a shared core; they end with the node.
 
-One cap holds for all of it: ``limits.OFFLOAD_JOBS_MAX`` heavy requests admitted at
-once (running, or waiting for a worker); past it a request is answered 503 at once,
-with ``Retry-After``. A request keeps its slot until its answer is written, so the
-answers held in memory are bounded too; they go out in chunks (``stream``).
+One cap holds for all of it: ``limits.OFFLOAD_JOBS_MAX`` jobs admitted at once (reading,
+computing, or waiting for a worker); past it a request is answered 503 at once, with
+``Retry-After``. Results are shared by every request for the same thing and kept a
+few blocks (``Memo``, at most ``size`` each), and answers go out in chunks (``stream``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import asyncio
 import contextlib
 import multiprocessing
 import os
-import sys
 from collections import OrderedDict
 from collections.abc import (
     AsyncIterable,
@@ -100,8 +99,9 @@ class Offload:
         return await asyncio.wrap_future(self._processes.submit(fn, *args, **kwargs))
 
     def close(self) -> None:
-        """Stop taking jobs; the workers end after the one they run (or with the node)."""
-        self._threads.shutdown(wait=False, cancel_futures=True)
+        """Stop taking jobs. The reading threads are waited for (they read snapshots of
+        the store, which closes next); the workers end after their job, or with the node."""
+        self._threads.shutdown(wait=True, cancel_futures=True)
         if self._processes is not None:
             self._processes.shutdown(wait=False, cancel_futures=True)
 
@@ -161,11 +161,7 @@ def offload_of(request: web.Request) -> Offload:
 
 
 def install(app: web.Application) -> Offload:
-    """Give ``app`` its pools; they close with it. The reading threads share the
-    interpreter lock with the loop: from now on a thread holding it is asked to hand it
-    over after ``OFFLOAD_SWITCH_INTERVAL_S`` (Python's default, 5 ms, would be paid by the
-    loop at each of its system calls while a thread reads)."""
-    sys.setswitchinterval(limits.OFFLOAD_SWITCH_INTERVAL_S)
+    """Give ``app`` its pools; they close with it."""
     offload = Offload()
     app[OFFLOAD_KEY] = offload
 
