@@ -245,6 +245,11 @@ def test_heavy_requests_leave_blocks_and_health_at_their_idle_pace(tmp_path: Pat
         top = 2 + PAYMENTS // BLOCK_TXS
         eventually(lambda: int(str(get_json(url + "/v1/status")["height"])) > top + 3 or None,
                    120, "the node commits new blocks")  # fmt: skip
+        for warm, headers in _requests(url):  # the workers started, every result made once
+            with urllib.request.urlopen(urllib.request.Request(warm, headers=headers),
+                                        timeout=120) as response:  # fmt: skip
+                assert response.status == 200
+                response.read()
         until = time.time() + CYCLES * (2 * WINDOW_S + 40)
         clients = context.Process(target=run_clients, args=(url, until, go, busy, report))
         clients.start()
