@@ -73,7 +73,7 @@ _Page = Callable[[Api, web.Request, Viewer, fmt.Lang], Awaitable[web.StreamRespo
 EXPORTS_KEY: Final = web.AppKey(
     "history_exports", Memo[tuple[Viewer, frozenset[t.Kind], str | None, bytes], bytes]
 )
-EXPORTS_KEPT: Final = 16  # transactions CSVs kept (each until its viewer's history grows)
+EXPORTS_KEPT: Final = 4  # transactions CSVs kept (up to ~25 MiB each), until the history grows
 
 
 def add_routes(app: web.Application, api: Api) -> None:
