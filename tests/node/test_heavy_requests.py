@@ -193,6 +193,18 @@ def run_clients(url: str, until: float, go: Event, busy: Synchronized[int], repo
     report.write_text("\n".join(outcomes), encoding="utf-8")
 
 
+def _patiently(url: str) -> dict[str, object]:
+    """``get_json``, waiting out 429 (the clients share this host's rate budget)."""
+    while True:
+        try:
+            return get_json(url)
+        except urllib.error.HTTPError as error:
+            error.close()
+            if error.code != 429:
+                raise
+            time.sleep(float(error.headers.get("Retry-After", "1")))
+
+
 def _warm_up(url: str) -> None:
     """Every heavy result made once (the workers started) before anything is measured."""
     for target, headers in _requests(url):
@@ -222,7 +234,7 @@ class Window:
     def measure(self, url: str, seconds: float) -> None:
         """Health latencies sampled every HEALTH_EVERY_S for ``seconds``, and the
         intervals of the blocks committed meanwhile (from their headers)."""
-        first = int(str(get_json(url + "/v1/status")["height"]))
+        first = int(str(_patiently(url + "/v1/status")["height"]))
         end = time.monotonic() + seconds
         while time.monotonic() < end:
             started = time.perf_counter()
@@ -230,8 +242,8 @@ class Window:
                 response.read()
             self.health_s.append(time.perf_counter() - started)
             time.sleep(HEALTH_EVERY_S)
-        last = int(str(get_json(url + "/v1/status")["height"]))
-        times = [int(str(get_json(f"{url}/v1/blocks/{h}")["time_ms"]))
+        last = int(str(_patiently(url + "/v1/status")["height"]))
+        times = [int(str(_patiently(f"{url}/v1/blocks/{h}")["time_ms"]))
                  for h in range(first, last + 1)]  # fmt: skip
         self.blocks_ms += [b - a for a, b in itertools.pairwise(times)]
 
