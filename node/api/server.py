@@ -23,6 +23,7 @@ from node.api import (
     commune_vouchers,
     counter,
     dashboards,
+    offload,
     state_routes,
 )
 from node.api.access import BALANCE_COOKIE, SESSION_COOKIE
@@ -58,6 +59,7 @@ def create_app(
     api = Api(ledger, status, views, config or ApiConfig(), metrics)
     app = web.Application(client_max_size=limits.HTTP_BODY_BYTES_MAX, middlewares=[guard])
     app[API_KEY] = api
+    offload.install(app)
     extra = (
         *analytics_routes.ANALYTICS_OPERATIONS,
         *state_routes.STATE_OPERATIONS,
