@@ -317,6 +317,15 @@ class HistoryIndex:
                 return out, last
         return out, None
 
+    def raw_history(self, account: bytes, limit: int) -> list[tuple[bytes, bytes]]:
+        """The newest ``limit`` entries of ``account``'s history as stored (newest first),
+        read without Python code per entry (a reading thread leaves the interpreter to the
+        node's loop); ``parse_history`` makes them refs."""
+        entries: Iterator[tuple[bytes, bytes]] = self._db.iterator(
+            prefix=_ACCOUNT + account, reverse=True
+        )
+        return list(islice(entries, limit))
+
     def is_party(self, account: bytes, height: int, index: int) -> bool:
         return self._db.get(_ACCOUNT + account + _POSITION.pack(height, index)) is not None
 
@@ -325,3 +334,17 @@ class HistoryIndex:
             start=prefix, stop=stop, reverse=True
         )
         return iterator
+
+
+def parse_history(
+    account: bytes, entries: Sequence[tuple[bytes, bytes]], kinds: frozenset[t.Kind]
+) -> list[TxRef]:
+    """``raw_history``'s entries as refs, of ``kinds`` only (empty: all)."""
+    start = len(_ACCOUNT) + len(account)
+    refs = []
+    for key, value in entries:
+        kind = t.Kind(value[0])
+        if not kinds or kind in kinds:
+            height, index = _POSITION.unpack(key[start:])
+            refs.append(TxRef(height, index, kind))
+    return refs

@@ -132,6 +132,17 @@ UI_BANK_WITHDRAWALS_SHOWN: Final = 50  # the bank's dashboard: newest withdrawal
 LIGHT_CLIENT_ERA_PAGES_MAX: Final = 1_000  # pages of validator sets a wallet reads, at most
 INDEX_WIPE_BATCH_KEYS: Final = 10_000  # history index keys deleted a batch on a layout change
 
+# --- node: heavy requests, off the event loop (node/api/offload.py) -----------
+OFFLOAD_PROCESSES_MAX: Final = 4  # worker processes computing and rendering: one per other core
+OFFLOAD_THREADS: Final = 2  # threads reading the store for them
+OFFLOAD_JOBS_MAX: Final = 6  # heavy requests admitted at once (running or waiting); then 503
+OFFLOAD_RETRY_AFTER_S: Final = 2  # what a refused heavy request is told to wait
+OFFLOAD_NICE: Final = 10  # the workers' niceness: the node's own loop comes first
+OFFLOAD_SNAPSHOT_BYTES_MAX: Final = 512 * 1024 * 1024  # blocks and records one job may read
+HTTP_RESULT_LAG_BLOCKS_MAX: Final = 10  # a statement or report served again until this old
+HTTP_STREAM_CHUNK_BYTES: Final = 64 * 1024  # a streamed answer's writes
+HTTP_EXPORT_PAGE_ITEMS: Final = 100  # history rows read between two writes of a CSV export
+
 # --- node: API tokens and balance codes -------------------------------------
 API_TOKEN_TTL_MAX_MS: Final = 8 * 3_600_000  # a login lasts a working day at most
 API_TOKEN_CHARS_MAX: Final = 512

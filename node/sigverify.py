@@ -121,7 +121,7 @@ def _gathered(
 PARENT_POLL_S = 0.5  # how often a worker process looks whether its parent is still alive
 
 
-def _exit_with_parent() -> None:
+def exit_with_parent() -> None:
     """In a new worker process: end it when the process that started it dies.
 
     A node SIGKILLed (a crash, a fault test) must not leave its verifiers
@@ -161,7 +161,7 @@ class ProcessVerifier:
         context = multiprocessing.get_context("spawn")
         self.workers = workers
         self._pool = ProcessPoolExecutor(
-            max_workers=workers, mp_context=context, initializer=_exit_with_parent
+            max_workers=workers, mp_context=context, initializer=exit_with_parent
         )
         self._pool.submit(_verify_triples, []).result()  # start the workers now
         self._lock = threading.Lock()

@@ -17,7 +17,7 @@ it is failed or rebuilding, every route here answers 503 naming it.
 from __future__ import annotations
 
 import io
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -25,16 +25,21 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from aiohttp import web
 
+from node import limits
 from node.analytics import privacy
 from node.analytics import report as rep
-from node.analytics.index import AnalyticsIndex
+from node.analytics.index import REPORTS_CACHED_MAX, AnalyticsIndex
 from node.api import dashboards, fmt, inputs
 from node.api.access import Role, Scope, Viewer, require
 from node.api.core import Api, parse_key
+from node.api.offload import Memo, offload_of, stream
 from node.api.problems import ApiError
 from node.api.routes import HEX32, Operation, Param
+from node.consensus.types import Block
 from node.escape import csv_writer
+from node.genesis import Genesis
 from node.ledger import records as r
+from node.store.blockstore import BlockStore
 
 PARQUET_TYPE: Final = "application/vnd.apache.parquet"
 INDEX_KEY: Final = web.AppKey("analytics", AnalyticsIndex)
@@ -61,6 +66,8 @@ def install(app: web.Application, api: Api, settings: AnalyticsSettings | None =
     """Add the page; the index is the node's (``api.views.analytics``), run as a view."""
     app[INDEX_KEY] = api.views.analytics
     app[SETTINGS_KEY] = settings or AnalyticsSettings()
+    app[REPORTS_KEY] = Memo(REPORTS_CACHED_MAX)
+    app[EXPORTS_KEY] = Memo(REPORTS_CACHED_MAX)
     app.router.add_get("/ui/commune/analytics", _page_handler(api))
 
 
@@ -91,36 +98,103 @@ def k_for(request: web.Request, floor: int) -> int:
     return inputs.parse_uint(text, floor, privacy.K_MAX, detail, "bad-k")
 
 
-def current_report(api: Api, request: web.Request, viewer: Viewer) -> rep.Report:
+REPORTS_KEY: Final = web.AppKey("analytics_reports", Memo[tuple[bytes, int], rep.Report])
+
+
+async def current_report(api: Api, request: web.Request, viewer: Viewer) -> rep.Report:
+    """The report at the store's height (or a few blocks before: ``Memo``), computed in
+    a worker process from the blocks (the node's own index is the loop's)."""
     issuer = issuer_of(api, viewer, request.query.get("issuer"))
     index, settings = api.analytics, request.app[SETTINGS_KEY]
     k = k_for(request, settings.k_of(issuer))
     if not index.knows_issuer(issuer):
         raise ApiError(404, "no commune has this key")
+    offload = offload_of(request)
+
+    async def compute() -> rep.Report:
+        async with offload.slot():
+            _, blocks = await offload.read(_gather_blocks, api.ledger.store)
+            return await offload.compute(report_in_worker, api.ledger.genesis, blocks, issuer, k)
+
+    reports = request.app[REPORTS_KEY]
+    return await reports.get((bytes(issuer), k), api.ledger.store.height(), compute)
+
+
+_worker_indexes: dict[bytes, AnalyticsIndex] = {}  # in a worker process, kept between jobs
+
+
+def report_in_worker(
+    genesis: Genesis, blocks: Sequence[bytes], issuer: bytes, k: int
+) -> rep.Report:
+    """In a worker process: ``issuer``'s report over ``blocks`` (every block's bytes from
+    height 1). The worker keeps its own index between jobs (blocks are final: the first
+    ones are the same in every job) and folds only the blocks it has not seen yet."""
+    index = _worker_indexes.get(genesis.genesis_hash)
+    if index is None or index.height() > len(blocks):
+        index = _worker_indexes[genesis.genesis_hash] = AnalyticsIndex(genesis)
+    index.catch_up(Block.decode(raw) for raw in blocks[index.height() :])
+    if not index.knows_issuer(issuer):
+        raise ValueError("no commune has this key")
     return index.report(issuer, k)
+
+
+def _gather_blocks(store: BlockStore) -> tuple[int, tuple[bytes, ...]]:
+    """In a reading thread: the height and every block, from one snapshot of the store."""
+    snapshot = store.read_snapshot()
+    try:
+        top = snapshot.height()
+        blocks = tuple(snapshot.blocks(1, top))  # LevelDB's iterator: no Python code a block
+    finally:
+        snapshot.close()
+    if sum(map(len, blocks)) > limits.OFFLOAD_SNAPSHOT_BYTES_MAX:
+        raise ApiError(503, "the history is more than analytics read at once",
+                       slug="history-too-large")  # fmt: skip
+    if len(blocks) != top:
+        raise RuntimeError(f"blocks are missing below {top}")
+    return top, blocks
 
 
 def _reader(
     pick: Callable[[rep.Report], object],
 ) -> Callable[[Api, web.Request], Awaitable[object]]:
     async def handle(api: Api, request: web.Request) -> object:
-        return pick(current_report(api, request, require(api.viewer(request))))
+        return pick(await current_report(api, request, require(api.viewer(request))))
 
     return handle
 
 
-async def export_csv(api: Api, request: web.Request) -> object:
-    report = current_report(api, request, require(api.viewer(request)))
+EXPORTS_KEY: Final = web.AppKey("analytics_exports", Memo[tuple[str, bytes, int, int], bytes])
+
+
+async def _rendered(api: Api, request: web.Request, render: Callable[[rep.Report], bytes]) -> bytes:
+    """``render`` of the current report in a worker process, once per report."""
+    report = await current_report(api, request, require(api.viewer(request)))
+    offload = offload_of(request)
+
+    async def make() -> bytes:
+        async with offload.slot():
+            return await offload.compute(render, report)
+
+    key = (render.__name__, bytes.fromhex(report.issuer), report.k, report.height)
+    return await request.app[EXPORTS_KEY].get(key, report.height, make)
+
+
+def csv_bytes(report: rep.Report) -> bytes:
     out = io.StringIO()
     writer = csv_writer(out, lineterminator="\r\n")
     writer.writerow(rep.LONG_COLUMNS)
     for row in rep.long_rows(report):
         writer.writerow(["" if v is None else str(v).lower() if isinstance(v, bool) else v
                          for v in row])  # fmt: skip
-    return web.Response(
-        text=out.getvalue(), content_type="text/csv",
-        headers={"Content-Disposition": 'attachment; filename="relance-analytics.csv"'},
-    )  # fmt: skip
+    return out.getvalue().encode()
+
+
+async def export_csv(api: Api, request: web.Request) -> object:
+    body = await _rendered(api, request, csv_bytes)
+    return await stream(
+            request, body, "text/csv", charset="utf-8",
+            headers={"Content-Disposition": 'attachment; filename="relance-analytics.csv"'},
+        )  # fmt: skip
 
 
 def parquet_bytes(report: rep.Report) -> bytes:
@@ -138,14 +212,11 @@ def parquet_bytes(report: rep.Report) -> bytes:
 
 
 async def export_parquet(api: Api, request: web.Request) -> object:
-    report = current_report(api, request, require(api.viewer(request)))
-    return web.Response(
-        body=parquet_bytes(report),
-        headers={
-            "Content-Type": PARQUET_TYPE,
-            "Content-Disposition": 'attachment; filename="relance-analytics.parquet"',
-        },
-    )
+    body = await _rendered(api, request, parquet_bytes)
+    return await stream(
+            request, body, PARQUET_TYPE,
+            headers={"Content-Disposition": 'attachment; filename="relance-analytics.parquet"'},
+        )  # fmt: skip
 
 
 # --- the table -----------------------------------------------------------------------------------
@@ -318,7 +389,7 @@ def _page_handler(api: Api) -> Callable[[web.Request], Awaitable[web.StreamRespo
             return dashboards.render(request, lang, "login.html", 200, error=None, viewer=None)
         if viewer.role is not Role.ISSUER or viewer.scope is not Scope.ACCOUNT:
             return dashboards.render(request, lang, "forbidden.html", 403, viewer=viewer)
-        report = current_report(api, request, viewer)
+        report = await current_report(api, request, viewer)
 
         def at(key: str) -> str:
             pair = MESSAGES.get(key)

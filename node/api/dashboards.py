@@ -17,8 +17,9 @@ or ship); the same numbers are in the table next to it.
 
 from __future__ import annotations
 
+import asyncio
 import io
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -40,12 +41,17 @@ from node.api.access import (
 )
 from node.api.core import Api, parse_kinds, served_over_tls
 from node.api.logins import Refusal as LoginRefusal
+from node.api.offload import Memo, offload_of, stream
 from node.api.problems import ApiError
+from node.consensus.types import Block
 from node.crypto import PUBLIC_KEY_BYTES
 from node.escape import csv_writer
+from node.indexes import HistoryIndex, parse_history
 from node.ledger import records as r
 from node.ledger import tx as t
-from node.ledger.state import View
+from node.ledger.codes import Result
+from node.ledger.state import DictView, View
+from node.store.blockstore import BlockStore
 
 STATIC_DIR: Final = Path(__file__).parent / "static"
 STATIC_PREFIX: Final = "/ui/static/"  # the style sheet and scripts, the same for every reader
@@ -60,6 +66,7 @@ HOME_OF: Final = {
 PAGE_ITEMS: Final = 50
 MERCHANTS_SHOWN: Final = limits.UI_MERCHANTS_PER_PAGE
 PAYOUT_OPENERS: Final = frozenset({t.Kind.REDEEM, t.Kind.PAY, t.Kind.PAY_AUTHORIZED})
+PAYOUT_READERS: Final = frozenset({int(t.Kind.SETTLE), int(t.Kind.RETURN_PAYOUT)})  # show payouts
 
 _env = jinja2.Environment(
     loader=jinja2.PackageLoader("node.api", "templates"),
@@ -77,7 +84,15 @@ _env.filters["iso"] = fmt.iso
 _Page = Callable[[Api, web.Request, Viewer, fmt.Lang], Awaitable[web.StreamResponse]]
 
 
+EXPORTS_KEY: Final = web.AppKey(
+    "history_exports", Memo[tuple[Viewer, frozenset[t.Kind], str | None, bytes], bytes]
+)
+EXPORTS_KEPT: Final = 4  # transactions CSVs kept (up to ~25 MiB each), until the history grows
+
+
 def add_routes(app: web.Application, api: Api) -> None:
+    app[EXPORTS_KEY] = Memo(EXPORTS_KEPT)
+
     def bind(
         page: _Page, roles: frozenset[Role]
     ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
@@ -340,7 +355,7 @@ async def merchant_page(
     page = api.history(
         viewer, viewer.key, frozenset(), None, request.query.get("cursor"), PAGE_ITEMS
     )
-    payouts = _newest_payouts(api, viewer.key)
+    payouts = await _newest_payouts(api, viewer.key)
     totals = api.index.merchant_totals(viewer.key)
     received, refunded = totals.received_cents, totals.refunded_cents
     all_rows = rows(page.items, viewer.key, api.ledger.store)
@@ -352,14 +367,17 @@ async def merchant_page(
     )  # fmt: skip
 
 
-def _newest_payouts(api: Api, merchant: bytes) -> list[m.Payout]:
+async def _newest_payouts(api: Api, merchant: bytes) -> list[m.Payout]:
     """A merchant's newest payouts, newest first. A payout is named by the transaction
-    that opened it: a redemption, or a payment while the merchant redeems automatically."""
+    that opened it: a redemption, or a payment while the merchant redeems automatically.
+    The loop is let go every ``HTTP_EXPORT_PAGE_ITEMS`` transactions read."""
     found: list[m.Payout] = []
     refs, _ = api.index.history(
         merchant, None, PAYOUT_OPENERS, limits.UI_PAYOUT_SCAN_MAX, limits.UI_PAYOUT_SCAN_MAX
     )
-    for ref in refs:
+    for count, ref in enumerate(refs, 1):
+        if count % limits.HTTP_EXPORT_PAGE_ITEMS == 0:
+            await asyncio.sleep(0)
         signed, _ = api.signed_at(ref.height, ref.index)
         raw = api.ledger.store.get(r.payout_key(signed.tx_id))
         if raw is not None:
@@ -463,30 +481,100 @@ CSV_COLUMNS: Final = (
 async def commune_csv(
     api: Api, request: web.Request, viewer: Viewer, lang: fmt.Lang
 ) -> web.StreamResponse:
+    """The commune's history as CSV: the rows located and their blocks read in a thread
+    (one snapshot of the store), the rows written in a worker process, then streamed."""
     kinds = parse_kinds(request)
     campaign = request.query.get("campaign") or None
+    offload = offload_of(request)
+
+    async def make() -> bytes:
+        async with offload.slot():
+            gathered = await offload.read(
+                _gather_history, api.index, api.ledger.store, api.chain_id, viewer, kinds,
+                campaign,
+            )  # fmt: skip
+            return await offload.compute(history_csv, gathered)
+
+    newest = api.index.raw_history(viewer.key, 1)  # in the key: a new row, a new export
+    key = (viewer, kinds, campaign, newest[0][0] if newest else b"")
+    body = await request.app[EXPORTS_KEY].get(key, api.ledger.store.height(), make)
+    return await stream(
+            request, body, "text/csv", charset="utf-8",
+            headers={"Content-Disposition": 'attachment; filename="relance-transactions.csv"'},
+        )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRows:
+    """The newest ``HTTP_CSV_ROWS_MAX`` transactions of ``viewer``'s history as plain
+    data for a worker process: the index's entries, the blocks up to ``top`` and the
+    payout records that settlements and returns are shown with."""
+
+    chain_id: str
+    viewer: Viewer
+    kinds: frozenset[t.Kind]
+    campaign: str | None
+    top: int
+    entries: Sequence[tuple[bytes, bytes]]
+    blocks: Sequence[bytes]
+    payouts: Mapping[bytes, bytes]
+
+
+def _gather_history(
+    index: HistoryIndex,
+    store: BlockStore,
+    chain_id: str,
+    viewer: Viewer,
+    kinds: frozenset[t.Kind],
+    campaign: str | None,
+) -> HistoryRows:
+    """In a reading thread: the entries (the index) and blocks (one snapshot), read by
+    LevelDB's iterators rather than Python code, which would hold the interpreter."""
+    snapshot = store.read_snapshot()
+    try:
+        top = snapshot.height()
+        entries = index.raw_history(viewer.key, limits.HTTP_CSV_ROWS_MAX)
+        blocks = tuple(snapshot.blocks(1, top))
+        if sum(map(len, blocks)) > limits.OFFLOAD_SNAPSHOT_BYTES_MAX:
+            raise ApiError(503, "the history is more than one export reads at once",
+                           slug="history-too-large")  # fmt: skip
+        payouts: dict[bytes, bytes] = {}
+        if any(value[0] in PAYOUT_READERS for _, value in entries):
+            payouts = dict(snapshot.iter_prefix(r.payout_key(b"")))
+    finally:
+        snapshot.close()
+    if len(blocks) != top:
+        raise RuntimeError(f"blocks are missing below {top}")
+    return HistoryRows(chain_id, viewer, kinds, campaign, top, entries, blocks, payouts)
+
+
+def history_csv(rows: HistoryRows) -> bytes:
+    """In a worker process: the CSV of ``rows``, as their viewer may see them."""
+    view = DictView(rows.payouts)
+    decoded: dict[int, Block] = {}
     out = io.StringIO()
     writer = csv_writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
-    cursor: str | None = None
-    written = 0
-    while written < limits.HTTP_CSV_ROWS_MAX:
-        page = api.history(viewer, viewer.key, kinds, campaign, cursor, limits.HTTP_PAGE_ITEMS_MAX)
-        for tx in page.items:
-            writer.writerow([
-                tx.tx_id, tx.height, tx.index, fmt.iso(tx.time_ms), tx.kind, tx.sender,
-                tx.holder or "", tx.merchant or "", tx.campaign or "",
-                "" if tx.amount_cents is None else tx.amount_cents, tx.memo or "",
-            ])  # fmt: skip
-            written += 1
-        if page.next_cursor is None:
-            break
-        cursor = page.next_cursor
-    return web.Response(
-        text=out.getvalue(),
-        content_type="text/csv",
-        headers={"Content-Disposition": 'attachment; filename="relance-transactions.csv"'},
-    )
+    for ref in parse_history(rows.viewer.key, rows.entries, rows.kinds):
+        if ref.height > rows.top:
+            continue  # indexed after the snapshot was taken
+        block = decoded.get(ref.height)
+        if block is None:
+            block = decoded[ref.height] = Block.decode(rows.blocks[ref.height - 1])
+        signed = t.decode_tx(block.txs[ref.index], rows.chain_id)
+        if isinstance(signed, Result):
+            raise RuntimeError(f"a committed transaction does not decode at {ref.height}")
+        tx = views.transaction(
+            signed, ref.height, ref.index, block.header.time_ms, rows.viewer, view
+        )
+        if rows.campaign is not None and tx.campaign != rows.campaign:
+            continue
+        writer.writerow([
+            tx.tx_id, tx.height, tx.index, fmt.iso(tx.time_ms), tx.kind, tx.sender,
+            tx.holder or "", tx.merchant or "", tx.campaign or "",
+            "" if tx.amount_cents is None else tx.amount_cents, tx.memo or "",
+        ])  # fmt: skip
+    return out.getvalue().encode()
 
 
 async def auditor_page(

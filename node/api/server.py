@@ -23,6 +23,7 @@ from node.api import (
     commune_vouchers,
     counter,
     dashboards,
+    offload,
     state_routes,
 )
 from node.api.access import BALANCE_COOKIE, SESSION_COOKIE
@@ -58,6 +59,7 @@ def create_app(
     api = Api(ledger, status, views, config or ApiConfig(), metrics)
     app = web.Application(client_max_size=limits.HTTP_BODY_BYTES_MAX, middlewares=[guard])
     app[API_KEY] = api
+    offload.install(app)
     extra = (
         *analytics_routes.ANALYTICS_OPERATIONS,
         *state_routes.STATE_OPERATIONS,
@@ -84,6 +86,7 @@ def create_app(
     counter.add_routes(app, api)
     analytics_routes.install(app, api)
     commune_vouchers.install(app, api)
+    app.on_response_prepare.append(_answer_headers)
     app.on_shutdown.append(_close_streams)
     app.on_cleanup.append(_release_snapshots)
     return app
@@ -131,13 +134,18 @@ async def guard(request: web.Request, handler: _Handler) -> web.StreamResponse:
         api.metrics.api_responses.labels(
             route=route, method=request.method, status=str(response.status)
         ).inc()
+    return response
+
+
+async def _answer_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """CORS and ``no-store``, set as any answer is about to be sent: also those a handler
+    streams itself (``offload.stream``), whose headers are gone before ``guard`` sees them."""
     origin = request.headers.get("Origin")
-    if origin is not None and origin in api.config.cors_origins and not response.prepared:
+    if origin is not None and origin in request.app[API_KEY].config.cors_origins:
         response.headers["Access-Control-Allow-Origin"] = origin
         response.headers["Vary"] = "Origin"
-    if _with_credentials(request) and not response.prepared:
+    if _with_credentials(request):
         response.headers.setdefault("Cache-Control", "no-store")
-    return response
 
 
 _CREDENTIAL_COOKIES: Final = (SESSION_COOKIE, BALANCE_COOKIE)

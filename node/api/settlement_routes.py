@@ -13,23 +13,28 @@ settlement service runs (a home with ``settlement.toml``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Literal
 
 from aiohttp import web
 
+from node import limits
 from node.api import inputs
 from node.api.access import Role, Scope, Viewer, bearer, require
 from node.api.core import Api, parse_key
+from node.api.offload import Memo, offload_of, stream
 from node.api.problems import ApiError
 from node.api.routes import HEX32, Operation, Param
 from node.ledger import records as r
 from node.settlement import refhash, statement
 from node.settlement.journal import FileState, MerchantRow, Schedule
 from node.settlement.service import SettlementService
+from node.store.blockstore import BlockStore
 
 ScheduleName = Literal["immediate", "daily", "weekly"]
 TIME_MAX: Final = 2**62
+STATEMENTS_KEPT: Final = 16  # folded statements kept (each for one height of the store)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +97,22 @@ def _status(api: Api, row: MerchantRow) -> IbanStatus:
 
 def operations(service: SettlementService) -> tuple[Operation, ...]:
     journal = service.journal
+    folds: Memo[tuple[bytes, str | None, int, int], statement.Folded] = Memo(STATEMENTS_KEPT)
+    renders: Memo[tuple[str, str], bytes] = Memo(STATEMENTS_KEPT)
+
+    async def rendered(
+        api: Api, request: web.Request, render: Callable[[statement.CommuneStatement], bytes]
+    ) -> bytes:
+        """``render`` of the statement asked, in a worker process; one rendering serves
+        every request for the same statement (the same figures and reconciliation)."""
+        s = await _statement(api, request)
+        offload = offload_of(request)
+
+        async def make() -> bytes:
+            async with offload.slot():
+                return await offload.compute(render, s)
+
+        return await renders.get((render.__name__, repr(s)), s.height, make)
 
     async def register_iban(api: Api, request: web.Request) -> object:
         viewer = _merchant_viewer(api, request)
@@ -155,7 +176,8 @@ def operations(service: SettlementService) -> tuple[Operation, ...]:
             ],
         )  # fmt: skip
 
-    def _statement(api: Api, request: web.Request) -> statement.CommuneStatement:
+    async def _statement(api: Api, request: web.Request) -> statement.CommuneStatement:
+        """Read and fold off the loop (the caller holds an offload slot); reconcile here."""
         viewer = require(api.viewer(request))
         issuer_text = request.query.get("issuer")
         issuer = viewer.key if issuer_text is None else parse_key(issuer_text, "issuer")
@@ -167,29 +189,35 @@ def operations(service: SettlementService) -> tuple[Operation, ...]:
         from_ms, to_ms = _time(request, "from_ms", 0), _time(request, "to_ms", TIME_MAX)
         if from_ms >= to_ms:
             raise ApiError(400, "from_ms comes before to_ms", slug="bad-period")
-        try:
-            return statement.compute(
-                api.ledger.store,
-                api.chain_id,
-                journal,
-                issuer,
-                request.query.get("campaign"),
-                from_ms,
-                to_ms,
-            )
-        except ValueError as exc:
-            raise ApiError(404, str(exc)) from None
+        if api.ledger.store.get(r.issuer_key(issuer)) is None:
+            raise ApiError(404, "no issuer has this key")
+        offload = offload_of(request)
+        campaign = request.query.get("campaign")
+
+        async def fold() -> statement.Folded:
+            async with offload.slot():
+                try:
+                    gathered = await offload.read(_gather, api.ledger.store, issuer)
+                except statement.TooLarge as exc:
+                    raise ApiError(503, str(exc), slug="statement-too-large") from None
+                return await offload.compute(
+                    statement.fold, gathered, api.chain_id, issuer, campaign, from_ms, to_ms
+                )
+
+        key = (bytes(issuer), campaign, from_ms, to_ms)
+        folded = await folds.get(key, api.ledger.store.height(), fold)
+        return statement.reconcile(folded, journal)
 
     async def commune_statement(api: Api, request: web.Request) -> object:
-        return _statement(api, request)
+        return await _statement(api, request)
 
     async def commune_statement_csv(api: Api, request: web.Request) -> object:
-        body = statement.to_csv(_statement(api, request))
-        return web.Response(body=body, content_type="text/csv", charset="utf-8")
+        body = await rendered(api, request, statement.to_csv)
+        return await stream(request, body, "text/csv", charset="utf-8")
 
     async def commune_statement_pdf(api: Api, request: web.Request) -> object:
-        body = statement.to_pdf(_statement(api, request))
-        return web.Response(body=body, content_type="application/pdf")
+        body = await rendered(api, request, statement.to_pdf)
+        return await stream(request, body, "application/pdf")
 
     period = (
         Param("issuer", "query", HEX32, "the issuer (default: the token's account)"),
@@ -219,6 +247,15 @@ def operations(service: SettlementService) -> tuple[Operation, ...]:
                   errors=(400, 401, 403, 404), auth="required",
                   content_type="application/pdf"),
     )  # fmt: skip
+
+
+def _gather(store: BlockStore, issuer: bytes) -> statement.Gathered:
+    """In a reading thread: what the statement needs, from one snapshot of the store."""
+    snapshot = store.read_snapshot()
+    try:
+        return statement.gather(snapshot, issuer, limits.OFFLOAD_SNAPSHOT_BYTES_MAX)
+    finally:
+        snapshot.close()
 
 
 def _time(request: web.Request, name: str, default: int) -> int:

@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import io
 from collections import defaultdict
-from dataclasses import dataclass, field
-from typing import Final
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Final, Protocol
 
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
@@ -149,13 +150,82 @@ def period_text(s: CommuneStatement) -> str:
     return f"From {start} to {end}, Brussels time; up to {last}"
 
 
-def _merchant_name(store: BlockStore, key: bytes) -> str:
+def _merchant_name(store: Source, key: bytes) -> str:
     raw = store.get(r.merchant_key(key))
     return "?" if raw is None else r.Merchant.decode(raw).name
 
 
+class Source(Protocol):
+    """What a statement reads: the store (a snapshot of it) or what ``gather`` took of it."""
+
+    def height(self) -> int: ...
+
+    def get(self, key: bytes) -> bytes | None: ...
+
+    def iter_prefix(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]: ...
+
+    def block(self, height: int) -> bytes | None: ...
+
+
+class TooLarge(RuntimeError):
+    """The history is more than one statement may read at once."""
+
+
+@dataclass(frozen=True, slots=True)
+class Gathered:
+    """Everything a statement of one issuer reads, as plain data (for a worker process):
+    the blocks up to ``top`` and the records of the issuer, campaigns, merchants and
+    payouts, as the store held them at ``top``."""
+
+    top: int
+    blocks: tuple[bytes, ...]
+    records: Mapping[bytes, bytes]
+
+    def height(self) -> int:
+        return self.top
+
+    def get(self, key: bytes) -> bytes | None:
+        return self.records.get(key)
+
+    def iter_prefix(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        for key in sorted(k for k in self.records if k.startswith(prefix)):
+            yield key, self.records[key]
+
+    def block(self, height: int) -> bytes | None:
+        return self.blocks[height - 1] if 1 <= height <= len(self.blocks) else None
+
+
+def gather(store: BlockStore, issuer: bytes, bytes_max: int) -> Gathered:
+    """Read what ``fold`` needs from ``store`` (a snapshot: it must not move meanwhile)."""
+    top = store.height()
+    size = 0
+    records: dict[bytes, bytes] = {}
+    # every issuer: a regional line names the region that paid at the commune's shops
+    prefixes = (r.issuer_key(b""), r.campaign_key(""), r.merchant_key(b""), r.payout_key(b""))
+    for prefix in prefixes:
+        for key, raw in store.iter_prefix(prefix):
+            records[key] = raw
+            size += len(key) + len(raw)
+    blocks = tuple(store.blocks(1, min(top, BLOCKS_SCANNED_MAX)))  # no Python code a block
+    if size + sum(map(len, blocks)) > bytes_max:
+        raise TooLarge(f"a statement reads at most {bytes_max >> 20} MiB of history")
+    if len(blocks) != min(top, BLOCKS_SCANNED_MAX):
+        raise RuntimeError(f"blocks are missing below {top}")
+    return Gathered(top, blocks, records)
+
+
+@dataclass(slots=True)
+class Folded:
+    """A statement before the bank's journal is read: the references to reconcile."""
+
+    statement: CommuneStatement
+    settled_refs: dict[str, int]
+    returned_refs: dict[tuple[str, str], int]
+    campaign_differences: list[str]
+
+
 def compute(
-    store: BlockStore,
+    store: Source,
     chain_id: str,
     journal: Journal | None,
     issuer: bytes,
@@ -163,6 +233,18 @@ def compute(
     from_ms: int,
     to_ms: int,
 ) -> CommuneStatement:
+    return reconcile(fold(store, chain_id, issuer, campaign, from_ms, to_ms), journal)
+
+
+def fold(
+    store: Source,
+    chain_id: str,
+    issuer: bytes,
+    campaign: str | None,
+    from_ms: int,
+    to_ms: int,
+) -> Folded:
+    """The statement's figures from the blocks and records (the heavy part: every block)."""
     raw_issuer = store.get(r.issuer_key(issuer))
     if raw_issuer is None:
         raise ValueError("no issuer has this key")
@@ -212,12 +294,12 @@ def compute(
         line.merchants = sorted(
             (m for (c, _), m in merchants.items() if c == code), key=lambda m: m.merchant
         )
-    bank, differences = _bank_lines(journal, settled_refs)
-    returns = _return_lines(journal, returned_refs, differences)
-    for line in campaigns.values():
-        if line.ledger_unspent_cents not in (None, line.closing_unspent_cents):
-            differences.append(f"campaign {line.campaign}: unspent differs from the ledger")
-    return CommuneStatement(
+    differences = [
+        f"campaign {line.campaign}: unspent differs from the ledger"
+        for line in campaigns.values()
+        if line.ledger_unspent_cents not in (None, line.closing_unspent_cents)
+    ]
+    statement = CommuneStatement(
         issuer=issuer.hex(),
         issuer_name=issuer_name,
         from_ms=from_ms,
@@ -225,22 +307,38 @@ def compute(
         height=height,
         campaigns=[campaigns[c] for c in sorted(campaigns)],
         payouts=[payouts[k] for k in sorted(payouts)],
-        bank=bank,
-        returns=returns,
+        bank=[],
+        returns=[],
         settled_cents=sum(settled_refs.values()),
-        bank_confirmed_cents=sum(b.bank_cents or 0 for b in bank),
+        bank_confirmed_cents=0,
         returned_cents=sum(returned_refs.values()),
-        reconciled=not differences,
-        differences=differences,
+        reconciled=False,
+        differences=[],
         last_block_ms=last_time,
         regional=[regional.lines[k] for k in sorted(regional.lines)],
+    )
+    return Folded(statement, dict(settled_refs), dict(returned_refs), differences)
+
+
+def reconcile(folded: Folded, journal: Journal | None) -> CommuneStatement:
+    """The statement with the bank's lines: every reference checked against ``journal``."""
+    bank, differences = _bank_lines(journal, folded.settled_refs)
+    returns = _return_lines(journal, folded.returned_refs, differences)
+    differences += folded.campaign_differences
+    return replace(
+        folded.statement,
+        bank=bank,
+        returns=returns,
+        bank_confirmed_cents=sum(b.bank_cents or 0 for b in bank),
+        reconciled=not differences,
+        differences=differences,
     )
 
 
 class _Regional:
     """Regions' payments and refunds at the commune's shops, per (campaign, shop)."""
 
-    def __init__(self, store: BlockStore, issuer: bytes) -> None:
+    def __init__(self, store: Source, issuer: bytes) -> None:
         self.store = store
         self.issuer = issuer
         self.lines: dict[tuple[str, bytes], RegionalLine] = {}
@@ -289,7 +387,7 @@ def _campaign_flows(
     inside: bool,
     campaigns: dict[str, CampaignLine],
     merchants: dict[tuple[str, bytes], MerchantLine],
-    store: BlockStore,
+    store: Source,
 ) -> None:
     p = signed.tx.payload
     if isinstance(p, t.Fund | t.Withdraw) and p.campaign in campaigns:
@@ -327,7 +425,7 @@ def _campaign_flows(
 
 def _payout_flows(
     signed: t.SignedTx,
-    store: BlockStore,
+    store: Source,
     issuer: bytes,
     payouts: dict[bytes, PayoutLine],
     settled_refs: dict[str, int],
@@ -369,9 +467,7 @@ def _payout_flows(
         returned_refs[(p.bank_reference, p.reason)] += record.amount_cents
 
 
-def _payout_line(
-    payouts: dict[bytes, PayoutLine], merchant: bytes, store: BlockStore
-) -> PayoutLine:
+def _payout_line(payouts: dict[bytes, PayoutLine], merchant: bytes, store: Source) -> PayoutLine:
     line = payouts.get(merchant)
     if line is None:
         line = PayoutLine(merchant.hex(), _merchant_name(store, merchant))

@@ -94,7 +94,11 @@ class StateSnapshot:
 
 
 class BlockStore:
-    """One LevelDB database. Not thread-safe; one writer (the node's loop)."""
+    """One LevelDB database. Not thread-safe; one writer (the node's loop).
+
+    ``read_snapshot`` gives a read-only store frozen at one instant, which any thread may
+    read while the loop commits blocks (LevelDB snapshots are consistent and safe to
+    share); its writing methods are not to be used."""
 
     def __init__(self, db: plyvel.DB) -> None:
         self._db = db
@@ -140,6 +144,10 @@ class BlockStore:
 
     def close(self) -> None:
         self._db.close()
+
+    def read_snapshot(self) -> BlockStore:
+        """The store as it is now, for reading only (from any thread); ``close`` it after."""
+        return BlockStore(self._db.snapshot())
 
     # --- reading ----------------------------------------------------------------
 
@@ -195,6 +203,16 @@ class BlockStore:
     def block(self, height: int) -> bytes | None:
         value: bytes | None = self._db.get(_BLOCK + _h(height))
         return value
+
+    def blocks(self, first: int, last: int) -> Iterator[bytes]:
+        """The bytes of blocks ``first`` to ``last`` in height order: LevelDB's own
+        iterator, so that ``tuple(store.blocks(...))`` reads them without Python code
+        (a reading thread then leaves the interpreter to the node's loop)."""
+        stop = _BLOCK + _h(last + 1)
+        found: Iterator[bytes] = self._db.iterator(
+            start=_BLOCK + _h(first), stop=stop, include_key=False
+        )
+        return found
 
     def certificate(self, height: int) -> bytes | None:
         value: bytes | None = self._db.get(_CERT + _h(height))

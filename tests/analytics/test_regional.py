@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from node.analytics.index import AnalyticsIndex
 from node.analytics.report import long_rows
+from node.api import analytics_routes
 from node.crypto import Digest, digest
 from node.ledger import tx as t
 from node.settlement import statement
@@ -93,3 +94,15 @@ def test_the_commune_statement_lists_the_regional_payments_at_its_shops() -> Non
     assert region.regional == []
     [campaign] = region.campaigns
     assert campaign.spent_cents == 6_510
+
+
+def test_the_report_made_in_a_worker_has_the_regional_table() -> None:
+    chain = _chain()
+    index = AnalyticsIndex(chain.world.genesis)
+    for block in chain.blocks:
+        index.add_block(block)
+    namur = chain.world.namur.public_key
+    blocks = [block.encode() for block in chain.blocks]
+    made = analytics_routes.report_in_worker(chain.world.genesis, blocks, namur, 3)
+    assert (made.regional.rows, made.regional.columns) == ([CAMPAIGN], ["NA-1"])
+    assert made == index.report(namur, 3)

@@ -33,6 +33,15 @@ def test_an_answer_to_a_token_is_never_cached(secure_world: World, route: str) -
     assert answer.headers.get("cache-control") == "no-store", answer.headers
 
 
+@pytest.mark.parametrize("route", ["/v1/analytics/export.csv", "/v1/analytics/export.parquet"])
+def test_a_streamed_answer_to_a_token_is_never_cached(secure_world: World, route: str) -> None:
+    node = secure_world.node
+    answer = node.get(route, node.token(secure_world.namur.signer))
+    assert answer.status == 200, answer.body[:200]
+    assert answer.headers.get("transfer-encoding") == "chunked"  # made off the loop, streamed
+    assert answer.headers.get("cache-control") == "no-store", answer.headers
+
+
 @pytest.fixture(scope="module")
 def cookies(secure_world: World) -> dict[str, str]:
     """A dashboard session of each reader of ``PAGES`` (a login link spent once each)."""
