@@ -13,7 +13,8 @@ from node.analytics.report import long_rows
 from tests.analytics.conftest import History
 from tests.analytics.test_aggregates import index_of
 from tests.api.harness import NAMUR
-from tests.api.test_browser import SCREENSHOT_DIR, WAIT_MS, logged_in
+from tests.api.screens import SCREENSHOTS
+from tests.api.test_browser import WAIT_MS, logged_in
 
 # Chromium driven by Playwright (and the npm test packages): slow, skipped by make test-fast.
 pytestmark = pytest.mark.slow
@@ -48,8 +49,12 @@ def test_the_commune_sees_its_analytics_and_exports_them(
 
     page.goto(f"{node.url}/ui/commune/analytics?lang=en")
     expect(page.get_by_role("heading", level=1)).to_contain_text("Commercial flow analytics")
-    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOT_DIR / "analytics.png"), full_page=True)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "analytics-desktop.png"), full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"the analytics page is {overflow}px wider than a phone"
+    page.screenshot(path=str(SCREENSHOTS / "analytics-phone.png"), full_page=True)
 
 
 def test_a_merchant_may_not_read_analytics(history: History) -> None:
