@@ -50,7 +50,11 @@ def test_the_commune_sees_its_analytics_and_exports_them(
     page.goto(f"{node.url}/ui/commune/analytics?lang=en")
     expect(page.get_by_role("heading", level=1)).to_contain_text("Commercial flow analytics")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "analytics.png"), full_page=True)
+    page.screenshot(path=str(SCREENSHOTS / "analytics-desktop.png"), full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"the analytics page is {overflow}px wider than a phone"
+    page.screenshot(path=str(SCREENSHOTS / "analytics-phone.png"), full_page=True)
 
 
 def test_a_merchant_may_not_read_analytics(history: History) -> None:

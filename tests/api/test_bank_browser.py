@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.api import test_browser
+from tests.api.axe import assert_no_serious_violation
 from tests.api.bank_world import BankWorld, bank_world
 from tests.api.screens import SCREENSHOTS
 from tests.api.test_browser import WAIT_MS
@@ -22,8 +22,6 @@ from tests.api.test_browser import WAIT_MS
 # Chromium driven by Playwright (and the npm test packages): slow, skipped by make test-fast.
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[2]
-AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
 
@@ -51,17 +49,6 @@ def _bank_page(browser: Browser, bank: BankWorld, viewport: dict[str, int], lang
     return page
 
 
-def _serious_violations(page: Page) -> list[dict[str, object]]:
-    assert AXE.exists(), "axe-core is installed by 'make test' (npm ci, package-lock.json)"
-    page.add_script_tag(path=str(AXE))
-    result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
-    return [
-        {"id": v["id"], "impact": v["impact"], "nodes": [n["html"] for n in v["nodes"]][:3]}
-        for v in result["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
-
-
 @pytest.mark.parametrize(("name", "viewport", "lang"), [("phone", PHONE, "fr"),
                                                         ("desktop", DESKTOP, "en")])  # fmt: skip
 def test_the_bank_dashboard_fits_and_passes_axe(
@@ -75,8 +62,7 @@ def test_the_bank_dashboard_fits_and_passes_axe(
         expect(page.locator('tr[data-state="failed"]')).to_be_visible()
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"the page is {overflow}px wider than a {name} screen"
-        violations = _serious_violations(page)
-        assert violations == [], json.dumps(violations, indent=1)
+        assert_no_serious_violation(page)
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / f"bank-{name}.png"), full_page=name == "desktop")
     finally:

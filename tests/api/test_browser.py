@@ -16,7 +16,6 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from node.api.fmt import money
 from node.ledger import tx as t
 from tests.api.harness import LiveNode
-from tests.api.screens import SCREENSHOTS
 from tests.api.world import CAMPAIGN, World
 
 # Chromium driven by Playwright (and the npm test packages): slow, skipped by make test-fast.
@@ -90,11 +89,6 @@ def test_a_payment_appears_live_and_the_commune_filters_and_exports(
         (i["tx_id"], str(i["amount_cents"])) for i in ledger
     ]
 
-    commune.goto(f"{node.url}/ui/commune")
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    commune.screenshot(path=str(SCREENSHOTS / "commune.png"), full_page=True)
-    merchant.screenshot(path=str(SCREENSHOTS / "merchant.png"), full_page=True)
-
 
 def test_a_holder_sees_its_balance_in_english(world: World, browser: Browser) -> None:
     node = world.node
@@ -104,4 +98,3 @@ def test_a_holder_sees_its_balance_in_english(world: World, browser: Browser) ->
     tile = page.locator(f'[data-campaign="{CAMPAIGN}"] [data-testid="balance"]')
     expect(tile).to_have_text(money(3_766))  # 37,66 € in Belgian format in both languages
     expect(page.get_by_role("heading", name="History")).to_be_visible()
-    page.screenshot(path=str(SCREENSHOTS / "holder.png"), full_page=True)

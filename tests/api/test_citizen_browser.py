@@ -4,7 +4,6 @@ README, and axe-core finds no serious or critical accessibility violation."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Final
 
 import pytest
@@ -13,6 +12,7 @@ from playwright.sync_api import Browser, Page, expect
 from node.api.fmt import money
 from node.ledger import records as r
 from tests.api import test_browser
+from tests.api.axe import assert_no_serious_violation
 from tests.api.screens import SCREENSHOTS
 from tests.api.world import CAMPAIGN, World
 from wallets.letters import CampaignText, balance_link
@@ -21,14 +21,7 @@ from wallets.voucher import Voucher
 # Chromium driven by Playwright (and the npm test packages): slow, skipped by make test-fast.
 pytestmark = pytest.mark.slow
 
-ROOT: Final = Path(__file__).resolve().parents[2]
-AXE: Final = ROOT / "node_modules" / "axe-core" / "axe.min.js"  # npm ci, pinned by the lock
 PHONE: Final = {"width": 390, "height": 844}
-SERIOUS: Final = (
-    "async () => (await axe.run(document)).violations"
-    ".filter(v => v.impact === 'serious' || v.impact === 'critical')"
-    ".map(v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', '))"
-)
 
 
 browser = test_browser.browser  # the same Chromium, launched once for this module
@@ -40,12 +33,6 @@ def phone(browser: Browser, locale: str = "fr-BE") -> Page:
         bypass_csp=True,  # only so that the test may inject axe-core; the page sends its CSP
     )  # fmt: skip
     return context.new_page()
-
-
-def no_serious_violation(page: Page) -> None:
-    assert AXE.exists(), "axe-core is installed by npm ci (package-lock.json)"
-    page.add_script_tag(content=AXE.read_text(encoding="utf-8"))
-    assert page.evaluate(SERIOUS) == []
 
 
 def letter_link(world: World) -> str:
@@ -74,7 +61,7 @@ def test_a_letters_link_on_a_phone_shows_balance_and_where_to_spend(
     shops = page.get_by_test_id("shop")
     expect(shops).to_have_count(2)
     expect(shops.first).to_contain_text("Boulangerie du Marché")
-    no_serious_violation(page)
+    assert_no_serious_violation(page)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "citizen.png"), full_page=True)
     # No horizontal scrolling on a phone.
@@ -101,7 +88,7 @@ def test_the_citizen_page_in_english_has_no_serious_violation(
     page.goto(letter_link(world) + "?lang=en")
     page.wait_for_url(f"{world.node.url}/ui/holder")
     expect(page.get_by_role("heading", name="Where to spend")).to_be_visible()
-    no_serious_violation(page)
+    assert_no_serious_violation(page)
     page.context.close()
 
 
@@ -121,6 +108,6 @@ def test_the_communes_voucher_status_page_in_a_browser(world: World, browser: Br
     page.wait_for_url("**status=untouched**")
     statuses = page.locator("table.vouchers tbody tr td:nth-child(2)").all_inner_texts()
     assert statuses and set(statuses) == {"Intact"}
-    no_serious_violation(page)
+    assert_no_serious_violation(page)
     page.screenshot(path=str(SCREENSHOTS / "commune-vouchers.png"), full_page=True)
     page.context.close()

@@ -22,6 +22,7 @@ from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
 from node.api.fmt import datetime_text, money
 from node.crypto import PublicKey, Signer, digest
 from node.ledger import tx as t
+from tests.api.axe import assert_no_serious_violation
 from tests.api.harness import LiveNode
 from tests.api.screens import SCREENSHOTS
 from tests.api.world import CAMPAIGN, World, seed
@@ -388,37 +389,26 @@ def test_the_page_signs_the_bytes_the_node_expects(counter: Counter, browser: Br
 def test_phone_screenshot_and_no_serious_accessibility_violation(
     counter: Counter, browser: Browser
 ) -> None:
-    axe = frontend.AXE.read_text(encoding="utf-8")
     for lang in ("fr-BE", "en-GB"):
         page = counter_page(browser, counter, lang=lang, bypass_csp=True)  # axe is injected
         if lang == "fr-BE":
             page.screenshot(path=str(SCREENSHOTS / "counter.png"))
-        page.add_script_tag(content=axe)
-        assert serious_violations(page) == []  # scanning
+        assert_no_serious_violation(page)  # scanning
         page.locator("#typed").fill(counter.uri(counter.letters[3]))
         page.locator("#typed-form button").click()
         expect(page.locator(".counter")).to_have_attribute("data-state", "check")
         if lang == "fr-BE":
             page.screenshot(path=str(SCREENSHOTS / "counter-check.png"))
-        assert serious_violations(page) == []  # checking
+        assert_no_serious_violation(page)  # checking
         page.locator("#amount").fill("1")
         page.locator("#confirm").click()
         expect(page.locator(".counter")).to_have_attribute("data-state", "receipt")
         page.locator("#key-box summary").click()
-        assert serious_violations(page) == []  # the receipt, the key box open
+        assert_no_serious_violation(page)  # the receipt, the key box open
         page.locator("#refund-amount").fill("99")
         page.locator("#refund").click()
         expect(page.locator("#error")).to_be_visible()
-        assert serious_violations(page) == []  # an error shown
-
-
-def serious_violations(page: Page) -> list[str]:
-    found: list[str] = page.evaluate(
-        "async () => (await axe.run(document)).violations"
-        ".filter(v => v.impact === 'serious' || v.impact === 'critical')"
-        ".map(v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', '))"
-    )
-    return found
+        assert_no_serious_violation(page)  # an error shown
 
 
 def test_the_counter_is_the_logged_in_shops_only(counter: Counter) -> None:
