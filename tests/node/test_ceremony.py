@@ -484,8 +484,8 @@ def test_four_organisations_on_four_hosts_start_a_network_from_the_ceremony(
         rotation = Rotation(genesis_file, rotated, base + 8, base + 9)  # Dinant's unused ports
         _a_validator_s_node_key_is_rotated(supervisor.nodes, upgraded, urls, rotation)
         assert upgraded.crashed() == []
-        for node in nodes:  # nobody ever saw two statements of one slot from anyone
-            assert "evidence against" not in (node.home / "node.log").read_text(encoding="utf-8")
+        for home in homes:  # nobody ever saw two statements of one slot from anyone
+            assert "evidence against" not in (home / "node.log").read_text(encoding="utf-8")
     finally:
         supervisor.stop()
         upgraded.stop_all()
