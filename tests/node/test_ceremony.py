@@ -1,12 +1,16 @@
 """The genesis ceremony (``relance-node genesis``, ``relance-wallet key sign-member``) on
 real node homes made by ``relance-node init``, and the start-up check and peers it
 gives a node; then the whole ceremony with the operator's commands (docs/operating.md):
-four organisations on four loopback hosts start a network from it."""
+four organisations on four loopback hosts start a network from it, and run it as the
+guide says: a campaign, a shop and a citizen's payments, a node restarted, a backup
+taken while the node runs and restored after the chain moved on, a protocol upgrade
+installed host by host and scheduled by governance, a validator's node key rotated."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -18,6 +22,7 @@ from click.testing import CliRunner, Result
 
 from node import config, membership
 from node.cli import main
+from node.consensus.signer import SignRecord
 from node.crypto import Signer, digest
 from node.daemon import read_home, run
 from node.devnet import DevnetNode, Supervisor
@@ -25,6 +30,8 @@ from node.genesis import GenesisError, parse, parse_draft, render
 from node.membership import MemberError, start_settings
 from node.store.blockstore import BlockStore
 from tests.node.netutil import eventually, free_base_port, get_json
+from tools.faults.node import ENV_NEXT_PROTOCOL
+from tools.faults.procs import NodeProcesses
 from wallets.cli import main as wallet_main
 
 CHAIN = "relance-test-ceremony"
@@ -372,11 +379,13 @@ ORGS = (  # name, role, territory, zone, wallet key
 BIN = Path(sys.executable).parent  # relance-node and relance-wallet of this environment
 
 
-def _cli(tool: str, *args: str, env: dict[str, str] | None = None) -> str:
-    """One command as the operator types it; its output (the test fails on an error)."""
+def _cli(tool: str, *args: str, env: dict[str, str] | None = None, answer: str = "") -> str:
+    """One command as the operator types it (``answer`` typed at its prompt); its output
+    (the test fails on an error)."""
     done = subprocess.run(
         [str(BIN / tool), *args],
         capture_output=True,
+        input=answer,
         text=True,
         env={**os.environ, **(env or {})},
         timeout=120,
@@ -387,6 +396,7 @@ def _cli(tool: str, *args: str, env: dict[str, str] | None = None) -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # the whole story, five processes on a loaded machine: ~7 minutes
 def test_four_organisations_on_four_hosts_start_a_network_from_the_ceremony(
     tmp_path: Path,
 ) -> None:
@@ -447,6 +457,9 @@ def test_four_organisations_on_four_hosts_start_a_network_from_the_ceremony(
     assert "no validator has the node key" in refused.stderr
 
     supervisor = Supervisor(nodes)  # 'relance-node start --home …' on each host
+    rotated = tmp_path / "mons" / "relance-next"  # Mons's node with a new node key
+    homes = [n.home for n in nodes] + [rotated]
+    upgraded = NodeProcesses(homes, [UPGRADED] * len(homes))  # the new release
     supervisor.start()
     try:
         urls = [w["RELANCE_NODE"] for w in wallets]
@@ -464,11 +477,201 @@ def test_four_organisations_on_four_hosts_start_a_network_from_the_ceremony(
         _cli("relance-wallet", "bank", "fund", "--key", "bank", "NAM-2027", "25000",
              "--reference", "DEP-0001", "--yes", env=wallets[0])  # fmt: skip
         assert supervisor.exited() == []
+        _merchants_allocation_payments(tmp_path, wallets)
+        _a_node_restarts_and_catches_up(supervisor, urls, 2)
+        _a_backup_restored_after_the_chain_moved_on(supervisor, urls, 3, tmp_path)
+        _an_upgrade_by_governance(supervisor, upgraded, urls, tmp_path)
+        rotation = Rotation(genesis_file, rotated, base + 8, base + 9)  # Dinant's unused ports
+        _a_validator_s_node_key_is_rotated(supervisor.nodes, upgraded, urls, rotation)
+        assert upgraded.crashed() == []
+        for home in homes:  # nobody ever saw two statements of one slot from anyone
+            assert "evidence against" not in (home / "node.log").read_text(encoding="utf-8")
     finally:
         supervisor.stop()
+        upgraded.stop_all()
 
 
 def _status_at(url: str, height: int, peers: int) -> dict[str, object] | None:
     status = get_json(f"{url}/v1/status")
     reached = int(str(status["height"])) >= height and int(str(status["peers"])) >= peers
     return status if reached else None
+
+
+# --- the operator's story goes on: docs/operating.md's commands, as typed ---------------
+
+NEXT_PROTOCOL = "tx9.block9"  # what the release under test (tools.faults.node) also knows
+NEXT_RELEASE = "0.9.0"
+UPGRADED = {ENV_NEXT_PROTOCOL: NEXT_PROTOCOL}
+UPGRADE_IN_BLOCKS = 60  # time for three commands on a loaded machine (a block: ~0.5 s)
+RESTORED = re.compile(r"restored validator: fence lifted, signing at height (\d+)")
+
+
+def _height_at(url: str) -> int:
+    return int(str(get_json(f"{url}/v1/status")["height"]))
+
+
+def _reach(url: str, height: int, what: str) -> None:
+    eventually(lambda: _height_at(url) >= height or None, 120, what)
+
+
+def _merchants_allocation_payments(tmp: Path, wallets: list[dict[str, str]]) -> None:
+    """Namur registers a shop, allocates a citizen's pot; the citizen pays twice."""
+    namur = wallets[1]
+    shop = {
+        **namur,
+        "RELANCE_KEYSTORE": str(tmp / "shop" / "keys"),
+        "RELANCE_PASSPHRASE": "pass shop",
+    }
+    citizen = {
+        **namur,
+        "RELANCE_KEYSTORE": str(tmp / "zoe" / "keys"),
+        "RELANCE_PASSPHRASE": "pass zoe",
+    }
+    _cli("relance-wallet", "key", "new", "boulangerie", "--no-phrase", env=shop)
+    _cli("relance-wallet", "key", "new", "zoe", "--no-phrase", env=citizen)
+    shop_key = _cli("relance-wallet", "key", "show", "boulangerie", env=shop).strip()
+    zoe_key = _cli("relance-wallet", "key", "show", "zoe", env=citizen).strip()
+    merchants = tmp / "namur" / "merchants.csv"
+    merchants.write_text(
+        "public_key,name,category,zone,payout_ref,auto_redeem\n"
+        f"{shop_key},Boulangerie de l'Église,47.11,NAM-CENTRE,BE71 0961 2345 6769,no\n",
+        encoding="utf-8",
+    )
+    _cli("relance-wallet", "issuer", "register-merchants", "--key", "namur", str(merchants),
+         "--yes", env=namur)  # fmt: skip
+    households = tmp / "namur" / "households.csv"
+    households.write_text(f"amount,zone,channel,holder\n100,NAM-CENTRE,app,{zoe_key}\n")
+    _cli("relance-wallet", "issuer", "allocate", "--key", "namur", "NAM-2027", str(households),
+         "--yes", env=namur)  # fmt: skip
+    for amount in ("12,50", "30"):
+        _cli("relance-wallet", "holder", "pay", "--key", "zoe", "--campaign", "NAM-2027",
+             shop_key, amount, "--yes", env=citizen)  # fmt: skip
+    balances = get_json(f"{namur['RELANCE_NODE']}/v1/accounts/{shop_key}")["balances"]
+    assert isinstance(balances, list)
+    assert [b["cents"] for b in balances] == [4_250]
+
+
+def _a_node_restarts_and_catches_up(supervisor: Supervisor, urls: list[str], index: int) -> None:
+    """``systemctl restart relance-node`` on one host: the others go on, it catches up."""
+    supervisor.stop_one(index)
+    others = [u for i, u in enumerate(urls) if i != index]
+    top = max(_height_at(u) for u in others)
+    _reach(others[0], top + 3, "three of four go on")
+    supervisor.restart_one(index)
+    _reach(urls[index], max(_height_at(u) for u in others), "the restarted node caught up")
+
+
+def _a_backup_restored_after_the_chain_moved_on(
+    supervisor: Supervisor, urls: list[str], index: int, tmp: Path
+) -> None:
+    """A backup while the node runs; the chain moves on; restored, the node catches up and
+    signs only past what its lost self had signed."""
+    home = supervisor.nodes[index].home
+    archive = tmp / "mons" / "backup.tar"
+    made = _cli("relance-node", "backup", "--home", str(home), "--out", str(archive))
+    at = int(re.search(r"at height (\d+)", made).group(1))  # type: ignore[union-attr]
+    _reach(urls[0], at + 5, "the chain moves on after the backup")
+    supervisor.stop_one(index)  # systemctl stop relance-node
+    lost = SignRecord.decode((home / config.SIGN_STATE_FILE).read_bytes())
+    (home / config.SIGN_STATE_FILE).unlink()  # the worst case: its signer state is lost too
+    _cli("relance-node", "restore", "--home", str(home), "--replace", str(archive))
+    assert SignRecord.decode((home / config.SIGN_STATE_FILE).read_bytes()).height < lost.height
+    supervisor.restart_one(index)  # systemctl start relance-node
+    log = home / "node.log"
+    lifted = eventually(lambda: RESTORED.search(log.read_text(encoding="utf-8")), 180, "fence")
+    assert int(lifted.group(1)) > lost.height  # nothing its lost self may have signed
+    _reach(urls[index], _height_at(urls[0]), "the restored node caught up")
+
+
+def _an_upgrade_by_governance(
+    supervisor: Supervisor, upgraded: NodeProcesses, urls: list[str], tmp: Path
+) -> None:
+    """Each organisation installs the release that knows the protocol (one host at a time,
+    the chain going on); governance schedules it; the chain passes the height."""
+    for index in range(len(urls)):
+        supervisor.stop_one(index)
+        upgraded.start(index)
+        others = [u for i, u in enumerate(urls) if i != index]
+        _reach(urls[index], max(_height_at(u) for u in others), "upgraded node caught up")
+    homes = [str(node.home) for node in supervisor.nodes]
+    proposal = tmp / "bank" / "upgrade.json"
+    _cli("relance-node", "governance", "propose-upgrade", "--home", homes[0], "--protocol",
+         NEXT_PROTOCOL, "--software", NEXT_RELEASE, "--in-blocks", str(UPGRADE_IN_BLOCKS),
+         "--out", str(proposal))  # fmt: skip
+    for home in homes[1:3]:  # passed from host to host
+        _cli("relance-node", "governance", "approve", "--home", home, str(proposal), answer="y\n")
+    _cli("relance-node", "governance", "submit", "--home", homes[0], str(proposal))
+    said = get_json(f"{urls[3]}/v1/status")["upgrade"]
+    assert isinstance(said, dict) and said["protocol"] == NEXT_PROTOCOL and said["known"] is True
+    height = int(said["height"])
+    for url in urls:
+        _reach(url, height + 2, "past the upgrade's height")
+    assert len({get_json(f"{url}/v1/blocks/{height}")["hash"] for url in urls}) == 1
+
+
+@dataclass(frozen=True)
+class Rotation:
+    genesis: Path
+    home: Path  # the new home on Mons's host
+    p2p: int
+    api: int
+
+
+def _restart_with(upgraded: NodeProcesses, urls: list[str], index: int) -> None:
+    """One host's node restarted (after a config change); until it has caught up."""
+    upgraded.terminate(index)
+    upgraded.restart(index)
+    others = [u for i, u in enumerate(urls) if i != index]
+    _reach(urls[index], max(_height_at(u) for u in others), "restarted node caught up")
+
+
+def _validator_keys(url: str) -> list[str]:
+    validators = get_json(f"{url}/v1/status")["validators"]
+    assert isinstance(validators, list)
+    return [str(v["public_key"]) for v in validators]
+
+
+def _a_validator_s_node_key_is_rotated(
+    nodes: list[DevnetNode], upgraded: NodeProcesses, urls: list[str], rot: Rotation
+) -> None:
+    """Mons makes a new home (a new node key) on its host; the others accept it as a
+    peer; governance swaps the old key for the new; the old node stops and the chain
+    needs the new one's votes."""
+    made = _cli("relance-node", "init", "--home", str(rot.home), "--genesis", str(rot.genesis),
+                "--moniker", "Ville de Mons", "--host", "127.0.0.5", "--p2p-port", str(rot.p2p),
+                "--api-port", str(rot.api))  # fmt: skip
+    new_key = re.search(r"node key:\s+([0-9a-f]{64})", made).group(1)  # type: ignore[union-attr]
+    for index in range(3):  # each other organisation lets the new key connect
+        path = nodes[index].home / config.CONFIG_FILE
+        text = path.read_text(encoding="utf-8")
+        assert text.count("accept_from = []") == 1
+        path.write_text(text.replace("accept_from = []", f'accept_from = ["{new_key}"]'))
+        _restart_with(upgraded, urls, index)
+    new_url = f"http://127.0.0.5:{rot.api}"
+    upgraded.start(4)
+    _reach(new_url, _height_at(urls[0]), "the new home synced")
+
+    old_keys = [read_home(node.home).node_key.public_key.hex() for node in nodes]
+    assert sorted(_validator_keys(urls[0])) == sorted(old_keys)
+    entries = [f"{node.name},{org[1]},{key}" for node, org, key in
+               zip(nodes, ORGS, old_keys, strict=True)]  # fmt: skip
+    entries[3] = f"Ville de Mons,commune,{new_key}"
+    homes = [str(node.home) for node in nodes]
+    proposal = rot.home.parent / "rotate.json"
+    members = [x for entry in entries for x in ("--validator", entry)]
+    _cli("relance-node", "governance", "propose-validators", "--home", homes[3], "--in-blocks",
+         str(UPGRADE_IN_BLOCKS), *members, "--out", str(proposal))  # fmt: skip
+    for home in homes[:2]:
+        _cli("relance-node", "governance", "approve", "--home", home, str(proposal), answer="y\n")
+    _cli("relance-node", "governance", "submit", "--home", homes[3], str(proposal))
+    effective = int(json.loads(proposal.read_text(encoding="utf-8"))["effective_height"])
+    _reach(urls[0], effective + 2, "the new validator set")
+    assert sorted(_validator_keys(urls[0])) == sorted([*old_keys[:3], new_key])
+
+    upgraded.terminate(3)  # the old home, for good
+    upgraded.terminate(2)  # and Liège for a while: three of four need the new key's votes
+    base = _height_at(urls[0])
+    _reach(urls[0], base + 3, "blocks with the new key's votes")
+    upgraded.restart(2)
+    _reach(urls[2], _height_at(urls[0]), "Liège caught up")
+    assert upgraded.crashed() == []
