@@ -141,12 +141,14 @@ def _client(
     until: float,
     go: Event,
     busy: Synchronized[int],
+    done: Event,
     out: list[str],
 ) -> None:
     """One client: heavy requests one after the other while ``go`` is set (until
-    ``until``), honouring Retry-After; each outcome noted as ``<route> <status>``."""
+    ``done`` is set or ``until``), honouring Retry-After; each outcome noted as
+    ``<route> <status>``."""
     n = first
-    while time.time() < until:
+    while time.time() < until and not done.is_set():
         if not go.is_set():
             time.sleep(0.05)
             continue
@@ -176,14 +178,16 @@ def _client(
                 busy.value -= 1
 
 
-def run_clients(url: str, until: float, go: Event, busy: Synchronized[int], report: Path) -> None:
+def run_clients(
+    url: str, until: float, go: Event, busy: Synchronized[int], done: Event, report: Path
+) -> None:
     """The load: ``CLIENTS`` threads in this process, niced (they stand for clients on
     other machines); outcomes written to ``report``."""
     os.nice(19)
     requests = _requests(url)
     outcomes: list[str] = []
     threads = [
-        threading.Thread(target=_client, args=(requests, i, until, go, busy, outcomes))
+        threading.Thread(target=_client, args=(requests, i, until, go, busy, done, outcomes))
         for i in range(CLIENTS)
     ]
     for thread in threads:
@@ -267,7 +271,7 @@ def test_heavy_requests_leave_blocks_and_health_at_their_idle_pace(tmp_path: Pat
         )  # fmt: skip
     idle, loaded = Window(), Window()
     context = multiprocessing.get_context("spawn")
-    go, busy = context.Event(), context.Value("i", 0)
+    go, done, busy = context.Event(), context.Event(), context.Value("i", 0)
     report = tmp_path / "clients.txt"
     try:
         eventually(lambda: get_json(url + "/v1/health"), 120, "the node answers")
@@ -276,7 +280,7 @@ def test_heavy_requests_leave_blocks_and_health_at_their_idle_pace(tmp_path: Pat
                    120, "the node commits new blocks")  # fmt: skip
         _warm_up(url)
         until = time.time() + CYCLES * (2 * WINDOW_S + 40)
-        clients = context.Process(target=run_clients, args=(url, until, go, busy, report))
+        clients = context.Process(target=run_clients, args=(url, until, go, busy, done, report))
         clients.start()
         try:
             # Idle and loaded windows alternate: the host's own load drifts, both see it.
@@ -290,6 +294,7 @@ def test_heavy_requests_leave_blocks_and_health_at_their_idle_pace(tmp_path: Pat
                 loaded.measure(url, WINDOW_S)
         finally:
             go.clear()
+            done.set()  # the clients end their last request and stop
             clients.join(timeout=until - time.time() + 200)
             if clients.is_alive():
                 clients.kill()
