@@ -25,21 +25,22 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from aiohttp import web
 
-from node import limits
 from node.analytics import privacy
 from node.analytics import report as rep
 from node.analytics.index import REPORTS_CACHED_MAX, AnalyticsIndex
-from node.api import dashboards, fmt, inputs
+from node.api import dashboards, inputs
 from node.api.access import Role, Scope, Viewer, require
 from node.api.core import Api, parse_key
 from node.api.offload import Memo, offload_of, stream
 from node.api.problems import ApiError
 from node.api.routes import HEX32, Operation, Param
 from node.consensus.types import Block
-from node.escape import csv_writer
-from node.genesis import Genesis
 from node.ledger import records as r
+from node.protocol import limits
+from node.protocol.genesis import Genesis
 from node.store.blockstore import BlockStore
+from node.text import fmt
+from node.text.escape import csv_writer
 
 PARQUET_TYPE: Final = "application/vnd.apache.parquet"
 INDEX_KEY: Final = web.AppKey("analytics", AnalyticsIndex)

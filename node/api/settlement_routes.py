@@ -19,7 +19,6 @@ from typing import Final, Literal
 
 from aiohttp import web
 
-from node import limits
 from node.api import inputs
 from node.api.access import Role, Scope, Viewer, bearer, require
 from node.api.core import Api, parse_key
@@ -27,6 +26,7 @@ from node.api.offload import Memo, offload_of, stream
 from node.api.problems import ApiError
 from node.api.routes import HEX32, Operation, Param
 from node.ledger import records as r
+from node.protocol import limits
 from node.settlement import refhash, statement
 from node.settlement.journal import FileState, MerchantRow, Schedule
 from node.settlement.service import SettlementService

@@ -1,6 +1,6 @@
 """``GET /v1/state/items``: a node's committed state at one height, paged, for state sync.
 
-A new observer (``relance-node sync``, ``node.statesync``) downloads the state of a
+A new observer (``relance-node sync``, ``node.run.statesync``) downloads the state of a
 recent height from another node instead of replaying every block since genesis.
 The first page freezes the state at the node's current height (a LevelDB snapshot,
 ``BlockStore.snapshot``) and names that height and its state root; the next pages
@@ -24,11 +24,11 @@ from typing import Final
 
 from aiohttp import web
 
-from node import limits
 from node.api.access import Role, require
 from node.api.core import Api, parse_height
 from node.api.problems import ApiError
 from node.api.routes import Operation, Param
+from node.protocol import limits
 from node.store.blockstore import BlockStore, StateSnapshot
 
 KEY_BYTES_MAX: Final = 256  # a state key is a prefix byte and at most a few keys and codes
