@@ -16,21 +16,17 @@ from typing import Final
 
 from aiohttp import web
 
-from node.api import (
-    analytics_routes,
-    bank_page,
-    commune_vouchers,
-    counter,
-    dashboards,
-    offload,
-    state_routes,
-)
+from node.api import bank_page, commune_vouchers, counter, dashboards, offload
 from node.api.access import BALANCE_COOKIE, SESSION_COOKIE
 from node.api.core import Api, ApiConfig, ApiViews, NodeStatus, client_of
 from node.api.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from node.api.metrics import NodeMetrics
+from node.api.openapi import openapi_document
+from node.api.operation import Operation, json_response
 from node.api.problems import ApiError
-from node.api.routes import OPERATIONS, Operation, json_response, openapi_document
+from node.api.routes import OPERATIONS
+from node.api.routes import analytics as analytics_routes
+from node.api.routes import state as state_routes
 from node.app.ledger_app import LedgerApp
 from node.protocol import limits
 
@@ -67,7 +63,7 @@ def create_app(
     )
     for op in (*OPERATIONS, *extra):
         app.router.add_route(op.method, op.path, _bind(api, op))
-    document = openapi_document(API_VERSION, extra)
+    document = openapi_document(API_VERSION, (*OPERATIONS, *extra))
 
     async def openapi(request: web.Request) -> web.Response:
         return web.json_response(document)

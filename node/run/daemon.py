@@ -33,8 +33,6 @@ from typing import Final
 from aiohttp import web
 
 from node.analytics.index import AnalyticsIndex
-from node.api.analytics_routes import SETTINGS_KEY as ANALYTICS_SETTINGS_KEY
-from node.api.analytics_routes import AnalyticsSettings
 from node.api.bank_page import SOURCE as BANK_SOURCE
 from node.api.core import Api, CommitWaiters
 from node.api.feeds import CommitsView, EventsView, MetricsView
@@ -45,9 +43,11 @@ from node.api.metrics import (
     Sources,
     ValidatorSources,
 )
-from node.api.routes import Handler, Operation
+from node.api.operation import Handler, Operation
+from node.api.routes.analytics import SETTINGS_KEY as ANALYTICS_SETTINGS_KEY
+from node.api.routes.analytics import AnalyticsSettings
+from node.api.routes.settlement import operations as settlement_operations
 from node.api.server import ApiConfig, ApiViews, NodeStatus, create_app
-from node.api.settlement_routes import operations as settlement_operations
 from node.api.stream import Hub
 from node.app.ledger_app import LedgerApp
 from node.app.sigverify import SignatureVerifier

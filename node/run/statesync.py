@@ -2,7 +2,7 @@
 
 Instead of replaying every block since genesis, a new observer downloads the
 state of a recent height ``H`` from any node (``GET /v1/state/items``, paged
-over one frozen state: ``node.api.state_routes``) and checks it without trusting
+over one frozen state: ``node.api.routes.state``) and checks it without trusting
 that node: the certified header of ``H`` (``GET /v1/blocks/{H}/certified``) must
 carry the signatures of more than 2/3 of the validator set in force at ``H``,
 followed from the genesis file through every validator change (``GET

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from node.analytics.index import AnalyticsIndex
 from node.analytics.report import long_rows
-from node.api import analytics_routes
+from node.api.routes import analytics as analytics_routes
 from node.ledger import tx as t
 from node.protocol.crypto import Digest, digest
 from node.settlement import statement

@@ -28,7 +28,7 @@ from typing import Final, TypeVar
 from aiohttp import web
 
 from node.api.metrics import NodeMetrics, Sources
-from node.api.routes import Operation
+from node.api.operation import Operation
 from node.api.server import ApiConfig, NodeStatus, create_app
 from node.api.tokens import make_token
 from node.app.ledger_app import LedgerApp

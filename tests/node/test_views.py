@@ -21,8 +21,8 @@ from click.testing import CliRunner
 
 from node.analytics.index import AnalyticsIndex
 from node.api.core import Api
+from node.api.operation import Operation
 from node.api.problems import ApiError
-from node.api.routes import Operation
 from node.api.server import API_KEY
 from node.consensus.types import Block, Header
 from node.ledger import tx as t

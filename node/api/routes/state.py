@@ -26,8 +26,8 @@ from aiohttp import web
 
 from node.api.access import Role, require
 from node.api.core import Api, parse_height
+from node.api.operation import Operation, Param
 from node.api.problems import ApiError
-from node.api.routes import Operation, Param
 from node.protocol import limits
 from node.store.blockstore import BlockStore, StateSnapshot
 

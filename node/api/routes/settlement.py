@@ -23,8 +23,8 @@ from node.api import inputs
 from node.api.access import Role, Scope, Viewer, bearer, require
 from node.api.core import Api, parse_key
 from node.api.offload import Memo, offload_of, stream
+from node.api.operation import HEX32, Operation, Param
 from node.api.problems import ApiError
-from node.api.routes import HEX32, Operation, Param
 from node.ledger import records as r
 from node.protocol import limits
 from node.settlement import refhash, statement

@@ -32,8 +32,8 @@ from node.api import dashboards, inputs
 from node.api.access import Role, Scope, Viewer, require
 from node.api.core import Api, parse_key
 from node.api.offload import Memo, offload_of, stream
+from node.api.operation import HEX32, Operation, Param
 from node.api.problems import ApiError
-from node.api.routes import HEX32, Operation, Param
 from node.consensus.types import Block
 from node.ledger import records as r
 from node.protocol import limits
