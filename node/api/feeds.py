@@ -15,9 +15,9 @@ from node.api.core import CommitWaiters
 from node.api.metrics import NodeMetrics
 from node.api.schema import to_json
 from node.api.stream import Event, Hub
+from node.ledger.parties import parties
 from node.ledger.state import BlockState, RecordCache, View
 from node.views.base import FedBlock, blame
-from node.views.history_index import parties
 
 EVENTS: Final = "events"
 COMMITS: Final = "commits"

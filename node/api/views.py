@@ -8,6 +8,7 @@ from node.api import models as m
 from node.api.access import Role, Viewer
 from node.api.spend import accepts  # the one definition of "accepted"
 from node.consensus.types import Block, Certificate, Header
+from node.ledger import parties
 from node.ledger import records as r
 from node.ledger import tx as t
 from node.ledger.state import BlockState, View
@@ -162,7 +163,7 @@ def payout(payout_id: bytes, p: r.Payout) -> m.Payout:
 def may_read_payout(viewer: Viewer, p: r.Payout) -> bool:
     if viewer.role in (Role.AUDITOR, Role.BANK):
         return True
-    return viewer.key in (p.merchant, p.issuer)
+    return parties.reads_payout(viewer.key, p)
 
 
 def party_name(view: View, key: bytes) -> str | None:
@@ -269,27 +270,14 @@ def block(b: Block, c: Certificate) -> m.Block:
 
 
 def visible_items(signed: t.SignedTx, viewer: Viewer | None, view: View) -> list[int] | None:
-    """The positions of the per-party list items ``viewer`` may see (``t.DETACHED_FIELDS``:
-    a holder its own allocations, a merchant or commune the settlements of its payouts),
-    or None when it may see the whole transaction: a kind without such a list, its
-    sender, the bank and auditors. The one rule for the transaction view and its proof."""
-    p = signed.tx.payload
-    if not isinstance(p, (t.Allocate, t.Settle)):
-        return None
-    if viewer is not None and (
-        viewer.role in (Role.AUDITOR, Role.BANK) or viewer.key == signed.tx.sender
-    ):
-        return None
-    if viewer is None:
-        return []
-    if isinstance(p, t.Allocate):
-        return [n for n, a in enumerate(p.allocations) if a.holder == viewer.key]
-    out = []
-    for n, s in enumerate(p.settlements):
-        found = _payout(view, s.payout_id)
-        if found is not None and may_read_payout(viewer, found):
-            out.append(n)
-    return out
+    """The items of a list transaction ``viewer`` may see (``node.ledger.parties``): the
+    one rule for the transaction view and its proof."""
+    return parties.visible_items(
+        signed,
+        None if viewer is None else viewer.key,
+        viewer is not None and viewer.role in (Role.AUDITOR, Role.BANK),
+        lambda payout_id: _payout(view, payout_id),
+    )
 
 
 def _payout(view: View, payout_id: bytes) -> r.Payout | None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Final
 
+from node.ledger.parties import parties
 from node.ledger.state import BlockState, RecordCache, View
 from node.views.base import FedBlock, blame
-from node.views.history_index import Committed, HistoryIndex, parties
+from node.views.history_index import Committed, HistoryIndex
 
 HISTORY: Final = "history"
 

@@ -15,10 +15,7 @@ Layout (keys start with a one-byte table name and a slash):
 - ``t/<merchant 32><r|f>``                -> cents (u64): all payments a merchant
   received (``r``: pay, pay_authorized) and all it refunded (``f``)
 
-"Party" is the privacy rule of the design, computed once here: the sender,
-the accounts whose balances the transaction moves, and the issuer of every
-campaign and merchant it touches (an issuer reads its campaigns and its
-merchants). The bank is party to what it signs and to every payout.
+"Party" is the privacy rule of the design (``node.ledger.parties``).
 
 Imports the ledger (to read transactions and records) and plyvel.
 """
@@ -37,6 +34,7 @@ import plyvel
 from node.consensus.types import Block
 from node.ledger import tx as t
 from node.ledger.codes import Result
+from node.ledger.parties import parties
 from node.ledger.state import BlockState, RecordCache, View
 from node.protocol import limits
 from node.protocol.crypto import PublicKey
@@ -82,73 +80,6 @@ class TxRef:
     @property
     def position(self) -> tuple[int, int]:
         return (self.height, self.index)
-
-
-# --- parties -------------------------------------------------------------------------
-
-
-def parties(signed: t.SignedTx, state: BlockState) -> frozenset[PublicKey]:
-    """Every account that may read ``signed`` besides auditors (see the module docstring).
-
-    ``state`` reads the state after the transaction's block (records never vanish:
-    campaigns, merchants and payouts are kept for ever).
-    """
-    tx, p = signed.tx, signed.tx.payload
-    found: set[bytes] = {tx.sender}
-    campaign: str | None = None
-    merchants: list[bytes] = []
-    match p:
-        case t.RegisterMerchant() | t.UpdateMerchant() | t.SuspendMerchant():
-            merchants.append(p.merchant)
-        case t.CreateCampaign() | t.Fund() | t.CloseCampaign() | t.Withdraw():
-            campaign = p.campaign
-        case t.Allocate():
-            campaign = p.campaign
-            found.update(a.holder for a in p.allocations)
-        case t.Pay():
-            campaign = p.campaign
-            merchants.append(p.merchant)
-        case t.PayAuthorized():
-            campaign = p.authorization.campaign
-            found.add(p.authorization.holder)
-            merchants.append(tx.sender)
-        case t.Sweep():
-            campaign = p.campaign
-            found.add(p.to)
-        case t.Refund():
-            campaign = p.campaign
-            found.add(p.holder)
-            merchants.append(tx.sender)
-        case t.Reissue():
-            campaign = p.campaign
-            found.update((p.lost, p.replacement))
-        case t.Transfer():
-            merchants += (tx.sender, p.to)
-            found.add(p.issuer)
-        case t.Redeem():
-            merchants.append(tx.sender)
-            found.add(p.issuer)
-        case t.Settle():
-            for settlement in p.settlements:
-                payout = state.payout(settlement.payout_id)
-                if payout is not None:
-                    found.update((payout.merchant, payout.issuer))
-        case t.ReturnPayout():
-            payout = state.payout(p.payout_id)
-            if payout is not None:
-                found.update((payout.merchant, payout.issuer))
-        case t.ConsentZones():
-            found.add(p.region)  # the region sees the communes' consents in its history
-    if campaign is not None:
-        record = state.campaign(campaign)
-        if record is not None:
-            found.add(record.issuer)
-    for merchant in merchants:
-        found.add(merchant)
-        shop = state.merchant(merchant)
-        if shop is not None:
-            found.add(shop.issuer)
-    return frozenset(PublicKey(key) for key in found)
 
 
 Decode = Callable[[bytes], "t.SignedTx | Result"]
