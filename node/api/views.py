@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import fields, is_dataclass
+from typing import assert_never
 
 from node.api import models as m
 from node.api.access import Role, Viewer
@@ -338,8 +339,21 @@ def transaction(
             returned = None if raw is None else r.Payout.decode(raw)
             if returned is not None:
                 merchant, amount = returned.merchant, returned.amount_cents
+        case (
+            t.CreateCampaign()
+            | t.Fund()
+            | t.Reissue()
+            | t.CloseCampaign()
+            | t.Withdraw()
+            | t.Evidence()
+            | t.AdmitIssuer()
+            | t.ChangeValidators()
+            | t.ConsentZones()
+            | t.ScheduleUpgrade()
+        ):
+            pass  # their fields say it all
         case _:
-            pass
+            assert_never(p)  # a new kind: say how it is shown
     return m.Transaction(
         tx_id=signed.tx_id.hex(),
         height=height,
