@@ -16,7 +16,8 @@ from typing import Protocol
 from node.consensus.app_interface import ConsensusApplication
 from node.consensus.driver import ConsensusSigner, Transport
 from node.crypto import Signer
-from node.version import KNOWN_PROTOCOLS
+from node.ledger.protocols import Rulebook
+from node.version import RULEBOOK
 from node.views.base import DerivedView
 
 SendTo = Callable[[bytes, bytes], None]  # (peer node key, consensus message bytes)
@@ -63,7 +64,7 @@ class NodeHooks:
     )
     settlement_crash: Callable[[str], None] = field(default=_no_crash)
     wrap_view: Callable[[DerivedView], DerivedView] = field(default=_same_view)
-    protocols: frozenset[str] = KNOWN_PROTOCOLS  # a test node may know a "next" protocol
+    rulebook: Rulebook = RULEBOOK  # a test node may know a "next" protocol and its rules
 
 
 NO_HOOKS = NodeHooks()

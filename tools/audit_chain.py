@@ -57,10 +57,12 @@ from node.ledger import tx as t
 from node.ledger.codes import Result
 from node.ledger.execute import BlockExecutor
 from node.ledger.genesis import initial_state
+from node.ledger.protocols import Rulebook, UnknownProtocol
 from node.ledger.state import RecordCache
 from node.lightclient import genesis_validator_set
 from node.sigverify import ProcessVerifier
 from node.state_tree import StateTree
+from node.version import RULEBOOK
 from tools.audit_books import Books, BooksError, CampaignTally, describe_key
 
 LOOKAHEAD_BLOCKS: Final = 4  # blocks decoded and verifying ahead of execution
@@ -341,9 +343,11 @@ class Auditor:
         schedule: ValidatorSchedule | None = None,
         workers: int | None = None,
         processes: bool = False,
+        rulebook: Rulebook = RULEBOOK,
     ) -> None:
         self.genesis = genesis
         self.processes = processes
+        self.rulebook = rulebook  # each block replays under the protocol in force at its height
         self.source = source
         self.stored = stored
         self.schedule = schedule or ValidatorSchedule(genesis)
@@ -591,7 +595,12 @@ class Auditor:
     def _execute(
         self, p: _Prepared, header: Header, signature_ok: Sequence[bool], result: AuditResult
     ) -> None:
-        executor = BlockExecutor(self.view, header.time_ms, header.height, self.records)
+        try:
+            executor = BlockExecutor(
+                self.view, header.time_ms, header.height, self.records, rulebook=self.rulebook
+            )
+        except UnknownProtocol as exc:
+            raise _Stop(Divergence(p.height, "protocol", str(exc))) from None
         self._merchants_seen: dict[bytes, r.Merchant] = {}
         block_merchant_changes: set[bytes] = set()
         settlements: dict[bytes, str] = {}

@@ -37,6 +37,7 @@ from node.ledger.state import RecordCache
 from node.sigverify import ProcessVerifier, SignatureVerifier
 from node.state_tree import StateTree, encode_proof
 from node.store.blockstore import BlockStore
+from node.version import RULEBOOK
 from tools.bench_audit import cores, run_audit
 from tools.bench_cluster import cluster
 
@@ -96,7 +97,7 @@ class _Chain:
         and its signature verified inline, on this thread.
         """
         self.time_ms += 1000
-        executor = BlockExecutor(self.store, self.time_ms, records=self.records)
+        executor = BlockExecutor(self.store, self.time_ms, records=self.records, rulebook=RULEBOOK)
         if verified is None or decoded is None:
             outcomes = [executor.execute(data) for data in txs]
         else:

@@ -37,16 +37,23 @@ from node.ledger import tx as t
 from node.ledger.codes import Result
 from node.ledger.execute import VALIDATOR_KINDS, execute_block
 from node.ledger.genesis import initial_state
+from node.ledger.protocols import RuleSet
 from node.ledger.state import DictView
 from node.state_tree import StateTree, encode_proof
 from node.statements import Step, proposal_signing_body, vote_signing_body
+from node.version import RULEBOOK
 
 CHAIN_ID: Final = "relance-test"
 DAY_MS: Final = 86_400_000
 T0_MS: Final = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 VECTORS_DIR: Final = Path(__file__).resolve().parent.parent / "tests" / "vectors"
 FILES: Final = ("encodings.json", "transitions.json")
-FORMAT_VERSION: Final = 4  # 4: protocol 3 (sparse Merkle state tree), proofs
+FORMAT_VERSION: Final = 5  # 5: rules per protocol (the upgrade record names the previous)
+# 4: protocol 3 (sparse Merkle state tree), proofs
+NEXT_PROTOCOL: Final = "tx2.block2"  # the protocol the script's governance upgrades to
+RULES: Final = RULEBOOK.with_rules(RuleSet(NEXT_PROTOCOL, memo_chars_max=16))
+"""The protocols of the script: today's, and one whose memos hold 16 characters at most
+(as ``tests.ledger.world.TEST_RULEBOOK``)."""
 # 3: protocol 2 (item roots), leaves; 2: steps carry heights
 
 
@@ -150,7 +157,7 @@ def _change(members: tuple[str, ...], effective_height: int, *approvers: str) ->
 
 
 def _upgrade(height: int, *approvers: str) -> t.Payload:
-    return _approved(t.ScheduleUpgrade("tx2.block2", "0.9.0", height, ()), *approvers)
+    return _approved(t.ScheduleUpgrade(NEXT_PROTOCOL, "0.9.0", height, ()), *approvers)
 
 
 # --- encodings ---------------------------------------------------------------------------
@@ -244,7 +251,7 @@ class _Chain:
     def step(self, label: str, data: bytes, expected: Result) -> None:
         pre = self.tree.root()
         height = self.height + 1
-        outcome = execute_block(self.view, self.time_ms, [data], height=height)
+        outcome = execute_block(self.view, self.time_ms, [data], height=height, rulebook=RULES)
         (result,) = outcome.outcomes
         if result.result != expected:
             raise RuntimeError(f"step {label!r}: {result.result.name}, expected {expected.name}")
@@ -463,6 +470,9 @@ def _regional(c: _Chain) -> None:
         "LG-REG", (t.Allocation(pk("dora"), 30_00, "NA-1"),)))  # fmt: skip
     c.do("dora pays namur's bakery", "dora", t.Pay("LG-REG", pk("bakery"), 10_00, "pain"))
     c.do("the bakery redeems liège's units", "bakery", t.Redeem(liege, 10_00))
+    long_memo = "pain et brioche!!"  # 17 characters
+    c.do("under tx2.block2 a memo holds 16 characters", "dora",
+         t.Pay("LG-REG", pk("bakery"), 1_00, long_memo), Result.INVALID_FIELD)  # fmt: skip
     c.do("namur revokes its consent", "namur", t.ConsentZones(liege, ()))
     c.do("dora pays the bakery again", "dora", t.Pay("LG-REG", pk("bakery"), 1_00, ""),
          Result.ZONE_NOT_CONSENTED)  # fmt: skip

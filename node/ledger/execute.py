@@ -18,6 +18,7 @@ from node.ledger import records as r
 from node.ledger import rules
 from node.ledger import tx as t
 from node.ledger.codes import Result
+from node.ledger.protocols import Rulebook, RuleSet
 from node.ledger.rules import TxContext
 from node.ledger.state import BlockState, RecordCache, View
 
@@ -55,7 +56,9 @@ class BlockExecutor:
     ``height`` starts a scheduled validator change and dates evidence and
     governance; callers that do not know it (some tests) pass None, and then
     those kinds are refused. ``records`` is the committed state's record cache,
-    when ``view`` is the committed state (the node's store).
+    when ``view`` is the committed state (the node's store). ``rulebook`` is the
+    protocols the caller's release knows: the block runs under the rules of the
+    protocol in force at ``height`` (``protocols``), ``UnknownProtocol`` if it has none.
     """
 
     def __init__(
@@ -64,11 +67,14 @@ class BlockExecutor:
         time_ms: int,
         height: int | None = None,
         records: RecordCache | None = None,
+        *,
+        rulebook: Rulebook,
     ) -> None:
         self._state = BlockState(view, records)
         self._time_ms = time_ms
         self._height = height
         self._chain_id = self._state.params().chain_id
+        self._rules = rulebook.at(rules.upgrade(self._state), height)
         if height is not None:
             rules.begin_block(self._state, height)
 
@@ -87,6 +93,11 @@ class BlockExecutor:
     @property
     def chain_id(self) -> str:
         return self._chain_id
+
+    @property
+    def rules(self) -> RuleSet:
+        """The rules of the protocol in force at this block's height."""
+        return self._rules
 
     def execute(self, data: bytes, signature_checked: bool = False) -> TxOutcome:
         """Apply one transaction's wire bytes; on rejection nothing changes."""
@@ -123,7 +134,7 @@ class BlockExecutor:
             return expected
         if tx.sequence != expected:
             return Result.BAD_SEQUENCE
-        ctx = TxContext(tx.sender, signed.tx_id, self._time_ms, self._height)
+        ctx = TxContext(tx.sender, signed.tx_id, self._time_ms, self._height, self._rules)
         result = _PROCESSORS[tx.payload.KIND](self._state, ctx, tx.payload)
         if result == Result.OK:
             bump_sequence(self._state, tx.payload.KIND, tx.sender)
@@ -131,10 +142,15 @@ class BlockExecutor:
 
 
 def execute_block(
-    view: View, time_ms: int, txs: Sequence[bytes], height: int | None = None
+    view: View,
+    time_ms: int,
+    txs: Sequence[bytes],
+    height: int | None = None,
+    *,
+    rulebook: Rulebook,
 ) -> BlockOutcome:
     """Apply every transaction of a block; the block is valid when ``all_ok``."""
-    executor = BlockExecutor(view, time_ms, height)
+    executor = BlockExecutor(view, time_ms, height, rulebook=rulebook)
     outcomes = tuple(executor.execute(data) for data in txs)
     return BlockOutcome(outcomes, executor.writes())
 

@@ -646,25 +646,29 @@ class Consent:
 
 @dataclass(frozen=True, slots=True)
 class Upgrade:
-    """Protocol ``protocol`` is in force from ``height`` on; ``software`` knows it."""
+    """Protocol ``protocol`` is in force from ``height`` on; ``software`` knows it.
+    ``previous`` is the protocol in force before ``height`` (the one in force when the
+    upgrade was scheduled): the record alone says which protocol rules any height."""
 
     protocol: str
     software: str
     height: int
+    previous: str
 
     def in_force(self, height: int) -> bool:
         return height >= self.height
 
     def encode(self) -> bytes:
-        return codec.encode([VERSION, self.protocol, self.software, self.height])
+        return codec.encode([VERSION, self.protocol, self.software, self.height, self.previous])
 
     @staticmethod
     def decode(data: bytes) -> Upgrade:
-        items = _items(data, 4)
+        items = _items(data, 5)
         return Upgrade(
             codec.as_str(items[1], limits.CODE_CHARS_MAX),
             codec.as_str(items[2], limits.CODE_CHARS_MAX),
             codec.as_int(items[3], 1, _BIG),
+            codec.as_str(items[4], limits.CODE_CHARS_MAX),
         )
 
 

@@ -28,6 +28,7 @@ from node.genesis import VALIDATOR_ROLES
 from node.ledger import records as r
 from node.ledger import tx as t
 from node.ledger.codes import Result
+from node.ledger.protocols import RuleSet
 from node.ledger.state import BlockState
 from node.names import is_name
 from node.statements import is_equivocation
@@ -37,12 +38,14 @@ _CODE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
 
 @dataclass(frozen=True, slots=True)
 class TxContext:
-    """What a transaction sees besides its payload: who signed it, its id, the block time."""
+    """What a transaction sees besides its payload: who signed it, its id, the block
+    time and height, and the rules of the protocol in force there (``protocols``)."""
 
     sender: PublicKey
     tx_id: Digest
     time_ms: int
     height: int | None  # None where the caller does not know it (then height rules refuse)
+    rules: RuleSet
 
 
 # --- pure predicates ------------------------------------------------------------
@@ -396,10 +399,14 @@ def process_withdraw(state: BlockState, ctx: TxContext, p: t.Withdraw) -> Result
 
 
 def process_pay(state: BlockState, ctx: TxContext, p: t.Pay) -> Result:
+    if not ctx.rules.memo_fits(p.memo):
+        return Result.INVALID_FIELD
     return _pay(state, ctx, ctx.sender, p.campaign, p.merchant, p.amount_cents)
 
 
 def process_pay_authorized(state: BlockState, ctx: TxContext, p: t.PayAuthorized) -> Result:
+    if not ctx.rules.memo_fits(p.memo):
+        return Result.INVALID_FIELD
     auth = p.authorization
     if auth.merchant and auth.merchant != ctx.sender:
         return Result.BAD_AUTHORIZATION
@@ -523,6 +530,8 @@ def process_reissue(state: BlockState, ctx: TxContext, p: t.Reissue) -> Result:
 
 
 def process_refund(state: BlockState, ctx: TxContext, p: t.Refund) -> Result:
+    if not ctx.rules.memo_fits(p.memo):
+        return Result.INVALID_FIELD
     merchant = state.merchant(ctx.sender)
     if merchant is None:
         return Result.NOT_AUTHORIZED
@@ -560,6 +569,8 @@ def process_refund(state: BlockState, ctx: TxContext, p: t.Refund) -> Result:
 
 
 def process_transfer(state: BlockState, ctx: TxContext, p: t.Transfer) -> Result:
+    if not ctx.rules.memo_fits(p.memo):
+        return Result.INVALID_FIELD
     merchant = state.merchant(ctx.sender)
     if merchant is None:
         return Result.NOT_AUTHORIZED
@@ -810,7 +821,8 @@ def process_schedule_upgrade(state: BlockState, ctx: TxContext, p: t.ScheduleUpg
     approved = _approved(state, ctx.height, p.approval_body(), p.approvals)
     if approved != Result.OK:
         return approved
-    state.store(r.upgrade_key(), r.Upgrade(p.protocol, p.software, p.height))
+    now = ctx.rules.protocol  # in force at this height: before the new one's
+    state.store(r.upgrade_key(), r.Upgrade(p.protocol, p.software, p.height, now))
     return Result.OK
 
 

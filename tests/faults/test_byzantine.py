@@ -36,6 +36,7 @@ from node.ledger.codes import Result
 from node.ledger.execute import BlockExecutor
 from node.ledger.genesis import initial_state
 from node.ledger.state import DictView
+from node.version import RULEBOOK
 from tools.audit_history import fixture_genesis
 from tools.faults import byzantine as byz
 from tools.faults.checkers import read_journals
@@ -133,7 +134,9 @@ def test_crafted_payments_are_what_the_ledger_decodes_and_refuses() -> None:
     assert isinstance(bad, t.SignedTx) and not bad.signature_ok()
     assert bad.tx_id == overspend.tx_id  # the same body, a corrupted signature
 
-    executor = BlockExecutor(DictView(initial_state(genesis)), genesis.genesis_time_ms + 1)
+    executor = BlockExecutor(
+        DictView(initial_state(genesis)), genesis.genesis_time_ms + 1, rulebook=RULEBOOK
+    )
     assert executor.execute(kinds[0][1]).result == Result.INSUFFICIENT_FUNDS
     assert executor.execute(kinds[1][1]).result == Result.BAD_SIGNATURE
 

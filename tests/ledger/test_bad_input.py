@@ -22,6 +22,7 @@ from node.ledger import tx as t
 from node.ledger.codes import Result
 from node.ledger.execute import execute_block
 from node.statements import STATEMENT_BYTES_MAX, vote_signing_body
+from node.version import RULEBOOK
 from tests.ledger.conftest import (
     AMOUNT_MAX,
     LATER,
@@ -628,14 +629,18 @@ def test_one_bad_transaction_rejects_the_block(
     first = s.tx(s.voucher, t.Sweep(NAM, pk(s.app)))
     last = s.tx(s.bank, t.Fund(NAM, 1_00, "DEP-BLOCK"))
     items, root, height = s.w.view.items(), s.w.root(), s.w.height
-    outcome = execute_block(s.w.view, s.w.time_ms, [first, build(s), last], s.w.next_height)
+    outcome = execute_block(
+        s.w.view, s.w.time_ms, [first, build(s), last], s.w.next_height, rulebook=RULEBOOK
+    )
     assert [o.result for o in outcome.outcomes] == [Result.OK, code, Result.OK]
     assert outcome.all_ok is False
     applied = s.w.apply(first, build(s), last)
     assert applied.all_ok is False
     assert (s.w.view.items(), s.w.root(), s.w.height) == (items, root, height)
     # A proposer dropping the bad one gets exactly the writes of the two good ones.
-    without = execute_block(s.w.view, s.w.time_ms, [first, last], s.w.next_height)
+    without = execute_block(
+        s.w.view, s.w.time_ms, [first, last], s.w.next_height, rulebook=RULEBOOK
+    )
     assert outcome.writes == without.writes
     s.apply_ok(first, last)
 

@@ -16,8 +16,10 @@ from node.ledger import tx as t
 from node.ledger.codes import Result
 from node.ledger.execute import VALIDATOR_KINDS, BlockExecutor, BlockOutcome
 from node.ledger.genesis import initial_state
+from node.ledger.protocols import Rulebook, RuleSet
 from node.ledger.state import DictView, RecordCache
 from node.state_tree import StateTree
+from node.version import RULEBOOK
 
 CHAIN_ID = "relance-test"
 DAY_MS = 86_400_000
@@ -28,6 +30,11 @@ T0_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 def signer(name: str) -> Signer:
     """A deterministic key for ``name``."""
     return Signer(digest(b"relance-test-key:" + name.encode()))
+
+
+NEXT_PROTOCOL = "tx2.block2"  # the protocol the ledger tests' governance upgrades to
+TEST_RULEBOOK = RULEBOOK.with_rules(RuleSet(NEXT_PROTOCOL, memo_chars_max=16))
+"""Today's protocol, and a next one whose memos hold 16 characters at most."""
 
 
 @dataclass
@@ -43,6 +50,7 @@ class World:
     sequences: dict[bytes, int] = field(default_factory=dict)  # accounts' next sequences
     # validator node keys' next sequences (evidence and governance: a separate counter)
     node_sequences: dict[bytes, int] = field(default_factory=dict)
+    rulebook: Rulebook = TEST_RULEBOOK  # the protocols (and rules) the world's release knows
 
     def __post_init__(self) -> None:
         self.validators = validator_signers()
@@ -94,7 +102,9 @@ class World:
 
     def executor(self) -> BlockExecutor:
         """An executor for the next block (its height and time); changes nothing by itself."""
-        return BlockExecutor(self.view, self.time_ms, self.next_height, self.records)
+        return BlockExecutor(
+            self.view, self.time_ms, self.next_height, self.records, rulebook=self.rulebook
+        )
 
     def check(self, data: bytes) -> Result:
         """The result ``data`` would get in the next block; changes nothing."""
