@@ -55,10 +55,10 @@ from node.genesis import Genesis
 from node.ledger import records as r
 from node.ledger import tx as t
 from node.ledger.codes import Result
-from node.ledger.execute import BlockExecutor
+from node.ledger.execute import ACCOUNT_KINDS, BlockExecutor, principal_of
 from node.ledger.genesis import initial_state
 from node.ledger.protocols import Rulebook, UnknownProtocol
-from node.ledger.state import RecordCache
+from node.ledger.state import BlockState, RecordCache
 from node.lightclient import genesis_validator_set
 from node.sigverify import ProcessVerifier
 from node.state_tree import StateTree
@@ -684,6 +684,10 @@ class Auditor:
 
     def _check_sequence(self, height: int, index: int, signed: t.SignedTx) -> None:
         sender = signed.tx.sender
+        if signed.tx.payload.KIND in ACCOUNT_KINDS:  # a key rotated by governance: its account's
+            state = BlockState(self.view, self.records)
+            principal = principal_of(state, signed.tx.payload.KIND, sender, height)
+            sender = sender if isinstance(principal, Result) else principal
         expected = self.sequences.get(sender, 0)
         if signed.tx.sequence != expected:
             raise _Stop(

@@ -144,6 +144,8 @@ def _approved(payload: t.GovernancePayload, *names: str) -> t.Payload:
         )
     if isinstance(payload, t.ScheduleUpgrade):
         return t.ScheduleUpgrade(payload.protocol, payload.software, payload.height, approvals)
+    if isinstance(payload, t.RotateKey):
+        return t.RotateKey(payload.account, payload.new_key, payload.height, approvals)
     return t.ChangeValidators(payload.validators, payload.effective_height, approvals)
 
 
@@ -154,6 +156,10 @@ def _admit(issuer: str, name: str, zones: tuple[str, ...], *approvers: str) -> t
 def _change(members: tuple[str, ...], effective_height: int, *approvers: str) -> t.Payload:
     entries = tuple(t.ValidatorEntry(pk(n), 1, n, "commune") for n in members)
     return _approved(t.ChangeValidators(entries, effective_height, ()), *approvers)
+
+
+def _rotate(account: str, new_key: str, height: int, *approvers: str) -> t.Payload:
+    return _approved(t.RotateKey(pk(account), pk(new_key), height, ()), *approvers)
 
 
 def _upgrade(height: int, *approvers: str) -> t.Payload:
@@ -195,6 +201,8 @@ def _encoding_cases() -> list[tuple[str, int, t.Payload]]:
         ("bank", 3, t.ReturnPayout(Digest(digest(b"payout")), "AC04", "RLF0000001T00001")),
         ("namur", 7, t.ConsentZones(pk("liege"), ("NA-1", "NA-2"))),
         ("validator0", 3, _upgrade(60, "validator0", "validator1", "validator2")),
+        ("validator0", 4, _rotate("liege", "liege-next", 70,
+                                  "validator0", "validator1", "validator2")),
     ]  # fmt: skip
 
 
@@ -440,6 +448,7 @@ def transitions() -> dict[str, object]:
     c.do("the bank withdraws the budget", "bank", t.Withdraw(NAM, 981_00, "RET-2026-0001"))
     _governance(c)
     _regional(c)
+    _rotation(c)
 
     return {
         "format": FORMAT_VERSION,
@@ -450,6 +459,28 @@ def transitions() -> dict[str, object]:
         "steps": c.steps,
         "proofs": _proofs(c),
     }
+
+
+def _rotation(c: _Chain) -> None:
+    """Governance moves Namur's signing authority to the key ``namur-next``: before the
+    height the old key signs and the new one is refused; from it, the reverse, the new key
+    going on with Namur's sequence."""
+    namur = pk("namur")
+    at = c.height + 3
+    c.do("namur's signing key moves to namur-next from two blocks later", "validator4",
+         _rotate("namur", "namur-next", at, "validator4", "validator1", "validator2"))  # fmt: skip
+    early = t.CreateCampaign("NAM-ROT", "Chèque rotation", (), (), c.time_ms,
+                             c.time_ms + 30 * DAY_MS, 10_00)  # fmt: skip
+    c.step("namur-next before its height", c.sign("namur-next", early, c.sequences[namur]),
+           Result.KEY_NOT_YET_IN_FORCE)  # fmt: skip
+    c.do("namur's own key still signs before it", "namur", early)
+    if c.height + 1 != at:
+        raise RuntimeError("the script lost track of the rotation's height")
+    later = t.ConsentZones(pk("liege"), ("NA-2",))
+    c.do("namur's old key after the height", "namur", later, Result.KEY_ROTATED)
+    c.step("namur-next signs for namur, with namur's sequence", c.sign(
+        "namur-next", later, c.sequences[namur]), Result.OK)  # fmt: skip
+    c.sequences[namur] += 1  # the step counted it under the key that signed
 
 
 def _regional(c: _Chain) -> None:

@@ -28,8 +28,17 @@ MERCHANT_KINDS: Final = frozenset(
     {t.Kind.PAY_AUTHORIZED, t.Kind.REFUND, t.Kind.TRANSFER, t.Kind.REDEEM}
 )
 VALIDATOR_KINDS: Final = frozenset(
-    {t.Kind.EVIDENCE, t.Kind.ADMIT_ISSUER, t.Kind.CHANGE_VALIDATORS, t.Kind.SCHEDULE_UPGRADE}
+    {
+        t.Kind.EVIDENCE,
+        t.Kind.ADMIT_ISSUER,
+        t.Kind.CHANGE_VALIDATORS,
+        t.Kind.SCHEDULE_UPGRADE,
+        t.Kind.ROTATE_KEY,
+    }
 )
+ACCOUNT_KINDS: Final = frozenset(t.Kind) - HOLDER_KINDS - MERCHANT_KINDS - VALIDATOR_KINDS
+"""Sent by a bank or an issuer (a merchant may update itself): their sender is resolved to
+the account it signs for (``rules.signing_account``: a key rotated by governance)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,15 +138,19 @@ class BlockExecutor:
         if not signature_checked and not signed.signature_ok():
             return Result.BAD_SIGNATURE
         tx = signed.tx
-        expected = sequence_of(self._state, tx.payload.KIND, tx.sender)
+        kind = tx.payload.KIND
+        sender = principal_of(self._state, kind, tx.sender, self._height)
+        if isinstance(sender, Result):
+            return sender
+        expected = sequence_of(self._state, kind, sender)
         if isinstance(expected, Result):
             return expected
         if tx.sequence != expected:
             return Result.BAD_SEQUENCE
-        ctx = TxContext(tx.sender, signed.tx_id, self._time_ms, self._height, self._rules)
-        result = _PROCESSORS[tx.payload.KIND](self._state, ctx, tx.payload)
+        ctx = TxContext(sender, signed.tx_id, self._time_ms, self._height, self._rules)
+        result = _PROCESSORS[kind](self._state, ctx, tx.payload)
         if result == Result.OK:
-            bump_sequence(self._state, tx.payload.KIND, tx.sender)
+            bump_sequence(self._state, kind, sender)
         return result
 
 
@@ -156,6 +169,16 @@ def execute_block(
 
 
 # --- sequences, by the sender's role ------------------------------------------------
+
+
+def principal_of(
+    state: BlockState, kind: t.Kind, signer: PublicKey, height: int | None
+) -> PublicKey | Result:
+    """Whom a transaction of ``kind`` signed by ``signer`` acts for at ``height``: the
+    signer itself, or for a bank's or issuer's kind the account it signs for."""
+    if kind in ACCOUNT_KINDS:
+        return rules.signing_account(state, signer, height)
+    return signer
 
 
 def sequence_of(state: BlockState, kind: t.Kind, sender: PublicKey) -> int | Result:
@@ -232,6 +255,7 @@ _PROCESSORS: Final[dict[t.Kind, _Processor]] = {
     t.Kind.SCHEDULE_UPGRADE: rules.process_schedule_upgrade,  # type: ignore[dict-item]
     t.Kind.RETURN_PAYOUT: rules.process_return_payout,  # type: ignore[dict-item]
     t.Kind.CONSENT_ZONES: rules.process_consent_zones,  # type: ignore[dict-item]
+    t.Kind.ROTATE_KEY: rules.process_rotate_key,  # type: ignore[dict-item]
 }
 # Each processor takes the payload type of its kind; the table is checked
 # against PAYLOAD_TYPES at import so a kind can never reach the wrong one.

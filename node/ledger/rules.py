@@ -826,6 +826,58 @@ def process_schedule_upgrade(state: BlockState, ctx: TxContext, p: t.ScheduleUpg
     return Result.OK
 
 
+def process_rotate_key(state: BlockState, ctx: TxContext, p: t.RotateKey) -> Result:
+    if ctx.height is None:
+        return Result.INVALID_HEIGHT
+    if not _is_validator(state, ctx.sender, ctx.height):
+        return Result.NOT_AUTHORIZED
+    delay = p.height - ctx.height
+    if not limits.GOVERNANCE_DELAY_MIN_BLOCKS <= delay <= limits.GOVERNANCE_DELAY_MAX_BLOCKS:
+        return Result.INVALID_HEIGHT
+    if not _is_account(state, p.account):
+        return Result.NOT_AN_ACCOUNT
+    current = state.signing_key(p.account)
+    if current is not None and current.height > ctx.height:
+        return Result.KEY_ROTATION_PENDING
+    if _key_taken(state, p.new_key):
+        return Result.ACCOUNT_EXISTS
+    approved = _approved(state, ctx.height, p.approval_body(), p.approvals)
+    if approved != Result.OK:
+        return approved
+    previous = p.account if current is None else current.key  # in force now
+    state.store(r.signing_key_key(p.account), r.SigningKey(p.new_key, p.height, previous))
+    state.store(r.delegate_key(p.new_key), r.Delegate(p.account))
+    return Result.OK
+
+
+def signing_account(state: BlockState, sender: PublicKey, height: int | None) -> PublicKey | Result:
+    """The account whose transaction ``sender`` signs at ``height``: its own, unless
+    governance moved that account's signing authority (``rotate_key``); a key moved
+    away from (or not yet in force) signs for nothing."""
+    delegate = state.delegate(sender)
+    account = sender if delegate is None else delegate.account
+    signing = state.signing_key(account)
+    if signing is None or signing.at(height) == sender:
+        return account
+    if delegate is not None and signing.key == sender:
+        return Result.KEY_NOT_YET_IN_FORCE
+    return Result.KEY_ROTATED
+
+
+def _is_account(state: BlockState, key: bytes) -> bool:
+    """A bank, issuer or auditor: the accounts whose signing key governance may move."""
+    return (
+        state.bank(key) is not None
+        or state.issuer(key) is not None
+        or state.auditor(key) is not None
+    )
+
+
+def _key_taken(state: BlockState, key: bytes) -> bool:
+    """The key already means something on the ledger (a role, a holder, a moved key)."""
+    return state.has_role(key) or state.holder(key) is not None
+
+
 def upgrade(state: BlockState) -> r.Upgrade | None:
     """The last protocol upgrade governance scheduled (pending or in force), if any."""
     return state.load(r.upgrade_key(), r.Upgrade.decode)

@@ -363,8 +363,8 @@ def test_5001_allocations_are_malformed(scene: Scene) -> None:
 
 @pytest.mark.parametrize(
     "kind",
-    [enc(0), enc(23), enc(99), enc(255), enc(65_535), enc(-1), enc(2**63 - 1), b"\xc3", b"\xc2"],
-    ids=["0", "23", "99", "255", "65535", "minus-1", "int64-max", "true", "false"],
+    [enc(0), enc(24), enc(99), enc(255), enc(65_535), enc(-1), enc(2**63 - 1), b"\xc3", b"\xc2"],
+    ids=["0", "24", "99", "255", "65535", "minus-1", "int64-max", "true", "false"],
 )
 def test_unknown_kind(scene: Scene, kind: bytes) -> None:
     parts = pay_parts(scene)
