@@ -12,6 +12,7 @@ from pathlib import Path
 import plyvel
 import pytest
 
+from node.app.version import RULEBOOK
 from node.ledger import tx as t
 from node.ledger.execute import execute_block
 from node.ledger.genesis import initial_state
@@ -53,7 +54,7 @@ def _commit_history(
     roots = []
     time_ms = T0_MS
     for height, txs in enumerate(history, start=1):
-        outcome = execute_block(store, time_ms, txs, height=height)
+        outcome = execute_block(store, time_ms, txs, height=height, rulebook=RULEBOOK)
         assert outcome.all_ok
         root = tree.update(outcome.writes)
         ids = [o.tx_id for o in outcome.outcomes if o.tx_id is not None]
@@ -109,7 +110,7 @@ def test_a_validator_change_through_the_store(tmp_path: Path) -> None:
     roots = _commit_history(store, world, history[:2])
     store.close()
     store = BlockStore.open(tmp_path / "db", world.genesis.genesis_hash, False)
-    outcome = execute_block(store, T0_MS, history[2], height=3)
+    outcome = execute_block(store, T0_MS, history[2], height=3, rulebook=RULEBOOK)
     assert outcome.all_ok and outcome.writes  # an empty block that starts the new set
     items = dict(store.state_items())
     tree = StateTree.from_items(items.items())
@@ -141,13 +142,19 @@ def test_a_store_of_the_protocol_before_item_roots_is_refused_clearly(tmp_path: 
     db = plyvel.DB(str(tmp_path / "db"))
     db.delete(b"m/format")  # as every store written before the format existed
     db.close()
-    with pytest.raises(StoreError, match=r"format 1.*reads format 3 only.*relance-node init"):
+    with pytest.raises(StoreError, match=r"format 1.*reads format 4 only.*relance-node init"):
         BlockStore.open(tmp_path / "db", b"a" * 32, False)
     # Format 2 (protocol 2) committed its states to the bucket tree: roots would not match.
     db = plyvel.DB(str(tmp_path / "db"))
     db.put(b"m/format", struct.pack(">I", 2))
     db.close()
-    with pytest.raises(StoreError, match=r"format 2.*reads format 3 only.*relance-node init"):
+    with pytest.raises(StoreError, match=r"format 2.*reads format 4 only.*relance-node init"):
+        BlockStore.open(tmp_path / "db", b"a" * 32, False)
+    # Format 3 (protocol 3) wrote upgrade records without the protocol before them.
+    db = plyvel.DB(str(tmp_path / "db"))
+    db.put(b"m/format", struct.pack(">I", 3))
+    db.close()
+    with pytest.raises(StoreError, match=r"format 3.*reads format 4 only.*relance-node init"):
         BlockStore.open(tmp_path / "db", b"a" * 32, False)
     db = plyvel.DB(str(tmp_path / "db"))
     db.put(b"m/format", struct.pack(">I", FORMAT + 1))

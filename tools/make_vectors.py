@@ -30,10 +30,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+from node.app.version import RULEBOOK
 from node.ledger import tx as t
 from node.ledger.codes import Result
 from node.ledger.execute import VALIDATOR_KINDS, execute_block
 from node.ledger.genesis import initial_state
+from node.ledger.protocols import RuleSet
 from node.ledger.state import DictView
 from node.protocol import merkle
 from node.protocol.crypto import Digest, Domain, PublicKey, Signer, digest
@@ -52,7 +54,12 @@ DAY_MS: Final = 86_400_000
 T0_MS: Final = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 VECTORS_DIR: Final = Path(__file__).resolve().parent.parent / "tests" / "vectors"
 FILES: Final = ("encodings.json", "transitions.json")
-FORMAT_VERSION: Final = 4  # 4: protocol 3 (sparse Merkle state tree), proofs
+FORMAT_VERSION: Final = 5  # 5: rules per protocol (the upgrade record names the previous)
+# 4: protocol 3 (sparse Merkle state tree), proofs
+NEXT_PROTOCOL: Final = "tx2.block2"  # the protocol the script's governance upgrades to
+RULES: Final = RULEBOOK.with_rules(RuleSet(NEXT_PROTOCOL, memo_chars_max=16))
+"""The protocols of the script: today's, and one whose memos hold 16 characters at most
+(as ``tests.ledger.world.TEST_RULEBOOK``)."""
 # 3: protocol 2 (item roots), leaves; 2: steps carry heights
 
 
@@ -143,6 +150,8 @@ def _approved(payload: t.GovernancePayload, *names: str) -> t.Payload:
         )
     if isinstance(payload, t.ScheduleUpgrade):
         return t.ScheduleUpgrade(payload.protocol, payload.software, payload.height, approvals)
+    if isinstance(payload, t.RotateKey):
+        return t.RotateKey(payload.account, payload.new_key, payload.height, approvals)
     return t.ChangeValidators(payload.validators, payload.effective_height, approvals)
 
 
@@ -155,8 +164,12 @@ def _change(members: tuple[str, ...], effective_height: int, *approvers: str) ->
     return _approved(t.ChangeValidators(entries, effective_height, ()), *approvers)
 
 
+def _rotate(account: str, new_key: str, height: int, *approvers: str) -> t.Payload:
+    return _approved(t.RotateKey(pk(account), pk(new_key), height, ()), *approvers)
+
+
 def _upgrade(height: int, *approvers: str) -> t.Payload:
-    return _approved(t.ScheduleUpgrade("tx2.block2", "0.9.0", height, ()), *approvers)
+    return _approved(t.ScheduleUpgrade(NEXT_PROTOCOL, "0.9.0", height, ()), *approvers)
 
 
 # --- encodings ---------------------------------------------------------------------------
@@ -194,6 +207,8 @@ def _encoding_cases() -> list[tuple[str, int, t.Payload]]:
         ("bank", 3, t.ReturnPayout(Digest(digest(b"payout")), "AC04", "RLF0000001T00001")),
         ("namur", 7, t.ConsentZones(pk("liege"), ("NA-1", "NA-2"))),
         ("validator0", 3, _upgrade(60, "validator0", "validator1", "validator2")),
+        ("validator0", 4, _rotate("liege", "liege-next", 70,
+                                  "validator0", "validator1", "validator2")),
     ]  # fmt: skip
 
 
@@ -250,7 +265,7 @@ class _Chain:
     def step(self, label: str, data: bytes, expected: Result) -> None:
         pre = self.tree.root()
         height = self.height + 1
-        outcome = execute_block(self.view, self.time_ms, [data], height=height)
+        outcome = execute_block(self.view, self.time_ms, [data], height=height, rulebook=RULES)
         (result,) = outcome.outcomes
         if result.result != expected:
             raise RuntimeError(f"step {label!r}: {result.result.name}, expected {expected.name}")
@@ -439,6 +454,7 @@ def transitions() -> dict[str, object]:
     c.do("the bank withdraws the budget", "bank", t.Withdraw(NAM, 981_00, "RET-2026-0001"))
     _governance(c)
     _regional(c)
+    _rotation(c)
 
     return {
         "format": FORMAT_VERSION,
@@ -449,6 +465,28 @@ def transitions() -> dict[str, object]:
         "steps": c.steps,
         "proofs": _proofs(c),
     }
+
+
+def _rotation(c: _Chain) -> None:
+    """Governance moves Namur's signing authority to the key ``namur-next``: before the
+    height the old key signs and the new one is refused; from it, the reverse, the new key
+    going on with Namur's sequence."""
+    namur = pk("namur")
+    at = c.height + 3
+    c.do("namur's signing key moves to namur-next from two blocks later", "validator4",
+         _rotate("namur", "namur-next", at, "validator4", "validator1", "validator2"))  # fmt: skip
+    early = t.CreateCampaign("NAM-ROT", "Chèque rotation", (), (), c.time_ms,
+                             c.time_ms + 30 * DAY_MS, 10_00)  # fmt: skip
+    c.step("namur-next before its height", c.sign("namur-next", early, c.sequences[namur]),
+           Result.KEY_NOT_YET_IN_FORCE)  # fmt: skip
+    c.do("namur's own key still signs before it", "namur", early)
+    if c.height + 1 != at:
+        raise RuntimeError("the script lost track of the rotation's height")
+    later = t.ConsentZones(pk("liege"), ("NA-2",))
+    c.do("namur's old key after the height", "namur", later, Result.KEY_ROTATED)
+    c.step("namur-next signs for namur, with namur's sequence", c.sign(
+        "namur-next", later, c.sequences[namur]), Result.OK)  # fmt: skip
+    c.sequences[namur] += 1  # the step counted it under the key that signed
 
 
 def _regional(c: _Chain) -> None:
@@ -469,6 +507,9 @@ def _regional(c: _Chain) -> None:
         "LG-REG", (t.Allocation(pk("dora"), 30_00, "NA-1"),)))  # fmt: skip
     c.do("dora pays namur's bakery", "dora", t.Pay("LG-REG", pk("bakery"), 10_00, "pain"))
     c.do("the bakery redeems liège's units", "bakery", t.Redeem(liege, 10_00))
+    long_memo = "pain et brioche!!"  # 17 characters
+    c.do("under tx2.block2 a memo holds 16 characters", "dora",
+         t.Pay("LG-REG", pk("bakery"), 1_00, long_memo), Result.INVALID_FIELD)  # fmt: skip
     c.do("namur revokes its consent", "namur", t.ConsentZones(liege, ()))
     c.do("dora pays the bakery again", "dora", t.Pay("LG-REG", pk("bakery"), 1_00, ""),
          Result.ZONE_NOT_CONSENTED)  # fmt: skip

@@ -32,6 +32,7 @@ from node.client.lightclient import (
     verify_holder,
     verify_merchant,
     verify_payout,
+    verify_signing_key,
     verify_transaction,
     verify_transaction_items,
 )
@@ -115,6 +116,35 @@ def verify_payout_command(genesis_path: Path, payout_id: str) -> None:
             "bank_reference": payout.bank_reference,
             "returned": payout.returned,
             "returned_reason": payout.returned_reason or None,
+        }
+    _say(anchor, found)
+
+
+@verify_group.command(
+    "signing-key",
+    help="Which key signs for an account (bank, issuer, auditor) now, proven: its own, or "
+    "the one governance moved it to (rotate_key).",
+)
+@_genesis_option
+@click.argument("account")
+@common_options
+def verify_signing_key_command(genesis_path: Path, account: str) -> None:
+    """Example: relance-wallet verify signing-key --genesis genesis.toml 3f1c…"""
+    genesis, key = _genesis(genesis_path), _hex(account, 32, "account key")
+    answer = settings().client().get(f"/v1/proofs/signing-keys/{key.hex()}")
+    value, proof, anchor = _state_answer(answer)
+    try:
+        signing = verify_signing_key(genesis, anchor, key, value, proof, _validators_at(genesis))
+    except NodeLied as lie:
+        _lied(lie)
+    found: Json = {"verified": True, "account": key.hex(), "moved": signing is not None}
+    if signing is None:
+        found |= {"signing_key": key.hex()}
+    else:
+        found |= {
+            "signing_key": signing.key.hex(),
+            "from_height": signing.height,
+            "previous_key": signing.previous.hex(),
         }
     _say(anchor, found)
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import assert_never
 
 from node.ledger import tx as t
+from node.ledger.execute import ACCOUNT_KINDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,12 +198,18 @@ class Tracker:
         self.campaign_issuer: dict[str, bytes] = {}
         self.lots: dict[tuple[bytes, bytes], deque[Lot]] = {}
         self.pending: dict[bytes, Pending] = {}  # payout id -> its lots, until settled or returned
+        # A key governance moved an account to (rotate_key) -> that account, for ever: what
+        # it signs for a bank or issuer is the account's (exact without state: the rotation
+        # is committed before the key signs anything, and the key never means anything else).
+        self.signs_for: dict[bytes, bytes] = {}
 
     # --- the fold ---------------------------------------------------------------------
 
     def apply(self, signed: t.SignedTx, time_ms: int) -> None:
         """Fold one committed transaction at its block time."""
         sender, p, tx_id = bytes(signed.tx.sender), signed.tx.payload, bytes(signed.tx_id)
+        if p.KIND in ACCOUNT_KINDS:
+            sender = self.signs_for.get(sender, sender)
         match p:
             case t.RegisterMerchant() | t.UpdateMerchant():
                 known = self.merchants.get(p.merchant)
@@ -238,6 +245,8 @@ class Tracker:
                 self._close(p.campaign, time_ms)
             case t.AdmitIssuer():
                 self.histories.setdefault(p.issuer, IssuerHistory(tuple(p.zones)))
+            case t.RotateKey():
+                self.signs_for[bytes(p.new_key)] = bytes(p.account)
             case (
                 t.SuspendMerchant() | t.Fund() | t.Withdraw() | t.Evidence()
                 | t.ChangeValidators() | t.ConsentZones() | t.ScheduleUpgrade()

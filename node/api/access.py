@@ -25,7 +25,9 @@ from aiohttp import web
 from node.api import tokens
 from node.api.problems import ApiError
 from node.ledger import records as r
-from node.ledger.state import View
+from node.ledger.codes import MESSAGES, Result
+from node.ledger.rules import signing_account
+from node.ledger.state import BlockState, View
 from node.protocol.crypto import PublicKey
 
 SESSION_COOKIE = "relance_session"
@@ -103,12 +105,25 @@ def bearer(request: web.Request) -> str | None:
     return value.strip()
 
 
-def authenticate(
-    request: web.Request, creds: Credentials, view: View, now_ms: int
-) -> Viewer | None:
-    """The viewer a request speaks for; None when it carries no credential.
+def speaks_for(view: View, key: PublicKey, height: int) -> PublicKey:
+    """The account a credential signed by ``key`` speaks for at ``height``: the key itself,
+    or the account governance moved to it (``rotate_key``). A key moved away from no longer
+    speaks for anyone: ``ApiError(401)``."""
+    found = signing_account(BlockState(view), key, height)
+    if isinstance(found, Result):
+        slug = "key-rotated" if found == Result.KEY_ROTATED else "key-not-yet-in-force"
+        raise ApiError(401, MESSAGES[found], slug=slug)
+    return found
 
-    Raises ``ApiError(401)`` for a credential that does not check.
+
+def authenticate(
+    request: web.Request, creds: Credentials, view: View, now_ms: int, height: int
+) -> Viewer | None:
+    """The viewer a request speaks for at ``height`` (the next block's); None when it
+    carries no credential.
+
+    Raises ``ApiError(401)`` for a credential that does not check, or whose key
+    governance rotated away from its account.
     """
     token = bearer(request)
     if token is not None:
@@ -125,12 +140,14 @@ def authenticate(
                 "with relance-wallet login",
                 slug="token-spent",
             )
-        return Viewer(login.account, role_of(view, login.account), Scope.ACCOUNT)
+        account = speaks_for(view, login.account, height)
+        return Viewer(account, role_of(view, account), Scope.ACCOUNT)
     session_id = request.cookies.get(SESSION_COOKIE)
     if session_id is not None:
-        account = creds.sessions.session(session_id)
-        if account is None:
+        holder = creds.sessions.session(session_id)
+        if holder is None:
             raise ApiError(401, "the session has ended: log in again", slug="session-ended")
+        account = speaks_for(view, holder, height)
         return Viewer(account, role_of(view, account), Scope.ACCOUNT)
     code = request.cookies.get(BALANCE_COOKIE)
     if code is not None:

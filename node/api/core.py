@@ -293,7 +293,8 @@ class Api:
         return self.views.hub
 
     def viewer(self, request: web.Request) -> Viewer | None:
-        return authenticate(request, self.creds, self.ledger.store, self.now_ms())
+        height = self.ledger.last_block().height + 1
+        return authenticate(request, self.creds, self.ledger.store, self.now_ms(), height)
 
     # --- blocks ----------------------------------------------------------------------
 

@@ -197,6 +197,14 @@ class Account:
             "and evidence transactions it signs (a counter of their own)"
         },
     )
+    signs_for: str | None = field(
+        default=None,
+        metadata={
+            "description": "for a key governance moved an account's signing authority to "
+            "(rotate_key): the account it signs for; the role, sequence and the rest are "
+            "that account's, and its transactions are signed by this key"
+        },
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import fields, is_dataclass
+from dataclasses import fields, is_dataclass, replace
 from typing import assert_never
 
 from node.api import models as m
@@ -36,6 +36,10 @@ def record_fields(record: object) -> dict[str, object]:
 
 
 def account(view: View, key: bytes) -> m.Account:
+    if (raw := view.get(r.delegate_key(key))) is not None:
+        signs_for = r.Delegate.decode(raw).account
+        found = account(view, signs_for)
+        return replace(found, key=key.hex(), signs_for=signs_for.hex())
     hexkey = key.hex()
     if (raw := view.get(r.merchant_key(key))) is not None:
         merchant = r.Merchant.decode(raw)
@@ -350,6 +354,7 @@ def transaction(
             | t.ChangeValidators()
             | t.ConsentZones()
             | t.ScheduleUpgrade()
+            | t.RotateKey()
         ):
             pass  # their fields say it all
         case _:

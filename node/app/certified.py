@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
+from node.app.version import RULEBOOK
 from node.client.lightclient import genesis_validator_set
 from node.consensus.types import Block, Certificate, Header, VoteKind, vote_signing_body
 from node.ledger import tx as t
@@ -77,7 +78,7 @@ class HistoryWriter:
         ``verified`` skips signature checks (the caller signed the transactions).
         """
         time_ms = self.time_ms + step_ms
-        executor = BlockExecutor(self.store, time_ms)
+        executor = BlockExecutor(self.store, time_ms, rulebook=RULEBOOK)
         decoded = [t.decode_tx(data, self.genesis.chain_id) for data in txs]
         tx_ids = []
         for index, signed in enumerate(decoded):
@@ -123,7 +124,7 @@ class HistoryWriter:
         one; those the ledger refuses are left out. ``seal`` commits it."""
         if time_ms <= self.time_ms:
             raise ValueError("a block's time comes after the previous block's")
-        return BlockDraft(self, time_ms, BlockExecutor(self.store, time_ms))
+        return BlockDraft(self, time_ms, BlockExecutor(self.store, time_ms, rulebook=RULEBOOK))
 
     def seal(self, draft: BlockDraft) -> Block:
         return self._commit_executed(draft.time_ms, draft.executor, draft.txs, draft.tx_ids)

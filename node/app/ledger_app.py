@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from node.app.sigverify import SignatureVerifier
 from node.app.upgrades import halt_reason
-from node.app.version import KNOWN_PROTOCOLS
+from node.app.version import RULEBOOK
 from node.consensus.app_interface import ApplicationHalt, LastBlock, PreparedBlock
 from node.consensus.mempool import Mempool, Verdict
 from node.consensus.types import Block, Certificate, CertifiedBlock, Validator, ValidatorSet
@@ -30,6 +30,7 @@ from node.ledger import tx as t
 from node.ledger.codes import Result
 from node.ledger.execute import BlockExecutor, TxOutcome
 from node.ledger.genesis import initial_state
+from node.ledger.protocols import Rulebook
 from node.ledger.state import BlockState, RecordCache
 from node.protocol import limits
 from node.protocol.crypto import Digest, Signer
@@ -131,10 +132,10 @@ class LedgerApp:
         store: BlockStore,
         mempool: Mempool,
         verifier: SignatureVerifier,
-        protocols: frozenset[str] = KNOWN_PROTOCOLS,
+        rulebook: Rulebook = RULEBOOK,
     ) -> None:
         self.genesis = genesis
-        self.protocols = protocols  # the protocols this software runs (``node.app.upgrades``)
+        self.rulebook = rulebook  # the protocols this software runs, with their rules
         self.store = store
         self.mempool = mempool
         self._verifier = verifier
@@ -240,7 +241,7 @@ class LedgerApp:
         next height, a protocol this software does not know (``node.app.upgrades``)."""
         raw = self.store.get(r.upgrade_key())
         upgrade = None if raw is None else r.Upgrade.decode(raw)
-        return halt_reason(upgrade, self._last.height, self.protocols)
+        return halt_reason(upgrade, self._last.height, self.rulebook.known())
 
     def last_block(self) -> LastBlock:
         return self._last
@@ -274,8 +275,13 @@ class LedgerApp:
         return value
 
     def _new_checker(self) -> BlockExecutor:
-        """Admission checks run as if in the next block."""
-        return BlockExecutor(self.store, self._last.time_ms, self._last.height + 1, self.records)
+        """Admission checks run as if in the next block (under the rules of the protocol
+        in force there); a node stopping before a protocol it does not know checks, for
+        the moments before it exits, under its last block's rules."""
+        height = self._last.height + (0 if self.halt_reason() is not None else 1)
+        return BlockExecutor(
+            self.store, self._last.time_ms, height, self.records, rulebook=self.rulebook
+        )
 
     def prepare_proposal(
         self, height: int, time_ms: int, previous_block_hash: bytes
@@ -287,7 +293,7 @@ class LedgerApp:
         candidates = self.mempool.reap(limits.block_txs_max, limits.block_bytes_max)
         decoded = [self.decoded.decode(data) for data in candidates]
         verdicts = self._verify(decoded)
-        executor = BlockExecutor(self.store, time_ms, height, self.records)
+        executor = BlockExecutor(self.store, time_ms, height, self.records, rulebook=self.rulebook)
         chosen: list[bytes] = []
         outcomes: list[TxOutcome] = []
         for data, signed, ok in zip(candidates, decoded, verdicts, strict=True):
@@ -374,7 +380,11 @@ class LedgerApp:
         decoded = [self.decoded.decode(data) for data in block.txs]
         verdicts = self._verify(decoded)
         executor = BlockExecutor(
-            self.store, block.header.time_ms, block.header.height, self.records
+            self.store,
+            block.header.time_ms,
+            block.header.height,
+            self.records,
+            rulebook=self.rulebook,
         )
         outcomes = []
         for signed, ok in zip(decoded, verdicts, strict=True):

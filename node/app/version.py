@@ -17,6 +17,7 @@ from importlib import metadata
 from typing import Final
 
 from node.consensus.types import VERSION as BLOCK_VERSION
+from node.ledger.protocols import Rulebook, RuleSet
 from node.ledger.tx import VERSION as TX_VERSION
 
 PACKAGE: Final = "relance"
@@ -32,6 +33,10 @@ def software_version() -> str:
 SOFTWARE_VERSION: Final = software_version()
 PROTOCOL_VERSION: Final = f"tx{TX_VERSION}.block{BLOCK_VERSION}"
 
-KNOWN_PROTOCOLS: Final = frozenset({PROTOCOL_VERSION})
-"""The protocols this software can run: a governance upgrade (``schedule_upgrade``) to any
-other stops this node before the upgrade's height (``node.app.upgrades``)."""
+RULEBOOK: Final = Rulebook.of(RuleSet(PROTOCOL_VERSION))
+"""The protocols this release runs, each with its rules (``node.ledger.protocols``): only
+today's. A chain starts under ``PROTOCOL_VERSION``; a governance upgrade
+(``schedule_upgrade``) to any other protocol stops this node before the upgrade's height
+(``node.app.upgrades``)."""
+
+KNOWN_PROTOCOLS: Final = RULEBOOK.known()

@@ -232,6 +232,20 @@ def verify_payout(
     return None if value is None else _decode(r.Payout.decode, value)
 
 
+def verify_signing_key(
+    genesis: Genesis,
+    anchor: CertifiedHeader,
+    account: bytes,
+    value: bytes | None,
+    proof: StateProof,
+    validators_at: ValidatorsAt | None = None,
+) -> r.SigningKey | None:
+    """Which key signs for ``account`` (``rotate_key``): None, its own key; else the
+    record naming the key from its height on and the one before it."""
+    verify_state(genesis, anchor, r.signing_key_key(account), value, proof, validators_at)
+    return None if value is None else _decode(r.SigningKey.decode, value)
+
+
 @dataclass(frozen=True, slots=True)
 class PartialTx:
     """What a reader of part of a list transaction is shown instead of its bytes."""

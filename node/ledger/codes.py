@@ -59,6 +59,10 @@ class Result(enum.IntEnum):
     ZONE_NOT_CONSENTED = 46
     UNKNOWN_ISSUER = 47
     UPGRADE_PENDING = 48
+    KEY_ROTATED = 49
+    KEY_NOT_YET_IN_FORCE = 50
+    KEY_ROTATION_PENDING = 51
+    NOT_AN_ACCOUNT = 52
 
     @property
     def message(self) -> str:
@@ -115,4 +119,8 @@ MESSAGES: dict[Result, str] = {
     Result.ZONE_NOT_CONSENTED: "the zone's commune has not consented to this issuer's campaigns",
     Result.UNKNOWN_ISSUER: "no issuer (commune or region) has this key",
     Result.UPGRADE_PENDING: "a protocol upgrade is already scheduled",
+    Result.KEY_ROTATED: "this key no longer signs for its account: governance moved it to another",
+    Result.KEY_NOT_YET_IN_FORCE: "this key signs for its account only from a later height",
+    Result.KEY_ROTATION_PENDING: "a key rotation of this account is already scheduled",
+    Result.NOT_AN_ACCOUNT: "the key is no bank, issuer or auditor account",
 }

@@ -17,6 +17,7 @@ from node.ledger import records as r
 from node.ledger import rules
 from node.ledger import tx as t
 from node.ledger.codes import Result
+from node.ledger.protocols import Rulebook, RuleSet
 from node.ledger.rules import TxContext
 from node.ledger.state import BlockState, RecordCache, View
 from node.protocol.crypto import Digest, PublicKey
@@ -27,8 +28,17 @@ MERCHANT_KINDS: Final = frozenset(
     {t.Kind.PAY_AUTHORIZED, t.Kind.REFUND, t.Kind.TRANSFER, t.Kind.REDEEM}
 )
 VALIDATOR_KINDS: Final = frozenset(
-    {t.Kind.EVIDENCE, t.Kind.ADMIT_ISSUER, t.Kind.CHANGE_VALIDATORS, t.Kind.SCHEDULE_UPGRADE}
+    {
+        t.Kind.EVIDENCE,
+        t.Kind.ADMIT_ISSUER,
+        t.Kind.CHANGE_VALIDATORS,
+        t.Kind.SCHEDULE_UPGRADE,
+        t.Kind.ROTATE_KEY,
+    }
 )
+ACCOUNT_KINDS: Final = frozenset(t.Kind) - HOLDER_KINDS - MERCHANT_KINDS - VALIDATOR_KINDS
+"""Sent by a bank or an issuer (a merchant may update itself): their sender is resolved to
+the account it signs for (``rules.signing_account``: a key rotated by governance)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +65,9 @@ class BlockExecutor:
     ``height`` starts a scheduled validator change and dates evidence and
     governance; callers that do not know it (some tests) pass None, and then
     those kinds are refused. ``records`` is the committed state's record cache,
-    when ``view`` is the committed state (the node's store).
+    when ``view`` is the committed state (the node's store). ``rulebook`` is the
+    protocols the caller's release knows: the block runs under the rules of the
+    protocol in force at ``height`` (``protocols``), ``UnknownProtocol`` if it has none.
     """
 
     def __init__(
@@ -64,11 +76,14 @@ class BlockExecutor:
         time_ms: int,
         height: int | None = None,
         records: RecordCache | None = None,
+        *,
+        rulebook: Rulebook,
     ) -> None:
         self._state = BlockState(view, records)
         self._time_ms = time_ms
         self._height = height
         self._chain_id = self._state.params().chain_id
+        self._rules = rulebook.at(rules.upgrade(self._state), height)
         if height is not None:
             rules.begin_block(self._state, height)
 
@@ -87,6 +102,11 @@ class BlockExecutor:
     @property
     def chain_id(self) -> str:
         return self._chain_id
+
+    @property
+    def rules(self) -> RuleSet:
+        """The rules of the protocol in force at this block's height."""
+        return self._rules
 
     def execute(self, data: bytes, signature_checked: bool = False) -> TxOutcome:
         """Apply one transaction's wire bytes; on rejection nothing changes."""
@@ -118,28 +138,47 @@ class BlockExecutor:
         if not signature_checked and not signed.signature_ok():
             return Result.BAD_SIGNATURE
         tx = signed.tx
-        expected = sequence_of(self._state, tx.payload.KIND, tx.sender)
+        kind = tx.payload.KIND
+        sender = principal_of(self._state, kind, tx.sender, self._height)
+        if isinstance(sender, Result):
+            return sender
+        expected = sequence_of(self._state, kind, sender)
         if isinstance(expected, Result):
             return expected
         if tx.sequence != expected:
             return Result.BAD_SEQUENCE
-        ctx = TxContext(tx.sender, signed.tx_id, self._time_ms, self._height)
-        result = _PROCESSORS[tx.payload.KIND](self._state, ctx, tx.payload)
+        ctx = TxContext(sender, signed.tx_id, self._time_ms, self._height, self._rules)
+        result = _PROCESSORS[kind](self._state, ctx, tx.payload)
         if result == Result.OK:
-            bump_sequence(self._state, tx.payload.KIND, tx.sender)
+            bump_sequence(self._state, kind, sender)
         return result
 
 
 def execute_block(
-    view: View, time_ms: int, txs: Sequence[bytes], height: int | None = None
+    view: View,
+    time_ms: int,
+    txs: Sequence[bytes],
+    height: int | None = None,
+    *,
+    rulebook: Rulebook,
 ) -> BlockOutcome:
     """Apply every transaction of a block; the block is valid when ``all_ok``."""
-    executor = BlockExecutor(view, time_ms, height)
+    executor = BlockExecutor(view, time_ms, height, rulebook=rulebook)
     outcomes = tuple(executor.execute(data) for data in txs)
     return BlockOutcome(outcomes, executor.writes())
 
 
 # --- sequences, by the sender's role ------------------------------------------------
+
+
+def principal_of(
+    state: BlockState, kind: t.Kind, signer: PublicKey, height: int | None
+) -> PublicKey | Result:
+    """Whom a transaction of ``kind`` signed by ``signer`` acts for at ``height``: the
+    signer itself, or for a bank's or issuer's kind the account it signs for."""
+    if kind in ACCOUNT_KINDS:
+        return rules.signing_account(state, signer, height)
+    return signer
 
 
 def sequence_of(state: BlockState, kind: t.Kind, sender: PublicKey) -> int | Result:
@@ -216,6 +255,7 @@ _PROCESSORS: Final[dict[t.Kind, _Processor]] = {
     t.Kind.SCHEDULE_UPGRADE: rules.process_schedule_upgrade,  # type: ignore[dict-item]
     t.Kind.RETURN_PAYOUT: rules.process_return_payout,  # type: ignore[dict-item]
     t.Kind.CONSENT_ZONES: rules.process_consent_zones,  # type: ignore[dict-item]
+    t.Kind.ROTATE_KEY: rules.process_rotate_key,  # type: ignore[dict-item]
 }
 # Each processor takes the payload type of its kind; the table is checked
 # against PAYLOAD_TYPES at import so a kind can never reach the wrong one.

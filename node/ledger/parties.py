@@ -75,6 +75,8 @@ def parties(signed: t.SignedTx, state: BlockState) -> frozenset[PublicKey]:
                 found.update((payout.merchant, payout.issuer))
         case t.ConsentZones():
             found.add(p.region)  # the region sees the communes' consents in its history
+        case t.RotateKey():
+            found.update((p.account, p.new_key))  # the account sees its key move
         case t.Evidence() | t.AdmitIssuer() | t.ChangeValidators() | t.ScheduleUpgrade():
             pass  # the sender only: governance and evidence move no one's money
         case _:

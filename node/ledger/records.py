@@ -39,6 +39,8 @@ class Prefix(bytes, enum.Enum):
     VALIDATOR_HISTORY = b"W"  # first height -> the validator set from that height on
     CONSENT = b"K"  # (region, commune) -> the commune's zones where the region's campaigns run
     UPGRADE = b"U"  # the last protocol upgrade scheduled by governance (pending or in force)
+    SIGNING_KEY = b"J"  # account -> the key that signs for it (rotated by governance)
+    DELEGATE = b"D"  # a rotated-in key -> the account it signs for
 
 
 # Plain bytes for the key builders: enum attribute access is slow on the hot path.
@@ -61,6 +63,8 @@ _EVIDENCE: Final = Prefix.EVIDENCE.value
 _VALIDATOR_HISTORY: Final = Prefix.VALIDATOR_HISTORY.value
 _CONSENT: Final = Prefix.CONSENT.value
 _UPGRADE: Final = Prefix.UPGRADE.value
+_SIGNING_KEY: Final = Prefix.SIGNING_KEY.value
+_DELEGATE: Final = Prefix.DELEGATE.value
 
 
 def params_key() -> bytes:
@@ -121,6 +125,14 @@ def validator_history_prefix() -> bytes:
 
 def upgrade_key() -> bytes:
     return _UPGRADE
+
+
+def signing_key_key(account: bytes) -> bytes:
+    return _SIGNING_KEY + account
+
+
+def delegate_key(key: bytes) -> bytes:
+    return _DELEGATE + key
 
 
 def node_key(pk: bytes) -> bytes:
@@ -646,26 +658,71 @@ class Consent:
 
 @dataclass(frozen=True, slots=True)
 class Upgrade:
-    """Protocol ``protocol`` is in force from ``height`` on; ``software`` knows it."""
+    """Protocol ``protocol`` is in force from ``height`` on; ``software`` knows it.
+    ``previous`` is the protocol in force before ``height`` (the one in force when the
+    upgrade was scheduled): the record alone says which protocol rules any height."""
 
     protocol: str
     software: str
     height: int
+    previous: str
 
     def in_force(self, height: int) -> bool:
         return height >= self.height
 
     def encode(self) -> bytes:
-        return codec.encode([VERSION, self.protocol, self.software, self.height])
+        return codec.encode([VERSION, self.protocol, self.software, self.height, self.previous])
 
     @staticmethod
     def decode(data: bytes) -> Upgrade:
-        items = _items(data, 4)
+        items = _items(data, 5)
         return Upgrade(
             codec.as_str(items[1], limits.CODE_CHARS_MAX),
             codec.as_str(items[2], limits.CODE_CHARS_MAX),
             codec.as_int(items[3], 1, _BIG),
+            codec.as_str(items[4], limits.CODE_CHARS_MAX),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class SigningKey:
+    """``key`` signs for the account from ``height`` on; ``previous`` signed before it.
+
+    Absent: the account's own key signs for it. One rotation is pending at a time, so
+    this record tells the signing key of every height a block may still be executed at.
+    """
+
+    key: PublicKey
+    height: int
+    previous: PublicKey
+
+    def at(self, height: int | None) -> PublicKey:
+        """The key that signs at ``height`` (None: the latest)."""
+        return self.key if height is None or height >= self.height else self.previous
+
+    def encode(self) -> bytes:
+        return codec.encode([VERSION, self.key, self.height, self.previous])
+
+    @staticmethod
+    def decode(data: bytes) -> SigningKey:
+        items = _items(data, 4)
+        return SigningKey(_key(items[1]), codec.as_int(items[2], 1, _BIG), _key(items[3]))
+
+
+@dataclass(frozen=True, slots=True)
+class Delegate:
+    """A key governance moved an account's signing authority to: it signs for ``account``
+    (while the account's ``SigningKey`` names it). Kept after a later rotation, so the key
+    is never taken up again for another role."""
+
+    account: PublicKey
+
+    def encode(self) -> bytes:
+        return codec.encode([VERSION, self.account])
+
+    @staticmethod
+    def decode(data: bytes) -> Delegate:
+        return Delegate(_key(_items(data, 2)[1]))
 
 
 Record = (
@@ -683,6 +740,8 @@ Record = (
     | ZoneOwner
     | Consent
     | Upgrade
+    | SigningKey
+    | Delegate
 )
 
 

@@ -25,6 +25,7 @@ from typing import Final
 from node.ledger import records as r
 from node.ledger import tx as t
 from node.ledger.codes import Result
+from node.ledger.protocols import RuleSet
 from node.ledger.state import BlockState
 from node.protocol import limits
 from node.protocol.crypto import Digest, Domain, PublicKey, verify
@@ -37,12 +38,14 @@ _CODE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
 
 @dataclass(frozen=True, slots=True)
 class TxContext:
-    """What a transaction sees besides its payload: who signed it, its id, the block time."""
+    """What a transaction sees besides its payload: who signed it, its id, the block
+    time and height, and the rules of the protocol in force there (``protocols``)."""
 
     sender: PublicKey
     tx_id: Digest
     time_ms: int
     height: int | None  # None where the caller does not know it (then height rules refuse)
+    rules: RuleSet
 
 
 # --- pure predicates ------------------------------------------------------------
@@ -396,10 +399,14 @@ def process_withdraw(state: BlockState, ctx: TxContext, p: t.Withdraw) -> Result
 
 
 def process_pay(state: BlockState, ctx: TxContext, p: t.Pay) -> Result:
+    if not ctx.rules.memo_fits(p.memo):
+        return Result.INVALID_FIELD
     return _pay(state, ctx, ctx.sender, p.campaign, p.merchant, p.amount_cents)
 
 
 def process_pay_authorized(state: BlockState, ctx: TxContext, p: t.PayAuthorized) -> Result:
+    if not ctx.rules.memo_fits(p.memo):
+        return Result.INVALID_FIELD
     auth = p.authorization
     if auth.merchant and auth.merchant != ctx.sender:
         return Result.BAD_AUTHORIZATION
@@ -523,6 +530,8 @@ def process_reissue(state: BlockState, ctx: TxContext, p: t.Reissue) -> Result:
 
 
 def process_refund(state: BlockState, ctx: TxContext, p: t.Refund) -> Result:
+    if not ctx.rules.memo_fits(p.memo):
+        return Result.INVALID_FIELD
     merchant = state.merchant(ctx.sender)
     if merchant is None:
         return Result.NOT_AUTHORIZED
@@ -560,6 +569,8 @@ def process_refund(state: BlockState, ctx: TxContext, p: t.Refund) -> Result:
 
 
 def process_transfer(state: BlockState, ctx: TxContext, p: t.Transfer) -> Result:
+    if not ctx.rules.memo_fits(p.memo):
+        return Result.INVALID_FIELD
     merchant = state.merchant(ctx.sender)
     if merchant is None:
         return Result.NOT_AUTHORIZED
@@ -810,8 +821,61 @@ def process_schedule_upgrade(state: BlockState, ctx: TxContext, p: t.ScheduleUpg
     approved = _approved(state, ctx.height, p.approval_body(), p.approvals)
     if approved != Result.OK:
         return approved
-    state.store(r.upgrade_key(), r.Upgrade(p.protocol, p.software, p.height))
+    now = ctx.rules.protocol  # in force at this height: before the new one's
+    state.store(r.upgrade_key(), r.Upgrade(p.protocol, p.software, p.height, now))
     return Result.OK
+
+
+def process_rotate_key(state: BlockState, ctx: TxContext, p: t.RotateKey) -> Result:
+    if ctx.height is None:
+        return Result.INVALID_HEIGHT
+    if not _is_validator(state, ctx.sender, ctx.height):
+        return Result.NOT_AUTHORIZED
+    delay = p.height - ctx.height
+    if not limits.GOVERNANCE_DELAY_MIN_BLOCKS <= delay <= limits.GOVERNANCE_DELAY_MAX_BLOCKS:
+        return Result.INVALID_HEIGHT
+    if not _is_account(state, p.account):
+        return Result.NOT_AN_ACCOUNT
+    current = state.signing_key(p.account)
+    if current is not None and current.height > ctx.height:
+        return Result.KEY_ROTATION_PENDING
+    if _key_taken(state, p.new_key):
+        return Result.ACCOUNT_EXISTS
+    approved = _approved(state, ctx.height, p.approval_body(), p.approvals)
+    if approved != Result.OK:
+        return approved
+    previous = p.account if current is None else current.key  # in force now
+    state.store(r.signing_key_key(p.account), r.SigningKey(p.new_key, p.height, previous))
+    state.store(r.delegate_key(p.new_key), r.Delegate(p.account))
+    return Result.OK
+
+
+def signing_account(state: BlockState, sender: PublicKey, height: int | None) -> PublicKey | Result:
+    """The account whose transaction ``sender`` signs at ``height``: its own, unless
+    governance moved that account's signing authority (``rotate_key``); a key moved
+    away from (or not yet in force) signs for nothing."""
+    delegate = state.delegate(sender)
+    account = sender if delegate is None else delegate.account
+    signing = state.signing_key(account)
+    if signing is None or signing.at(height) == sender:
+        return account
+    if delegate is not None and signing.key == sender:
+        return Result.KEY_NOT_YET_IN_FORCE
+    return Result.KEY_ROTATED
+
+
+def _is_account(state: BlockState, key: bytes) -> bool:
+    """A bank, issuer or auditor: the accounts whose signing key governance may move."""
+    return (
+        state.bank(key) is not None
+        or state.issuer(key) is not None
+        or state.auditor(key) is not None
+    )
+
+
+def _key_taken(state: BlockState, key: bytes) -> bool:
+    """The key already means something on the ledger (a role, a holder, a moved key)."""
+    return state.has_role(key) or state.holder(key) is not None
 
 
 def upgrade(state: BlockState) -> r.Upgrade | None:

@@ -188,15 +188,23 @@ class BlockState:
     def consent(self, region: bytes, commune: bytes) -> r.Consent | None:
         return self.load(r.consent_key(region, commune), r.Consent.decode)
 
+    def signing_key(self, account: bytes) -> r.SigningKey | None:
+        return self.load(r.signing_key_key(account), r.SigningKey.decode)
+
+    def delegate(self, key: bytes) -> r.Delegate | None:
+        return self.load(r.delegate_key(key), r.Delegate.decode)
+
     def counter(self, key: bytes) -> int:
         found = self.load(key, r.Counter.decode)
         return 0 if found is None else found.value
 
     def has_role(self, pk: bytes) -> bool:
-        """True when ``pk`` is a bank, issuer, merchant or auditor (not a holder)."""
+        """True when ``pk`` is a bank, issuer, merchant or auditor (not a holder), or signs
+        for one of them (a key governance moved an account to, ``rotate_key``)."""
         return (
             self.merchant(pk) is not None
             or self.issuer(pk) is not None
             or self.bank(pk) is not None
             or self.auditor(pk) is not None
+            or self.delegate(pk) is not None
         )

@@ -73,6 +73,7 @@ class Kind(enum.IntEnum):
     RETURN_PAYOUT = 20
     CONSENT_ZONES = 21
     SCHEDULE_UPGRADE = 22
+    ROTATE_KEY = 23
 
 
 # --- field codecs -------------------------------------------------------------
@@ -579,7 +580,26 @@ class ScheduleUpgrade:
         return codec.encode([VERSION, int(self.KIND), self.protocol, self.software, self.height])
 
 
-GovernancePayload = AdmitIssuer | ChangeValidators | ScheduleUpgrade
+@dataclass(frozen=True, slots=True)
+class RotateKey:
+    """From ``height`` on, ``new_key`` signs for the account ``account`` (a bank, issuer
+    or auditor) instead of the key that signed for it before, approved by more than 2/3.
+
+    The account keeps its identity (``account``, the key it was made with): its records,
+    campaigns, merchants and payouts stay where they are; only the signing key moves."""
+
+    KIND: ClassVar[Kind] = Kind.ROTATE_KEY
+    SPEC: ClassVar[tuple[Field, ...]] = (Field.KEY, Field.KEY, Field.TIME, Field.APPROVALS)
+    account: PublicKey
+    new_key: PublicKey
+    height: int
+    approvals: tuple[Approval, ...]
+
+    def approval_body(self) -> bytes:
+        return codec.encode([VERSION, int(self.KIND), self.account, self.new_key, self.height])
+
+
+GovernancePayload = AdmitIssuer | ChangeValidators | ScheduleUpgrade | RotateKey
 
 
 def approve(payload: GovernancePayload, signer: Signer, chain_id: str) -> Approval:
@@ -611,6 +631,7 @@ Payload = (
     | ReturnPayout
     | ConsentZones
     | ScheduleUpgrade
+    | RotateKey
 )
 
 PAYLOAD_TYPES: Final[dict[Kind, type[Payload]]] = {
@@ -619,7 +640,7 @@ PAYLOAD_TYPES: Final[dict[Kind, type[Payload]]] = {
         RegisterMerchant, UpdateMerchant, SuspendMerchant, CreateCampaign, Fund, Allocate,
         Pay, PayAuthorized, Sweep, Refund, Reissue, Transfer, Redeem, Settle, CloseCampaign,
         Withdraw, Evidence, AdmitIssuer, ChangeValidators, ReturnPayout, ConsentZones,
-        ScheduleUpgrade,
+        ScheduleUpgrade, RotateKey,
     )
 }  # fmt: skip
 

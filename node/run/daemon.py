@@ -136,7 +136,7 @@ async def serve(home: Home, stop: asyncio.Event, hooks: NodeHooks = NO_HOOKS) ->
     store = BlockStore.open(home.path / config.DATA_DIR, genesis.genesis_hash, create=False)
     verifier = SignatureVerifier(processes=True)  # checks off the loop thread, on other cores
     try:
-        ledger = LedgerApp(genesis, store, Mempool(), verifier, hooks.protocols)
+        ledger = LedgerApp(genesis, store, Mempool(), verifier, hooks.rulebook)
         reason = ledger.halt_reason()
         if reason is not None:
             raise ApplicationHalt(reason)  # restarted with the old software: still stopped

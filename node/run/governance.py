@@ -1,13 +1,14 @@
 """Governance proposals as a file the validators pass around: propose, approve, submit.
 
 Admitting a commune or region (``admit_issuer``), changing the validator
-set (``change_validators``) and scheduling a protocol upgrade
-(``schedule_upgrade``) need the approvals of validators holding more
-than 2/3 of the voting power, each signing the proposal with its node key
-(``Domain.GOVERNANCE``). A proposal is a small JSON document: one validator
-writes it, each approving validator adds its signature (``relance-node
-governance approve``, on its own host: the node key never leaves it), and
-any validator submits it as a transaction signed by its node key.
+set (``change_validators``), scheduling a protocol upgrade
+(``schedule_upgrade``) and moving an account's signing key (``rotate_key``)
+need the approvals of validators holding more than 2/3 of the voting power,
+each signing the proposal with its node key (``Domain.GOVERNANCE``). A
+proposal is a small JSON document: one validator writes it, each approving
+validator adds its signature (``relance-node governance approve``, on its own
+host: the node key never leaves it), and any validator submits it as a
+transaction signed by its node key.
 
 The document (``relance-governance`` version 1)::
 
@@ -24,6 +25,10 @@ The document (``relance-governance`` version 1)::
     {"format": "relance-governance", "version": 1, "chain_id": "...",
      "kind": "schedule_upgrade", "protocol": "tx2.block2", "software": "0.4.0",
      "height": 5000, "approvals": [...]}
+
+    {"format": "relance-governance", "version": 1, "chain_id": "...",
+     "kind": "rotate_key", "account": hex, "new_key": hex, "height": 5000,
+     "approvals": [...]}
 
 An upgrade names the protocol in force from ``height`` on and the software
 release that knows it: a node whose software does not know that protocol
@@ -57,7 +62,7 @@ from node.text.names import name_problem
 
 FORMAT: Final = "relance-governance"
 VERSION: Final = 1
-KINDS: Final = ("change_validators", "admit_issuer", "schedule_upgrade")
+KINDS: Final = ("change_validators", "admit_issuer", "schedule_upgrade", "rotate_key")
 
 GovernancePayload = t.GovernancePayload
 
@@ -98,6 +103,12 @@ class Proposal:
                 f"upgrade to the protocol {p.protocol} from height {p.height}",
                 f"  software that knows it: {p.software}",
             ]
+        elif isinstance(p, t.RotateKey):
+            lines = [
+                f"move the signing key of the account {p.account.hex()}",
+                f"  to {p.new_key.hex()} from height {p.height}",
+                "  (its key before then signs nothing for it from that height on)",
+            ]
         else:
             lines = [
                 f"admit the issuer {p.name!r} ({p.territory}) {p.issuer.hex()}",
@@ -122,6 +133,11 @@ def to_json(proposal: Proposal) -> dict[str, object]:
         doc["kind"] = "schedule_upgrade"
         doc["protocol"] = p.protocol
         doc["software"] = p.software
+        doc["height"] = p.height
+    elif isinstance(p, t.RotateKey):
+        doc["kind"] = "rotate_key"
+        doc["account"] = p.account.hex()
+        doc["new_key"] = p.new_key.hex()
         doc["height"] = p.height
     else:
         doc["kind"] = "admit_issuer"
@@ -157,10 +173,13 @@ def from_json(doc: object) -> Proposal:
     elif kind == "schedule_upgrade":
         protocol = _code(d, "protocol")
         software = _code(d, "software")
-        height = d.get("height")
-        if type(height) is not int or not 1 <= height <= limits.HEIGHT_MAX:
-            raise ProposalError(f"height must be an integer from 1 to {limits.HEIGHT_MAX}")
-        payload = t.ScheduleUpgrade(protocol, software, height, approvals)
+        payload = t.ScheduleUpgrade(protocol, software, _height(d), approvals)
+    elif kind == "rotate_key":
+        account = _key(d.get("account"), "account")
+        new_key = _key(d.get("new_key"), "new_key")
+        if new_key == account:
+            raise ProposalError("new_key is the account's own key: nothing would move")
+        payload = t.RotateKey(account, new_key, _height(d), approvals)
     elif kind == "admit_issuer":
         zones = tuple(_zone(z) for z in _list(d, "zones", limits.ZONES_PER_ISSUER_MAX))
         issuer = _key(d.get("issuer"), "issuer")
@@ -202,6 +221,13 @@ def _text(d: Mapping[str, object], name: str, most: int) -> str:
     if not isinstance(value, str) or not 0 < len(value) <= most:
         raise ProposalError(f"{name} must be a string of 1 to {most} characters")
     return value
+
+
+def _height(d: Mapping[str, object]) -> int:
+    height = d.get("height")
+    if type(height) is not int or not 1 <= height <= limits.HEIGHT_MAX:
+        raise ProposalError(f"height must be an integer from 1 to {limits.HEIGHT_MAX}")
+    return height
 
 
 def _code(d: Mapping[str, object], name: str) -> str:

@@ -1,5 +1,5 @@
-"""``relance-node governance``: validators admit issuers, change the validator set and
-schedule protocol upgrades.
+"""``relance-node governance``: validators admit issuers, change the validator set,
+schedule protocol upgrades and move an account's signing key.
 
 A proposal travels as a file (``node.run.governance``): a validator writes it
 (with its own approval), every approving validator adds its signature on its
@@ -153,6 +153,39 @@ def propose_upgrade(
     h = _home(home)
     at = _height(h, node_url, "--height", height, in_blocks)
     _propose(h, t.ScheduleUpgrade(protocol, software, at, ()), out)
+
+
+@governance_group.command(
+    "propose-key-rotation",
+    help="Write a proposal to move an account's signing key to a new key, approved by this node.",
+    epilog="\b\nThe account (a bank's, a commune's or region's issuer key, an auditor's) keeps\n"
+    "its records; from the height on only the new key signs for it, and the key\n"
+    "that signed before is refused. Example:\n"
+    "  relance-node governance propose-key-rotation --home ~/relance \\\n"
+    "      --account <account key> --new-key <new key> --in-blocks 60 --out rotate.json",
+)
+@HomeOption
+@click.option("--account", required=True, help="The account's public key (64 hex digits).")
+@click.option("--new-key", required=True, help="The key that signs for it from the height on.")
+@click.option("--height", type=click.IntRange(1, HEIGHT_MAX), help="The first height it signs.")
+@InBlocksOption
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@NodeOption
+def propose_key_rotation(
+    home: Path,
+    account: str,
+    new_key: str,
+    height: int | None,
+    in_blocks: int | None,
+    out: Path,
+    node_url: str | None,
+) -> None:
+    old, new = _key(account), _key(new_key)
+    if old == new:
+        _fail("--new-key is the account's own key: nothing would move")
+    h = _home(home)
+    at = _height(h, node_url, "--height", height, in_blocks)
+    _propose(h, t.RotateKey(old, new, at, ()), out)
 
 
 @governance_group.command(

@@ -13,9 +13,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from node.app.version import KNOWN_PROTOCOLS
+from node.app.version import RULEBOOK
 from node.consensus.app_interface import ConsensusApplication
 from node.consensus.driver import ConsensusSigner, Transport
+from node.ledger.protocols import Rulebook
 from node.protocol.crypto import Signer
 from node.views.base import DerivedView
 
@@ -63,7 +64,7 @@ class NodeHooks:
     )
     settlement_crash: Callable[[str], None] = field(default=_no_crash)
     wrap_view: Callable[[DerivedView], DerivedView] = field(default=_same_view)
-    protocols: frozenset[str] = KNOWN_PROTOCOLS  # a test node may know a "next" protocol
+    rulebook: Rulebook = RULEBOOK  # a test node may know a "next" protocol and its rules
 
 
 NO_HOOKS = NodeHooks()

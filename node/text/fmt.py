@@ -239,6 +239,7 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
     "kind.return_payout": ("Versement refusé, recrédité", "Payout returned"),
     "kind.consent_zones": ("Consentement à une région", "Consent to a region"),
     "kind.schedule_upgrade": ("Mise à jour du protocole planifiée", "Protocol upgrade scheduled"),
+    "kind.rotate_key": ("Clé de signature d'un compte changée", "Account signing key moved"),
 }
 
 # NACE divisions (the first two digits of a shop's category), for people: letters, pages.

@@ -10,13 +10,15 @@ committed and stored, and nothing it does reaches consensus: the runner
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from node.consensus.types import Block
+from node.ledger import records as r
 from node.ledger import tx as t
+from node.ledger.execute import ACCOUNT_KINDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +35,25 @@ class FedBlock:
     @property
     def time_ms(self) -> int:
         return self.block.header.time_ms
+
+
+def as_accounts(
+    txs: tuple[t.SignedTx, ...], get: Callable[[bytes], bytes | None]
+) -> tuple[t.SignedTx, ...]:
+    """The transactions as the accounts they act for: a bank's or issuer's transaction
+    signed by a key governance moved the account to (``rotate_key``) is folded as the
+    account's (its ``sender`` the account; body, signature and id unchanged). A moved-to
+    key signs for one account for ever (``records.Delegate`` is never removed), so the
+    state read by ``get`` now answers for every past block."""
+    out = list(txs)
+    for index, signed in enumerate(txs):
+        if signed.tx.payload.KIND not in ACCOUNT_KINDS:
+            continue
+        raw = get(r.delegate_key(signed.tx.sender))
+        if raw is not None:
+            account = r.Delegate.decode(raw).account
+            out[index] = replace(signed, tx=replace(signed.tx, sender=account))
+    return tuple(out)
 
 
 class DerivedView(Protocol):

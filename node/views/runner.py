@@ -30,7 +30,7 @@ from node.consensus.types import Block
 from node.ledger import tx as t
 from node.ledger.codes import Result
 from node.protocol import limits
-from node.views.base import DerivedView, FedBlock, TxError, ViewState, ViewStatus
+from node.views.base import DerivedView, FedBlock, TxError, ViewState, ViewStatus, as_accounts
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +41,8 @@ class BlockSource(Protocol):
     def height(self) -> int: ...
 
     def block(self, height: int) -> bytes | None: ...
+
+    def get(self, key: bytes) -> bytes | None: ...
 
 
 FailureCounter = Callable[[str], None]
@@ -63,7 +65,7 @@ class BlockFeed:
 
     def offer(self, fed: FedBlock) -> None:
         """The block just stored, decoded by the ledger (so no view decodes it again)."""
-        self._keep(fed)
+        self._keep(FedBlock(fed.block, as_accounts(fed.txs, self._store.get)))
 
     def _keep(self, fed: FedBlock) -> None:
         self._cache[fed.height] = fed
@@ -84,7 +86,7 @@ class BlockFeed:
             if isinstance(signed, Result):
                 raise RuntimeError(f"a committed transaction does not decode at {height}")
             txs.append(signed)
-        fed = FedBlock(block, tuple(txs))
+        fed = FedBlock(block, as_accounts(tuple(txs), self._store.get))
         self._keep(fed)
         return fed
 

@@ -45,7 +45,7 @@ from node.protocol.crypto import Digest, PublicKey, Signer
 from node.protocol.genesis import Genesis
 from node.settlement.journal import Journal, PayoutState, open_journal
 from node.settlement.service import Settings, SettlementService
-from node.views.base import FedBlock
+from node.views.base import FedBlock, as_accounts
 from node.views.history import HistoryView
 from node.views.history_index import HistoryIndex
 from tests.analytics.chain import HOUR_MS, Chain
@@ -55,6 +55,8 @@ from tests.ledger.world import CHAIN_ID, DAY_MS, T0_MS, World, signer
 HOLDERS = tuple(signer(f"every-view-h{n}") for n in range(8))
 MERCHANTS = tuple(signer(f"every-view-m{n}") for n in range(5))
 DINANT = signer("every-view-dinant")
+DINANT_NEXT = signer("every-view-dinant-next")  # Dinant's signing key after the rotation
+DINANT_CAMPAIGN = "DIN"
 LONG, SHORT, LIEGE, REGION = "nam-long", "nam-short", "lg", "lg-region"
 CAMPAIGNS = (LONG, SHORT, LIEGE, REGION)  # REGION: Liège's, also at Namur's shops of NA-1
 IBAN = Digest(bytes(32))
@@ -145,7 +147,8 @@ class Views:
 
     def _fed(self, block: Block) -> FedBlock:
         txs = [self.ledger.decoded.decode(data) for data in block.txs]
-        return FedBlock(block, tuple(s for s in txs if isinstance(s, t.SignedTx)))
+        signed = tuple(s for s in txs if isinstance(s, t.SignedTx))
+        return FedBlock(block, as_accounts(signed, self.ledger.store.get))  # as BlockFeed
 
     def _drain(self) -> None:
         queue = self._feed.queue
@@ -291,6 +294,13 @@ def story(h: History) -> None:
     h.must(w.validators[0], t.AdmitIssuer(DINANT.public_key, "Dinant", "Ville de Dinant",
                                           ("DI-1",), approvals))  # fmt: skip
     h.must(DINANT, t.RegisterMerchant(shop(4), "Citadelle", "56.30", "DI-1", IBAN, False))
+    # Dinant's signing key moves (rotate_key): from its height, what the new key signs
+    # (with Dinant's sequence) is Dinant's, in the state and in every view.
+    at = w.next_height + 2
+    rotate = t.RotateKey(DINANT.public_key, DINANT_NEXT.public_key, at, ())
+    approvals = tuple(t.approve(rotate, v, CHAIN_ID) for v in w.validators)
+    h.must(w.validators[0], t.RotateKey(DINANT.public_key, DINANT_NEXT.public_key, at, approvals))
+    w.sequences[DINANT_NEXT.public_key] = w.next_sequence(DINANT, t.Kind.CREATE_CAMPAIGN)
     # Payments; a redemption returned by the bank, its units spent again three ways.
     h.must(HOLDERS[5], t.Pay(SHORT, shop(1), 1_000, "réveillon"))
     h.must(HOLDERS[0], t.Pay(LONG, shop(0), 1_500, "pain"))
@@ -326,6 +336,9 @@ def story(h: History) -> None:
     w.time_ms = max(w.time_ms, SHORT_END_MS)
     h.must(namur, t.CloseCampaign(SHORT))
     h.must(bank, t.Withdraw(SHORT, 5_000, "WD-1"))
+    assert w.next_height > at
+    h.must(DINANT_NEXT, t.CreateCampaign(DINANT_CAMPAIGN, "Dinant", (), (), T0_MS, end, 5_000))
+    h.must(DINANT_NEXT, t.UpdateMerchant(shop(4), "Citadelle", "56.30", "DI-1", IBAN, True))
 
 
 # --- random operations, built from the current state so that most apply ---------------------------
@@ -346,6 +359,7 @@ def build(h: History, op: Op) -> tuple[Signer, t.Payload] | None:
     merchant = w.merchant(seller)
     assert merchant is not None
     owner = {i.public_key: i for i in (w.namur, w.liege, DINANT)}[merchant.issuer]
+    owner = DINANT_NEXT if owner is DINANT else owner  # its key since the story's rotation
     pending = h.pending()
     units = merchant.balances[c % len(merchant.balances)] if merchant.balances else None
 
@@ -495,6 +509,7 @@ def test_every_view_follows_every_kind(ops: list[tuple[bool, Op]]) -> None:
             assert kinds >= set(t.Kind) - {
                 t.Kind.EVIDENCE, t.Kind.CHANGE_VALIDATORS, t.Kind.SCHEDULE_UPGRADE,
             }  # fmt: skip
+            assert h.chain.world.campaign(DINANT_CAMPAIGN).issuer == DINANT.public_key
             fresh = Views(h.chain, home / "fresh")
             fresh.rebuild(h.chain.blocks)
             reconcile(fresh, decode_state(h.chain.world.view.items()))

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from node.app.version import RULEBOOK
 from node.consensus.app_interface import LastBlock, PreparedBlock
 from node.consensus.messages import (
     ProposalMessage,
@@ -133,7 +134,9 @@ def test_crafted_payments_are_what_the_ledger_decodes_and_refuses() -> None:
     assert isinstance(bad, t.SignedTx) and not bad.signature_ok()
     assert bad.tx_id == overspend.tx_id  # the same body, a corrupted signature
 
-    executor = BlockExecutor(DictView(initial_state(genesis)), genesis.genesis_time_ms + 1)
+    executor = BlockExecutor(
+        DictView(initial_state(genesis)), genesis.genesis_time_ms + 1, rulebook=RULEBOOK
+    )
     assert executor.execute(kinds[0][1]).result == Result.INSUFFICIENT_FUNDS
     assert executor.execute(kinds[1][1]).result == Result.BAD_SIGNATURE
 

@@ -303,7 +303,9 @@ def double_prevote(v: Signer, height: int, round: int = 0) -> t.Evidence:
     )
 
 
-_Governance = TypeVar("_Governance", t.AdmitIssuer, t.ChangeValidators, t.ScheduleUpgrade)
+_Governance = TypeVar(
+    "_Governance", t.AdmitIssuer, t.ChangeValidators, t.ScheduleUpgrade, t.RotateKey
+)
 
 
 def approved(payload: _Governance, *by: Signer) -> _Governance:
@@ -336,6 +338,11 @@ def upgrade(
     height: int, *by: Signer, protocol: str = "tx2.block2", software: str = "0.9.0"
 ) -> t.ScheduleUpgrade:
     return approved(t.ScheduleUpgrade(protocol, software, height, ()), *by)
+
+
+def rotation(account: Signer, new_key: Signer, height: int, *by: Signer) -> t.RotateKey:
+    """``account``'s signing authority moves to ``new_key`` from ``height``, approved by ``by``."""
+    return approved(t.RotateKey(account.public_key, new_key.public_key, height, ()), *by)
 
 
 def as_records(entries: tuple[t.ValidatorEntry, ...]) -> tuple[r.Validator, ...]:

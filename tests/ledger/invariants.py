@@ -53,6 +53,9 @@ class DecodedState:
     eras: dict[int, tuple[r.Validator, ...]] = field(default_factory=dict)
     # (region, commune) -> the commune's zones consented to the region
     consents: dict[tuple[bytes, bytes], tuple[str, ...]] = field(default_factory=dict)
+    # account -> the key that signs for it; a rotated-in key -> its account
+    signing_keys: dict[bytes, r.SigningKey] = field(default_factory=dict)
+    delegates: dict[bytes, bytes] = field(default_factory=dict)
 
     def sequences(self) -> dict[bytes, int]:
         """Every key's next sequence: its account's (bank, issuer, merchant, holder)
@@ -137,6 +140,10 @@ def decode_state(items: Mapping[bytes, bytes]) -> DecodedState:
         elif prefix == P.UPGRADE.value:
             assert rest == b"", "upgrade key with a suffix"
             r.Upgrade.decode(value)
+        elif prefix == P.SIGNING_KEY.value:
+            s.signing_keys[_pk(rest, "signing key")] = r.SigningKey.decode(value)
+        elif prefix == P.DELEGATE.value:
+            s.delegates[_pk(rest, "delegate")] = r.Delegate.decode(value).account
         else:
             raise AssertionError(f"unknown key prefix {prefix!r}")
     return s
@@ -177,6 +184,8 @@ _DECODERS: dict[bytes, Callable[[bytes], r.Record]] = {
     P.VALIDATOR_HISTORY.value: r.ValidatorEra.decode,
     P.CONSENT.value: r.Consent.decode,
     P.UPGRADE.value: r.Upgrade.decode,
+    P.SIGNING_KEY.value: r.SigningKey.decode,
+    P.DELEGATE.value: r.Delegate.decode,
 }
 
 
@@ -238,6 +247,17 @@ def check_invariants(items: Mapping[bytes, bytes]) -> None:
         assert zones, "an empty consent is kept (it should be deleted)"
         assert zones == tuple(sorted(set(zones))), "consent zones not sorted and unique"
         assert all(s.zones.get(z) == commune for z in zones), "consent of another's zone"
+    for account, signing in s.signing_keys.items():
+        assert account in s.banks or account in s.issuers or account in s.auditors, (
+            "a signing key for a key that is no bank, issuer or auditor"
+        )
+        assert s.delegates.get(signing.key) == account, "the signing key is not a delegate"
+        previous = signing.previous
+        assert previous == account or s.delegates.get(previous) == account, "stray previous key"
+    for key, account in s.delegates.items():
+        assert account in s.signing_keys, "a delegate of an account that never rotated"
+        for role in (s.banks, s.issuers, s.merchants, s.auditors, s.holders, s.signing_keys):
+            assert key not in role, "a delegate key also has a role"
 
     # Holder balances per campaign; merchant units and pending payouts per issuer.
     held: Tally[str] = Tally()

@@ -16,6 +16,7 @@ from typing import cast
 import pytest
 from nacl.signing import SigningKey
 
+from node.app.version import RULEBOOK
 from node.ledger import tx as t
 from node.ledger.codes import Result
 from node.ledger.execute import execute_block
@@ -362,8 +363,8 @@ def test_5001_allocations_are_malformed(scene: Scene) -> None:
 
 @pytest.mark.parametrize(
     "kind",
-    [enc(0), enc(23), enc(99), enc(255), enc(65_535), enc(-1), enc(2**63 - 1), b"\xc3", b"\xc2"],
-    ids=["0", "23", "99", "255", "65535", "minus-1", "int64-max", "true", "false"],
+    [enc(0), enc(24), enc(99), enc(255), enc(65_535), enc(-1), enc(2**63 - 1), b"\xc3", b"\xc2"],
+    ids=["0", "24", "99", "255", "65535", "minus-1", "int64-max", "true", "false"],
 )
 def test_unknown_kind(scene: Scene, kind: bytes) -> None:
     parts = pay_parts(scene)
@@ -628,14 +629,18 @@ def test_one_bad_transaction_rejects_the_block(
     first = s.tx(s.voucher, t.Sweep(NAM, pk(s.app)))
     last = s.tx(s.bank, t.Fund(NAM, 1_00, "DEP-BLOCK"))
     items, root, height = s.w.view.items(), s.w.root(), s.w.height
-    outcome = execute_block(s.w.view, s.w.time_ms, [first, build(s), last], s.w.next_height)
+    outcome = execute_block(
+        s.w.view, s.w.time_ms, [first, build(s), last], s.w.next_height, rulebook=RULEBOOK
+    )
     assert [o.result for o in outcome.outcomes] == [Result.OK, code, Result.OK]
     assert outcome.all_ok is False
     applied = s.w.apply(first, build(s), last)
     assert applied.all_ok is False
     assert (s.w.view.items(), s.w.root(), s.w.height) == (items, root, height)
     # A proposer dropping the bad one gets exactly the writes of the two good ones.
-    without = execute_block(s.w.view, s.w.time_ms, [first, last], s.w.next_height)
+    without = execute_block(
+        s.w.view, s.w.time_ms, [first, last], s.w.next_height, rulebook=RULEBOOK
+    )
     assert outcome.writes == without.writes
     s.apply_ok(first, last)
 

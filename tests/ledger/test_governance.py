@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 import pytest
 
+from node.app.version import PROTOCOL_VERSION, RULEBOOK
 from node.ledger import records as r
 from node.ledger import tx as t
 from node.ledger.codes import Result
@@ -181,7 +182,7 @@ def test_without_a_height_the_validator_kinds_are_refused(scene: Scene, kind: st
         payload = admit(s.charleroi, s.v0, s.v1, s.v2)
     else:
         payload = change((entry(s.v0), entry(s.v1)), s.w.next_height + 2, s.v0, s.v1, s.v2)
-    executor = BlockExecutor(s.w.view, s.w.time_ms)  # height None
+    executor = BlockExecutor(s.w.view, s.w.time_ms, rulebook=RULEBOOK)  # height None
     assert executor.execute(s.tx(s.v0, payload)).result == Result.INVALID_HEIGHT
     assert executor.writes() == {}
     # With the height, the same bytes apply.
@@ -190,7 +191,7 @@ def test_without_a_height_the_validator_kinds_are_refused(scene: Scene, kind: st
 
 def test_other_kinds_do_not_need_the_height(scene: Scene) -> None:
     s = scene
-    executor = BlockExecutor(s.w.view, s.w.time_ms)
+    executor = BlockExecutor(s.w.view, s.w.time_ms, rulebook=RULEBOOK)
     assert executor.execute(s.tx(s.alice, t.Pay(NAM, pk(s.bakery), 1_00, ""))).result == Result.OK
 
 
@@ -528,7 +529,7 @@ def test_an_upgrade_is_recorded_with_its_height_and_release(scene: Scene) -> Non
     height = s.w.next_height + 2
     applied(s, s.v0, upgrade(height, s.v0, s.v1, s.v2, protocol="tx2.block2", software="0.9.0"))
     record = _upgrade_record(s)
-    assert record == r.Upgrade("tx2.block2", "0.9.0", height)
+    assert record == r.Upgrade("tx2.block2", "0.9.0", height, PROTOCOL_VERSION)
     assert not record.in_force(height - 1)
     assert record.in_force(height)
     assert s.w.node_sequence(s.v0) == 1
@@ -543,7 +544,8 @@ def test_a_pending_upgrade_blocks_another_until_its_height(scene: Scene) -> None
     empty_block(s)
     assert s.w.next_height == height  # in force now: the next one may be scheduled
     applied(s, s.v1, upgrade(height + 2, s.v0, s.v1, s.v2, protocol="tx2.block3"))
-    assert _upgrade_record(s) == r.Upgrade("tx2.block3", "0.9.0", height + 2)
+    # The record names the protocol in force until its height: the previous upgrade's.
+    assert _upgrade_record(s) == r.Upgrade("tx2.block3", "0.9.0", height + 2, "tx2.block2")
 
 
 def test_an_upgrade_is_approved_against_the_set_in_force(scene: Scene) -> None:

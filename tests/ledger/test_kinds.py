@@ -53,6 +53,7 @@ from tests.ledger.conftest import (
     evidence,
     proposal,
     register,
+    rotation,
     upgrade,
     vote,
 )
@@ -95,6 +96,21 @@ def _upgrade(
     return upgrade(s.w.next_height + delay, *(by or (s.v0, s.v1, s.v2)), **kw)
 
 
+NAMUR_NEXT = signer("namur-next")  # the key Namur's signing authority moves to
+
+
+def _rotate(
+    s: Scene,
+    *by: Signer,
+    delay: int = limits.GOVERNANCE_DELAY_MIN_BLOCKS,
+    account: Signer | None = None,
+    new_key: Signer = NAMUR_NEXT,
+) -> t.RotateKey:
+    """Namur's key moves to ``namur-next`` from ``delay`` blocks after the next; by v0..v2."""
+    who = s.namur if account is None else account
+    return rotation(who, new_key, s.w.next_height + delay, *(by or (s.v0, s.v1, s.v2)))
+
+
 def _replace_v3(
     s: Scene,
     *by: Signer,
@@ -133,6 +149,7 @@ GOOD: dict[t.Kind, Callable[[Scene], tuple[Signer, t.Payload]]] = {
     t.Kind.RETURN_PAYOUT: lambda s: (s.bank, t.ReturnPayout(s.bob_payout, "AC04", "RLF1T1")),
     t.Kind.CONSENT_ZONES: lambda s: (s.namur, t.ConsentZones(pk(s.liege), ("NA-1",))),
     t.Kind.SCHEDULE_UPGRADE: lambda s: (s.v0, _upgrade(s)),
+    t.Kind.ROTATE_KEY: lambda s: (s.v0, _rotate(s)),
 }  # fmt: skip
 KINDS = [pytest.param(kind, id=kind.name.lower()) for kind in t.Kind]
 
@@ -221,6 +238,7 @@ _WRONG_ROLES: dict[t.Kind, tuple[str, ...]] = {
             t.Kind.ADMIT_ISSUER,
             t.Kind.CHANGE_VALIDATORS,
             t.Kind.SCHEDULE_UPGRADE,
+            t.Kind.ROTATE_KEY,
         )
     },
 }
@@ -1262,6 +1280,47 @@ UPGRADE_CASES = [
         s, by=(s.v0, s.v1, s.v1, s.v2))),
 ]  # fmt: skip
 
+# --- rotate_key -------------------------------------------------------------------------------
+
+
+def _rot(s: Scene, by: tuple[Signer, ...] = (), **kw: object) -> bytes:
+    return s.tx(s.v0, _rotate(s, *by, **kw))  # type: ignore[arg-type]
+
+
+def _rot_pending(s: Scene) -> bytes:
+    s.do(s.v0, _rotate(s, delay=5))
+    return s.tx(s.v1, _rotate(s, s.v1, s.v2, s.v3, new_key=signer("namur-third")))
+
+
+def _rot_approvals(s: Scene, *approvals: t.Approval) -> bytes:
+    return s.tx(s.v0, replace(_rotate(s), approvals=approvals))
+
+
+ROTATE_CASES = [
+    case("next-block", Result.INVALID_HEIGHT, lambda s: _rot(s, delay=0)),
+    case("one-after-next", Result.INVALID_HEIGHT, lambda s: _rot(s, delay=1)),
+    case("too-far", Result.INVALID_HEIGHT, lambda s: _rot(
+        s, delay=limits.GOVERNANCE_DELAY_MAX_BLOCKS + 1)),
+    case("second-while-pending", Result.KEY_ROTATION_PENDING, _rot_pending),
+    case("of-a-merchant", Result.NOT_AN_ACCOUNT, lambda s: _rot(s, account=s.bakery)),
+    case("of-a-holder", Result.NOT_AN_ACCOUNT, lambda s: _rot(s, account=s.alice)),
+    case("of-a-validator", Result.NOT_AN_ACCOUNT, lambda s: _rot(s, account=s.v3)),
+    case("to-itself", Result.ACCOUNT_EXISTS, lambda s: _rot(s, new_key=s.namur)),
+    case("to-another-issuer", Result.ACCOUNT_EXISTS, lambda s: _rot(s, new_key=s.liege)),
+    case("to-a-merchant", Result.ACCOUNT_EXISTS, lambda s: _rot(s, new_key=s.bakery)),
+    case("to-a-holder", Result.ACCOUNT_EXISTS, lambda s: _rot(s, new_key=s.alice)),
+    case("to-the-bank", Result.ACCOUNT_EXISTS, lambda s: _rot(s, new_key=s.bank)),
+    case("two-of-four", Result.INSUFFICIENT_APPROVALS, lambda s: _rot(s, by=(s.v0, s.v1))),
+    case("approval-of-another-key", Result.INSUFFICIENT_APPROVALS, lambda s: _rot_approvals(
+        s, *(_approval(s, v, _rotate(s)) for v in (s.v0, s.v1)),
+        _approval(s, s.v2, _rotate(s, new_key=signer("namur-third"))))),
+    case("approval-of-another-height", Result.INSUFFICIENT_APPROVALS, lambda s: _rot_approvals(
+        s, *(_approval(s, v, _rotate(s)) for v in (s.v0, s.v1)),
+        _approval(s, s.v2, _rotate(s, delay=3)))),
+    case("same-validator-twice", Result.DUPLICATE_ENTRY, lambda s: _rot(
+        s, by=(s.v0, s.v1, s.v1, s.v2))),
+]  # fmt: skip
+
 RULE_CASES = {
     t.Kind.REGISTER_MERCHANT: REGISTER_CASES,
     t.Kind.UPDATE_MERCHANT: UPDATE_CASES,
@@ -1285,6 +1344,7 @@ RULE_CASES = {
     t.Kind.RETURN_PAYOUT: RETURN_CASES,
     t.Kind.CONSENT_ZONES: CONSENT_CASES,
     t.Kind.SCHEDULE_UPGRADE: UPGRADE_CASES,
+    t.Kind.ROTATE_KEY: ROTATE_CASES,
 }
 ALL_RULE_CASES = [
     pytest.param(*p.values, id=f"{kind.name.lower()}-{p.id}")

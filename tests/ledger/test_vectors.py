@@ -26,7 +26,7 @@ from node.protocol import merkle
 from node.protocol.crypto import digest
 from node.protocol.state_tree import decode_proof, encode_proof, verify_state_proof
 from tests.ledger.invariants import check_invariants
-from tests.ledger.world import CHAIN_ID, World, signer
+from tests.ledger.world import CHAIN_ID, TEST_RULEBOOK, World, signer
 from tools import make_vectors
 
 VECTORS = Path(__file__).resolve().parent.parent / "vectors"
@@ -53,6 +53,7 @@ def test_tool_and_world_share_keys_and_genesis() -> None:
     w = World()
     assert make_vectors.genesis() == w.genesis
     assert make_vectors.CHAIN_ID == CHAIN_ID
+    assert make_vectors.RULES == w.rulebook == TEST_RULEBOOK
     for name in ("bank", "namur", "liege", "alice", "bakery", "voucher", "charleroi"):
         assert make_vectors.pk(name) == signer(name).public_key
     assert tuple(make_vectors.pk(f"validator{n}") for n in range(4)) == tuple(

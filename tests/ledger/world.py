@@ -9,11 +9,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from node.app.version import RULEBOOK
 from node.ledger import records as r
 from node.ledger import tx as t
 from node.ledger.codes import Result
 from node.ledger.execute import VALIDATOR_KINDS, BlockExecutor, BlockOutcome
 from node.ledger.genesis import initial_state
+from node.ledger.protocols import Rulebook, RuleSet
 from node.ledger.state import DictView, RecordCache
 from node.protocol.crypto import PublicKey, Signer, digest
 from node.protocol.genesis import (
@@ -36,6 +38,11 @@ def signer(name: str) -> Signer:
     return Signer(digest(b"relance-test-key:" + name.encode()))
 
 
+NEXT_PROTOCOL = "tx2.block2"  # the protocol the ledger tests' governance upgrades to
+TEST_RULEBOOK = RULEBOOK.with_rules(RuleSet(NEXT_PROTOCOL, memo_chars_max=16))
+"""Today's protocol, and a next one whose memos hold 16 characters at most."""
+
+
 @dataclass
 class World:
     """The ledger state after genesis and the blocks applied so far."""
@@ -49,6 +56,7 @@ class World:
     sequences: dict[bytes, int] = field(default_factory=dict)  # accounts' next sequences
     # validator node keys' next sequences (evidence and governance: a separate counter)
     node_sequences: dict[bytes, int] = field(default_factory=dict)
+    rulebook: Rulebook = TEST_RULEBOOK  # the protocols (and rules) the world's release knows
 
     def __post_init__(self) -> None:
         self.validators = validator_signers()
@@ -100,7 +108,9 @@ class World:
 
     def executor(self) -> BlockExecutor:
         """An executor for the next block (its height and time); changes nothing by itself."""
-        return BlockExecutor(self.view, self.time_ms, self.next_height, self.records)
+        return BlockExecutor(
+            self.view, self.time_ms, self.next_height, self.records, rulebook=self.rulebook
+        )
 
     def check(self, data: bytes) -> Result:
         """The result ``data`` would get in the next block; changes nothing."""

@@ -122,3 +122,25 @@ def test_a_bad_upgrade_proposal_is_refused(
     done = _run("propose-upgrade", "--home", str(home), *args, "--out", str(out))
     assert done.exit_code == 2 and message in done.output, done.output
     assert not out.exists()
+
+
+def test_a_key_rotation_proposal_names_the_account_and_the_new_key(
+    home: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "rotate.json"
+    new_key = "cd" * 32
+    done = _run("propose-key-rotation", "--home", str(home), "--account", ISSUER,
+                "--new-key", new_key, "--height", "700", "--out", str(out))  # fmt: skip
+    assert done.exit_code == 0, done.output
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    assert (doc["kind"], doc["account"], doc["new_key"], doc["height"]) == (
+        "rotate_key", ISSUER, new_key, 700,
+    )  # fmt: skip
+    assert len(doc["approvals"]) == 1
+    shown = _run("show", str(out))
+    assert f"move the signing key of the account {ISSUER}" in shown.output
+    assert f"to {new_key} from height 700" in shown.output
+    again = tmp_path / "same.json"
+    same = _run("propose-key-rotation", "--home", str(home), "--account", ISSUER,
+                "--new-key", ISSUER, "--height", "700", "--out", str(again))  # fmt: skip
+    assert same.exit_code == 2 and "nothing would move" in same.output, same.output

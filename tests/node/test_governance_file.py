@@ -155,3 +155,43 @@ def test_an_upgrade_changed_after_approval_does_not_verify() -> None:
     doc["software"] = "0.9.1"
     with pytest.raises(ProposalError, match="does not verify"):
         from_json(doc)
+
+
+def _rotation() -> Proposal:
+    return Proposal(CHAIN_ID, t.RotateKey(signer("namur").public_key, NEW.public_key, 40, ()))
+
+
+def test_a_key_rotation_survives_its_file_and_says_what_moves() -> None:
+    w = World()
+    proposal = _rotation().approved_by(w.validators[1])
+    doc = to_json(proposal)
+    assert (doc["kind"], doc["account"], doc["new_key"], doc["height"]) == (
+        "rotate_key", signer("namur").public_key.hex(), NEW.public_key.hex(), 40,
+    )  # fmt: skip
+    assert from_json(json.loads(json.dumps(doc))) == proposal
+    said = "\n".join(proposal.describe())
+    assert f"move the signing key of the account {signer('namur').public_key.hex()}" in said
+    assert f"to {NEW.public_key.hex()} from height 40" in said
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("account", "ab" * 31, "account must be 32 bytes"),
+        ("new_key", "zz" * 32, "new_key is not hex"),
+        ("new_key", signer("namur").public_key.hex(), "nothing would move"),
+        ("height", 0, "height must be an integer from 1"),
+    ],
+)
+def test_a_broken_key_rotation_file_is_named(field: str, value: object, message: str) -> None:
+    doc = to_json(_rotation())
+    doc[field] = value
+    with pytest.raises(ProposalError, match=message):
+        from_json(doc)
+
+
+def test_a_key_rotation_changed_after_approval_does_not_verify() -> None:
+    doc = to_json(_rotation().approved_by(World().validators[0]))
+    doc["new_key"] = signer("someone else").public_key.hex()
+    with pytest.raises(ProposalError, match="does not verify"):
+        from_json(doc)

@@ -16,29 +16,36 @@ import pytest
 from node.app.ledger_app import LedgerApp
 from node.app.sigverify import SignatureVerifier
 from node.app.upgrades import halt_reason
-from node.app.version import KNOWN_PROTOCOLS, PROTOCOL_VERSION
+from node.app.version import KNOWN_PROTOCOLS, PROTOCOL_VERSION, RULEBOOK
 from node.consensus.app_interface import ApplicationHalt
 from node.consensus.mempool import Mempool
 from node.consensus.types import Block, Certificate
 from node.ledger import records as r
 from node.ledger import tx as t
+from node.ledger.protocols import Rulebook
 from node.run.hooks import NO_HOOKS
 from node.store.blockstore import BlockStore
 from tests.api.harness import proposed_block
 from tests.ledger.world import World
-from tools.faults.node import ENV_NEXT_PROTOCOL, hooks_from_environment
+from tools.faults.node import ENV_NEXT_PROTOCOL, hooks_from_environment, upgraded_rulebook
 
 NEXT = "tx2.block2"
 RELEASE = "0.9.0"
 AT = 3  # the first height under the new protocol
+UPGRADED = upgraded_rulebook(NEXT)  # the test release: today's protocol and NEXT
 
 
 def test_the_reason_names_the_protocol_the_height_and_the_release() -> None:
-    scheduled = r.Upgrade(NEXT, RELEASE, AT)
+    scheduled = r.Upgrade(NEXT, RELEASE, AT, PROTOCOL_VERSION)
     assert halt_reason(None, 7, KNOWN_PROTOCOLS) is None
     assert halt_reason(scheduled, AT - 2, KNOWN_PROTOCOLS) is None  # not yet the last block
-    assert halt_reason(scheduled, AT - 1, KNOWN_PROTOCOLS | {NEXT}) is None  # known here
-    assert halt_reason(r.Upgrade(PROTOCOL_VERSION, RELEASE, AT), AT - 1, KNOWN_PROTOCOLS) is None
+    assert halt_reason(scheduled, AT - 1, UPGRADED.known()) is None  # known here
+    assert (
+        halt_reason(
+            r.Upgrade(PROTOCOL_VERSION, RELEASE, AT, PROTOCOL_VERSION), AT - 1, KNOWN_PROTOCOLS
+        )
+        is None
+    )
     reason = halt_reason(scheduled, AT - 1, KNOWN_PROTOCOLS)
     assert reason is not None
     assert f"protocol {NEXT} at height {AT}" in reason
@@ -50,11 +57,11 @@ def test_the_reason_names_the_protocol_the_height_and_the_release() -> None:
 class Node:
     """A ledger app on its own store, fed blocks as consensus would."""
 
-    def __init__(self, w: World, path: Path, protocols: frozenset[str]) -> None:
+    def __init__(self, w: World, path: Path, rulebook: Rulebook) -> None:
         self.w = w
         self.store = BlockStore.open(path, w.genesis.genesis_hash, True)
         self.verifier = SignatureVerifier(1)
-        self.app = LedgerApp(w.genesis, self.store, Mempool(), self.verifier, protocols)
+        self.app = LedgerApp(w.genesis, self.store, Mempool(), self.verifier, rulebook)
 
     def close(self) -> None:
         self.verifier.close()
@@ -90,7 +97,7 @@ def world() -> Iterator[World]:
 def test_a_node_that_does_not_know_the_protocol_stops_before_its_height(
     world: World, tmp_path: Path
 ) -> None:
-    node = Node(world, tmp_path / "db", KNOWN_PROTOCOLS)
+    node = Node(world, tmp_path / "db", RULEBOOK)
     try:
         node.finalize(node.block(_schedule(world)))
         assert node.app.halt_reason() is None
@@ -101,7 +108,7 @@ def test_a_node_that_does_not_know_the_protocol_stops_before_its_height(
     finally:
         node.close()
 
-    restarted = Node(world, tmp_path / "db", KNOWN_PROTOCOLS)
+    restarted = Node(world, tmp_path / "db", RULEBOOK)
     try:
         assert restarted.app.halt_reason() is not None
         last = restarted.app.last_block()
@@ -112,12 +119,12 @@ def test_a_node_that_does_not_know_the_protocol_stops_before_its_height(
 
     # The same store under software that knows the protocol: block 3 is proposed, and
     # the old software refuses to vote for it.
-    upgraded = Node(world, tmp_path / "db", KNOWN_PROTOCOLS | {NEXT})
+    upgraded = Node(world, tmp_path / "db", UPGRADED)
     try:
         third = upgraded.block()
     finally:
         upgraded.close()
-    old = Node(world, tmp_path / "db", KNOWN_PROTOCOLS)
+    old = Node(world, tmp_path / "db", RULEBOOK)
     try:
         assert not old.app.process_proposal(third)
     finally:
@@ -125,7 +132,7 @@ def test_a_node_that_does_not_know_the_protocol_stops_before_its_height(
 
 
 def test_a_node_that_knows_the_protocol_runs_past_its_height(world: World, tmp_path: Path) -> None:
-    node = Node(world, tmp_path / "db", KNOWN_PROTOCOLS | {NEXT})
+    node = Node(world, tmp_path / "db", UPGRADED)
     try:
         node.finalize(node.block(_schedule(world)))
         node.finalize(node.block())
@@ -139,7 +146,9 @@ def test_a_node_that_knows_the_protocol_runs_past_its_height(world: World, tmp_p
 
 
 def test_only_the_test_entry_point_knows_a_next_protocol() -> None:
-    assert NO_HOOKS.protocols == KNOWN_PROTOCOLS == frozenset({PROTOCOL_VERSION})
-    assert hooks_from_environment({}).protocols == KNOWN_PROTOCOLS
+    assert NO_HOOKS.rulebook == RULEBOOK
+    assert RULEBOOK.known() == KNOWN_PROTOCOLS == frozenset({PROTOCOL_VERSION})
+    assert hooks_from_environment({}).rulebook == RULEBOOK
     upgraded = hooks_from_environment({ENV_NEXT_PROTOCOL: NEXT})
-    assert upgraded.protocols == KNOWN_PROTOCOLS | {NEXT}
+    assert upgraded.rulebook == UPGRADED
+    assert upgraded.rulebook.known() == KNOWN_PROTOCOLS | {NEXT}

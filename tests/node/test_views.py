@@ -25,11 +25,13 @@ from node.api.operation import Operation
 from node.api.problems import ApiError
 from node.api.server import API_KEY
 from node.consensus.types import Block, Header
+from node.ledger import records as r
 from node.ledger import tx as t
+from node.protocol.crypto import Signer, digest
 from node.run.cli import main as node_cli
 from node.run.daemon import reading_view
 from node.views import control
-from node.views.base import FedBlock, ViewState, ViewStatus, blame
+from node.views.base import FedBlock, ViewState, ViewStatus, as_accounts, blame
 from node.views.runner import BlockFeed, ViewRunner
 from tests.api.harness import LiveNode
 from tests.api.world import CAMPAIGN, World, seed
@@ -40,10 +42,13 @@ BAD_TX = bytes(range(32))
 
 
 class Store:
-    """Blocks only (what the feed reads)."""
+    """Blocks only (what the feed reads), and a state that holds nothing."""
 
     def __init__(self) -> None:
         self.blocks: list[bytes] = []
+
+    def get(self, key: bytes) -> bytes | None:
+        return None
 
     def height(self) -> int:
         return len(self.blocks)
@@ -369,3 +374,20 @@ def test_a_failed_event_feed_closes_the_stream_route_not_the_block_metrics(
         assert f"relance_height {float(top)}" in node.get("/metrics").body.decode()
     finally:
         node.close()
+
+
+def test_a_transaction_signed_by_a_moved_to_key_is_folded_as_its_account_s() -> None:
+    """``as_accounts``: after ``rotate_key``, an issuer's transaction signed by the new key
+    is its account's for every view; a holder's kind is never resolved."""
+    account, moved = Signer(digest(b"namur")), Signer(digest(b"namur-next"))
+    state = {r.delegate_key(moved.public_key): r.Delegate(account.public_key).encode()}
+    create = t.CreateCampaign("NEW", "New", (), (), 0, 1, 100)
+    pay = t.Pay("NEW", account.public_key, 1, "")
+    signed = tuple(
+        t.Tx(CHAIN, who.public_key, 0, payload).sign(who)
+        for who, payload in ((moved, create), (moved, pay), (account, create))
+    )
+    folded = as_accounts(signed, state.get)
+    assert folded[0].tx.sender == account.public_key
+    assert (folded[0].tx_id, folded[0].signature) == (signed[0].tx_id, signed[0].signature)
+    assert folded[1] is signed[1] and folded[2] is signed[2]

@@ -41,6 +41,7 @@ from typing import Final, Protocol
 
 from node.app.ledger_app import to_validator_set
 from node.app.sigverify import ProcessVerifier
+from node.app.version import RULEBOOK
 from node.client.lightclient import genesis_validator_set
 from node.consensus.types import (
     Block,
@@ -53,9 +54,10 @@ from node.consensus.types import (
 from node.ledger import records as r
 from node.ledger import tx as t
 from node.ledger.codes import Result
-from node.ledger.execute import BlockExecutor
+from node.ledger.execute import ACCOUNT_KINDS, BlockExecutor, principal_of
 from node.ledger.genesis import initial_state
-from node.ledger.state import RecordCache
+from node.ledger.protocols import Rulebook, UnknownProtocol
+from node.ledger.state import BlockState, RecordCache
 from node.protocol import merkle
 from node.protocol.codec import DecodeError
 from node.protocol.crypto import Domain, signing_bytes, verify_raw
@@ -341,9 +343,11 @@ class Auditor:
         schedule: ValidatorSchedule | None = None,
         workers: int | None = None,
         processes: bool = False,
+        rulebook: Rulebook = RULEBOOK,
     ) -> None:
         self.genesis = genesis
         self.processes = processes
+        self.rulebook = rulebook  # each block replays under the protocol in force at its height
         self.source = source
         self.stored = stored
         self.schedule = schedule or ValidatorSchedule(genesis)
@@ -591,7 +595,12 @@ class Auditor:
     def _execute(
         self, p: _Prepared, header: Header, signature_ok: Sequence[bool], result: AuditResult
     ) -> None:
-        executor = BlockExecutor(self.view, header.time_ms, header.height, self.records)
+        try:
+            executor = BlockExecutor(
+                self.view, header.time_ms, header.height, self.records, rulebook=self.rulebook
+            )
+        except UnknownProtocol as exc:
+            raise _Stop(Divergence(p.height, "protocol", str(exc))) from None
         self._merchants_seen: dict[bytes, r.Merchant] = {}
         block_merchant_changes: set[bytes] = set()
         settlements: dict[bytes, str] = {}
@@ -675,6 +684,10 @@ class Auditor:
 
     def _check_sequence(self, height: int, index: int, signed: t.SignedTx) -> None:
         sender = signed.tx.sender
+        if signed.tx.payload.KIND in ACCOUNT_KINDS:  # a key rotated by governance: its account's
+            state = BlockState(self.view, self.records)
+            principal = principal_of(state, signed.tx.payload.KIND, sender, height)
+            sender = sender if isinstance(principal, Result) else principal
         expected = self.sequences.get(sender, 0)
         if signed.tx.sequence != expected:
             raise _Stop(

@@ -26,6 +26,7 @@ from pathlib import Path
 import click
 
 from node.app.sigverify import ProcessVerifier, SignatureVerifier
+from node.app.version import RULEBOOK
 from node.ledger import records as r
 from node.ledger import tx as t
 from node.ledger.codes import Result
@@ -103,7 +104,7 @@ class _Chain:
         and its signature verified inline, on this thread.
         """
         self.time_ms += 1000
-        executor = BlockExecutor(self.store, self.time_ms, records=self.records)
+        executor = BlockExecutor(self.store, self.time_ms, records=self.records, rulebook=RULEBOOK)
         if verified is None or decoded is None:
             outcomes = [executor.execute(data) for data in txs]
         else:

@@ -12,8 +12,9 @@ Only this entry point reads these variables; an installed node started by
 - ``RELANCE_TEST_VIEW_RAISE=<view>@<height>[,...]``: that derived view raises
   ``InjectedFault`` the first time it is fed that block (a rebuild then passes it).
 - ``RELANCE_TEST_NEXT_PROTOCOL=<protocol>``: this node's software also knows that
-  protocol (the "upgraded" release of an upgrade test): a governance upgrade to it
-  does not stop this node (``node.app.upgrades``).
+  protocol, with rules that differ from today's (``next_rules``: the "upgraded"
+  release of an upgrade test): a governance upgrade to it does not stop this node
+  (``node.app.upgrades``), and blocks from its height on run under its rules.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Final
 
+from node.app.version import RULEBOOK
+from node.ledger.protocols import Rulebook, RuleSet
 from node.protocol.crypto import Signer
 from node.run import daemon
 from node.run.hooks import ConsensusInstruments, NodeHooks
@@ -49,6 +52,20 @@ TEST_VARIABLES: Final = (
     ENV_NEXT_PROTOCOL,
 )
 USAGE: Final = "usage: python -m tools.faults.node start --home DIR"
+NEXT_MEMO_CHARS_MAX: Final = 16
+"""The "next" protocol's one rule change: a payment's, refund's or transfer's memo holds
+at most 16 characters (140 today). Small, and seen by a user at once: a payment with a
+longer memo is refused (``invalid_field``) from the upgrade's height on, on every node."""
+
+
+def next_rules(protocol: str) -> RuleSet:
+    """The rules of the test release's "next" protocol, named ``protocol``."""
+    return RuleSet(protocol, memo_chars_max=NEXT_MEMO_CHARS_MAX)
+
+
+def upgraded_rulebook(protocol: str, rulebook: Rulebook = RULEBOOK) -> Rulebook:
+    """The protocols of the test release: the production release's and ``protocol``."""
+    return rulebook.with_rules(next_rules(protocol))
 
 
 class InjectedFault(RuntimeError):
@@ -125,7 +142,7 @@ def hooks_from_environment(environ: Mapping[str, str]) -> NodeHooks:
         hooks = NodeHooks(hooks.instruments, hooks.settlement_crash, wrap)
     protocol = environ.get(ENV_NEXT_PROTOCOL)
     if protocol:
-        hooks = replace(hooks, protocols=hooks.protocols | {protocol})
+        hooks = replace(hooks, rulebook=upgraded_rulebook(protocol, hooks.rulebook))
     return hooks
 
 

@@ -68,6 +68,11 @@ async def prove_account(api: Api, request: web.Request) -> object:
     return _state_proof(api, r.holder_key(key), r.Holder.decode)
 
 
+async def prove_signing_key(api: Api, request: web.Request) -> object:
+    key = parse_key(request.match_info["key"])
+    return _state_proof(api, r.signing_key_key(key), r.SigningKey.decode)
+
+
 async def prove_campaign(api: Api, request: web.Request) -> object:
     code = request.match_info["code"]
     if not 0 < len(code) <= limits.CODE_CHARS_MAX:
@@ -152,6 +157,20 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
         m.StateProof,
         params=(KEY_P,),
         errors=(400, 503),
+    ),
+    Operation(
+        "GET",
+        "/v1/proofs/signing-keys/{key}",
+        prove_signing_key,
+        "Proof of the key that signs for an account (bank, issuer, auditor)",
+        "proofs",
+        m.StateProof,
+        params=(KEY_P,),
+        errors=(400, 503),
+        description=(
+            "Absent (value null): the account's own key signs for it. Present: governance "
+            "moved it (rotate_key): key signs from height on, previous before."
+        ),
     ),
     Operation(
         "GET",

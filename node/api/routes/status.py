@@ -58,7 +58,9 @@ def _scheduled_upgrade(api: Api) -> m.ScheduledUpgrade | None:
     if raw is None:
         return None
     u = r.Upgrade.decode(raw)
-    return m.ScheduledUpgrade(u.protocol, u.software, u.height, u.protocol in api.ledger.protocols)
+    return m.ScheduledUpgrade(
+        u.protocol, u.software, u.height, u.protocol in api.ledger.rulebook.known()
+    )
 
 
 async def session(api: Api, request: web.Request) -> object:
