@@ -141,13 +141,19 @@ def test_a_store_of_the_protocol_before_item_roots_is_refused_clearly(tmp_path: 
     db = plyvel.DB(str(tmp_path / "db"))
     db.delete(b"m/format")  # as every store written before the format existed
     db.close()
-    with pytest.raises(StoreError, match=r"format 1.*reads format 3 only.*relance-node init"):
+    with pytest.raises(StoreError, match=r"format 1.*reads format 4 only.*relance-node init"):
         BlockStore.open(tmp_path / "db", b"a" * 32, False)
     # Format 2 (protocol 2) committed its states to the bucket tree: roots would not match.
     db = plyvel.DB(str(tmp_path / "db"))
     db.put(b"m/format", struct.pack(">I", 2))
     db.close()
-    with pytest.raises(StoreError, match=r"format 2.*reads format 3 only.*relance-node init"):
+    with pytest.raises(StoreError, match=r"format 2.*reads format 4 only.*relance-node init"):
+        BlockStore.open(tmp_path / "db", b"a" * 32, False)
+    # Format 3 (protocol 3) holds merchants' records without an address: they would not decode.
+    db = plyvel.DB(str(tmp_path / "db"))
+    db.put(b"m/format", struct.pack(">I", 3))
+    db.close()
+    with pytest.raises(StoreError, match=r"format 3.*reads format 4 only.*relance-node init"):
         BlockStore.open(tmp_path / "db", b"a" * 32, False)
     db = plyvel.DB(str(tmp_path / "db"))
     db.put(b"m/format", struct.pack(">I", FORMAT + 1))

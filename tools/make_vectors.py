@@ -46,7 +46,8 @@ DAY_MS: Final = 86_400_000
 T0_MS: Final = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 VECTORS_DIR: Final = Path(__file__).resolve().parent.parent / "tests" / "vectors"
 FILES: Final = ("encodings.json", "transitions.json")
-FORMAT_VERSION: Final = 4  # 4: protocol 3 (sparse Merkle state tree), proofs
+FORMAT_VERSION: Final = 5  # 5: transaction protocol 3 (merchants' addresses)
+# 4: protocol 3 (sparse Merkle state tree), proofs
 # 3: protocol 2 (item roots), leaves; 2: steps carry heights
 
 
@@ -83,9 +84,14 @@ NAM: Final = "NAM"
 NAM_UNTIL_MS: Final = T0_MS + 30 * DAY_MS
 
 
-def _register(name: str, display: str, category: str, zone: str, auto: bool) -> t.RegisterMerchant:
+LION_STREET: Final = t.Address("Rue de Fer 12", "5000", "Namur")
+
+
+def _register(
+    name: str, display: str, category: str, zone: str, auto: bool, address: t.Address = t.NO_ADDRESS
+) -> t.RegisterMerchant:
     return t.RegisterMerchant(
-        pk(name), display, category, zone, digest(f"payout:{name}".encode()), auto
+        pk(name), display, category, zone, digest(f"payout:{name}".encode()), auto, address
     )
 
 
@@ -160,9 +166,10 @@ def _encoding_cases() -> list[tuple[str, int, t.Payload]]:
     """(signer, sequence, payload): one of each kind, in kind order."""
     namur = pk("namur")
     return [
-        ("namur", 0, _register("bakery", "Boulangerie Lion", "10.71", "NA-1", False)),
+        ("namur", 0, _register("bakery", "Boulangerie Lion", "10.71", "NA-1", False, LION_STREET)),
         ("namur", 1, t.UpdateMerchant(
-            pk("bakery"), "Boulangerie du Lion", "10.71", "NA-2", digest(b"payout:new"), True)),
+            pk("bakery"), "Boulangerie du Lion", "10.71", "NA-2", digest(b"payout:new"), True,
+            t.Address("Place de l'Ange 3", "5000", "Namur"))),
         ("namur", 2, t.SuspendMerchant(pk("bakery"), True)),
         ("namur", 3, _campaign()),
         ("bank", 0, t.Fund(NAM, 1000_00, "DEP-2026-0001")),
@@ -291,12 +298,25 @@ def transitions() -> dict[str, object]:
     namur = pk("namur")
 
     c.do(
-        "namur registers the bakery (auto-redeem off)",
+        "an address without its town is refused",
         "namur",
-        _register("bakery", "Boulangerie Lion", "10.71", "NA-1", False),
+        _register(
+            "bakery",
+            "Boulangerie Lion",
+            "10.71",
+            "NA-1",
+            False,
+            t.Address("Rue de Fer 12", "5000", ""),
+        ),
+        Result.INVALID_NAME,
     )
     c.do(
-        "namur registers the grocer (auto-redeem on)",
+        "namur registers the bakery (auto-redeem off, with its address)",
+        "namur",
+        _register("bakery", "Boulangerie Lion", "10.71", "NA-1", False, LION_STREET),
+    )
+    c.do(
+        "namur registers the grocer (auto-redeem on, no address)",
         "namur",
         _register("grocer", "Épicerie Jambes", "47.11", "NA-2", True),
     )

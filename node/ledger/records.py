@@ -14,6 +14,7 @@ from typing import Final, TypeVar
 from node import codec, limits
 from node.codec import DecodeError, Value
 from node.crypto import HASH_BYTES, PUBLIC_KEY_BYTES, Digest, PublicKey
+from node.ledger.tx import NO_ADDRESS, Address, decode_address
 
 VERSION: Final = 1
 _BIG: Final = 2**63 - 1
@@ -260,6 +261,7 @@ class Merchant:
     active: bool
     sequence: int
     balances: tuple[tuple[PublicKey, int], ...]
+    address: Address = NO_ADDRESS
 
     def balance(self, issuer: bytes) -> int:
         for key, cents in self.balances:
@@ -285,6 +287,7 @@ class Merchant:
             self.active,
             sequence,
             balances,
+            self.address,
         )
 
     def encode(self) -> bytes:
@@ -300,12 +303,13 @@ class Merchant:
                 self.active,
                 self.sequence,
                 [[k, c] for k, c in self.balances],
+                [self.address.street, self.address.postcode, self.address.town],
             ]
         )
 
     @staticmethod
     def decode(data: bytes) -> Merchant:
-        items = _items(data, 10)
+        items = _items(data, 11)
         rows = items[9]
         if not isinstance(rows, list):
             raise DecodeError("balances")
@@ -323,6 +327,7 @@ class Merchant:
             active=codec.as_bool(items[7]),
             sequence=codec.as_int(items[8], 0, _BIG),
             balances=tuple(balances),
+            address=decode_address(items[10]),
         )
 
 

@@ -41,8 +41,9 @@ _TX: Final = b"x/"
 _LOCAL: Final = b"l/"
 _FORMAT: Final = b"m/format"
 _BASE: Final = b"m/base"
-FORMAT: Final = 3
-"""The store's format. 3: protocol 3, state roots of the sparse Merkle tree
+FORMAT: Final = 4
+"""The store's format. 4: transaction protocol 3, merchants' records carry an
+address (``node.ledger.records.Merchant``). 3: protocol 3, state roots of the sparse Merkle tree
 (``node.state_tree``). 2: blocks of transaction protocol 2 (list transactions
 commit their items by a Merkle root, see ``node.ledger.tx``); a store without
 the key is of format 1. Another format is refused at open: its blocks or roots

@@ -201,6 +201,7 @@ class Scene:
             "zone": record.zone,
             "payout_ref_hash": record.payout_ref_hash,
             "auto_redeem": record.auto_redeem,
+            "address": record.address,
         }
         fields_.update(changes)
         return t.UpdateMerchant(**fields_)  # type: ignore[arg-type]
