@@ -193,20 +193,22 @@ def issuer_register_merchant(
         ("address", format_address(payload.address)),
         ("auto-redeem", "on" if payload.auto_redeem else "off"),
     )
-    done = sign_submit(
-        client, signer, key_name, payload, Summary("register a merchant", "", None, details)
-    )
-    emit(
-        {"tx_id": done.tx_id, "height": done.height, **_profile(payload)},
-        [f"{payload.name}: {payload.category}, {payload.zone}, {format_address(payload.address)}",
-         f"tx id  {done.tx_id}"],
-    )  # fmt: skip
+    _submit_profile(client, signer, key_name, payload, "register a merchant", details)
 
 
-def _profile(payload: t.RegisterMerchant | t.UpdateMerchant) -> dict[str, object]:
-    """What a register or update command prints of the merchant (JSON)."""
+def _submit_profile(
+    client: NodeClient,
+    signer: Signer,
+    key_name: str,
+    payload: t.RegisterMerchant | t.UpdateMerchant,
+    what: str,
+    details: tuple[tuple[str, str], ...],
+) -> None:
+    """Sign and submit a merchant's registration or update, after the confirmation of
+    ``details``; print the merchant as signed (JSON: its address or null)."""
+    done = sign_submit(client, signer, key_name, payload, Summary(what, "", None, details))
     where = payload.address
-    return {
+    profile = {
         "merchant": payload.merchant.hex(),
         "name": payload.name,
         "category": payload.category,
@@ -215,6 +217,11 @@ def _profile(payload: t.RegisterMerchant | t.UpdateMerchant) -> dict[str, object
         if where.is_empty()
         else {"street": where.street, "postcode": where.postcode, "town": where.town},
     }
+    emit(
+        {"tx_id": done.tx_id, "height": done.height, **profile},
+        [f"{payload.name}: {payload.category}, {payload.zone}, {format_address(where)}",
+         f"tx id  {done.tx_id}"],
+    )  # fmt: skip
 
 
 def _report(results: list[dict[str, object]], what: str) -> None:
@@ -392,14 +399,7 @@ def issuer_update_merchant(
         ("auto-redeem", f"{'on' if current.auto_redeem else 'off'} (unchanged)"),
     )
     signer, _ = _unlock(key_name)
-    done = sign_submit(
-        client, signer, key_name, payload, Summary("update a merchant", "", None, details)
-    )
-    emit(
-        {"tx_id": done.tx_id, "height": done.height, **_profile(payload)},
-        [f"{payload.name}: {payload.category}, {payload.zone}, {format_address(payload.address)}",
-         f"tx id  {done.tx_id}"],
-    )  # fmt: skip
+    _submit_profile(client, signer, key_name, payload, "update a merchant", details)
 
 
 # --- campaigns ---------------------------------------------------------------------------
