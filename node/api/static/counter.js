@@ -245,15 +245,16 @@
     return text;
   }
 
-  // --- codes: RLV1 vouchers and RLA1 authorizations (wallets/voucher.py) ----------------------
+  // --- codes: RLV1 vouchers, RLA1 authorizations, RLK1 sealed shop keys (wallets/voucher.py) --
 
   function CodeError(key) { this.key = key; }
 
-  function parseCode(text) {
+  // SCHEME:CHAIN:BODY:CHECK, one of ``schemes``, checked: its scheme and its body's bytes.
+  function codeBody(text, schemes, notCode) {
     var value = String(text).trim().toUpperCase();
     var parts = value.split(":");
-    if (value.length > 1000 || parts.length !== 4 || (parts[0] !== "RLV1" && parts[0] !== "RLA1")) {
-      return Promise.reject(new CodeError("err.not_code"));
+    if (value.length > 1000 || parts.length !== 4 || schemes.indexOf(parts[0]) < 0) {
+      return Promise.reject(new CodeError(notCode));
     }
     var head = parts.slice(0, 3).join(":");
     return sha256(utf8.encode(head)).then(function (d) {
@@ -261,7 +262,14 @@
       if (parts[1] !== config.chain_id.toUpperCase()) throw new CodeError("err.chain");
       var body = b32decode(parts[2]);
       if (body === null) throw new CodeError("err.check");
-      if (parts[0] === "RLV1") {
+      return { scheme: parts[0], body: body };
+    });
+  }
+
+  function parseCode(text) {
+    return codeBody(text, ["RLV1", "RLA1"], "err.not_code").then(function (code) {
+      var body = code.body;
+      if (code.scheme === "RLV1") {
         if (body.length !== 32) throw new CodeError("err.check");
         return { kind: "voucher", seed: body };
       }
@@ -317,17 +325,9 @@
   function isSealedKey(text) { return /^\s*RLK1:/i.test(String(text)); }
 
   function openSealedKey(text, code) {
-    var value = String(text).trim().toUpperCase();
-    var parts = value.split(":");
-    if (value.length > 1000 || parts.length !== 4 || parts[0] !== "RLK1") {
-      return Promise.reject(new CodeError("err.check"));
-    }
-    var head = parts.slice(0, 3).join(":");
-    return sha256(utf8.encode(head)).then(function (d) {
-      if (b32encode(d).slice(0, 4) !== parts[3]) throw new CodeError("err.check");
-      if (parts[1] !== config.chain_id.toUpperCase()) throw new CodeError("err.chain");
-      var body = b32decode(parts[2]);
-      if (body === null || body.length !== 16 + 24 + 48) throw new CodeError("err.check");
+    return codeBody(text, ["RLK1"], "err.check").then(function (sealed) {
+      var body = sealed.body;
+      if (body.length !== 16 + 24 + 48) throw new CodeError("err.check");
       var typed = String(code).toUpperCase().replace(/[\s-]/g, "");
       return crypto.subtle.importKey("raw", utf8.encode(typed), "PBKDF2", false, ["deriveBits"])
         .then(function (base) {
