@@ -1,4 +1,4 @@
-"""The live town the devnet demo plays (``node.town.rhythm``), without a network."""
+"""The live town the devnet demo plays (``node.devnet.town.rhythm``), without a network."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import random
 import re
 from collections import Counter
 
-from node.crypto import Signer, digest
+from node.devnet.town.model import SUNDAY_OPEN, Town
+from node.devnet.town.rhythm import Move, Rhythm, SimHour
 from node.ledger import tx as t
-from node.names import address_problem
-from node.town.model import SUNDAY_OPEN, Town
-from node.town.rhythm import Move, Rhythm, SimHour
+from node.protocol.crypto import Signer, digest
+from node.text.names import address_problem
 
 ZONES = ("NAM-1", "NAM-2", "NAM-3")
 

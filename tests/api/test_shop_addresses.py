@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from markupsafe import escape
 
-from node.crypto import digest
 from node.ledger import tx as t
+from node.protocol.crypto import digest
 from tests.api.harness import Account, LiveNode, key
 from tests.api.test_citizen_page import letter_page, open_letter, shop_names
 from tests.api.test_dashboards import page
