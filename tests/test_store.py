@@ -150,7 +150,8 @@ def test_a_store_of_the_protocol_before_item_roots_is_refused_clearly(tmp_path: 
     db.close()
     with pytest.raises(StoreError, match=r"format 2.*reads format 4 only.*relance-node init"):
         BlockStore.open(tmp_path / "db", b"a" * 32, False)
-    # Format 3 (protocol 3) wrote upgrade records without the protocol before them.
+    # Format 3 (protocol 3) wrote upgrade records without the protocol before them and
+    # merchants' records without an address: they would not decode.
     db = plyvel.DB(str(tmp_path / "db"))
     db.put(b"m/format", struct.pack(">I", 3))
     db.close()

@@ -54,9 +54,9 @@ DAY_MS: Final = 86_400_000
 T0_MS: Final = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 VECTORS_DIR: Final = Path(__file__).resolve().parent.parent / "tests" / "vectors"
 FILES: Final = ("encodings.json", "transitions.json")
-FORMAT_VERSION: Final = 5  # 5: rules per protocol (the upgrade record names the previous)
+FORMAT_VERSION: Final = 5  # 5: rules per protocol, transaction protocol 3 (addresses)
 # 4: protocol 3 (sparse Merkle state tree), proofs
-NEXT_PROTOCOL: Final = "tx2.block2"  # the protocol the script's governance upgrades to
+NEXT_PROTOCOL: Final = "tx3.block2"  # the protocol the script's governance upgrades to
 RULES: Final = RULEBOOK.with_rules(RuleSet(NEXT_PROTOCOL, memo_chars_max=16))
 """The protocols of the script: today's, and one whose memos hold 16 characters at most
 (as ``tests.ledger.world.TEST_RULEBOOK``)."""
@@ -96,9 +96,14 @@ NAM: Final = "NAM"
 NAM_UNTIL_MS: Final = T0_MS + 30 * DAY_MS
 
 
-def _register(name: str, display: str, category: str, zone: str, auto: bool) -> t.RegisterMerchant:
+LION_STREET: Final = t.Address("Rue de Fer 12", "5000", "Namur")
+
+
+def _register(
+    name: str, display: str, category: str, zone: str, auto: bool, address: t.Address = t.NO_ADDRESS
+) -> t.RegisterMerchant:
     return t.RegisterMerchant(
-        pk(name), display, category, zone, digest(f"payout:{name}".encode()), auto
+        pk(name), display, category, zone, digest(f"payout:{name}".encode()), auto, address
     )
 
 
@@ -179,9 +184,10 @@ def _encoding_cases() -> list[tuple[str, int, t.Payload]]:
     """(signer, sequence, payload): one of each kind, in kind order."""
     namur = pk("namur")
     return [
-        ("namur", 0, _register("bakery", "Boulangerie Lion", "10.71", "NA-1", False)),
+        ("namur", 0, _register("bakery", "Boulangerie Lion", "10.71", "NA-1", False, LION_STREET)),
         ("namur", 1, t.UpdateMerchant(
-            pk("bakery"), "Boulangerie du Lion", "10.71", "NA-2", digest(b"payout:new"), True)),
+            pk("bakery"), "Boulangerie du Lion", "10.71", "NA-2", digest(b"payout:new"), True,
+            t.Address("Place de l'Ange 3", "5000", "Namur"))),
         ("namur", 2, t.SuspendMerchant(pk("bakery"), True)),
         ("namur", 3, _campaign()),
         ("bank", 0, t.Fund(NAM, 1000_00, "DEP-2026-0001")),
@@ -312,12 +318,25 @@ def transitions() -> dict[str, object]:
     namur = pk("namur")
 
     c.do(
-        "namur registers the bakery (auto-redeem off)",
+        "an address without its town is refused",
         "namur",
-        _register("bakery", "Boulangerie Lion", "10.71", "NA-1", False),
+        _register(
+            "bakery",
+            "Boulangerie Lion",
+            "10.71",
+            "NA-1",
+            False,
+            t.Address("Rue de Fer 12", "5000", ""),
+        ),
+        Result.INVALID_NAME,
     )
     c.do(
-        "namur registers the grocer (auto-redeem on)",
+        "namur registers the bakery (auto-redeem off, with its address)",
+        "namur",
+        _register("bakery", "Boulangerie Lion", "10.71", "NA-1", False, LION_STREET),
+    )
+    c.do(
+        "namur registers the grocer (auto-redeem on, no address)",
         "namur",
         _register("grocer", "Épicerie Jambes", "47.11", "NA-2", True),
     )
@@ -508,7 +527,7 @@ def _regional(c: _Chain) -> None:
     c.do("dora pays namur's bakery", "dora", t.Pay("LG-REG", pk("bakery"), 10_00, "pain"))
     c.do("the bakery redeems liège's units", "bakery", t.Redeem(liege, 10_00))
     long_memo = "pain et brioche!!"  # 17 characters
-    c.do("under tx2.block2 a memo holds 16 characters", "dora",
+    c.do("under tx3.block2 a memo holds 16 characters", "dora",
          t.Pay("LG-REG", pk("bakery"), 1_00, long_memo), Result.INVALID_FIELD)  # fmt: skip
     c.do("namur revokes its consent", "namur", t.ConsentZones(liege, ()))
     c.do("dora pays the bakery again", "dora", t.Pay("LG-REG", pk("bakery"), 1_00, ""),
@@ -604,7 +623,7 @@ def _governance(c: _Chain) -> None:
     c.do("an upgrade approved by the old majority", "validator4",
          _upgrade(upgrade_at, "validator1", "validator2", "validator3"),
          Result.INSUFFICIENT_APPROVALS)  # fmt: skip
-    c.do("protocol tx2.block2 from two blocks later", "validator4",
+    c.do("protocol tx3.block2 from two blocks later", "validator4",
          _upgrade(upgrade_at, "validator4", "validator1", "validator2"))  # fmt: skip
     c.do("a second upgrade while one is pending", "validator1",
          _upgrade(upgrade_at + 5, "validator4", "validator1", "validator2"),

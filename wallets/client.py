@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from node.client.http_json import urlopen
-from node.ledger.tx import SignedTx
+from node.ledger.tx import NO_ADDRESS, Address, SignedTx
 from wallets.exits import Exit, WalletError
 
 TIMEOUT_S: Final = 45.0  # the node waits at most 30 s for a block
@@ -60,6 +60,17 @@ class Account:
         the node nests it under ``merchant`` or not."""
         nested = self.raw.get("merchant")
         return nested if isinstance(nested, dict) else self.raw
+
+    @property
+    def address(self) -> Address:
+        """A merchant's registered address (``NO_ADDRESS`` if none): an update the
+        merchant signs must carry it unchanged, or the ledger refuses it."""
+        found = self.profile.get("address")
+        if not isinstance(found, dict):
+            return NO_ADDRESS
+        return Address(
+            str(found.get("street", "")), str(found.get("postcode", "")), str(found.get("town", ""))
+        )
 
 
 class NodeClient:

@@ -138,6 +138,7 @@ def register_iban(iban: str, schedule: str | None, bank_node: str | None, key_na
         str(profile.get("zone", "")),
         Digest(ref_hash),
         bool(profile.get("auto_redeem", True)),
+        merchant.address,
     )
     done = sign_submit(
         client, signer, key_name, payload, Summary("name your payout IBAN on the ledger")

@@ -16,9 +16,10 @@ import unicodedata
 from datetime import UTC, date, datetime, timedelta
 from typing import Final
 
+from node.ledger.tx import NO_ADDRESS, Address
 from node.protocol import limits
 from node.text import fmt
-from node.text.names import name_problem
+from node.text.names import address_problem, name_problem
 from wallets.exits import Exit, WalletError
 
 _EUROS: Final = re.compile(r"(\d{1,10})(?:[.,](\d{1,2}))?")
@@ -59,6 +60,23 @@ def parse_name(text: str, what: str) -> str:
     if problem is not None:
         raise WalletError(Exit.USAGE, f"{what}: {problem}: {text!r}")
     return name
+
+
+def parse_address(street: str, postcode: str, town: str, what: str) -> Address:
+    """A shop's address as the ledger will accept it: each part in NFC form and
+    trimmed; all three, or none (no address); a usage error saying why not."""
+    parts = [unicodedata.normalize("NFC", part).strip() for part in (street, postcode, town)]
+    problem = address_problem(*parts)
+    if problem is not None:
+        raise WalletError(Exit.USAGE, f"{what}: {problem}: {', '.join(map(repr, parts))}")
+    return NO_ADDRESS if not any(parts) else Address(*parts)
+
+
+def format_address(address: Address) -> str:
+    """``Rue de Fer 12, 5000 Namur``; ``-`` for none."""
+    if address.is_empty():
+        return "-"
+    return f"{address.street}, {address.postcode} {address.town}"
 
 
 def format_euros(cents: int) -> str:

@@ -30,6 +30,7 @@ import base64
 import hashlib
 import io
 import re
+import secrets
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -37,6 +38,8 @@ from pathlib import Path
 from typing import Final
 
 import segno
+from nacl.exceptions import CryptoError
+from nacl.secret import SecretBox
 
 from node.ledger.tx import Authorization
 from node.protocol import codec, limits
@@ -47,6 +50,11 @@ from wallets.exits import Exit, WalletError
 
 VOUCHER_SCHEME: Final = "RLV1"
 AUTHORIZATION_SCHEME: Final = "RLA1"
+KEY_SCHEME: Final = "RLK1"  # a shop's key sealed for its counter phone (SealedKey)
+KEY_ROUNDS: Final = 310_000  # PBKDF2-SHA-256, as the counter page's own sealing
+KEY_SALT_BYTES: Final = 16
+CODE_ALPHABET: Final = "ABCDEFGHJKMNPQRSTVWXYZ23456789"  # no 0/O, 1/I/L, U: read aloud
+CODE_CHARS: Final = 12
 CHECK_CHARS: Final = 4
 QR_ERROR: Final = "m"  # the minimum; segno boosts it when the same version allows
 QR_ALPHANUMERIC: Final = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:")
@@ -111,6 +119,58 @@ def parse_authorization(text: str) -> SignedAuthorization:
     except DecodeError:
         raise WalletError(Exit.USAGE, "the authorization code is damaged") from None
     return SignedAuthorization(chain, authorization, signature)
+
+
+@dataclass(frozen=True, slots=True)
+class SealedKey:
+    """A key's seed sealed under a one-time code, for the counter page (``key export``):
+
+        RLK1:<CHAIN>:<BODY>:<CHECK>
+
+    ``BODY`` is base32 of ``salt (16) || nonce (24) || secretbox(seed)`` (48 bytes), the
+    box's key ``PBKDF2-SHA-256(code, salt, KEY_ROUNDS)``: what the page opens with
+    WebCrypto and tweetnacl. The code is ``CODE_CHARS`` characters of ``CODE_ALPHABET``
+    (about 59 bits), shown beside the QR code and never in it."""
+
+    chain_id: str
+    salt: bytes
+    nonce: bytes
+    box: bytes
+
+    def uri(self) -> str:
+        head = f"{KEY_SCHEME}:{_chain(self.chain_id)}:{_b32(self.salt + self.nonce + self.box)}"
+        return f"{head}:{_check(head)}"
+
+    def open(self, code: str) -> bytes:
+        """The seed; a usage error if ``code`` is not the one it was sealed with."""
+        try:
+            return bytes(SecretBox(_box_key(code, self.salt)).decrypt(self.box, self.nonce))
+        except CryptoError:
+            raise WalletError(Exit.USAGE, "the one-time code does not open this key") from None
+
+
+def seal_key(seed: bytes, chain_id: str) -> tuple[SealedKey, str]:
+    """``seed`` sealed under a new one-time code; the sealed key and the code (grouped)."""
+    code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_CHARS))
+    salt, nonce = secrets.token_bytes(KEY_SALT_BYTES), secrets.token_bytes(SecretBox.NONCE_SIZE)
+    box = SecretBox(_box_key(code, salt)).encrypt(seed, nonce).ciphertext
+    grouped = "-".join(code[i : i + 4] for i in range(0, CODE_CHARS, 4))
+    return SealedKey(_chain(chain_id), salt, nonce, box), grouped
+
+
+def parse_sealed_key(text: str) -> SealedKey:
+    chain, body = _parse(text, KEY_SCHEME, "sealed key")
+    raw = _unb32(body, "sealed key")
+    nonce_end = KEY_SALT_BYTES + SecretBox.NONCE_SIZE
+    if len(raw) != nonce_end + SEED_BYTES + SecretBox.MACBYTES:
+        raise WalletError(Exit.USAGE, "the sealed key is damaged")
+    return SealedKey(chain, raw[:KEY_SALT_BYTES], raw[KEY_SALT_BYTES:nonce_end], raw[nonce_end:])
+
+
+def _box_key(code: str, salt: bytes) -> bytes:
+    """The box's key: ``code`` upper case without spaces or dashes, stretched."""
+    typed = "".join(c for c in code.upper() if c not in " -")
+    return hashlib.pbkdf2_hmac("sha256", typed.encode(), salt, KEY_ROUNDS, SecretBox.KEY_SIZE)
 
 
 def is_voucher_uri(text: str) -> bool:

@@ -76,8 +76,22 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
         "sealed with your passphrase.",
     ),
     "key.seed": (
-        "Clé du commerce (relance-wallet key show NOM --seed : 64 caractères hexadécimaux)",
-        "Shop key (relance-wallet key show NAME --seed: 64 hex characters)",
+        "Clé du commerce : scannez le QR de « relance-wallet key export NOM » ci-dessus, ou "
+        "collez son texte (ou les 64 caractères de « key show NOM --seed »)",
+        "Shop key: scan the QR code of 'relance-wallet key export NAME' above, or paste its "
+        "text (or the 64 characters of 'key show NAME --seed')",
+    ),
+    "key.code": (
+        "Code à usage unique (affiché par key export)",
+        "One-time code (printed by key export)",
+    ),
+    "key.bad_code": (
+        "Ce code à usage unique n'ouvre pas cette clé.",
+        "This one-time code does not open the key.",
+    ),
+    "key.scanned": (
+        "Clé du commerce lue : tapez son code à usage unique et une phrase secrète.",
+        "Shop key read: type its one-time code and a passphrase.",
     ),
     "key.passphrase": ("Phrase secrète", "Passphrase"),
     "key.save": ("Garder la clé sur ce téléphone", "Keep the key on this phone"),

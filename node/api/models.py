@@ -159,6 +159,15 @@ class Balance:
 
 
 @dataclass(frozen=True, slots=True)
+class ShopAddress:
+    """Where a shop is, as its commune registered it (each part a name, ``node.text.names``)."""
+
+    street: str
+    postcode: str
+    town: str
+
+
+@dataclass(frozen=True, slots=True)
 class MerchantInfo:
     issuer: str
     name: str
@@ -166,6 +175,9 @@ class MerchantInfo:
     zone: str
     auto_redeem: bool
     active: bool
+    address: ShopAddress | None = field(
+        default=None, metadata={"description": "absent: the commune registered no address"}
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,6 +280,9 @@ class DirectoryEntry:
     issuer: str
     active: bool
     campaigns: list[str]
+    address: ShopAddress | None = field(
+        default=None, metadata={"description": "absent: the commune registered no address"}
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,8 +6,9 @@ the campaign's zones, category in its categories: ``node.ledger.rules.eligibilit
 the rule a payment is checked against), and for a region's campaign at a
 commune's shop, that commune's consent (``node.ledger.rules.consent_allows``).
 
-The ledger's merchant record has no street address: a shop is shown with its
-name, its zone and its category, which is all the commune registers.
+A shop is shown with its name, its zone, its category and the address the
+commune registered (street and number, postcode, town; none for a shop without
+a fixed place); the search finds a shop by its name or any part of its address.
 
 Reads only public data (the merchant directory is public too); the page never
 carries a holder's key in a link, only the filters and a page number.
@@ -43,6 +44,9 @@ class Shop:
     category: str
     zone: str
     campaigns: tuple[str, ...]  # the reader's campaigns this shop accepts
+    street: str = ""  # the address the commune registered ("" for none)
+    postcode: str = ""
+    town: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +66,13 @@ def fold(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
+def _found(needle: str, merchant: r.Merchant) -> bool:
+    where = merchant.address
+    return any(
+        needle in fold(text) for text in (merchant.name, where.street, where.postcode, where.town)
+    )
+
+
 def where_to_spend(
     view: View,
     campaigns: dict[str, r.Campaign],
@@ -74,7 +85,8 @@ def where_to_spend(
 ) -> Shops:
     """A page of the shops that accept any of ``campaigns`` (the reader's live ones).
 
-    Filters: ``search`` in the name (accents and case ignored), ``category`` a
+    Filters: ``search`` in the name, street, postcode or town (accents and case
+    ignored), ``category`` a
     prefix of the shop's NACE code, ``zone`` exact. Sorted by category then name;
     shops of the zone ``near`` first. Reads at most ``limits.UI_SHOPS_SCAN_MAX``
     merchant records.
@@ -95,14 +107,26 @@ def where_to_spend(
             continue
         categories.add(merchant.category)
         zones.add(merchant.zone)
-        if needle and needle not in fold(merchant.name):
+        if needle and not _found(needle, merchant):
             continue
         if category and not merchant.category.startswith(category):
             continue
         if zone and merchant.zone != zone:
             continue
         hexkey = key[len(prefix) :].hex()
-        matched.append(Shop(hexkey, merchant.name, merchant.category, merchant.zone, taken))
+        where = merchant.address
+        matched.append(
+            Shop(
+                hexkey,
+                merchant.name,
+                merchant.category,
+                merchant.zone,
+                taken,
+                where.street,
+                where.postcode,
+                where.town,
+            )
+        )
     matched.sort(key=lambda s: (s.zone != near if near else False, s.category, fold(s.name), s.key))
     per_page = limits.UI_SHOPS_PER_PAGE
     pages = max(1, -(-len(matched) // per_page))

@@ -56,6 +56,7 @@ def account(view: View, key: bytes) -> m.Account:
                 zone=merchant.zone,
                 auto_redeem=merchant.auto_redeem,
                 active=merchant.active,
+                address=shop_address(merchant),
             ),
         )
     if (raw := view.get(r.issuer_key(key))) is not None:
@@ -148,7 +149,16 @@ def directory_entry(
         issuer=merchant.issuer.hex(),
         active=merchant.active,
         campaigns=accepted,
+        address=shop_address(merchant),
     )
+
+
+def shop_address(merchant: r.Merchant) -> m.ShopAddress | None:
+    """The merchant's registered address for the API (None: none registered)."""
+    where = merchant.address
+    if where.is_empty():
+        return None
+    return m.ShopAddress(street=where.street, postcode=where.postcode, town=where.town)
 
 
 def payout(payout_id: bytes, p: r.Payout) -> m.Payout:

@@ -12,7 +12,10 @@ month (``write_devnet`` is called with it), so every page has a month of true
 history to show: the analytics heatmap its week of hours, statements their days.
 
 The bank's node runs the settlement service (``enable_settlement``), so that its
-dashboard shows the payouts' journal. Then the role keys of the demo (a merchant
+dashboard shows the payouts' journal; while the month is written the service runs
+over it for the shops that registered an IBAN (``node.devnet.demo_bank``): daily pain.001
+files, the bank's camt.054 imported on weekday afternoons, its settle transactions,
+one transfer returned (``AC04``). Then the role keys of the demo (a merchant
 and a household of the first commune) are added to ``demo-keys.json``, and
 ``role_links`` prints how to open each role's page with a one-time login link
 (or, for the citizen, the balance link of a letter).
@@ -31,6 +34,7 @@ from typing import Final
 from node.api import tokens
 from node.app.certified import BlockDraft, HistoryWriter
 from node.devnet.demo import CAMPAIGN_DAYS, SETTLE_HOURS, SETTLEMENTS_PER_TX, Demo, make_towns
+from node.devnet.demo_bank import STATEMENT_HOUR, DemoBank
 from node.devnet.network import DEMO_KEYS_FILE, DevnetNode
 from node.devnet.town.model import BRUSSELS, HOUR_MS
 from node.devnet.town.rhythm import Move, Rhythm, SimHour
@@ -46,6 +50,8 @@ from node.settlement.journal import EscrowRow, open_journal
 from node.settlement.service import read_settings, write_settings
 
 HISTORY_DAYS: Final = 30
+SPARE_CENTS: Final = 250_00  # deposited beyond what the first commune allocates ...
+WITHDRAW_AFTER_DAYS: Final = 14  # ... and withdrawn by the bank then
 DAY_MS: Final = 86_400_000
 LOGIN_TTL_MS: Final = limits.API_TOKEN_TTL_MAX_MS  # the printed login links
 MERCHANT_KEY: Final = "merchant"  # demo-keys.json: a shop of the first commune
@@ -99,7 +105,7 @@ class _Player:
                 self.txs += 1
             if town is not None:
                 town.record(move, accepted)
-                if accepted and town.opens_payout(move):
+                if accepted and town.opens_payout(move) and not self.demo.by_files(move):
                     self.demo.payouts.append(signed.tx_id)
             elif not accepted and isinstance(move.payload, t.Settle):
                 self.demo.payouts.extend(s.payout_id for s in move.payload.settlements)
@@ -122,32 +128,53 @@ def write_history(root: Path, members: list[DevnetNode], keys: dict[str, Signer]
     start = genesis.genesis_time_ms
     demo = Demo(genesis, [m.api_url for m in members], keys, random.Random(start))
     demo.towns = make_towns(demo, start)
+    enable_settlement(members[0].home, keys["bank"], genesis)
     writer = HistoryWriter(members[0].home / config.DATA_DIR, genesis,
                            _validators(members, genesis))  # fmt: skip
     player = _Player(demo, genesis.chain_id)
+    bank = DemoBank(members[0].home, writer, demo.paid_by_files)
     try:
         draft = writer.open_block(start + 1_000)
         until = start + CAMPAIGN_DAYS * DAY_MS
         for town in demo.towns:
             player.play(draft, [(town, m) for m in town.opening(start, until)])
         writer.seal(draft)
+        bank.after_block()
         first = writer.time_ms
+        # Some shops register an IBAN with the bank and name it on the ledger (first block);
+        # the first commune's deposit is more than it allocates: the bank withdraws the rest.
+        moves: list[tuple[Rhythm | None, Move]] = list(bank.register_ibans(demo.towns, first))
+        campaign, banker = demo.towns[0].campaign, demo.keys["bank"]
+        moves.append((None, Move(banker, t.Fund(campaign, SPARE_CENTS, f"DEP-{campaign}-SPARE"))))
+        withdraw_ms = start + WITHDRAW_AFTER_DAYS * DAY_MS
         hour_ms = (start // HOUR_MS + 1) * HOUR_MS
         while hour_ms + HOUR_MS < now_ms:
             now = sim_hour(hour_ms)
-            moves: list[tuple[Rhythm | None, Move]] = [
-                (town, m) for town in demo.towns for m in town.hour(now)
-            ]
+            moves += [(town, m) for town in demo.towns for m in town.hour(now)]
+            if withdraw_ms and hour_ms >= withdraw_ms and now.weekday < 5 and now.hour == 10:
+                reference = f"WDR-{campaign}-SPARE"
+                moves.append((None, Move(banker, t.Withdraw(campaign, SPARE_CENTS, reference))))
+                withdraw_ms = 0
             if now.weekday < 5 and now.hour in SETTLE_HOURS:
                 moves += player.settle()
-            if moves:
+            from_bank = bank.pending()
+            if moves or from_bank:
                 draft = writer.open_block(hour_ms + 17 * 60_000)  # within the hour
+                for signed in from_bank:  # the settlement service's settle or return first
+                    draft.add(signed)
+                player.sequences[bank.service.bank] = bank.bank_sequence() + len(draft.txs)
                 player.play(draft, moves)
                 if draft.txs:
                     writer.seal(draft)
+                    bank.after_block()
+            moves = []
+            if now.weekday < 5 and now.hour == STATEMENT_HOUR:
+                bank.statement(hour_ms + 45 * 60_000)  # the bank's camt.054, imported
+                bank.after_block()  # the service posts its settle (and return) at once
             hour_ms += HOUR_MS
         history = History(writer.height, player.txs, first, writer.time_ms, demo)
     finally:
+        bank.close()
         writer.close()
     source = members[0].home / config.DATA_DIR
     for member in members[1:]:
@@ -164,9 +191,9 @@ ESCROW_IBANS: Final = ("BE68539007547034", "BE71096123456769", "BE62510007547061
 
 def enable_settlement(bank_home: Path, bank: Signer, genesis: Genesis) -> None:
     """Turn the settlement service on in the bank's node (node0), so that its dashboard
-    shows the payouts' journal: every commune gets an escrow account. The demo still
-    settles payouts itself (no merchant registers an IBAN with the bank's service, so
-    the service writes no file and posts nothing: it follows the ledger)."""
+    shows the payouts' journal: every commune gets an escrow account. The shops that
+    register an IBAN (``node.devnet.demo_bank``) are paid by its files; the demo settles the
+    others' payouts itself."""
     write_key(bank_home / BANK_KEY_FILE, bank.seed)
     write_settings(bank_home, BANK_KEY_FILE)
     journal = open_journal(read_settings(bank_home).directory)

@@ -11,6 +11,7 @@ import enum
 from dataclasses import dataclass, replace
 from typing import Final, TypeVar
 
+from node.ledger.tx import NO_ADDRESS, Address, decode_address
 from node.protocol import codec, limits
 from node.protocol.codec import DecodeError, Value
 from node.protocol.crypto import HASH_BYTES, PUBLIC_KEY_BYTES, Digest, PublicKey
@@ -272,6 +273,7 @@ class Merchant:
     active: bool
     sequence: int
     balances: tuple[tuple[PublicKey, int], ...]
+    address: Address = NO_ADDRESS
 
     def balance(self, issuer: bytes) -> int:
         for key, cents in self.balances:
@@ -297,6 +299,7 @@ class Merchant:
             self.active,
             sequence,
             balances,
+            self.address,
         )
 
     def encode(self) -> bytes:
@@ -312,12 +315,13 @@ class Merchant:
                 self.active,
                 self.sequence,
                 [[k, c] for k, c in self.balances],
+                [self.address.street, self.address.postcode, self.address.town],
             ]
         )
 
     @staticmethod
     def decode(data: bytes) -> Merchant:
-        items = _items(data, 10)
+        items = _items(data, 11)
         rows = items[9]
         if not isinstance(rows, list):
             raise DecodeError("balances")
@@ -335,6 +339,7 @@ class Merchant:
             active=codec.as_bool(items[7]),
             sequence=codec.as_int(items[8], 0, _BIG),
             balances=tuple(balances),
+            address=decode_address(items[10]),
         )
 
 

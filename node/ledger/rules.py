@@ -31,7 +31,7 @@ from node.protocol import limits
 from node.protocol.crypto import Digest, Domain, PublicKey, verify
 from node.protocol.genesis import VALIDATOR_ROLES
 from node.protocol.statements import is_equivocation
-from node.text.names import is_name
+from node.text.names import address_problem, is_name
 
 _CODE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
 
@@ -129,13 +129,17 @@ def merchant_can_receive(merchant: r.Merchant, issuer: bytes, cents: int) -> Res
 # --- merchants --------------------------------------------------------------------
 
 
+def _address_ok(address: t.Address) -> bool:
+    return address_problem(address.street, address.postcode, address.town) is None
+
+
 def process_register_merchant(state: BlockState, ctx: TxContext, p: t.RegisterMerchant) -> Result:
     issuer = state.issuer(ctx.sender)
     if issuer is None:
         return Result.NOT_AUTHORIZED
     if state.has_role(p.merchant) or state.holder(p.merchant) is not None:
         return Result.ACCOUNT_EXISTS
-    if not is_name(p.name):
+    if not is_name(p.name) or not _address_ok(p.address):
         return Result.INVALID_NAME
     if not is_code(p.category):
         return Result.INVALID_FIELD
@@ -151,6 +155,7 @@ def process_register_merchant(state: BlockState, ctx: TxContext, p: t.RegisterMe
         active=True,
         sequence=0,
         balances=(),
+        address=p.address,
     )
     state.store(r.merchant_key(p.merchant), merchant)
     return Result.OK
@@ -162,14 +167,15 @@ def process_update_merchant(state: BlockState, ctx: TxContext, p: t.UpdateMercha
         return Result.UNKNOWN_MERCHANT
     if ctx.sender not in (merchant.issuer, p.merchant):
         return Result.NOT_AUTHORIZED
-    profile_changed = (p.name, p.category, p.zone) != (
+    profile_changed = (p.name, p.category, p.zone, p.address) != (
         merchant.name,
         merchant.category,
         merchant.zone,
+        merchant.address,
     )
     if ctx.sender == p.merchant and profile_changed:
         return Result.NOT_AUTHORIZED
-    if not is_name(p.name):
+    if not is_name(p.name) or not _address_ok(p.address):
         return Result.INVALID_NAME
     if not is_code(p.category):
         return Result.INVALID_FIELD
@@ -185,6 +191,7 @@ def process_update_merchant(state: BlockState, ctx: TxContext, p: t.UpdateMercha
             zone=p.zone,
             payout_ref_hash=p.payout_ref_hash,
             auto_redeem=p.auto_redeem,
+            address=p.address,
         ),
     )
     return Result.OK

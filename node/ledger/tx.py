@@ -42,7 +42,7 @@ from node.protocol.crypto import (
 )
 from node.protocol.statements import STATEMENT_BYTES_MAX
 
-VERSION: Final = 2  # 2: per-party lists committed by a Merkle root of their items
+VERSION: Final = 3  # 3: merchants carry an address; 2: per-party lists committed by a Merkle root
 INT64_MIN: Final = -(2**63)
 INT64_MAX: Final = 2**63 - 1
 NONCE_BYTES: Final = 16
@@ -104,6 +104,7 @@ class Field(enum.Enum):
     STATEMENT = "statement"
     APPROVALS = "approvals"
     VALIDATORS = "validators"
+    ADDRESS = "address"
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +112,33 @@ class Allocation:
     holder: PublicKey
     amount_cents: int
     zone: str
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    """Where a shop is, as the commune registered it (protocol 3): street and
+    number, postcode, town. Each part is a name (``node.text.names``); all three empty
+    means no address (a market stall, a shop that only delivers)."""
+
+    street: str = ""
+    postcode: str = ""
+    town: str = ""
+
+    def is_empty(self) -> bool:
+        return not (self.street or self.postcode or self.town)
+
+
+NO_ADDRESS: Final = Address()
+
+
+def decode_address(value: Value) -> Address:
+    """An address from its encoding ``[street, postcode, town]``; raises ``DecodeError``."""
+    street, postcode, town = codec.as_list(value, 3)
+    return Address(
+        codec.as_str(street, limits.NAME_CHARS_MAX),
+        codec.as_str(postcode, limits.POSTCODE_CHARS_MAX),
+        codec.as_str(town, limits.NAME_CHARS_MAX),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,6 +313,7 @@ _DECODERS: dict[Field, Callable[[Value], object]] = {
     Field.STATEMENT: _statement,
     Field.APPROVALS: _approvals,
     Field.VALIDATORS: _validators,
+    Field.ADDRESS: decode_address,
 }
 
 
@@ -303,6 +332,8 @@ def _encode_field(value: object) -> Value:
         return [value.holder, value.amount_cents, value.zone]
     if isinstance(value, Settlement):
         return [value.payout_id, value.bank_reference]
+    if isinstance(value, Address):
+        return [value.street, value.postcode, value.town]
     if isinstance(value, Approval):
         return [value.validator, value.signature]
     if isinstance(value, ValidatorEntry):
@@ -323,7 +354,7 @@ def _encode_field(value: object) -> Value:
 class RegisterMerchant:
     KIND: ClassVar[Kind] = Kind.REGISTER_MERCHANT
     SPEC: ClassVar[tuple[Field, ...]] = (
-        Field.KEY, Field.NAME, Field.CODE, Field.CODE, Field.DIGEST, Field.BOOL,
+        Field.KEY, Field.NAME, Field.CODE, Field.CODE, Field.DIGEST, Field.BOOL, Field.ADDRESS,
     )  # fmt: skip
     merchant: PublicKey
     name: str
@@ -331,12 +362,14 @@ class RegisterMerchant:
     zone: str
     payout_ref_hash: Digest
     auto_redeem: bool
+    address: Address = NO_ADDRESS
 
 
 @dataclass(frozen=True, slots=True)
 class UpdateMerchant:
     """Signed by the registering issuer (any field) or by the merchant itself
-    (only ``payout_ref_hash`` and ``auto_redeem`` may change)."""
+    (only ``payout_ref_hash`` and ``auto_redeem`` may change). Every field is the
+    new value: an update that leaves ``address`` out clears it."""
 
     KIND: ClassVar[Kind] = Kind.UPDATE_MERCHANT
     SPEC: ClassVar[tuple[Field, ...]] = RegisterMerchant.SPEC
@@ -346,6 +379,7 @@ class UpdateMerchant:
     zone: str
     payout_ref_hash: Digest
     auto_redeem: bool
+    address: Address = NO_ADDRESS
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ TX_BYTES_MAX: Final = 256 * 1024
 ALLOCATIONS_PER_TX_MAX: Final = 5_000
 NAME_CHARS_MAX: Final = 120
 NAME_BYTES_MAX: Final = 240  # ... and its UTF-8 bytes (node/text/names.py says what a name is)
+POSTCODE_CHARS_MAX: Final = 12  # a shop's postcode (its street and town are names)
 CODE_CHARS_MAX: Final = 32  # campaign codes, zone codes, NACE categories
 MEMO_CHARS_MAX: Final = 140
 REFERENCE_CHARS_MAX: Final = 64  # the bank's references

@@ -196,7 +196,6 @@ def devnet_command(
             keys = demo_module.load_keys(home / devnet.DEMO_KEYS_FILE)
             history = demo_history.write_history(home, members, keys, now_ms)
             demo_history.add_role_keys(home, history.demo)
-            demo_history.enable_settlement(members[0].home, keys["bank"], history.demo.genesis)
             click.echo(
                 f"Demo history: {history.blocks} certified blocks, {history.txs} transactions "
                 f"over {(history.last_ms - history.first_ms) / 86_400_000:.1f} days, written "

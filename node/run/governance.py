@@ -23,7 +23,7 @@ The document (``relance-governance`` version 1)::
      "zones": ["..."], "approvals": [...]}
 
     {"format": "relance-governance", "version": 1, "chain_id": "...",
-     "kind": "schedule_upgrade", "protocol": "tx2.block2", "software": "0.4.0",
+     "kind": "schedule_upgrade", "protocol": "tx3.block2", "software": "0.4.0",
      "height": 5000, "approvals": [...]}
 
     {"format": "relance-governance", "version": 1, "chain_id": "...",

@@ -128,7 +128,7 @@ def propose_issuer(
     help="Write a proposal to switch to a new protocol at a height, approved by this node.",
     epilog="\b\nNodes whose software does not know PROTOCOL stop after the block before\n"
     "the height and name --software as the release to install. Example:\n"
-    "  relance-node governance propose-upgrade --home ~/relance --protocol tx2.block2 \\\n"
+    "  relance-node governance propose-upgrade --home ~/relance --protocol tx3.block2 \\\n"
     "      --software 0.4.0 --in-blocks 2000 --out upgrade.json",
 )
 @HomeOption

@@ -42,11 +42,12 @@ _LOCAL: Final = b"l/"
 _FORMAT: Final = b"m/format"
 _BASE: Final = b"m/base"
 FORMAT: Final = 4
-"""The store's format. 4: the state's upgrade record names the protocol in force before
-its height (rules per protocol, ``node.ledger.protocols``). 3: protocol 3, state roots
-of the sparse Merkle tree (``node.protocol.state_tree``). 2: blocks of transaction protocol 2
-(list transactions commit their items by a Merkle root, see ``node.ledger.tx``); a
-store without the key is of format 1. Another format is refused at open: its blocks or roots
+"""The store's format. 4: transaction protocol 3 (merchants' records carry an address,
+``node.ledger.records.Merchant``) and the upgrade record names the protocol in force
+before its height (rules per protocol, ``node.ledger.protocols``). 3: protocol 3, state
+roots of the sparse Merkle tree (``node.protocol.state_tree``). 2: blocks of transaction
+protocol 2 (list transactions commit their items by a Merkle root, see ``node.ledger.tx``);
+a store without the key is of format 1. Another format is refused at open: its blocks or roots
 would be misread, not converted."""
 # LevelDB tuning. A bloom filter answers most reads of absent keys (a first
 # payment to a merchant, a new holder) without touching a table file; the

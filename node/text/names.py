@@ -15,6 +15,9 @@ wallet before it signs:
   unassigned (Cn) character;
 - at most ``NAME_CHARS_MAX`` characters and ``NAME_BYTES_MAX`` bytes of UTF-8.
 
+A shop's address (``address_problem``) is three names, or none: it is shown on
+the citizen's page and the commune's dashboards like any other name.
+
 Whether a name is valid depends on the Unicode database (categories and NFC
 of newly assigned characters): it is part of the protocol. ``UNICODE_VERSION``
 is the one every node must run (Python 3.11's); unassigned characters are
@@ -70,4 +73,21 @@ def name_problem(text: str) -> str | None:
             return f"a name may not hold the character U+{ord(c):04X} (control, format or bidi)"
     if not unicodedata.is_normalized("NFC", text):
         return "a name must be in Unicode NFC form"
+    return None
+
+
+def address_problem(street: str, postcode: str, town: str) -> str | None:
+    """Why a shop's address is not valid, in words for a person; None if it is.
+
+    An address is either empty (the three parts empty: no fixed place) or whole:
+    street and number, postcode and town each a name, the postcode of at most
+    ``POSTCODE_CHARS_MAX`` characters. The ledger answers ``INVALID_NAME``."""
+    if not (street or postcode or town):
+        return None
+    for label, part in (("street", street), ("postcode", postcode), ("town", town)):
+        problem = name_problem(part)
+        if problem is not None:
+            return f"the address's {label}: {problem} (give street, postcode and town, or none)"
+    if len(postcode) > limits.POSTCODE_CHARS_MAX:
+        return f"a postcode has at most {limits.POSTCODE_CHARS_MAX} characters"
     return None

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import random
+import re
 from collections import Counter
 
 from node.devnet.town.model import SUNDAY_OPEN, Town
 from node.devnet.town.rhythm import Move, Rhythm, SimHour
 from node.ledger import tx as t
 from node.protocol.crypto import Signer, digest
+from node.text.names import address_problem
 
 ZONES = ("NAM-1", "NAM-2", "NAM-3")
 
@@ -79,3 +81,26 @@ def test_refused_moves_change_nothing() -> None:
     assert played
     assert set(rhythm.balances.values()) == {rhythm.town.pot_cents}
     assert not any(rhythm.kept.values())
+
+
+def test_every_shop_the_town_registers_has_a_belgian_address() -> None:
+    """The demo's shops carry addresses the ledger accepts (the citizen's page shows them),
+    in the devnet zone's town, and the same seed gives the same ones."""
+    rhythm = _rhythm()
+    registered = [
+        m.payload for m in rhythm.opening(0, 1) if isinstance(m.payload, t.RegisterMerchant)
+    ]
+    registered += [m.payload for _, m in _week(rhythm) if isinstance(m.payload, t.RegisterMerchant)]
+    assert len(registered) == len(rhythm.town.shops) + 2  # the wholesaler and the brewery
+    for p in registered:
+        where = p.address
+        assert (
+            not where.is_empty()
+            and address_problem(where.street, where.postcode, where.town) is None
+        )
+        assert re.fullmatch(r"\D+ \d{1,3}", where.street) and re.fullmatch(r"\d{4}", where.postcode)
+    devnet = Town(5, ("NAM-CENTRE", "NAM-JAMBES"))
+    assert {(s.zone, s.address.postcode, s.address.town) for s in devnet.shops} == {
+        ("NAM-CENTRE", "5000", "Namur"), ("NAM-JAMBES", "5100", "Jambes"),
+    }  # fmt: skip
+    assert [s.address for s in devnet.shops] == [s.address for s in Town(5, devnet.zones).shops]

@@ -67,12 +67,14 @@ def test_a_letters_link_on_a_phone_shows_balance_and_where_to_spend(
     # No horizontal scrolling on a phone.
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
 
-    page.get_by_label("Nom du commerce").fill("brasserie")
+    expect(shops.first).to_contain_text("Rue de l'Ange 12, 5000 Namur")
+    page.get_by_label("Commerce, rue ou commune").fill("jambes")  # the brasserie's town
     page.get_by_role("button", name="Chercher").click()
-    page.wait_for_url("**/ui/holder?q=brasserie**")
+    page.wait_for_url("**/ui/holder?q=jambes**")
     expect(shops).to_have_count(1)
     expect(shops.first).to_contain_text("Brasserie de la Place")
-    page.get_by_label("Nom du commerce").fill("")
+    expect(shops.first).to_contain_text("Place d'Armes 1, 5100 Jambes")
+    page.get_by_label("Commerce, rue ou commune").fill("")
     page.get_by_label("Catégorie").select_option("47.24")
     page.get_by_role("button", name="Chercher").click()
     page.wait_for_url("**category=47.24**")

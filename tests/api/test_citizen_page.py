@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import pytest
 
 from node.api.spend import accepts, fold, where_to_spend
 from node.api.tokens import make_balance_code
 from node.ledger import records as r
+from node.ledger import tx as t
 from node.ledger.state import DictView
 from node.protocol import limits
 from node.protocol.crypto import PublicKey, digest
@@ -61,6 +63,25 @@ def test_the_shops_are_searchable_and_filtered_by_category_and_zone(world: World
     assert shop_names(letter_page(world.node, jar, "?zone=NAM-1")) == ["Boulangerie du Marché"]
     nothing = letter_page(world.node, jar, "?q=%3Cscript%3E")
     assert shop_names(nothing) == [] and "<script>" not in nothing and "&lt;script&gt;" in nothing
+
+
+def shop_addresses(html: str) -> list[str]:
+    return re.findall(r'<span class="shop-address" data-testid="shop-address">([^<]*)</span>', html)
+
+
+def test_the_shops_show_and_are_found_by_the_address_the_commune_registered(
+    world: World,
+) -> None:
+    jar = open_letter(world)
+    html = letter_page(world.node, jar)
+    # Escaped like every name: the apostrophe of the street is an entity in the page.
+    assert shop_addresses(html) == ["Rue de l&#39;Ange 12, 5000 Namur",
+                                    "Place d&#39;Armes 1, 5100 Jambes"]  # fmt: skip
+    assert "Commerce, rue ou commune" in html
+    assert shop_names(letter_page(world.node, jar, "?q=l%27ange")) == ["Boulangerie du Marché"]
+    assert shop_names(letter_page(world.node, jar, "?q=JAMBES")) == ["Brasserie de la Place"]
+    assert shop_names(letter_page(world.node, jar, "?q=5100")) == ["Brasserie de la Place"]
+    assert shop_names(letter_page(world.node, jar, "?q=armes+1")) == ["Brasserie de la Place"]
 
 
 def test_the_shops_are_paged_and_links_carry_no_key(
@@ -160,6 +181,29 @@ def test_shops_sort_by_the_holders_zone_then_category_then_name() -> None:
     assert found.categories == ["47.11", "47.22", "56.30"] and found.zones == ["Z1", "Z2"]
     assert where_to_spend(view, {}).total == 0
     assert fold("Crème Brûlée") == "creme brulee"
+
+
+def test_a_search_reads_the_name_and_every_part_of_the_address() -> None:
+    issuer = b"\x01" * 32
+    moved = r.Merchant.decode(_merchant(issuer, "Atelier", "47.11", "Z1"))
+    at = t.Address("Chaussée de Louvain 512", "5020", "Champion")
+    view = DictView({
+        r.merchant_key(bytes([10]) * 32): replace(moved, address=at).encode(),
+        r.merchant_key(bytes([11]) * 32): _merchant(issuer, "Louvain Café", "56.30", "Z2"),
+        r.merchant_key(bytes([12]) * 32): _merchant(issuer, "Boucherie", "47.22", "Z2"),
+    })  # fmt: skip
+    campaigns = {"C": _campaign(issuer)}
+
+    def found(search: str) -> list[tuple[str, str, str, str]]:
+        shops = where_to_spend(view, campaigns, search=search).items
+        return [(s.name, s.street, s.postcode, s.town) for s in shops]
+
+    atelier = ("Atelier", "Chaussée de Louvain 512", "5020", "Champion")
+    assert found("champion") == [atelier]
+    assert found("5020") == [atelier]
+    assert found("chaussee") == [atelier]
+    assert found("louvain") == [atelier, ("Louvain Café", "", "", "")]
+    assert found("boucherie") == [("Boucherie", "", "", "")]
 
 
 def test_the_scan_is_capped(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -28,7 +28,7 @@ from tests.api.screens import SCREENSHOTS
 from tests.api.world import CAMPAIGN, World, seed
 from tests.wallet.support import Cli, cli_env, pdf_to_png, zbar
 from tools import frontend
-from wallets.voucher import SignedAuthorization, Voucher, parse_voucher
+from wallets.voucher import SignedAuthorization, Voucher, parse_voucher, qr_png, seal_key
 
 # Chromium driven by Playwright (and the npm test packages): slow, skipped by make test-fast.
 pytestmark = pytest.mark.slow
@@ -427,13 +427,94 @@ def test_the_counter_is_the_logged_in_shops_only(counter: Counter) -> None:
 def keep_shop_key(page: Page, shop: Signer, kept: bool = True) -> None:
     if page.locator("#key-box").get_attribute("open") is None:
         page.get_by_text("Clé du commerce sur ce téléphone", exact=True).click()
-    page.get_by_label("Clé du commerce (relance-wallet").fill(shop.seed.hex())
+    page.locator("#key-seed").fill(shop.seed.hex())
     page.locator("#key-form").get_by_label("Phrase secrète").fill(PASSPHRASE)
     page.get_by_role("button", name="Garder la clé sur ce téléphone").click()
     if kept:
         expect(page.locator("#key-state")).to_have_text(
             "Clé du commerce présente sur ce téléphone."
         )
+
+
+KEY_READ: Final = "Clé du commerce lue : tapez son code à usage unique et une phrase secrète."
+KEY_KEPT: Final = "Clé du commerce présente sur ce téléphone."
+
+
+def test_the_shop_key_comes_from_key_export_and_its_one_time_code(
+    counter: Counter, browser: Browser
+) -> None:
+    """``relance-wallet key export`` text typed where a voucher code goes: the page takes it
+    to the key's form, opens it with the one-time code only, and seals it again."""
+    shop = counter.world.bakery.signer
+    sealed, code = seal_key(shop.seed, counter.world.chain)
+    page = counter_page(browser, counter)
+    save = page.get_by_role("button", name="Garder la clé sur ce téléphone")
+    typed = page.get_by_label("Ou tapez le code du chèque")
+    damaged = sealed.uri()[:-1] + ("A" if sealed.uri()[-1] != "A" else "B")
+    typed.fill(damaged)
+    page.get_by_role("button", name="Lire ce code").click()
+    page.locator("#key-code").fill(code)
+    page.locator("#key-form").get_by_label("Phrase secrète").fill(PASSPHRASE)
+    save.click()
+    expect(page.locator("#error-text")).to_contain_text("Le code est abîmé")
+
+    typed.fill(sealed.uri().lower())
+    page.get_by_role("button", name="Lire ce code").click()
+    expect(page.locator("#key-state")).to_have_text(KEY_READ)
+    assert page.locator("#key-box").get_attribute("open") is not None
+    expect(page.locator("#key-code")).to_be_focused()
+    page.locator("#key-code").fill("AAAA-BBBB-CCCC")
+    save.click()
+    expect(page.locator("#error-text")).to_have_text(
+        "Ce code à usage unique n'ouvre pas cette clé."
+    )
+    assert page.evaluate("Object.keys(localStorage).join()").count("relance.counter.key") == 0
+
+    other, other_code = seal_key(counter.world.brasserie.signer.seed, counter.world.chain)
+    page.locator("#key-seed").fill(other.uri())
+    page.locator("#key-code").fill(other_code)
+    save.click()
+    expect(page.locator("#error-text")).to_have_text(
+        "Cette clé n'est pas celle du commerce connecté."
+    )
+
+    page.locator("#key-seed").fill(sealed.uri())
+    page.locator("#key-code").fill(f" {code.lower()} ")  # as typed on a phone
+    save.click()
+    expect(page.locator("#key-state")).to_have_text(KEY_KEPT)
+    stored = page.evaluate("JSON.stringify(localStorage)")
+    assert shop.seed.hex() not in stored and sealed.uri() not in stored
+    assert page.locator("#key-seed").input_value() == page.locator("#key-code").input_value() == ""
+    page.context.close()
+
+
+def test_the_shop_key_qr_shown_to_the_camera(
+    counter: Counter, browser: Browser, tmp_path: Path
+) -> None:
+    """The QR code of ``key export --png`` in front of the phone's camera."""
+    shop = counter.world.bakery.signer
+    sealed, code = seal_key(shop.seed, counter.world.chain)
+    width, height = FRAME
+    frame = Image.new("RGB", FRAME, "white")
+    (tmp_path / "key.png").write_bytes(qr_png(sealed.uri(), scale=6))
+    with Image.open(tmp_path / "key.png") as qr:
+        frame.paste(qr.convert("RGB"), ((width - qr.width) // 2, (height - qr.height) // 2))
+    frame.save(tmp_path / "frame.png")
+    camera = y4m_from_png(tmp_path / "frame.png", tmp_path / "key.y4m", 0, 0)
+    args = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+            f"--use-file-for-fake-video-capture={camera}"]  # fmt: skip
+    other = browser.browser_type.launch(executable_path=CHROMIUM, args=ARGS + args, headless=True)
+    try:
+        page = counter_page(other, counter)
+        page.get_by_role("button", name="Scanner un chèque").first.click()
+        expect(page.locator("#key-state")).to_have_text(KEY_READ)
+        page.locator("#key-code").fill(code)
+        page.locator("#key-form").get_by_label("Phrase secrète").fill(PASSPHRASE)
+        page.get_by_role("button", name="Garder la clé sur ce téléphone").click()
+        expect(page.locator("#key-state")).to_have_text(KEY_KEPT)
+        expect(page.locator(".counter")).to_have_attribute("data-state", "scan")
+    finally:
+        other.close()
 
 
 def test_a_customers_authorization_is_completed_with_the_shop_key(

@@ -10,6 +10,8 @@ from tests.api.harness import AUDITOR, BANK, DAY_MS, LIEGE, NAMUR, Account, Live
 
 CAMPAIGN = "namur-2026"
 LIEGE_CAMPAIGN = "liege-2026"
+BAKERY_ADDRESS = t.Address("Rue de l'Ange 12", "5000", "Namur")
+BRASSERIE_ADDRESS = t.Address("Place d'Armes 1", "5100", "Jambes")
 
 
 @dataclass
@@ -47,9 +49,9 @@ def seed(node: LiveNode) -> World:
     bank, namur, liege = Account(BANK), Account(NAMUR), Account(LIEGE)
     node.commit(
         namur.sign(chain, t.RegisterMerchant(a["bakery"].pk, "Boulangerie du Marché", "47.24",
-                                             "NAM-1", digest(b"iban-1"), False)),
+                                             "NAM-1", digest(b"iban-1"), False, BAKERY_ADDRESS)),
         namur.sign(chain, t.RegisterMerchant(a["brasserie"].pk, "Brasserie de la Place", "56.10",
-                                             "NAM-2", digest(b"iban-2"), True)),
+                                             "NAM-2", digest(b"iban-2"), True, BRASSERIE_ADDRESS)),
         namur.sign(chain, t.RegisterMerchant(a["supplier"].pk, "Grossiste Alimentaire", "46.39",
                                              "NAM-1", digest(b"iban-3"), False)),
         namur.sign(chain, t.CreateCampaign(CAMPAIGN, "Chèques relance Namur", (), ("47", "56"),

@@ -115,6 +115,11 @@ def test_switches_parse_and_unknown_ones_are_refused() -> None:
         byz.parse_switches("invalid-block:free-money")
 
 
+def test_the_crafted_protocol_numbers_are_the_ledgers() -> None:
+    """The tool spells a payment without importing the ledger's encoder: its numbers follow."""
+    assert (byz.TX_VERSION, byz.PAY_KIND) == (t.VERSION, t.Kind.PAY)
+
+
 def test_crafted_payments_are_what_the_ledger_decodes_and_refuses() -> None:
     genesis, _ = fixture_genesis()
     chain = genesis.chain_id

@@ -201,6 +201,7 @@ class Scene:
             "zone": record.zone,
             "payout_ref_hash": record.payout_ref_hash,
             "auto_redeem": record.auto_redeem,
+            "address": record.address,
         }
         fields_.update(changes)
         return t.UpdateMerchant(**fields_)  # type: ignore[arg-type]
@@ -335,7 +336,7 @@ def change(
 
 
 def upgrade(
-    height: int, *by: Signer, protocol: str = "tx2.block2", software: str = "0.9.0"
+    height: int, *by: Signer, protocol: str = "tx3.block2", software: str = "0.9.0"
 ) -> t.ScheduleUpgrade:
     return approved(t.ScheduleUpgrade(protocol, software, height, ()), *by)
 

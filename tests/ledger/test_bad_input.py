@@ -21,7 +21,7 @@ from node.ledger import tx as t
 from node.ledger.codes import Result
 from node.ledger.execute import execute_block
 from node.protocol import codec, limits
-from node.protocol.crypto import Domain, Signer, signing_bytes, verify
+from node.protocol.crypto import Domain, Signer, digest, signing_bytes, verify
 from node.protocol.statements import STATEMENT_BYTES_MAX, vote_signing_body
 from tests.ledger.conftest import (
     AMOUNT_MAX,
@@ -374,8 +374,19 @@ def test_unknown_kind(scene: Scene, kind: bytes) -> None:
 
 @pytest.mark.parametrize(
     "version",
-    [enc(0), enc(1), enc(3), enc(255), enc(-1), b"\xc3", enc("2"), b"\xc0", enc(b"\x02")],
-    ids=["0", "1-before-item-roots", "3", "255", "minus-1", "true", "str-2", "nil", "bin-2"],
+    [enc(0), enc(1), enc(2), enc(4), enc(255), enc(-1), b"\xc3", enc("3"), b"\xc0", enc(b"\x03")],
+    ids=[
+        "0",
+        "1-before-item-roots",
+        "2-before-addresses",
+        "4",
+        "255",
+        "minus-1",
+        "true",
+        "str-3",
+        "nil",
+        "bin-3",
+    ],
 )
 def test_unsupported_version(scene: Scene, version: bytes) -> None:
     parts = pay_parts(scene)
@@ -760,3 +771,50 @@ def test_the_shape_builder_makes_decodable_validator_bodies(scene: Scene) -> Non
         decoded = t.decode_tx(_validator_tx(scene, kind, fields), CHAIN_ID)
         assert isinstance(decoded, t.SignedTx), kind
         assert scene.w.check(_validator_tx(scene, kind, fields)) != Result.MALFORMED
+
+
+# --- a merchant's address (transaction protocol 3) ---------------------------------------
+
+
+def _register_with(s: Scene, address: object) -> bytes:
+    """A register_merchant whose address field is ``address`` as msgpack sees it."""
+    good = t.RegisterMerchant(
+        s.stranger.public_key, "Nouveau", "47.11", "NA-2", digest(b"ref"), False,
+        t.Address("Rue de Fer 12", "5000", "Namur"),
+    )  # fmt: skip
+    seq = s.w.next_sequence(s.namur, good.KIND)
+    body = codec.decode(t.Tx(CHAIN_ID, s.namur.public_key, seq, good).body(), limits.TX_BYTES_MAX)
+    assert isinstance(body, list)
+    body[-1] = address  # type: ignore[assignment]
+    raw = codec.encode(body)
+    return codec.encode([raw, s.namur.sign(Domain.TX, CHAIN_ID, raw)])
+
+
+ADDRESS_SHAPES = {
+    "street-over-the-cap": ["r" * (limits.NAME_CHARS_MAX + 1), "5000", "Namur"],
+    "postcode-over-the-cap": ["Rue de Fer 12", "5" * (limits.POSTCODE_CHARS_MAX + 1), "Namur"],
+    "town-over-the-cap": ["Rue de Fer 12", "5000", "N" * (limits.NAME_CHARS_MAX + 1)],
+    "two-parts": ["Rue de Fer 12", "Namur"],
+    "four-parts": ["Rue de Fer", "12", "5000", "Namur"],
+    "as-one-string": "Rue de Fer 12, 5000 Namur",
+    "postcode-as-int": ["Rue de Fer 12", 5000, "Namur"],
+    "nil": None,
+}
+
+
+@pytest.mark.parametrize("address", ADDRESS_SHAPES.values(), ids=ADDRESS_SHAPES.keys())
+def test_a_misshapen_address_is_malformed(scene: Scene, address: object) -> None:
+    assert_rejected(scene.w, _register_with(scene, address), Result.MALFORMED)
+
+
+def test_the_address_shape_check_accepts_the_good_one(scene: Scene) -> None:
+    """The helper above builds a valid transaction when the address is well formed."""
+    data = _register_with(scene, ["Rue de Fer 12", "5" * limits.POSTCODE_CHARS_MAX, "Namur"])
+    decoded = t.decode_tx(data, CHAIN_ID)
+    assert isinstance(decoded, t.SignedTx)
+    assert decoded.tx.payload == t.RegisterMerchant(
+        scene.stranger.public_key, "Nouveau", "47.11", "NA-2", digest(b"ref"), False,
+        t.Address("Rue de Fer 12", "5" * limits.POSTCODE_CHARS_MAX, "Namur"),
+    )  # fmt: skip
+    assert decoded.encode() == data
+    assert scene.w.check(data) == Result.OK

@@ -527,9 +527,9 @@ def test_an_upgrade_is_recorded_with_its_height_and_release(scene: Scene) -> Non
     s = scene
     assert _upgrade_record(s) is None
     height = s.w.next_height + 2
-    applied(s, s.v0, upgrade(height, s.v0, s.v1, s.v2, protocol="tx2.block2", software="0.9.0"))
+    applied(s, s.v0, upgrade(height, s.v0, s.v1, s.v2, protocol="tx3.block2", software="0.9.0"))
     record = _upgrade_record(s)
-    assert record == r.Upgrade("tx2.block2", "0.9.0", height, PROTOCOL_VERSION)
+    assert record == r.Upgrade("tx3.block2", "0.9.0", height, PROTOCOL_VERSION)
     assert not record.in_force(height - 1)
     assert record.in_force(height)
     assert s.w.node_sequence(s.v0) == 1
@@ -539,13 +539,13 @@ def test_a_pending_upgrade_blocks_another_until_its_height(scene: Scene) -> None
     s = scene
     height = s.w.next_height + 2
     applied(s, s.v0, upgrade(height, s.v0, s.v1, s.v2))
-    later = upgrade(s.w.next_height + 2, s.v0, s.v1, s.v2, protocol="tx2.block3")
+    later = upgrade(s.w.next_height + 2, s.v0, s.v1, s.v2, protocol="tx3.block3")
     assert_rejected(s.w, s.tx(s.v1, later), Result.UPGRADE_PENDING)
     empty_block(s)
     assert s.w.next_height == height  # in force now: the next one may be scheduled
-    applied(s, s.v1, upgrade(height + 2, s.v0, s.v1, s.v2, protocol="tx2.block3"))
+    applied(s, s.v1, upgrade(height + 2, s.v0, s.v1, s.v2, protocol="tx3.block3"))
     # The record names the protocol in force until its height: the previous upgrade's.
-    assert _upgrade_record(s) == r.Upgrade("tx2.block3", "0.9.0", height + 2, "tx2.block2")
+    assert _upgrade_record(s) == r.Upgrade("tx3.block3", "0.9.0", height + 2, "tx3.block2")
 
 
 def test_an_upgrade_is_approved_against_the_set_in_force(scene: Scene) -> None:

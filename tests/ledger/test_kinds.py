@@ -92,7 +92,7 @@ def _close(s: Scene) -> tuple[Signer, t.Payload]:
 def _upgrade(
     s: Scene, *by: Signer, delay: int = limits.GOVERNANCE_DELAY_MIN_BLOCKS, **kw: str
 ) -> t.ScheduleUpgrade:
-    """The protocol ``tx2.block2`` from ``delay`` blocks after the next one; by v0..v2."""
+    """The protocol ``tx3.block2`` from ``delay`` blocks after the next one; by v0..v2."""
     return upgrade(s.w.next_height + delay, *(by or (s.v0, s.v1, s.v2)), **kw)
 
 
@@ -260,9 +260,18 @@ def test_wrong_role_sender(scene: Scene, kind: t.Kind, role: str) -> None:
 
 
 def _reg(
-    s: Scene, m: Signer, name: str = "Nouveau", cat: str = "47.11", zone: str = "NA-2"
+    s: Scene,
+    m: Signer,
+    name: str = "Nouveau",
+    cat: str = "47.11",
+    zone: str = "NA-2",
+    address: t.Address = t.NO_ADDRESS,
 ) -> bytes:
-    return s.tx(s.namur, register(m, name, cat, zone, True))
+    return s.tx(s.namur, replace(register(m, name, cat, zone, True), address=address))
+
+
+def _addr(street: str = "Rue de Fer 12", postcode: str = "5000", town: str = "Namur") -> t.Address:
+    return t.Address(street, postcode, town)
 
 
 REGISTER_CASES = [
@@ -284,6 +293,22 @@ REGISTER_CASES = [
         s, s.stranger, name="a\u2028b")),
     case("too-many-bytes-name", Result.INVALID_NAME, lambda s: _reg(
         s, s.stranger, name="\U0001f355" * 61)),
+    case("address-without-town", Result.INVALID_NAME, lambda s: _reg(
+        s, s.stranger, address=_addr(town=""))),
+    case("address-without-street", Result.INVALID_NAME, lambda s: _reg(
+        s, s.stranger, address=_addr(street=""))),
+    case("address-only-postcode", Result.INVALID_NAME, lambda s: _reg(
+        s, s.stranger, address=t.Address("", "5000", ""))),
+    case("bidi-street", Result.INVALID_NAME, lambda s: _reg(
+        s, s.stranger, address=_addr(street="Rue \u202eevil"))),
+    case("control-char-town", Result.INVALID_NAME, lambda s: _reg(
+        s, s.stranger, address=_addr(town="Namur\r\n"))),
+    case("not-nfc-town", Result.INVALID_NAME, lambda s: _reg(
+        s, s.stranger, address=_addr(town="Lie\u0300ge"))),
+    case("padded-postcode", Result.INVALID_NAME, lambda s: _reg(
+        s, s.stranger, address=_addr(postcode=" 5000"))),
+    case("too-many-bytes-street", Result.INVALID_NAME, lambda s: _reg(
+        s, s.stranger, address=_addr(street="\U0001f355" * 61))),
     case("empty-category", Result.INVALID_FIELD, lambda s: _reg(s, s.stranger, cat="")),
     case("spaced-category", Result.INVALID_FIELD, lambda s: _reg(s, s.stranger, cat="47 11")),
     case("dash-first-category", Result.INVALID_FIELD, lambda s: _reg(s, s.stranger, cat="-47")),
@@ -306,7 +331,11 @@ UPDATE_CASES = [
         s.bakery, s.update(s.bakery, category="47.11"))),
     case("self-moves", Result.NOT_AUTHORIZED, lambda s: s.tx(
         s.bakery, s.update(s.bakery, zone="NA-2"))),
+    case("self-readdresses", Result.NOT_AUTHORIZED, lambda s: s.tx(
+        s.bakery, s.update(s.bakery, address=_addr()))),
     case("blank-name", Result.INVALID_NAME, lambda s: s.tx(s.namur, s.update(s.bakery, name=" "))),
+    case("half-address", Result.INVALID_NAME, lambda s: s.tx(
+        s.namur, s.update(s.bakery, address=_addr(postcode="")))),
     case("bad-category", Result.INVALID_FIELD, lambda s: s.tx(
         s.namur, s.update(s.bakery, category="10 71"))),
     case("zone-of-liege", Result.INVALID_ZONE, lambda s: s.tx(
@@ -1247,7 +1276,7 @@ def _up(s: Scene, by: tuple[Signer, ...] = (), **kw: object) -> bytes:
 
 def _up_pending(s: Scene) -> bytes:
     s.do(s.v0, _upgrade(s, delay=5))
-    return s.tx(s.v1, _upgrade(s, s.v1, s.v2, s.v3, protocol="tx2.block3"))
+    return s.tx(s.v1, _upgrade(s, s.v1, s.v2, s.v3, protocol="tx3.block3"))
 
 
 def _up_approvals(s: Scene, *approvals: t.Approval) -> bytes:
@@ -1269,7 +1298,7 @@ UPGRADE_CASES = [
     case("two-of-four", Result.INSUFFICIENT_APPROVALS, lambda s: _up(s, by=(s.v0, s.v1))),
     case("approval-of-another-protocol", Result.INSUFFICIENT_APPROVALS, lambda s: _up_approvals(
         s, *(_approval(s, v, _upgrade(s)) for v in (s.v0, s.v1)),
-        _approval(s, s.v2, _upgrade(s, protocol="tx2.block3")))),
+        _approval(s, s.v2, _upgrade(s, protocol="tx3.block3")))),
     case("approval-of-another-release", Result.INSUFFICIENT_APPROVALS, lambda s: _up_approvals(
         s, *(_approval(s, v, _upgrade(s)) for v in (s.v0, s.v1)),
         _approval(s, s.v2, _upgrade(s, software="0.9.1")))),
@@ -1381,6 +1410,32 @@ def test_register_merchant(scene: Scene) -> None:
         balances=(),
     )
     assert s.w.issuer(s.namur).sequence == namur_seq + 1  # type: ignore[union-attr]
+
+
+def test_register_merchant_with_its_address(scene: Scene) -> None:
+    s = scene
+    where = t.Address("Chaussée de Louvain 512", "5020", "Champion")
+    applied(s, s.namur, replace(register(s.stranger, "Fromagerie", "47.29", "NA-2", False),
+                                address=where))  # fmt: skip
+    m = s.w.merchant(s.stranger)
+    assert m is not None and m.address == where
+    assert r.Merchant.decode(m.encode()) == m
+    # The longest postcode the wire carries is accepted by the rule too.
+    longest = t.Address("Marché", "P" * limits.POSTCODE_CHARS_MAX, "Namur")
+    applied(s, s.namur, replace(register(signer("stall"), "Stand", "47.29", "NA-2", False),
+                                address=longest))  # fmt: skip
+
+
+def test_issuer_moves_and_clears_the_address(scene: Scene) -> None:
+    s = scene
+    where = t.Address("Place de l'Ange 3", "5000", "Namur")
+    applied(s, s.namur, s.update(s.bakery, address=where))
+    assert s.w.merchant(s.bakery).address == where  # type: ignore[union-attr]
+    # The merchant may change its payout reference: the address it sends back is kept.
+    applied(s, s.bakery, s.update(s.bakery, auto_redeem=True))
+    assert s.w.merchant(s.bakery).address == where  # type: ignore[union-attr]
+    applied(s, s.namur, s.update(s.bakery, address=t.NO_ADDRESS))
+    assert s.w.merchant(s.bakery).address == t.NO_ADDRESS  # type: ignore[union-attr]
 
 
 def test_liege_registers_in_its_own_zone(scene: Scene) -> None:

@@ -1,6 +1,6 @@
 """Rules per protocol (``node.ledger.protocols``): the protocol in force picks the rules.
 
-The ledger tests' release knows today's protocol and ``tx2.block2``, whose memos hold
+The ledger tests' release knows today's protocol and ``tx3.block2``, whose memos hold
 16 characters (``tests.ledger.world.TEST_RULEBOOK``). Governance schedules it for a
 height: a payment with a longer memo is applied in the block before, refused from the
 height on; a release that does not know the protocol refuses to execute that height.
@@ -20,7 +20,7 @@ from tests.ledger.conftest import LG, NAM, Scene, assert_rejected, upgrade
 from tests.ledger.world import NEXT_PROTOCOL, TEST_RULEBOOK
 
 AT = 20
-LONG_MEMO = "pain et croissants"  # 18 characters: over tx2.block2's 16
+LONG_MEMO = "pain et croissants"  # 18 characters: over tx3.block2's 16
 SHORT_MEMO = "pain"
 
 

@@ -143,7 +143,7 @@ def test_transitions_cover_the_story(files: dict[str, Any]) -> None:
     assert rejected <= {code.name for code in Result}
     assert {
         "EVIDENCE_KNOWN", "EVIDENCE_INVALID", "INSUFFICIENT_APPROVALS", "INVALID_HEIGHT",
-        "VALIDATOR_CHANGE_PENDING", "NOT_AUTHORIZED", "PAYOUT_RETURNED",
+        "VALIDATOR_CHANGE_PENDING", "NOT_AUTHORIZED", "PAYOUT_RETURNED", "INVALID_NAME",
     } <= rejected  # fmt: skip
     # Heights: a rejected step does not commit, so the next one runs at the same height.
     for before, after in itertools.pairwise(steps):

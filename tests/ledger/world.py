@@ -38,7 +38,7 @@ def signer(name: str) -> Signer:
     return Signer(digest(b"relance-test-key:" + name.encode()))
 
 
-NEXT_PROTOCOL = "tx2.block2"  # the protocol the ledger tests' governance upgrades to
+NEXT_PROTOCOL = "tx3.block2"  # the protocol the ledger tests' governance upgrades to
 TEST_RULEBOOK = RULEBOOK.with_rules(RuleSet(NEXT_PROTOCOL, memo_chars_max=16))
 """Today's protocol, and a next one whose memos hold 16 characters at most."""
 

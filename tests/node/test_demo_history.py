@@ -22,11 +22,20 @@ import pytest
 from node.client.lightclient import CertifiedHeader, verify_header
 from node.consensus.types import Block, Certificate
 from node.devnet.demo import load_keys
-from node.devnet.demo_history import HOLDER_KEY, MERCHANT_KEY, history_start, write_history
+from node.devnet.demo_bank import RETURN_REASON, SHOPS_PER_TOWN
+from node.devnet.demo_history import (
+    HOLDER_KEY,
+    MERCHANT_KEY,
+    SPARE_CENTS,
+    history_start,
+    write_history,
+)
 from node.devnet.network import DEMO_KEYS_FILE, write_devnet
 from node.devnet.town.model import BRUSSELS
+from node.ledger import records as r
 from node.protocol.genesis import parse
 from node.run import config
+from node.settlement.journal import FileState, PayoutState, open_journal
 from node.store.blockstore import BlockStore
 from tests.node.netutil import free_base_port, get_json
 
@@ -64,6 +73,57 @@ def test_the_month_is_certified_by_the_devnets_validators_and_has_a_towns_shape(
     assert len({h for _, h in hours}) >= 10  # opening hours, not one hour of one day
     assert len({d for d, _ in hours}) == 7  # every weekday
     assert history.txs > 20 * 30  # a town's life, not a handful
+
+
+def test_some_shops_are_paid_by_the_banks_files_camt_imports_and_one_return(
+    tmp_path: Path,
+) -> None:
+    """The bank's settlement service ran over the month for the shops that registered an
+    IBAN: daily pain.001 files in its outbox, camt.054 imports that confirmed them, its
+    settle transactions on the ledger with the files' end-to-end ids, one transfer
+    returned with an ISO reason and its payouts back to the shop."""
+    now = time.time_ns() // 1_000_000
+    members = write_devnet(tmp_path, 2, free_base_port(4), history_start(now))
+    history = write_history(tmp_path, members, load_keys(tmp_path / DEMO_KEYS_FILE), now)
+    shops = history.demo.paid_by_files
+    assert len(shops) == SHOPS_PER_TOWN * len(history.demo.towns)
+    genesis = parse((members[0].home / config.GENESIS_FILE).read_text(encoding="utf-8"))
+    journal = open_journal(members[0].home / "settlement")
+    store = BlockStore.open(members[0].home / config.DATA_DIR, genesis.genesis_hash, False)
+    try:
+        files = journal.files(*FileState)
+        assert len(files) >= 15 and {f.state for f in files} == {FileState.WRITTEN}
+        outbox = members[0].home / "settlement" / "outbox"
+        for f in files:
+            assert f.name is not None and (outbox / f.name).read_bytes() == f.xml
+        assert len({(f.issuer, f.execution_date) for f in files}) == len(files)  # one a day
+        imports = journal.imports(100)
+        assert len(imports) >= 10
+        assert all(json.loads(i.report)["ok"] for i in imports)
+        by_state = Counter(p.state for p in journal.all_payouts() if p.merchant in shops)
+        assert by_state[PayoutState.SETTLED] >= 20 and by_state[PayoutState.RETURNED] >= 1
+        returned = 0
+        for p in journal.all_payouts():
+            raw = store.get(r.payout_key(p.payout_id))
+            assert raw is not None
+            onchain = r.Payout.decode(raw)
+            if p.merchant not in shops:  # the demo settled these itself
+                assert not onchain.settled or onchain.bank_reference.startswith("SEPA-")
+            elif p.state is PayoutState.SETTLED:  # by the service, with its transfer's id
+                assert re.fullmatch(r"RLF\d{7}T\d{5}", onchain.bank_reference)
+            elif p.state is PayoutState.RETURNED:
+                assert onchain.returned_reason == RETURN_REASON and not onchain.settled
+                returned += 1
+        assert returned >= 1
+        # The first commune's spare deposit, withdrawn by the bank (its page's withdrawals).
+        campaign = history.demo.towns[0].campaign
+        raw = store.get(r.campaign_key(campaign))
+        assert raw is not None and r.Campaign.decode(raw).withdrawn_cents == SPARE_CENTS
+        # The live service resumes where the month left it: nothing to ingest again.
+        assert journal.ingested_height() == store.height() == history.blocks
+    finally:
+        store.close()
+        journal.close()
 
 
 @pytest.mark.slow
@@ -111,8 +171,13 @@ def test_make_run_starts_on_the_month_and_prints_each_roles_page(tmp_path: Path)
         assert links["merchant counter"] == f"{api}/ui/merchant/counter"
         bank_page = pages["bank"]
         assert 'data-testid="no-journal"' not in bank_page  # the bank's node keeps it
-        settled = re.search(r'data-group="settled".*?tile-note">([0-9\u00a0]+) ', bank_page, re.S)
-        assert settled is not None and int(settled.group(1).replace("\u00a0", "")) > 0
+        for group in ("settled", "returned"):  # every section has something true
+            found = re.search(rf'data-group="{group}".*?tile-note">([0-9\u00a0]+) ', bank_page,
+                              re.S)  # fmt: skip
+            assert found is not None and int(found.group(1).replace("\u00a0", "")) > 0, group
+        assert re.search(r'<tr data-file="\d+" data-state="written">', bank_page)
+        assert re.search(r'<tr data-import="\d+">', bank_page)
+        assert 'data-testid="withdrawals"' in bank_page
         _wait_for(f"{api}/v1/status", started, above=int(str(status["height"])))  # it goes on
     finally:
         if proc.poll() is None:

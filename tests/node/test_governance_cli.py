@@ -91,24 +91,24 @@ def test_a_tampered_or_broken_file_is_named(home: Path, tmp_path: Path) -> None:
 
 def test_an_upgrade_proposal_names_the_protocol_and_the_release(home: Path, tmp_path: Path) -> None:
     out = tmp_path / "upgrade.json"
-    done = _run("propose-upgrade", "--home", str(home), "--protocol", "tx2.block2",
+    done = _run("propose-upgrade", "--home", str(home), "--protocol", "tx3.block2",
                 "--software", "0.9.0", "--height", "500", "--out", str(out))  # fmt: skip
     assert done.exit_code == 0, done.output
     doc = json.loads(out.read_text(encoding="utf-8"))
     assert (doc["kind"], doc["protocol"], doc["software"], doc["height"]) == (
-        "schedule_upgrade", "tx2.block2", "0.9.0", 500,
+        "schedule_upgrade", "tx3.block2", "0.9.0", 500,
     )  # fmt: skip
     assert len(doc["approvals"]) == 1
     shown = _run("show", str(out))
-    assert "upgrade to the protocol tx2.block2 from height 500" in shown.output
+    assert "upgrade to the protocol tx3.block2 from height 500" in shown.output
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (("--protocol", "tx2 block2", "--software", "0.9.0", "--height", "9"), "--protocol"),
-        (("--protocol", "tx2.block2", "--software", "0.9\n", "--height", "9"), "--software"),
-        (("--protocol", "tx2.block2", "--software", "0.9.0"), "one of --height"),
+        (("--protocol", "tx3.block2", "--software", "0.9\n", "--height", "9"), "--software"),
+        (("--protocol", "tx3.block2", "--software", "0.9.0"), "one of --height"),
         (
             ("--protocol", "p", "--software", "0.9.0", "--height", "9", "--in-blocks", "5"),
             "one of --height",

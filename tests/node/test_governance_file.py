@@ -115,7 +115,7 @@ def test_values_out_of_range_are_named_not_crashes(field: str, value: object, me
 
 
 def _upgrade() -> Proposal:
-    return Proposal(CHAIN_ID, t.ScheduleUpgrade("tx2.block2", "0.9.0", 40, ()))
+    return Proposal(CHAIN_ID, t.ScheduleUpgrade("tx3.block2", "0.9.0", 40, ()))
 
 
 def test_an_upgrade_survives_its_file_and_says_what_to_install() -> None:
@@ -123,11 +123,11 @@ def test_an_upgrade_survives_its_file_and_says_what_to_install() -> None:
     proposal = _upgrade().approved_by(w.validators[0]).approved_by(w.validators[2])
     doc = to_json(proposal)
     assert (doc["kind"], doc["protocol"], doc["software"], doc["height"]) == (
-        "schedule_upgrade", "tx2.block2", "0.9.0", 40,
+        "schedule_upgrade", "tx3.block2", "0.9.0", 40,
     )  # fmt: skip
     assert from_json(json.loads(json.dumps(doc))) == proposal
     said = "\n".join(proposal.describe())
-    assert "upgrade to the protocol tx2.block2 from height 40" in said
+    assert "upgrade to the protocol tx3.block2 from height 40" in said
     assert "software that knows it: 0.9.0" in said
 
 

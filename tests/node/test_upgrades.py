@@ -1,6 +1,6 @@
 """Protocol upgrades as the node meets them (``node.app.upgrades``, ``node.app.ledger_app``).
 
-Governance schedules protocol ``tx2.block2`` for height 3 in block 1. A node whose
+Governance schedules protocol ``tx3.block2`` for height 3 in block 1. A node whose
 software does not know it finalises block 2, then stops (``ApplicationHalt``, with
 the release to install); started again on the same store, it still refuses: it
 neither votes for block 3 nor proposes one. A node that knows the protocol goes on.
@@ -29,7 +29,7 @@ from tests.api.harness import proposed_block
 from tests.ledger.world import World
 from tools.faults.node import ENV_NEXT_PROTOCOL, hooks_from_environment, upgraded_rulebook
 
-NEXT = "tx2.block2"
+NEXT = "tx3.block2"
 RELEASE = "0.9.0"
 AT = 3  # the first height under the new protocol
 UPGRADED = upgraded_rulebook(NEXT)  # the test release: today's protocol and NEXT

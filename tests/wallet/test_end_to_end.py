@@ -105,11 +105,13 @@ def _set_up(
     work = root / "work"
     work.mkdir()
     (work / "merchants.csv").write_text(
-        "public_key,name,category,zone,payout_ref,auto_redeem\n"
-        f"{keys['bakery']},Boulangerie Zoë,47.24,NAM-CENTRE,BE71 0961 2345 6769,no\n"
-        f"{keys['bistro']},Brasserie de la Place,56.10,NAM-CENTRE,BE02 0000 0000 0202,yes\n"
-        f"{keys['barber']},Coiffure Élégance,96.02,NAM-CENTRE,BE03 0000 0000 0303,no\n"
-        f"{keys['wholesaler']},Grossiste Alimentaire,46.39,NAM-JAMBES,BE04 0000 0000 0404,no\n",
+        "public_key,name,category,zone,payout_ref,auto_redeem,street,postcode,town\n"
+        f"{keys['bakery']},Boulangerie Zoë,47.24,NAM-CENTRE,BE71 0961 2345 6769,no,"
+        "Rue de Fer 12,5000,Namur\n"
+        f"{keys['bistro']},Brasserie de la Place,56.10,NAM-CENTRE,BE02 0000 0000 0202,yes,"
+        "Place d'Armes 1,5000,Namur\n"
+        f"{keys['barber']},Coiffure Élégance,96.02,NAM-CENTRE,BE03 0000 0000 0303,no,,,\n"
+        f"{keys['wholesaler']},Grossiste Alimentaire,46.39,NAM-JAMBES,BE04 0000 0000 0404,no,,,\n",
         encoding="utf-8",
     )
     registered = cli.json("--yes", "issuer", "register-merchants", "--key", "issuer0",
@@ -274,6 +276,9 @@ def step_a_merchant_pays_its_supplier_who_redeems_and_the_bank_settles(world: Wo
     off = cli.json("--yes", "merchant", "auto-redeem", "--key", "bistro", "off",
                    "--payout-ref", "BE02 0000 0000 0202")  # fmt: skip
     assert off["auto_redeem"] is False
+    # The merchant's own update carries the address its commune registered, unchanged.
+    bistro = world.account(keys["bistro"])["merchant"]
+    assert bistro["address"] == {"street": "Place d'Armes 1", "postcode": "5000", "town": "Namur"}  # type: ignore[index]
 
 
 def step_every_balance_and_total_checks_out(world: World) -> None:
@@ -529,9 +534,42 @@ def step_the_commune_suspends_updates_and_reinstates_a_merchant(world: World) ->
              "--name", "Coiffure Élégance", "--category", "96.02",
              "--zone", "NAM-CENTRE")  # fmt: skip
     assert profile()["category"] == "96.02" and profile()["name"] == "Coiffure Élégance"
+    # Its address: given whole, NFC and trimmed by the wallet; removed with --no-address.
+    assert "address" not in profile()
+    moved = cli.json("--yes", "issuer", "update-merchant", "--key", "issuer0", barber,
+                     "--street", " Rue de l'Ange 3 ", "--postcode", "5000",
+                     "--town", "Namur")  # fmt: skip
+    where = {"street": "Rue de l'Ange 3", "postcode": "5000", "town": "Namur"}
+    assert moved["address"] == where and profile()["address"] == where
+    half = cli("--yes", "issuer", "update-merchant", "--key", "issuer0", barber, "--town", "X")
+    assert half.exit_code == Exit.USAGE and "--street, --postcode, --town" in half.stderr
+    bidi = cli("--yes", "issuer", "update-merchant", "--key", "issuer0", barber,
+               "--street", "Rue\u202e 1", "--postcode", "5000", "--town", "Namur")  # fmt: skip
+    assert bidi.exit_code == Exit.USAGE and "the address's street" in bidi.stderr
+    cli.json("--yes", "issuer", "update-merchant", "--key", "issuer0", barber, "--no-address")
+    assert "address" not in profile()
     # What the commune did not touch stayed: the payout hash the merchant registered.
     after = r.Merchant.decode(bytes.fromhex(str(get_json(proof)["value"])))
     assert after.payout_ref_hash == payout_hash and after.auto_redeem is False
+
+
+def step_the_commune_registers_one_shop_with_its_address(world: World) -> None:
+    cli = world.cli
+    florist = str(cli.json("key", "new", "florist", "--no-phrase")["public_key"])
+    args = ("issuer", "register-merchant", "--key", "issuer0", florist, "--name", "Fleurs Iris",
+            "--category", "47.76", "--zone", "NAM-JAMBES",
+            "--payout-ref", "BE05 0000 0000 0505")  # fmt: skip
+    partial = cli("--yes", *args, "--street", "Rue de Dave 12", "--town", "Jambes")
+    assert partial.exit_code == Exit.USAGE and "postcode" in partial.stderr, partial.stderr
+    asked = cli(*args, "--street", "Rue de Dave 12", "--postcode", "5100", "--town", "Jambes",
+                input="n\n")  # fmt: skip
+    assert asked.exit_code == Exit.ABORTED and "Rue de Dave 12, 5100 Jambes" in asked.stderr
+    done = cli.json("--yes", *args, "--street", "Rue de Dave 12", "--postcode", "5100",
+                    "--town", "Jambes", "--no-auto-redeem")  # fmt: skip
+    where = {"street": "Rue de Dave 12", "postcode": "5100", "town": "Jambes"}
+    assert done["address"] == where and done["merchant"] == florist
+    shown = world.account(florist)["merchant"]
+    assert shown["address"] == where and shown["auto_redeem"] is False  # type: ignore[index]
 
 
 STORY = (
@@ -549,6 +587,7 @@ STORY = (
     step_a_voucher_reads_its_own_history_with_its_balance_code,
     step_a_large_allocation_is_chunked_and_a_refused_one_keeps_its_keys,
     step_the_commune_suspends_updates_and_reinstates_a_merchant,
+    step_the_commune_registers_one_shop_with_its_address,
 )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import unicodedata
 from pathlib import Path
@@ -15,6 +16,7 @@ from node.protocol.crypto import Signer
 from tests.wallet.support import PASSPHRASE, Cli, cli_env
 from wallets import keystore as ks
 from wallets.exits import Exit, WalletError
+from wallets.voucher import parse_sealed_key, read_qr_image
 
 
 def test_a_key_round_trips_and_its_file_is_private(tmp_path: Path) -> None:
@@ -151,3 +153,31 @@ def test_the_passphrase_is_prompted_without_echo(tmp_path: Path) -> None:
         "key", "new", "carl", "--no-phrase", input="a long passphrase\nanother one!!\n\n"
     )
     assert mismatch.exit_code != 0
+
+
+def test_key_export_seals_the_seed_under_a_one_time_code(tmp_path: Path) -> None:
+    """``key export`` for the counter page: the QR (PNG, mode 0600) and the text hold the
+    seed sealed; only the one-time code printed beside them opens it; each export is new."""
+    cli = Cli(cli_env(tmp_path / "home"))
+    public_key = str(cli.json("key", "new", "shop", "--no-phrase")["public_key"])
+    png = tmp_path / "out" / "shop-key.png"
+    done = cli.json("key", "export", "shop", "--chain", "relance-test", "--png", str(png))
+    uri, code = str(done["sealed_key"]), str(done["code"])
+    assert uri.startswith("RLK1:RELANCE-TEST:") and re.fullmatch(
+        r"[A-Z2-9]{4}(-[A-Z2-9]{4}){2}", code
+    )
+    sealed = parse_sealed_key(uri)
+    assert Signer(sealed.open(code)).public_key.hex() == public_key == done["public_key"]
+    with pytest.raises(WalletError):
+        sealed.open("AAAA-BBBB-CCCC")
+    assert stat.S_IMODE(png.stat().st_mode) == 0o600 and read_qr_image(png) == [uri]
+    seed = str(cli.json("key", "show", "shop", "--seed")["seed_hex"])
+    assert seed not in uri and seed not in png.read_bytes().hex()
+    again = cli.json("key", "export", "shop", "--chain", "relance-test")
+    assert again["sealed_key"] != uri and again["code"] != code
+    shown = cli("key", "export", "shop", "--chain", "relance-test", "--qr")
+    assert shown.exit_code == 0 and "█" in shown.stdout and "one-time code" in shown.stdout
+    assert cli("key", "export", "shop", "--chain", "bad chain").exit_code == Exit.USAGE
+    assert cli("key", "export", "shop", "--chain", "x", RELANCE_PASSPHRASE="nope").exit_code == (
+        Exit.KEYSTORE
+    )

@@ -6,8 +6,16 @@ from datetime import date
 
 import pytest
 
+from node.ledger.tx import NO_ADDRESS, Address
 from wallets.exits import WalletError
-from wallets.units import format_date_fr, format_euros, parse_euros, parse_time_ms
+from wallets.units import (
+    format_address,
+    format_date_fr,
+    format_euros,
+    parse_address,
+    parse_euros,
+    parse_time_ms,
+)
 
 NOW = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 
@@ -42,3 +50,17 @@ def test_times() -> None:
     assert format_date_fr(date(2026, 2, 1)) == "1er février 2026"
     with pytest.raises(WalletError):
         parse_time_ms("next tuesday", NOW)
+
+
+def test_parse_address_normalises_and_refuses_what_the_ledger_would() -> None:
+    assert parse_address(" Rue de l'Ange 3 ", "5000", "Lie\u0300ge", "x") == Address(
+        "Rue de l'Ange 3", "5000", "Liège"
+    )
+    assert parse_address("", " ", "", "x") == NO_ADDRESS
+    for parts in (("Rue 1", "", "Namur"), ("Rue\u202e 1", "5000", "Namur"),
+                  ("Rue 1", "5" * 13, "Namur")):  # fmt: skip
+        with pytest.raises(WalletError) as refused:
+            parse_address(*parts, "--street")
+        assert refused.value.message.startswith("--street: ")
+    assert format_address(Address("Rue 1", "5000", "Namur")) == "Rue 1, 5000 Namur"
+    assert format_address(NO_ADDRESS) == "-"

@@ -83,7 +83,7 @@ REPLAY_SEARCH_BLOCKS_MAX: Final = 64  # how far back a replayed transaction is l
 PHANTOM_HASH: Final = digest(b"relance/test/a block nobody proposed")
 
 PAY_KIND: Final = 7  # node.ledger.tx.Kind.PAY (protocol number)
-TX_VERSION: Final = 2  # node.ledger.tx.VERSION (protocol 2)
+TX_VERSION: Final = 3  # node.ledger.tx.VERSION (transaction protocol 3)
 OVERSPEND_CENTS: Final = 1_000_000
 
 

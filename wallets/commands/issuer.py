@@ -39,9 +39,11 @@ from wallets.keystore import write_atomic
 from wallets.letters import CampaignText, write_letters
 from wallets.mail import Journal, MailOutcome, SmtpSettings, journal_path, send
 from wallets.units import (
+    format_address,
     format_euros,
     format_last_day,
     format_time,
+    parse_address,
     parse_euros,
     parse_name,
     parse_time_ms,
@@ -72,9 +74,10 @@ def _unlock(key_name: str) -> tuple[Signer, str]:
 @issuer_group.command(
     "register-merchants",
     epilog="""\b
-CSV columns: public_key,name,category,zone,payout_ref[,auto_redeem]
+CSV columns: public_key,name,category,zone,payout_ref[,auto_redeem,street,postcode,town]
   (category is a NACE code such as 47.11; payout_ref is the IBAN, of which only
-  the hash goes on the ledger; auto_redeem yes/no, default yes)
+  the hash goes on the ledger; auto_redeem yes/no, default yes; the shop's address
+  as the citizens' page shows it: street and number, postcode, town, or none)
 Examples:
   relance-wallet issuer register-merchants --key namur merchants.csv
   relance-wallet issuer register-merchants --key namur merchants.csv --yes --json""",
@@ -93,7 +96,7 @@ def issuer_register_merchants(csv_file: Path, key_name: str) -> None:
     signer, _ = _unlock(key_name)
     items, skipped = [], []
     for line, row in rows:
-        payload = _merchant_payload(line, row, csv_file.name)
+        payload = _merchant_payload(row, f"{csv_file.name} line {line}")
         if client.account(payload.merchant).role == "merchant":
             skipped.append(payload.name)
             continue
@@ -115,8 +118,9 @@ def issuer_register_merchants(csv_file: Path, key_name: str) -> None:
     _report(results, "merchant")
 
 
-def _merchant_payload(line: int, row: dict[str, str], where: str) -> t.RegisterMerchant:
-    at = f"{where} line {line}"
+def _merchant_payload(row: dict[str, str], at: str) -> t.RegisterMerchant:
+    """A registration from a row of named strings (a CSV line, or the options); ``at``
+    says where it came from in an error."""
     try:
         key = bytes.fromhex(row["public_key"])
     except ValueError:
@@ -133,7 +137,91 @@ def _merchant_payload(line: int, row: dict[str, str], where: str) -> t.RegisterM
         row["zone"],
         payout_ref_hash(row["payout_ref"]),
         auto in TRUE_WORDS,
+        parse_address(
+            row.get("street", ""), row.get("postcode", ""), row.get("town", ""), f"{at}: address"
+        ),
     )
+
+
+@issuer_group.command(
+    "register-merchant",
+    epilog="""\b
+The shop's address (street and number, postcode, town) is what the citizens'
+page shows under "where to spend": give all three, or none for a shop without a
+fixed place. Many at once: relance-wallet issuer register-merchants FILE.csv
+Examples:
+  relance-wallet issuer register-merchant --key namur 3f1c… --name "Boulangerie Zoë" \\
+      --category 10.71 --zone NAM-JAMBES --payout-ref BE68539007547034 \\
+      --street "Rue de Dave 12" --postcode 5100 --town Jambes""",
+)
+@click.argument("merchant")
+@click.option("--name", required=True, help="The shop's name, as the directory shows it.")
+@click.option("--category", required=True, help="Its NACE code, such as 47.24.")
+@click.option("--zone", required=True, help="One of your zones.")
+@click.option("--payout-ref", required=True, help="Its payout IBAN (only its hash is signed).")
+@click.option("--auto-redeem/--no-auto-redeem", default=True, show_default=True)
+@click.option("--street", default="", help="Street and number, such as 'Rue de Fer 12'.")
+@click.option("--postcode", default="", help="Postcode, such as 5000.")
+@click.option("--town", default="", help="Town, such as Namur.")
+@key_option
+@common_options
+def issuer_register_merchant(
+    merchant: str,
+    name: str,
+    category: str,
+    zone: str,
+    payout_ref: str,
+    auto_redeem: bool,
+    street: str,
+    postcode: str,
+    town: str,
+    key_name: str,
+) -> None:
+    """Register one merchant, with its shop's address."""
+    row = {
+        "public_key": merchant, "name": name, "category": category, "zone": zone,
+        "payout_ref": payout_ref, "auto_redeem": "yes" if auto_redeem else "no",
+        "street": street, "postcode": postcode, "town": town,
+    }  # fmt: skip
+    payload = _merchant_payload(row, "the command line")
+    client = settings().client()
+    signer, _ = _unlock(key_name)
+    details = (
+        ("name", payload.name),
+        ("category", payload.category),
+        ("zone", payload.zone),
+        ("address", format_address(payload.address)),
+        ("auto-redeem", "on" if payload.auto_redeem else "off"),
+    )
+    _submit_profile(client, signer, key_name, payload, "register a merchant", details)
+
+
+def _submit_profile(
+    client: NodeClient,
+    signer: Signer,
+    key_name: str,
+    payload: t.RegisterMerchant | t.UpdateMerchant,
+    what: str,
+    details: tuple[tuple[str, str], ...],
+) -> None:
+    """Sign and submit a merchant's registration or update, after the confirmation of
+    ``details``; print the merchant as signed (JSON: its address or null)."""
+    done = sign_submit(client, signer, key_name, payload, Summary(what, "", None, details))
+    where = payload.address
+    profile = {
+        "merchant": payload.merchant.hex(),
+        "name": payload.name,
+        "category": payload.category,
+        "zone": payload.zone,
+        "address": None
+        if where.is_empty()
+        else {"street": where.street, "postcode": where.postcode, "town": where.town},
+    }
+    emit(
+        {"tx_id": done.tx_id, "height": done.height, **profile},
+        [f"{payload.name}: {payload.category}, {payload.zone}, {format_address(where)}",
+         f"tx id  {done.tx_id}"],
+    )  # fmt: skip
 
 
 def _report(results: list[dict[str, object]], what: str) -> None:
@@ -233,29 +321,61 @@ def issuer_reinstate_merchant(merchant: str, key_name: str) -> None:
 @issuer_group.command(
     "update-merchant",
     epilog="""\b
-What is not given stays as it is; the confirmation shows every field signed. The
-payout IBAN is the merchant's to change, with the bank (relance-wallet settlement
+What is not given stays as it is; the confirmation shows every field signed. A new
+address is given whole (--street, --postcode and --town); --no-address removes it.
+The payout IBAN is the merchant's to change, with the bank (relance-wallet settlement
 register-iban), as is auto-redeem (relance-wallet merchant auto-redeem).
 Examples:
   relance-wallet issuer update-merchant --key namur 3f1c… --category 47.24
   relance-wallet issuer update-merchant --key namur 3f1c… --name "Boulangerie Zoë" \\
-      --zone NAM-JAMBES""",
+      --zone NAM-JAMBES
+  relance-wallet issuer update-merchant --key namur 3f1c… --street "Place de l'Ange 3" \\
+      --postcode 5000 --town Namur""",
 )
 @click.argument("merchant")
 @click.option("--name", help="The shop's name, as the directory shows it.")
 @click.option("--category", help="Its NACE code, such as 47.24.")
 @click.option("--zone", help="One of your zones.")
+@click.option("--street", help="Street and number (with --postcode and --town).")
+@click.option("--postcode", help="Postcode (with --street and --town).")
+@click.option("--town", help="Town (with --street and --postcode).")
+@click.option("--no-address", is_flag=True, help="Remove the shop's address.")
 @key_option
 @common_options
 def issuer_update_merchant(
-    merchant: str, name: str | None, category: str | None, zone: str | None, key_name: str
+    merchant: str,
+    name: str | None,
+    category: str | None,
+    zone: str | None,
+    street: str | None,
+    postcode: str | None,
+    town: str | None,
+    no_address: bool,
+    key_name: str,
 ) -> None:
-    """Change one of your merchants' name, category or zone."""
-    if name is None and category is None and zone is None:
-        raise WalletError(Exit.USAGE, "give at least one of --name, --category, --zone")
+    """Change one of your merchants' name, category, zone or address."""
+    parts = (street, postcode, town)
+    given = any(part is not None for part in parts)
+    if given and no_address:
+        raise WalletError(Exit.USAGE, "give a new address or --no-address, not both")
+    if name is None and category is None and zone is None and not given and not no_address:
+        raise WalletError(
+            Exit.USAGE,
+            "give at least one of --name, --category, --zone, --street/--postcode/--town, "
+            "--no-address",
+        )
     client = settings().client()
     key = _merchant_key(merchant)
     current = _merchant_record(client, key)
+    address = current.address
+    if no_address:
+        address = t.NO_ADDRESS
+    elif given:
+        if None in parts:
+            raise WalletError(
+                Exit.USAGE, "a new address is given whole: --street, --postcode, --town"
+            )
+        address = parse_address(street or "", postcode or "", town or "", "the address")
     payload = t.UpdateMerchant(
         key,
         current.name if name is None else parse_name(name, "--name"),
@@ -263,6 +383,7 @@ def issuer_update_merchant(
         current.zone if zone is None else zone,
         current.payout_ref_hash,
         current.auto_redeem,
+        address,
     )
 
     def shown(old: str, new: str) -> str:
@@ -273,23 +394,12 @@ def issuer_update_merchant(
         ("name", shown(current.name, payload.name)),
         ("category", shown(current.category, payload.category)),
         ("zone", shown(current.zone, payload.zone)),
+        ("address", shown(format_address(current.address), format_address(payload.address))),
         ("payout hash", f"{current.payout_ref_hash.hex()[:16]}… (unchanged)"),
         ("auto-redeem", f"{'on' if current.auto_redeem else 'off'} (unchanged)"),
     )
     signer, _ = _unlock(key_name)
-    done = sign_submit(
-        client, signer, key_name, payload, Summary("update a merchant", "", None, details)
-    )
-    record = {
-        "merchant": key.hex(),
-        "name": payload.name,
-        "category": payload.category,
-        "zone": payload.zone,
-    }
-    emit(
-        {"tx_id": done.tx_id, "height": done.height, **record},
-        [f"{payload.name}: {payload.category}, {payload.zone}", f"tx id  {done.tx_id}"],
-    )
+    _submit_profile(client, signer, key_name, payload, "update a merchant", details)
 
 
 # --- campaigns ---------------------------------------------------------------------------

@@ -12,6 +12,8 @@ from node.run import membership
 from wallets import keystore as ks
 from wallets.context import common_options, emit, note, passphrase, settings, unlock
 from wallets.exits import Exit, WalletError
+from wallets.keystore import write_atomic
+from wallets.voucher import qr_png, qr_text, seal_key
 
 LANGUAGE = click.Choice(sorted(ks.LANGUAGES))
 
@@ -162,6 +164,45 @@ def key_show(name: str, phrase_language: str | None, show_seed: bool) -> None:
             data["seed_hex"] = signer.seed.hex()
             lines.append(signer.seed.hex())
     emit(data, lines)
+
+
+@key_group.command(
+    "export",
+    epilog="""\b
+For the counter page (/ui/merchant/counter, "Shop key on this phone"): the phone
+scans the QR code (or the text is typed), then the one-time code printed beside
+it opens the key, which the page seals again under the passphrase you choose there.
+The QR holds the seed sealed under the code (PBKDF2-SHA-256, XSalsa20-Poly1305):
+a photo or a copy of the QR alone does not give the key; show the code only to the
+phone. Each export makes a new code.
+Examples:
+  relance-wallet key export shop --qr
+  relance-wallet key export shop --png shop-key.png""",
+)
+@click.argument("name")
+@click.option("--qr", "show_qr", is_flag=True, help="Draw the QR code in the terminal.")
+@click.option(
+    "--png",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write the QR code to this PNG file (mode 0600).",
+)
+@click.option("--chain", "chain_id", help="The chain's id (default: asked of the node).")
+@common_options
+def key_export(name: str, show_qr: bool, png: Path | None, chain_id: str | None) -> None:
+    """Export a key sealed under a one-time code, for the merchant's counter phone."""
+    if chain_id is None:
+        chain_id = settings().client().chain_id()
+    signer = unlock(name)
+    sealed, code = seal_key(signer.seed, chain_id)
+    uri = sealed.uri()
+    if png is not None:
+        write_atomic(png, qr_png(uri))
+    lines = [f"{name}: {signer.public_key.hex()}", f"sealed key  {uri}"]
+    if show_qr:
+        lines.append(qr_text(uri))
+    lines.append(f"one-time code  {code}   (type it on the phone; it is not in the QR code)")
+    emit({"name": name, "public_key": signer.public_key.hex(), "sealed_key": uri, "code": code,
+          "png": None if png is None else str(png)}, lines)  # fmt: skip
 
 
 @key_group.command(

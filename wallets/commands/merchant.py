@@ -364,6 +364,7 @@ def merchant_auto_redeem(state: str, payout_ref: str | None, key_name: str) -> N
         str(account.profile.get("zone", "")),
         ref_hash,
         state == "on",
+        account.address,
     )
     signer = unlock(key_name)
     done = sign_submit(client, signer, key_name, payload, Summary(f"switch auto-redeem {state}"))

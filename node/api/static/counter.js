@@ -245,15 +245,16 @@
     return text;
   }
 
-  // --- codes: RLV1 vouchers and RLA1 authorizations (wallets/voucher.py) ----------------------
+  // --- codes: RLV1 vouchers, RLA1 authorizations, RLK1 sealed shop keys (wallets/voucher.py) --
 
   function CodeError(key) { this.key = key; }
 
-  function parseCode(text) {
+  // SCHEME:CHAIN:BODY:CHECK, one of ``schemes``, checked: its scheme and its body's bytes.
+  function codeBody(text, schemes, notCode) {
     var value = String(text).trim().toUpperCase();
     var parts = value.split(":");
-    if (value.length > 1000 || parts.length !== 4 || (parts[0] !== "RLV1" && parts[0] !== "RLA1")) {
-      return Promise.reject(new CodeError("err.not_code"));
+    if (value.length > 1000 || parts.length !== 4 || schemes.indexOf(parts[0]) < 0) {
+      return Promise.reject(new CodeError(notCode));
     }
     var head = parts.slice(0, 3).join(":");
     return sha256(utf8.encode(head)).then(function (d) {
@@ -261,7 +262,14 @@
       if (parts[1] !== config.chain_id.toUpperCase()) throw new CodeError("err.chain");
       var body = b32decode(parts[2]);
       if (body === null) throw new CodeError("err.check");
-      if (parts[0] === "RLV1") {
+      return { scheme: parts[0], body: body };
+    });
+  }
+
+  function parseCode(text) {
+    return codeBody(text, ["RLV1", "RLA1"], "err.not_code").then(function (code) {
+      var body = code.body;
+      if (code.scheme === "RLV1") {
         if (body.length !== 32) throw new CodeError("err.check");
         return { kind: "voucher", seed: body };
       }
@@ -311,8 +319,30 @@
       });
   }
 
-  function sealKey(seedHex, passphrase) {
-    var seed = unhex(seedHex.trim());
+  // A key exported by `relance-wallet key export` (wallets/voucher.py SealedKey):
+  // RLK1:CHAIN:base32(salt 16 | nonce 24 | secretbox(seed) 48):CHECK, opened by the one-time
+  // code printed beside its QR code: PBKDF2-SHA-256(code, salt) is the box's key.
+  function isSealedKey(text) { return /^\s*RLK1:/i.test(String(text)); }
+
+  function openSealedKey(text, code) {
+    return codeBody(text, ["RLK1"], "err.check").then(function (sealed) {
+      var body = sealed.body;
+      if (body.length !== 16 + 24 + 48) throw new CodeError("err.check");
+      var typed = String(code).toUpperCase().replace(/[\s-]/g, "");
+      return crypto.subtle.importKey("raw", utf8.encode(typed), "PBKDF2", false, ["deriveBits"])
+        .then(function (base) {
+          return crypto.subtle.deriveBits(
+            { name: "PBKDF2", hash: "SHA-256", salt: body.slice(0, 16), iterations: PBKDF2_ROUNDS },
+            base, 256);
+        }).then(function (bits) {
+          var seed = nacl.secretbox.open(body.slice(40), body.slice(16, 40), new Uint8Array(bits));
+          if (seed === null) throw new CodeError("key.bad_code");
+          return seed;
+        });
+    });
+  }
+
+  function sealKey(seed, passphrase) {
     if (seed === null || seed.length !== 32) return Promise.reject(new CodeError("key.wrong"));
     var pair = nacl.sign.keyPair.fromSeed(seed);
     if (hex(pair.publicKey) !== config.merchant) return Promise.reject(new CodeError("key.wrong"));
@@ -453,6 +483,7 @@
   // checking what was scanned
   function read(text) {
     clearError();
+    if (isSealedKey(text)) { takeSealedKey(text); return; }
     parseCode(text).then(function (code) {
       return code.kind === "voucher" ? checkVoucher(code) : checkAuthorization(code);
     }).then(function (checked) {
@@ -679,11 +710,25 @@
   function saveKey(event) {
     event.preventDefault();
     clearError();
-    sealKey($("key-seed").value, $("key-passphrase").value).then(function () {
+    var typed = $("key-seed").value;
+    var seed = isSealedKey(typed) ? openSealedKey(typed, $("key-code").value)
+      : Promise.resolve(unhex(typed.trim()));
+    seed.then(function (bytes) {
+      return sealKey(bytes, $("key-passphrase").value);
+    }).then(function () {
       $("key-seed").value = "";
+      $("key-code").value = "";
       $("key-passphrase").value = "";
       showKeyState();
     }).catch(fail);
+  }
+
+  function takeSealedKey(text) { // scanned or typed where a voucher goes: to the key's form
+    show("scan");
+    $("key-box").open = true;
+    $("key-seed").value = String(text).trim();
+    $("key-state").textContent = say("key.scanned");
+    $("key-code").focus();
   }
 
   $("scan-start").addEventListener("click", startCamera);

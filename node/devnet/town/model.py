@@ -47,6 +47,24 @@ WHOLESALER: Final = ("Grossiste Alimentaire", "46.39")
 BREWERY: Final = ("Brasserie Artisanale", "11.05")
 WEEKDAY_WEIGHT: Final = (0.7, 0.9, 1.0, 0.9, 1.2, 1.8, 0.3)  # Monday .. Sunday
 SUNDAY_OPEN: Final = frozenset({"10.71", "56.10"})
+# Where the shops are: the postcode and town of a devnet zone (node.devnet.network.COMMUNES), else
+# of the zone's rank; streets that every Walloon town has, numbered at random.
+ZONE_PLACES: Final = {
+    "NAM-CENTRE": ("5000", "Namur"), "NAM-JAMBES": ("5100", "Jambes"),
+    "NAM-BOUGE": ("5004", "Bouge"), "LGE-CENTRE": ("4000", "Liège"),
+    "LGE-OUTREMEUSE": ("4020", "Liège"), "MON-CENTRE": ("7000", "Mons"),
+    "MON-NIMY": ("7020", "Nimy"), "CRL-CENTRE": ("6000", "Charleroi"),
+    "CRL-GILLY": ("6060", "Gilly"), "TRN-CENTRE": ("7500", "Tournai"),
+    "ARL-CENTRE": ("6700", "Arlon"), "WAL-REGION": ("5000", "Namur"),
+}  # fmt: skip
+OTHER_PLACES: Final = (("5000", "Namur"), ("5100", "Jambes"), ("5020", "Champion"),
+                       ("5101", "Erpent"), ("5002", "Saint-Servais"))  # fmt: skip
+STREETS: Final = (
+    "Rue de Fer", "Rue de l'Ange", "Place d'Armes", "Rue des Carmes", "Rue Haute",
+    "Chaussée de Louvain", "Rue de la Station", "Avenue de la Gare", "Rue du Commerce",
+    "Rue Saint-Jean", "Rue Neuve", "Rue de Bruxelles", "Rue des Brasseurs", "Quai de Meuse",
+    "Rue Émile Cuvelier", "Place du Marché",
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +83,7 @@ class Shop:
     hours: dict[int, int]
     basket: tuple[int, int]
     keeps_units: bool
+    address: t.Address = t.NO_ADDRESS
 
 
 @dataclass
@@ -85,7 +104,7 @@ class Town:
             for name, category, hours, basket, keeps in kinds:
                 self.shops.append(
                     Shop(self.key(f"shop:{zone}:{category}"), f"{name} {zone}", category, zone,
-                         hours, basket, keeps)
+                         hours, basket, keeps, self.address(f"shop:{zone}:{category}", zone))
                 )  # fmt: skip
         for n in range(self.households):
             weights = [3 if i == 0 else 2 for i in range(len(self.zones))]
@@ -93,6 +112,14 @@ class Town:
 
     def key(self, name: str) -> Signer:
         return Signer(digest(f"relance-sim:{self.seed}:{name}".encode()))
+
+    def address(self, name: str, zone: str) -> t.Address:
+        """A real-looking Belgian address for the shop ``name`` in ``zone`` (its own
+        random draw: the rest of the plan does not depend on addresses)."""
+        rng = random.Random(f"relance-sim:{self.seed}:address:{name}")
+        rank = self.zones.index(zone) if zone in self.zones else 0
+        postcode, town = ZONE_PLACES.get(zone, OTHER_PLACES[rank % len(OTHER_PLACES)])
+        return t.Address(f"{rng.choice(STREETS)} {rng.randint(1, 180)}", postcode, town)
 
     @property
     def wholesaler(self) -> Signer:
@@ -109,13 +136,14 @@ def setup(town: Town, issuer: Signer, bank: Signer, campaign: str, start_ms: int
     steps = [
         Step(start_ms, issuer, t.RegisterMerchant(
             s.signer.public_key, s.name, s.category, s.zone, digest(s.name.encode()),
-            not s.keeps_units))
+            not s.keeps_units, s.address))
         for s in town.shops
     ]  # fmt: skip
     for signer, (name, category) in ((town.wholesaler, WHOLESALER), (town.brewery, BREWERY)):
         steps.append(
             Step(start_ms, issuer, t.RegisterMerchant(
-                signer.public_key, name, category, town.zones[0], digest(name.encode()), False))
+                signer.public_key, name, category, town.zones[0], digest(name.encode()), False,
+                town.address(name, town.zones[0])))
         )  # fmt: skip
     end_ms = start_ms + (days + 30) * DAY_MS
     steps.append(

@@ -99,6 +99,7 @@ class Rhythm:
             p = t.RegisterMerchant(
                 signer.public_key, f"{name} {centre}", category, centre,
                 digest(f"{self.campaign}:{name}".encode()), False,
+                self.town.address(name, centre),
             )  # fmt: skip
             moves.append(Move(self.issuer, p))
         name = f"Chèques relance {self.campaign}"
@@ -163,7 +164,7 @@ class Rhythm:
         ref = digest(f"{self.campaign}:{shop.name}".encode())
         return Move(self.issuer, t.RegisterMerchant(
             shop.signer.public_key, shop.name, shop.category, shop.zone, ref,
-            not shop.keeps_units))  # fmt: skip
+            not shop.keeps_units, shop.address))  # fmt: skip
 
     def _allocate(self, households: list[Signer]) -> list[Move]:
         if not households:
