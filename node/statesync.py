@@ -17,9 +17,6 @@ What a synced node does not have: the blocks before ``H``. Its derived views
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
@@ -28,7 +25,7 @@ from node import limits
 from node.codec import DecodeError
 from node.consensus.types import Block, Certificate
 from node.genesis import Genesis
-from node.http_json import urlopen
+from node.http_json import Answer, Unreachable, call
 from node.lightclient import (
     CertifiedHeader,
     Handover,
@@ -66,28 +63,20 @@ def http_fetch(base_url: str, token: str) -> Fetch:
     base = base_url.rstrip("/")
 
     def fetch(path: str) -> dict[str, object]:
-        url = base + path
-        request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+        headers = {"Authorization": f"Bearer {token}"}
         try:
-            with urlopen(request, HTTP_TIMEOUT_S) as response:
-                body = json.loads(response.read())
-        except urllib.error.HTTPError as error:
-            raise SyncError(f"{url}: HTTP {error.code}: {_detail(error)}") from None
-        except (urllib.error.URLError, TimeoutError, ValueError) as error:
-            raise SyncError(f"{url}: {error}") from None
-        if not isinstance(body, dict):
-            raise SyncError(f"{url}: the answer is not a JSON object")
-        return body
+            answer = call(base + path, headers=headers, timeout_s=HTTP_TIMEOUT_S)
+            if not answer.ok:
+                raise SyncError(f"{answer.url}: HTTP {answer.status}: {_detail(answer)}")
+            return answer.json()
+        except Unreachable as error:
+            raise SyncError(str(error)) from None
 
     return fetch
 
 
-def _detail(error: urllib.error.HTTPError) -> str:
-    try:
-        body = json.loads(error.read() or b"{}")
-    except ValueError:
-        return "no detail"
-    detail = body.get("detail") if isinstance(body, dict) else None
+def _detail(answer: Answer) -> str:
+    detail = answer.problem().get("detail")
     return str(detail) if detail else "no detail"
 
 

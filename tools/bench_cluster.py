@@ -26,8 +26,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +39,7 @@ from node.crypto import Domain, Signer, digest, signing_bytes, verify_raw
 from node.demo import load_keys
 from node.devnet import DEMO_KEYS_FILE, Supervisor, node_homes, write_devnet
 from node.genesis import parse as parse_genesis
+from node.http_json import NodeStatus, Unreachable, node_status
 from node.ledger import tx as t
 from tools.faults.cluster import free_base_port
 
@@ -90,12 +89,10 @@ def verify_rate(samples: int = VERIFY_SAMPLES) -> float:
     return samples / (time.perf_counter() - start)
 
 
-def _status(url: str) -> dict[str, object] | None:
+def _status(url: str) -> NodeStatus | None:
     try:
-        with urllib.request.urlopen(url + "/v1/status", timeout=2) as response:
-            body: dict[str, object] = json.load(response)
-            return body
-    except (OSError, urllib.error.URLError, ValueError):
+        return node_status(url, 2)
+    except Unreachable:
         return None
 
 
@@ -218,8 +215,7 @@ async def _lane(
 
 def _height(url: str) -> int:
     status = _status(url)
-    height = status.get("height") if status else None
-    return height if isinstance(height, int) else 0
+    return 0 if status is None else status.height
 
 
 def generate(

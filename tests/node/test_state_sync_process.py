@@ -24,6 +24,7 @@ from node import config, statesync
 from node.api.tokens import make_token
 from node.cli import main as node_cli
 from node.crypto import Signer
+from node.http_json import TxAnswer
 from node.ledger import tx as t
 from node.store.blockstore import BlockStore
 from tests.node.netutil import get_json
@@ -52,7 +53,7 @@ def _history(cluster: Cluster) -> None:
     for who, sequence, payload in payloads:
         data = t.Tx(chain, who.public_key, sequence, payload).sign(who).encode()
         answer = submit_waiting(cluster.url(0), data)
-        assert answer.get("accepted") is True, answer
+        assert isinstance(answer, TxAnswer) and answer.accepted, answer
 
 
 def _problem(url: str, token: str) -> tuple[int, str]:

@@ -22,6 +22,7 @@ from typing import Final
 
 import pytest
 
+from node.http_json import TxAnswer
 from node.ledger import tx as t
 from node.upgrades import HALT_EXIT_CODE
 from tests.node.netutil import get_json
@@ -72,7 +73,7 @@ def test_old_nodes_stop_before_an_unknown_protocol_and_upgraded_ones_go_on(
         upgrade = t.ScheduleUpgrade(NEXT, RELEASE, at, approvals)
         data = t.Tx(chain_id, signers[0].public_key, 0, upgrade).sign(signers[0]).encode()
         answer = submit_waiting(cluster.url(0), data)
-        assert answer.get("accepted") is True, answer
+        assert isinstance(answer, TxAnswer) and answer.accepted, answer
         for index, known in ((0, True), (3, False)):
             said = get_json(cluster.url(index) + "/v1/status")["upgrade"]
             assert said == {"protocol": NEXT, "software": RELEASE, "height": at, "known": known}

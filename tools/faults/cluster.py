@@ -10,11 +10,8 @@ heights over the API; wait, bounded, for a condition on the live processes.
 
 from __future__ import annotations
 
-import json
 import random
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -34,6 +31,7 @@ from node.devnet import (
 )
 from node.genesis import Genesis
 from node.genesis import parse as parse_genesis
+from node.http_json import NodeStatus, Unreachable, node_status
 from tools.faults.byzantine import ENV_BYZANTINE, ENV_JOURNAL
 from tools.faults.loop import LoopThread
 from tools.faults.procs import NodeProcesses
@@ -176,25 +174,18 @@ class Cluster:
         """Who proposes at ``height`` and ``round`` (genesis order, round-robin)."""
         return (height + round) % self.size
 
-    def status(self, index: int) -> dict[str, object] | None:
+    def status(self, index: int) -> NodeStatus | None:
         """``/v1/status`` of a node; None when it does not answer (down, paused, busy)."""
         if not self.procs.is_running(index) or self.procs.is_paused(index):
             return None
         try:
-            with urllib.request.urlopen(
-                self.url(index) + "/v1/status", timeout=HTTP_TIMEOUT_S
-            ) as response:
-                body: dict[str, object] = json.load(response)
-                return body
-        except (OSError, urllib.error.URLError, ValueError):
+            return node_status(self.url(index), HTTP_TIMEOUT_S)
+        except Unreachable:
             return None
 
     def height(self, index: int) -> int | None:
         status = self.status(index)
-        if status is None:
-            return None
-        height = status["height"]
-        return height if isinstance(height, int) else None
+        return None if status is None else status.height
 
     def heights(self, indices: Iterable[int] | None = None) -> dict[int, int | None]:
         chosen = range(self.size) if indices is None else indices
