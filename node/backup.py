@@ -50,7 +50,6 @@ import struct
 import tarfile
 import tempfile
 import time
-import tomllib
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -63,6 +62,7 @@ from node.consensus.signer import SignRecord, SignRefused, SignStep, write_durab
 from node.consensus.types import Proposal, Resume, Vote, VoteKind
 from node.genesis import GenesisError
 from node.genesis import parse as parse_genesis
+from node.settings import ConfigError, read_toml
 from node.store.blockstore import BlockStore, StoreError
 
 logger = logging.getLogger(__name__)
@@ -80,6 +80,7 @@ HOME_FILES: Final = (
     config.LOCKED_BLOCK_FILE,
 )
 SETTLEMENT_DIR: Final = "settlement"
+SETTLEMENT_SETTINGS: Final = "settlement.toml"  # node.settlement.service.SETTINGS_FILE
 JOURNAL_FILE: Final = "bank.sqlite"  # node.settlement.journal.FILE_NAME, copied online
 RESTORED_FILE: Final = "restored.json"
 BACKUP_DIR: Final = "backup"
@@ -225,12 +226,13 @@ def _stage_home(home: Path, staging: Path, with_key: bool) -> Iterator[tuple[str
 
 
 def _settlement_key_file(home: Path) -> list[str]:
-    try:
-        doc = tomllib.loads((home / "settlement.toml").read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError):
+    if not (home / SETTLEMENT_SETTINGS).is_file():
         return []
-    name = doc.get("bank_key_file")
-    return [name] if isinstance(name, str) and _MEMBER_NAME.fullmatch(name) else []
+    try:
+        name = read_toml(home / SETTLEMENT_SETTINGS).text("bank_key_file")
+    except ConfigError:
+        return []  # the service refuses such settings itself; the backup keeps what it can
+    return [name] if _MEMBER_NAME.fullmatch(name) else []
 
 
 def _copy_journal(source: Path, target: Path) -> None:

@@ -461,7 +461,7 @@ def start_settings(
 
 def read_peers(path: Path) -> tuple[config.PeerAddress, ...]:
     try:
-        return config.parse_peers(read_text_capped(path, limits.PEERS_FILE_BYTES_MAX))
+        return config.parse_peers(read_text_capped(path, limits.PEERS_FILE_BYTES_MAX), path.name)
     except config.ConfigError as exc:
         raise MemberError(f"{path}: {exc}") from None
 

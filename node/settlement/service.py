@@ -48,7 +48,6 @@ from __future__ import annotations
 import datetime
 import logging
 import os
-import tomllib
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -64,6 +63,7 @@ from node.ledger import records as r
 from node.ledger import tx as t
 from node.ledger.codes import Result
 from node.ledger.rules import is_code
+from node.settings import ConfigError, read_toml
 from node.settlement import pain001
 from node.settlement.journal import (
     FileState,
@@ -82,6 +82,7 @@ from node.views.base import FedBlock
 logger = logging.getLogger(__name__)
 
 SETTINGS_FILE: Final = "settlement.toml"
+KEY_FILE_CHARS_MAX: Final = 255  # bank_key_file, a path relative to the home
 SETTLEMENT_DIR: Final = "settlement"
 OUTBOX_DIR: Final = "outbox"
 DAY_MS: Final = 86_400_000
@@ -101,8 +102,8 @@ CRASH_POINTS: Final = (
 RETURN_REASON_UNKNOWN: Final = "NARR"  # ISO 20022: the reason is given as narrative only
 
 
-class SettingsError(ValueError):
-    """``settlement.toml`` is not valid; the message says where."""
+class SettingsError(ConfigError):
+    """``settlement.toml`` is not valid; the message names the key."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,19 +124,10 @@ def read_settings(home: Path) -> Settings:
     """``home/settlement.toml``: ``bank_key_file`` (hex seed, relative to the home), an
     optional ``day_ms`` (the length of a "day" for schedules; tests shorten it) and an
     optional ``default_schedule`` (``daily`` unless set)."""
-    try:
-        doc = tomllib.loads((home / SETTINGS_FILE).read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise SettingsError(f"{SETTINGS_FILE}: not TOML: {exc}") from None
-    key_file = doc.get("bank_key_file")
-    if not isinstance(key_file, str) or not key_file:
-        raise SettingsError(f"{SETTINGS_FILE}: bank_key_file must name the bank key's file")
-    day_ms = doc.get("day_ms", DAY_MS)
-    if isinstance(day_ms, bool) or not isinstance(day_ms, int) or not 1_000 <= day_ms <= DAY_MS:
-        raise SettingsError(f"{SETTINGS_FILE}: day_ms is from 1000 to {DAY_MS}")
-    schedule = doc.get("default_schedule", Schedule.DAILY.value)
-    if schedule not in {s.value for s in Schedule}:
-        raise SettingsError(f"{SETTINGS_FILE}: default_schedule is immediate, daily or weekly")
+    doc = read_toml(home / SETTINGS_FILE, SettingsError)
+    key_file = doc.text("bank_key_file", KEY_FILE_CHARS_MAX)
+    day_ms = doc.integer("day_ms", 1_000, DAY_MS, DAY_MS)
+    schedule = doc.choice("default_schedule", [s.value for s in Schedule], Schedule.DAILY.value)
     try:
         seed = bytes.fromhex((home / key_file).read_text(encoding="ascii").strip())
         key = Signer(seed)
