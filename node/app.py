@@ -24,6 +24,7 @@ from node.consensus.app_interface import ApplicationHalt, LastBlock, PreparedBlo
 from node.consensus.mempool import Mempool, Verdict
 from node.consensus.types import Block, Certificate, CertifiedBlock, Validator, ValidatorSet
 from node.crypto import Digest, Signer
+from node.errors import AppInvariantBroken
 from node.genesis import Genesis, GenesisValidator
 from node.ledger import records as r
 from node.ledger import tx as t
@@ -328,7 +329,7 @@ class LedgerApp:
             raise StoreError(f"block {header.height} does not follow {self._last.height}")
         execution = self._execute(block)
         if not execution.all_ok or execution.staged.root != header.state_root:
-            raise RuntimeError(f"a certified block {header.height} does not execute here")
+            raise AppInvariantBroken(f"a certified block {header.height} does not execute here")
         self.tree.apply(execution.staged)
         tx_ids = [o.tx_id for o in execution.outcomes if o.tx_id is not None]
         self.store.commit_block(

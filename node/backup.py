@@ -60,6 +60,7 @@ from node import config, limits
 from node.consensus.driver import ConsensusSigner
 from node.consensus.signer import SignRecord, SignRefused, SignStep, write_durably
 from node.consensus.types import Proposal, Resume, Vote, VoteKind
+from node.errors import NodeRunError
 from node.genesis import GenesisError
 from node.genesis import parse as parse_genesis
 from node.settings import ConfigError, read_toml
@@ -91,7 +92,7 @@ _LENGTHS: Final = struct.Struct(">II")
 MANIFEST_BYTES_MAX: Final = 1 << 20
 
 
-class BackupError(RuntimeError):
+class BackupError(NodeRunError, RuntimeError):
     """A backup or restore cannot be done; the message says why."""
 
 

@@ -52,6 +52,7 @@ from node.consensus.signer import FileLockedBlockStore, FileRecordStore, Guarded
 from node.consensus.tendermint import ConflictingProposals, ConsensusConfig, Equivocation
 from node.consensus.types import Certificate, Vote
 from node.crypto import PublicKey, Signer
+from node.errors import NodeRunError
 from node.genesis import Genesis, GenesisError
 from node.genesis import parse as parse_genesis
 from node.gossip import Channel, GossipAdmission, GossipOutbox, consensus_frame, read_frame
@@ -85,7 +86,7 @@ logger = logging.getLogger(__name__)
 INDEX_DIR = "index"  # the history index: derived, rebuilt from the blocks if removed
 
 
-class HomeError(RuntimeError):
+class HomeError(NodeRunError, RuntimeError):
     """The node home is missing, incomplete or inconsistent; the message says how."""
 
 

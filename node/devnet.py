@@ -28,6 +28,7 @@ import aiohttp
 from node import config
 from node.crypto import Signer
 from node.daemon import write_key
+from node.errors import NodeRunError
 from node.genesis import (
     Genesis,
     GenesisAccount,
@@ -72,7 +73,7 @@ def issuer_key_names(genesis: Genesis) -> list[str]:
 STOP_GRACE_S: Final = 10.0
 
 
-class DevnetError(RuntimeError):
+class DevnetError(NodeRunError, RuntimeError):
     """The devnet cannot be created or started; the message says why."""
 
 

@@ -44,6 +44,7 @@ from typing import Final
 
 from node import limits
 from node.crypto import PUBLIC_KEY_BYTES, SIGNATURE_BYTES, Domain, PublicKey, Signer, verify
+from node.errors import ProtocolError
 from node.ledger import tx as t
 from node.ledger.rules import is_code
 from node.names import name_problem
@@ -55,7 +56,7 @@ KINDS: Final = ("change_validators", "admit_issuer", "schedule_upgrade")
 GovernancePayload = t.GovernancePayload
 
 
-class ProposalError(ValueError):
+class ProposalError(ProtocolError, ValueError):
     """The document is not a valid proposal; the message says where."""
 
 

@@ -24,6 +24,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
+from node.errors import NodeRunError
+
 RETRIES_MAX: Final = 8  # "too many requests" answers waited out before the last one stands
 RETRY_WAIT_MAX_S: Final = 10.0  # the longest one wait, whatever the node asks
 RETRY_BACKOFF_FIRST_S: Final = 0.5  # without Retry-After: 0.5, 1, 2, 4 ... seconds
@@ -32,7 +34,7 @@ ANSWER_BYTES_MAX: Final = 16 * 1024 * 1024  # no more of an answer is read unles
 Sleep = Callable[[float], None]
 
 
-class Unreachable(RuntimeError):
+class Unreachable(NodeRunError, RuntimeError):
     """The node did not answer, or answered something that is not a JSON object."""
 
 

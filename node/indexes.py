@@ -37,6 +37,7 @@ import plyvel
 from node import limits
 from node.consensus.types import Block
 from node.crypto import PublicKey
+from node.errors import StoreInvariantBroken
 from node.ledger import tx as t
 from node.ledger.codes import Result
 from node.ledger.state import BlockState, RecordCache, View
@@ -177,7 +178,7 @@ def read_block(
         signed = decode(data)
         if isinstance(signed, Result):
             height = block.header.height
-            raise RuntimeError(f"a committed transaction does not decode at {height}")
+            raise StoreInvariantBroken(f"a committed transaction does not decode at {height}")
         out.append(Committed(signed, parties(signed, state)))
     return out
 
@@ -239,7 +240,7 @@ class HistoryIndex:
         with self._db.iterator(prefix=_GLOBAL, include_value=False) as entries:
             indexed = next(entries, None) is not None
         if self.height() != 0 or indexed:
-            raise RuntimeError("only an empty index starts at a later height")
+            raise StoreInvariantBroken("only an empty index starts at a later height")
         self._db.put(_HEIGHT, _U64.pack(height), sync=True)
 
     def height(self) -> int:
@@ -249,7 +250,7 @@ class HistoryIndex:
     def add_block(self, height: int, txs: Sequence[Committed]) -> None:
         """Index one committed block (its height must follow the indexed one)."""
         if height != self.height() + 1:
-            raise RuntimeError(f"index at {self.height()} cannot take block {height}")
+            raise StoreInvariantBroken(f"index at {self.height()} cannot take block {height}")
         totals: dict[bytes, int] = {}
         # All or nothing: the totals are running sums, so half a block must never land.
         with self._db.write_batch(transaction=True, sync=True) as batch:

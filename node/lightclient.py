@@ -41,6 +41,7 @@ from node.consensus.types import (
     ValidatorSet,
     verify_certificate,
 )
+from node.errors import ProtocolError
 from node.genesis import Genesis
 from node.ledger import records as r
 from node.ledger import tx as t
@@ -51,7 +52,7 @@ ValidatorsAt = Callable[[int], ValidatorSet]
 _R = TypeVar("_R")
 
 
-class NodeLied(ValueError):
+class NodeLied(ProtocolError, ValueError):
     """The node's answer does not verify against the genesis file; ``reason`` says how."""
 
     def __init__(self, reason: str) -> None:

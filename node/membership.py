@@ -39,6 +39,7 @@ from typing import Final
 
 from node import codec, config, limits
 from node.crypto import PUBLIC_KEY_BYTES, SIGNATURE_BYTES, Domain, PublicKey, Signer, verify
+from node.errors import ProtocolError
 from node.genesis import (
     API_URL_PATTERN,
     CHAIN_ID_PATTERN,
@@ -62,7 +63,7 @@ PEERS_FILE: Final = "peers.toml"  # in a node home: peers = [{public_key, host, 
 ZONE_PATTERN: Final = re.compile(rf"[A-Za-z0-9._-]{{1,{limits.CODE_CHARS_MAX}}}")
 
 
-class MemberError(ValueError):
+class MemberError(ProtocolError, ValueError):
     """A membership file is invalid, or does not match a genesis; the message says how."""
 
 

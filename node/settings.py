@@ -14,10 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from node.errors import ProtocolError
+
 TEXT_CHARS_MAX: Final = 255  # a setting's string, unless the caller says less or more
 
 
-class ConfigError(ValueError):
+class ConfigError(ProtocolError, ValueError):
     """A settings file is not valid; the message names the file, the table and the key."""
 
 

@@ -24,6 +24,7 @@ from typing import Final
 from node import limits
 from node.codec import DecodeError
 from node.consensus.types import Block, Certificate
+from node.errors import NodeRunError
 from node.genesis import Genesis
 from node.http_json import Answer, Unreachable, call
 from node.lightclient import (
@@ -43,7 +44,7 @@ Fetch = Callable[[str], dict[str, object]]
 """GET a path of the source node's API (``/v1/...``); its JSON object, or ``SyncError``."""
 
 
-class SyncError(RuntimeError):
+class SyncError(NodeRunError, RuntimeError):
     """The source did not answer, or its state does not verify; the message says which."""
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Final
 
 from node.config import ApiTlsFiles
+from node.errors import NodeRunError
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ _PEM_CERT: Final = re.compile(
 )
 
 
-class TlsError(RuntimeError):
+class TlsError(NodeRunError, RuntimeError):
     """The configured certificate or key cannot be used; the message says which and why."""
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from node.codec import DecodeError
+from node.errors import ToolError
 from node.ledger import records as r
 
 _CAMPAIGN = r.Prefix.CAMPAIGN.value
@@ -35,7 +36,7 @@ _ISSUER = r.Prefix.ISSUER.value
 _R = TypeVar("_R", r.Holder, r.Payout, r.Campaign)
 
 
-class BooksError(ValueError):
+class BooksError(ToolError, ValueError):
     """A change or a total breaks a rule; the message says which record."""
 
 

@@ -51,6 +51,7 @@ from node.consensus.types import (
     vote_signing_body,
 )
 from node.crypto import Domain, signing_bytes, verify_raw
+from node.errors import ToolInvariantBroken
 from node.genesis import Genesis
 from node.ledger import records as r
 from node.ledger import tx as t
@@ -401,7 +402,7 @@ class Auditor:
             lap("fetch_decode")
             prepared = ahead.popleft()
             if prepared.height != height:
-                raise RuntimeError("audit pipeline out of order")
+                raise ToolInvariantBroken("audit pipeline out of order")
             self._check_height(prepared, result)
             result.heights_checked = height
             if progress is not None:
@@ -412,7 +413,7 @@ class Auditor:
             raise _Stop(p.problem)
         block, cert = p.block, p.certificate
         if block is None or cert is None:
-            raise RuntimeError("prepared block without block or certificate")
+            raise ToolInvariantBroken("prepared block without block or certificate")
         header = block.header
         validators = self.schedule.at(p.height)
         self._check_header(p.height, header, validators)

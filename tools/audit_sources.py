@@ -33,6 +33,7 @@ from typing import Final
 from node import limits
 from node.api import tokens
 from node.crypto import PUBLIC_KEY_BYTES, Signer
+from node.errors import ToolError
 from node.http_json import Unreachable, call
 from node.store.blockstore import BlockStore, StoreError
 
@@ -43,7 +44,7 @@ TOKEN_RENEW_MS: Final = TOKEN_TTL_MS // 2  # a token older than this is replaced
 RANGE_BLOCKS: Final = limits.HTTP_CERTIFIED_RANGE_BLOCKS_MAX  # heights asked for at once
 
 
-class SourceError(RuntimeError):
+class SourceError(ToolError, RuntimeError):
     """The history cannot be read; the message says why and what to do."""
 
 

@@ -38,6 +38,7 @@ from node import config
 from node.crypto import Domain, Signer, digest, signing_bytes, verify_raw
 from node.demo import load_keys
 from node.devnet import DEMO_KEYS_FILE, Supervisor, node_homes, write_devnet
+from node.errors import ToolInvariantBroken
 from node.genesis import parse as parse_genesis
 from node.http_json import NodeStatus, Unreachable, node_status
 from node.ledger import tx as t
@@ -85,7 +86,7 @@ def verify_rate(samples: int = VERIFY_SAMPLES) -> float:
     start = time.perf_counter()
     for message, key, signature in triples:
         if not verify_raw(message, key, signature):
-            raise RuntimeError("benchmark signature does not verify")
+            raise ToolInvariantBroken("benchmark signature does not verify")
     return samples / (time.perf_counter() - start)
 
 
@@ -183,7 +184,9 @@ async def _setup(urls: Sequence[str], txs: list[bytes]) -> None:
             heights = await _post(session, urls[0], pending)
             pending = [d for d, h in zip(pending, heights, strict=True) if h is None]
             if pending and time.monotonic() > deadline:
-                raise RuntimeError(f"{len(pending)} set-up transactions not committed in time")
+                raise ToolInvariantBroken(
+                    f"{len(pending)} set-up transactions not committed in time"
+                )
             if pending:
                 await asyncio.sleep(0.5)  # again, same bytes (idempotent by id)
 

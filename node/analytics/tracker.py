@@ -29,6 +29,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import assert_never
 
+from node.errors import ViewInvariantBroken
 from node.ledger import tx as t
 
 
@@ -318,7 +319,7 @@ class Tracker:
         left = cents
         while left > 0:
             if not lots:
-                raise RuntimeError("a merchant spent more than its lots: the fold is broken")
+                raise ViewInvariantBroken("a merchant spent more than its lots: the fold is broken")
             lot = lots[0]
             part = min(left, lot.cents)
             taken.append(Lot(lot.campaign, lot.round, part, lot.received_ms))
@@ -342,7 +343,7 @@ class Tracker:
         """The bank returned ``payout``: its lots go back to the merchant as they were."""
         pending = self.pending.pop(payout, None)
         if pending is None:
-            raise RuntimeError("a payout returned that the fold never saw opened")
+            raise ViewInvariantBroken("a payout returned that the fold never saw opened")
         key = (pending.merchant, pending.issuer)
         back = [Lot(lot.campaign, lot.round, lot.cents, lot.received_ms) for lot in pending.lots]
         # Oldest first, as if they had never left (a stable sort keeps equal times in order).

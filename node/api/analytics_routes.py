@@ -36,6 +36,7 @@ from node.api.offload import Memo, offload_of, stream
 from node.api.problems import ApiError
 from node.api.routes import HEX32, Operation, Param
 from node.consensus.types import Block
+from node.errors import ApiInvariantBroken
 from node.escape import csv_writer
 from node.genesis import Genesis
 from node.ledger import records as r
@@ -150,7 +151,7 @@ def _gather_blocks(store: BlockStore) -> tuple[int, tuple[bytes, ...]]:
         raise ApiError(503, "the history is more than analytics read at once",
                        slug="history-too-large")  # fmt: skip
     if len(blocks) != top:
-        raise RuntimeError(f"blocks are missing below {top}")
+        raise ApiInvariantBroken(f"blocks are missing below {top}")
     return top, blocks
 
 

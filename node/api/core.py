@@ -34,6 +34,7 @@ from node.api.stream import Hub
 from node.app import LedgerApp
 from node.consensus.types import Block, Certificate
 from node.crypto import PUBLIC_KEY_BYTES, PublicKey
+from node.errors import ApiInvariantBroken
 from node.indexes import HistoryIndex, TxRef
 from node.ledger import tx as t
 from node.ledger.codes import Result
@@ -318,10 +319,10 @@ class Api:
     def signed_at(self, height: int, index: int) -> tuple[t.SignedTx, Block]:
         block = self.block(height)
         if block is None or index >= len(block.txs):
-            raise RuntimeError(f"the index points at a missing transaction {height}/{index}")
+            raise ApiInvariantBroken(f"the index points at a missing transaction {height}/{index}")
         signed = t.decode_tx(block.txs[index], self.chain_id)
         if isinstance(signed, Result):
-            raise RuntimeError(f"a committed transaction does not decode at {height}/{index}")
+            raise ApiInvariantBroken(f"a committed transaction does not decode at {height}/{index}")
         return signed, block
 
     # --- history --------------------------------------------------------------------------

@@ -45,6 +45,7 @@ from node.api.offload import Memo, offload_of, stream
 from node.api.problems import ApiError
 from node.consensus.types import Block
 from node.crypto import PUBLIC_KEY_BYTES
+from node.errors import ApiInvariantBroken
 from node.escape import csv_writer
 from node.indexes import HistoryIndex, parse_history
 from node.ledger import records as r
@@ -544,7 +545,7 @@ def _gather_history(
     finally:
         snapshot.close()
     if len(blocks) != top:
-        raise RuntimeError(f"blocks are missing below {top}")
+        raise ApiInvariantBroken(f"blocks are missing below {top}")
     return HistoryRows(chain_id, viewer, kinds, campaign, top, entries, blocks, payouts)
 
 
@@ -563,7 +564,7 @@ def history_csv(rows: HistoryRows) -> bytes:
             block = decoded[ref.height] = Block.decode(rows.blocks[ref.height - 1])
         signed = t.decode_tx(block.txs[ref.index], rows.chain_id)
         if isinstance(signed, Result):
-            raise RuntimeError(f"a committed transaction does not decode at {ref.height}")
+            raise ApiInvariantBroken(f"a committed transaction does not decode at {ref.height}")
         tx = views.transaction(
             signed, ref.height, ref.index, block.header.time_ms, rows.viewer, view
         )

@@ -31,6 +31,7 @@ from node.api.problems import PROBLEM_CONTENT_TYPE, ApiError
 from node.api.schema import JsonSchema, schema_of, to_json
 from node.api.stream import Refusal
 from node.consensus.mempool import Admission
+from node.errors import ApiInvariantBroken
 from node.indexes import TxRef
 from node.ledger import records as r
 from node.ledger import tx as t
@@ -532,7 +533,7 @@ async def certified_blocks(api: Api, request: web.Request) -> object:
             api.ledger.store.certificate(height),
         )
         if raw_block is None or raw_certificate is None:
-            raise RuntimeError(f"committed block {height} is missing from the store")
+            raise ApiInvariantBroken(f"committed block {height} is missing from the store")
         size += len(raw_block) + len(raw_certificate)
         if items and size > limits.HTTP_CERTIFIED_RANGE_BYTES_MAX:
             break
@@ -580,7 +581,7 @@ async def validator_eras(api: Api, request: web.Request) -> object:
             if (found is None or certificate is None) and first - 1 < _base(api):
                 raise _before_base(api, f"the block before the validator set of {first}")
             if found is None or certificate is None:
-                raise RuntimeError(f"no certified block before the validator set of {first}")
+                raise ApiInvariantBroken(f"no certified block before the validator set of {first}")
             handover = m.Handover(
                 first - 1, found.header.encode().hex(), certificate.encode().hex()
             )
@@ -654,7 +655,7 @@ async def prove_transaction(api: Api, request: web.Request) -> object:
     height, index = location
     found = api.block(height)
     if found is None:
-        raise RuntimeError(f"the store locates {tx_id.hex()} in a missing block")
+        raise ApiInvariantBroken(f"the store locates {tx_id.hex()} in a missing block")
     leaves = [tx_leaf(tx) for tx in found.txs]
     proof = merkle_prove(leaves, index)
     viewer = api.viewer(request)

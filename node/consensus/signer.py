@@ -43,6 +43,7 @@ from node.consensus.types import (
     make_record,
     open_record,
 )
+from node.errors import ConsensusError
 from node.statements import proposal_signing_body, vote_signing_body
 
 RECORD_BYTES_MAX: Final = 128
@@ -60,11 +61,11 @@ def sign_step_of(kind: VoteKind) -> SignStep:
     return SignStep.PREVOTE if kind is VoteKind.PREVOTE else SignStep.PRECOMMIT
 
 
-class SignRefused(Exception):
+class SignRefused(ConsensusError):
     """Signing would regress or conflict with what this key already signed."""
 
 
-class SignerStateError(RuntimeError):
+class SignerStateError(ConsensusError, RuntimeError):
     """The record file is unreadable: refuse to run rather than sign blindly."""
 
 

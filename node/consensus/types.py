@@ -32,6 +32,7 @@ from node.crypto import (
     digest,
     verify,
 )
+from node.errors import ConsensusInvariantBroken
 from node.statements import proposal_signing_body as proposal_signing_body
 from node.statements import vote_signing_body as vote_signing_body
 
@@ -617,4 +618,4 @@ def verify_certified_block(
 # The signed bodies live in the pure leaf ``node.statements`` (the ledger judges
 # evidence with them); their record numbers must stay those of this module.
 if (RecordKind.PROPOSAL, RecordKind.VOTE) != (5, 6):
-    raise RuntimeError("consensus record numbers diverge from node.statements")
+    raise ConsensusInvariantBroken("consensus record numbers diverge from node.statements")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Final
 
 from node.crypto import Digest, PublicKey
+from node.errors import LedgerInvariantBroken
 from node.ledger import records as r
 from node.ledger import rules
 from node.ledger import tx as t
@@ -174,7 +175,7 @@ def bump_sequence(state: BlockState, kind: t.Kind, sender: PublicKey) -> None:
     if kind in BANK_KINDS:
         bank = state.bank(sender)
         if bank is None:
-            raise RuntimeError("bank vanished")
+            raise LedgerInvariantBroken("bank vanished")
         state.store(r.bank_key(sender), replace(bank, sequence=bank.sequence + 1))
         return
     if kind in VALIDATOR_KINDS:
@@ -187,7 +188,7 @@ def bump_sequence(state: BlockState, kind: t.Kind, sender: PublicKey) -> None:
         return
     merchant = state.merchant(sender)
     if merchant is None:
-        raise RuntimeError("sender vanished")
+        raise LedgerInvariantBroken("sender vanished")
     state.store(r.merchant_key(sender), merchant.next_sequence())
 
 
@@ -220,4 +221,4 @@ _PROCESSORS: Final[dict[t.Kind, _Processor]] = {
 # Each processor takes the payload type of its kind; the table is checked
 # against PAYLOAD_TYPES at import so a kind can never reach the wrong one.
 if set(_PROCESSORS) != set(t.PAYLOAD_TYPES):
-    raise RuntimeError("every transaction kind needs exactly one processor")
+    raise LedgerInvariantBroken("every transaction kind needs exactly one processor")

@@ -50,6 +50,7 @@ from node.crypto import (
     digest,
     verify,
 )
+from node.errors import P2PError
 from node.limits import P2P_HANDSHAKE_TIMEOUT_S
 from node.p2p.admission import RefusalLog, address_of
 from node.p2p.link import CipherState, CloseReason, Link
@@ -89,7 +90,7 @@ class HandshakeFailure(enum.Enum):
     HELLO_TIMEOUT = 11
 
 
-class _Refused(Exception):
+class _Refused(P2PError):
     def __init__(self, failure: HandshakeFailure, detail: str = "") -> None:
         super().__init__(failure.name)
         self.failure = failure

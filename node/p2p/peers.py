@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from node.crypto import PUBLIC_KEY_BYTES, PublicKey, Signer
+from node.errors import P2PInvariantBroken
 from node.limits import (
     CHAIN_ID_CHARS_MAX,
     P2P_HELLO_TIMEOUT_S,
@@ -301,7 +302,7 @@ class PeerManager:
     async def start(self) -> None:
         """Listen, then start one dial loop per configured peer."""
         if self._server is not None or self._closing:
-            raise RuntimeError("a peer manager starts once")
+            raise P2PInvariantBroken("a peer manager starts once")
         self._server = await asyncio.start_server(
             self._on_connection, self._config.listen_host, self._config.listen_port
         )
@@ -339,7 +340,7 @@ class PeerManager:
     @property
     def listen_port(self) -> int:
         if self._server is None:
-            raise RuntimeError("not started")
+            raise P2PInvariantBroken("not started")
         port: int = self._server.sockets[0].getsockname()[1]
         return port
 

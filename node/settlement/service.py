@@ -59,6 +59,7 @@ from node.app import LedgerApp
 from node.consensus.mempool import Verdict
 from node.consensus.types import Block
 from node.crypto import Digest, Signer
+from node.errors import SettlementInvariantBroken
 from node.ledger import records as r
 from node.ledger import tx as t
 from node.ledger.codes import Result
@@ -249,7 +250,7 @@ class SettlementService:
     def _raw(self, key: bytes) -> bytes:
         value = self.ledger.store.get(key)
         if value is None:
-            raise RuntimeError(f"the state lacks {key!r}")
+            raise SettlementInvariantBroken(f"the state lacks {key!r}")
         return value
 
     def _ingest_to_tip(self) -> None:
@@ -257,7 +258,7 @@ class SettlementService:
         for height in range(self.journal.ingested_height() + 1, store.height() + 1):
             raw = store.block(height)
             if raw is None:
-                raise RuntimeError(f"block {height} is missing")
+                raise SettlementInvariantBroken(f"block {height} is missing")
             self.ingest(height, Block.decode(raw))
 
     def ingest(self, height: int, block: Block) -> None:
@@ -269,7 +270,9 @@ class SettlementService:
         for data in block.txs:
             signed = t.decode_tx(data, chain_id)
             if isinstance(signed, Result):
-                raise RuntimeError(f"a committed transaction does not decode at {height}")
+                raise SettlementInvariantBroken(
+                    f"a committed transaction does not decode at {height}"
+                )
             payload = signed.tx.payload
             if payload.KIND in PAYOUT_KINDS:
                 raw = self.ledger.store.get(r.payout_key(signed.tx_id))
@@ -295,7 +298,9 @@ class SettlementService:
         for payout in self.journal.payouts(*open_states):
             raw = self.ledger.store.get(r.payout_key(payout.payout_id))
             if raw is None:
-                raise RuntimeError(f"journal payout {payout.payout_id.hex()} is not on the ledger")
+                raise SettlementInvariantBroken(
+                    f"journal payout {payout.payout_id.hex()} is not on the ledger"
+                )
             record = r.Payout.decode(raw)
             if record.settled:
                 self.journal.mark_settled_from_ledger(
@@ -370,7 +375,7 @@ class SettlementService:
             self._crash("file-built")
         for file in self.journal.files(FileState.BUILT):
             if file.xml is None:
-                raise RuntimeError(f"built file {file.file_id} has no bytes")
+                raise SettlementInvariantBroken(f"built file {file.file_id} has no bytes")
             name = f"pain001-{file.file_id:07d}.xml"
             _write_durably(self.settings.outbox / name, file.xml)
             self._crash("file-on-disk")
@@ -412,7 +417,9 @@ class SettlementService:
         for payout in payouts:
             onchain = r.Payout.decode(self._raw(r.payout_key(payout.payout_id)))
             if onchain.settled or onchain.returned:
-                raise RuntimeError(f"payout {payout.payout_id.hex()} closed behind the journal")
+                raise SettlementInvariantBroken(
+                    f"payout {payout.payout_id.hex()} closed behind the journal"
+                )
             ids.append(payout.payout_id)
         return TransferPlan(merchant, record.name, registered.iban, registered.bic, tuple(ids))
 
@@ -435,11 +442,13 @@ class SettlementService:
         settlements = []
         for payout in confirmed:
             if payout.transfer_id is None:
-                raise RuntimeError(f"confirmed payout {payout.payout_id.hex()} has no transfer")
+                raise SettlementInvariantBroken(
+                    f"confirmed payout {payout.payout_id.hex()} has no transfer"
+                )
             if payout.transfer_id not in references:
                 transfer = self.journal.transfer(payout.transfer_id)
                 if transfer is None:
-                    raise RuntimeError(f"no transfer {payout.transfer_id}")
+                    raise SettlementInvariantBroken(f"no transfer {payout.transfer_id}")
                 references[payout.transfer_id] = transfer.end_to_end_id
             settlements.append(
                 t.Settlement(Digest(payout.payout_id), references[payout.transfer_id])
@@ -468,7 +477,9 @@ class SettlementService:
         payout = rejected[0]
         transfer = None if payout.transfer_id is None else self.journal.transfer(payout.transfer_id)
         if transfer is None:
-            raise RuntimeError(f"rejected payout {payout.payout_id.hex()} has no transfer")
+            raise SettlementInvariantBroken(
+                f"rejected payout {payout.payout_id.hex()} has no transfer"
+            )
         reason = transfer.reason if is_code(transfer.reason) else RETURN_REASON_UNKNOWN
         payload = t.ReturnPayout(Digest(payout.payout_id), reason, transfer.end_to_end_id)
         sequence = self._bank_sequence()

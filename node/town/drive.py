@@ -17,6 +17,7 @@ from typing import Final
 from node import config
 from node.demo import load_keys
 from node.devnet import DEMO_KEYS_FILE, node_homes
+from node.errors import NodeRunError
 from node.genesis import parse as parse_genesis
 from node.http_json import Unreachable, request_json
 from node.ledger import tx as t
@@ -26,7 +27,7 @@ BATCH_TXS: Final = 200
 TIMEOUT_S: Final = 60.0
 
 
-class DriveError(RuntimeError):
+class DriveError(NodeRunError, RuntimeError):
     pass
 
 

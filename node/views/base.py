@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from node.consensus.types import Block
+from node.errors import ViewError
 from node.ledger import tx as t
 
 
@@ -55,7 +56,7 @@ class DerivedView(Protocol):
         ...
 
 
-class TxError(RuntimeError):
+class TxError(ViewError, RuntimeError):
     """A view failed on one transaction: its id is logged and shown with the failure."""
 
     def __init__(self, tx_id: bytes, cause: BaseException) -> None:

@@ -69,6 +69,7 @@ from node.consensus.types import (
     vote_signing_body,
 )
 from node.crypto import Digest, Domain, Signer, digest
+from node.errors import ToolError
 from node.hooks import PeerKeys, SendTo
 
 logger = logging.getLogger(__name__)
@@ -93,7 +94,7 @@ class InvalidKind(enum.Enum):
     MIXED = "mixed"
 
 
-class SwitchError(ValueError):
+class SwitchError(ToolError, ValueError):
     """The environment asks for a fault that does not exist."""
 
 

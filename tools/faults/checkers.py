@@ -36,6 +36,7 @@ from node.consensus.types import (
     is_vote_signed,
 )
 from node.crypto import digest
+from node.errors import ToolInvariantBroken
 from node.genesis import Genesis
 from node.ledger import execute
 from node.ledger import records as r
@@ -102,7 +103,7 @@ def read_chain(index: int, home: Path, genesis: Genesis) -> NodeChain:
         for height in range(1, store.height() + 1):
             raw_block, raw_cert = store.block(height), store.certificate(height)
             if raw_block is None or raw_cert is None:
-                raise RuntimeError(f"node {index}: block {height} missing from its store")
+                raise ToolInvariantBroken(f"node {index}: block {height} missing from its store")
             block = Block.decode(raw_block)
             rows.append(
                 BlockRow(

@@ -29,6 +29,7 @@ from node.devnet import (
     reroute_peers,
     write_devnet,
 )
+from node.errors import ToolError
 from node.genesis import Genesis
 from node.genesis import parse as parse_genesis
 from node.http_json import NodeStatus, Unreachable, node_status
@@ -47,7 +48,7 @@ READY_TIMEOUT_S: Final = 60.0
 READ_TIMEOUT_S: Final = 15.0
 
 
-class ClusterError(RuntimeError):
+class ClusterError(ToolError, RuntimeError):
     """The cluster could not be made or did not reach a state in time."""
 
 

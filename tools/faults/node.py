@@ -29,6 +29,7 @@ from typing import Final
 
 from node import daemon
 from node.crypto import Signer
+from node.errors import ToolError
 from node.hooks import ConsensusInstruments, NodeHooks
 from node.settlement.service import CRASH_POINTS
 from node.views.base import DerivedView, FedBlock
@@ -51,7 +52,7 @@ TEST_VARIABLES: Final = (
 USAGE: Final = "usage: python -m tools.faults.node start --home DIR"
 
 
-class InjectedFault(RuntimeError):
+class InjectedFault(ToolError, RuntimeError):
     """Raised by a view on purpose (``RELANCE_TEST_VIEW_RAISE``)."""
 
 

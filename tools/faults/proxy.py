@@ -33,6 +33,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Final
 
+from node.errors import ToolInvariantBroken
 from node.limits import FRAME_BYTES_MAX
 from node.p2p.handshake import HELLO_BYTES
 from node.p2p.link import PREFIX_BYTES
@@ -164,7 +165,7 @@ class LinkProxy:
     @property
     def port(self) -> int:
         if self._server is None:
-            raise RuntimeError("not started")
+            raise ToolInvariantBroken("not started")
         port: int = self._server.sockets[0].getsockname()[1]
         return port
 
