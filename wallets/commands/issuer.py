@@ -17,7 +17,8 @@ from node.codec import DecodeError
 from node.crypto import PublicKey, Signer
 from node.ledger import records as r
 from node.ledger import tx as t
-from wallets.book import Entry, VoucherBook, book_path, read_csv, read_households
+from node.ledger.codes import Result
+from wallets.book import BookStatus, Entry, VoucherBook, book_path, read_csv, read_households
 from wallets.client import Json, NodeClient
 from wallets.commands.merchant import payout_ref_hash
 from wallets.context import (
@@ -51,6 +52,8 @@ from wallets.voucher import Voucher
 ALLOCATIONS_PER_TX: Final = 1_000  # well under the protocol cap and the transaction size cap
 MERCHANT_COLUMNS: Final = ("public_key", "name", "category", "zone", "payout_ref")
 TRUE_WORDS: Final = ("1", "yes", "y", "true", "oui", "on")
+
+SKIPPED: Final = "SKIPPED"  # a row the wallet did not send (already done): not a node result
 
 
 @click.group("issuer", help="A commune: merchants, campaigns, allocations, letters, e-mails.")
@@ -99,7 +102,7 @@ def issuer_register_merchants(csv_file: Path, key_name: str) -> None:
             continue
         items.append(BatchItem(payload.name, payload))
     results: list[dict[str, object]] = [
-        {"merchant": name, "result": "SKIPPED", "detail": "already registered"} for name in skipped
+        {"merchant": name, "result": SKIPPED, "detail": "already registered"} for name in skipped
     ]
     if items:
         confirm(
@@ -137,7 +140,7 @@ def _merchant_payload(line: int, row: dict[str, str], where: str) -> t.RegisterM
 
 
 def _report(results: list[dict[str, object]], what: str) -> None:
-    failed = [r for r in results if r["result"] not in ("OK", "SKIPPED")]
+    failed = [r for r in results if r["result"] not in (Result.OK.name, SKIPPED)]
     lines = [f"{r['result']:<24} {r[what]}" for r in results]
     counts = Counter(str(r["result"]) for r in results)
     lines.append(", ".join(f"{n} {k.lower()}" for k, n in sorted(counts.items())))
@@ -501,7 +504,7 @@ def issuer_allocate(campaign: str, csv_file: Path, key_name: str) -> None:
         entry = known.get(household.row_id)
         if entry is None:
             todo.append(book.add(household))
-        elif entry.status == "new":
+        elif entry.status is BookStatus.NEW:
             todo.append(entry)  # kept by an earlier run that did not finish
     todo = _not_yet_allocated(client, book, todo)
     skipped = len(households) - len(todo)
@@ -542,17 +545,19 @@ def issuer_allocate(campaign: str, csv_file: Path, key_name: str) -> None:
     outcomes = submit_many(client, signer, items, "allocating", journal)
     failures = []
     for chunk, outcome in zip(chunks, outcomes, strict=True):
-        if outcome.result == "OK":
+        if outcome.code is Result.OK:
             for entry in chunk:
-                book.update(entry, status="allocated", tx_id=outcome.tx_id or "")
+                book.update(entry, status=BookStatus.ALLOCATED, tx_id=outcome.tx_id or "")
         else:
             failures.append(outcome.result)
     book.save()
-    done = [e for e in book.entries if e.status == "allocated"]
+    done = [e for e in book.entries if e.status is BookStatus.ALLOCATED]
     per_channel = Counter(e.channel for e in todo)
     data: dict[str, object] = {
         "campaign": campaign,
-        "allocated": sum(len(c) for c, o in zip(chunks, outcomes, strict=True) if o.result == "OK"),
+        "allocated": sum(
+            len(c) for c, o in zip(chunks, outcomes, strict=True) if o.code is Result.OK
+        ),
         "skipped": skipped,
         "total_cents": total,
         "by_channel": dict(per_channel),
@@ -594,7 +599,7 @@ def _not_yet_allocated(client: NodeClient, book: VoucherBook, todo: list[Entry])
                 raise WalletError(Exit.PENDING, f"allocation {entry.tx_id} is still pending")
             committed[entry.tx_id] = status == "committed"
         if entry.tx_id and committed[entry.tx_id]:
-            book.update(entry, status="allocated")
+            book.update(entry, status=BookStatus.ALLOCATED)
         else:
             out.append(entry)
     return out
@@ -606,13 +611,13 @@ def _vouchers(
     chosen = (
         [book.find(s) for s in serials]
         if serials
-        else [e for e in book.entries if e.channel == channel and e.status == "allocated"]
+        else [e for e in book.entries if e.channel == channel and e.status is BookStatus.ALLOCATED]
     )
     out = []
     for entry in chosen:
         if not entry.seed:
             raise WalletError(Exit.USAGE, f"{entry.serial} is an app key, not a voucher")
-        if entry.status != "allocated":
+        if entry.status is not BookStatus.ALLOCATED:
             raise WalletError(Exit.USAGE, f"{entry.serial} is {entry.status}, not deliverable")
         out.append((entry, Voucher(chain_id.upper(), bytes.fromhex(entry.seed))))
     return out
@@ -799,7 +804,7 @@ def issuer_reissue(
     client = s.client()
     book, signer = _open_book(s, client, campaign, key_name)
     lost = book.find(serial)
-    if lost.status == "lost":
+    if lost.status is BookStatus.LOST:
         raise WalletError(Exit.USAGE, f"{lost.serial} was already reissued as {lost.replaced_by}")
     remaining = sum(
         b.cents
@@ -830,8 +835,8 @@ def issuer_reissue(
             (("lost", lost.serial), ("campaign", campaign)),
         ),
     )
-    book.update(lost, status="lost", replaced_by=new.serial)
-    new = book.update(new, status="allocated", tx_id=done.tx_id)
+    book.update(lost, status=BookStatus.LOST, replaced_by=new.serial)
+    new = book.update(new, status=BookStatus.ALLOCATED, tx_id=done.tx_id)
     book.save()
     files = []
     if out is not None and new.seed:
@@ -903,7 +908,7 @@ def issuer_report(campaign: str, balances: bool, key_name: str) -> None:
     s = settings()
     client = s.client()
     book, _signer = _open_book(s, client, campaign, key_name)
-    live = [e for e in book.entries if e.status == "allocated"]
+    live = [e for e in book.entries if e.status is BookStatus.ALLOCATED]
     per: dict[str, dict[str, int]] = defaultdict(lambda: {"count": 0, "allocated_cents": 0})
     for entry in live:
         per[entry.channel]["count"] += 1
@@ -917,7 +922,7 @@ def issuer_report(campaign: str, balances: bool, key_name: str) -> None:
                     per[entry.channel].get("remaining_cents", 0) + left
                 )
     totals = client.campaign(campaign)
-    lost = sum(1 for e in book.entries if e.status == "lost")
+    lost = sum(1 for e in book.entries if e.status is BookStatus.LOST)
     data: dict[str, object] = {
         "campaign": campaign,
         "by_channel": dict(per),
