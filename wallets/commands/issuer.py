@@ -18,7 +18,15 @@ from node.crypto import PublicKey, Signer
 from node.ledger import records as r
 from node.ledger import tx as t
 from node.ledger.codes import Result
-from wallets.book import BookStatus, Entry, VoucherBook, book_path, read_csv, read_households
+from wallets.book import (
+    BookStatus,
+    Entry,
+    Household,
+    VoucherBook,
+    book_path,
+    read_csv,
+    read_households,
+)
 from wallets.client import Json, NodeClient
 from wallets.commands.merchant import payout_ref_hash
 from wallets.context import (
@@ -498,15 +506,7 @@ def issuer_allocate(campaign: str, csv_file: Path, key_name: str) -> None:
     chain_id = client.chain_id()
     signer, secret = _unlock(key_name)
     book = VoucherBook(book_path(s.home, chain_id, campaign), chain_id, campaign, secret)
-    known = book.by_row()
-    todo: list[Entry] = []
-    for household in households:
-        entry = known.get(household.row_id)
-        if entry is None:
-            todo.append(book.add(household))
-        elif entry.status is BookStatus.NEW:
-            todo.append(entry)  # kept by an earlier run that did not finish
-    todo = _not_yet_allocated(client, book, todo)
+    todo = _not_yet_allocated(client, book, _to_allocate(book, households))
     skipped = len(households) - len(todo)
     if not todo:
         emit(
@@ -523,19 +523,7 @@ def issuer_allocate(campaign: str, csv_file: Path, key_name: str) -> None:
         Summary(f"allocate to {len(todo)} household(s)", "", total, (("campaign", campaign),)),
     )
     chunks = [todo[i : i + ALLOCATIONS_PER_TX] for i in range(0, len(todo), ALLOCATIONS_PER_TX)]
-    items = [
-        BatchItem(
-            f"{chunk[0].serial}..{chunk[-1].serial}",
-            t.Allocate(
-                campaign,
-                tuple(
-                    t.Allocation(PublicKey(bytes.fromhex(e.public_key)), e.amount_cents, e.zone)
-                    for e in chunk
-                ),
-            ),
-        )
-        for chunk in chunks
-    ]
+    items = [_allocation_item(campaign, chunk) for chunk in chunks]
 
     def journal(index: int, signed: t.SignedTx) -> None:
         for entry in chunks[index]:
@@ -543,9 +531,10 @@ def issuer_allocate(campaign: str, csv_file: Path, key_name: str) -> None:
         book.save()  # before it leaves: a rerun asks the node about this id
 
     outcomes = submit_many(client, signer, items, "allocating", journal)
-    failures = []
+    failures, allocated = [], 0
     for chunk, outcome in zip(chunks, outcomes, strict=True):
         if outcome.code is Result.OK:
+            allocated += len(chunk)
             for entry in chunk:
                 book.update(entry, status=BookStatus.ALLOCATED, tx_id=outcome.tx_id or "")
         else:
@@ -555,9 +544,7 @@ def issuer_allocate(campaign: str, csv_file: Path, key_name: str) -> None:
     per_channel = Counter(e.channel for e in todo)
     data: dict[str, object] = {
         "campaign": campaign,
-        "allocated": sum(
-            len(c) for c, o in zip(chunks, outcomes, strict=True) if o.code is Result.OK
-        ),
+        "allocated": allocated,
         "skipped": skipped,
         "total_cents": total,
         "by_channel": dict(per_channel),
@@ -580,6 +567,27 @@ def issuer_allocate(campaign: str, csv_file: Path, key_name: str) -> None:
     elif failures:
         failure = WalletError(Exit.PARTIAL, f"{len(failures)} allocation transaction(s) refused")
     emit(data, lines, failure)
+
+
+def _to_allocate(book: VoucherBook, households: list[Household]) -> list[Entry]:
+    """The book's entry of each household not yet allocated: a new one, or one kept by an
+    earlier run that did not finish."""
+    known = book.by_row()
+    todo: list[Entry] = []
+    for household in households:
+        entry = known.get(household.row_id)
+        if entry is None:
+            todo.append(book.add(household))
+        elif entry.status is BookStatus.NEW:
+            todo.append(entry)
+    return todo
+
+
+def _allocation_item(campaign: str, chunk: list[Entry]) -> BatchItem:
+    allocations = tuple(
+        t.Allocation(PublicKey(bytes.fromhex(e.public_key)), e.amount_cents, e.zone) for e in chunk
+    )
+    return BatchItem(f"{chunk[0].serial}..{chunk[-1].serial}", t.Allocate(campaign, allocations))
 
 
 def _not_yet_allocated(client: NodeClient, book: VoucherBook, todo: list[Entry]) -> list[Entry]:
