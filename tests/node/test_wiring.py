@@ -62,6 +62,6 @@ def test_the_driver_s_broadcast_is_a_consensus_frame(tmp_path: Path) -> None:
         sent.append(data)
         return 1
 
-    wiring.peers.broadcast = capture  # type: ignore[method-assign]
+    wiring.peers.broadcast = capture  # type: ignore[method-assign,assignment]
     wiring.broadcast(b"proposal")
     assert [read_frame(s) for s in sent] == [(Channel.CONSENSUS, [b"proposal"])]
