@@ -647,24 +647,28 @@ class Auditor:
         lap("execute")
         root = self.tree.update(writes)
         lap("state_tree")
-        if root != header.state_root:
+        self._check_roots(p.height, header.state_root, root)
+
+    def _check_roots(self, height: int, certified: bytes, root: bytes) -> None:
+        """The re-executed state root is the certified one, and the one the node recorded."""
+        if root != certified:
             raise _Stop(
                 Divergence(
-                    p.height,
+                    height,
                     "state_root",
                     "re-execution does not reproduce the certified state root",
                     None,
                     None,
-                    header.state_root.hex(),
+                    certified.hex(),
                     root.hex(),
                 )
             )
         if self.stored is not None:
-            recorded = self.stored.recorded_root(p.height)
+            recorded = self.stored.recorded_root(height)
             if recorded != root:
                 raise _Stop(
                     Divergence(
-                        p.height,
+                        height,
                         "stored_state_root",
                         "the node's recorded state root differs from the certified one",
                         None,
