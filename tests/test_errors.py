@@ -1,4 +1,4 @@
-"""One error base per layer (``node.errors``): every exception class of the node and the
+"""One error base per layer (``node.protocol.errors``): every exception class of the node and the
 tools derives from ``RelanceError``; no invariant is a bare ``RuntimeError`` any more."""
 
 from __future__ import annotations
@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from node import errors
+from node.protocol import errors
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = sorted(p for d in ("node", "tools") for p in (ROOT / d).rglob("*.py"))
 # Control flow, not errors: a request to stop the application, an audit worker's stop signal.
-NOT_ERRORS = {("node.consensus.app_interface", "ApplicationHalt"), ("tools.audit_chain", "_Stop")}
+NOT_ERRORS = {("node.consensus.app_interface", "ApplicationHalt"), ("tools.audit.chain", "_Stop")}
 # Left to the branches that change the ledger's rules this session (issue 19 says so).
 BARE_RAISES_LEFT = {"node/ledger/rules.py"}
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from node.http_json import Unreachable, call
+from node.client.http_json import Unreachable, call
 from node.ledger.tx import SignedTx
 from wallets.exits import Exit, WalletError
 
@@ -206,7 +206,7 @@ class NodeClient:
         return WalletError(Exit.UNREACHABLE, f"the node failed (HTTP {status}): {detail}")
 
     def _request(self, method: str, path: str, payload: Json | None) -> tuple[int, Json]:
-        """One request (``node.http_json.call``: a node that says "too many requests" or
+        """One request (``node.client.http_json.call``: a node that says "too many requests" or
         "busy" is asked again after the delay it gives, a bounded number of times)."""
         try:
             answer = call(

@@ -29,8 +29,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import assert_never
 
-from node.errors import ViewInvariantBroken
 from node.ledger import tx as t
+from node.protocol.errors import ViewInvariantBroken
 
 
 @dataclass(frozen=True, slots=True)

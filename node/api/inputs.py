@@ -18,10 +18,10 @@ import json
 import re
 from typing import Final
 
-from node import limits
 from node.api.problems import ApiError
 from node.api.tokens import b64url, unb64url
-from node.errors import ApiProblem
+from node.protocol import limits
+from node.protocol.errors import ApiProblem
 
 __all__ = ["b64url", "is_ascii_digits", "parse_hex", "parse_uint", "read_json", "unb64url"]
 

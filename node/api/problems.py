@@ -8,8 +8,8 @@ from aiohttp import web
 
 from node.api.models import Problem
 from node.api.schema import to_json
-from node.errors import ApiProblem
 from node.ledger.codes import Result
+from node.protocol.errors import ApiProblem
 
 PROBLEM_TYPE_BASE = "https://relance.invalid/problems/"
 PROBLEM_CONTENT_TYPE = "application/problem+json"

@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import Final, Protocol, TypeVar
 
-from node import limits
-from node.errors import LedgerInvariantBroken
 from node.ledger import records as r
 from node.ledger.records import Record
+from node.protocol import limits
+from node.protocol.errors import LedgerInvariantBroken
 
 
 class View(Protocol):

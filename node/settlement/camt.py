@@ -22,7 +22,7 @@ from typing import Final
 
 from lxml import etree
 
-from node.errors import SettlementError
+from node.protocol.errors import SettlementError
 from node.settlement.money import parse_decimal
 
 STATEMENT_BYTES_MAX: Final = 32 * 1024 * 1024

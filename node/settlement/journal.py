@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from node.errors import SettlementError
+from node.protocol.errors import SettlementError
 
 SCHEMA_VERSION: Final = 2  # 2: files.failure (a file that could not be built)
 FAILURE_CHARS_MAX: Final = 500

@@ -22,7 +22,7 @@ from typing import Final
 from schwifty import IBAN
 from schwifty.exceptions import SchwiftyException
 
-from node.errors import SettlementError
+from node.protocol.errors import SettlementError
 
 SALT_BYTES: Final = 16
 HASH_DOMAIN: Final = b"relance/payout-ref/v1\x00"

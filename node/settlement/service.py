@@ -54,17 +54,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from node import limits
-from node.app import LedgerApp
+from node.app.ledger_app import LedgerApp
 from node.consensus.mempool import Verdict
 from node.consensus.types import Block
-from node.crypto import Digest, Signer
-from node.errors import SettlementInvariantBroken
 from node.ledger import records as r
 from node.ledger import tx as t
 from node.ledger.codes import Result
 from node.ledger.rules import is_code
-from node.settings import ConfigError, read_toml
+from node.protocol import limits
+from node.protocol.crypto import Digest, Signer
+from node.protocol.errors import SettlementInvariantBroken
 from node.settlement import pain001
 from node.settlement.journal import (
     FileState,
@@ -78,6 +77,7 @@ from node.settlement.journal import (
     open_journal,
 )
 from node.settlement.refhash import matches
+from node.text.settings import ConfigError, read_toml
 from node.views.base import FedBlock
 
 logger = logging.getLogger(__name__)

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from node.consensus.types import Block
-from node.errors import ViewError
 from node.ledger import tx as t
+from node.protocol.errors import ViewError
 
 
 @dataclass(frozen=True, slots=True)

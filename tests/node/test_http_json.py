@@ -1,4 +1,4 @@
-"""``node.http_json``: the one HTTP client; a node's "too many requests" waited out,
+"""``node.client.http_json``: the one HTTP client; a node's "too many requests" waited out,
 bounded; typed answers; a hostile or oversized answer refused."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler
 
 import pytest
 
-from node.http_json import (
+from node.client.http_json import (
     RETRIES_MAX,
     RETRY_WAIT_MAX_S,
     NodeStatus,

@@ -1,4 +1,4 @@
-"""``node.settings``: the one reader of settings files. Typed, bounded getters; one error
+"""``node.text.settings``: the one reader of settings files. Typed, bounded getters; one error
 type whose message names the file, the table and the key; used by the node's config, the
 genesis, the settlement service's settings and the backup."""
 
@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from node import config, genesis
-from node.settings import ConfigError, parse_toml, read_toml
+from node.protocol import genesis
+from node.run import config
 from node.settlement.service import SettingsError, read_settings
+from node.text.settings import ConfigError, parse_toml, read_toml
 
 DOC = """
 moniker = "n"

@@ -1,4 +1,4 @@
-"""``node.daemon._Wiring``: how a node's parts call one another (issue 19: no closures
+"""``node.run.daemon._Wiring``: how a node's parts call one another (issue 19: no closures
 over a box). A consensus frame goes to the driver once it is attached, and is dropped
 before; transactions heard from peers wait in the gossip admission; the driver's
 broadcasts leave as consensus frames."""
@@ -8,13 +8,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import cast
 
-from node import config
-from node.app import LedgerApp
-from node.crypto import PublicKey, Signer
-from node.daemon import Home, _Wiring
-from node.genesis import parse as parse_genesis
-from node.gossip import Channel, consensus_frame, read_frame, txs_frame
-from node.metrics import NodeMetrics
+from node.api.metrics import NodeMetrics
+from node.app.ledger_app import LedgerApp
+from node.p2p.gossip import Channel, consensus_frame, read_frame, txs_frame
+from node.protocol.crypto import PublicKey, Signer
+from node.protocol.genesis import parse as parse_genesis
+from node.run import config
+from node.run.daemon import Home, _Wiring
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "configs" / "genesis.example.toml"
 PEER = PublicKey(bytes(32))

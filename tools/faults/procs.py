@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from node.errors import ToolError
+from node.protocol.errors import ToolError
 
 TERMINATE_GRACE_S: Final = 10.0
 KILL_WAIT_S: Final = 10.0

@@ -12,12 +12,12 @@ from typing import Final
 
 import click
 
-from node.api import fmt
-from node.codec import DecodeError
-from node.crypto import PublicKey, Signer
 from node.ledger import records as r
 from node.ledger import tx as t
 from node.ledger.codes import Result
+from node.protocol.codec import DecodeError
+from node.protocol.crypto import PublicKey, Signer
+from node.text import fmt
 from wallets.book import (
     BookStatus,
     Entry,
