@@ -39,6 +39,7 @@ from node.ledger.protocols import RuleSet
 from node.ledger.state import DictView
 from node.protocol import merkle
 from node.protocol.crypto import Digest, Domain, PublicKey, Signer, digest
+from node.protocol.errors import ToolInvariantBroken
 from node.protocol.genesis import (
     Genesis,
     GenesisAccount,
@@ -274,13 +275,15 @@ class _Chain:
         outcome = execute_block(self.view, self.time_ms, [data], height=height, rulebook=RULES)
         (result,) = outcome.outcomes
         if result.result != expected:
-            raise RuntimeError(f"step {label!r}: {result.result.name}, expected {expected.name}")
+            raise ToolInvariantBroken(
+                f"step {label!r}: {result.result.name}, expected {expected.name}"
+            )
         if outcome.all_ok:
             self.view.apply(outcome.writes)
             self.tree.update(outcome.writes)
             self.height = height
             if result.sender is None or result.kind is None:
-                raise RuntimeError(f"step {label!r}: applied without a sender")
+                raise ToolInvariantBroken(f"step {label!r}: applied without a sender")
             validator_kind = result.kind in VALIDATOR_KINDS
             counters = self.node_sequences if validator_kind else self.sequences
             counters[result.sender] = counters.get(result.sender, 0) + 1
@@ -308,7 +311,7 @@ class _Chain:
 def _tx_id(data: bytes) -> Digest:
     decoded = t.decode_tx(data, CHAIN_ID)
     if isinstance(decoded, Result):
-        raise RuntimeError(decoded.name)
+        raise ToolInvariantBroken(decoded.name)
     return decoded.tx_id
 
 
@@ -604,7 +607,7 @@ def _governance(c: _Chain) -> None:
         _vote("validator0", Step.PREVOTE, h, 5, _block("a")),
         _vote("validator0", Step.PREVOTE, h, 5, _block("b"))))  # fmt: skip
     if c.height + 1 != effective:
-        raise RuntimeError("the script lost track of the effective height")
+        raise ToolInvariantBroken("the script lost track of the effective height")
     c.do("validator3 has left", "validator3", _evidence(
         _vote("validator0", Step.PRECOMMIT, h, 5, _block("a")),
         _vote("validator0", Step.PRECOMMIT, h, 5, None)), Result.NOT_AUTHORIZED)  # fmt: skip

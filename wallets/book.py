@@ -23,6 +23,7 @@ crash never leaves money on a key nobody kept.
 from __future__ import annotations
 
 import csv
+import enum
 import hashlib
 import io
 import json
@@ -57,6 +58,14 @@ class Household:
     holder: bytes  # the app key for channel app, else empty
 
 
+class BookStatus(enum.StrEnum):
+    """Where an allocation of the book stands (its value is what the book file holds)."""
+
+    NEW = "new"  # key kept, not yet allocated
+    ALLOCATED = "allocated"
+    LOST = "lost"  # replaced by a new key
+
+
 @dataclass(frozen=True, slots=True)
 class Entry:
     """One allocation the commune made: a voucher (email/post) or an app key."""
@@ -71,7 +80,7 @@ class Entry:
     name: str
     address: tuple[str, ...]
     email: str
-    status: str  # new (key kept, not yet allocated) | allocated | lost
+    status: BookStatus
     tx_id: str = ""
     replaces: str = ""
     replaced_by: str = ""
@@ -185,7 +194,10 @@ class VoucherBook:
             if doc["chain_id"] != self.chain_id or doc["campaign"] != self.campaign:
                 raise ValueError("another campaign's book")
             self.next_serial = int(doc["next_serial"])
-            self.entries = [Entry(**{**e, "address": tuple(e["address"])}) for e in doc["entries"]]
+            self.entries = [
+                Entry(**{**e, "address": tuple(e["address"]), "status": BookStatus(e["status"])})
+                for e in doc["entries"]
+            ]
         except (ValueError, KeyError, TypeError) as error:
             raise WalletError(Exit.KEYSTORE, f"the voucher book is damaged ({error})") from None
 
@@ -201,7 +213,7 @@ class VoucherBook:
         write_sealed(self.path, json.dumps(doc, ensure_ascii=False).encode(), self._passphrase)
 
     def by_row(self) -> dict[str, Entry]:
-        return {e.row_id: e for e in self.entries if e.status != "lost"}
+        return {e.row_id: e for e in self.entries if e.status is not BookStatus.LOST}
 
     def find(self, serial: str) -> Entry:
         for entry in self.entries:
@@ -231,7 +243,7 @@ class VoucherBook:
             name=household.name,
             address=household.address,
             email=household.email,
-            status="new",
+            status=BookStatus.NEW,
         )
         self.entries.append(entry)
         return entry
@@ -250,7 +262,7 @@ class VoucherBook:
             serial=self.new_serial(),
             public_key=signer.public_key.hex(),
             seed=signer.seed.hex(),
-            status="new",
+            status=BookStatus.NEW,
             tx_id="",
             replaces=lost.serial,
             replaced_by="",

@@ -8,15 +8,12 @@ not offer (exit 8).
 
 from __future__ import annotations
 
-import json
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from node.client.http_json import urlopen
+from node.client.http_json import Unreachable, call
 from node.ledger.tx import NO_ADDRESS, Address, SignedTx
 from wallets.exits import Exit, WalletError
 
@@ -220,44 +217,17 @@ class NodeClient:
         return WalletError(Exit.UNREACHABLE, f"the node failed (HTTP {status}): {detail}")
 
     def _request(self, method: str, path: str, payload: Json | None) -> tuple[int, Json]:
-        """One request; a node that says "too many requests" or "busy" (429, 503 with
-        Retry-After) is asked again after the delay it gives, a bounded number of times
-        (``node.client.http_json.urlopen``)."""
-        data = None if payload is None else json.dumps(payload).encode()
-        request = urllib.request.Request(
-            self.url + path,
-            data=data,
-            method=method,
-            headers={
-                "Content-Type": "application/json",
-                "Accept": "application/json",
-                **self._headers,
-            },
-        )
+        """One request (``node.client.http_json.call``: a node that says "too many requests" or
+        "busy" is asked again after the delay it gives, a bounded number of times)."""
         try:
-            with urlopen(request, self.timeout_s) as response:
-                return response.status, _json(response.read(RESPONSE_BYTES_MAX))
-        except urllib.error.HTTPError as error:
-            return error.code, _json(error.read(RESPONSE_BYTES_MAX), unparsed_ok=True)
-        except (urllib.error.URLError, ConnectionError, TimeoutError) as error:
-            reason = getattr(error, "reason", error)
-            raise WalletError(
-                Exit.UNREACHABLE, f"node unreachable at {self.url}: {reason}"
-            ) from None
-
-
-def _json(data: bytes, unparsed_ok: bool = False) -> Json:
-    try:
-        body = json.loads(data)
-    except (ValueError, RecursionError):  # not UTF-8, not JSON, a huge integer; nested
-        # deeper than the interpreter recurses (a hostile node: an error, never a traceback)
-        if unparsed_ok:
-            return {}
-        raise WalletError(
-            Exit.UNREACHABLE, "the node answered something that is not JSON"
-        ) from None
-    if not isinstance(body, dict):
-        if unparsed_ok:
-            return {}
-        raise WalletError(Exit.UNREACHABLE, "the node answered JSON that is not an object")
-    return body
+            answer = call(
+                self.url + path,
+                method=method,
+                payload=payload,
+                headers=self._headers,
+                timeout_s=self.timeout_s,
+                limit=RESPONSE_BYTES_MAX,
+            )
+            return answer.status, answer.json() if answer.status == 200 else answer.problem()
+        except Unreachable as error:
+            raise WalletError(Exit.UNREACHABLE, f"node unreachable at {error}") from None

@@ -21,6 +21,7 @@ import click
 
 from node.api import tokens
 from node.ledger import tx as t
+from node.ledger.codes import Result
 from node.protocol.crypto import PUBLIC_KEY_BYTES, Signer
 from wallets.client import NodeClient, Refused, Submitted
 from wallets.exits import Exit, WalletError
@@ -277,8 +278,13 @@ class BatchItem:
 class BatchOutcome:
     label: str
     tx_id: str | None
-    result: str
+    result: str  # the node's result code's name: "OK" when in a block, else why not
     height: int | None
+
+    @property
+    def code(self) -> Result | None:
+        """The result as the node's enum; None for a name this wallet does not know."""
+        return Result.__members__.get(self.result)
 
 
 def submit_many(
@@ -307,7 +313,7 @@ def submit_many(
                 continue
             sequence += 1
             last = signed
-            outcomes.append(BatchOutcome(item.label, answer.tx_id, "OK", answer.height))
+            outcomes.append(BatchOutcome(item.label, answer.tx_id, Result.OK.name, answer.height))
     if last is not None:
         final = client.submit(last, wait=True)  # idempotent: waits for its block
         if final.height is None:
@@ -317,7 +323,7 @@ def submit_many(
 
 
 def _with_height(client: NodeClient, outcome: BatchOutcome) -> BatchOutcome:
-    if outcome.result != "OK" or outcome.height is not None or outcome.tx_id is None:
+    if outcome.code is not Result.OK or outcome.height is not None or outcome.tx_id is None:
         return outcome
     height = client.transaction(outcome.tx_id).get("height")
     return BatchOutcome(

@@ -172,7 +172,7 @@ def write_letters(
 
 
 def _page(canvas: Canvas, entry: Entry, voucher: Voucher, campaign: CampaignText) -> None:
-    width, height = A4
+    height = A4[1]
     left = 20 * mm
     # Sender, top left.
     canvas.setFont(FONT_BOLD, 12)
@@ -216,6 +216,14 @@ def _page(canvas: Canvas, entry: Entry, voucher: Voucher, campaign: CampaignText
     )
     # Balance and safety, bottom.
     y = min(y, qr_top - QR_SIZE_MM * mm - 20 * mm) - 6 * mm
+    _balance_and_safety(canvas, entry, voucher, campaign, y)
+
+
+def _balance_and_safety(
+    canvas: Canvas, entry: Entry, voucher: Voucher, campaign: CampaignText, y: float
+) -> None:
+    """The bottom of the letter from ``y`` down: how to know the balance, keeping it safe."""
+    width, left = A4[0], 20 * mm
     canvas.setFont(FONT_BOLD, 11)
     canvas.drawString(left, y, "Connaître votre solde")
     canvas.setFont(FONT, 10)

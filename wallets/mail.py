@@ -82,25 +82,7 @@ def build_message(
     balance_html = (
         f'<p>{html.escape(french)}</p>\n<p lang="en">{html.escape(english)}</p>\n{link_html}'
     )
-    text = "\n".join(
-        [
-            f"Bonjour {entry.name},",
-            "",
-            f"{campaign.issuer_name} vous offre {amount} à dépenser chez les commerçants "
-            "de chez vous.",
-            "",
-            *[f"- {rule}" for rule in rules],
-            "",
-            "Montrez le code QR joint au commerçant. Si votre appareil ne montre pas l'image, "
-            "donnez-lui ce code :",
-            uri,
-            "",
-            *balance_text,
-            f"Numéro de série : {entry.serial}",
-            "Ce code vaut de l'argent : ne le transférez à personne. En cas de perte, "
-            f"contactez {campaign.issuer_name} avec le numéro de série.",
-        ]
-    )
+    text = _plain_text(entry, campaign, amount, rules, uri, balance_text)
     message.set_content(text)
     cid = make_msgid(idstring="qr", domain="relance.invalid")
     items = "".join(f"<li>{html.escape(rule)}</li>" for rule in rules)
@@ -129,6 +111,36 @@ def build_message(
         filename=f"{entry.serial}.png",
     )
     return message
+
+
+def _plain_text(
+    entry: Entry,
+    campaign: CampaignText,
+    amount: str,
+    rules: list[str],
+    uri: str,
+    balance_text: list[str],
+) -> str:
+    """The message's text part, for a reader without HTML."""
+    return "\n".join(
+        [
+            f"Bonjour {entry.name},",
+            "",
+            f"{campaign.issuer_name} vous offre {amount} à dépenser chez les commerçants "
+            "de chez vous.",
+            "",
+            *[f"- {rule}" for rule in rules],
+            "",
+            "Montrez le code QR joint au commerçant. Si votre appareil ne montre pas l'image, "
+            "donnez-lui ce code :",
+            uri,
+            "",
+            *balance_text,
+            f"Numéro de série : {entry.serial}",
+            "Ce code vaut de l'argent : ne le transférez à personne. En cas de perte, "
+            f"contactez {campaign.issuer_name} avec le numéro de série.",
+        ]
+    )
 
 
 class Journal:

@@ -12,13 +12,11 @@ from __future__ import annotations
 import json
 import os
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import click
 
-from node.client.http_json import urlopen
+from node.client.http_json import Unreachable, call
 from node.ledger import tx as t
 from node.protocol.crypto import Digest, PublicKey
 from node.settlement import refhash
@@ -55,19 +53,19 @@ def _chosen_schedule(answer: bytes) -> str:
 def _call(
     client: NodeClient, token: str, method: str, path: str, body: object | None
 ) -> tuple[int, bytes]:
-    request = urllib.request.Request(
-        client.url + path,
-        data=None if body is None else json.dumps(body).encode(),
-        method=method,
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-    )
+    headers = {"Authorization": f"Bearer {token}"}
     try:
-        with urlopen(request, client.timeout_s) as response:
-            return response.status, response.read(RESPONSE_BYTES_MAX)
-    except urllib.error.HTTPError as error:
-        return error.code, error.read(RESPONSE_BYTES_MAX)
-    except (urllib.error.URLError, ConnectionError, TimeoutError) as error:
+        answer = call(
+            client.url + path,
+            method=method,
+            payload=body,
+            headers=headers,
+            timeout_s=client.timeout_s,
+            limit=RESPONSE_BYTES_MAX,
+        )
+    except Unreachable as error:
         raise WalletError(Exit.UNREACHABLE, f"bank node unreachable: {error}") from None
+    return answer.status, answer.body
 
 
 def _refused(status: int, data: bytes) -> WalletError:

@@ -18,6 +18,7 @@ from node.analytics.tracker import Tracker
 from node.consensus.types import Block
 from node.ledger import tx as t
 from node.ledger.codes import Result
+from node.protocol.errors import ViewInvariantBroken
 from node.protocol.genesis import Genesis
 from node.views.base import blame
 
@@ -53,14 +54,14 @@ class AnalyticsIndex:
         for data in block.txs:
             signed = t.decode_tx(data, self.chain_id) if decode is None else decode(data)
             if isinstance(signed, Result):
-                raise RuntimeError(f"a committed transaction does not decode at {height}")
+                raise ViewInvariantBroken(f"a committed transaction does not decode at {height}")
             txs.append(signed)
         self.add_decoded(height, block.header.time_ms, txs)
 
     def add_decoded(self, height: int, time_ms: int, txs: Iterable[t.SignedTx]) -> None:
         """Fold one finalised block's decoded transactions; an error names its transaction."""
         if height != self._height + 1:
-            raise RuntimeError(f"analytics at {self._height} cannot take block {height}")
+            raise ViewInvariantBroken(f"analytics at {self._height} cannot take block {height}")
         self._reports.clear()
         for signed in txs:
             with blame(signed.tx_id):

@@ -31,6 +31,7 @@ from typing import assert_never
 
 from node.ledger import tx as t
 from node.ledger.execute import ACCOUNT_KINDS
+from node.protocol.errors import ViewInvariantBroken
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,7 +328,7 @@ class Tracker:
         left = cents
         while left > 0:
             if not lots:
-                raise RuntimeError("a merchant spent more than its lots: the fold is broken")
+                raise ViewInvariantBroken("a merchant spent more than its lots: the fold is broken")
             lot = lots[0]
             part = min(left, lot.cents)
             taken.append(Lot(lot.campaign, lot.round, part, lot.received_ms))
@@ -351,7 +352,7 @@ class Tracker:
         """The bank returned ``payout``: its lots go back to the merchant as they were."""
         pending = self.pending.pop(payout, None)
         if pending is None:
-            raise RuntimeError("a payout returned that the fold never saw opened")
+            raise ViewInvariantBroken("a payout returned that the fold never saw opened")
         key = (pending.merchant, pending.issuer)
         back = [Lot(lot.campaign, lot.round, lot.cents, lot.received_ms) for lot in pending.lots]
         # Oldest first, as if they had never left (a stable sort keeps equal times in order).

@@ -37,6 +37,7 @@ from node.ledger import tx as t
 from node.ledger.codes import Result
 from node.protocol import limits
 from node.protocol.crypto import PUBLIC_KEY_BYTES, PublicKey
+from node.protocol.errors import ApiInvariantBroken
 from node.views.analytics import ANALYTICS
 from node.views.base import ViewState
 from node.views.history import HISTORY
@@ -319,10 +320,10 @@ class Api:
     def signed_at(self, height: int, index: int) -> tuple[t.SignedTx, Block]:
         block = self.block(height)
         if block is None or index >= len(block.txs):
-            raise RuntimeError(f"the index points at a missing transaction {height}/{index}")
+            raise ApiInvariantBroken(f"the index points at a missing transaction {height}/{index}")
         signed = t.decode_tx(block.txs[index], self.chain_id)
         if isinstance(signed, Result):
-            raise RuntimeError(f"a committed transaction does not decode at {height}/{index}")
+            raise ApiInvariantBroken(f"a committed transaction does not decode at {height}/{index}")
         return signed, block
 
     # --- history --------------------------------------------------------------------------

@@ -49,6 +49,7 @@ from node.ledger.codes import Result
 from node.ledger.state import DictView, View
 from node.protocol import limits
 from node.protocol.crypto import PUBLIC_KEY_BYTES
+from node.protocol.errors import ApiInvariantBroken
 from node.store.blockstore import BlockStore
 from node.text import fmt
 from node.text.escape import csv_writer
@@ -545,7 +546,7 @@ def _gather_history(
     finally:
         snapshot.close()
     if len(blocks) != top:
-        raise RuntimeError(f"blocks are missing below {top}")
+        raise ApiInvariantBroken(f"blocks are missing below {top}")
     return HistoryRows(chain_id, viewer, kinds, campaign, top, entries, blocks, payouts)
 
 
@@ -564,7 +565,7 @@ def history_csv(rows: HistoryRows) -> bytes:
             block = decoded[ref.height] = Block.decode(rows.blocks[ref.height - 1])
         signed = t.decode_tx(block.txs[ref.index], rows.chain_id)
         if isinstance(signed, Result):
-            raise RuntimeError(f"a committed transaction does not decode at {ref.height}")
+            raise ApiInvariantBroken(f"a committed transaction does not decode at {ref.height}")
         tx = views.transaction(
             signed, ref.height, ref.index, block.header.time_ms, rows.viewer, view
         )

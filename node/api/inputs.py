@@ -21,6 +21,7 @@ from typing import Final
 from node.api.problems import ApiError
 from node.api.tokens import b64url, unb64url
 from node.protocol import limits
+from node.protocol.errors import ApiProblem
 
 __all__ = ["b64url", "is_ascii_digits", "parse_hex", "parse_uint", "read_json", "unb64url"]
 
@@ -53,7 +54,7 @@ def parse_hex(text: str, size: int) -> bytes | None:
 # --- JSON bodies ----------------------------------------------------------------------------
 
 
-class _Refused(ValueError):
+class _Refused(ApiProblem, ValueError):
     pass
 
 

@@ -187,6 +187,26 @@ class NodeMetrics:
             ["code"],
             registry=reg,
         )
+        self._api_and_views(reg)
+        self.build_info = Gauge(
+            "relance_build_info",
+            "Always 1: the node's software version and the protocol (encodings) it speaks",
+            ["software", "protocol"],
+            registry=reg,
+        )
+        self.build_info.labels(
+            software=version.SOFTWARE_VERSION, protocol=version.PROTOCOL_VERSION
+        ).set(1)
+        self._live = _Live()
+        reg.register(self._live)
+        self._settlement = _Attached(_settlement_metrics)
+        reg.register(self._settlement)
+        self._validators = _Attached(_validator_metrics)
+        reg.register(self._validators)
+        self._last_time_ms: int | None = None
+
+    def _api_and_views(self, reg: CollectorRegistry) -> None:
+        """The API's, the signer's, the streams' and the views' instruments."""
         self.api_latency = Histogram(
             "relance_api_request_duration_seconds",
             "HTTP API latency, by route template and method",
@@ -214,22 +234,6 @@ class NodeMetrics:
             ["view"],
             registry=reg,
         )
-        self.build_info = Gauge(
-            "relance_build_info",
-            "Always 1: the node's software version and the protocol (encodings) it speaks",
-            ["software", "protocol"],
-            registry=reg,
-        )
-        self.build_info.labels(
-            software=version.SOFTWARE_VERSION, protocol=version.PROTOCOL_VERSION
-        ).set(1)
-        self._live = _Live()
-        reg.register(self._live)
-        self._settlement = _Attached(_settlement_metrics)
-        reg.register(self._settlement)
-        self._validators = _Attached(_validator_metrics)
-        reg.register(self._validators)
-        self._last_time_ms: int | None = None
 
     def attach(self, sources: Sources) -> None:
         self._live.sources = sources

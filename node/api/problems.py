@@ -9,6 +9,7 @@ from aiohttp import web
 from node.api.models import Problem
 from node.api.schema import to_json
 from node.ledger.codes import Result
+from node.protocol.errors import ApiProblem
 
 PROBLEM_TYPE_BASE = "https://relance.invalid/problems/"
 PROBLEM_CONTENT_TYPE = "application/problem+json"
@@ -29,7 +30,7 @@ TITLES = {
 }
 
 
-class ApiError(Exception):
+class ApiError(ApiProblem):
     """Raised by a handler; the middleware answers it as a problem document."""
 
     def __init__(

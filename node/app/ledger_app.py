@@ -34,6 +34,7 @@ from node.ledger.protocols import Rulebook
 from node.ledger.state import BlockState, RecordCache
 from node.protocol import limits
 from node.protocol.crypto import Digest, Signer
+from node.protocol.errors import AppInvariantBroken
 from node.protocol.genesis import Genesis, GenesisValidator
 from node.protocol.merkle import tx_root as merkle_tx_root
 from node.protocol.state_tree import StagedUpdate, StateTree
@@ -334,7 +335,7 @@ class LedgerApp:
             raise StoreError(f"block {header.height} does not follow {self._last.height}")
         execution = self._execute(block)
         if not execution.all_ok or execution.staged.root != header.state_root:
-            raise RuntimeError(f"a certified block {header.height} does not execute here")
+            raise AppInvariantBroken(f"a certified block {header.height} does not execute here")
         self.tree.apply(execution.staged)
         tx_ids = [o.tx_id for o in execution.outcomes if o.tx_id is not None]
         self.store.commit_block(

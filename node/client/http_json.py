@@ -1,11 +1,14 @@
-"""JSON over HTTP to a node's API, for the node's own command-line tools, and the one
-way every client of ours (wallet, audit, tools) waits out a node's "too many requests".
+"""The one HTTP client of the wallet, the node's command-line tools and the test tools:
+JSON over HTTP to a node's API, with typed answers.
 
-One request, one JSON object back; a problem document (4xx, 5xx) is returned
-like any answer, for the caller to read its ``result``. The wallet has its own
-client (``wallets.client``) with exit codes; it opens its requests with ``urlopen``.
+``call`` sends one request and gives back an ``Answer`` (status and body) for every status
+the node answers, 2xx or a problem document alike; it raises ``Unreachable`` only when there
+is no answer to read: the node did not answer, or answered more than the caller's cap.
+``Answer.json`` reads the body as a JSON object and refuses a hostile one (not JSON, nested
+deeper than the interpreter recurses, a 5,000-digit integer) as ``Unreachable``, never a
+traceback. ``node_status`` reads ``/v1/status`` into a ``NodeStatus``.
 
-``urlopen`` asks again when the node answers 429, or 503 with ``Retry-After``: after the
+Every request asks again when the node answers 429, or 503 with ``Retry-After``: after the
 delay the node gives (or a doubling backoff when it gives none), each wait capped, and a
 bounded number of times; then the last answer stands.
 """
@@ -17,21 +20,177 @@ import json
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Final
+
+from node.protocol.errors import NodeRunError
 
 RETRIES_MAX: Final = 8  # "too many requests" answers waited out before the last one stands
 RETRY_WAIT_MAX_S: Final = 10.0  # the longest one wait, whatever the node asks
 RETRY_BACKOFF_FIRST_S: Final = 0.5  # without Retry-After: 0.5, 1, 2, 4 ... seconds
-ANSWER_BYTES_MAX: Final = 16 * 1024 * 1024  # ``request_json`` reads no more of an answer
+ANSWER_BYTES_MAX: Final = 16 * 1024 * 1024  # no more of an answer is read unless asked
+
+Sleep = Callable[[float], None]
+
+
+class Unreachable(NodeRunError, RuntimeError):
+    """The node did not answer, or answered something that is not a JSON object."""
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """One answer of a node: its HTTP status and its body (at most the caller's cap)."""
+
+    url: str
+    status: int
+    body: bytes
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    def json(self) -> dict[str, object]:
+        """The body as a JSON object; ``Unreachable`` when it is not one."""
+        try:
+            body = json.loads(self.body)
+        except (ValueError, RecursionError):
+            # ValueError: not JSON, not UTF-8, a huge integer; RecursionError: nested too deep
+            raise Unreachable(f"{self.url}: the answer is not JSON") from None
+        if not isinstance(body, dict):
+            raise Unreachable(f"{self.url}: the answer is not a JSON object")
+        return body
+
+    def problem(self) -> dict[str, object]:
+        """The body as a JSON object, or an empty one: what an error answer says, if anything."""
+        try:
+            return self.json()
+        except Unreachable:
+            return {}
+
+    def detail(self) -> str:
+        """The problem document's ``detail`` (or ``title``), else ``HTTP <status>``."""
+        problem = self.problem()
+        said = problem.get("detail") or problem.get("title")
+        return str(said) if said else f"HTTP {self.status}"
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStatus:
+    """What the tools read of ``/v1/status``."""
+
+    chain_id: str
+    height: int
+    block_hash: str
+    state_root: str
+
+    @classmethod
+    def of(cls, answer: Answer) -> NodeStatus:
+        body = answer.json()
+        chain_id, height = body.get("chain_id"), body.get("height")
+        block_hash, state_root = body.get("block_hash"), body.get("state_root")
+        if not (
+            isinstance(chain_id, str)
+            and isinstance(height, int)
+            and isinstance(block_hash, str)
+            and isinstance(state_root, str)
+        ):
+            raise Unreachable(f"{answer.url}: the answer is not a node's status")
+        return cls(chain_id, height, block_hash, state_root)
+
+
+@dataclass(frozen=True, slots=True)
+class TxAnswer:
+    """What the node said of one transaction posted to ``/v1/transactions``."""
+
+    status: int  # HTTP
+    accepted: bool
+    height: int | None  # the block it is in, when the node waited for it
+    result: str | None  # the ledger's result code, when refused
+    detail: str
+
+    @classmethod
+    def of(cls, answer: Answer) -> TxAnswer:
+        body = answer.problem()
+        accepted, height, result = body.get("accepted"), body.get("height"), body.get("result")
+        return cls(
+            answer.status,
+            accepted is True,
+            height if isinstance(height, int) else None,
+            result if isinstance(result, str) else None,
+            answer.detail(),
+        )
+
+
+def submit_tx(base_url: str, data: bytes, timeout_s: float, wait: bool = True) -> TxAnswer:
+    """POST a signed transaction (waiting for its block when ``wait``); what the node said."""
+    url = base_url.rstrip("/") + "/v1/transactions" + ("?wait=true" if wait else "")
+    return TxAnswer.of(call(url, payload={"tx": data.hex()}, timeout_s=timeout_s))
+
+
+def call(
+    url: str,
+    *,
+    timeout_s: float,
+    method: str | None = None,
+    payload: object | None = None,
+    headers: Mapping[str, str] | None = None,
+    limit: int = ANSWER_BYTES_MAX,
+    sleep: Sleep = time.sleep,
+) -> Answer:
+    """One request (GET, or POST of ``payload`` as JSON); the node's answer, whatever its
+    status. ``Unreachable`` when it does not answer, or answers more than ``limit`` bytes."""
+    data = None if payload is None else json.dumps(payload).encode()
+    request = urllib.request.Request(
+        url,
+        data=data,
+        method=method or ("GET" if data is None else "POST"),
+        headers={
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            **(headers or {}),
+        },
+    )
+    try:
+        with urlopen(request, timeout_s, sleep) as response:
+            return Answer(url, response.status, _capped(url, response.read(limit + 1), limit))
+    except urllib.error.HTTPError as error:
+        with error:
+            return Answer(url, error.code, _capped(url, error.read(limit + 1), limit))
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
+        reason = getattr(error, "reason", error)
+        raise Unreachable(f"{url}: {reason}") from None
+
+
+def node_status(base_url: str, timeout_s: float) -> NodeStatus:
+    """``/v1/status`` of the node at ``base_url``; ``Unreachable`` when it does not serve it."""
+    answer = call(base_url.rstrip("/") + "/v1/status", timeout_s=timeout_s)
+    if not answer.ok:
+        raise Unreachable(f"{answer.url}: HTTP {answer.status}")
+    return NodeStatus.of(answer)
+
+
+def request_json(url: str, payload: object | None, timeout_s: float) -> dict[str, object]:
+    """GET ``url`` (POST ``payload`` as JSON when given); the answer's JSON object (a problem
+    document too: the caller reads its ``result``)."""
+    answer = call(url, payload=payload, timeout_s=timeout_s)
+    if answer.ok:
+        return answer.json()
+    if not answer.body:
+        return {}
+    try:
+        return answer.json()
+    except Unreachable:
+        raise Unreachable(f"{url}: HTTP {answer.status}") from None
 
 
 def urlopen(
     request: urllib.request.Request,
     timeout_s: float,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Sleep = time.sleep,
 ) -> http.client.HTTPResponse:
-    """``urllib.request.urlopen``, honouring 429 / 503 + ``Retry-After`` (bounded)."""
+    """``urllib.request.urlopen``, honouring 429 / 503 + ``Retry-After`` (bounded): the
+    transport under ``call``; callers use ``call``."""
     for attempt in range(RETRIES_MAX + 1):
         try:
             response: http.client.HTTPResponse = urllib.request.urlopen(request, timeout=timeout_s)
@@ -63,34 +222,7 @@ def _seconds(value: str | None) -> float | None:
         return None
 
 
-class Unreachable(RuntimeError):
-    """The node did not answer, or answered something that is not a JSON object."""
-
-
-def request_json(url: str, payload: object | None, timeout_s: float) -> dict[str, object]:
-    """GET ``url`` (POST ``payload`` as JSON when given); the answer's JSON object."""
-    data = None if payload is None else json.dumps(payload).encode()
-    request = urllib.request.Request(
-        url, data=data, method="GET" if data is None else "POST",
-        headers={"Content-Type": "application/json"},
-    )  # fmt: skip
-    try:
-        with urlopen(request, timeout_s) as response:
-            body = json.loads(_capped(response.read(ANSWER_BYTES_MAX + 1)))
-    except urllib.error.HTTPError as error:
-        try:
-            body = json.loads(_capped(error.read(ANSWER_BYTES_MAX + 1)) or b"{}")
-        except (ValueError, RecursionError):
-            raise Unreachable(f"{url}: HTTP {error.code}") from None
-    except (urllib.error.URLError, TimeoutError, ValueError, RecursionError) as error:
-        # ValueError: not JSON, not UTF-8, a huge integer; RecursionError: nested too deep
-        raise Unreachable(f"{url}: {error}") from None
-    if not isinstance(body, dict):
-        raise Unreachable(f"{url}: the answer is not a JSON object")
-    return body
-
-
-def _capped(raw: bytes) -> bytes:
-    if len(raw) > ANSWER_BYTES_MAX:
-        raise ValueError(f"the answer is larger than {ANSWER_BYTES_MAX} bytes")
+def _capped(url: str, raw: bytes, limit: int) -> bytes:
+    if len(raw) > limit:
+        raise Unreachable(f"{url}: the answer is larger than {limit} bytes")
     return raw

@@ -44,6 +44,7 @@ from node.ledger import tx as t
 from node.ledger.codes import Result
 from node.protocol import merkle
 from node.protocol.codec import DecodeError
+from node.protocol.errors import ProtocolError
 from node.protocol.genesis import Genesis
 from node.protocol.state_tree import StateProof, verify_state_proof
 
@@ -51,7 +52,7 @@ ValidatorsAt = Callable[[int], ValidatorSet]
 _R = TypeVar("_R")
 
 
-class NodeLied(ValueError):
+class NodeLied(ProtocolError, ValueError):
     """The node's answer does not verify against the genesis file; ``reason`` says how."""
 
     def __init__(self, reason: str) -> None:

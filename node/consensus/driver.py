@@ -80,6 +80,7 @@ from node.consensus.types import (
 from node.protocol import limits, merkle
 from node.protocol.codec import DecodeError
 from node.protocol.crypto import Digest, digest
+from node.protocol.errors import ConsensusInvariantBroken
 
 logger = logging.getLogger(__name__)
 
@@ -302,7 +303,7 @@ class Driver:
             self._state, more = tendermint.step(self._state, pending.popleft())
             for effect in more:
                 self._perform(effect, pending)
-        raise RuntimeError("one input caused too many local events")  # broken invariant
+        raise ConsensusInvariantBroken("one input caused too many local events")  # broken invariant
 
     def _perform(self, effect: Effect, pending: deque[Event]) -> None:
         match effect:
@@ -453,7 +454,7 @@ class Driver:
             return
         context = self._next_context()
         if context.height != height:
-            raise RuntimeError("the application did not finalise the decided block")
+            raise ConsensusInvariantBroken("the application did not finalise the decided block")
         self._own_messages.clear()
         self._seen.clear()
         self._verdicts.clear()

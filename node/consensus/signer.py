@@ -43,6 +43,7 @@ from node.consensus.types import (
 )
 from node.protocol import codec, crypto, limits
 from node.protocol.codec import DecodeError, Value
+from node.protocol.errors import ConsensusError
 from node.protocol.statements import proposal_signing_body, vote_signing_body
 
 RECORD_BYTES_MAX: Final = 128
@@ -60,11 +61,11 @@ def sign_step_of(kind: VoteKind) -> SignStep:
     return SignStep.PREVOTE if kind is VoteKind.PREVOTE else SignStep.PRECOMMIT
 
 
-class SignRefused(Exception):
+class SignRefused(ConsensusError):
     """Signing would regress or conflict with what this key already signed."""
 
 
-class SignerStateError(RuntimeError):
+class SignerStateError(ConsensusError, RuntimeError):
     """The record file is unreadable: refuse to run rather than sign blindly."""
 
 

@@ -59,6 +59,7 @@ from node.consensus.types import (
     verify_certificate,
 )
 from node.protocol import limits, merkle
+from node.protocol.errors import ConsensusInvariantBroken
 
 ROUNDS_AHEAD_MAX: Final = 64
 PROPOSALS_PER_ROUND_MAX: Final = 2  # the first, and one conflicting one kept as evidence
@@ -549,7 +550,7 @@ def _settle(state: State, effects: Iterable[Effect]) -> Fired:
             return state, tuple(collected)
         state, more = fired
         collected.extend(more)
-    raise RuntimeError("upon rules did not settle")  # a broken invariant: crash
+    raise ConsensusInvariantBroken("upon rules did not settle")  # a broken invariant: crash
 
 
 def _fire_one(state: State) -> Fired | None:

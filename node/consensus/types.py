@@ -33,6 +33,7 @@ from node.protocol.crypto import (
     digest,
     verify,
 )
+from node.protocol.errors import ConsensusInvariantBroken
 from node.protocol.statements import proposal_signing_body as proposal_signing_body
 from node.protocol.statements import vote_signing_body as vote_signing_body
 
@@ -618,4 +619,4 @@ def verify_certified_block(
 # The signed bodies live in the pure leaf ``node.protocol.statements`` (the ledger judges
 # evidence with them); their record numbers must stay those of this module.
 if (RecordKind.PROPOSAL, RecordKind.VOTE) != (5, 6):
-    raise RuntimeError("consensus record numbers diverge from node.protocol.statements")
+    raise ConsensusInvariantBroken("consensus record numbers diverge from node.protocol.statements")

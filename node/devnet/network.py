@@ -26,6 +26,7 @@ from typing import Final
 import aiohttp
 
 from node.protocol.crypto import Signer
+from node.protocol.errors import NodeRunError
 from node.protocol.genesis import (
     Genesis,
     GenesisAccount,
@@ -72,7 +73,7 @@ def issuer_key_names(genesis: Genesis) -> list[str]:
 STOP_GRACE_S: Final = 10.0
 
 
-class DevnetError(RuntimeError):
+class DevnetError(NodeRunError, RuntimeError):
     """The devnet cannot be created or started; the message says why."""
 
 

@@ -21,6 +21,7 @@ from node.ledger.protocols import Rulebook, RuleSet
 from node.ledger.rules import TxContext
 from node.ledger.state import BlockState, RecordCache, View
 from node.protocol.crypto import Digest, PublicKey
+from node.protocol.errors import LedgerInvariantBroken
 
 HOLDER_KINDS: Final = frozenset({t.Kind.PAY, t.Kind.SWEEP})
 BANK_KINDS: Final = frozenset({t.Kind.FUND, t.Kind.SETTLE, t.Kind.WITHDRAW, t.Kind.RETURN_PAYOUT})
@@ -213,7 +214,7 @@ def bump_sequence(state: BlockState, kind: t.Kind, sender: PublicKey) -> None:
     if kind in BANK_KINDS:
         bank = state.bank(sender)
         if bank is None:
-            raise RuntimeError("bank vanished")
+            raise LedgerInvariantBroken("bank vanished")
         state.store(r.bank_key(sender), replace(bank, sequence=bank.sequence + 1))
         return
     if kind in VALIDATOR_KINDS:
@@ -226,7 +227,7 @@ def bump_sequence(state: BlockState, kind: t.Kind, sender: PublicKey) -> None:
         return
     merchant = state.merchant(sender)
     if merchant is None:
-        raise RuntimeError("sender vanished")
+        raise LedgerInvariantBroken("sender vanished")
     state.store(r.merchant_key(sender), merchant.next_sequence())
 
 
@@ -260,4 +261,4 @@ _PROCESSORS: Final[dict[t.Kind, _Processor]] = {
 # Each processor takes the payload type of its kind; the table is checked
 # against PAYLOAD_TYPES at import so a kind can never reach the wrong one.
 if set(_PROCESSORS) != set(t.PAYLOAD_TYPES):
-    raise RuntimeError("every transaction kind needs exactly one processor")
+    raise LedgerInvariantBroken("every transaction kind needs exactly one processor")

@@ -15,6 +15,7 @@ from typing import Final, Protocol, TypeVar
 from node.ledger import records as r
 from node.ledger.records import Record
 from node.protocol import limits
+from node.protocol.errors import LedgerInvariantBroken
 
 
 class View(Protocol):
@@ -152,7 +153,7 @@ class BlockState:
     def params(self) -> r.Params:
         params = self.load(r.params_key(), r.Params.decode)
         if params is None:
-            raise RuntimeError("state has no genesis parameters")
+            raise LedgerInvariantBroken("state has no genesis parameters")
         return params
 
     def issuer(self, pk: bytes) -> r.Issuer | None:
@@ -179,7 +180,7 @@ class BlockState:
     def validators(self) -> r.Validators:
         found = self.load(r.validators_key(), r.Validators.decode)
         if found is None:
-            raise RuntimeError("state has no validator set")
+            raise LedgerInvariantBroken("state has no validator set")
         return found
 
     def zone_owner(self, zone: str) -> r.ZoneOwner | None:

@@ -53,6 +53,7 @@ from node.protocol.crypto import (
     digest,
     verify,
 )
+from node.protocol.errors import P2PError
 from node.protocol.limits import P2P_HANDSHAKE_TIMEOUT_S
 
 logger = logging.getLogger(__name__)
@@ -90,7 +91,7 @@ class HandshakeFailure(enum.Enum):
     HELLO_TIMEOUT = 11
 
 
-class _Refused(Exception):
+class _Refused(P2PError):
     def __init__(self, failure: HandshakeFailure, detail: str = "") -> None:
         super().__init__(failure.name)
         self.failure = failure

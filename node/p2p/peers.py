@@ -62,6 +62,7 @@ from node.p2p.handshake import (
 )
 from node.p2p.link import PAYLOAD_BYTES_MAX, CloseReason, Link, frame_bytes_for
 from node.protocol.crypto import PUBLIC_KEY_BYTES, PublicKey, Signer
+from node.protocol.errors import P2PInvariantBroken
 from node.protocol.limits import (
     CHAIN_ID_CHARS_MAX,
     P2P_HELLO_TIMEOUT_S,
@@ -301,7 +302,7 @@ class PeerManager:
     async def start(self) -> None:
         """Listen, then start one dial loop per configured peer."""
         if self._server is not None or self._closing:
-            raise RuntimeError("a peer manager starts once")
+            raise P2PInvariantBroken("a peer manager starts once")
         self._server = await asyncio.start_server(
             self._on_connection, self._config.listen_host, self._config.listen_port
         )
@@ -339,7 +340,7 @@ class PeerManager:
     @property
     def listen_port(self) -> int:
         if self._server is None:
-            raise RuntimeError("not started")
+            raise P2PInvariantBroken("not started")
         port: int = self._server.sockets[0].getsockname()[1]
         return port
 

@@ -14,13 +14,15 @@ from typing import Final
 
 import msgpack
 
+from node.protocol.errors import ProtocolError
+
 # What may appear inside a canonical value.
 Value = int | bytes | str | bool | None | list["Value"]
 
 NESTING_MAX: Final = 8
 
 
-class DecodeError(ValueError):
+class DecodeError(ProtocolError, ValueError):
     """The bytes are not one canonical value."""
 
 

@@ -12,7 +12,6 @@ Pure: parses and renders text, reads no file. Imports only the pure leaves.
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -20,6 +19,7 @@ from typing import Final
 from node.protocol import codec, limits
 from node.protocol.crypto import PUBLIC_KEY_BYTES, Digest, PublicKey, digest
 from node.text.names import name_problem
+from node.text.settings import ConfigError, Table, parse_toml
 
 VERSION: Final = 1
 VALIDATOR_ROLES: Final = ("bank", "commune", "region")
@@ -27,14 +27,15 @@ VALIDATOR_ROLES: Final = ("bank", "commune", "region")
 CHAIN_ID_PATTERN: Final = re.compile(rf"[A-Za-z0-9.-]{{1,{limits.CHAIN_ID_CHARS_MAX}}}")
 # A validator's addresses: a host name or address ([v6] in brackets), its API a plain http(s)
 # URL (no user part, query, spaces or quotes), so that both are shown and linked as they are.
+FILE_NAME: Final = "genesis.toml"  # in a node's home, and what its errors name
 HOST_PATTERN: Final = re.compile(r"[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]")
 API_URL_PATTERN: Final = re.compile(
     rf"https?://(?:{HOST_PATTERN.pattern})(?::\d{{1,5}})?(?:/[A-Za-z0-9._~/-]*)?"
 )
 
 
-class GenesisError(ValueError):
-    """The genesis document is not valid; the message says where."""
+class GenesisError(ConfigError):
+    """The genesis document is not valid; the message names the table and the key."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,20 +167,15 @@ def parse(text: str) -> Genesis:
 
 def parse_draft(text: str) -> Draft:
     """Parse and validate a genesis document that may still lack its bank and validators."""
-    try:
-        doc = tomllib.loads(text)
-    except (ValueError, RecursionError) as exc:  # TOMLDecodeError; a 5,000-digit integer;
-        raise GenesisError(f"not TOML: {exc}") from None  # arrays nested thousands deep
+    doc = parse_toml(text, FILE_NAME, GenesisError)
     draft = Draft(
         chain_id=_chain_id(doc),
-        genesis_time_ms=_int(doc, "genesis_time_ms", 0, 2**63 - 1),
-        limits=_limits(doc.get("limits", {})),
-        bank=_account(_table(doc, "bank"), "bank") if "bank" in doc else None,
-        validators=tuple(
-            _validator(v, f"validators[{n}]") for n, v in enumerate(_list(doc, "validators"))
-        ),
-        issuers=tuple(_issuer(i, f"issuers[{n}]") for n, i in enumerate(_list(doc, "issuers"))),
-        auditors=tuple(_account(a, f"auditors[{n}]") for n, a in enumerate(_list(doc, "auditors"))),
+        genesis_time_ms=doc.integer("genesis_time_ms", 0, 2**63 - 1),
+        limits=_limits(doc.table("limits", optional=True)),
+        bank=_account(doc.table("bank")) if doc.has("bank") else None,
+        validators=tuple(_validator(v) for v in doc.tables("validators")),
+        issuers=tuple(_issuer(i) for i in doc.tables("issuers")),
+        auditors=tuple(_account(a) for a in doc.tables("auditors")),
     )
     _check_whole(draft)
     return draft
@@ -203,39 +199,39 @@ def _check_whole(genesis: Draft) -> None:
         raise GenesisError("a zone code belongs to one issuer only")
 
 
-def _limits(table: object) -> ProtocolLimits:
-    if not isinstance(table, dict):
-        raise GenesisError("limits must be a table")
-    if "state_tree_levels" in table:
+def _limits(table: Table) -> ProtocolLimits:
+    if table.has("state_tree_levels"):
         # Protocol 3: the state tree is a sparse Merkle tree with no levels to choose.
-        raise GenesisError(
-            "limits.state_tree_levels is gone since protocol 3 (the state tree has no levels "
-            "to choose): remove the line, and make a new chain with this genesis"
+        raise table.fail(
+            "state_tree_levels",
+            "is gone since protocol 3 (the state tree has no levels "
+            "to choose): remove the line, and make a new chain with this genesis",
         )
     default = ProtocolLimits()
     return ProtocolLimits(
-        amount_max_cents=_int(table, "amount_max_cents", 1, 10**12, default.amount_max_cents),
+        amount_max_cents=table.integer("amount_max_cents", 1, 10**12, default.amount_max_cents),
         # A genesis may lower the node's caps on transactions and blocks, never raise them.
-        tx_bytes_max=_int(table, "tx_bytes_max", 1024, limits.TX_BYTES_MAX, default.tx_bytes_max),
-        block_txs_max=_int(table, "block_txs_max", 1, limits.BLOCK_TXS_MAX, default.block_txs_max),
-        block_bytes_max=_int(
-            table, "block_bytes_max", 4096, limits.BLOCK_BYTES_MAX, default.block_bytes_max
+        tx_bytes_max=table.integer("tx_bytes_max", 1024, limits.TX_BYTES_MAX, default.tx_bytes_max),
+        block_txs_max=table.integer(
+            "block_txs_max", 1, limits.BLOCK_TXS_MAX, default.block_txs_max
+        ),
+        block_bytes_max=table.integer(
+            "block_bytes_max", 4096, limits.BLOCK_BYTES_MAX, default.block_bytes_max
         ),
     )
 
 
-def _validator(table: object, where: str) -> GenesisValidator:
-    t = _as_table(table, where)
-    role = _str(t, "role", 16, where)
+def _validator(t: Table) -> GenesisValidator:
+    role = t.text("role", 16)
     if role not in VALIDATOR_ROLES:
-        raise GenesisError(f"{where}.role must be one of {', '.join(VALIDATOR_ROLES)}")
+        raise t.fail("role", f"must be one of {', '.join(VALIDATOR_ROLES)}")
     return GenesisValidator(
-        name=_name(t, "name", where),
+        name=_name(t, "name"),
         role=role,
-        public_key=_key(t, where),
-        power=_int(t, "power", 1, 1_000_000, 1, where),
-        p2p=_p2p_address(t, where),
-        api=_api_url(t, where),
+        public_key=_key(t),
+        power=t.integer("power", 1, 1_000_000, 1),
+        p2p=_p2p_address(t),
+        api=_api_url(t),
     )
 
 
@@ -249,108 +245,66 @@ def split_host_port(text: str) -> tuple[str, int] | None:
     return host.removeprefix("[").removesuffix("]"), int(port)
 
 
-def _p2p_address(t: dict[str, object], where: str) -> str:
-    if "p2p" not in t:
+def _p2p_address(t: Table) -> str:
+    if not t.has("p2p"):
         return ""
-    text = _str(t, "p2p", limits.ADDRESS_CHARS_MAX, where)
+    text = t.text("p2p", limits.ADDRESS_CHARS_MAX)
     if split_host_port(text) is None:
-        raise GenesisError(f"{where}.p2p must be HOST:PORT, such as 192.0.2.7:26600")
+        raise t.fail("p2p", "must be HOST:PORT, such as 192.0.2.7:26600")
     return text
 
 
-def _api_url(t: dict[str, object], where: str) -> str:
-    if "api" not in t:
+def _api_url(t: Table) -> str:
+    if not t.has("api"):
         return ""
-    text = _str(t, "api", limits.ADDRESS_CHARS_MAX, where)
+    text = t.text("api", limits.ADDRESS_CHARS_MAX)
     if not API_URL_PATTERN.fullmatch(text):
-        raise GenesisError(f"{where}.api must be an http:// or https:// address")
+        raise t.fail("api", "must be an http:// or https:// address")
     return text
 
 
-def _issuer(table: object, where: str) -> GenesisIssuer:
-    t = _as_table(table, where)
-    zones = t.get("zones")
+def _issuer(t: Table) -> GenesisIssuer:
+    zones = t.values.get("zones")
     if not isinstance(zones, list) or not zones or len(zones) > limits.ZONES_PER_ISSUER_MAX:
-        raise GenesisError(f"{where}.zones must be a non-empty list of zone codes")
+        raise t.fail("zones", "must be a non-empty list of zone codes")
     if not all(isinstance(z, str) and 0 < len(z) <= limits.CODE_CHARS_MAX for z in zones):
-        raise GenesisError(f"{where}.zones holds an invalid zone code")
+        raise t.fail("zones", "holds an invalid zone code")
     return GenesisIssuer(
-        name=_name(t, "name", where),
-        territory=_name(t, "territory", where),
-        public_key=_key(t, where),
+        name=_name(t, "name"),
+        territory=_name(t, "territory"),
+        public_key=_key(t),
         zones=tuple(sorted(zones)),
     )
 
 
-def _account(table: object, where: str) -> GenesisAccount:
-    t = _as_table(table, where)
-    return GenesisAccount(_name(t, "name", where), _key(t, where))
+def _account(t: Table) -> GenesisAccount:
+    return GenesisAccount(_name(t, "name"), _key(t))
 
 
-def _key(t: dict[str, object], where: str) -> PublicKey:
-    text = _str(t, "public_key", 2 * PUBLIC_KEY_BYTES, where)
+def _key(t: Table) -> PublicKey:
+    text = t.text("public_key", 2 * PUBLIC_KEY_BYTES)
     try:
         raw = bytes.fromhex(text)
     except ValueError:
-        raise GenesisError(f"{where}.public_key is not hex") from None
+        raise t.fail("public_key", "is not hex") from None
     if len(raw) != PUBLIC_KEY_BYTES:
-        raise GenesisError(f"{where}.public_key must be 32 bytes of hex")
+        raise t.fail("public_key", "must be 32 bytes of hex")
     return PublicKey(raw)
 
 
-def _as_table(value: object, where: str) -> dict[str, object]:
-    if not isinstance(value, dict):
-        raise GenesisError(f"{where} must be a table")
-    return value
-
-
-def _table(doc: dict[str, object], name: str) -> dict[str, object]:
-    return _as_table(doc.get(name), name)
-
-
-def _list(doc: dict[str, object], name: str) -> list[object]:
-    value = doc.get(name, [])
-    if not isinstance(value, list):
-        raise GenesisError(f"{name} must be an array of tables")
-    return value
-
-
-def _chain_id(doc: dict[str, object]) -> str:
-    value = _str(doc, "chain_id", limits.CHAIN_ID_CHARS_MAX)
+def _chain_id(doc: Table) -> str:
+    value = doc.text("chain_id", limits.CHAIN_ID_CHARS_MAX)
     if not CHAIN_ID_PATTERN.fullmatch(value):
-        raise GenesisError("chain_id may hold only letters A-Z and a-z, digits, '.' and '-'")
+        raise doc.fail("chain_id", "may hold only letters A-Z and a-z, digits, '.' and '-'")
     return value
 
 
-def _str(t: dict[str, object], name: str, max_chars: int, where: str = "") -> str:
-    value = t.get(name)
-    label = f"{where}.{name}" if where else name
-    if not isinstance(value, str) or not 0 < len(value) <= max_chars:
-        raise GenesisError(f"{label} must be a string of 1 to {max_chars} characters")
-    return value
-
-
-def _name(t: dict[str, object], name: str, where: str) -> str:
+def _name(t: Table, name: str) -> str:
     """A name as the ledger accepts it (``node.text.names``)."""
-    value = _str(t, name, limits.NAME_CHARS_MAX, where)
+    value = t.text(name, limits.NAME_CHARS_MAX)
     problem = name_problem(value)
     if problem is not None:
-        raise GenesisError(f"{where}.{name}: {problem}")
-    return value
-
-
-def _int(
-    t: dict[str, object],
-    name: str,
-    low: int,
-    high: int,
-    default: int | None = None,
-    where: str = "",
-) -> int:
-    value = t.get(name, default)
-    label = f"{where}.{name}" if where else name
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise GenesisError(f"{label} must be an integer from {low} to {high}")
+        raise t.error(f"{t.file}: {t.where(name)}: {problem}")
     return value
 
 

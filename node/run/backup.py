@@ -50,7 +50,6 @@ import struct
 import tarfile
 import tempfile
 import time
-import tomllib
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -61,10 +60,12 @@ from node.consensus.driver import ConsensusSigner
 from node.consensus.signer import SignRecord, SignRefused, SignStep, write_durably
 from node.consensus.types import Proposal, Resume, Vote, VoteKind
 from node.protocol import limits
+from node.protocol.errors import NodeRunError
 from node.protocol.genesis import GenesisError
 from node.protocol.genesis import parse as parse_genesis
 from node.run import config
 from node.store.blockstore import BlockStore, StoreError
+from node.text.settings import ConfigError, read_toml
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +82,7 @@ HOME_FILES: Final = (
     config.LOCKED_BLOCK_FILE,
 )
 SETTLEMENT_DIR: Final = "settlement"
+SETTLEMENT_SETTINGS: Final = "settlement.toml"  # node.settlement.service.SETTINGS_FILE
 JOURNAL_FILE: Final = "bank.sqlite"  # node.settlement.journal.FILE_NAME, copied online
 RESTORED_FILE: Final = "restored.json"
 BACKUP_DIR: Final = "backup"
@@ -91,7 +93,7 @@ _LENGTHS: Final = struct.Struct(">II")
 MANIFEST_BYTES_MAX: Final = 1 << 20
 
 
-class BackupError(RuntimeError):
+class BackupError(NodeRunError, RuntimeError):
     """A backup or restore cannot be done; the message says why."""
 
 
@@ -226,12 +228,13 @@ def _stage_home(home: Path, staging: Path, with_key: bool) -> Iterator[tuple[str
 
 
 def _settlement_key_file(home: Path) -> list[str]:
-    try:
-        doc = tomllib.loads((home / "settlement.toml").read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError):
+    if not (home / SETTLEMENT_SETTINGS).is_file():
         return []
-    name = doc.get("bank_key_file")
-    return [name] if isinstance(name, str) and _MEMBER_NAME.fullmatch(name) else []
+    try:
+        name = read_toml(home / SETTLEMENT_SETTINGS).text("bank_key_file")
+    except ConfigError:
+        return []  # the service refuses such settings itself; the backup keeps what it can
+    return [name] if _MEMBER_NAME.fullmatch(name) else []
 
 
 def _copy_journal(source: Path, target: Path) -> None:

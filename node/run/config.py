@@ -15,7 +15,6 @@ Pure: parses and renders text; the daemon reads the files.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -23,6 +22,8 @@ from node.analytics.privacy import K_DEFAULT, K_MAX
 from node.consensus.tendermint import ConsensusConfig
 from node.protocol import limits
 from node.protocol.crypto import PUBLIC_KEY_BYTES, PublicKey
+from node.text.settings import ConfigError as ConfigError  # the settings' one error type
+from node.text.settings import Table, parse_toml
 
 CONFIG_FILE: Final = "config.toml"
 GENESIS_FILE: Final = "genesis.toml"
@@ -31,10 +32,6 @@ DATA_DIR: Final = "data"
 SIGN_STATE_FILE: Final = "sign_state"
 LOCKED_BLOCK_FILE: Final = "locked_block"
 LOG_FORMATS: Final = ("text", "json")  # [log] format: lines for people, JSON lines (node.run.logs)
-
-
-class ConfigError(ValueError):
-    """The node configuration is not valid; the message says where."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,44 +87,33 @@ class NodeConfig:
     api_trust_forwarded_for: bool = False  # [api] trust_forwarded_for: behind a reverse proxy
 
 
-def parse(text: str) -> NodeConfig:
-    try:
-        doc = tomllib.loads(text)
-    except (ValueError, RecursionError) as exc:  # TOMLDecodeError, huge integers, deep arrays
-        raise ConfigError(f"not TOML: {exc}") from None
-    p2p = _table(doc, "p2p")
-    api = _table(doc, "api")
-    timeouts = doc.get("timeouts", {})
-    if not isinstance(timeouts, dict):
-        raise ConfigError("timeouts must be a table")
+def parse(text: str, file: str = CONFIG_FILE) -> NodeConfig:
+    doc = parse_toml(text, file)
+    p2p, api = doc.table("p2p"), doc.table("api")
     return NodeConfig(
-        moniker=_str(doc, "moniker"),
-        validator=_bool(doc, "validator"),
-        p2p_host=_str(p2p, "host", "p2p"),
-        p2p_port=_port(p2p, "port", "p2p"),
-        api_host=_str(api, "host", "api"),
-        api_port=_port(api, "port", "api"),
-        peers=tuple(_peer(p, n) for n, p in enumerate(_list(p2p, "peers"))),
+        moniker=doc.text("moniker"),
+        validator=doc.flag("validator"),
+        p2p_host=p2p.text("host"),
+        p2p_port=p2p.port("port"),
+        api_host=api.text("host"),
+        api_port=api.port("port"),
+        peers=tuple(_peer(p) for p in p2p.tables("peers")),
         accept_from=tuple(
-            _hex_key(k, f"p2p.accept_from[{n}]") for n, k in enumerate(_list(p2p, "accept_from"))
+            _hex_key(p2p, f"accept_from[{n}]", k) for n, k in enumerate(p2p.array("accept_from"))
         ),
-        timeouts=_timeouts(timeouts),
-        analytics=_analytics(doc.get("analytics", {})),
-        log_format=_log_format(doc.get("log", {})),
+        timeouts=_timeouts(doc.table("timeouts", optional=True)),
+        analytics=_analytics(doc.table("analytics", optional=True)),
+        log_format=_log_format(doc.table("log", optional=True)),
         api_tls=_api_tls(api),
-        api_trust_forwarded_for=_optional_bool(api, "trust_forwarded_for", "api"),
+        api_trust_forwarded_for=api.flag("trust_forwarded_for", False),
     )
 
 
-def parse_peers(text: str) -> tuple[PeerAddress, ...]:
+def parse_peers(text: str, file: str = "peers file") -> tuple[PeerAddress, ...]:
     """A peers file: ``peers = [{ public_key = "hex", host = "...", port = 26600 }, ...]``."""
-    try:
-        doc = tomllib.loads(text)
-    except (ValueError, RecursionError) as exc:  # TOMLDecodeError, huge integers, deep arrays
-        raise ConfigError(f"not TOML: {exc}") from None
-    if set(doc) - {"peers"}:
-        raise ConfigError("a peers file holds only peers = [...]")
-    return tuple(_peer(p, n) for n, p in enumerate(_list(doc, "peers")))
+    doc = parse_toml(text, file)
+    doc.only({"peers"}, "a peers file")
+    return tuple(_peer(p) for p in doc.tables("peers"))
 
 
 def render(config: NodeConfig) -> str:
@@ -172,130 +158,64 @@ def render(config: NodeConfig) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _analytics(value: object) -> AnalyticsConfig:
-    if not isinstance(value, dict):
-        raise ConfigError("analytics must be a table")
-    if set(value) - {"k_default", "k_by_issuer"}:
-        raise ConfigError("analytics has only k_default and k_by_issuer")
-    by_issuer = value.get("k_by_issuer", {})
-    if not isinstance(by_issuer, dict):
-        raise ConfigError("analytics.k_by_issuer must be a table of issuer key = k")
-    k_default = _k(value.get("k_default", K_DEFAULT), "analytics.k_default")
-    pairs = []
-    for text, k in by_issuer.items():
-        where = f"analytics.k_by_issuer.{text}"
-        pairs.append((_hex_key(text.lower(), where), _k(k, where)))
+def _analytics(table: Table) -> AnalyticsConfig:
+    table.only({"k_default", "k_by_issuer"})
+    by_issuer = table.table("k_by_issuer", optional=True)
+    k_default = _k(table, "k_default", K_DEFAULT)
+    pairs = [
+        (_hex_key(by_issuer, text, text.lower()), _k(by_issuer, text, None))
+        for text in by_issuer.names()
+    ]
     if len({key for key, _ in pairs}) != len(pairs):
-        raise ConfigError("analytics.k_by_issuer names an issuer twice")
+        raise by_issuer.fail(None, "names an issuer twice")
     return AnalyticsConfig(k_default, tuple(pairs))
 
 
 API_KEYS: Final = frozenset({"host", "port", "tls_cert", "tls_key", "trust_forwarded_for"})
 
 
-def _api_tls(api: dict[str, object]) -> ApiTlsFiles | None:
-    if set(api) - API_KEYS:
-        raise ConfigError(f"[api] has only {', '.join(sorted(API_KEYS))}")
-    if "tls_cert" not in api and "tls_key" not in api:
+def _api_tls(api: Table) -> ApiTlsFiles | None:
+    api.only(API_KEYS, "[api]")
+    if not api.has("tls_cert") and not api.has("tls_key"):
         return None
-    if "tls_cert" not in api or "tls_key" not in api:
-        raise ConfigError("api.tls_cert and api.tls_key go together")
-    return ApiTlsFiles(_str(api, "tls_cert", "api"), _str(api, "tls_key", "api"))
+    if not api.has("tls_cert") or not api.has("tls_key"):
+        raise api.fail("tls_cert and api.tls_key", "go together")
+    return ApiTlsFiles(api.text("tls_cert"), api.text("tls_key"))
 
 
-def _optional_bool(t: dict[str, object], name: str, where: str) -> bool:
-    value = t.get(name, False)
-    if not isinstance(value, bool):
-        raise ConfigError(f"{where}.{name} must be true or false")
-    return value
+def _log_format(table: Table) -> str:
+    table.only({"format"})
+    return table.choice("format", LOG_FORMATS, LOG_FORMATS[0])
 
 
-def _log_format(value: object) -> str:
-    if not isinstance(value, dict):
-        raise ConfigError("log must be a table")
-    if set(value) - {"format"}:
-        raise ConfigError("log has only format")
-    chosen = value.get("format", LOG_FORMATS[0])
-    if not isinstance(chosen, str) or chosen not in LOG_FORMATS:
-        raise ConfigError(f"log.format must be one of {', '.join(map(repr, LOG_FORMATS))}")
-    return chosen
+def _k(table: Table, key: str, default: int | None) -> int:
+    return table.integer(key, K_MIN, K_MAX, default, "a whole number of holders")
 
 
-def _k(value: object, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not K_MIN <= value <= K_MAX:
-        raise ConfigError(f"{where} must be a whole number of holders from {K_MIN} to {K_MAX}")
-    return value
+def _peer(table: Table) -> PeerAddress:
+    key = _hex_key(table, "public_key", table.values.get("public_key"))
+    return PeerAddress(key, table.text("host"), table.port("port"))
 
 
-def _peer(value: object, n: int) -> PeerAddress:
-    if not isinstance(value, dict):
-        raise ConfigError(f"p2p.peers[{n}] must be a table")
-    where = f"p2p.peers[{n}]"
-    key = _hex_key(value.get("public_key"), f"{where}.public_key")
-    return PeerAddress(key, _str(value, "host", where), _port(value, "port", where))
-
-
-def _hex_key(text: object, where: str) -> PublicKey:
+def _hex_key(table: Table, key: str, text: object) -> PublicKey:
     if not isinstance(text, str):
-        raise ConfigError(f"{where} must be a hex string")
+        raise table.fail(key, "must be a hex string")
     try:
-        key = bytes.fromhex(text)
+        raw = bytes.fromhex(text)
     except ValueError:
-        raise ConfigError(f"{where} is not hex") from None
-    if len(key) != PUBLIC_KEY_BYTES:
-        raise ConfigError(f"{where} must be 32 bytes of hex")
-    return PublicKey(key)
+        raise table.fail(key, "is not hex") from None
+    if len(raw) != PUBLIC_KEY_BYTES:
+        raise table.fail(key, "must be 32 bytes of hex")
+    return PublicKey(raw)
 
 
-def _table(doc: dict[str, object], name: str) -> dict[str, object]:
-    value = doc.get(name)
-    if not isinstance(value, dict):
-        raise ConfigError(f"[{name}] is missing")
-    return value
-
-
-def _list(doc: dict[str, object], name: str) -> list[object]:
-    value = doc.get(name, [])
-    if not isinstance(value, list):
-        raise ConfigError(f"{name} must be a list")
-    return value
-
-
-def _str(t: dict[str, object], name: str, where: str = "") -> str:
-    value = t.get(name)
-    if not isinstance(value, str) or not value or len(value) > 255:
-        raise ConfigError(f"{where + '.' if where else ''}{name} must be a non-empty string")
-    return value
-
-
-def _bool(t: dict[str, object], name: str) -> bool:
-    value = t.get(name)
-    if not isinstance(value, bool):
-        raise ConfigError(f"{name} must be true or false")
-    return value
-
-
-def _port(t: dict[str, object], name: str, where: str) -> int:
-    value = t.get(name)
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 65535:
-        raise ConfigError(f"{where}.{name} must be a port number")
-    return value
-
-
-def _timeouts(table: dict[str, object]) -> Timeouts:
-    defaults = Timeouts()
+def _timeouts(table: Table) -> Timeouts:
+    defaults, top = Timeouts(), limits.TIMEOUT_MS_MAX
     chosen = {
-        name: _int(table, name, getattr(defaults, name)) for name in Timeouts.__dataclass_fields__
+        name: table.integer(name, 0, top, getattr(defaults, name), "milliseconds")
+        for name in Timeouts.__dataclass_fields__
     }
     try:
         return Timeouts(**chosen)
     except ValueError as exc:
-        raise ConfigError(f"timeouts: {exc}") from None
-
-
-def _int(t: dict[str, object], name: str, default: int) -> int:
-    value = t.get(name, default)
-    top = limits.TIMEOUT_MS_MAX
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= top:
-        raise ConfigError(f"timeouts.{name} must be milliseconds from 0 to {top}")
-    return value
+        raise ConfigError(f"{table.file}: timeouts: {exc}") from None

@@ -63,11 +63,12 @@ from node.p2p.gossip import Channel, GossipAdmission, GossipOutbox, consensus_fr
 from node.p2p.peers import PeerAddress, PeerManager, PeerManagerConfig
 from node.protocol import limits
 from node.protocol.crypto import PublicKey, Signer
+from node.protocol.errors import NodeRunError
 from node.protocol.genesis import Genesis, GenesisError
 from node.protocol.genesis import parse as parse_genesis
 from node.run import config, heap
 from node.run.backup import RestoreFence, restored_height, serve_backups
-from node.run.hooks import NO_HOOKS, NodeHooks
+from node.run.hooks import NO_HOOKS, ConsensusInstruments, NodeHooks
 from node.run.membership import MemberError, start_settings
 from node.run.tls import ApiTls, TlsError
 from node.settlement.service import SETTLEMENT, SettingsError, SettlementWatcher
@@ -87,7 +88,7 @@ logger = logging.getLogger(__name__)
 INDEX_DIR = "index"  # the history index: derived, rebuilt from the blocks if removed
 
 
-class HomeError(RuntimeError):
+class HomeError(NodeRunError, RuntimeError):
     """The node home is missing, incomplete or inconsistent; the message says how."""
 
 
@@ -201,6 +202,132 @@ def build_views(
     return ApiViews(runner, index, analytics, hub, waiters)
 
 
+class _Wiring:
+    """The parts of a node that call one another, as named methods over explicit fields.
+
+    The peer manager hands consensus frames to the driver and the driver broadcasts through
+    the peer manager: the peers are made first, the driver is attached once it is built
+    (``attach``); a consensus frame that arrives before is dropped, as a node that is
+    still starting drops it. Transactions heard from peers go through the gossip admission
+    to the mempool and on to the outbox."""
+
+    def __init__(
+        self,
+        home: Home,
+        ledger: LedgerApp,
+        metrics: NodeMetrics,
+        instruments: ConsensusInstruments | None,
+    ) -> None:
+        settings = home.settings
+        self.home, self.ledger, self.metrics, self.instruments = home, ledger, metrics, instruments
+        self.driver: Driver | None = None
+        self.gossip = GossipAdmission(ledger.verify_ahead, self.admit_gossiped)
+        self.peers = PeerManager(
+            home.node_key,
+            PeerManagerConfig(
+                chain_id=home.genesis.chain_id,
+                listen_port=settings.p2p_port,
+                listen_host=settings.p2p_host,
+                peers=tuple(PeerAddress(p.public_key, p.host, p.port) for p in settings.peers),
+                accept_from=frozenset(settings.accept_from),
+            ),
+            self.on_message,
+        )
+        self.outbox = GossipOutbox(self.peers.broadcast)
+
+    def attach(self, driver: Driver) -> None:
+        self.driver = driver
+
+    def on_message(self, peer: PublicKey, payload: bytes) -> None:
+        frame = read_frame(payload)
+        if frame is None:
+            return
+        channel, items = frame
+        if channel == Channel.CONSENSUS and self.driver is not None:
+            if self.instruments is not None:
+                self.instruments.observe(items[0])
+            self.driver.submit(items[0])
+        elif channel == Channel.TXS:
+            for data in items:
+                self.gossip.push(data)
+
+    def admit_gossiped(self, data: bytes) -> None:
+        added = self.ledger.mempool.add(data, self.ledger.check)
+        if added.admission == Admission.ADMITTED:
+            self.outbox.push(data)
+        elif added.admission == Admission.REJECTED:
+            self.metrics.observe_rejection(_code_name(added.verdict.code))
+
+    def broadcast(self, data: bytes) -> None:
+        """The driver's ``Transport``: a consensus message to every peer."""
+        self.peers.broadcast(consensus_frame(data))
+
+    def send_to(self, key: bytes, data: bytes) -> None:
+        _discard(self.peers.send(PublicKey(key), consensus_frame(data)))
+
+    def on_evidence(self, evidence: Equivocation | ConflictingProposals) -> None:
+        first, second = evidence.first, evidence.second
+        statements = (
+            (first.signing_body(), first.signature),
+            (second.signing_body(), second.signature),
+        )
+        verdict = self.ledger.report_evidence(statements, self.home.node_key)
+        if verdict.code == 0:
+            self.outbox.push(self.ledger.mempool.get(verdict.tx_id or b"") or b"")
+        logger.warning(
+            "evidence against %s submitted: code %d",
+            first_key(evidence),
+            verdict.code,
+            extra={"height": first.height, "round": first.round},
+        )
+
+    def connected(self) -> int:
+        return len(self.peers.connected_peers())
+
+
+def _build_driver(wiring: _Wiring, signing: ConsensusSigner) -> Driver:
+    """The consensus driver over the signer, the ledger and the peers (each wrapped by the
+    tests' instruments when a test installs them)."""
+    home, ledger, instruments = wiring.home, wiring.ledger, wiring.instruments
+    parts: tuple[ConsensusSigner, ConsensusApplication, Transport] = (signing, ledger, wiring)
+    if instruments is not None:  # tests only: see tools/faults/byzantine.py
+        parts = instruments.install(
+            *parts, send_to=wiring.send_to, peer_keys=wiring.peers.connected_peers
+        )
+    driver = Driver(
+        chain_id=home.genesis.chain_id,
+        config=consensus_config(home.settings),
+        signer=parts[0],
+        app=parts[1],
+        transport=parts[2],
+        clock=LoopClock(),
+        on_evidence=wiring.on_evidence,
+        locked_blocks=FileLockedBlockStore(home.path / config.LOCKED_BLOCK_FILE),
+    )
+    wiring.attach(driver)
+    return driver
+
+
+def _attach_sources(metrics: NodeMetrics, wiring: _Wiring) -> None:
+    ledger, peers, settings = wiring.ledger, wiring.peers, wiring.home.settings
+    metrics.attach(
+        Sources(
+            mempool_txs=lambda: len(ledger.mempool),
+            mempool_bytes=lambda: ledger.mempool.size_bytes,
+            peers=wiring.connected,
+            p2p_sent_bytes=lambda: sum(s.bytes_sent for s in peers.all_stats()),
+            p2p_received_bytes=lambda: sum(s.bytes_received for s in peers.all_stats()),
+        )
+    )
+    metrics.attach_validators(
+        ValidatorSources(
+            own_key=wiring.home.node_key.public_key if settings.validator else None,
+            validators=lambda: ledger.validator_set(ledger.last_block().height + 1),
+            connected=peers.connected_peers,
+        )
+    )
+
+
 async def _run_parts(home: Home, ledger: LedgerApp, stop: asyncio.Event, hooks: NodeHooks) -> None:
     settings, genesis = home.settings, home.genesis
     metrics = NodeMetrics()
@@ -210,105 +337,18 @@ async def _run_parts(home: Home, ledger: LedgerApp, stop: asyncio.Event, hooks: 
     signer = GuardedSigner(home.node_key, genesis.chain_id, sign_state)
     signing = restore_fence(home, ledger, signer)  # the signer, fenced after a restore
     instruments = hooks.instruments(home.node_key, genesis.chain_id)  # tests only; else None
-    driver_box: list[Driver] = []
-
-    def on_message(peer: PublicKey, payload: bytes) -> None:
-        frame = read_frame(payload)
-        if frame is None:
-            return
-        channel, items = frame
-        if channel == Channel.CONSENSUS and driver_box:
-            if instruments is not None:
-                instruments.observe(items[0])
-            driver_box[0].submit(items[0])
-        elif channel == Channel.TXS:
-            for data in items:
-                gossip.push(data)
-
-    def admit_gossiped(data: bytes) -> None:
-        added = ledger.mempool.add(data, ledger.check)
-        if added.admission == Admission.ADMITTED:
-            outbox.push(data)
-        elif added.admission == Admission.REJECTED:
-            metrics.observe_rejection(_code_name(added.verdict.code))
-
-    gossip = GossipAdmission(ledger.verify_ahead, admit_gossiped)
-
-    peers = PeerManager(
-        home.node_key,
-        PeerManagerConfig(
-            chain_id=genesis.chain_id,
-            listen_port=settings.p2p_port,
-            listen_host=settings.p2p_host,
-            peers=tuple(PeerAddress(p.public_key, p.host, p.port) for p in settings.peers),
-            accept_from=frozenset(settings.accept_from),
-        ),
-        on_message,
-    )
-    outbox = GossipOutbox(peers.broadcast)
-
-    class _Transport:
-        def broadcast(self, data: bytes) -> None:
-            peers.broadcast(consensus_frame(data))
-
-    def on_evidence(evidence: Equivocation | ConflictingProposals) -> None:
-        first, second = evidence.first, evidence.second
-        statements = (
-            (first.signing_body(), first.signature),
-            (second.signing_body(), second.signature),
-        )
-        verdict = ledger.report_evidence(statements, home.node_key)
-        if verdict.code == 0:
-            outbox.push(ledger.mempool.get(verdict.tx_id or b"") or b"")
-        logger.warning(
-            "evidence against %s submitted: code %d",
-            first_key(evidence),
-            verdict.code,
-            extra={"height": first.height, "round": first.round},
-        )
-
-    parts: tuple[ConsensusSigner, ConsensusApplication, Transport] = (signing, ledger, _Transport())
-    if instruments is not None:  # tests only: see tools/faults/byzantine.py
-        parts = instruments.install(
-            *parts,
-            send_to=lambda key, data: _discard(peers.send(PublicKey(key), consensus_frame(data))),
-            peer_keys=peers.connected_peers,
-        )
-    driver = Driver(
-        chain_id=genesis.chain_id,
-        config=consensus_config(settings),
-        signer=parts[0],
-        app=parts[1],
-        transport=parts[2],
-        clock=LoopClock(),
-        on_evidence=on_evidence,
-        locked_blocks=FileLockedBlockStore(home.path / config.LOCKED_BLOCK_FILE),
-    )
-    driver_box.append(driver)
+    wiring = _Wiring(home, ledger, metrics, instruments)
+    driver = _build_driver(wiring, signing)
+    gossip, peers = wiring.gossip, wiring.peers
     status = NodeStatus(
         moniker=settings.moniker,
         validator=settings.validator,
         node_key=home.node_key.public_key,
         consensus_height=lambda: driver.height,
-        peers=lambda: len(peers.connected_peers()),
-        gossip_tx=outbox.push,
+        peers=wiring.connected,
+        gossip_tx=wiring.outbox.push,
     )
-    metrics.attach(
-        Sources(
-            mempool_txs=lambda: len(ledger.mempool),
-            mempool_bytes=lambda: ledger.mempool.size_bytes,
-            peers=lambda: len(peers.connected_peers()),
-            p2p_sent_bytes=lambda: sum(s.bytes_sent for s in peers.all_stats()),
-            p2p_received_bytes=lambda: sum(s.bytes_received for s in peers.all_stats()),
-        )
-    )
-    metrics.attach_validators(
-        ValidatorSources(
-            own_key=home.node_key.public_key if settings.validator else None,
-            validators=lambda: ledger.validator_set(ledger.last_block().height + 1),
-            connected=peers.connected_peers,
-        )
-    )
+    _attach_sources(metrics, wiring)
     # the bank's node only
     settlement = open_settlement(home.path, ledger, status.gossip_tx, hooks.settlement_crash)
     if settlement is not None:

@@ -58,6 +58,7 @@ from node.protocol.crypto import (
     Signer,
     verify,
 )
+from node.protocol.errors import ProtocolError
 from node.text.names import name_problem
 
 FORMAT: Final = "relance-governance"
@@ -67,7 +68,7 @@ KINDS: Final = ("change_validators", "admit_issuer", "schedule_upgrade", "rotate
 GovernancePayload = t.GovernancePayload
 
 
-class ProposalError(ValueError):
+class ProposalError(ProtocolError, ValueError):
     """The document is not a valid proposal; the message says where."""
 
 

@@ -46,6 +46,7 @@ from node.protocol.crypto import (
     Signer,
     verify,
 )
+from node.protocol.errors import ProtocolError
 from node.protocol.genesis import (
     API_URL_PATTERN,
     CHAIN_ID_PATTERN,
@@ -70,7 +71,7 @@ PEERS_FILE: Final = "peers.toml"  # in a node home: peers = [{public_key, host, 
 ZONE_PATTERN: Final = re.compile(rf"[A-Za-z0-9._-]{{1,{limits.CODE_CHARS_MAX}}}")
 
 
-class MemberError(ValueError):
+class MemberError(ProtocolError, ValueError):
     """A membership file is invalid, or does not match a genesis; the message says how."""
 
 
@@ -469,7 +470,7 @@ def start_settings(
 
 def read_peers(path: Path) -> tuple[config.PeerAddress, ...]:
     try:
-        return config.parse_peers(read_text_capped(path, limits.PEERS_FILE_BYTES_MAX))
+        return config.parse_peers(read_text_capped(path, limits.PEERS_FILE_BYTES_MAX), path.name)
     except config.ConfigError as exc:
         raise MemberError(f"{path}: {exc}") from None
 

@@ -17,14 +17,11 @@ What a synced node does not have: the blocks before ``H``. Its derived views
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-from node.client.http_json import urlopen
+from node.client.http_json import Answer, Unreachable, call
 from node.client.lightclient import (
     CertifiedHeader,
     Handover,
@@ -36,6 +33,7 @@ from node.client.lightclient import (
 from node.consensus.types import Block, Certificate
 from node.protocol import limits
 from node.protocol.codec import DecodeError
+from node.protocol.errors import NodeRunError
 from node.protocol.genesis import Genesis
 from node.protocol.state_tree import StateTree
 from node.store.blockstore import BlockStore
@@ -46,7 +44,7 @@ Fetch = Callable[[str], dict[str, object]]
 """GET a path of the source node's API (``/v1/...``); its JSON object, or ``SyncError``."""
 
 
-class SyncError(RuntimeError):
+class SyncError(NodeRunError, RuntimeError):
     """The source did not answer, or its state does not verify; the message says which."""
 
 
@@ -66,28 +64,20 @@ def http_fetch(base_url: str, token: str) -> Fetch:
     base = base_url.rstrip("/")
 
     def fetch(path: str) -> dict[str, object]:
-        url = base + path
-        request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+        headers = {"Authorization": f"Bearer {token}"}
         try:
-            with urlopen(request, HTTP_TIMEOUT_S) as response:
-                body = json.loads(response.read())
-        except urllib.error.HTTPError as error:
-            raise SyncError(f"{url}: HTTP {error.code}: {_detail(error)}") from None
-        except (urllib.error.URLError, TimeoutError, ValueError) as error:
-            raise SyncError(f"{url}: {error}") from None
-        if not isinstance(body, dict):
-            raise SyncError(f"{url}: the answer is not a JSON object")
-        return body
+            answer = call(base + path, headers=headers, timeout_s=HTTP_TIMEOUT_S)
+            if not answer.ok:
+                raise SyncError(f"{answer.url}: HTTP {answer.status}: {_detail(answer)}")
+            return answer.json()
+        except Unreachable as error:
+            raise SyncError(str(error)) from None
 
     return fetch
 
 
-def _detail(error: urllib.error.HTTPError) -> str:
-    try:
-        body = json.loads(error.read() or b"{}")
-    except ValueError:
-        return "no detail"
-    detail = body.get("detail") if isinstance(body, dict) else None
+def _detail(answer: Answer) -> str:
+    detail = answer.problem().get("detail")
     return str(detail) if detail else "no detail"
 
 

@@ -24,6 +24,7 @@ import ssl
 from pathlib import Path
 from typing import Final
 
+from node.protocol.errors import NodeRunError
 from node.run.config import ApiTlsFiles
 
 logger = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ _PEM_CERT: Final = re.compile(
 )
 
 
-class TlsError(RuntimeError):
+class TlsError(NodeRunError, RuntimeError):
     """The configured certificate or key cannot be used; the message says which and why."""
 
 

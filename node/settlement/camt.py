@@ -22,6 +22,7 @@ from typing import Final
 
 from lxml import etree
 
+from node.protocol.errors import SettlementError
 from node.settlement.money import parse_decimal
 
 STATEMENT_BYTES_MAX: Final = 32 * 1024 * 1024
@@ -29,7 +30,7 @@ ENTRIES_MAX: Final = 100_000
 CSV_HEADER: Final = ("end_to_end_id", "amount", "currency", "status", "reason", "booking_date")
 
 
-class StatementError(ValueError):
+class StatementError(SettlementError, ValueError):
     """The file is not a statement this importer reads; the message says why."""
 
 

@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from node.protocol.errors import SettlementError
+
 SCHEMA_VERSION: Final = 2  # 2: files.failure (a file that could not be built)
 FAILURE_CHARS_MAX: Final = 500
 BUSY_TIMEOUT_MS: Final = 10_000
@@ -128,7 +130,7 @@ class Schedule(enum.StrEnum):
     WEEKLY = "weekly"
 
 
-class JournalError(RuntimeError):
+class JournalError(SettlementError, RuntimeError):
     """A transition that the journal's state does not allow (a bug, or two writers)."""
 
 

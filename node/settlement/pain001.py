@@ -29,6 +29,7 @@ import xmlschema
 from anyascii import anyascii
 from sepaxml import SepaTransfer
 
+from node.protocol.errors import SettlementError
 from node.settlement.journal import FileRow, FileState, TransferRow, TransferState
 
 SCHEMA: Final = "pain.001.001.03"
@@ -39,7 +40,7 @@ _OUTSIDE_EPC_SET: Final = re.compile(r"[^A-Za-z0-9/?:().,'+ -]+")
 _EMOJI_SHORTCODE: Final = re.compile(r":[a-z0-9_+-]+:")  # anyascii spells emoji :pizza:
 
 
-class Pain001Error(ValueError):
+class Pain001Error(SettlementError, ValueError):
     """The file would not be valid pain.001 (a bad name, IBAN or BIC)."""
 
 

@@ -22,12 +22,14 @@ from typing import Final
 from schwifty import IBAN
 from schwifty.exceptions import SchwiftyException
 
+from node.protocol.errors import SettlementError
+
 SALT_BYTES: Final = 16
 HASH_DOMAIN: Final = b"relance/payout-ref/v1\x00"
 IBAN_CHARS_MAX: Final = 42  # 34 characters plus the spaces of the printed form
 
 
-class IbanError(ValueError):
+class IbanError(SettlementError, ValueError):
     """Not a valid SEPA IBAN; the message says why."""
 
 

@@ -48,7 +48,6 @@ from __future__ import annotations
 import datetime
 import logging
 import os
-import tomllib
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -64,6 +63,7 @@ from node.ledger.codes import Result
 from node.ledger.rules import is_code
 from node.protocol import limits
 from node.protocol.crypto import Digest, Signer
+from node.protocol.errors import SettlementInvariantBroken
 from node.settlement import pain001
 from node.settlement.journal import (
     FileState,
@@ -77,11 +77,13 @@ from node.settlement.journal import (
     open_journal,
 )
 from node.settlement.refhash import matches
+from node.text.settings import ConfigError, read_toml
 from node.views.base import FedBlock
 
 logger = logging.getLogger(__name__)
 
 SETTINGS_FILE: Final = "settlement.toml"
+KEY_FILE_CHARS_MAX: Final = 255  # bank_key_file, a path relative to the home
 SETTLEMENT_DIR: Final = "settlement"
 OUTBOX_DIR: Final = "outbox"
 DAY_MS: Final = 86_400_000
@@ -101,8 +103,8 @@ CRASH_POINTS: Final = (
 RETURN_REASON_UNKNOWN: Final = "NARR"  # ISO 20022: the reason is given as narrative only
 
 
-class SettingsError(ValueError):
-    """``settlement.toml`` is not valid; the message says where."""
+class SettingsError(ConfigError):
+    """``settlement.toml`` is not valid; the message names the key."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,19 +125,10 @@ def read_settings(home: Path) -> Settings:
     """``home/settlement.toml``: ``bank_key_file`` (hex seed, relative to the home), an
     optional ``day_ms`` (the length of a "day" for schedules; tests shorten it) and an
     optional ``default_schedule`` (``daily`` unless set)."""
-    try:
-        doc = tomllib.loads((home / SETTINGS_FILE).read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise SettingsError(f"{SETTINGS_FILE}: not TOML: {exc}") from None
-    key_file = doc.get("bank_key_file")
-    if not isinstance(key_file, str) or not key_file:
-        raise SettingsError(f"{SETTINGS_FILE}: bank_key_file must name the bank key's file")
-    day_ms = doc.get("day_ms", DAY_MS)
-    if isinstance(day_ms, bool) or not isinstance(day_ms, int) or not 1_000 <= day_ms <= DAY_MS:
-        raise SettingsError(f"{SETTINGS_FILE}: day_ms is from 1000 to {DAY_MS}")
-    schedule = doc.get("default_schedule", Schedule.DAILY.value)
-    if schedule not in {s.value for s in Schedule}:
-        raise SettingsError(f"{SETTINGS_FILE}: default_schedule is immediate, daily or weekly")
+    doc = read_toml(home / SETTINGS_FILE, SettingsError)
+    key_file = doc.text("bank_key_file", KEY_FILE_CHARS_MAX)
+    day_ms = doc.integer("day_ms", 1_000, DAY_MS, DAY_MS)
+    schedule = doc.choice("default_schedule", [s.value for s in Schedule], Schedule.DAILY.value)
     try:
         seed = bytes.fromhex((home / key_file).read_text(encoding="ascii").strip())
         key = Signer(seed)
@@ -257,7 +250,7 @@ class SettlementService:
     def _raw(self, key: bytes) -> bytes:
         value = self.ledger.store.get(key)
         if value is None:
-            raise RuntimeError(f"the state lacks {key!r}")
+            raise SettlementInvariantBroken(f"the state lacks {key!r}")
         return value
 
     def _ingest_to_tip(self) -> None:
@@ -265,7 +258,7 @@ class SettlementService:
         for height in range(self.journal.ingested_height() + 1, store.height() + 1):
             raw = store.block(height)
             if raw is None:
-                raise RuntimeError(f"block {height} is missing")
+                raise SettlementInvariantBroken(f"block {height} is missing")
             self.ingest(height, Block.decode(raw))
 
     def ingest(self, height: int, block: Block) -> None:
@@ -277,7 +270,9 @@ class SettlementService:
         for data in block.txs:
             signed = t.decode_tx(data, chain_id)
             if isinstance(signed, Result):
-                raise RuntimeError(f"a committed transaction does not decode at {height}")
+                raise SettlementInvariantBroken(
+                    f"a committed transaction does not decode at {height}"
+                )
             payload = signed.tx.payload
             if payload.KIND in PAYOUT_KINDS:
                 raw = self.ledger.store.get(r.payout_key(signed.tx_id))
@@ -303,7 +298,9 @@ class SettlementService:
         for payout in self.journal.payouts(*open_states):
             raw = self.ledger.store.get(r.payout_key(payout.payout_id))
             if raw is None:
-                raise RuntimeError(f"journal payout {payout.payout_id.hex()} is not on the ledger")
+                raise SettlementInvariantBroken(
+                    f"journal payout {payout.payout_id.hex()} is not on the ledger"
+                )
             record = r.Payout.decode(raw)
             if record.settled:
                 self.journal.mark_settled_from_ledger(
@@ -378,7 +375,7 @@ class SettlementService:
             self._crash("file-built")
         for file in self.journal.files(FileState.BUILT):
             if file.xml is None:
-                raise RuntimeError(f"built file {file.file_id} has no bytes")
+                raise SettlementInvariantBroken(f"built file {file.file_id} has no bytes")
             name = f"pain001-{file.file_id:07d}.xml"
             _write_durably(self.settings.outbox / name, file.xml)
             self._crash("file-on-disk")
@@ -420,7 +417,9 @@ class SettlementService:
         for payout in payouts:
             onchain = r.Payout.decode(self._raw(r.payout_key(payout.payout_id)))
             if onchain.settled or onchain.returned:
-                raise RuntimeError(f"payout {payout.payout_id.hex()} closed behind the journal")
+                raise SettlementInvariantBroken(
+                    f"payout {payout.payout_id.hex()} closed behind the journal"
+                )
             ids.append(payout.payout_id)
         return TransferPlan(merchant, record.name, registered.iban, registered.bic, tuple(ids))
 
@@ -443,11 +442,13 @@ class SettlementService:
         settlements = []
         for payout in confirmed:
             if payout.transfer_id is None:
-                raise RuntimeError(f"confirmed payout {payout.payout_id.hex()} has no transfer")
+                raise SettlementInvariantBroken(
+                    f"confirmed payout {payout.payout_id.hex()} has no transfer"
+                )
             if payout.transfer_id not in references:
                 transfer = self.journal.transfer(payout.transfer_id)
                 if transfer is None:
-                    raise RuntimeError(f"no transfer {payout.transfer_id}")
+                    raise SettlementInvariantBroken(f"no transfer {payout.transfer_id}")
                 references[payout.transfer_id] = transfer.end_to_end_id
             settlements.append(
                 t.Settlement(Digest(payout.payout_id), references[payout.transfer_id])
@@ -476,7 +477,9 @@ class SettlementService:
         payout = rejected[0]
         transfer = None if payout.transfer_id is None else self.journal.transfer(payout.transfer_id)
         if transfer is None:
-            raise RuntimeError(f"rejected payout {payout.payout_id.hex()} has no transfer")
+            raise SettlementInvariantBroken(
+                f"rejected payout {payout.payout_id.hex()} has no transfer"
+            )
         reason = transfer.reason if is_code(transfer.reason) else RETURN_REASON_UNKNOWN
         payload = t.ReturnPayout(Digest(payout.payout_id), reason, transfer.end_to_end_id)
         sequence = self._bank_sequence()

@@ -39,6 +39,7 @@ from node.consensus.types import Block
 from node.ledger import records as r
 from node.ledger import tx as t
 from node.ledger.codes import Result
+from node.protocol.errors import SettlementError, SettlementInvariantBroken
 from node.settlement.journal import Journal, TransferState
 from node.settlement.money import to_decimal
 from node.store.blockstore import BlockStore
@@ -167,7 +168,7 @@ class Source(Protocol):
     def block(self, height: int) -> bytes | None: ...
 
 
-class TooLarge(RuntimeError):
+class TooLarge(SettlementError, RuntimeError):
     """The history is more than one statement may read at once."""
 
 
@@ -210,7 +211,7 @@ def gather(store: BlockStore, issuer: bytes, bytes_max: int) -> Gathered:
     if size + sum(map(len, blocks)) > bytes_max:
         raise TooLarge(f"a statement reads at most {bytes_max >> 20} MiB of history")
     if len(blocks) != min(top, BLOCKS_SCANNED_MAX):
-        raise RuntimeError(f"blocks are missing below {top}")
+        raise SettlementInvariantBroken(f"blocks are missing below {top}")
     return Gathered(top, blocks, records)
 
 
@@ -265,7 +266,7 @@ def fold(
     for h in range(1, min(store.height(), BLOCKS_SCANNED_MAX) + 1):
         raw_block = store.block(h)
         if raw_block is None:
-            raise RuntimeError(f"block {h} is missing")
+            raise SettlementInvariantBroken(f"block {h} is missing")
         block = Block.decode(raw_block)
         time_ms = block.header.time_ms
         if time_ms >= to_ms:
@@ -275,7 +276,7 @@ def fold(
         for data in block.txs:
             signed = t.decode_tx(data, chain_id)
             if isinstance(signed, Result):
-                raise RuntimeError(f"a committed transaction does not decode at {h}")
+                raise SettlementInvariantBroken(f"a committed transaction does not decode at {h}")
             _campaign_flows(signed, inside, campaigns, merchants, store)
             if inside:
                 regional.add(signed, campaigns)
@@ -446,7 +447,7 @@ def _payout_flows(
         for s in p.settlements:
             found = store.get(r.payout_key(s.payout_id))
             if found is None:
-                raise RuntimeError("a settled payout is missing")
+                raise SettlementInvariantBroken("a settled payout is missing")
             record = r.Payout.decode(found)
             if record.issuer != issuer:
                 continue
@@ -457,7 +458,7 @@ def _payout_flows(
     elif isinstance(p, t.ReturnPayout):
         found = store.get(r.payout_key(p.payout_id))
         if found is None:
-            raise RuntimeError("a returned payout is missing")
+            raise SettlementInvariantBroken("a returned payout is missing")
         record = r.Payout.decode(found)
         if record.issuer != issuer:
             return

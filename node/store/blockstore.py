@@ -31,6 +31,8 @@ from typing import Final
 
 import plyvel
 
+from node.protocol.errors import StorageError
+
 _HEIGHT: Final = b"m/height"
 _GENESIS: Final = b"m/genesis"
 _STATE: Final = b"s/"
@@ -58,7 +60,7 @@ BLOCK_CACHE_BYTES: Final = 64 << 20
 WRITE_BUFFER_BYTES: Final = 16 << 20
 
 
-class StoreError(RuntimeError):
+class StoreError(StorageError, RuntimeError):
     """The data directory is missing, corrupt, or belongs to another chain."""
 
 

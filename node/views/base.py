@@ -19,6 +19,7 @@ from node.consensus.types import Block
 from node.ledger import records as r
 from node.ledger import tx as t
 from node.ledger.execute import ACCOUNT_KINDS
+from node.protocol.errors import ViewError
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +77,7 @@ class DerivedView(Protocol):
         ...
 
 
-class TxError(RuntimeError):
+class TxError(ViewError, RuntimeError):
     """A view failed on one transaction: its id is logged and shown with the failure."""
 
     def __init__(self, tx_id: bytes, cause: BaseException) -> None:

@@ -38,6 +38,7 @@ from node.ledger.parties import parties
 from node.ledger.state import BlockState, RecordCache, View
 from node.protocol import limits
 from node.protocol.crypto import PublicKey
+from node.protocol.errors import StoreInvariantBroken
 
 _HEIGHT: Final = b"m/height"
 _VERSION: Final = b"m/version"
@@ -108,7 +109,7 @@ def read_block(
         signed = decode(data)
         if isinstance(signed, Result):
             height = block.header.height
-            raise RuntimeError(f"a committed transaction does not decode at {height}")
+            raise StoreInvariantBroken(f"a committed transaction does not decode at {height}")
         out.append(Committed(signed, parties(signed, state)))
     return out
 
@@ -170,7 +171,7 @@ class HistoryIndex:
         with self._db.iterator(prefix=_GLOBAL, include_value=False) as entries:
             indexed = next(entries, None) is not None
         if self.height() != 0 or indexed:
-            raise RuntimeError("only an empty index starts at a later height")
+            raise StoreInvariantBroken("only an empty index starts at a later height")
         self._db.put(_HEIGHT, _U64.pack(height), sync=True)
 
     def height(self) -> int:
@@ -180,7 +181,7 @@ class HistoryIndex:
     def add_block(self, height: int, txs: Sequence[Committed]) -> None:
         """Index one committed block (its height must follow the indexed one)."""
         if height != self.height() + 1:
-            raise RuntimeError(f"index at {self.height()} cannot take block {height}")
+            raise StoreInvariantBroken(f"index at {self.height()} cannot take block {height}")
         totals: dict[bytes, int] = {}
         # All or nothing: the totals are running sums, so half a block must never land.
         with self._db.write_batch(transaction=True, sync=True) as batch:

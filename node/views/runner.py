@@ -30,6 +30,7 @@ from node.consensus.types import Block
 from node.ledger import tx as t
 from node.ledger.codes import Result
 from node.protocol import limits
+from node.protocol.errors import ViewInvariantBroken
 from node.views.base import DerivedView, FedBlock, TxError, ViewState, ViewStatus, as_accounts
 
 logger = logging.getLogger(__name__)
@@ -78,13 +79,13 @@ class BlockFeed:
             return known
         raw = self._store.block(height)
         if raw is None:
-            raise RuntimeError(f"block {height} is missing from the store")
+            raise ViewInvariantBroken(f"block {height} is missing from the store")
         block = Block.decode(raw)
         txs = []
         for data in block.txs:
             signed = t.decode_tx(data, self._chain_id)
             if isinstance(signed, Result):
-                raise RuntimeError(f"a committed transaction does not decode at {height}")
+                raise ViewInvariantBroken(f"a committed transaction does not decode at {height}")
             txs.append(signed)
         fed = FedBlock(block, as_accounts(tuple(txs), self._store.get))
         self._keep(fed)

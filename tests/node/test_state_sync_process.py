@@ -21,6 +21,7 @@ import pytest
 from click.testing import CliRunner
 
 from node.api.tokens import make_token
+from node.client.http_json import TxAnswer
 from node.ledger import tx as t
 from node.protocol.crypto import Signer
 from node.run import config, statesync
@@ -52,7 +53,7 @@ def _history(cluster: Cluster) -> None:
     for who, sequence, payload in payloads:
         data = t.Tx(chain, who.public_key, sequence, payload).sign(who).encode()
         answer = submit_waiting(cluster.url(0), data)
-        assert answer.get("accepted") is True, answer
+        assert isinstance(answer, TxAnswer) and answer.accepted, answer
 
 
 def _problem(url: str, token: str) -> tuple[int, str]:

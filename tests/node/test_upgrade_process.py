@@ -34,6 +34,7 @@ import pytest
 
 from node.app.upgrades import HALT_EXIT_CODE
 from node.app.version import RULEBOOK
+from node.client.http_json import TxAnswer
 from node.ledger import tx as t
 from node.ledger.protocols import UnknownProtocol
 from node.run import config
@@ -100,7 +101,7 @@ def test_old_nodes_stop_before_an_unknown_protocol_and_upgraded_ones_go_on(
         upgrade = t.ScheduleUpgrade(NEXT, RELEASE, at, approvals)
         data = t.Tx(chain_id, signers[0].public_key, 0, upgrade).sign(signers[0]).encode()
         answer = submit_waiting(cluster.url(0), data)
-        assert answer.get("accepted") is True, answer
+        assert isinstance(answer, TxAnswer) and answer.accepted, answer
         assert isinstance(before["height"], int) and before["height"] < at
         for index, known in ((0, True), (3, False)):
             said = get_json(cluster.url(index) + "/v1/status")["upgrade"]

@@ -24,6 +24,7 @@ from typing import TypeVar
 
 from node.ledger import records as r
 from node.protocol.codec import DecodeError
+from node.protocol.errors import ToolError
 
 _CAMPAIGN = r.Prefix.CAMPAIGN.value
 _HOLDER = r.Prefix.HOLDER.value
@@ -35,7 +36,7 @@ _ISSUER = r.Prefix.ISSUER.value
 _R = TypeVar("_R", r.Holder, r.Payout, r.Campaign)
 
 
-class BooksError(ValueError):
+class BooksError(ToolError, ValueError):
     """A change or a total breaks a rule; the message says which record."""
 
 

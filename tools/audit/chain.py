@@ -61,6 +61,7 @@ from node.ledger.state import BlockState, RecordCache
 from node.protocol import merkle
 from node.protocol.codec import DecodeError
 from node.protocol.crypto import Domain, signing_bytes, verify_raw
+from node.protocol.errors import ToolInvariantBroken
 from node.protocol.genesis import Genesis
 from node.protocol.state_tree import StateTree
 from tools.audit.books import Books, BooksError, CampaignTally, describe_key
@@ -405,7 +406,7 @@ class Auditor:
             lap("fetch_decode")
             prepared = ahead.popleft()
             if prepared.height != height:
-                raise RuntimeError("audit pipeline out of order")
+                raise ToolInvariantBroken("audit pipeline out of order")
             self._check_height(prepared, result)
             result.heights_checked = height
             if progress is not None:
@@ -416,7 +417,7 @@ class Auditor:
             raise _Stop(p.problem)
         block, cert = p.block, p.certificate
         if block is None or cert is None:
-            raise RuntimeError("prepared block without block or certificate")
+            raise ToolInvariantBroken("prepared block without block or certificate")
         header = block.header
         validators = self.schedule.at(p.height)
         self._check_header(p.height, header, validators)
@@ -655,24 +656,28 @@ class Auditor:
         lap("execute")
         root = self.tree.update(writes)
         lap("state_tree")
-        if root != header.state_root:
+        self._check_roots(p.height, header.state_root, root)
+
+    def _check_roots(self, height: int, certified: bytes, root: bytes) -> None:
+        """The re-executed state root is the certified one, and the one the node recorded."""
+        if root != certified:
             raise _Stop(
                 Divergence(
-                    p.height,
+                    height,
                     "state_root",
                     "re-execution does not reproduce the certified state root",
                     None,
                     None,
-                    header.state_root.hex(),
+                    certified.hex(),
                     root.hex(),
                 )
             )
         if self.stored is not None:
-            recorded = self.stored.recorded_root(p.height)
+            recorded = self.stored.recorded_root(height)
             if recorded != root:
                 raise _Stop(
                     Divergence(
-                        p.height,
+                        height,
                         "stored_state_root",
                         "the node's recorded state root differs from the certified one",
                         None,

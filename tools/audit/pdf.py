@@ -36,6 +36,7 @@ from tools.audit.report import (
     CAMPAIGN_COLUMNS,
     CHECKS_DONE,
     ISSUER_COLUMNS,
+    Check,
     campaign_figures,
     issuer_figures,
     money,
@@ -128,6 +129,15 @@ def render_pdf(result: AuditResult, issuer: str | None = None) -> bytes:
         Paragraph(f"• <b>{pdf_markup(name)}</b>: {pdf_markup(what)}", s["body"])
         for name, what in CHECKS_DONE
     ]
+    story += _figures(result, checks, issuer, s)
+    return _build(story)
+
+
+def _figures(
+    result: AuditResult, checks: list[Check], issuer: str | None, s: dict[str, ParagraphStyle]
+) -> list[Flowable]:
+    """The campaigns', the communes' figures and the reconciliation, for ``issuer`` if given."""
+    story: list[Flowable] = []
     story.append(Paragraph("Campaigns", s["h2"]))
     story.append(
         Paragraph(
@@ -157,6 +167,10 @@ def render_pdf(result: AuditResult, issuer: str | None = None) -> bytes:
                     s["body"],
                 )
             )
+    return story
+
+
+def _build(story: list[Flowable]) -> bytes:
     out = io.BytesIO()
     document = SimpleDocTemplate(
         out,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 from dataclasses import asdict, dataclass
 
+from node.ledger import records as r
 from tools.audit.books import Books, CampaignTally, IssuerTally
 from tools.audit.chain import AuditResult
 
@@ -134,74 +135,94 @@ def issuer_figures(books: Books) -> list[IssuerFigures]:
 def reconcile(books: Books) -> list[Check]:
     """Every identity the figures must satisfy, to the cent."""
     checks: list[Check] = []
-
-    def check(name: str, left: int, right: int, formula: str) -> None:
-        ok = left == right
-        detail = f"{formula}: {money(left)} {'=' if ok else '≠'} {money(right)}"
-        checks.append(Check(name, ok, detail))
-
     for f in campaign_figures(books):
-        tally = books.campaign_tallies.get(f.code, CampaignTally(b""))
-        label = f"campaign {f.code}"
-        check(
-            f"{label} balance",
-            f.funded,
-            f.unspent + f.spent - f.refunded + f.withdrawn,
-            "funded = unspent + spent - refunded + withdrawn",
-        )
-        for what in ("funded", "allocated", "spent", "refunded", "withdrawn"):
-            check(
-                f"{label} {what}",
-                getattr(tally, what),
-                getattr(f, what),
-                f"{what}: sum of the history's transactions = campaign record",
-            )
+        checks += _campaign_checks(books, f)
     for pk, issuer in books.issuers.items():
-        label = f"issuer {issuer.name}"
-        mine = [(code, c) for code, c in books.campaigns.items() if c.issuer == pk]
-        funded = sum(c.funded_cents for _, c in mine)
-        withdrawn = sum(c.withdrawn_cents for _, c in mine)
-        net_spent = sum(c.spent_cents - c.refunded_cents for _, c in mine)
-        held = sum(c.outstanding_cents for _, c in mine)
-        budgets = sum(c.budget_cents for _, c in mine)
-        issuer_tally = books.issuer_tallies.get(pk, IssuerTally())
-        units = books.merchant_units[pk]
-        check(
-            f"{label} escrow",
-            issuer.escrow_cents,
-            funded - withdrawn - issuer.settled_cents,
-            "escrow = funded - withdrawn - settled",
+        checks += _issuer_checks(books, pk, issuer)
+    return checks
+
+
+def _check(checks: list[Check], name: str, left: int, right: int, formula: str) -> None:
+    ok = left == right
+    detail = f"{formula}: {money(left)} {'=' if ok else '≠'} {money(right)}"
+    checks.append(Check(name, ok, detail))
+
+
+def _campaign_checks(books: Books, f: CampaignFigures) -> list[Check]:
+    checks: list[Check] = []
+    tally = books.campaign_tallies.get(f.code, CampaignTally(b""))
+    label = f"campaign {f.code}"
+    _check(
+        checks,
+        f"{label} balance",
+        f.funded,
+        f.unspent + f.spent - f.refunded + f.withdrawn,
+        "funded = unspent + spent - refunded + withdrawn",
+    )
+    for what in ("funded", "allocated", "spent", "refunded", "withdrawn"):
+        _check(
+            checks,
+            f"{label} {what}",
+            getattr(tally, what),
+            getattr(f, what),
+            f"{what}: sum of the history's transactions = campaign record",
         )
-        check(
-            f"{label} backing",
-            issuer.escrow_cents,
-            budgets + held + units + issuer.pending_cents,
-            "escrow = unallocated budgets + holder balances + merchant balances + pending payouts",
-        )
-        check(
-            f"{label} spending",
-            net_spent,
-            units + issuer.redeemed_cents,
-            "spent - refunded = merchant balances + redeemed",
-        )
-        check(
-            f"{label} payouts",
-            issuer.redeemed_cents,
-            issuer.pending_cents + issuer.settled_cents,
-            "redeemed = pending + settled",
-        )
-        check(
-            f"{label} redeemed",
-            issuer_tally.redeemed,
-            issuer.redeemed_cents,
-            "payouts opened minus returned in the history = issuer record",
-        )
-        check(
-            f"{label} settled",
-            issuer_tally.settled,
-            issuer.settled_cents,
-            "payouts settled in the history = issuer record",
-        )
+    return checks
+
+
+def _issuer_checks(books: Books, pk: bytes, issuer: r.Issuer) -> list[Check]:
+    checks: list[Check] = []
+    label = f"issuer {issuer.name}"
+    mine = [(code, c) for code, c in books.campaigns.items() if c.issuer == pk]
+    funded = sum(c.funded_cents for _, c in mine)
+    withdrawn = sum(c.withdrawn_cents for _, c in mine)
+    net_spent = sum(c.spent_cents - c.refunded_cents for _, c in mine)
+    held = sum(c.outstanding_cents for _, c in mine)
+    budgets = sum(c.budget_cents for _, c in mine)
+    issuer_tally = books.issuer_tallies.get(pk, IssuerTally())
+    units = books.merchant_units[pk]
+    _check(
+        checks,
+        f"{label} escrow",
+        issuer.escrow_cents,
+        funded - withdrawn - issuer.settled_cents,
+        "escrow = funded - withdrawn - settled",
+    )
+    _check(
+        checks,
+        f"{label} backing",
+        issuer.escrow_cents,
+        budgets + held + units + issuer.pending_cents,
+        "escrow = unallocated budgets + holder balances + merchant balances + pending payouts",
+    )
+    _check(
+        checks,
+        f"{label} spending",
+        net_spent,
+        units + issuer.redeemed_cents,
+        "spent - refunded = merchant balances + redeemed",
+    )
+    _check(
+        checks,
+        f"{label} payouts",
+        issuer.redeemed_cents,
+        issuer.pending_cents + issuer.settled_cents,
+        "redeemed = pending + settled",
+    )
+    _check(
+        checks,
+        f"{label} redeemed",
+        issuer_tally.redeemed,
+        issuer.redeemed_cents,
+        "payouts opened minus returned in the history = issuer record",
+    )
+    _check(
+        checks,
+        f"{label} settled",
+        issuer_tally.settled,
+        issuer.settled_cents,
+        "payouts settled in the history = issuer record",
+    )
     return checks
 
 

@@ -23,21 +23,19 @@ one fails; the audit trusts none of them.
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 from node.api import tokens
-from node.client.http_json import urlopen
+from node.client.http_json import Unreachable, call
 from node.protocol import limits
 from node.protocol.crypto import PUBLIC_KEY_BYTES, Signer
+from node.protocol.errors import ToolError
 from node.store.blockstore import BlockStore, StoreError
 
 HTTP_TIMEOUT_S: Final = 30.0
@@ -47,7 +45,7 @@ TOKEN_RENEW_MS: Final = TOKEN_TTL_MS // 2  # a token older than this is replaced
 RANGE_BLOCKS: Final = limits.HTTP_CERTIFIED_RANGE_BLOCKS_MAX  # heights asked for at once
 
 
-class SourceError(RuntimeError):
+class SourceError(ToolError, RuntimeError):
     """The history cannot be read; the message says why and what to do."""
 
 
@@ -256,42 +254,42 @@ class HttpSource:
         return {"Authorization": f"Bearer {node.token}"}
 
     def _json(self, url: str, headers: dict[str, str] | None = None) -> dict[str, object]:
-        request = urllib.request.Request(url, headers=headers or {})
         try:
-            with urlopen(request, HTTP_TIMEOUT_S, self.sleep) as response:
-                raw = response.read(RESPONSE_BYTES_MAX + 1)
-        except urllib.error.HTTPError as exc:
-            if exc.code in (400, 404, 405) and "/v1/blocks/certified?" in url:
-                # an older node: no such route, or "certified" read as a height
-                raise _NoRangeRoute(url) from None
-            if exc.code == 429:
-                raise SourceError(
-                    f"{url}: HTTP 429 — the node still says too many requests after "
-                    "waiting out its Retry-After"
-                ) from None
-            if exc.code == 404 and url.endswith("/certified"):
-                raise SourceError(
-                    f"{url}: 404 — this node does not serve certified block bytes "
-                    "(needs GET /v1/blocks/{height}/certified)"
-                ) from None
-            if exc.code in (401, 403) and url.endswith("/certified"):
-                raise SourceError(
-                    f"{url}: HTTP {exc.code} — whole blocks are for auditors and the bank: "
-                    "give --key NAME, an auditor's key"
-                ) from None
-            raise SourceError(f"{url}: HTTP {exc.code}") from None
-        except (urllib.error.URLError, OSError) as exc:
-            raise SourceError(f"{url}: {exc}") from None
-        if len(raw) > RESPONSE_BYTES_MAX:
-            raise SourceError(f"{url}: answer larger than {RESPONSE_BYTES_MAX} bytes")
-        try:
-            body = json.loads(raw)
-        except (ValueError, RecursionError):  # also a huge integer, or JSON nested deeper
-            # than the interpreter recurses: one hostile node never stops the audit
-            raise SourceError(f"{url}: answer is not JSON") from None
-        if not isinstance(body, dict):
-            raise SourceError(f"{url}: answer is not a JSON object")
-        return body
+            answer = call(
+                url,
+                headers=headers,
+                timeout_s=HTTP_TIMEOUT_S,
+                limit=RESPONSE_BYTES_MAX,
+                sleep=self.sleep,
+            )
+            if answer.ok:
+                return answer.json()  # a hostile answer: one node never stops the audit
+        except Unreachable as exc:
+            raise SourceError(str(exc)) from None
+        raise _refusal(url, answer.status)
+
+
+def _refusal(url: str, status: int) -> Exception:
+    """What a node's HTTP error says to the audit."""
+    if status in (400, 404, 405) and "/v1/blocks/certified?" in url:
+        # an older node: no such route, or "certified" read as a height
+        return _NoRangeRoute(url)
+    if status == 429:
+        return SourceError(
+            f"{url}: HTTP 429 — the node still says too many requests after "
+            "waiting out its Retry-After"
+        )
+    if status == 404 and url.endswith("/certified"):
+        return SourceError(
+            f"{url}: 404 — this node does not serve certified block bytes "
+            "(needs GET /v1/blocks/{height}/certified)"
+        )
+    if status in (401, 403) and url.endswith("/certified"):
+        return SourceError(
+            f"{url}: HTTP {status} — whole blocks are for auditors and the bank: "
+            "give --key NAME, an auditor's key"
+        )
+    return SourceError(f"{url}: HTTP {status}")
 
 
 def _pair(url: str, height: int, item: dict[str, object]) -> tuple[bytes, bytes]:

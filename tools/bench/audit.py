@@ -33,6 +33,7 @@ from pathlib import Path
 from node.ledger import tx as t
 from node.ledger.codes import Result
 from node.protocol.crypto import Digest, Domain, Signer, signing_bytes, verify_raw
+from node.protocol.errors import ToolInvariantBroken
 from node.run import heap
 from tools.audit.chain import Auditor, AuditResult
 from tools.audit.history import (
@@ -122,7 +123,7 @@ def raw_verify_rate(txs: Sequence[bytes], workers: int) -> float:
     for data in txs:
         signed = t.decode_tx(data, CHAIN_ID)
         if isinstance(signed, Result):
-            raise RuntimeError("benchmark transaction does not decode")
+            raise ToolInvariantBroken("benchmark transaction does not decode")
         message = signing_bytes(Domain.TX, CHAIN_ID, signed.body)
         triples.append((message, bytes(signed.tx.sender), signed.signature))
     size = -(-len(triples) // workers)
@@ -131,7 +132,7 @@ def raw_verify_rate(txs: Sequence[bytes], workers: int) -> float:
     def run(part: list[tuple[bytes, bytes, bytes]]) -> None:
         for message, key, signature in part:
             if not verify_raw(message, key, signature):
-                raise RuntimeError("benchmark signature does not verify")
+                raise ToolInvariantBroken("benchmark signature does not verify")
 
     with ThreadPoolExecutor(workers) as pool:
         start = time.perf_counter()
@@ -155,7 +156,7 @@ def run_audit(transactions: int, block_size: int, holders: int, workers: int) ->
             source.close()
         after = raw_verify_rate(sample, cores())
     if not result.ok:
-        raise RuntimeError(f"the benchmark history does not audit: {result.divergence}")
+        raise ToolInvariantBroken(f"the benchmark history does not audit: {result.divergence}")
     verify_per_s = (before + after) / 2
     tx_per_s = result.transactions / result.seconds
     phase_us = {k: 1e6 * v / result.transactions for k, v in result.phase_seconds.items()}

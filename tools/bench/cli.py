@@ -35,6 +35,7 @@ from node.ledger.genesis import initial_state
 from node.ledger.state import RecordCache
 from node.protocol import codec, limits, merkle
 from node.protocol.crypto import Domain, PublicKey, Signer, digest, signing_bytes, verify_raw
+from node.protocol.errors import ToolInvariantBroken
 from node.protocol.genesis import (
     Genesis,
     GenesisAccount,
@@ -231,10 +232,10 @@ def _triples(txs: Sequence[bytes]) -> list[tuple[bytes, bytes, bytes]]:
     for data in txs:
         body, signature = codec.as_list(codec.decode(data, 1 << 20), 2)
         if not isinstance(body, bytes) or not isinstance(signature, bytes):
-            raise RuntimeError("bad benchmark transaction")
+            raise ToolInvariantBroken("bad benchmark transaction")
         sender = codec.as_list(codec.decode(body, 1 << 20), 9)[3]
         if not isinstance(sender, bytes):
-            raise RuntimeError("bad benchmark transaction")
+            raise ToolInvariantBroken("bad benchmark transaction")
         triples.append((signing_bytes(Domain.TX, CHAIN_ID, body), sender, signature))
     return triples
 
@@ -263,7 +264,7 @@ class _VerifySampler:
         start = time.perf_counter()
         for message, key, signature in batch:
             if not verify_raw(message, key, signature):
-                raise RuntimeError("benchmark signature does not verify")
+                raise ToolInvariantBroken("benchmark signature does not verify")
         took = time.perf_counter() - start
         self.count += count
         self.seconds += took
@@ -370,14 +371,14 @@ def _decoded(block: Sequence[bytes]) -> list[t.SignedTx]:
     for data in block:
         decoded = t.decode_tx(data, CHAIN_ID)
         if isinstance(decoded, Result):
-            raise RuntimeError(f"benchmark transaction does not decode: {decoded.name}")
+            raise ToolInvariantBroken(f"benchmark transaction does not decode: {decoded.name}")
         out.append(decoded)
     return out
 
 
 def _check_all(results: Sequence[Result]) -> None:
     if any(r != Result.OK for r in results):
-        raise RuntimeError(f"benchmark block rejected: {results}")
+        raise ToolInvariantBroken(f"benchmark block rejected: {results}")
 
 
 @contextlib.contextmanager

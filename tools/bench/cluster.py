@@ -26,8 +26,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,10 +34,12 @@ from typing import Final
 import aiohttp
 import click
 
+from node.client.http_json import NodeStatus, Unreachable, node_status
 from node.devnet.demo import load_keys
 from node.devnet.network import DEMO_KEYS_FILE, Supervisor, node_homes, write_devnet
 from node.ledger import tx as t
 from node.protocol.crypto import Domain, Signer, digest, signing_bytes, verify_raw
+from node.protocol.errors import ToolInvariantBroken
 from node.protocol.genesis import parse as parse_genesis
 from node.run import config
 from tools.faults.cluster import free_base_port
@@ -86,16 +86,14 @@ def verify_rate(samples: int = VERIFY_SAMPLES) -> float:
     start = time.perf_counter()
     for message, key, signature in triples:
         if not verify_raw(message, key, signature):
-            raise RuntimeError("benchmark signature does not verify")
+            raise ToolInvariantBroken("benchmark signature does not verify")
     return samples / (time.perf_counter() - start)
 
 
-def _status(url: str) -> dict[str, object] | None:
+def _status(url: str) -> NodeStatus | None:
     try:
-        with urllib.request.urlopen(url + "/v1/status", timeout=2) as response:
-            body: dict[str, object] = json.load(response)
-            return body
-    except (OSError, urllib.error.URLError, ValueError):
+        return node_status(url, 2)
+    except Unreachable:
         return None
 
 
@@ -186,7 +184,9 @@ async def _setup(urls: Sequence[str], txs: list[bytes]) -> None:
             heights = await _post(session, urls[0], pending)
             pending = [d for d, h in zip(pending, heights, strict=True) if h is None]
             if pending and time.monotonic() > deadline:
-                raise RuntimeError(f"{len(pending)} set-up transactions not committed in time")
+                raise ToolInvariantBroken(
+                    f"{len(pending)} set-up transactions not committed in time"
+                )
             if pending:
                 await asyncio.sleep(0.5)  # again, same bytes (idempotent by id)
 
@@ -218,8 +218,7 @@ async def _lane(
 
 def _height(url: str) -> int:
     status = _status(url)
-    height = status.get("height") if status else None
-    return height if isinstance(height, int) else 0
+    return 0 if status is None else status.height
 
 
 def generate(

@@ -70,6 +70,7 @@ from node.consensus.types import (
 from node.protocol import codec, merkle
 from node.protocol.codec import DecodeError
 from node.protocol.crypto import Digest, Domain, Signer, digest
+from node.protocol.errors import ToolError
 from node.run.hooks import PeerKeys, SendTo
 
 logger = logging.getLogger(__name__)
@@ -94,7 +95,7 @@ class InvalidKind(enum.Enum):
     MIXED = "mixed"
 
 
-class SwitchError(ValueError):
+class SwitchError(ToolError, ValueError):
     """The environment asks for a fault that does not exist."""
 
 

@@ -39,6 +39,7 @@ from node.ledger import tx as t
 from node.protocol import codec
 from node.protocol.codec import DecodeError
 from node.protocol.crypto import digest
+from node.protocol.errors import ToolInvariantBroken
 from node.protocol.genesis import Genesis
 from node.run import config
 from node.store.blockstore import BlockStore
@@ -103,7 +104,7 @@ def read_chain(index: int, home: Path, genesis: Genesis) -> NodeChain:
         for height in range(1, store.height() + 1):
             raw_block, raw_cert = store.block(height), store.certificate(height)
             if raw_block is None or raw_cert is None:
-                raise RuntimeError(f"node {index}: block {height} missing from its store")
+                raise ToolInvariantBroken(f"node {index}: block {height} missing from its store")
             block = Block.decode(raw_block)
             rows.append(
                 BlockRow(

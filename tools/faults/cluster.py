@@ -10,17 +10,15 @@ heights over the API; wait, bounded, for a condition on the live processes.
 
 from __future__ import annotations
 
-import json
 import random
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Final, TypeVar
 
+from node.client.http_json import NodeStatus, Unreachable, node_status
 from node.devnet.demo import load_keys
 from node.devnet.network import (
     DEMO_KEYS_FILE,
@@ -31,6 +29,7 @@ from node.devnet.network import (
     write_devnet,
 )
 from node.protocol.crypto import Signer
+from node.protocol.errors import ToolError
 from node.protocol.genesis import Genesis
 from node.protocol.genesis import parse as parse_genesis
 from node.run import config
@@ -49,7 +48,7 @@ READY_TIMEOUT_S: Final = 60.0
 READ_TIMEOUT_S: Final = 15.0
 
 
-class ClusterError(RuntimeError):
+class ClusterError(ToolError, RuntimeError):
     """The cluster could not be made or did not reach a state in time."""
 
 
@@ -176,25 +175,18 @@ class Cluster:
         """Who proposes at ``height`` and ``round`` (genesis order, round-robin)."""
         return (height + round) % self.size
 
-    def status(self, index: int) -> dict[str, object] | None:
+    def status(self, index: int) -> NodeStatus | None:
         """``/v1/status`` of a node; None when it does not answer (down, paused, busy)."""
         if not self.procs.is_running(index) or self.procs.is_paused(index):
             return None
         try:
-            with urllib.request.urlopen(
-                self.url(index) + "/v1/status", timeout=HTTP_TIMEOUT_S
-            ) as response:
-                body: dict[str, object] = json.load(response)
-                return body
-        except (OSError, urllib.error.URLError, ValueError):
+            return node_status(self.url(index), HTTP_TIMEOUT_S)
+        except Unreachable:
             return None
 
     def height(self, index: int) -> int | None:
         status = self.status(index)
-        if status is None:
-            return None
-        height = status["height"]
-        return height if isinstance(height, int) else None
+        return None if status is None else status.height
 
     def heights(self, indices: Iterable[int] | None = None) -> dict[int, int | None]:
         chosen = range(self.size) if indices is None else indices

@@ -19,12 +19,9 @@ the cluster's making differs (an observer behind proxies too).
 
 from __future__ import annotations
 
-import json
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -32,7 +29,7 @@ from typing import Final
 
 import click
 
-from node.client.http_json import urlopen
+from node.client.http_json import TxAnswer, Unreachable, submit_tx
 from node.consensus.types import Validator, ValidatorSet, verify_certificate
 from node.ledger import tx as t
 from node.protocol.crypto import Signer
@@ -108,24 +105,12 @@ def genesis_set(genesis: Genesis) -> ValidatorSet:
     return ValidatorSet(tuple(Validator(v.public_key, v.power, v.name) for v in genesis.validators))
 
 
-def submit_waiting(url: str, data: bytes) -> dict[str, object]:
-    """POST the transaction and wait for its block; the API's answer (or the HTTP error's)."""
-    request = urllib.request.Request(
-        url + "/v1/transactions?wait=true",
-        data=json.dumps({"tx": data.hex()}).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
+def submit_waiting(url: str, data: bytes) -> TxAnswer | str:
+    """POST the transaction and wait for its block: what the node said, or why it did not."""
     try:
-        with urlopen(request, HTTP_TIMEOUT_S) as response:
-            answer: dict[str, object] = json.load(response)
-            return answer
-    except urllib.error.HTTPError as error:
-        failed: dict[str, object] = json.load(error)
-        failed["http_status"] = error.code
-        return failed
-    except (OSError, ValueError) as error:
-        return {"accepted": False, "error": f"{type(error).__name__}: {error}"}
+        return submit_tx(url, data, HTTP_TIMEOUT_S)
+    except Unreachable as error:
+        return str(error)
 
 
 def send_change(run: Run, change: Change, down: int) -> int | None:
@@ -135,8 +120,8 @@ def send_change(run: Run, change: Change, down: int) -> int | None:
     for index in (i for i in range(VALIDATORS) if i != down):
         answer = submit_waiting(c.url(index), change.data)
         answers.append(answer)
-        height = answer.get("height")
-        if answer.get("accepted") is True and isinstance(height, int):
+        height = answer.height if isinstance(answer, TxAnswer) and answer.accepted else None
+        if height is not None:
             run.check(
                 "change-committed",
                 height <= change.effective_height - 2,

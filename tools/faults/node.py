@@ -31,6 +31,7 @@ from typing import Final
 from node.app.version import RULEBOOK
 from node.ledger.protocols import Rulebook, RuleSet
 from node.protocol.crypto import Signer
+from node.protocol.errors import ToolError
 from node.run import daemon
 from node.run.hooks import ConsensusInstruments, NodeHooks
 from node.settlement.service import CRASH_POINTS
@@ -68,7 +69,7 @@ def upgraded_rulebook(protocol: str, rulebook: Rulebook = RULEBOOK) -> Rulebook:
     return rulebook.with_rules(next_rules(protocol))
 
 
-class InjectedFault(RuntimeError):
+class InjectedFault(ToolError, RuntimeError):
     """Raised by a view on purpose (``RELANCE_TEST_VIEW_RAISE``)."""
 
 

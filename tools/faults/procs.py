@@ -20,11 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from node.protocol.errors import ToolError
+
 TERMINATE_GRACE_S: Final = 10.0
 KILL_WAIT_S: Final = 10.0
 
 
-class ProcessError(RuntimeError):
+class ProcessError(ToolError, RuntimeError):
     """A node process is not in the state the caller assumed."""
 
 

@@ -35,6 +35,7 @@ from typing import Final
 
 from node.p2p.handshake import HELLO_BYTES
 from node.p2p.link import PREFIX_BYTES
+from node.protocol.errors import ToolInvariantBroken
 from node.protocol.limits import FRAME_BYTES_MAX
 
 HOST: Final = "127.0.0.1"
@@ -164,7 +165,7 @@ class LinkProxy:
     @property
     def port(self) -> int:
         if self._server is None:
-            raise RuntimeError("not started")
+            raise ToolInvariantBroken("not started")
         port: int = self._server.sockets[0].getsockname()[1]
         return port
 

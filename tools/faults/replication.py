@@ -26,8 +26,6 @@ import json
 import random
 import time
 import traceback
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -36,6 +34,7 @@ from typing import Final
 
 import aiohttp
 
+from node.client.http_json import NodeStatus, Unreachable, node_status
 from node.devnet.network import HOST, init_home
 from node.ledger import tx as t
 from node.protocol.crypto import Digest, PublicKey, Signer, digest
@@ -69,16 +68,12 @@ class Observer:
     api_url: str
     procs: NodeProcesses
 
-    def status(self) -> dict[str, object] | None:
+    def status(self) -> NodeStatus | None:
         if not self.procs.is_running(0):
             return None
         try:
-            with urllib.request.urlopen(
-                self.api_url + "/v1/status", timeout=HTTP_TIMEOUT_S
-            ) as response:
-                body: dict[str, object] = json.load(response)
-                return body
-        except (OSError, urllib.error.URLError, ValueError):
+            return node_status(self.api_url, HTTP_TIMEOUT_S)
+        except Unreachable:
             return None
 
 
@@ -352,8 +347,7 @@ def late_observer(run: ReplicationRun) -> None:
 
     def synced() -> int | None:
         status = observer.status()
-        height = status.get("height") if status else None
-        return height if isinstance(height, int) and height >= started_at else None
+        return status.height if status and status.height >= started_at else None
 
     c.wait_for(synced, PROGRESS_BOUND_S, f"the observer at height {started_at}")
     run.figure("observer_sync_s", round(time.monotonic() - began, 2))
@@ -380,7 +374,7 @@ def _same_root(run: ReplicationRun, observer: Observer) -> str | None:
     statuses = [observer.status(), *(c.status(i) for i in range(c.size))]
     if any(s is None for s in statuses):
         return None
-    seen = {(s["height"], s["state_root"]) for s in statuses if s is not None}
+    seen = {(s.height, s.state_root) for s in statuses if s is not None}
     if len(seen) != 1:
         return None
     height, root = seen.pop()

@@ -10,6 +10,7 @@ from typing import Final
 import click
 
 from node.ledger import tx as t
+from node.ledger.codes import Result
 from node.protocol.crypto import Digest
 from node.settlement import pain001, refhash
 from wallets.book import read_csv
@@ -111,13 +112,13 @@ def bank_settle(
     items = [BatchItem(f"{len(b)} payouts", t.Settle(tuple(b))) for b in batches]
     outcomes = submit_many(client, signer, items, "settling")
     results = [{"tx_id": o.tx_id, "result": o.result, "height": o.height} for o in outcomes]
-    refused = [o.result for o in outcomes if o.result != "OK"]
+    refused = [o.result for o in outcomes if o.code is not Result.OK]
     failure = None
     if refused and len(refused) == len(outcomes):
         failure = WalletError(Exit.REJECTED, "the settlement was refused", refused[0])
     elif refused:
         failure = WalletError(Exit.PARTIAL, f"{len(refused)} settlement transaction(s) refused")
-    settled = sum(len(b) for b, o in zip(batches, outcomes, strict=True) if o.result == "OK")
+    settled = sum(len(b) for b, o in zip(batches, outcomes, strict=True) if o.code is Result.OK)
     emit(
         {"settled": settled, "transactions": results},
         [f"{o.result} {o.tx_id} block {o.height}" for o in outcomes],

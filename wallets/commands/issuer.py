@@ -14,10 +14,19 @@ import click
 
 from node.ledger import records as r
 from node.ledger import tx as t
+from node.ledger.codes import Result
 from node.protocol.codec import DecodeError
 from node.protocol.crypto import PublicKey, Signer
 from node.text import fmt
-from wallets.book import Entry, VoucherBook, book_path, read_csv, read_households
+from wallets.book import (
+    BookStatus,
+    Entry,
+    Household,
+    VoucherBook,
+    book_path,
+    read_csv,
+    read_households,
+)
 from wallets.client import Json, NodeClient
 from wallets.commands.merchant import payout_ref_hash
 from wallets.context import (
@@ -53,6 +62,8 @@ from wallets.voucher import Voucher
 ALLOCATIONS_PER_TX: Final = 1_000  # well under the protocol cap and the transaction size cap
 MERCHANT_COLUMNS: Final = ("public_key", "name", "category", "zone", "payout_ref")
 TRUE_WORDS: Final = ("1", "yes", "y", "true", "oui", "on")
+
+SKIPPED: Final = "SKIPPED"  # a row the wallet did not send (already done): not a node result
 
 
 @click.group("issuer", help="A commune: merchants, campaigns, allocations, letters, e-mails.")
@@ -102,7 +113,7 @@ def issuer_register_merchants(csv_file: Path, key_name: str) -> None:
             continue
         items.append(BatchItem(payload.name, payload))
     results: list[dict[str, object]] = [
-        {"merchant": name, "result": "SKIPPED", "detail": "already registered"} for name in skipped
+        {"merchant": name, "result": SKIPPED, "detail": "already registered"} for name in skipped
     ]
     if items:
         confirm(
@@ -225,7 +236,7 @@ def _submit_profile(
 
 
 def _report(results: list[dict[str, object]], what: str) -> None:
-    failed = [r for r in results if r["result"] not in ("OK", "SKIPPED")]
+    failed = [r for r in results if r["result"] not in (Result.OK.name, SKIPPED)]
     lines = [f"{r['result']:<24} {r[what]}" for r in results]
     counts = Counter(str(r["result"]) for r in results)
     lines.append(", ".join(f"{n} {k.lower()}" for k, n in sorted(counts.items())))
@@ -605,15 +616,7 @@ def issuer_allocate(campaign: str, csv_file: Path, key_name: str) -> None:
     chain_id = client.chain_id()
     signer, secret = _unlock(key_name)
     book = VoucherBook(book_path(s.home, chain_id, campaign), chain_id, campaign, secret)
-    known = book.by_row()
-    todo: list[Entry] = []
-    for household in households:
-        entry = known.get(household.row_id)
-        if entry is None:
-            todo.append(book.add(household))
-        elif entry.status == "new":
-            todo.append(entry)  # kept by an earlier run that did not finish
-    todo = _not_yet_allocated(client, book, todo)
+    todo = _not_yet_allocated(client, book, _to_allocate(book, households))
     skipped = len(households) - len(todo)
     if not todo:
         emit(
@@ -630,19 +633,7 @@ def issuer_allocate(campaign: str, csv_file: Path, key_name: str) -> None:
         Summary(f"allocate to {len(todo)} household(s)", "", total, (("campaign", campaign),)),
     )
     chunks = [todo[i : i + ALLOCATIONS_PER_TX] for i in range(0, len(todo), ALLOCATIONS_PER_TX)]
-    items = [
-        BatchItem(
-            f"{chunk[0].serial}..{chunk[-1].serial}",
-            t.Allocate(
-                campaign,
-                tuple(
-                    t.Allocation(PublicKey(bytes.fromhex(e.public_key)), e.amount_cents, e.zone)
-                    for e in chunk
-                ),
-            ),
-        )
-        for chunk in chunks
-    ]
+    items = [_allocation_item(campaign, chunk) for chunk in chunks]
 
     def journal(index: int, signed: t.SignedTx) -> None:
         for entry in chunks[index]:
@@ -650,19 +641,20 @@ def issuer_allocate(campaign: str, csv_file: Path, key_name: str) -> None:
         book.save()  # before it leaves: a rerun asks the node about this id
 
     outcomes = submit_many(client, signer, items, "allocating", journal)
-    failures = []
+    failures, allocated = [], 0
     for chunk, outcome in zip(chunks, outcomes, strict=True):
-        if outcome.result == "OK":
+        if outcome.code is Result.OK:
+            allocated += len(chunk)
             for entry in chunk:
-                book.update(entry, status="allocated", tx_id=outcome.tx_id or "")
+                book.update(entry, status=BookStatus.ALLOCATED, tx_id=outcome.tx_id or "")
         else:
             failures.append(outcome.result)
     book.save()
-    done = [e for e in book.entries if e.status == "allocated"]
+    done = [e for e in book.entries if e.status is BookStatus.ALLOCATED]
     per_channel = Counter(e.channel for e in todo)
     data: dict[str, object] = {
         "campaign": campaign,
-        "allocated": sum(len(c) for c, o in zip(chunks, outcomes, strict=True) if o.result == "OK"),
+        "allocated": allocated,
         "skipped": skipped,
         "total_cents": total,
         "by_channel": dict(per_channel),
@@ -687,6 +679,27 @@ def issuer_allocate(campaign: str, csv_file: Path, key_name: str) -> None:
     emit(data, lines, failure)
 
 
+def _to_allocate(book: VoucherBook, households: list[Household]) -> list[Entry]:
+    """The book's entry of each household not yet allocated: a new one, or one kept by an
+    earlier run that did not finish."""
+    known = book.by_row()
+    todo: list[Entry] = []
+    for household in households:
+        entry = known.get(household.row_id)
+        if entry is None:
+            todo.append(book.add(household))
+        elif entry.status is BookStatus.NEW:
+            todo.append(entry)
+    return todo
+
+
+def _allocation_item(campaign: str, chunk: list[Entry]) -> BatchItem:
+    allocations = tuple(
+        t.Allocation(PublicKey(bytes.fromhex(e.public_key)), e.amount_cents, e.zone) for e in chunk
+    )
+    return BatchItem(f"{chunk[0].serial}..{chunk[-1].serial}", t.Allocate(campaign, allocations))
+
+
 def _not_yet_allocated(client: NodeClient, book: VoucherBook, todo: list[Entry]) -> list[Entry]:
     """Entries an earlier run signed an allocation for (their ``tx_id``) are marked
     allocated when that transaction is in a block: a rerun never pays twice."""
@@ -704,7 +717,7 @@ def _not_yet_allocated(client: NodeClient, book: VoucherBook, todo: list[Entry])
                 raise WalletError(Exit.PENDING, f"allocation {entry.tx_id} is still pending")
             committed[entry.tx_id] = status == "committed"
         if entry.tx_id and committed[entry.tx_id]:
-            book.update(entry, status="allocated")
+            book.update(entry, status=BookStatus.ALLOCATED)
         else:
             out.append(entry)
     return out
@@ -716,13 +729,13 @@ def _vouchers(
     chosen = (
         [book.find(s) for s in serials]
         if serials
-        else [e for e in book.entries if e.channel == channel and e.status == "allocated"]
+        else [e for e in book.entries if e.channel == channel and e.status is BookStatus.ALLOCATED]
     )
     out = []
     for entry in chosen:
         if not entry.seed:
             raise WalletError(Exit.USAGE, f"{entry.serial} is an app key, not a voucher")
-        if entry.status != "allocated":
+        if entry.status is not BookStatus.ALLOCATED:
             raise WalletError(Exit.USAGE, f"{entry.serial} is {entry.status}, not deliverable")
         out.append((entry, Voucher(chain_id.upper(), bytes.fromhex(entry.seed))))
     return out
@@ -909,7 +922,7 @@ def issuer_reissue(
     client = s.client()
     book, signer = _open_book(s, client, campaign, key_name)
     lost = book.find(serial)
-    if lost.status == "lost":
+    if lost.status is BookStatus.LOST:
         raise WalletError(Exit.USAGE, f"{lost.serial} was already reissued as {lost.replaced_by}")
     remaining = sum(
         b.cents
@@ -940,8 +953,8 @@ def issuer_reissue(
             (("lost", lost.serial), ("campaign", campaign)),
         ),
     )
-    book.update(lost, status="lost", replaced_by=new.serial)
-    new = book.update(new, status="allocated", tx_id=done.tx_id)
+    book.update(lost, status=BookStatus.LOST, replaced_by=new.serial)
+    new = book.update(new, status=BookStatus.ALLOCATED, tx_id=done.tx_id)
     book.save()
     files = []
     if out is not None and new.seed:
@@ -1013,7 +1026,7 @@ def issuer_report(campaign: str, balances: bool, key_name: str) -> None:
     s = settings()
     client = s.client()
     book, _signer = _open_book(s, client, campaign, key_name)
-    live = [e for e in book.entries if e.status == "allocated"]
+    live = [e for e in book.entries if e.status is BookStatus.ALLOCATED]
     per: dict[str, dict[str, int]] = defaultdict(lambda: {"count": 0, "allocated_cents": 0})
     for entry in live:
         per[entry.channel]["count"] += 1
@@ -1027,7 +1040,7 @@ def issuer_report(campaign: str, balances: bool, key_name: str) -> None:
                     per[entry.channel].get("remaining_cents", 0) + left
                 )
     totals = client.campaign(campaign)
-    lost = sum(1 for e in book.entries if e.status == "lost")
+    lost = sum(1 for e in book.entries if e.status is BookStatus.LOST)
     data: dict[str, object] = {
         "campaign": campaign,
         "by_channel": dict(per),

@@ -24,7 +24,7 @@ import click
 
 from node.protocol import limits
 from node.text.escape import csv_writer
-from wallets.book import CHANNELS, VoucherBook
+from wallets.book import CHANNELS, BookStatus, VoucherBook
 from wallets.client import Json, NodeClient
 from wallets.commands.issuer import _open_book as open_book
 from wallets.context import authenticate, common_options, emit, key_option, settings
@@ -89,7 +89,7 @@ def join(book: VoucherBook, on_node: dict[str, Json]) -> list[Row]:
     for entry in book.entries:
         item = on_node.get(entry.public_key)
         if item is None:
-            state = "not_allocated" if entry.status == "new" else "unknown"
+            state = "not_allocated" if entry.status is BookStatus.NEW else "unknown"
             allocated, balance, replaced_by = entry.amount_cents, None, entry.replaced_by
         else:
             state = str(item.get("status"))

@@ -37,6 +37,7 @@ from node.api.problems import ApiError
 from node.consensus.types import Block
 from node.ledger import records as r
 from node.protocol import limits
+from node.protocol.errors import ApiInvariantBroken
 from node.protocol.genesis import Genesis
 from node.store.blockstore import BlockStore
 from node.text import fmt
@@ -151,7 +152,7 @@ def _gather_blocks(store: BlockStore) -> tuple[int, tuple[bytes, ...]]:
         raise ApiError(503, "the history is more than analytics read at once",
                        slug="history-too-large")  # fmt: skip
     if len(blocks) != top:
-        raise RuntimeError(f"blocks are missing below {top}")
+        raise ApiInvariantBroken(f"blocks are missing below {top}")
     return top, blocks
 
 

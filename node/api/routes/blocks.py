@@ -26,6 +26,7 @@ from node.api.operation import (
 from node.api.problems import ApiError
 from node.ledger import records as r
 from node.protocol import limits
+from node.protocol.errors import ApiInvariantBroken
 
 
 async def blocks(api: Api, request: web.Request) -> object:
@@ -94,7 +95,7 @@ async def certified_blocks(api: Api, request: web.Request) -> object:
             api.ledger.store.certificate(height),
         )
         if raw_block is None or raw_certificate is None:
-            raise RuntimeError(f"committed block {height} is missing from the store")
+            raise ApiInvariantBroken(f"committed block {height} is missing from the store")
         size += len(raw_block) + len(raw_certificate)
         if items and size > limits.HTTP_CERTIFIED_RANGE_BYTES_MAX:
             break
@@ -142,7 +143,7 @@ async def validator_eras(api: Api, request: web.Request) -> object:
             if (found is None or certificate is None) and first - 1 < _base(api):
                 raise _before_base(api, f"the block before the validator set of {first}")
             if found is None or certificate is None:
-                raise RuntimeError(f"no certified block before the validator set of {first}")
+                raise ApiInvariantBroken(f"no certified block before the validator set of {first}")
             handover = m.Handover(
                 first - 1, found.header.encode().hex(), certificate.encode().hex()
             )

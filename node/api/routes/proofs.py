@@ -25,6 +25,7 @@ from node.api.problems import ApiError
 from node.ledger import records as r
 from node.ledger import tx as t
 from node.protocol import limits
+from node.protocol.errors import ApiInvariantBroken
 from node.protocol.merkle import leaf_hash, prove_many, tx_leaf
 from node.protocol.merkle import prove as merkle_prove
 from node.protocol.state_tree import encode_proof
@@ -93,7 +94,7 @@ async def prove_transaction(api: Api, request: web.Request) -> object:
     height, index = location
     found = api.block(height)
     if found is None:
-        raise RuntimeError(f"the store locates {tx_id.hex()} in a missing block")
+        raise ApiInvariantBroken(f"the store locates {tx_id.hex()} in a missing block")
     leaves = [tx_leaf(tx) for tx in found.txs]
     proof = merkle_prove(leaves, index)
     viewer = api.viewer(request)

@@ -19,6 +19,7 @@ from node.devnet.demo import load_keys
 from node.devnet.network import DEMO_KEYS_FILE, node_homes
 from node.devnet.town.model import Town, plan, sign
 from node.ledger import tx as t
+from node.protocol.errors import NodeRunError
 from node.protocol.genesis import parse as parse_genesis
 from node.run import config
 
@@ -26,7 +27,7 @@ BATCH_TXS: Final = 200
 TIMEOUT_S: Final = 60.0
 
 
-class DriveError(RuntimeError):
+class DriveError(NodeRunError, RuntimeError):
     pass
 
 
