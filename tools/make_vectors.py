@@ -503,7 +503,7 @@ def _rotation(c: _Chain) -> None:
            Result.KEY_NOT_YET_IN_FORCE)  # fmt: skip
     c.do("namur's own key still signs before it", "namur", early)
     if c.height + 1 != at:
-        raise RuntimeError("the script lost track of the rotation's height")
+        raise ToolInvariantBroken("the script lost track of the rotation's height")
     later = t.ConsentZones(pk("liege"), ("NA-2",))
     c.do("namur's old key after the height", "namur", later, Result.KEY_ROTATED)
     c.step("namur-next signs for namur, with namur's sequence", c.sign(

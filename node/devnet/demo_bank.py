@@ -45,6 +45,7 @@ from node.ledger import records as r
 from node.ledger import tx as t
 from node.ledger.codes import Result
 from node.protocol.crypto import Digest, digest
+from node.protocol.errors import NodeRunError
 from node.settlement import banksim, camt, refhash
 from node.settlement.journal import FileState, MerchantRow, Schedule, open_journal
 from node.settlement.reconcile import import_statement
@@ -165,7 +166,7 @@ class DemoBank:
         for answer in answers:
             report = import_statement(self.journal, camt.parse(answer), time_ms)
             if not report.ok:
-                raise RuntimeError(f"the demo bank's statement does not match: {report.to_json()}")
+                raise NodeRunError(f"the demo bank's statement does not match: {report.to_json()}")
             entries += report.entries
         self.sent.update(f.file_id for f in files)
         return entries

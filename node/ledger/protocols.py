@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 from node.ledger import records as r
 from node.protocol import limits
+from node.protocol.errors import LedgerError
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +40,7 @@ class RuleSet:
         return len(memo) <= self.memo_chars_max
 
 
-class UnknownProtocol(RuntimeError):
+class UnknownProtocol(LedgerError, RuntimeError):
     """The protocol in force at a height is not one this release has rules for."""
 
     def __init__(self, protocol: str, height: int | None, known: frozenset[str]) -> None:

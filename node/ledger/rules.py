@@ -29,6 +29,7 @@ from node.ledger.protocols import RuleSet
 from node.ledger.state import BlockState
 from node.protocol import limits
 from node.protocol.crypto import Digest, Domain, PublicKey, verify
+from node.protocol.errors import LedgerInvariantBroken
 from node.protocol.genesis import VALIDATOR_ROLES
 from node.protocol.statements import is_equivocation
 from node.text.names import address_problem, is_name
@@ -280,7 +281,7 @@ def process_fund(state: BlockState, ctx: TxContext, p: t.Fund) -> Result:
         return Result.CAMPAIGN_CLOSED
     issuer = state.issuer(campaign.issuer)
     if issuer is None:
-        raise RuntimeError("campaign without issuer")
+        raise LedgerInvariantBroken("campaign without issuer")
     if issuer.escrow_cents + p.amount_cents > limits.BALANCE_MAX_CENTS:
         return Result.LIMIT_EXCEEDED
     state.store(r.reference_key(p.bank_reference), r.Counter(p.amount_cents))
@@ -363,7 +364,7 @@ def process_close_campaign(state: BlockState, ctx: TxContext, p: t.CloseCampaign
         state.store(r.holder_key(pk), holder.with_balance(p.campaign, 0))
         state.store(key, None)
     if returned != campaign.outstanding_cents:
-        raise RuntimeError("campaign outstanding total does not match holder balances")
+        raise LedgerInvariantBroken("campaign outstanding total does not match holder balances")
     state.store(
         r.campaign_key(p.campaign),
         replace(
@@ -385,7 +386,7 @@ def process_withdraw(state: BlockState, ctx: TxContext, p: t.Withdraw) -> Result
         return Result.INSUFFICIENT_BUDGET
     issuer = state.issuer(campaign.issuer)
     if issuer is None:
-        raise RuntimeError("campaign without issuer")
+        raise LedgerInvariantBroken("campaign without issuer")
     state.store(r.reference_key(p.bank_reference), r.Counter(p.amount_cents))
     state.store(
         r.campaign_key(p.campaign),
@@ -631,7 +632,7 @@ def _open_payout(
 ) -> None:
     issuer = state.issuer(issuer_pk)
     if issuer is None:
-        raise RuntimeError("units of an unknown issuer")
+        raise LedgerInvariantBroken("units of an unknown issuer")
     payout = r.Payout(merchant, issuer_pk, cents, time_ms, "", 0, "")
     state.store(r.payout_key(payout_id), payout)
     state.store(r.issuer_key(issuer_pk), issuer.after_redeem(cents))
@@ -666,7 +667,7 @@ def process_settle(state: BlockState, ctx: TxContext, p: t.Settle) -> Result:
         )
         issuer = state.issuer(payout.issuer)
         if issuer is None:
-            raise RuntimeError("payout of an unknown issuer")
+            raise LedgerInvariantBroken("payout of an unknown issuer")
         state.store(
             r.issuer_key(payout.issuer),
             replace(
@@ -696,13 +697,13 @@ def process_return_payout(state: BlockState, ctx: TxContext, p: t.ReturnPayout) 
         return Result.PAYOUT_RETURNED
     merchant = state.merchant(payout.merchant)
     if merchant is None:
-        raise RuntimeError("payout of an unknown merchant")
+        raise LedgerInvariantBroken("payout of an unknown merchant")
     receivable = merchant_can_receive(merchant, payout.issuer, payout.amount_cents)
     if receivable != Result.OK:
         return receivable
     issuer = state.issuer(payout.issuer)
     if issuer is None:
-        raise RuntimeError("payout of an unknown issuer")
+        raise LedgerInvariantBroken("payout of an unknown issuer")
     state.store(r.payout_key(p.payout_id), replace(payout, returned_reason=p.reason))
     received = merchant.balance(payout.issuer) + payout.amount_cents
     state.store(r.merchant_key(payout.merchant), merchant.with_balance(payout.issuer, received))
