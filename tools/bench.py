@@ -39,6 +39,7 @@ from node.state_tree import StateTree, encode_proof
 from node.store.blockstore import BlockStore
 from tools.bench_audit import cores, run_audit
 from tools.bench_cluster import cluster
+from tools.bench_scale import scale
 
 CHAIN_ID = "relance-bench"
 T0_MS = 1_767_225_600_000
@@ -506,6 +507,7 @@ def audit(transactions: int, block_size: int, holders: int, workers: int) -> Non
 
 
 main.add_command(cluster)  # relance-bench cluster: tools/bench_cluster.py
+main.add_command(scale)  # relance-bench scale: tools/bench_scale.py
 
 
 if __name__ == "__main__":
