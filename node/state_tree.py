@@ -217,29 +217,35 @@ class StateTree:
             raise ValueError("duplicate key in items")
         depth = bucket_depth_for(len(entries)) if bucket_depth is None else bucket_depth
         tree = cls(depth)
-        tree._load(entries)
+        blob = b"".join(entries)
+        del entries  # freed before the tree's own objects are made (memory, not speed)
+        tree._load(blob)
         return tree
 
-    def _load(self, entries: list[bytes]) -> None:
-        """Lay out ``entries`` (sorted path || vh, the whole content) afresh."""
-        cut = 64 - self._depth
-        buckets: dict[int, bytes] = {}
-        group: list[bytes] = []
-        current = -1
-        for entry in entries:
-            prefix = _from_bytes(entry[:8], "big") >> cut
-            if prefix != current:
-                if group:
-                    buckets[current] = b"".join(group)
-                group, current = [], prefix
-            group.append(entry)
-        if group:
-            buckets[current] = b"".join(group)
+    def _load(self, blob: bytes) -> None:
+        """Lay out ``blob`` (sorted path || vh entries, the whole content) afresh.
+
+        Works from one bytes object, not an object an entry, and drops the old
+        layout first: the tree's many small objects are then allocated where
+        nothing else lives, and the process's memory after a (re)load is the
+        tree's own.
+        """
         self._buckets, self._top = {}, {}
         self._root, self._size = Digest(EMPTY_HASH), 0
-        staged = self._stage_buckets(buckets, len(entries))
-        self._buckets.update(buckets)
-        self._swap_top(staged._top)
+        cut = 64 - self._depth
+        buckets: dict[int, bytes] = {}
+        start, current = 0, -1
+        for at in range(0, len(blob), _ENTRY):
+            prefix = _from_bytes(blob[at : at + 8], "big") >> cut
+            if prefix != current:
+                if at > start:
+                    buckets[current] = blob[start:at]
+                start, current = at, prefix
+        if len(blob) > start:
+            buckets[current] = blob[start:]
+        staged = self._stage_buckets(buckets, len(blob) // _ENTRY)
+        self._buckets = buckets
+        self._top = {p: entry for p, entry in staged._top.items() if entry is not None}
         self._root, self._size = staged.root, staged._size
 
     @property
@@ -484,9 +490,11 @@ class StateTree:
     def _relayout(self) -> None:
         """Deepen the buckets as the tree grows (the root does not change)."""
         root = self._root
-        entries = sorted(e for blob in self._buckets.values() for e in _split_entries(blob))
-        self._depth = bucket_depth_for(len(entries))
-        self._load(entries)
+        buckets = self._buckets  # each sorted, and their prefixes order them
+        blob = b"".join([buckets[prefix] for prefix in sorted(buckets)])
+        del buckets
+        self._depth = bucket_depth_for(len(blob) // _ENTRY)
+        self._load(blob)
         if self._root != root:  # pragma: no cover - a bug, not an input
             raise AssertionError("re-laying out the state tree changed its root")
 
