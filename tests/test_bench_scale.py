@@ -3,13 +3,16 @@ memory (behaviour at a tiny size: the figures themselves go in notes)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
+from tools import bench_scale
 from tools.bench_scale import edge_rates, memory_of
 
 
@@ -23,7 +26,8 @@ def test_scale_bench_allocates_every_holder_and_reports_time_and_memory() -> Non
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.strip().splitlines()
     figures = json.loads(lines[-1])
-    assert figures["bench"] == "scale"
+    assert figures["bench"] == "scale" and figures["complete"] is True
+    assert figures["allocated"] == 40
     assert (figures["holders"], figures["transactions"], figures["batch"]) == (40, 4, 2)
     assert figures["allocate_s"] > 0
     assert figures["per_s"] == pytest.approx(40 / figures["allocate_s"], rel=0.01)
@@ -46,3 +50,26 @@ def test_edge_rates_span_a_whole_batch_when_it_is_more_than_a_tenth() -> None:
 def test_memory_of_reads_the_resident_and_peak_memory_of_a_process() -> None:
     rss, peak = memory_of(os.getpid())
     assert 10 < rss <= peak
+
+
+def test_allocating_stops_at_the_deadline_and_says_how_far_it_got(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A batch still waiting for its block when the time is up ends the allocations; the
+    marks hold the batches that were in a block (the run reports them, not a traceback)."""
+    calls: list[int] = []
+
+    async def commit(_session: object, _urls: object, txs: list[bytes], _deadline: float) -> None:
+        calls.append(len(txs))
+        if len(calls) == 4:  # the set-up's one transaction, two batches, then a stuck one
+            await asyncio.sleep(30)
+
+    monkeypatch.setattr(bench_scale, "_commit", commit)
+    deadline = time.monotonic() + 1.0
+    txs = [b"tx%d" % i for i in range(8)]
+    setup_s, marks = asyncio.run(
+        bench_scale._allocate(["http://x"], [b"setup"], txs, 2, [10] * 8, deadline)
+    )
+    assert calls == [1, 2, 2, 2]
+    assert [holders for _, holders in marks] == [0, 20, 40]
+    assert setup_s >= 0 and time.monotonic() < deadline + 5

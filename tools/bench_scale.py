@@ -12,8 +12,9 @@ holder, the allocations per second over the first and the last tenth of them,
 and each validator's resident memory after (``VmRSS``) and at its peak
 (``VmHWM``), read from ``/proc``.
 
-Bounded: the whole run stops after ``--timeout`` seconds; every validator is
-stopped by its own process id (``Supervisor.stop``).
+Bounded: the allocations stop after ``--timeout`` seconds (the figures then
+say how many holders were allocated, ``"complete": false``); every validator
+is stopped by its own process id (``Supervisor.stop``).
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ class NodeMemory:
 @dataclass(frozen=True, slots=True)
 class ScaleFigures:
     nodes: int
-    holders: int
+    holders: int  # asked for
+    allocated: int  # in a block before ``--timeout`` (all of them unless it ran out of time)
     transactions: int  # allocate transactions
     batch: int
     sign_s: float  # building and signing them, before the clock starts
@@ -82,7 +84,7 @@ def memory_of(pid: int) -> tuple[float, float]:
 
 
 def edge_rates(marks: Sequence[tuple[float, int]], holders: int) -> tuple[float, float]:
-    """Allocations/s over the first and the last tenth of ``holders``.
+    """Allocations/s over the first and the last tenth of ``holders`` (those allocated).
 
     ``marks`` are (seconds since the first post, holders allocated by then), in
     order, the first one ``(0.0, 0)``. Each edge spans the whole batches that
@@ -149,7 +151,7 @@ async def _commit(
         pending = [d for d, heights in zip(pending, answers, strict=True) if heights[0] is None]
         if pending:
             if time.monotonic() > deadline:
-                raise click.ClickException(f"{len(pending)} transactions not in a block in time")
+                raise TimeoutError(f"{len(pending)} transactions not in a block in time")
             await asyncio.sleep(RETRY_PAUSE_S)  # the mempool was full or a wait timed out
 
 
@@ -161,21 +163,33 @@ async def _allocate(
     sizes: Sequence[int],
     deadline: float,
 ) -> tuple[float, list[tuple[float, int]]]:
-    """Commit the set-up, then the allocations batch by batch: (set-up seconds, marks)."""
+    """Commit the set-up, then the allocations batch by batch until ``deadline``:
+    (set-up seconds, marks of (seconds, holders allocated) after each batch)."""
     timeout = aiohttp.ClientTimeout(total=CALL_TIMEOUT_S)
     async with aiohttp.ClientSession(timeout=timeout) as session:
         began = time.monotonic()
         for data in setup:  # in order: the campaign before its funds
-            await _commit(session, urls, [data], deadline)
+            try:
+                await asyncio.wait_for(_commit(session, urls, [data], deadline), _left(deadline))
+            except TimeoutError:
+                raise click.ClickException("the set-up was not in a block in time") from None
         setup_s = time.monotonic() - began
         marks = [(0.0, 0)]
         done = 0
         began = time.monotonic()
         for at in range(0, len(allocate), batch):
-            await _commit(session, urls, allocate[at : at + batch], deadline)
+            work = _commit(session, urls, allocate[at : at + batch], deadline)
+            try:
+                await asyncio.wait_for(work, _left(deadline))
+            except TimeoutError:
+                break  # out of time: the figures say how far it got
             done += sum(sizes[at : at + batch])
             marks.append((time.monotonic() - began, done))
     return setup_s, marks
+
+
+def _left(deadline: float) -> float:
+    return max(0.0, deadline - time.monotonic())
 
 
 def run_scale(
@@ -195,11 +209,7 @@ def run_scale(
         supervisor.start()
         urls = [n.api_url for n in devnet]
         _wait_ready(urls, supervisor)
-        work = _allocate(urls, setup, allocate, batch, sizes, deadline)
-        try:
-            setup_s, marks = asyncio.run(asyncio.wait_for(work, deadline - time.monotonic()))
-        except TimeoutError:
-            raise click.ClickException(f"not every holder allocated in {timeout_s:.0f} s") from None
+        setup_s, marks = asyncio.run(_allocate(urls, setup, allocate, batch, sizes, deadline))
         memory = tuple(
             NodeMemory(node.name, *memory_of(supervisor.pid(i))) for i, node in enumerate(devnet)
         )
@@ -207,11 +217,11 @@ def run_scale(
         supervisor.stop()
         if not keep:
             shutil.rmtree(root, ignore_errors=True)
-    allocate_s = marks[-1][0]
-    start, end = edge_rates(marks, holders)
+    allocate_s, allocated = marks[-1]
+    start, end = edge_rates(marks, allocated) if allocated else (0.0, 0.0)
     return ScaleFigures(
-        nodes, holders, len(allocate), batch, sign_s, setup_s, allocate_s,
-        holders / allocate_s if allocate_s > 0 else 0.0, start, end, memory,
+        nodes, holders, allocated, len(allocate), batch, sign_s, setup_s, allocate_s,
+        allocated / allocate_s if allocate_s > 0 else 0.0, start, end, memory,
     )  # fmt: skip
 
 
@@ -260,6 +270,8 @@ def scale(holders: int, nodes: int, batch: int, per_tx: int, timeout_s: float, k
     click.echo(f"holders:              {f.holders:,} in {f.transactions} allocate transactions, "
                f"{f.batch} a batch")  # fmt: skip
     click.echo(f"signing, set-up:      {f.sign_s:.1f} s, {f.setup_s:.1f} s (before the clock)")
+    if f.allocated < f.holders:
+        click.echo(f"stopped at --timeout: {f.allocated:,} of {f.holders:,} holders allocated")
     click.echo(f"allocated in:         {f.allocate_s:.1f} s ({f.per_s:,.0f} allocations/s)")
     click.echo(f"allocations/s:        {f.start_per_s:,.0f} over the first tenth, "
                f"{f.end_per_s:,.0f} over the last")  # fmt: skip
@@ -272,6 +284,8 @@ def scale(holders: int, nodes: int, batch: int, per_tx: int, timeout_s: float, k
                 "bench": "scale",
                 "nodes": f.nodes,
                 "holders": f.holders,
+                "allocated": f.allocated,
+                "complete": f.allocated == f.holders,
                 "transactions": f.transactions,
                 "batch": f.batch,
                 "sign_s": round(f.sign_s, 2),
