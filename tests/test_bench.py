@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-BENCH = [sys.executable, "-m", "tools.bench"]
+BENCH = [sys.executable, "-m", "tools.bench.cli"]
 
 
 def _run(*args: str) -> dict[str, object]:

@@ -7,9 +7,9 @@ from types import SimpleNamespace
 import pytest
 from click.testing import CliRunner
 
-from node.crypto import verify_raw
-from tools import bench_cluster
-from tools.bench import main
+from node.protocol.crypto import verify_raw
+from tools.bench import cluster as bench_cluster
+from tools.bench.cli import main
 
 
 def test_cluster_is_a_bench_command() -> None:

@@ -12,14 +12,14 @@ import time
 
 import pytest
 
-from tools import bench_scale
-from tools.bench_scale import edge_rates, memory_of
+from tools.bench import scale as bench_scale
+from tools.bench.scale import edge_rates, memory_of
 
 
 def test_scale_bench_allocates_every_holder_and_reports_time_and_memory() -> None:
     """One validator, 40 holders in 4 transactions of 10, posted 2 at a time (about 10 s)."""
     done = subprocess.run(
-        [sys.executable, "-m", "tools.bench", "scale", "--holders", "40", "--nodes", "1",
+        [sys.executable, "-m", "tools.bench.cli", "scale", "--holders", "40", "--nodes", "1",
          "--per-tx", "10", "--batch", "2", "--timeout", "120"],
         check=False, capture_output=True, text=True, timeout=180,
     )  # fmt: skip

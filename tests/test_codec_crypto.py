@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from node import codec
-from node.crypto import Domain, Signer, digest, signing_bytes, verify
+from node.protocol import codec
+from node.protocol.crypto import Domain, Signer, digest, signing_bytes, verify
 
 values = st.recursive(
     st.integers(min_value=-(2**63), max_value=2**64 - 1)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from node.genesis import GenesisError, ProtocolLimits, parse, render
+from node.protocol.genesis import GenesisError, ProtocolLimits, parse, render
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "configs" / "genesis.example.toml"
 

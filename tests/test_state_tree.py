@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node import codec
-from node.state_tree import (
+from node.protocol import codec
+from node.protocol.state_tree import (
     EMPTY_HASH,
     KEY_BYTES_MAX,
     PROOF_BYTES_MAX,

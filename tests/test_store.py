@@ -15,10 +15,10 @@ import pytest
 from node.ledger import tx as t
 from node.ledger.execute import execute_block
 from node.ledger.genesis import initial_state
-from node.state_tree import StateTree
+from node.protocol.state_tree import StateTree
 from node.store.blockstore import FORMAT, BlockStore, StoreError
 from tests.ledger.world import CHAIN_ID, DAY_MS, T0_MS, World, holder_keys, signer
-from tools.audit import check_state_root
+from tools.audit.cli import check_state_root
 
 
 def _scripted_blocks(world: World, blocks: int) -> list[list[bytes]]:

@@ -30,16 +30,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from node import merkle
-from node.crypto import Digest, Domain, PublicKey, Signer, digest
-from node.genesis import Genesis, GenesisAccount, GenesisIssuer, GenesisValidator, ProtocolLimits
 from node.ledger import tx as t
 from node.ledger.codes import Result
 from node.ledger.execute import VALIDATOR_KINDS, execute_block
 from node.ledger.genesis import initial_state
 from node.ledger.state import DictView
-from node.state_tree import StateTree, encode_proof
-from node.statements import Step, proposal_signing_body, vote_signing_body
+from node.protocol import merkle
+from node.protocol.crypto import Digest, Domain, PublicKey, Signer, digest
+from node.protocol.genesis import (
+    Genesis,
+    GenesisAccount,
+    GenesisIssuer,
+    GenesisValidator,
+    ProtocolLimits,
+)
+from node.protocol.state_tree import StateTree, encode_proof
+from node.protocol.statements import Step, proposal_signing_body, vote_signing_body
 
 CHAIN_ID: Final = "relance-test"
 DAY_MS: Final = 86_400_000

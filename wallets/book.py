@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Final
 
-from node.crypto import PUBLIC_KEY_BYTES, Signer
+from node.protocol.crypto import PUBLIC_KEY_BYTES, Signer
 from wallets.exits import Exit, WalletError
 from wallets.keystore import read_sealed, write_sealed
 from wallets.units import parse_euros

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from node.http_json import urlopen
+from node.client.http_json import urlopen
 from node.ledger.tx import SignedTx
 from wallets.exits import Exit, WalletError
 
@@ -211,7 +211,7 @@ class NodeClient:
     def _request(self, method: str, path: str, payload: Json | None) -> tuple[int, Json]:
         """One request; a node that says "too many requests" or "busy" (429, 503 with
         Retry-After) is asked again after the delay it gives, a bounded number of times
-        (``node.http_json.urlopen``)."""
+        (``node.client.http_json.urlopen``)."""
         data = None if payload is None else json.dumps(payload).encode()
         request = urllib.request.Request(
             self.url + path,

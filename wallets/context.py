@@ -20,8 +20,8 @@ from typing import Final, TypeVar
 import click
 
 from node.api import tokens
-from node.crypto import PUBLIC_KEY_BYTES, Signer
 from node.ledger import tx as t
+from node.protocol.crypto import PUBLIC_KEY_BYTES, Signer
 from wallets.client import NodeClient, Refused, Submitted
 from wallets.exits import Exit, WalletError
 from wallets.keystore import PASSPHRASE_CHARS_MIN, Keystore

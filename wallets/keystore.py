@@ -44,7 +44,7 @@ import nacl.secret
 import nacl.utils
 from mnemonic import Mnemonic
 
-from node.crypto import SEED_BYTES, Signer
+from node.protocol.crypto import SEED_BYTES, Signer
 from wallets.exits import Exit, WalletError
 
 SEALED_FORMAT: Final = "relance-sealed"

@@ -27,7 +27,8 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 
-from node.api import fmt, tokens
+from node.api import tokens
+from node.text import fmt
 from wallets.book import Entry
 from wallets.keystore import make_private_folder, write_atomic
 from wallets.units import format_date_fr, format_euros

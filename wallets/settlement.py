@@ -18,9 +18,9 @@ from pathlib import Path
 
 import click
 
-from node.crypto import Digest, PublicKey
-from node.http_json import urlopen
+from node.client.http_json import urlopen
 from node.ledger import tx as t
+from node.protocol.crypto import Digest, PublicKey
 from node.settlement import refhash
 from wallets.client import NodeClient
 from wallets.context import (

@@ -5,7 +5,7 @@ cents without floats; they print the Belgian way (``1 234,50 €``). Times are
 ISO 8601 dates or date-times (Brussels time unless an offset is given) or offsets
 from now (``now``, ``+90d``, ``-1h``, ``+30m``, ``+10s``); a date, or a number of
 days, given as an end means the end of that day in Brussels. Names are put in NFC
-form and trimmed, then checked against the ledger's rule (``node.names``) before
+form and trimmed, then checked against the ledger's rule (``node.text.names``) before
 anything is signed.
 """
 
@@ -16,9 +16,9 @@ import unicodedata
 from datetime import UTC, date, datetime, timedelta
 from typing import Final
 
-from node import limits
-from node.api import fmt
-from node.names import name_problem
+from node.protocol import limits
+from node.text import fmt
+from node.text.names import name_problem
 from wallets.exits import Exit, WalletError
 
 _EUROS: Final = re.compile(r"(\d{1,10})(?:[.,](\d{1,2}))?")
@@ -73,7 +73,7 @@ def parse_time_ms(text: str, now_ms: int, end_of_day: bool = False) -> int:
     """A time typed by a person, as milliseconds since the epoch. Dates and times
     without an offset are Brussels time. As an end (``end_of_day``), a date or a
     whole number of days from now (``+90d``) means the end of that Brussels day:
-    the voucher works all of it (``node.api.fmt.last_valid_day`` prints that day)."""
+    the voucher works all of it (``node.text.fmt.last_valid_day`` prints that day)."""
     value = text.strip()
     if value == "now":
         return now_ms
@@ -110,5 +110,5 @@ def format_date_fr(day: date) -> str:
 
 def format_last_day(valid_until_ms: int) -> str:
     """A campaign's last valid day, as the wallet prints it (``31/03/2026``, the
-    dashboards' format; one rule: ``node.api.fmt.last_valid_day``)."""
+    dashboards' format; one rule: ``node.text.fmt.last_valid_day``)."""
     return fmt.last_day(valid_until_ms)

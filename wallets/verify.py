@@ -1,7 +1,7 @@
 """``relance-wallet verify``: check a node's answer against the genesis file alone.
 
 Each command asks the node for a value with its proof (``/v1/proofs/...``)
-and checks it with ``node.lightclient``: the commit certificate against the
+and checks it with ``node.client.lightclient``: the commit certificate against the
 validator set in force at its height, then the proof against the certified
 root. That set comes from the genesis file, through the validator changes
 since (``/v1/validators``: each later set with the certified header that
@@ -18,12 +18,7 @@ from typing import NoReturn
 
 import click
 
-from node import limits, merkle
-from node.codec import DecodeError
-from node.genesis import Genesis, GenesisError, parse
-from node.ledger import records as r
-from node.ledger.tx import Allocation, Item
-from node.lightclient import (
+from node.client.lightclient import (
     CertifiedHeader,
     Handover,
     ItemProof,
@@ -40,7 +35,12 @@ from node.lightclient import (
     verify_transaction,
     verify_transaction_items,
 )
-from node.state_tree import StateProof, decode_proof
+from node.ledger import records as r
+from node.ledger.tx import Allocation, Item
+from node.protocol import limits, merkle
+from node.protocol.codec import DecodeError
+from node.protocol.genesis import Genesis, GenesisError, parse
+from node.protocol.state_tree import StateProof, decode_proof
 from wallets.client import Json
 from wallets.context import authenticate, common_options, settings, unlock
 from wallets.exits import Exit, WalletError

@@ -38,11 +38,11 @@ from typing import Final
 
 import segno
 
-from node import codec, limits
-from node.codec import DecodeError
-from node.crypto import SEED_BYTES, Signer
-from node.genesis import CHAIN_ID_PATTERN
 from node.ledger.tx import Authorization
+from node.protocol import codec, limits
+from node.protocol.codec import DecodeError
+from node.protocol.crypto import SEED_BYTES, Signer
+from node.protocol.genesis import CHAIN_ID_PATTERN
 from wallets.exits import Exit, WalletError
 
 VOUCHER_SCHEME: Final = "RLV1"

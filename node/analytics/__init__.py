@@ -6,7 +6,7 @@ disclosure control (``privacy``: k distinct holders, secondary suppression),
 the published report (``report``), and the in-memory index rebuilt from the
 blocks at start-up and maintained after each finalised block (``index``).
 
-May import: ``node.ledger`` (transactions), ``node.crypto``, the standard
+May import: ``node.ledger`` (transactions), ``node.protocol.crypto``, the standard
 library (``zoneinfo`` for Brussels time). No I/O, no clock, no randomness:
 block time is the only time. Nothing in consensus or the ledger imports it.
 """

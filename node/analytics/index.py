@@ -16,9 +16,9 @@ from typing import Final
 from node.analytics import report
 from node.analytics.tracker import Tracker
 from node.consensus.types import Block
-from node.genesis import Genesis
 from node.ledger import tx as t
 from node.ledger.codes import Result
+from node.protocol.genesis import Genesis
 from node.views.base import blame
 
 REPORTS_CACHED_MAX: Final = 32

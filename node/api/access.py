@@ -11,7 +11,7 @@ from the token.
 Rules: an account reads its own history; an issuer what touches its
 campaigns and merchants; a merchant what it received and sent; the bank what
 it signed and every payout; an auditor everything. "Party" is computed once,
-in ``node.indexes.parties``.
+in ``node.views.history_index.parties``.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from aiohttp import web
 
 from node.api import tokens
 from node.api.problems import ApiError
-from node.crypto import PublicKey
 from node.ledger import records as r
 from node.ledger.state import View
+from node.protocol.crypto import PublicKey
 
 SESSION_COOKIE = "relance_session"
 OLD_TOKEN_COOKIE = "relance_token"  # before sessions: no longer read, cleared at login

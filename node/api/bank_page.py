@@ -8,10 +8,10 @@ outcome (the settlement journal, ``node.settlement.journal``); the
 withdrawals of unspent budget (the ledger).
 
 The settlement journal lives only on the bank's node (a home with
-``settlement.toml``): ``node.daemon`` hands it to the page through
+``settlement.toml``): ``node.run.daemon`` hands it to the page through
 ``app[SOURCE].journal``. Elsewhere the page shows the ledger's part and says
-where the rest is. Every list is bounded (``node.limits.UI_BANK_*``); the CSV
-(``/ui/bank/payouts.csv``) is written with ``node.escape.csv_writer``.
+where the rest is. Every list is bounded (``node.protocol.limits.UI_BANK_*``); the CSV
+(``/ui/bank/payouts.csv``) is written with ``node.text.escape.csv_writer``.
 """
 
 from __future__ import annotations
@@ -23,16 +23,17 @@ from typing import Final
 
 from aiohttp import web
 
-from node import limits
-from node.api import dashboards, fmt, views
+from node.api import dashboards, views
 from node.api import models as m
 from node.api.access import Role, Viewer
 from node.api.core import Api
-from node.escape import csv_writer
 from node.ledger import records as r
 from node.ledger import tx as t
+from node.protocol import limits
 from node.settlement.journal import FileRow, ImportRow, Journal, PayoutLine, PayoutState
 from node.settlement.money import to_decimal
+from node.text import fmt
+from node.text.escape import csv_writer
 
 
 @dataclass

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from node import limits
 from node.api.access import Viewer
 from node.api.core import Api
 from node.api.spend import Shops, where_to_spend
 from node.ledger import records as r
 from node.ledger import tx as t
+from node.protocol import limits
 
 _ZONE_KINDS = frozenset({t.Kind.ALLOCATE, t.Kind.REISSUE})
 _ALLOCATIONS_SCANNED = 20  # the newest allocations of a key read to find its zone

@@ -16,14 +16,15 @@ from typing import Final
 
 from aiohttp import web
 
-from node import limits
-from node.api import dashboards, fmt
+from node.api import dashboards
 from node.api import voucher_status as vs
 from node.api.access import Role, Viewer
 from node.api.core import Api
 from node.api.problems import ApiError
-from node.escape import csv_writer
 from node.ledger import records as r
+from node.protocol import limits
+from node.text import fmt
+from node.text.escape import csv_writer
 
 CSV_COLUMNS: Final = ("holder", "allocated_cents", "balance_cents", "status", "replaced_by")
 ISSUERS: Final = frozenset({Role.ISSUER})

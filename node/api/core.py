@@ -23,24 +23,24 @@ from typing import Final
 
 from aiohttp import web
 
-from node import limits
 from node.analytics.index import AnalyticsIndex
 from node.api import inputs, views
 from node.api import models as m
 from node.api.access import Credentials, Viewer, authenticate
 from node.api.logins import Logins
+from node.api.metrics import NodeMetrics
 from node.api.problems import ApiError
 from node.api.stream import Hub
-from node.app import LedgerApp
+from node.app.ledger_app import LedgerApp
 from node.consensus.types import Block, Certificate
-from node.crypto import PUBLIC_KEY_BYTES, PublicKey
-from node.indexes import HistoryIndex, TxRef
 from node.ledger import tx as t
 from node.ledger.codes import Result
-from node.metrics import NodeMetrics
+from node.protocol import limits
+from node.protocol.crypto import PUBLIC_KEY_BYTES, PublicKey
 from node.views.analytics import ANALYTICS
 from node.views.base import ViewState
 from node.views.history import HISTORY
+from node.views.history_index import HistoryIndex, TxRef
 from node.views.runner import ViewRunner
 
 _POSITION = struct.Struct(">QI")
@@ -174,7 +174,7 @@ _UNAVAILABLE: Final = {
 
 @dataclass(frozen=True, slots=True)
 class ApiViews:
-    """The derived views the API reads, built and run by the node (``node.daemon``)."""
+    """The derived views the API reads, built and run by the node (``node.run.daemon``)."""
 
     runner: ViewRunner
     index: HistoryIndex

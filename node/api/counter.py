@@ -11,7 +11,7 @@ storage). The node only serves the page and the public API it already has
 merchant's key. docs/counter.md says who knows what.
 
 The page's words are here (French and English); money and dates use the
-dashboards' Belgian formats (``node.api.fmt``), repeated in the script.
+dashboards' Belgian formats (``node.text.fmt``), repeated in the script.
 """
 
 from __future__ import annotations
@@ -20,12 +20,13 @@ from typing import Final
 
 from aiohttp import web
 
-from node.api import dashboards, fmt, views
+from node.api import dashboards, views
 from node.api.access import Role, Viewer
 from node.api.core import Api
-from node.crypto import Domain
 from node.ledger import tx as t
 from node.ledger.codes import Result
+from node.protocol.crypto import Domain
+from node.text import fmt
 
 PATH: Final = "/ui/merchant/counter"
 

@@ -27,8 +27,7 @@ from typing import Final
 import jinja2
 from aiohttp import web
 
-from node import limits
-from node.api import citizen, fmt, inputs, tokens, views
+from node.api import citizen, inputs, tokens, views
 from node.api import models as m
 from node.api.access import (
     BALANCE_COOKIE,
@@ -44,14 +43,16 @@ from node.api.logins import Refusal as LoginRefusal
 from node.api.offload import Memo, offload_of, stream
 from node.api.problems import ApiError
 from node.consensus.types import Block
-from node.crypto import PUBLIC_KEY_BYTES
-from node.escape import csv_writer
-from node.indexes import HistoryIndex, parse_history
 from node.ledger import records as r
 from node.ledger import tx as t
 from node.ledger.codes import Result
 from node.ledger.state import DictView, View
+from node.protocol import limits
+from node.protocol.crypto import PUBLIC_KEY_BYTES
 from node.store.blockstore import BlockStore
+from node.text import fmt
+from node.text.escape import csv_writer
+from node.views.history_index import HistoryIndex, parse_history
 
 STATIC_DIR: Final = Path(__file__).parent / "static"
 STATIC_PREFIX: Final = "/ui/static/"  # the style sheet and scripts, the same for every reader

@@ -1,6 +1,6 @@
 """The node's live feeds as derived views: commit waiters, the event stream, block metrics.
 
-Built and owned by the node's composition root (``node.daemon.build_views``),
+Built and owned by the node's composition root (``node.run.daemon.build_views``),
 run by ``node.views.runner`` like every derived view. A live feed does not
 replay history: it starts at the stored tip, and a rebuild moves it there again.
 """
@@ -12,12 +12,12 @@ from typing import Final
 
 from node.api import views
 from node.api.core import CommitWaiters
+from node.api.metrics import NodeMetrics
 from node.api.schema import to_json
 from node.api.stream import Event, Hub
-from node.indexes import parties
 from node.ledger.state import BlockState, RecordCache, View
-from node.metrics import NodeMetrics
 from node.views.base import FedBlock, blame
+from node.views.history_index import parties
 
 EVENTS: Final = "events"
 COMMITS: Final = "commits"

@@ -18,9 +18,9 @@ import json
 import re
 from typing import Final
 
-from node import limits
 from node.api.problems import ApiError
 from node.api.tokens import b64url, unb64url
+from node.protocol import limits
 
 __all__ = ["b64url", "is_ascii_digits", "parse_hex", "parse_uint", "read_json", "unb64url"]
 

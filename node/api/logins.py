@@ -18,7 +18,7 @@ forgets a spent link nor logs anyone out:
   ends when its link would have expired, or at logout. Only the hash of the id is
   stored.
 
-Caps (``node.limits``): links spent in all and per account, within their expiry.
+Caps (``node.protocol.limits``): links spent in all and per account, within their expiry.
 Past a cap a login is refused (fail closed), never by forgetting an older link.
 """
 
@@ -31,10 +31,10 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Final, Protocol
 
-from node import codec, limits
 from node.api.tokens import Login, unb64url
-from node.codec import DecodeError
-from node.crypto import PUBLIC_KEY_BYTES, PublicKey, digest
+from node.protocol import codec, limits
+from node.protocol.codec import DecodeError
+from node.protocol.crypto import PUBLIC_KEY_BYTES, PublicKey, digest
 
 _LOGIN: Final = b"login/"
 _SESSION: Final = b"session/"

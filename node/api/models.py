@@ -451,7 +451,7 @@ class Anchor:
 @dataclass(frozen=True, slots=True)
 class StateProof:
     """A key's value (or absence) under the anchor's ``state_root``.
-    ``proof`` is ``node.state_tree.encode_proof`` in hex; ``record`` the value decoded."""
+    ``proof`` is ``node.protocol.state_tree.encode_proof`` in hex; ``record`` the value decoded."""
 
     key: str
     value: str | None
@@ -473,7 +473,7 @@ class ItemProof:
 @dataclass(frozen=True, slots=True)
 class InclusionProof:
     """A transaction's inclusion in the anchor's ``tx_root`` (RFC 6962 shape: the leaf
-    is ``node.merkle.tx_leaf`` of the transaction's wire bytes, ``leaf_hash`` its hash,
+    is ``node.protocol.merkle.tx_leaf`` of the transaction's wire bytes, ``leaf_hash`` its hash,
     ``siblings`` from the leaf up). ``tx`` (the wire bytes) only for a reader who may see
     the whole transaction. A party who may see only some items of a list transaction
     gets instead ``body`` (the signed, committed body), ``signature``, ``items_digest``
@@ -512,6 +512,6 @@ class VoucherState:
 class VoucherStatusPage:
     campaign: str
     counts: dict[str, int]  # per status, over the whole campaign
-    complete: bool  # false: a cap was reached (node/limits.py), some keys are missing
+    complete: bool  # false: a cap was reached (node/protocol/limits.py), some keys are missing
     items: list[VoucherState]
     next_cursor: str | None

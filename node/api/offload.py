@@ -37,9 +37,9 @@ from typing import Final, Generic, ParamSpec, TypeVar
 
 from aiohttp import web
 
-from node import limits
 from node.api.problems import ApiError
-from node.sigverify import exit_with_parent
+from node.app.sigverify import exit_with_parent
+from node.protocol import limits
 
 T = TypeVar("T")
 K = TypeVar("K")

@@ -11,7 +11,6 @@ from typing import Final, Literal
 
 from aiohttp import web
 
-from node import limits, version
 from node.api import inputs, views, voucher_status
 from node.api import models as m
 from node.api.access import SESSION_COOKIE, Role, Viewer, require
@@ -30,14 +29,16 @@ from node.api.feeds import EVENTS
 from node.api.problems import PROBLEM_CONTENT_TYPE, ApiError
 from node.api.schema import JsonSchema, schema_of, to_json
 from node.api.stream import Refusal
+from node.app import version
 from node.consensus.mempool import Admission
-from node.indexes import TxRef
 from node.ledger import records as r
 from node.ledger import tx as t
 from node.ledger.codes import Result
-from node.merkle import leaf_hash, prove_many, tx_leaf
-from node.merkle import prove as merkle_prove
-from node.state_tree import encode_proof
+from node.protocol import limits
+from node.protocol.merkle import leaf_hash, prove_many, tx_leaf
+from node.protocol.merkle import prove as merkle_prove
+from node.protocol.state_tree import encode_proof
+from node.views.history_index import TxRef
 
 Handler = Callable[[Api, web.Request], Awaitable[object]]
 SSE_CONTENT_TYPE: Final = "text/event-stream"

@@ -16,7 +16,6 @@ from typing import Final
 
 from aiohttp import web
 
-from node import limits
 from node.api import (
     analytics_routes,
     bank_page,
@@ -28,11 +27,14 @@ from node.api import (
 )
 from node.api.access import BALANCE_COOKIE, SESSION_COOKIE
 from node.api.core import Api, ApiConfig, ApiViews, NodeStatus, client_of
+from node.api.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from node.api.metrics import NodeMetrics
+from node.api.openapi import openapi_document
+from node.api.operation import Operation, json_response
 from node.api.problems import ApiError
-from node.api.routes import OPERATIONS, Operation, json_response, openapi_document
-from node.app import LedgerApp
-from node.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from node.metrics import NodeMetrics
+from node.api.routes import OPERATIONS
+from node.app.ledger_app import LedgerApp
+from node.protocol import limits
 
 __all__ = ["API_KEY", "ApiConfig", "ApiViews", "NodeStatus", "client_of", "create_app"]
 

@@ -18,11 +18,11 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 
-from node import limits
 from node.ledger import records as r
 from node.ledger.codes import Result
 from node.ledger.rules import consent_allows, eligibility
 from node.ledger.state import View
+from node.protocol import limits
 
 
 def accepts(view: View, campaign: r.Campaign, merchant: r.Merchant) -> bool:

@@ -20,8 +20,8 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from node import limits
 from node.api.access import Viewer
+from node.protocol import limits
 
 
 @dataclass(frozen=True, slots=True)

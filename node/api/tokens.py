@@ -41,9 +41,9 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
-from node import codec, limits
-from node.codec import DecodeError
-from node.crypto import (
+from node.protocol import codec, limits
+from node.protocol.codec import DecodeError
+from node.protocol.crypto import (
     PUBLIC_KEY_BYTES,
     SIGNATURE_BYTES,
     Digest,

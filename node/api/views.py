@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import fields, is_dataclass
 
-from node.api import fmt
 from node.api import models as m
 from node.api.access import Role, Viewer
 from node.api.spend import accepts  # the one definition of "accepted"
@@ -12,6 +11,7 @@ from node.consensus.types import Block, Certificate, Header
 from node.ledger import records as r
 from node.ledger import tx as t
 from node.ledger.state import BlockState, View
+from node.text import fmt
 
 
 def present(value: object) -> object:

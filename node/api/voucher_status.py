@@ -35,15 +35,15 @@ from weakref import WeakKeyDictionary
 
 from aiohttp import web
 
-from node import limits
 from node.api import models as m
 from node.api.access import Role, Viewer, require
 from node.api.core import Api, decode_cursor, encode_cursor
 from node.api.problems import ApiError
-from node.crypto import PUBLIC_KEY_BYTES
 from node.ledger import records as r
 from node.ledger import tx as t
 from node.ledger.state import View
+from node.protocol import limits
+from node.protocol.crypto import PUBLIC_KEY_BYTES
 
 
 class Status(enum.StrEnum):

@@ -1,7 +1,7 @@
 """What consensus needs from the application, split by caller.
 
 Consensus sees transactions as opaque bytes and never imports the ledger;
-the one adapter (``node.app``) implements these protocols on top of it.
+the one adapter (``node.app.ledger_app``) implements these protocols on top of it.
 Execution is immediate: the proposer executes its transactions before
 proposing (the header carries the state root after them), validators
 re-execute in ``process_proposal`` and compare.

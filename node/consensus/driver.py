@@ -14,12 +14,13 @@ and sends the certified blocks a lagging peer misses. Handling is synchronous;
 ``run`` only waits on the queue, and ``drain`` lets a simulation process the
 queue without an event loop.
 
-May import ``node.limits``, ``node.codec``, ``node.crypto``, ``node.merkle``
+May import ``node.protocol.limits``, ``node.protocol.codec``, ``node.protocol.crypto``,
+``node.protocol.merkle``
 and ``node.consensus``; reaches the network, the clock and the application
 only through the protocols below and in ``app_interface``.
 
 Every log line passes ``height`` (and ``round`` where there is one) as
-structured fields (``extra=``; ``node.logs`` writes them as JSON keys).
+structured fields (``extra=``; ``node.run.logs`` writes them as JSON keys).
 """
 
 from __future__ import annotations
@@ -33,8 +34,6 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Final, Protocol, assert_never
 
-from node import limits, merkle
-from node.codec import DecodeError
 from node.consensus import tendermint
 from node.consensus.app_interface import ConsensusApplication
 from node.consensus.messages import (
@@ -78,7 +77,9 @@ from node.consensus.types import (
     is_vote_signed,
     verify_certified_block,
 )
-from node.crypto import Digest, digest
+from node.protocol import limits, merkle
+from node.protocol.codec import DecodeError
+from node.protocol.crypto import Digest, digest
 
 logger = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ transaction already admitted, so one sender can queue sequence n, n+1, ...),
 re-checked after each committed block, reaped in arrival order within the
 block caps. The application's verdict is an integer code: 0 admits.
 
-Imports only ``node.limits``; knows nothing of vouchers.
+Imports only ``node.protocol.limits``; knows nothing of vouchers.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from node import limits
+from node.protocol import limits
 
 
 @dataclass(frozen=True, slots=True)

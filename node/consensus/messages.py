@@ -4,15 +4,13 @@ Owns their canonical encoding (one msgpack record per message, at most
 ``limits.FRAME_BYTES_MAX`` bytes) and nothing else: signatures are checked by
 the driver, rules by ``tendermint``.
 
-May import ``node.limits``, ``node.codec`` and ``node.consensus.types``.
+May import ``node.protocol.limits``, ``node.protocol.codec`` and ``node.consensus.types``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from node import codec, limits
-from node.codec import DecodeError
 from node.consensus.types import (
     Block,
     Certificate,
@@ -23,6 +21,8 @@ from node.consensus.types import (
     make_record,
     open_record,
 )
+from node.protocol import codec, limits
+from node.protocol.codec import DecodeError
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ second instance with our key): from then on nothing at or below that point
 is signed.
 
 This module does I/O (one small file); it is kept apart for that reason.
-May import ``node.codec``, ``node.crypto`` and ``node.consensus.types``.
+May import ``node.protocol.codec``, ``node.protocol.crypto`` and ``node.consensus.types``.
 """
 
 from __future__ import annotations
@@ -26,8 +26,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final, Protocol
 
-from node import codec, crypto, limits
-from node.codec import DecodeError, Value
 from node.consensus.types import (
     FRESH,
     NIL_ROUND,
@@ -43,7 +41,9 @@ from node.consensus.types import (
     make_record,
     open_record,
 )
-from node.statements import proposal_signing_body, vote_signing_body
+from node.protocol import codec, crypto, limits
+from node.protocol.codec import DecodeError, Value
+from node.protocol.statements import proposal_signing_body, vote_signing_body
 
 RECORD_BYTES_MAX: Final = 128
 

@@ -36,7 +36,7 @@ Local choices around the paper's rules (the rules themselves are as written):
   more conflicting votes than that is reported and may cost liveness, never
   safety).
 
-May import ``node.merkle`` and ``node.consensus.types``.
+May import ``node.protocol.merkle`` and ``node.consensus.types``.
 """
 
 from __future__ import annotations
@@ -46,7 +46,6 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Final, assert_never
 
-from node import limits, merkle
 from node.consensus.types import (
     FRESH,
     NIL_ROUND,
@@ -59,6 +58,7 @@ from node.consensus.types import (
     VoteKind,
     verify_certificate,
 )
+from node.protocol import limits, merkle
 
 ROUNDS_AHEAD_MAX: Final = 64
 PROPOSALS_PER_ROUND_MAX: Final = 2  # the first, and one conflicting one kept as evidence

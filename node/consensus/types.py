@@ -3,14 +3,15 @@
 Owns: validators and validator sets (quorum, round-skip and proposer rules),
 block headers and blocks, proposals, votes, commit certificates, and the pure
 check of a certificate. Every record is a msgpack array
-``[version, kind, fields...]`` (``node.codec``): ``decode(encode(x)) == x``
+``[version, kind, fields...]`` (``node.protocol.codec``): ``decode(encode(x)) == x``
 and any non-canonical input is rejected with ``DecodeError``. A record's id
 is ``digest`` of its encoding; a block's hash is the digest of its header.
 
 Transactions are opaque bytes here.
 
-May import the pure leaves ``node.limits``, ``node.codec``, ``node.crypto``,
-``node.merkle``. No I/O.
+May import the pure leaves ``node.protocol.limits``, ``node.protocol.codec``,
+``node.protocol.crypto``,
+``node.protocol.merkle``. No I/O.
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
-from node import codec, limits, statements
-from node.codec import DecodeError, Value
-from node.crypto import (
+from node.protocol import codec, limits, statements
+from node.protocol.codec import DecodeError, Value
+from node.protocol.crypto import (
     HASH_BYTES,
     PUBLIC_KEY_BYTES,
     SIGNATURE_BYTES,
@@ -32,12 +33,12 @@ from node.crypto import (
     digest,
     verify,
 )
-from node.statements import proposal_signing_body as proposal_signing_body
-from node.statements import vote_signing_body as vote_signing_body
+from node.protocol.statements import proposal_signing_body as proposal_signing_body
+from node.protocol.statements import vote_signing_body as vote_signing_body
 
 VERSION: Final = 1
 
-# Caps of consensus records that node.limits does not hold yet (they belong there).
+# Caps of consensus records that node.protocol.limits does not hold yet (they belong there).
 CHAIN_ID_CHARS_MAX: Final = limits.CHAIN_ID_CHARS_MAX
 ROUND_MAX: Final = statements.ROUND_MAX  # growing timeouts make it unreachable in practice
 TIME_MS_MAX: Final = 2**62
@@ -614,7 +615,7 @@ def verify_certified_block(
     )
 
 
-# The signed bodies live in the pure leaf ``node.statements`` (the ledger judges
+# The signed bodies live in the pure leaf ``node.protocol.statements`` (the ledger judges
 # evidence with them); their record numbers must stay those of this module.
 if (RecordKind.PROPOSAL, RecordKind.VOTE) != (5, 6):
-    raise RuntimeError("consensus record numbers diverge from node.statements")
+    raise RuntimeError("consensus record numbers diverge from node.protocol.statements")

@@ -13,13 +13,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Final
 
-from node.crypto import Digest, PublicKey
 from node.ledger import records as r
 from node.ledger import rules
 from node.ledger import tx as t
 from node.ledger.codes import Result
 from node.ledger.rules import TxContext
 from node.ledger.state import BlockState, RecordCache, View
+from node.protocol.crypto import Digest, PublicKey
 
 HOLDER_KINDS: Final = frozenset({t.Kind.PAY, t.Kind.SWEEP})
 BANK_KINDS: Final = frozenset({t.Kind.FUND, t.Kind.SETTLE, t.Kind.WITHDRAW, t.Kind.RETURN_PAYOUT})

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from node.genesis import Genesis
 from node.ledger import records as r
+from node.protocol.genesis import Genesis
 
 
 def initial_state(genesis: Genesis) -> dict[bytes, bytes]:

@@ -11,9 +11,9 @@ import enum
 from dataclasses import dataclass, replace
 from typing import Final, TypeVar
 
-from node import codec, limits
-from node.codec import DecodeError, Value
-from node.crypto import HASH_BYTES, PUBLIC_KEY_BYTES, Digest, PublicKey
+from node.protocol import codec, limits
+from node.protocol.codec import DecodeError, Value
+from node.protocol.crypto import HASH_BYTES, PUBLIC_KEY_BYTES, Digest, PublicKey
 
 VERSION: Final = 1
 _BIG: Final = 2**63 - 1

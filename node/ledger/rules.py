@@ -22,15 +22,15 @@ import re
 from dataclasses import dataclass, replace
 from typing import Final
 
-from node import limits
-from node.crypto import Digest, Domain, PublicKey, verify
-from node.genesis import VALIDATOR_ROLES
 from node.ledger import records as r
 from node.ledger import tx as t
 from node.ledger.codes import Result
 from node.ledger.state import BlockState
-from node.names import is_name
-from node.statements import is_equivocation
+from node.protocol import limits
+from node.protocol.crypto import Digest, Domain, PublicKey, verify
+from node.protocol.genesis import VALIDATOR_ROLES
+from node.protocol.statements import is_equivocation
+from node.text.names import is_name
 
 _CODE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import Final, Protocol, TypeVar
 
-from node import limits
 from node.ledger import records as r
 from node.ledger.records import Record
+from node.protocol import limits
 
 
 class View(Protocol):

@@ -8,11 +8,11 @@ unsigned part). The signature covers the body under ``Domain.TX``.
 List transactions (protocol 2). A list whose items belong to different parties
 (``allocate``'s allocations, ``settle``'s settlements: ``DETACHED_FIELDS``) is
 *committed* in the body as ``[count, items_root]``, ``items_root`` being the
-``node.merkle`` root of the items' canonical encodings, in order. The wire form
+``node.protocol.merkle`` root of the items' canonical encodings, in order. The wire form
 of such a transaction is ``[body, signature, items]``: the items travel beside
 the body (the ledger executes them) and decoding recomputes their root. So the
 body, its id and its signature, and the block's leaf for it
-(``node.merkle.tx_leaf``), can be checked by a reader who is shown one item
+(``node.protocol.merkle.tx_leaf``), can be checked by a reader who is shown one item
 and its Merkle path, and the other items only as hashes (``CommittedTx``).
 
 Decoding is strict and returns a ``Result`` instead of raising, so any bytes
@@ -26,9 +26,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import ClassVar, Final
 
-from node import codec, limits, merkle
-from node.codec import DecodeError, Value
-from node.crypto import (
+from node.ledger.codes import Result
+from node.protocol import codec, limits, merkle
+from node.protocol.codec import DecodeError, Value
+from node.protocol.crypto import (
     HASH_BYTES,
     PUBLIC_KEY_BYTES,
     SIGNATURE_BYTES,
@@ -39,8 +40,7 @@ from node.crypto import (
     digest,
     verify,
 )
-from node.ledger.codes import Result
-from node.statements import STATEMENT_BYTES_MAX
+from node.protocol.statements import STATEMENT_BYTES_MAX
 
 VERSION: Final = 2  # 2: per-party lists committed by a Merkle root of their items
 INT64_MIN: Final = -(2**63)
@@ -687,7 +687,8 @@ class SignedTx:
         return codec.encode([self.body, self.signature, _detached(items)])
 
     def items_digest(self) -> Digest | None:
-        """SHA-256 of the encoded item list (what ``node.merkle.tx_leaf`` binds), if any."""
+        """SHA-256 of the encoded item list (what ``node.protocol.merkle.tx_leaf`` binds), if
+        any."""
         items = self.tx.items()
         return None if items is None else digest(codec.encode(_detached(items)))
 

@@ -22,7 +22,7 @@ peer for its slots; filtering at the network edge is the answer there.
 the others and logs one summary line per interval, so a flood of refused
 connections cannot flood the log.
 
-May import the pure leaves (``node.limits``, ``node.crypto``) only.
+May import the pure leaves (``node.protocol.limits``, ``node.protocol.crypto``) only.
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from node.crypto import PublicKey
-from node.limits import (
+from node.protocol.crypto import PublicKey
+from node.protocol.limits import (
     P2P_HANDSHAKES_PENDING_MAX,
     P2P_HANDSHAKES_PER_ADDRESS_MAX,
     P2P_HANDSHAKES_PER_PEER_MAX,

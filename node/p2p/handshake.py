@@ -24,7 +24,8 @@ The acceptor may also give a shorter timeout for the peer's hello, the first
 message, which a real peer sends at once: an idle connection is then dropped
 early (``HELLO_TIMEOUT``).
 
-May import the pure leaves (``node.crypto``, ``node.codec``, ``node.limits``),
+May import the pure leaves (``node.protocol.crypto``, ``node.protocol.codec``,
+``node.protocol.limits``),
 ``link`` and ``admission``.
 """
 
@@ -40,8 +41,10 @@ from typing import Final
 import nacl.bindings
 import nacl.exceptions
 
-from node import codec
-from node.crypto import (
+from node.p2p.admission import RefusalLog, address_of
+from node.p2p.link import CipherState, CloseReason, Link
+from node.protocol import codec
+from node.protocol.crypto import (
     PUBLIC_KEY_BYTES,
     SIGNATURE_BYTES,
     Domain,
@@ -50,9 +53,7 @@ from node.crypto import (
     digest,
     verify,
 )
-from node.limits import P2P_HANDSHAKE_TIMEOUT_S
-from node.p2p.admission import RefusalLog, address_of
-from node.p2p.link import CipherState, CloseReason, Link
+from node.protocol.limits import P2P_HANDSHAKE_TIMEOUT_S
 
 logger = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ before the counter would wrap. A frame longer than the cap is refused from
 its length prefix alone (its body is never read), and any frame that fails
 to decrypt closes the link. Payloads are opaque bytes.
 
-May import the pure leaves (``node.limits``) and PyNaCl only.
+May import the pure leaves (``node.protocol.limits``) and PyNaCl only.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Final
 import nacl.bindings
 import nacl.exceptions
 
-from node.limits import FRAME_BYTES_MAX
+from node.protocol.limits import FRAME_BYTES_MAX
 
 logger = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ addresses (``admission``); the peer's hello must come within
 per interval.
 
 Log lines about one peer pass its key (``peer``, hex) and ``address`` as
-structured fields (``extra=``; ``node.logs`` writes them as JSON keys).
+structured fields (``extra=``; ``node.run.logs`` writes them as JSON keys).
 
 May import the pure leaves and the rest of ``node.p2p`` only.
 """
@@ -44,15 +44,6 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Final
 
-from node.crypto import PUBLIC_KEY_BYTES, PublicKey, Signer
-from node.limits import (
-    CHAIN_ID_CHARS_MAX,
-    P2P_HELLO_TIMEOUT_S,
-    P2P_PEER_ADDRESSES_PER_HOST_MAX,
-    P2P_PEER_RESOLVE_TIMEOUT_S,
-    P2P_REFUSAL_LOG_INTERVAL_S,
-    PEER_SEND_QUEUE_MAX,
-)
 from node.p2p.admission import (
     HandshakeSlots,
     RefusalLog,
@@ -70,6 +61,15 @@ from node.p2p.handshake import (
     dial_handshake,
 )
 from node.p2p.link import PAYLOAD_BYTES_MAX, CloseReason, Link, frame_bytes_for
+from node.protocol.crypto import PUBLIC_KEY_BYTES, PublicKey, Signer
+from node.protocol.limits import (
+    CHAIN_ID_CHARS_MAX,
+    P2P_HELLO_TIMEOUT_S,
+    P2P_PEER_ADDRESSES_PER_HOST_MAX,
+    P2P_PEER_RESOLVE_TIMEOUT_S,
+    P2P_REFUSAL_LOG_INTERVAL_S,
+    PEER_SEND_QUEUE_MAX,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -7,6 +7,6 @@ ISO 20022 pain.001 credit-transfer files, imports camt.053/054 (or a CSV)
 confirmations and posts ``settle`` transactions, and the commune statement.
 
 May import the ledger's records and transactions, the store and the ledger
-adapter (``node.app``); never the consensus internals, the API or the edges.
+adapter (``node.app.ledger_app``); never the consensus internals, the API or the edges.
 ``refhash`` and ``money`` are pure and are also used by the wallet.
 """

@@ -9,7 +9,7 @@ Every file is validated against the pain.001.001.03 XSD that sepaxml ships
 (``sepaxml/schemas/pain.001.001.03.xsd``) with xmlschema before it is stored.
 
 Names (the merchant's, the escrow account's) are whatever the ledger accepts
-(``node.names``: any Unicode). Banks accept only the EPC SEPA character set
+(``node.text.names``: any Unicode). Banks accept only the EPC SEPA character set
 (Latin letters, digits, ``/ - ? : ( ) . , ' +`` and space), so ``sepa_name``
 transliterates (anyascii: é -> e, ß -> ss, œ -> oe, 北京 -> BeiJing), drops what
 is left outside the set (``& < > = | ! "`` ..., emoji), and falls back to a name made

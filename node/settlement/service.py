@@ -55,15 +55,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from node import limits
-from node.app import LedgerApp
+from node.app.ledger_app import LedgerApp
 from node.consensus.mempool import Verdict
 from node.consensus.types import Block
-from node.crypto import Digest, Signer
 from node.ledger import records as r
 from node.ledger import tx as t
 from node.ledger.codes import Result
 from node.ledger.rules import is_code
+from node.protocol import limits
+from node.protocol.crypto import Digest, Signer
 from node.settlement import pain001
 from node.settlement.journal import (
     FileState,

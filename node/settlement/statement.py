@@ -35,15 +35,15 @@ from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import getSampleStyleSheet
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
-from node.api import fmt
 from node.consensus.types import Block
-from node.escape import csv_writer, pdf_markup
 from node.ledger import records as r
 from node.ledger import tx as t
 from node.ledger.codes import Result
 from node.settlement.journal import Journal, TransferState
 from node.settlement.money import to_decimal
 from node.store.blockstore import BlockStore
+from node.text import fmt
+from node.text.escape import csv_writer, pdf_markup
 
 BLOCKS_SCANNED_MAX: Final = 1_000_000
 OPEN_END_MS: Final = 253_402_300_800_000  # year 10000: an end past it is "no end" (the default)

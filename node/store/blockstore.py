@@ -6,7 +6,7 @@ Layout (every key starts with a one-byte table name and a slash):
 - ``m/genesis``           the genesis hash this store was created for
 - ``m/format``            the store's format (u32): ``FORMAT`` of the code that created it
 - ``m/base``              the first height held, for a store started from another
-                          node's state (state sync, ``node.statesync``): it holds the
+                          node's state (state sync, ``node.run.statesync``): it holds the
                           block, certificate and root of that height and every block
                           after, none before; absent for a store that starts at genesis
 - ``s/<state key>``       ledger state, exactly the map the state tree commits to
@@ -43,7 +43,7 @@ _FORMAT: Final = b"m/format"
 _BASE: Final = b"m/base"
 FORMAT: Final = 3
 """The store's format. 3: protocol 3, state roots of the sparse Merkle tree
-(``node.state_tree``). 2: blocks of transaction protocol 2 (list transactions
+(``node.protocol.state_tree``). 2: blocks of transaction protocol 2 (list transactions
 commit their items by a Merkle root, see ``node.ledger.tx``); a store without
 the key is of format 1. Another format is refused at open: its blocks or roots
 would be misread, not converted."""
@@ -243,7 +243,7 @@ class BlockStore:
     @contextmanager
     def records_snapshot(self) -> Iterator[tuple[int, Iterator[tuple[bytes, bytes]]]]:
         """Every record as of one instant (a LevelDB snapshot), with the height then: a
-        consistent copy while blocks go on being committed (``node.backup``)."""
+        consistent copy while blocks go on being committed (``node.run.backup``)."""
         snapshot = self._db.snapshot()
         try:
             raw = snapshot.get(_HEIGHT)

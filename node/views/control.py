@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Final
 
-from node import limits
+from node.protocol import limits
 from node.views.base import ViewStatus
 
 logger = logging.getLogger(__name__)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Final
 
-from node.indexes import Committed, HistoryIndex, parties
 from node.ledger.state import BlockState, RecordCache, View
 from node.views.base import FedBlock, blame
+from node.views.history_index import Committed, HistoryIndex, parties
 
 HISTORY: Final = "history"
 

@@ -26,10 +26,10 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from node import limits
 from node.consensus.types import Block
 from node.ledger import tx as t
 from node.ledger.codes import Result
+from node.protocol import limits
 from node.views.base import DerivedView, FedBlock, TxError, ViewState, ViewStatus
 
 logger = logging.getLogger(__name__)

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from node.consensus.types import Block, Header
-from node.crypto import Signer
 from node.ledger import tx as t
+from node.protocol.crypto import Signer
 from tests.ledger.world import CHAIN_ID, World
 
 HOUR_MS = 3_600_000

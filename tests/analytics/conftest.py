@@ -1,6 +1,6 @@
 """A live node that lived through four weeks of the simulated town (fake block clock).
 
-The history: the town's set-up and life (``node.town.model``), then a
+The history: the town's set-up and life (``node.devnet.town.model``), then a
 refund, a purchase from a supplier in another commune (money leaving the
 territory), and a late holder allocated and spending after the others.
 Each clock hour of the plan is one block, timed at its first transaction.
@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from node.crypto import digest
+from node.devnet.town.model import Step, Town, plan, sign
 from node.ledger import tx as t
-from node.town.model import Step, Town, plan, sign
+from node.protocol.crypto import digest
 from tests.api.harness import BANK, HOUR_MS, LIEGE, NAMUR, LiveNode, key
 from tests.api.test_browser import browser as browser
 

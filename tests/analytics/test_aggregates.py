@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from node.analytics.index import AnalyticsIndex
 from node.analytics.report import Report
-from node.api.analytics_routes import INDEX_KEY
+from node.api.routes.analytics import INDEX_KEY
 from node.ledger import tx as t
 from tests.analytics.conftest import CAMPAIGN, History
 from tests.api.harness import NAMUR

@@ -37,17 +37,17 @@ from node.analytics.index import AnalyticsIndex
 from node.api.access import Role, Scope, Viewer
 from node.api.feeds import EventsView
 from node.api.stream import Event, Hub
-from node.app import DecodedTxs, LedgerApp
+from node.app.ledger_app import DecodedTxs, LedgerApp
 from node.consensus.types import Block
-from node.crypto import Digest, PublicKey, Signer
-from node.genesis import Genesis
-from node.indexes import HistoryIndex
 from node.ledger import records as r
 from node.ledger import tx as t
+from node.protocol.crypto import Digest, PublicKey, Signer
+from node.protocol.genesis import Genesis
 from node.settlement.journal import Journal, PayoutState, open_journal
 from node.settlement.service import Settings, SettlementService
 from node.views.base import FedBlock
 from node.views.history import HistoryView
+from node.views.history_index import HistoryIndex
 from tests.analytics.chain import HOUR_MS, Chain
 from tests.ledger.invariants import DecodedState, check_invariants, decode_state
 from tests.ledger.world import CHAIN_ID, DAY_MS, T0_MS, World, signer

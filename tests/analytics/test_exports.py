@@ -9,7 +9,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 from click.testing import CliRunner
 
-from node.api.analytics_routes import ANALYTICS_OPERATIONS
+from node.api.routes.analytics import ANALYTICS_OPERATIONS
 from tests.analytics.conftest import History
 from tests.api.harness import AUDITOR, NAMUR
 from wallets.analytics_report import write_pdf

@@ -15,14 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from node import config
 from node.api.tokens import make_token
-from node.crypto import Signer, digest
-from node.daemon import analytics_settings
-from node.demo import load_keys
-from node.devnet import DEMO_KEYS_FILE, DevnetNode, Supervisor, write_devnet
-from node.genesis import parse as parse_genesis
+from node.devnet.demo import load_keys
+from node.devnet.network import DEMO_KEYS_FILE, DevnetNode, Supervisor, write_devnet
 from node.ledger import tx as t
+from node.protocol.crypto import Signer, digest
+from node.protocol.genesis import parse as parse_genesis
+from node.run import config
+from node.run.daemon import analytics_settings
 from tests.node.netutil import eventually, free_base_port, get_json, post_json
 
 DAY_MS = 86_400_000

@@ -9,12 +9,13 @@ import io
 import json
 from collections.abc import Iterator
 
-from node import limits
 from node.analytics import report as rep
-from node.api import analytics_routes, fmt
-from node.api.analytics_routes import INDEX_KEY, csv_bytes, parquet_bytes
 from node.api.dashboards import CSV_COLUMNS
 from node.api.offload import OFFLOAD_KEY
+from node.api.routes import analytics as analytics_routes
+from node.api.routes.analytics import INDEX_KEY, csv_bytes, parquet_bytes
+from node.protocol import limits
+from node.text import fmt
 from tests.analytics.conftest import History
 from tests.api.harness import NAMUR, HttpResult, LiveNode
 

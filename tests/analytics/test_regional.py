@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from node.analytics.index import AnalyticsIndex
 from node.analytics.report import long_rows
-from node.api import analytics_routes
-from node.crypto import Digest, digest
+from node.api.routes import analytics as analytics_routes
 from node.ledger import tx as t
+from node.protocol.crypto import Digest, digest
 from node.settlement import statement
 from tests.analytics.chain import Chain
 from tests.analytics.test_every_view import ChainStore

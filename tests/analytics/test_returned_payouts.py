@@ -14,8 +14,8 @@ import pytest
 from node.analytics.index import AnalyticsIndex
 from node.analytics.privacy import Cell
 from node.analytics.report import Report, Series
-from node.crypto import Digest, digest
 from node.ledger import tx as t
+from node.protocol.crypto import Digest, digest
 from tests.analytics.chain import HOUR_MS, Chain
 from tests.ledger.world import DAY_MS, T0_MS, pk, signer
 

@@ -1,14 +1,14 @@
-"""The live town the devnet demo plays (``node.town.rhythm``), without a network."""
+"""The live town the devnet demo plays (``node.devnet.town.rhythm``), without a network."""
 
 from __future__ import annotations
 
 import random
 from collections import Counter
 
-from node.crypto import Signer, digest
+from node.devnet.town.model import SUNDAY_OPEN, Town
+from node.devnet.town.rhythm import Move, Rhythm, SimHour
 from node.ledger import tx as t
-from node.town.model import SUNDAY_OPEN, Town
-from node.town.rhythm import Move, Rhythm, SimHour
+from node.protocol.crypto import Signer, digest
 
 ZONES = ("NAM-1", "NAM-2", "NAM-3")
 

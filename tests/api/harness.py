@@ -26,23 +26,29 @@ from pathlib import Path
 from typing import Final, TypeVar
 
 from aiohttp import web
+from node.api.operation import Operation
 
-from node.api.routes import Operation
+from node.api.metrics import NodeMetrics, Sources
 from node.api.server import ApiConfig, NodeStatus, create_app
 from node.api.tokens import make_token
-from node.app import LedgerApp
+from node.app.ledger_app import LedgerApp
+from node.app.sigverify import SignatureVerifier
 from node.consensus.mempool import Admission, Mempool
 from node.consensus.types import Block, Certificate, Header, VoteKind, vote_signing_body
-from node.crypto import Domain, Signer, digest
-from node.daemon import build_views
-from node.genesis import Genesis, GenesisAccount, GenesisIssuer, GenesisValidator, ProtocolLimits
-from node.hooks import NO_HOOKS, NodeHooks
-from node.indexes import HistoryIndex
 from node.ledger import tx as t
-from node.merkle import tx_root as merkle_tx_root
-from node.metrics import NodeMetrics, Sources
-from node.sigverify import SignatureVerifier
+from node.protocol.crypto import Domain, Signer, digest
+from node.protocol.genesis import (
+    Genesis,
+    GenesisAccount,
+    GenesisIssuer,
+    GenesisValidator,
+    ProtocolLimits,
+)
+from node.protocol.merkle import tx_root as merkle_tx_root
+from node.run.daemon import build_views
+from node.run.hooks import NO_HOOKS, NodeHooks
 from node.store.blockstore import BlockStore
+from node.views.history_index import HistoryIndex
 from tests.node.netutil import free_base_port
 
 T = TypeVar("T")

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from node.api.fmt import money
 from node.ledger import tx as t
+from node.text.fmt import money
 from tests.api.harness import LiveNode
 from tests.api.world import CAMPAIGN, World
 

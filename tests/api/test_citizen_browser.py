@@ -9,8 +9,8 @@ from typing import Final
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from node.api.fmt import money
 from node.ledger import records as r
+from node.text.fmt import money
 from tests.api import test_browser
 from tests.api.axe import assert_no_serious_violation
 from tests.api.screens import SCREENSHOTS

@@ -6,12 +6,12 @@ import re
 
 import pytest
 
-from node import limits
 from node.api.spend import accepts, fold, where_to_spend
 from node.api.tokens import make_balance_code
-from node.crypto import PublicKey, digest
 from node.ledger import records as r
 from node.ledger.state import DictView
+from node.protocol import limits
+from node.protocol.crypto import PublicKey, digest
 from tests.api.harness import LiveNode
 from tests.api.test_dashboards import cookie, page
 from tests.api.world import World

@@ -19,9 +19,9 @@ import pytest
 from PIL import Image
 from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
 
-from node.api.fmt import datetime_text, money
-from node.crypto import PublicKey, Signer, digest
 from node.ledger import tx as t
+from node.protocol.crypto import PublicKey, Signer, digest
+from node.text.fmt import datetime_text, money
 from tests.api.axe import assert_no_serious_violation
 from tests.api.harness import LiveNode
 from tests.api.screens import SCREENSHOTS

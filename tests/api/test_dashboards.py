@@ -9,9 +9,9 @@ import re
 import pytest
 
 from node.api import dashboards
-from node.api.fmt import date, money, translate
 from node.api.tokens import make_balance_code
 from node.ledger.tx import Kind
+from node.text.fmt import date, money, translate
 from tests.api.harness import HOUR_MS, HttpResult, LiveNode
 from tests.api.world import CAMPAIGN, World
 

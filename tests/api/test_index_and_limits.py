@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from node import limits
 from node.api.core import RateLimiter
 from node.consensus.types import Block
-from node.indexes import HistoryIndex
+from node.protocol import limits
+from node.views.history_index import HistoryIndex
 from tests.api.world import World
 
 

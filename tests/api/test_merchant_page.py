@@ -12,10 +12,10 @@ from pathlib import Path
 import plyvel
 import pytest
 
-from node import limits
-from node.api.fmt import money
-from node.indexes import HistoryIndex
 from node.ledger import tx as t
+from node.protocol import limits
+from node.text.fmt import money
+from node.views.history_index import HistoryIndex
 from tests.api.harness import NAMUR, LiveNode
 from tests.api.test_dashboards import page
 from tests.api.world import CAMPAIGN, World, seed

@@ -9,9 +9,9 @@ import threading
 
 import pytest
 
-from node import limits
 from node.api.offload import Memo, Offload
 from node.api.problems import ApiError
+from node.protocol import limits
 
 
 def test_the_cap_holds_and_refusals_say_when_to_retry() -> None:

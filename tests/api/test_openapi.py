@@ -11,9 +11,9 @@ from pathlib import Path
 
 from openapi_spec_validator import validate
 
-from node.api.analytics_routes import ANALYTICS_OPERATIONS
 from node.api.routes import OPERATIONS
-from node.api.state_routes import STATE_OPERATIONS
+from node.api.routes.analytics import ANALYTICS_OPERATIONS
+from node.api.routes.state import STATE_OPERATIONS
 from tests.api.world import World
 
 CHECKS = (

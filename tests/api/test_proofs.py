@@ -3,11 +3,11 @@ commit certificate against the genesis validators, then the Merkle path to the r
 
 from __future__ import annotations
 
+from node.client.lightclient import genesis_validator_set
 from node.consensus.types import Certificate, Header, ValidatorSet, verify_certificate
 from node.ledger import records as r
-from node.lightclient import genesis_validator_set
-from node.merkle import InclusionProof, leaf_hash, tx_leaf, verify_inclusion
-from node.state_tree import decode_proof, verify_state_proof
+from node.protocol.merkle import InclusionProof, leaf_hash, tx_leaf, verify_inclusion
+from node.protocol.state_tree import decode_proof, verify_state_proof
 from tests.api.world import CAMPAIGN, World
 
 

@@ -14,10 +14,10 @@ import pytest
 
 from node.api.tokens import make_token
 from node.consensus import types as consensus_types
-from node.crypto import Signer, digest
 from node.ledger import tx as t
 from node.ledger.codes import Result
-from node.limits import HEIGHT_MAX
+from node.protocol.crypto import Signer, digest
+from node.protocol.limits import HEIGHT_MAX
 from tests.api.harness import HttpResult, LiveNode
 from tests.api.world import CAMPAIGN, LIEGE_CAMPAIGN, World
 

@@ -12,9 +12,9 @@ from dataclasses import replace
 
 import pytest
 
-from node import statesync
 from node.consensus.types import Block, Certificate
-from node.state_tree import StateTree
+from node.protocol.state_tree import StateTree
+from node.run import statesync
 from tests.api.world import World
 
 

@@ -6,7 +6,6 @@ import base64
 
 import pytest
 
-from node import codec, limits
 from node.api import tokens
 from node.api.tokens import (
     TokenProblem,
@@ -15,7 +14,8 @@ from node.api.tokens import (
     make_balance_code,
     make_token,
 )
-from node.crypto import Domain, Signer, digest
+from node.protocol import codec, limits
+from node.protocol.crypto import Domain, Signer, digest
 
 CHAIN = "relance-test"
 NODE = Signer(digest(b"node")).public_key

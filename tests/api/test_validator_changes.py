@@ -18,21 +18,21 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from node.consensus.types import Certificate, Header, ValidatorSet
-from node.crypto import Signer
-from node.genesis import render
-from node.ledger import tx as t
-from node.lightclient import (
+from node.client.lightclient import (
     CertifiedHeader,
     Handover,
     NodeLied,
     follow_validator_changes,
     verify_holder,
 )
-from node.state_tree import StateProof, decode_proof
+from node.consensus.types import Certificate, Header, ValidatorSet
+from node.ledger import tx as t
+from node.protocol.crypto import Signer
+from node.protocol.genesis import render
+from node.protocol.state_tree import StateProof, decode_proof
 from tests.api.harness import VALIDATOR, Account, LiveNode, key
 from tests.api.world import CAMPAIGN, World, seed
-from tools.audit_history import certify
+from tools.audit.history import certify
 from wallets.cli import main
 
 A, B, C, D = (key(f"validator-{name}") for name in "abcd")

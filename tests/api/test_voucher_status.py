@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from node import limits
 from node.api.tokens import make_balance_code
 from node.api.voucher_status import STATUSES, Status, status
-from node.crypto import PublicKey
 from node.ledger import records as r
 from node.ledger import tx as t
+from node.protocol import limits
+from node.protocol.crypto import PublicKey
 from tests.api.harness import Account, HttpResult, LiveNode, key
 from tests.api.test_dashboards import cookie, page
 from tests.api.world import CAMPAIGN, World, seed

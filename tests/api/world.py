@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from node.crypto import Digest, digest
 from node.ledger import tx as t
+from node.protocol.crypto import Digest, digest
 from tests.api.harness import AUDITOR, BANK, DAY_MS, LIEGE, NAMUR, Account, LiveNode, key
 
 CAMPAIGN = "namur-2026"

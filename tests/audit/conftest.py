@@ -1,4 +1,4 @@
-"""One certified history (``tools.audit_history.demo_history``), written once per session.
+"""One certified history (``tools.audit.history.demo_history``), written once per session.
 
 Each test gets its own copy of the data directory, to tamper with as it likes.
 """
@@ -15,10 +15,10 @@ import plyvel
 import pytest
 
 from node.consensus.types import Block, Certificate
-from node.genesis import Genesis, render
-from tools.audit_chain import Auditor, AuditResult
-from tools.audit_history import Actors, demo_history
-from tools.audit_sources import DataDirSource
+from node.protocol.genesis import Genesis, render
+from tools.audit.chain import Auditor, AuditResult
+from tools.audit.history import Actors, demo_history
+from tools.audit.sources import DataDirSource
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ import plyvel
 from click.testing import CliRunner
 
 from tests.audit.conftest import History, edit, height_key
-from tools.audit import main
-from tools.audit_report import money
+from tools.audit.cli import main
+from tools.audit.report import money
 
 
 def _verify(history: History, *extra: str) -> tuple[int, str, str]:

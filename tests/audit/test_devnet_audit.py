@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from node import demo as demo_module
-from node.devnet import DEMO_KEYS_FILE, Supervisor, write_devnet
-from node.genesis import parse
+from node.devnet import demo as demo_module
+from node.devnet.network import DEMO_KEYS_FILE, Supervisor, write_devnet
+from node.protocol.genesis import parse
 from tests.node.netutil import eventually, free_base_port, get_json
-from tools.audit import main
+from tools.audit.cli import main
 
 TRANSACTIONS_WANTED = 40
 

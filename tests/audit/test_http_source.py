@@ -16,11 +16,11 @@ from http.server import BaseHTTPRequestHandler
 import pytest
 
 from node.api import tokens
-from node.crypto import Signer
+from node.protocol.crypto import Signer
 from tests.audit.conftest import History
 from tests.node.netutil import stand_in
-from tools.audit_chain import Auditor
-from tools.audit_sources import TOKEN_RENEW_MS, DataDirSource, HttpSource, SourceError
+from tools.audit.chain import Auditor
+from tools.audit.sources import TOKEN_RENEW_MS, DataDirSource, HttpSource, SourceError
 
 
 class _Node:

@@ -3,7 +3,7 @@
 A test aiohttp server serves values with their proofs and the certified
 header of the last block of the demo history; a lying mode alters
 balances, forges roots or certificates, or hides a transaction. Every lie
-is caught by ``node.lightclient``; every honest answer verifies.
+is caught by ``node.client.lightclient``; every honest answer verifies.
 """
 
 from __future__ import annotations
@@ -17,11 +17,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from node import merkle
-from node.consensus.types import Block, Certificate, Header
-from node.crypto import digest
-from node.ledger import records as r
-from node.lightclient import (
+from node.client.lightclient import (
     CertifiedHeader,
     NodeLied,
     verify_block_transactions,
@@ -30,10 +26,14 @@ from node.lightclient import (
     verify_payout,
     verify_transaction,
 )
-from node.state_tree import StateTree, decode_proof, encode_proof
+from node.consensus.types import Block, Certificate, Header
+from node.ledger import records as r
+from node.protocol import merkle
+from node.protocol.crypto import digest
+from node.protocol.state_tree import StateTree, decode_proof, encode_proof
 from node.store.blockstore import BlockStore
 from tests.audit.conftest import History
-from tools.audit_history import certify
+from tools.audit.history import certify
 
 
 class Lie(enum.Enum):

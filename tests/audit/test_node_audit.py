@@ -18,13 +18,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from node import demo as demo_module
 from node.api import tokens
-from node.crypto import Signer
-from node.devnet import DEMO_KEYS_FILE, Supervisor, write_devnet
-from node.genesis import parse
+from node.devnet import demo as demo_module
+from node.devnet.network import DEMO_KEYS_FILE, Supervisor, write_devnet
+from node.protocol.crypto import Signer
+from node.protocol.genesis import parse
 from tests.node.netutil import eventually, free_base_port, get_json
-from tools.audit import main
+from tools.audit.cli import main
 from wallets.keystore import Keystore
 
 TRANSACTIONS_WANTED = 12

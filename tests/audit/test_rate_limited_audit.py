@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from tests.api.harness import AUDITOR, NAMUR, LiveNode
-from tools.audit_chain import Auditor
-from tools.audit_sources import HttpSource
+from tools.audit.chain import Auditor
+from tools.audit.sources import HttpSource
 
 BLOCKS = 250  # three ranges of a hundred: the third one is refused once, then waited for
 

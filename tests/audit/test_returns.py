@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from node.crypto import Digest, digest
 from node.ledger import records as r
 from node.ledger import tx as t
+from node.protocol.crypto import Digest, digest
 from tests.audit.conftest import History
 from tests.audit.conftest import audit as run_audit
-from tools.audit_books import Books, BooksError
-from tools.audit_history import T0_MS, HistoryWriter, fixed_key, fixture_genesis
-from tools.audit_report import reconcile, render_markdown, to_json
+from tools.audit.books import Books, BooksError
+from tools.audit.history import T0_MS, HistoryWriter, fixed_key, fixture_genesis
+from tools.audit.report import reconcile, render_markdown, to_json
 
 
 @pytest.fixture

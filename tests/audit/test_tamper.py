@@ -1,6 +1,6 @@
 """Tampering with a node's data directory: each change is caught, at the right place.
 
-The history (``tools.audit_history.demo_history``) is 12 certified blocks;
+The history (``tools.audit.history.demo_history``) is 12 certified blocks;
 block 8 holds three payments, the first two by the same holder.
 """
 
@@ -12,16 +12,16 @@ from pathlib import Path
 import plyvel
 import pytest
 
-from node import codec, merkle
 from node.consensus.types import Block, Header
-from node.crypto import digest
-from node.genesis import Genesis, ProtocolLimits
 from node.ledger import records as r
 from node.ledger import tx as t
+from node.protocol import codec, merkle
+from node.protocol.crypto import digest
+from node.protocol.genesis import Genesis, ProtocolLimits
 from tests.audit.conftest import History, audit, edit, height_key, read_block
-from tools.audit_chain import PHASES, Auditor, AuditResult
-from tools.audit_history import HistoryWriter, certify, fixed_key, fixture_genesis
-from tools.audit_sources import DataDirSource
+from tools.audit.chain import PHASES, Auditor, AuditResult
+from tools.audit.history import HistoryWriter, certify, fixed_key, fixture_genesis
+from tools.audit.sources import DataDirSource
 
 
 def _put_block(history: History, block: Block, cert_bytes: bytes | None = None) -> None:

@@ -15,9 +15,9 @@ import pytest
 from aiohttp import web
 from click.testing import CliRunner
 
+from node.client.lightclient import genesis_validator_set
 from node.ledger import records as r
 from node.ledger import tx as t
-from node.lightclient import genesis_validator_set
 from tests.audit.conftest import History
 from tests.audit.test_lightclient import Lie, Node
 from wallets.cli import main

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from node import merkle
 from node.consensus.messages import ProposalMessage, VoteMessage, decode_message, encode_message
 from node.consensus.types import (
     NIL_ROUND,
@@ -20,7 +19,8 @@ from node.consensus.types import (
     proposal_signing_body,
     vote_signing_body,
 )
-from node.crypto import Domain, digest
+from node.protocol import merkle
+from node.protocol.crypto import Domain, digest
 from tests.consensus.sim import CHAIN_ID, SimTransport, Simulation, execute
 
 PHANTOM_HASH = digest(b"a block nobody proposed")

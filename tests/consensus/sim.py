@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from node import crypto
 from node.consensus.app_interface import LastBlock, PreparedBlock
 from node.consensus.driver import Driver, DriverConfig, Transport
 from node.consensus.messages import Message, VoteMessage, decode_message
@@ -39,7 +38,8 @@ from node.consensus.types import (
     verify_certificate,
     verify_certified_block,
 )
-from node.crypto import digest
+from node.protocol import crypto
+from node.protocol.crypto import digest
 
 CHAIN_ID = "relance-sim"
 START_MS = 1_700_000_000_000

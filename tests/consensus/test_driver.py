@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import asyncio
 
-from node import limits
 from node.consensus.messages import StatusMessage, VoteMessage, encode_message
 from node.consensus.signer import GuardedSigner, SignRefused, SignStep
 from node.consensus.tendermint import Step
 from node.consensus.types import Vote, VoteKind, vote_signing_body
-from node.crypto import Domain, Signer, digest
+from node.protocol import limits
+from node.protocol.crypto import Domain, Signer, digest
 from tests.consensus.sim import CHAIN_ID, START_MS, Setup, Simulation, check_safety
 
 SOME_BLOCK = digest(b"some block")

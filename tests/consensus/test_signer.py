@@ -8,8 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from node import codec
-from node.codec import DecodeError
 from node.consensus.signer import (
     FileRecordStore,
     GuardedSigner,
@@ -19,7 +17,9 @@ from node.consensus.signer import (
     SignStep,
 )
 from node.consensus.types import FRESH, Lock, Resume, VoteKind, is_proposal_signed, is_vote_signed
-from node.crypto import Signer, digest
+from node.protocol import codec
+from node.protocol.codec import DecodeError
+from node.protocol.crypto import Signer, digest
 
 CHAIN = "relance-test"
 KEY = Signer(digest(b"signer-test-key"))

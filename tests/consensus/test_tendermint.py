@@ -13,7 +13,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node import merkle
 from node.consensus.tendermint import (
     BlockBuilt,
     CommitReceived,
@@ -53,7 +52,8 @@ from node.consensus.types import (
     verify_certificate,
     vote_signing_body,
 )
-from node.crypto import Domain, Signer, digest
+from node.protocol import merkle
+from node.protocol.crypto import Domain, Signer, digest
 
 CHAIN = "relance-test"
 KEYS = [Signer(digest(f"tendermint-key-{i}".encode())) for i in range(5)]

@@ -7,8 +7,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node import codec, merkle
-from node.codec import DecodeError
 from node.consensus.types import (
     NIL_ROUND,
     Block,
@@ -24,7 +22,9 @@ from node.consensus.types import (
     verify_certified_block,
     vote_signing_body,
 )
-from node.crypto import Domain, Signer, digest
+from node.protocol import codec, merkle
+from node.protocol.codec import DecodeError
+from node.protocol.crypto import Domain, Signer, digest
 
 CHAIN = "relance-test"
 KEYS = [Signer(digest(f"types-key-{i}".encode())) for i in range(7)]

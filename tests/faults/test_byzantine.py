@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from node import merkle
 from node.consensus.app_interface import LastBlock, PreparedBlock
 from node.consensus.messages import (
     ProposalMessage,
@@ -30,13 +29,14 @@ from node.consensus.types import (
     is_proposal_signed,
     is_vote_signed,
 )
-from node.crypto import Signer, digest
 from node.ledger import tx as t
 from node.ledger.codes import Result
 from node.ledger.execute import BlockExecutor
 from node.ledger.genesis import initial_state
 from node.ledger.state import DictView
-from tools.audit_history import fixture_genesis
+from node.protocol import merkle
+from node.protocol.crypto import Signer, digest
+from tools.audit.history import fixture_genesis
 from tools.faults import byzantine as byz
 from tools.faults.checkers import read_journals
 

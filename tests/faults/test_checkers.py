@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from node.consensus.types import VoteKind
-from node.crypto import digest
-from node.genesis import Genesis
 from node.ledger import records as r
 from node.ledger import tx as t
-from tools.audit_history import demo_history
+from node.protocol.crypto import digest
+from node.protocol.genesis import Genesis
+from tools.audit.history import demo_history
 from tools.faults import checkers as ck
 from tools.faults.workload import Call, History, Outcome
 
@@ -105,7 +105,7 @@ def test_evidence_in_logs_is_counted_by_key(tmp_path: Path) -> None:
     log = tmp_path / "node.log"
     log.write_text(
         f"WARNING node.consensus.driver: evidence: Equivocation by {key.hex()[:16]} at height 3\n"
-        f"WARNING node.daemon: evidence against {key.hex()[:16]} submitted: code 0\n"
+        f"WARNING node.run.daemon: evidence against {key.hex()[:16]} submitted: code 0\n"
         "INFO something else\n"
     )
     assert ck.logged_evidence(log, key) == 2

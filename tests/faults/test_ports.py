@@ -7,8 +7,8 @@ import socket
 
 import pytest
 
-from node import devnet
-from node.devnet import port_is_free
+from node.devnet import network as devnet
+from node.devnet.network import port_is_free
 from tools.faults.cluster import PORTS_LOW, _ephemeral_low, free_base_port
 
 

@@ -39,13 +39,13 @@ from typing import TypeVar
 
 import pytest
 
-from node import limits
-from node.crypto import Digest, Domain, Signer, digest
 from node.ledger import records as r
 from node.ledger import tx as t
 from node.ledger.codes import Result
 from node.ledger.execute import BlockOutcome
-from node.statements import Step, proposal_signing_body, vote_signing_body
+from node.protocol import limits
+from node.protocol.crypto import Digest, Domain, Signer, digest
+from node.protocol.statements import Step, proposal_signing_body, vote_signing_body
 from tests.ledger.invariants import check_invariants
 from tests.ledger.world import CHAIN_ID, DAY_MS, T0_MS, World, signer
 

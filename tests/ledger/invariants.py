@@ -16,10 +16,10 @@ from collections import Counter as Tally
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 
-from node import limits
-from node.crypto import PUBLIC_KEY_BYTES
-from node.genesis import VALIDATOR_ROLES
 from node.ledger import records as r
+from node.protocol import limits
+from node.protocol.crypto import PUBLIC_KEY_BYTES
+from node.protocol.genesis import VALIDATOR_ROLES
 
 P = r.Prefix
 

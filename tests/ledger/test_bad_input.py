@@ -16,12 +16,12 @@ from typing import cast
 import pytest
 from nacl.signing import SigningKey
 
-from node import codec, limits
-from node.crypto import Domain, Signer, signing_bytes, verify
 from node.ledger import tx as t
 from node.ledger.codes import Result
 from node.ledger.execute import execute_block
-from node.statements import STATEMENT_BYTES_MAX, vote_signing_body
+from node.protocol import codec, limits
+from node.protocol.crypto import Domain, Signer, signing_bytes, verify
+from node.protocol.statements import STATEMENT_BYTES_MAX, vote_signing_body
 from tests.ledger.conftest import (
     AMOUNT_MAX,
     LATER,

@@ -16,13 +16,13 @@ from typing import Any
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from node.crypto import Digest, PublicKey, Signer, digest
 from node.ledger import records as r
 from node.ledger import tx as t
 from node.ledger.execute import VALIDATOR_KINDS
 from node.ledger.state import DictView
-from node.state_tree import StateTree
-from node.statements import Step
+from node.protocol.crypto import Digest, PublicKey, Signer, digest
+from node.protocol.state_tree import StateTree
+from node.protocol.statements import Step
 from tests.ledger.conftest import BLOCK_A, BLOCK_B, admit, change, entry, evidence, vote
 from tests.ledger.invariants import check_invariants, check_sequences_monotonic
 from tests.ledger.world import CHAIN_ID, DAY_MS, World, signer

@@ -14,13 +14,13 @@ from collections.abc import Callable
 
 import pytest
 
-from node import limits
-from node.crypto import Signer
 from node.ledger import records as r
 from node.ledger import tx as t
 from node.ledger.codes import Result
 from node.ledger.execute import BlockExecutor
-from node.statements import ROUND_MAX, Step
+from node.protocol import limits
+from node.protocol.crypto import Signer
+from node.protocol.statements import ROUND_MAX, Step
 from tests.ledger.conftest import (
     BLOCK_A,
     BLOCK_B,

@@ -2,7 +2,7 @@
 
 The committed body of ``allocate`` and ``settle`` holds ``[count, items_root]``; the
 wire form carries the items beside it (``[body, signature, items]``) and decoding
-recomputes the root. A block commits to ``node.merkle.tx_leaf`` of each transaction.
+recomputes the root. A block commits to ``node.protocol.merkle.tx_leaf`` of each transaction.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from collections.abc import Callable
 
 import pytest
 
-from node import codec, merkle
-from node.crypto import Digest, digest
 from node.ledger import tx as t
 from node.ledger.codes import Result
+from node.protocol import codec, merkle
+from node.protocol.crypto import Digest, digest
 from tests.ledger.world import CHAIN_ID, signer
 
 HOLDERS = [signer(f"holder{n}").public_key for n in range(7)]

@@ -20,12 +20,12 @@ from dataclasses import replace
 import pytest
 from _pytest.mark import ParameterSet
 
-from node import codec, limits
-from node.crypto import Digest, Domain, Signer, digest
 from node.ledger import records as r
 from node.ledger import tx as t
 from node.ledger.codes import Result
-from node.statements import ROUND_MAX, Step
+from node.protocol import codec, limits
+from node.protocol.crypto import Digest, Domain, Signer, digest
+from node.protocol.statements import ROUND_MAX, Step
 from tests.ledger.conftest import (
     AMOUNT_MAX,
     BLOCK_A,

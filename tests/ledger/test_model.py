@@ -33,11 +33,11 @@ from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule
 
-from node import limits
-from node.crypto import Digest, Domain, PublicKey, Signer, digest
 from node.ledger import tx as t
 from node.ledger.codes import Result
 from node.ledger.execute import BANK_KINDS, HOLDER_KINDS, MERCHANT_KINDS
+from node.protocol import limits
+from node.protocol.crypto import Digest, Domain, PublicKey, Signer, digest
 from tests.ledger.invariants import (
     DecodedState,
     check_invariants,

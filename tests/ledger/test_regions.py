@@ -10,11 +10,11 @@ issuer.
 
 from __future__ import annotations
 
-from node.indexes import parties
 from node.ledger import records as r
 from node.ledger import tx as t
 from node.ledger.codes import Result
 from node.ledger.state import BlockState
+from node.views.history_index import parties
 from tests.ledger.conftest import Scene, allocate, assert_rejected, campaign
 from tests.ledger.test_kinds import applied
 from tests.ledger.world import CHAIN_ID, pk

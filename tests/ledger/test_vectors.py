@@ -19,12 +19,12 @@ from typing import Any
 
 import pytest
 
-from node import merkle
-from node.crypto import digest
 from node.ledger import records as r
 from node.ledger import tx as t
 from node.ledger.codes import Result
-from node.state_tree import decode_proof, encode_proof, verify_state_proof
+from node.protocol import merkle
+from node.protocol.crypto import digest
+from node.protocol.state_tree import decode_proof, encode_proof, verify_state_proof
 from tests.ledger.invariants import check_invariants
 from tests.ledger.world import CHAIN_ID, World, signer
 from tools import make_vectors

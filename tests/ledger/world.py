@@ -9,15 +9,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from node.crypto import PublicKey, Signer, digest
-from node.genesis import Genesis, GenesisAccount, GenesisIssuer, GenesisValidator, ProtocolLimits
 from node.ledger import records as r
 from node.ledger import tx as t
 from node.ledger.codes import Result
 from node.ledger.execute import VALIDATOR_KINDS, BlockExecutor, BlockOutcome
 from node.ledger.genesis import initial_state
 from node.ledger.state import DictView, RecordCache
-from node.state_tree import StateTree
+from node.protocol.crypto import PublicKey, Signer, digest
+from node.protocol.genesis import (
+    Genesis,
+    GenesisAccount,
+    GenesisIssuer,
+    GenesisValidator,
+    ProtocolLimits,
+)
+from node.protocol.state_tree import StateTree
 
 CHAIN_ID = "relance-test"
 DAY_MS = 86_400_000

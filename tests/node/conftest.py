@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from node.devnet import DevnetNode, Supervisor, write_devnet
+from node.devnet.network import DevnetNode, Supervisor, write_devnet
 from tests.node.netutil import eventually, free_base_port, get_json
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import yaml
 
+from node.api.metrics import NodeMetrics, SettlementSources, ValidatorSources
 from node.consensus.types import Validator, ValidatorSet
-from node.metrics import NodeMetrics, SettlementSources, ValidatorSources
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "configs" / "alerts.yml"

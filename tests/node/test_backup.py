@@ -13,13 +13,14 @@ from pathlib import Path
 import plyvel
 import pytest
 
-from node import backup, config, limits
-from node.backup import BackupError, Manifest, RestoreFence
 from node.consensus.signer import GuardedSigner, SignRecord, SignRefused, SignStep
 from node.consensus.types import VoteKind
-from node.crypto import Signer
-from node.devnet import write_devnet
-from node.genesis import parse as parse_genesis
+from node.devnet.network import write_devnet
+from node.protocol import limits
+from node.protocol.crypto import Signer
+from node.protocol.genesis import parse as parse_genesis
+from node.run import backup, config
+from node.run.backup import BackupError, Manifest, RestoreFence
 from node.settlement.journal import open_journal
 from tests.consensus.sim import MemoryRecordStore
 

@@ -11,11 +11,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from node import config
 from node.consensus.signer import SignRecord
-from node.devnet import DevnetNode, Supervisor
-from node.genesis import parse as parse_genesis
+from node.devnet.network import DevnetNode, Supervisor
 from node.ledger import records as r
+from node.protocol.genesis import parse as parse_genesis
+from node.run import config
 from node.store.blockstore import BlockStore
 from tests.node.conftest import node_height
 from tests.node.netutil import eventually
@@ -25,7 +25,7 @@ LIFTED = re.compile(r"restored validator: fence lifted, signing at height (\d+)"
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "node.cli", *args],
+        [sys.executable, "-m", "node.run.cli", *args],
         check=False,
         capture_output=True,
         text=True,

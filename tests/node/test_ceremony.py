@@ -20,14 +20,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from node import config, membership
-from node.cli import main
 from node.consensus.signer import SignRecord
-from node.crypto import Signer, digest
-from node.daemon import read_home, run
-from node.devnet import DevnetNode, Supervisor
-from node.genesis import GenesisError, parse, parse_draft, render
-from node.membership import MemberError, start_settings
+from node.devnet.network import DevnetNode, Supervisor
+from node.protocol.crypto import Signer, digest
+from node.protocol.genesis import GenesisError, parse, parse_draft, render
+from node.run import config, membership
+from node.run.cli import main
+from node.run.daemon import read_home, run
+from node.run.membership import MemberError, start_settings
 from node.store.blockstore import BlockStore
 from tests.node.netutil import eventually, free_base_port, get_json
 from tools.faults.node import ENV_NEXT_PROTOCOL

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from node import config
+from node.run import config
 from tests.node.netutil import free_base_port
 from wallets.context import DEFAULT_NODE
 

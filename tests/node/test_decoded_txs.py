@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from node.app import DecodedTxs
+from node.app.ledger_app import DecodedTxs
 from node.ledger import tx as t
 from node.ledger.codes import Result
 from tests.ledger.world import World, holder_keys, signer

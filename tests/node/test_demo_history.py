@@ -19,15 +19,15 @@ from pathlib import Path
 
 import pytest
 
-from node import config
+from node.client.lightclient import CertifiedHeader, verify_header
 from node.consensus.types import Block, Certificate
-from node.demo import load_keys
-from node.demo_history import HOLDER_KEY, MERCHANT_KEY, history_start, write_history
-from node.devnet import DEMO_KEYS_FILE, write_devnet
-from node.genesis import parse
-from node.lightclient import CertifiedHeader, verify_header
+from node.devnet.demo import load_keys
+from node.devnet.demo_history import HOLDER_KEY, MERCHANT_KEY, history_start, write_history
+from node.devnet.network import DEMO_KEYS_FILE, write_devnet
+from node.devnet.town.model import BRUSSELS
+from node.protocol.genesis import parse
+from node.run import config
 from node.store.blockstore import BlockStore
-from node.town.model import BRUSSELS
 from tests.node.netutil import free_base_port, get_json
 
 DAY_MS = 86_400_000
@@ -72,7 +72,7 @@ def test_make_run_starts_on_the_month_and_prints_each_roles_page(tmp_path: Path)
     base = free_base_port(4)
     started = time.monotonic()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "node.cli", "devnet", "--nodes", "2", "--home", str(home),
+        [sys.executable, "-m", "node.run.cli", "devnet", "--nodes", "2", "--home", str(home),
          "--demo", "--base-port", str(base)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
         env=os.environ.copy(),

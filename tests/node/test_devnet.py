@@ -15,11 +15,11 @@ import urllib.request
 
 import pytest
 
-from node.crypto import Signer, digest
-from node.demo import load_keys
-from node.devnet import DEMO_KEYS_FILE, DevnetNode, Supervisor
-from node.genesis import parse
+from node.devnet.demo import load_keys
+from node.devnet.network import DEMO_KEYS_FILE, DevnetNode, Supervisor
 from node.ledger import tx as t
+from node.protocol.crypto import Signer, digest
+from node.protocol.genesis import parse
 from tests.node.conftest import node_height
 from tests.node.netutil import eventually, get_json, post_json
 

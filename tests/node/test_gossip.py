@@ -1,4 +1,4 @@
-"""Frames between nodes and the outgoing side of gossip (``node.gossip``); the incoming
+"""Frames between nodes and the outgoing side of gossip (``node.p2p.gossip``); the incoming
 side (``GossipAdmission``) is tested with the signature verifier it feeds."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import asyncio
 
 import pytest
 
-from node import codec, limits
-from node.gossip import Channel, GossipOutbox, consensus_frame, read_frame, txs_frame
+from node.p2p.gossip import Channel, GossipOutbox, consensus_frame, read_frame, txs_frame
+from node.protocol import codec, limits
 
 
 def test_frames_read_back_and_anything_else_is_refused() -> None:

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from node.cli import main
-from node.crypto import Signer, digest
-from node.devnet import DevnetNode, Supervisor
+from node.devnet.network import DevnetNode, Supervisor
+from node.protocol.crypto import Signer, digest
+from node.run.cli import main
 from tests.node.conftest import node_height
 from tests.node.netutil import eventually, get_json
 

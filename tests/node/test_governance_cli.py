@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from node.cli import main
+from node.run.cli import main
 
 ISSUER = "ab" * 32
 

@@ -1,4 +1,4 @@
-"""Governance proposal files (``node.governance``): what validators pass around.
+"""Governance proposal files (``node.run.governance``): what validators pass around.
 
 Round trips, approvals added and replaced, and every way a file can be wrong named
 before anything reaches the ledger; a file approved by more than 2/3 is accepted by
@@ -11,9 +11,9 @@ import json
 
 import pytest
 
-from node.governance import Proposal, ProposalError, from_json, to_json
 from node.ledger import tx as t
 from node.ledger.codes import Result
+from node.run.governance import Proposal, ProposalError, from_json, to_json
 from tests.ledger.world import CHAIN_ID, World, signer
 
 NEW = signer("dinant")

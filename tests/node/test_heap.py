@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 
-from node import heap
+from node.run import heap
 
 
 def test_freeze_loaded_freezes_the_survivors_and_collects_the_young_less_often() -> None:

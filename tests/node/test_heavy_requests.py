@@ -35,15 +35,15 @@ from typing import Final
 
 import pytest
 
-from node import config
 from node.api.tokens import make_token
-from node.crypto import Digest
-from node.daemon import write_key
-from node.genesis import render
 from node.ledger import tx as t
+from node.protocol.crypto import Digest
+from node.protocol.genesis import render
+from node.run import config
+from node.run.daemon import write_key
 from tests.node.netutil import eventually, free_base_port, get_json
 from tests.settlement.netbank import ESCROW_IBAN, node_cli_ok
-from tools.audit_history import DAY_MS, T0_MS, HistoryWriter, fixed_key, fixture_genesis
+from tools.audit.history import DAY_MS, T0_MS, HistoryWriter, fixed_key, fixture_genesis
 
 CAMPAIGN: Final = "LONG-2026"
 PAYMENTS: Final = 24_000
@@ -262,7 +262,7 @@ def test_heavy_requests_leave_blocks_and_health_at_their_idle_pace(tmp_path: Pat
     url = f"http://127.0.0.1:{api_port}"
     with (home / "node.log").open("ab") as log:
         node = subprocess.Popen(
-            [sys.executable, "-m", "node.cli", "start", "--home", str(home)],
+            [sys.executable, "-m", "node.run.cli", "start", "--home", str(home)],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     idle, loaded = Window(), Window()

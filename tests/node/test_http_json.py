@@ -1,4 +1,4 @@
-"""``node.http_json.urlopen``: a node's "too many requests" waited out, bounded."""
+"""``node.client.http_json.urlopen``: a node's "too many requests" waited out, bounded."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler
 
 import pytest
 
-from node.http_json import RETRIES_MAX, RETRY_WAIT_MAX_S, urlopen
+from node.client.http_json import RETRIES_MAX, RETRY_WAIT_MAX_S, urlopen
 from tests.node.netutil import stand_in
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from node import config, logs
+from node.run import config, logs
 from tests.node.netutil import eventually, free_base_port, get_json
 
 BIN = Path(sys.executable).parent

@@ -5,16 +5,16 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from node import limits
-from node.app import LedgerApp
+from node.app.ledger_app import LedgerApp
+from node.app.sigverify import SignatureVerifier
 from node.consensus.mempool import Admission, Mempool, Verdict
 from node.consensus.types import Block, Header
-from node.crypto import Signer, digest
-from node.genesis import ProtocolLimits
 from node.ledger import tx as t
 from node.ledger.codes import Result
-from node.merkle import tx_root as merkle_tx_root
-from node.sigverify import SignatureVerifier
+from node.protocol import limits
+from node.protocol.crypto import Signer, digest
+from node.protocol.genesis import ProtocolLimits
+from node.protocol.merkle import tx_root as merkle_tx_root
 from node.store.blockstore import BlockStore
 from tests.ledger.world import DAY_MS, T0_MS, World, holder_keys, signer
 

@@ -15,12 +15,12 @@ import subprocess
 import time
 from pathlib import Path
 
-from node import config
 from node.api.tokens import make_token
-from node.crypto import Signer
-from node.demo import load_keys
-from node.devnet import DEMO_KEYS_FILE, Supervisor, write_devnet
-from node.genesis import parse as parse_genesis
+from node.devnet.demo import load_keys
+from node.devnet.network import DEMO_KEYS_FILE, Supervisor, write_devnet
+from node.protocol.crypto import Signer
+from node.protocol.genesis import parse as parse_genesis
+from node.run import config
 from tests.node.netutil import eventually, free_base_port
 from tests.node.test_tls import make_certificate
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from node.config import Timeouts
-from node.upgrades import HALT_EXIT_CODE
+from node.app.upgrades import HALT_EXIT_CODE
+from node.run.config import Timeouts
 from tests.node.netutil import eventually, free_base_port, get_json
 
 ROOT = Path(__file__).resolve().parents[2]

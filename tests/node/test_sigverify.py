@@ -1,5 +1,5 @@
-"""Signature checks ahead of execution (``node.sigverify``) and the daemon's
-admission of gossiped transactions (``node.gossip.GossipAdmission``)."""
+"""Signature checks ahead of execution (``node.app.sigverify``) and the daemon's
+admission of gossiped transactions (``node.p2p.gossip.GossipAdmission``)."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from node import limits
-from node.gossip import GossipAdmission
+from node.app.sigverify import ProcessVerifier, SignatureVerifier
 from node.ledger import tx as t
-from node.sigverify import ProcessVerifier, SignatureVerifier
+from node.p2p.gossip import GossipAdmission
+from node.protocol import limits
 from tests.ledger.world import CHAIN_ID, signer
 
 
@@ -103,7 +103,7 @@ def test_gossip_beyond_the_cap_is_dropped_and_counted() -> None:
 def test_worker_processes_end_when_their_node_is_killed(tmp_path: Path) -> None:
     script = (
         "import multiprocessing, sys, time\n"
-        "from node.sigverify import SignatureVerifier\n"
+        "from node.app.sigverify import SignatureVerifier\n"
         "if __name__ == '__main__':\n"
         "    v = SignatureVerifier(workers=2, processes=True)\n"
         "    print(' '.join(str(p.pid) for p in multiprocessing.active_children()), flush=True)\n"

@@ -20,11 +20,11 @@ from typing import Final
 import pytest
 from click.testing import CliRunner
 
-from node import config, statesync
 from node.api.tokens import make_token
-from node.cli import main as node_cli
-from node.crypto import Signer
 from node.ledger import tx as t
+from node.protocol.crypto import Signer
+from node.run import config, statesync
+from node.run.cli import main as node_cli
 from node.store.blockstore import BlockStore
 from tests.node.netutil import get_json
 from tools.faults.cluster import Cluster, ClusterSpec

@@ -1,4 +1,5 @@
-"""One set of consensus timeouts: the defaults live in node/limits.py, with one name each."""
+"""One set of consensus timeouts: the defaults live in node/protocol/limits.py, with one name
+each."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ from dataclasses import fields, replace
 
 import pytest
 
-from node import config, limits
 from node.consensus.driver import DriverConfig
 from node.consensus.tendermint import ConsensusConfig
-from node.daemon import consensus_config
+from node.protocol import limits
+from node.run import config
+from node.run.daemon import consensus_config
 
 SETTINGS = config.NodeConfig("n0", True, "127.0.0.1", 26600, "127.0.0.1", 26700, ())
 

@@ -21,14 +21,14 @@ from pathlib import Path
 
 import pytest
 
-from node import config
 from node.api.tokens import make_token
-from node.config import ApiTlsFiles, ConfigError
-from node.crypto import Signer
-from node.demo import load_keys
-from node.devnet import DEMO_KEYS_FILE, Supervisor, write_devnet
-from node.genesis import parse as parse_genesis
-from node.tls import ApiTls, TlsError, certificate_not_after
+from node.devnet.demo import load_keys
+from node.devnet.network import DEMO_KEYS_FILE, Supervisor, write_devnet
+from node.protocol.crypto import Signer
+from node.protocol.genesis import parse as parse_genesis
+from node.run import config
+from node.run.config import ApiTlsFiles, ConfigError
+from node.run.tls import ApiTls, TlsError, certificate_not_after
 from tests.node.netutil import eventually, free_base_port
 
 

@@ -22,8 +22,8 @@ from typing import Final
 
 import pytest
 
+from node.app.upgrades import HALT_EXIT_CODE
 from node.ledger import tx as t
-from node.upgrades import HALT_EXIT_CODE
 from tests.node.netutil import get_json
 from tools.faults.cluster import Cluster, ClusterSpec
 from tools.faults.governance import node_signer, submit_waiting

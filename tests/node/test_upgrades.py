@@ -1,4 +1,4 @@
-"""Protocol upgrades as the node meets them (``node.upgrades``, ``node.app``).
+"""Protocol upgrades as the node meets them (``node.app.upgrades``, ``node.app.ledger_app``).
 
 Governance schedules protocol ``tx2.block2`` for height 3 in block 1. A node whose
 software does not know it finalises block 2, then stops (``ApplicationHalt``, with
@@ -13,17 +13,17 @@ from pathlib import Path
 
 import pytest
 
-from node.app import LedgerApp
+from node.app.ledger_app import LedgerApp
+from node.app.sigverify import SignatureVerifier
+from node.app.upgrades import halt_reason
+from node.app.version import KNOWN_PROTOCOLS, PROTOCOL_VERSION
 from node.consensus.app_interface import ApplicationHalt
 from node.consensus.mempool import Mempool
 from node.consensus.types import Block, Certificate
-from node.hooks import NO_HOOKS
 from node.ledger import records as r
 from node.ledger import tx as t
-from node.sigverify import SignatureVerifier
+from node.run.hooks import NO_HOOKS
 from node.store.blockstore import BlockStore
-from node.upgrades import halt_reason
-from node.version import KNOWN_PROTOCOLS, PROTOCOL_VERSION
 from tests.api.harness import proposed_block
 from tests.ledger.world import World
 from tools.faults.node import ENV_NEXT_PROTOCOL, hooks_from_environment

@@ -18,16 +18,16 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 from click.testing import CliRunner
+from node.api.operation import Operation
 
 from node.analytics.index import AnalyticsIndex
 from node.api.core import Api
 from node.api.problems import ApiError
-from node.api.routes import Operation
 from node.api.server import API_KEY
-from node.cli import main as node_cli
 from node.consensus.types import Block, Header
-from node.daemon import reading_view
 from node.ledger import tx as t
+from node.run.cli import main as node_cli
+from node.run.daemon import reading_view
 from node.views import control
 from node.views.base import FedBlock, ViewState, ViewStatus, blame
 from node.views.runner import BlockFeed, ViewRunner

@@ -27,9 +27,9 @@ import pytest
 from click.testing import CliRunner
 
 from node.api.tokens import make_token
-from node.cli import main as node_cli
-from node.demo import load_keys
-from node.devnet import DEMO_KEYS_FILE, write_devnet
+from node.devnet.demo import load_keys
+from node.devnet.network import DEMO_KEYS_FILE, write_devnet
+from node.run.cli import main as node_cli
 from tests.node.netutil import eventually, free_base_port, get_json
 from tools.faults.cluster import Cluster, ClusterSpec
 from tools.faults.node import (
@@ -139,13 +139,14 @@ def test_a_raising_view_never_slows_the_chain_and_a_rebuild_brings_it_back(
         # `views status` shows it; `views rebuild` on the running node brings it back.
         home0 = str(cluster.nodes[0].home)
         shown = subprocess.run(
-            [sys.executable, "-m", "node.cli", "views", "status", "--home", home0],
+            [sys.executable, "-m", "node.run.cli", "views", "status", "--home", home0],
             capture_output=True, text=True, timeout=60, check=False,
         )  # fmt: skip
         assert shown.returncode == 0, shown.stderr
         assert "node running" in shown.stdout and f"at block {FAIL_AT}" in shown.stdout
         rebuilt = subprocess.run(
-            [sys.executable, "-m", "node.cli", "views", "rebuild", "analytics", "--home", home0],
+            [sys.executable, "-m", "node.run.cli", "views", "rebuild", "analytics",
+             "--home", home0],
             capture_output=True, text=True, timeout=180, check=False,
         )  # fmt: skip
         assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
@@ -207,7 +208,7 @@ def test_relance_node_start_ignores_every_test_switch(tmp_path: Path) -> None:
         ENV_VIEW_RAISE: "history@2,analytics@2,events@3,commits@3,metrics@2,settlement@2",
     }
 
-    proc = _start(node.home, "node.cli", switches)
+    proc = _start(node.home, "node.run.cli", switches)
     try:
         eventually(lambda: (_height(node.api_url) or 0) >= 6 or None, 90, "blocks")
         said = health(node.api_url)

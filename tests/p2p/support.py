@@ -6,9 +6,9 @@ import asyncio
 import socket
 from collections.abc import Callable, Sequence
 
-from node.crypto import PublicKey, Signer
 from node.p2p.backoff import BackoffPolicy
 from node.p2p.peers import LinkOrigin, PeerAddress, PeerManager, PeerManagerConfig
+from node.protocol.crypto import PublicKey, Signer
 
 CHAIN_ID = "relance-test"
 HOST = "127.0.0.1"

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 import pytest
 
-from node.crypto import Domain, PublicKey, Signer
 from node.p2p.handshake import (
     HELLO_BYTES,
     Allowed,
@@ -18,6 +17,7 @@ from node.p2p.handshake import (
     dial_handshake,
 )
 from node.p2p.link import CloseReason
+from node.protocol.crypto import Domain, PublicKey, Signer
 from tests.p2p.support import CHAIN_ID, HOST, make_signer
 
 DIALER = make_signer(1)

@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 
 import nacl.bindings
 
-from node.limits import FRAME_BYTES_MAX
 from node.p2p.link import (
     NONCE_BYTES,
     NONCE_LIMIT,
@@ -21,6 +20,7 @@ from node.p2p.link import (
     frame_bytes_for,
     nonce_for,
 )
+from node.protocol.limits import FRAME_BYTES_MAX
 from tests.p2p.support import HOST
 
 KEY_A = bytes(range(32))

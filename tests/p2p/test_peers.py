@@ -8,8 +8,6 @@ import socket
 
 import pytest
 
-from node.crypto import PublicKey, Signer
-from node.limits import CHAIN_ID_CHARS_MAX, FRAME_BYTES_MAX
 from node.p2p.handshake import HandshakeFailure, Session, accept_handshake, dial_handshake
 from node.p2p.link import PREFIX_BYTES, CloseReason
 from node.p2p.peers import (
@@ -20,6 +18,8 @@ from node.p2p.peers import (
     SendResult,
     is_preferred,
 )
+from node.protocol.crypto import PublicKey, Signer
+from node.protocol.limits import CHAIN_ID_CHARS_MAX, FRAME_BYTES_MAX
 from tests.p2p.relay import TamperingRelay
 from tests.p2p.support import (
     CHAIN_ID,

@@ -8,9 +8,9 @@ from types import SimpleNamespace
 from typing import cast
 
 import pytest
+from node.api.operation import Operation
 
-from node.api import settlement_routes
-from node.api.routes import Operation
+from node.api.routes import settlement as settlement_routes
 from node.settlement.journal import Journal, Schedule
 from node.settlement.service import SettlementService
 from tests.api.harness import LiveNode

@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from node import limits, membership
-from node.cli import main
-from node.config import ConfigError, parse_peers
-from node.genesis import GenesisError, parse_draft
-from node.membership import MemberError
+from node.protocol import limits
+from node.protocol.genesis import GenesisError, parse_draft
+from node.run import membership
+from node.run.cli import main
+from node.run.config import ConfigError, parse_peers
+from node.run.membership import MemberError
 
 DEEP_JSON = "[" * 20_000 + "]" * 20_000  # under MEMBER_FILE_BYTES_MAX, past the recursion limit
 HUGE_JSON = '{"chain_id": ' + "9" * 5_000 + "}"

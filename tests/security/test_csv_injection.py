@@ -13,10 +13,10 @@ import io
 
 import pytest
 
-from node.crypto import Digest, digest
-from node.escape import FORMULA_STARTS, csv_cell, csv_writer
 from node.ledger import tx as t
+from node.protocol.crypto import Digest, digest
 from node.settlement import statement as st
+from node.text.escape import FORMULA_STARTS, csv_cell, csv_writer
 from tests.api.harness import BANK, DAY_MS, NAMUR, Account, LiveNode, key
 from tests.api.test_dashboards import page
 

@@ -11,9 +11,9 @@ from http.server import BaseHTTPRequestHandler
 
 import pytest
 
-from node import http_json
+from node.client import http_json
 from tests.node.netutil import stand_in
-from tools.audit_sources import HttpSource, SourceError
+from tools.audit.sources import HttpSource, SourceError
 from wallets.client import NodeClient
 from wallets.exits import Exit, WalletError
 from wallets.settlement import _chosen_schedule, _refused

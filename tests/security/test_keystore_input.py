@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from node.crypto import Signer
+from node.protocol.crypto import Signer
 from tests.wallet.support import PASSPHRASE, Cli, cli_env
 from wallets import keystore as ks
 from wallets.exits import Exit, WalletError

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from node import logs
+from node.run import logs
 
 FORGED = "/v1/x\n2026-12-07 06:00:00,000 ERROR node.consensus.driver: validator halted"
 HOSTILE = [FORGED, "a\rb", "a\u2028b", "a\u0085b", "pay \u202eRUE 01\u202c", "a\x1b[2Jb"]

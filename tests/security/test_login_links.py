@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from node import limits
 from node.api import tokens
 from node.api.logins import Logins, Refusal
 from node.api.server import API_KEY
-from node.crypto import Signer, digest
+from node.protocol import limits
+from node.protocol.crypto import Signer, digest
 from node.store.blockstore import BlockStore
 from tests.api.harness import HOUR_MS, VALIDATOR, HttpResult, LiveNode
 from tests.api.world import World

@@ -15,15 +15,15 @@ from dataclasses import dataclass
 
 import pytest
 
-from node.crypto import Signer
-from node.limits import (
+from node.p2p.admission import HandshakeSlots, Slot, SlotRefusal
+from node.p2p.handshake import Session, dial_handshake
+from node.p2p.peers import PeerAddress, PeerManager, PeerManagerConfig
+from node.protocol.crypto import Signer
+from node.protocol.limits import (
     P2P_HANDSHAKES_PENDING_MAX,
     P2P_HANDSHAKES_PER_ADDRESS_MAX,
     P2P_HANDSHAKES_PER_PEER_MAX,
 )
-from node.p2p.admission import HandshakeSlots, Slot, SlotRefusal
-from node.p2p.handshake import Session, dial_handshake
-from node.p2p.peers import PeerAddress, PeerManager, PeerManagerConfig
 from tests.p2p.support import CHAIN_ID, HOST, Inbox, free_port, make_signer
 
 ATTACK_WARMUP_S = 0.3  # after each attacking connection opened once: the slots are taken

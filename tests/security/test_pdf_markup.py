@@ -18,14 +18,14 @@ import pytest
 from reportlab.lib.styles import getSampleStyleSheet
 from reportlab.platypus import Paragraph, SimpleDocTemplate
 
-from node.crypto import PublicKey
-from node.escape import pdf_markup
 from node.ledger import records as r
+from node.protocol.crypto import PublicKey
 from node.settlement import statement as st
+from node.text.escape import pdf_markup
 from tests.wallet.support import pdf_text
-from tools.audit_books import Books
-from tools.audit_chain import AuditResult
-from tools.audit_pdf import render_pdf
+from tools.audit.books import Books
+from tools.audit.chain import AuditResult
+from tools.audit.pdf import render_pdf
 from wallets.analytics_report import write_pdf
 from wallets.book import Entry
 from wallets.letters import CampaignText, write_letters

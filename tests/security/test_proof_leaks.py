@@ -20,11 +20,7 @@ from click.testing import CliRunner
 
 from node.api.access import BALANCE_COOKIE
 from node.api.tokens import make_balance_code
-from node.consensus.types import Certificate, Header
-from node.crypto import digest
-from node.genesis import render
-from node.ledger import tx as t
-from node.lightclient import (
+from node.client.lightclient import (
     CertifiedHeader,
     ItemProof,
     NodeLied,
@@ -32,7 +28,11 @@ from node.lightclient import (
     verify_transaction,
     verify_transaction_items,
 )
-from node.merkle import InclusionProof
+from node.consensus.types import Certificate, Header
+from node.ledger import tx as t
+from node.protocol.crypto import digest
+from node.protocol.genesis import render
+from node.protocol.merkle import InclusionProof
 from tests.api.harness import AUDITOR, BANK, DAY_MS, LIEGE, NAMUR, Account, LiveNode, key
 from wallets.cli import main
 from wallets.keystore import Keystore

@@ -1,6 +1,6 @@
 """Issue 15, finding 2: one merchant's name must not stop bank settlement for every commune.
 
-Names are whatever the ledger accepts (``node.names``); pain.001 files carry them
+Names are whatever the ledger accepts (``node.text.names``); pain.001 files carry them
 transliterated to the EPC SEPA character set, with a fallback when nothing is left.
 A file that still cannot be built is ``failed`` with its reason, its payouts ``held``,
 and the service goes on with every other file, settlement and return, across restarts.
@@ -17,14 +17,14 @@ import xmlschema
 from click.testing import CliRunner
 from lxml import etree
 
-from node import daemon, limits, names
-from node.cli import main as node_cli
-from node.crypto import Digest
-from node.genesis import GenesisError, parse
-from node.governance import Proposal, ProposalError, from_json, to_json
 from node.ledger import tx as t
 from node.ledger.codes import Result
-from node.names import UNICODE_VERSION, is_name, name_problem
+from node.protocol import limits
+from node.protocol.crypto import Digest
+from node.protocol.genesis import GenesisError, parse
+from node.run import daemon
+from node.run.cli import main as node_cli
+from node.run.governance import Proposal, ProposalError, from_json, to_json
 from node.settlement import banksim, camt, pain001, refhash
 from node.settlement.journal import (
     EscrowRow,
@@ -38,6 +38,8 @@ from node.settlement.journal import (
 )
 from node.settlement.reconcile import import_statement
 from node.settlement.service import Settings, SettlementService
+from node.text import names
+from node.text.names import UNICODE_VERSION, is_name, name_problem
 from tests.api.harness import BANK, DAY_MS, LIEGE, NAMUR, Account, LiveNode, key
 from wallets.cli import main as wallet_cli
 from wallets.exits import Exit, WalletError

@@ -13,8 +13,8 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
-from node import limits
 from node.api.server import API_KEY
+from node.protocol import limits
 from tests.api.world import World
 
 

@@ -20,12 +20,12 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from node.api.tokens import make_token
-from node.cli import main as node_cli
-from node.crypto import Signer, digest
-from node.demo import load_keys
-from node.devnet import DEMO_KEYS_FILE, DevnetNode, write_devnet
-from node.genesis import Genesis, parse
+from node.devnet.demo import load_keys
+from node.devnet.network import DEMO_KEYS_FILE, DevnetNode, write_devnet
 from node.ledger import tx as t
+from node.protocol.crypto import Signer, digest
+from node.protocol.genesis import Genesis, parse
+from node.run.cli import main as node_cli
 from tests.node.netutil import eventually, free_base_port, get_json, post_json
 from tools.faults.node import ENV_SETTLEMENT_CRASH as CRASH_ENV
 

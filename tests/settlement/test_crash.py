@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import xmlschema
 
-from node.crypto import Digest, PublicKey
 from node.ledger import tx as t
+from node.protocol.crypto import Digest, PublicKey
 from node.settlement import banksim, pain001, refhash
 from node.settlement.journal import FileState, PayoutState, open_journal
 from tests.node.netutil import eventually, get_json

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from node.crypto import Digest, PublicKey
 from node.ledger import tx as t
+from node.protocol.crypto import Digest, PublicKey
 from node.settlement import banksim, pain001, refhash
 from tests.node.netutil import eventually, get_json
 from tests.settlement.netbank import BankNet, key, node_cli_ok

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from node.metrics import NodeMetrics, SettlementSources
+from node.api.metrics import NodeMetrics, SettlementSources
 from node.settlement import banksim, camt
 from node.settlement.journal import PayoutState
 from node.settlement.reconcile import import_statement

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from node.api.tokens import make_token
-from node.crypto import Digest, PublicKey, Signer
 from node.ledger import tx as t
+from node.protocol.crypto import Digest, PublicKey, Signer
 from node.settlement import banksim, refhash
 from node.settlement.journal import PayoutState, SettleTxState, open_journal
 from tests.node.netutil import eventually, get_json

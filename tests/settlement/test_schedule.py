@@ -11,8 +11,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from node.api.routes.settlement import operations
 from node.api.server import API_KEY
-from node.api.settlement_routes import operations
 from node.settlement import refhash
 from node.settlement.journal import (
     EscrowRow,

@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from node.api import fmt
-from node.crypto import digest
+from node.protocol.crypto import digest
 from node.settlement import statement
+from node.text import fmt
 from tests.api.harness import NAMUR, VALIDATOR, LiveNode
 from tests.api.world import seed
 from tests.node.netutil import stand_in

@@ -16,7 +16,7 @@ from node.store.blockstore import BlockStore
 from tests.analytics.test_every_view import ChainStore
 from tests.analytics.test_regional import _chain as regional_chain
 from tests.ledger.world import CHAIN_ID
-from tools.audit_history import T0_MS, demo_history
+from tools.audit.history import T0_MS, demo_history
 
 
 @pytest.mark.parametrize(("from_ms", "to_ms"), [(0, 2**62), (T0_MS + 4_500, T0_MS + 9_500)])

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
-from node.crypto import Signer
 from node.ledger import tx as t
+from node.protocol.crypto import Signer
 from tests.wallet.support import Cli, cli_env
 from wallets.cli import main
 from wallets.exits import Exit

@@ -26,10 +26,10 @@ import pytest
 from aiosmtpd.controller import Controller
 from lxml import etree
 
-from node.demo import load_keys
-from node.devnet import DEMO_KEYS_FILE, DevnetNode, Supervisor, write_devnet
-from node.genesis import parse
+from node.devnet.demo import load_keys
+from node.devnet.network import DEMO_KEYS_FILE, DevnetNode, Supervisor, write_devnet
 from node.ledger import records as r
+from node.protocol.genesis import parse
 from node.settlement import pain001
 from tests.node.netutil import eventually, free_base_port, get_json
 from tests.wallet.support import Cli, Inbox, cli_env, pdf_text, pdf_to_png, start_smtp, zbar

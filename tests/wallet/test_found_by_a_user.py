@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from node.crypto import digest
-from node.genesis import render
 from node.ledger import tx as t
+from node.protocol.crypto import digest
+from node.protocol.genesis import render
 from tests.api.harness import NAMUR, LiveNode
 from tests.api.test_dashboards import page
 from tests.api.world import CAMPAIGN, World, seed

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from node.crypto import Signer
 from node.ledger import tx as t
+from node.protocol.crypto import Signer
 from tests.api.harness import NAMUR, Account, LiveNode, key
 from tests.api.world import CAMPAIGN, World, seed
 from tests.wallet.support import PASSPHRASE, Cli, cli_env

@@ -4,7 +4,7 @@ A campaign created with ``--until +90d`` early in the morning used to end at tha
 instant, 90 days later: the letter promised that day ("au … inclus") although the
 voucher stopped working early that morning, Brussels time. Now an end in days covers
 the whole Brussels day, and wherever an end falls, every place prints the last day on
-which the voucher works all day (``node.api.fmt.last_valid_day``).
+which the voucher works all day (``node.text.fmt.last_valid_day``).
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from node.api import fmt
-from node.crypto import digest
 from node.ledger import tx as t
+from node.protocol.crypto import digest
+from node.text import fmt
 from tests.api.harness import BANK, NAMUR, Account, LiveNode
 from tests.api.test_dashboards import page
 from tests.wallet.support import Cli, cli_env

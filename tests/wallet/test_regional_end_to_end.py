@@ -21,11 +21,11 @@ from pathlib import Path
 
 import pytest
 
-from node import config
 from node.analytics.privacy import K_DEFAULT
-from node.demo import load_keys
-from node.devnet import DEMO_KEYS_FILE, REGION, DevnetNode, Supervisor, write_devnet
-from node.genesis import parse
+from node.devnet.demo import load_keys
+from node.devnet.network import DEMO_KEYS_FILE, REGION, DevnetNode, Supervisor, write_devnet
+from node.protocol.genesis import parse
+from node.run import config
 from node.settlement import statement
 from node.store.blockstore import BlockStore
 from tests.node.netutil import eventually, free_base_port, get_json

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from node.crypto import Signer
 from node.ledger.tx import Authorization
+from node.protocol.crypto import Signer
 from tests.wallet.support import zbar
 from wallets import voucher as v
 from wallets.exits import Exit, WalletError

@@ -36,7 +36,8 @@ the ledger): a ``pay`` is ``[1, 7, chain_id, sender, sequence, campaign,
 merchant, cents, memo]`` signed under ``Domain.TX``; a test checks that the
 ledger decodes them as meant.
 
-Imports ``node.codec``, ``node.crypto``, ``node.merkle`` and ``node.consensus`` only.
+Imports ``node.protocol.codec``, ``node.protocol.crypto``, ``node.protocol.merkle`` and
+``node.consensus`` only.
 """
 
 from __future__ import annotations
@@ -49,8 +50,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final, TextIO
 
-from node import codec, merkle
-from node.codec import DecodeError
 from node.consensus.app_interface import ConsensusApplication, LastBlock, PreparedBlock
 from node.consensus.driver import ConsensusSigner, Transport
 from node.consensus.messages import ProposalMessage, VoteMessage, decode_message, encode_message
@@ -68,8 +67,10 @@ from node.consensus.types import (
     proposal_signing_body,
     vote_signing_body,
 )
-from node.crypto import Digest, Domain, Signer, digest
-from node.hooks import PeerKeys, SendTo
+from node.protocol import codec, merkle
+from node.protocol.codec import DecodeError
+from node.protocol.crypto import Digest, Domain, Signer, digest
+from node.run.hooks import PeerKeys, SendTo
 
 logger = logging.getLogger(__name__)
 

@@ -22,8 +22,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from node import codec, config
-from node.codec import DecodeError
 from node.consensus.types import (
     NIL_ROUND,
     Block,
@@ -35,15 +33,18 @@ from node.consensus.types import (
     is_proposal_signed,
     is_vote_signed,
 )
-from node.crypto import digest
-from node.genesis import Genesis
 from node.ledger import execute
 from node.ledger import records as r
 from node.ledger import tx as t
+from node.protocol import codec
+from node.protocol.codec import DecodeError
+from node.protocol.crypto import digest
+from node.protocol.genesis import Genesis
+from node.run import config
 from node.store.blockstore import BlockStore
-from tools.audit_chain import Auditor
-from tools.audit_report import reconcile
-from tools.audit_sources import DataDirSource
+from tools.audit.chain import Auditor
+from tools.audit.report import reconcile
+from tools.audit.sources import DataDirSource
 from tools.faults.workload import History, Outcome
 
 

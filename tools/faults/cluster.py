@@ -1,6 +1,6 @@
 """A devnet under fault control: every link through a proxy, every process ours.
 
-``Cluster.create`` writes a devnet (``node.devnet``), starts one proxy per
+``Cluster.create`` writes a devnet (``node.devnet.network``), starts one proxy per
 directed pair of validators, points each node's peer entries at its proxies,
 and prepares the processes (journal on for every node, byzantine switches
 for the chosen ones). The methods are the scenario's vocabulary: cut, heal,
@@ -21,10 +21,8 @@ from functools import partial
 from pathlib import Path
 from typing import Final, TypeVar
 
-from node import config
-from node.crypto import Signer
-from node.demo import load_keys
-from node.devnet import (
+from node.devnet.demo import load_keys
+from node.devnet.network import (
     DEMO_KEYS_FILE,
     HOST,
     DevnetNode,
@@ -32,8 +30,10 @@ from node.devnet import (
     reroute_peers,
     write_devnet,
 )
-from node.genesis import Genesis
-from node.genesis import parse as parse_genesis
+from node.protocol.crypto import Signer
+from node.protocol.genesis import Genesis
+from node.protocol.genesis import parse as parse_genesis
+from node.run import config
 from tools.faults.byzantine import ENV_BYZANTINE, ENV_JOURNAL
 from tools.faults.loop import LoopThread
 from tools.faults.procs import NodeProcesses

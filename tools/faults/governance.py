@@ -32,12 +32,12 @@ from typing import Final
 
 import click
 
-from node import config
+from node.client.http_json import urlopen
 from node.consensus.types import Validator, ValidatorSet, verify_certificate
-from node.crypto import Signer
-from node.genesis import Genesis
-from node.http_json import urlopen
 from node.ledger import tx as t
+from node.protocol.crypto import Signer
+from node.protocol.genesis import Genesis
+from node.run import config
 from tools.faults import checkers as ck
 from tools.faults.cluster import Cluster, ClusterSpec
 from tools.faults.scenarios import (

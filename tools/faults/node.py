@@ -1,7 +1,7 @@
 """A node for process tests: ``python -m tools.faults.node start --home H``.
 
-The same daemon as ``relance-node start`` (``node.daemon.run``), with test
-hooks (``node.hooks.NodeHooks``) built here from this process's environment.
+The same daemon as ``relance-node start`` (``node.run.daemon.run``), with test
+hooks (``node.run.hooks.NodeHooks``) built here from this process's environment.
 Only this entry point reads these variables; an installed node started by
 ``relance-node start`` ignores them all (``tests/node/test_views_process.py``).
 
@@ -13,7 +13,7 @@ Only this entry point reads these variables; an installed node started by
   ``InjectedFault`` the first time it is fed that block (a rebuild then passes it).
 - ``RELANCE_TEST_NEXT_PROTOCOL=<protocol>``: this node's software also knows that
   protocol (the "upgraded" release of an upgrade test): a governance upgrade to it
-  does not stop this node (``node.upgrades``).
+  does not stop this node (``node.app.upgrades``).
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Final
 
-from node import daemon
-from node.crypto import Signer
-from node.hooks import ConsensusInstruments, NodeHooks
+from node.protocol.crypto import Signer
+from node.run import daemon
+from node.run.hooks import ConsensusInstruments, NodeHooks
 from node.settlement.service import CRASH_POINTS
 from node.views.base import DerivedView, FedBlock
 from tools.faults import byzantine

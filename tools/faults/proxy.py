@@ -33,9 +33,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Final
 
-from node.limits import FRAME_BYTES_MAX
 from node.p2p.handshake import HELLO_BYTES
 from node.p2p.link import PREFIX_BYTES
+from node.protocol.limits import FRAME_BYTES_MAX
 
 HOST: Final = "127.0.0.1"
 PROTECTED_UNITS: Final = 2  # hello and authentication frame of each direction

@@ -36,10 +36,10 @@ from typing import Final
 
 import aiohttp
 
-from node import config
-from node.crypto import Digest, PublicKey, Signer, digest
-from node.devnet import HOST, init_home
+from node.devnet.network import HOST, init_home
 from node.ledger import tx as t
+from node.protocol.crypto import Digest, PublicKey, Signer, digest
+from node.run import config
 from tools.faults import checkers as ck
 from tools.faults.cluster import Cluster, ClusterError, ClusterSpec, free_base_port
 from tools.faults.procs import NodeProcesses

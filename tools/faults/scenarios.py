@@ -5,7 +5,7 @@ workload (``workload``) going, injects its faults, asserts what must hold
 while they last (``Run.check``), then every node is stopped and the final
 checks run over the stores, journals, workload history and logs
 (``checkers``), and each node's data directory is audited from the genesis
-file alone (``tools.audit_chain``). ``run_scenario`` returns a ``Report``:
+file alone (``tools.audit.chain``). ``run_scenario`` returns a ``Report``:
 figures, findings, duration; ``python -m tools.faults run NAME`` prints it.
 
 Waiting is on conditions over the live processes (heights over HTTP), each

@@ -33,9 +33,9 @@ from typing import Final
 
 import aiohttp
 
-from node.crypto import Signer, digest
-from node.genesis import Genesis
 from node.ledger import tx as t
+from node.protocol.crypto import Signer, digest
+from node.protocol.genesis import Genesis
 
 DAY_MS: Final = 86_400_000
 DEFINITE_REFUSALS: Final = frozenset({422, 429, 503})  # nothing was admitted

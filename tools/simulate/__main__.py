@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from node.town.drive import DriveError, drive
+from node.devnet.town.drive import DriveError, drive
 
 
 @click.command(help="Play a simulated town (households, shops, suppliers) on a running devnet.")

@@ -9,8 +9,8 @@ from typing import Final
 
 import click
 
-from node.crypto import Digest
 from node.ledger import tx as t
+from node.protocol.crypto import Digest
 from node.settlement import pain001, refhash
 from wallets.book import read_csv
 from wallets.client import NodeClient, Submitted

@@ -10,9 +10,9 @@ from typing import Final
 import click
 
 from node.api import tokens
-from node.crypto import PublicKey
 from node.ledger import tx as t
 from node.ledger.tx import NONCE_BYTES, Authorization
+from node.protocol.crypto import PublicKey
 from wallets.client import Json, NodeClient
 from wallets.commands.common import code_text, pick_campaign, remaining_after, voucher_for
 from wallets.context import (

@@ -12,11 +12,11 @@ from typing import Final
 
 import click
 
-from node.api import fmt
-from node.codec import DecodeError
-from node.crypto import PublicKey, Signer
 from node.ledger import records as r
 from node.ledger import tx as t
+from node.protocol.codec import DecodeError
+from node.protocol.crypto import PublicKey, Signer
+from node.text import fmt
 from wallets.book import Entry, VoucherBook, book_path, read_csv, read_households
 from wallets.client import Json, NodeClient
 from wallets.commands.merchant import payout_ref_hash

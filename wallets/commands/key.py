@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from node import membership
-from node.crypto import SEED_BYTES, Signer
+from node.protocol.crypto import SEED_BYTES, Signer
+from node.run import membership
 from wallets import keystore as ks
 from wallets.context import common_options, emit, note, passphrase, settings, unlock
 from wallets.exits import Exit, WalletError

@@ -7,8 +7,8 @@ import urllib.parse
 
 import click
 
-from node import limits
 from node.api import tokens
+from node.protocol import limits
 from wallets.context import common_options, emit, key_option, settings, unlock
 from wallets.exits import Exit, WalletError
 from wallets.units import format_time

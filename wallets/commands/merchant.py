@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from node.crypto import Digest, PublicKey
 from node.ledger import tx as t
+from node.protocol.crypto import Digest, PublicKey
 from node.settlement import refhash
 from wallets.client import Account, NodeClient
 from wallets.commands.common import (

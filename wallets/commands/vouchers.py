@@ -22,8 +22,8 @@ from typing import Final
 
 import click
 
-from node import limits
-from node.escape import csv_writer
+from node.protocol import limits
+from node.text.escape import csv_writer
 from wallets.book import CHANNELS, VoucherBook
 from wallets.client import Json, NodeClient
 from wallets.commands.issuer import _open_book as open_book
