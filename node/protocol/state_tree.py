@@ -106,35 +106,40 @@ def _subtree(depth: int, entries: list[bytes]) -> _Sub:
         return _EMPTY_SUB
     if len(entries) == 1:
         return (_LEAF, _sha256(_LEAF_TAG + entries[0]).digest(), entries[0])
-    if len(entries) == 2:  # the common bucket: two leaves joined where their paths part
-        first, second = entries
-        sha256, tag, empty = _sha256, _NODE_TAG, EMPTY_HASH
-        bits = _from_bytes(first[:HASH_BYTES], "big")
-        parting = PATH_BITS - (bits ^ _from_bytes(second[:HASH_BYTES], "big")).bit_length()
-        node = sha256(
-            b"".join(
-                (
-                    tag,
-                    sha256(_LEAF_TAG + first).digest(),
-                    sha256(_LEAF_TAG + second).digest(),
-                )
-            )
-        ).digest()
-        for level in range(parting - 1, depth - 1, -1):  # one child empty up to ``depth``
-            if (bits >> (PATH_BITS - 1 - level)) & 1:
-                node = sha256(b"".join((tag, empty, node))).digest()
-            else:
-                node = sha256(b"".join((tag, node, empty))).digest()
-        return (_INNER, node, b"")
-    byte, mask = depth >> 3, 0x80 >> (depth & 7)
-    split = len(entries)
-    for index, entry in enumerate(entries):
-        if entry[byte] & mask:
-            split = index
-            break
-    left = _subtree(depth + 1, entries[:split])[1]
-    right = _subtree(depth + 1, entries[split:])[1]
-    return (_INNER, _sha256(b"".join((_NODE_TAG, left, right))).digest(), b"")
+    # Adjacent sorted paths part at the first bit where they differ; the shallowest
+    # parting of a run of entries is where that run's subtree splits in two.
+    paths = [_from_bytes(entry[:HASH_BYTES], "big") for entry in entries]
+    partings = [PATH_BITS - (a ^ b).bit_length() for a, b in pairwise(paths)]
+    leaves = [_sha256(_LEAF_TAG + entry).digest() for entry in entries]
+    return (_INNER, _joined(leaves, partings, paths, 0, len(entries), depth), b"")
+
+
+def _joined(
+    leaves: list[bytes], partings: list[int], paths: list[int], low: int, high: int, depth: int
+) -> bytes:
+    """The hash of the subtree at ``depth`` holding entries ``low..high - 1`` (two or more)."""
+    sha256, tag, empty = _sha256, _NODE_TAG, EMPTY_HASH
+    runs = partings[low : high - 1]
+    split = min(runs)
+    middle = low + runs.index(split) + 1  # entries low..middle - 1 go left
+    left = (
+        leaves[low]
+        if middle - low == 1
+        else _joined(leaves, partings, paths, low, middle, split + 1)
+    )
+    right = (
+        leaves[middle]
+        if high - middle == 1
+        else _joined(leaves, partings, paths, middle, high, split + 1)
+    )
+    node = sha256(tag + left + right).digest()
+    bits = paths[low]
+    for level in range(split - 1, depth - 1, -1):  # one child empty up to ``depth``
+        if (bits >> (PATH_BITS - 1 - level)) & 1:
+            node = sha256(tag + empty + node).digest()
+        else:
+            node = sha256(tag + node + empty).digest()
+    return node
 
 
 def _split_entries(blob: bytes) -> list[bytes]:
@@ -212,29 +217,35 @@ class StateTree:
             raise ValueError("duplicate key in items")
         depth = bucket_depth_for(len(entries)) if bucket_depth is None else bucket_depth
         tree = cls(depth)
-        tree._load(entries)
+        blob = b"".join(entries)
+        del entries  # freed before the tree's own objects are made (memory, not speed)
+        tree._load(blob)
         return tree
 
-    def _load(self, entries: list[bytes]) -> None:
-        """Lay out ``entries`` (sorted path || vh, the whole content) afresh."""
-        cut = 64 - self._depth
-        buckets: dict[int, bytes] = {}
-        group: list[bytes] = []
-        current = -1
-        for entry in entries:
-            prefix = _from_bytes(entry[:8], "big") >> cut
-            if prefix != current:
-                if group:
-                    buckets[current] = b"".join(group)
-                group, current = [], prefix
-            group.append(entry)
-        if group:
-            buckets[current] = b"".join(group)
+    def _load(self, blob: bytes) -> None:
+        """Lay out ``blob`` (sorted path || vh entries, the whole content) afresh.
+
+        Works from one bytes object, not an object an entry, and drops the old
+        layout first: the tree's many small objects are then allocated where
+        nothing else lives, and the process's memory after a (re)load is the
+        tree's own.
+        """
         self._buckets, self._top = {}, {}
         self._root, self._size = Digest(EMPTY_HASH), 0
-        staged = self._stage_buckets(buckets, len(entries))
-        self._buckets.update(buckets)
-        self._swap_top(staged._top)
+        cut = 64 - self._depth
+        buckets: dict[int, bytes] = {}
+        start, current = 0, -1
+        for at in range(0, len(blob), _ENTRY):
+            prefix = _from_bytes(blob[at : at + 8], "big") >> cut
+            if prefix != current:
+                if at > start:
+                    buckets[current] = blob[start:at]
+                start, current = at, prefix
+        if len(blob) > start:
+            buckets[current] = blob[start:]
+        staged = self._stage_buckets(buckets, len(blob) // _ENTRY)
+        self._buckets = buckets
+        self._top = {p: entry for p, entry in staged._top.items() if entry is not None}
         self._root, self._size = staged.root, staged._size
 
     @property
@@ -270,6 +281,7 @@ class StateTree:
             bucket_writes[path] = value_hash
         current = self._buckets
         buckets: dict[int, bytes] = {}
+        sorted_entries: dict[int, list[bytes]] = {}
         delta = 0
         for prefix, bucket_writes in by_bucket.items():
             blob = current.get(prefix, b"")
@@ -284,70 +296,129 @@ class StateTree:
                 else:
                     entries[path] = value_hash
             delta += len(entries) - before
-            buckets[prefix] = b"".join([path + entries[path] for path in sorted(entries)])
-        return self._stage_buckets(buckets, self._size + delta)
+            joined = [path + entries[path] for path in sorted(entries)]
+            sorted_entries[prefix] = joined
+            buckets[prefix] = b"".join(joined)
+        return self._stage_buckets(buckets, self._size + delta, sorted_entries)
 
-    def _stage_buckets(self, buckets: dict[int, bytes], size: int) -> StagedUpdate:
-        """Rehash the given new bucket contents and every node above them."""
+    def _stage_buckets(
+        self,
+        buckets: dict[int, bytes],
+        size: int,
+        sorted_entries: Mapping[int, list[bytes]] | None = None,
+    ) -> StagedUpdate:
+        """Rehash the given new bucket contents and every node above them
+        (``sorted_entries``: the same contents already split into entries).
+
+        Each level's touched subtrees are kept as ``inner`` (position -> hash,
+        the common case) and ``odd`` (position -> summary of an empty subtree
+        or a single leaf, which may move up). A parent with no odd child whose
+        untouched child, if any, is read from its stored preimage is hashed at
+        once; the others go through ``_join``.
+        """
         depth = self._depth
         top_now = self._top
         top: dict[int, bytes | None] = {}
         base = 1 << depth
-        dirty: dict[int, _Sub] = {
-            base | prefix: _subtree(depth, _split_entries(blob)) for prefix, blob in buckets.items()
-        }
-        sha256, tag, empty = _sha256, _NODE_TAG, EMPTY_HASH
+        inner: dict[int, bytes] = {}
+        odd: dict[int, _Sub] = {}
+        for prefix, blob in buckets.items():
+            sub = _subtree(
+                depth,
+                _split_entries(blob) if sorted_entries is None else sorted_entries[prefix],
+            )
+            if sub[0] == _INNER:
+                inner[base | prefix] = sub[1]
+            else:
+                odd[base | prefix] = sub
+        sha256, tag = _sha256, _NODE_TAG
         for level in range(depth - 1, -1, -1):
-            parents: dict[int, _Sub] = {}
-            for position in dirty:
-                parent = position >> 1
-                if parent in parents:
-                    continue
+            up_inner: dict[int, bytes] = {}
+            up_odd: dict[int, _Sub] = {}
+            parents = {position >> 1 for position in inner}
+            if odd:
+                parents.update(position >> 1 for position in odd)
+            for parent in parents:
                 left_pos = parent << 1
-                left = dirty.get(left_pos)
-                right = dirty.get(left_pos | 1)
+                left = inner.get(left_pos)
+                right = inner.get(left_pos | 1)
                 if left is None or right is None:
                     entry = top_now.get(parent)
-                    if entry is not None and len(entry) == _INNER_BYTES:  # the common case
-                        if left is None:
-                            child_hash = entry[1:33]
-                            left = _EMPTY_SUB if child_hash == empty else (_KEPT, child_hash, b"")
-                        if right is None:
-                            child_hash = entry[33:]
-                            right = _EMPTY_SUB if child_hash == empty else (_KEPT, child_hash, b"")
-                    else:
-                        if left is None:
-                            left = self._child(entry, 0, left_pos, level)
-                        if right is None:
-                            right = self._child(entry, 1, left_pos | 1, level)
-                left_kind, right_kind = left[0], right[0]
-                if _EMPTY not in (left_kind, right_kind):
-                    preimage = b"".join((tag, left[1], right[1]))
-                    top[parent] = preimage
-                    sub: _Sub = (_INNER, sha256(preimage).digest(), b"")
-                    if level + 1 < depth:  # a one-entry child above the buckets keeps its leaf
-                        if left_kind == _LEAF:
-                            top[left_pos] = left[2]
-                        if right_kind == _LEAF:
-                            top[left_pos | 1] = right[2]
-                else:
-                    other = right if left_kind == _EMPTY else left
-                    if other[0] == _KEPT:
-                        other = self._resolve(other, left_pos | (left_kind == _EMPTY), level + 1)
-                    if other[0] == _INNER:
-                        preimage = b"".join((tag, left[1], right[1]))
-                        top[parent] = preimage
-                        sub = (_INNER, sha256(preimage).digest(), b"")
-                    else:  # empty, or one leaf that moves up to here
-                        sub = other
-                        top[parent] = other[2] if other[0] == _LEAF else None
-                        if level + 1 < depth:
-                            top[left_pos] = None
-                            top[left_pos | 1] = None
-                parents[parent] = sub
-            dirty = parents
-        root = dirty[1][1] if dirty else self._root
+                    if (
+                        entry is None
+                        or len(entry) != _INNER_BYTES
+                        or (odd and (left_pos in odd or left_pos | 1 in odd))
+                    ):
+                        sub = self._join(parent, level, inner, odd, top)
+                        if sub[0] == _INNER:
+                            up_inner[parent] = sub[1]
+                        else:
+                            up_odd[parent] = sub
+                        continue
+                    # An untouched child next to a touched inner one: the parent stays inner.
+                    if left is None:
+                        left = entry[1:33]
+                    if right is None:
+                        right = entry[33:]
+                preimage = tag + left + right
+                top[parent] = preimage
+                up_inner[parent] = sha256(preimage).digest()
+            inner, odd = up_inner, up_odd
+        if 1 in inner:
+            root = inner[1]
+        elif 1 in odd:
+            root = odd[1][1]
+        else:
+            root = self._root
         return StagedUpdate(Digest(root), self._origin, self._version, size, buckets, top)
+
+    def _join(
+        self,
+        parent: int,
+        level: int,
+        inner: Mapping[int, bytes],
+        odd: Mapping[int, _Sub],
+        top: dict[int, bytes | None],
+    ) -> _Sub:
+        """The summary of ``parent`` (at ``level``) from its children, recording its
+        stored form in ``top``: the general case, where a child is empty, a leaf, or
+        untouched below a parent that stored no preimage."""
+        depth = self._depth
+        left_pos = parent << 1
+        subs: list[_Sub] = []
+        for position in (left_pos, left_pos | 1):
+            child_hash = inner.get(position)
+            if child_hash is not None:
+                subs.append((_INNER, child_hash, b""))
+            else:
+                found = odd.get(position)
+                if found is None:
+                    found = self._child(self._top.get(parent), position & 1, position, level)
+                subs.append(found)
+        left, right = subs
+        left_kind, right_kind = left[0], right[0]
+        if _EMPTY not in (left_kind, right_kind):
+            preimage = b"".join((_NODE_TAG, left[1], right[1]))
+            top[parent] = preimage
+            if level + 1 < depth:  # a one-entry child above the buckets keeps its leaf
+                if left_kind == _LEAF:
+                    top[left_pos] = left[2]
+                if right_kind == _LEAF:
+                    top[left_pos | 1] = right[2]
+            return (_INNER, _sha256(preimage).digest(), b"")
+        other = right if left_kind == _EMPTY else left
+        if other[0] == _KEPT:
+            other = self._resolve(other, left_pos | (left_kind == _EMPTY), level + 1)
+        if other[0] == _INNER:
+            preimage = b"".join((_NODE_TAG, left[1], right[1]))
+            top[parent] = preimage
+            return (_INNER, _sha256(preimage).digest(), b"")
+        # empty, or one leaf that moves up to here
+        top[parent] = other[2] if other[0] == _LEAF else None
+        if level + 1 < depth:
+            top[left_pos] = None
+            top[left_pos | 1] = None
+        return other
 
     def _child(self, parent_entry: bytes | None, side: int, position: int, level: int) -> _Sub:
         """An untouched child of the node at ``level`` whose stored entry is ``parent_entry``."""
@@ -419,9 +490,11 @@ class StateTree:
     def _relayout(self) -> None:
         """Deepen the buckets as the tree grows (the root does not change)."""
         root = self._root
-        entries = sorted(e for blob in self._buckets.values() for e in _split_entries(blob))
-        self._depth = bucket_depth_for(len(entries))
-        self._load(entries)
+        buckets = self._buckets  # each sorted, and their prefixes order them
+        blob = b"".join([buckets[prefix] for prefix in sorted(buckets)])
+        del buckets
+        self._depth = bucket_depth_for(len(blob) // _ENTRY)
+        self._load(blob)
         if self._root != root:  # pragma: no cover - a bug, not an input
             raise AssertionError("re-laying out the state tree changed its root")
 

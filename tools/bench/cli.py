@@ -48,6 +48,7 @@ from node.run import heap
 from node.store.blockstore import BlockStore
 from tools.bench.audit import cores, run_audit
 from tools.bench.cluster import cluster
+from tools.bench.scale import scale
 
 CHAIN_ID = "relance-bench"
 T0_MS = 1_767_225_600_000
@@ -515,6 +516,7 @@ def audit(transactions: int, block_size: int, holders: int, workers: int) -> Non
 
 
 main.add_command(cluster)  # relance-bench cluster: tools/bench/cluster.py
+main.add_command(scale)  # relance-bench scale: tools/bench/scale.py
 
 
 if __name__ == "__main__":
