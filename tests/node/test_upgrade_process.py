@@ -67,8 +67,10 @@ def _block_hash(cluster: Cluster, index: int, height: int) -> str:
     return str(get_json(f"{cluster.url(index)}/v1/blocks/{height}")["hash"])
 
 
-def _pay(cluster: Cluster, workload: Workload, memo: str, to: int) -> dict[str, object]:
-    return submit_waiting(cluster.url(to), workload.signed_payment(1_00, memo).encode())
+def _pay(cluster: Cluster, workload: Workload, memo: str, to: int) -> TxAnswer:
+    answer = submit_waiting(cluster.url(to), workload.signed_payment(1_00, memo).encode())
+    assert isinstance(answer, TxAnswer), answer  # else: why the node did not answer
+    return answer
 
 
 def _wait_stopped(cluster: Cluster, indices: tuple[int, ...]) -> None:
@@ -92,7 +94,7 @@ def test_old_nodes_stop_before_an_unknown_protocol_and_upgraded_ones_go_on(
         workload = Workload(urls, cluster.genesis, cluster.keys, 1, WorkloadSpec(holders=8))
         asyncio.run(workload.setup())  # two shops, a campaign, its funds, eight holders
         before = _pay(cluster, workload, LONG_MEMO, 3)  # an old node: today's rules
-        assert before.get("accepted") is True, before
+        assert before.accepted, before
         signers = [node_signer(node.home) for node in cluster.nodes]
         chain_id = cluster.genesis.chain_id
         at = cluster.top() + AHEAD
@@ -102,7 +104,7 @@ def test_old_nodes_stop_before_an_unknown_protocol_and_upgraded_ones_go_on(
         data = t.Tx(chain_id, signers[0].public_key, 0, upgrade).sign(signers[0]).encode()
         answer = submit_waiting(cluster.url(0), data)
         assert isinstance(answer, TxAnswer) and answer.accepted, answer
-        assert isinstance(before["height"], int) and before["height"] < at
+        assert before.height is not None and before.height < at
         for index, known in ((0, True), (3, False)):
             said = get_json(cluster.url(index) + "/v1/status")["upgrade"]
             assert said == {"protocol": NEXT, "software": RELEASE, "height": at, "known": known}
@@ -138,10 +140,10 @@ def test_old_nodes_stop_before_an_unknown_protocol_and_upgraded_ones_go_on(
         # The new rules, the same on every node: a long memo is refused, a short one taken.
         for index in range(4):
             refused = _pay(cluster, workload, LONG_MEMO, index)
-            assert refused.get("result") == "INVALID_FIELD", (index, refused)
+            assert refused.result == "INVALID_FIELD", (index, refused)
         after = _pay(cluster, workload, SHORT_MEMO, 2)
-        assert after.get("accepted") is True, after
-        top = int(str(after["height"]))
+        assert after.accepted and after.height is not None, after
+        top = after.height
         assert top >= at
         _wait_heights(cluster, [0, 1, 2, 3], top)
         assert len({_block_hash(cluster, i, top) for i in range(4)}) == 1
