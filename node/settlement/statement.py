@@ -32,7 +32,7 @@ from typing import Final, Protocol
 
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
-from reportlab.lib.styles import getSampleStyleSheet
+from reportlab.lib.styles import StyleSheet1, getSampleStyleSheet
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from node.consensus.types import Block
@@ -249,20 +249,47 @@ def fold(
     raw_issuer = store.get(r.issuer_key(issuer))
     if raw_issuer is None:
         raise ValueError("no issuer has this key")
+    flows = _Flows(store, issuer, _campaign_lines(store, issuer, campaign))
+    _scan_blocks(store, chain_id, from_ms, to_ms, flows)
+    _close_campaigns(store, flows, current=flows.height == store.height())
+    differences = [
+        f"campaign {line.campaign}: unspent differs from the ledger"
+        for line in flows.campaigns.values()
+        if line.ledger_unspent_cents not in (None, line.closing_unspent_cents)
+    ]
     issuer_name = r.Issuer.decode(raw_issuer).name
+    statement = _folded_statement(flows, issuer.hex(), issuer_name, from_ms, to_ms)
+    return Folded(statement, dict(flows.settled_refs), dict(flows.returned_refs), differences)
+
+
+class _Flows:
+    """What the scan of the blocks adds up, for one issuer."""
+
+    def __init__(self, store: Source, issuer: bytes, campaigns: dict[str, CampaignLine]) -> None:
+        self.issuer = issuer
+        self.campaigns = campaigns
+        self.merchants: dict[tuple[str, bytes], MerchantLine] = {}
+        self.payouts: dict[bytes, PayoutLine] = {}
+        self.settled_refs: dict[str, int] = defaultdict(int)
+        self.returned_refs: dict[tuple[str, str], int] = defaultdict(int)
+        self.regional = _Regional(store, issuer)
+        self.height = 0  # the last block of the period
+        self.last_time = 0
+
+
+def _campaign_lines(store: Source, issuer: bytes, campaign: str | None) -> dict[str, CampaignLine]:
+    """An empty line for each campaign of ``issuer`` (only ``campaign`` when named)."""
     campaigns: dict[str, CampaignLine] = {}
     for key, raw in store.iter_prefix(r.campaign_key("")):
         code = key[1:].decode()
         record = r.Campaign.decode(raw)
         if record.issuer == issuer and campaign in (None, code):
             campaigns[code] = CampaignLine(code, record.name)
-    merchants: dict[tuple[str, bytes], MerchantLine] = {}
-    payouts: dict[bytes, PayoutLine] = {}
-    settled_refs: dict[str, int] = defaultdict(int)
-    returned_refs: dict[tuple[str, str], int] = defaultdict(int)
-    regional = _Regional(store, issuer)
-    height = 0
-    last_time = 0
+    return campaigns
+
+
+def _scan_blocks(store: Source, chain_id: str, from_ms: int, to_ms: int, flows: _Flows) -> None:
+    """Every block before ``to_ms``: before ``from_ms`` it counts in the opening figures."""
     for h in range(1, min(store.height(), BLOCKS_SCANNED_MAX) + 1):
         raw_block = store.block(h)
         if raw_block is None:
@@ -271,18 +298,21 @@ def fold(
         time_ms = block.header.time_ms
         if time_ms >= to_ms:
             break
-        height, last_time = h, time_ms
+        flows.height, flows.last_time = h, time_ms
         inside = time_ms >= from_ms
         for data in block.txs:
             signed = t.decode_tx(data, chain_id)
             if isinstance(signed, Result):
                 raise SettlementInvariantBroken(f"a committed transaction does not decode at {h}")
-            _campaign_flows(signed, inside, campaigns, merchants, store)
+            _campaign_flows(signed, inside, flows.campaigns, flows.merchants, store)
             if inside:
-                regional.add(signed, campaigns)
-                _payout_flows(signed, store, issuer, payouts, settled_refs, returned_refs)
-    current = height == store.height()
-    for code, line in campaigns.items():
+                flows.regional.add(signed, flows.campaigns)
+                _payout_flows(signed, store, flows)
+
+
+def _close_campaigns(store: Source, flows: _Flows, current: bool) -> None:
+    """Each campaign's closing figure, its merchants, and (``current``) the ledger's own."""
+    for code, line in flows.campaigns.items():
         line.closing_unspent_cents = (
             line.opening_unspent_cents + line.deposits_cents - line.spent_cents
             + line.refunds_cents - line.withdrawals_cents
@@ -293,32 +323,32 @@ def fold(
                 record = r.Campaign.decode(raw_campaign)
                 line.ledger_unspent_cents = record.budget_cents + record.outstanding_cents
         line.merchants = sorted(
-            (m for (c, _), m in merchants.items() if c == code), key=lambda m: m.merchant
+            (m for (c, _), m in flows.merchants.items() if c == code), key=lambda m: m.merchant
         )
-    differences = [
-        f"campaign {line.campaign}: unspent differs from the ledger"
-        for line in campaigns.values()
-        if line.ledger_unspent_cents not in (None, line.closing_unspent_cents)
-    ]
-    statement = CommuneStatement(
-        issuer=issuer.hex(),
+
+
+def _folded_statement(
+    flows: _Flows, issuer: str, issuer_name: str, from_ms: int, to_ms: int
+) -> CommuneStatement:
+    """The statement before the bank's lines (``reconcile`` adds them)."""
+    return CommuneStatement(
+        issuer=issuer,
         issuer_name=issuer_name,
         from_ms=from_ms,
         to_ms=to_ms,
-        height=height,
-        campaigns=[campaigns[c] for c in sorted(campaigns)],
-        payouts=[payouts[k] for k in sorted(payouts)],
+        height=flows.height,
+        campaigns=[flows.campaigns[c] for c in sorted(flows.campaigns)],
+        payouts=[flows.payouts[k] for k in sorted(flows.payouts)],
         bank=[],
         returns=[],
-        settled_cents=sum(settled_refs.values()),
+        settled_cents=sum(flows.settled_refs.values()),
         bank_confirmed_cents=0,
-        returned_cents=sum(returned_refs.values()),
+        returned_cents=sum(flows.returned_refs.values()),
         reconciled=False,
         differences=[],
-        last_block_ms=last_time,
-        regional=[regional.lines[k] for k in sorted(regional.lines)],
+        last_block_ms=flows.last_time,
+        regional=[flows.regional.lines[k] for k in sorted(flows.regional.lines)],
     )
-    return Folded(statement, dict(settled_refs), dict(returned_refs), differences)
 
 
 def reconcile(folded: Folded, journal: Journal | None) -> CommuneStatement:
@@ -424,14 +454,9 @@ def _campaign_flows(
             row.paid_cents += p.amount_cents
 
 
-def _payout_flows(
-    signed: t.SignedTx,
-    store: Source,
-    issuer: bytes,
-    payouts: dict[bytes, PayoutLine],
-    settled_refs: dict[str, int],
-    returned_refs: dict[tuple[str, str], int],
-) -> None:
+def _payout_flows(signed: t.SignedTx, store: Source, flows: _Flows) -> None:
+    issuer, payouts = flows.issuer, flows.payouts
+    settled_refs, returned_refs = flows.settled_refs, flows.returned_refs
     p = signed.tx.payload
     if isinstance(p, t.Pay | t.PayAuthorized | t.Redeem):
         found = store.get(r.payout_key(signed.tx_id))
@@ -581,65 +606,84 @@ def to_pdf(s: CommuneStatement) -> bytes:
         Spacer(1, 8),
     ]
     for c in s.campaigns:
-        heading = f"Campaign {pdf_markup(c.campaign)}: {pdf_markup(c.name)}"
-        story.append(Paragraph(heading, styles["Heading2"]))
-        rows = [["", "EUR"]] + [
-            [label, to_decimal(cents)]
-            for label, cents in (
-                ("Unspent at start", c.opening_unspent_cents),
-                ("Deposits", c.deposits_cents),
-                ("Spent at merchants", c.spent_cents),
-                ("Purchase refunds", c.refunds_cents),
-                ("Withdrawals", c.withdrawals_cents),
-                ("Unspent at end", c.closing_unspent_cents),
-            )
-        ]
-        story.append(Table(rows, style=style))
-        if c.merchants:
-            merchant_rows = [["Merchant", "Payments", "Paid EUR", "Refunded EUR"]] + [
-                [m.name, str(m.payments), to_decimal(m.paid_cents), to_decimal(m.refunded_cents)]
-                for m in c.merchants
-            ]
-            story += [Spacer(1, 6), Table(merchant_rows, style=style)]
+        story += _pdf_campaign(c, styles, style)
     if s.regional:
-        heading = "Regional vouchers spent at the commune's shops (paid from the region's escrow)"
-        story.append(Paragraph(heading, styles["Heading2"]))
-        regional_rows = [["Region", "Campaign", "Merchant", "Payments", "Paid EUR",
-                          "Refunded EUR"]] + [
-            [g.region_name, g.campaign, g.name, str(g.payments), to_decimal(g.paid_cents),
-             to_decimal(g.refunded_cents)]
-            for g in s.regional
-        ]  # fmt: skip
-        story.append(Table(regional_rows, style=style))
-    story.append(Paragraph("Payouts from the escrow account", styles["Heading2"]))
-    payout_rows = [["Merchant", "Opened", "Opened EUR", "Settled", "Settled EUR", "Returned",
-                    "Returned EUR"]] + [
-        [p.name, str(p.opened), to_decimal(p.opened_cents), str(p.settled),
-         to_decimal(p.settled_cents), str(p.returned), to_decimal(p.returned_cents)]
-        for p in s.payouts
-    ]  # fmt: skip
-    story.append(Table(payout_rows, style=style))
-    story.append(Paragraph("Bank reconciliation", styles["Heading2"]))
-    bank_rows = [["Reference", "File", "Booked", "Ledger EUR", "Bank EUR"]] + [
-        [b.reference, str(b.file_id or "-"), b.booked or "-", to_decimal(b.settled_cents),
-         "-" if b.bank_cents is None else to_decimal(b.bank_cents)]
-        for b in s.bank
-    ]  # fmt: skip
-    bank_rows.append(
-        ["Total", "", "", to_decimal(s.settled_cents), to_decimal(s.bank_confirmed_cents)]
-    )
-    story.append(Table(bank_rows, style=style))
+        story += _pdf_regional(s.regional, styles, style)
+    story += _pdf_payouts(s.payouts, styles, style)
+    story += _pdf_bank(s, styles, style)
     if s.returns:
-        story.append(Paragraph("Transfers rejected by the bank, returned", styles["Heading2"]))
-        return_rows = [["Reference", "Reason", "File", "Ledger EUR", "Bank EUR"]] + [
-            [x.reference, x.reason, str(x.file_id or "-"), to_decimal(x.returned_cents),
-             "-" if x.bank_cents is None else to_decimal(x.bank_cents)]
-            for x in s.returns
-        ]  # fmt: skip
-        story.append(Table(return_rows, style=style))
+        story += _pdf_returns(s.returns, styles, style)
     verdict = (
         "Reconciled to the cent." if s.reconciled else "NOT reconciled: " + "; ".join(s.differences)
     )
     story += [Spacer(1, 8), Paragraph(pdf_markup(verdict), styles["Normal"])]
     doc.build(story)  # type: ignore[arg-type]  # platypus flowables
     return buffer.getvalue()
+
+
+def _pdf_campaign(c: CampaignLine, styles: StyleSheet1, style: TableStyle) -> list[object]:
+    heading = f"Campaign {pdf_markup(c.campaign)}: {pdf_markup(c.name)}"
+    rows = [["", "EUR"]] + [
+        [label, to_decimal(cents)]
+        for label, cents in (
+            ("Unspent at start", c.opening_unspent_cents),
+            ("Deposits", c.deposits_cents),
+            ("Spent at merchants", c.spent_cents),
+            ("Purchase refunds", c.refunds_cents),
+            ("Withdrawals", c.withdrawals_cents),
+            ("Unspent at end", c.closing_unspent_cents),
+        )
+    ]
+    part: list[object] = [Paragraph(heading, styles["Heading2"]), Table(rows, style=style)]
+    if c.merchants:
+        merchant_rows = [["Merchant", "Payments", "Paid EUR", "Refunded EUR"]] + [
+            [m.name, str(m.payments), to_decimal(m.paid_cents), to_decimal(m.refunded_cents)]
+            for m in c.merchants
+        ]
+        part += [Spacer(1, 6), Table(merchant_rows, style=style)]
+    return part
+
+
+def _pdf_regional(
+    regional: list[RegionalLine], styles: StyleSheet1, style: TableStyle
+) -> list[object]:
+    heading = "Regional vouchers spent at the commune's shops (paid from the region's escrow)"
+    header = ["Region", "Campaign", "Merchant", "Payments", "Paid EUR", "Refunded EUR"]
+    rows = [header] + [
+        [g.region_name, g.campaign, g.name, str(g.payments), to_decimal(g.paid_cents),
+         to_decimal(g.refunded_cents)]
+        for g in regional
+    ]  # fmt: skip
+    return [Paragraph(heading, styles["Heading2"]), Table(rows, style=style)]
+
+
+def _pdf_payouts(payouts: list[PayoutLine], styles: StyleSheet1, style: TableStyle) -> list[object]:
+    header = ["Merchant", "Opened", "Opened EUR", "Settled", "Settled EUR", "Returned",
+              "Returned EUR"]  # fmt: skip
+    rows = [header] + [
+        [p.name, str(p.opened), to_decimal(p.opened_cents), str(p.settled),
+         to_decimal(p.settled_cents), str(p.returned), to_decimal(p.returned_cents)]
+        for p in payouts
+    ]  # fmt: skip
+    heading = Paragraph("Payouts from the escrow account", styles["Heading2"])
+    return [heading, Table(rows, style=style)]
+
+
+def _pdf_bank(s: CommuneStatement, styles: StyleSheet1, style: TableStyle) -> list[object]:
+    rows = [["Reference", "File", "Booked", "Ledger EUR", "Bank EUR"]] + [
+        [b.reference, str(b.file_id or "-"), b.booked or "-", to_decimal(b.settled_cents),
+         "-" if b.bank_cents is None else to_decimal(b.bank_cents)]
+        for b in s.bank
+    ]  # fmt: skip
+    rows.append(["Total", "", "", to_decimal(s.settled_cents), to_decimal(s.bank_confirmed_cents)])
+    return [Paragraph("Bank reconciliation", styles["Heading2"]), Table(rows, style=style)]
+
+
+def _pdf_returns(returns: list[ReturnLine], styles: StyleSheet1, style: TableStyle) -> list[object]:
+    rows = [["Reference", "Reason", "File", "Ledger EUR", "Bank EUR"]] + [
+        [x.reference, x.reason, str(x.file_id or "-"), to_decimal(x.returned_cents),
+         "-" if x.bank_cents is None else to_decimal(x.bank_cents)]
+        for x in returns
+    ]  # fmt: skip
+    heading = Paragraph("Transfers rejected by the bank, returned", styles["Heading2"])
+    return [heading, Table(rows, style=style)]
