@@ -318,8 +318,29 @@ def _tx_id(data: bytes) -> Digest:
 def transitions() -> dict[str, object]:
     c = _Chain()
     genesis_root = c.tree.root()
-    namur = pk("namur")
+    _registrations(c)
+    _opening(c)
+    c.time_ms = T0_MS + DAY_MS
+    bob_pay = _payments(c)
+    _payouts(c, bob_pay)
+    _closing(c)
+    _governance(c)
+    _regional(c)
+    _rotation(c)
 
+    return {
+        "format": FORMAT_VERSION,
+        "chain_id": CHAIN_ID,
+        "genesis_hash": genesis().genesis_hash.hex(),
+        "genesis_root": genesis_root.hex(),
+        "state_tree": "sparse Merkle, path sha256(key), compressed leaves (docs/protocol.md)",
+        "steps": c.steps,
+        "proofs": _proofs(c),
+    }
+
+
+def _registrations(c: _Chain) -> None:
+    """Namur registers its merchants; an address without a town, a foreign zone refused."""
     c.do(
         "an address without its town is refused",
         "namur",
@@ -354,6 +375,10 @@ def transitions() -> dict[str, object]:
         _register("intruder", "Intrus", "47.11", "NA-1", False),
         Result.INVALID_ZONE,
     )
+
+
+def _opening(c: _Chain) -> None:
+    """Campaign NAM created, funded once (not twice) and allocated to three pots."""
     c.do("namur creates campaign NAM", "namur", _campaign())
     c.do("the bank confirms the deposit", "bank", t.Fund(NAM, 1000_00, "DEP-2026-0001"))
     c.do(
@@ -374,7 +399,11 @@ def transitions() -> dict[str, object]:
         Result.HOLDER_CAP_EXCEEDED,
     )
 
-    c.time_ms = T0_MS + DAY_MS
+
+def _payments(c: _Chain) -> bytes:
+    """Payments, refused ones, a sweep, an authorization, a refund and a transfer; returns
+    bob's payment (a payout)."""
+    namur = pk("namur")
     pay = c.do("alice pays the bakery", "alice", t.Pay(NAM, pk("bakery"), 10_00, "pain"))
     bob_pay = c.do("bob pays the grocer: a payout", "bob", t.Pay(NAM, pk("grocer"), 5_00, "fruits"))
     c.step("alice's payment replayed", pay, Result.BAD_SEQUENCE)
@@ -426,6 +455,12 @@ def transitions() -> dict[str, object]:
         t.Transfer(pk("alice"), namur, 1_00, ""),
         Result.UNKNOWN_MERCHANT,
     )
+    return bob_pay
+
+
+def _payouts(c: _Chain, bob_pay: bytes) -> None:
+    """Redemption, settlement, a payout returned by the bank and what it refuses after."""
+    namur = pk("namur")
     redeem = c.do("the supplier redeems", "supplier", t.Redeem(namur, 5_00))
     settle = t.Settle(
         (t.Settlement(_tx_id(bob_pay), "VIR-0001"), t.Settlement(_tx_id(redeem), "VIR-0002"))
@@ -455,6 +490,11 @@ def transitions() -> dict[str, object]:
         t.ReturnPayout(_tx_id(returned), "AC01", "RLF0000002T00001"),
         Result.PAYOUT_RETURNED,
     )
+
+
+def _closing(c: _Chain) -> None:
+    """After the campaign's end: no payment, the campaign closed, the rest withdrawn."""
+    namur = pk("namur")
     c.do("namur closes too early", "namur", t.CloseCampaign(NAM), Result.CAMPAIGN_STILL_RUNNING)
 
     c.time_ms = NAM_UNTIL_MS
@@ -474,19 +514,6 @@ def transitions() -> dict[str, object]:
         Result.INSUFFICIENT_BUDGET,
     )
     c.do("the bank withdraws the budget", "bank", t.Withdraw(NAM, 981_00, "RET-2026-0001"))
-    _governance(c)
-    _regional(c)
-    _rotation(c)
-
-    return {
-        "format": FORMAT_VERSION,
-        "chain_id": CHAIN_ID,
-        "genesis_hash": genesis().genesis_hash.hex(),
-        "genesis_root": genesis_root.hex(),
-        "state_tree": "sparse Merkle, path sha256(key), compressed leaves (docs/protocol.md)",
-        "steps": c.steps,
-        "proofs": _proofs(c),
-    }
 
 
 def _rotation(c: _Chain) -> None:
@@ -555,6 +582,21 @@ def _proofs(c: _Chain) -> list[dict[str, object]]:
 def _governance(c: _Chain) -> None:
     """Evidence, the admission of Charleroi, validator4 replacing validator3, an upgrade."""
     h = c.height  # the last committed block; validator3 double-signs there
+    _evidence_steps(c, h)
+    _admissions(c)
+    _validator_change(c, h)
+    _protocol_upgrade(c)
+    c.do(
+        "Charleroi creates a campaign",
+        "charleroi",
+        t.CreateCampaign(
+            "CHR", "Relance Charleroi", (), (), NAM_UNTIL_MS, NAM_UNTIL_MS + 30 * DAY_MS, 20_00
+        ),
+    )
+
+
+def _evidence_steps(c: _Chain, h: int) -> None:
+    """validator3 double-signs at ``h``: reported once; what is no offence, or not allowed."""
     prevote_a = _vote("validator3", Step.PREVOTE, h, 0, _block("a"))
     prevote_b = _vote("validator3", Step.PREVOTE, h, 0, _block("b"))
     c.do("validator1 reports validator3's double prevote", "validator1",
@@ -575,6 +617,9 @@ def _governance(c: _Chain) -> None:
         _vote("validator1", Step.PREVOTE, c.height + 2, 0, _block("b"))),
         Result.INVALID_HEIGHT)  # fmt: skip
 
+
+def _admissions(c: _Chain) -> None:
+    """Charleroi admitted with 3 of 4 approvals (not 2, not with Namur's zone)."""
     zones = ("CH-1", "CH-2")
     c.do("admit Charleroi with 2 of 4 approvals", "validator0",
          _admit("charleroi", "Charleroi", zones, "validator0", "validator1"),
@@ -590,6 +635,9 @@ def _governance(c: _Chain) -> None:
     c.do("Charleroi registers a merchant", "charleroi",
          _register("friterie", "Friterie du Centre", "56.10", "CH-1", True))  # fmt: skip
 
+
+def _validator_change(c: _Chain, h: int) -> None:
+    """validator4 replaces validator3 two blocks later; who may act before and after."""
     effective = c.height + 3
     members = ("validator0", "validator1", "validator2", "validator4")
     c.do("too soon: effective one block later", "validator0",
@@ -622,6 +670,10 @@ def _governance(c: _Chain) -> None:
         "validator4",
         _admit("mons", "Mons", ("MO-1",), "validator4", "validator1", "validator2"),
     )
+
+
+def _protocol_upgrade(c: _Chain) -> None:
+    """An upgrade approved by the new majority (not the old one), and not two at once."""
     upgrade_at = c.height + 3
     c.do("an upgrade approved by the old majority", "validator4",
          _upgrade(upgrade_at, "validator1", "validator2", "validator3"),
@@ -631,14 +683,6 @@ def _governance(c: _Chain) -> None:
     c.do("a second upgrade while one is pending", "validator1",
          _upgrade(upgrade_at + 5, "validator4", "validator1", "validator2"),
          Result.UPGRADE_PENDING)  # fmt: skip
-
-    c.do(
-        "Charleroi creates a campaign",
-        "charleroi",
-        t.CreateCampaign(
-            "CHR", "Relance Charleroi", (), (), NAM_UNTIL_MS, NAM_UNTIL_MS + 30 * DAY_MS, 20_00
-        ),
-    )
 
 
 # --- files ---------------------------------------------------------------------------------
