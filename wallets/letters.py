@@ -19,16 +19,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-import reportlab
 import segno
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 
 from node.api import tokens
 from node.text import fmt
+from wallets import pdf_fonts
 from wallets.book import Entry
 from wallets.keystore import make_private_folder, write_atomic
 from wallets.units import format_date_fr, format_euros
@@ -36,8 +35,6 @@ from wallets.voucher import Voucher, make_qr
 
 FONT: Final = "RelanceSans"
 FONT_BOLD: Final = "RelanceSans-Bold"
-_VERA: Final = Path(reportlab.__file__).parent / "fonts"
-_DEJAVU: Final = Path("/usr/share/fonts/truetype/dejavu")
 QR_SIZE_MM: Final = 42.0
 BALANCE_QR_MM: Final = 34.0  # a ~150-character link: version 9, 0.55 mm modules
 NACE_FR: Final = {division: names[0] for division, names in fmt.NACE.items()}
@@ -116,20 +113,12 @@ def _category_fr(code: str) -> str:
 
 
 def font_files() -> tuple[Path, Path]:
-    """The regular and bold TTF files letters embed."""
-    chosen = os.environ.get("RELANCE_LETTER_FONT")
-    if chosen:
-        return Path(chosen), Path(chosen)
-    if (_DEJAVU / "DejaVuSans.ttf").is_file() and (_DEJAVU / "DejaVuSans-Bold.ttf").is_file():
-        return _DEJAVU / "DejaVuSans.ttf", _DEJAVU / "DejaVuSans-Bold.ttf"
-    return _VERA / "Vera.ttf", _VERA / "VeraBd.ttf"
+    """The regular and bold TTF files letters embed (``RELANCE_LETTER_FONT`` if set)."""
+    return pdf_fonts.font_files(os.environ.get("RELANCE_LETTER_FONT"))
 
 
 def _register_fonts() -> None:
-    if FONT not in pdfmetrics.getRegisteredFontNames():
-        regular, bold = font_files()
-        pdfmetrics.registerFont(TTFont(FONT, str(regular)))
-        pdfmetrics.registerFont(TTFont(FONT_BOLD, str(bold)))
+    pdf_fonts.register_fonts(FONT, FONT_BOLD, font_files())
 
 
 def render(

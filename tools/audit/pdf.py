@@ -10,16 +10,12 @@ Presentation only: no check of the chain happens here.
 from __future__ import annotations
 
 import io
-from pathlib import Path
 from typing import Final
 
-import reportlab
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import (
     Flowable,
     KeepTogether,
@@ -45,28 +41,16 @@ from tools.audit.report import (
     verdict,
     wanted,
 )
+from wallets import pdf_fonts
 
 FONT: Final = "RelanceAuditSans"
 FONT_BOLD: Final = "RelanceAuditSans-Bold"
-_DEJAVU: Final = Path("/usr/share/fonts/truetype/dejavu")
-_VERA: Final = Path(reportlab.__file__).parent / "fonts"
 _GREEN: Final = colors.HexColor("#007755")
 _RED: Final = colors.HexColor("#bb0000")
 
 
-def font_files() -> tuple[Path, Path]:
-    """The regular and bold TTF files the report embeds."""
-    regular, bold = _DEJAVU / "DejaVuSans.ttf", _DEJAVU / "DejaVuSans-Bold.ttf"
-    if regular.is_file() and bold.is_file():
-        return regular, bold
-    return _VERA / "Vera.ttf", _VERA / "VeraBd.ttf"
-
-
 def _register_fonts() -> None:
-    if FONT not in pdfmetrics.getRegisteredFontNames():
-        regular, bold = font_files()
-        pdfmetrics.registerFont(TTFont(FONT, str(regular)))
-        pdfmetrics.registerFont(TTFont(FONT_BOLD, str(bold)))
+    pdf_fonts.register_fonts(FONT, FONT_BOLD, pdf_fonts.font_files())
 
 
 def _styles() -> dict[str, ParagraphStyle]:
