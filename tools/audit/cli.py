@@ -31,6 +31,14 @@ from wallets.keystore import Keystore
 
 REPORT_SUFFIXES = (".md", ".html", ".htm", ".pdf")
 
+GenesisOption = click.option(
+    "--genesis",
+    "genesis_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The genesis file of the chain: the only thing the audit trusts.",
+)
+
 
 @click.group(help="Independent checks of a Relance ledger. Trust nothing but the genesis file.")
 @click.version_option(package_name="relance")
@@ -39,13 +47,7 @@ def main() -> None:
 
 
 @main.command("verify", help="Replay and check the whole history from the genesis file alone.")
-@click.option(
-    "--genesis",
-    "genesis_path",
-    required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="The genesis file of the chain: the only thing trusted.",
-)
+@GenesisOption
 @click.option(
     "--data",
     "data_dir",
@@ -218,13 +220,7 @@ def _fail(message: str) -> NoReturn:
 
 
 @main.command("state", help="Recompute the state root of a store and compare it with its record.")
-@click.option(
-    "--genesis",
-    "genesis_path",
-    required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="The genesis file of the chain.",
-)
+@GenesisOption
 @click.argument("store_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def state(genesis_path: Path, store_dir: Path, as_json: bool) -> None:
