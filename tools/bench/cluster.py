@@ -540,33 +540,34 @@ def cluster(
 
 def _echo_figures(f: ClusterFigures) -> None:
     cores = min(CEILING_CORES, f.nodes)
-    click.echo(f"validators:           {f.nodes} on this machine ({cores}-core ceiling)")
-    click.echo(f"set-up, pre-signing:  {f.setup_s:.1f} s, {f.presign_s:.1f} s (before the load)")
-    if f.saturated is not None:
-        s = f.saturated
-        click.echo(
+    lines = [
+        f"validators:           {f.nodes} on this machine ({cores}-core ceiling)",
+        f"set-up, pre-signing:  {f.setup_s:.1f} s, {f.presign_s:.1f} s (before the load)",
+    ]
+    if (s := f.saturated) is not None:
+        lines += [
             f"saturated load:       {s.duration_s:.1f} s, {s.submitted} submitted, "
-            f"{s.committed} committed in {s.heights} blocks"
-        )
-        click.echo(f"committed:            {s.tx_per_s:,.1f} tx/s")
-        click.echo(f"submit-to-commit:     p50 {s.p50_ms:,.0f} ms, p99 {s.p99_ms:,.0f} ms")
-    if f.at_rate is not None:
-        r = f.at_rate
-        click.echo(
+            f"{s.committed} committed in {s.heights} blocks",
+            f"committed:            {s.tx_per_s:,.1f} tx/s",
+            f"submit-to-commit:     p50 {s.p50_ms:,.0f} ms, p99 {s.p99_ms:,.0f} ms",
+        ]
+    if (r := f.at_rate) is not None:
+        lines += [
             f"open loop:            asked {r.asked_tx_per_s:,.1f} tx/s, sent "
             f"{r.sent_tx_per_s:,.1f}, committed {r.committed_tx_per_s:,.1f} tx/s, "
-            f"{r.failed} failed"
-        )
-        click.echo(
+            f"{r.failed} failed",
             f"from scheduled send:  p50 {r.p50_ms:,.0f} ms, p90 {r.p90_ms:,.0f} ms, "
-            f"p99 {r.p99_ms:,.0f} ms (sender lag at most {r.lag_max_ms:,.0f} ms)"
-        )
-    click.echo(f"PyNaCl verify:        {f.verify_per_s:,.0f} verifications/s on one core")
-    click.echo(
-        f"ceiling:              {f.ceiling_tx_per_s:,.0f} tx/s ({cores} x verify / {f.nodes} nodes)"
-    )
+            f"p99 {r.p99_ms:,.0f} ms (sender lag at most {r.lag_max_ms:,.0f} ms)",
+        ]
+    lines += [
+        f"PyNaCl verify:        {f.verify_per_s:,.0f} verifications/s on one core",
+        f"ceiling:              {f.ceiling_tx_per_s:,.0f} tx/s "
+        f"({cores} x verify / {f.nodes} nodes)",
+    ]
     if f.ratio is not None:
-        click.echo(f"ratio:                {f.ratio:.3f}")
+        lines.append(f"ratio:                {f.ratio:.3f}")
+    for line in lines:
+        click.echo(line)
 
 
 def figures_json(f: ClusterFigures, rate: str | None) -> dict[str, object]:
