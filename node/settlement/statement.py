@@ -650,40 +650,70 @@ def _pdf_regional(
     heading = "Regional vouchers spent at the commune's shops (paid from the region's escrow)"
     header = ["Region", "Campaign", "Merchant", "Payments", "Paid EUR", "Refunded EUR"]
     rows = [header] + [
-        [g.region_name, g.campaign, g.name, str(g.payments), to_decimal(g.paid_cents),
-         to_decimal(g.refunded_cents)]
+        [
+            g.region_name,
+            g.campaign,
+            g.name,
+            str(g.payments),
+            to_decimal(g.paid_cents),
+            to_decimal(g.refunded_cents),
+        ]
         for g in regional
-    ]  # fmt: skip
+    ]
     return [Paragraph(heading, styles["Heading2"]), Table(rows, style=style)]
 
 
 def _pdf_payouts(payouts: list[PayoutLine], styles: StyleSheet1, style: TableStyle) -> list[object]:
-    header = ["Merchant", "Opened", "Opened EUR", "Settled", "Settled EUR", "Returned",
-              "Returned EUR"]  # fmt: skip
+    header = [
+        "Merchant",
+        "Opened",
+        "Opened EUR",
+        "Settled",
+        "Settled EUR",
+        "Returned",
+        "Returned EUR",
+    ]
     rows = [header] + [
-        [p.name, str(p.opened), to_decimal(p.opened_cents), str(p.settled),
-         to_decimal(p.settled_cents), str(p.returned), to_decimal(p.returned_cents)]
+        [
+            p.name,
+            str(p.opened),
+            to_decimal(p.opened_cents),
+            str(p.settled),
+            to_decimal(p.settled_cents),
+            str(p.returned),
+            to_decimal(p.returned_cents),
+        ]
         for p in payouts
-    ]  # fmt: skip
+    ]
     heading = Paragraph("Payouts from the escrow account", styles["Heading2"])
     return [heading, Table(rows, style=style)]
 
 
 def _pdf_bank(s: CommuneStatement, styles: StyleSheet1, style: TableStyle) -> list[object]:
     rows = [["Reference", "File", "Booked", "Ledger EUR", "Bank EUR"]] + [
-        [b.reference, str(b.file_id or "-"), b.booked or "-", to_decimal(b.settled_cents),
-         "-" if b.bank_cents is None else to_decimal(b.bank_cents)]
+        [
+            b.reference,
+            str(b.file_id or "-"),
+            b.booked or "-",
+            to_decimal(b.settled_cents),
+            "-" if b.bank_cents is None else to_decimal(b.bank_cents),
+        ]
         for b in s.bank
-    ]  # fmt: skip
+    ]
     rows.append(["Total", "", "", to_decimal(s.settled_cents), to_decimal(s.bank_confirmed_cents)])
     return [Paragraph("Bank reconciliation", styles["Heading2"]), Table(rows, style=style)]
 
 
 def _pdf_returns(returns: list[ReturnLine], styles: StyleSheet1, style: TableStyle) -> list[object]:
     rows = [["Reference", "Reason", "File", "Ledger EUR", "Bank EUR"]] + [
-        [x.reference, x.reason, str(x.file_id or "-"), to_decimal(x.returned_cents),
-         "-" if x.bank_cents is None else to_decimal(x.bank_cents)]
+        [
+            x.reference,
+            x.reason,
+            str(x.file_id or "-"),
+            to_decimal(x.returned_cents),
+            "-" if x.bank_cents is None else to_decimal(x.bank_cents),
+        ]
         for x in returns
-    ]  # fmt: skip
+    ]
     heading = Paragraph("Transfers rejected by the bank, returned", styles["Heading2"])
     return [heading, Table(rows, style=style)]
