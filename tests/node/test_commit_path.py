@@ -21,6 +21,7 @@ from node.consensus.mempool import Mempool
 from node.consensus.types import Block, Certificate
 from node.ledger import tx as t
 from node.ledger.codes import Result
+from node.protocol import limits
 from node.protocol.errors import AppInvariantBroken
 from node.store.blockstore import BlockStore
 from tools.audit.chain import Auditor
@@ -110,6 +111,17 @@ def test_the_bench_writes_nothing_of_a_block_with_a_bad_signature(tmp_path: Path
         assert bench._commit(writer, payments) == [Result.OK] * 3
     finally:
         writer.close()
+
+
+def test_the_bench_sets_up_more_merchants_than_a_block_holds(tmp_path: Path) -> None:
+    writer, _, _, _ = bench._setup(tmp_path / "db", 1, limits.BLOCK_TXS_MAX + 1, 1)
+    try:
+        first = Block.decode(writer.store.block(1) or b"")
+        second = Block.decode(writer.store.block(2) or b"")
+    finally:
+        writer.close()
+    assert len(first.txs) == limits.BLOCK_TXS_MAX  # the merchants, then the rest
+    assert len(second.txs) == 1 + 1 + 1  # the last merchant, the campaign, its funding
 
 
 def test_the_chain_refuses_a_block_its_execution_does_not_match(tmp_path: Path) -> None:
