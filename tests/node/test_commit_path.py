@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import plyvel
 import pytest
 
 from node.app.certified import HistoryWriter
@@ -24,20 +23,13 @@ from node.ledger.codes import Result
 from node.protocol import limits
 from node.protocol.errors import AppInvariantBroken
 from node.store.blockstore import BlockStore
+from tests.node.test_backup import records as stored_records
 from tools.audit.chain import Auditor
 from tools.audit.history import demo_history
 from tools.audit.sources import DataDirSource
 from tools.bench import cli as bench
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _everything(path: Path) -> dict[bytes, bytes]:
-    db = plyvel.DB(str(path))
-    try:
-        return dict(db.iterator())
-    finally:
-        db.close()
 
 
 def _audit(path: Path, writer: HistoryWriter) -> None:
@@ -79,7 +71,7 @@ def test_the_node_replays_a_written_history_to_the_same_stored_bytes(tmp_path: P
     finally:
         verifier.close()
         store.close()
-    assert _everything(tmp_path / "node") == _everything(tmp_path / "written")
+    assert stored_records(tmp_path / "node") == stored_records(tmp_path / "written")
 
 
 def test_the_bench_writes_certified_blocks_an_audit_accepts(tmp_path: Path) -> None:
