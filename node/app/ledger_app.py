@@ -1,11 +1,13 @@
 """The one adapter between consensus and the voucher ledger.
 
 Consensus sees opaque transactions and blocks; the ledger sees payloads and
-state. This module is the only place that imports both: it executes
-proposals (immediate execution: a header carries the state root after its
-own transactions), persists decided blocks in one synced batch, keeps the
-state tree, and admits transactions to the mempool through the ledger's
-checks, against the committed state plus what is already admitted.
+state. The application layer (``node.app``) is the only one that imports both.
+This module executes proposals (immediate execution: a header carries the state
+root after its own transactions) and persists decided blocks in one synced batch,
+both through ``node.app.commit.Chain`` (the one commit path, shared with
+``node.app.certified.HistoryWriter`` and the bench), remembers each proposal's
+execution until one is decided, and admits transactions to the mempool through the
+ledger's checks, against the committed state plus what is already admitted.
 
 Signatures are verified on a thread pool ahead of execution and remembered,
 so a transaction checked when it entered the mempool is not checked again.
