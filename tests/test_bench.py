@@ -59,6 +59,14 @@ def test_ledger_bench_refuses_more_holders_than_it_supports() -> None:
     assert done.returncode == 2 and "10000001" in done.stderr
 
 
+def test_ledger_bench_refuses_blocks_larger_than_a_block_may_be() -> None:
+    """Its blocks are real blocks now (``node.app.commit``): at most BLOCK_TXS_MAX."""
+    done = subprocess.run(
+        [*BENCH, "ledger", "--block-size", "2001"], check=False, capture_output=True, text=True
+    )
+    assert done.returncode == 2 and "2001" in done.stderr
+
+
 def test_audit_bench_audits_the_whole_history() -> None:
     figures = _run("audit", "-n", "400", "-b", "100", "--holders", "100")
     assert isinstance(figures["transactions"], int) and figures["transactions"] >= 400

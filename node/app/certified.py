@@ -1,10 +1,11 @@
 """Certified blocks written straight into a store, without running consensus.
 
-``HistoryWriter`` commits blocks the way ``node.app.ledger_app.LedgerApp.finalize_block``
-does (execute, stage the state tree, one synced LevelDB batch per block) and
-signs each block's commit certificate with the given validator keys, so the
-store it leaves is a real node's data directory. The audit tests and benchmark
-(``tools.audit.history``) write their histories with it, and the demo devnet
+``HistoryWriter`` commits blocks through the node's own commit path
+(``node.app.commit.Chain``, as ``node.app.ledger_app.LedgerApp.finalize_block``:
+execute, stage the state tree, one synced LevelDB batch per block) and signs each
+block's commit certificate with the given validator keys, so the store it leaves is a
+real node's data directory. The audit tests and benchmark (``tools.audit.history``)
+write their histories with it, ``relance-bench ledger`` its blocks, and the demo devnet
 (``node.devnet.demo_history``) its month of town life, signed with the devnet's own
 validator keys, before the nodes start on that store.
 """
@@ -15,13 +16,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
-from node.app.version import RULEBOOK
+from node.app.commit import Chain, Execution
 from node.client.lightclient import genesis_validator_set
 from node.consensus.types import Block, Certificate, Header, VoteKind, vote_signing_body
 from node.ledger import tx as t
 from node.ledger.codes import Result
-from node.ledger.execute import BlockExecutor
-from node.ledger.genesis import initial_state
+from node.ledger.execute import BlockExecutor, TxOutcome
 from node.protocol import merkle
 from node.protocol.crypto import Domain, Signer
 from node.protocol.genesis import Genesis
@@ -50,19 +50,33 @@ def certify(
 
 
 class HistoryWriter:
-    """Writes certified blocks into a new data directory."""
+    """Writes certified blocks into a new data directory, through ``node.app.commit``."""
 
     def __init__(self, path: Path, genesis: Genesis, validators: Sequence[Signer]) -> None:
         self.genesis = genesis
         self.validators = list(validators)
-        self.store = BlockStore.open(path, genesis.genesis_hash, create=True)
-        items = initial_state(genesis)
-        self.tree = StateTree.from_items(items.items())
-        self.store.write_genesis_state(items, self.tree.root())
+        self.chain = Chain(BlockStore.open(path, genesis.genesis_hash, create=True), genesis)
         self.validator_set = genesis_validator_set(genesis)
-        self.height = 0
-        self.time_ms = genesis.genesis_time_ms
-        self.previous_hash: bytes = genesis.genesis_hash
+
+    @property
+    def store(self) -> BlockStore:
+        return self.chain.store
+
+    @property
+    def tree(self) -> StateTree:
+        return self.chain.tree
+
+    @property
+    def height(self) -> int:
+        return self.chain.last.height
+
+    @property
+    def time_ms(self) -> int:
+        return self.chain.last.time_ms
+
+    @property
+    def previous_hash(self) -> bytes:
+        return self.chain.last.block_hash
 
     def close(self) -> None:
         self.store.close()
@@ -77,27 +91,26 @@ class HistoryWriter:
 
         ``verified`` skips signature checks (the caller signed the transactions).
         """
-        time_ms = self.time_ms + step_ms
-        executor = BlockExecutor(self.store, time_ms, rulebook=RULEBOOK)
-        decoded = [t.decode_tx(data, self.genesis.chain_id) for data in txs]
-        tx_ids = []
-        for index, signed in enumerate(decoded):
+        decoded = []
+        for index, data in enumerate(txs):
+            signed = t.decode_tx(data, self.genesis.chain_id)
             if isinstance(signed, Result):
                 raise ValueError(f"transaction {index} does not decode: {signed.name}")
-            outcome = executor.execute_decoded(signed, signature_checked=verified)
+            decoded.append(signed)
+        verdicts = [verified or signed.signature_ok() for signed in decoded]
+        time_ms = self.time_ms + step_ms
+        execution = self.chain.execute(self.height + 1, time_ms, decoded, verdicts)
+        for index, (signed, outcome) in enumerate(zip(decoded, execution.outcomes, strict=False)):
             if outcome.result != Result.OK:
                 raise ValueError(
                     f"transaction {index} ({signed.tx.payload.KIND.name}) "
                     f"is rejected: {outcome.result.name}"
                 )
-            tx_ids.append(signed.tx_id)
-        return self._commit_executed(time_ms, executor, txs, tx_ids)
+        return self.write(time_ms, txs, execution)
 
-    def _commit_executed(
-        self, time_ms: int, executor: BlockExecutor, txs: Sequence[bytes], tx_ids: Sequence[bytes]
-    ) -> Block:
-        writes = executor.writes()
-        staged = self.tree.stage(writes)
+    def write(self, time_ms: int, txs: Sequence[bytes], execution: Execution) -> Block:
+        """Commit the block of ``txs`` at ``time_ms`` whose ``execution`` the caller ran
+        (``chain.execute``), signed by every validator."""
         height = self.height + 1
         header = Header(
             chain_id=self.genesis.chain_id,
@@ -105,18 +118,15 @@ class HistoryWriter:
             time_ms=time_ms,
             previous_block_hash=self.previous_hash,
             tx_root=merkle.tx_root(txs),
-            state_root=staged.root,
+            state_root=execution.staged.root,
             validators_hash=self.validator_set.hash(),
-            next_validators_hash=self.validator_set.hash(),
+            next_validators_hash=execution.next_validators.hash(),
             proposer=self.validator_set.proposer(height, 0).public_key,
         )
         block = Block(header, tuple(txs))
         cert = certify(self.genesis.chain_id, height, 0, block.hash(), self.validators)
-        self.tree.apply(staged)
-        self.store.commit_block(
-            height, block.encode(), cert.encode(), staged.root, writes, list(tx_ids)
-        )
-        self.height, self.time_ms, self.previous_hash = height, time_ms, block.hash()
+        self.chain.commit(block, cert, execution)
+        self.validator_set = execution.next_validators
         return block
 
     def open_block(self, time_ms: int) -> BlockDraft:
@@ -124,10 +134,11 @@ class HistoryWriter:
         one; those the ledger refuses are left out. ``seal`` commits it."""
         if time_ms <= self.time_ms:
             raise ValueError("a block's time comes after the previous block's")
-        return BlockDraft(self, time_ms, BlockExecutor(self.store, time_ms, rulebook=RULEBOOK))
+        return BlockDraft(self, time_ms, self.chain.executor(self.height + 1, time_ms))
 
     def seal(self, draft: BlockDraft) -> Block:
-        return self._commit_executed(draft.time_ms, draft.executor, draft.txs, draft.tx_ids)
+        execution = self.chain.staged(draft.executor, self.height + 1, draft.outcomes)
+        return self.write(draft.time_ms, draft.txs, execution)
 
 
 class BlockDraft:
@@ -136,7 +147,7 @@ class BlockDraft:
     def __init__(self, writer: HistoryWriter, time_ms: int, executor: BlockExecutor) -> None:
         self.writer, self.time_ms, self.executor = writer, time_ms, executor
         self.txs: list[bytes] = []
-        self.tx_ids: list[bytes] = []
+        self.outcomes: list[TxOutcome] = []
 
     def add(self, signed: t.SignedTx) -> Result:
         """Execute ``signed`` (signed by the caller: its signature is not checked again);
@@ -144,5 +155,5 @@ class BlockDraft:
         outcome = self.executor.execute_decoded(signed, signature_checked=True)
         if outcome.result == Result.OK:
             self.txs.append(signed.encode())
-            self.tx_ids.append(signed.tx_id)
+            self.outcomes.append(outcome)
         return outcome.result

@@ -1,11 +1,13 @@
 """The one adapter between consensus and the voucher ledger.
 
 Consensus sees opaque transactions and blocks; the ledger sees payloads and
-state. This module is the only place that imports both: it executes
-proposals (immediate execution: a header carries the state root after its
-own transactions), persists decided blocks in one synced batch, keeps the
-state tree, and admits transactions to the mempool through the ledger's
-checks, against the committed state plus what is already admitted.
+state. The application layer (``node.app``) is the only one that imports both.
+This module executes proposals (immediate execution: a header carries the state
+root after its own transactions) and persists decided blocks in one synced batch,
+both through ``node.app.commit.Chain`` (the one commit path, shared with
+``node.app.certified.HistoryWriter`` and the bench), remembers each proposal's
+execution until one is decided, and admits transactions to the mempool through the
+ledger's checks, against the committed state plus what is already admitted.
 
 Signatures are verified on a thread pool ahead of execution and remembered,
 so a transaction checked when it entered the mempool is not checked again.
@@ -17,59 +19,36 @@ import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
+from node.app.commit import Chain, Execution, to_validator_set
 from node.app.sigverify import SignatureVerifier
 from node.app.upgrades import halt_reason
 from node.app.version import RULEBOOK
 from node.consensus.app_interface import ApplicationHalt, LastBlock, PreparedBlock
 from node.consensus.mempool import Mempool, Verdict
-from node.consensus.types import Block, Certificate, CertifiedBlock, Validator, ValidatorSet
+from node.consensus.types import Block, Certificate, CertifiedBlock, ValidatorSet
 from node.ledger import records as r
 from node.ledger import tx as t
 from node.ledger.codes import Result
 from node.ledger.execute import BlockExecutor, TxOutcome
-from node.ledger.genesis import initial_state
 from node.ledger.protocols import Rulebook
 from node.ledger.state import BlockState, RecordCache
 from node.protocol import limits
 from node.protocol.crypto import Digest, Signer
-from node.protocol.errors import AppInvariantBroken
-from node.protocol.genesis import Genesis, GenesisValidator
+from node.protocol.genesis import Genesis
 from node.protocol.merkle import tx_root as merkle_tx_root
-from node.protocol.state_tree import StagedUpdate, StateTree
+from node.protocol.state_tree import StateTree
 from node.store.blockstore import BlockStore, StoreError
 
 logger = logging.getLogger(__name__)
 
 EXECUTIONS_KEPT = 8  # executed proposals remembered until one is decided
 
-
-@dataclass(frozen=True, slots=True)
-class Execution:
-    """A block executed on the last finalised state, ready to persist if decided."""
-
-    outcomes: tuple[TxOutcome, ...]
-    writes: dict[bytes, bytes | None]
-    changes: dict[bytes, r.Record | None]  # the same changes, decoded (for the record cache)
-    staged: StagedUpdate
-    next_validators: ValidatorSet  # the set in force at the following height
-
-    @property
-    def all_ok(self) -> bool:
-        return all(o.result == Result.OK for o in self.outcomes)
-
-
 CommitNotice = Callable[[Block, tuple[t.SignedTx, ...]], None]
 """Told of every finalised block (and its transactions, decoded) once it is stored. It
 must do no work (the derived views' runner keeps the block and sets an event:
 ``node.views.runner.ViewRunner.notify``); whatever it raises is logged and dropped,
 never seen by consensus."""
-
-
-def to_validator_set(entries: Sequence[r.Validator | GenesisValidator]) -> ValidatorSet:
-    """The consensus view of the ledger's (or the genesis file's) validators."""
-    return ValidatorSet(tuple(Validator(v.public_key, v.power, v.name) for v in entries))
 
 
 SETS_KEPT = 1_024  # validator sets of recent heights, for peers' certified blocks
@@ -141,38 +120,25 @@ class LedgerApp:
         self.mempool = mempool
         self._verifier = verifier
         self.decoded = DecodedTxs(genesis.chain_id)
-        self.tree = self._open_tree()
-        self.records = RecordCache()  # decoded committed state, shared by every execution
-        self._last = self._read_last_block()
+        self.chain = Chain(store, genesis, rulebook)  # the one commit path
         self._sets: OrderedDict[int, ValidatorSet] = OrderedDict()
         self._remember_sets()
         self._executions: OrderedDict[Digest, Execution] = OrderedDict()
         self._checker = self._new_checker()
         self.commit_notices: list[CommitNotice] = []
 
-    # --- start-up -----------------------------------------------------------------
+    @property
+    def tree(self) -> StateTree:
+        return self.chain.tree
 
-    def _open_tree(self) -> StateTree:
-        if self.store.height() == 0 and self.store.state_root(0) is None:
-            items = initial_state(self.genesis)
-            tree = StateTree.from_items(items.items())
-            self.store.write_genesis_state(items, tree.root())
-            return tree
-        tree = StateTree.from_items(self.store.state_items())
-        recorded = self.store.state_root(self.store.height())
-        if recorded != tree.root():
-            raise StoreError("the stored state does not match its recorded root: run an audit")
-        return tree
+    @property
+    def records(self) -> RecordCache:
+        """The decoded committed state, shared by every execution."""
+        return self.chain.records
 
-    def _read_last_block(self) -> LastBlock:
-        height = self.store.height()
-        if height == 0:
-            return LastBlock(0, self.genesis.genesis_hash, self.genesis.genesis_time_ms)
-        raw = self.store.block(height)
-        if raw is None:
-            raise StoreError(f"block {height} is missing from the store")
-        header = Block.decode(raw).header
-        return LastBlock(height, header.hash(), header.time_ms)
+    @property
+    def _last(self) -> LastBlock:
+        return self.chain.last
 
     # --- mempool ----------------------------------------------------------------------
 
@@ -280,9 +246,7 @@ class LedgerApp:
         in force there); a node stopping before a protocol it does not know checks, for
         the moments before it exits, under its last block's rules."""
         height = self._last.height + (0 if self.halt_reason() is not None else 1)
-        return BlockExecutor(
-            self.store, self._last.time_ms, height, self.records, rulebook=self.rulebook
-        )
+        return self.chain.executor(height, self._last.time_ms)
 
     def prepare_proposal(
         self, height: int, time_ms: int, previous_block_hash: bytes
@@ -294,7 +258,7 @@ class LedgerApp:
         candidates = self.mempool.reap(limits.block_txs_max, limits.block_bytes_max)
         decoded = [self.decoded.decode(data) for data in candidates]
         verdicts = self._verify(decoded)
-        executor = BlockExecutor(self.store, time_ms, height, self.records, rulebook=self.rulebook)
+        executor = self.chain.executor(height, time_ms)
         chosen: list[bytes] = []
         outcomes: list[TxOutcome] = []
         for data, signed, ok in zip(candidates, decoded, verdicts, strict=True):
@@ -304,9 +268,8 @@ class LedgerApp:
             if outcome.result == Result.OK:
                 chosen.append(data)
                 outcomes.append(outcome)
-        staged = self.tree.stage(executor.writes())
-        following = to_validator_set(executor.validators_at(height + 1))
-        return PreparedBlock(tuple(chosen), staged.root, following.hash())
+        execution = self.chain.staged(executor, height, outcomes)
+        return PreparedBlock(tuple(chosen), execution.staged.root, execution.next_validators.hash())
 
     def process_proposal(self, block: Block) -> bool:
         header = block.header
@@ -331,26 +294,11 @@ class LedgerApp:
 
     def finalize_block(self, block: Block, certificate: Certificate) -> None:
         header = block.header
-        if header.height != self._last.height + 1:
-            raise StoreError(f"block {header.height} does not follow {self._last.height}")
         execution = self._execute(block)
-        if not execution.all_ok or execution.staged.root != header.state_root:
-            raise AppInvariantBroken(f"a certified block {header.height} does not execute here")
-        self.tree.apply(execution.staged)
-        tx_ids = [o.tx_id for o in execution.outcomes if o.tx_id is not None]
-        self.store.commit_block(
-            header.height,
-            block.encode(),
-            certificate.encode(),
-            header.state_root,
-            execution.writes,
-            tx_ids,
-        )
-        self.records.commit(execution.changes)
-        self._last = LastBlock(header.height, header.hash(), header.time_ms)
+        self.chain.commit(block, certificate, execution)  # raises unless it follows and matches
         self._remember_sets()
         self._executions.clear()
-        self.mempool.remove_committed(tx_ids)
+        self.mempool.remove_committed(execution.tx_ids)
         self._checker = self._new_checker()
         self.mempool.recheck(self.check)
         txs = tuple(s for s in map(self.decoded.decode, block.txs) if isinstance(s, t.SignedTx))
@@ -379,25 +327,9 @@ class LedgerApp:
         if cached is not None:
             return cached
         decoded = [self.decoded.decode(data) for data in block.txs]
-        verdicts = self._verify(decoded)
-        executor = BlockExecutor(
-            self.store,
-            block.header.time_ms,
-            block.header.height,
-            self.records,
-            rulebook=self.rulebook,
-        )
-        outcomes = []
-        for signed, ok in zip(decoded, verdicts, strict=True):
-            if isinstance(signed, Result) or not ok:
-                code = signed if isinstance(signed, Result) else Result.BAD_SIGNATURE
-                outcomes.append(TxOutcome(code, None, None, None))
-                break  # one bad transaction makes the block invalid
-            outcomes.append(executor.execute_decoded(signed, signature_checked=True))
-        writes = executor.writes()
-        following = to_validator_set(executor.validators_at(block.header.height + 1))
-        execution = Execution(
-            tuple(outcomes), writes, executor.changes(), self.tree.stage(writes), following
+        header = block.header
+        execution = self.chain.execute(
+            header.height, header.time_ms, decoded, self._verify(decoded)
         )
         self._executions[key] = execution
         while len(self._executions) > EXECUTIONS_KEPT:

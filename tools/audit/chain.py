@@ -39,7 +39,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Final, Protocol
 
-from node.app.ledger_app import to_validator_set
+from node.app.commit import to_validator_set
 from node.app.sigverify import ProcessVerifier
 from node.app.version import RULEBOOK
 from node.client.lightclient import genesis_validator_set

@@ -4,7 +4,8 @@
 merchants (``--holders`` up to 10,000,000: the set-up keeps the genesis
 limits, funding in several transactions and allocating 5,000 holders per
 transaction), then applies them through the node's real path — decode, verify,
-apply, state root, transaction root, one synced LevelDB write per block —
+apply, state root, transaction root, a certified block in one synced LevelDB write
+(``node.app.commit``, through ``node.app.certified.HistoryWriter``) —
 and compares the rate with bare PyNaCl verifications on the same core. Its
 last line is one JSON object, with the set-up time, the bytes of a state
 proof of a holder at that size and the process's peak resident memory.
@@ -25,15 +26,12 @@ from pathlib import Path
 
 import click
 
+from node.app.certified import BLOCK_STEP_MS, HistoryWriter
 from node.app.sigverify import ProcessVerifier, SignatureVerifier
-from node.app.version import RULEBOOK
 from node.ledger import records as r
 from node.ledger import tx as t
 from node.ledger.codes import Result
-from node.ledger.execute import BlockExecutor, TxOutcome
-from node.ledger.genesis import initial_state
-from node.ledger.state import RecordCache
-from node.protocol import codec, limits, merkle
+from node.protocol import codec, limits
 from node.protocol.crypto import Domain, PublicKey, Signer, digest, signing_bytes, verify_raw
 from node.protocol.errors import ToolInvariantBroken
 from node.protocol.genesis import (
@@ -43,9 +41,8 @@ from node.protocol.genesis import (
     GenesisValidator,
     ProtocolLimits,
 )
-from node.protocol.state_tree import StateTree, encode_proof
+from node.protocol.state_tree import encode_proof
 from node.run import heap
-from node.store.blockstore import BlockStore
 from tools.bench.audit import cores, run_audit
 from tools.bench.cluster import cluster
 from tools.bench.scale import scale
@@ -81,61 +78,33 @@ class LedgerFigures:
     peak_rss_mb: float  # the process's peak resident memory
 
 
-class _Chain:
-    """A store, a state tree and a height: the node's commit path without consensus."""
+def _commit(
+    writer: HistoryWriter,
+    txs: Sequence[bytes],
+    verified: Sequence[bool] | None = None,
+    decoded: Sequence[t.SignedTx] | None = None,
+) -> list[Result]:
+    """Execute, root and durably write one certified block, through the node's commit
+    path (``node.app.commit``); return each transaction's code (nothing is written
+    unless every one applies).
 
-    def __init__(self, home: Path, genesis: Genesis) -> None:
-        self.store = BlockStore.open(home, genesis.genesis_hash, create=True)
-        items = initial_state(genesis)
-        self.tree = StateTree.from_items(items.items())
-        self.store.write_genesis_state(items, self.tree.root())
-        self.height = 0
-        self.time_ms = T0_MS
-        self.records = RecordCache()
-
-    def commit(
-        self,
-        txs: Sequence[bytes],
-        verified: Sequence[bool] | None = None,
-        decoded: Sequence[t.SignedTx] | None = None,
-    ) -> list[Result]:
-        """Execute, root and durably write one block; return each transaction's code.
-
-        ``verified`` holds the signature verdicts computed ahead (elsewhere), for
-        the ``decoded`` transactions; without them each transaction is decoded
-        and its signature verified inline, on this thread.
-        """
-        self.time_ms += 1000
-        executor = BlockExecutor(self.store, self.time_ms, records=self.records, rulebook=RULEBOOK)
-        if verified is None or decoded is None:
-            outcomes = [executor.execute(data) for data in txs]
-        else:
-            outcomes = [
-                executor.execute_decoded(signed, signature_checked=True)
-                if ok
-                else t_bad_signature(signed)
-                for signed, ok in zip(decoded, verified, strict=True)
-            ]
-        writes = executor.writes()
-        state_root = self.tree.apply(self.tree.stage(writes))
-        tx_root = merkle.tx_root(txs)
-        block = codec.encode([self.height + 1, self.time_ms, tx_root, state_root, list(txs)])
-        tx_ids = [o.tx_id for o in outcomes if o.tx_id is not None]
-        self.height += 1
-        self.store.commit_block(self.height, block, b"", state_root, writes, tx_ids)
-        self.records.commit(executor.changes())
-        return [o.result for o in outcomes]
-
-
-def t_bad_signature(decoded: t.SignedTx | Result) -> TxOutcome:
-    if isinstance(decoded, Result):
-        return TxOutcome(decoded, None, None, None)
-    return TxOutcome(Result.BAD_SIGNATURE, decoded.tx_id, decoded.tx.payload.KIND, None)
+    ``verified`` holds the signature verdicts computed ahead (elsewhere), for the
+    ``decoded`` transactions; without them each transaction is decoded and its
+    signature verified inline, on this thread.
+    """
+    if verified is None or decoded is None:
+        decoded = _decoded(txs)
+        verified = [signed.signature_ok() for signed in decoded]
+    time_ms = writer.time_ms + BLOCK_STEP_MS
+    execution = writer.chain.execute(writer.height + 1, time_ms, decoded, verified)
+    if execution.all_ok:
+        writer.write(time_ms, txs, execution)
+    return [o.result for o in execution.outcomes]
 
 
 def _setup(
     home: Path, holders: int, merchants: int, payers: int
-) -> tuple[_Chain, list[Signer], list[Signer], Signer]:
+) -> tuple[HistoryWriter, list[Signer], list[Signer], Signer]:
     """A chain with ``holders`` allocated; the first ``payers`` of them can sign.
 
     The others only need a public key on the ledger, so they get a hashed one
@@ -151,7 +120,7 @@ def _setup(
         issuers=(GenesisIssuer("Bench", "Bench town", commune.public_key, ZONES),),
         auditors=(),
     )
-    chain = _Chain(home, genesis)
+    chain = HistoryWriter(home, genesis, [_key("v0")])
     shops = [_key(f"merchant{i}") for i in range(merchants)]
     people = [_key(f"holder{i}") for i in range(payers)]
     seq = iter(range(10**9))
@@ -199,7 +168,7 @@ def _holder_key(people: Sequence[Signer], index: int) -> PublicKey:
     return PublicKey(digest(b"relance-bench-holder:%d" % index))
 
 
-def _proof_bytes(chain: _Chain, people: Sequence[Signer]) -> int:
+def _proof_bytes(chain: HistoryWriter, people: Sequence[Signer]) -> int:
     """The largest encoded state proof of up to 200 holders."""
     return max(
         len(encode_proof(chain.tree.prove(r.holder_key(p.public_key)))) for p in people[:200]
@@ -210,8 +179,19 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def _commit_all(chain: _Chain, txs: Sequence[bytes]) -> None:
-    _check_all(chain.commit(txs))
+def _commit_all(chain: HistoryWriter, txs: Sequence[bytes]) -> None:
+    """Commit ``txs`` in as few blocks as the genesis limits allow."""
+    caps = chain.genesis.limits
+    block: list[bytes] = []
+    size = 0
+    for data in txs:
+        if block and (len(block) == caps.block_txs_max or size + len(data) > caps.block_bytes_max):
+            _check_all(_commit(chain, block))
+            block, size = [], 0
+        block.append(data)
+        size += len(data)
+    if block:
+        _check_all(_commit(chain, block))
 
 
 def _payments(people: Sequence[Signer], shops: Sequence[Signer], count: int) -> list[bytes]:
@@ -301,7 +281,7 @@ def run_ledger(
             start = time.perf_counter()
             if mode == "inline":
                 for block in blocks:
-                    _check_all(chain.commit(block))
+                    _check_all(_commit(chain, block))
                     start += between.sample(SAMPLE_PER_BLOCK)
             else:
                 start += _pipelined(chain, blocks, workers, processes, between)
@@ -311,7 +291,7 @@ def run_ledger(
             if processes is not None:
                 processes.close()
         alone.sample(len(sample))
-        chain.store.close()
+        chain.close()
     tx_per_s = transactions / seconds
     verify_per_s = between.rate()
     return LedgerFigures(
@@ -331,7 +311,7 @@ def run_ledger(
 
 
 def _pipelined(
-    chain: _Chain,
+    chain: HistoryWriter,
     blocks: Sequence[Sequence[bytes]],
     workers: int,
     processes: ProcessVerifier | None,
@@ -359,7 +339,7 @@ def _pipelined(
             verdicts = result()
             if k + LOOKAHEAD_BLOCKS < len(blocks):
                 pending.append(submit(blocks[k + LOOKAHEAD_BLOCKS]))
-            _check_all(chain.commit(block, verdicts, decoded))
+            _check_all(_commit(chain, block, verdicts, decoded))
             sampling += sampler.sample(SAMPLE_PER_BLOCK)
     finally:
         if threads is not None:
@@ -403,7 +383,14 @@ def main() -> None:
 
 @main.command(help="Apply pre-signed payments through the real commit path.")
 @click.option("--transactions", "-n", default=20_000, show_default=True, help="Payments.")
-@click.option("--block-size", "-b", default=1_000, show_default=True, help="Txs per block.")
+@click.option(
+    "--block-size",
+    "-b",
+    default=1_000,
+    show_default=True,
+    type=click.IntRange(1, limits.BLOCK_TXS_MAX),
+    help="Txs per block.",
+)
 @click.option(
     "--holders",
     default=5_000,
