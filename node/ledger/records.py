@@ -3,6 +3,10 @@
 The whole ledger state is a map from keys to canonical msgpack records; the
 state tree commits to it. Each key starts with one prefix byte naming the
 record type. Records are frozen; a change is a new record.
+
+Each record is declared as a transaction's payload is (``node.ledger.tx``): a
+frozen dataclass with a ``SPEC``, one ``Field`` per field, from which ``@declared``
+compiles its encoding ``[VERSION, fields...]`` and its bounded decoding, once.
 """
 
 from __future__ import annotations
@@ -167,6 +171,9 @@ def campaign_holder_key(campaign: str, holder: bytes) -> bytes:
     return campaign_holders_prefix(campaign) + holder
 
 
+_K = TypeVar("_K", bound=str | bytes)
+
+
 # --- the field vocabulary ---------------------------------------------------------
 
 
@@ -232,27 +239,26 @@ def _reference(value: Value) -> str:
 def _names(value: Value) -> tuple[str, ...]:
     if not isinstance(value, list):
         raise DecodeError("expected a list of strings")
-    return tuple(codec.as_str(v, limits.NAME_CHARS_MAX) for v in value)
+    return tuple(_name(v) for v in value)
 
 
-def _issuer_balances(value: Value) -> tuple[tuple[PublicKey, int], ...]:
+def _balances(value: Value, read_key: Callable[[Value], _K]) -> tuple[tuple[_K, int], ...]:
+    """Rows ``[key, cents]``: a balance row is never zero."""
     if not isinstance(value, list):
         raise DecodeError("balances")
     rows = []
     for row in value:
         key, cents = codec.as_list(row, 2)
-        rows.append((_key(key), codec.as_int(cents, 1, _BIG)))
+        rows.append((read_key(key), _positive(cents)))
     return tuple(rows)
+
+
+def _issuer_balances(value: Value) -> tuple[tuple[PublicKey, int], ...]:
+    return _balances(value, _key)
 
 
 def _campaign_balances(value: Value) -> tuple[tuple[str, int], ...]:
-    if not isinstance(value, list):
-        raise DecodeError("balances")
-    rows = []
-    for row in value:
-        code, cents = codec.as_list(row, 2)
-        rows.append((codec.as_str(code, limits.CODE_CHARS_MAX), codec.as_int(cents, 1, _BIG)))
-    return tuple(rows)
+    return _balances(value, _code)
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,14 +275,7 @@ def _validators(value: Value) -> tuple[Validator, ...]:
     out = []
     for item in value:
         key, power, name, role = codec.as_list(item, 4)
-        out.append(
-            Validator(
-                _key(key),
-                codec.as_int(power, 1, _BIG),
-                codec.as_str(name, limits.NAME_CHARS_MAX),
-                codec.as_str(role, limits.CODE_CHARS_MAX),
-            )
-        )
+        out.append(Validator(_key(key), _positive(power), _name(name), _code(role)))
     return tuple(out)
 
 
@@ -365,6 +364,7 @@ def declared(cls: type[_D]) -> type[_D]:
 
 
 def _encoder(names: tuple[str, ...], spec: tuple[Field, ...]) -> Callable[[Declared], bytes]:
+    """``[VERSION, fields...]``: the fields read at once, the few lists converted."""
     converts = tuple((i + 1, _ENCODERS[f]) for i, f in enumerate(spec) if f in _ENCODERS)
     if len(names) == 1:
         (name,) = names
@@ -387,6 +387,8 @@ def _encoder(names: tuple[str, ...], spec: tuple[Field, ...]) -> Callable[[Decla
 
 
 def _decoder(cls: type[_D], spec: tuple[Field, ...]) -> Callable[[bytes], _D]:
+    """The record from ``[VERSION, fields...]``, each field read by its ``Field``'s
+    decoder (``codec.decode_trusted`` leaves the types to them)."""
     decoders = tuple(_DECODERS[f] for f in spec)
     length = len(spec) + 1
 
@@ -793,9 +795,6 @@ RECORD_TYPES: Final[tuple[type[Record], ...]] = (
 
 
 # --- helpers ---------------------------------------------------------------------
-
-
-_K = TypeVar("_K", bound=str | bytes)
 
 
 def _set_row(rows: tuple[tuple[_K, int], ...], key: _K, cents: int) -> tuple[tuple[_K, int], ...]:
