@@ -3,13 +3,19 @@
 The whole ledger state is a map from keys to canonical msgpack records; the
 state tree commits to it. Each key starts with one prefix byte naming the
 record type. Records are frozen; a change is a new record.
+
+Each record is declared as a transaction's payload is (``node.ledger.tx``): a
+frozen dataclass with a ``SPEC``, one ``Field`` per field, from which ``@declared``
+compiles its encoding ``[VERSION, fields...]`` and its bounded decoding, once.
 """
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, replace
-from typing import Final, TypeVar
+from collections.abc import Callable
+from dataclasses import dataclass, fields, replace
+from operator import attrgetter
+from typing import ClassVar, Final, Self, TypeVar
 
 from node.ledger.tx import NO_ADDRESS, Address, decode_address
 from node.protocol import codec, limits
@@ -18,6 +24,9 @@ from node.protocol.crypto import HASH_BYTES, PUBLIC_KEY_BYTES, Digest, PublicKey
 
 VERSION: Final = 1
 _BIG: Final = 2**63 - 1
+# What a stored Params record has always accepted; genesis admits only
+# limits.CHAIN_ID_CHARS_MAX, so this bound is never the one that refuses.
+_CHAIN_ID_STORED_CHARS_MAX: Final = 255
 
 
 class Prefix(bytes, enum.Enum):
@@ -162,49 +171,274 @@ def campaign_holder_key(campaign: str, holder: bytes) -> bytes:
     return campaign_holders_prefix(campaign) + holder
 
 
-# --- records ------------------------------------------------------------------
+_K = TypeVar("_K", bound=str | bytes)
+
+
+# --- the field vocabulary ---------------------------------------------------------
+
+
+class Field(enum.Enum):
+    """How one record field is encoded and the bounds decoding holds it to.
+
+    A record is the msgpack array ``[VERSION, fields...]``, its fields in the order of
+    its ``SPEC``, as a transaction's payload is in ``node.ledger.tx``. The names match
+    ``tx.Field`` where the meaning does; the bounds are the record's own (a stored
+    amount is never negative, a balance row never zero). Bytes this node wrote decode
+    without the canonical check (``codec.decode_trusted``), so each field is read with
+    the typed accessors, which refuse every other type.
+    """
+
+    KEY = "key"  # a 32-byte public key
+    DIGEST = "digest"  # a 32-byte hash
+    BOOL = "bool"
+    COUNT = "count"  # 0 .. 2**63-1: sequences, totals, times
+    POSITIVE = "positive"  # 1 .. 2**63-1: an amount that exists only above zero, a height
+    CHAIN_ID = "chain_id"
+    NAME = "name"
+    CODE = "code"
+    REFERENCE = "reference"
+    NAMES = "names"  # a list of names: zones, categories (each as long as a name)
+    ISSUER_BALANCES = "issuer_balances"  # [[issuer key, positive cents], ...]
+    CAMPAIGN_BALANCES = "campaign_balances"  # [[campaign code, positive cents], ...]
+    VALIDATORS = "validators"  # [[key, positive power, name, role code], ...]
+    ADDRESS = "address"  # [street, postcode, town]: ``tx.Address``
+
+
+def _key(value: Value) -> PublicKey:
+    return PublicKey(codec.as_bytes(value, PUBLIC_KEY_BYTES))
+
+
+def _digest(value: Value) -> Digest:
+    return Digest(codec.as_bytes(value, HASH_BYTES))
+
+
+def _count(value: Value) -> int:
+    return codec.as_int(value, 0, _BIG)
+
+
+def _positive(value: Value) -> int:
+    return codec.as_int(value, 1, _BIG)
+
+
+def _chain_id(value: Value) -> str:
+    return codec.as_str(value, _CHAIN_ID_STORED_CHARS_MAX)
+
+
+def _name(value: Value) -> str:
+    return codec.as_str(value, limits.NAME_CHARS_MAX)
+
+
+def _code(value: Value) -> str:
+    return codec.as_str(value, limits.CODE_CHARS_MAX)
+
+
+def _reference(value: Value) -> str:
+    return codec.as_str(value, limits.REFERENCE_CHARS_MAX)
+
+
+def _names(value: Value) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise DecodeError("expected a list of strings")
+    return tuple(_name(v) for v in value)
+
+
+def _balances(value: Value, read_key: Callable[[Value], _K]) -> tuple[tuple[_K, int], ...]:
+    """Rows ``[key, cents]``: a balance row is never zero."""
+    if not isinstance(value, list):
+        raise DecodeError("balances")
+    rows = []
+    for row in value:
+        key, cents = codec.as_list(row, 2)
+        rows.append((read_key(key), _positive(cents)))
+    return tuple(rows)
+
+
+def _issuer_balances(value: Value) -> tuple[tuple[PublicKey, int], ...]:
+    return _balances(value, _key)
+
+
+def _campaign_balances(value: Value) -> tuple[tuple[str, int], ...]:
+    return _balances(value, _code)
 
 
 @dataclass(frozen=True, slots=True)
-class Params:
+class Validator:
+    public_key: PublicKey
+    power: int
+    name: str
+    role: str
+
+
+def _validators(value: Value) -> tuple[Validator, ...]:
+    if not isinstance(value, list):
+        raise DecodeError("validators")
+    out = []
+    for item in value:
+        key, power, name, role = codec.as_list(item, 4)
+        out.append(Validator(_key(key), _positive(power), _name(name), _code(role)))
+    return tuple(out)
+
+
+_DECODERS: Final[dict[Field, Callable[[Value], object]]] = {
+    Field.KEY: _key,
+    Field.DIGEST: _digest,
+    Field.BOOL: codec.as_bool,
+    Field.COUNT: _count,
+    Field.POSITIVE: _positive,
+    Field.CHAIN_ID: _chain_id,
+    Field.NAME: _name,
+    Field.CODE: _code,
+    Field.REFERENCE: _reference,
+    Field.NAMES: _names,
+    Field.ISSUER_BALANCES: _issuer_balances,
+    Field.CAMPAIGN_BALANCES: _campaign_balances,
+    Field.VALIDATORS: _validators,
+    Field.ADDRESS: decode_address,
+}
+
+
+def _rows(rows: tuple[tuple[str | bytes, int], ...]) -> Value:
+    return [[key, cents] for key, cents in rows]
+
+
+def _validator_values(validators: tuple[Validator, ...]) -> Value:
+    return [[v.public_key, v.power, v.name, v.role] for v in validators]
+
+
+def _address_value(address: Address) -> Value:
+    return [address.street, address.postcode, address.town]
+
+
+# How a field that is not a scalar becomes a canonical value (a scalar is itself).
+_ENCODERS: Final[dict[Field, Callable[..., Value]]] = {
+    Field.NAMES: list,
+    Field.ISSUER_BALANCES: _rows,
+    Field.CAMPAIGN_BALANCES: _rows,
+    Field.VALIDATORS: _validator_values,
+    Field.ADDRESS: _address_value,
+}
+
+
+# --- declared records ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RecordCodec:
+    """A record type's encoder and decoder, compiled once from its ``SPEC``."""
+
+    encode: Callable[[Declared], bytes]
+    decode: Callable[[bytes], Declared]
+
+
+class Declared:
+    """A state record declared by its ``SPEC``: one ``Field`` per dataclass field, in
+    order. ``@declared`` compiles the spec into the class's ``CODEC``."""
+
+    __slots__ = ()
+    SPEC: ClassVar[tuple[Field, ...]]
+    CODEC: ClassVar[RecordCodec]
+
+    def encode(self) -> bytes:
+        """The canonical bytes ``[VERSION, fields...]``."""
+        return self.CODEC.encode(self)
+
+    @classmethod
+    def decode(cls, data: bytes) -> Self:
+        """The record from bytes this node wrote or authenticated (``DecodeError`` if a
+        field is out of its bounds)."""
+        return cls.CODEC.decode(data)  # type: ignore[return-value]  # compiled for cls
+
+
+_D = TypeVar("_D", bound=Declared)
+
+
+def declared(cls: type[_D]) -> type[_D]:
+    """Compile ``cls.SPEC`` into ``cls.CODEC``, once, at import: the per-field
+    converters are looked up here, not per call (records are decoded and encoded for
+    every payment)."""
+    names = tuple(f.name for f in fields(cls))  # type: ignore[arg-type]  # a dataclass
+    if len(names) != len(cls.SPEC):
+        raise TypeError(f"{cls.__name__}: {len(names)} fields, {len(cls.SPEC)} in SPEC")
+    cls.CODEC = RecordCodec(_encoder(names, cls.SPEC), _decoder(cls, cls.SPEC))
+    return cls
+
+
+def _encoder(names: tuple[str, ...], spec: tuple[Field, ...]) -> Callable[[Declared], bytes]:
+    """``[VERSION, fields...]``: the fields read at once, the few lists converted."""
+    converts = tuple((i + 1, _ENCODERS[f]) for i, f in enumerate(spec) if f in _ENCODERS)
+    if len(names) == 1:
+        (name,) = names
+        convert = _ENCODERS.get(spec[0])
+
+        def encode_one(record: Declared) -> bytes:
+            value = getattr(record, name)
+            return codec.encode([VERSION, value if convert is None else convert(value)])
+
+        return encode_one
+    get = attrgetter(*names)
+
+    def encode(record: Declared) -> bytes:
+        values: list[Value] = [VERSION, *get(record)]
+        for position, convert in converts:
+            values[position] = convert(values[position])
+        return codec.encode(values)
+
+    return encode
+
+
+def _decoder(cls: type[_D], spec: tuple[Field, ...]) -> Callable[[bytes], _D]:
+    """The record from ``[VERSION, fields...]``, each field read by its ``Field``'s
+    decoder (``codec.decode_trusted`` leaves the types to them)."""
+    decoders = tuple(_DECODERS[f] for f in spec)
+    length = len(spec) + 1
+
+    def decode(data: bytes) -> _D:
+        items = codec.as_list(codec.decode_trusted(data), length)
+        if items[0] != VERSION:
+            raise DecodeError("record version")
+        return cls(*[read(item) for read, item in zip(decoders, items[1:], strict=True)])
+
+    return decode
+
+
+# --- records ------------------------------------------------------------------
+
+
+@declared
+@dataclass(frozen=True, slots=True)
+class Params(Declared):
     """Protocol constants from genesis, stored in state so proofs can reach them."""
 
+    SPEC: ClassVar[tuple[Field, ...]] = (Field.CHAIN_ID, Field.KEY, Field.POSITIVE)
     chain_id: str
     bank: PublicKey
     amount_max_cents: int
 
-    def encode(self) -> bytes:
-        return codec.encode([VERSION, self.chain_id, self.bank, self.amount_max_cents])
 
-    @staticmethod
-    def decode(data: bytes) -> Params:
-        items = _items(data, 4)
-        return Params(
-            chain_id=codec.as_str(items[1], 255),
-            bank=_key(items[2]),
-            amount_max_cents=codec.as_int(items[3], 1, _BIG),
-        )
-
-
+@declared
 @dataclass(frozen=True, slots=True)
-class Bank:
+class Bank(Declared):
+    SPEC: ClassVar[tuple[Field, ...]] = (Field.NAME, Field.COUNT)
     name: str
     sequence: int
 
-    def encode(self) -> bytes:
-        return codec.encode([VERSION, self.name, self.sequence])
 
-    @staticmethod
-    def decode(data: bytes) -> Bank:
-        items = _items(data, 3)
-        return Bank(codec.as_str(items[1], limits.NAME_CHARS_MAX), codec.as_int(items[2], 0, _BIG))
-
-
+@declared
 @dataclass(frozen=True, slots=True)
-class Issuer:
+class Issuer(Declared):
     """A commune or region. ``escrow`` is what the bank holds for it; ``pending``
     the payouts not yet settled."""
 
+    SPEC: ClassVar[tuple[Field, ...]] = (
+        Field.NAME,
+        Field.NAME,
+        Field.NAMES,
+        Field.COUNT,
+        Field.COUNT,
+        Field.COUNT,
+        Field.COUNT,
+        Field.COUNT,
+    )
     name: str
     territory: str
     zones: tuple[str, ...]
@@ -213,21 +447,6 @@ class Issuer:
     pending_cents: int
     redeemed_cents: int
     settled_cents: int
-
-    def encode(self) -> bytes:
-        return codec.encode(
-            [
-                VERSION,
-                self.name,
-                self.territory,
-                list(self.zones),
-                self.sequence,
-                self.escrow_cents,
-                self.pending_cents,
-                self.redeemed_cents,
-                self.settled_cents,
-            ]
-        )
 
     def after_redeem(self, cents: int) -> Issuer:
         """Totals after ``cents`` more became pending payouts (the hot path)."""
@@ -245,25 +464,24 @@ class Issuer:
     def next_sequence(self) -> Issuer:
         return replace(self, sequence=self.sequence + 1)
 
-    @staticmethod
-    def decode(data: bytes) -> Issuer:
-        items = _items(data, 9)
-        return Issuer(
-            name=codec.as_str(items[1], limits.NAME_CHARS_MAX),
-            territory=codec.as_str(items[2], limits.NAME_CHARS_MAX),
-            zones=_strs(items[3]),
-            sequence=codec.as_int(items[4], 0, _BIG),
-            escrow_cents=codec.as_int(items[5], 0, _BIG),
-            pending_cents=codec.as_int(items[6], 0, _BIG),
-            redeemed_cents=codec.as_int(items[7], 0, _BIG),
-            settled_cents=codec.as_int(items[8], 0, _BIG),
-        )
 
-
+@declared
 @dataclass(frozen=True, slots=True)
-class Merchant:
+class Merchant(Declared):
     """``balances`` holds unrestricted units per issuer, sorted by issuer key."""
 
+    SPEC: ClassVar[tuple[Field, ...]] = (
+        Field.KEY,
+        Field.NAME,
+        Field.CODE,
+        Field.CODE,
+        Field.DIGEST,
+        Field.BOOL,
+        Field.BOOL,
+        Field.COUNT,
+        Field.ISSUER_BALANCES,
+        Field.ADDRESS,
+    )
     issuer: PublicKey
     name: str
     category: str
@@ -302,51 +520,13 @@ class Merchant:
             self.address,
         )
 
-    def encode(self) -> bytes:
-        return codec.encode(
-            [
-                VERSION,
-                self.issuer,
-                self.name,
-                self.category,
-                self.zone,
-                self.payout_ref_hash,
-                self.auto_redeem,
-                self.active,
-                self.sequence,
-                [[k, c] for k, c in self.balances],
-                [self.address.street, self.address.postcode, self.address.town],
-            ]
-        )
 
-    @staticmethod
-    def decode(data: bytes) -> Merchant:
-        items = _items(data, 11)
-        rows = items[9]
-        if not isinstance(rows, list):
-            raise DecodeError("balances")
-        balances = []
-        for row in rows:
-            key, cents = codec.as_list(row, 2)
-            balances.append((_key(key), codec.as_int(cents, 1, _BIG)))
-        return Merchant(
-            issuer=_key(items[1]),
-            name=codec.as_str(items[2], limits.NAME_CHARS_MAX),
-            category=codec.as_str(items[3], limits.CODE_CHARS_MAX),
-            zone=codec.as_str(items[4], limits.CODE_CHARS_MAX),
-            payout_ref_hash=Digest(codec.as_bytes(items[5], HASH_BYTES)),
-            auto_redeem=codec.as_bool(items[6]),
-            active=codec.as_bool(items[7]),
-            sequence=codec.as_int(items[8], 0, _BIG),
-            balances=tuple(balances),
-            address=decode_address(items[10]),
-        )
-
-
+@declared
 @dataclass(frozen=True, slots=True)
-class Holder:
+class Holder(Declared):
     """A citizen's key or a bearer voucher: a sequence and a balance per campaign."""
 
+    SPEC: ClassVar[tuple[Field, ...]] = (Field.COUNT, Field.CAMPAIGN_BALANCES)
     sequence: int
     balances: tuple[tuple[str, int], ...]
 
@@ -362,45 +542,41 @@ class Holder:
     def next_sequence(self) -> Holder:
         return Holder(self.sequence + 1, self.balances)
 
-    def encode(self) -> bytes:
-        return codec.encode([VERSION, self.sequence, [[c, n] for c, n in self.balances]])
-
-    @staticmethod
-    def decode(data: bytes) -> Holder:
-        items = _items(data, 3)
-        rows = items[2]
-        if not isinstance(rows, list):
-            raise DecodeError("balances")
-        balances = []
-        for row in rows:
-            code, cents = codec.as_list(row, 2)
-            balances.append(
-                (codec.as_str(code, limits.CODE_CHARS_MAX), codec.as_int(cents, 1, _BIG))
-            )
-        return Holder(codec.as_int(items[1], 0, _BIG), tuple(balances))
-
 
 EMPTY_HOLDER: Final = Holder(0, ())
 
 
+@declared
 @dataclass(frozen=True, slots=True)
-class Auditor:
+class Auditor(Declared):
+    SPEC: ClassVar[tuple[Field, ...]] = (Field.NAME,)
     name: str
 
-    def encode(self) -> bytes:
-        return codec.encode([VERSION, self.name])
 
-    @staticmethod
-    def decode(data: bytes) -> Auditor:
-        items = _items(data, 2)
-        return Auditor(codec.as_str(items[1], limits.NAME_CHARS_MAX))
-
-
+@declared
 @dataclass(frozen=True, slots=True)
-class Campaign:
+class Campaign(Declared):
     """Rules and running totals. ``budget`` is funded but not yet allocated;
     ``outstanding`` is the sum of holder balances in this campaign."""
 
+    SPEC: ClassVar[tuple[Field, ...]] = (
+        Field.KEY,
+        Field.NAME,
+        Field.NAMES,  # zones
+        Field.NAMES,  # categories
+        Field.COUNT,
+        Field.COUNT,
+        Field.POSITIVE,  # max_per_holder_cents
+        Field.BOOL,
+        Field.COUNT,  # budget_cents, then the seven running totals
+        Field.COUNT,
+        Field.COUNT,
+        Field.COUNT,
+        Field.COUNT,
+        Field.COUNT,
+        Field.COUNT,
+        Field.COUNT,
+    )
     issuer: PublicKey
     name: str
     zones: tuple[str, ...]
@@ -442,55 +618,10 @@ class Campaign:
             self.withdrawn_cents,
         )
 
-    def encode(self) -> bytes:
-        return codec.encode(
-            [
-                VERSION,
-                self.issuer,
-                self.name,
-                list(self.zones),
-                list(self.categories),
-                self.valid_from_ms,
-                self.valid_until_ms,
-                self.max_per_holder_cents,
-                self.closed,
-                self.budget_cents,
-                self.outstanding_cents,
-                self.funded_cents,
-                self.allocated_cents,
-                self.spent_cents,
-                self.refunded_cents,
-                self.returned_cents,
-                self.withdrawn_cents,
-            ]
-        )
 
-    @staticmethod
-    def decode(data: bytes) -> Campaign:
-        items = _items(data, 17)
-        ints = [codec.as_int(v, 0, _BIG) for v in items[9:17]]
-        return Campaign(
-            issuer=_key(items[1]),
-            name=codec.as_str(items[2], limits.NAME_CHARS_MAX),
-            zones=_strs(items[3]),
-            categories=_strs(items[4]),
-            valid_from_ms=codec.as_int(items[5], 0, _BIG),
-            valid_until_ms=codec.as_int(items[6], 0, _BIG),
-            max_per_holder_cents=codec.as_int(items[7], 1, _BIG),
-            closed=codec.as_bool(items[8]),
-            budget_cents=ints[0],
-            outstanding_cents=ints[1],
-            funded_cents=ints[2],
-            allocated_cents=ints[3],
-            spent_cents=ints[4],
-            refunded_cents=ints[5],
-            returned_cents=ints[6],
-            withdrawn_cents=ints[7],
-        )
-
-
+@declared
 @dataclass(frozen=True, slots=True)
-class Payout:
+class Payout(Declared):
     """Units burnt by a merchant, owed in euros by the bank from the issuer's escrow.
 
     ``bank_reference`` is empty until settled. ``returned_reason`` is empty unless
@@ -499,6 +630,15 @@ class Payout:
     be neither settled nor returned again.
     """
 
+    SPEC: ClassVar[tuple[Field, ...]] = (
+        Field.KEY,
+        Field.KEY,
+        Field.POSITIVE,
+        Field.COUNT,
+        Field.REFERENCE,
+        Field.COUNT,
+        Field.CODE,
+    )
     merchant: PublicKey
     issuer: PublicKey
     amount_cents: int
@@ -515,61 +655,23 @@ class Payout:
     def returned(self) -> bool:
         return self.returned_reason != ""
 
-    def encode(self) -> bytes:
-        return codec.encode(
-            [
-                VERSION,
-                self.merchant,
-                self.issuer,
-                self.amount_cents,
-                self.created_ms,
-                self.bank_reference,
-                self.settled_ms,
-                self.returned_reason,
-            ]
-        )
 
-    @staticmethod
-    def decode(data: bytes) -> Payout:
-        items = _items(data, 8)
-        return Payout(
-            merchant=_key(items[1]),
-            issuer=_key(items[2]),
-            amount_cents=codec.as_int(items[3], 1, _BIG),
-            created_ms=codec.as_int(items[4], 0, _BIG),
-            bank_reference=codec.as_str(items[5], limits.REFERENCE_CHARS_MAX),
-            settled_ms=codec.as_int(items[6], 0, _BIG),
-            returned_reason=codec.as_str(items[7], limits.CODE_CHARS_MAX),
-        )
-
-
+@declared
 @dataclass(frozen=True, slots=True)
-class Counter:
+class Counter(Declared):
     """A bare number: net cents paid at a merchant, the amount behind a used
     bank reference, the block time an authorization was used."""
 
+    SPEC: ClassVar[tuple[Field, ...]] = (Field.COUNT,)
     value: int
 
-    def encode(self) -> bytes:
-        return codec.encode([VERSION, self.value])
 
-    @staticmethod
-    def decode(data: bytes) -> Counter:
-        return Counter(codec.as_int(_items(data, 2)[1], 0, _BIG))
-
-
+@declared
 @dataclass(frozen=True, slots=True)
-class Validator:
-    public_key: PublicKey
-    power: int
-    name: str
-    role: str
-
-
-@dataclass(frozen=True, slots=True)
-class Validators:
+class Validators(Declared):
     """The set in force and, when ``pending_height`` > 0, the set from that height on."""
 
+    SPEC: ClassVar[tuple[Field, ...]] = (Field.VALIDATORS, Field.VALIDATORS, Field.COUNT)
     current: tuple[Validator, ...]
     pending: tuple[Validator, ...]
     pending_height: int
@@ -580,93 +682,40 @@ class Validators:
             return self.pending
         return self.current
 
-    def encode(self) -> bytes:
-        return codec.encode(
-            [
-                VERSION,
-                [_validator_value(v) for v in self.current],
-                [_validator_value(v) for v in self.pending],
-                self.pending_height,
-            ]
-        )
 
-    @staticmethod
-    def decode(data: bytes) -> Validators:
-        items = _items(data, 4)
-        return Validators(
-            current=_validator_list(items[1]),
-            pending=_validator_list(items[2]),
-            pending_height=codec.as_int(items[3], 0, _BIG),
-        )
-
-
-def _validator_value(v: Validator) -> list[Value]:
-    return [v.public_key, v.power, v.name, v.role]
-
-
-def _validator_list(value: Value) -> tuple[Validator, ...]:
-    if not isinstance(value, list):
-        raise DecodeError("validators")
-    out = []
-    for item in value:
-        key, power, name, role = codec.as_list(item, 4)
-        out.append(
-            Validator(
-                _key(key),
-                codec.as_int(power, 1, _BIG),
-                codec.as_str(name, limits.NAME_CHARS_MAX),
-                codec.as_str(role, limits.CODE_CHARS_MAX),
-            )
-        )
-    return tuple(out)
-
-
+@declared
 @dataclass(frozen=True, slots=True)
-class ValidatorEra:
+class ValidatorEra(Declared):
     """One validator set of the chain's history (keyed by its first height)."""
 
+    SPEC: ClassVar[tuple[Field, ...]] = (Field.VALIDATORS,)
     validators: tuple[Validator, ...]
 
-    def encode(self) -> bytes:
-        return codec.encode([VERSION, [_validator_value(v) for v in self.validators]])
 
-    @staticmethod
-    def decode(data: bytes) -> ValidatorEra:
-        return ValidatorEra(_validator_list(_items(data, 2)[1]))
-
-
+@declared
 @dataclass(frozen=True, slots=True)
-class ZoneOwner:
+class ZoneOwner(Declared):
+    SPEC: ClassVar[tuple[Field, ...]] = (Field.KEY,)
     issuer: PublicKey
 
-    def encode(self) -> bytes:
-        return codec.encode([VERSION, self.issuer])
 
-    @staticmethod
-    def decode(data: bytes) -> ZoneOwner:
-        return ZoneOwner(_key(_items(data, 2)[1]))
-
-
+@declared
 @dataclass(frozen=True, slots=True)
-class Consent:
+class Consent(Declared):
     """A commune's zones where one region's campaigns may be spent (regional campaigns)."""
 
+    SPEC: ClassVar[tuple[Field, ...]] = (Field.NAMES,)
     zones: tuple[str, ...]
 
-    def encode(self) -> bytes:
-        return codec.encode([VERSION, list(self.zones)])
 
-    @staticmethod
-    def decode(data: bytes) -> Consent:
-        return Consent(_strs(_items(data, 2)[1]))
-
-
+@declared
 @dataclass(frozen=True, slots=True)
-class Upgrade:
+class Upgrade(Declared):
     """Protocol ``protocol`` is in force from ``height`` on; ``software`` knows it.
     ``previous`` is the protocol in force before ``height`` (the one in force when the
     upgrade was scheduled): the record alone says which protocol rules any height."""
 
+    SPEC: ClassVar[tuple[Field, ...]] = (Field.CODE, Field.CODE, Field.POSITIVE, Field.CODE)
     protocol: str
     software: str
     height: int
@@ -675,28 +724,17 @@ class Upgrade:
     def in_force(self, height: int) -> bool:
         return height >= self.height
 
-    def encode(self) -> bytes:
-        return codec.encode([VERSION, self.protocol, self.software, self.height, self.previous])
 
-    @staticmethod
-    def decode(data: bytes) -> Upgrade:
-        items = _items(data, 5)
-        return Upgrade(
-            codec.as_str(items[1], limits.CODE_CHARS_MAX),
-            codec.as_str(items[2], limits.CODE_CHARS_MAX),
-            codec.as_int(items[3], 1, _BIG),
-            codec.as_str(items[4], limits.CODE_CHARS_MAX),
-        )
-
-
+@declared
 @dataclass(frozen=True, slots=True)
-class SigningKey:
+class SigningKey(Declared):
     """``key`` signs for the account from ``height`` on; ``previous`` signed before it.
 
     Absent: the account's own key signs for it. One rotation is pending at a time, so
     this record tells the signing key of every height a block may still be executed at.
     """
 
+    SPEC: ClassVar[tuple[Field, ...]] = (Field.KEY, Field.POSITIVE, Field.KEY)
     key: PublicKey
     height: int
     previous: PublicKey
@@ -705,29 +743,16 @@ class SigningKey:
         """The key that signs at ``height`` (None: the latest)."""
         return self.key if height is None or height >= self.height else self.previous
 
-    def encode(self) -> bytes:
-        return codec.encode([VERSION, self.key, self.height, self.previous])
 
-    @staticmethod
-    def decode(data: bytes) -> SigningKey:
-        items = _items(data, 4)
-        return SigningKey(_key(items[1]), codec.as_int(items[2], 1, _BIG), _key(items[3]))
-
-
+@declared
 @dataclass(frozen=True, slots=True)
-class Delegate:
+class Delegate(Declared):
     """A key governance moved an account's signing authority to: it signs for ``account``
     (while the account's ``SigningKey`` names it). Kept after a later rotation, so the key
     is never taken up again for another role."""
 
+    SPEC: ClassVar[tuple[Field, ...]] = (Field.KEY,)
     account: PublicKey
-
-    def encode(self) -> bytes:
-        return codec.encode([VERSION, self.account])
-
-    @staticmethod
-    def decode(data: bytes) -> Delegate:
-        return Delegate(_key(_items(data, 2)[1]))
 
 
 Record = (
@@ -749,28 +774,27 @@ Record = (
     | Delegate
 )
 
+RECORD_TYPES: Final[tuple[type[Record], ...]] = (
+    Params,
+    Bank,
+    Issuer,
+    Merchant,
+    Holder,
+    Auditor,
+    Campaign,
+    Payout,
+    Counter,
+    Validators,
+    ValidatorEra,
+    ZoneOwner,
+    Consent,
+    Upgrade,
+    SigningKey,
+    Delegate,
+)
+
 
 # --- helpers ---------------------------------------------------------------------
-
-
-def _items(data: bytes, length: int) -> list[Value]:
-    items = codec.as_list(codec.decode_trusted(data), length)
-    if items[0] != VERSION:
-        raise DecodeError("record version")
-    return items
-
-
-def _key(value: Value) -> PublicKey:
-    return PublicKey(codec.as_bytes(value, PUBLIC_KEY_BYTES))
-
-
-def _strs(value: Value) -> tuple[str, ...]:
-    if not isinstance(value, list):
-        raise DecodeError("expected a list of strings")
-    return tuple(codec.as_str(v, limits.NAME_CHARS_MAX) for v in value)
-
-
-_K = TypeVar("_K", bound=str | bytes)
 
 
 def _set_row(rows: tuple[tuple[_K, int], ...], key: _K, cents: int) -> tuple[tuple[_K, int], ...]:
