@@ -190,9 +190,9 @@ class CampaignPots:
         key = (zone, time_ms)
         found = self.group_ids.get(key)
         if found is None:
-            found = self.group_ids[key] = len(self.groups)
-            if found >= GROUP_SPAN:
+            if len(self.groups) >= GROUP_SPAN:
                 raise ViewInvariantBroken("more (zone, time) groups than a fresh pot can name")
+            found = self.group_ids[key] = len(self.groups)
             self.groups.append(key)
         return found
 
@@ -218,6 +218,22 @@ class CampaignPots:
         if pot is None:
             raise ViewInvariantBroken("a pot the fold never saw allocated nor moved to")
         return pot
+
+    def spend(self, holder: bytes, cents: int, time_ms: int) -> Pot:
+        """The holder paid ``cents`` from its pot (its first payment's time kept)."""
+        pot = self.must(holder)
+        pot.balance_cents -= cents
+        if pot.first_spend_ms is None:
+            pot.first_spend_ms = time_ms
+        return pot
+
+    def move(self, source: bytes, target: bytes) -> None:
+        """The source's whole balance to the target (``sweep``, ``reissue``); a new target
+        pot takes the source's zone and allocation time."""
+        pot = self.must(source)
+        moved, pot.balance_cents, pot.moved_out = pot.balance_cents, 0, True
+        receiver = self.pot(target) or self.held.setdefault(target, Pot(pot.zone, pot.allocated_ms))
+        receiver.balance_cents += moved
 
     def close(self) -> int:
         """Every balance to 0 (the campaign closed); what they held."""
@@ -303,9 +319,9 @@ class Tracker:
                 auth = p.authorization
                 self._pay(tx_id, auth.campaign, auth.holder, sender, p.amount_cents, time_ms)
             case t.Sweep():
-                self._move_pot(p.campaign, sender, p.to)
+                self._pots(p.campaign).move(sender, p.to)
             case t.Reissue():
-                self._move_pot(p.campaign, p.lost, p.replacement)
+                self._pots(p.campaign).move(p.lost, p.replacement)
             case t.Refund():
                 self._refund(p, sender, time_ms)
             case t.Transfer():
@@ -351,10 +367,7 @@ class Tracker:
         issuer = self.campaign_issuer[campaign]
         history = self._history(issuer)
         info = self.merchants[merchant]
-        pot = self._pots(campaign).must(holder)
-        pot.balance_cents -= cents
-        if pot.first_spend_ms is None:
-            pot.first_spend_ms = time_ms
+        pot = self._pots(campaign).spend(holder, cents, time_ms)
         regional = info.issuer != issuer  # a region's voucher at a consenting commune's shop
         local = regional or info.zone in history.zones
         history.events.append(
@@ -370,13 +383,6 @@ class Tracker:
             self._redeem(tx_id, merchant, issuer, cents, time_ms, (lot,))
         else:
             self.lots.setdefault((merchant, issuer), deque()).append(lot)
-
-    def _move_pot(self, campaign: str, source: bytes, target: bytes) -> None:
-        pots = self._pots(campaign)
-        pot = pots.must(source)
-        moved, pot.balance_cents, pot.moved_out = pot.balance_cents, 0, True
-        receiver = pots.pot(target) or pots.held.setdefault(target, Pot(pot.zone, pot.allocated_ms))
-        receiver.balance_cents += moved
 
     def _refund(self, p: t.Refund, merchant: bytes, time_ms: int) -> None:
         issuer = self.campaign_issuer[p.campaign]

@@ -57,20 +57,6 @@ class Plain:
         return returned
 
 
-def _pay(pots: CampaignPots, holder: bytes, cents: int, time_ms: int) -> None:
-    pot = pots.must(holder)  # as ``Tracker._pay``
-    pot.balance_cents -= cents
-    if pot.first_spend_ms is None:
-        pot.first_spend_ms = time_ms
-
-
-def _move(pots: CampaignPots, source: bytes, target: bytes) -> None:
-    pot = pots.must(source)  # as ``Tracker._move_pot``
-    moved, pot.balance_cents, pot.moved_out = pot.balance_cents, 0, True
-    receiver = pots.pot(target) or pots.held.setdefault(target, Pot(pot.zone, pot.allocated_ms))
-    receiver.balance_cents += moved
-
-
 def _campaign_row(pots: CampaignPots) -> report.CampaignRaw:
     history = IssuerHistory(ZONES, campaigns={"C": "C"}, pots={"C": pots})
     (row,) = report.campaigns_raw(history)
@@ -95,12 +81,12 @@ def test_fresh_pots_fold_as_plain_pots_over_random_histories() -> None:
                 plain.allocate(holder, zone, cents, now)
             elif op == 2:
                 payer = rng.choice(known)
-                _pay(pots, payer, 1, now)
+                pots.spend(payer, 1, now)
                 plain.pay(payer, 1, now)
             elif op == 3:
                 source = rng.choice(known)
                 if source != holder:
-                    _move(pots, source, holder)
+                    pots.move(source, holder)
                     plain.move(source, holder)
             elif op == 4:
                 payer = rng.choice(known)
