@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from node.analytics import report
 from node.analytics.tracker import CampaignPots, IssuerHistory, Pot, Tracker
 from node.ledger import tx as t
-from node.protocol.crypto import Signer, digest
+from node.protocol.crypto import PublicKey, Signer, digest
 
 CHAIN = "relance-test"
 ZONES = ("NAM-1", "NAM-2")
@@ -128,7 +128,7 @@ def test_an_allocated_holder_costs_the_fold_little_memory() -> None:
     rng = random.Random(1)
     batches = [
         tuple(
-            t.Allocation(rng.randbytes(32), 100 + n % 7, "".join(("NAM", "-1")))
+            t.Allocation(PublicKey(rng.randbytes(32)), 100 + n % 7, "".join(("NAM", "-1")))
             for n in range(5_000)
         )
         for _ in range(4)
