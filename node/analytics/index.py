@@ -96,7 +96,9 @@ class AnalyticsIndex:
         tr = self.tracker
         histories = tuple(
             (key, h.zones, tuple(sorted(h.campaigns.items())), tuple(h.events),
-             tuple(sorted((k, repr(p)) for k, p in h.pots.items())))
+             tuple(sorted((code, p.allocated_cents, p.closed,
+                           tuple(sorted((holder, repr(pot)) for holder, pot in p.items())))
+                          for code, p in h.pots.items())))
             for key, h in sorted(tr.histories.items())
         )  # fmt: skip
         lots = tuple(

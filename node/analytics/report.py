@@ -36,7 +36,7 @@ from zoneinfo import ZoneInfo
 from node.analytics import privacy
 from node.analytics.privacy import Cell, RawCell
 from node.analytics.tracker import (
-    Allocated,
+    CampaignPots,
     IssuerHistory,
     Moved,
     PayoutReturned,
@@ -306,7 +306,7 @@ def rounds_raw(history: IssuerHistory, campaign: str | None = None) -> Rounds:
     def mine(code: str) -> bool:
         return campaign is None or code == campaign
 
-    allocated = sum(e.cents for e in of_type(history.events, Allocated) if mine(e.campaign))
+    allocated = sum(pots.allocated_cents for code, pots in history.pots.items() if mine(code))
     spent = [e for e in of_type(history.events, Spent) if mine(e.campaign)]
     round1 = sum(e.cents for e in spent if e.local)
     by_round = {2: 0, 3: 0}
@@ -345,9 +345,10 @@ def bucket(delay_ms: int, buckets: Sequence[tuple[str, int | None]]) -> str:
 
 
 def first_spend_raw(history: IssuerHistory) -> tuple[list[RawCell], RawCell]:
-    items = [
+    items = [  # a fresh pot (``CampaignPots``) never paid: only the held ones count
         (bucket(pot.first_spend_ms - pot.allocated_ms, FIRST_SPEND_BUCKETS), 1, holder)
-        for (_, holder), pot in history.pots.items()
+        for pots in history.pots.values()
+        for holder, pot in pots.held.items()
         if pot.first_spend_ms is not None and pot.allocated_cents > 0
     ]
     return raw_series(items, [label for label, _ in FIRST_SPEND_BUCKETS])
@@ -380,22 +381,23 @@ class CampaignRaw:
 def campaigns_raw(history: IssuerHistory) -> list[CampaignRaw]:
     out = []
     for code, name in sorted(history.campaigns.items()):
-        pots = [(h, p) for (c, h), p in history.pots.items() if c == code]
-        allocated = [(h, p) for h, p in pots if p.allocated_cents > 0]
-        never = [p for _, p in allocated if p.first_spend_ms is None and not p.moved_out]
+        pots = history.pots.get(code, CampaignPots())
+        # Every fresh pot was allocated and never used; the held ones are looked at.
+        allocated = [p for p in pots.held.values() if p.allocated_cents > 0]
+        never = [p for p in allocated if p.first_spend_ms is None and not p.moved_out]
         events = history.events
         out.append(
             CampaignRaw(
                 code=code,
                 name=name,
-                holders=len(allocated),
-                allocated=sum(p.allocated_cents for _, p in allocated),
+                holders=len(pots.fresh) + len(allocated),
+                allocated=pots.allocated_cents,
                 spent=sum(e.cents for e in of_type(events, Spent) if e.campaign == code),
                 refunded=sum(e.cents for e in _refunds(events) if e.campaign == code),
-                unspent=sum(p.balance_cents for _, p in pots),
+                unspent=pots.unspent_cents(),
                 returned=sum(e.cents for e in _returns(events) if e.campaign == code),
-                never_used_holders=len(never),
-                never_used_cents=sum(p.allocated_cents for p in never),
+                never_used_holders=len(pots.fresh) + len(never),
+                never_used_cents=pots.fresh_cents + sum(p.allocated_cents for p in never),
                 rounds=rounds_raw(history, code),
             )
         )

@@ -3,7 +3,8 @@
 Every transaction in a finalised block was applied by the ledger, so the
 fold trusts payloads and never re-checks rules. It keeps just enough state to
 place each euro: the merchants' zones and categories, each campaign's issuer,
-each (campaign, holder) pot with the holder zone recorded at allocation, and
+each (campaign, holder) pot with the holder zone recorded at allocation (a pot that was
+only ever allocated is one integer: ``CampaignPots``), and
 the merchants' balances as FIFO lots that remember the round they were
 received in (1: paid by a holder; n + 1: transferred from a round-n lot),
 and the lots each pending payout took.
@@ -25,12 +26,12 @@ when they are spent again they count from where they came from.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import assert_never
+from typing import Final, assert_never
 
+from node.ledger import parties
 from node.ledger import tx as t
-from node.ledger.execute import ACCOUNT_KINDS
 from node.protocol.errors import ViewInvariantBroken
 
 
@@ -40,15 +41,6 @@ class MerchantInfo:
     zone: str
     category: str
     auto_redeem: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Allocated:
-    campaign: str
-    holder: bytes
-    zone: str
-    cents: int
-    time_ms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +137,7 @@ class Returned:
     time_ms: int
 
 
-Event = Allocated | Spent | RegionalSpent | Refunded | Moved | Redeemed | PayoutReturned | Returned
+Event = Spent | RegionalSpent | Refunded | Moved | Redeemed | PayoutReturned | Returned
 
 
 @dataclass(slots=True)
@@ -158,6 +150,108 @@ class Pot:
     balance_cents: int = 0
     first_spend_ms: int | None = None
     moved_out: bool = False  # swept into an app wallet or reissued
+
+
+GROUP_SPAN: Final = 1 << 32  # a fresh pot: allocated cents * GROUP_SPAN + its group
+
+
+@dataclass(slots=True)
+class CampaignPots:
+    """One campaign's pots, kept small: a million holders are allocated before anyone pays.
+
+    A pot that was only ever allocated (it never paid, moved, or received anything else, and
+    was allocated while the campaign was open) is *fresh*: its balance is what it was
+    allocated until the campaign closes (then 0), and it is one integer, its allocated cents
+    times ``GROUP_SPAN`` plus the index of its (zone, time of first allocation) in
+    ``groups``. The first time anything else touches it, it becomes a ``Pot`` in ``held``.
+    The reports read the fresh pots through ``fresh_cents`` and ``len(fresh)`` only."""
+
+    allocated_cents: int = 0  # every allocation of the campaign
+    fresh_cents: int = 0  # what the fresh pots were allocated
+    closed: bool = False
+    fresh: dict[bytes, int] = field(default_factory=dict)
+    held: dict[bytes, Pot] = field(default_factory=dict)
+    groups: list[tuple[str, int]] = field(default_factory=list)
+    group_ids: dict[tuple[str, int], int] = field(default_factory=dict)
+
+    def allocate(self, holder: bytes, zone: str, cents: int, time_ms: int) -> None:
+        self.allocated_cents += cents
+        if not self.closed and cents > 0 and holder not in self.held:
+            packed = self.fresh.get(holder)  # a top-up keeps the first zone and time
+            base = self._group(zone, time_ms) if packed is None else packed
+            self.fresh[holder] = base + cents * GROUP_SPAN
+            self.fresh_cents += cents
+            return
+        pot = self.pot(holder) or self.held.setdefault(holder, Pot(zone, time_ms))
+        pot.allocated_cents += cents
+        pot.balance_cents += cents
+
+    def _group(self, zone: str, time_ms: int) -> int:
+        key = (zone, time_ms)
+        found = self.group_ids.get(key)
+        if found is None:
+            if len(self.groups) >= GROUP_SPAN:
+                raise ViewInvariantBroken("more (zone, time) groups than a fresh pot can name")
+            found = self.group_ids[key] = len(self.groups)
+            self.groups.append(key)
+        return found
+
+    def _unpack(self, packed: int) -> Pot:
+        cents, group = divmod(packed, GROUP_SPAN)
+        zone, allocated_ms = self.groups[group]
+        return Pot(zone, allocated_ms, cents, 0 if self.closed else cents)
+
+    def pot(self, holder: bytes) -> Pot | None:
+        """The holder's pot as a ``Pot`` (a fresh one becomes one), or None."""
+        held = self.held.get(holder)
+        if held is not None:
+            return held
+        packed = self.fresh.pop(holder, None)
+        if packed is None:
+            return None
+        pot = self.held[holder] = self._unpack(packed)
+        self.fresh_cents -= pot.allocated_cents
+        return pot
+
+    def must(self, holder: bytes) -> Pot:
+        pot = self.pot(holder)
+        if pot is None:
+            raise ViewInvariantBroken("a pot the fold never saw allocated nor moved to")
+        return pot
+
+    def spend(self, holder: bytes, cents: int, time_ms: int) -> Pot:
+        """The holder paid ``cents`` from its pot (its first payment's time kept)."""
+        pot = self.must(holder)
+        pot.balance_cents -= cents
+        if pot.first_spend_ms is None:
+            pot.first_spend_ms = time_ms
+        return pot
+
+    def move(self, source: bytes, target: bytes) -> None:
+        """The source's whole balance to the target (``sweep``, ``reissue``); a new target
+        pot takes the source's zone and allocation time."""
+        pot = self.must(source)
+        moved, pot.balance_cents, pot.moved_out = pot.balance_cents, 0, True
+        receiver = self.pot(target) or self.held.setdefault(target, Pot(pot.zone, pot.allocated_ms))
+        receiver.balance_cents += moved
+
+    def close(self) -> int:
+        """Every balance to 0 (the campaign closed); what they held."""
+        returned = self.unspent_cents()
+        for pot in self.held.values():
+            pot.balance_cents = 0
+        self.closed = True
+        return returned
+
+    def unspent_cents(self) -> int:
+        fresh = 0 if self.closed else self.fresh_cents
+        return fresh + sum(pot.balance_cents for pot in self.held.values())
+
+    def items(self) -> Iterator[tuple[bytes, Pot]]:
+        """Every pot as a ``Pot`` (fresh ones copied out, not changed)."""
+        yield from self.held.items()
+        for holder, packed in self.fresh.items():
+            yield holder, self._unpack(packed)
 
 
 @dataclass(slots=True)
@@ -185,7 +279,7 @@ class IssuerHistory:
     zones: tuple[str, ...]
     campaigns: dict[str, str] = field(default_factory=dict)  # code -> name
     events: list[Event] = field(default_factory=list)
-    pots: dict[tuple[str, bytes], Pot] = field(default_factory=dict)
+    pots: dict[str, CampaignPots] = field(default_factory=dict)  # campaign code ->
 
 
 class Tracker:
@@ -199,18 +293,16 @@ class Tracker:
         self.campaign_issuer: dict[str, bytes] = {}
         self.lots: dict[tuple[bytes, bytes], deque[Lot]] = {}
         self.pending: dict[bytes, Pending] = {}  # payout id -> its lots, until settled or returned
-        # A key governance moved an account to (rotate_key) -> that account, for ever: what
-        # it signs for a bank or issuer is the account's (exact without state: the rotation
-        # is committed before the key signs anything, and the key never means anything else).
-        self.signs_for: dict[bytes, bytes] = {}
+        # The fold's copy of the ledger's ``Delegate`` records, from the rotations it folded
+        # (exact without state: ``parties.signs_for``), for blocks fed as stored (``add_block``).
+        self.delegates: dict[bytes, bytes] = {}
 
     # --- the fold ---------------------------------------------------------------------
 
     def apply(self, signed: t.SignedTx, time_ms: int) -> None:
         """Fold one committed transaction at its block time."""
+        signed = parties.as_account(signed, self.delegates.get)
         sender, p, tx_id = bytes(signed.tx.sender), signed.tx.payload, bytes(signed.tx_id)
-        if p.KIND in ACCOUNT_KINDS:
-            sender = self.signs_for.get(sender, sender)
         match p:
             case t.RegisterMerchant() | t.UpdateMerchant():
                 known = self.merchants.get(p.merchant)
@@ -227,9 +319,9 @@ class Tracker:
                 auth = p.authorization
                 self._pay(tx_id, auth.campaign, auth.holder, sender, p.amount_cents, time_ms)
             case t.Sweep():
-                self._move_pot(p.campaign, sender, p.to)
+                self._pots(p.campaign).move(sender, p.to)
             case t.Reissue():
-                self._move_pot(p.campaign, p.lost, p.replacement)
+                self._pots(p.campaign).move(p.lost, p.replacement)
             case t.Refund():
                 self._refund(p, sender, time_ms)
             case t.Transfer():
@@ -247,7 +339,8 @@ class Tracker:
             case t.AdmitIssuer():
                 self.histories.setdefault(p.issuer, IssuerHistory(tuple(p.zones)))
             case t.RotateKey():
-                self.signs_for[bytes(p.new_key)] = bytes(p.account)
+                key, account = parties.delegation(p)
+                self.delegates[key] = account
             case (
                 t.SuspendMerchant() | t.Fund() | t.Withdraw() | t.Evidence()
                 | t.ChangeValidators() | t.ConsentZones() | t.ScheduleUpgrade()
@@ -259,13 +352,14 @@ class Tracker:
     def _history(self, issuer: bytes) -> IssuerHistory:
         return self.histories.setdefault(bytes(issuer), IssuerHistory(()))
 
+    def _pots(self, campaign: str) -> CampaignPots:
+        history = self._history(self.campaign_issuer[campaign])
+        return history.pots.setdefault(campaign, CampaignPots())
+
     def _allocate(self, p: t.Allocate, time_ms: int) -> None:
-        history = self._history(self.campaign_issuer[p.campaign])
+        pots = self._pots(p.campaign)
         for a in p.allocations:
-            pot = history.pots.setdefault((p.campaign, a.holder), Pot(a.zone, time_ms))
-            pot.allocated_cents += a.amount_cents
-            pot.balance_cents += a.amount_cents
-            history.events.append(Allocated(p.campaign, a.holder, a.zone, a.amount_cents, time_ms))
+            pots.allocate(a.holder, a.zone, a.amount_cents, time_ms)
 
     def _pay(
         self, tx_id: bytes, campaign: str, holder: bytes, merchant: bytes, cents: int, time_ms: int
@@ -273,10 +367,7 @@ class Tracker:
         issuer = self.campaign_issuer[campaign]
         history = self._history(issuer)
         info = self.merchants[merchant]
-        pot = history.pots[(campaign, holder)]
-        pot.balance_cents -= cents
-        if pot.first_spend_ms is None:
-            pot.first_spend_ms = time_ms
+        pot = self._pots(campaign).spend(holder, cents, time_ms)
         regional = info.issuer != issuer  # a region's voucher at a consenting commune's shop
         local = regional or info.zone in history.zones
         history.events.append(
@@ -293,18 +384,11 @@ class Tracker:
         else:
             self.lots.setdefault((merchant, issuer), deque()).append(lot)
 
-    def _move_pot(self, campaign: str, source: bytes, target: bytes) -> None:
-        history = self._history(self.campaign_issuer[campaign])
-        pot = history.pots[(campaign, source)]
-        moved, pot.balance_cents, pot.moved_out = pot.balance_cents, 0, True
-        receiver = history.pots.setdefault((campaign, target), Pot(pot.zone, pot.allocated_ms))
-        receiver.balance_cents += moved
-
     def _refund(self, p: t.Refund, merchant: bytes, time_ms: int) -> None:
         issuer = self.campaign_issuer[p.campaign]
         history = self._history(issuer)
         self._take(merchant, issuer, p.amount_cents)
-        history.pots[(p.campaign, p.holder)].balance_cents += p.amount_cents
+        self._pots(p.campaign).must(p.holder).balance_cents += p.amount_cents
         history.events.append(Refunded(p.campaign, p.holder, merchant, p.amount_cents, time_ms))
 
     def _transfer(self, p: t.Transfer, sender: bytes, time_ms: int) -> None:
@@ -363,13 +447,10 @@ class Tracker:
         )
 
     def _close(self, campaign: str, time_ms: int) -> None:
-        history = self._history(self.campaign_issuer[campaign])
-        returned = 0
-        for (code, _), pot in history.pots.items():
-            if code == campaign:
-                returned += pot.balance_cents
-                pot.balance_cents = 0
-        history.events.append(Returned(campaign, returned, time_ms))
+        returned = self._pots(campaign).close()
+        self._history(self.campaign_issuer[campaign]).events.append(
+            Returned(campaign, returned, time_ms)
+        )
 
     # --- checks -------------------------------------------------------------------------
 

@@ -36,8 +36,7 @@ def record_fields(record: object) -> dict[str, object]:
 
 
 def account(view: View, key: bytes) -> m.Account:
-    if (raw := view.get(r.delegate_key(key))) is not None:
-        signs_for = r.Delegate.decode(raw).account
+    if (signs_for := parties.signs_for(key, view.get)) is not None:
         found = account(view, signs_for)
         return replace(found, key=key.hex(), signs_for=signs_for.hex())
     hexkey = key.hex()

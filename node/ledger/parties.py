@@ -10,15 +10,20 @@ its merchants). Auditors and the bank read everything. A list transaction
 (``allocate``, ``settle``: ``tx.DETACHED_FIELDS``) shows a party that is not its
 sender only its own items: a holder its allocations, a merchant or commune the
 settlements of its payouts.
+
+Who a transaction acts for is here too (``signs_for``, ``as_account``): a key governance
+moved an account's signing authority to (``rotate_key``) acts for that account, for ever.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import assert_never
 
 from node.ledger import records as r
 from node.ledger import tx as t
+from node.ledger.execute import ACCOUNT_KINDS
 from node.ledger.state import BlockState
 from node.protocol.crypto import PublicKey
 
@@ -91,6 +96,35 @@ def parties(signed: t.SignedTx, state: BlockState) -> frozenset[PublicKey]:
         if shop is not None:
             found.add(shop.issuer)
     return frozenset(PublicKey(key) for key in found)
+
+
+def signs_for(key: bytes, get: Callable[[bytes], bytes | None]) -> PublicKey | None:
+    """The account ``key`` signs for if governance moved that account's signing authority
+    to it (``rotate_key``), else None. The source is the key's ``records.Delegate``
+    (read by ``get``), which is never removed and never names another account: a state
+    at any later height answers for every block since the rotation, and the key signs
+    nothing before its rotation is committed."""
+    raw = get(r.delegate_key(key))
+    return None if raw is None else r.Delegate.decode(raw).account
+
+
+def as_account(signed: t.SignedTx, delegate: Callable[[bytes], bytes | None]) -> t.SignedTx:
+    """``signed`` as the account it acts for: a bank's or issuer's transaction
+    (``execute.ACCOUNT_KINDS``) signed by a moved-to key is the account's (its ``sender``
+    the account; body, signature and id unchanged). ``delegate`` answers the account a
+    key signs for, or None (``signs_for`` over a state, or a fold's own record of the
+    rotations)."""
+    if signed.tx.payload.KIND not in ACCOUNT_KINDS:
+        return signed
+    account = delegate(signed.tx.sender)
+    if account is None:
+        return signed
+    return replace(signed, tx=replace(signed.tx, sender=PublicKey(account)))
+
+
+def delegation(p: t.RotateKey) -> tuple[bytes, PublicKey]:
+    """The ``records.Delegate`` a committed ``rotate_key`` leaves: (moved-to key, account)."""
+    return bytes(p.new_key), PublicKey(p.account)
 
 
 def reads_payout(reader: bytes, payout: r.Payout) -> bool:

@@ -12,13 +12,12 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Protocol
 
 from node.consensus.types import Block
-from node.ledger import records as r
+from node.ledger import parties
 from node.ledger import tx as t
-from node.ledger.execute import ACCOUNT_KINDS
 from node.protocol.errors import ViewError
 
 
@@ -41,20 +40,11 @@ class FedBlock:
 def as_accounts(
     txs: tuple[t.SignedTx, ...], get: Callable[[bytes], bytes | None]
 ) -> tuple[t.SignedTx, ...]:
-    """The transactions as the accounts they act for: a bank's or issuer's transaction
-    signed by a key governance moved the account to (``rotate_key``) is folded as the
-    account's (its ``sender`` the account; body, signature and id unchanged). A moved-to
-    key signs for one account for ever (``records.Delegate`` is never removed), so the
-    state read by ``get`` now answers for every past block."""
-    out = list(txs)
-    for index, signed in enumerate(txs):
-        if signed.tx.payload.KIND not in ACCOUNT_KINDS:
-            continue
-        raw = get(r.delegate_key(signed.tx.sender))
-        if raw is not None:
-            account = r.Delegate.decode(raw).account
-            out[index] = replace(signed, tx=replace(signed.tx, sender=account))
-    return tuple(out)
+    """The transactions as the accounts they act for (``parties.as_account``), a moved-to
+    key's account read from the state by ``get`` (``parties.signs_for``)."""
+    return tuple(
+        parties.as_account(signed, lambda key: parties.signs_for(key, get)) for signed in txs
+    )
 
 
 class DerivedView(Protocol):

@@ -165,7 +165,12 @@ class Views:
 def reconcile(views: Views, s: DecodedState) -> None:
     """The views against the ledger's books after the same block."""
     tracker = views.analytics.tracker
-    pots = {key: pot for h in tracker.histories.values() for key, pot in h.pots.items()}
+    pots = {
+        (code, holder): pot
+        for h in tracker.histories.values()
+        for code, campaign_pots in h.pots.items()
+        for holder, pot in campaign_pots.items()
+    }
     for pk, account in s.holders.items():
         for code, cents in account.balances:
             assert pots[(code, pk)].balance_cents == cents, (code, pk.hex())
