@@ -124,6 +124,9 @@ class LedgerApp:
         self._sets: OrderedDict[int, ValidatorSet] = OrderedDict()
         self._remember_sets()
         self._executions: OrderedDict[Digest, Execution] = OrderedDict()
+        # Our last proposal's execution, by what fixes it (height, time, parent, txs): the
+        # block carrying it is finalised without executing it again.
+        self._proposed: tuple[tuple[int, int, bytes, tuple[bytes, ...]], Execution] | None = None
         self._checker = self._new_checker()
         self.commit_notices: list[CommitNotice] = []
 
@@ -269,6 +272,7 @@ class LedgerApp:
                 chosen.append(data)
                 outcomes.append(outcome)
         execution = self.chain.staged(executor, height, outcomes)
+        self._proposed = ((height, time_ms, previous_block_hash, tuple(chosen)), execution)
         return PreparedBlock(tuple(chosen), execution.staged.root, execution.next_validators.hash())
 
     def process_proposal(self, block: Block) -> bool:
@@ -298,6 +302,7 @@ class LedgerApp:
         self.chain.commit(block, certificate, execution)  # raises unless it follows and matches
         self._remember_sets()
         self._executions.clear()
+        self._proposed = None
         self.mempool.remove_committed(execution.tx_ids)
         self._checker = self._new_checker()
         self.mempool.recheck(self.check)
@@ -326,11 +331,15 @@ class LedgerApp:
         cached = self._executions.get(key)
         if cached is not None:
             return cached
-        decoded = [self.decoded.decode(data) for data in block.txs]
         header = block.header
-        execution = self.chain.execute(
-            header.height, header.time_ms, decoded, self._verify(decoded)
-        )
+        fixed_by = (header.height, header.time_ms, header.previous_block_hash, tuple(block.txs))
+        if self._proposed is not None and self._proposed[0] == fixed_by:
+            execution = self._proposed[1]  # our own proposal: executed by prepare_proposal
+        else:
+            decoded = [self.decoded.decode(data) for data in block.txs]
+            execution = self.chain.execute(
+                header.height, header.time_ms, decoded, self._verify(decoded)
+            )
         self._executions[key] = execution
         while len(self._executions) > EXECUTIONS_KEPT:
             self._executions.popitem(last=False)

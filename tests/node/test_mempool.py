@@ -8,7 +8,7 @@ from pathlib import Path
 from node.app.ledger_app import LedgerApp
 from node.app.sigverify import SignatureVerifier
 from node.consensus.mempool import Admission, Mempool, Verdict
-from node.consensus.types import Block, Header
+from node.consensus.types import Block, Certificate, Header
 from node.ledger import tx as t
 from node.ledger.codes import Result
 from node.protocol import limits
@@ -148,6 +148,62 @@ def test_a_genesis_s_lower_limits_bind_admission_and_proposals(tmp_path: Path) -
         app.genesis = lowered
         assert not app.process_proposal(block)
         assert len(app.prepare_proposal(1, last.time_ms + 1_000, last.block_hash).txs) == 2
+    finally:
+        verifier.close()
+        store.close()
+
+
+def test_a_proposer_finalises_its_own_proposal_without_executing_it_again(
+    tmp_path: Path,
+) -> None:
+    w = World()
+    store = BlockStore.open(tmp_path / "db", w.genesis.genesis_hash, True)
+    verifier = SignatureVerifier(1)
+    app = LedgerApp(w.genesis, store, Mempool(), verifier)
+    executed: list[int] = []
+    execute = app.chain.execute
+
+    def counting(height: int, *rest: object) -> object:
+        executed.append(height)
+        return execute(height, *rest)  # type: ignore[arg-type]
+
+    app.chain.execute = counting  # type: ignore[method-assign]
+    try:
+        chain = w.genesis.chain_id
+        shops = [signer(f"shop{i}") for i in range(3)]
+        for i, s in enumerate(shops):
+            payload = t.RegisterMerchant(s.public_key, "S", "47.11", "NA-1", bytes(32), False)
+            assert app.submit(t.Tx(chain, w.namur.public_key, i, payload).sign(w.namur).encode())
+        validators = app.validator_set(1)
+
+        def block_at(time_ms: int, txs: tuple[bytes, ...], root: bytes, nexts: bytes) -> Block:
+            header = Header(
+                chain_id=chain,
+                height=1,
+                time_ms=time_ms,
+                previous_block_hash=app.last_block().block_hash,
+                tx_root=merkle_tx_root(txs),
+                state_root=root,
+                validators_hash=validators.hash(),
+                next_validators_hash=nexts,
+                proposer=validators.proposer(1, 0).public_key,
+            )
+            return Block(header, txs)
+
+        when = app.last_block().time_ms + 1_000
+        prepared = app.prepare_proposal(1, when, app.last_block().block_hash)
+        assert len(prepared.txs) == 3
+        # Another proposer's block at another time is executed here...
+        other = block_at(when + 1, prepared.txs, prepared.state_root, prepared.next_validators_hash)
+        assert app.process_proposal(other)
+        assert executed == [1]
+        # ...ours is not: its execution is the one prepare_proposal made.
+        ours = block_at(when, prepared.txs, prepared.state_root, prepared.next_validators_hash)
+        assert app.process_proposal(ours)
+        app.finalize_block(ours, Certificate(1, 0, ours.hash(), ((bytes(32), bytes(64)),)))
+        assert executed == [1]
+        assert app.last_block().block_hash == ours.hash()
+        assert store.state_root(1) == prepared.state_root
     finally:
         verifier.close()
         store.close()
