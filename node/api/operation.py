@@ -9,14 +9,12 @@ from typing import Final, Literal
 
 from aiohttp import web
 
-from node.api.core import (
-    Api,
-)
+from node.api.parts import ApiParts
 from node.api.schema import JsonSchema, to_json
 from node.ledger import tx as t
 from node.protocol import limits
 
-Handler = Callable[[Api, web.Request], Awaitable[object]]
+Handler = Callable[[ApiParts, web.Request], Awaitable[object]]
 
 
 SSE_CONTENT_TYPE: Final = "text/event-stream"

@@ -18,15 +18,17 @@ from aiohttp import web
 
 from node.api import bank_page, commune_vouchers, counter, dashboards, offload
 from node.api.access import BALANCE_COOKIE, SESSION_COOKIE
-from node.api.core import Api, ApiConfig, ApiViews, NodeStatus, client_of
 from node.api.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from node.api.metrics import NodeMetrics
 from node.api.openapi import openapi_document
 from node.api.operation import Operation, json_response
+from node.api.parts import ApiConfig, ApiParts, NodeStatus
 from node.api.problems import ApiError
+from node.api.ratelimit import client_of
 from node.api.routes import OPERATIONS
 from node.api.routes import analytics as analytics_routes
 from node.api.routes import state as state_routes
+from node.api.view_gate import ApiViews
 from node.app.ledger_app import LedgerApp
 from node.protocol import limits
 
@@ -34,7 +36,7 @@ __all__ = ["API_KEY", "ApiConfig", "ApiViews", "NodeStatus", "client_of", "creat
 
 logger = logging.getLogger(__name__)
 
-API_KEY: Final = web.AppKey("api", Api)
+API_KEY: Final = web.AppKey("api", ApiParts)
 API_VERSION: Final = "1.0.0"
 UNLIMITED_PATHS: Final = frozenset({"/metrics", "/v1/health"})
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -52,7 +54,7 @@ def create_app(
 
     ``extra_operations`` are routes only some nodes serve (the bank's settlement routes);
     they are documented in that node's OpenAPI document like the others."""
-    api = Api(ledger, status, views, config or ApiConfig(), metrics)
+    api = ApiParts.build(ledger, status, views, config or ApiConfig(), metrics)
     app = web.Application(client_max_size=limits.HTTP_BODY_BYTES_MAX, middlewares=[guard])
     app[API_KEY] = api
     offload.install(app)
@@ -89,14 +91,14 @@ def create_app(
 
 
 async def _close_streams(app: web.Application) -> None:
-    app[API_KEY].hub.close_all()
+    app[API_KEY].gate.hub.close_all()
 
 
 async def _release_snapshots(app: web.Application) -> None:
     state_routes.snapshots(app[API_KEY]).close()
 
 
-def _bind(api: Api, op: Operation) -> _Handler:
+def _bind(api: ApiParts, op: Operation) -> _Handler:
     async def handle(request: web.Request) -> web.StreamResponse:
         result = await op.handler(api, request)
         if isinstance(result, web.StreamResponse):
@@ -158,9 +160,9 @@ def _with_credentials(request: web.Request) -> bool:
     )
 
 
-async def _guarded(api: Api, request: web.Request, handler: _Handler) -> web.StreamResponse:
+async def _guarded(api: ApiParts, request: web.Request, handler: _Handler) -> web.StreamResponse:
     if request.path not in UNLIMITED_PATHS and not api.limiter.allow(
-        client_of(request, api.config)
+        client_of(request, api.config.trust_forwarded_for)
     ):
         raise ApiError(
             429,

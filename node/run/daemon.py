@@ -34,8 +34,7 @@ from aiohttp import web
 
 from node.analytics.index import AnalyticsIndex
 from node.api.bank_page import SOURCE as BANK_SOURCE
-from node.api.core import Api, CommitWaiters
-from node.api.feeds import CommitsView, EventsView, MetricsView
+from node.api.feeds import CommitsView, CommitWaiters, EventsView, MetricsView
 from node.api.metrics import (
     CountingRecordStore,
     NodeMetrics,
@@ -44,6 +43,7 @@ from node.api.metrics import (
     ValidatorSources,
 )
 from node.api.operation import Handler, Operation
+from node.api.parts import ApiParts
 from node.api.routes.analytics import SETTINGS_KEY as ANALYTICS_SETTINGS_KEY
 from node.api.routes.analytics import AnalyticsSettings
 from node.api.routes.settlement import operations as settlement_operations
@@ -478,8 +478,8 @@ def reading_view(
 
     def gated(handler: Handler) -> Handler:
         @functools.wraps(handler)
-        async def handle(api: Api, request: web.Request) -> object:
-            api.require_view(view)
+        async def handle(api: ApiParts, request: web.Request) -> object:
+            api.gate.require(view)
             return await handler(api, request)
 
         return handle

@@ -20,8 +20,8 @@ from aiohttp.test_utils import make_mocked_request
 from click.testing import CliRunner
 
 from node.analytics.index import AnalyticsIndex
-from node.api.core import Api
 from node.api.operation import Operation
+from node.api.parts import ApiParts
 from node.api.problems import ApiError
 from node.api.server import API_KEY
 from node.consensus.types import Block, Header
@@ -309,10 +309,10 @@ def test_no_node_module_reads_a_test_switch() -> None:
 def test_the_settlement_journal_reads_answer_503_while_its_watcher_is_not_serving(
     failing: World,
 ) -> None:
-    async def summary(api: Api, request: web.Request) -> object:
+    async def summary(api: ApiParts, request: web.Request) -> object:
         return "read"
 
-    async def iban(api: Api, request: web.Request) -> object:
+    async def iban(api: ApiParts, request: web.Request) -> object:
         return "read"
 
     ops = reading_view(
@@ -345,7 +345,7 @@ def test_the_history_index_rebuilt_on_a_running_node_is_the_same(
     def ask() -> str:
         node.views.runner.rebuild("history")
         try:
-            api.require_view("history")
+            api.gate.require("history")
         except ApiError as error:
             return error.detail
         return "served"

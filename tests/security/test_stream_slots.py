@@ -32,7 +32,7 @@ def open_stream(world: World, forwarded_for: str) -> Iterator[http.client.HTTPRe
 
 
 def open_count(world: World, client: str) -> int:
-    hub = world.node.app[API_KEY].hub
+    hub = world.node.app[API_KEY].gate.hub
     return world.node.run(lambda: hub.open_by(client))
 
 

@@ -8,13 +8,7 @@ from aiohttp import web
 
 from node.api import models as m
 from node.api import views, voucher_status
-from node.api.core import (
-    Api,
-    decode_cursor,
-    encode_cursor,
-    parse_key,
-    parse_limit,
-)
+from node.api.inputs import decode_cursor, encode_cursor, parse_key, parse_limit
 from node.api.operation import (
     CURSOR,
     HEX32,
@@ -24,16 +18,17 @@ from node.api.operation import (
     path_param,
     query_param,
 )
+from node.api.parts import ApiParts
 from node.api.problems import ApiError
 from node.ledger import records as r
 from node.protocol import limits
 
 
-async def account(api: Api, request: web.Request) -> object:
+async def account(api: ApiParts, request: web.Request) -> object:
     return views.account(api.ledger.store, parse_key(request.match_info["key"]))
 
 
-def _campaigns(api: Api) -> list[tuple[str, r.Campaign]]:
+def _campaigns(api: ApiParts) -> list[tuple[str, r.Campaign]]:
     prefix = r.campaign_key("")
     return [
         (key[len(prefix) :].decode(), r.Campaign.decode(raw))
@@ -41,7 +36,7 @@ def _campaigns(api: Api) -> list[tuple[str, r.Campaign]]:
     ]
 
 
-async def campaigns(api: Api, request: web.Request) -> object:
+async def campaigns(api: ApiParts, request: web.Request) -> object:
     limit = parse_limit(request)
     after = _cursor_text(request)
     issuer = request.query.get("issuer")
@@ -71,7 +66,7 @@ def _cursor_text(request: web.Request) -> str | None:
         raise ApiError(400, "the cursor is not one this node gave", slug="bad-cursor") from None
 
 
-async def campaign(api: Api, request: web.Request) -> object:
+async def campaign(api: ApiParts, request: web.Request) -> object:
     code = request.match_info["code"]
     if not 0 < len(code) <= limits.CODE_CHARS_MAX:
         raise ApiError(400, "a campaign code is 1 to 32 characters", slug="bad-code")
@@ -81,7 +76,7 @@ async def campaign(api: Api, request: web.Request) -> object:
     return views.campaign(code, r.Campaign.decode(raw), api.ledger.last_block().time_ms)
 
 
-async def merchants(api: Api, request: web.Request) -> object:
+async def merchants(api: ApiParts, request: web.Request) -> object:
     limit = parse_limit(request)
     cursor = request.query.get("cursor")
     after = None if cursor is None else decode_cursor(cursor)
@@ -117,7 +112,7 @@ async def merchants(api: Api, request: web.Request) -> object:
     return m.DirectoryPage(items, None)
 
 
-async def merchant(api: Api, request: web.Request) -> object:
+async def merchant(api: ApiParts, request: web.Request) -> object:
     key = parse_key(request.match_info["key"], "merchant")
     raw = api.ledger.store.get(r.merchant_key(key))
     if raw is None:

@@ -9,14 +9,7 @@ from aiohttp import web
 from node.api import models as m
 from node.api import views
 from node.api.access import Role, require
-from node.api.core import (
-    Api,
-    decode_cursor,
-    encode_cursor,
-    parse_id,
-    parse_key,
-    parse_limit,
-)
+from node.api.inputs import decode_cursor, encode_cursor, parse_id, parse_key, parse_limit
 from node.api.operation import (
     CURSOR,
     HEX32,
@@ -25,13 +18,14 @@ from node.api.operation import (
     path_param,
     query_param,
 )
+from node.api.parts import ApiParts
 from node.api.problems import ApiError
 from node.ledger import records as r
 from node.protocol import limits
 
 
-async def payouts(api: Api, request: web.Request) -> object:
-    viewer = require(api.viewer(request))
+async def payouts(api: ApiParts, request: web.Request) -> object:
+    viewer = require(api.viewers.of(request))
     if viewer.role is Role.HOLDER:
         raise ApiError(403, "payouts are read by merchants, issuers, the bank and auditors")
     limit = parse_limit(request)
@@ -65,9 +59,9 @@ async def payouts(api: Api, request: web.Request) -> object:
     return m.PayoutPage(items, None)
 
 
-async def payout(api: Api, request: web.Request) -> object:
+async def payout(api: ApiParts, request: web.Request) -> object:
     payout_id = parse_id(request.match_info["payout_id"], "payout id")
-    viewer = require(api.viewer(request))
+    viewer = require(api.viewers.of(request))
     raw = api.ledger.store.get(r.payout_key(payout_id))
     if raw is None:
         raise ApiError(404, "no payout has this id")

@@ -25,8 +25,9 @@ from typing import Final
 from aiohttp import web
 
 from node.api.access import Role, require
-from node.api.core import Api, parse_height
+from node.api.inputs import parse_height
 from node.api.operation import Operation, Param
+from node.api.parts import ApiParts
 from node.api.problems import ApiError
 from node.protocol import limits
 from node.store.blockstore import BlockStore, StateSnapshot
@@ -99,10 +100,10 @@ class Snapshots:
         self._kept.clear()
 
 
-_SNAPSHOTS: weakref.WeakKeyDictionary[Api, Snapshots] = weakref.WeakKeyDictionary()
+_SNAPSHOTS: weakref.WeakKeyDictionary[ApiParts, Snapshots] = weakref.WeakKeyDictionary()
 
 
-def snapshots(api: Api) -> Snapshots:
+def snapshots(api: ApiParts) -> Snapshots:
     found = _SNAPSHOTS.get(api)
     if found is None:
         found = _SNAPSHOTS[api] = Snapshots(api.ledger.store)
@@ -117,8 +118,8 @@ def _after(text: str | None) -> bytes | None:
     return bytes.fromhex(text)
 
 
-async def state_items(api: Api, request: web.Request) -> object:
-    viewer = require(api.viewer(request))
+async def state_items(api: ApiParts, request: web.Request) -> object:
+    viewer = require(api.viewers.of(request))
     if viewer.role not in (Role.AUDITOR, Role.BANK):
         raise ApiError(403, "the state holds every account: auditors and the bank only")
     text = request.query.get("height")
@@ -130,7 +131,7 @@ async def state_items(api: Api, request: web.Request) -> object:
         _limit(request.query.get("limit")),
         limits.STATE_SYNC_PAGE_ITEMS_MAX,
     )
-    snapshot = snapshots(api).at(height, api.now_ms())
+    snapshot = snapshots(api).at(height, api.config.clock_ms())
     found = snapshot.items(after, limit + 1)
     items: list[StateItem] = []
     size = 0

@@ -8,26 +8,24 @@ from aiohttp import web
 
 from node.api import models as m
 from node.api.access import require
-from node.api.core import (
-    Api,
-)
 from node.api.operation import (
     Operation,
 )
+from node.api.parts import ApiParts
 from node.app import version
 from node.ledger import records as r
 
 
-async def health(api: Api, request: web.Request) -> object:
+async def health(api: ApiParts, request: web.Request) -> object:
     views = [
         m.ViewHealth(v.name, v.state.value, v.height, v.lag, v.failures, v.error)
-        for v in api.views.runner.statuses()
+        for v in api.gate.runner.statuses()
     ]
     degraded = [v.name for v in views if v.state != "serving"]
     return m.Health(True, "degraded" if degraded else "ok", degraded, views)
 
 
-async def status(api: Api, request: web.Request) -> object:
+async def status(api: ApiParts, request: web.Request) -> object:
     ledger, last = api.ledger, api.ledger.last_block()
     return m.Status(
         chain_id=api.chain_id,
@@ -53,7 +51,7 @@ async def status(api: Api, request: web.Request) -> object:
     )
 
 
-def _scheduled_upgrade(api: Api) -> m.ScheduledUpgrade | None:
+def _scheduled_upgrade(api: ApiParts) -> m.ScheduledUpgrade | None:
     raw = api.ledger.store.get(r.upgrade_key())
     if raw is None:
         return None
@@ -63,8 +61,8 @@ def _scheduled_upgrade(api: Api) -> m.ScheduledUpgrade | None:
     )
 
 
-async def session(api: Api, request: web.Request) -> object:
-    viewer = require(api.viewer(request))
+async def session(api: ApiParts, request: web.Request) -> object:
+    viewer = require(api.viewers.of(request))
     return m.Session(viewer.key.hex(), viewer.role.value, viewer.scope.value)
 
 

@@ -9,26 +9,24 @@ from typing import Final
 from aiohttp import web
 
 from node.api.access import Viewer
-from node.api.core import (
-    Api,
-    client_of,
-)
 from node.api.feeds import EVENTS
 from node.api.operation import (
     SSE_CONTENT_TYPE,
     Operation,
 )
+from node.api.parts import ApiParts
 from node.api.problems import ApiError
+from node.api.ratelimit import client_of
 from node.api.stream import Refusal
 from node.protocol import limits
 
 STREAM_RETRY_AFTER_S: Final = 5
 
 
-async def stream(api: Api, request: web.Request) -> object:
-    api.require_view(EVENTS)
-    viewer: Viewer | None = api.viewer(request)
-    subscriber = api.hub.subscribe(viewer, client_of(request, api.config))
+async def stream(api: ApiParts, request: web.Request) -> object:
+    api.gate.require(EVENTS)
+    viewer: Viewer | None = api.viewers.of(request)
+    subscriber = api.gate.hub.subscribe(viewer, client_of(request, api.config.trust_forwarded_for))
     if subscriber is Refusal.CLIENT_FULL:  # others may still connect
         raise ApiError(
             429,
@@ -65,7 +63,7 @@ async def stream(api: Api, request: web.Request) -> object:
     except (ConnectionResetError, asyncio.CancelledError):
         pass
     finally:
-        api.hub.unsubscribe(subscriber)
+        api.gate.hub.unsubscribe(subscriber)
     with contextlib.suppress(ConnectionResetError):
         await response.write_eof()
     return response

@@ -10,21 +10,19 @@ from aiohttp import web
 
 from node.api import inputs, views
 from node.api import models as m
-from node.api.core import (
-    Api,
-)
 from node.api.operation import (
     Operation,
     json_response,
     query_param,
 )
+from node.api.parts import ApiParts
 from node.api.problems import ApiError
 from node.consensus.mempool import Admission
 from node.ledger.codes import Result
 from node.protocol import limits
 
 
-async def submit(api: Api, request: web.Request) -> object:
+async def submit(api: ApiParts, request: web.Request) -> object:
     """Body: JSON ``{"tx": hex}`` or ``{"txs": [hex, ...]}``; ``?wait=true`` waits."""
     body = inputs.read_json(await request.read())
     if not isinstance(body, dict) or set(body) - {"tx", "txs"} or len(body) != 1:
@@ -81,7 +79,7 @@ def _hex_tx(item: object) -> bytes | None:
         return None
 
 
-def _admit(api: Api, data: bytes | None) -> m.SubmitResult:
+def _admit(api: ApiParts, data: bytes | None) -> m.SubmitResult:
     if data is None:
         return _rejected(api, _refusal(None, Result.MALFORMED))
     decoded = api.ledger.decoded.decode(data)
@@ -111,13 +109,13 @@ def _refusal(tx_id: str | None, code: Result) -> m.SubmitResult:
     return m.SubmitResult(False, tx_id, code.name, int(code), None, code.message)
 
 
-def _rejected(api: Api, result: m.SubmitResult) -> m.SubmitResult:
+def _rejected(api: ApiParts, result: m.SubmitResult) -> m.SubmitResult:
     if api.metrics is not None:
         api.metrics.observe_rejection(result.result)
     return result
 
 
-async def _wait(api: Api, result: m.SubmitResult) -> m.SubmitResult:
+async def _wait(api: ApiParts, result: m.SubmitResult) -> m.SubmitResult:
     if not result.accepted or result.height is not None or result.tx_id is None:
         return result
     tx_id = bytes.fromhex(result.tx_id)
