@@ -41,7 +41,7 @@ from node.api.access import (
 from node.api.inputs import parse_kinds
 from node.api.logins import Refusal as LoginRefusal
 from node.api.offload import Memo, offload_of, stream
-from node.api.parts import ApiParts
+from node.api.page_parts import PageParts
 from node.api.problems import ApiError
 from node.api.ratelimit import served_over_tls
 from node.consensus.types import Block
@@ -85,7 +85,7 @@ _env.filters["datetime"] = fmt.datetime_text
 _env.filters["short"] = fmt.short_key
 _env.filters["iso"] = fmt.iso
 
-_Page = Callable[[ApiParts, web.Request, Viewer, fmt.Lang], Awaitable[web.StreamResponse]]
+_Page = Callable[[PageParts, web.Request, Viewer, fmt.Lang], Awaitable[web.StreamResponse]]
 
 
 EXPORTS_KEY: Final = web.AppKey(
@@ -94,7 +94,7 @@ EXPORTS_KEY: Final = web.AppKey(
 EXPORTS_KEPT: Final = 4  # transactions CSVs kept (up to ~25 MiB each), until the history grows
 
 
-def add_routes(app: web.Application, api: ApiParts) -> None:
+def add_routes(app: web.Application, api: PageParts) -> None:
     app[EXPORTS_KEY] = Memo(EXPORTS_KEPT)
 
     def bind(
@@ -103,7 +103,7 @@ def add_routes(app: web.Application, api: ApiParts) -> None:
         return guarded(api, page, roles)
 
     def with_api(
-        fn: Callable[[ApiParts, web.Request], Awaitable[web.StreamResponse]],
+        fn: Callable[[PageParts, web.Request], Awaitable[web.StreamResponse]],
     ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         async def handle(request: web.Request) -> web.StreamResponse:
             return await fn(api, request)
@@ -162,7 +162,7 @@ async def _to_ui(request: web.Request) -> web.StreamResponse:
     return redirect("/ui")
 
 
-async def _home(api: ApiParts, request: web.Request) -> web.StreamResponse:
+async def _home(api: PageParts, request: web.Request) -> web.StreamResponse:
     try:
         viewer = api.viewers.of(request)
     except ApiError:
@@ -173,7 +173,7 @@ async def _home(api: ApiParts, request: web.Request) -> web.StreamResponse:
 
 
 def guarded(
-    api: ApiParts, page: _Page, roles: frozenset[Role]
+    api: PageParts, page: _Page, roles: frozenset[Role]
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     """A handler serving ``page`` to logged-in viewers of ``roles`` (for pages in other modules)."""
 
@@ -184,7 +184,7 @@ def guarded(
 
 
 async def _guard_page(
-    api: ApiParts, request: web.Request, page: _Page, roles: frozenset[Role]
+    api: PageParts, request: web.Request, page: _Page, roles: frozenset[Role]
 ) -> web.StreamResponse:
     lang = language(request)
     try:
@@ -210,7 +210,7 @@ def _login_form(
     return render(request, lang, "login.html", status, error=error, viewer=None)
 
 
-async def login(api: ApiParts, request: web.Request) -> web.StreamResponse:
+async def login(api: PageParts, request: web.Request) -> web.StreamResponse:
     """Exchange a login link (or an API token) once for a session id in a cookie."""
     lang = language(request)
     token: str | None
@@ -240,7 +240,7 @@ async def login(api: ApiParts, request: web.Request) -> web.StreamResponse:
 
 
 def _credential(
-    api: ApiParts, request: web.Request, home: str, name: str, value: str, max_age: int | None
+    api: PageParts, request: web.Request, home: str, name: str, value: str, max_age: int | None
 ) -> web.Response:
     """A redirect to ``home`` that sets the credential cookie ``name`` (HttpOnly,
     SameSite=Strict, Secure over TLS) and clears every other credential cookie."""
@@ -263,11 +263,11 @@ LOGIN_REFUSAL_STATUS: Final = {
 LOGIN_RETRY_AFTER_S: Final = 60
 
 
-def _role(api: ApiParts, key: bytes) -> Role:
+def _role(api: PageParts, key: bytes) -> Role:
     return role_of(api.ledger.store, key)
 
 
-async def logout(api: ApiParts, request: web.Request) -> web.StreamResponse:
+async def logout(api: PageParts, request: web.Request) -> web.StreamResponse:
     session_id = request.cookies.get(SESSION_COOKIE)
     if session_id is not None:
         api.logins.end(session_id)
@@ -277,7 +277,7 @@ async def logout(api: ApiParts, request: web.Request) -> web.StreamResponse:
     return response
 
 
-async def balance_code(api: ApiParts, request: web.Request) -> web.StreamResponse:
+async def balance_code(api: PageParts, request: web.Request) -> web.StreamResponse:
     code = request.match_info["code"]
     lang = language(request)
     voucher = tokens.check_balance_code(code, api.chain_id, api.config.clock_ms())
@@ -328,7 +328,7 @@ def rows(items: list[m.Transaction], me: bytes, view: View | None = None) -> lis
     return out
 
 
-def _campaign_names(api: ApiParts) -> dict[str, r.Campaign]:
+def _campaign_names(api: PageParts) -> dict[str, r.Campaign]:
     prefix = r.campaign_key("")
     return {
         key[len(prefix) :].decode(): r.Campaign.decode(raw)
@@ -337,7 +337,7 @@ def _campaign_names(api: ApiParts) -> dict[str, r.Campaign]:
 
 
 async def holder_page(
-    api: ApiParts, request: web.Request, viewer: Viewer, lang: fmt.Lang
+    api: PageParts, request: web.Request, viewer: Viewer, lang: fmt.Lang
 ) -> web.StreamResponse:
     account = views.account(api.ledger.store, viewer.key)
     page = api.reads.history(
@@ -353,7 +353,7 @@ async def holder_page(
 
 
 async def merchant_page(
-    api: ApiParts, request: web.Request, viewer: Viewer, lang: fmt.Lang
+    api: PageParts, request: web.Request, viewer: Viewer, lang: fmt.Lang
 ) -> web.StreamResponse:
     account = views.account(api.ledger.store, viewer.key)
     page = api.reads.history(
@@ -371,7 +371,7 @@ async def merchant_page(
     )  # fmt: skip
 
 
-async def _newest_payouts(api: ApiParts, merchant: bytes) -> list[m.Payout]:
+async def _newest_payouts(api: PageParts, merchant: bytes) -> list[m.Payout]:
     """A merchant's newest payouts, newest first. A payout is named by the transaction
     that opened it: a redemption, or a payment while the merchant redeems automatically.
     The loop is let go every ``HTTP_EXPORT_PAGE_ITEMS`` transactions read."""
@@ -391,7 +391,7 @@ async def _newest_payouts(api: ApiParts, merchant: bytes) -> list[m.Payout]:
     return found
 
 
-def _issuers(api: ApiParts) -> list[tuple[bytes, bytes]]:
+def _issuers(api: PageParts) -> list[tuple[bytes, bytes]]:
     prefix = r.issuer_key(b"")
     return [(key[len(prefix) :], raw) for key, raw in api.ledger.store.iter_prefix(prefix)]
 
@@ -424,7 +424,7 @@ def chart(campaigns: list[m.Campaign], width: float = 560.0) -> list[Bar]:
 
 
 async def commune_page(
-    api: ApiParts, request: web.Request, viewer: Viewer, lang: fmt.Lang
+    api: PageParts, request: web.Request, viewer: Viewer, lang: fmt.Lang
 ) -> web.StreamResponse:
     now = api.ledger.last_block().time_ms
     campaigns = [
@@ -453,7 +453,7 @@ async def commune_page(
 
 
 def _merchants_of(
-    api: ApiParts, issuer: bytes, after: str | None
+    api: PageParts, issuer: bytes, after: str | None
 ) -> tuple[list[tuple[str, r.Merchant]], str | None]:
     """A page of the issuer's merchants in key order (after the key ``after``, in hex),
     and the key to continue after (None: the last page)."""
@@ -483,7 +483,7 @@ CSV_COLUMNS: Final = (
 
 
 async def commune_csv(
-    api: ApiParts, request: web.Request, viewer: Viewer, lang: fmt.Lang
+    api: PageParts, request: web.Request, viewer: Viewer, lang: fmt.Lang
 ) -> web.StreamResponse:
     """The commune's history as CSV: the rows located and their blocks read in a thread
     (one snapshot of the store), the rows written in a worker process, then streamed."""
@@ -582,7 +582,7 @@ def history_csv(rows: HistoryRows) -> bytes:
 
 
 async def auditor_page(
-    api: ApiParts, request: web.Request, viewer: Viewer, lang: fmt.Lang
+    api: PageParts, request: web.Request, viewer: Viewer, lang: fmt.Lang
 ) -> web.StreamResponse:
     ledger = api.ledger
     last = ledger.last_block()

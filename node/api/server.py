@@ -21,11 +21,12 @@ from node.api.access import BALANCE_COOKIE, SESSION_COOKIE
 from node.api.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from node.api.metrics import NodeMetrics
 from node.api.openapi import openapi_document
-from node.api.operation import Operation, json_response
+from node.api.operation import AnyRoutes, Operation, P, json_response, pick
+from node.api.page_parts import PageParts
 from node.api.parts import ApiConfig, ApiParts, NodeStatus
 from node.api.problems import ApiError
 from node.api.ratelimit import client_of
-from node.api.routes import OPERATIONS
+from node.api.routes import ROUTES
 from node.api.routes import analytics as analytics_routes
 from node.api.routes import state as state_routes
 from node.api.view_gate import ApiViews
@@ -48,24 +49,24 @@ def create_app(
     views: ApiViews,
     config: ApiConfig | None = None,
     metrics: NodeMetrics | None = None,
-    extra_operations: Sequence[Operation] = (),
+    extra_routes: Sequence[AnyRoutes] = (),
 ) -> web.Application:
     """The aiohttp application of one node, reading the derived views the node runs.
 
-    ``extra_operations`` are routes only some nodes serve (the bank's settlement routes);
-    they are documented in that node's OpenAPI document like the others."""
+    The API's parts are built here, once; each route module gets the parts it reads
+    (``Routes.parts``) as it is registered. ``extra_routes`` are routes only some nodes
+    serve (the bank's settlement routes); they are documented in that node's OpenAPI
+    document like the others."""
     api = ApiParts.build(ledger, status, views, config or ApiConfig(), metrics)
     app = web.Application(client_max_size=limits.HTTP_BODY_BYTES_MAX, middlewares=[guard])
     app[API_KEY] = api
     offload.install(app)
-    extra = (
-        *analytics_routes.ANALYTICS_OPERATIONS,
-        *state_routes.STATE_OPERATIONS,
-        *extra_operations,
-    )
-    for op in (*OPERATIONS, *extra):
-        app.router.add_route(op.method, op.path, _bind(api, op))
-    document = openapi_document(API_VERSION, (*OPERATIONS, *extra))
+    tables = (*ROUTES, analytics_routes.ROUTES, state_routes.ROUTES, *extra_routes)
+    for routes in tables:
+        parts = routes.parts(api)
+        for op in routes.operations:
+            app.router.add_route(op.method, op.path, _bind(parts, op))
+    document = openapi_document(API_VERSION, tuple(op for r in tables for op in r.operations))
 
     async def openapi(request: web.Request) -> web.Response:
         return web.json_response(document)
@@ -79,11 +80,12 @@ def create_app(
 
     app.router.add_get("/v1/openapi.json", openapi)
     app.router.add_get("/metrics", metrics_page)
-    dashboards.add_routes(app, api)
-    bank_page.add_routes(app, api)
-    counter.add_routes(app, api)
-    analytics_routes.install(app, api)
-    commune_vouchers.install(app, api)
+    pages = pick(PageParts)(api)
+    dashboards.add_routes(app, pages)
+    bank_page.add_routes(app, pages)
+    counter.add_routes(app, pages)
+    analytics_routes.install(app, analytics_routes.ROUTES.parts(api))
+    commune_vouchers.install(app, pages)
     app.on_response_prepare.append(_answer_headers)
     app.on_shutdown.append(_close_streams)
     app.on_cleanup.append(_release_snapshots)
@@ -98,9 +100,9 @@ async def _release_snapshots(app: web.Application) -> None:
     state_routes.snapshots(app[API_KEY]).close()
 
 
-def _bind(api: ApiParts, op: Operation) -> _Handler:
+def _bind(parts: P, op: Operation[P]) -> _Handler:
     async def handle(request: web.Request) -> web.StreamResponse:
-        result = await op.handler(api, request)
+        result = await op.handler(parts, request)
         if isinstance(result, web.StreamResponse):
             return result
         return json_response(result, op.ok_status)

@@ -20,12 +20,13 @@ from typing import Final, Literal
 from aiohttp import web
 
 from node.api import inputs
-from node.api.access import Role, Scope, Viewer, bearer, require
+from node.api.access import Role, Scope, Viewer, Viewers, bearer, require
 from node.api.inputs import parse_key
 from node.api.offload import Memo, offload_of, stream
-from node.api.operation import HEX32, Operation, Param
-from node.api.parts import ApiParts
+from node.api.operation import HEX32, Operation, Param, Routes, pick
 from node.api.problems import ApiError
+from node.api.view_gate import ViewGate
+from node.app.ledger_app import LedgerApp
 from node.ledger import records as r
 from node.protocol import limits
 from node.settlement import refhash, statement
@@ -34,6 +35,18 @@ from node.settlement.service import SettlementService
 from node.store.blockstore import BlockStore
 
 ScheduleName = Literal["immediate", "daily", "weekly"]
+
+
+@dataclass(frozen=True, slots=True)
+class SettlementParts:
+    """What the settlement routes (the gate: ``node.run.daemon.reading_view``) read of the API."""
+
+    ledger: LedgerApp
+    chain_id: str
+    viewers: Viewers
+    gate: ViewGate
+
+
 TIME_MAX: Final = 2**62
 STATEMENTS_KEPT: Final = 16  # folded statements kept (each for one height of the store)
 
@@ -76,14 +89,14 @@ class SettlementSummary:
     files: list[FileView]
 
 
-def _merchant_viewer(api: ApiParts, request: web.Request) -> Viewer:
+def _merchant_viewer(api: SettlementParts, request: web.Request) -> Viewer:
     viewer = require(api.viewers.of(request))
     if viewer.role is not Role.MERCHANT or viewer.scope is not Scope.ACCOUNT:
         raise ApiError(403, "only a merchant registers its own IBAN, with its own token")
     return viewer
 
 
-def _status(api: ApiParts, row: MerchantRow) -> IbanStatus:
+def _status(api: SettlementParts, row: MerchantRow) -> IbanStatus:
     raw = api.ledger.store.get(r.merchant_key(row.merchant))
     ledger_hash = b"" if raw is None else r.Merchant.decode(raw).payout_ref_hash
     return IbanStatus(
@@ -96,7 +109,7 @@ def _status(api: ApiParts, row: MerchantRow) -> IbanStatus:
     )
 
 
-class _Routes:
+class _Handlers:
     """The settlement routes of one bank node, over its service's journal, with the
     statements it folded and rendered last (one fold or rendering serves every request
     for the same statement)."""
@@ -111,7 +124,7 @@ class _Routes:
 
     async def rendered(
         self,
-        api: ApiParts,
+        api: SettlementParts,
         request: web.Request,
         render: Callable[[statement.CommuneStatement], bytes],
     ) -> bytes:
@@ -126,7 +139,7 @@ class _Routes:
 
         return await self.renders.get((render.__name__, repr(s)), s.height, make)
 
-    async def register_iban(self, api: ApiParts, request: web.Request) -> object:
+    async def register_iban(self, api: SettlementParts, request: web.Request) -> object:
         viewer = _merchant_viewer(api, request)
         if bearer(request) is None:  # a dashboard session reads; it never redirects payouts
             raise ApiError(
@@ -168,14 +181,14 @@ class _Routes:
         self.journal.register_merchant(row)
         return _status(api, row)
 
-    async def registered_iban(self, api: ApiParts, request: web.Request) -> object:
+    async def registered_iban(self, api: SettlementParts, request: web.Request) -> object:
         viewer = _merchant_viewer(api, request)
         row = self.journal.merchant(viewer.key)
         if row is None:
             raise ApiError(404, "no IBAN is registered for this merchant")
         return _status(api, row)
 
-    async def settlement_summary(self, api: ApiParts, request: web.Request) -> object:
+    async def settlement_summary(self, api: SettlementParts, request: web.Request) -> object:
         viewer = require(api.viewers.of(request))
         if viewer.role not in (Role.BANK, Role.AUDITOR):
             raise ApiError(403, "the settlement journal is read by the bank and auditors")
@@ -188,7 +201,9 @@ class _Routes:
             ],
         )  # fmt: skip
 
-    async def _statement(self, api: ApiParts, request: web.Request) -> statement.CommuneStatement:
+    async def _statement(
+        self, api: SettlementParts, request: web.Request
+    ) -> statement.CommuneStatement:
         """Read and fold off the loop (the caller holds an offload slot); reconcile here."""
         viewer = require(api.viewers.of(request))
         issuer_text = request.query.get("issuer")
@@ -220,21 +235,21 @@ class _Routes:
         folded = await self.folds.get(key, api.ledger.store.height(), fold)
         return statement.reconcile(folded, self.journal)
 
-    async def commune_statement(self, api: ApiParts, request: web.Request) -> object:
+    async def commune_statement(self, api: SettlementParts, request: web.Request) -> object:
         return await self._statement(api, request)
 
-    async def commune_statement_csv(self, api: ApiParts, request: web.Request) -> object:
+    async def commune_statement_csv(self, api: SettlementParts, request: web.Request) -> object:
         body = await self.rendered(api, request, statement.to_csv)
         return await stream(request, body, "text/csv", charset="utf-8")
 
-    async def commune_statement_pdf(self, api: ApiParts, request: web.Request) -> object:
+    async def commune_statement_pdf(self, api: SettlementParts, request: web.Request) -> object:
         body = await self.rendered(api, request, statement.to_pdf)
         return await stream(request, body, "application/pdf")
 
 
-def operations(service: SettlementService) -> tuple[Operation, ...]:
+def routes(service: SettlementService) -> Routes[SettlementParts]:
     """The bank node's settlement routes, documented like the others."""
-    routes = _Routes(service)
+    handlers = _Handlers(service)
     period = (
         Param("issuer", "query", HEX32, "the issuer (default: the token's account)"),
         Param("campaign", "query", {"type": "string", "maxLength": 32}, "only this campaign"),
@@ -242,27 +257,27 @@ def operations(service: SettlementService) -> tuple[Operation, ...]:
         Param("to_ms", "query", {"type": "integer", "minimum": 1}, "period end, excluded"),
     )
     tag = "settlement"
-    return (
-        Operation("POST", "/v1/settlement/iban", routes.register_iban,
+    return Routes(pick(SettlementParts), (
+        Operation("POST", "/v1/settlement/iban", handlers.register_iban,
                   "Register the merchant's IBAN with the bank", tag, IbanStatus,
                   body=IbanRegistration, errors=(400, 401, 403), auth="required"),
-        Operation("GET", "/v1/settlement/iban", routes.registered_iban,
+        Operation("GET", "/v1/settlement/iban", handlers.registered_iban,
                   "The merchant's IBAN registration (masked)", tag, IbanStatus,
                   errors=(401, 403, 404), auth="required"),
-        Operation("GET", "/v1/settlement/summary", routes.settlement_summary,
+        Operation("GET", "/v1/settlement/summary", handlers.settlement_summary,
                   "The settlement journal: counts and files", tag, SettlementSummary,
                   errors=(401, 403), auth="required"),
-        Operation("GET", "/v1/settlement/statement", routes.commune_statement,
+        Operation("GET", "/v1/settlement/statement", handlers.commune_statement,
                   "The commune statement", tag, statement.CommuneStatement, params=period,
                   errors=(400, 401, 403, 404), auth="required"),
-        Operation("GET", "/v1/settlement/statement.csv", routes.commune_statement_csv,
+        Operation("GET", "/v1/settlement/statement.csv", handlers.commune_statement_csv,
                   "The commune statement as CSV", tag, None, params=period,
                   errors=(400, 401, 403, 404), auth="required", content_type="text/csv"),
-        Operation("GET", "/v1/settlement/statement.pdf", routes.commune_statement_pdf,
+        Operation("GET", "/v1/settlement/statement.pdf", handlers.commune_statement_pdf,
                   "The commune statement as PDF", tag, None, params=period,
                   errors=(400, 401, 403, 404), auth="required",
                   content_type="application/pdf"),
-    )  # fmt: skip
+    ))  # fmt: skip
 
 
 def _gather(store: BlockStore, issuer: bytes) -> statement.Gathered:

@@ -4,26 +4,40 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import dataclass
 from typing import Final
 
 from aiohttp import web
 
-from node.api.access import Viewer
+from node.api.access import Viewer, Viewers
 from node.api.feeds import EVENTS
 from node.api.operation import (
     SSE_CONTENT_TYPE,
     Operation,
+    Routes,
+    pick,
 )
-from node.api.parts import ApiParts
+from node.api.parts import ApiConfig
 from node.api.problems import ApiError
 from node.api.ratelimit import client_of
 from node.api.stream import Refusal
+from node.api.view_gate import ViewGate
 from node.protocol import limits
+
+
+@dataclass(frozen=True, slots=True)
+class StreamParts:
+    """What the event stream read of the API."""
+
+    config: ApiConfig
+    gate: ViewGate
+    viewers: Viewers
+
 
 STREAM_RETRY_AFTER_S: Final = 5
 
 
-async def stream(api: ApiParts, request: web.Request) -> object:
+async def stream(api: StreamParts, request: web.Request) -> object:
     api.gate.require(EVENTS)
     viewer: Viewer | None = api.viewers.of(request)
     subscriber = api.gate.hub.subscribe(viewer, client_of(request, api.config.trust_forwarded_for))
@@ -69,7 +83,7 @@ async def stream(api: ApiParts, request: web.Request) -> object:
     return response
 
 
-OPERATIONS: Final[tuple[Operation, ...]] = (
+OPERATIONS: Final[tuple[Operation[StreamParts], ...]] = (
     Operation(
         "GET",
         "/v1/stream",
@@ -85,3 +99,6 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
         f"{limits.HTTP_STREAM_QUEUE_EVENTS_MAX} events behind is disconnected.",
     ),
 )
+
+
+ROUTES: Final = Routes(pick(StreamParts), OPERATIONS)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Final
 
 from aiohttp import web
 
 from node.api import models as m
-from node.api.access import require
+from node.api.access import Viewers, require
+from node.api.chain_reads import ChainReads
 from node.api.inputs import parse_id, parse_key, parse_kinds, parse_limit
 from node.api.operation import (
     CAMPAIGN_Q,
@@ -17,15 +19,26 @@ from node.api.operation import (
     KIND,
     LIMIT,
     Operation,
+    Routes,
     path_param,
+    pick,
 )
-from node.api.parts import ApiParts
 from node.api.problems import ApiError
+from node.app.ledger_app import LedgerApp
 from node.ledger import tx as t
 from node.views.history_index import TxRef
 
 
-async def transaction(api: ApiParts, request: web.Request) -> object:
+@dataclass(frozen=True, slots=True)
+class TransactionsParts:
+    """What the transaction routes read of the API."""
+
+    ledger: LedgerApp
+    reads: ChainReads
+    viewers: Viewers
+
+
+async def transaction(api: TransactionsParts, request: web.Request) -> object:
     tx_id = parse_id(request.match_info["tx_id"], "transaction id")
     viewer = api.viewers.of(request)
     location = api.ledger.store.tx_location(tx_id)
@@ -40,7 +53,7 @@ async def transaction(api: ApiParts, request: web.Request) -> object:
     return m.Receipt(tx_id.hex(), "committed", height, index, shown)
 
 
-async def transactions(api: ApiParts, request: web.Request) -> object:
+async def transactions(api: TransactionsParts, request: web.Request) -> object:
     viewer = require(api.viewers.of(request))
     account = None if viewer.reads_all else viewer.key
     return api.reads.history(
@@ -53,7 +66,7 @@ async def transactions(api: ApiParts, request: web.Request) -> object:
     )
 
 
-async def account_history(api: ApiParts, request: web.Request) -> object:
+async def account_history(api: TransactionsParts, request: web.Request) -> object:
     key = parse_key(request.match_info["key"])
     viewer = require(api.viewers.of(request))
     if not viewer.may_read_history_of(key):
@@ -68,7 +81,7 @@ async def account_history(api: ApiParts, request: web.Request) -> object:
     )
 
 
-OPERATIONS: Final[tuple[Operation, ...]] = (
+OPERATIONS: Final[tuple[Operation[TransactionsParts], ...]] = (
     Operation(
         "GET",
         "/v1/transactions",
@@ -103,3 +116,6 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
         auth="required",
     ),
 )
+
+
+ROUTES: Final = Routes(pick(TransactionsParts), OPERATIONS)
