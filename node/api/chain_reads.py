@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import struct
 from collections import OrderedDict
+from dataclasses import dataclass
 
 from node.api import models as m
 from node.api import views
-from node.api.access import Viewer
+from node.api.access import Viewer, Viewers
 from node.api.inputs import decode_cursor, encode_cursor
 from node.api.problems import ApiError
 from node.api.view_gate import ViewGate
+from node.app.ledger_app import LedgerApp
 from node.consensus.types import Block, Certificate
 from node.ledger import tx as t
 from node.ledger.codes import Result
@@ -111,3 +113,13 @@ class ChainReads:
                 break
         next_cursor = None if before is None else encode_cursor(_POSITION.pack(*before))
         return m.TransactionPage(items, next_cursor)
+
+
+@dataclass(frozen=True, slots=True)
+class ChainRouteParts:
+    """What the block, proof and transaction routes read of the API: the ledger, the
+    chain's blocks and history, and who asks."""
+
+    ledger: LedgerApp
+    reads: ChainReads
+    viewers: Viewers

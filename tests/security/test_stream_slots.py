@@ -1,6 +1,6 @@
 """Finding 7: one anonymous client cannot take every event-stream slot.
 
-A client (as ``node.api.core.client_of`` names it) holds at most
+A client (as ``node.api.ratelimit.client_of`` names it) holds at most
 ``limits.HTTP_STREAM_SUBSCRIBERS_PER_CLIENT_MAX`` streams; the next gets 429 with
 Retry-After, while another client still connects, and a slot is given back when a
 stream closes.

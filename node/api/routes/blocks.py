@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Final
 
 from aiohttp import web
 
 from node.api import models as m
 from node.api import views
-from node.api.access import Role, Viewers, require
-from node.api.chain_reads import ChainReads
+from node.api.access import Role, require
+from node.api.chain_reads import ChainRouteParts
 from node.api.inputs import decode_cursor, encode_cursor, parse_height, parse_limit
 from node.api.operation import (
     CURSOR,
@@ -22,22 +21,12 @@ from node.api.operation import (
     query_param,
 )
 from node.api.problems import ApiError
-from node.app.ledger_app import LedgerApp
 from node.ledger import records as r
 from node.protocol import limits
 from node.protocol.errors import ApiInvariantBroken
 
 
-@dataclass(frozen=True, slots=True)
-class BlocksParts:
-    """What the block routes read of the API."""
-
-    ledger: LedgerApp
-    reads: ChainReads
-    viewers: Viewers
-
-
-async def blocks(api: BlocksParts, request: web.Request) -> object:
+async def blocks(api: ChainRouteParts, request: web.Request) -> object:
     limit = parse_limit(request, 20)
     top = api.ledger.last_block().height
     cursor = request.query.get("cursor")
@@ -58,7 +47,7 @@ async def blocks(api: BlocksParts, request: web.Request) -> object:
     return m.BlockPage(items, next_cursor)
 
 
-async def block(api: BlocksParts, request: web.Request) -> object:
+async def block(api: ChainRouteParts, request: web.Request) -> object:
     height = parse_height(request.match_info["height"])
     found = api.reads.block(height) if height >= 1 else None
     certificate = api.reads.certificate(height) if found is not None else None
@@ -67,13 +56,13 @@ async def block(api: BlocksParts, request: web.Request) -> object:
     return views.block(found, certificate)
 
 
-def _require_auditor(api: BlocksParts, request: web.Request) -> None:
+def _require_auditor(api: ChainRouteParts, request: web.Request) -> None:
     viewer = require(api.viewers.of(request))
     if viewer.role not in (Role.AUDITOR, Role.BANK):
         raise ApiError(403, "whole blocks hold everyone's transactions: auditors and the bank only")
 
 
-async def certified_block(api: BlocksParts, request: web.Request) -> object:
+async def certified_block(api: ChainRouteParts, request: web.Request) -> object:
     height = parse_height(request.match_info["height"])
     _require_auditor(api, request)
     raw_block = api.ledger.store.block(height) if height >= 1 else None
@@ -83,7 +72,7 @@ async def certified_block(api: BlocksParts, request: web.Request) -> object:
     return m.CertifiedBlock(height, raw_block.hex(), raw_certificate.hex())
 
 
-async def certified_blocks(api: BlocksParts, request: web.Request) -> object:
+async def certified_blocks(api: ChainRouteParts, request: web.Request) -> object:
     """Certified blocks from ``from`` on, as many as ``limit`` and the byte cap allow (at
     least one): an audit downloads a long history in few requests, within its rate."""
     first = parse_height(request.query.get("from", "1"), "from")
@@ -112,11 +101,11 @@ async def certified_blocks(api: BlocksParts, request: web.Request) -> object:
     return m.CertifiedBlockRange(items, height if height <= top else None)
 
 
-def _base(api: BlocksParts) -> int:
+def _base(api: ChainRouteParts) -> int:
     return api.ledger.store.base_height()
 
 
-def _before_base(api: BlocksParts, what: str) -> ApiError:
+def _before_base(api: ChainRouteParts, what: str) -> ApiError:
     """A node started from another's state (state sync) holds no block before it."""
     return ApiError(
         404,
@@ -126,7 +115,7 @@ def _before_base(api: BlocksParts, what: str) -> ApiError:
     )
 
 
-async def validator_eras(api: BlocksParts, request: web.Request) -> object:
+async def validator_eras(api: ChainRouteParts, request: web.Request) -> object:
     """Every validator set since genesis, oldest first, each with its handover: what a
     light client needs to follow validator changes from the genesis file."""
     limit = parse_limit(request, 100)
@@ -164,7 +153,7 @@ async def validator_eras(api: BlocksParts, request: web.Request) -> object:
     return m.ValidatorEraPage(items, next_cursor)
 
 
-OPERATIONS: Final[tuple[Operation[BlocksParts], ...]] = (
+OPERATIONS: Final[tuple[Operation[ChainRouteParts], ...]] = (
     Operation(
         "GET",
         "/v1/blocks",
@@ -238,4 +227,4 @@ OPERATIONS: Final[tuple[Operation[BlocksParts], ...]] = (
 )
 
 
-ROUTES: Final = Routes(pick(BlocksParts), OPERATIONS)
+ROUTES: Final = Routes(pick(ChainRouteParts), OPERATIONS)

@@ -10,8 +10,7 @@ from aiohttp import web
 
 from node.api import models as m
 from node.api import views
-from node.api.access import Viewers
-from node.api.chain_reads import ChainReads
+from node.api.chain_reads import ChainRouteParts
 from node.api.inputs import parse_id, parse_key
 from node.api.operation import (
     HEX32,
@@ -22,7 +21,6 @@ from node.api.operation import (
     pick,
 )
 from node.api.problems import ApiError
-from node.app.ledger_app import LedgerApp
 from node.ledger import records as r
 from node.ledger import tx as t
 from node.protocol import limits
@@ -32,16 +30,7 @@ from node.protocol.merkle import prove as merkle_prove
 from node.protocol.state_tree import encode_proof
 
 
-@dataclass(frozen=True, slots=True)
-class ProofsParts:
-    """What the proof routes read of the API."""
-
-    ledger: LedgerApp
-    reads: ChainReads
-    viewers: Viewers
-
-
-def _anchor(api: ProofsParts, height: int) -> m.Anchor:
+def _anchor(api: ChainRouteParts, height: int) -> m.Anchor:
     found, certificate = api.reads.block(height), api.reads.certificate(height)
     if found is None or certificate is None:
         raise ApiError(503, "no committed block to anchor a proof yet", slug="no-block-yet")
@@ -57,7 +46,9 @@ def _anchor(api: ProofsParts, height: int) -> m.Anchor:
     )
 
 
-def _state_proof(api: ProofsParts, key: bytes, decode: Callable[[bytes], object]) -> m.StateProof:
+def _state_proof(
+    api: ChainRouteParts, key: bytes, decode: Callable[[bytes], object]
+) -> m.StateProof:
     height = api.ledger.last_block().height
     anchor = _anchor(api, height)
     value = api.ledger.store.get(key)
@@ -71,7 +62,7 @@ def _state_proof(api: ProofsParts, key: bytes, decode: Callable[[bytes], object]
     )
 
 
-async def prove_account(api: ProofsParts, request: web.Request) -> object:
+async def prove_account(api: ChainRouteParts, request: web.Request) -> object:
     key = parse_key(request.match_info["key"])
     store = api.ledger.store
     if store.get(r.merchant_key(key)) is not None:
@@ -79,24 +70,24 @@ async def prove_account(api: ProofsParts, request: web.Request) -> object:
     return _state_proof(api, r.holder_key(key), r.Holder.decode)
 
 
-async def prove_signing_key(api: ProofsParts, request: web.Request) -> object:
+async def prove_signing_key(api: ChainRouteParts, request: web.Request) -> object:
     key = parse_key(request.match_info["key"])
     return _state_proof(api, r.signing_key_key(key), r.SigningKey.decode)
 
 
-async def prove_campaign(api: ProofsParts, request: web.Request) -> object:
+async def prove_campaign(api: ChainRouteParts, request: web.Request) -> object:
     code = request.match_info["code"]
     if not 0 < len(code) <= limits.CODE_CHARS_MAX:
         raise ApiError(400, "a campaign code is 1 to 32 characters", slug="bad-code")
     return _state_proof(api, r.campaign_key(code), r.Campaign.decode)
 
 
-async def prove_payout(api: ProofsParts, request: web.Request) -> object:
+async def prove_payout(api: ChainRouteParts, request: web.Request) -> object:
     payout_id = parse_id(request.match_info["payout_id"], "payout id")
     return _state_proof(api, r.payout_key(payout_id), r.Payout.decode)
 
 
-async def prove_transaction(api: ProofsParts, request: web.Request) -> object:
+async def prove_transaction(api: ChainRouteParts, request: web.Request) -> object:
     tx_id = parse_id(request.match_info["tx_id"], "transaction id")
     location = api.ledger.store.tx_location(tx_id)
     if location is None:
@@ -158,7 +149,7 @@ def _items_shown(signed: t.SignedTx, seen: Sequence[int]) -> _Partial:
     )
 
 
-OPERATIONS: Final[tuple[Operation[ProofsParts], ...]] = (
+OPERATIONS: Final[tuple[Operation[ChainRouteParts], ...]] = (
     Operation(
         "GET",
         "/v1/proofs/accounts/{key}",
@@ -221,4 +212,4 @@ OPERATIONS: Final[tuple[Operation[ProofsParts], ...]] = (
 )
 
 
-ROUTES: Final = Routes(pick(ProofsParts), OPERATIONS)
+ROUTES: Final = Routes(pick(ChainRouteParts), OPERATIONS)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Final
 
 from aiohttp import web
 
 from node.api import models as m
-from node.api.access import Viewers, require
-from node.api.chain_reads import ChainReads
+from node.api.access import require
+from node.api.chain_reads import ChainRouteParts
 from node.api.inputs import parse_id, parse_key, parse_kinds, parse_limit
 from node.api.operation import (
     CAMPAIGN_Q,
@@ -24,21 +23,11 @@ from node.api.operation import (
     pick,
 )
 from node.api.problems import ApiError
-from node.app.ledger_app import LedgerApp
 from node.ledger import tx as t
 from node.views.history_index import TxRef
 
 
-@dataclass(frozen=True, slots=True)
-class TransactionsParts:
-    """What the transaction routes read of the API."""
-
-    ledger: LedgerApp
-    reads: ChainReads
-    viewers: Viewers
-
-
-async def transaction(api: TransactionsParts, request: web.Request) -> object:
+async def transaction(api: ChainRouteParts, request: web.Request) -> object:
     tx_id = parse_id(request.match_info["tx_id"], "transaction id")
     viewer = api.viewers.of(request)
     location = api.ledger.store.tx_location(tx_id)
@@ -53,7 +42,7 @@ async def transaction(api: TransactionsParts, request: web.Request) -> object:
     return m.Receipt(tx_id.hex(), "committed", height, index, shown)
 
 
-async def transactions(api: TransactionsParts, request: web.Request) -> object:
+async def transactions(api: ChainRouteParts, request: web.Request) -> object:
     viewer = require(api.viewers.of(request))
     account = None if viewer.reads_all else viewer.key
     return api.reads.history(
@@ -66,7 +55,7 @@ async def transactions(api: TransactionsParts, request: web.Request) -> object:
     )
 
 
-async def account_history(api: TransactionsParts, request: web.Request) -> object:
+async def account_history(api: ChainRouteParts, request: web.Request) -> object:
     key = parse_key(request.match_info["key"])
     viewer = require(api.viewers.of(request))
     if not viewer.may_read_history_of(key):
@@ -81,7 +70,7 @@ async def account_history(api: TransactionsParts, request: web.Request) -> objec
     )
 
 
-OPERATIONS: Final[tuple[Operation[TransactionsParts], ...]] = (
+OPERATIONS: Final[tuple[Operation[ChainRouteParts], ...]] = (
     Operation(
         "GET",
         "/v1/transactions",
@@ -118,4 +107,4 @@ OPERATIONS: Final[tuple[Operation[TransactionsParts], ...]] = (
 )
 
 
-ROUTES: Final = Routes(pick(TransactionsParts), OPERATIONS)
+ROUTES: Final = Routes(pick(ChainRouteParts), OPERATIONS)
