@@ -33,11 +33,12 @@ from node.api.view_gate import ApiViews
 from node.app.ledger_app import LedgerApp
 from node.protocol import limits
 
-__all__ = ["API_KEY", "ApiConfig", "ApiViews", "NodeStatus", "client_of", "create_app"]
+__all__ = ["API_KEY", "PAGES_KEY", "ApiConfig", "ApiViews", "NodeStatus", "client_of", "create_app"]
 
 logger = logging.getLogger(__name__)
 
 API_KEY: Final = web.AppKey("api", ApiParts)
+PAGES_KEY: Final = web.AppKey("pages", PageParts)  # the parts the dashboards were given
 API_VERSION: Final = "1.0.0"
 UNLIMITED_PATHS: Final = frozenset({"/metrics", "/v1/health"})
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -80,7 +81,7 @@ def create_app(
 
     app.router.add_get("/v1/openapi.json", openapi)
     app.router.add_get("/metrics", metrics_page)
-    pages = pick(PageParts)(api)
+    pages = app[PAGES_KEY] = pick(PageParts)(api)
     dashboards.add_routes(app, pages)
     bank_page.add_routes(app, pages)
     counter.add_routes(app, pages)

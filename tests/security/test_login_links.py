@@ -19,7 +19,7 @@ import pytest
 
 from node.api import tokens
 from node.api.logins import Logins, Refusal
-from node.api.server import API_KEY
+from node.api.server import API_KEY, PAGES_KEY
 from node.protocol import limits
 from node.protocol.crypto import Signer, digest
 from node.store.blockstore import BlockStore
@@ -148,9 +148,11 @@ def test_spent_links_survive_a_restart_of_the_api(secure_world: World) -> None:
     # What a restart keeps: the store. A new Logins reads it back.
     reborn = node.run(lambda: Logins(node.store, api.config.clock_ms))
     before = api.logins
+    pages = node.app[PAGES_KEY]
 
     def use(logins: Logins) -> None:  # the parts are frozen: as a new application would
         object.__setattr__(api, "logins", logins)
+        object.__setattr__(pages, "logins", logins)
         object.__setattr__(api.creds, "sessions", logins)
 
     node.run(lambda: use(reborn))
