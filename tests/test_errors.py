@@ -1,5 +1,5 @@
-"""One error base per layer (``node.protocol.errors``): every exception class of the node and the
-tools derives from ``RelanceError``; no invariant is a bare ``RuntimeError`` any more."""
+"""One error base per layer (``node.protocol.errors``): every exception class of the node, the
+wallet and the tools derives from ``RelanceError``; no invariant is a bare ``RuntimeError``."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from node.protocol import errors
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCES = sorted(p for d in ("node", "tools") for p in (ROOT / d).rglob("*.py"))
+SOURCES = sorted(p for d in ("node", "wallets", "tools") for p in (ROOT / d).rglob("*.py"))
 # Control flow, not errors: a request to stop the application, an audit worker's stop signal.
 NOT_ERRORS = {("node.consensus.app_interface", "ApplicationHalt"), ("tools.audit.chain", "_Stop")}
 BARE_RAISES_LEFT: set[str] = set()
@@ -31,6 +31,7 @@ def _exception_classes() -> list[tuple[str, str]]:
                     isinstance(b, ast.Name)
                     and ("Error" in b.id or b.id.endswith(("Exception", "Fault")))
                 )
+                or (isinstance(b, ast.Attribute) and b.attr.endswith("Exception"))
                 or (isinstance(b, ast.Name) and b.id in {"Exception", "Unreachable", "TooLarge"})
                 for b in node.bases
             ):
@@ -42,6 +43,7 @@ def test_the_scan_finds_the_classes() -> None:
     classes = _exception_classes()
     assert ("node.store.blockstore", "StoreError") in classes
     assert ("tools.faults.cluster", "ClusterError") in classes
+    assert ("wallets.exits", "WalletError") in classes
     assert len(classes) > 30
 
 
@@ -71,6 +73,7 @@ def test_an_invariant_broken_is_still_a_runtime_error_of_its_layer() -> None:
         (errors.StorageError, errors.StoreInvariantBroken),
         (errors.ApiProblem, errors.ApiInvariantBroken),
         (errors.SettlementError, errors.SettlementInvariantBroken),
+        (errors.WalletProblem, errors.WalletInvariantBroken),
     ]:
         assert issubclass(broken, layer) and issubclass(broken, RuntimeError)
         assert issubclass(layer, errors.RelanceError)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from node.client.http_json import Unreachable, call
+from node.client.http_json import TxReceipt, Unreachable, call
 from node.ledger.tx import NO_ADDRESS, Address, SignedTx
 from wallets.exits import Exit, WalletError
 
@@ -157,8 +157,13 @@ class NodeClient:
             cursor = next_cursor
         return out[:items_max]
 
-    def transaction(self, tx_id: str) -> Json:
-        return self.get(f"/v1/transactions/{tx_id}")
+    def transaction(self, tx_id: str) -> TxReceipt:
+        """Where the node says ``tx_id`` is; ``WalletError(USAGE)`` when it never saw it."""
+        path = f"/v1/transactions/{urllib.parse.quote(tx_id, safe='')}"
+        try:
+            return TxReceipt.of_json(self.get(path), self.url + path)
+        except Unreachable as error:
+            raise WalletError(Exit.UNREACHABLE, str(error)) from None
 
     # --- writes ----------------------------------------------------------------------
 

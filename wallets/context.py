@@ -325,10 +325,8 @@ def submit_many(
 def _with_height(client: NodeClient, outcome: BatchOutcome) -> BatchOutcome:
     if outcome.code is not Result.OK or outcome.height is not None or outcome.tx_id is None:
         return outcome
-    height = client.transaction(outcome.tx_id).get("height")
-    return BatchOutcome(
-        outcome.label, outcome.tx_id, outcome.result, height if isinstance(height, int) else None
-    )
+    height = client.transaction(outcome.tx_id).height
+    return BatchOutcome(outcome.label, outcome.tx_id, outcome.result, height)
 
 
 def _label(item: BatchItem | None) -> str | None:

@@ -12,6 +12,8 @@ import json
 
 import click
 
+from node.protocol.errors import WalletProblem
+
 
 class Exit(enum.IntEnum):
     OK = 0
@@ -25,7 +27,7 @@ class Exit(enum.IntEnum):
     UNSUPPORTED = 8  # the node does not offer this route yet
 
 
-class WalletError(click.ClickException):
+class WalletError(click.ClickException, WalletProblem):
     """An expected failure: a one-line message and a stable exit code."""
 
     def __init__(self, code: Exit, message: str, result: str | None = None) -> None:

@@ -27,6 +27,7 @@ from typing import Final
 
 import aiosmtplib
 
+from node.protocol.errors import WalletInvariantBroken
 from wallets.book import Entry
 from wallets.keystore import make_private_folder
 from wallets.letters import CampaignText, balance_hint, balance_link, rules_fr
@@ -102,7 +103,7 @@ def build_message(
     message.add_alternative(body, subtype="html")
     html_part = next((p for p in message.iter_parts() if p.get_content_type() == "text/html"), None)
     if not isinstance(html_part, EmailMessage):
-        raise RuntimeError("the HTML alternative is missing")
+        raise WalletInvariantBroken("the HTML alternative is missing")
     html_part.add_related(
         qr_png(uri, scale=6),
         maintype="image",

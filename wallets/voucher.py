@@ -45,6 +45,7 @@ from node.ledger.tx import Authorization
 from node.protocol import codec, limits
 from node.protocol.codec import DecodeError
 from node.protocol.crypto import SEED_BYTES, Signer
+from node.protocol.errors import WalletInvariantBroken
 from node.protocol.genesis import CHAIN_ID_PATTERN
 from wallets.exits import Exit, WalletError
 
@@ -226,7 +227,7 @@ def make_qr(uri: str) -> segno.QRCode:
         raise ValueError("a Relance URI uses only the QR alphanumeric characters")
     qr = segno.make_qr(uri, mode="alphanumeric", error=QR_ERROR, boost_error=True)
     if qr.mode != "alphanumeric" or qr.error not in ("M", "Q", "H"):
-        raise RuntimeError("segno did not make an alphanumeric QR code with EC M or better")
+        raise WalletInvariantBroken("segno did not make an alphanumeric QR code, EC M or better")
     return qr
 
 

@@ -17,6 +17,7 @@ in ``node.views.history_index.parties``.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -114,6 +115,28 @@ def speaks_for(view: View, key: PublicKey, height: int) -> PublicKey:
         slug = "key-rotated" if found == Result.KEY_ROTATED else "key-not-yet-in-force"
         raise ApiError(401, MESSAGES[found], slug=slug)
     return found
+
+
+class Viewers:
+    """Who each request speaks for (``authenticate``), read against ``view`` as of the
+    next block (``next_height``) and the API's clock."""
+
+    def __init__(
+        self,
+        creds: Credentials,
+        view: View,
+        next_height: Callable[[], int],
+        clock_ms: Callable[[], int],
+    ) -> None:
+        self._creds = creds
+        self._view = view
+        self._next_height = next_height
+        self._clock_ms = clock_ms
+
+    def of(self, request: web.Request) -> Viewer | None:
+        """The viewer ``request`` speaks for, None without a credential (401 for a bad one)."""
+        height = self._next_height()
+        return authenticate(request, self._creds, self._view, self._clock_ms(), height)
 
 
 def authenticate(

@@ -26,7 +26,7 @@ from aiohttp import web
 from node.api import dashboards, views
 from node.api import models as m
 from node.api.access import Role, Viewer
-from node.api.core import Api
+from node.api.page_parts import PageParts
 from node.ledger import records as r
 from node.ledger import tx as t
 from node.protocol import limits
@@ -131,7 +131,7 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
 }  # fmt: skip
 
 
-def add_routes(app: web.Application, api: Api) -> None:
+def add_routes(app: web.Application, api: PageParts) -> None:
     app[SOURCE] = BankSource()
 
     async def page(request: web.Request) -> web.StreamResponse:
@@ -169,7 +169,7 @@ class ImportLine:
     mismatches: int
 
 
-def escrow_by_commune(api: Api) -> list[CommuneEscrow]:
+def escrow_by_commune(api: PageParts) -> list[CommuneEscrow]:
     """Every commune with its campaigns, by name (ledger records only)."""
     store = api.ledger.store
     campaigns: dict[bytes, list[tuple[str, r.Campaign]]] = {}
@@ -216,21 +216,21 @@ def import_lines(rows: list[ImportRow]) -> list[ImportLine]:
     return out
 
 
-def withdrawals(api: Api, viewer: Viewer) -> list[m.Transaction]:
-    page = api.history(
+def withdrawals(api: PageParts, viewer: Viewer) -> list[m.Transaction]:
+    page = api.reads.history(
         viewer, viewer.key, frozenset({t.Kind.WITHDRAW}), None, None,
         limits.UI_BANK_WITHDRAWALS_SHOWN,
     )  # fmt: skip
     return page.items
 
 
-def _names(api: Api, keys: set[bytes]) -> dict[bytes, str]:
+def _names(api: PageParts, keys: set[bytes]) -> dict[bytes, str]:
     store = api.ledger.store
     return {k: views.party_name(store, k) or fmt.short_key(k.hex()) for k in keys}
 
 
 async def bank_page(
-    api: Api, request: web.Request, viewer: Viewer, lang: fmt.Lang
+    api: PageParts, request: web.Request, viewer: Viewer, lang: fmt.Lang
 ) -> web.StreamResponse:
     journal = request.app[SOURCE].journal
     totals: list[GroupTotal] = []
@@ -258,7 +258,7 @@ async def bank_page(
 
 
 async def bank_csv(
-    api: Api, request: web.Request, viewer: Viewer, lang: fmt.Lang
+    api: PageParts, request: web.Request, viewer: Viewer, lang: fmt.Lang
 ) -> web.StreamResponse:
     """Every payout of the journal (newest first, bounded), one row each."""
     journal = request.app[SOURCE].journal

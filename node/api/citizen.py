@@ -11,7 +11,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from node.api.access import Viewer
-from node.api.core import Api
+from node.api.page_parts import PageParts
 from node.api.spend import Shops, where_to_spend
 from node.ledger import records as r
 from node.ledger import tx as t
@@ -22,7 +22,7 @@ _ALLOCATIONS_SCANNED = 20  # the newest allocations of a key read to find its zo
 _REISSUES_FOLLOWED = 4  # a replacement's zone is its lost voucher's, this far back
 
 
-def live_campaigns(api: Api, holder: bytes) -> dict[str, r.Campaign]:
+def live_campaigns(api: PageParts, holder: bytes) -> dict[str, r.Campaign]:
     """The campaigns ``holder`` has money in and may still spend."""
     raw = api.ledger.store.get(r.holder_key(holder))
     if raw is None:
@@ -38,14 +38,14 @@ def live_campaigns(api: Api, holder: bytes) -> dict[str, r.Campaign]:
     return found
 
 
-def home_zone(api: Api, holder: bytes, depth: int = 0) -> str:
+def home_zone(api: PageParts, holder: bytes, depth: int = 0) -> str:
     """The zone the commune allocated ``holder`` in (its newest allocation; for a
     replacement key, its lost voucher's), or ''."""
-    refs, _ = api.index.history(
+    refs, _ = api.gate.index.history(
         holder, None, _ZONE_KINDS, _ALLOCATIONS_SCANNED, _ALLOCATIONS_SCANNED
     )
     for ref in refs:
-        payload = api.signed_at(ref.height, ref.index)[0].tx.payload
+        payload = api.reads.signed_at(ref.height, ref.index)[0].tx.payload
         if isinstance(payload, t.Allocate):
             for allocation in payload.allocations:
                 if allocation.holder == holder:
@@ -59,7 +59,7 @@ def _text(request: web.Request, name: str) -> str:
     return request.query.get(name, "").strip()[: limits.UI_SEARCH_CHARS_MAX]
 
 
-def shops_for(api: Api, request: web.Request, viewer: Viewer) -> tuple[Shops, dict[str, str]]:
+def shops_for(api: PageParts, request: web.Request, viewer: Viewer) -> tuple[Shops, dict[str, str]]:
     """The page of shops for the viewer's live campaigns, and the filters it applied."""
     page_text = request.query.get("page", "1")
     page = (

@@ -19,7 +19,7 @@ from aiohttp import web
 from node.api import dashboards
 from node.api import voucher_status as vs
 from node.api.access import Role, Viewer
-from node.api.core import Api
+from node.api.page_parts import PageParts
 from node.api.problems import ApiError
 from node.ledger import records as r
 from node.protocol import limits
@@ -30,7 +30,7 @@ CSV_COLUMNS: Final = ("holder", "allocated_cents", "balance_cents", "status", "r
 ISSUERS: Final = frozenset({Role.ISSUER})
 
 
-def install(app: web.Application, api: Api) -> None:
+def install(app: web.Application, api: PageParts) -> None:
     def bind(page: dashboards._Page) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         async def handle(request: web.Request) -> web.StreamResponse:
             return await dashboards._guard_page(api, request, page, ISSUERS)
@@ -41,7 +41,7 @@ def install(app: web.Application, api: Api) -> None:
     app.router.add_get("/ui/commune/vouchers.csv", bind(vouchers_csv))
 
 
-def _own_campaigns(api: Api, issuer: bytes) -> dict[str, r.Campaign]:
+def _own_campaigns(api: PageParts, issuer: bytes) -> dict[str, r.Campaign]:
     prefix = r.campaign_key("")
     found = {}
     for key, raw in api.ledger.store.iter_prefix(prefix):
@@ -51,7 +51,7 @@ def _own_campaigns(api: Api, issuer: bytes) -> dict[str, r.Campaign]:
     return found
 
 
-def _chosen(api: Api, request: web.Request, viewer: Viewer) -> tuple[str, r.Campaign] | None:
+def _chosen(api: PageParts, request: web.Request, viewer: Viewer) -> tuple[str, r.Campaign] | None:
     own = _own_campaigns(api, viewer.key)
     asked = request.query.get("campaign", "")
     if asked:
@@ -60,7 +60,7 @@ def _chosen(api: Api, request: web.Request, viewer: Viewer) -> tuple[str, r.Camp
 
 
 async def vouchers_page(
-    api: Api, request: web.Request, viewer: Viewer, lang: fmt.Lang
+    api: PageParts, request: web.Request, viewer: Viewer, lang: fmt.Lang
 ) -> web.StreamResponse:
     try:
         chosen = _chosen(api, request, viewer)
@@ -83,7 +83,7 @@ async def vouchers_page(
 
 
 async def vouchers_csv(
-    api: Api, request: web.Request, viewer: Viewer, lang: fmt.Lang
+    api: PageParts, request: web.Request, viewer: Viewer, lang: fmt.Lang
 ) -> web.StreamResponse:
     chosen = _chosen(api, request, viewer)
     if chosen is None:

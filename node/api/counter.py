@@ -22,7 +22,7 @@ from aiohttp import web
 
 from node.api import dashboards, views
 from node.api.access import Role, Viewer
-from node.api.core import Api
+from node.api.page_parts import PageParts
 from node.ledger import tx as t
 from node.ledger.codes import Result
 from node.protocol.crypto import Domain
@@ -196,12 +196,12 @@ def texts(lang: fmt.Lang) -> dict[str, str]:
     return {key: pair[0] if lang == "fr" else pair[1] for key, pair in TEXTS.items()}
 
 
-def add_routes(app: web.Application, api: Api) -> None:
+def add_routes(app: web.Application, api: PageParts) -> None:
     app.router.add_get(PATH, dashboards.guarded(api, counter_page, frozenset({Role.MERCHANT})))
 
 
 async def counter_page(
-    api: Api, request: web.Request, viewer: Viewer, lang: fmt.Lang
+    api: PageParts, request: web.Request, viewer: Viewer, lang: fmt.Lang
 ) -> web.StreamResponse:
     account = views.account(api.ledger.store, viewer.key)
     words = texts(lang)

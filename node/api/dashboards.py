@@ -38,10 +38,12 @@ from node.api.access import (
     Viewer,
     role_of,
 )
-from node.api.core import Api, parse_kinds, served_over_tls
+from node.api.inputs import parse_kinds
 from node.api.logins import Refusal as LoginRefusal
 from node.api.offload import Memo, offload_of, stream
+from node.api.page_parts import PageParts
 from node.api.problems import ApiError
+from node.api.ratelimit import served_over_tls
 from node.consensus.types import Block
 from node.ledger import records as r
 from node.ledger import tx as t
@@ -83,7 +85,7 @@ _env.filters["datetime"] = fmt.datetime_text
 _env.filters["short"] = fmt.short_key
 _env.filters["iso"] = fmt.iso
 
-_Page = Callable[[Api, web.Request, Viewer, fmt.Lang], Awaitable[web.StreamResponse]]
+_Page = Callable[[PageParts, web.Request, Viewer, fmt.Lang], Awaitable[web.StreamResponse]]
 
 
 EXPORTS_KEY: Final = web.AppKey(
@@ -92,7 +94,7 @@ EXPORTS_KEY: Final = web.AppKey(
 EXPORTS_KEPT: Final = 4  # transactions CSVs kept (up to ~25 MiB each), until the history grows
 
 
-def add_routes(app: web.Application, api: Api) -> None:
+def add_routes(app: web.Application, api: PageParts) -> None:
     app[EXPORTS_KEY] = Memo(EXPORTS_KEPT)
 
     def bind(
@@ -101,7 +103,7 @@ def add_routes(app: web.Application, api: Api) -> None:
         return guarded(api, page, roles)
 
     def with_api(
-        fn: Callable[[Api, web.Request], Awaitable[web.StreamResponse]],
+        fn: Callable[[PageParts, web.Request], Awaitable[web.StreamResponse]],
     ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         async def handle(request: web.Request) -> web.StreamResponse:
             return await fn(api, request)
@@ -160,9 +162,9 @@ async def _to_ui(request: web.Request) -> web.StreamResponse:
     return redirect("/ui")
 
 
-async def _home(api: Api, request: web.Request) -> web.StreamResponse:
+async def _home(api: PageParts, request: web.Request) -> web.StreamResponse:
     try:
-        viewer = api.viewer(request)
+        viewer = api.viewers.of(request)
     except ApiError:
         viewer = None
     if viewer is None:
@@ -171,7 +173,7 @@ async def _home(api: Api, request: web.Request) -> web.StreamResponse:
 
 
 def guarded(
-    api: Api, page: _Page, roles: frozenset[Role]
+    api: PageParts, page: _Page, roles: frozenset[Role]
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     """A handler serving ``page`` to logged-in viewers of ``roles`` (for pages in other modules)."""
 
@@ -182,11 +184,11 @@ def guarded(
 
 
 async def _guard_page(
-    api: Api, request: web.Request, page: _Page, roles: frozenset[Role]
+    api: PageParts, request: web.Request, page: _Page, roles: frozenset[Role]
 ) -> web.StreamResponse:
     lang = language(request)
     try:
-        viewer = api.viewer(request)
+        viewer = api.viewers.of(request)
     except ApiError as error:
         return _login_form(request, lang, error.detail, 401)
     if viewer is None:
@@ -208,7 +210,7 @@ def _login_form(
     return render(request, lang, "login.html", status, error=error, viewer=None)
 
 
-async def login(api: Api, request: web.Request) -> web.StreamResponse:
+async def login(api: PageParts, request: web.Request) -> web.StreamResponse:
     """Exchange a login link (or an API token) once for a session id in a cookie."""
     lang = language(request)
     token: str | None
@@ -220,7 +222,7 @@ async def login(api: Api, request: web.Request) -> web.StreamResponse:
         token = request.query.get("token")
     if not token:
         return _login_form(request, lang, None, 200)
-    checked = tokens.check_login(token, api.chain_id, api.status.node_key, api.now_ms())
+    checked = tokens.check_login(token, api.chain_id, api.status.node_key, api.config.clock_ms())
     if isinstance(checked, tokens.TokenProblem):
         return _login_form(request, lang, checked.message, 401)
     role = _role(api, checked.account)
@@ -233,17 +235,17 @@ async def login(api: Api, request: web.Request) -> web.StreamResponse:
         if status != 401:
             response.headers["Retry-After"] = str(LOGIN_RETRY_AFTER_S)
         return response
-    max_age = max(1, (checked.expires_ms - api.now_ms()) // 1000)
+    max_age = max(1, (checked.expires_ms - api.config.clock_ms()) // 1000)
     return _credential(api, request, HOME_OF[role], SESSION_COOKIE, session_id, max_age)
 
 
 def _credential(
-    api: Api, request: web.Request, home: str, name: str, value: str, max_age: int | None
+    api: PageParts, request: web.Request, home: str, name: str, value: str, max_age: int | None
 ) -> web.Response:
     """A redirect to ``home`` that sets the credential cookie ``name`` (HttpOnly,
     SameSite=Strict, Secure over TLS) and clears every other credential cookie."""
     response = redirect(home)
-    secure = served_over_tls(request, api.config)
+    secure = served_over_tls(request, api.config.trust_forwarded_for)
     response.set_cookie(
         name, value, httponly=True, samesite="Strict", path="/", secure=secure, max_age=max_age
     )
@@ -261,11 +263,11 @@ LOGIN_REFUSAL_STATUS: Final = {
 LOGIN_RETRY_AFTER_S: Final = 60
 
 
-def _role(api: Api, key: bytes) -> Role:
+def _role(api: PageParts, key: bytes) -> Role:
     return role_of(api.ledger.store, key)
 
 
-async def logout(api: Api, request: web.Request) -> web.StreamResponse:
+async def logout(api: PageParts, request: web.Request) -> web.StreamResponse:
     session_id = request.cookies.get(SESSION_COOKIE)
     if session_id is not None:
         api.logins.end(session_id)
@@ -275,10 +277,10 @@ async def logout(api: Api, request: web.Request) -> web.StreamResponse:
     return response
 
 
-async def balance_code(api: Api, request: web.Request) -> web.StreamResponse:
+async def balance_code(api: PageParts, request: web.Request) -> web.StreamResponse:
     code = request.match_info["code"]
     lang = language(request)
-    voucher = tokens.check_balance_code(code, api.chain_id, api.now_ms())
+    voucher = tokens.check_balance_code(code, api.chain_id, api.config.clock_ms())
     if isinstance(voucher, tokens.TokenProblem):
         return _login_form(request, lang, voucher.message, 401)
     return _credential(api, request, "/ui/holder", BALANCE_COOKIE, code, None)
@@ -326,7 +328,7 @@ def rows(items: list[m.Transaction], me: bytes, view: View | None = None) -> lis
     return out
 
 
-def _campaign_names(api: Api) -> dict[str, r.Campaign]:
+def _campaign_names(api: PageParts) -> dict[str, r.Campaign]:
     prefix = r.campaign_key("")
     return {
         key[len(prefix) :].decode(): r.Campaign.decode(raw)
@@ -335,10 +337,10 @@ def _campaign_names(api: Api) -> dict[str, r.Campaign]:
 
 
 async def holder_page(
-    api: Api, request: web.Request, viewer: Viewer, lang: fmt.Lang
+    api: PageParts, request: web.Request, viewer: Viewer, lang: fmt.Lang
 ) -> web.StreamResponse:
     account = views.account(api.ledger.store, viewer.key)
-    page = api.history(
+    page = api.reads.history(
         viewer, viewer.key, frozenset(), None, request.query.get("cursor"), PAGE_ITEMS
     )
     shops, filters = citizen.shops_for(api, request, viewer)
@@ -351,14 +353,14 @@ async def holder_page(
 
 
 async def merchant_page(
-    api: Api, request: web.Request, viewer: Viewer, lang: fmt.Lang
+    api: PageParts, request: web.Request, viewer: Viewer, lang: fmt.Lang
 ) -> web.StreamResponse:
     account = views.account(api.ledger.store, viewer.key)
-    page = api.history(
+    page = api.reads.history(
         viewer, viewer.key, frozenset(), None, request.query.get("cursor"), PAGE_ITEMS
     )
     payouts = await _newest_payouts(api, viewer.key)
-    totals = api.index.merchant_totals(viewer.key)
+    totals = api.gate.index.merchant_totals(viewer.key)
     received, refunded = totals.received_cents, totals.refunded_cents
     all_rows = rows(page.items, viewer.key, api.ledger.store)
     issuers = {key.hex(): r.Issuer.decode(raw).name for key, raw in _issuers(api)}
@@ -369,18 +371,18 @@ async def merchant_page(
     )  # fmt: skip
 
 
-async def _newest_payouts(api: Api, merchant: bytes) -> list[m.Payout]:
+async def _newest_payouts(api: PageParts, merchant: bytes) -> list[m.Payout]:
     """A merchant's newest payouts, newest first. A payout is named by the transaction
     that opened it: a redemption, or a payment while the merchant redeems automatically.
     The loop is let go every ``HTTP_EXPORT_PAGE_ITEMS`` transactions read."""
     found: list[m.Payout] = []
-    refs, _ = api.index.history(
+    refs, _ = api.gate.index.history(
         merchant, None, PAYOUT_OPENERS, limits.UI_PAYOUT_SCAN_MAX, limits.UI_PAYOUT_SCAN_MAX
     )
     for count, ref in enumerate(refs, 1):
         if count % limits.HTTP_EXPORT_PAGE_ITEMS == 0:
             await asyncio.sleep(0)
-        signed, _ = api.signed_at(ref.height, ref.index)
+        signed, _ = api.reads.signed_at(ref.height, ref.index)
         raw = api.ledger.store.get(r.payout_key(signed.tx_id))
         if raw is not None:
             found.append(views.payout(signed.tx_id, r.Payout.decode(raw)))
@@ -389,7 +391,7 @@ async def _newest_payouts(api: Api, merchant: bytes) -> list[m.Payout]:
     return found
 
 
-def _issuers(api: Api) -> list[tuple[bytes, bytes]]:
+def _issuers(api: PageParts) -> list[tuple[bytes, bytes]]:
     prefix = r.issuer_key(b"")
     return [(key[len(prefix) :], raw) for key, raw in api.ledger.store.iter_prefix(prefix)]
 
@@ -422,7 +424,7 @@ def chart(campaigns: list[m.Campaign], width: float = 560.0) -> list[Bar]:
 
 
 async def commune_page(
-    api: Api, request: web.Request, viewer: Viewer, lang: fmt.Lang
+    api: PageParts, request: web.Request, viewer: Viewer, lang: fmt.Lang
 ) -> web.StreamResponse:
     now = api.ledger.last_block().time_ms
     campaigns = [
@@ -433,7 +435,7 @@ async def commune_page(
     issuer = None if issuer_raw is None else r.Issuer.decode(issuer_raw)
     kinds = parse_kinds(request)
     chosen_campaign = request.query.get("campaign") or None
-    page = api.history(
+    page = api.reads.history(
         viewer, viewer.key, kinds, chosen_campaign, request.query.get("cursor"), PAGE_ITEMS
     )
     merchants, merchants_after = _merchants_of(api, viewer.key, request.query.get("merchants"))
@@ -451,7 +453,7 @@ async def commune_page(
 
 
 def _merchants_of(
-    api: Api, issuer: bytes, after: str | None
+    api: PageParts, issuer: bytes, after: str | None
 ) -> tuple[list[tuple[str, r.Merchant]], str | None]:
     """A page of the issuer's merchants in key order (after the key ``after``, in hex),
     and the key to continue after (None: the last page)."""
@@ -481,7 +483,7 @@ CSV_COLUMNS: Final = (
 
 
 async def commune_csv(
-    api: Api, request: web.Request, viewer: Viewer, lang: fmt.Lang
+    api: PageParts, request: web.Request, viewer: Viewer, lang: fmt.Lang
 ) -> web.StreamResponse:
     """The commune's history as CSV: the rows located and their blocks read in a thread
     (one snapshot of the store), the rows written in a worker process, then streamed."""
@@ -492,12 +494,12 @@ async def commune_csv(
     async def make() -> bytes:
         async with offload.slot():
             gathered = await offload.read(
-                _gather_history, api.index, api.ledger.store, api.chain_id, viewer, kinds,
+                _gather_history, api.gate.index, api.ledger.store, api.chain_id, viewer, kinds,
                 campaign,
             )  # fmt: skip
             return await offload.compute(history_csv, gathered)
 
-    newest = api.index.raw_history(viewer.key, 1)  # in the key: a new row, a new export
+    newest = api.gate.index.raw_history(viewer.key, 1)  # in the key: a new row, a new export
     key = (viewer, kinds, campaign, newest[0][0] if newest else b"")
     body = await request.app[EXPORTS_KEY].get(key, api.ledger.store.height(), make)
     return await stream(
@@ -580,14 +582,14 @@ def history_csv(rows: HistoryRows) -> bytes:
 
 
 async def auditor_page(
-    api: Api, request: web.Request, viewer: Viewer, lang: fmt.Lang
+    api: PageParts, request: web.Request, viewer: Viewer, lang: fmt.Lang
 ) -> web.StreamResponse:
     ledger = api.ledger
     last = ledger.last_block()
     latest = []
     for height in range(last.height, max(0, last.height - 10), -1):
-        block = api.block(height)
-        certificate = api.certificate(height)
+        block = api.reads.block(height)
+        certificate = api.reads.certificate(height)
         if block is not None and certificate is not None:
             latest.append(
                 (views.header(block.header, len(block.txs)), views.certificate(certificate))

@@ -7,21 +7,54 @@ replay history: it starts at the stored tip, and a rebuild moves it there again.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Final
 
 from node.api import views
-from node.api.core import CommitWaiters
 from node.api.metrics import NodeMetrics
 from node.api.schema import to_json
 from node.api.stream import Event, Hub
 from node.ledger.parties import parties
 from node.ledger.state import BlockState, RecordCache, View
+from node.protocol import limits
 from node.views.base import FedBlock, blame
 
 EVENTS: Final = "events"
 COMMITS: Final = "commits"
 METRICS: Final = "metrics"
+
+
+class CommitWaiters:
+    """Futures resolved when a transaction id is finalised (bounded); ``CommitsView``
+    resolves them."""
+
+    def __init__(self) -> None:
+        self._waiting: dict[bytes, list[asyncio.Future[int]]] = {}
+        self._count = 0
+
+    def wait(self, tx_id: bytes) -> asyncio.Future[int] | None:
+        if self._count >= limits.MEMPOOL_TXS_MAX:
+            return None
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(tx_id, []).append(future)
+        self._count += 1
+        return future
+
+    def forget(self, tx_id: bytes, future: asyncio.Future[int]) -> None:
+        waiting = self._waiting.get(tx_id)
+        if waiting is not None and future in waiting:
+            waiting.remove(future)
+            self._count -= 1
+            if not waiting:
+                del self._waiting[tx_id]
+
+    def committed(self, height: int, tx_ids: list[bytes]) -> None:
+        for tx_id in tx_ids:
+            for future in self._waiting.pop(tx_id, []):
+                self._count -= 1
+                if not future.done():
+                    future.set_result(height)
 
 
 class _LiveFeed:

@@ -6,10 +6,12 @@ another number), bounded in length before they are converted; hex is
 lowercase and exact in length; base64url has no padding and no spare bits
 (``node.api.tokens.unb64url``, shared with the wallet);
 JSON bodies are UTF-8, bounded in nesting depth and in the digits of a number,
-without NaN, Infinity or repeated keys. Every refusal is an ``ApiError(400)``,
-answered as a problem document, never a 500.
+without NaN, Infinity or repeated keys; keys, ids, heights, page sizes, kinds and
+cursors as the routes take them. Every refusal is an ``ApiError(400)``, answered as
+a problem document, never a 500.
 
-Pure: no I/O (``read_json`` takes the body's bytes).
+Pure: no I/O (``read_json`` takes the body's bytes; the query readers take the request
+whose query string aiohttp has already read).
 """
 
 from __future__ import annotations
@@ -18,12 +20,30 @@ import json
 import re
 from typing import Final
 
+from aiohttp import web
+
 from node.api.problems import ApiError
 from node.api.tokens import b64url, unb64url
+from node.ledger import tx as t
 from node.protocol import limits
+from node.protocol.crypto import PUBLIC_KEY_BYTES, PublicKey
 from node.protocol.errors import ApiProblem
 
-__all__ = ["b64url", "is_ascii_digits", "parse_hex", "parse_uint", "read_json", "unb64url"]
+__all__ = [
+    "b64url",
+    "decode_cursor",
+    "encode_cursor",
+    "is_ascii_digits",
+    "parse_height",
+    "parse_hex",
+    "parse_id",
+    "parse_key",
+    "parse_kinds",
+    "parse_limit",
+    "parse_uint",
+    "read_json",
+    "unb64url",
+]
 
 _DIGITS: Final = re.compile(r"[0-9]+")
 _HEX: Final = re.compile(r"[0-9a-f]*")
@@ -49,6 +69,57 @@ def parse_hex(text: str, size: int) -> bytes | None:
     if len(text) != 2 * size or _HEX.fullmatch(text) is None:
         return None
     return bytes.fromhex(text)
+
+
+# --- what routes take: keys, ids, heights, pages, kinds, cursors -------------------------
+
+
+def encode_cursor(raw: bytes) -> str:
+    return b64url(raw)
+
+
+def decode_cursor(text: str, max_bytes: int = 256) -> bytes:
+    raw = unb64url(text) if len(text) <= 2 * max_bytes else None
+    if not raw or len(raw) > max_bytes:
+        raise ApiError(400, "the cursor is not one this node gave", slug="bad-cursor")
+    return raw
+
+
+def parse_key(text: str, what: str = "account") -> PublicKey:
+    raw = parse_hex(text, PUBLIC_KEY_BYTES)
+    if raw is None:
+        raise ApiError(400, f"an {what} key is 32 bytes in lowercase hex", slug="bad-key")
+    return PublicKey(raw)
+
+
+def parse_id(text: str, what: str) -> bytes:
+    raw = parse_hex(text, 32)
+    if raw is None:
+        raise ApiError(400, f"a {what} is 64 lowercase hex digits", slug="bad-id")
+    return raw
+
+
+def parse_limit(request: web.Request, default: int = 50) -> int:
+    text = request.query.get("limit")
+    if text is None:
+        return default
+    top = limits.HTTP_PAGE_ITEMS_MAX
+    return parse_uint(text, 1, top, f"limit is 1 to {top}", "bad-limit")
+
+
+def parse_height(text: str, what: str = "a height") -> int:
+    top = limits.HEIGHT_MAX
+    return parse_uint(text, 0, top, f"{what} is an integer from 0 to {top}", "bad-height")
+
+
+def parse_kinds(request: web.Request) -> frozenset[t.Kind]:
+    names = [n for value in request.query.getall("kind", []) for n in value.split(",") if n]
+    try:
+        return frozenset(t.Kind[name.upper()] for name in names)
+    except KeyError:
+        raise ApiError(
+            400, "kind is one of the transaction kinds, lowercase", slug="bad-kind"
+        ) from None
 
 
 # --- JSON bodies ----------------------------------------------------------------------------

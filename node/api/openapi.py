@@ -3,6 +3,8 @@ handlers return."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from node.api import models as m
 from node.api.access import SESSION_COOKIE
 from node.api.operation import (
@@ -12,7 +14,7 @@ from node.api.problems import PROBLEM_CONTENT_TYPE
 from node.api.schema import JsonSchema, schema_of
 
 
-def openapi_document(version: str, operations: tuple[Operation, ...]) -> JsonSchema:
+def openapi_document(version: str, operations: tuple[Operation[Any], ...]) -> JsonSchema:
     """The document of ``operations`` (the route table and a node's extra routes)."""
     components: dict[str, JsonSchema] = {}
     problem_ref = schema_of(m.Problem, components)
@@ -75,7 +77,7 @@ def openapi_document(version: str, operations: tuple[Operation, ...]) -> JsonSch
     }
 
 
-def _ok_schema(op: Operation, components: dict[str, JsonSchema]) -> JsonSchema:
+def _ok_schema(op: Operation[Any], components: dict[str, JsonSchema]) -> JsonSchema:
     if op.ok is None:
         return {"type": "string"}
     schema = schema_of(op.ok, components)

@@ -1,22 +1,26 @@
-"""The route table's types: an operation (method, path, handler, models, errors)
-and the parameters many routes share."""
+"""The route table's types: an operation (method, path, handler, models, errors), the
+routes of one module (``Routes``: its operations and the parts of the API they read) and
+the parameters many routes share.
+
+A handler takes the parts its module reads (a small dataclass the module declares), never
+the whole ``ApiParts``: ``Routes.parts`` picks them once, when the server registers the
+routes."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Final, Literal
+from typing import Any, Final, Generic, Literal, TypeVar
 
 from aiohttp import web
 
-from node.api.core import (
-    Api,
-)
+from node.api.parts import ApiParts
 from node.api.schema import JsonSchema, to_json
 from node.ledger import tx as t
 from node.protocol import limits
 
-Handler = Callable[[Api, web.Request], Awaitable[object]]
+P = TypeVar("P")
+Handler = Callable[[P, web.Request], Awaitable[object]]
 
 
 SSE_CONTENT_TYPE: Final = "text/event-stream"
@@ -32,10 +36,10 @@ class Param:
 
 
 @dataclass(frozen=True, slots=True)
-class Operation:
+class Operation(Generic[P]):
     method: Literal["GET", "POST"]
     path: str
-    handler: Handler
+    handler: Handler[P]
     summary: str
     tag: str
     ok: type | None  # the model of the success response
@@ -49,6 +53,27 @@ class Operation:
     description: str = ""
     extra_responses: dict[int, str] = field(default_factory=dict)
     ok_alternative: type | None = None  # a second success model (a batch's answer)
+
+
+@dataclass(frozen=True, slots=True)
+class Routes(Generic[P]):
+    """A module's operations and the parts of the API its handlers read."""
+
+    parts: Callable[[ApiParts], P]
+    operations: tuple[Operation[P], ...]
+
+
+AnyRoutes = Routes[Any]
+
+
+def pick(cls: Callable[..., P]) -> Callable[[ApiParts], P]:
+    """The parts ``cls`` (a dataclass) names, by their names in ``ApiParts``."""
+    names = cls.__dataclass_fields__  # type: ignore[attr-defined]
+
+    def parts(api: ApiParts) -> P:
+        return cls(**{name: getattr(api, name) for name in names})
+
+    return parts
 
 
 def query_param(name: str, schema: JsonSchema, description: str) -> Param:

@@ -18,23 +18,27 @@ from aiohttp import web
 
 from node.api import bank_page, commune_vouchers, counter, dashboards, offload
 from node.api.access import BALANCE_COOKIE, SESSION_COOKIE
-from node.api.core import Api, ApiConfig, ApiViews, NodeStatus, client_of
 from node.api.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from node.api.metrics import NodeMetrics
 from node.api.openapi import openapi_document
-from node.api.operation import Operation, json_response
+from node.api.operation import AnyRoutes, Operation, P, json_response, pick
+from node.api.page_parts import PageParts
+from node.api.parts import ApiConfig, ApiParts, NodeStatus
 from node.api.problems import ApiError
-from node.api.routes import OPERATIONS
+from node.api.ratelimit import client_of
+from node.api.routes import ROUTES
 from node.api.routes import analytics as analytics_routes
 from node.api.routes import state as state_routes
+from node.api.view_gate import ApiViews
 from node.app.ledger_app import LedgerApp
 from node.protocol import limits
 
-__all__ = ["API_KEY", "ApiConfig", "ApiViews", "NodeStatus", "client_of", "create_app"]
+__all__ = ["API_KEY", "PAGES_KEY", "ApiConfig", "ApiViews", "NodeStatus", "client_of", "create_app"]
 
 logger = logging.getLogger(__name__)
 
-API_KEY: Final = web.AppKey("api", Api)
+API_KEY: Final = web.AppKey("api", ApiParts)
+PAGES_KEY: Final = web.AppKey("pages", PageParts)  # the parts the dashboards were given
 API_VERSION: Final = "1.0.0"
 UNLIMITED_PATHS: Final = frozenset({"/metrics", "/v1/health"})
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -46,24 +50,24 @@ def create_app(
     views: ApiViews,
     config: ApiConfig | None = None,
     metrics: NodeMetrics | None = None,
-    extra_operations: Sequence[Operation] = (),
+    extra_routes: Sequence[AnyRoutes] = (),
 ) -> web.Application:
     """The aiohttp application of one node, reading the derived views the node runs.
 
-    ``extra_operations`` are routes only some nodes serve (the bank's settlement routes);
-    they are documented in that node's OpenAPI document like the others."""
-    api = Api(ledger, status, views, config or ApiConfig(), metrics)
+    The API's parts are built here, once; each route module gets the parts it reads
+    (``Routes.parts``) as it is registered. ``extra_routes`` are routes only some nodes
+    serve (the bank's settlement routes); they are documented in that node's OpenAPI
+    document like the others."""
+    api = ApiParts.build(ledger, status, views, config or ApiConfig(), metrics)
     app = web.Application(client_max_size=limits.HTTP_BODY_BYTES_MAX, middlewares=[guard])
     app[API_KEY] = api
     offload.install(app)
-    extra = (
-        *analytics_routes.ANALYTICS_OPERATIONS,
-        *state_routes.STATE_OPERATIONS,
-        *extra_operations,
-    )
-    for op in (*OPERATIONS, *extra):
-        app.router.add_route(op.method, op.path, _bind(api, op))
-    document = openapi_document(API_VERSION, (*OPERATIONS, *extra))
+    tables = (*ROUTES, analytics_routes.ROUTES, state_routes.ROUTES, *extra_routes)
+    for routes in tables:
+        parts = routes.parts(api)
+        for op in routes.operations:
+            app.router.add_route(op.method, op.path, _bind(parts, op))
+    document = openapi_document(API_VERSION, tuple(op for r in tables for op in r.operations))
 
     async def openapi(request: web.Request) -> web.Response:
         return web.json_response(document)
@@ -77,11 +81,12 @@ def create_app(
 
     app.router.add_get("/v1/openapi.json", openapi)
     app.router.add_get("/metrics", metrics_page)
-    dashboards.add_routes(app, api)
-    bank_page.add_routes(app, api)
-    counter.add_routes(app, api)
-    analytics_routes.install(app, api)
-    commune_vouchers.install(app, api)
+    pages = app[PAGES_KEY] = pick(PageParts)(api)
+    dashboards.add_routes(app, pages)
+    bank_page.add_routes(app, pages)
+    counter.add_routes(app, pages)
+    analytics_routes.install(app, analytics_routes.ROUTES.parts(api))
+    commune_vouchers.install(app, pages)
     app.on_response_prepare.append(_answer_headers)
     app.on_shutdown.append(_close_streams)
     app.on_cleanup.append(_release_snapshots)
@@ -89,16 +94,16 @@ def create_app(
 
 
 async def _close_streams(app: web.Application) -> None:
-    app[API_KEY].hub.close_all()
+    app[API_KEY].gate.hub.close_all()
 
 
 async def _release_snapshots(app: web.Application) -> None:
     state_routes.snapshots(app[API_KEY]).close()
 
 
-def _bind(api: Api, op: Operation) -> _Handler:
+def _bind(parts: P, op: Operation[P]) -> _Handler:
     async def handle(request: web.Request) -> web.StreamResponse:
-        result = await op.handler(api, request)
+        result = await op.handler(parts, request)
         if isinstance(result, web.StreamResponse):
             return result
         return json_response(result, op.ok_status)
@@ -158,9 +163,9 @@ def _with_credentials(request: web.Request) -> bool:
     )
 
 
-async def _guarded(api: Api, request: web.Request, handler: _Handler) -> web.StreamResponse:
+async def _guarded(api: ApiParts, request: web.Request, handler: _Handler) -> web.StreamResponse:
     if request.path not in UNLIMITED_PATHS and not api.limiter.allow(
-        client_of(request, api.config)
+        client_of(request, api.config.trust_forwarded_for)
     ):
         raise ApiError(
             429,

@@ -8,7 +8,7 @@ party to it); block headers are public.
 
 Open streams are capped in all (``limits.HTTP_STREAM_SUBSCRIBERS_MAX``) and per
 client (``limits.HTTP_STREAM_SUBSCRIBERS_PER_CLIENT_MAX``, the client as
-``node.api.core.client_of`` names it), so one client cannot hold every slot.
+``node.api.ratelimit.client_of`` names it), so one client cannot hold every slot.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ class Hub:
 
     def subscribe(self, viewer: Viewer | None, client: str = "") -> Subscriber | Refusal:
         """A new subscriber, or why not. ``client`` is who asks over HTTP
-        (``core.client_of``); in-process readers share the client ``""``."""
+        (``ratelimit.client_of``); in-process readers share the client ``""``."""
         if self._per_client[client] >= limits.HTTP_STREAM_SUBSCRIBERS_PER_CLIENT_MAX:
             return Refusal.CLIENT_FULL
         if len(self._subscribers) >= limits.HTTP_STREAM_SUBSCRIBERS_MAX:

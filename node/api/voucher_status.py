@@ -30,15 +30,18 @@ from __future__ import annotations
 import enum
 from collections import Counter, OrderedDict
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Protocol
 from weakref import WeakKeyDictionary
 
 from aiohttp import web
 
 from node.api import models as m
-from node.api.access import Role, Viewer, require
-from node.api.core import Api, decode_cursor, encode_cursor
+from node.api.access import Role, Viewer, Viewers, require
+from node.api.chain_reads import ChainReads
+from node.api.inputs import decode_cursor, encode_cursor
 from node.api.problems import ApiError
+from node.api.view_gate import ViewGate
+from node.app.ledger_app import LedgerApp
 from node.ledger import records as r
 from node.ledger import tx as t
 from node.ledger.state import View
@@ -80,7 +83,23 @@ class Report:
     complete: bool  # False: a cap was reached, some allocations are missing
 
 
-def report(api: Api, code: str, campaign: r.Campaign) -> Report:
+class VoucherReads(Protocol):
+    """What the voucher status reads of the API (the route's and the page's parts have it)."""
+
+    @property
+    def ledger(self) -> LedgerApp: ...
+
+    @property
+    def gate(self) -> ViewGate: ...
+
+    @property
+    def reads(self) -> ChainReads: ...
+
+    @property
+    def viewers(self) -> Viewers: ...
+
+
+def report(api: VoucherReads, code: str, campaign: r.Campaign) -> Report:
     """Every key the campaign's issuer allocated to, with its status (bounded: at most
     ``VOUCHERS_STATUS_SCAN_TXS_MAX`` allocations and reissues, read among at most
     ``VOUCHERS_STATUS_INDEX_ENTRIES_MAX`` entries of the issuer's history).
@@ -88,7 +107,7 @@ def report(api: Api, code: str, campaign: r.Campaign) -> Report:
     Kept per node, campaign and height (``_cache``): the pages of one report and its CSV
     read the history once per block."""
     height = api.ledger.last_block().height
-    cache = _cache.setdefault(api, OrderedDict())
+    cache = _cache.setdefault(api.reads, OrderedDict())  # one per application
     found = cache.get((code, height))
     if found is None:
         found = _report(api, code, campaign)
@@ -99,10 +118,10 @@ def report(api: Api, code: str, campaign: r.Campaign) -> Report:
 
 
 _CACHED_REPORTS: Final = 4
-_cache: WeakKeyDictionary[Api, OrderedDict[tuple[str, int], Report]] = WeakKeyDictionary()
+_cache: WeakKeyDictionary[ChainReads, OrderedDict[tuple[str, int], Report]] = WeakKeyDictionary()
 
 
-def _report(api: Api, code: str, campaign: r.Campaign) -> Report:
+def _report(api: VoucherReads, code: str, campaign: r.Campaign) -> Report:
     allocated: dict[bytes, int] = {}
     reissues: list[tuple[bytes, bytes]] = []  # (lost, replacement), newest first
     complete = True
@@ -111,10 +130,10 @@ def _report(api: Api, code: str, campaign: r.Campaign) -> Report:
     while True:
         want = min(limits.HTTP_PAGE_ITEMS_MAX, limits.VOUCHERS_STATUS_SCAN_TXS_MAX - scanned)
         budget = min(limits.HTTP_SCAN_ITEMS_MAX, entries)
-        refs, before = api.index.history(campaign.issuer, before, _KINDS, want, budget)
+        refs, before = api.gate.index.history(campaign.issuer, before, _KINDS, want, budget)
         entries -= budget
         for ref in refs:
-            payload = api.signed_at(ref.height, ref.index)[0].tx.payload
+            payload = api.reads.signed_at(ref.height, ref.index)[0].tx.payload
             if isinstance(payload, t.Allocate) and payload.campaign == code:
                 for a in payload.allocations:
                     allocated[a.holder] = allocated.get(a.holder, 0) + a.amount_cents
@@ -173,7 +192,7 @@ def spent(view: View, holder: bytes, code: str) -> int:
     return total
 
 
-def issuer_campaign(api: Api, viewer: Viewer, code: str) -> r.Campaign:
+def issuer_campaign(api: VoucherReads, viewer: Viewer, code: str) -> r.Campaign:
     """The campaign ``code`` if ``viewer`` issued it; 404 otherwise (the same answer
     for another commune's campaign: its existence is public, its vouchers are not)."""
     if not 0 < len(code) <= limits.CODE_CHARS_MAX:
@@ -220,8 +239,8 @@ def page_of(
     return m.VoucherStatusPage(code, found.counts, found.complete, chosen, next_cursor)
 
 
-async def vouchers(api: Api, request: web.Request) -> object:
-    viewer = require(api.viewer(request))
+async def vouchers(api: VoucherReads, request: web.Request) -> object:
+    viewer = require(api.viewers.of(request))
     code = request.match_info["code"]
     campaign = issuer_campaign(api, viewer, code)
     wanted = parse_status(request.query.get("status"))

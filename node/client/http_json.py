@@ -15,6 +15,7 @@ bounded number of times; then the last answer stands.
 
 from __future__ import annotations
 
+import enum
 import http.client
 import json
 import time
@@ -119,6 +120,39 @@ class TxAnswer:
             height if isinstance(height, int) else None,
             result if isinstance(result, str) else None,
             answer.detail(),
+        )
+
+
+class TxStatus(enum.Enum):
+    """Where the node says a transaction is (``GET /v1/transactions/{id}``)."""
+
+    PENDING = "pending"  # admitted to its mempool, not yet in a block
+    COMMITTED = "committed"  # in a block
+
+
+@dataclass(frozen=True, slots=True)
+class TxReceipt:
+    """What the node said of one transaction it knows (``GET /v1/transactions/{id}``)."""
+
+    tx_id: str
+    status: TxStatus
+    height: int | None  # the block it is in, once committed
+    index: int | None
+
+    @classmethod
+    def of_json(cls, body: Mapping[str, object], url: str) -> TxReceipt:
+        """The receipt in ``body``; ``Unreachable`` when it is not one (an unknown status
+        is never read as committed)."""
+        tx_id, status = body.get("tx_id"), body.get("status")
+        height, index = body.get("height"), body.get("index")
+        known = {s.value: s for s in TxStatus}
+        if not isinstance(tx_id, str) or not isinstance(status, str) or status not in known:
+            raise Unreachable(f"{url}: the answer is not a transaction's receipt")
+        return cls(
+            tx_id,
+            known[status],
+            height if isinstance(height, int) else None,
+            index if isinstance(index, int) else None,
         )
 
 

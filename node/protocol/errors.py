@@ -94,3 +94,11 @@ class ToolError(RelanceError):
 
 class ToolInvariantBroken(ToolError, RuntimeError):
     """A tool's own bookkeeping went wrong."""
+
+
+class WalletProblem(RelanceError):
+    """The wallet (``wallets.exits.WalletError`` is the exit-coded refusal shown to a user)."""
+
+
+class WalletInvariantBroken(WalletProblem, RuntimeError):
+    """The wallet's own work went wrong (a library it drives did not do what it asked)."""

@@ -28,14 +28,13 @@ import signal
 import time
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Final
+from typing import Final, Protocol, TypeVar
 
 from aiohttp import web
 
 from node.analytics.index import AnalyticsIndex
 from node.api.bank_page import SOURCE as BANK_SOURCE
-from node.api.core import Api, CommitWaiters
-from node.api.feeds import CommitsView, EventsView, MetricsView
+from node.api.feeds import CommitsView, CommitWaiters, EventsView, MetricsView
 from node.api.metrics import (
     CountingRecordStore,
     NodeMetrics,
@@ -43,12 +42,13 @@ from node.api.metrics import (
     Sources,
     ValidatorSources,
 )
-from node.api.operation import Handler, Operation
+from node.api.operation import Handler, Routes
 from node.api.routes.analytics import SETTINGS_KEY as ANALYTICS_SETTINGS_KEY
 from node.api.routes.analytics import AnalyticsSettings
-from node.api.routes.settlement import operations as settlement_operations
+from node.api.routes.settlement import routes as settlement_routes
 from node.api.server import ApiConfig, ApiViews, NodeStatus, create_app
 from node.api.stream import Hub
+from node.api.view_gate import ViewGate
 from node.app.ledger_app import LedgerApp
 from node.app.sigverify import SignatureVerifier
 from node.app.upgrades import HALT_EXIT_CODE
@@ -367,7 +367,7 @@ async def _run_parts(home: Home, ledger: LedgerApp, stop: asyncio.Event, hooks: 
     admitting = asyncio.create_task(gossip.run(), name="gossip-admission")
     backups = asyncio.create_task(serve_backups(home.path, ledger.store), name="backups")
     try:
-        extra = () if settlement is None else reading_view(settlement_operations(settlement))
+        extra = () if settlement is None else (reading_view(settlement_routes(settlement)),)
         api_config = ApiConfig(trust_forwarded_for=settings.api_trust_forwarded_for)
         app = create_app(ledger, status, views, api_config, metrics, extra)
         if settlement is not None:
@@ -470,25 +470,34 @@ def open_api_tls(home: Path, files: config.ApiTlsFiles) -> ApiTls:
         raise HomeError(str(exc)) from None
 
 
-def reading_view(
-    operations: tuple[Operation, ...], view: str = SETTLEMENT
-) -> tuple[Operation, ...]:
-    """The read routes of ``operations`` answer 503 naming ``view`` while it is not serving
+class _Gated(Protocol):
+    @property
+    def gate(self) -> ViewGate: ...
+
+
+G = TypeVar("G", bound=_Gated)
+
+
+def reading_view(routes: Routes[G], view: str = SETTLEMENT) -> Routes[G]:
+    """The read routes of ``routes`` answer 503 naming ``view`` while it is not serving
     (the settlement journal's summary and statements: the watcher feeds them)."""
 
-    def gated(handler: Handler) -> Handler:
+    def gated(handler: Handler[G]) -> Handler[G]:
         @functools.wraps(handler)
-        async def handle(api: Api, request: web.Request) -> object:
-            api.require_view(view)
-            return await handler(api, request)
+        async def handle(parts: G, request: web.Request) -> object:
+            parts.gate.require(view)
+            return await handler(parts, request)
 
         return handle
 
-    return tuple(
-        dataclasses.replace(op, handler=gated(op.handler), errors=(*op.errors, 503))
-        if op.method == "GET" and op.path not in VIEW_FREE_PATHS
-        else op
-        for op in operations
+    return Routes(
+        routes.parts,
+        tuple(
+            dataclasses.replace(op, handler=gated(op.handler), errors=(*op.errors, 503))
+            if op.method == "GET" and op.path not in VIEW_FREE_PATHS
+            else op
+            for op in routes.operations
+        ),
     )
 
 

@@ -95,6 +95,9 @@ def _refused(answer: HttpResult) -> None:
 
 def test_a_full_pool_answers_503_with_retry_after(history: History) -> None:
     node, token = history.node, history.node.token(NAMUR)
+    # Computed and rendered before the pool fills (by this test: never by another's order).
+    assert node.get("/v1/analytics/zones", token).status == 200
+    assert node.get("/v1/analytics/export.csv", token).status == 200
     with _pool_full(node):  # what nobody asked yet must be computed: refused
         _refused(node.get("/v1/analytics/export.csv?k=7", token))
         _refused(node.get("/v1/analytics/export.parquet?k=8", token))

@@ -28,7 +28,7 @@ from typing import Final, TypeVar
 from aiohttp import web
 
 from node.api.metrics import NodeMetrics, Sources
-from node.api.operation import Operation
+from node.api.operation import AnyRoutes
 from node.api.server import ApiConfig, NodeStatus, create_app
 from node.api.tokens import make_token
 from node.app.ledger_app import LedgerApp
@@ -112,7 +112,7 @@ class LiveNode:
     config_overrides: dict[str, object] = field(default_factory=dict)
     hooks: NodeHooks = NO_HOOKS  # test hooks (a view made to raise)
     # Routes only some nodes serve (the bank's settlement routes), made on the node's loop.
-    extra_operations: Callable[[LiveNode], Sequence[Operation]] | None = None
+    extra_routes: Callable[[LiveNode], Sequence[AnyRoutes]] | None = None
 
     def __post_init__(self) -> None:
         # Block times: a fake clock one second a block, starting an hour before now
@@ -170,7 +170,7 @@ class LiveNode:
         config = ApiConfig(**settings)  # type: ignore[arg-type]  # test overrides by name
         self.views = build_views(self.ledger, self.index, self.metrics, hooks=self.hooks)
         self.views.runner.start()
-        extra = () if self.extra_operations is None else self.extra_operations(self)
+        extra = () if self.extra_routes is None else self.extra_routes(self)
         self.app = create_app(self.ledger, status, self.views, config, self.metrics, extra)
         self.runner = web.AppRunner(self.app, access_log=None)
         await self.runner.setup()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from node.api.core import RateLimiter
+from node.api.ratelimit import RateLimiter
 from node.consensus.types import Block
 from node.protocol import limits
 from node.views.history_index import HistoryIndex

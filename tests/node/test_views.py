@@ -20,9 +20,9 @@ from aiohttp.test_utils import make_mocked_request
 from click.testing import CliRunner
 
 from node.analytics.index import AnalyticsIndex
-from node.api.core import Api
-from node.api.operation import Operation
+from node.api.operation import Operation, Routes, pick
 from node.api.problems import ApiError
+from node.api.routes.settlement import SettlementParts
 from node.api.server import API_KEY
 from node.consensus.types import Block, Header
 from node.ledger import records as r
@@ -309,24 +309,28 @@ def test_no_node_module_reads_a_test_switch() -> None:
 def test_the_settlement_journal_reads_answer_503_while_its_watcher_is_not_serving(
     failing: World,
 ) -> None:
-    async def summary(api: Api, request: web.Request) -> object:
+    async def summary(parts: SettlementParts, request: web.Request) -> object:
         return "read"
 
-    async def iban(api: Api, request: web.Request) -> object:
+    async def iban(parts: SettlementParts, request: web.Request) -> object:
         return "read"
 
-    ops = reading_view(
-        (
-            Operation("GET", "/v1/settlement/summary", summary, "s", "settlement", None),
-            Operation("GET", "/v1/settlement/iban", iban, "i", "settlement", None),
+    routes = reading_view(
+        Routes(
+            pick(SettlementParts),
+            (
+                Operation("GET", "/v1/settlement/summary", summary, "s", "settlement", None),
+                Operation("GET", "/v1/settlement/iban", iban, "i", "settlement", None),
+            ),
         )
     )
+    ops = routes.operations
     assert ops[0].handler.__name__ == "summary" and 503 in ops[0].errors
     assert ops[1].handler is iban  # the bank's own registry reads no view
-    api = failing.node.app[API_KEY]
+    parts = routes.parts(failing.node.app[API_KEY])
     request = make_mocked_request("GET", "/v1/settlement/summary")
     with pytest.raises(ApiError) as raised:
-        failing.node.call(ops[0].handler(api, request))  # type: ignore[arg-type]
+        failing.node.call(ops[0].handler(parts, request))  # type: ignore[arg-type]
     assert raised.value.status == 503  # this node runs no settlement watcher at all
     assert raised.value.detail == "this node does not run the settlement view"
 
@@ -345,7 +349,7 @@ def test_the_history_index_rebuilt_on_a_running_node_is_the_same(
     def ask() -> str:
         node.views.runner.rebuild("history")
         try:
-            api.require_view("history")
+            api.gate.require("history")
         except ApiError as error:
             return error.detail
         return "served"

@@ -9,8 +9,8 @@ from typing import cast
 
 import pytest
 
-from node.api.operation import Operation
-from node.api.routes import settlement as settlement_routes
+from node.api.operation import AnyRoutes
+from node.api.routes.settlement import routes
 from node.settlement.journal import Journal, Schedule
 from node.settlement.service import SettlementService
 from tests.api.harness import LiveNode
@@ -28,14 +28,14 @@ def node(tmp_path: Path) -> Iterator[LiveNode]:
         live.close()
 
 
-def settlement_operations(node: LiveNode) -> Sequence[Operation]:
+def settlement_routes(node: LiveNode) -> Sequence[AnyRoutes]:
     """The bank's routes over a real, empty settlement journal (no service running: the
     routes read the journal, and an IBAN registration writes it with the default schedule)."""
     journal = Journal.open(node.root / "bank" / "journal.sqlite")
     journal.create_schema()
     settings = SimpleNamespace(default_schedule=Schedule.DAILY)
     service = SimpleNamespace(journal=journal, settings=settings)
-    return settlement_routes.operations(cast(SettlementService, service))
+    return (routes(cast(SettlementService, service)),)
 
 
 @pytest.fixture(scope="session")
@@ -43,9 +43,7 @@ def secure_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     """A node with the API tests' world (``tests/api/world.py``) and the bank's settlement
     routes, shared by the login, input, stream and fuzz tests (its own node: they spend
     login links and open streams)."""
-    node = LiveNode(
-        Path(tmp_path_factory.mktemp("security-node")), extra_operations=settlement_operations
-    )
+    node = LiveNode(Path(tmp_path_factory.mktemp("security-node")), extra_routes=settlement_routes)
     try:
         yield seed(node)
     finally:

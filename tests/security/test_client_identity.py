@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import make_mocked_request
 
-from node.api.core import ApiConfig, client_of
+from node.api.parts import ApiConfig
+from node.api.ratelimit import client_of
 from tests.api.harness import LiveNode
 
 BEHIND_PROXY = ApiConfig(trust_forwarded_for=True)

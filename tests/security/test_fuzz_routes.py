@@ -100,7 +100,7 @@ def read_facts(world: World) -> Facts:
     assert isinstance(txs, list) and isinstance(payouts, list) and txs and payouts
     top = node.get("/v1/status").json()["height"]
     assert isinstance(top, int)
-    index = node.app[API_KEY].index
+    index = node.app[API_KEY].gate.index
     keys = tuple(everyone(world).values())
 
     def party_to(tx: dict[str, Any]) -> frozenset[str]:

@@ -19,7 +19,7 @@ import pytest
 
 from node.api import tokens
 from node.api.logins import Logins, Refusal
-from node.api.server import API_KEY
+from node.api.server import API_KEY, PAGES_KEY
 from node.protocol import limits
 from node.protocol.crypto import Signer, digest
 from node.store.blockstore import BlockStore
@@ -147,11 +147,21 @@ def test_spent_links_survive_a_restart_of_the_api(secure_world: World) -> None:
     cookie = session_cookie(log_in(node, token)).split(";")[0]
     # What a restart keeps: the store. A new Logins reads it back.
     reborn = node.run(lambda: Logins(node.store, api.config.clock_ms))
-    node.run(lambda: setattr(api, "logins", reborn))
-    node.run(lambda: object.__setattr__(api.creds, "sessions", reborn))
-    assert log_in(node, token).status == 401
-    assert node.get("/v1/session", token).status == 401
-    assert whoami(node, {"Cookie": cookie}).status == 200  # nobody is logged out either
+    before = api.logins
+    pages = node.app[PAGES_KEY]
+
+    def use(logins: Logins) -> None:  # the parts are frozen: as a new application would
+        object.__setattr__(api, "logins", logins)
+        object.__setattr__(pages, "logins", logins)
+        object.__setattr__(api.creds, "sessions", logins)
+
+    node.run(lambda: use(reborn))
+    try:
+        assert log_in(node, token).status == 401
+        assert node.get("/v1/session", token).status == 401
+        assert whoami(node, {"Cookie": cookie}).status == 200  # nobody is logged out either
+    finally:  # the world is shared by the module's other tests
+        node.run(lambda: use(before))
 
 
 def test_other_logins_cannot_flush_a_spent_link(

@@ -1,6 +1,6 @@
 """Finding 7: one anonymous client cannot take every event-stream slot.
 
-A client (as ``node.api.core.client_of`` names it) holds at most
+A client (as ``node.api.ratelimit.client_of`` names it) holds at most
 ``limits.HTTP_STREAM_SUBSCRIBERS_PER_CLIENT_MAX`` streams; the next gets 429 with
 Retry-After, while another client still connects, and a slot is given back when a
 stream closes.
@@ -32,7 +32,7 @@ def open_stream(world: World, forwarded_for: str) -> Iterator[http.client.HTTPRe
 
 
 def open_count(world: World, client: str) -> int:
-    hub = world.node.app[API_KEY].hub
+    hub = world.node.app[API_KEY].gate.hub
     return world.node.run(lambda: hub.open_by(client))
 
 

@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from node.api.routes.settlement import operations
+from node.api.routes.settlement import routes as settlement_routes
 from node.api.server import API_KEY
 from node.settlement import refhash
 from node.settlement.journal import (
@@ -112,12 +112,13 @@ def test_a_merchant_registering_without_a_schedule_gets_the_banks_daily_one(
         write_settings(home, "bank_key")
         journal = node.run(lambda: open_journal(home / "settlement"))  # the node's thread
         service = SettlementService(node.ledger, journal, read_settings(home), lambda _: None)
-        api = node.app[API_KEY]
-        register = next(op for op in operations(service) if op.method == "POST")
+        routes = settlement_routes(service)
+        parts = routes.parts(node.app[API_KEY])
+        register = next(op for op in routes.operations if op.method == "POST")
 
         async def call(body: dict[str, str], who: str) -> int:
             async def handle(request: web.Request) -> web.Response:
-                await register.handler(api, request)
+                await register.handler(parts, request)
                 return web.Response(text="ok")
 
             app = web.Application()

@@ -7,14 +7,18 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+from node.client.http_json import TxStatus
 from node.protocol.crypto import Signer
 from tests.wallet.support import PASSPHRASE, Cli, cli_env
+from wallets.book import BookStatus, Household, VoucherBook
 from wallets.client import NodeClient
+from wallets.commands.issuer import _not_yet_allocated
 from wallets.exits import Exit, WalletError
 from wallets.keystore import Keystore
 
@@ -117,3 +121,46 @@ def test_accepted_but_not_in_a_block_is_exit_6_and_a_missing_route_exit_8(
     missing = cli("--json", "merchant", "payouts", "--key", "alice")
     assert missing.exit_code == Exit.UNSUPPORTED
     assert json.loads(missing.stdout)["error"] == "unsupported"
+
+
+def test_a_transaction_s_status_is_an_enum_and_an_unknown_one_is_refused(
+    node: tuple[str, Script],
+) -> None:
+    url, script = node
+    client = NodeClient(url)
+    base = {"tx_id": "ab" * 32, "height": None, "index": None}
+    script.on("GET", f"/v1/transactions/{'ab' * 32}", 200, {**base, "status": "pending"})
+    script.on("GET", f"/v1/transactions/{'cd' * 32}", 200,
+              {**base, "status": "committed", "height": 7, "index": 2})  # fmt: skip
+    script.on("GET", f"/v1/transactions/{'ef' * 32}", 200, {**base, "status": "lost"})
+    script.on("GET", f"/v1/transactions/{'01' * 32}", 200, {"tx_id": "01" * 32})
+    assert client.transaction("ab" * 32).status is TxStatus.PENDING
+    committed = client.transaction("cd" * 32)
+    assert (committed.status, committed.height, committed.index) == (TxStatus.COMMITTED, 7, 2)
+    for unknown in ("ef" * 32, "01" * 32):  # never read as committed
+        with pytest.raises(WalletError) as error:
+            client.transaction(unknown)
+        assert error.value.code is Exit.UNREACHABLE
+
+
+def test_a_rerun_allocates_again_only_what_the_node_never_committed(
+    node: tuple[str, Script], tmp_path: Path
+) -> None:
+    url, script = node
+    client = NodeClient(url)
+    book = VoucherBook(tmp_path / "book", "chain", "camp", "a passphrase of some length")
+    home = Household(1, "r1", 500, "Z", "post", "Ann", ("1 rue",), "", b"")
+    done, lost, fresh = (book.add(replace(home, line=n, row_id=f"r{n}")) for n in (1, 2, 3))
+    done = book.update(done, tx_id="cd" * 32)
+    lost = book.update(lost, tx_id="99" * 32)  # the node never saw it: 404
+    base = {"tx_id": "cd" * 32, "height": 7, "index": 0}
+    script.on("GET", f"/v1/transactions/{'cd' * 32}", 200, {**base, "status": "committed"})
+    script.on("GET", f"/v1/transactions/{'99' * 32}", 404,
+              {"type": "t/not-found", "detail": "no committed or pending transaction"})  # fmt: skip
+    todo = _not_yet_allocated(client, book, [done, lost, fresh])
+    assert [e.serial for e in todo] == [lost.serial, fresh.serial]
+    assert book.find(done.serial).status is BookStatus.ALLOCATED
+    script.on("GET", f"/v1/transactions/{'cd' * 32}", 200, {**base, "status": "pending"})
+    with pytest.raises(WalletError) as error:
+        _not_yet_allocated(client, book, [book.update(fresh, tx_id="cd" * 32)])
+    assert error.value.code is Exit.PENDING

@@ -12,6 +12,7 @@ from typing import Final
 
 import click
 
+from node.client.http_json import TxStatus
 from node.ledger import records as r
 from node.ledger import tx as t
 from node.ledger.codes import Result
@@ -707,15 +708,16 @@ def _not_yet_allocated(client: NodeClient, book: VoucherBook, todo: list[Entry])
     committed: dict[str, bool] = {}
     for entry in todo:
         if entry.tx_id and entry.tx_id not in committed:
+            status: TxStatus | None
             try:
-                status = client.transaction(entry.tx_id).get("status", "committed")
+                status = client.transaction(entry.tx_id).status
             except WalletError as error:
                 if error.code != Exit.USAGE:  # 404: the node never saw it
                     raise
-                status = "unknown"
-            if status == "pending":
+                status = None
+            if status is TxStatus.PENDING:
                 raise WalletError(Exit.PENDING, f"allocation {entry.tx_id} is still pending")
-            committed[entry.tx_id] = status == "committed"
+            committed[entry.tx_id] = status is TxStatus.COMMITTED
         if entry.tx_id and committed[entry.tx_id]:
             book.update(entry, status=BookStatus.ALLOCATED)
         else:

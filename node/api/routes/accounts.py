@@ -2,38 +2,49 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Final
 
 from aiohttp import web
 
 from node.api import models as m
 from node.api import views, voucher_status
-from node.api.core import (
-    Api,
-    decode_cursor,
-    encode_cursor,
-    parse_key,
-    parse_limit,
-)
+from node.api.access import Viewers
+from node.api.chain_reads import ChainReads
+from node.api.inputs import decode_cursor, encode_cursor, parse_key, parse_limit
 from node.api.operation import (
     CURSOR,
     HEX32,
     KEY_P,
     LIMIT,
     Operation,
+    Routes,
     path_param,
+    pick,
     query_param,
 )
 from node.api.problems import ApiError
+from node.api.view_gate import ViewGate
+from node.app.ledger_app import LedgerApp
 from node.ledger import records as r
 from node.protocol import limits
 
 
-async def account(api: Api, request: web.Request) -> object:
+@dataclass(frozen=True, slots=True)
+class AccountsParts:
+    """What the account routes read of the API (the voucher status: all four)."""
+
+    ledger: LedgerApp
+    gate: ViewGate
+    reads: ChainReads
+    viewers: Viewers
+
+
+async def account(api: AccountsParts, request: web.Request) -> object:
     return views.account(api.ledger.store, parse_key(request.match_info["key"]))
 
 
-def _campaigns(api: Api) -> list[tuple[str, r.Campaign]]:
+def _campaigns(api: AccountsParts) -> list[tuple[str, r.Campaign]]:
     prefix = r.campaign_key("")
     return [
         (key[len(prefix) :].decode(), r.Campaign.decode(raw))
@@ -41,7 +52,7 @@ def _campaigns(api: Api) -> list[tuple[str, r.Campaign]]:
     ]
 
 
-async def campaigns(api: Api, request: web.Request) -> object:
+async def campaigns(api: AccountsParts, request: web.Request) -> object:
     limit = parse_limit(request)
     after = _cursor_text(request)
     issuer = request.query.get("issuer")
@@ -71,7 +82,7 @@ def _cursor_text(request: web.Request) -> str | None:
         raise ApiError(400, "the cursor is not one this node gave", slug="bad-cursor") from None
 
 
-async def campaign(api: Api, request: web.Request) -> object:
+async def campaign(api: AccountsParts, request: web.Request) -> object:
     code = request.match_info["code"]
     if not 0 < len(code) <= limits.CODE_CHARS_MAX:
         raise ApiError(400, "a campaign code is 1 to 32 characters", slug="bad-code")
@@ -81,7 +92,7 @@ async def campaign(api: Api, request: web.Request) -> object:
     return views.campaign(code, r.Campaign.decode(raw), api.ledger.last_block().time_ms)
 
 
-async def merchants(api: Api, request: web.Request) -> object:
+async def merchants(api: AccountsParts, request: web.Request) -> object:
     limit = parse_limit(request)
     cursor = request.query.get("cursor")
     after = None if cursor is None else decode_cursor(cursor)
@@ -117,7 +128,7 @@ async def merchants(api: Api, request: web.Request) -> object:
     return m.DirectoryPage(items, None)
 
 
-async def merchant(api: Api, request: web.Request) -> object:
+async def merchant(api: AccountsParts, request: web.Request) -> object:
     key = parse_key(request.match_info["key"], "merchant")
     raw = api.ledger.store.get(r.merchant_key(key))
     if raw is None:
@@ -128,7 +139,7 @@ async def merchant(api: Api, request: web.Request) -> object:
     )
 
 
-OPERATIONS: Final[tuple[Operation, ...]] = (
+OPERATIONS: Final[tuple[Operation[AccountsParts], ...]] = (
     Operation(
         "GET",
         "/v1/accounts/{key}",
@@ -221,3 +232,6 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
         errors=(400, 404),
     ),
 )
+
+
+ROUTES: Final = Routes(pick(AccountsParts), OPERATIONS)

@@ -29,11 +29,13 @@ from node.analytics import privacy
 from node.analytics import report as rep
 from node.analytics.index import REPORTS_CACHED_MAX, AnalyticsIndex
 from node.api import dashboards, inputs
-from node.api.access import Role, Scope, Viewer, require
-from node.api.core import Api, parse_key
+from node.api.access import Role, Scope, Viewer, Viewers, require
+from node.api.inputs import parse_key
 from node.api.offload import Memo, offload_of, stream
-from node.api.operation import HEX32, Operation, Param
+from node.api.operation import HEX32, Operation, Param, Routes, pick
 from node.api.problems import ApiError
+from node.api.view_gate import ViewGate
+from node.app.ledger_app import LedgerApp
 from node.consensus.types import Block
 from node.ledger import records as r
 from node.protocol import limits
@@ -42,6 +44,16 @@ from node.protocol.genesis import Genesis
 from node.store.blockstore import BlockStore
 from node.text import fmt
 from node.text.escape import csv_writer
+
+
+@dataclass(frozen=True, slots=True)
+class AnalyticsParts:
+    """What the analytics routes and page read of the API."""
+
+    ledger: LedgerApp
+    viewers: Viewers
+    gate: ViewGate
+
 
 PARQUET_TYPE: Final = "application/vnd.apache.parquet"
 INDEX_KEY: Final = web.AppKey("analytics", AnalyticsIndex)
@@ -64,9 +76,11 @@ SETTINGS_KEY: Final = web.AppKey("analytics_settings", AnalyticsSettings)
 # --- wiring -------------------------------------------------------------------------------
 
 
-def install(app: web.Application, api: Api, settings: AnalyticsSettings | None = None) -> None:
-    """Add the page; the index is the node's (``api.views.analytics``), run as a view."""
-    app[INDEX_KEY] = api.views.analytics
+def install(
+    app: web.Application, api: AnalyticsParts, settings: AnalyticsSettings | None = None
+) -> None:
+    """Add the page; the index is the node's (``api.gate.views.analytics``), run as a view."""
+    app[INDEX_KEY] = api.gate.views.analytics
     app[SETTINGS_KEY] = settings or AnalyticsSettings()
     app[REPORTS_KEY] = Memo(REPORTS_CACHED_MAX)
     app[EXPORTS_KEY] = Memo(REPORTS_CACHED_MAX)
@@ -76,7 +90,7 @@ def install(app: web.Application, api: Api, settings: AnalyticsSettings | None =
 # --- reading ---------------------------------------------------------------------------------
 
 
-def issuer_of(api: Api, viewer: Viewer, asked: str | None) -> bytes:
+def issuer_of(api: AnalyticsParts, viewer: Viewer, asked: str | None) -> bytes:
     """The issuer whose analytics ``viewer`` may read: its own, or any for an auditor."""
     if viewer.scope is not Scope.ACCOUNT or viewer.role not in (Role.ISSUER, Role.AUDITOR):
         raise ApiError(403, "analytics are read by their commune and by auditors")
@@ -103,11 +117,11 @@ def k_for(request: web.Request, floor: int) -> int:
 REPORTS_KEY: Final = web.AppKey("analytics_reports", Memo[tuple[bytes, int], rep.Report])
 
 
-async def current_report(api: Api, request: web.Request, viewer: Viewer) -> rep.Report:
+async def current_report(api: AnalyticsParts, request: web.Request, viewer: Viewer) -> rep.Report:
     """The report at the store's height (or a few blocks before: ``Memo``), computed in
     a worker process from the blocks (the node's own index is the loop's)."""
     issuer = issuer_of(api, viewer, request.query.get("issuer"))
-    index, settings = api.analytics, request.app[SETTINGS_KEY]
+    index, settings = api.gate.analytics, request.app[SETTINGS_KEY]
     k = k_for(request, settings.k_of(issuer))
     if not index.knows_issuer(issuer):
         raise ApiError(404, "no commune has this key")
@@ -158,9 +172,9 @@ def _gather_blocks(store: BlockStore) -> tuple[int, tuple[bytes, ...]]:
 
 def _reader(
     pick: Callable[[rep.Report], object],
-) -> Callable[[Api, web.Request], Awaitable[object]]:
-    async def handle(api: Api, request: web.Request) -> object:
-        return pick(await current_report(api, request, require(api.viewer(request))))
+) -> Callable[[AnalyticsParts, web.Request], Awaitable[object]]:
+    async def handle(api: AnalyticsParts, request: web.Request) -> object:
+        return pick(await current_report(api, request, require(api.viewers.of(request))))
 
     return handle
 
@@ -168,9 +182,11 @@ def _reader(
 EXPORTS_KEY: Final = web.AppKey("analytics_exports", Memo[tuple[str, bytes, int, int], bytes])
 
 
-async def _rendered(api: Api, request: web.Request, render: Callable[[rep.Report], bytes]) -> bytes:
+async def _rendered(
+    api: AnalyticsParts, request: web.Request, render: Callable[[rep.Report], bytes]
+) -> bytes:
     """``render`` of the current report in a worker process, once per report."""
-    report = await current_report(api, request, require(api.viewer(request)))
+    report = await current_report(api, request, require(api.viewers.of(request)))
     offload = offload_of(request)
 
     async def make() -> bytes:
@@ -191,7 +207,7 @@ def csv_bytes(report: rep.Report) -> bytes:
     return out.getvalue().encode()
 
 
-async def export_csv(api: Api, request: web.Request) -> object:
+async def export_csv(api: AnalyticsParts, request: web.Request) -> object:
     body = await _rendered(api, request, csv_bytes)
     return await stream(
             request, body, "text/csv", charset="utf-8",
@@ -213,7 +229,7 @@ def parquet_bytes(report: rep.Report) -> bytes:
     return sink.getvalue()
 
 
-async def export_parquet(api: Api, request: web.Request) -> object:
+async def export_parquet(api: AnalyticsParts, request: web.Request) -> object:
     body = await _rendered(api, request, parquet_bytes)
     return await stream(
             request, body, PARQUET_TYPE,
@@ -234,7 +250,7 @@ _ERRORS: Final = (400, 401, 403, 404, 503)  # 503: the analytics view is not ser
 
 
 def _op(path: str, pick: Callable[[rep.Report], object], name: str, summary: str,
-        ok: type) -> Operation:  # fmt: skip
+        ok: type) -> Operation[AnalyticsParts]:  # fmt: skip
     handler = _reader(pick)
     handler.__name__ = name
     return Operation(
@@ -245,7 +261,7 @@ def _op(path: str, pick: Callable[[rep.Report], object], name: str, summary: str
     )  # fmt: skip
 
 
-ANALYTICS_OPERATIONS: Final[tuple[Operation, ...]] = (
+ANALYTICS_OPERATIONS: Final[tuple[Operation[AnalyticsParts], ...]] = (
     _op("zones", lambda x: x.merchant_zones, "analytics_zones",
         "Spending by merchant zone", rep.Series),
     _op("holder-zones", lambda x: x.holder_zones, "analytics_holder_zones",
@@ -379,11 +395,11 @@ def flow_squares(m: rep.Matrix) -> list[Square]:
     return out
 
 
-def _page_handler(api: Api) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+def _page_handler(api: AnalyticsParts) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handle(request: web.Request) -> web.StreamResponse:
         lang = dashboards.language(request)
         try:
-            viewer = api.viewer(request)
+            viewer = api.viewers.of(request)
         except ApiError as error:
             return dashboards.render(request, lang, "login.html", 401, error=error.detail,
                                      viewer=None)  # fmt: skip
@@ -406,3 +422,6 @@ def _page_handler(api: Api) -> Callable[[web.Request], Awaitable[web.StreamRespo
         )  # fmt: skip
 
     return handle
+
+
+ROUTES: Final = Routes(pick(AnalyticsParts), ANALYTICS_OPERATIONS)

@@ -9,18 +9,15 @@ from aiohttp import web
 from node.api import models as m
 from node.api import views
 from node.api.access import Role, require
-from node.api.core import (
-    Api,
-    decode_cursor,
-    encode_cursor,
-    parse_height,
-    parse_limit,
-)
+from node.api.chain_reads import ChainRouteParts
+from node.api.inputs import decode_cursor, encode_cursor, parse_height, parse_limit
 from node.api.operation import (
     CURSOR,
     LIMIT,
     Operation,
+    Routes,
     path_param,
+    pick,
     query_param,
 )
 from node.api.problems import ApiError
@@ -29,7 +26,7 @@ from node.protocol import limits
 from node.protocol.errors import ApiInvariantBroken
 
 
-async def blocks(api: Api, request: web.Request) -> object:
+async def blocks(api: ChainRouteParts, request: web.Request) -> object:
     limit = parse_limit(request, 20)
     top = api.ledger.last_block().height
     cursor = request.query.get("cursor")
@@ -41,7 +38,7 @@ async def blocks(api: Api, request: web.Request) -> object:
     items: list[m.BlockHeader] = []
     height = top
     while height >= 1 and len(items) < limit:
-        block = api.block(height)
+        block = api.reads.block(height)
         if block is None:
             break
         items.append(views.header(block.header, len(block.txs)))
@@ -50,22 +47,22 @@ async def blocks(api: Api, request: web.Request) -> object:
     return m.BlockPage(items, next_cursor)
 
 
-async def block(api: Api, request: web.Request) -> object:
+async def block(api: ChainRouteParts, request: web.Request) -> object:
     height = parse_height(request.match_info["height"])
-    found = api.block(height) if height >= 1 else None
-    certificate = api.certificate(height) if found is not None else None
+    found = api.reads.block(height) if height >= 1 else None
+    certificate = api.reads.certificate(height) if found is not None else None
     if found is None or certificate is None:
         raise ApiError(404, f"no block at height {height}")
     return views.block(found, certificate)
 
 
-def _require_auditor(api: Api, request: web.Request) -> None:
-    viewer = require(api.viewer(request))
+def _require_auditor(api: ChainRouteParts, request: web.Request) -> None:
+    viewer = require(api.viewers.of(request))
     if viewer.role not in (Role.AUDITOR, Role.BANK):
         raise ApiError(403, "whole blocks hold everyone's transactions: auditors and the bank only")
 
 
-async def certified_block(api: Api, request: web.Request) -> object:
+async def certified_block(api: ChainRouteParts, request: web.Request) -> object:
     height = parse_height(request.match_info["height"])
     _require_auditor(api, request)
     raw_block = api.ledger.store.block(height) if height >= 1 else None
@@ -75,7 +72,7 @@ async def certified_block(api: Api, request: web.Request) -> object:
     return m.CertifiedBlock(height, raw_block.hex(), raw_certificate.hex())
 
 
-async def certified_blocks(api: Api, request: web.Request) -> object:
+async def certified_blocks(api: ChainRouteParts, request: web.Request) -> object:
     """Certified blocks from ``from`` on, as many as ``limit`` and the byte cap allow (at
     least one): an audit downloads a long history in few requests, within its rate."""
     first = parse_height(request.query.get("from", "1"), "from")
@@ -104,11 +101,11 @@ async def certified_blocks(api: Api, request: web.Request) -> object:
     return m.CertifiedBlockRange(items, height if height <= top else None)
 
 
-def _base(api: Api) -> int:
+def _base(api: ChainRouteParts) -> int:
     return api.ledger.store.base_height()
 
 
-def _before_base(api: Api, what: str) -> ApiError:
+def _before_base(api: ChainRouteParts, what: str) -> ApiError:
     """A node started from another's state (state sync) holds no block before it."""
     return ApiError(
         404,
@@ -118,7 +115,7 @@ def _before_base(api: Api, what: str) -> ApiError:
     )
 
 
-async def validator_eras(api: Api, request: web.Request) -> object:
+async def validator_eras(api: ChainRouteParts, request: web.Request) -> object:
     """Every validator set since genesis, oldest first, each with its handover: what a
     light client needs to follow validator changes from the genesis file."""
     limit = parse_limit(request, 100)
@@ -139,7 +136,7 @@ async def validator_eras(api: Api, request: web.Request) -> object:
         validator_set = api.ledger.validator_set(first)
         handover = None
         if first > 1:
-            found, certificate = api.block(first - 1), api.certificate(first - 1)
+            found, certificate = api.reads.block(first - 1), api.reads.certificate(first - 1)
             if (found is None or certificate is None) and first - 1 < _base(api):
                 raise _before_base(api, f"the block before the validator set of {first}")
             if found is None or certificate is None:
@@ -156,7 +153,7 @@ async def validator_eras(api: Api, request: web.Request) -> object:
     return m.ValidatorEraPage(items, next_cursor)
 
 
-OPERATIONS: Final[tuple[Operation, ...]] = (
+OPERATIONS: Final[tuple[Operation[ChainRouteParts], ...]] = (
     Operation(
         "GET",
         "/v1/blocks",
@@ -228,3 +225,6 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
         ),
     ),
 )
+
+
+ROUTES: Final = Routes(pick(ChainRouteParts), OPERATIONS)

@@ -2,36 +2,41 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Final
 
 from aiohttp import web
 
 from node.api import models as m
 from node.api import views
-from node.api.access import Role, require
-from node.api.core import (
-    Api,
-    decode_cursor,
-    encode_cursor,
-    parse_id,
-    parse_key,
-    parse_limit,
-)
+from node.api.access import Role, Viewers, require
+from node.api.inputs import decode_cursor, encode_cursor, parse_id, parse_key, parse_limit
 from node.api.operation import (
     CURSOR,
     HEX32,
     LIMIT,
     Operation,
+    Routes,
     path_param,
+    pick,
     query_param,
 )
 from node.api.problems import ApiError
+from node.app.ledger_app import LedgerApp
 from node.ledger import records as r
 from node.protocol import limits
 
 
-async def payouts(api: Api, request: web.Request) -> object:
-    viewer = require(api.viewer(request))
+@dataclass(frozen=True, slots=True)
+class PayoutsParts:
+    """What the payout routes read of the API."""
+
+    ledger: LedgerApp
+    viewers: Viewers
+
+
+async def payouts(api: PayoutsParts, request: web.Request) -> object:
+    viewer = require(api.viewers.of(request))
     if viewer.role is Role.HOLDER:
         raise ApiError(403, "payouts are read by merchants, issuers, the bank and auditors")
     limit = parse_limit(request)
@@ -65,9 +70,9 @@ async def payouts(api: Api, request: web.Request) -> object:
     return m.PayoutPage(items, None)
 
 
-async def payout(api: Api, request: web.Request) -> object:
+async def payout(api: PayoutsParts, request: web.Request) -> object:
     payout_id = parse_id(request.match_info["payout_id"], "payout id")
-    viewer = require(api.viewer(request))
+    viewer = require(api.viewers.of(request))
     raw = api.ledger.store.get(r.payout_key(payout_id))
     if raw is None:
         raise ApiError(404, "no payout has this id")
@@ -77,7 +82,7 @@ async def payout(api: Api, request: web.Request) -> object:
     return views.payout(payout_id, p)
 
 
-OPERATIONS: Final[tuple[Operation, ...]] = (
+OPERATIONS: Final[tuple[Operation[PayoutsParts], ...]] = (
     Operation(
         "GET",
         "/v1/payouts",
@@ -108,3 +113,6 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
         auth="required",
     ),
 )
+
+
+ROUTES: Final = Routes(pick(PayoutsParts), OPERATIONS)

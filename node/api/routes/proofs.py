@@ -10,16 +10,15 @@ from aiohttp import web
 
 from node.api import models as m
 from node.api import views
-from node.api.core import (
-    Api,
-    parse_id,
-    parse_key,
-)
+from node.api.chain_reads import ChainRouteParts
+from node.api.inputs import parse_id, parse_key
 from node.api.operation import (
     HEX32,
     KEY_P,
     Operation,
+    Routes,
     path_param,
+    pick,
 )
 from node.api.problems import ApiError
 from node.ledger import records as r
@@ -31,8 +30,8 @@ from node.protocol.merkle import prove as merkle_prove
 from node.protocol.state_tree import encode_proof
 
 
-def _anchor(api: Api, height: int) -> m.Anchor:
-    found, certificate = api.block(height), api.certificate(height)
+def _anchor(api: ChainRouteParts, height: int) -> m.Anchor:
+    found, certificate = api.reads.block(height), api.reads.certificate(height)
     if found is None or certificate is None:
         raise ApiError(503, "no committed block to anchor a proof yet", slug="no-block-yet")
     h = found.header
@@ -47,7 +46,9 @@ def _anchor(api: Api, height: int) -> m.Anchor:
     )
 
 
-def _state_proof(api: Api, key: bytes, decode: Callable[[bytes], object]) -> m.StateProof:
+def _state_proof(
+    api: ChainRouteParts, key: bytes, decode: Callable[[bytes], object]
+) -> m.StateProof:
     height = api.ledger.last_block().height
     anchor = _anchor(api, height)
     value = api.ledger.store.get(key)
@@ -61,7 +62,7 @@ def _state_proof(api: Api, key: bytes, decode: Callable[[bytes], object]) -> m.S
     )
 
 
-async def prove_account(api: Api, request: web.Request) -> object:
+async def prove_account(api: ChainRouteParts, request: web.Request) -> object:
     key = parse_key(request.match_info["key"])
     store = api.ledger.store
     if store.get(r.merchant_key(key)) is not None:
@@ -69,39 +70,39 @@ async def prove_account(api: Api, request: web.Request) -> object:
     return _state_proof(api, r.holder_key(key), r.Holder.decode)
 
 
-async def prove_signing_key(api: Api, request: web.Request) -> object:
+async def prove_signing_key(api: ChainRouteParts, request: web.Request) -> object:
     key = parse_key(request.match_info["key"])
     return _state_proof(api, r.signing_key_key(key), r.SigningKey.decode)
 
 
-async def prove_campaign(api: Api, request: web.Request) -> object:
+async def prove_campaign(api: ChainRouteParts, request: web.Request) -> object:
     code = request.match_info["code"]
     if not 0 < len(code) <= limits.CODE_CHARS_MAX:
         raise ApiError(400, "a campaign code is 1 to 32 characters", slug="bad-code")
     return _state_proof(api, r.campaign_key(code), r.Campaign.decode)
 
 
-async def prove_payout(api: Api, request: web.Request) -> object:
+async def prove_payout(api: ChainRouteParts, request: web.Request) -> object:
     payout_id = parse_id(request.match_info["payout_id"], "payout id")
     return _state_proof(api, r.payout_key(payout_id), r.Payout.decode)
 
 
-async def prove_transaction(api: Api, request: web.Request) -> object:
+async def prove_transaction(api: ChainRouteParts, request: web.Request) -> object:
     tx_id = parse_id(request.match_info["tx_id"], "transaction id")
     location = api.ledger.store.tx_location(tx_id)
     if location is None:
         raise ApiError(404, "no committed transaction has this id")
     height, index = location
-    found = api.block(height)
+    found = api.reads.block(height)
     if found is None:
         raise ApiInvariantBroken(f"the store locates {tx_id.hex()} in a missing block")
     leaves = [tx_leaf(tx) for tx in found.txs]
     proof = merkle_prove(leaves, index)
-    viewer = api.viewer(request)
+    viewer = api.viewers.of(request)
     whole: str | None = None
     partial: _Partial | None = None
-    if api.may_read(viewer, height, index):
-        signed, _ = api.signed_at(height, index)
+    if api.reads.may_read(viewer, height, index):
+        signed, _ = api.reads.signed_at(height, index)
         seen = views.visible_items(signed, viewer, api.ledger.store)
         if seen is None:
             whole = found.txs[index].hex()
@@ -148,7 +149,7 @@ def _items_shown(signed: t.SignedTx, seen: Sequence[int]) -> _Partial:
     )
 
 
-OPERATIONS: Final[tuple[Operation, ...]] = (
+OPERATIONS: Final[tuple[Operation[ChainRouteParts], ...]] = (
     Operation(
         "GET",
         "/v1/proofs/accounts/{key}",
@@ -209,3 +210,6 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
         auth="optional",
     ),
 )
+
+
+ROUTES: Final = Routes(pick(ChainRouteParts), OPERATIONS)

@@ -20,11 +20,13 @@ from typing import Final, Literal
 from aiohttp import web
 
 from node.api import inputs
-from node.api.access import Role, Scope, Viewer, bearer, require
-from node.api.core import Api, parse_key
+from node.api.access import Role, Scope, Viewer, Viewers, bearer, require
+from node.api.inputs import parse_key
 from node.api.offload import Memo, offload_of, stream
-from node.api.operation import HEX32, Operation, Param
+from node.api.operation import HEX32, Operation, Param, Routes, pick
 from node.api.problems import ApiError
+from node.api.view_gate import ViewGate
+from node.app.ledger_app import LedgerApp
 from node.ledger import records as r
 from node.protocol import limits
 from node.settlement import refhash, statement
@@ -33,6 +35,18 @@ from node.settlement.service import SettlementService
 from node.store.blockstore import BlockStore
 
 ScheduleName = Literal["immediate", "daily", "weekly"]
+
+
+@dataclass(frozen=True, slots=True)
+class SettlementParts:
+    """What the settlement routes (the gate: ``node.run.daemon.reading_view``) read of the API."""
+
+    ledger: LedgerApp
+    chain_id: str
+    viewers: Viewers
+    gate: ViewGate
+
+
 TIME_MAX: Final = 2**62
 STATEMENTS_KEPT: Final = 16  # folded statements kept (each for one height of the store)
 
@@ -75,14 +89,14 @@ class SettlementSummary:
     files: list[FileView]
 
 
-def _merchant_viewer(api: Api, request: web.Request) -> Viewer:
-    viewer = require(api.viewer(request))
+def _merchant_viewer(api: SettlementParts, request: web.Request) -> Viewer:
+    viewer = require(api.viewers.of(request))
     if viewer.role is not Role.MERCHANT or viewer.scope is not Scope.ACCOUNT:
         raise ApiError(403, "only a merchant registers its own IBAN, with its own token")
     return viewer
 
 
-def _status(api: Api, row: MerchantRow) -> IbanStatus:
+def _status(api: SettlementParts, row: MerchantRow) -> IbanStatus:
     raw = api.ledger.store.get(r.merchant_key(row.merchant))
     ledger_hash = b"" if raw is None else r.Merchant.decode(raw).payout_ref_hash
     return IbanStatus(
@@ -95,26 +109,37 @@ def _status(api: Api, row: MerchantRow) -> IbanStatus:
     )
 
 
-def operations(service: SettlementService) -> tuple[Operation, ...]:
-    journal = service.journal
-    folds: Memo[tuple[bytes, str | None, int, int], statement.Folded] = Memo(STATEMENTS_KEPT)
-    renders: Memo[tuple[str, str], bytes] = Memo(STATEMENTS_KEPT)
+class _Handlers:
+    """The settlement routes of one bank node, over its service's journal, with the
+    statements it folded and rendered last (one fold or rendering serves every request
+    for the same statement)."""
+
+    def __init__(self, service: SettlementService) -> None:
+        self.service = service
+        self.journal = service.journal
+        self.folds: Memo[tuple[bytes, str | None, int, int], statement.Folded] = Memo(
+            STATEMENTS_KEPT
+        )
+        self.renders: Memo[tuple[str, str], bytes] = Memo(STATEMENTS_KEPT)
 
     async def rendered(
-        api: Api, request: web.Request, render: Callable[[statement.CommuneStatement], bytes]
+        self,
+        api: SettlementParts,
+        request: web.Request,
+        render: Callable[[statement.CommuneStatement], bytes],
     ) -> bytes:
         """``render`` of the statement asked, in a worker process; one rendering serves
         every request for the same statement (the same figures and reconciliation)."""
-        s = await _statement(api, request)
+        s = await self._statement(api, request)
         offload = offload_of(request)
 
         async def make() -> bytes:
             async with offload.slot():
                 return await offload.compute(render, s)
 
-        return await renders.get((render.__name__, repr(s)), s.height, make)
+        return await self.renders.get((render.__name__, repr(s)), s.height, make)
 
-    async def register_iban(api: Api, request: web.Request) -> object:
+    async def register_iban(self, api: SettlementParts, request: web.Request) -> object:
         viewer = _merchant_viewer(api, request)
         if bearer(request) is None:  # a dashboard session reads; it never redirects payouts
             raise ApiError(
@@ -129,7 +154,7 @@ def operations(service: SettlementService) -> tuple[Operation, ...]:
         }:  # fmt: skip
             raise ApiError(400, 'expected {"iban", "salt"[, "schedule"]}', slug="bad-body")
         iban, salt_hex = body["iban"], body["salt"]
-        schedule = body.get("schedule", service.settings.default_schedule.value)
+        schedule = body.get("schedule", self.service.settings.default_schedule.value)
         if not isinstance(iban, str) or not isinstance(salt_hex, str):
             raise ApiError(400, "iban and salt are strings", slug="bad-body")
         if schedule not in {s.value for s in Schedule}:
@@ -153,32 +178,34 @@ def operations(service: SettlementService) -> tuple[Operation, ...]:
             Schedule(schedule),
             api.ledger.last_block().time_ms,
         )
-        journal.register_merchant(row)
+        self.journal.register_merchant(row)
         return _status(api, row)
 
-    async def registered_iban(api: Api, request: web.Request) -> object:
+    async def registered_iban(self, api: SettlementParts, request: web.Request) -> object:
         viewer = _merchant_viewer(api, request)
-        row = journal.merchant(viewer.key)
+        row = self.journal.merchant(viewer.key)
         if row is None:
             raise ApiError(404, "no IBAN is registered for this merchant")
         return _status(api, row)
 
-    async def settlement_summary(api: Api, request: web.Request) -> object:
-        viewer = require(api.viewer(request))
+    async def settlement_summary(self, api: SettlementParts, request: web.Request) -> object:
+        viewer = require(api.viewers.of(request))
         if viewer.role not in (Role.BANK, Role.AUDITOR):
             raise ApiError(403, "the settlement journal is read by the bank and auditors")
         return SettlementSummary(
-            counts=dict(journal.counts()),
+            counts=dict(self.journal.counts()),
             files=[
                 FileView(f.file_id, f.issuer.hex(), f.name or "", f.state.value, f.transfers,
                          f.total_cents, f.execution_date, f.failure)
-                for f in journal.files(*FileState)
+                for f in self.journal.files(*FileState)
             ],
         )  # fmt: skip
 
-    async def _statement(api: Api, request: web.Request) -> statement.CommuneStatement:
+    async def _statement(
+        self, api: SettlementParts, request: web.Request
+    ) -> statement.CommuneStatement:
         """Read and fold off the loop (the caller holds an offload slot); reconcile here."""
-        viewer = require(api.viewer(request))
+        viewer = require(api.viewers.of(request))
         issuer_text = request.query.get("issuer")
         issuer = viewer.key if issuer_text is None else parse_key(issuer_text, "issuer")
         allowed = viewer.role in (Role.BANK, Role.AUDITOR) or (
@@ -205,20 +232,24 @@ def operations(service: SettlementService) -> tuple[Operation, ...]:
                 )
 
         key = (bytes(issuer), campaign, from_ms, to_ms)
-        folded = await folds.get(key, api.ledger.store.height(), fold)
-        return statement.reconcile(folded, journal)
+        folded = await self.folds.get(key, api.ledger.store.height(), fold)
+        return statement.reconcile(folded, self.journal)
 
-    async def commune_statement(api: Api, request: web.Request) -> object:
-        return await _statement(api, request)
+    async def commune_statement(self, api: SettlementParts, request: web.Request) -> object:
+        return await self._statement(api, request)
 
-    async def commune_statement_csv(api: Api, request: web.Request) -> object:
-        body = await rendered(api, request, statement.to_csv)
+    async def commune_statement_csv(self, api: SettlementParts, request: web.Request) -> object:
+        body = await self.rendered(api, request, statement.to_csv)
         return await stream(request, body, "text/csv", charset="utf-8")
 
-    async def commune_statement_pdf(api: Api, request: web.Request) -> object:
-        body = await rendered(api, request, statement.to_pdf)
+    async def commune_statement_pdf(self, api: SettlementParts, request: web.Request) -> object:
+        body = await self.rendered(api, request, statement.to_pdf)
         return await stream(request, body, "application/pdf")
 
+
+def routes(service: SettlementService) -> Routes[SettlementParts]:
+    """The bank node's settlement routes, documented like the others."""
+    handlers = _Handlers(service)
     period = (
         Param("issuer", "query", HEX32, "the issuer (default: the token's account)"),
         Param("campaign", "query", {"type": "string", "maxLength": 32}, "only this campaign"),
@@ -226,27 +257,27 @@ def operations(service: SettlementService) -> tuple[Operation, ...]:
         Param("to_ms", "query", {"type": "integer", "minimum": 1}, "period end, excluded"),
     )
     tag = "settlement"
-    return (
-        Operation("POST", "/v1/settlement/iban", register_iban,
+    return Routes(pick(SettlementParts), (
+        Operation("POST", "/v1/settlement/iban", handlers.register_iban,
                   "Register the merchant's IBAN with the bank", tag, IbanStatus,
                   body=IbanRegistration, errors=(400, 401, 403), auth="required"),
-        Operation("GET", "/v1/settlement/iban", registered_iban,
+        Operation("GET", "/v1/settlement/iban", handlers.registered_iban,
                   "The merchant's IBAN registration (masked)", tag, IbanStatus,
                   errors=(401, 403, 404), auth="required"),
-        Operation("GET", "/v1/settlement/summary", settlement_summary,
+        Operation("GET", "/v1/settlement/summary", handlers.settlement_summary,
                   "The settlement journal: counts and files", tag, SettlementSummary,
                   errors=(401, 403), auth="required"),
-        Operation("GET", "/v1/settlement/statement", commune_statement,
+        Operation("GET", "/v1/settlement/statement", handlers.commune_statement,
                   "The commune statement", tag, statement.CommuneStatement, params=period,
                   errors=(400, 401, 403, 404), auth="required"),
-        Operation("GET", "/v1/settlement/statement.csv", commune_statement_csv,
+        Operation("GET", "/v1/settlement/statement.csv", handlers.commune_statement_csv,
                   "The commune statement as CSV", tag, None, params=period,
                   errors=(400, 401, 403, 404), auth="required", content_type="text/csv"),
-        Operation("GET", "/v1/settlement/statement.pdf", commune_statement_pdf,
+        Operation("GET", "/v1/settlement/statement.pdf", handlers.commune_statement_pdf,
                   "The commune statement as PDF", tag, None, params=period,
                   errors=(400, 401, 403, 404), auth="required",
                   content_type="application/pdf"),
-    )  # fmt: skip
+    ))  # fmt: skip
 
 
 def _gather(store: BlockStore, issuer: bytes) -> statement.Gathered:

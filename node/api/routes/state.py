@@ -24,12 +24,25 @@ from typing import Final
 
 from aiohttp import web
 
-from node.api.access import Role, require
-from node.api.core import Api, parse_height
-from node.api.operation import Operation, Param
+from node.api.access import Role, Viewers, require
+from node.api.inputs import parse_height
+from node.api.operation import Operation, Param, Routes
+from node.api.parts import ApiConfig, ApiParts
 from node.api.problems import ApiError
+from node.app.ledger_app import LedgerApp
 from node.protocol import limits
 from node.store.blockstore import BlockStore, StateSnapshot
+
+
+@dataclass(frozen=True, slots=True)
+class StateParts:
+    """What the state routes read of the API."""
+
+    ledger: LedgerApp
+    config: ApiConfig
+    viewers: Viewers
+    snapshots: Snapshots
+
 
 KEY_BYTES_MAX: Final = 256  # a state key is a prefix byte and at most a few keys and codes
 _HEX: Final = re.compile(r"(?:[0-9a-f]{2})+")
@@ -99,10 +112,11 @@ class Snapshots:
         self._kept.clear()
 
 
-_SNAPSHOTS: weakref.WeakKeyDictionary[Api, Snapshots] = weakref.WeakKeyDictionary()
+_SNAPSHOTS: weakref.WeakKeyDictionary[ApiParts, Snapshots] = weakref.WeakKeyDictionary()
 
 
-def snapshots(api: Api) -> Snapshots:
+def snapshots(api: ApiParts) -> Snapshots:
+    """The snapshots kept for one application (the server closes them at its cleanup)."""
     found = _SNAPSHOTS.get(api)
     if found is None:
         found = _SNAPSHOTS[api] = Snapshots(api.ledger.store)
@@ -117,8 +131,8 @@ def _after(text: str | None) -> bytes | None:
     return bytes.fromhex(text)
 
 
-async def state_items(api: Api, request: web.Request) -> object:
-    viewer = require(api.viewer(request))
+async def state_items(api: StateParts, request: web.Request) -> object:
+    viewer = require(api.viewers.of(request))
     if viewer.role not in (Role.AUDITOR, Role.BANK):
         raise ApiError(403, "the state holds every account: auditors and the bank only")
     text = request.query.get("height")
@@ -130,7 +144,7 @@ async def state_items(api: Api, request: web.Request) -> object:
         _limit(request.query.get("limit")),
         limits.STATE_SYNC_PAGE_ITEMS_MAX,
     )
-    snapshot = snapshots(api).at(height, api.now_ms())
+    snapshot = api.snapshots.at(height, api.config.clock_ms())
     found = snapshot.items(after, limit + 1)
     items: list[StateItem] = []
     size = 0
@@ -152,7 +166,7 @@ def _limit(text: str | None) -> int:
     return int(text)
 
 
-STATE_OPERATIONS: Final[tuple[Operation, ...]] = (
+STATE_OPERATIONS: Final[tuple[Operation[StateParts], ...]] = (
     Operation(
         "GET",
         "/v1/state/items",
@@ -180,3 +194,10 @@ STATE_OPERATIONS: Final[tuple[Operation, ...]] = (
         ),
     ),
 )  # fmt: skip
+
+
+def _parts(api: ApiParts) -> StateParts:
+    return StateParts(api.ledger, api.config, api.viewers, snapshots(api))
+
+
+ROUTES: Final = Routes(_parts, STATE_OPERATIONS)

@@ -2,32 +2,46 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Final
 
 from aiohttp import web
 
 from node.api import models as m
-from node.api.access import require
-from node.api.core import (
-    Api,
-)
+from node.api.access import Viewers, require
 from node.api.operation import (
     Operation,
+    Routes,
+    pick,
 )
+from node.api.parts import NodeStatus
+from node.api.view_gate import ViewGate
 from node.app import version
+from node.app.ledger_app import LedgerApp
 from node.ledger import records as r
 
 
-async def health(api: Api, request: web.Request) -> object:
+@dataclass(frozen=True, slots=True)
+class StatusParts:
+    """What the node routes read of the API."""
+
+    ledger: LedgerApp
+    chain_id: str
+    status: NodeStatus
+    gate: ViewGate
+    viewers: Viewers
+
+
+async def health(api: StatusParts, request: web.Request) -> object:
     views = [
         m.ViewHealth(v.name, v.state.value, v.height, v.lag, v.failures, v.error)
-        for v in api.views.runner.statuses()
+        for v in api.gate.runner.statuses()
     ]
     degraded = [v.name for v in views if v.state != "serving"]
     return m.Health(True, "degraded" if degraded else "ok", degraded, views)
 
 
-async def status(api: Api, request: web.Request) -> object:
+async def status(api: StatusParts, request: web.Request) -> object:
     ledger, last = api.ledger, api.ledger.last_block()
     return m.Status(
         chain_id=api.chain_id,
@@ -53,7 +67,7 @@ async def status(api: Api, request: web.Request) -> object:
     )
 
 
-def _scheduled_upgrade(api: Api) -> m.ScheduledUpgrade | None:
+def _scheduled_upgrade(api: StatusParts) -> m.ScheduledUpgrade | None:
     raw = api.ledger.store.get(r.upgrade_key())
     if raw is None:
         return None
@@ -63,12 +77,12 @@ def _scheduled_upgrade(api: Api) -> m.ScheduledUpgrade | None:
     )
 
 
-async def session(api: Api, request: web.Request) -> object:
-    viewer = require(api.viewer(request))
+async def session(api: StatusParts, request: web.Request) -> object:
+    viewer = require(api.viewers.of(request))
     return m.Session(viewer.key.hex(), viewer.role.value, viewer.scope.value)
 
 
-OPERATIONS: Final[tuple[Operation, ...]] = (
+OPERATIONS: Final[tuple[Operation[StatusParts], ...]] = (
     Operation(
         "GET",
         "/v1/health",
@@ -89,3 +103,6 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
         auth="required",
     ),
 )
+
+
+ROUTES: Final = Routes(pick(StatusParts), OPERATIONS)

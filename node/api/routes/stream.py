@@ -4,31 +4,43 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import dataclass
 from typing import Final
 
 from aiohttp import web
 
-from node.api.access import Viewer
-from node.api.core import (
-    Api,
-    client_of,
-)
+from node.api.access import Viewer, Viewers
 from node.api.feeds import EVENTS
 from node.api.operation import (
     SSE_CONTENT_TYPE,
     Operation,
+    Routes,
+    pick,
 )
+from node.api.parts import ApiConfig
 from node.api.problems import ApiError
+from node.api.ratelimit import client_of
 from node.api.stream import Refusal
+from node.api.view_gate import ViewGate
 from node.protocol import limits
+
+
+@dataclass(frozen=True, slots=True)
+class StreamParts:
+    """What the event stream read of the API."""
+
+    config: ApiConfig
+    gate: ViewGate
+    viewers: Viewers
+
 
 STREAM_RETRY_AFTER_S: Final = 5
 
 
-async def stream(api: Api, request: web.Request) -> object:
-    api.require_view(EVENTS)
-    viewer: Viewer | None = api.viewer(request)
-    subscriber = api.hub.subscribe(viewer, client_of(request, api.config))
+async def stream(api: StreamParts, request: web.Request) -> object:
+    api.gate.require(EVENTS)
+    viewer: Viewer | None = api.viewers.of(request)
+    subscriber = api.gate.hub.subscribe(viewer, client_of(request, api.config.trust_forwarded_for))
     if subscriber is Refusal.CLIENT_FULL:  # others may still connect
         raise ApiError(
             429,
@@ -65,13 +77,13 @@ async def stream(api: Api, request: web.Request) -> object:
     except (ConnectionResetError, asyncio.CancelledError):
         pass
     finally:
-        api.hub.unsubscribe(subscriber)
+        api.gate.hub.unsubscribe(subscriber)
     with contextlib.suppress(ConnectionResetError):
         await response.write_eof()
     return response
 
 
-OPERATIONS: Final[tuple[Operation, ...]] = (
+OPERATIONS: Final[tuple[Operation[StreamParts], ...]] = (
     Operation(
         "GET",
         "/v1/stream",
@@ -87,3 +99,6 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
         f"{limits.HTTP_STREAM_QUEUE_EVENTS_MAX} events behind is disconnected.",
     ),
 )
+
+
+ROUTES: Final = Routes(pick(StreamParts), OPERATIONS)

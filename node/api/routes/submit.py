@@ -3,28 +3,41 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Final
 
 from aiohttp import web
 
 from node.api import inputs, views
 from node.api import models as m
-from node.api.core import (
-    Api,
-)
+from node.api.feeds import CommitWaiters
+from node.api.metrics import NodeMetrics
 from node.api.operation import (
     Operation,
+    Routes,
     json_response,
+    pick,
     query_param,
 )
+from node.api.parts import NodeStatus
 from node.api.problems import ApiError
+from node.app.ledger_app import LedgerApp
 from node.consensus.mempool import Admission
 from node.ledger.codes import Result
 from node.protocol import limits
 
 
-async def submit(api: Api, request: web.Request) -> object:
+@dataclass(frozen=True, slots=True)
+class SubmitParts:
+    """What the submission routes read of the API."""
+
+    ledger: LedgerApp
+    status: NodeStatus
+    metrics: NodeMetrics | None
+    waiters: CommitWaiters
+
+
+async def submit(api: SubmitParts, request: web.Request) -> object:
     """Body: JSON ``{"tx": hex}`` or ``{"txs": [hex, ...]}``; ``?wait=true`` waits."""
     body = inputs.read_json(await request.read())
     if not isinstance(body, dict) or set(body) - {"tx", "txs"} or len(body) != 1:
@@ -81,7 +94,7 @@ def _hex_tx(item: object) -> bytes | None:
         return None
 
 
-def _admit(api: Api, data: bytes | None) -> m.SubmitResult:
+def _admit(api: SubmitParts, data: bytes | None) -> m.SubmitResult:
     if data is None:
         return _rejected(api, _refusal(None, Result.MALFORMED))
     decoded = api.ledger.decoded.decode(data)
@@ -111,13 +124,13 @@ def _refusal(tx_id: str | None, code: Result) -> m.SubmitResult:
     return m.SubmitResult(False, tx_id, code.name, int(code), None, code.message)
 
 
-def _rejected(api: Api, result: m.SubmitResult) -> m.SubmitResult:
+def _rejected(api: SubmitParts, result: m.SubmitResult) -> m.SubmitResult:
     if api.metrics is not None:
         api.metrics.observe_rejection(result.result)
     return result
 
 
-async def _wait(api: Api, result: m.SubmitResult) -> m.SubmitResult:
+async def _wait(api: SubmitParts, result: m.SubmitResult) -> m.SubmitResult:
     if not result.accepted or result.height is not None or result.tx_id is None:
         return result
     tx_id = bytes.fromhex(result.tx_id)
@@ -136,7 +149,7 @@ async def _wait(api: Api, result: m.SubmitResult) -> m.SubmitResult:
     return m.SubmitResult(True, result.tx_id, "OK", 0, height)
 
 
-OPERATIONS: Final[tuple[Operation, ...]] = (
+OPERATIONS: Final[tuple[Operation[SubmitParts], ...]] = (
     Operation(
         "POST",
         "/v1/transactions",
@@ -161,3 +174,6 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
         ok_alternative=m.SubmitBatch,
     ),
 )
+
+
+ROUTES: Final = Routes(pick(SubmitParts), OPERATIONS)

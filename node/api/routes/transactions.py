@@ -8,13 +8,8 @@ from aiohttp import web
 
 from node.api import models as m
 from node.api.access import require
-from node.api.core import (
-    Api,
-    parse_id,
-    parse_key,
-    parse_kinds,
-    parse_limit,
-)
+from node.api.chain_reads import ChainRouteParts
+from node.api.inputs import parse_id, parse_key, parse_kinds, parse_limit
 from node.api.operation import (
     CAMPAIGN_Q,
     CURSOR,
@@ -23,16 +18,18 @@ from node.api.operation import (
     KIND,
     LIMIT,
     Operation,
+    Routes,
     path_param,
+    pick,
 )
 from node.api.problems import ApiError
 from node.ledger import tx as t
 from node.views.history_index import TxRef
 
 
-async def transaction(api: Api, request: web.Request) -> object:
+async def transaction(api: ChainRouteParts, request: web.Request) -> object:
     tx_id = parse_id(request.match_info["tx_id"], "transaction id")
-    viewer = api.viewer(request)
+    viewer = api.viewers.of(request)
     location = api.ledger.store.tx_location(tx_id)
     if location is None:
         if tx_id in api.ledger.mempool:
@@ -40,15 +37,15 @@ async def transaction(api: Api, request: web.Request) -> object:
         raise ApiError(404, "no committed or pending transaction has this id")
     height, index = location
     shown = None
-    if api.may_read(viewer, height, index):
-        shown = api.transaction(TxRef(height, index, t.Kind.PAY), viewer)
+    if api.reads.may_read(viewer, height, index):
+        shown = api.reads.transaction(TxRef(height, index, t.Kind.PAY), viewer)
     return m.Receipt(tx_id.hex(), "committed", height, index, shown)
 
 
-async def transactions(api: Api, request: web.Request) -> object:
-    viewer = require(api.viewer(request))
+async def transactions(api: ChainRouteParts, request: web.Request) -> object:
+    viewer = require(api.viewers.of(request))
     account = None if viewer.reads_all else viewer.key
-    return api.history(
+    return api.reads.history(
         viewer,
         account,
         parse_kinds(request),
@@ -58,12 +55,12 @@ async def transactions(api: Api, request: web.Request) -> object:
     )
 
 
-async def account_history(api: Api, request: web.Request) -> object:
+async def account_history(api: ChainRouteParts, request: web.Request) -> object:
     key = parse_key(request.match_info["key"])
-    viewer = require(api.viewer(request))
+    viewer = require(api.viewers.of(request))
     if not viewer.may_read_history_of(key):
         raise ApiError(403, "an account's history is readable by itself, its issuers and auditors")
-    return api.history(
+    return api.reads.history(
         viewer,
         key,
         parse_kinds(request),
@@ -73,7 +70,7 @@ async def account_history(api: Api, request: web.Request) -> object:
     )
 
 
-OPERATIONS: Final[tuple[Operation, ...]] = (
+OPERATIONS: Final[tuple[Operation[ChainRouteParts], ...]] = (
     Operation(
         "GET",
         "/v1/transactions",
@@ -108,3 +105,6 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
         auth="required",
     ),
 )
+
+
+ROUTES: Final = Routes(pick(ChainRouteParts), OPERATIONS)
