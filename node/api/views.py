@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import fields, is_dataclass, replace
+from dataclasses import dataclass, fields, is_dataclass, replace
 from typing import assert_never
 
 from node.api import models as m
@@ -299,6 +299,16 @@ def _payout(view: View, payout_id: bytes) -> r.Payout | None:
     return None if raw is None else r.Payout.decode(raw)
 
 
+@dataclass(slots=True)
+class _Shown:
+    """What a transaction's line names besides its fields: campaign, holder, shop, amount."""
+
+    campaign: str | None
+    amount: int | None
+    holder: bytes | None = None
+    merchant: bytes | None = None
+
+
 def transaction(
     signed: t.SignedTx,
     height: int,
@@ -309,49 +319,64 @@ def transaction(
 ) -> m.Transaction:
     """``signed`` as ``viewer`` may see it (lists of other people's entries are cut)."""
     tx, p = signed.tx, signed.tx.payload
-    shown = record_fields(p)
-    campaign_code: str | None = getattr(p, "campaign", None)
-    holder: bytes | None = None
-    merchant: bytes | None = None
-    amount: int | None = getattr(p, "amount_cents", None)
-    memo: str | None = getattr(p, "memo", None)
-    seen = visible_items(signed, viewer, view)
+    lines = record_fields(p)
+    shown = _shown(signed, visible_items(signed, viewer, view), view, lines)
+    return m.Transaction(
+        tx_id=signed.tx_id.hex(),
+        height=height,
+        index=index,
+        time_ms=time_ms,
+        kind=p.KIND.name.lower(),
+        sender=tx.sender.hex(),
+        sequence=tx.sequence,
+        fields=lines,
+        campaign=shown.campaign,
+        holder=None if shown.holder is None else shown.holder.hex(),
+        merchant=None if shown.merchant is None else shown.merchant.hex(),
+        amount_cents=shown.amount,
+        memo=getattr(p, "memo", None),
+    )
+
+
+def _shown(
+    signed: t.SignedTx, seen: list[int] | None, view: View, lines: dict[str, object]
+) -> _Shown:
+    """Per kind: who the line names and its amount; a list cut to ``seen`` in ``lines``."""
+    tx, p = signed.tx, signed.tx.payload
+    out = _Shown(getattr(p, "campaign", None), getattr(p, "amount_cents", None))
     match p:
         case t.Pay():
-            holder, merchant = tx.sender, p.merchant
+            out.holder, out.merchant = tx.sender, p.merchant
         case t.PayAuthorized():
-            holder, merchant = p.authorization.holder, tx.sender
-            campaign_code = p.authorization.campaign
+            out.holder, out.merchant = p.authorization.holder, tx.sender
+            out.campaign = p.authorization.campaign
         case t.Refund():
-            holder, merchant = p.holder, tx.sender
+            out.holder, out.merchant = p.holder, tx.sender
         case t.Sweep():
-            holder = tx.sender
+            out.holder = tx.sender
         case t.Transfer():
-            merchant = p.to
+            out.merchant = p.to
         case t.Redeem():
-            merchant = tx.sender
+            out.merchant = tx.sender
         case t.RegisterMerchant() | t.UpdateMerchant() | t.SuspendMerchant():
-            merchant = p.merchant
+            out.merchant = p.merchant
         case t.Allocate():
-            amount = sum(a.amount_cents for a in p.allocations)
+            out.amount = sum(a.amount_cents for a in p.allocations)
             if seen is not None:
                 mine = [p.allocations[n] for n in seen]
-                shown["allocations"] = present(mine)
-                amount = sum(a.amount_cents for a in mine)
-                holder = mine[0].holder if mine else None
+                lines["allocations"] = present(mine)
+                out.amount = sum(a.amount_cents for a in mine)
+                out.holder = mine[0].holder if mine else None
         case t.Settle():
             kept = list(p.settlements) if seen is None else [p.settlements[n] for n in seen]
-            total = 0
-            for s in kept:
-                found = _payout(view, s.payout_id)
-                total += 0 if found is None else found.amount_cents
-            shown["settlements"] = present(kept)
-            amount = total
+            found = [_payout(view, s.payout_id) for s in kept]
+            lines["settlements"] = present(kept)
+            out.amount = sum(0 if f is None else f.amount_cents for f in found)
         case t.ReturnPayout():
             raw = view.get(r.payout_key(p.payout_id))
-            returned = None if raw is None else r.Payout.decode(raw)
-            if returned is not None:
-                merchant, amount = returned.merchant, returned.amount_cents
+            if raw is not None:
+                returned = r.Payout.decode(raw)
+                out.merchant, out.amount = returned.merchant, returned.amount_cents
         case (
             t.CreateCampaign()
             | t.Fund()
@@ -368,18 +393,4 @@ def transaction(
             pass  # their fields say it all
         case _:
             assert_never(p)  # a new kind: say how it is shown
-    return m.Transaction(
-        tx_id=signed.tx_id.hex(),
-        height=height,
-        index=index,
-        time_ms=time_ms,
-        kind=p.KIND.name.lower(),
-        sender=tx.sender.hex(),
-        sequence=tx.sequence,
-        fields=shown,
-        campaign=campaign_code,
-        holder=None if holder is None else holder.hex(),
-        merchant=None if merchant is None else merchant.hex(),
-        amount_cents=amount,
-        memo=memo,
-    )
+    return out
