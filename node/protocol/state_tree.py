@@ -120,7 +120,7 @@ def _subtree(depth: int, entries: list[bytes]) -> _Sub:
     sha256, leaf_tag = _sha256, _LEAF_TAG
     if count == 1:
         return (_LEAF, sha256(leaf_tag + entries[0]).digest(), entries[0])
-    tag, empty, from_bytes = _NODE_TAG, EMPTY_HASH, _from_bytes
+    tag, from_bytes = _NODE_TAG, _from_bytes
     if count == 2:  # the commonest bucket: no stack
         first, second = entries
         bits = from_bytes(first[:HASH_BYTES], "big")
@@ -146,16 +146,10 @@ def _subtree(depth: int, entries: list[bytes]) -> _Sub:
             parting = -1  # close everything
         while left > parting:  # ``node`` joins its left neighbour under their node at ``left``
             other_left, other, other_depth, other_bits = stack.pop()
-            for level in range(node_depth - 1, left, -1):  # pad the inner ones to ``left + 1``
-                if (node_bits >> (PATH_BITS - 1 - level)) & 1:
-                    node = sha256(tag + empty + node).digest()
-                else:
-                    node = sha256(tag + node + empty).digest()
-            for level in range(other_depth - 1, left, -1):
-                if (other_bits >> (PATH_BITS - 1 - level)) & 1:
-                    other = sha256(tag + empty + other).digest()
-                else:
-                    other = sha256(tag + other + empty).digest()
+            if node_depth > left + 1:  # an inner node below a gap: pad it to ``left + 1``
+                node = _padded(node, node_bits, node_depth, left + 1)
+            if other_depth > left + 1:
+                other = _padded(other, other_bits, other_depth, left + 1)
             node = sha256(tag + other + node).digest()
             node_depth, node_bits, left = left, other_bits, other_left
         if at < count:
