@@ -360,23 +360,47 @@ class StateTree:
         """Rehash the given new bucket contents and every node above them
         (``sorted_entries``: the same contents already split into entries).
 
-        A bucket whose subtree is inner first climbs alone (see below). Then
-        each level's touched subtrees are kept as ``inner`` (position -> hash,
-        the common case) and ``odd`` (position -> summary of an empty subtree
-        or a single leaf, which may move up). A parent with no odd child whose
-        untouched child, if any, is read from its stored preimage is hashed at
-        once; the others go through ``_join``.
+        A bucket whose subtree is inner first climbs alone (``_climb_buckets``).
+        Then each level's touched subtrees are kept as ``inner`` (position ->
+        hash, the common case) and ``odd`` (position -> summary of an empty
+        subtree or a single leaf, which may move up), and ``_level_up`` hashes
+        their parents.
         """
-        depth = self._depth
-        top_now = self._top
         top: dict[int, bytes | None] = {}
+        inner, odd, climbed = self._climb_buckets(buckets, sorted_entries, top)
+        for level in range(self._depth - 1, -1, -1):
+            arrived = climbed.get(level + 1)
+            if arrived is not None:
+                inner.update(arrived)
+            if inner or odd:
+                inner, odd = self._level_up(level, inner, odd, top)
+        if 0 in climbed:
+            inner.update(climbed[0])
+        if 1 in inner:
+            root = inner[1]
+        elif 1 in odd:
+            root = odd[1][1]
+        else:
+            root = self._root
+        return StagedUpdate(Digest(root), self._origin, self._version, size, buckets, top)
+
+    def _climb_buckets(
+        self,
+        buckets: dict[int, bytes],
+        sorted_entries: Mapping[int, list[bytes]] | None,
+        top: dict[int, bytes | None],
+    ) -> tuple[dict[int, bytes], dict[int, _Sub], dict[int, dict[int, bytes]]]:
+        """Hash each bucket's subtree; an inner one climbs alone while its parent's
+        stored preimage is an inner node and the sibling is untouched: up to just
+        below where its path meets the nearest other touched bucket's (its
+        neighbours in sorted order). Returns the inner and the odd bucket roots
+        that did not climb, and those that did by the depth where they stopped.
+        The level loop then only sees where touched paths meet, and the odd cases.
+        """
+        depth, top_now = self._depth, self._top
         base = 1 << depth
         inner: dict[int, bytes] = {}
         odd: dict[int, _Sub] = {}
-        # An inner bucket root climbs alone while its parent's stored preimage is an
-        # inner node and the sibling is untouched: up to just below where its path
-        # meets the nearest other touched bucket's (the neighbours in sorted order).
-        # The level loop then only sees where touched paths meet, and the odd cases.
         climbed: dict[int, dict[int, bytes]] = {}
         prefixes = sorted(buckets)
         meets = [depth - (a ^ b).bit_length() for a, b in pairwise(prefixes)]
@@ -394,74 +418,72 @@ class StateTree:
             position = base | prefix
             if sub[0] != _INNER:
                 odd[position] = sub
-            else:
-                node = sub[1]
-                level = depth - 1
-                stop = max(meet_left, meet_right)  # the parent stays below this depth
-                while level > stop:
-                    entry = top_now.get(position >> 1)
-                    if entry is None or len(entry) != _INNER_BYTES:
-                        break
-                    preimage = entry[:33] + node if position & 1 else tag + node + entry[33:]
-                    position >>= 1
-                    top[position] = preimage
-                    node = sha256(preimage).digest()
-                    level -= 1
-                if level == depth - 1:
-                    inner[position] = node
-                else:
-                    found = climbed.get(level + 1)
-                    if found is None:
-                        climbed[level + 1] = {position: node}
-                    else:
-                        found[position] = node
-            meet_left = meet_right
-        for level in range(depth - 1, -1, -1):
-            arrived = climbed.get(level + 1)
-            if arrived is not None:
-                inner.update(arrived)
-            if not inner and not odd:
+                meet_left = meet_right
                 continue
-            up_inner: dict[int, bytes] = {}
-            up_odd: dict[int, _Sub] = {}
-            parents = {position >> 1 for position in inner}
-            if odd:
-                parents.update(position >> 1 for position in odd)
-            for parent in parents:
-                left_pos = parent << 1
-                left = inner.get(left_pos)
-                right = inner.get(left_pos | 1)
-                if left is None or right is None:
-                    entry = top_now.get(parent)
-                    if (
-                        entry is None
-                        or len(entry) != _INNER_BYTES
-                        or (odd and (left_pos in odd or left_pos | 1 in odd))
-                    ):
-                        sub = self._join(parent, level, inner, odd, top)
-                        if sub[0] == _INNER:
-                            up_inner[parent] = sub[1]
-                        else:
-                            up_odd[parent] = sub
-                        continue
-                    # An untouched child next to a touched inner one: the parent stays inner.
-                    if left is None:
-                        left = entry[1:33]
-                    if right is None:
-                        right = entry[33:]
-                preimage = tag + left + right
-                top[parent] = preimage
-                up_inner[parent] = sha256(preimage).digest()
-            inner, odd = up_inner, up_odd
-        if 0 in climbed:
-            inner.update(climbed[0])
-        if 1 in inner:
-            root = inner[1]
-        elif 1 in odd:
-            root = odd[1][1]
-        else:
-            root = self._root
-        return StagedUpdate(Digest(root), self._origin, self._version, size, buckets, top)
+            node = sub[1]
+            level = depth - 1
+            stop = max(meet_left, meet_right)  # the parent stays below this depth
+            while level > stop:
+                entry = top_now.get(position >> 1)
+                if entry is None or len(entry) != _INNER_BYTES:
+                    break
+                preimage = entry[:33] + node if position & 1 else tag + node + entry[33:]
+                position >>= 1
+                top[position] = preimage
+                node = sha256(preimage).digest()
+                level -= 1
+            if level == depth - 1:
+                inner[position] = node
+            else:
+                climbed.setdefault(level + 1, {})[position] = node
+            meet_left = meet_right
+        return inner, odd, climbed
+
+    def _level_up(
+        self,
+        level: int,
+        inner: dict[int, bytes],
+        odd: dict[int, _Sub],
+        top: dict[int, bytes | None],
+    ) -> tuple[dict[int, bytes], dict[int, _Sub]]:
+        """The touched nodes at ``level`` from the touched ones below it.
+
+        A parent with no odd child whose untouched child, if any, is read from
+        its stored preimage is hashed at once; the others go through ``_join``.
+        """
+        top_now = self._top
+        sha256, tag = _sha256, _NODE_TAG
+        up_inner: dict[int, bytes] = {}
+        up_odd: dict[int, _Sub] = {}
+        parents = {position >> 1 for position in inner}
+        if odd:
+            parents.update(position >> 1 for position in odd)
+        for parent in parents:
+            left_pos = parent << 1
+            left = inner.get(left_pos)
+            right = inner.get(left_pos | 1)
+            if left is None or right is None:
+                entry = top_now.get(parent)
+                if (
+                    entry is None
+                    or len(entry) != _INNER_BYTES
+                    or (odd and (left_pos in odd or left_pos | 1 in odd))
+                ):
+                    sub = self._join(parent, level, inner, odd, top)
+                    if sub[0] == _INNER:
+                        up_inner[parent] = sub[1]
+                    else:
+                        up_odd[parent] = sub
+                    continue
+                # An untouched child next to a touched inner one: the parent stays inner.
+                if left is None:
+                    left = entry[1:33]
+                if right is None:
+                    right = entry[33:]
+            preimage = tag + left + right
+            top[parent] = preimage
+            up_inner[parent] = sha256(preimage).digest()
+        return up_inner, up_odd
 
     def _join(
         self,
