@@ -134,6 +134,39 @@ def test_a_growing_tree_deepens_its_buckets_and_keeps_its_root() -> None:
     assert (tree._top, tree._buckets) == (fresh._top, fresh._buckets)
 
 
+@pytest.mark.parametrize("depth", [9, 11, 13])
+def test_sparse_batches_in_a_deep_layout_match_a_fresh_build(depth: int) -> None:
+    """Few writes a block in many buckets, as at a million holders: each bucket's
+    root climbs alone until its path meets another touched one; next to empty
+    buckets and one-leaf subtrees (above the buckets at depth 13) it stops there."""
+    rng = random.Random(depth)
+    model = {rng.randbytes(12): rng.randbytes(5) for _ in range(2_000)}
+    tree = StateTree.from_items(model.items(), bucket_depth=depth)
+    for block in range(40):
+        keys = list(model)
+        writes: dict[bytes, bytes | None] = {}
+        for _ in range(rng.choice([1, 2, 3, 25])):
+            roll = rng.random()
+            if roll < 0.3:
+                writes[rng.choice(keys)] = None
+            elif roll < 0.7:
+                writes[rng.choice(keys)] = rng.randbytes(5)
+            else:
+                writes[rng.randbytes(12)] = rng.randbytes(5)
+        staged = tree.stage(writes)
+        _apply(model, writes)
+        if block % 8 == 0:
+            assert staged.root == reference_root(model)
+        tree.apply(staged)
+        assert tree.bucket_depth == depth and len(tree) == len(model)
+        fresh = StateTree.from_items(model.items(), bucket_depth=depth)
+        assert tree.root() == fresh.root()
+        assert (tree._top, tree._buckets) == (fresh._top, fresh._buckets)
+    for key in [*list(model)[:20], b"absent"]:
+        proof = tree.prove(key)
+        assert verify_state_proof(tree.root(), key, model.get(key), proof)
+
+
 @settings(max_examples=100, deadline=None)
 @given(contents, small_keys)
 def test_every_key_has_a_verifying_proof_of_presence_or_absence(

@@ -28,9 +28,13 @@ passes eight): below ``K`` nothing is stored but each bucket's entries
 those few subtrees are rehashed when written; above ``K`` a dict holds each
 inner node's hash preimage (``0x05 || left || right``, 65 bytes) or, where a
 subtree holds a single entry, that entry (``path || value hash``, 64 bytes). Staging
-a block's writes is one batch: the touched buckets are rebuilt, then each
-touched level is rehashed once, bottom up, into change sets that ``apply``
-installs. Entries are immutable bytes, so staged updates share the tree.
+a block's writes is one batch: the touched buckets are rebuilt (one pass over
+each bucket's sorted entries), each bucket's root climbs alone to where its
+path meets another touched bucket's, and only those meeting points (and the
+rare empty or one-leaf subtrees) are rehashed level by level, bottom up, into
+change sets that ``apply`` installs. Every node is hashed once, as before; the
+Python around each hash is what this layout keeps small. Entries are immutable
+bytes, so staged updates share the tree.
 
 Imports only ``node.protocol.crypto`` and ``node.protocol.codec``; no I/O.
 """
@@ -38,6 +42,7 @@ Imports only ``node.protocol.crypto`` and ``node.protocol.codec``; no I/O.
 from __future__ import annotations
 
 import hashlib
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from itertools import pairwise
@@ -101,40 +106,68 @@ def bucket_depth_for(size: int) -> int:
 
 
 def _subtree(depth: int, entries: list[bytes]) -> _Sub:
-    """The summary of the subtree at ``depth`` holding ``entries`` (sorted path || vh)."""
-    if not entries:
+    """The summary of the subtree at ``depth`` holding ``entries`` (sorted path || vh).
+
+    One pass over the sorted entries with a stack, no recursion: adjacent sorted
+    paths part at the first bit where they differ, and a run of entries closes
+    into one node when the next parting is shallower than its own. An inner node
+    at depth ``d`` whose parent is shallower than ``d - 1`` is padded up with
+    empty siblings; a leaf sits where it is alone and needs no padding.
+    """
+    count = len(entries)
+    if not count:
         return _EMPTY_SUB
-    if len(entries) == 1:
-        return (_LEAF, _sha256(_LEAF_TAG + entries[0]).digest(), entries[0])
-    # Adjacent sorted paths part at the first bit where they differ; the shallowest
-    # parting of a run of entries is where that run's subtree splits in two.
-    paths = [_from_bytes(entry[:HASH_BYTES], "big") for entry in entries]
-    partings = [PATH_BITS - (a ^ b).bit_length() for a, b in pairwise(paths)]
-    leaves = [_sha256(_LEAF_TAG + entry).digest() for entry in entries]
-    return (_INNER, _joined(leaves, partings, paths, 0, len(entries), depth), b"")
+    sha256, leaf_tag = _sha256, _LEAF_TAG
+    if count == 1:
+        return (_LEAF, sha256(leaf_tag + entries[0]).digest(), entries[0])
+    tag, from_bytes = _NODE_TAG, _from_bytes
+    if count == 2:  # the commonest bucket: no stack
+        first, second = entries
+        bits = from_bytes(first[:HASH_BYTES], "big")
+        split = PATH_BITS - (bits ^ from_bytes(second[:HASH_BYTES], "big")).bit_length()
+        node = sha256(
+            tag + sha256(leaf_tag + first).digest() + sha256(leaf_tag + second).digest()
+        ).digest()
+        return (_INNER, _padded(node, bits, split, depth), b"")
+    # The subtree being closed (hash, depth of its node, -1 for a leaf; a path in
+    # it as an int; the parting to its left) and, on a stack, those to its left.
+    stack: list[tuple[int, bytes, int, int]] = []
+    first = entries[0]
+    bits = from_bytes(first[:HASH_BYTES], "big")
+    node, node_depth, node_bits, left = sha256(leaf_tag + first).digest(), -1, bits, -1
+    previous = bits
+    for at in range(1, count + 1):
+        if at < count:
+            entry = entries[at]
+            bits = from_bytes(entry[:HASH_BYTES], "big")
+            parting = PATH_BITS - (previous ^ bits).bit_length()
+            previous = bits
+        else:
+            parting = -1  # close everything
+        while left > parting:  # ``node`` joins its left neighbour under their node at ``left``
+            other_left, other, other_depth, other_bits = stack.pop()
+            if node_depth > left + 1:  # an inner node below a gap: pad it to ``left + 1``
+                node = _padded(node, node_bits, node_depth, left + 1)
+            if other_depth > left + 1:
+                other = _padded(other, other_bits, other_depth, left + 1)
+            node = sha256(tag + other + node).digest()
+            node_depth, node_bits, left = left, other_bits, other_left
+        if at < count:
+            stack.append((left, node, node_depth, node_bits))
+            node, node_depth, node_bits, left = (
+                sha256(leaf_tag + entry).digest(),
+                -1,
+                bits,
+                parting,
+            )
+    return (_INNER, _padded(node, node_bits, node_depth, depth), b"")
 
 
-def _joined(
-    leaves: list[bytes], partings: list[int], paths: list[int], low: int, high: int, depth: int
-) -> bytes:
-    """The hash of the subtree at ``depth`` holding entries ``low..high - 1`` (two or more)."""
+def _padded(node: bytes, bits: int, node_depth: int, depth: int) -> bytes:
+    """The hash at ``depth`` above the inner node ``node`` at ``node_depth`` on path
+    ``bits``, every subtree beside it empty."""
     sha256, tag, empty = _sha256, _NODE_TAG, EMPTY_HASH
-    runs = partings[low : high - 1]
-    split = min(runs)
-    middle = low + runs.index(split) + 1  # entries low..middle - 1 go left
-    left = (
-        leaves[low]
-        if middle - low == 1
-        else _joined(leaves, partings, paths, low, middle, split + 1)
-    )
-    right = (
-        leaves[middle]
-        if high - middle == 1
-        else _joined(leaves, partings, paths, middle, high, split + 1)
-    )
-    node = sha256(tag + left + right).digest()
-    bits = paths[low]
-    for level in range(split - 1, depth - 1, -1):  # one child empty up to ``depth``
+    for level in range(node_depth - 1, depth - 1, -1):
         if (bits >> (PATH_BITS - 1 - level)) & 1:
             node = sha256(tag + empty + node).digest()
         else:
@@ -285,6 +318,23 @@ class StateTree:
         delta = 0
         for prefix, bucket_writes in by_bucket.items():
             blob = current.get(prefix, b"")
+            if len(bucket_writes) == 1:  # the common case in a large tree: no dict, no sort
+                ((path, value_hash),) = bucket_writes.items()
+                joined = [blob[at : at + _ENTRY] for at in range(0, len(blob), _ENTRY)]
+                at = bisect_left(joined, path)  # a path sorts before its own entry
+                found = at < len(joined) and joined[at].startswith(path)
+                if value_hash is not None:
+                    if found:
+                        joined[at] = path + value_hash
+                    else:
+                        joined.insert(at, path + value_hash)
+                        delta += 1
+                elif found:
+                    del joined[at]
+                    delta -= 1
+                sorted_entries[prefix] = joined
+                buckets[prefix] = b"".join(joined)
+                continue
             entries = {
                 blob[at : at + HASH_BYTES]: blob[at + HASH_BYTES : at + _ENTRY]
                 for at in range(0, len(blob), _ENTRY)
@@ -310,60 +360,22 @@ class StateTree:
         """Rehash the given new bucket contents and every node above them
         (``sorted_entries``: the same contents already split into entries).
 
-        Each level's touched subtrees are kept as ``inner`` (position -> hash,
-        the common case) and ``odd`` (position -> summary of an empty subtree
-        or a single leaf, which may move up). A parent with no odd child whose
-        untouched child, if any, is read from its stored preimage is hashed at
-        once; the others go through ``_join``.
+        A bucket whose subtree is inner first climbs alone (``_climb_buckets``).
+        Then each level's touched subtrees are kept as ``inner`` (position ->
+        hash, the common case) and ``odd`` (position -> summary of an empty
+        subtree or a single leaf, which may move up), and ``_level_up`` hashes
+        their parents.
         """
-        depth = self._depth
-        top_now = self._top
         top: dict[int, bytes | None] = {}
-        base = 1 << depth
-        inner: dict[int, bytes] = {}
-        odd: dict[int, _Sub] = {}
-        for prefix, blob in buckets.items():
-            sub = _subtree(
-                depth,
-                _split_entries(blob) if sorted_entries is None else sorted_entries[prefix],
-            )
-            if sub[0] == _INNER:
-                inner[base | prefix] = sub[1]
-            else:
-                odd[base | prefix] = sub
-        sha256, tag = _sha256, _NODE_TAG
-        for level in range(depth - 1, -1, -1):
-            up_inner: dict[int, bytes] = {}
-            up_odd: dict[int, _Sub] = {}
-            parents = {position >> 1 for position in inner}
-            if odd:
-                parents.update(position >> 1 for position in odd)
-            for parent in parents:
-                left_pos = parent << 1
-                left = inner.get(left_pos)
-                right = inner.get(left_pos | 1)
-                if left is None or right is None:
-                    entry = top_now.get(parent)
-                    if (
-                        entry is None
-                        or len(entry) != _INNER_BYTES
-                        or (odd and (left_pos in odd or left_pos | 1 in odd))
-                    ):
-                        sub = self._join(parent, level, inner, odd, top)
-                        if sub[0] == _INNER:
-                            up_inner[parent] = sub[1]
-                        else:
-                            up_odd[parent] = sub
-                        continue
-                    # An untouched child next to a touched inner one: the parent stays inner.
-                    if left is None:
-                        left = entry[1:33]
-                    if right is None:
-                        right = entry[33:]
-                preimage = tag + left + right
-                top[parent] = preimage
-                up_inner[parent] = sha256(preimage).digest()
-            inner, odd = up_inner, up_odd
+        inner, odd, climbed = self._climb_buckets(buckets, sorted_entries, top)
+        for level in range(self._depth - 1, -1, -1):
+            arrived = climbed.get(level + 1)
+            if arrived is not None:
+                inner.update(arrived)
+            if inner or odd:
+                inner, odd = self._level_up(level, inner, odd, top)
+        if 0 in climbed:
+            inner.update(climbed[0])
         if 1 in inner:
             root = inner[1]
         elif 1 in odd:
@@ -371,6 +383,107 @@ class StateTree:
         else:
             root = self._root
         return StagedUpdate(Digest(root), self._origin, self._version, size, buckets, top)
+
+    def _climb_buckets(
+        self,
+        buckets: dict[int, bytes],
+        sorted_entries: Mapping[int, list[bytes]] | None,
+        top: dict[int, bytes | None],
+    ) -> tuple[dict[int, bytes], dict[int, _Sub], dict[int, dict[int, bytes]]]:
+        """Hash each bucket's subtree; an inner one climbs alone while its parent's
+        stored preimage is an inner node and the sibling is untouched: up to just
+        below where its path meets the nearest other touched bucket's (its
+        neighbours in sorted order). Returns the inner and the odd bucket roots
+        that did not climb, and those that did by the depth where they stopped.
+        The level loop then only sees where touched paths meet, and the odd cases.
+        """
+        depth, top_now = self._depth, self._top
+        base = 1 << depth
+        inner: dict[int, bytes] = {}
+        odd: dict[int, _Sub] = {}
+        climbed: dict[int, dict[int, bytes]] = {}
+        prefixes = sorted(buckets)
+        meets = [depth - (a ^ b).bit_length() for a, b in pairwise(prefixes)]
+        meets.append(-1)
+        sha256, tag = _sha256, _NODE_TAG
+        meet_left = -1
+        for index, prefix in enumerate(prefixes):
+            meet_right = meets[index]
+            sub = _subtree(
+                depth,
+                _split_entries(buckets[prefix])
+                if sorted_entries is None
+                else sorted_entries[prefix],
+            )
+            position = base | prefix
+            if sub[0] != _INNER:
+                odd[position] = sub
+                meet_left = meet_right
+                continue
+            node = sub[1]
+            level = depth - 1
+            stop = max(meet_left, meet_right)  # the parent stays below this depth
+            while level > stop:
+                entry = top_now.get(position >> 1)
+                if entry is None or len(entry) != _INNER_BYTES:
+                    break
+                preimage = entry[:33] + node if position & 1 else tag + node + entry[33:]
+                position >>= 1
+                top[position] = preimage
+                node = sha256(preimage).digest()
+                level -= 1
+            if level == depth - 1:
+                inner[position] = node
+            else:
+                climbed.setdefault(level + 1, {})[position] = node
+            meet_left = meet_right
+        return inner, odd, climbed
+
+    def _level_up(
+        self,
+        level: int,
+        inner: dict[int, bytes],
+        odd: dict[int, _Sub],
+        top: dict[int, bytes | None],
+    ) -> tuple[dict[int, bytes], dict[int, _Sub]]:
+        """The touched nodes at ``level`` from the touched ones below it.
+
+        A parent with no odd child whose untouched child, if any, is read from
+        its stored preimage is hashed at once; the others go through ``_join``.
+        """
+        top_now = self._top
+        sha256, tag = _sha256, _NODE_TAG
+        up_inner: dict[int, bytes] = {}
+        up_odd: dict[int, _Sub] = {}
+        parents = {position >> 1 for position in inner}
+        if odd:
+            parents.update(position >> 1 for position in odd)
+        for parent in parents:
+            left_pos = parent << 1
+            left = inner.get(left_pos)
+            right = inner.get(left_pos | 1)
+            if left is None or right is None:
+                entry = top_now.get(parent)
+                if (
+                    entry is None
+                    or len(entry) != _INNER_BYTES
+                    or (odd and (left_pos in odd or left_pos | 1 in odd))
+                ):
+                    sub = self._join(parent, level, inner, odd, top)
+                    if sub[0] == _INNER:
+                        up_inner[parent] = sub[1]
+                    else:
+                        up_odd[parent] = sub
+                    continue
+                # An untouched child next to a touched inner one: the parent stays inner.
+                if left is None:
+                    left = entry[1:33]
+                if right is None:
+                    right = entry[33:]
+            preimage = tag + left + right
+            top[parent] = preimage
+            up_inner[parent] = sha256(preimage).digest()
+        return up_inner, up_odd
 
     def _join(
         self,
@@ -463,11 +576,10 @@ class StateTree:
 
     def _swap_top(self, changes: Mapping[int, bytes | None]) -> None:
         top = self._top
-        for position, entry in changes.items():
-            if entry is None:
-                top.pop(position, None)
-            else:
-                top[position] = entry
+        top.update(changes)  # type: ignore[arg-type]  # the Nones are removed at once
+        gone = [position for position, entry in changes.items() if entry is None]
+        for position in gone:
+            del top[position]
 
     def apply(self, staged: StagedUpdate) -> Digest:
         """Make ``staged`` current. Raises ValueError if the tree changed since."""
