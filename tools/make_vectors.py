@@ -120,9 +120,13 @@ def _allocate(*rows: tuple[str, int, str]) -> t.Allocate:
 
 def _authorized(holder: str, merchant: str, max_cents: int, cents: int) -> t.PayAuthorized:
     auth = t.Authorization(
-        pk(holder), NAM, pk(merchant) if merchant else b"", max_cents, T0_MS + 2 * DAY_MS,
+        pk(holder),
+        NAM,
+        pk(merchant) if merchant else b"",
+        max_cents,
+        T0_MS + 2 * DAY_MS,
         digest(f"nonce:{holder}".encode())[: t.NONCE_BYTES],
-    )  # fmt: skip
+    )
     return t.PayAuthorized(auth, auth.sign(signer(holder), CHAIN_ID), cents, "caisse 1")
 
 
@@ -186,9 +190,19 @@ def _encoding_cases() -> list[tuple[str, int, t.Payload]]:
     namur = pk("namur")
     return [
         ("namur", 0, _register("bakery", "Boulangerie Lion", "10.71", "NA-1", False, LION_STREET)),
-        ("namur", 1, t.UpdateMerchant(
-            pk("bakery"), "Boulangerie du Lion", "10.71", "NA-2", digest(b"payout:new"), True,
-            t.Address("Place de l'Ange 3", "5000", "Namur"))),
+        (
+            "namur",
+            1,
+            t.UpdateMerchant(
+                pk("bakery"),
+                "Boulangerie du Lion",
+                "10.71",
+                "NA-2",
+                digest(b"payout:new"),
+                True,
+                t.Address("Place de l'Ange 3", "5000", "Namur"),
+            ),
+        ),
         ("namur", 2, t.SuspendMerchant(pk("bakery"), True)),
         ("namur", 3, _campaign()),
         ("bank", 0, t.Fund(NAM, 1000_00, "DEP-2026-0001")),
@@ -203,20 +217,41 @@ def _encoding_cases() -> list[tuple[str, int, t.Payload]]:
         ("bank", 1, t.Settle((t.Settlement(Digest(digest(b"payout")), "VIR-2026-0001"),))),
         ("namur", 6, t.CloseCampaign(NAM)),
         ("bank", 2, t.Withdraw(NAM, 100_00, "RET-2026-0001")),
-        ("validator0", 0, _evidence(
-            _vote("validator3", Step.PRECOMMIT, 12, 1, _block("a")),
-            _vote("validator3", Step.PRECOMMIT, 12, 1, None))),
-        ("validator0", 1, _admit(
-            "charleroi", "Charleroi", ("CH-1", "CH-2"), "validator0", "validator1", "validator2")),
-        ("validator0", 2, _change(
-            ("validator0", "validator1", "validator2", "validator4"), 40,
-            "validator0", "validator1", "validator2")),
+        (
+            "validator0",
+            0,
+            _evidence(
+                _vote("validator3", Step.PRECOMMIT, 12, 1, _block("a")),
+                _vote("validator3", Step.PRECOMMIT, 12, 1, None),
+            ),
+        ),
+        (
+            "validator0",
+            1,
+            _admit(
+                "charleroi", "Charleroi", ("CH-1", "CH-2"), "validator0", "validator1", "validator2"
+            ),
+        ),
+        (
+            "validator0",
+            2,
+            _change(
+                ("validator0", "validator1", "validator2", "validator4"),
+                40,
+                "validator0",
+                "validator1",
+                "validator2",
+            ),
+        ),
         ("bank", 3, t.ReturnPayout(Digest(digest(b"payout")), "AC04", "RLF0000001T00001")),
         ("namur", 7, t.ConsentZones(pk("liege"), ("NA-1", "NA-2"))),
         ("validator0", 3, _upgrade(60, "validator0", "validator1", "validator2")),
-        ("validator0", 4, _rotate("liege", "liege-next", 70,
-                                  "validator0", "validator1", "validator2")),
-    ]  # fmt: skip
+        (
+            "validator0",
+            4,
+            _rotate("liege", "liege-next", 70, "validator0", "validator1", "validator2"),
+        ),
+    ]
 
 
 def encodings() -> dict[str, object]:
@@ -522,19 +557,29 @@ def _rotation(c: _Chain) -> None:
     going on with Namur's sequence."""
     namur = pk("namur")
     at = c.height + 3
-    c.do("namur's signing key moves to namur-next from two blocks later", "validator4",
-         _rotate("namur", "namur-next", at, "validator4", "validator1", "validator2"))  # fmt: skip
-    early = t.CreateCampaign("NAM-ROT", "Chèque rotation", (), (), c.time_ms,
-                             c.time_ms + 30 * DAY_MS, 10_00)  # fmt: skip
-    c.step("namur-next before its height", c.sign("namur-next", early, c.sequences[namur]),
-           Result.KEY_NOT_YET_IN_FORCE)  # fmt: skip
+    c.do(
+        "namur's signing key moves to namur-next from two blocks later",
+        "validator4",
+        _rotate("namur", "namur-next", at, "validator4", "validator1", "validator2"),
+    )
+    early = t.CreateCampaign(
+        "NAM-ROT", "Chèque rotation", (), (), c.time_ms, c.time_ms + 30 * DAY_MS, 10_00
+    )
+    c.step(
+        "namur-next before its height",
+        c.sign("namur-next", early, c.sequences[namur]),
+        Result.KEY_NOT_YET_IN_FORCE,
+    )
     c.do("namur's own key still signs before it", "namur", early)
     if c.height + 1 != at:
         raise ToolInvariantBroken("the script lost track of the rotation's height")
     later = t.ConsentZones(pk("liege"), ("NA-2",))
     c.do("namur's old key after the height", "namur", later, Result.KEY_ROTATED)
-    c.step("namur-next signs for namur, with namur's sequence", c.sign(
-        "namur-next", later, c.sequences[namur]), Result.OK)  # fmt: skip
+    c.step(
+        "namur-next signs for namur, with namur's sequence",
+        c.sign("namur-next", later, c.sequences[namur]),
+        Result.OK,
+    )
     c.sequences[namur] += 1  # the step counted it under the key that signed
 
 
@@ -543,25 +588,45 @@ def _regional(c: _Chain) -> None:
     bakery and redeemed from Liège's escrow, then Namur revokes its consent."""
     liege = pk("liege")
     regional = t.CreateCampaign(
-        "LG-REG", "Chèque régional", ("LG-1", "NA-1"), (), c.time_ms, c.time_ms + 30 * DAY_MS,
+        "LG-REG",
+        "Chèque régional",
+        ("LG-1", "NA-1"),
+        (),
+        c.time_ms,
+        c.time_ms + 30 * DAY_MS,
         50_00,
-    )  # fmt: skip
-    c.do("namur consents a Liège zone", "namur", t.ConsentZones(liege, ("LG-1",)),
-         Result.INVALID_ZONE)  # fmt: skip
+    )
+    c.do(
+        "namur consents a Liège zone",
+        "namur",
+        t.ConsentZones(liege, ("LG-1",)),
+        Result.INVALID_ZONE,
+    )
     c.do("liège names NA-1 without consent", "liege", regional, Result.ZONE_NOT_CONSENTED)
     c.do("namur consents NA-1 to liège", "namur", t.ConsentZones(liege, ("NA-1",)))
     c.do("liège's campaign names NA-1", "liege", regional)
     c.do("the bank funds it", "bank", t.Fund("LG-REG", 100_00, "DEP-REG-0001"))
-    c.do("liège allocates to dora in NA-1", "liege", t.Allocate(
-        "LG-REG", (t.Allocation(pk("dora"), 30_00, "NA-1"),)))  # fmt: skip
+    c.do(
+        "liège allocates to dora in NA-1",
+        "liege",
+        t.Allocate("LG-REG", (t.Allocation(pk("dora"), 30_00, "NA-1"),)),
+    )
     c.do("dora pays namur's bakery", "dora", t.Pay("LG-REG", pk("bakery"), 10_00, "pain"))
     c.do("the bakery redeems liège's units", "bakery", t.Redeem(liege, 10_00))
     long_memo = "pain et brioche!!"  # 17 characters
-    c.do("under tx3.block2 a memo holds 16 characters", "dora",
-         t.Pay("LG-REG", pk("bakery"), 1_00, long_memo), Result.INVALID_FIELD)  # fmt: skip
+    c.do(
+        "under tx3.block2 a memo holds 16 characters",
+        "dora",
+        t.Pay("LG-REG", pk("bakery"), 1_00, long_memo),
+        Result.INVALID_FIELD,
+    )
     c.do("namur revokes its consent", "namur", t.ConsentZones(liege, ()))
-    c.do("dora pays the bakery again", "dora", t.Pay("LG-REG", pk("bakery"), 1_00, ""),
-         Result.ZONE_NOT_CONSENTED)  # fmt: skip
+    c.do(
+        "dora pays the bakery again",
+        "dora",
+        t.Pay("LG-REG", pk("bakery"), 1_00, ""),
+        Result.ZONE_NOT_CONSENTED,
+    )
 
 
 def _proofs(c: _Chain) -> list[dict[str, object]]:
@@ -599,72 +664,144 @@ def _evidence_steps(c: _Chain, h: int) -> None:
     """validator3 double-signs at ``h``: reported once; what is no offence, or not allowed."""
     prevote_a = _vote("validator3", Step.PREVOTE, h, 0, _block("a"))
     prevote_b = _vote("validator3", Step.PREVOTE, h, 0, _block("b"))
-    c.do("validator1 reports validator3's double prevote", "validator1",
-         _evidence(prevote_a, prevote_b))  # fmt: skip
-    c.do("validator2 reports it again, swapped", "validator2",
-         _evidence(prevote_b, prevote_a), Result.EVIDENCE_KNOWN)  # fmt: skip
-    c.do("a double proposal by validator2", "validator0", _evidence(
-        _proposal("validator2", h, 2, _block("a"), -1),
-        _proposal("validator2", h, 2, _block("b"), 1)))  # fmt: skip
-    c.do("two prevotes of different rounds are no offence", "validator0", _evidence(
-        _vote("validator1", Step.PREVOTE, h, 0, _block("a")),
-        _vote("validator1", Step.PREVOTE, h, 1, _block("b"))), Result.EVIDENCE_INVALID)  # fmt: skip
-    c.do("the bank is no validator", "bank", _evidence(
-        _vote("validator1", Step.PRECOMMIT, h, 0, _block("a")),
-        _vote("validator1", Step.PRECOMMIT, h, 0, None)), Result.NOT_AUTHORIZED)  # fmt: skip
-    c.do("statements of a later height", "validator0", _evidence(
-        _vote("validator1", Step.PREVOTE, c.height + 2, 0, _block("a")),
-        _vote("validator1", Step.PREVOTE, c.height + 2, 0, _block("b"))),
-        Result.INVALID_HEIGHT)  # fmt: skip
+    c.do(
+        "validator1 reports validator3's double prevote",
+        "validator1",
+        _evidence(prevote_a, prevote_b),
+    )
+    c.do(
+        "validator2 reports it again, swapped",
+        "validator2",
+        _evidence(prevote_b, prevote_a),
+        Result.EVIDENCE_KNOWN,
+    )
+    c.do(
+        "a double proposal by validator2",
+        "validator0",
+        _evidence(
+            _proposal("validator2", h, 2, _block("a"), -1),
+            _proposal("validator2", h, 2, _block("b"), 1),
+        ),
+    )
+    c.do(
+        "two prevotes of different rounds are no offence",
+        "validator0",
+        _evidence(
+            _vote("validator1", Step.PREVOTE, h, 0, _block("a")),
+            _vote("validator1", Step.PREVOTE, h, 1, _block("b")),
+        ),
+        Result.EVIDENCE_INVALID,
+    )
+    c.do(
+        "the bank is no validator",
+        "bank",
+        _evidence(
+            _vote("validator1", Step.PRECOMMIT, h, 0, _block("a")),
+            _vote("validator1", Step.PRECOMMIT, h, 0, None),
+        ),
+        Result.NOT_AUTHORIZED,
+    )
+    c.do(
+        "statements of a later height",
+        "validator0",
+        _evidence(
+            _vote("validator1", Step.PREVOTE, c.height + 2, 0, _block("a")),
+            _vote("validator1", Step.PREVOTE, c.height + 2, 0, _block("b")),
+        ),
+        Result.INVALID_HEIGHT,
+    )
 
 
 def _admissions(c: _Chain) -> None:
     """Charleroi admitted with 3 of 4 approvals (not 2, not with Namur's zone)."""
     zones = ("CH-1", "CH-2")
-    c.do("admit Charleroi with 2 of 4 approvals", "validator0",
-         _admit("charleroi", "Charleroi", zones, "validator0", "validator1"),
-         Result.INSUFFICIENT_APPROVALS)  # fmt: skip
-    c.do("admit Charleroi with a zone of Namur", "validator0",
-         _admit("charleroi", "Charleroi", ("NA-2",), "validator0", "validator1", "validator2"),
-         Result.INVALID_ZONE)  # fmt: skip
+    c.do(
+        "admit Charleroi with 2 of 4 approvals",
+        "validator0",
+        _admit("charleroi", "Charleroi", zones, "validator0", "validator1"),
+        Result.INSUFFICIENT_APPROVALS,
+    )
+    c.do(
+        "admit Charleroi with a zone of Namur",
+        "validator0",
+        _admit("charleroi", "Charleroi", ("NA-2",), "validator0", "validator1", "validator2"),
+        Result.INVALID_ZONE,
+    )
     c.do(
         "admit Charleroi with 3 of 4 approvals",
         "validator0",
         _admit("charleroi", "Charleroi", zones, "validator3", "validator1", "validator2"),
     )
-    c.do("Charleroi registers a merchant", "charleroi",
-         _register("friterie", "Friterie du Centre", "56.10", "CH-1", True))  # fmt: skip
+    c.do(
+        "Charleroi registers a merchant",
+        "charleroi",
+        _register("friterie", "Friterie du Centre", "56.10", "CH-1", True),
+    )
 
 
 def _validator_change(c: _Chain, h: int) -> None:
     """validator4 replaces validator3 two blocks later; who may act before and after."""
     effective = c.height + 3
     members = ("validator0", "validator1", "validator2", "validator4")
-    c.do("too soon: effective one block later", "validator0",
-         _change(members, c.height + 2, "validator0", "validator1", "validator2"),
-         Result.INVALID_HEIGHT)  # fmt: skip
-    c.do("validator4 replaces validator3 two blocks later", "validator0",
-         _change(members, effective, "validator0", "validator1", "validator2"))  # fmt: skip
-    c.do("a second change while one is pending", "validator1",
-         _change(members[:3], effective + 5, "validator0", "validator1", "validator2"),
-         Result.VALIDATOR_CHANGE_PENDING)  # fmt: skip
-    c.do("validator4 may not act yet", "validator4", _evidence(
-        _vote("validator0", Step.PREVOTE, h, 5, _block("a")),
-        _vote("validator0", Step.PREVOTE, h, 5, _block("b"))), Result.NOT_AUTHORIZED)  # fmt: skip
-    c.do("validator3 still reports, in the last block before the change", "validator3", _evidence(
-        _vote("validator0", Step.PREVOTE, h, 5, _block("a")),
-        _vote("validator0", Step.PREVOTE, h, 5, _block("b"))))  # fmt: skip
+    c.do(
+        "too soon: effective one block later",
+        "validator0",
+        _change(members, c.height + 2, "validator0", "validator1", "validator2"),
+        Result.INVALID_HEIGHT,
+    )
+    c.do(
+        "validator4 replaces validator3 two blocks later",
+        "validator0",
+        _change(members, effective, "validator0", "validator1", "validator2"),
+    )
+    c.do(
+        "a second change while one is pending",
+        "validator1",
+        _change(members[:3], effective + 5, "validator0", "validator1", "validator2"),
+        Result.VALIDATOR_CHANGE_PENDING,
+    )
+    c.do(
+        "validator4 may not act yet",
+        "validator4",
+        _evidence(
+            _vote("validator0", Step.PREVOTE, h, 5, _block("a")),
+            _vote("validator0", Step.PREVOTE, h, 5, _block("b")),
+        ),
+        Result.NOT_AUTHORIZED,
+    )
+    c.do(
+        "validator3 still reports, in the last block before the change",
+        "validator3",
+        _evidence(
+            _vote("validator0", Step.PREVOTE, h, 5, _block("a")),
+            _vote("validator0", Step.PREVOTE, h, 5, _block("b")),
+        ),
+    )
     if c.height + 1 != effective:
         raise ToolInvariantBroken("the script lost track of the effective height")
-    c.do("validator3 has left", "validator3", _evidence(
-        _vote("validator0", Step.PRECOMMIT, h, 5, _block("a")),
-        _vote("validator0", Step.PRECOMMIT, h, 5, None)), Result.NOT_AUTHORIZED)  # fmt: skip
-    c.do("the old majority no longer approves", "validator0",
-         _admit("mons", "Mons", ("MO-1",), "validator1", "validator2", "validator3"),
-         Result.INSUFFICIENT_APPROVALS)  # fmt: skip
-    c.do("validator4 acts in the block of the change", "validator4", _evidence(
-        _vote("validator0", Step.PRECOMMIT, h, 5, _block("a")),
-        _vote("validator0", Step.PRECOMMIT, h, 5, None)))  # fmt: skip
+    c.do(
+        "validator3 has left",
+        "validator3",
+        _evidence(
+            _vote("validator0", Step.PRECOMMIT, h, 5, _block("a")),
+            _vote("validator0", Step.PRECOMMIT, h, 5, None),
+        ),
+        Result.NOT_AUTHORIZED,
+    )
+    c.do(
+        "the old majority no longer approves",
+        "validator0",
+        _admit("mons", "Mons", ("MO-1",), "validator1", "validator2", "validator3"),
+        Result.INSUFFICIENT_APPROVALS,
+    )
+    c.do(
+        "validator4 acts in the block of the change",
+        "validator4",
+        _evidence(
+            _vote("validator0", Step.PRECOMMIT, h, 5, _block("a")),
+            _vote("validator0", Step.PRECOMMIT, h, 5, None),
+        ),
+    )
     c.do(
         "the new majority admits Mons",
         "validator4",
@@ -675,14 +812,23 @@ def _validator_change(c: _Chain, h: int) -> None:
 def _protocol_upgrade(c: _Chain) -> None:
     """An upgrade approved by the new majority (not the old one), and not two at once."""
     upgrade_at = c.height + 3
-    c.do("an upgrade approved by the old majority", "validator4",
-         _upgrade(upgrade_at, "validator1", "validator2", "validator3"),
-         Result.INSUFFICIENT_APPROVALS)  # fmt: skip
-    c.do("protocol tx3.block2 from two blocks later", "validator4",
-         _upgrade(upgrade_at, "validator4", "validator1", "validator2"))  # fmt: skip
-    c.do("a second upgrade while one is pending", "validator1",
-         _upgrade(upgrade_at + 5, "validator4", "validator1", "validator2"),
-         Result.UPGRADE_PENDING)  # fmt: skip
+    c.do(
+        "an upgrade approved by the old majority",
+        "validator4",
+        _upgrade(upgrade_at, "validator1", "validator2", "validator3"),
+        Result.INSUFFICIENT_APPROVALS,
+    )
+    c.do(
+        "protocol tx3.block2 from two blocks later",
+        "validator4",
+        _upgrade(upgrade_at, "validator4", "validator1", "validator2"),
+    )
+    c.do(
+        "a second upgrade while one is pending",
+        "validator1",
+        _upgrade(upgrade_at + 5, "validator4", "validator1", "validator2"),
+        Result.UPGRADE_PENDING,
+    )
 
 
 # --- files ---------------------------------------------------------------------------------

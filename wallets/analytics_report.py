@@ -43,8 +43,12 @@ def write_pdf(report: Json, path: Path, title: str) -> None:
     canvas.drawString(15 * mm, y, title)
     canvas.setFont("Helvetica", 9)
     y -= 6 * mm
-    canvas.drawString(15 * mm, y, f"k = {report.get('k')} · hauteur {report.get('height')} · "
-                      "cases de moins de k bénéficiaires masquées (—)")  # fmt: skip
+    canvas.drawString(
+        15 * mm,
+        y,
+        f"k = {report.get('k')} · hauteur {report.get('height')} · "
+        "cases de moins de k bénéficiaires masquées (—)",
+    )
     y = _heatmap(canvas, report.get("hours"), y - 10 * mm)
     y = _flows(canvas, report.get("flows"), y - 8 * mm)
     y = _multiplier(canvas, report.get("multiplier"), y - 8 * mm)
@@ -59,8 +63,19 @@ def _heatmap(canvas: Canvas, hours: object, y: float) -> float:
     canvas.setFont("Helvetica-Bold", 11)
     canvas.drawString(15 * mm, y, "Dépenses par jour et par heure (heure de Bruxelles)")
     cells = _rows(hours, "cells")
-    top = max((c.get("value") or 0 for row in cells if isinstance(row, list) for c in row
-               if isinstance(c, dict)), default=0) or 1  # fmt: skip
+    top = (
+        max(
+            (
+                c.get("value") or 0
+                for row in cells
+                if isinstance(row, list)
+                for c in row
+                if isinstance(c, dict)
+            ),
+            default=0,
+        )
+        or 1
+    )
     size = 6.5 * mm
     canvas.setFont("Helvetica", 7)
     for i, row in enumerate(cells):
@@ -143,12 +158,13 @@ def _campaigns(canvas: Canvas, campaigns: object, y: float) -> None:
         spent, unspent = item.get("spent_cents"), item.get("unspent_cents")
         never = item.get("never_used_holders")
         canvas.drawString(
-            15 * mm, y,
+            15 * mm,
+            y,
             f"{item.get('name')} : {item.get('holders')} bénéficiaires, dépensé "
             f"{format_euros(spent if isinstance(spent, int) else 0)}, non dépensé "
             f"{format_euros(unspent if isinstance(unspent, int) else 0)}, jamais utilisés "
             f"{'—' if never is None else never}",
-        )  # fmt: skip
+        )
 
 
 @click.command(
@@ -160,8 +176,13 @@ Examples:
   relance-wallet --json issuer analytics --key namur --k 10""",
 )
 @key_option
-@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default="analytics.pdf",
-              show_default=True, help="Where to write the PDF.")  # fmt: skip
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default="analytics.pdf",
+    show_default=True,
+    help="Where to write the PDF.",
+)
 @click.option("--k", type=int, default=None, help="A stricter k than the commune's setting.")
 @common_options
 def analytics_command(key_name: str, out: Path, k: int | None) -> None:
@@ -170,5 +191,7 @@ def analytics_command(key_name: str, out: Path, k: int | None) -> None:
     authenticate(client, signer)
     report = client.get("/v1/analytics/report" + ("" if k is None else f"?k={k}"))
     write_pdf(report, out, "Analyse des flux commerciaux")
-    emit({"pdf": str(out), "k": report.get("k"), "height": report.get("height")},
-         f"PDF written to {out}")  # fmt: skip
+    emit(
+        {"pdf": str(out), "k": report.get("k"), "height": report.get("height")},
+        f"PDF written to {out}",
+    )

@@ -142,11 +142,18 @@ def register_iban(iban: str, schedule: str | None, bank_node: str | None, key_na
         client, signer, key_name, payload, Summary("name your payout IBAN on the ledger")
     )
     emit(
-        {"iban": account.masked, "schedule": schedule, "ref_hash": ref_hash.hex(),
-         "tx_id": done.tx_id, "height": done.height},
-        [f"IBAN {account.masked} registered with the bank ({schedule} payouts)",
-         f"ledger updated: tx {done.tx_id}"],
-    )  # fmt: skip
+        {
+            "iban": account.masked,
+            "schedule": schedule,
+            "ref_hash": ref_hash.hex(),
+            "tx_id": done.tx_id,
+            "height": done.height,
+        },
+        [
+            f"IBAN {account.masked} registered with the bank ({schedule} payouts)",
+            f"ledger updated: tx {done.tx_id}",
+        ],
+    )
 
 
 @settlement_group.command(

@@ -95,12 +95,25 @@ class AnalyticsIndex:
         """The whole state as plain comparable values (for the rebuild check)."""
         tr = self.tracker
         histories = tuple(
-            (key, h.zones, tuple(sorted(h.campaigns.items())), tuple(h.events),
-             tuple(sorted((code, p.allocated_cents, p.closed,
-                           tuple(sorted((holder, repr(pot)) for holder, pot in p.items())))
-                          for code, p in h.pots.items())))
+            (
+                key,
+                h.zones,
+                tuple(sorted(h.campaigns.items())),
+                tuple(h.events),
+                tuple(
+                    sorted(
+                        (
+                            code,
+                            p.allocated_cents,
+                            p.closed,
+                            tuple(sorted((holder, repr(pot)) for holder, pot in p.items())),
+                        )
+                        for code, p in h.pots.items()
+                    )
+                ),
+            )
             for key, h in sorted(tr.histories.items())
-        )  # fmt: skip
+        )
         lots = tuple(
             (key, tuple(repr(lot) for lot in queue))
             for key, queue in sorted(tr.lots.items())
@@ -108,6 +121,10 @@ class AnalyticsIndex:
         )
         pending = tuple(sorted((key, repr(p)) for key, p in tr.pending.items()))
         return (
-            self._height, histories, tuple(sorted(tr.merchants.items())),
-            tuple(sorted(tr.campaign_issuer.items())), lots, pending,
-        )  # fmt: skip
+            self._height,
+            histories,
+            tuple(sorted(tr.merchants.items())),
+            tuple(sorted(tr.campaign_issuer.items())),
+            lots,
+            pending,
+        )

@@ -54,10 +54,20 @@ HOURS: Final = tuple(f"{h:02d}" for h in range(24))
 HOPS: Final = ("1", "2", "3", "4+")
 HOUR_MS: Final = 3_600_000
 DAY_MS: Final = 24 * HOUR_MS
-FIRST_SPEND_BUCKETS: Final = (("lt1h", HOUR_MS), ("1h-1d", DAY_MS), ("1d-7d", 7 * DAY_MS),
-                              ("7d-30d", 30 * DAY_MS), ("30d+", None))  # fmt: skip
-REDEMPTION_BUCKETS: Final = (("at-once", 1), ("lt1d", DAY_MS), ("1d-7d", 7 * DAY_MS),
-                             ("7d-30d", 30 * DAY_MS), ("30d+", None))  # fmt: skip
+FIRST_SPEND_BUCKETS: Final = (
+    ("lt1h", HOUR_MS),
+    ("1h-1d", DAY_MS),
+    ("1d-7d", 7 * DAY_MS),
+    ("7d-30d", 30 * DAY_MS),
+    ("30d+", None),
+)
+REDEMPTION_BUCKETS: Final = (
+    ("at-once", 1),
+    ("lt1d", DAY_MS),
+    ("1d-7d", 7 * DAY_MS),
+    ("7d-30d", 30 * DAY_MS),
+    ("30d+", None),
+)
 DAILY_DAYS_MAX: Final = 1_000  # the daily series shows at most this many latest days
 
 E = TypeVar("E")
@@ -277,8 +287,11 @@ def daily_raw(history: IssuerHistory) -> tuple[list[RawCell], RawCell, list[str]
             (first + timedelta(days=n)).isoformat() for n in range((max(days) - first).days + 1)
         ]
     shown = set(labels)
-    items = [(d.isoformat(), e.cents, e.holder) for d, e in zip(days, spent, strict=True)
-             if d.isoformat() in shown]  # fmt: skip
+    items = [
+        (d.isoformat(), e.cents, e.holder)
+        for d, e in zip(days, spent, strict=True)
+        if d.isoformat() in shown
+    ]
     cells, total = raw_series(items, labels)
     return cells, total, labels
 
@@ -287,8 +300,10 @@ def merchant_flows_raw(history: IssuerHistory) -> tuple[RawMatrix, list[str], li
     moved = of_type(history.events, Moved)
     rows = _sorted_labels(division(e.sender_category) for e in moved)
     columns = _sorted_labels(division(e.receiver_category) for e in moved)
-    items = ((division(e.sender_category), division(e.receiver_category), e.cents, e.sender)
-             for e in moved)  # fmt: skip
+    items = (
+        (division(e.sender_category), division(e.receiver_category), e.cents, e.sender)
+        for e in moved
+    )
     return raw_matrix(items, rows, columns), rows, columns
 
 
@@ -416,20 +431,39 @@ def _returns(events: Iterable[TrackerEvent]) -> list[Returned]:
 
 
 def _series(
-    name: str, unit: str, counted: str, labels: Sequence[str],
-    cells: Sequence[RawCell], total: RawCell, k: int,
-) -> Series:  # fmt: skip
+    name: str,
+    unit: str,
+    counted: str,
+    labels: Sequence[str],
+    cells: Sequence[RawCell],
+    total: RawCell,
+    k: int,
+) -> Series:
     published, published_total = privacy.protect_series(cells, total, k)
     return Series(name, unit, counted, list(labels), published, published_total)
 
 
 def _matrix(
-    name: str, unit: str, counted: str, rows: Sequence[str], columns: Sequence[str],
-    raw: RawMatrix, k: int,
-) -> Matrix:  # fmt: skip
+    name: str,
+    unit: str,
+    counted: str,
+    rows: Sequence[str],
+    columns: Sequence[str],
+    raw: RawMatrix,
+    k: int,
+) -> Matrix:
     m = privacy.protect_matrix(raw.cells, raw.row_totals, raw.column_totals, raw.total, k)
-    return Matrix(name, unit, counted, list(rows), list(columns), m.cells, m.row_totals,
-                  m.column_totals, m.total)  # fmt: skip
+    return Matrix(
+        name,
+        unit,
+        counted,
+        list(rows),
+        list(columns),
+        m.cells,
+        m.row_totals,
+        m.column_totals,
+        m.total,
+    )
 
 
 def _per_milli(part: int, whole: int) -> int | None:
@@ -446,15 +480,31 @@ def multiplier(history: IssuerHistory, k: int) -> Multiplier:
     hops = _series("hops", "cents", "merchants", HOPS, hop_cells, hop_total, k)
     if 0 < r.spenders < k:
         return Multiplier(
-            suppressed=True, allocated_cents=None, round1_cents=None, round2_cents=None,
-            round3_cents=None, leaked_cents=None, round1_per_euro_milli=None,
-            round2_per_euro_milli=None, round3_per_euro_milli=None, lm3_milli=None, hops=hops,
-        )  # fmt: skip
+            suppressed=True,
+            allocated_cents=None,
+            round1_cents=None,
+            round2_cents=None,
+            round3_cents=None,
+            leaked_cents=None,
+            round1_per_euro_milli=None,
+            round2_per_euro_milli=None,
+            round3_per_euro_milli=None,
+            lm3_milli=None,
+            hops=hops,
+        )
     return Multiplier(
-        False, r.allocated, r.round1, r.round2, r.round3, r.leaked,
-        _per_milli(r.round1, r.allocated), _per_milli(r.round2, r.allocated),
-        _per_milli(r.round3, r.allocated), lm3_milli(r), hops,
-    )  # fmt: skip
+        False,
+        r.allocated,
+        r.round1,
+        r.round2,
+        r.round3,
+        r.leaked,
+        _per_milli(r.round1, r.allocated),
+        _per_milli(r.round2, r.allocated),
+        _per_milli(r.round3, r.allocated),
+        lm3_milli(r),
+        hops,
+    )
 
 
 def campaign_rows(history: IssuerHistory, k: int) -> list[CampaignRow]:
@@ -470,12 +520,23 @@ def campaign_rows(history: IssuerHistory, k: int) -> list[CampaignRow]:
         never_hidden = privacy.is_sensitive(RawCell(0, c.never_used_holders), k)
         out.append(
             CampaignRow(
-                c.code, c.name, False, c.holders, c.allocated, c.spent, c.refunded, c.unspent,
-                c.returned, None if never_hidden else c.never_used_holders,
+                c.code,
+                c.name,
+                False,
+                c.holders,
+                c.allocated,
+                c.spent,
+                c.refunded,
+                c.unspent,
+                c.returned,
+                None if never_hidden else c.never_used_holders,
                 None if never_hidden else c.never_used_cents,
-                c.rounds.round1, c.rounds.round2, c.rounds.round3, lm3_milli(c.rounds),
+                c.rounds.round1,
+                c.rounds.round2,
+                c.rounds.round3,
+                lm3_milli(c.rounds),
             )
-        )  # fmt: skip
+        )
     return out
 
 
@@ -493,26 +554,43 @@ def build(history: IssuerHistory, issuer: bytes, k: int, height: int) -> Report:
         issuer=issuer.hex(),
         k=k,
         height=height,
-        merchant_zones=_margin("merchant_zones", zone_columns, protected_flows.column_totals,
-                               protected_flows.total),
-        holder_zones=_margin("holder_zones", zone_rows, protected_flows.row_totals,
-                             protected_flows.total),
+        merchant_zones=_margin(
+            "merchant_zones", zone_columns, protected_flows.column_totals, protected_flows.total
+        ),
+        holder_zones=_margin(
+            "holder_zones", zone_rows, protected_flows.row_totals, protected_flows.total
+        ),
         categories=_series("categories", "cents", "holders", cat_labels, cat_cells, cat_total, k),
         hours=_matrix("hours", "cents", "holders", WEEKDAYS, HOURS, hours_raw(history), k),
         daily=_series("daily", "cents", "holders", day_labels, day_cells, day_total, k),
         flows=protected_flows,
-        merchant_flows=_matrix("merchant_flows", "cents", "merchants", m_rows, m_columns,
-                               mflows, k),
+        merchant_flows=_matrix(
+            "merchant_flows", "cents", "merchants", m_rows, m_columns, mflows, k
+        ),
         multiplier=multiplier(history, k),
         timing=Timing(
-            _series("first_spend", "pots", "holders", [b for b, _ in FIRST_SPEND_BUCKETS],
-                    first_cells, first_total, k),
-            _series("redemption", "cents", "merchants", [b for b, _ in REDEMPTION_BUCKETS],
-                    red_cells, red_total, k),
+            _series(
+                "first_spend",
+                "pots",
+                "holders",
+                [b for b, _ in FIRST_SPEND_BUCKETS],
+                first_cells,
+                first_total,
+                k,
+            ),
+            _series(
+                "redemption",
+                "cents",
+                "merchants",
+                [b for b, _ in REDEMPTION_BUCKETS],
+                red_cells,
+                red_total,
+                k,
+            ),
         ),
         campaigns=Campaigns(campaign_rows(history, k)),
         regional=_matrix("regional", "cents", "holders", reg_rows, reg_columns, regional, k),
-    )  # fmt: skip
+    )
 
 
 def _margin(name: str, labels: Sequence[str], cells: Sequence[Cell], total: Cell) -> Series:
@@ -554,16 +632,34 @@ def long_rows(report: Report) -> list[LongRow]:
             cell(m.name, "total", column, m.unit, c)
         cell(m.name, "total", "total", m.unit, m.total)
     mult = report.multiplier
-    for field_name in ("allocated_cents", "round1_cents", "round2_cents", "round3_cents",
-                       "leaked_cents", "round1_per_euro_milli", "round2_per_euro_milli",
-                       "round3_per_euro_milli", "lm3_milli"):  # fmt: skip
+    for field_name in (
+        "allocated_cents",
+        "round1_cents",
+        "round2_cents",
+        "round3_cents",
+        "leaked_cents",
+        "round1_per_euro_milli",
+        "round2_per_euro_milli",
+        "round3_per_euro_milli",
+        "lm3_milli",
+    ):
         value = getattr(mult, field_name)
         out.append(("multiplier", field_name, "", "", value, None, mult.suppressed))
     for campaign in report.campaigns.items:
-        for field_name in ("holders", "allocated_cents", "spent_cents", "refunded_cents",
-                           "unspent_cents", "returned_cents", "never_used_holders",
-                           "never_used_cents", "round1_cents", "round2_cents", "round3_cents",
-                           "lm3_milli"):  # fmt: skip
+        for field_name in (
+            "holders",
+            "allocated_cents",
+            "spent_cents",
+            "refunded_cents",
+            "unspent_cents",
+            "returned_cents",
+            "never_used_holders",
+            "never_used_cents",
+            "round1_cents",
+            "round2_cents",
+            "round3_cents",
+            "lm3_milli",
+        ):
             value = getattr(campaign, field_name)
             out.append(("campaigns", campaign.code, field_name, "", value, None, value is None))
     return out

@@ -342,9 +342,14 @@ class Tracker:
                 key, account = parties.delegation(p)
                 self.delegates[key] = account
             case (
-                t.SuspendMerchant() | t.Fund() | t.Withdraw() | t.Evidence()
-                | t.ChangeValidators() | t.ConsentZones() | t.ScheduleUpgrade()
-            ):  # fmt: skip
+                t.SuspendMerchant()
+                | t.Fund()
+                | t.Withdraw()
+                | t.Evidence()
+                | t.ChangeValidators()
+                | t.ConsentZones()
+                | t.ScheduleUpgrade()
+            ):
                 pass  # no euro moves between holders, merchants and payouts
             case _:
                 assert_never(p)
@@ -371,9 +376,18 @@ class Tracker:
         regional = info.issuer != issuer  # a region's voucher at a consenting commune's shop
         local = regional or info.zone in history.zones
         history.events.append(
-            Spent(campaign, holder, pot.zone, merchant, info.zone, info.category, cents, time_ms,
-                  local)
-        )  # fmt: skip
+            Spent(
+                campaign,
+                holder,
+                pot.zone,
+                merchant,
+                info.zone,
+                info.category,
+                cents,
+                time_ms,
+                local,
+            )
+        )
         if regional:
             self._history(info.issuer).events.append(
                 RegionalSpent(campaign, holder, merchant, info.zone, info.category, cents, time_ms)
@@ -400,9 +414,18 @@ class Tracker:
             lots.append(Lot(lot.campaign, lot.round + 1, lot.cents, time_ms))
         source, target = self.merchants[sender], self.merchants[p.to]
         history.events.append(
-            Moved(sender, source.category, p.to, target.category, target.zone,
-                  target.zone in history.zones, p.amount_cents, time_ms, pieces)
-        )  # fmt: skip
+            Moved(
+                sender,
+                source.category,
+                p.to,
+                target.category,
+                target.zone,
+                target.zone in history.zones,
+                p.amount_cents,
+                time_ms,
+                pieces,
+            )
+        )
 
     def _take(self, merchant: bytes, issuer: bytes, cents: int) -> tuple[Lot, ...]:
         """Consume ``cents`` of the merchant's lots of ``issuer``, oldest first; the parts
@@ -423,9 +446,14 @@ class Tracker:
         return tuple(taken)
 
     def _redeem(
-        self, payout: bytes, merchant: bytes, issuer: bytes, cents: int, time_ms: int,
+        self,
+        payout: bytes,
+        merchant: bytes,
+        issuer: bytes,
+        cents: int,
+        time_ms: int,
         lots: tuple[Lot, ...],
-    ) -> None:  # fmt: skip
+    ) -> None:
         """A payout opened (named by its transaction's id) from ``lots``."""
         self.pending[payout] = Pending(merchant, issuer, cents, lots)
         self._history(issuer).events.append(

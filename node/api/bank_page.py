@@ -54,9 +54,19 @@ GROUPS: Final[tuple[tuple[str, tuple[PayoutState, ...]], ...]] = (
 )
 GROUP_OF: Final = {state: name for name, states in GROUPS for state in states}
 CSV_COLUMNS: Final = (
-    "payout_id", "state", "group", "amount_cents", "amount_eur", "merchant", "merchant_name",
-    "commune", "opened", "file_id", "end_to_end_id", "return_reason",
-)  # fmt: skip
+    "payout_id",
+    "state",
+    "group",
+    "amount_cents",
+    "amount_eur",
+    "merchant",
+    "merchant_name",
+    "commune",
+    "opened",
+    "file_id",
+    "end_to_end_id",
+    "return_reason",
+)
 
 MESSAGES: Final[dict[str, tuple[str, str]]] = {
     "title": ("Tableau de bord de la banque", "Bank dashboard"),
@@ -117,18 +127,21 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
         "node that runs it.",
     ),
     "newest": ("les plus récents", "newest"),
-    **{f"payout_state.{s.value}": pair for s, pair in {
-        PayoutState.SEEN: ("En attente d'échéance", "Waiting for its day"),
-        PayoutState.HELD: ("Bloqué (fichier en échec)", "Held (its file failed)"),
-        PayoutState.IN_FILE: ("Dans un fichier", "In a file"),
-        PayoutState.CONFIRMED: ("Confirmé par la banque", "Confirmed by the bank"),
-        PayoutState.SETTLE_SUBMITTED: ("Versement en cours", "Settling"),
-        PayoutState.SETTLED: ("Versé", "Settled"),
-        PayoutState.REJECTED: ("Rejeté par la banque", "Rejected by the bank"),
-        PayoutState.RETURN_SUBMITTED: ("Recrédit en cours", "Returning"),
-        PayoutState.RETURNED: ("Recrédité au commerçant", "Returned to the merchant"),
-    }.items()},
-}  # fmt: skip
+    **{
+        f"payout_state.{s.value}": pair
+        for s, pair in {
+            PayoutState.SEEN: ("En attente d'échéance", "Waiting for its day"),
+            PayoutState.HELD: ("Bloqué (fichier en échec)", "Held (its file failed)"),
+            PayoutState.IN_FILE: ("Dans un fichier", "In a file"),
+            PayoutState.CONFIRMED: ("Confirmé par la banque", "Confirmed by the bank"),
+            PayoutState.SETTLE_SUBMITTED: ("Versement en cours", "Settling"),
+            PayoutState.SETTLED: ("Versé", "Settled"),
+            PayoutState.REJECTED: ("Rejeté par la banque", "Rejected by the bank"),
+            PayoutState.RETURN_SUBMITTED: ("Recrédit en cours", "Returning"),
+            PayoutState.RETURNED: ("Recrédité au commerçant", "Returned to the merchant"),
+        }.items()
+    },
+}
 
 
 def add_routes(app: web.Application, api: PageParts) -> None:
@@ -218,9 +231,13 @@ def import_lines(rows: list[ImportRow]) -> list[ImportLine]:
 
 def withdrawals(api: PageParts, viewer: Viewer) -> list[m.Transaction]:
     page = api.reads.history(
-        viewer, viewer.key, frozenset({t.Kind.WITHDRAW}), None, None,
+        viewer,
+        viewer.key,
+        frozenset({t.Kind.WITHDRAW}),
+        None,
+        None,
         limits.UI_BANK_WITHDRAWALS_SHOWN,
-    )  # fmt: skip
+    )
     return page.items
 
 
@@ -250,11 +267,22 @@ async def bank_page(
         return fmt.translate(lang, key, MESSAGES)
 
     return dashboards.render(
-        request, lang, "bank.html", viewer=viewer, b=b, communes=escrow_by_commune(api),
-        has_journal=journal is not None, totals=totals, payouts=payouts, files=files,
-        imports=imports, withdrawals=withdrawals(api, viewer), names=names,
-        group_of=GROUP_OF, height=api.ledger.last_block().height,
-    )  # fmt: skip
+        request,
+        lang,
+        "bank.html",
+        viewer=viewer,
+        b=b,
+        communes=escrow_by_commune(api),
+        has_journal=journal is not None,
+        totals=totals,
+        payouts=payouts,
+        files=files,
+        imports=imports,
+        withdrawals=withdrawals(api, viewer),
+        names=names,
+        group_of=GROUP_OF,
+        height=api.ledger.last_block().height,
+    )
 
 
 async def bank_csv(
@@ -272,12 +300,22 @@ async def bank_csv(
     writer = csv_writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     for p in lines:
-        writer.writerow([
-            p.payout_id.hex(), p.state.value, GROUP_OF[p.state], p.amount_cents,
-            to_decimal(p.amount_cents), p.merchant.hex(), names[p.merchant], names[p.issuer],
-            fmt.iso(p.created_ms), "" if p.file_id is None else p.file_id, p.end_to_end_id,
-            p.reason,
-        ])  # fmt: skip
+        writer.writerow(
+            [
+                p.payout_id.hex(),
+                p.state.value,
+                GROUP_OF[p.state],
+                p.amount_cents,
+                to_decimal(p.amount_cents),
+                p.merchant.hex(),
+                names[p.merchant],
+                names[p.issuer],
+                fmt.iso(p.created_ms),
+                "" if p.file_id is None else p.file_id,
+                p.end_to_end_id,
+                p.reason,
+            ]
+        )
     return web.Response(
         text=out.getvalue(),
         content_type="text/csv",

@@ -75,11 +75,17 @@ async def vouchers_page(
     except ApiError as error:
         return dashboards.render(request, lang, "forbidden.html", error.status, viewer=viewer)
     return dashboards.render(
-        request, lang, "commune_vouchers.html", viewer=viewer,
+        request,
+        lang,
+        "commune_vouchers.html",
+        viewer=viewer,
         campaigns=sorted(_own_campaigns(api, viewer.key)),
-        chosen=None if chosen is None else chosen[0], wanted=wanted or "", page=page,
-        statuses=vs.STATUSES, height=api.ledger.last_block().height,
-    )  # fmt: skip
+        chosen=None if chosen is None else chosen[0],
+        wanted=wanted or "",
+        page=page,
+        statuses=vs.STATUSES,
+        height=api.ledger.last_block().height,
+    )
 
 
 async def vouchers_csv(
@@ -95,8 +101,15 @@ async def vouchers_csv(
     writer.writerow(CSV_COLUMNS)
     shown = [item for item in found.items if wanted is None or item.status == wanted]
     for item in shown[: limits.HTTP_CSV_ROWS_MAX]:
-        writer.writerow([item.holder, item.allocated_cents, item.balance_cents, item.status,
-                         item.replaced_by or ""])  # fmt: skip
+        writer.writerow(
+            [
+                item.holder,
+                item.allocated_cents,
+                item.balance_cents,
+                item.status,
+                item.replaced_by or "",
+            ]
+        )
     return web.Response(
         text=out.getvalue(),
         content_type="text/csv",

@@ -223,8 +223,13 @@ async def counter_page(
         "texts": words,
     }
     response = dashboards.render(
-        request, lang, "counter.html", viewer=viewer, account=account, config=config,
+        request,
+        lang,
+        "counter.html",
+        viewer=viewer,
+        account=account,
+        config=config,
         c=words.__getitem__,
-    )  # fmt: skip
+    )
     response.headers["Cache-Control"] = "no-store"
     return response

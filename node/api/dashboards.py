@@ -345,11 +345,18 @@ async def holder_page(
     )
     shops, filters = citizen.shops_for(api, request, viewer)
     return render(
-        request, lang, "holder.html", viewer=viewer, account=account,
-        campaigns=_campaign_names(api), rows=rows(page.items, viewer.key, api.ledger.store),
-        next_cursor=page.next_cursor, height=api.ledger.last_block().height,
-        shops=shops, filters=filters,
-    )  # fmt: skip
+        request,
+        lang,
+        "holder.html",
+        viewer=viewer,
+        account=account,
+        campaigns=_campaign_names(api),
+        rows=rows(page.items, viewer.key, api.ledger.store),
+        next_cursor=page.next_cursor,
+        height=api.ledger.last_block().height,
+        shops=shops,
+        filters=filters,
+    )
 
 
 async def merchant_page(
@@ -365,10 +372,19 @@ async def merchant_page(
     all_rows = rows(page.items, viewer.key, api.ledger.store)
     issuers = {key.hex(): r.Issuer.decode(raw).name for key, raw in _issuers(api)}
     return render(
-        request, lang, "merchant.html", viewer=viewer, account=account, rows=all_rows,
-        next_cursor=page.next_cursor, payouts=payouts, received=received, refunded=refunded,
-        issuers=issuers, height=api.ledger.last_block().height,
-    )  # fmt: skip
+        request,
+        lang,
+        "merchant.html",
+        viewer=viewer,
+        account=account,
+        rows=all_rows,
+        next_cursor=page.next_cursor,
+        payouts=payouts,
+        received=received,
+        refunded=refunded,
+        issuers=issuers,
+        height=api.ledger.last_block().height,
+    )
 
 
 async def _newest_payouts(api: PageParts, merchant: bytes) -> list[m.Payout]:
@@ -417,9 +433,17 @@ def chart(campaigns: list[m.Campaign], width: float = 560.0) -> list[Bar]:
     for n, c in enumerate(campaigns):
         scale = width / top
         bars.append(
-            Bar(c.name, c.spent_cents, c.outstanding_cents, c.budget_cents, 28 * n + 4,
-                c.spent_cents * scale, c.outstanding_cents * scale, c.budget_cents * scale)
-        )  # fmt: skip
+            Bar(
+                c.name,
+                c.spent_cents,
+                c.outstanding_cents,
+                c.budget_cents,
+                28 * n + 4,
+                c.spent_cents * scale,
+                c.outstanding_cents * scale,
+                c.budget_cents * scale,
+            )
+        )
     return bars
 
 
@@ -428,9 +452,10 @@ async def commune_page(
 ) -> web.StreamResponse:
     now = api.ledger.last_block().time_ms
     campaigns = [
-        views.campaign(code, c, now) for code, c in _campaign_names(api).items()
+        views.campaign(code, c, now)
+        for code, c in _campaign_names(api).items()
         if c.issuer == viewer.key
-    ]  # fmt: skip
+    ]
     issuer_raw = api.ledger.store.get(r.issuer_key(viewer.key))
     issuer = None if issuer_raw is None else r.Issuer.decode(issuer_raw)
     kinds = parse_kinds(request)
@@ -444,12 +469,23 @@ async def commune_page(
         + ([f"campaign={chosen_campaign}"] if chosen_campaign else [])
     )
     return render(
-        request, lang, "commune.html", viewer=viewer, issuer=issuer, campaigns=campaigns,
-        bars=chart(campaigns), rows=rows(page.items, viewer.key, api.ledger.store),
-        next_cursor=page.next_cursor, merchants=merchants, merchants_after=merchants_after,
-        kinds=[k.name.lower() for k in kinds], all_kinds=_KIND_NAMES,
-        chosen_campaign=chosen_campaign, query=query, height=api.ledger.last_block().height,
-    )  # fmt: skip
+        request,
+        lang,
+        "commune.html",
+        viewer=viewer,
+        issuer=issuer,
+        campaigns=campaigns,
+        bars=chart(campaigns),
+        rows=rows(page.items, viewer.key, api.ledger.store),
+        next_cursor=page.next_cursor,
+        merchants=merchants,
+        merchants_after=merchants_after,
+        kinds=[k.name.lower() for k in kinds],
+        all_kinds=_KIND_NAMES,
+        chosen_campaign=chosen_campaign,
+        query=query,
+        height=api.ledger.last_block().height,
+    )
 
 
 def _merchants_of(
@@ -477,9 +513,18 @@ def _merchants_of(
 
 _KIND_NAMES: Final = tuple(k.name.lower() for k in t.Kind)
 CSV_COLUMNS: Final = (
-    "tx_id", "height", "index", "time", "kind", "sender", "holder", "merchant", "campaign",
-    "amount_cents", "memo",
-)  # fmt: skip
+    "tx_id",
+    "height",
+    "index",
+    "time",
+    "kind",
+    "sender",
+    "holder",
+    "merchant",
+    "campaign",
+    "amount_cents",
+    "memo",
+)
 
 
 async def commune_csv(
@@ -494,18 +539,26 @@ async def commune_csv(
     async def make() -> bytes:
         async with offload.slot():
             gathered = await offload.read(
-                _gather_history, api.gate.index, api.ledger.store, api.chain_id, viewer, kinds,
+                _gather_history,
+                api.gate.index,
+                api.ledger.store,
+                api.chain_id,
+                viewer,
+                kinds,
                 campaign,
-            )  # fmt: skip
+            )
             return await offload.compute(history_csv, gathered)
 
     newest = api.gate.index.raw_history(viewer.key, 1)  # in the key: a new row, a new export
     key = (viewer, kinds, campaign, newest[0][0] if newest else b"")
     body = await request.app[EXPORTS_KEY].get(key, api.ledger.store.height(), make)
     return await stream(
-            request, body, "text/csv", charset="utf-8",
-            headers={"Content-Disposition": 'attachment; filename="relance-transactions.csv"'},
-        )  # fmt: skip
+        request,
+        body,
+        "text/csv",
+        charset="utf-8",
+        headers={"Content-Disposition": 'attachment; filename="relance-transactions.csv"'},
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -540,8 +593,9 @@ def _gather_history(
         entries = index.raw_history(viewer.key, limits.HTTP_CSV_ROWS_MAX)
         blocks = tuple(snapshot.blocks(1, top))
         if sum(map(len, blocks)) > limits.OFFLOAD_SNAPSHOT_BYTES_MAX:
-            raise ApiError(503, "the history is more than one export reads at once",
-                           slug="history-too-large")  # fmt: skip
+            raise ApiError(
+                503, "the history is more than one export reads at once", slug="history-too-large"
+            )
         payouts: dict[bytes, bytes] = {}
         if any(value[0] in PAYOUT_READERS for _, value in entries):
             payouts = dict(snapshot.iter_prefix(r.payout_key(b"")))
@@ -573,11 +627,21 @@ def history_csv(rows: HistoryRows) -> bytes:
         )
         if rows.campaign is not None and tx.campaign != rows.campaign:
             continue
-        writer.writerow([
-            tx.tx_id, tx.height, tx.index, fmt.iso(tx.time_ms), tx.kind, tx.sender,
-            tx.holder or "", tx.merchant or "", tx.campaign or "",
-            "" if tx.amount_cents is None else tx.amount_cents, tx.memo or "",
-        ])  # fmt: skip
+        writer.writerow(
+            [
+                tx.tx_id,
+                tx.height,
+                tx.index,
+                fmt.iso(tx.time_ms),
+                tx.kind,
+                tx.sender,
+                tx.holder or "",
+                tx.merchant or "",
+                tx.campaign or "",
+                "" if tx.amount_cents is None else tx.amount_cents,
+                tx.memo or "",
+            ]
+        )
     return out.getvalue().encode()
 
 
@@ -595,8 +659,17 @@ async def auditor_page(
                 (views.header(block.header, len(block.txs)), views.certificate(certificate))
             )
     return render(
-        request, lang, "auditor.html", viewer=viewer, chain_id=api.chain_id, last=last,
-        block_hash=last.block_hash.hex(), state_root=ledger.tree.root().hex(),
-        validators=ledger.validator_set(last.height + 1).validators, latest=latest,
-        mempool=len(ledger.mempool), peers=api.status.peers(), height=last.height,
-    )  # fmt: skip
+        request,
+        lang,
+        "auditor.html",
+        viewer=viewer,
+        chain_id=api.chain_id,
+        last=last,
+        block_hash=last.block_hash.hex(),
+        state_root=ledger.tree.root().hex(),
+        validators=ledger.validator_set(last.height + 1).validators,
+        latest=latest,
+        mempool=len(ledger.mempool),
+        peers=api.status.peers(),
+        height=last.height,
+    )

@@ -243,8 +243,10 @@ async def _play(
 async def _settle(demo: Demo, session: aiohttp.ClientSession) -> None:
     """The bank pays out what merchants redeemed, and records it on the ledger."""
     bank = demo.keys["bank"]
-    batches = [demo.payouts[i : i + SETTLEMENTS_PER_TX]
-               for i in range(0, len(demo.payouts), SETTLEMENTS_PER_TX)]  # fmt: skip
+    batches = [
+        demo.payouts[i : i + SETTLEMENTS_PER_TX]
+        for i in range(0, len(demo.payouts), SETTLEMENTS_PER_TX)
+    ]
     demo.payouts = []
     items: list[tuple[Signer, t.Payload]] = [
         (bank, t.Settle(tuple(t.Settlement(p, f"SEPA-{p.hex()[:16]}") for p in batch)))

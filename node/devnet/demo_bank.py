@@ -123,9 +123,17 @@ class DemoBank:
                 account = shop_iban(len(self.shops) + 1)
                 salt = digest(b"demo-salt:" + shop.signer.public_key)[: refhash.SALT_BYTES]
                 ref = refhash.ref_hash(account.iban, salt)
-                self.journal.register_merchant(MerchantRow(
-                    shop.signer.public_key, account.iban, account.bic, salt, ref,
-                    Schedule.DAILY, time_ms))  # fmt: skip
+                self.journal.register_merchant(
+                    MerchantRow(
+                        shop.signer.public_key,
+                        account.iban,
+                        account.bic,
+                        salt,
+                        ref,
+                        Schedule.DAILY,
+                        time_ms,
+                    )
+                )
                 self.shops.add(shop.signer.public_key)
                 moves.append((town, Move(shop.signer, _naming(shop, ref))))
         return moves
@@ -175,6 +183,11 @@ class DemoBank:
 def _naming(shop: Shop, ref: bytes) -> t.UpdateMerchant:
     """The shop's own update naming its IBAN's hash: every other field as registered."""
     return t.UpdateMerchant(
-        shop.signer.public_key, shop.name, shop.category, shop.zone, Digest(ref),
-        not shop.keeps_units, shop.address,
-    )  # fmt: skip
+        shop.signer.public_key,
+        shop.name,
+        shop.category,
+        shop.zone,
+        Digest(ref),
+        not shop.keeps_units,
+        shop.address,
+    )

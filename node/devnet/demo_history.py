@@ -114,23 +114,34 @@ class _Player:
         bank, payouts = self.demo.keys["bank"], self.demo.payouts
         self.demo.payouts = []
         return [
-            (None, Move(bank, t.Settle(tuple(
-                t.Settlement(p, f"SEPA-{p.hex()[:16]}") for p in payouts[i : i + SETTLEMENTS_PER_TX]
-            ))))
+            (
+                None,
+                Move(
+                    bank,
+                    t.Settle(
+                        tuple(
+                            t.Settlement(p, f"SEPA-{p.hex()[:16]}")
+                            for p in payouts[i : i + SETTLEMENTS_PER_TX]
+                        )
+                    ),
+                ),
+            )
             for i in range(0, len(payouts), SETTLEMENTS_PER_TX)
-        ]  # fmt: skip
+        ]
 
 
-def write_history(root: Path, members: list[DevnetNode], keys: dict[str, Signer],
-                  now_ms: int) -> History:  # fmt: skip
+def write_history(
+    root: Path, members: list[DevnetNode], keys: dict[str, Signer], now_ms: int
+) -> History:
     """Write the month into node0's store and copy it to the other nodes (none running)."""
     genesis = parse_genesis((members[0].home / config.GENESIS_FILE).read_text(encoding="utf-8"))
     start = genesis.genesis_time_ms
     demo = Demo(genesis, [m.api_url for m in members], keys, random.Random(start))
     demo.towns = make_towns(demo, start)
     enable_settlement(members[0].home, keys["bank"], genesis)
-    writer = HistoryWriter(members[0].home / config.DATA_DIR, genesis,
-                           _validators(members, genesis))  # fmt: skip
+    writer = HistoryWriter(
+        members[0].home / config.DATA_DIR, genesis, _validators(members, genesis)
+    )
     player = _Player(demo, genesis.chain_id)
     bank = DemoBank(members[0].home, writer, demo.paid_by_files)
     try:
@@ -185,8 +196,14 @@ def write_history(root: Path, members: list[DevnetNode], keys: dict[str, Signer]
 
 
 BANK_KEY_FILE: Final = "bank_key"
-ESCROW_IBANS: Final = ("BE68539007547034", "BE71096123456769", "BE62510007547061",
-                       "BE43068999999501", "BE32123456789002", "BE71234567890169")  # fmt: skip
+ESCROW_IBANS: Final = (
+    "BE68539007547034",
+    "BE71096123456769",
+    "BE62510007547061",
+    "BE43068999999501",
+    "BE32123456789002",
+    "BE71234567890169",
+)
 
 
 def enable_settlement(bank_home: Path, bank: Signer, genesis: Genesis) -> None:
@@ -225,8 +242,9 @@ class RoleLink:
     url: str
 
 
-def role_links(node: DevnetNode, genesis: Genesis, keys: dict[str, Signer], issuer_key: str,
-               now_ms: int) -> list[RoleLink]:  # fmt: skip
+def role_links(
+    node: DevnetNode, genesis: Genesis, keys: dict[str, Signer], issuer_key: str, now_ms: int
+) -> list[RoleLink]:
     """How to open each role's page on ``node``: one-time login links (they expire after
     ``LOGIN_TTL_MS``), the merchant's counter, and the citizen's letter balance link."""
     seed = (node.home / config.NODE_KEY_FILE).read_text(encoding="ascii").strip()
@@ -236,8 +254,9 @@ def role_links(node: DevnetNode, genesis: Genesis, keys: dict[str, Signer], issu
         token = tokens.make_token(keys[name], genesis.chain_id, node_key, now_ms, LOGIN_TTL_MS)
         return f"{node.api_url}/ui/login?token={token}{then}"
 
-    code = tokens.make_balance_code(keys[HOLDER_KEY], genesis.chain_id,
-                                    now_ms + CAMPAIGN_DAYS * DAY_MS)  # fmt: skip
+    code = tokens.make_balance_code(
+        keys[HOLDER_KEY], genesis.chain_id, now_ms + CAMPAIGN_DAYS * DAY_MS
+    )
     return [
         RoleLink("commune", issuer_key, login(issuer_key)),
         RoleLink("bank", "bank", login("bank")),

@@ -354,8 +354,14 @@ def _encode_field(value: object) -> Value:
 class RegisterMerchant:
     KIND: ClassVar[Kind] = Kind.REGISTER_MERCHANT
     SPEC: ClassVar[tuple[Field, ...]] = (
-        Field.KEY, Field.NAME, Field.CODE, Field.CODE, Field.DIGEST, Field.BOOL, Field.ADDRESS,
-    )  # fmt: skip
+        Field.KEY,
+        Field.NAME,
+        Field.CODE,
+        Field.CODE,
+        Field.DIGEST,
+        Field.BOOL,
+        Field.ADDRESS,
+    )
     merchant: PublicKey
     name: str
     category: str
@@ -399,8 +405,14 @@ class CreateCampaign:
 
     KIND: ClassVar[Kind] = Kind.CREATE_CAMPAIGN
     SPEC: ClassVar[tuple[Field, ...]] = (
-        Field.CODE, Field.NAME, Field.CODES, Field.CODES, Field.TIME, Field.TIME, Field.AMOUNT,
-    )  # fmt: skip
+        Field.CODE,
+        Field.NAME,
+        Field.CODES,
+        Field.CODES,
+        Field.TIME,
+        Field.TIME,
+        Field.AMOUNT,
+    )
     campaign: str
     name: str
     zones: tuple[str, ...]
@@ -443,8 +455,11 @@ class PayAuthorized:
 
     KIND: ClassVar[Kind] = Kind.PAY_AUTHORIZED
     SPEC: ClassVar[tuple[Field, ...]] = (
-        Field.AUTHORIZATION, Field.SIGNATURE, Field.AMOUNT, Field.MEMO,
-    )  # fmt: skip
+        Field.AUTHORIZATION,
+        Field.SIGNATURE,
+        Field.AMOUNT,
+        Field.MEMO,
+    )
     authorization: Authorization
     holder_signature: bytes
     amount_cents: int
@@ -527,8 +542,11 @@ class Evidence:
 
     KIND: ClassVar[Kind] = Kind.EVIDENCE
     SPEC: ClassVar[tuple[Field, ...]] = (
-        Field.STATEMENT, Field.SIGNATURE, Field.STATEMENT, Field.SIGNATURE,
-    )  # fmt: skip
+        Field.STATEMENT,
+        Field.SIGNATURE,
+        Field.STATEMENT,
+        Field.SIGNATURE,
+    )
     first: bytes
     first_signature: bytes
     second: bytes
@@ -541,8 +559,12 @@ class AdmitIssuer:
 
     KIND: ClassVar[Kind] = Kind.ADMIT_ISSUER
     SPEC: ClassVar[tuple[Field, ...]] = (
-        Field.KEY, Field.NAME, Field.NAME, Field.CODES, Field.APPROVALS,
-    )  # fmt: skip
+        Field.KEY,
+        Field.NAME,
+        Field.NAME,
+        Field.CODES,
+        Field.APPROVALS,
+    )
     issuer: PublicKey
     name: str
     territory: str
@@ -671,12 +693,31 @@ Payload = (
 PAYLOAD_TYPES: Final[dict[Kind, type[Payload]]] = {
     cls.KIND: cls
     for cls in (
-        RegisterMerchant, UpdateMerchant, SuspendMerchant, CreateCampaign, Fund, Allocate,
-        Pay, PayAuthorized, Sweep, Refund, Reissue, Transfer, Redeem, Settle, CloseCampaign,
-        Withdraw, Evidence, AdmitIssuer, ChangeValidators, ReturnPayout, ConsentZones,
-        ScheduleUpgrade, RotateKey,
+        RegisterMerchant,
+        UpdateMerchant,
+        SuspendMerchant,
+        CreateCampaign,
+        Fund,
+        Allocate,
+        Pay,
+        PayAuthorized,
+        Sweep,
+        Refund,
+        Reissue,
+        Transfer,
+        Redeem,
+        Settle,
+        CloseCampaign,
+        Withdraw,
+        Evidence,
+        AdmitIssuer,
+        ChangeValidators,
+        ReturnPayout,
+        ConsentZones,
+        ScheduleUpgrade,
+        RotateKey,
     )
-}  # fmt: skip
+}
 
 _HEADER_FIELDS: Final = 5  # version, kind, chain_id, sender, sequence
 
@@ -822,9 +863,17 @@ def decode_committed(body: bytes, signature: bytes, chain_id: str) -> CommittedT
     for spec, value in zip(cls.SPEC, values, strict=True):
         if isinstance(value, _Commitment):
             return CommittedTx(
-                tx_chain, sender, sequence, cls.KIND, spec, value.count, value.root,
-                body, signature, digest(body),
-            )  # fmt: skip
+                tx_chain,
+                sender,
+                sequence,
+                cls.KIND,
+                spec,
+                value.count,
+                value.root,
+                body,
+                signature,
+                digest(body),
+            )
     return Result.MALFORMED  # a kind without a per-party list is shown whole
 
 

@@ -106,8 +106,9 @@ def _camt(
         if e.end_to_end_id in reject:
             body.append(_entry(e, booked, True, reject[e.end_to_end_id]))
     seed = hashlib.sha256("".join(body).encode()).hexdigest()[:16]
-    outer, inner = ("BkToCstmrStmt", "Stmt") if kind == "camt.053" else (
-        "BkToCstmrDbtCdtNtfctn", "Ntfctn")  # fmt: skip
+    outer, inner = (
+        ("BkToCstmrStmt", "Stmt") if kind == "camt.053" else ("BkToCstmrDbtCdtNtfctn", "Ntfctn")
+    )
     xml = (
         f'<?xml version="1.0" encoding="UTF-8"?><Document xmlns="{NAMESPACES[kind]}">'
         f"<{outer}><GrpHdr><MsgId>SIM-{seed}</MsgId><CreDtTm>{booked}T18:00:00</CreDtTm></GrpHdr>"

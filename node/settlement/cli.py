@@ -172,11 +172,17 @@ def status(home: Path) -> None:
         body = {
             "payouts": journal.counts(),
             "files": [
-                {"file_id": f.file_id, "name": f.name, "state": f.state.value,
-                 "transfers": f.transfers, "total_cents": f.total_cents, "failure": f.failure}
+                {
+                    "file_id": f.file_id,
+                    "name": f.name,
+                    "state": f.state.value,
+                    "transfers": f.transfers,
+                    "total_cents": f.total_cents,
+                    "failure": f.failure,
+                }
                 for f in journal.files(*FileState)
             ],
-        }  # fmt: skip
+        }
     finally:
         journal.close()
     click.echo(json.dumps(body, indent=2))

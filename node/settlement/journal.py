@@ -330,9 +330,16 @@ class Journal:
                 "UPDATE SET iban = excluded.iban, bic = excluded.bic, salt = excluded.salt, "
                 "ref_hash = excluded.ref_hash, schedule = excluded.schedule, "
                 "registered_ms = excluded.registered_ms",
-                (row.merchant, row.iban, row.bic, row.salt, row.ref_hash, row.schedule.value,
-                 row.registered_ms),
-            )  # fmt: skip
+                (
+                    row.merchant,
+                    row.iban,
+                    row.bic,
+                    row.salt,
+                    row.ref_hash,
+                    row.schedule.value,
+                    row.registered_ms,
+                ),
+            )
 
     def merchant(self, merchant: bytes) -> MerchantRow | None:
         row = self._db.execute(
@@ -383,9 +390,16 @@ class Journal:
                 db.execute(
                     "INSERT OR IGNORE INTO payouts (payout_id, merchant, issuer, amount_cents, "
                     "created_ms, height, state) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (p.payout_id, p.merchant, p.issuer, p.amount_cents, p.created_ms, p.height,
-                     PayoutState.SEEN.value),
-                )  # fmt: skip
+                    (
+                        p.payout_id,
+                        p.merchant,
+                        p.issuer,
+                        p.amount_cents,
+                        p.created_ms,
+                        p.height,
+                        PayoutState.SEEN.value,
+                    ),
+                )
             for payout_id, reference, tx_id in settled:
                 self._mark_settled(db, payout_id, reference, tx_id, height)
             for payout_id, reason, tx_id in returned:
@@ -503,10 +517,19 @@ class Journal:
             [*(s.value for s in states), limit],
         ).fetchall()
         return [
-            PayoutLine(bytes(row[0]), bytes(row[1]), bytes(row[2]), int(row[3]), int(row[4]),
-                       PayoutState(row[5]), row[6], str(row[7]), str(row[8]))
+            PayoutLine(
+                bytes(row[0]),
+                bytes(row[1]),
+                bytes(row[2]),
+                int(row[3]),
+                int(row[4]),
+                PayoutState(row[5]),
+                row[6],
+                str(row[7]),
+                str(row[8]),
+            )
             for row in rows
-        ]  # fmt: skip
+        ]
 
     def imports(self, limit: int) -> list[ImportRow]:
         """The newest ``limit`` statements imported, newest first."""
@@ -537,9 +560,16 @@ class Journal:
             cursor = db.execute(
                 "INSERT INTO files (issuer, created_ms, execution_date, state, debtor_name, "
                 "debtor_iban, debtor_bic) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (escrow.issuer, created_ms, execution_date, FileState.ASSIGNED.value,
-                 escrow.name, escrow.iban, escrow.bic),
-            )  # fmt: skip
+                (
+                    escrow.issuer,
+                    created_ms,
+                    execution_date,
+                    FileState.ASSIGNED.value,
+                    escrow.name,
+                    escrow.iban,
+                    escrow.bic,
+                ),
+            )
             file_id = cursor.lastrowid
             if file_id is None:
                 raise JournalError("no file id")
@@ -549,9 +579,18 @@ class Journal:
                 transfer = db.execute(
                     "INSERT INTO transfers (file_id, merchant, issuer, creditor_name, iban, bic, "
                     "amount_cents, end_to_end_id, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (file_id, plan.merchant, escrow.issuer, plan.creditor_name, plan.iban,
-                     plan.bic, amount, end_to_end_id(file_id, n), TransferState.SENT.value),
-                ).lastrowid  # fmt: skip
+                    (
+                        file_id,
+                        plan.merchant,
+                        escrow.issuer,
+                        plan.creditor_name,
+                        plan.iban,
+                        plan.bic,
+                        amount,
+                        end_to_end_id(file_id, n),
+                        TransferState.SENT.value,
+                    ),
+                ).lastrowid
                 marks = ",".join("?" * len(plan.payout_ids))
                 db.execute(
                     f"UPDATE payouts SET state = ?, transfer_id = ?, attempts = attempts + 1 "
@@ -677,9 +716,13 @@ class Journal:
         with self._tx() as db:
             changed = db.execute(
                 "UPDATE files SET state = ?, failure = ? WHERE file_id = ? AND state = ?",
-                (FileState.FAILED.value, reason[:FAILURE_CHARS_MAX], file_id,
-                 FileState.ASSIGNED.value),
-            ).rowcount  # fmt: skip
+                (
+                    FileState.FAILED.value,
+                    reason[:FAILURE_CHARS_MAX],
+                    file_id,
+                    FileState.ASSIGNED.value,
+                ),
+            ).rowcount
             if changed != 1:
                 raise JournalError(f"file {file_id} is not waiting to be built")
             db.execute(
@@ -773,9 +816,13 @@ class Journal:
             for payout_id in payout_ids:
                 changed = db.execute(
                     "UPDATE payouts SET state = ?, settle_tx = ? WHERE payout_id = ? AND state = ?",
-                    (PayoutState.SETTLE_SUBMITTED.value, tx_id, payout_id,
-                     PayoutState.CONFIRMED.value),
-                ).rowcount  # fmt: skip
+                    (
+                        PayoutState.SETTLE_SUBMITTED.value,
+                        tx_id,
+                        payout_id,
+                        PayoutState.CONFIRMED.value,
+                    ),
+                ).rowcount
                 if changed != 1:
                     raise JournalError(f"payout {payout_id.hex()} is not confirmed")
 
@@ -803,10 +850,11 @@ class Journal:
             (state.value,),
         ).fetchall()
         return [
-            ReturnTxRow(bytes(row[0]), bytes(row[1]), bytes(row[2]), row[3], row[4],
-                        SettleTxState(row[5]))
+            ReturnTxRow(
+                bytes(row[0]), bytes(row[1]), bytes(row[2]), row[3], row[4], SettleTxState(row[5])
+            )
             for row in rows
-        ]  # fmt: skip
+        ]
 
     def abandon_return_tx(self, tx_id: bytes) -> None:
         """A return transaction that can never commit: its payout waits for a new one."""

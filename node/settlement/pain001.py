@@ -162,8 +162,33 @@ def withdrawal(
     why = check_reference(reference)
     if why is not None:
         raise Pain001Error(why)
-    file = FileRow(0, issuer, 0, execution_date, FileState.ASSIGNED, debtor.name, debtor.iban,
-                   debtor.bic, 1, amount_cents, None, None, None)  # fmt: skip
-    transfer = TransferRow(0, 0, issuer, issuer, creditor.name, creditor.iban, creditor.bic,
-                           amount_cents, reference, TransferState.SENT, "", "")  # fmt: skip
+    file = FileRow(
+        0,
+        issuer,
+        0,
+        execution_date,
+        FileState.ASSIGNED,
+        debtor.name,
+        debtor.iban,
+        debtor.bic,
+        1,
+        amount_cents,
+        None,
+        None,
+        None,
+    )
+    transfer = TransferRow(
+        0,
+        0,
+        issuer,
+        issuer,
+        creditor.name,
+        creditor.iban,
+        creditor.bic,
+        amount_cents,
+        reference,
+        TransferState.SENT,
+        "",
+        "",
+    )
     return build(file, [transfer], "Relance withdrawal")

@@ -110,9 +110,14 @@ def match(journal: Journal, statement: Statement) -> ImportReport:
         if transfer is None:
             for entry in entries:
                 report.mismatches.append(
-                    Mismatch("UNKNOWN_REFERENCE", reference, None, entry.amount_cents,
-                             "no transfer of ours has this end-to-end id")
-                )  # fmt: skip
+                    Mismatch(
+                        "UNKNOWN_REFERENCE",
+                        reference,
+                        None,
+                        entry.amount_cents,
+                        "no transfer of ours has this end-to-end id",
+                    )
+                )
             continue
         problem = _entry_problem(transfer, entries, statement, debtors.get(transfer.file_id, ""))
         if problem is not None:
@@ -135,9 +140,12 @@ def _entry_problem(
     returns = [e for e in entries if e.returned]
     if statement.account_iban and statement.account_iban != debtor_iban:
         return Mismatch(
-            "WRONG_ACCOUNT", reference, transfer.amount_cents, None,
+            "WRONG_ACCOUNT",
+            reference,
+            transfer.amount_cents,
+            None,
             f"the statement is about {statement.account_iban}, not this transfer's escrow account",
-        )  # fmt: skip
+        )
     for entry in entries:
         if entry.currency and entry.currency != CURRENCY:
             return Mismatch(
@@ -157,15 +165,20 @@ def _entry_problem(
             )
     if transfer.state is not TransferState.SENT:
         return Mismatch(
-            "DUPLICATE_ENTRY", reference, transfer.amount_cents, entries[0].amount_cents,
+            "DUPLICATE_ENTRY",
+            reference,
+            transfer.amount_cents,
+            entries[0].amount_cents,
             f"the transfer was already {transfer.state.value} by an earlier statement",
-        )  # fmt: skip
+        )
     if len(debits) > 1 or len(returns) > 1:
         return Mismatch(
-            "DUPLICATE_ENTRY", reference, transfer.amount_cents,
+            "DUPLICATE_ENTRY",
+            reference,
+            transfer.amount_cents,
             sum(e.amount_cents for e in entries),
             f"{len(entries)} entries for one transfer",
-        )  # fmt: skip
+        )
     return None
 
 

@@ -367,8 +367,9 @@ class SettlementService:
             try:
                 built = pain001.build(file, self.journal.transfers_of_file(file.file_id))
             except pain001.Pain001Error as exc:
-                logger.error("settlement: file %d failed, its payouts are held: %s",
-                             file.file_id, exc)  # fmt: skip
+                logger.error(
+                    "settlement: file %d failed, its payouts are held: %s", file.file_id, exc
+                )
                 self.journal.mark_failed(file.file_id, str(exc))
                 continue
             self.journal.store_built(file.file_id, built.msg_id, built.xml)

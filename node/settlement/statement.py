@@ -314,9 +314,12 @@ def _close_campaigns(store: Source, flows: _Flows, current: bool) -> None:
     """Each campaign's closing figure, its merchants, and (``current``) the ledger's own."""
     for code, line in flows.campaigns.items():
         line.closing_unspent_cents = (
-            line.opening_unspent_cents + line.deposits_cents - line.spent_cents
-            + line.refunds_cents - line.withdrawals_cents
-        )  # fmt: skip
+            line.opening_unspent_cents
+            + line.deposits_cents
+            - line.spent_cents
+            + line.refunds_cents
+            - line.withdrawals_cents
+        )
         if current:
             raw_campaign = store.get(r.campaign_key(code))
             if raw_campaign is not None:
@@ -391,8 +394,13 @@ class _Regional:
         if line is None:
             raw = self.store.get(r.issuer_key(region))
             region_name = "" if raw is None else r.Issuer.decode(raw).name
-            line = RegionalLine(code, region.hex(), region_name, merchant.hex(),
-                                _merchant_name(self.store, merchant))  # fmt: skip
+            line = RegionalLine(
+                code,
+                region.hex(),
+                region_name,
+                merchant.hex(),
+                _merchant_name(self.store, merchant),
+            )
             self.lines[(code, merchant)] = line
         if isinstance(p, t.Refund):
             line.refunded_cents += p.amount_cents
@@ -557,13 +565,24 @@ def to_csv(s: CommuneStatement) -> bytes:
 
     w.writerow(("statement", s.issuer, s.issuer_name, f"{s.from_ms}-{s.to_ms}", s.height, ""))
     for c in s.campaigns:
-        for item in ("opening_unspent", "deposits", "spent", "refunds", "withdrawals",
-                     "closing_unspent"):  # fmt: skip
+        for item in (
+            "opening_unspent",
+            "deposits",
+            "spent",
+            "refunds",
+            "withdrawals",
+            "closing_unspent",
+        ):
             row("campaign", c.campaign, c.name, item, getattr(c, f"{item}_cents"))
         for m in c.merchants:
             row("campaign_merchant", f"{c.campaign}/{m.merchant}", m.name, "paid", m.paid_cents)
-            row("campaign_merchant", f"{c.campaign}/{m.merchant}", m.name, "refunded",
-                m.refunded_cents)  # fmt: skip
+            row(
+                "campaign_merchant",
+                f"{c.campaign}/{m.merchant}",
+                m.name,
+                "refunded",
+                m.refunded_cents,
+            )
     for g in s.regional:
         key = f"{g.campaign}/{g.merchant}"
         row("regional", key, f"{g.region_name} / {g.name}", "paid", g.paid_cents)
@@ -573,8 +592,13 @@ def to_csv(s: CommuneStatement) -> bytes:
         row("payouts", p.merchant, p.name, "settled", p.settled_cents)
         row("payouts", p.merchant, p.name, "returned", p.returned_cents)
     for b in s.bank:
-        row("bank", b.reference, f"file {b.file_id}" if b.file_id else "", "settled",
-            b.settled_cents)  # fmt: skip
+        row(
+            "bank",
+            b.reference,
+            f"file {b.file_id}" if b.file_id else "",
+            "settled",
+            b.settled_cents,
+        )
         if b.bank_cents is not None:
             row("bank", b.reference, b.booked, "bank_confirmed", b.bank_cents)
     for x in s.returns:

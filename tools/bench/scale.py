@@ -221,9 +221,19 @@ def run_scale(
     allocate_s, allocated = marks[-1]
     start, end = edge_rates(marks, allocated) if allocated else (0.0, 0.0)
     return ScaleFigures(
-        nodes, holders, allocated, len(allocate), batch, sign_s, setup_s, allocate_s,
-        allocated / allocate_s if allocate_s > 0 else 0.0, start, end, memory,
-    )  # fmt: skip
+        nodes,
+        holders,
+        allocated,
+        len(allocate),
+        batch,
+        sign_s,
+        setup_s,
+        allocate_s,
+        allocated / allocate_s if allocate_s > 0 else 0.0,
+        start,
+        end,
+        memory,
+    )
 
 
 @click.command(help="Allocate many holders to a devnet through the HTTP API; time and memory.")
@@ -268,17 +278,23 @@ def scale(holders: int, nodes: int, batch: int, per_tx: int, timeout_s: float, k
     """Example: relance-bench scale --holders 1000000"""
     f = run_scale(holders, nodes, batch, per_tx, timeout_s, keep)
     click.echo(f"validators:           {f.nodes} on this machine")
-    click.echo(f"holders:              {f.holders:,} in {f.transactions} allocate transactions, "
-               f"{f.batch} a batch")  # fmt: skip
+    click.echo(
+        f"holders:              {f.holders:,} in {f.transactions} allocate transactions, "
+        f"{f.batch} a batch"
+    )
     click.echo(f"signing, set-up:      {f.sign_s:.1f} s, {f.setup_s:.1f} s (before the clock)")
     if f.allocated < f.holders:
         click.echo(f"stopped at --timeout: {f.allocated:,} of {f.holders:,} holders allocated")
     click.echo(f"allocated in:         {f.allocate_s:.1f} s ({f.per_s:,.0f} allocations/s)")
-    click.echo(f"allocations/s:        {f.start_per_s:,.0f} over the first tenth, "
-               f"{f.end_per_s:,.0f} over the last")  # fmt: skip
+    click.echo(
+        f"allocations/s:        {f.start_per_s:,.0f} over the first tenth, "
+        f"{f.end_per_s:,.0f} over the last"
+    )
     for m in f.memory:
-        click.echo(f"resident memory:      {m.name}: {m.rss_mb:,.0f} MB after, "
-                   f"{m.peak_mb:,.0f} MB at its peak")  # fmt: skip
+        click.echo(
+            f"resident memory:      {m.name}: {m.rss_mb:,.0f} MB after, "
+            f"{m.peak_mb:,.0f} MB at its peak"
+        )
     click.echo(
         json.dumps(
             {

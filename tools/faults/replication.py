@@ -169,9 +169,11 @@ class MixedLoad:
         timeout = aiohttp.ClientTimeout(total=self.workload.spec.call_timeout_s)
         async with aiohttp.ClientSession(timeout=timeout) as session:
             await asyncio.gather(
-                self._bank(session), self._issuer(session), self._holders(session),
+                self._bank(session),
+                self._issuer(session),
+                self._holders(session),
                 self._merchant(session),
-            )  # fmt: skip
+            )
         return self.committed
 
     def _over(self) -> bool:

@@ -505,18 +505,26 @@ def _final_checks(run: Run) -> None:
     signed = ck.read_journals((c.journal(i) for i in range(c.size)), genesis.chain_id)
     honest_keys = {c.node_keys[i]: f"node{i}" for i in c.honest}
     checks: list[tuple[str, Callable[[], list[ck.Finding]]]] = [
-        *((f"integrity[node{ch.index}]", partial(_one, ck.check_chain_integrity, ch, genesis))
-          for ch in chains),
+        *(
+            (f"integrity[node{ch.index}]", partial(_one, ck.check_chain_integrity, ch, genesis))
+            for ch in chains
+        ),
         ("agreement", partial(_one, ck.check_agreement, chains)),
-        *((f"conservation[node{ch.index}]", partial(_one, ck.check_conservation, ch))
-          for ch in honest),
+        *(
+            (f"conservation[node{ch.index}]", partial(_one, ck.check_conservation, ch))
+            for ch in honest
+        ),
         ("history", partial(ck.check_history, longest, run.workload.history, genesis)),
         ("no-honest-double-sign", partial(_one, ck.check_no_double_sign, signed, honest_keys)),
-        *((f"scenario-check-{n}", partial(check, chains, signed))
-          for n, check in enumerate(run.final_checks)),
-        *((f"audit[node{i}]", partial(_one, ck.check_audit, i, c.nodes[i].home, genesis))
-          for i in range(c.size)),
-    ]  # fmt: skip
+        *(
+            (f"scenario-check-{n}", partial(check, chains, signed))
+            for n, check in enumerate(run.final_checks)
+        ),
+        *(
+            (f"audit[node{i}]", partial(_one, ck.check_audit, i, c.nodes[i].home, genesis))
+            for i in range(c.size)
+        ),
+    ]
     for name, check in checks:
         try:
             report.findings += check()

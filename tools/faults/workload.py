@@ -143,19 +143,52 @@ class Workload:
         issuer, bank = self._issuer, self._bank
         code, pot, n = self._campaign, self.spec.pot_cents, self.spec.holders
         payloads: list[tuple[Signer, int, t.Payload]] = [
-            (issuer, 0, t.RegisterMerchant(
-                self._merchants[0].public_key, "Épicerie test", "47.11", zone, digest(b"m0"),
-                False)),
-            (issuer, 1, t.RegisterMerchant(
-                self._merchants[1].public_key, "Boulangerie test", "47.24", zone, digest(b"m1"),
-                True)),
-            (issuer, 2, t.CreateCampaign(
-                code, "Fault campaign", (), (), g.genesis_time_ms - DAY_MS,
-                g.genesis_time_ms + 30 * DAY_MS, pot)),
+            (
+                issuer,
+                0,
+                t.RegisterMerchant(
+                    self._merchants[0].public_key,
+                    "Épicerie test",
+                    "47.11",
+                    zone,
+                    digest(b"m0"),
+                    False,
+                ),
+            ),
+            (
+                issuer,
+                1,
+                t.RegisterMerchant(
+                    self._merchants[1].public_key,
+                    "Boulangerie test",
+                    "47.24",
+                    zone,
+                    digest(b"m1"),
+                    True,
+                ),
+            ),
+            (
+                issuer,
+                2,
+                t.CreateCampaign(
+                    code,
+                    "Fault campaign",
+                    (),
+                    (),
+                    g.genesis_time_ms - DAY_MS,
+                    g.genesis_time_ms + 30 * DAY_MS,
+                    pot,
+                ),
+            ),
             (bank, 0, t.Fund(code, n * pot, f"DEP-{code}")),
-            (issuer, 3, t.Allocate(code, tuple(
-                t.Allocation(h.public_key, pot, zone) for h in self._holders))),
-        ]  # fmt: skip
+            (
+                issuer,
+                3,
+                t.Allocate(
+                    code, tuple(t.Allocation(h.public_key, pot, zone) for h in self._holders)
+                ),
+            ),
+        ]
         return [
             (p.KIND.name.lower(), t.Tx(chain, who.public_key, seq, p).sign(who))
             for who, seq, p in payloads

@@ -218,11 +218,19 @@ def bank_withdraw(
     done = _budget_change(key_name, "withdraw unallocated budget", withdraw)
     _write_new(path, built.xml)
     emit(
-        {"tx_id": done.tx_id, "height": done.height, "amount_cents": cents,
-         "file": str(path), "msg_id": built.msg_id},
-        [f"{format_euros(cents)} returned from {campaign}", f"tx id  {done.tx_id}",
-         f"transfer file  {path} ({accounts[0].masked} -> {accounts[1].masked})"],
-    )  # fmt: skip
+        {
+            "tx_id": done.tx_id,
+            "height": done.height,
+            "amount_cents": cents,
+            "file": str(path),
+            "msg_id": built.msg_id,
+        },
+        [
+            f"{format_euros(cents)} returned from {campaign}",
+            f"tx id  {done.tx_id}",
+            f"transfer file  {path} ({accounts[0].masked} -> {accounts[1].masked})",
+        ],
+    )
 
 
 def _commune_of(client: NodeClient, campaign: str) -> tuple[bytes, str]:

@@ -191,10 +191,16 @@ def issuer_register_merchant(
 ) -> None:
     """Register one merchant, with its shop's address."""
     row = {
-        "public_key": merchant, "name": name, "category": category, "zone": zone,
-        "payout_ref": payout_ref, "auto_redeem": "yes" if auto_redeem else "no",
-        "street": street, "postcode": postcode, "town": town,
-    }  # fmt: skip
+        "public_key": merchant,
+        "name": name,
+        "category": category,
+        "zone": zone,
+        "payout_ref": payout_ref,
+        "auto_redeem": "yes" if auto_redeem else "no",
+        "street": street,
+        "postcode": postcode,
+        "town": town,
+    }
     payload = _merchant_payload(row, "the command line")
     client = settings().client()
     signer, _ = _unlock(key_name)
@@ -231,9 +237,11 @@ def _submit_profile(
     }
     emit(
         {"tx_id": done.tx_id, "height": done.height, **profile},
-        [f"{payload.name}: {payload.category}, {payload.zone}, {format_address(where)}",
-         f"tx id  {done.tx_id}"],
-    )  # fmt: skip
+        [
+            f"{payload.name}: {payload.category}, {payload.zone}, {format_address(where)}",
+            f"tx id  {done.tx_id}",
+        ],
+    )
 
 
 def _report(results: list[dict[str, object]], what: str) -> None:
@@ -293,11 +301,17 @@ def _set_suspended(merchant: str, key_name: str, suspended: bool) -> None:
         Summary(f"{action} a merchant", name, None, (("merchant", key.hex()),)),
     )
     emit(
-        {"tx_id": done.tx_id, "height": done.height, "merchant": key.hex(),
-         "active": not suspended},
-        [f"{name or key.hex()} is {'suspended' if suspended else 'active again'}",
-         f"tx id  {done.tx_id}"],
-    )  # fmt: skip
+        {
+            "tx_id": done.tx_id,
+            "height": done.height,
+            "merchant": key.hex(),
+            "active": not suspended,
+        },
+        [
+            f"{name or key.hex()} is {'suspended' if suspended else 'active again'}",
+            f"tx id  {done.tx_id}",
+        ],
+    )
 
 
 @issuer_group.command(
@@ -452,15 +466,24 @@ def issuer_consent(region: str, zones: tuple[str, ...], revoke: bool, key_name: 
     action = "revoke a region's consent" if revoke else "consent to a region's campaigns"
     details = (("region", region_key.hex()), ("zones", ", ".join(zones) or "none (revoked)"))
     done = sign_submit(
-        client, signer, key_name, t.ConsentZones(region_key, zones),
+        client,
+        signer,
+        key_name,
+        t.ConsentZones(region_key, zones),
         Summary(action, "", None, details),
-    )  # fmt: skip
+    )
     emit(
-        {"tx_id": done.tx_id, "height": done.height, "region": region_key.hex(),
-         "zones": sorted(zones)},
-        [f"consent to {region_key.hex()[:16]}…: {', '.join(sorted(zones)) or 'revoked'}",
-         f"tx id  {done.tx_id}"],
-    )  # fmt: skip
+        {
+            "tx_id": done.tx_id,
+            "height": done.height,
+            "region": region_key.hex(),
+            "zones": sorted(zones),
+        },
+        [
+            f"consent to {region_key.hex()[:16]}…: {', '.join(sorted(zones)) or 'revoked'}",
+            f"tx id  {done.tx_id}",
+        ],
+    )
 
 
 def _campaign_file(s: Settings, chain_id: str, code: str) -> Path:
@@ -481,9 +504,11 @@ consented (relance-wallet issuer consent); the region's escrow pays the shops.""
 @click.argument("code")
 @click.option("--name", required=True, help="The campaign's name, as letters show it.")
 @click.option(
-    "--zone", "zones", multiple=True,
+    "--zone",
+    "zones",
+    multiple=True,
     help="A zone where it may be spent (repeat): yours, or a consenting commune's.",
-)  # fmt: skip
+)
 @click.option("--category", "categories", multiple=True, help="A NACE prefix (repeat).")
 @click.option("--from", "valid_from", default="now", show_default=True, help="Start.")
 @click.option("--until", "valid_until", required=True, help="End (exclusive time, or last day).")

@@ -201,8 +201,16 @@ def key_export(name: str, show_qr: bool, png: Path | None, chain_id: str | None)
     if show_qr:
         lines.append(qr_text(uri))
     lines.append(f"one-time code  {code}   (type it on the phone; it is not in the QR code)")
-    emit({"name": name, "public_key": signer.public_key.hex(), "sealed_key": uri, "code": code,
-          "png": None if png is None else str(png)}, lines)  # fmt: skip
+    emit(
+        {
+            "name": name,
+            "public_key": signer.public_key.hex(),
+            "sealed_key": uri,
+            "code": code,
+            "png": None if png is None else str(png),
+        },
+        lines,
+    )
 
 
 @key_group.command(

@@ -36,9 +36,16 @@ NODE_STATUSES: Final = ("untouched", "partly_used", "used", "reissued", "expired
 BOOK_STATUSES: Final = ("not_allocated", "unknown")
 STATUSES: Final = NODE_STATUSES + BOOK_STATUSES
 CSV_COLUMNS: Final = (
-    "serial", "channel", "status", "allocated_cents", "balance_cents", "public_key",
-    "replaced_by", "replaces", "household_id",
-)  # fmt: skip
+    "serial",
+    "channel",
+    "status",
+    "allocated_cents",
+    "balance_cents",
+    "public_key",
+    "replaced_by",
+    "replaces",
+    "household_id",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,15 +105,33 @@ def join(book: VoucherBook, on_node: dict[str, Json]) -> list[Row]:
             key = item.get("replaced_by")
             replaced_by = serial_of.get(key, key) if isinstance(key, str) else ""
         rows.append(
-            Row(entry.serial, entry.channel, state, allocated, balance, entry.public_key,
-                replaced_by or "", entry.replaces, entry.row_id)
-        )  # fmt: skip
+            Row(
+                entry.serial,
+                entry.channel,
+                state,
+                allocated,
+                balance,
+                entry.public_key,
+                replaced_by or "",
+                entry.replaces,
+                entry.row_id,
+            )
+        )
     for key, item in sorted(on_node.items()):
         if key not in serial_of:
             rows.append(
-                Row("", "", str(item.get("status")), _cents(item.get("allocated_cents")),
-                    _cents(item.get("balance_cents")), key, "", "", "")
-            )  # fmt: skip
+                Row(
+                    "",
+                    "",
+                    str(item.get("status")),
+                    _cents(item.get("allocated_cents")),
+                    _cents(item.get("balance_cents")),
+                    key,
+                    "",
+                    "",
+                    "",
+                )
+            )
     return rows
 
 
@@ -137,12 +162,26 @@ Examples:
   relance-wallet issuer vouchers --key namur NAM-2026 --csv vouchers.csv --json""",
 )
 @click.argument("campaign")
-@click.option("--status", "wanted", multiple=True, type=click.Choice(STATUSES),
-              help="Only these statuses (repeat).")  # fmt: skip
-@click.option("--channel", "channels", multiple=True, type=click.Choice(CHANNELS),
-              help="Only these delivery channels (repeat).")  # fmt: skip
-@click.option("--csv", "csv_file", type=click.Path(path_type=Path, dir_okay=False),
-              help="Also write the rows shown to this CSV file.")  # fmt: skip
+@click.option(
+    "--status",
+    "wanted",
+    multiple=True,
+    type=click.Choice(STATUSES),
+    help="Only these statuses (repeat).",
+)
+@click.option(
+    "--channel",
+    "channels",
+    multiple=True,
+    type=click.Choice(CHANNELS),
+    help="Only these delivery channels (repeat).",
+)
+@click.option(
+    "--csv",
+    "csv_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also write the rows shown to this CSV file.",
+)
 @key_option
 @common_options
 def vouchers_command(
@@ -165,9 +204,10 @@ def vouchers_command(
         if row.channel in by_channel:
             by_channel[row.channel][row.status] += 1
     shown = [
-        row for row in rows
+        row
+        for row in rows
         if (not wanted or row.status in wanted) and (not channels or row.channel in channels)
-    ]  # fmt: skip
+    ]
     if csv_file is not None:
         write_csv(shown, csv_file)
     counts = {state: by_status.get(state, 0) for state in STATUSES}
@@ -179,10 +219,12 @@ def vouchers_command(
         "items": [row.as_json() for row in shown],
         "csv": None if csv_file is None else str(csv_file),
     }
-    lines = [f"{row.serial or '(not in the book)':<20} {row.channel or '-':<6} {row.status:<14}"
-             f" {format_euros(row.allocated_cents):>12}"
-             f"  left {'?' if row.balance_cents is None else format_euros(row.balance_cents)}"
-             for row in shown]  # fmt: skip
+    lines = [
+        f"{row.serial or '(not in the book)':<20} {row.channel or '-':<6} {row.status:<14}"
+        f" {format_euros(row.allocated_cents):>12}"
+        f"  left {'?' if row.balance_cents is None else format_euros(row.balance_cents)}"
+        for row in shown
+    ]
     lines.append("  ".join(f"{state} {n}" for state, n in counts.items() if n))
     for channel, per in by_channel.items():
         if per:

@@ -163,8 +163,9 @@ def _gather_blocks(store: BlockStore) -> tuple[int, tuple[bytes, ...]]:
     finally:
         snapshot.close()
     if sum(map(len, blocks)) > limits.OFFLOAD_SNAPSHOT_BYTES_MAX:
-        raise ApiError(503, "the history is more than analytics read at once",
-                       slug="history-too-large")  # fmt: skip
+        raise ApiError(
+            503, "the history is more than analytics read at once", slug="history-too-large"
+        )
     if len(blocks) != top:
         raise ApiInvariantBroken(f"blocks are missing below {top}")
     return top, blocks
@@ -202,24 +203,27 @@ def csv_bytes(report: rep.Report) -> bytes:
     writer = csv_writer(out, lineterminator="\r\n")
     writer.writerow(rep.LONG_COLUMNS)
     for row in rep.long_rows(report):
-        writer.writerow(["" if v is None else str(v).lower() if isinstance(v, bool) else v
-                         for v in row])  # fmt: skip
+        writer.writerow(
+            ["" if v is None else str(v).lower() if isinstance(v, bool) else v for v in row]
+        )
     return out.getvalue().encode()
 
 
 async def export_csv(api: AnalyticsParts, request: web.Request) -> object:
     body = await _rendered(api, request, csv_bytes)
     return await stream(
-            request, body, "text/csv", charset="utf-8",
-            headers={"Content-Disposition": 'attachment; filename="relance-analytics.csv"'},
-        )  # fmt: skip
+        request,
+        body,
+        "text/csv",
+        charset="utf-8",
+        headers={"Content-Disposition": 'attachment; filename="relance-analytics.csv"'},
+    )
 
 
 def parquet_bytes(report: rep.Report) -> bytes:
     rows = rep.long_rows(report)
     columns = list(zip(*rows, strict=True)) if rows else [() for _ in rep.LONG_COLUMNS]
-    types = (pa.string(), pa.string(), pa.string(), pa.string(), pa.int64(), pa.int64(),
-             pa.bool_())  # fmt: skip
+    types = (pa.string(), pa.string(), pa.string(), pa.string(), pa.int64(), pa.int64(), pa.bool_())
     table = pa.table(
         [pa.array(list(values), type=tp) for values, tp in zip(columns, types, strict=True)],
         names=list(rep.LONG_COLUMNS),
@@ -232,9 +236,11 @@ def parquet_bytes(report: rep.Report) -> bytes:
 async def export_parquet(api: AnalyticsParts, request: web.Request) -> object:
     body = await _rendered(api, request, parquet_bytes)
     return await stream(
-            request, body, PARQUET_TYPE,
-            headers={"Content-Disposition": 'attachment; filename="relance-analytics.parquet"'},
-        )  # fmt: skip
+        request,
+        body,
+        PARQUET_TYPE,
+        headers={"Content-Disposition": 'attachment; filename="relance-analytics.parquet"'},
+    )
 
 
 # --- the table -----------------------------------------------------------------------------------
@@ -242,61 +248,134 @@ async def export_parquet(api: AnalyticsParts, request: web.Request) -> object:
 _PARAMS: Final = (
     Param("issuer", "query", HEX32, "the commune (auditors only; a commune reads its own)"),
     Param(
-        "k", "query", {"type": "integer", "minimum": 2, "maximum": privacy.K_MAX},
+        "k",
+        "query",
+        {"type": "integer", "minimum": 2, "maximum": privacy.K_MAX},
         "a stricter k than the commune's setting (never a looser one)",
     ),
-)  # fmt: skip
+)
 _ERRORS: Final = (400, 401, 403, 404, 503)  # 503: the analytics view is not serving
 
 
-def _op(path: str, pick: Callable[[rep.Report], object], name: str, summary: str,
-        ok: type) -> Operation[AnalyticsParts]:  # fmt: skip
+def _op(
+    path: str, pick: Callable[[rep.Report], object], name: str, summary: str, ok: type
+) -> Operation[AnalyticsParts]:
     handler = _reader(pick)
     handler.__name__ = name
     return Operation(
-        "GET", f"/v1/analytics/{path}", handler, summary, "analytics", ok,
-        params=_PARAMS, errors=_ERRORS, auth="required",
+        "GET",
+        f"/v1/analytics/{path}",
+        handler,
+        summary,
+        "analytics",
+        ok,
+        params=_PARAMS,
+        errors=_ERRORS,
+        auth="required",
         description="Cells with fewer than k distinct holders are null, and enough others "
         "are null too that no hidden cell can be recomputed from totals (docs/privacy.md).",
-    )  # fmt: skip
+    )
 
 
 ANALYTICS_OPERATIONS: Final[tuple[Operation[AnalyticsParts], ...]] = (
-    _op("zones", lambda x: x.merchant_zones, "analytics_zones",
-        "Spending by merchant zone", rep.Series),
-    _op("holder-zones", lambda x: x.holder_zones, "analytics_holder_zones",
-        "Spending by holder zone (recorded at allocation)", rep.Series),
-    _op("categories", lambda x: x.categories, "analytics_categories",
-        "Spending by NACE division", rep.Series),
-    _op("hours", lambda x: x.hours, "analytics_hours",
-        "Spending by day of week and hour (Brussels time)", rep.Matrix),
+    _op(
+        "zones",
+        lambda x: x.merchant_zones,
+        "analytics_zones",
+        "Spending by merchant zone",
+        rep.Series,
+    ),
+    _op(
+        "holder-zones",
+        lambda x: x.holder_zones,
+        "analytics_holder_zones",
+        "Spending by holder zone (recorded at allocation)",
+        rep.Series,
+    ),
+    _op(
+        "categories",
+        lambda x: x.categories,
+        "analytics_categories",
+        "Spending by NACE division",
+        rep.Series,
+    ),
+    _op(
+        "hours",
+        lambda x: x.hours,
+        "analytics_hours",
+        "Spending by day of week and hour (Brussels time)",
+        rep.Matrix,
+    ),
     _op("daily", lambda x: x.daily, "analytics_daily", "Spending per day", rep.Series),
-    _op("flows", lambda x: x.flows, "analytics_flows",
-        "Flows from holder zones to merchant zones", rep.Matrix),
-    _op("merchant-flows", lambda x: x.merchant_flows, "analytics_merchant_flows",
-        "Merchant-to-merchant flows by NACE division", rep.Matrix),
-    _op("multiplier", lambda x: x.multiplier, "analytics_multiplier",
-        "Local multiplier (LM3) and hops before redemption", rep.Multiplier),
-    _op("timing", lambda x: x.timing, "analytics_timing",
-        "Delays: allocation to first spend, receipt to redemption", rep.Timing),
-    _op("campaigns", lambda x: x.campaigns, "analytics_campaigns",
+    _op(
+        "flows",
+        lambda x: x.flows,
+        "analytics_flows",
+        "Flows from holder zones to merchant zones",
+        rep.Matrix,
+    ),
+    _op(
+        "merchant-flows",
+        lambda x: x.merchant_flows,
+        "analytics_merchant_flows",
+        "Merchant-to-merchant flows by NACE division",
+        rep.Matrix,
+    ),
+    _op(
+        "multiplier",
+        lambda x: x.multiplier,
+        "analytics_multiplier",
+        "Local multiplier (LM3) and hops before redemption",
+        rep.Multiplier,
+    ),
+    _op(
+        "timing",
+        lambda x: x.timing,
+        "analytics_timing",
+        "Delays: allocation to first spend, receipt to redemption",
+        rep.Timing,
+    ),
+    _op(
+        "campaigns",
+        lambda x: x.campaigns,
+        "analytics_campaigns",
         "Campaigns compared: spending, unspent and never-used vouchers, multiplier",
-        rep.Campaigns),
-    _op("regional", lambda x: x.regional, "analytics_regional",
-        "Regions' vouchers spent at the commune's shops, by campaign and zone", rep.Matrix),
+        rep.Campaigns,
+    ),
+    _op(
+        "regional",
+        lambda x: x.regional,
+        "analytics_regional",
+        "Regions' vouchers spent at the commune's shops, by campaign and zone",
+        rep.Matrix,
+    ),
     _op("report", lambda x: x, "analytics_report", "Every aggregate at once", rep.Report),
     Operation(
-        "GET", "/v1/analytics/export.csv", export_csv, "Every published cell as CSV",
-        "analytics", None, params=_PARAMS, errors=_ERRORS, auth="required",
+        "GET",
+        "/v1/analytics/export.csv",
+        export_csv,
+        "Every published cell as CSV",
+        "analytics",
+        None,
+        params=_PARAMS,
+        errors=_ERRORS,
+        auth="required",
         content_type="text/csv",
         description="Columns: " + ", ".join(rep.LONG_COLUMNS) + ". Suppressed cells are empty.",
     ),
     Operation(
-        "GET", "/v1/analytics/export.parquet", export_parquet,
-        "Every published cell as Parquet", "analytics", None, params=_PARAMS,
-        errors=_ERRORS, auth="required", content_type=PARQUET_TYPE,
+        "GET",
+        "/v1/analytics/export.parquet",
+        export_parquet,
+        "Every published cell as Parquet",
+        "analytics",
+        None,
+        params=_PARAMS,
+        errors=_ERRORS,
+        auth="required",
+        content_type=PARQUET_TYPE,
     ),
-)  # fmt: skip
+)
 
 
 # --- the page ------------------------------------------------------------------------------
@@ -310,8 +389,10 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
         "Cells with fewer than {k} distinct holders are hidden (—).",
     ),
     "heatmap": ("Dépenses par jour et par heure", "Spending by day and hour"),
-    "flows": ("Des quartiers des bénéficiaires aux quartiers des commerces",
-              "From holders' zones to merchants' zones"),
+    "flows": (
+        "Des quartiers des bénéficiaires aux quartiers des commerces",
+        "From holders' zones to merchants' zones",
+    ),
     "holder_zone": ("Quartier du bénéficiaire", "Holder zone"),
     "merchant_zone": ("Quartier du commerce", "Merchant zone"),
     "multiplier": ("Multiplicateur local (LM3)", "Local multiplier (LM3)"),
@@ -323,8 +404,10 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
     "zones": ("Dépenses par quartier", "Spending by zone"),
     "categories": ("Dépenses par secteur (NACE)", "Spending by sector (NACE)"),
     "merchant_flows": ("Achats entre commerçants", "Merchant-to-merchant purchases"),
-    "regional": ("Chèques régionaux dépensés dans la commune",
-                 "Regional vouchers spent in the commune"),
+    "regional": (
+        "Chèques régionaux dépensés dans la commune",
+        "Regional vouchers spent in the commune",
+    ),
     "campaigns": ("Comparaison des campagnes", "Campaigns compared"),
     "timing": ("Délais", "Delays"),
     "first_spend": ("De l'attribution au premier achat", "From allocation to first purchase"),
@@ -335,14 +418,22 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
     "hidden": ("masqué", "hidden"),
     "export_csv": ("Exporter (CSV)", "Export (CSV)"),
     "export_parquet": ("Exporter (Parquet)", "Export (Parquet)"),
-    "lt1h": ("< 1 h", "< 1 h"), "1h-1d": ("1 h \u2013 1 j", "1 h \u2013 1 d"),
-    "1d-7d": ("1 \u2013 7 j", "1 \u2013 7 d"), "7d-30d": ("7 \u2013 30 j", "7 \u2013 30 d"),
-    "30d+": ("30 j et plus", "30 d and more"), "at-once": ("Immédiat", "At once"),
+    "lt1h": ("< 1 h", "< 1 h"),
+    "1h-1d": ("1 h \u2013 1 j", "1 h \u2013 1 d"),
+    "1d-7d": ("1 \u2013 7 j", "1 \u2013 7 d"),
+    "7d-30d": ("7 \u2013 30 j", "7 \u2013 30 d"),
+    "30d+": ("30 j et plus", "30 d and more"),
+    "at-once": ("Immédiat", "At once"),
     "lt1d": ("< 1 j", "< 1 d"),
-    "mon": ("lun", "Mon"), "tue": ("mar", "Tue"), "wed": ("mer", "Wed"), "thu": ("jeu", "Thu"),
-    "fri": ("ven", "Fri"), "sat": ("sam", "Sat"), "sun": ("dim", "Sun"),
+    "mon": ("lun", "Mon"),
+    "tue": ("mar", "Tue"),
+    "wed": ("mer", "Wed"),
+    "thu": ("jeu", "Thu"),
+    "fri": ("ven", "Fri"),
+    "sat": ("sam", "Sat"),
+    "sun": ("dim", "Sun"),
     "privacy": ("Protection de la vie privée", "Privacy"),
-}  # fmt: skip
+}
 
 HEAT_LOW: Final = (241, 245, 249)
 HEAT_HIGH: Final = (29, 78, 216)
@@ -390,8 +481,16 @@ def flow_squares(m: rep.Matrix) -> list[Square]:
             fill = HIDDEN_FILL if c.suppressed else "#1d4ed8"
             text = "—" if c.value is None else fmt.money(c.value)
             offset = (40 - size) // 2
-            out.append(Square(110 + 44 * j + offset, 30 + 44 * i + offset, size, fill,
-                              f"{row} → {column}: {text}", f"flow-{row}-{column}"))  # fmt: skip
+            out.append(
+                Square(
+                    110 + 44 * j + offset,
+                    30 + 44 * i + offset,
+                    size,
+                    fill,
+                    f"{row} → {column}: {text}",
+                    f"flow-{row}-{column}",
+                )
+            )
     return out
 
 
@@ -401,8 +500,9 @@ def _page_handler(api: AnalyticsParts) -> Callable[[web.Request], Awaitable[web.
         try:
             viewer = api.viewers.of(request)
         except ApiError as error:
-            return dashboards.render(request, lang, "login.html", 401, error=error.detail,
-                                     viewer=None)  # fmt: skip
+            return dashboards.render(
+                request, lang, "login.html", 401, error=error.detail, viewer=None
+            )
         if viewer is None:
             return dashboards.render(request, lang, "login.html", 200, error=None, viewer=None)
         if viewer.role is not Role.ISSUER or viewer.scope is not Scope.ACCOUNT:
@@ -416,10 +516,18 @@ def _page_handler(api: AnalyticsParts) -> Callable[[web.Request], Awaitable[web.
         raw_issuer = api.ledger.store.get(r.issuer_key(viewer.key))
         issuer = None if raw_issuer is None else r.Issuer.decode(raw_issuer)
         return dashboards.render(
-            request, lang, "analytics.html", viewer=viewer, issuer=issuer, report=report,
-            at=at, heat=heatmap(report.hours, at), flows=flow_squares(report.flows),
-            height=api.ledger.last_block().height, zip=zip,
-        )  # fmt: skip
+            request,
+            lang,
+            "analytics.html",
+            viewer=viewer,
+            issuer=issuer,
+            report=report,
+            at=at,
+            heat=heatmap(report.hours, at),
+            flows=flow_squares(report.flows),
+            height=api.ledger.last_block().height,
+            zip=zip,
+        )
 
     return handle
 

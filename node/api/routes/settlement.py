@@ -150,8 +150,10 @@ class _Handlers:
             )
         body = inputs.read_json(await request.read())
         if not isinstance(body, dict) or not {"iban", "salt"} <= set(body) <= {
-            "iban", "salt", "schedule",
-        }:  # fmt: skip
+            "iban",
+            "salt",
+            "schedule",
+        }:
             raise ApiError(400, 'expected {"iban", "salt"[, "schedule"]}', slug="bad-body")
         iban, salt_hex = body["iban"], body["salt"]
         schedule = body.get("schedule", self.service.settings.default_schedule.value)
@@ -195,11 +197,19 @@ class _Handlers:
         return SettlementSummary(
             counts=dict(self.journal.counts()),
             files=[
-                FileView(f.file_id, f.issuer.hex(), f.name or "", f.state.value, f.transfers,
-                         f.total_cents, f.execution_date, f.failure)
+                FileView(
+                    f.file_id,
+                    f.issuer.hex(),
+                    f.name or "",
+                    f.state.value,
+                    f.transfers,
+                    f.total_cents,
+                    f.execution_date,
+                    f.failure,
+                )
                 for f in self.journal.files(*FileState)
             ],
-        )  # fmt: skip
+        )
 
     async def _statement(
         self, api: SettlementParts, request: web.Request
@@ -250,34 +260,95 @@ class _Handlers:
 def routes(service: SettlementService) -> Routes[SettlementParts]:
     """The bank node's settlement routes, documented like the others."""
     handlers = _Handlers(service)
+    return Routes(
+        pick(SettlementParts), _iban_operations(handlers) + _statement_operations(handlers)
+    )
+
+
+def _iban_operations(handlers: _Handlers) -> tuple[Operation[SettlementParts], ...]:
+    """The merchant's IBAN and the settlement journal's summary."""
+    tag = "settlement"
+    return (
+        Operation(
+            "POST",
+            "/v1/settlement/iban",
+            handlers.register_iban,
+            "Register the merchant's IBAN with the bank",
+            tag,
+            IbanStatus,
+            body=IbanRegistration,
+            errors=(400, 401, 403),
+            auth="required",
+        ),
+        Operation(
+            "GET",
+            "/v1/settlement/iban",
+            handlers.registered_iban,
+            "The merchant's IBAN registration (masked)",
+            tag,
+            IbanStatus,
+            errors=(401, 403, 404),
+            auth="required",
+        ),
+        Operation(
+            "GET",
+            "/v1/settlement/summary",
+            handlers.settlement_summary,
+            "The settlement journal: counts and files",
+            tag,
+            SettlementSummary,
+            errors=(401, 403),
+            auth="required",
+        ),
+    )
+
+
+def _statement_operations(handlers: _Handlers) -> tuple[Operation[SettlementParts], ...]:
+    """The commune statement, as JSON, CSV and PDF, over a period."""
+    tag = "settlement"
     period = (
         Param("issuer", "query", HEX32, "the issuer (default: the token's account)"),
         Param("campaign", "query", {"type": "string", "maxLength": 32}, "only this campaign"),
         Param("from_ms", "query", {"type": "integer", "minimum": 0}, "period start (block time)"),
         Param("to_ms", "query", {"type": "integer", "minimum": 1}, "period end, excluded"),
     )
-    tag = "settlement"
-    return Routes(pick(SettlementParts), (
-        Operation("POST", "/v1/settlement/iban", handlers.register_iban,
-                  "Register the merchant's IBAN with the bank", tag, IbanStatus,
-                  body=IbanRegistration, errors=(400, 401, 403), auth="required"),
-        Operation("GET", "/v1/settlement/iban", handlers.registered_iban,
-                  "The merchant's IBAN registration (masked)", tag, IbanStatus,
-                  errors=(401, 403, 404), auth="required"),
-        Operation("GET", "/v1/settlement/summary", handlers.settlement_summary,
-                  "The settlement journal: counts and files", tag, SettlementSummary,
-                  errors=(401, 403), auth="required"),
-        Operation("GET", "/v1/settlement/statement", handlers.commune_statement,
-                  "The commune statement", tag, statement.CommuneStatement, params=period,
-                  errors=(400, 401, 403, 404), auth="required"),
-        Operation("GET", "/v1/settlement/statement.csv", handlers.commune_statement_csv,
-                  "The commune statement as CSV", tag, None, params=period,
-                  errors=(400, 401, 403, 404), auth="required", content_type="text/csv"),
-        Operation("GET", "/v1/settlement/statement.pdf", handlers.commune_statement_pdf,
-                  "The commune statement as PDF", tag, None, params=period,
-                  errors=(400, 401, 403, 404), auth="required",
-                  content_type="application/pdf"),
-    ))  # fmt: skip
+    return (
+        Operation(
+            "GET",
+            "/v1/settlement/statement",
+            handlers.commune_statement,
+            "The commune statement",
+            tag,
+            statement.CommuneStatement,
+            params=period,
+            errors=(400, 401, 403, 404),
+            auth="required",
+        ),
+        Operation(
+            "GET",
+            "/v1/settlement/statement.csv",
+            handlers.commune_statement_csv,
+            "The commune statement as CSV",
+            tag,
+            None,
+            params=period,
+            errors=(400, 401, 403, 404),
+            auth="required",
+            content_type="text/csv",
+        ),
+        Operation(
+            "GET",
+            "/v1/settlement/statement.pdf",
+            handlers.commune_statement_pdf,
+            "The commune statement as PDF",
+            tag,
+            None,
+            params=period,
+            errors=(400, 401, 403, 404),
+            auth="required",
+            content_type="application/pdf",
+        ),
+    )
 
 
 def _gather(store: BlockStore, issuer: bytes) -> statement.Gathered:

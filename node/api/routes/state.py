@@ -175,13 +175,24 @@ STATE_OPERATIONS: Final[tuple[Operation[StateParts], ...]] = (
         "blocks",
         StatePage,
         params=(
-            Param("height", "query", {"type": "integer", "minimum": 1},
-                  "the height of the first page's answer (absent on the first page)"),
-            Param("after", "query", {"type": "string", "pattern": "^([0-9a-f]{2})+$",
-                                     "maxLength": 2 * KEY_BYTES_MAX},
-                  "next_after of the previous page"),
-            Param("limit", "query", {"type": "integer", "minimum": 1},
-                  f"entries at most (at most {limits.STATE_SYNC_PAGE_ITEMS_MAX} are sent)"),
+            Param(
+                "height",
+                "query",
+                {"type": "integer", "minimum": 1},
+                "the height of the first page's answer (absent on the first page)",
+            ),
+            Param(
+                "after",
+                "query",
+                {"type": "string", "pattern": "^([0-9a-f]{2})+$", "maxLength": 2 * KEY_BYTES_MAX},
+                "next_after of the previous page",
+            ),
+            Param(
+                "limit",
+                "query",
+                {"type": "integer", "minimum": 1},
+                f"entries at most (at most {limits.STATE_SYNC_PAGE_ITEMS_MAX} are sent)",
+            ),
         ),
         errors=(400, 401, 403, 410),
         auth="required",
@@ -193,7 +204,7 @@ STATE_OPERATIONS: Final[tuple[Operation[StateParts], ...]] = (
             "longer serves that height, start again. Auditors and the bank only."
         ),
     ),
-)  # fmt: skip
+)
 
 
 def _parts(api: ApiParts) -> StateParts:

@@ -62,8 +62,9 @@ def drive(
         account = _request(f"{node_url}/v1/accounts/{signer.public_key.hex()}")
         sequences[signer.public_key] = int(str(account.get("sequence", 0)))
     signed = [s for _, s in sign(steps, genesis.chain_id, sequences)]
-    setup_count = sum(1 for s in signed if not isinstance(s.tx.payload, (t.Pay, t.Transfer,
-                                                                         t.Redeem)))  # fmt: skip
+    setup_count = sum(
+        1 for s in signed if not isinstance(s.tx.payload, (t.Pay, t.Transfer, t.Redeem))
+    )
     accepted, rejected = 0, dict[str, int]()
     for item in signed[:setup_count]:
         body = _request(f"{node_url}/v1/transactions?wait=true", {"tx": item.encode().hex()})

@@ -32,17 +32,25 @@ ALLOCATIONS_PER_TX: Final = 500
 
 # name, NACE, opening hours weights (hour -> weight), basket range in cents, keeps units
 SHOP_KINDS: Final = (
-    ("Boulangerie", "10.71", {7: 3, 8: 4, 9: 3, 10: 2, 11: 2, 12: 2, 16: 2, 17: 3, 18: 2},
-     (250, 1_200), False),
-    ("Épicerie", "47.11", {9: 1, 10: 2, 11: 3, 14: 2, 15: 2, 16: 3, 17: 4, 18: 4, 19: 2},
-     (1_000, 4_500), True),
+    (
+        "Boulangerie",
+        "10.71",
+        {7: 3, 8: 4, 9: 3, 10: 2, 11: 2, 12: 2, 16: 2, 17: 3, 18: 2},
+        (250, 1_200),
+        False,
+    ),
+    (
+        "Épicerie",
+        "47.11",
+        {9: 1, 10: 2, 11: 3, 14: 2, 15: 2, 16: 3, 17: 4, 18: 4, 19: 2},
+        (1_000, 4_500),
+        True,
+    ),
     ("Brasserie", "56.10", {12: 5, 13: 4, 19: 4, 20: 5, 21: 2}, (1_800, 6_000), True),
     ("Librairie", "47.61", {10: 2, 11: 2, 14: 3, 15: 3, 16: 3, 17: 2}, (900, 3_000), False),
-    ("Coiffure", "96.02", {9: 2, 10: 3, 11: 3, 14: 3, 15: 3, 16: 3, 17: 2}, (1_800, 4_500),
-     False),
-    ("Boutique", "47.71", {10: 1, 11: 2, 14: 3, 15: 4, 16: 4, 17: 3, 18: 2}, (2_000, 5_000),
-     False),
-)  # fmt: skip
+    ("Coiffure", "96.02", {9: 2, 10: 3, 11: 3, 14: 3, 15: 3, 16: 3, 17: 2}, (1_800, 4_500), False),
+    ("Boutique", "47.71", {10: 1, 11: 2, 14: 3, 15: 4, 16: 4, 17: 3, 18: 2}, (2_000, 5_000), False),
+)
 WHOLESALER: Final = ("Grossiste Alimentaire", "46.39")
 BREWERY: Final = ("Brasserie Artisanale", "11.05")
 WEEKDAY_WEIGHT: Final = (0.7, 0.9, 1.0, 0.9, 1.2, 1.8, 0.3)  # Monday .. Sunday
@@ -50,21 +58,44 @@ SUNDAY_OPEN: Final = frozenset({"10.71", "56.10"})
 # Where the shops are: the postcode and town of a devnet zone (node.devnet.network.COMMUNES), else
 # of the zone's rank; streets that every Walloon town has, numbered at random.
 ZONE_PLACES: Final = {
-    "NAM-CENTRE": ("5000", "Namur"), "NAM-JAMBES": ("5100", "Jambes"),
-    "NAM-BOUGE": ("5004", "Bouge"), "LGE-CENTRE": ("4000", "Liège"),
-    "LGE-OUTREMEUSE": ("4020", "Liège"), "MON-CENTRE": ("7000", "Mons"),
-    "MON-NIMY": ("7020", "Nimy"), "CRL-CENTRE": ("6000", "Charleroi"),
-    "CRL-GILLY": ("6060", "Gilly"), "TRN-CENTRE": ("7500", "Tournai"),
-    "ARL-CENTRE": ("6700", "Arlon"), "WAL-REGION": ("5000", "Namur"),
-}  # fmt: skip
-OTHER_PLACES: Final = (("5000", "Namur"), ("5100", "Jambes"), ("5020", "Champion"),
-                       ("5101", "Erpent"), ("5002", "Saint-Servais"))  # fmt: skip
+    "NAM-CENTRE": ("5000", "Namur"),
+    "NAM-JAMBES": ("5100", "Jambes"),
+    "NAM-BOUGE": ("5004", "Bouge"),
+    "LGE-CENTRE": ("4000", "Liège"),
+    "LGE-OUTREMEUSE": ("4020", "Liège"),
+    "MON-CENTRE": ("7000", "Mons"),
+    "MON-NIMY": ("7020", "Nimy"),
+    "CRL-CENTRE": ("6000", "Charleroi"),
+    "CRL-GILLY": ("6060", "Gilly"),
+    "TRN-CENTRE": ("7500", "Tournai"),
+    "ARL-CENTRE": ("6700", "Arlon"),
+    "WAL-REGION": ("5000", "Namur"),
+}
+OTHER_PLACES: Final = (
+    ("5000", "Namur"),
+    ("5100", "Jambes"),
+    ("5020", "Champion"),
+    ("5101", "Erpent"),
+    ("5002", "Saint-Servais"),
+)
 STREETS: Final = (
-    "Rue de Fer", "Rue de l'Ange", "Place d'Armes", "Rue des Carmes", "Rue Haute",
-    "Chaussée de Louvain", "Rue de la Station", "Avenue de la Gare", "Rue du Commerce",
-    "Rue Saint-Jean", "Rue Neuve", "Rue de Bruxelles", "Rue des Brasseurs", "Quai de Meuse",
-    "Rue Émile Cuvelier", "Place du Marché",
-)  # fmt: skip
+    "Rue de Fer",
+    "Rue de l'Ange",
+    "Place d'Armes",
+    "Rue des Carmes",
+    "Rue Haute",
+    "Chaussée de Louvain",
+    "Rue de la Station",
+    "Avenue de la Gare",
+    "Rue du Commerce",
+    "Rue Saint-Jean",
+    "Rue Neuve",
+    "Rue de Bruxelles",
+    "Rue des Brasseurs",
+    "Quai de Meuse",
+    "Rue Émile Cuvelier",
+    "Place du Marché",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,9 +134,17 @@ class Town:
             kinds = SHOP_KINDS if zone_index == 0 else SHOP_KINDS[: 3 + zone_index % 3]
             for name, category, hours, basket, keeps in kinds:
                 self.shops.append(
-                    Shop(self.key(f"shop:{zone}:{category}"), f"{name} {zone}", category, zone,
-                         hours, basket, keeps, self.address(f"shop:{zone}:{category}", zone))
-                )  # fmt: skip
+                    Shop(
+                        self.key(f"shop:{zone}:{category}"),
+                        f"{name} {zone}",
+                        category,
+                        zone,
+                        hours,
+                        basket,
+                        keeps,
+                        self.address(f"shop:{zone}:{category}", zone),
+                    )
+                )
         for n in range(self.households):
             weights = [3 if i == 0 else 2 for i in range(len(self.zones))]
             self.homes.append((self.key(f"home:{n}"), rng.choices(self.zones, weights)[0]))
@@ -130,27 +169,58 @@ class Town:
         return self.key("brewery")
 
 
-def setup(town: Town, issuer: Signer, bank: Signer, campaign: str, start_ms: int,
-          days: int) -> list[Step]:  # fmt: skip
+def setup(
+    town: Town, issuer: Signer, bank: Signer, campaign: str, start_ms: int, days: int
+) -> list[Step]:
     """Merchants, the campaign, its funding and the allocations, all at ``start_ms``."""
     steps = [
-        Step(start_ms, issuer, t.RegisterMerchant(
-            s.signer.public_key, s.name, s.category, s.zone, digest(s.name.encode()),
-            not s.keeps_units, s.address))
+        Step(
+            start_ms,
+            issuer,
+            t.RegisterMerchant(
+                s.signer.public_key,
+                s.name,
+                s.category,
+                s.zone,
+                digest(s.name.encode()),
+                not s.keeps_units,
+                s.address,
+            ),
+        )
         for s in town.shops
-    ]  # fmt: skip
+    ]
     for signer, (name, category) in ((town.wholesaler, WHOLESALER), (town.brewery, BREWERY)):
         steps.append(
-            Step(start_ms, issuer, t.RegisterMerchant(
-                signer.public_key, name, category, town.zones[0], digest(name.encode()), False,
-                town.address(name, town.zones[0])))
-        )  # fmt: skip
+            Step(
+                start_ms,
+                issuer,
+                t.RegisterMerchant(
+                    signer.public_key,
+                    name,
+                    category,
+                    town.zones[0],
+                    digest(name.encode()),
+                    False,
+                    town.address(name, town.zones[0]),
+                ),
+            )
+        )
     end_ms = start_ms + (days + 30) * DAY_MS
     steps.append(
-        Step(start_ms, issuer, t.CreateCampaign(
-            campaign, f"Chèques relance {campaign}", (), ("10", "47", "56", "96"), start_ms,
-            end_ms, town.pot_cents))
-    )  # fmt: skip
+        Step(
+            start_ms,
+            issuer,
+            t.CreateCampaign(
+                campaign,
+                f"Chèques relance {campaign}",
+                (),
+                ("10", "47", "56", "96"),
+                start_ms,
+                end_ms,
+                town.pot_cents,
+            ),
+        )
+    )
     total = town.pot_cents * len(town.homes)
     steps.append(Step(start_ms, bank, t.Fund(campaign, total, f"DEP-{campaign}")))
     allocations = [t.Allocation(s.public_key, town.pot_cents, z) for s, z in town.homes]
@@ -234,8 +304,9 @@ def _redemptions(town: Town, issuer: PublicKey, kept: dict[bytes, int], when_ms:
     return steps
 
 
-def plan(town: Town, issuer: Signer, bank: Signer, campaign: str, start_ms: int,
-         days: int) -> list[Step]:  # fmt: skip
+def plan(
+    town: Town, issuer: Signer, bank: Signer, campaign: str, start_ms: int, days: int
+) -> list[Step]:
     """The whole history: set-up at ``start_ms``, then ``days`` days of town life."""
     return setup(town, issuer, bank, campaign, start_ms, days) + activity(
         town, issuer, campaign, start_ms, days

@@ -94,18 +94,35 @@ class Rhythm:
         """The centre's shops, the suppliers, the campaign, its funding and the allocations."""
         centre = self.town.zones[0]
         moves = [self._register(s) for s in self.town.shops if s.zone == centre]
-        for signer, (name, category) in ((self.town.wholesaler, WHOLESALER),
-                                          (self.town.brewery, BREWERY)):  # fmt: skip
+        for signer, (name, category) in (
+            (self.town.wholesaler, WHOLESALER),
+            (self.town.brewery, BREWERY),
+        ):
             p = t.RegisterMerchant(
-                signer.public_key, f"{name} {centre}", category, centre,
-                digest(f"{self.campaign}:{name}".encode()), False,
+                signer.public_key,
+                f"{name} {centre}",
+                category,
+                centre,
+                digest(f"{self.campaign}:{name}".encode()),
+                False,
                 self.town.address(name, centre),
-            )  # fmt: skip
+            )
             moves.append(Move(self.issuer, p))
         name = f"Chèques relance {self.campaign}"
-        moves.append(Move(self.issuer, t.CreateCampaign(
-            self.campaign, name, (), CATEGORIES, valid_from_ms, valid_until_ms,
-            self.town.pot_cents)))  # fmt: skip
+        moves.append(
+            Move(
+                self.issuer,
+                t.CreateCampaign(
+                    self.campaign,
+                    name,
+                    (),
+                    CATEGORIES,
+                    valid_from_ms,
+                    valid_until_ms,
+                    self.town.pot_cents,
+                ),
+            )
+        )
         return moves + self._allocate([s for s, _ in self.town.homes])
 
     def hour(self, now: SimHour) -> list[Move]:
@@ -154,17 +171,25 @@ class Rhythm:
         if isinstance(p, t.Redeem):
             return True
         if isinstance(p, t.Pay):
-            return any(not s.keeps_units and s.signer.public_key == p.merchant
-                       for s in self.joined)  # fmt: skip
+            return any(not s.keeps_units and s.signer.public_key == p.merchant for s in self.joined)
         return False
 
     # --- the hour's parts ----------------------------------------------------------------
 
     def _register(self, shop: Shop) -> Move:
         ref = digest(f"{self.campaign}:{shop.name}".encode())
-        return Move(self.issuer, t.RegisterMerchant(
-            shop.signer.public_key, shop.name, shop.category, shop.zone, ref,
-            not shop.keeps_units, shop.address))  # fmt: skip
+        return Move(
+            self.issuer,
+            t.RegisterMerchant(
+                shop.signer.public_key,
+                shop.name,
+                shop.category,
+                shop.zone,
+                ref,
+                not shop.keeps_units,
+                shop.address,
+            ),
+        )
 
     def _allocate(self, households: list[Signer]) -> list[Move]:
         if not households:
@@ -190,8 +215,9 @@ class Rhythm:
         for shop in self.joined:
             cents = self.kept.get(shop.signer.public_key, 0) * 4 // 10
             if shop.keeps_units and cents > 0:
-                moves.append(Move(shop.signer, t.Transfer(wholesaler, self.issuer_key, cents,
-                                                          "réassort")))  # fmt: skip
+                moves.append(
+                    Move(shop.signer, t.Transfer(wholesaler, self.issuer_key, cents, "réassort"))
+                )
         return moves
 
     def _brewery(self) -> list[Move]:
