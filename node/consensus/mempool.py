@@ -3,6 +3,9 @@
 Bounded by count and bytes, deduplicated by transaction id, admitted only
 through the application's check (which sees the committed state plus every
 transaction already admitted, so one sender can queue sequence n, n+1, ...),
+except the very bytes of a pending transaction, which are a duplicate without
+a check (gossip brings each transaction from every peer: one execution each,
+not one per copy),
 re-checked after each committed block, reaped in arrival order within the
 block caps. The application's verdict is an integer code: 0 admits.
 
@@ -54,6 +57,7 @@ class Mempool:
         self._max_txs = max_txs
         self._max_bytes = max_bytes
         self._txs: OrderedDict[bytes, bytes] = OrderedDict()
+        self._ids: dict[bytes, bytes] = {}  # a pending transaction's bytes -> its id
         self._bytes = 0
 
     def __len__(self) -> int:
@@ -67,7 +71,13 @@ class Mempool:
         return tx_id in self._txs
 
     def add(self, tx: bytes, check: Checker) -> AddResult:
-        """Admit ``tx`` if the checker accepts it and there is room."""
+        """Admit ``tx`` if the checker accepts it and there is room.
+
+        The bytes of a pending transaction are a duplicate at once: checking them
+        again would only execute them a second time against a state that holds them."""
+        pending_id = self._ids.get(tx)
+        if pending_id is not None:
+            return AddResult(Admission.DUPLICATE, Verdict(pending_id, 0))
         verdict = check(tx)
         if verdict.tx_id is not None and verdict.tx_id in self._txs:
             return AddResult(Admission.DUPLICATE, verdict)
@@ -76,6 +86,7 @@ class Mempool:
         if len(self._txs) >= self._max_txs or self._bytes + len(tx) > self._max_bytes:
             return AddResult(Admission.FULL, verdict)
         self._txs[verdict.tx_id] = tx
+        self._ids[tx] = verdict.tx_id
         self._bytes += len(tx)
         return AddResult(Admission.ADMITTED, verdict)
 
@@ -94,6 +105,7 @@ class Mempool:
         for tx_id in tx_ids:
             tx = self._txs.pop(tx_id, None)
             if tx is not None:
+                self._ids.pop(tx, None)
                 self._bytes -= len(tx)
 
     def recheck(self, check: Checker) -> list[bytes]:
@@ -112,6 +124,7 @@ class Mempool:
             else:
                 dropped.append(tx_id)
         self._txs = kept
+        self._ids = {tx: tx_id for tx_id, tx in kept.items()}
         self._bytes = size
         return dropped
 

@@ -43,6 +43,31 @@ def test_duplicates_are_recognised_and_rejections_keep_their_code() -> None:
     assert len(pool) == 1
 
 
+def test_pending_bytes_are_a_duplicate_without_a_second_check() -> None:
+    """Gossip brings each transaction from every peer: a copy is not executed again."""
+    checked: list[bytes] = []
+
+    def counting(tx: bytes) -> Verdict:
+        checked.append(tx)
+        return _ok(tx)
+
+    pool = Mempool()
+    assert pool.add(b"a", counting).admission == Admission.ADMITTED
+    again = pool.add(b"a", counting)
+    assert again.admission == Admission.DUPLICATE
+    assert again.verdict == Verdict(digest(b"a"), 0)
+    assert checked == [b"a"]
+    # Once committed (or dropped by a recheck) the same bytes are checked afresh.
+    pool.remove_committed([digest(b"a")])
+    assert pool.add(b"a", counting).admission == Admission.ADMITTED
+    assert checked == [b"a", b"a"]
+    assert pool.recheck(lambda tx: Verdict(digest(tx), int(Result.BAD_SEQUENCE))) == [digest(b"a")]
+    rejected = pool.add(b"a", lambda tx: Verdict(digest(tx), int(Result.BAD_SEQUENCE)))
+    assert rejected.admission == Admission.REJECTED
+    assert pool.add(b"a", counting).admission == Admission.ADMITTED
+    assert (len(pool), pool.size_bytes) == (1, 1)
+
+
 def test_reap_respects_block_caps_in_arrival_order() -> None:
     pool = Mempool()
     for i in range(10):
