@@ -5,11 +5,13 @@ through the application's check (which sees the committed state plus every
 transaction already admitted, so one sender can queue sequence n, n+1, ...),
 except the very bytes of a pending transaction, which are a duplicate without
 a check (gossip brings each transaction from every peer: one execution each,
-not one per copy),
-re-checked after each committed block, reaped in arrival order within the
+not one per copy), and the bytes of a transaction committed lately (from
+this mempool), which a peer's late copy brings back: ``COMMITTED`` without a
+check (``limits.MEMPOOL_COMMITTED_KEPT_MAX`` digests kept). Re-checked after
+each committed block, reaped in arrival order within the
 block caps. The application's verdict is an integer code: 0 admits.
 
-Imports only ``node.protocol.limits``; knows nothing of vouchers.
+Imports only ``node.protocol.limits`` and ``node.protocol.crypto``; knows nothing of vouchers.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from node.protocol import limits
+from node.protocol.crypto import Digest, digest
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +39,7 @@ Checker = Callable[[bytes], Verdict]
 class Admission(enum.Enum):
     ADMITTED = "admitted"
     DUPLICATE = "duplicate"
+    COMMITTED = "committed"  # its bytes were in a block lately: nothing to do
     FULL = "full"
     REJECTED = "rejected"
 
@@ -58,6 +62,7 @@ class Mempool:
         self._max_bytes = max_bytes
         self._txs: OrderedDict[bytes, bytes] = OrderedDict()
         self._ids: dict[bytes, bytes] = {}  # a pending transaction's bytes -> its id
+        self._committed: OrderedDict[Digest, bytes] = OrderedDict()  # digest(bytes) -> id
         self._bytes = 0
 
     def __len__(self) -> int:
@@ -78,6 +83,9 @@ class Mempool:
         pending_id = self._ids.get(tx)
         if pending_id is not None:
             return AddResult(Admission.DUPLICATE, Verdict(pending_id, 0))
+        committed_id = self._committed.get(digest(tx)) if self._committed else None
+        if committed_id is not None:
+            return AddResult(Admission.COMMITTED, Verdict(committed_id, 0))
         verdict = check(tx)
         if verdict.tx_id is not None and verdict.tx_id in self._txs:
             return AddResult(Admission.DUPLICATE, verdict)
@@ -102,11 +110,16 @@ class Mempool:
         return out
 
     def remove_committed(self, tx_ids: Iterable[bytes]) -> None:
+        """Drop the transactions of a committed block; remember the bytes of those held."""
+        committed = self._committed
         for tx_id in tx_ids:
             tx = self._txs.pop(tx_id, None)
             if tx is not None:
                 self._ids.pop(tx, None)
                 self._bytes -= len(tx)
+                committed[digest(tx)] = tx_id
+        while len(committed) > limits.MEMPOOL_COMMITTED_KEPT_MAX:
+            committed.popitem(last=False)
 
     def recheck(self, check: Checker) -> list[bytes]:
         """Re-run the check on every pending transaction, in order, after a commit.
