@@ -80,12 +80,9 @@ class Mempool:
 
         The bytes of a pending transaction are a duplicate at once: checking them
         again would only execute them a second time against a state that holds them."""
-        pending_id = self._ids.get(tx)
-        if pending_id is not None:
-            return AddResult(Admission.DUPLICATE, Verdict(pending_id, 0))
-        committed_id = self._committed.get(digest(tx)) if self._committed else None
-        if committed_id is not None:
-            return AddResult(Admission.COMMITTED, Verdict(committed_id, 0))
+        known = self._known(tx)
+        if known is not None:
+            return known
         verdict = check(tx)
         if verdict.tx_id is not None and verdict.tx_id in self._txs:
             return AddResult(Admission.DUPLICATE, verdict)
@@ -97,6 +94,20 @@ class Mempool:
         self._ids[tx] = verdict.tx_id
         self._bytes += len(tx)
         return AddResult(Admission.ADMITTED, verdict)
+
+    def knows(self, tx: bytes) -> bool:
+        """True for the bytes of a pending or lately committed transaction: ``add``
+        would not check them (gossip drops such copies before any other work)."""
+        return self._known(tx) is not None
+
+    def _known(self, tx: bytes) -> AddResult | None:
+        pending_id = self._ids.get(tx)
+        if pending_id is not None:
+            return AddResult(Admission.DUPLICATE, Verdict(pending_id, 0))
+        committed_id = self._committed.get(digest(tx)) if self._committed else None
+        if committed_id is not None:
+            return AddResult(Admission.COMMITTED, Verdict(committed_id, 0))
+        return None
 
     def reap(self, max_txs: int, max_bytes: int) -> list[bytes]:
         """The oldest transactions that fit in a block; they stay until committed."""

@@ -221,7 +221,9 @@ class _Wiring:
         settings = home.settings
         self.home, self.ledger, self.metrics, self.instruments = home, ledger, metrics, instruments
         self.driver: Driver | None = None
-        self.gossip = GossipAdmission(ledger.verify_ahead, self.admit_gossiped)
+        self.gossip = GossipAdmission(
+            ledger.mempool.knows, ledger.verify_ahead, self.admit_gossiped
+        )
         self.peers = PeerManager(
             home.node_key,
             PeerManagerConfig(
