@@ -305,6 +305,7 @@ def _build_driver(wiring: _Wiring, signing: ConsensusSigner) -> Driver:
         clock=LoopClock(),
         on_evidence=wiring.on_evidence,
         locked_blocks=FileLockedBlockStore(home.path / config.LOCKED_BLOCK_FILE),
+        work_waiting=lambda: len(ledger.mempool) > 0,
     )
     wiring.attach(driver)
     return driver
