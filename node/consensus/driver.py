@@ -7,10 +7,13 @@ next. The driver decodes messages (canonical msgpack), checks signatures and
 membership (nothing unsigned or from an unknown validator reaches ``step``),
 asks the application for blocks and verdicts, signs through the guarded
 signer, broadcasts, schedules timeouts, finalises decided blocks and starts
-the next height. Gossip: every tick it re-sends its own messages of the
-current height (links may lose them), relays the prevotes that justify its
-valid value (their sender may have crashed), says which height it waits for,
-and sends the certified blocks a lagging peer misses. Handling is synchronous;
+the next height: ``commit_ms`` after the decision, or at once when the node
+says transactions wait for a block (``work_waiting``; the pause only lets
+transactions gather, and is not a consensus timeout). Gossip: every tick it
+re-sends its own messages of the current height (links may lose them),
+relays the prevotes that justify its valid value (their sender may have
+crashed), says which height it waits for, and sends the certified blocks a
+lagging peer misses. Handling is synchronous;
 ``run`` only waits on the queue, and ``drain`` lets a simulation process the
 queue without an event loop.
 
@@ -199,6 +202,7 @@ class Driver:
         clock: Clock,
         on_evidence: Callable[[Evidence], None] | None = None,
         locked_blocks: LockedBlockStore | None = None,
+        work_waiting: Callable[[], bool] | None = None,
     ) -> None:
         self._chain_id = chain_id
         self._config = config
@@ -208,6 +212,7 @@ class Driver:
         self._clock = clock
         self._on_evidence = on_evidence  # e.g. turn it into an evidence transaction
         self._locked_blocks = locked_blocks
+        self._work_waiting = work_waiting  # e.g. "the mempool is not empty"
         self._queue: asyncio.Queue[QueueItem] = asyncio.Queue(maxsize=limits.CONSENSUS_QUEUE_MAX)
         context = self._next_context()
         resume = signer.resume_at(context.height)  # a restart within a height: later round, lock
@@ -318,7 +323,7 @@ class Driver:
             case Decide(block, certificate):
                 self._log_decision(certificate.height, certificate.round, block.hash())
                 self._app.finalize_block(block, certificate)
-                self._schedule(self._config.commit_ms, NextHeight(block.header.height + 1))
+                self._schedule(self._commit_pause_ms(), NextHeight(block.header.height + 1))
             case Equivocation() | ConflictingProposals():
                 self._log_evidence(effect)
                 self.evidence.append(effect)
@@ -326,6 +331,13 @@ class Driver:
                     self._on_evidence(effect)
             case _:
                 assert_never(effect)
+
+    def _commit_pause_ms(self) -> int:
+        """``commit_ms`` lets transactions gather for the next block; none is needed when
+        some already wait (asked after the block is finalised, so not those it held)."""
+        if self._work_waiting is not None and self._work_waiting():
+            return 0
+        return self._config.commit_ms
 
     def _log_evidence(self, evidence: Evidence) -> None:
         first = evidence.first

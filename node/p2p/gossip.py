@@ -8,8 +8,9 @@ Both directions batch. Going out, ``GossipOutbox`` gathers the transactions
 admitted during one turn of the event loop (an API batch, a gossiped batch)
 and sends them to every peer in as few frames as the caps allow, instead of
 one encrypted frame per transaction and peer. Coming in, ``GossipAdmission``
-checks a batch's signatures on the verifier's workers, then admits its
-transactions in arrival order.
+drops at once the copies its node already holds (every peer relays every
+transaction), checks a batch's signatures on the verifier's workers, then
+admits its transactions in arrival order.
 
 Imports only the codec and the limits: the node wires these to its peers and
 its ledger.
@@ -93,6 +94,9 @@ class GossipOutbox:
 class GossipAdmission:
     """Transactions gossiped by peers, admitted in arrival order in batches.
 
+    A transaction ``known`` to the node (pending in its mempool, or committed from
+    it lately) is dropped on arrival: each peer relays each transaction, so most
+    arrivals are such copies, and decoding them again would be wasted.
     Each batch's signatures are checked on the verifier's workers first
     (``verify_ahead``), so the loop thread only decodes and executes them.
     At most ``limits.MEMPOOL_TXS_MAX`` wait; beyond, new ones are dropped (the
@@ -101,15 +105,19 @@ class GossipAdmission:
 
     def __init__(
         self,
+        known: Callable[[bytes], bool],
         verify_ahead: Callable[[Sequence[bytes]], Awaitable[None]],
         admit: Callable[[bytes], None],
     ) -> None:
+        self._known = known
         self._verify_ahead = verify_ahead
         self._admit = admit
         self._waiting: asyncio.Queue[bytes] = asyncio.Queue(limits.MEMPOOL_TXS_MAX)
         self.dropped = 0
 
     def push(self, data: bytes) -> None:
+        if self._known(data):
+            return
         try:
             self._waiting.put_nowait(data)
         except asyncio.QueueFull:

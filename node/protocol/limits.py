@@ -80,6 +80,7 @@ P2P_REFUSAL_LOG_ADDRESSES_MAX: Final = 1_000  # distinct addresses counted in on
 # --- node: mempool ----------------------------------------------------------
 MEMPOOL_TXS_MAX: Final = 20_000
 MEMPOOL_BYTES_MAX: Final = 64 * 1024 * 1024
+MEMPOOL_COMMITTED_KEPT_MAX: Final = MEMPOOL_TXS_MAX  # digests of committed txs (late copies)
 GOSSIP_ADMISSION_BATCH_TXS_MAX: Final = 500  # gossiped txs whose signatures are checked at once
 GOSSIP_FRAME_TXS_MAX: Final = 500  # transactions gossiped in one frame
 GOSSIP_FRAME_BYTES_MAX: Final = 1024 * 1024  # ... and their bytes, at most (over one tx's cap)

@@ -221,7 +221,9 @@ class _Wiring:
         settings = home.settings
         self.home, self.ledger, self.metrics, self.instruments = home, ledger, metrics, instruments
         self.driver: Driver | None = None
-        self.gossip = GossipAdmission(ledger.verify_ahead, self.admit_gossiped)
+        self.gossip = GossipAdmission(
+            ledger.mempool.knows, ledger.verify_ahead, self.admit_gossiped
+        )
         self.peers = PeerManager(
             home.node_key,
             PeerManagerConfig(
@@ -303,6 +305,7 @@ def _build_driver(wiring: _Wiring, signing: ConsensusSigner) -> Driver:
         clock=LoopClock(),
         on_evidence=wiring.on_evidence,
         locked_blocks=FileLockedBlockStore(home.path / config.LOCKED_BLOCK_FILE),
+        work_waiting=lambda: len(ledger.mempool) > 0,
     )
     wiring.attach(driver)
     return driver

@@ -304,6 +304,7 @@ class SimNode:
         *,
         alive: bool,
         inline: bool,
+        work_waiting: bool = False,
     ) -> None:
         self.sim = sim
         self.index = index
@@ -313,6 +314,7 @@ class SimNode:
         self.records = records
         self.locked_blocks = MemoryLockedBlockStore()
         self.inline = inline
+        self.work_waiting = work_waiting
         self.alive = alive
         self.epoch = 0
         self.driver = self._build()
@@ -356,6 +358,7 @@ class SimNode:
             transport=self.transport,
             clock=self,
             locked_blocks=self.locked_blocks,
+            work_waiting=(lambda: True) if self.work_waiting else None,
         )
 
     def boot(self) -> None:
@@ -380,6 +383,7 @@ class Setup:
     crashes: list[Crash] = field(default_factory=list)
     record_dir: Path | None = None  # signer records in real files (else in memory)
     inline: bool = True  # drain drivers after each event (False: their own asyncio tasks)
+    work_waiting: bool = False  # nodes say transactions always wait: no pause after a decision
 
 
 @dataclass(frozen=True, slots=True)
@@ -417,6 +421,7 @@ class Simulation:
                 _records(setup.record_dir, i),
                 alive=i not in setup.crashed_at_start,
                 inline=setup.inline,
+                work_waiting=setup.work_waiting,
             )
             self.nodes.append(node)
             self.network.nodes.append(node)

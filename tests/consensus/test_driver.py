@@ -8,14 +8,26 @@ every queue is empty).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from functools import partial
 
+import pytest
+
+from node.consensus.driver import NextHeight
 from node.consensus.messages import StatusMessage, VoteMessage, encode_message
 from node.consensus.signer import GuardedSigner, SignRefused, SignStep
 from node.consensus.tendermint import Step
 from node.consensus.types import Vote, VoteKind, vote_signing_body
 from node.protocol import limits
 from node.protocol.crypto import Domain, Signer, digest
-from tests.consensus.sim import CHAIN_ID, START_MS, Setup, Simulation, check_safety
+from tests.consensus.sim import (
+    CHAIN_ID,
+    SIM_CONFIG,
+    START_MS,
+    Setup,
+    Simulation,
+    check_safety,
+)
 
 SOME_BLOCK = digest(b"some block")
 
@@ -130,6 +142,33 @@ def test_the_proposer_proposes_and_prevotes_its_block_at_once() -> None:
     assert proposal.proposer == sim.keys[1].public_key
     assert state.blocks[proposal.block_hash].valid
     assert logged_votes(sim) == 0 and len(state.votes[(VoteKind.PREVOTE, 0)]) == 1
+
+
+@pytest.mark.parametrize("work_waiting", [False, True])
+def test_the_pause_after_a_decision_is_skipped_when_transactions_wait(
+    work_waiting: bool,
+) -> None:
+    """``commit_ms`` lets transactions gather; with some already waiting the next height
+    starts at once. Either way the chain stays safe and live, under message delays."""
+    seed = 29
+    sim = Simulation(Setup(seed=seed, work_waiting=work_waiting))
+    pauses: list[int] = []
+    for node in sim.nodes:
+        plain = node.call_later
+
+        def recording(
+            delay_ms: int,
+            callback: Callable[[], None],
+            plain: Callable[[int, Callable[[], None]], None] = plain,
+        ) -> None:
+            if isinstance(callback, partial) and isinstance(callback.args[0], NextHeight):
+                pauses.append(delay_ms)
+            plain(delay_ms, callback)
+
+        node.call_later = recording  # type: ignore[method-assign]  # the node's clock
+    assert sim.run_until_height(8, range(4), START_MS + 60_000), f"seed={seed}: stalled"
+    check_safety(sim, range(4))
+    assert pauses and set(pauses) == ({0} if work_waiting else {SIM_CONFIG.commit_ms})
 
 
 def test_drivers_as_asyncio_tasks_on_the_fake_clock() -> None:

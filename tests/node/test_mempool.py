@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from node.app.ledger_app import LedgerApp
 from node.app.sigverify import SignatureVerifier
 from node.consensus.mempool import Admission, Mempool, Verdict
@@ -41,6 +43,55 @@ def test_duplicates_are_recognised_and_rejections_keep_their_code() -> None:
     assert bad.admission == Admission.REJECTED
     assert bad.verdict.code == Result.BAD_SEQUENCE
     assert len(pool) == 1
+
+
+def test_pending_bytes_are_a_duplicate_without_a_second_check() -> None:
+    """Gossip brings each transaction from every peer: a copy is not executed again."""
+    checked: list[bytes] = []
+
+    def counting(tx: bytes) -> Verdict:
+        checked.append(tx)
+        return _ok(tx)
+
+    pool = Mempool()
+    assert pool.add(b"a", counting).admission == Admission.ADMITTED
+    again = pool.add(b"a", counting)
+    assert again.admission == Admission.DUPLICATE
+    assert again.verdict == Verdict(digest(b"a"), 0)
+    assert checked == [b"a"]
+    # Once dropped by a recheck, the same bytes are checked afresh.
+    assert pool.recheck(lambda tx: Verdict(digest(tx), int(Result.BAD_SEQUENCE))) == [digest(b"a")]
+    rejected = pool.add(b"a", lambda tx: Verdict(digest(tx), int(Result.BAD_SEQUENCE)))
+    assert rejected.admission == Admission.REJECTED
+    assert pool.add(b"a", counting).admission == Admission.ADMITTED
+    assert checked == [b"a", b"a"]
+    assert (len(pool), pool.size_bytes) == (1, 1)
+
+
+def test_a_late_copy_of_a_committed_transaction_is_not_checked_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A peer's copy that arrives after the block: no execution, no rejection to count."""
+    monkeypatch.setattr(limits, "MEMPOOL_COMMITTED_KEPT_MAX", 2)
+    checked: list[bytes] = []
+
+    def counting(tx: bytes) -> Verdict:
+        checked.append(tx)
+        return _ok(tx)
+
+    pool = Mempool()
+    for tx in (b"a", b"b", b"c"):
+        pool.add(tx, counting)
+    pool.remove_committed([digest(b"a"), digest(b"b"), digest(b"c")])
+    assert len(pool) == 0
+    late = pool.add(b"c", counting)
+    assert late.admission == Admission.COMMITTED
+    assert late.verdict == Verdict(digest(b"c"), 0)
+    assert pool.add(b"b", counting).admission == Admission.COMMITTED
+    assert checked == [b"a", b"b", b"c"]
+    # Only the latest MEMPOOL_COMMITTED_KEPT_MAX are remembered: the oldest is checked.
+    assert pool.add(b"a", counting).admission == Admission.ADMITTED
+    assert checked == [b"a", b"b", b"c", b"a"]
 
 
 def test_reap_respects_block_caps_in_arrival_order() -> None:

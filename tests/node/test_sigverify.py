@@ -15,9 +15,11 @@ from pathlib import Path
 import pytest
 
 from node.app.sigverify import ProcessVerifier, SignatureVerifier
+from node.consensus.mempool import Mempool, Verdict
 from node.ledger import tx as t
 from node.p2p.gossip import GossipAdmission
 from node.protocol import limits
+from node.protocol.crypto import digest
 from tests.ledger.world import CHAIN_ID, signer
 
 
@@ -63,6 +65,36 @@ def test_worker_processes_report_their_own_verification_rate() -> None:
         verifier.close()
 
 
+def _unknown(data: bytes) -> bool:
+    return False
+
+
+def test_gossiped_copies_the_node_holds_are_dropped_before_any_work() -> None:
+    """Every peer relays every transaction: a copy of one the mempool holds (pending or
+    committed from it lately) is neither decoded, nor checked, nor admitted again."""
+    pool = Mempool()
+    pool.add(b"pending", lambda tx: Verdict(digest(tx), 0))
+    pool.add(b"committed", lambda tx: Verdict(digest(tx), 0))
+    pool.remove_committed([digest(b"committed")])
+    checked: list[bytes] = []
+    admitted: list[bytes] = []
+
+    async def verify_ahead(batch: Sequence[bytes]) -> None:
+        checked.extend(batch)
+
+    async def scenario() -> None:
+        gossip = GossipAdmission(pool.knows, verify_ahead, admitted.append)
+        for data in (b"pending", b"new", b"committed", b"pending"):
+            gossip.push(data)
+        task = asyncio.create_task(gossip.run())
+        while not admitted:
+            await asyncio.sleep(0)
+        task.cancel()
+
+    asyncio.run(scenario())
+    assert checked == admitted == [b"new"]
+
+
 def test_gossiped_transactions_are_checked_in_batches_then_admitted_in_arrival_order() -> None:
     checked: list[list[bytes]] = []
     admitted: list[bytes] = []
@@ -72,7 +104,7 @@ def test_gossiped_transactions_are_checked_in_batches_then_admitted_in_arrival_o
         checked.append(list(batch))
 
     async def scenario() -> None:
-        gossip = GossipAdmission(verify_ahead, admitted.append)
+        gossip = GossipAdmission(_unknown, verify_ahead, admitted.append)
         for n in range(1_200):
             gossip.push(n.to_bytes(4, "big"))
         task = asyncio.create_task(gossip.run())
@@ -92,7 +124,7 @@ def test_gossip_beyond_the_cap_is_dropped_and_counted() -> None:
         async def verify_ahead(batch: Sequence[bytes]) -> None:
             return None
 
-        gossip = GossipAdmission(verify_ahead, lambda data: None)
+        gossip = GossipAdmission(_unknown, verify_ahead, lambda data: None)
         for n in range(limits.MEMPOOL_TXS_MAX + 3):
             gossip.push(n.to_bytes(4, "big"))
         return gossip.dropped

@@ -10,6 +10,7 @@ from typing import cast
 
 from node.api.metrics import NodeMetrics
 from node.app.ledger_app import LedgerApp
+from node.consensus.mempool import Mempool
 from node.p2p.gossip import Channel, consensus_frame, read_frame, txs_frame
 from node.protocol.crypto import PublicKey, Signer
 from node.protocol.genesis import parse as parse_genesis
@@ -29,6 +30,8 @@ class _Driver:
 
 
 class _Ledger:
+    mempool = Mempool()  # empty: every gossiped transaction is news
+
     async def verify_ahead(self, batch: object) -> None:
         return None
 
