@@ -60,6 +60,8 @@ def test_the_audit_says_where_its_time_went(history: History) -> None:
     for phase in ("fetch_decode", "execute", "state_tree", "cross_checks"):
         assert result.phase_seconds[phase] > 0, phase
     assert sum(result.phase_seconds.values()) <= result.seconds
+    assert result.state_root_process_seconds > 0  # the state tree's own process
+    assert audit(history).state_root_process_seconds == 0  # none: in the replay's thread
 
 
 def test_a_changed_amount_in_a_stored_transaction(history: History) -> None:
@@ -256,19 +258,19 @@ class _LateRoots(StateRoots):
     """State roots that are never ready before the audit waits for them, as when
     their process lags the replay by several blocks."""
 
-    def submit(self, writes: dict[bytes, bytes | None]) -> Future[bytes]:
+    def submit(self, writes: dict[bytes, bytes | None]) -> Future[tuple[bytes, float]]:
         return _Late(super().submit(writes).result())
 
 
-class _Late(Future[bytes]):
-    def __init__(self, root: bytes) -> None:
+class _Late(Future[tuple[bytes, float]]):
+    def __init__(self, root: tuple[bytes, float]) -> None:
         super().__init__()
         self._root = root
 
     def done(self) -> bool:
         return False
 
-    def result(self, timeout: float | None = None) -> bytes:
+    def result(self, timeout: float | None = None) -> tuple[bytes, float]:
         return self._root
 
 

@@ -187,6 +187,7 @@ class AuditResult:
     kinds: dict[str, int] = field(default_factory=dict)
     books: Books = field(default_factory=Books)
     phase_seconds: dict[str, float] = field(default_factory=dict)  # of PHASES
+    state_root_process_seconds: float = 0.0  # CPU time of the state roots' own process
 
     @property
     def ok(self) -> bool:
@@ -262,8 +263,11 @@ def _tree_root() -> bytes:
     return bytes(_WORKER_TREE[0].root())
 
 
-def _tree_update(writes: dict[bytes, bytes | None]) -> bytes:
-    return bytes(_WORKER_TREE[0].update(writes))
+def _tree_update(writes: dict[bytes, bytes | None]) -> tuple[bytes, float]:
+    """In the worker: the root after ``writes``, and the CPU time it took."""
+    start = time.thread_time()
+    root = bytes(_WORKER_TREE[0].update(writes))
+    return root, time.thread_time() - start
 
 
 class StateRoots:
@@ -289,18 +293,20 @@ class StateRoots:
             self._tree = StateTree.from_items(items.items())
             self._genesis = bytes(self._tree.root())
         self.last = self._genesis
+        self.worker_seconds = 0.0  # the worker's CPU time on the roots checked so far
 
     def genesis_root(self) -> bytes:
         return self._genesis
 
-    def submit(self, writes: dict[bytes, bytes | None]) -> Future[bytes]:
-        """The state root after ``writes`` (applied after every earlier submission)."""
+    def submit(self, writes: dict[bytes, bytes | None]) -> Future[tuple[bytes, float]]:
+        """The state root after ``writes`` (applied after every earlier submission),
+        and the worker's CPU seconds for it (0 in process: the replay's own time)."""
         if self._pool is not None:
             return self._pool.submit(_tree_update, writes)
         if self._tree is None:
             raise ToolInvariantBroken("state roots without a tree")
-        out: Future[bytes] = Future()
-        out.set_result(bytes(self._tree.update(writes)))
+        out: Future[tuple[bytes, float]] = Future()
+        out.set_result((bytes(self._tree.update(writes)), 0.0))
         return out
 
     def close(self) -> None:
@@ -319,7 +325,7 @@ class _PendingRoot:
 
     height: int
     certified: bytes
-    root: Future[bytes]
+    root: Future[tuple[bytes, float]]
     before: _Counts
     previous_hash: bytes
 
@@ -475,6 +481,7 @@ class Auditor:
             roots.close()
             result.seconds = time.perf_counter() - start
             result.phase_seconds = laps.seconds
+            result.state_root_process_seconds = roots.worker_seconds
         result.last_block_hash = self.previous_hash.hex()
         result.state_root = roots.last.hex()
         return result
@@ -779,9 +786,10 @@ class Auditor:
         pending = self._pending
         while pending and (len(pending) > keep or pending[0].root.done()):
             p = pending.popleft()
-            root = p.root.result()
+            root, seconds = p.root.result()
             if self.roots is not None:
                 self.roots.last = root
+                self.roots.worker_seconds += seconds
             try:
                 self._check_roots(p.height, p.certified, root)
             except _Stop:
