@@ -70,6 +70,7 @@ from node.protocol.crypto import Domain, signing_bytes, verify_raw
 from node.protocol.errors import ToolInvariantBroken
 from node.protocol.genesis import Genesis
 from node.protocol.state_tree import StateTree
+from node.run import heap
 from tools.audit.books import Books, BooksError, CampaignTally, describe_key
 
 LOOKAHEAD_BLOCKS: Final = 4  # blocks decoded and verifying ahead of execution
@@ -252,11 +253,13 @@ class SignaturePool:
 ROOTS_AHEAD: Final = 4  # blocks executed before the oldest pending state root must be in
 
 _WORKER_TREE: list[StateTree] = []  # in a state-root worker process: its one tree
+_WORKER_BLOCKS = [0]  # and the blocks it applied
 
 
 def _start_tree_worker(items: dict[bytes, bytes]) -> None:
     exit_with_parent()
     _WORKER_TREE.append(StateTree.from_items(items.items()))
+    heap.freeze_loaded()  # the tree is long-lived: never walked by the collector again
 
 
 def _tree_root() -> bytes:
@@ -267,6 +270,8 @@ def _tree_update(writes: dict[bytes, bytes | None]) -> tuple[bytes, float]:
     """In the worker: the root after ``writes``, and the CPU time it took."""
     start = time.thread_time()
     root = bytes(_WORKER_TREE[0].update(writes))
+    _WORKER_BLOCKS[0] += 1
+    heap.after_block(_WORKER_BLOCKS[0])  # as a node does: its replaced containers frozen anew
     return root, time.thread_time() - start
 
 
