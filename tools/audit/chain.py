@@ -319,9 +319,24 @@ class StateRoots:
             self._pool.shutdown(wait=True, cancel_futures=True)
 
 
-# heights checked, transactions, signatures, certificates, payment rules checked and
-# left to execution, kinds: an AuditResult's counts
-_Counts = tuple[int, int, int, int, int, int, dict[str, int]]
+# An AuditResult's counts when a height's root is handed over: those a root that differs
+# reports, as if it had been checked then.
+_COUNTED: Final = (
+    "heights_checked",
+    "transactions",
+    "signatures_verified",
+    "certificates",
+    "payments_rule_checked",
+    "payments_rule_by_execution_only",
+    "kinds",
+)
+_Counts = tuple[object, ...]
+
+
+def _counts(result: AuditResult) -> _Counts:
+    return tuple(
+        dict(result.kinds) if name == "kinds" else getattr(result, name) for name in _COUNTED
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -454,8 +469,6 @@ class Auditor:
         self._genesis_items = items
         self.roots: StateRoots | None = None  # started by run()
         self._pending: deque[_PendingRoot] = deque()
-        self._before: _Counts = (0, 0, 0, 0, 0, 0, {})
-        self._before_hash: bytes = genesis.genesis_hash
         self.books = Books.from_state(items)
         self.sequences: dict[bytes, int] = {}
         self.previous_hash: bytes = genesis.genesis_hash
@@ -520,16 +533,6 @@ class Auditor:
         self._check_pending_roots(result, 0)
 
     def _check_height(self, p: _Prepared, result: AuditResult) -> None:
-        self._before = (
-            result.heights_checked,
-            result.transactions,
-            result.signatures_verified,
-            result.certificates,
-            result.payments_rule_checked,
-            result.payments_rule_by_execution_only,
-            dict(result.kinds),
-        )
-        self._before_hash = self.previous_hash
         if p.problem is not None:
             raise _Stop(p.problem)
         block, cert = p.block, p.certificate
@@ -775,7 +778,7 @@ class Auditor:
             raise ToolInvariantBroken("the audit's state roots are not started")
         root = self.roots.submit(writes)
         self._pending.append(
-            _PendingRoot(p.height, header.state_root, root, self._before, self._before_hash)
+            _PendingRoot(p.height, header.state_root, root, _counts(result), self.previous_hash)
         )
         self._check_pending_roots(result, ROOTS_AHEAD)
         lap("state_tree")
@@ -785,8 +788,8 @@ class Auditor:
         then waiting for the oldest until at most ``keep`` are pending.
 
         A root that differs stops the audit at its height, with the counts and
-        the last block hash as they were before that height (the books may
-        already hold the blocks executed after it).
+        the last block hash as they were when its writes were handed over (the
+        books may already hold the blocks executed after it).
         """
         pending = self._pending
         while pending and (len(pending) > keep or pending[0].root.done()):
@@ -799,15 +802,8 @@ class Auditor:
                 self._check_roots(p.height, p.certified, root)
             except _Stop:
                 pending.clear()
-                (
-                    result.heights_checked,
-                    result.transactions,
-                    result.signatures_verified,
-                    result.certificates,
-                    result.payments_rule_checked,
-                    result.payments_rule_by_execution_only,
-                    result.kinds,
-                ) = p.before
+                for name, value in zip(_COUNTED, p.before, strict=True):
+                    setattr(result, name, value)
                 self.previous_hash = p.previous_hash
                 raise
 
