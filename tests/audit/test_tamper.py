@@ -6,6 +6,7 @@ block 8 holds three payments, the first two by the same holder.
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,7 +20,8 @@ from node.protocol import codec, merkle
 from node.protocol.crypto import digest
 from node.protocol.genesis import Genesis, ProtocolLimits
 from tests.audit.conftest import History, audit, edit, height_key, read_block
-from tools.audit.chain import PHASES, Auditor, AuditResult
+from tools.audit import chain
+from tools.audit.chain import PHASES, Auditor, AuditResult, StateRoots
 from tools.audit.history import HistoryWriter, certify, fixed_key, fixture_genesis
 from tools.audit.sources import DataDirSource
 
@@ -58,6 +60,8 @@ def test_the_audit_says_where_its_time_went(history: History) -> None:
     for phase in ("fetch_decode", "execute", "state_tree", "cross_checks"):
         assert result.phase_seconds[phase] > 0, phase
     assert sum(result.phase_seconds.values()) <= result.seconds
+    assert result.state_root_process_seconds > 0  # the state tree's own process
+    assert audit(history).state_root_process_seconds == 0  # none: in the replay's thread
 
 
 def test_a_changed_amount_in_a_stored_transaction(history: History) -> None:
@@ -239,12 +243,64 @@ def test_a_block_signed_by_an_outsider(history: History) -> None:
     assert "not a validator" in d.message
 
 
-def test_a_recorded_state_root_changed(history: History) -> None:
+@pytest.mark.parametrize("processes", [False, True], ids=["threads", "processes"])
+def test_a_recorded_state_root_changed(history: History, processes: bool) -> None:
     edit(history.data, lambda db: db.put(height_key(b"r/", 4), bytes(32)))
 
-    d = audit(history).divergence
+    result = audit(history, processes)
+    d = result.divergence
     assert d is not None
     assert (d.height, d.check) == (4, "stored_state_root")
+    assert result.heights_checked == 3
+
+
+class _LateRoots(StateRoots):
+    """State roots that are never ready before the audit waits for them, as when
+    their process lags the replay by several blocks."""
+
+    def submit(self, writes: dict[bytes, bytes | None]) -> Future[tuple[bytes, float]]:
+        return _Late(super().submit(writes).result())
+
+
+class _Late(Future[tuple[bytes, float]]):
+    def __init__(self, root: tuple[bytes, float]) -> None:
+        super().__init__()
+        self._root = root
+
+    def done(self) -> bool:
+        return False
+
+    def result(self, timeout: float | None = None) -> tuple[bytes, float]:
+        return self._root
+
+
+@pytest.mark.parametrize("mode", ["threads", "processes", "late_roots"])
+def test_a_certified_state_root_forged(
+    history: History, mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Block 4 re-certified by every validator with another state root: found at 4,
+    with the same counts, even when block 5 (which no longer follows it) is
+    checked before block 4's root is in."""
+    block, _ = read_block(history.data, 4)
+    fake = Block(replace(block.header, state_root=bytes(32)), block.txs)
+    cert = certify(history.genesis.chain_id, 4, 0, fake.hash(), history.actors.validators)
+    _put_block(history, fake, cert.encode())
+    reference = audit(history)  # each root computed in the replay's thread, when handed over
+    if mode == "late_roots":
+        monkeypatch.setattr(chain, "StateRoots", _LateRoots)
+
+    result = audit(history, processes=mode == "processes")
+    d = result.divergence
+    assert d is not None
+    assert (d.height, d.check) == (4, "state_root")
+    assert d.message == "re-execution does not reproduce the certified state root"
+    assert d.expected == bytes(32).hex()
+    assert d.found == block.header.state_root.hex()
+    assert result.heights_checked == 3
+    assert result.last_block_hash == read_block(history.data, 3)[0].hash().hex()
+    assert result.state_root == block.header.state_root.hex()
+    counts = ("transactions", "signatures_verified", "certificates", "kinds")
+    assert [getattr(result, c) for c in counts] == [getattr(reference, c) for c in counts]
 
 
 def _audit_dir(path: Path, genesis: Genesis) -> AuditResult:

@@ -24,6 +24,11 @@ on a thread pool, one thread per core: libsodium releases the GIL. With
 ``processes=True`` transaction signatures go to worker processes instead
 (``node.app.sigverify.ProcessVerifier``), free of the GIL that decoding and
 re-execution hold; certificate votes, a handful per block, stay on threads.
+With ``processes=True`` the state tree also lives in a process of its own
+(``StateRoots``): each block's writes go to it as bytes and its root is
+checked up to ``ROOTS_AHEAD`` blocks later, while the replay executes the
+next ones; a divergence found at a later height waits for the earlier roots,
+so the first divergence is still the one reported, with the counts before it.
 
 Imports the node's pure modules and the ledger; never its daemon or API.
 """
@@ -31,16 +36,17 @@ Imports the node's pure modules and the ledger; never its daemon or API.
 from __future__ import annotations
 
 import bisect
+import multiprocessing
 import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Final, Protocol
 
 from node.app.commit import to_validator_set
-from node.app.sigverify import ProcessVerifier
+from node.app.sigverify import ProcessVerifier, exit_with_parent
 from node.app.version import RULEBOOK
 from node.client.lightclient import genesis_validator_set
 from node.consensus.types import (
@@ -64,6 +70,7 @@ from node.protocol.crypto import Domain, signing_bytes, verify_raw
 from node.protocol.errors import ToolInvariantBroken
 from node.protocol.genesis import Genesis
 from node.protocol.state_tree import StateTree
+from node.run import heap
 from tools.audit.books import Books, BooksError, CampaignTally, describe_key
 
 LOOKAHEAD_BLOCKS: Final = 4  # blocks decoded and verifying ahead of execution
@@ -181,6 +188,7 @@ class AuditResult:
     kinds: dict[str, int] = field(default_factory=dict)
     books: Books = field(default_factory=Books)
     phase_seconds: dict[str, float] = field(default_factory=dict)  # of PHASES
+    state_root_process_seconds: float = 0.0  # CPU time of the state roots' own process
 
     @property
     def ok(self) -> bool:
@@ -238,6 +246,108 @@ class SignaturePool:
                 )
             )
         return self.submit(triples)
+
+
+# --- state roots, in a process of their own --------------------------------------------
+
+ROOTS_AHEAD: Final = 4  # blocks executed before the oldest pending state root must be in
+
+_WORKER_TREE: list[StateTree] = []  # in a state-root worker process: its one tree
+_WORKER_BLOCKS = [0]  # and the blocks it applied
+
+
+def _start_tree_worker(items: dict[bytes, bytes]) -> None:
+    exit_with_parent()
+    _WORKER_TREE.append(StateTree.from_items(items.items()))
+    heap.freeze_loaded()  # the tree is long-lived: never walked by the collector again
+
+
+def _tree_root() -> bytes:
+    return bytes(_WORKER_TREE[0].root())
+
+
+def _tree_update(writes: dict[bytes, bytes | None]) -> tuple[bytes, float]:
+    """In the worker: the root after ``writes``, and the CPU time it took."""
+    start = time.thread_time()
+    root = bytes(_WORKER_TREE[0].update(writes))
+    _WORKER_BLOCKS[0] += 1
+    heap.after_block(_WORKER_BLOCKS[0])  # as a node does: its replaced containers frozen anew
+    return root, time.thread_time() - start
+
+
+class StateRoots:
+    """The re-executed state's tree: each block's writes in, its state root out.
+
+    In process (``processes=False``) a root is computed when asked. With
+    ``processes``, a worker process of its own holds the tree (the writes
+    travel as bytes) and computes each block's root while the replay executes
+    the next blocks: the futures resolve in height order, one worker applying
+    the writes in the order they were sent.
+    """
+
+    def __init__(self, items: dict[bytes, bytes], processes: bool) -> None:
+        self._tree: StateTree | None = None
+        self._pool: ProcessPoolExecutor | None = None
+        if processes:
+            context = multiprocessing.get_context("spawn")
+            self._pool = ProcessPoolExecutor(
+                1, mp_context=context, initializer=_start_tree_worker, initargs=(items,)
+            )
+            self._genesis = self._pool.submit(_tree_root).result()
+        else:
+            self._tree = StateTree.from_items(items.items())
+            self._genesis = bytes(self._tree.root())
+        self.last = self._genesis
+        self.worker_seconds = 0.0  # the worker's CPU time on the roots checked so far
+
+    def genesis_root(self) -> bytes:
+        return self._genesis
+
+    def submit(self, writes: dict[bytes, bytes | None]) -> Future[tuple[bytes, float]]:
+        """The state root after ``writes`` (applied after every earlier submission),
+        and the worker's CPU seconds for it (0 in process: the replay's own time)."""
+        if self._pool is not None:
+            return self._pool.submit(_tree_update, writes)
+        if self._tree is None:
+            raise ToolInvariantBroken("state roots without a tree")
+        out: Future[tuple[bytes, float]] = Future()
+        out.set_result((bytes(self._tree.update(writes)), 0.0))
+        return out
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+# An AuditResult's counts when a height's root is handed over: those a root that differs
+# reports, as if it had been checked then.
+_COUNTED: Final = (
+    "heights_checked",
+    "transactions",
+    "signatures_verified",
+    "certificates",
+    "payments_rule_checked",
+    "payments_rule_by_execution_only",
+    "kinds",
+)
+_Counts = tuple[object, ...]
+
+
+def _counts(result: AuditResult) -> _Counts:
+    return tuple(
+        dict(result.kinds) if name == "kinds" else getattr(result, name) for name in _COUNTED
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _PendingRoot:
+    """A block executed, its state root still being computed; the counts before it."""
+
+    height: int
+    certified: bytes
+    root: Future[tuple[bytes, float]]
+    before: _Counts
+    previous_hash: bytes
 
 
 # --- one height, prepared ahead ------------------------------------------------------
@@ -356,7 +466,9 @@ class Auditor:
         items = initial_state(genesis)
         self.view = _AuditView(dict(items))
         self.records = RecordCache()  # decoded records of the replayed state
-        self.tree = StateTree.from_items(items.items())
+        self._genesis_items = items
+        self.roots: StateRoots | None = None  # started by run()
+        self._pending: deque[_PendingRoot] = deque()
         self.books = Books.from_state(items)
         self.sequences: dict[bytes, int] = {}
         self.previous_hash: bytes = genesis.genesis_hash
@@ -370,6 +482,7 @@ class Auditor:
         result = AuditResult(self.genesis.chain_id, self.genesis.genesis_hash.hex(), top)
         result.books = self.books
         pool = SignaturePool(self.workers, self.processes)  # worker start-up is not timed
+        self.roots = roots = StateRoots(self._genesis_items, self.processes)
         start = time.perf_counter()
         self.laps = laps = _Laps()
         try:
@@ -383,10 +496,12 @@ class Auditor:
         finally:
             laps.lap("cross_checks")
             pool.close()
+            roots.close()
             result.seconds = time.perf_counter() - start
             result.phase_seconds = laps.seconds
+            result.state_root_process_seconds = roots.worker_seconds
         result.last_block_hash = self.previous_hash.hex()
-        result.state_root = self.tree.root().hex()
+        result.state_root = roots.last.hex()
         return result
 
     # --- replay -------------------------------------------------------------------
@@ -407,10 +522,15 @@ class Auditor:
             prepared = ahead.popleft()
             if prepared.height != height:
                 raise ToolInvariantBroken("audit pipeline out of order")
-            self._check_height(prepared, result)
+            try:
+                self._check_height(prepared, result)
+            except _Stop:
+                self._check_pending_roots(result, 0)  # an earlier height's root comes first
+                raise
             result.heights_checked = height
             if progress is not None:
                 progress(1)
+        self._check_pending_roots(result, 0)
 
     def _check_height(self, p: _Prepared, result: AuditResult) -> None:
         if p.problem is not None:
@@ -654,9 +774,38 @@ class Auditor:
                 self.view.items[key] = value
         self.records.commit(changes)
         lap("execute")
-        root = self.tree.update(writes)
+        if self.roots is None:
+            raise ToolInvariantBroken("the audit's state roots are not started")
+        root = self.roots.submit(writes)
+        self._pending.append(
+            _PendingRoot(p.height, header.state_root, root, _counts(result), self.previous_hash)
+        )
+        self._check_pending_roots(result, ROOTS_AHEAD)
         lap("state_tree")
-        self._check_roots(p.height, header.state_root, root)
+
+    def _check_pending_roots(self, result: AuditResult, keep: int) -> None:
+        """Check the pending state roots in height order, those already computed and
+        then waiting for the oldest until at most ``keep`` are pending.
+
+        A root that differs stops the audit at its height, with the counts and
+        the last block hash as they were when its writes were handed over (the
+        books may already hold the blocks executed after it).
+        """
+        pending = self._pending
+        while pending and (len(pending) > keep or pending[0].root.done()):
+            p = pending.popleft()
+            root, seconds = p.root.result()
+            if self.roots is not None:
+                self.roots.last = root
+                self.roots.worker_seconds += seconds
+            try:
+                self._check_roots(p.height, p.certified, root)
+            except _Stop:
+                pending.clear()
+                for name, value in zip(_COUNTED, p.before, strict=True):
+                    setattr(result, name, value)
+                self.previous_hash = p.previous_hash
+                raise
 
     def _check_roots(self, height: int, certified: bytes, root: bytes) -> None:
         """The re-executed state root is the certified one, and the one the node recorded."""
@@ -858,8 +1007,9 @@ class Auditor:
     def _check_genesis_root(self) -> None:
         if self.stored is None:
             return
+        genesis_root = self.roots.genesis_root() if self.roots is not None else None
         recorded = self.stored.recorded_root(0)
-        if recorded is not None and recorded != self.tree.root():
+        if recorded is not None and recorded != genesis_root:
             raise _Stop(
                 Divergence(
                     0,
@@ -867,7 +1017,7 @@ class Auditor:
                     "the node's genesis state root is not the genesis file's",
                     None,
                     None,
-                    self.tree.root().hex(),
+                    _s(genesis_root),
                     recorded.hex(),
                 )
             )

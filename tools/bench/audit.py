@@ -16,8 +16,12 @@ verification's time per transaction on some core and the auditing process
 ``m`` more (its work in units of one verification on one core), so ``cores``
 cores audit at most ``cores / (1 + m)`` verifications' time worth, a ratio of
 at most ``1 / (1 + m)``; and the auditing process, one thread, at most
-``1 / (cores * m)``. ``ceiling`` is the smaller; ``ceiling_decode_state`` the
-same bound if decoding and the state root were all that process had to do.
+``1 / (cores * m)``. The state roots are computed in a process of their own
+(``tools.audit.chain.StateRoots``): its CPU time a transaction (``phase_us``
+``state_root_process``), ``s`` verifications, adds to the work shared by the
+cores, ``1 / (1 + m + s)``, and bounds that process alone, ``1 / (cores * s)``.
+``ceiling`` is the smallest; ``ceiling_decode_state`` the same bound if
+decoding and the state root were all there was to do.
 """
 
 from __future__ import annotations
@@ -160,6 +164,7 @@ def run_audit(transactions: int, block_size: int, holders: int, workers: int) ->
     verify_per_s = (before + after) / 2
     tx_per_s = result.transactions / result.seconds
     phase_us = {k: 1e6 * v / result.transactions for k, v in result.phase_seconds.items()}
+    phase_us["state_root_process"] = 1e6 * result.state_root_process_seconds / result.transactions
     return AuditFigures(
         result.transactions,
         result.heights_checked,
@@ -177,8 +182,11 @@ def run_audit(transactions: int, block_size: int, holders: int, workers: int) ->
 def ceiling(result: AuditResult, verify_per_s: float, phases: Sequence[str]) -> float:
     """The best ratio if the auditing process did only ``phases`` (see the module doc)."""
     m = work_in_verifications(result, verify_per_s, phases)
-    # All cores share the work; and the auditing process is one thread on one of them.
-    return min(1 / (1 + m), 1 / (cores() * m))
+    one_verification_s = cores() / verify_per_s
+    s = result.state_root_process_seconds / result.transactions / one_verification_s
+    # All cores share the work; the auditing process, and the state roots' process,
+    # are each one thread on one of them.
+    return min(1 / (1 + m + s), 1 / (cores() * max(m, s)))
 
 
 def work_in_verifications(result: AuditResult, verify_per_s: float, phases: Sequence[str]) -> float:
