@@ -29,9 +29,16 @@ CHAIN_ID: Final = "relance-audit-test"
 T0_MS: Final = 1_767_225_600_000
 DAY_MS: Final = 86_400_000
 __all__ = [
-    "BLOCK_STEP_MS", "CHAIN_ID", "T0_MS", "Actors", "HistoryWriter", "certify", "demo_history",
-    "fixed_key", "fixture_genesis",
-]  # fmt: skip
+    "BLOCK_STEP_MS",
+    "CHAIN_ID",
+    "T0_MS",
+    "Actors",
+    "HistoryWriter",
+    "certify",
+    "demo_history",
+    "fixed_key",
+    "fixture_genesis",
+]
 
 
 def fixed_key(name: str) -> Signer:
