@@ -9,6 +9,7 @@ import pytest
 
 from node.app.ledger_app import LedgerApp
 from node.app.sigverify import SignatureVerifier
+from node.consensus.app_interface import PreparedBlock
 from node.consensus.mempool import Admission, Mempool, Verdict
 from node.consensus.types import Block, Certificate, Header
 from node.ledger import tx as t
@@ -180,21 +181,7 @@ def test_a_genesis_s_lower_limits_bind_admission_and_proposals(tmp_path: Path) -
         app.genesis = replace(lowered, limits=ProtocolLimits())
         prepared = app.prepare_proposal(1, last.time_ms + 1_000, last.block_hash)
         assert len(prepared.txs) == 3
-        validators = app.validator_set(1)
-        block = Block(
-            Header(
-                chain_id=chain,
-                height=1,
-                time_ms=last.time_ms + 1_000,
-                previous_block_hash=last.block_hash,
-                tx_root=merkle_tx_root(prepared.txs),
-                state_root=prepared.state_root,
-                validators_hash=validators.hash(),
-                next_validators_hash=prepared.next_validators_hash,
-                proposer=validators.proposer(1, 0).public_key,
-            ),
-            prepared.txs,
-        )
+        block = _first_block(app, last.time_ms + 1_000, prepared)
         assert app.process_proposal(block)
         app.genesis = lowered
         assert not app.process_proposal(block)
@@ -202,6 +189,23 @@ def test_a_genesis_s_lower_limits_bind_admission_and_proposals(tmp_path: Path) -
     finally:
         verifier.close()
         store.close()
+
+
+def _first_block(app: LedgerApp, time_ms: int, prepared: PreparedBlock) -> Block:
+    """Block 1 at ``time_ms`` carrying ``prepared``, as its round-0 proposer would make it."""
+    validators = app.validator_set(1)
+    header = Header(
+        chain_id=app.genesis.chain_id,
+        height=1,
+        time_ms=time_ms,
+        previous_block_hash=app.last_block().block_hash,
+        tx_root=merkle_tx_root(prepared.txs),
+        state_root=prepared.state_root,
+        validators_hash=validators.hash(),
+        next_validators_hash=prepared.next_validators_hash,
+        proposer=validators.proposer(1, 0).public_key,
+    )
+    return Block(header, prepared.txs)
 
 
 def test_a_proposer_finalises_its_own_proposal_without_executing_it_again(
@@ -225,31 +229,15 @@ def test_a_proposer_finalises_its_own_proposal_without_executing_it_again(
         for i, s in enumerate(shops):
             payload = t.RegisterMerchant(s.public_key, "S", "47.11", "NA-1", bytes(32), False)
             assert app.submit(t.Tx(chain, w.namur.public_key, i, payload).sign(w.namur).encode())
-        validators = app.validator_set(1)
-
-        def block_at(time_ms: int, txs: tuple[bytes, ...], root: bytes, nexts: bytes) -> Block:
-            header = Header(
-                chain_id=chain,
-                height=1,
-                time_ms=time_ms,
-                previous_block_hash=app.last_block().block_hash,
-                tx_root=merkle_tx_root(txs),
-                state_root=root,
-                validators_hash=validators.hash(),
-                next_validators_hash=nexts,
-                proposer=validators.proposer(1, 0).public_key,
-            )
-            return Block(header, txs)
-
         when = app.last_block().time_ms + 1_000
         prepared = app.prepare_proposal(1, when, app.last_block().block_hash)
         assert len(prepared.txs) == 3
         # Another proposer's block at another time is executed here...
-        other = block_at(when + 1, prepared.txs, prepared.state_root, prepared.next_validators_hash)
+        other = _first_block(app, when + 1, prepared)
         assert app.process_proposal(other)
         assert executed == [1]
         # ...ours is not: its execution is the one prepare_proposal made.
-        ours = block_at(when, prepared.txs, prepared.state_root, prepared.next_validators_hash)
+        ours = _first_block(app, when, prepared)
         assert app.process_proposal(ours)
         app.finalize_block(ours, Certificate(1, 0, ours.hash(), ((bytes(32), bytes(64)),)))
         assert executed == [1]
