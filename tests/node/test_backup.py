@@ -23,10 +23,11 @@ from node.run import backup, config
 from node.run.backup import BackupError, Manifest, RestoreFence
 from node.settlement.journal import open_journal
 from tests.consensus.sim import MemoryRecordStore
+from tools.faults.cluster import free_base_port
 
 
 def a_home(tmp_path: Path) -> Path:
-    (node,) = write_devnet(tmp_path / "net", 1, 40_000, time.time_ns() // 1_000_000)
+    (node,) = write_devnet(tmp_path / "net", 1, free_base_port(2, 1), time.time_ns() // 1_000_000)
     return node.home
 
 
