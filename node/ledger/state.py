@@ -59,8 +59,14 @@ class _Missing:
 MISSING: Final = _Missing()
 
 
-_ROLES: Final = (r.Prefix.MERCHANT, r.Prefix.ISSUER, r.Prefix.BANK, r.Prefix.AUDITOR)
-ROLE_PREFIXES: Final = tuple(p.value for p in (*_ROLES, r.Prefix.DELEGATE))
+_ROLE_READS: Final[tuple[tuple[bytes, Callable[[bytes], Record]], ...]] = (
+    (r.merchant_key(b""), r.Merchant.decode),
+    (r.issuer_key(b""), r.Issuer.decode),
+    (r.bank_key(b""), r.Bank.decode),
+    (r.auditor_key(b""), r.Auditor.decode),
+    (r.delegate_key(b""), r.Delegate.decode),
+)
+ROLE_PREFIXES: Final = tuple(prefix for prefix, _ in _ROLE_READS)
 """The prefixes ``BlockState.has_role`` reads: few keys next to the holders."""
 
 
@@ -127,6 +133,11 @@ class RecordCache:
         """The committed keys under an indexed ``prefix`` (None: not indexed)."""
         keys = self._indexed.get(prefix)
         return None if keys is None else frozenset(keys)
+
+    def known_absent(self, key: bytes) -> bool:
+        """True when ``key`` is under an indexed prefix and absent from the committed state."""
+        keys = self._indexed.get(key[:1])
+        return keys is not None and key not in keys
 
     def get(self, key: bytes) -> Record | _Missing | None:
         found = self._records.get(key)
@@ -277,11 +288,20 @@ class BlockState:
 
     def has_role(self, pk: bytes) -> bool:
         """True when ``pk`` is a bank, issuer, merchant or auditor (not a holder), or signs
-        for one of them (a key governance moved an account to, ``rotate_key``)."""
-        return (
-            self.merchant(pk) is not None
-            or self.issuer(pk) is not None
-            or self.bank(pk) is not None
-            or self.auditor(pk) is not None
-            or self.delegate(pk) is not None
-        )
+        for one of them (a key governance moved an account to, ``rotate_key``).
+
+        A role key this block has not read or staged, and that the shared cache's index
+        knows to be absent from the committed state, is answered without a read and
+        without an entry in the block's cache (five per new holder of an allocation)."""
+        cache, shared = self._cache, self._records
+        for prefix, decode in _ROLE_READS:
+            key = prefix + pk
+            if key in cache:
+                found = cache[key]
+            elif shared is not None and shared.known_absent(key):
+                continue
+            else:
+                found = self.load(key, decode)
+            if found is not None:
+                return True
+        return False

@@ -73,6 +73,21 @@ def test_an_absent_role_key_is_answered_from_memory() -> None:
     assert [key for key, _ in cache.items()] == [r.issuer_key(w.namur.public_key)]
 
 
+def test_a_role_staged_in_the_block_wins_over_the_index() -> None:
+    """The index answers for the committed state only: a shop registered earlier in the
+    same block is a merchant to the allocation after it."""
+    w = World()
+    shop = signer("same-block-shop")
+    start, end = w.time_ms, w.time_ms + 30 * DAY_MS
+    assert w.do(w.namur, t.CreateCampaign("C", "C", (), (), start, end, 10_000)) == Result.OK
+    assert w.do(w.bank, t.Fund("C", 10_000, "ref-1")) == Result.OK
+    assert w.records is not None and w.records.known_absent(r.merchant_key(shop.public_key))
+    register = t.RegisterMerchant(shop.public_key, "Shop", "47.11", "NA-1", bytes(32), False)
+    alloc = t.Allocate("C", (t.Allocation(shop.public_key, 5_000, "NA-1"),))
+    outcome = w.apply(*w.sign_block((w.namur, register), (w.namur, alloc)))
+    assert [o.result for o in outcome.outcomes] == [Result.OK, Result.NOT_A_HOLDER]
+
+
 def test_an_allocation_of_5000_new_holders_keeps_the_useful_records() -> None:
     w = World()
     cache = w.records = RecordCache(max_records=20_000)
