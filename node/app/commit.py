@@ -27,7 +27,7 @@ from node.ledger.codes import Result
 from node.ledger.execute import BlockExecutor, TxOutcome
 from node.ledger.genesis import initial_state
 from node.ledger.protocols import Rulebook
-from node.ledger.state import RecordCache
+from node.ledger.state import ROLE_PREFIXES, RecordCache
 from node.protocol.errors import AppInvariantBroken
 from node.protocol.genesis import Genesis, GenesisValidator
 from node.protocol.state_tree import StagedUpdate, StateTree
@@ -92,6 +92,9 @@ class Chain:
         self.rulebook = rulebook  # the protocols this software runs, with their rules
         self.tree = open_state(store, genesis)
         self.records = RecordCache()  # decoded committed state, shared by every execution
+        # Role keys answered from memory: whatever the store holds at open (a new
+        # chain's genesis, a restored backup, a state-synced store), then each commit.
+        self.records.index(store, ROLE_PREFIXES)
         self.last = read_last_block(store, genesis)
 
     def executor(self, height: int, time_ms: int) -> BlockExecutor:

@@ -59,33 +59,105 @@ class _Missing:
 MISSING: Final = _Missing()
 
 
+_ROLE_READS: Final[tuple[tuple[bytes, Callable[[bytes], Record]], ...]] = (
+    (r.merchant_key(b""), r.Merchant.decode),
+    (r.issuer_key(b""), r.Issuer.decode),
+    (r.bank_key(b""), r.Bank.decode),
+    (r.auditor_key(b""), r.Auditor.decode),
+    (r.delegate_key(b""), r.Delegate.decode),
+)
+ROLE_PREFIXES: Final = tuple(prefix for prefix, _ in _ROLE_READS)
+"""The prefixes ``BlockState.has_role`` reads: few keys next to the holders."""
+
+
 class RecordCache:
     """Decoded records of the committed state, shared by every block executed on it.
 
     A state read costs a LevelDB lookup and a decode (about 6 us, more than the
     rest of a payment's reads together), and most payments read a holder or a
     merchant that was read or written a few blocks before. Records are frozen,
-    so one object serves every reader. Reads fill the cache (None: known to be
-    absent); once a block is committed to the view, ``commit`` puts in that
-    block's new records. Use one only with the view of the committed state
-    (the node's store), never above staged changes. Cleared whole when it
-    outgrows ``limits.RECORD_CACHE_MAX`` (cheaper than keeping an LRU order).
+    so one object serves every reader. Reads fill the cache; once a block is
+    committed to the view, ``commit`` puts in that block's new records. Use one
+    only with the view of the committed state (the node's store), never above
+    staged changes. Cleared whole when it outgrows ``limits.RECORD_CACHE_MAX``
+    (cheaper than keeping an LRU order).
+
+    Keys known to be absent are kept apart, in a set cleared whole at
+    ``limits.RECORD_ABSENT_MAX``: an allocation of 5,000 new holders reads
+    thousands of absent keys, and those must not push the useful records out.
+
+    ``index(view, prefixes)`` loads the complete set of committed keys under
+    each prefix (one prefix scan; ``ROLE_PREFIXES`` for the node), then kept
+    exact by ``commit``: a read of a key under an indexed prefix that is not in
+    its set is answered "absent" from memory, without a view read and without
+    a cache entry. A prefix whose keys outgrow ``limits.ROLE_INDEX_KEYS_MAX``
+    stops being indexed (its reads go to the view again).
     """
 
-    def __init__(self, max_records: int = limits.RECORD_CACHE_MAX) -> None:
-        self._records: dict[bytes, Record | None] = {}
+    def __init__(
+        self,
+        max_records: int = limits.RECORD_CACHE_MAX,
+        max_absent: int = limits.RECORD_ABSENT_MAX,
+        max_index_keys: int = limits.ROLE_INDEX_KEYS_MAX,
+    ) -> None:
+        self._records: dict[bytes, Record] = {}
+        self._absent: set[bytes] = set()
+        self._indexed: dict[bytes, set[bytes]] = {}  # prefix (one byte) -> its committed keys
         self._max = max_records
+        self._max_absent = max_absent
+        self._max_index_keys = max_index_keys
 
     def __len__(self) -> int:
-        return len(self._records)
+        return len(self._records) + len(self._absent)
 
     def items(self) -> list[tuple[bytes, Record | None]]:
-        return list(self._records.items())
+        """The cached records and the keys known absent (None)."""
+        absent: list[tuple[bytes, Record | None]] = [(key, None) for key in self._absent]
+        return [*self._records.items(), *absent]
+
+    def index(self, view: View, prefixes: tuple[bytes, ...]) -> None:
+        """Index every committed key under each one-byte prefix of ``prefixes`` (a scan
+        of ``view``, the committed state this cache serves)."""
+        for prefix in prefixes:
+            if len(prefix) != 1:
+                raise ValueError("an indexed prefix is one byte")
+            keys: set[bytes] = set()
+            for key, _ in view.iter_prefix(prefix):
+                keys.add(key)
+                if len(keys) > self._max_index_keys:
+                    break
+            else:
+                self._indexed[prefix] = keys
+
+    def indexed_keys(self, prefix: bytes) -> frozenset[bytes] | None:
+        """The committed keys under an indexed ``prefix`` (None: not indexed)."""
+        keys = self._indexed.get(prefix)
+        return None if keys is None else frozenset(keys)
+
+    def known_absent(self, key: bytes) -> bool:
+        """True when ``key`` is under an indexed prefix and absent from the committed state."""
+        keys = self._indexed.get(key[:1])
+        return keys is not None and key not in keys
 
     def get(self, key: bytes) -> Record | _Missing | None:
-        return self._records.get(key, MISSING)
+        found = self._records.get(key)
+        if found is not None:
+            return found
+        if key in self._absent:
+            return None
+        keys = self._indexed.get(key[:1])
+        if keys is not None and key not in keys:
+            return None
+        return MISSING
 
     def put(self, key: bytes, record: Record | None) -> None:
+        if record is None:
+            if key[:1] in self._indexed:
+                return  # the index answers
+            if len(self._absent) >= self._max_absent:
+                self._absent.clear()
+            self._absent.add(key)
+            return
         if len(self._records) >= self._max:
             self._records.clear()
         self._records[key] = record
@@ -94,7 +166,22 @@ class RecordCache:
         """The records a block committed to the view (None: deleted)."""
         if len(self._records) + len(changes) > self._max:
             self._records.clear()
-        self._records.update(changes)
+        indexed = self._indexed
+        for key, record in changes.items():
+            keys = indexed.get(key[:1])
+            if record is None:
+                self._records.pop(key, None)
+                if keys is not None:
+                    keys.discard(key)
+                else:
+                    self.put(key, None)
+                continue
+            self._records[key] = record
+            self._absent.discard(key)
+            if keys is not None:
+                keys.add(key)
+                if len(keys) > self._max_index_keys:
+                    del indexed[key[:1]]
 
 
 class BlockState:
@@ -201,11 +288,20 @@ class BlockState:
 
     def has_role(self, pk: bytes) -> bool:
         """True when ``pk`` is a bank, issuer, merchant or auditor (not a holder), or signs
-        for one of them (a key governance moved an account to, ``rotate_key``)."""
-        return (
-            self.merchant(pk) is not None
-            or self.issuer(pk) is not None
-            or self.bank(pk) is not None
-            or self.auditor(pk) is not None
-            or self.delegate(pk) is not None
-        )
+        for one of them (a key governance moved an account to, ``rotate_key``).
+
+        A role key this block has not read or staged, and that the shared cache's index
+        knows to be absent from the committed state, is answered without a read and
+        without an entry in the block's cache (five per new holder of an allocation)."""
+        cache, shared = self._cache, self._records
+        for prefix, decode in _ROLE_READS:
+            key = prefix + pk
+            if key in cache:
+                found = cache[key]
+            elif shared is not None and shared.known_absent(key):
+                continue
+            else:
+                found = self.load(key, decode)
+            if found is not None:
+                return True
+        return False

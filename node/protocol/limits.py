@@ -89,6 +89,8 @@ DECODED_TX_BYTES_MAX: Final = 32 * 1024 * 1024  # ... and their encoded bytes, a
 
 # --- node: state --------------------------------------------------------------
 RECORD_CACHE_MAX: Final = 250_000  # decoded committed records shared across blocks
+RECORD_ABSENT_MAX: Final = 100_000  # keys known absent from the committed state, kept apart
+ROLE_INDEX_KEYS_MAX: Final = 200_000  # committed keys of one role prefix indexed (~20 MB)
 
 # --- node: HTTP -------------------------------------------------------------
 HTTP_BODY_BYTES_MAX: Final = 2 * 1024 * 1024

@@ -36,6 +36,7 @@ from node.app.sigverify import SignatureVerifier
 from node.consensus.mempool import Admission, Mempool
 from node.consensus.types import Block, Certificate, Header, VoteKind, vote_signing_body
 from node.ledger import tx as t
+from node.ledger.state import ROLE_PREFIXES
 from node.protocol.crypto import Domain, Signer, digest
 from node.protocol.genesis import (
     Genesis,
@@ -326,3 +327,6 @@ def _check_record_cache(ledger: LedgerApp) -> None:
             assert stored is None, f"the node's cache says {key!r} is absent"
         else:
             assert record.encode() == stored, f"the node's cache holds a stale {key!r}"
+    for prefix in ROLE_PREFIXES:  # the index of role keys is the store's
+        stored_keys = {key for key, _ in ledger.store.iter_prefix(prefix)}
+        assert ledger.records.indexed_keys(prefix) == stored_keys, f"index of {prefix!r}"

@@ -32,12 +32,14 @@ def _applied_as(s: Scene, key: Signer, account: Signer, payload: t.Payload) -> N
     assert s.w.apply(_as(s, key, account, payload)).all_ok
     s.w.sequences[account.public_key] = s.w.sequences.get(account.public_key, 0) + 1
     check_invariants(s.w.view.items())
+    s.w.check_record_cache()  # the index of role keys holds the delegate keys too
 
 
 def _rotate(s: Scene, account: Signer, new_key: Signer) -> int:
     """Schedule the rotation two blocks ahead; the height it takes effect."""
     height = s.w.next_height + 2
     s.do(s.v0, rotation(account, new_key, height, s.v0, s.v1, s.v2))
+    s.w.check_record_cache()
     return height
 
 

@@ -16,7 +16,7 @@ from node.ledger.codes import Result
 from node.ledger.execute import VALIDATOR_KINDS, BlockExecutor, BlockOutcome
 from node.ledger.genesis import initial_state
 from node.ledger.protocols import Rulebook, RuleSet
-from node.ledger.state import DictView, RecordCache
+from node.ledger.state import ROLE_PREFIXES, DictView, RecordCache
 from node.protocol.crypto import PublicKey, Signer, digest
 from node.protocol.genesis import (
     Genesis,
@@ -79,7 +79,7 @@ class World:
         self.tree = StateTree.from_items(self.view.items().items())
         # Every ledger test executes as the node does: above a cache of decoded
         # committed records that outlives blocks (a stale entry fails the tests).
-        self.records: RecordCache | None = RecordCache()
+        self.records: RecordCache | None = _indexed_cache(self.view)
 
     # --- building transactions ----------------------------------------------------
 
@@ -154,6 +154,7 @@ class World:
         )  # fmt: skip
         other.view = DictView(self.view.items())
         other.tree = StateTree.from_items(other.view.items().items())
+        other.records = None if self.records is None else _indexed_cache(other.view)
         return other
 
     def sign_block(self, *steps: tuple[Signer, t.Payload]) -> list[bytes]:
@@ -214,13 +215,25 @@ class World:
             self.records.commit({key: record})
 
     def check_record_cache(self) -> None:
-        """Every record the cache holds is the committed one (None: absent)."""
+        """Every record the cache holds is the committed one (None: absent), and its
+        index of role keys is exactly the committed keys under each role prefix."""
+        for prefix in [] if self.records is None else ROLE_PREFIXES:
+            assert self.records is not None
+            stored_keys = {key for key, _ in self.view.iter_prefix(prefix)}
+            assert self.records.indexed_keys(prefix) == stored_keys, f"index of {prefix!r}"
         for key, record in [] if self.records is None else self.records.items():
             stored = self.view.get(key)
             if record is None:
                 assert stored is None, f"the cache says {key!r} is absent"
             else:
                 assert record.encode() == stored, f"the cache holds a stale {key!r}"
+
+
+def _indexed_cache(view: DictView) -> RecordCache:
+    """A record cache for ``view``, its role keys indexed as the node's (``Chain``)."""
+    records = RecordCache()
+    records.index(view, ROLE_PREFIXES)
+    return records
 
 
 VALIDATOR_COUNT = 4

@@ -18,8 +18,10 @@ from node.app.ledger_app import LedgerApp
 from node.app.sigverify import SignatureVerifier
 from node.consensus.mempool import Mempool
 from node.consensus.types import Block, Certificate
+from node.ledger import records as r
 from node.ledger import tx as t
 from node.ledger.codes import Result
+from node.ledger.state import ROLE_PREFIXES
 from node.protocol import limits
 from node.protocol.errors import AppInvariantBroken
 from node.store.blockstore import BlockStore
@@ -72,6 +74,22 @@ def test_the_node_replays_a_written_history_to_the_same_stored_bytes(tmp_path: P
         verifier.close()
         store.close()
     assert stored_records(tmp_path / "node") == stored_records(tmp_path / "written")
+
+
+def test_a_chain_opened_on_a_store_indexes_the_role_keys_it_holds(tmp_path: Path) -> None:
+    """Whatever wrote the store (blocks, a restored backup, state sync), the role keys
+    are indexed from it when the chain opens, and kept by each commit after."""
+    genesis, actors, _ = demo_history(tmp_path / "written")
+    store = BlockStore.open(tmp_path / "written", genesis.genesis_hash, create=False)
+    try:
+        records = Chain(store, genesis).records
+        for prefix in ROLE_PREFIXES:
+            assert records.indexed_keys(prefix) == {k for k, _ in store.iter_prefix(prefix)}
+        shop = actors.merchants[0].public_key
+        assert records.indexed_keys(r.merchant_key(b"")) >= {r.merchant_key(shop)}
+        assert records.known_absent(r.merchant_key(actors.holders[0].public_key))
+    finally:
+        store.close()
 
 
 def test_the_bench_writes_certified_blocks_an_audit_accepts(tmp_path: Path) -> None:
