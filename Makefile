@@ -51,7 +51,7 @@ system-deps:
 		apt-get install -y -qq prometheus chromium systemd nginx; fi
 
 unit: $(STAMP) system-tools system-deps frontend
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=20
 
 test: lint typecheck unit
 
