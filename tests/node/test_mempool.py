@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,7 +18,7 @@ from node.ledger import tx as t
 from node.ledger.codes import Result
 from node.protocol import limits
 from node.protocol.crypto import Signer, digest
-from node.protocol.genesis import ProtocolLimits
+from node.protocol.genesis import Genesis, ProtocolLimits
 from node.protocol.merkle import tx_root as merkle_tx_root
 from node.store.blockstore import BlockStore
 from tests.ledger.world import DAY_MS, T0_MS, World, holder_keys, signer
@@ -24,6 +26,18 @@ from tests.ledger.world import DAY_MS, T0_MS, World, holder_keys, signer
 
 def _ok(tx: bytes) -> Verdict:
     return Verdict(digest(tx), 0)
+
+
+@contextmanager
+def _ledger_app(tmp_path: Path, genesis: Genesis) -> Iterator[LedgerApp]:
+    """A ledger app on a new store under ``tmp_path``, with one signature worker."""
+    store = BlockStore.open(tmp_path / "db", genesis.genesis_hash, True)
+    verifier = SignatureVerifier(1)
+    try:
+        yield LedgerApp(genesis, store, Mempool(), verifier)
+    finally:
+        verifier.close()
+        store.close()
 
 
 def test_caps_by_count_and_bytes() -> None:
@@ -108,10 +122,7 @@ def test_admission_sees_queued_sequences_and_recheck_drops_what_a_block_spent(
     tmp_path: Path,
 ) -> None:
     w = World()
-    store = BlockStore.open(tmp_path / "db", w.genesis.genesis_hash, True)
-    verifier = SignatureVerifier(1)
-    app = LedgerApp(w.genesis, store, Mempool(), verifier)
-    try:
+    with _ledger_app(tmp_path, w.genesis) as app:
         shop = signer("shop")
         (h,) = holder_keys(1)
         chain = w.genesis.chain_id
@@ -141,18 +152,12 @@ def test_admission_sees_queued_sequences_and_recheck_drops_what_a_block_spent(
         assert app.submit(tx(h, 1, t.Pay("c", shop.public_key, 1, ""))).code == (
             Result.INSUFFICIENT_FUNDS
         )
-    finally:
-        verifier.close()
-        store.close()
 
 
 def test_a_genesis_s_lower_limits_bind_admission_and_proposals(tmp_path: Path) -> None:
     w = World()
     lowered = replace(w.genesis, limits=ProtocolLimits(tx_bytes_max=1_024, block_txs_max=2))
-    store = BlockStore.open(tmp_path / "db", lowered.genesis_hash, True)
-    verifier = SignatureVerifier(1)
-    app = LedgerApp(lowered, store, Mempool(), verifier)
-    try:
+    with _ledger_app(tmp_path, lowered) as app:
         chain = w.genesis.chain_id
 
         def tx(who: Signer, seq: int, p: t.Payload) -> bytes:
@@ -186,9 +191,6 @@ def test_a_genesis_s_lower_limits_bind_admission_and_proposals(tmp_path: Path) -
         app.genesis = lowered
         assert not app.process_proposal(block)
         assert len(app.prepare_proposal(1, last.time_ms + 1_000, last.block_hash).txs) == 2
-    finally:
-        verifier.close()
-        store.close()
 
 
 def _first_block(app: LedgerApp, time_ms: int, prepared: PreparedBlock) -> Block:
@@ -212,18 +214,15 @@ def test_a_proposer_finalises_its_own_proposal_without_executing_it_again(
     tmp_path: Path,
 ) -> None:
     w = World()
-    store = BlockStore.open(tmp_path / "db", w.genesis.genesis_hash, True)
-    verifier = SignatureVerifier(1)
-    app = LedgerApp(w.genesis, store, Mempool(), verifier)
-    executed: list[int] = []
-    execute = app.chain.execute
+    with _ledger_app(tmp_path, w.genesis) as app:
+        executed: list[int] = []
+        execute = app.chain.execute
 
-    def counting(height: int, *rest: object) -> object:
-        executed.append(height)
-        return execute(height, *rest)  # type: ignore[arg-type]
+        def counting(height: int, *rest: object) -> object:
+            executed.append(height)
+            return execute(height, *rest)  # type: ignore[arg-type]
 
-    app.chain.execute = counting  # type: ignore[method-assign]
-    try:
+        app.chain.execute = counting  # type: ignore[method-assign]
         chain = w.genesis.chain_id
         shops = [signer(f"shop{i}") for i in range(3)]
         for i, s in enumerate(shops):
@@ -242,7 +241,4 @@ def test_a_proposer_finalises_its_own_proposal_without_executing_it_again(
         app.finalize_block(ours, Certificate(1, 0, ours.hash(), ((bytes(32), bytes(64)),)))
         assert executed == [1]
         assert app.last_block().block_hash == ours.hash()
-        assert store.state_root(1) == prepared.state_root
-    finally:
-        verifier.close()
-        store.close()
+        assert app.store.state_root(1) == prepared.state_root
